@@ -1,0 +1,7 @@
+"""Shared fixtures: each tier registers its own fixture module here."""
+
+pytest_plugins = [
+    "tests.fixtures.database",
+    "tests.fixtures.amqp",
+    "tests.fixtures.tracing",
+]
