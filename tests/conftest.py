@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.database",
     "tests.fixtures.amqp",
     "tests.fixtures.tracing",
+    "tests.fixtures.grpc",
 ]

@@ -1,0 +1,1 @@
+"""Caller identity: bearer-token verification, per-RPC role rules, the current caller."""

@@ -1,0 +1,30 @@
+"""Start one credbatch component: settings, logging, tracing, the event loop."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Awaitable, Callable
+
+import uvloop
+
+from credbatch.config import ConfigError, Settings, load_settings
+from credbatch.logging import configure_logging
+from credbatch.telemetry import configure_tracing, shutdown_tracing
+
+
+def run_component(component: str, main: Callable[[Settings], Awaitable[None]]) -> None:
+    """Run `main(settings)` on uvloop until it returns; exit 2 on a configuration error."""
+    configure_logging(component)
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        print(f"credbatch {component}: configuration error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    configure_tracing(component)
+    try:
+        uvloop.run(main(settings))
+    except ConfigError as error:
+        print(f"credbatch {component}: configuration error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    finally:
+        shutdown_tracing()

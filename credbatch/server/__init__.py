@@ -1,0 +1,1 @@
+"""gRPC server helpers: handler wrapping, the edge interceptor, health, reflection, stop."""

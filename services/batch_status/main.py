@@ -1,0 +1,28 @@
+"""The BatchStatusService process."""
+
+from __future__ import annotations
+
+from credbatch.config import Settings
+from credbatch.gen.batches.v1 import batches_service_pb2, batches_service_pb2_grpc
+from credbatch.server.runner import ServiceSpec, serve_until_signalled
+from services.batch_status.servicer import BatchStatusServicer
+
+SERVICE_NAME = batches_service_pb2.DESCRIPTOR.services_by_name["BatchStatusService"].full_name
+
+
+def service_specs(settings: Settings) -> list[ServiceSpec]:
+    servicer = BatchStatusServicer()
+    return [
+        ServiceSpec(
+            SERVICE_NAME,
+            lambda server: batches_service_pb2_grpc.add_BatchStatusServiceServicer_to_server(
+                servicer, server
+            ),
+        )
+    ]
+
+
+async def serve(settings: Settings) -> None:
+    await serve_until_signalled(
+        settings, "batch_status", settings.batches_port, service_specs(settings)
+    )
