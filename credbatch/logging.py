@@ -1,0 +1,93 @@
+"""Single-line JSON logs to stderr, correlated with the active trace.
+
+Each line holds ``ts``, ``level``, ``service``, ``logger``, ``message``, ``trace_id`` and
+``span_id`` (when a span is recording) and any ``extra=`` fields. The level comes from
+``CREDBATCH_LOG_LEVEL`` (default INFO).
+
+No personal data is ever logged by our code: no emails, phone numbers, attribute values, CSV
+cells, tokens or request bodies, in messages or in ``extra`` fields. Log identifiers instead
+(tenant, batch and record ids, row numbers, error codes).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import IO, Any
+
+import orjson
+from opentelemetry import trace
+
+from credbatch.config import ConfigError
+
+__all__ = ["JsonFormatter", "configure_logging"]
+
+_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+
+# Attributes every LogRecord has; anything else was passed with extra=.
+_RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record as one JSON object on one line."""
+
+    def __init__(self, service_name: str) -> None:
+        super().__init__()
+        self._service = service_name
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "service": self._service,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        span_context = trace.get_current_span().get_span_context()
+        if span_context.is_valid:
+            entry["trace_id"] = format(span_context.trace_id, "032x")
+            entry["span_id"] = format(span_context.span_id, "016x")
+        for key, value in vars(record).items():
+            if key not in _RESERVED and key not in entry:
+                entry[key] = value
+        if record.exc_info:
+            entry["exc_info"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack_info"] = self.formatStack(record.stack_info)
+        return orjson.dumps(entry, default=str).decode()
+
+
+def configure_logging(
+    service_name: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    stream: IO[str] | None = None,
+) -> logging.Handler:
+    """Send the root logger's records, as JSON lines, to stderr (or ``stream``).
+
+    Calling it again replaces the handler installed by the previous call.
+
+    Raises:
+        ConfigError: ``CREDBATCH_LOG_LEVEL`` is not a level name.
+    """
+    env = os.environ if env is None else env
+    level = (env.get("CREDBATCH_LOG_LEVEL") or "INFO").strip().upper()
+    if level not in _LEVELS:
+        raise ConfigError(f"CREDBATCH_LOG_LEVEL must be one of {', '.join(_LEVELS)}, got {level!r}")
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.setFormatter(JsonFormatter(service_name))
+    handler.set_name("credbatch")
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if existing.get_name() == "credbatch":
+            root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(level)
+    return handler

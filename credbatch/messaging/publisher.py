@@ -1,0 +1,196 @@
+"""Publishing windows of messages with publisher confirms.
+
+Awaiting the broker's confirms over a window of 100-1,000 messages in flight runs at about
+4,000 msg/s here, against about 800 msg/s when each confirm is awaited before the next publish
+(design.md, "Performance notes"); so callers hand a whole window to ``publish_many``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiormq.exceptions
+from aio_pika import DeliveryMode, Message
+from aio_pika.abc import AbstractChannel, AbstractExchange
+from aiormq.abc import DeliveredMessage
+
+from credbatch.messaging.topology import EXCHANGE
+
+CONTENT_TYPE = "application/x-protobuf"
+
+
+class PublishError(Exception):
+    """Some messages of a window were not confirmed by the broker.
+
+    Attributes:
+        nacked: message ids the broker nacked or rejected.
+        returned: message ids the broker could not route (mandatory publish returned).
+        timed_out: message ids without a confirm within the timeout.
+        failed: message ids that failed otherwise (channel closed, exchange missing, ...).
+        total: how many messages the window held.
+    """
+
+    def __init__(
+        self,
+        *,
+        total: int,
+        nacked: Sequence[str] = (),
+        returned: Sequence[str] = (),
+        timed_out: Sequence[str] = (),
+        failed: Sequence[str] = (),
+        cause: BaseException | None = None,
+    ) -> None:
+        self.total = total
+        self.nacked = tuple(nacked)
+        self.returned = tuple(returned)
+        self.timed_out = tuple(timed_out)
+        self.failed = tuple(failed)
+        self.cause = cause
+        parts = [
+            f"{len(ids)} {label}"
+            for label, ids in (
+                ("nacked", self.nacked),
+                ("unroutable", self.returned),
+                ("timed out", self.timed_out),
+                ("failed", self.failed),
+            )
+            if ids
+        ]
+        message = f"{self.unconfirmed} of {total} messages not confirmed: {', '.join(parts)}"
+        if cause is not None:
+            message += f" (first error: {type(cause).__name__}: {cause})"
+        super().__init__(message)
+
+    @property
+    def unconfirmed(self) -> int:
+        """How many messages of the window may not have reached a queue."""
+        return len(self.nacked) + len(self.returned) + len(self.timed_out) + len(self.failed)
+
+    @property
+    def unconfirmed_ids(self) -> frozenset[str]:
+        """Message ids to publish again (publishing is at-least-once: duplicates can occur)."""
+        return frozenset(self.nacked + self.returned + self.timed_out + self.failed)
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One message to publish.
+
+    Attributes:
+        routing_key: the routing key (for the default exchange: the queue name).
+        body: the serialized protobuf.
+        message_id: a stable id (e.g. the record id), unique within a window.
+        headers: AMQP headers, e.g. the ``traceparent`` from ``trace_headers.inject``.
+        exchange: the exchange name; ``""`` is the default exchange.
+    """
+
+    routing_key: str
+    body: bytes
+    message_id: str
+    headers: Mapping[str, Any] = field(default_factory=dict)
+    exchange: str = EXCHANGE
+
+
+class ConfirmingPublisher:
+    """Publishes windows of persistent messages and waits for all their confirms.
+
+    The channel must be opened with ``publisher_confirms=True`` (aio-pika's default). Messages
+    are published ``mandatory``, so an unroutable message counts as a failure rather than
+    vanishing.
+    """
+
+    def __init__(self, channel: AbstractChannel) -> None:
+        if not getattr(channel, "publisher_confirms", True):
+            raise ValueError("ConfirmingPublisher needs a channel with publisher_confirms=True")
+        self._channel = channel
+        self._exchanges: dict[str, AbstractExchange] = {}
+
+    @property
+    def channel(self) -> AbstractChannel:
+        return self._channel
+
+    async def _exchange(self, name: str) -> AbstractExchange:
+        exchange = self._exchanges.get(name)
+        if exchange is None:
+            if name == "":
+                exchange = self._channel.default_exchange
+            else:
+                # No passive declare: a missing exchange surfaces as a failed publish.
+                exchange = await self._channel.get_exchange(name, ensure=False)
+            self._exchanges[name] = exchange
+        return exchange
+
+    # The timeout bounds each message's confirm (the brief's API), not the whole call.
+    async def publish_many(
+        self,
+        messages: Sequence[OutgoingMessage],
+        timeout: float,  # noqa: ASYNC109
+    ) -> None:
+        """Publish all ``messages`` concurrently and wait until the broker confirms each.
+
+        Args:
+            messages: the window; order of publication follows the sequence.
+            timeout: seconds each publish may take, confirm included.
+
+        Raises:
+            PublishError: any message was nacked, returned unroutable, timed out or failed;
+                the error lists their message ids. The others may have been delivered.
+        """
+        if not messages:
+            return
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout}")
+        exchanges = {name: await self._exchange(name) for name in {m.exchange for m in messages}}
+        results = await asyncio.gather(
+            *(self._publish_one(exchanges[m.exchange], m, timeout) for m in messages),
+            return_exceptions=True,
+        )
+        nacked: list[str] = []
+        returned: list[str] = []
+        timed_out: list[str] = []
+        failed: list[str] = []
+        first_error: BaseException | None = None
+        for message, result in zip(messages, results, strict=True):
+            if isinstance(result, asyncio.CancelledError):
+                raise result
+            if result is None:
+                continue
+            if isinstance(result, DeliveredMessage | aiormq.exceptions.PublishError):
+                returned.append(message.message_id)
+            elif isinstance(result, aiormq.exceptions.DeliveryError):
+                nacked.append(message.message_id)
+            elif isinstance(result, TimeoutError):
+                timed_out.append(message.message_id)
+            else:
+                failed.append(message.message_id)
+            if first_error is None and isinstance(result, BaseException):
+                first_error = result
+        if nacked or returned or timed_out or failed:
+            raise PublishError(
+                total=len(messages),
+                nacked=nacked,
+                returned=returned,
+                timed_out=timed_out,
+                failed=failed,
+                cause=first_error,
+            )
+
+    @staticmethod
+    async def _publish_one(
+        exchange: AbstractExchange, message: OutgoingMessage, confirm_timeout: float
+    ) -> DeliveredMessage | None:
+        amqp_message = Message(
+            message.body,
+            content_type=CONTENT_TYPE,
+            delivery_mode=DeliveryMode.PERSISTENT,
+            message_id=message.message_id,
+            headers=dict(message.headers),
+        )
+        result = await exchange.publish(
+            amqp_message, message.routing_key, mandatory=True, timeout=confirm_timeout
+        )
+        # A returned (unroutable) message comes back as the message instead of an Ack frame.
+        return result if isinstance(result, DeliveredMessage) else None
