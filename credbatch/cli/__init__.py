@@ -1,0 +1,1 @@
+"""The `credbatch` command line."""
