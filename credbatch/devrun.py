@@ -1,0 +1,154 @@
+"""`make run`: the whole system in the foreground, against the local PostgreSQL and RabbitMQ.
+
+Creates the database and roles, applies migrations, declares the broker topology, then starts
+the local SMTP and SMS sinks, the three gRPC services, the public HTTP process, the outbox relay
+and the issuance workers as child processes, each prefixed in the output. Ctrl-C or SIGTERM
+stops them all (SIGTERM first, so each drains within its grace period). If one child dies, the
+rest are stopped too: a half-running system would only hide the failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from credbatch.config import ConfigError, Settings, load_settings
+from credbatch.db.migrate import ensure_database, migrate
+from credbatch.messaging.topology import connect, declare_topology
+
+MAIL_DIR = ".local/mail"
+SMS_DIR = ".local/sms"
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    args: tuple[str, ...]
+    listens: str = ""
+
+
+def components(settings: Settings, workers: int) -> list[Component]:
+    sms = urlsplit(settings.sms_url)
+    host = settings.host
+    found = [
+        Component(
+            "smtp-sink",
+            ("-m", "credbatch.devsinks.smtp", "--port", str(settings.smtp_port), "--dir", MAIL_DIR),
+            f"smtp://{settings.smtp_host}:{settings.smtp_port} (mail saved in {MAIL_DIR}/)",
+        ),
+        Component(
+            "sms-sink",
+            ("-m", "credbatch.devsinks.sms", "--port", str(sms.port or 8025), "--dir", SMS_DIR),
+            f"{settings.sms_url} (messages saved in {SMS_DIR}/)",
+        ),
+        Component(
+            "templates",
+            ("-m", "services.templates"),
+            f"grpc {host}:{settings.templates_port} TemplateService",
+        ),
+        Component(
+            "uploads", ("-m", "services.uploads"), f"grpc {host}:{settings.uploads_port} UploadService"
+        ),
+        Component(
+            "batch_status",
+            ("-m", "services.batch_status"),
+            f"grpc {host}:{settings.batches_port} BatchStatusService",
+        ),
+        Component("public", ("-m", "services.public"), f"http {settings.public_url}"),
+        Component("relay", ("-m", "workers.relay")),
+    ]
+    found += [Component(f"worker-{i + 1}", ("-m", "workers.issuance")) for i in range(workers)]
+    return found
+
+
+async def _prefix(name: str, stream: asyncio.StreamReader) -> None:
+    while line := await stream.readline():
+        sys.stdout.write(f"{name:>13} | {line.decode(errors='replace')}")
+        sys.stdout.flush()
+
+
+async def prepare(settings: Settings) -> None:
+    await ensure_database(settings.database_url)
+    applied = await migrate(settings.database_url)
+    print(f"database ready ({len(applied)} migration(s) applied now)")
+    connection = await connect(settings)
+    try:
+        channel = await connection.channel()
+        await declare_topology(channel, settings)
+    finally:
+        await connection.close()
+    print("broker topology declared")
+
+
+async def run(settings: Settings, workers: int) -> int:
+    await prepare(settings)
+    os.makedirs(MAIL_DIR, exist_ok=True)
+    os.makedirs(SMS_DIR, exist_ok=True)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if settings.kek and "CREDBATCH_KEK" not in env:
+        env["CREDBATCH_KEK"] = settings.kek
+    children: dict[str, asyncio.subprocess.Process] = {}
+    pipes: list[asyncio.Task[None]] = []
+    for component in components(settings, workers):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *component.args,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        assert proc.stdout is not None
+        pipes.append(asyncio.create_task(_prefix(component.name, proc.stdout)))
+        children[component.name] = proc
+    print("\ncredbatch is running:")
+    for component in components(settings, workers):
+        print(f"  {component.name:<13} {component.listens or '(no listener)'}")
+    print("Ctrl-C stops everything.\n", flush=True)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    waits = {asyncio.create_task(proc.wait()): name for name, proc in children.items()}
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([stopper, *waits], return_when=asyncio.FIRST_COMPLETED)
+    code = 0
+    for task in done:
+        if task in waits:
+            print(f"{waits[task]} exited with code {task.result()}; stopping everything")
+            code = 1
+    for proc in children.values():
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = settings.grace_seconds + 5
+    try:
+        await asyncio.wait_for(
+            asyncio.gather(*(p.wait() for p in children.values())), timeout=deadline
+        )
+    except TimeoutError:
+        for name, proc in children.items():
+            if proc.returncode is None:
+                print(f"{name} did not stop within {deadline:.0f}s; killing it")
+                proc.kill()
+    await asyncio.gather(*pipes, return_exceptions=True)
+    stopper.cancel()
+    print("credbatch stopped")
+    return code
+
+
+def main() -> None:
+    try:
+        settings = load_settings()
+        workers = int(os.environ.get("CREDBATCH_DEV_WORKERS", "2"))
+    except (ConfigError, ValueError) as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    raise SystemExit(asyncio.run(run(settings, workers)))
+
+
+if __name__ == "__main__":
+    main()
