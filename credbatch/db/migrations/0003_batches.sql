@@ -1,0 +1,161 @@
+-- 0003: batches (one CSV upload) and records (one CSV row each; PENDING rows are the job
+-- outbox). Visibility by role is enforced here, by RLS, not only in the services.
+
+CREATE TABLE batches (
+  tenant_id                   uuid        NOT NULL REFERENCES tenants (id),
+  id                          uuid        NOT NULL,
+  schema_id                   uuid        NOT NULL,
+  schema_version              integer     NOT NULL,
+  mediums                     text[]      NOT NULL
+    CHECK (cardinality(mediums) >= 1 AND mediums <@ ARRAY['EMAIL', 'SMS']),
+  email_template_id           uuid,
+  sms_template_id             uuid,
+  certificate_template_id     uuid,
+  creator                     text        NOT NULL,
+  department                  text        NOT NULL,
+  filename                    text        NOT NULL DEFAULT '',
+  total_records               integer     NOT NULL CHECK (total_records >= 0),
+  state                       text        NOT NULL DEFAULT 'QUEUED'
+    CHECK (state IN ('QUEUED', 'IN_PROGRESS', 'COMPLETED', 'COMPLETED_WITH_ERRORS',
+                     'CANCELLED', 'FAILED')),
+  credential_validity_seconds bigint      CHECK (credential_validity_seconds > 0),
+  traceparent                 text,
+  created_at                  timestamptz NOT NULL DEFAULT now(),
+  updated_at                  timestamptz NOT NULL DEFAULT now(),
+  completed_at                timestamptz,
+  cancelled_at                timestamptz,
+  PRIMARY KEY (tenant_id, id),
+  FOREIGN KEY (tenant_id, schema_id, schema_version)
+    REFERENCES credential_schema_versions (tenant_id, schema_id, version),
+  FOREIGN KEY (tenant_id, email_template_id) REFERENCES email_templates (tenant_id, id),
+  FOREIGN KEY (tenant_id, sms_template_id) REFERENCES sms_templates (tenant_id, id),
+  FOREIGN KEY (tenant_id, certificate_template_id)
+    REFERENCES certificate_templates (tenant_id, id),
+  CHECK (email_template_id IS NULL OR 'EMAIL' = ANY (mediums)),
+  CHECK (sms_template_id IS NULL OR 'SMS' = ANY (mediums))
+);
+COMMENT ON TABLE batches IS
+  'One accepted CSV upload (batches/{id}): the schema version and templates it was issued '
+  'with (resolved at upload: a default template is stored by id), who uploaded it and for '
+  'which department. Rows are never deleted: this is the upload history. Visible (RLS) to '
+  'org_admin and service in the tenant, to an issuer when it is the creator, to an observer '
+  'when the department is one of its own; updatable by org_admin, service and the creating '
+  'issuer (observers are read-only).';
+COMMENT ON COLUMN batches.creator IS 'Token sub of the uploader; equals app_user() on insert.';
+COMMENT ON COLUMN batches.department IS 'Department the batch belongs to (observer visibility).';
+COMMENT ON COLUMN batches.credential_validity_seconds IS
+  'Credential lifetime for this batch (from the schema version unless overridden); NULL = no exp.';
+COMMENT ON COLUMN batches.traceparent IS
+  'W3C trace context of the upload RPC; the outbox relay links every record''s job to it.';
+COMMENT ON COLUMN batches.completed_at IS
+  'When the batch reached COMPLETED, COMPLETED_WITH_ERRORS or FAILED.';
+-- Keyset paging of the history: ORDER BY created_at DESC, id DESC, for each visibility path.
+CREATE INDEX batches_created_idx ON batches (tenant_id, created_at DESC, id DESC);
+CREATE INDEX batches_creator_idx ON batches (tenant_id, creator, created_at DESC, id DESC);
+CREATE INDEX batches_department_idx
+  ON batches (tenant_id, department, created_at DESC, id DESC);
+ALTER TABLE batches ENABLE ROW LEVEL SECURITY;
+ALTER TABLE batches FORCE ROW LEVEL SECURITY;
+CREATE POLICY batches_select ON batches FOR SELECT
+  USING (tenant_id = app_tenant() AND (
+    app_roles() && ARRAY['org_admin', 'service']
+    OR ('issuer' = ANY (app_roles()) AND creator = app_user())
+    OR ('observer' = ANY (app_roles()) AND department = ANY (app_departments()))));
+CREATE POLICY batches_insert ON batches FOR INSERT
+  WITH CHECK (tenant_id = app_tenant() AND creator = app_user() AND (
+    app_roles() && ARRAY['org_admin', 'service']
+    OR ('issuer' = ANY (app_roles()) AND department = ANY (app_departments()))));
+CREATE POLICY batches_update ON batches FOR UPDATE
+  USING (tenant_id = app_tenant() AND (
+    app_roles() && ARRAY['org_admin', 'service']
+    OR ('issuer' = ANY (app_roles()) AND creator = app_user())))
+  WITH CHECK (tenant_id = app_tenant() AND (
+    app_roles() && ARRAY['org_admin', 'service']
+    OR ('issuer' = ANY (app_roles()) AND creator = app_user())));
+SELECT grant_app('SELECT, INSERT, UPDATE', 'TABLE batches');
+
+CREATE TABLE records (
+  tenant_id     uuid        NOT NULL,
+  id            uuid        NOT NULL,
+  batch_id      uuid        NOT NULL,
+  row_number    integer     NOT NULL CHECK (row_number >= 1),
+  state         text        NOT NULL DEFAULT 'PENDING'
+    CHECK (state IN ('PENDING', 'QUEUED', 'ISSUED', 'INVITED', 'FAILED', 'CANCELLED',
+                     'CLAIMED')),
+  email         text,
+  phone         text        CHECK (phone ~ '^\+[1-9][0-9]{1,14}$'),
+  attributes    jsonb       NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(attributes) = 'object'),
+  attempt       integer     NOT NULL DEFAULT 0 CHECK (attempt >= 0),
+  error_code    text,
+  error_message text,
+  email_sent_at timestamptz,
+  sms_sent_at   timestamptz,
+  created_at    timestamptz NOT NULL DEFAULT now(),
+  updated_at    timestamptz NOT NULL DEFAULT now(),
+  queued_at     timestamptz,
+  issued_at     timestamptz,
+  invited_at    timestamptz,
+  claimed_at    timestamptz,
+  PRIMARY KEY (tenant_id, id),
+  UNIQUE (tenant_id, batch_id, row_number),
+  FOREIGN KEY (tenant_id, batch_id) REFERENCES batches (tenant_id, id)
+);
+COMMENT ON TABLE records IS
+  'One CSV row of a batch and its issuance state. Rows in state PENDING are the job outbox: '
+  'the upload writes them in the batch''s transaction and the relay publishes one job per '
+  'row (outbox_claim / outbox_mark_queued), so nothing is published for an upload that '
+  'rolled back. Visibility follows the batch (RLS); writable by whoever may update the batch.';
+COMMENT ON COLUMN records.row_number IS '1-based data row number in the CSV (header excluded).';
+COMMENT ON COLUMN records.phone IS 'Recipient phone normalised to E.164, when SMS is a medium.';
+COMMENT ON COLUMN records.attributes IS
+  'Normalised, typed attribute values keyed by schema attribute name (dates as ISO strings).';
+COMMENT ON COLUMN records.attempt IS 'Delivery attempt of the current job (0 = first).';
+COMMENT ON COLUMN records.email_sent_at IS
+  'Set when the email invitation was accepted by SMTP: a redelivered job does not send twice.';
+COMMENT ON COLUMN records.sms_sent_at IS
+  'Set when the SMS provider accepted the invitation: a redelivered job does not send twice.';
+-- Counts per state and per-state reports of one batch.
+CREATE INDEX records_batch_state_idx ON records (tenant_id, batch_id, state);
+-- The outbox, across tenants (the only index not led by tenant_id: the relay serves all of
+-- them in creation order). Partial, so it holds only what is still to publish.
+CREATE INDEX records_outbox_idx ON records (created_at, batch_id, row_number)
+  WHERE state = 'PENDING';
+ALTER TABLE records ENABLE ROW LEVEL SECURITY;
+ALTER TABLE records FORCE ROW LEVEL SECURITY;
+-- The sub-selects on batches are themselves filtered by the batches policies.
+CREATE POLICY records_select ON records FOR SELECT
+  USING (tenant_id = app_tenant() AND EXISTS (
+    SELECT 1 FROM batches b WHERE b.tenant_id = records.tenant_id AND b.id = records.batch_id));
+CREATE POLICY records_insert ON records FOR INSERT
+  WITH CHECK (tenant_id = app_tenant() AND EXISTS (
+    SELECT 1 FROM batches b
+    WHERE b.tenant_id = records.tenant_id AND b.id = records.batch_id AND (
+      app_roles() && ARRAY['org_admin', 'service']
+      OR ('issuer' = ANY (app_roles()) AND b.creator = app_user()))));
+CREATE POLICY records_update ON records FOR UPDATE
+  USING (tenant_id = app_tenant() AND EXISTS (
+    SELECT 1 FROM batches b
+    WHERE b.tenant_id = records.tenant_id AND b.id = records.batch_id AND (
+      app_roles() && ARRAY['org_admin', 'service']
+      OR ('issuer' = ANY (app_roles()) AND b.creator = app_user()))))
+  WITH CHECK (tenant_id = app_tenant() AND EXISTS (
+    SELECT 1 FROM batches b
+    WHERE b.tenant_id = records.tenant_id AND b.id = records.batch_id AND (
+      app_roles() && ARRAY['org_admin', 'service']
+      OR ('issuer' = ANY (app_roles()) AND b.creator = app_user()))));
+SELECT grant_app('SELECT, INSERT, UPDATE', 'TABLE records');
+
+-- The owner (which runs migrations and owns the SECURITY DEFINER outbox functions of 0005)
+-- reads batches and claims records across tenants. FORCE ROW LEVEL SECURITY applies RLS to
+-- a non-superuser owner too, so it gets its own policies; the application role is never a
+-- member of the owner role.
+DO $$
+BEGIN
+  EXECUTE format('CREATE POLICY batches_owner ON batches FOR SELECT TO %I USING (true)',
+                 current_user);
+  EXECUTE format('CREATE POLICY records_owner_select ON records FOR SELECT TO %I USING (true)',
+                 current_user);
+  EXECUTE format('CREATE POLICY records_owner_update ON records FOR UPDATE TO %I '
+                 'USING (true) WITH CHECK (true)', current_user);
+END
+$$;

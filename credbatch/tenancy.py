@@ -1,0 +1,93 @@
+"""The tenant transaction: the one place that tells PostgreSQL who is acting.
+
+Row-level security policies (``credbatch/db/migrations``) read ``app.tenant_id``,
+``app.user_id``, ``app.roles`` and ``app.departments``. They are set here, and only here,
+transaction-locally (``set_config(..., true)``), so they vanish at commit or rollback and
+never leak to the next user of a pooled connection.
+"""
+
+from __future__ import annotations
+
+import uuid
+import weakref
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg  # type: ignore[import-untyped]
+
+ROLES = frozenset({"org_admin", "issuer", "observer", "service"})
+SERVICE_USER = "system:worker"
+
+_SET_SCOPE = """
+SELECT set_config('app.tenant_id', $1, true),
+       set_config('app.user_id', $2, true),
+       set_config('app.roles', $3::text[]::text, true),
+       set_config('app.departments', $4::text[]::text, true)
+"""
+_PROVISION_TENANT = "INSERT INTO tenants (id) VALUES ($1) ON CONFLICT DO NOTHING"
+
+# Tenants known to exist, per pool (a pool is bound to one database).
+_provisioned: weakref.WeakKeyDictionary[asyncpg.Pool, set[uuid.UUID]] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class TenantScope:
+    """Who is acting: the tenant, the user (token ``sub``), its roles and departments."""
+
+    tenant_id: uuid.UUID
+    user_id: str
+    roles: frozenset[str]
+    departments: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.tenant_id, uuid.UUID):
+            raise TypeError("tenant_id must be a uuid.UUID")
+        if not self.user_id:
+            raise ValueError("user_id must not be empty")
+        unknown = set(self.roles) - ROLES
+        if unknown:
+            raise ValueError(f"unknown roles: {sorted(unknown)}")
+        # Accept any iterable from callers but keep the declared, hashable types.
+        object.__setattr__(self, "roles", frozenset(self.roles))
+        object.__setattr__(self, "departments", tuple(self.departments))
+
+
+def service_scope(tenant_id: uuid.UUID, user_id: str = SERVICE_USER) -> TenantScope:
+    """The scope of a worker or internal job acting for ``tenant_id`` (role ``service``)."""
+    return TenantScope(tenant_id, user_id, frozenset({"service"}), ())
+
+
+def user_scope(
+    tenant_id: uuid.UUID, user_id: str, roles: Iterable[str], departments: Iterable[str]
+) -> TenantScope:
+    """A scope from token claims (roles and departments as any iterables)."""
+    return TenantScope(tenant_id, user_id, frozenset(roles), tuple(departments))
+
+
+@asynccontextmanager
+async def tenant_transaction(
+    pool: asyncpg.Pool, scope: TenantScope, *, readonly: bool = False
+) -> AsyncIterator[asyncpg.Connection]:
+    """Run a unit of work for ``scope``: one connection, one transaction, RLS scoped.
+
+    The tenant is provisioned on first use (once per tenant per pool; read-only
+    transactions skip it, as there is nothing to read for a tenant that does not exist).
+    The transaction commits when the block exits normally and rolls back on an exception.
+    """
+    known = _provisioned.setdefault(pool, set())
+    provision = not readonly and scope.tenant_id not in known
+    async with pool.acquire() as conn, conn.transaction(readonly=readonly):
+        await conn.execute(
+            _SET_SCOPE,
+            str(scope.tenant_id),
+            scope.user_id,
+            sorted(scope.roles),
+            list(scope.departments),
+        )
+        if provision:
+            await conn.execute(_PROVISION_TENANT, scope.tenant_id)
+        yield conn
+    # Only after commit: a rolled-back provisioning must be retried next time.
+    if provision:
+        known.add(scope.tenant_id)
