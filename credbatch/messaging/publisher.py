@@ -14,7 +14,7 @@ from typing import Any
 
 import aiormq.exceptions
 from aio_pika import DeliveryMode, Message
-from aio_pika.abc import AbstractChannel, AbstractExchange
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustChannel
 from aiormq.abc import DeliveredMessage
 
 from credbatch.messaging.topology import EXCHANGE
@@ -118,10 +118,26 @@ class ConfirmingPublisher:
             if name == "":
                 exchange = self._channel.default_exchange
             else:
-                # No passive declare: a missing exchange surfaces as a failed publish.
+                # Check once that the exchange exists. Publishing a window to a missing one
+                # makes the broker close the channel while later publishes of the window are
+                # still queued for it, and the broker answers those by closing the connection.
+                if isinstance(self._channel, AbstractRobustChannel):
+                    await self._channel.declare_exchange(name, passive=True, robust=False)
+                else:
+                    await self._channel.declare_exchange(name, passive=True)
                 exchange = await self._channel.get_exchange(name, ensure=False)
             self._exchanges[name] = exchange
         return exchange
+
+    async def _ready(self) -> None:
+        # A robust channel reopens itself after a channel error or a reconnection.
+        # Right after a channel error, ready() can still report the old state until the close
+        # has been processed, so wait until the channel is really open again.
+        if isinstance(self._channel, AbstractRobustChannel):
+            await self._channel.ready()
+            while self._channel.is_closed:
+                await asyncio.sleep(0.01)
+                await self._channel.ready()
 
     # The timeout bounds each message's confirm (the brief's API), not the whole call.
     async def publish_many(
@@ -143,7 +159,18 @@ class ConfirmingPublisher:
             return
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout}")
-        exchanges = {name: await self._exchange(name) for name in {m.exchange for m in messages}}
+        ids = [m.message_id for m in messages]
+        try:
+            async with asyncio.timeout(timeout):
+                await self._ready()
+        except TimeoutError as exc:
+            raise PublishError(total=len(messages), timed_out=ids, cause=exc) from exc
+        exchanges: dict[str, AbstractExchange] = {}
+        for name in dict.fromkeys(m.exchange for m in messages):
+            try:
+                exchanges[name] = await self._exchange(name)
+            except (aiormq.exceptions.AMQPError, aiormq.exceptions.ChannelInvalidStateError) as exc:
+                raise PublishError(total=len(messages), failed=ids, cause=exc) from exc
         results = await asyncio.gather(
             *(self._publish_one(exchanges[m.exchange], m, timeout) for m in messages),
             return_exceptions=True,
