@@ -1,0 +1,62 @@
+"""Domain model of a credential schema version (no protobuf here)."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass
+
+
+class AttributeType(enum.Enum):
+    """The type every value of an attribute (one CSV column) must have."""
+
+    STRING = "STRING"
+    INTEGER = "INTEGER"
+    NUMBER = "NUMBER"
+    BOOLEAN = "BOOLEAN"
+    DATE = "DATE"
+    EMAIL = "EMAIL"
+    PHONE = "PHONE"
+    URL = "URL"
+    ENUM = "ENUM"
+
+
+class Medium(enum.Enum):
+    """How a holder is invited; each medium adds its recipient column to the CSV."""
+
+    EMAIL = "EMAIL"
+    SMS = "SMS"
+
+
+@dataclass(frozen=True, slots=True)
+class Attribute:
+    """One claim of the credential and one column of the batch CSV."""
+
+    name: str
+    type: AttributeType
+    required: bool = False
+    description: str = ""
+    enum_values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaVersion:
+    """One immutable version of a credential schema."""
+
+    schema_id: uuid.UUID
+    version: int
+    display_name: str
+    attributes: tuple[Attribute, ...]
+    requires_certificate: bool = False
+    validity_seconds: int | None = None
+    description: str = ""
+
+    @property
+    def name(self) -> str:
+        """Resource name of the schema (all versions): `schemas/{id}`."""
+        return f"schemas/{self.schema_id}"
+
+    @property
+    def versioned_name(self) -> str:
+        """Resource name of exactly this version: `schemas/{id}@{version}`."""
+        return f"schemas/{self.schema_id}@{self.version}"

@@ -1,0 +1,304 @@
+"""Per-type value rules for CSV cells, compiled once per schema and mediums.
+
+`compile_row_validator` builds one small parser closure per column up front, so validating a
+row is a loop over (position, parser) pairs with no lookups by type or name. A parser returns
+the normalised typed value or raises _Invalid with a stable code; errors are rare, so the
+exception costs nothing on the hot path. Messages never repeat the cell's value: they may be
+logged by callers, and cells are personal data.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
+from urllib.parse import urlsplit
+
+import phonenumbers
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
+
+from credbatch.schema.columns import Column, expected_columns
+from credbatch.schema.examples import example_value
+from credbatch.schema.model import Attribute, AttributeType, Medium, SchemaVersion
+
+__all__ = [
+    "CellError",
+    "RowResult",
+    "RowValidator",
+    "Value",
+    "compile_row_validator",
+    "example_value",
+]
+
+Value = str | int | Decimal | bool | datetime.date
+
+REQUIRED_VALUE_MISSING = "REQUIRED_VALUE_MISSING"
+VALUE_TOO_LONG = "VALUE_TOO_LONG"
+INVALID_INTEGER = "INVALID_INTEGER"
+INVALID_NUMBER = "INVALID_NUMBER"
+INVALID_BOOLEAN = "INVALID_BOOLEAN"
+INVALID_DATE = "INVALID_DATE"
+INVALID_EMAIL = "INVALID_EMAIL"
+INVALID_PHONE = "INVALID_PHONE"
+INVALID_URL = "INVALID_URL"
+INVALID_ENUM = "INVALID_ENUM"
+
+# Longest cell accepted, in characters: a claim value, not a document.
+MAX_VALUE_LENGTH = 4096
+MAX_URL_LENGTH = 2048
+# Integers are claims read by any JSON stack: keep them within signed 64 bits.
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+
+_INTEGER = re.compile(r"[+-]?[0-9]{1,19}")
+# Plain decimal notation with an optional, bounded exponent: no NaN, Infinity, or 1e999999.
+_NUMBER = re.compile(
+    r"[+-]?(?:[0-9]{1,40}(?:\.[0-9]{0,40})?|\.[0-9]{1,40})(?:[eE][+-]?[0-9]{1,3})?"
+)
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_PLAIN_EMAIL = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,64}(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,64}){0,31}@"
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,8}[A-Za-z]{2,63}"
+)
+_SPECIAL_TLDS = frozenset(SPECIAL_USE_DOMAIN_NAMES)
+_BOOLEANS: dict[str, bool] = {
+    "true": True,
+    "false": False,
+    "yes": True,
+    "no": False,
+    "y": True,
+    "n": False,
+    "1": True,
+    "0": False,
+}
+
+
+class _Invalid(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class CellError:
+    """One invalid cell: its column name, a stable code and a message without the value."""
+
+    column: str
+    code: str
+    message: str
+
+
+class RowResult(NamedTuple):
+    """Normalised values by column name (absent optional cells left out), or the errors."""
+
+    values: dict[str, Value]
+    errors: list[CellError]
+
+
+Parser = Callable[[str], Value]
+
+
+def _parse_string(raw: str) -> Value:
+    return raw
+
+
+def _parse_integer(raw: str) -> Value:
+    if _INTEGER.fullmatch(raw) is None:
+        raise _Invalid(INVALID_INTEGER, "not a whole number (digits with an optional sign)")
+    value = int(raw)
+    if not INT_MIN <= value <= INT_MAX:
+        raise _Invalid(INVALID_INTEGER, "whole number out of the 64-bit range")
+    return value
+
+
+def _parse_number(raw: str) -> Value:
+    if _NUMBER.fullmatch(raw) is None:
+        raise _Invalid(INVALID_NUMBER, "not a decimal number (e.g. 3.14, with a dot)")
+    try:
+        return Decimal(raw)
+    except InvalidOperation:  # pragma: no cover - the pattern admits only valid literals
+        raise _Invalid(INVALID_NUMBER, "not a decimal number") from None
+
+
+def _parse_boolean(raw: str) -> Value:
+    value = _BOOLEANS.get(raw.lower())
+    if value is None:
+        raise _Invalid(INVALID_BOOLEAN, "not a boolean (true/false, yes/no, y/n or 1/0)")
+    return value
+
+
+def _parse_date(raw: str) -> Value:
+    if _DATE.fullmatch(raw) is None:
+        raise _Invalid(INVALID_DATE, "not a date written YYYY-MM-DD")
+    try:
+        return datetime.date.fromisoformat(raw)
+    except ValueError:
+        raise _Invalid(INVALID_DATE, "not an existing calendar date") from None
+
+
+def _parse_email(raw: str) -> Value:
+    # Nearly every address is plain ASCII: this pattern accepts only addresses that
+    # email-validator accepts too and normalises the same way (tests/schema check it), at a
+    # twentieth of its cost. Everything else takes the full validator.
+    if len(raw) <= 254 and _PLAIN_EMAIL.fullmatch(raw) is not None:
+        local, _, domain = raw.rpartition("@")
+        if (
+            len(local) <= 64
+            and "--" not in domain
+            and domain.rpartition(".")[2].lower() not in _SPECIAL_TLDS
+        ):
+            return f"{local}@{domain.lower()}"
+    try:
+        result = validate_email(raw, check_deliverability=False)
+    except EmailNotValidError:
+        raise _Invalid(INVALID_EMAIL, "not a valid email address") from None
+    normalized: str = result.normalized
+    return normalized
+
+
+def _phone_parser(default_region: str) -> Parser:
+    parse = phonenumbers.parse
+    is_valid = phonenumbers.is_valid_number
+    format_number = phonenumbers.format_number
+    e164 = phonenumbers.PhoneNumberFormat.E164
+    region = default_region.upper()
+
+    def parse_phone(raw: str) -> Value:
+        try:
+            number = parse(raw, region)
+        except phonenumbers.NumberParseException:
+            raise _Invalid(INVALID_PHONE, "not a phone number") from None
+        if not is_valid(number):
+            raise _Invalid(
+                INVALID_PHONE,
+                f"not a valid phone number (numbers without +country code are read as {region})",
+            )
+        formatted: str = format_number(number, e164)
+        return formatted
+
+    return parse_phone
+
+
+def _parse_url(raw: str) -> Value:
+    if len(raw) > MAX_URL_LENGTH or any(c.isspace() or ord(c) < 0x20 for c in raw):
+        raise _Invalid(INVALID_URL, "not a URL (too long or holds spaces or control characters)")
+    try:
+        parts = urlsplit(raw)
+        _ = parts.port  # raises ValueError on a malformed port
+    except ValueError:
+        raise _Invalid(INVALID_URL, "not a well-formed URL") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise _Invalid(INVALID_URL, "not an absolute http or https URL")
+    return raw
+
+
+def _enum_parser(values: Sequence[str]) -> Parser:
+    canonical = {value.casefold(): value for value in values}
+    allowed = ", ".join(values)
+
+    def parse_enum(raw: str) -> Value:
+        value = canonical.get(raw.casefold())
+        if value is None:
+            raise _Invalid(INVALID_ENUM, f"not one of the allowed values: {allowed}")
+        return value
+
+    return parse_enum
+
+
+def _parser_for(attribute: Attribute, default_region: str) -> Parser:
+    kind = attribute.type
+    if kind is AttributeType.STRING:
+        return _parse_string
+    if kind is AttributeType.INTEGER:
+        return _parse_integer
+    if kind is AttributeType.NUMBER:
+        return _parse_number
+    if kind is AttributeType.BOOLEAN:
+        return _parse_boolean
+    if kind is AttributeType.DATE:
+        return _parse_date
+    if kind is AttributeType.EMAIL:
+        return _parse_email
+    if kind is AttributeType.PHONE:
+        return _phone_parser(default_region)
+    if kind is AttributeType.URL:
+        return _parse_url
+    return _enum_parser(attribute.enum_values)
+
+
+class RowValidator:
+    """Validates rows of one schema and mediums; build it once per file, reuse for every row."""
+
+    def __init__(
+        self,
+        columns: Sequence[Column],
+        parsers: Sequence[Parser],
+        positions: Sequence[int] | None = None,
+    ) -> None:
+        self.columns = tuple(columns)
+        self._parsers = tuple(parsers)
+        self.positions = tuple(range(len(columns)) if positions is None else positions)
+        if len(self.positions) != len(self.columns):
+            raise ValueError("one position per expected column is needed")
+        self._plan = tuple(
+            (column.name, position, column.required, parser)
+            for column, position, parser in zip(
+                self.columns, self.positions, self._parsers, strict=True
+            )
+        )
+
+    def with_positions(self, positions: Sequence[int]) -> RowValidator:
+        """The same rules for a file whose columns sit at these cell indices.
+
+        Pass HeaderMatch.positions; a position of -1 (missing column) reads as empty.
+        """
+        return RowValidator(self.columns, self._parsers, positions)
+
+    def validate(self, cells: Sequence[str]) -> RowResult:
+        """Normalised values of one row, or every invalid cell of it.
+
+        Cells beyond the end of a short row read as empty.
+        """
+        values: dict[str, Value] = {}
+        errors: list[CellError] = []
+        count = len(cells)
+        for name, position, required, parser in self._plan:
+            raw = cells[position].strip() if 0 <= position < count else ""
+            if not raw:
+                if required:
+                    errors.append(CellError(name, REQUIRED_VALUE_MISSING, "a value is required"))
+                continue
+            if len(raw) > MAX_VALUE_LENGTH:
+                errors.append(
+                    CellError(name, VALUE_TOO_LONG, f"longer than {MAX_VALUE_LENGTH} characters")
+                )
+                continue
+            try:
+                values[name] = parser(raw)
+            except _Invalid as invalid:
+                errors.append(CellError(name, invalid.code, invalid.message))
+        return RowResult(values, errors)
+
+
+def compile_row_validator(
+    schema: SchemaVersion, mediums: Collection[Medium], default_region: str = "US"
+) -> RowValidator:
+    """Compile the value rules of every expected column (see columns.expected_columns).
+
+    default_region is the ISO 3166 region used for phone numbers written without
+    +country code.
+    """
+    columns = expected_columns(schema, mediums)
+    phone = _phone_parser(default_region)
+    parsers: list[Parser] = []
+    for column in columns:
+        if column.attribute is not None:
+            parsers.append(_parser_for(column.attribute, default_region))
+        elif column.name == "email":
+            parsers.append(_parse_email)
+        else:
+            parsers.append(phone)
+    return RowValidator(columns, parsers)
