@@ -106,7 +106,7 @@ class Settings:
     smtp_pool_size: int = 8
     sms_url: str = "http://127.0.0.1:8025"
     sms_account: str = "ACdev"
-    sms_token: str = "dev"
+    sms_token: str = "dev"  # noqa: S105 - the local SMS sink accepts any token
     sms_from: str = "+15005550006"
     public_url: str = "http://127.0.0.1:8000"
     jwt_secret: str | None = DEV_JWT_SECRET
@@ -162,6 +162,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                 "CREDBATCH_JWT_SECRET is the development secret; refusing to start in "
                 "production mode (set CREDBATCH_JWKS_URL or a strong secret)"
             )
+        if jwt_secret is not None and len(jwt_secret.encode()) < 32:
+            raise ConfigError("CREDBATCH_JWT_SECRET must be at least 32 bytes in production")
     kek = env.get("CREDBATCH_KEK") or None
     if kek is None and mode == "development":
         kek = ensure_dev_kek(Path(env.get("CREDBATCH_KEK_FILE", str(DEFAULT_KEK_FILE))))

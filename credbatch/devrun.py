@@ -51,7 +51,9 @@ def components(settings: Settings, workers: int) -> list[Component]:
             f"grpc {host}:{settings.templates_port} TemplateService",
         ),
         Component(
-            "uploads", ("-m", "services.uploads"), f"grpc {host}:{settings.uploads_port} UploadService"
+            "uploads",
+            ("-m", "services.uploads"),
+            f"grpc {host}:{settings.uploads_port} UploadService",
         ),
         Component(
             "batch_status",

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import uvloop
 
@@ -12,7 +13,7 @@ from credbatch.logging import configure_logging
 from credbatch.telemetry import configure_tracing, shutdown_tracing
 
 
-def run_component(component: str, main: Callable[[Settings], Awaitable[None]]) -> None:
+def run_component(component: str, main: Callable[[Settings], Coroutine[Any, Any, None]]) -> None:
     """Run `main(settings)` on uvloop until it returns; exit 2 on a configuration error."""
     configure_logging(component)
     try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from grpc_status import rpc_status
@@ -53,10 +53,11 @@ def _unimplemented(method: str) -> Unimplemented:
 
 
 async def abort_with(context: Context, error: CredbatchError) -> None:
-    await context.abort_with_status(rpc_status.to_status(to_status(error)))
+    # grpc-stubs lacks abort_with_status on the aio context; grpc.aio has it.
+    await cast(Any, context).abort_with_status(rpc_status.to_status(to_status(error)))
 
 
-class EdgeInterceptor(grpc.aio.ServerInterceptor):
+class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Authenticate, authorise and map errors for every non-infrastructure RPC."""
 
     def __init__(self, verifier: TokenVerifier) -> None:
@@ -74,9 +75,11 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
+        ],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any]:
         handler = await continuation(handler_call_details)
         method = handler_call_details.method
         if handler is None or is_public(method):

@@ -12,10 +12,12 @@ import grpc
 Around = Callable[[grpc.aio.ServicerContext[Any, Any], Callable[[], Any], bool], Any]
 
 
-def wrap_handler(handler: grpc.RpcMethodHandler, around: Around) -> grpc.RpcMethodHandler:
+def wrap_handler(
+    handler: grpc.RpcMethodHandler[Any, Any], around: Around
+) -> grpc.RpcMethodHandler[Any, Any]:
     """A copy of `handler` whose behaviour runs through `around`."""
     if handler.unary_unary:
-        inner = handler.unary_unary
+        inner: Any = handler.unary_unary
 
         async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             return await around(context, lambda: inner(request, context), False)
@@ -24,7 +26,7 @@ def wrap_handler(handler: grpc.RpcMethodHandler, around: Around) -> grpc.RpcMeth
             unary_unary, handler.request_deserializer, handler.response_serializer
         )
     if handler.stream_unary:
-        inner_su = handler.stream_unary
+        inner_su: Any = handler.stream_unary
 
         async def stream_unary(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             return await around(context, lambda: inner_su(requests, context), False)
@@ -33,7 +35,7 @@ def wrap_handler(handler: grpc.RpcMethodHandler, around: Around) -> grpc.RpcMeth
             stream_unary, handler.request_deserializer, handler.response_serializer
         )
     if handler.unary_stream:
-        inner_us = handler.unary_stream
+        inner_us: Any = handler.unary_stream
 
         async def unary_stream(
             request: Any, context: grpc.aio.ServicerContext[Any, Any]
@@ -44,7 +46,7 @@ def wrap_handler(handler: grpc.RpcMethodHandler, around: Around) -> grpc.RpcMeth
         return grpc.unary_stream_rpc_method_handler(
             unary_stream, handler.request_deserializer, handler.response_serializer
         )
-    inner_ss = handler.stream_stream
+    inner_ss: Any = handler.stream_stream
 
     async def stream_stream(
         requests: Any, context: grpc.aio.ServicerContext[Any, Any]
@@ -55,4 +57,3 @@ def wrap_handler(handler: grpc.RpcMethodHandler, around: Around) -> grpc.RpcMeth
     return grpc.stream_stream_rpc_method_handler(
         stream_stream, handler.request_deserializer, handler.response_serializer
     )
-

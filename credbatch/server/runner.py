@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from credbatch.auth.tokens import TokenVerifier
@@ -41,7 +42,7 @@ class GrpcApp:
     def __init__(self, settings: Settings, services: Sequence[ServiceSpec]) -> None:
         self._settings = settings
         self._services = services
-        self.health = health.aio.HealthServicer()
+        self.health = HealthServicer()
         self.server = grpc.aio.server(
             interceptors=[TracingInterceptor(), EdgeInterceptor(TokenVerifier(settings))],
             options=[

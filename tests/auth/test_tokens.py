@@ -1,0 +1,136 @@
+"""Token verification: pinned algorithm, issuer, audience, expiry; claims → caller."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from credbatch.auth.tokens import TokenVerifier, mint_dev_token
+from credbatch.config import ConfigError, Settings, load_settings
+from credbatch.errors import Unauthenticated
+
+TENANT = uuid.UUID("11111111-2222-3333-4444-555555555555")
+
+
+@pytest.fixture
+def dev() -> Settings:
+    return Settings(kek=None, jwt_secret="s" * 64)
+
+
+async def test_default_dev_secret_round_trips() -> None:
+    settings = Settings(kek=None)
+    token = mint_dev_token(settings, tenant=TENANT, sub="svc", roles=["service"])
+    assert (await TokenVerifier(settings).verify(token)).roles == {"service"}
+
+
+def _claims(**overrides: Any) -> dict[str, Any]:
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": "credbatch-dev",
+        "aud": "credbatch",
+        "sub": "alice",
+        "tenant": str(TENANT),
+        "roles": ["issuer"],
+        "iat": now,
+        "exp": now + 60,
+    }
+    claims.update(overrides)
+    return claims
+
+
+async def test_dev_token_maps_to_caller(dev: Settings) -> None:
+    token = mint_dev_token(
+        dev, tenant=TENANT, sub="alice", roles=["issuer", "observer"], departments=["hr"]
+    )
+    caller = await TokenVerifier(dev).verify(token)
+    assert caller.tenant_id == TENANT
+    assert caller.user_id == "alice"
+    assert caller.roles == {"issuer", "observer"}
+    assert caller.departments == ("hr",)
+
+
+async def test_departments_default(dev: Settings) -> None:
+    caller = await TokenVerifier(dev).verify(jwt.encode(_claims(), dev.jwt_secret or ""))
+    assert caller.departments == ("default",)
+
+
+async def test_unknown_roles_are_dropped(dev: Settings) -> None:
+    token = jwt.encode(_claims(roles=["root", "observer"]), dev.jwt_secret or "")
+    assert (await TokenVerifier(dev).verify(token)).roles == {"observer"}
+
+
+@pytest.mark.parametrize(
+    ("token_of", "reason"),
+    [
+        (lambda s: jwt.encode(_claims(), "another-secret-" * 5), "INVALID_TOKEN"),
+        (lambda s: jwt.encode(_claims(iss="someone-else"), s), "INVALID_TOKEN"),
+        (lambda s: jwt.encode(_claims(aud="other"), s), "INVALID_TOKEN"),
+        (lambda s: jwt.encode(_claims(exp=int(time.time()) - 60), s), "TOKEN_EXPIRED"),
+        (lambda s: jwt.encode(_claims(tenant="acme"), s), "INVALID_TOKEN"),
+        (
+            lambda s: jwt.encode({k: v for k, v in _claims().items() if k != "exp"}, s),
+            "INVALID_TOKEN",
+        ),
+        (lambda s: jwt.encode(_claims(), s * 2, algorithm="HS512"), "INVALID_TOKEN"),
+        (lambda s: jwt.encode(_claims(), None, algorithm="none"), "INVALID_TOKEN"),  # type: ignore[arg-type]
+        (lambda s: "not.a.token", "INVALID_TOKEN"),
+    ],
+    ids=[
+        "bad-signature",
+        "issuer",
+        "audience",
+        "expired",
+        "tenant",
+        "no-exp",
+        "alg-hs512",
+        "alg-none",
+        "garbage",
+    ],
+)
+async def test_refused_tokens(dev: Settings, token_of: Any, reason: str) -> None:
+    with pytest.raises(Unauthenticated) as caught:
+        await TokenVerifier(dev).verify(token_of(dev.jwt_secret))
+    assert caught.value.reason == reason
+
+
+async def test_jwks_file_rs256(tmp_path: Path) -> None:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key()))
+    jwk["kid"] = "k1"
+    path = tmp_path / "jwks.json"
+    path.write_text(json.dumps({"keys": [jwk]}))
+    settings = load_settings(
+        {"CREDBATCH_JWKS_URL": str(path), "CREDBATCH_KEK_FILE": str(tmp_path / "kek")}
+    )
+    assert settings.jwt_algorithm == "RS256" and settings.jwt_secret is None
+    verifier = TokenVerifier(settings)
+    good = jwt.encode(_claims(), private, algorithm="RS256", headers={"kid": "k1"})
+    assert (await verifier.verify(good)).user_id == "alice"
+    unknown_kid = jwt.encode(_claims(), private, algorithm="RS256", headers={"kid": "k2"})
+    with pytest.raises(Unauthenticated):
+        await verifier.verify(unknown_kid)
+    # An HS256 token "signed" with the public key must never pass (algorithm confusion).
+    with pytest.raises(Unauthenticated):
+        await verifier.verify(jwt.encode(_claims(), "x" * 32, algorithm="HS256"))
+
+
+def test_production_refuses_dev_secret(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="development secret"):
+        load_settings({"CREDBATCH_MODE": "production", "CREDBATCH_KEK": "x"})
+    with pytest.raises(ConfigError, match="at least 32 bytes"):
+        load_settings({"CREDBATCH_MODE": "production", "CREDBATCH_JWT_SECRET": "short"})
+    with pytest.raises(ConfigError, match="development secret"):
+        load_settings(
+            {"CREDBATCH_MODE": "production", "CREDBATCH_JWT_SECRET": "credbatch-dev-secret"}
+        )
+    prod = load_settings({"CREDBATCH_MODE": "production", "CREDBATCH_JWT_SECRET": "s" * 40})
+    assert not prod.development
+    with pytest.raises(ConfigError, match="CREDBATCH_KEK"):
+        prod.kek_bytes()
