@@ -32,6 +32,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 __all__ = [
     "TracingInterceptor",
+    "build_tracer_provider",
     "configure_tracing",
     "shutdown_tracing",
     "tracer",
@@ -45,6 +46,31 @@ _ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP
 
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() == "true"
+
+
+def build_tracer_provider(
+    service_name: str, *, env: Mapping[str, str] | None = None
+) -> TracerProvider:
+    """A tracer provider configured from the OTEL_* variables, not installed globally.
+
+    Args:
+        service_name: the default ``service.name``; ``OTEL_SERVICE_NAME`` wins over it.
+        env: the variables to read (default ``os.environ``).
+    """
+    env = os.environ if env is None else env
+    name = env.get("OTEL_SERVICE_NAME") or service_name
+    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: name}))
+    exporter_choice = (env.get("OTEL_TRACES_EXPORTER") or "otlp").strip().lower()
+    if (
+        not _truthy(env.get("OTEL_SDK_DISABLED"))
+        and exporter_choice != "none"
+        and any(env.get(key) for key in _ENDPOINT_VARIABLES)
+    ):
+        # Imported here: the exporter's start-up cost only where it is used.
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    return provider
 
 
 def configure_tracing(service_name: str, *, env: Mapping[str, str] | None = None) -> TracerProvider:
@@ -65,19 +91,7 @@ def configure_tracing(service_name: str, *, env: Mapping[str, str] | None = None
         if isinstance(current, TracerProvider):
             _provider = current
             return current
-        env = os.environ if env is None else env
-        name = env.get("OTEL_SERVICE_NAME") or service_name
-        provider = TracerProvider(resource=Resource.create({SERVICE_NAME: name}))
-        exporter_choice = (env.get("OTEL_TRACES_EXPORTER") or "otlp").strip().lower()
-        if (
-            not _truthy(env.get("OTEL_SDK_DISABLED"))
-            and exporter_choice != "none"
-            and any(env.get(key) for key in _ENDPOINT_VARIABLES)
-        ):
-            # Imported here: grpc exporter start-up cost only where it is used.
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-
-            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        provider = build_tracer_provider(service_name, env=env)
         trace.set_tracer_provider(provider)
         _provider = provider
         return provider
