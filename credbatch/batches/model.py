@@ -1,0 +1,194 @@
+"""What a batch looks like to its readers, and how its state follows from its records.
+
+The record states are the source of truth; the batch state is derived from their counts
+(``derive_state``). ``batches.state`` in the database is a cached copy that workers keep up to
+date with the same function (it serves the ``state`` filter of ListBatches and lets the outbox
+relay skip cancelled batches); readers derive the state afresh from the counts.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+
+class BatchState(enum.StrEnum):
+    """Batch states, spelled as stored in ``batches.state``."""
+
+    QUEUED = "QUEUED"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+    COMPLETED_WITH_ERRORS = "COMPLETED_WITH_ERRORS"
+    CANCELLED = "CANCELLED"
+    FAILED = "FAILED"
+
+
+class RecordState(enum.StrEnum):
+    """Record states, spelled as stored in ``records.state``."""
+
+    PENDING = "PENDING"
+    QUEUED = "QUEUED"
+    ISSUED = "ISSUED"
+    INVITED = "INVITED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    CLAIMED = "CLAIMED"
+
+
+# A record in one of these states needs no more work (FAILED only until someone retries it).
+TERMINAL_RECORD_STATES: frozenset[RecordState] = frozenset(
+    {RecordState.INVITED, RecordState.FAILED, RecordState.CANCELLED, RecordState.CLAIMED}
+)
+TERMINAL_BATCH_STATES: frozenset[BatchState] = frozenset(
+    {
+        BatchState.COMPLETED,
+        BatchState.COMPLETED_WITH_ERRORS,
+        BatchState.CANCELLED,
+        BatchState.FAILED,
+    }
+)
+
+
+@dataclass(frozen=True)
+class RecordCounts:
+    """Number of a batch's records in each state."""
+
+    pending: int = 0
+    queued: int = 0
+    issued: int = 0
+    invited: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    claimed: int = 0
+
+    @classmethod
+    def from_mapping(cls, counts: Mapping[str, int]) -> RecordCounts:
+        """Build from ``{state: count}`` as read from the database; unknown states are an error."""
+        values = {RecordState(state).value.lower(): int(n) for state, n in counts.items()}
+        return cls(**values)
+
+    def of(self, state: RecordState) -> int:
+        value: int = getattr(self, state.value.lower())
+        return value
+
+    @property
+    def terminal(self) -> int:
+        """Records needing no more work."""
+        return self.invited + self.failed + self.cancelled + self.claimed
+
+    @property
+    def unstarted(self) -> int:
+        """Records no worker has finished a step of yet."""
+        return self.pending + self.queued
+
+
+def derive_state(
+    counts: RecordCounts, total: int, cancelled: bool, *, failed: bool = False
+) -> BatchState:
+    """The batch state its records imply.
+
+    Args:
+        counts: the batch's records per state.
+        total: the batch's number of records.
+        cancelled: the batch was cancelled (``batches.cancelled_at`` is set).
+        failed: the batch as a whole could not be processed (stored state FAILED).
+    """
+    if cancelled:
+        return BatchState.CANCELLED
+    if failed:
+        return BatchState.FAILED
+    if counts.terminal >= total:
+        return BatchState.COMPLETED_WITH_ERRORS if counts.failed else BatchState.COMPLETED
+    if counts.unstarted >= total:
+        return BatchState.QUEUED
+    return BatchState.IN_PROGRESS
+
+
+@dataclass(frozen=True)
+class BatchView:
+    """One batch as its readers see it: what was uploaded and how far its issuance is."""
+
+    id: uuid.UUID
+    state: BatchState
+    schema_id: uuid.UUID
+    schema_version: int
+    mediums: tuple[str, ...]
+    email_template_id: uuid.UUID | None
+    sms_template_id: uuid.UUID | None
+    certificate_template_id: uuid.UUID | None
+    creator: str
+    department: str
+    filename: str
+    total: int
+    counts: RecordCounts
+    create_time: datetime
+    update_time: datetime
+    complete_time: datetime | None = None
+    cancel_time: datetime | None = None
+    estimated_complete_time: datetime | None = None
+    # Records that became terminal per second, recently; 0 when unknown.
+    recent_rate: float = field(default=0.0, compare=False)
+
+    @property
+    def name(self) -> str:
+        return f"batches/{self.id}"
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL_BATCH_STATES
+
+    @property
+    def percent_done(self) -> float:
+        """Share of records in a terminal state, 0 to 100 (an empty batch is done)."""
+        if self.total <= 0:
+            return 100.0
+        return min(100.0, 100.0 * self.counts.terminal / self.total)
+
+    def progress_key(self) -> tuple[object, ...]:
+        """What a watcher considers a change (the estimate alone moving is not one)."""
+        return (self.state, self.counts, self.update_time, self.complete_time, self.total)
+
+
+def estimate_completion(
+    now: datetime, remaining: int, finished_recently: int, window: timedelta
+) -> tuple[datetime | None, float]:
+    """Completion estimate from recent throughput: ``finished_recently`` records in ``window``.
+
+    Returns the estimated completion time (None when nothing finished recently, so there is no
+    throughput to extrapolate) and the rate in records per second.
+    """
+    seconds = window.total_seconds()
+    if remaining <= 0 or finished_recently <= 0 or seconds <= 0:
+        return None, 0.0
+    rate = finished_recently / seconds
+    return now + timedelta(seconds=remaining / rate), rate
+
+
+@dataclass(frozen=True)
+class TimeBound:
+    """One ``create_time`` comparison of a filter: ``create_time <op> at``."""
+
+    op: str  # one of <, <=, >, >=
+    at: datetime
+
+
+@dataclass(frozen=True)
+class BatchFilter:
+    """Conditions on the upload history, all of which must hold (AIP-160 conjunction)."""
+
+    states: tuple[BatchState, ...] = ()
+    creators: tuple[str, ...] = ()
+    departments: tuple[str, ...] = ()
+    schema_ids: tuple[uuid.UUID, ...] = ()
+    create_time: tuple[TimeBound, ...] = ()
+
+
+@dataclass(frozen=True)
+class PagePosition:
+    """Where a page of the newest-first history ended: the last batch's (create_time, id)."""
+
+    create_time: datetime
+    id: uuid.UUID

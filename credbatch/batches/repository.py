@@ -1,0 +1,277 @@
+"""Reading batches with their progress, and the two batch-wide commands (retry, cancel).
+
+Every function takes a connection inside ``credbatch.tenancy.tenant_transaction``: visibility
+is row-level security's business alone, so a batch the caller may not see is simply absent.
+
+Locking protocol with the issuance worker (so that no record is issued after a cancel
+committed, and a retry never races a worker):
+
+* The worker's transaction that issues a record first runs
+  ``SELECT state FROM records WHERE tenant_id = $1 AND id = $2 FOR UPDATE`` and skips the
+  record (acks the job, changes nothing) when the state is CANCELLED; it writes the credential
+  and ``state = 'ISSUED'`` in that same transaction. It locks the ``batches`` row, if at all,
+  only after the record row (lock order: records, then batches).
+* ``cancel_batch`` here updates the records first (``PENDING``/``QUEUED`` → ``CANCELLED``, which
+  row-locks each of them and waits for a worker holding one), then the batch row. A worker that
+  locked its record before the cancel commits its issue first and the cancel's re-check
+  (READ COMMITTED re-evaluates the WHERE on the new row version) leaves it ISSUED; a worker
+  that comes later sees CANCELLED and skips. Either way nothing is issued after the commit.
+* ``retry_failed`` only touches FAILED records (no worker is working on those) and the batch.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+
+from credbatch.batches.model import (
+    TERMINAL_BATCH_STATES,
+    BatchFilter,
+    BatchState,
+    BatchView,
+    PagePosition,
+    RecordCounts,
+    derive_state,
+    estimate_completion,
+)
+
+# Throughput window of the completion estimate, and how many recent completions it reads at
+# most (a bound on the work of one estimate however fast the workers are).
+RATE_WINDOW = timedelta(seconds=60)
+RATE_SAMPLE = 1000
+
+# The batch and its counts per record state in one statement: an index-only scan of
+# records_progress_idx (tenant_id, batch_id, state, updated_at) per batch.
+_VIEW_SELECT = """
+SELECT b.id, b.schema_id, b.schema_version, b.mediums, b.email_template_id,
+       b.sms_template_id, b.certificate_template_id, b.creator, b.department, b.filename,
+       b.total_records, b.state, b.created_at, b.updated_at, b.completed_at, b.cancelled_at,
+       c.states, c.ns, c.last_update
+FROM batches b
+CROSS JOIN LATERAL (
+  SELECT array_agg(s.state) AS states, array_agg(s.n) AS ns, max(s.last_update) AS last_update
+  FROM (
+    SELECT r.state, count(*) AS n, max(r.updated_at) AS last_update
+    FROM records r
+    WHERE r.tenant_id = b.tenant_id AND r.batch_id = b.id
+    GROUP BY r.state
+  ) s
+) c
+"""
+
+_GET = _VIEW_SELECT + "WHERE b.tenant_id = app_tenant() AND b.id = $1"
+
+# The most recent completions (terminal successes and failures) of one batch, newest first,
+# at most RATE_SAMPLE of them and none older than $2: each branch is a short backward range
+# scan of records_progress_idx.
+_RECENT = f"""
+SELECT count(*) AS n, min(u) AS since FROM (
+  SELECT u FROM (
+    (SELECT updated_at AS u FROM records
+     WHERE tenant_id = app_tenant() AND batch_id = $1 AND state = 'INVITED' AND updated_at > $2
+     ORDER BY updated_at DESC LIMIT {RATE_SAMPLE})
+    UNION ALL
+    (SELECT updated_at FROM records
+     WHERE tenant_id = app_tenant() AND batch_id = $1 AND state = 'CLAIMED' AND updated_at > $2
+     ORDER BY updated_at DESC LIMIT {RATE_SAMPLE})
+    UNION ALL
+    (SELECT updated_at FROM records
+     WHERE tenant_id = app_tenant() AND batch_id = $1 AND state = 'FAILED' AND updated_at > $2
+     ORDER BY updated_at DESC LIMIT {RATE_SAMPLE})
+  ) recent
+  ORDER BY u DESC
+  LIMIT {RATE_SAMPLE}
+) sample
+"""
+
+_COMPARATORS = frozenset({"<", "<=", ">", ">="})
+
+
+def _opt_uuid(value: Any) -> uuid.UUID | None:
+    return None if value is None else uuid.UUID(str(value))
+
+
+def _to_view(row: asyncpg.Record) -> BatchView:
+    counts = RecordCounts.from_mapping(dict(zip(row["states"] or (), row["ns"] or (), strict=True)))
+    stored = BatchState(row["state"])
+    state = derive_state(
+        counts,
+        row["total_records"],
+        row["cancelled_at"] is not None,
+        failed=stored is BatchState.FAILED,
+    )
+    last_update: datetime | None = row["last_update"]
+    update_time: datetime = row["updated_at"]
+    if last_update is not None and last_update > update_time:
+        update_time = last_update
+    complete_time: datetime | None = None
+    if state in TERMINAL_BATCH_STATES:
+        # Workers stamp completed_at when they see the batch finish; until then (or when a
+        # reader is faster) the last record change is when it finished.
+        complete_time = row["completed_at"] or row["cancelled_at"] or update_time
+    return BatchView(
+        id=row["id"],
+        state=state,
+        schema_id=row["schema_id"],
+        schema_version=row["schema_version"],
+        mediums=tuple(row["mediums"]),
+        email_template_id=_opt_uuid(row["email_template_id"]),
+        sms_template_id=_opt_uuid(row["sms_template_id"]),
+        certificate_template_id=_opt_uuid(row["certificate_template_id"]),
+        creator=row["creator"],
+        department=row["department"],
+        filename=row["filename"],
+        total=row["total_records"],
+        counts=counts,
+        create_time=row["created_at"],
+        update_time=update_time,
+        complete_time=complete_time,
+        cancel_time=row["cancelled_at"],
+    )
+
+
+async def _with_estimate(conn: asyncpg.Connection, view: BatchView) -> BatchView:
+    if view.state not in (BatchState.QUEUED, BatchState.IN_PROGRESS):
+        return view
+    now: datetime = await conn.fetchval("SELECT clock_timestamp()")
+    window = min(RATE_WINDOW, max(now - view.create_time, timedelta(seconds=1)))
+    row = await conn.fetchrow(_RECENT, view.id, now - window)
+    finished, since = row["n"], row["since"]
+    if finished >= RATE_SAMPLE and since is not None:
+        # The sample is full: the rate is its size over the time it spans.
+        window = max(now - since, timedelta(milliseconds=1))
+    remaining = view.total - view.counts.terminal
+    estimate, rate = estimate_completion(now, remaining, finished, window)
+    return BatchView(
+        **{
+            **view.__dict__,
+            "estimated_complete_time": estimate,
+            "recent_rate": rate,
+        }
+    )
+
+
+async def get_batch(conn: asyncpg.Connection, batch_id: uuid.UUID) -> BatchView | None:
+    """The batch with its progress and completion estimate; None when absent or invisible."""
+    row = await conn.fetchrow(_GET, batch_id)
+    if row is None:
+        return None
+    return await _with_estimate(conn, _to_view(row))
+
+
+def _filter_sql(where: list[str], args: list[Any], batch_filter: BatchFilter) -> None:
+    def param(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    # Every condition is its own predicate: `state = A AND state = B` matches nothing, as
+    # AIP-160 says it should.
+    for state in batch_filter.states:
+        where.append(f"b.state = {param(state.value)}")
+    for creator in batch_filter.creators:
+        where.append(f"b.creator = {param(creator)}")
+    for department in batch_filter.departments:
+        where.append(f"b.department = {param(department)}")
+    for schema_id in batch_filter.schema_ids:
+        where.append(f"b.schema_id = {param(schema_id)}")
+    for bound in batch_filter.create_time:
+        if bound.op not in _COMPARATORS:
+            raise ValueError(f"unsupported create_time comparator {bound.op!r}")
+        where.append(f"b.created_at {bound.op} {param(bound.at)}")
+
+
+async def list_batches(
+    conn: asyncpg.Connection,
+    batch_filter: BatchFilter,
+    after: PagePosition | None,
+    limit: int,
+) -> list[BatchView]:
+    """Visible batches matching the filter, newest first, strictly after ``after``.
+
+    Keyset paging on (created_at, id) over batches_created_idx: batches inserted while a
+    client pages land before its position and never shift the pages it has not read yet.
+    """
+    where = ["b.tenant_id = app_tenant()"]
+    args: list[Any] = []
+    _filter_sql(where, args, batch_filter)
+    if after is not None:
+        args.extend((after.create_time, after.id))
+        where.append(f"(b.created_at, b.id) < (${len(args) - 1}, ${len(args)})")
+    args.append(limit)
+    sql = (
+        _VIEW_SELECT
+        + "WHERE "
+        + " AND ".join(where)
+        + f" ORDER BY b.created_at DESC, b.id DESC LIMIT ${len(args)}"
+    )
+    rows = await conn.fetch(sql, *args)
+    views = [_to_view(row) for row in rows]
+    return [await _with_estimate(conn, view) for view in views]
+
+
+async def cancel_batch(conn: asyncpg.Connection, batch_id: uuid.UUID) -> int:
+    """Cancel the batch's unprocessed records and the batch; the number of records cancelled.
+
+    Idempotent (a second call changes nothing). Records first, then the batch row: the lock
+    order the worker uses too (see the module docstring). Callers leave a batch that already
+    finished as it is rather than calling this.
+    """
+    cancelled: int = await conn.fetchval(
+        """
+        WITH done AS (
+          UPDATE records SET state = 'CANCELLED', updated_at = now()
+          WHERE tenant_id = app_tenant() AND batch_id = $1 AND state IN ('PENDING', 'QUEUED')
+          RETURNING 1
+        )
+        SELECT count(*) FROM done
+        """,
+        batch_id,
+    )
+    await conn.execute(
+        """
+        UPDATE batches
+        SET state = 'CANCELLED', cancelled_at = now(), completed_at = coalesce(completed_at, now()),
+            updated_at = now()
+        WHERE tenant_id = app_tenant() AND id = $1 AND cancelled_at IS NULL
+        """,
+        batch_id,
+    )
+    return cancelled
+
+
+async def retry_failed(conn: asyncpg.Connection, batch_id: uuid.UUID) -> int:
+    """Put the batch's FAILED records back in the outbox; the number of records retried.
+
+    They become PENDING with a fresh attempt and no error, so the outbox relay publishes a new
+    job for each; a record whose credential already exists keeps it (the worker then only
+    sends the invitation again). The batch is IN_PROGRESS again. Idempotent: with no FAILED
+    record left nothing changes.
+    """
+    retried: int = await conn.fetchval(
+        """
+        WITH done AS (
+          UPDATE records
+          SET state = 'PENDING', attempt = 0, error_code = NULL, error_message = NULL,
+              updated_at = now()
+          WHERE tenant_id = app_tenant() AND batch_id = $1 AND state = 'FAILED'
+            -- The relay never publishes jobs of a cancelled batch: nothing to retry there.
+            AND EXISTS (SELECT 1 FROM batches b
+                        WHERE b.tenant_id = app_tenant() AND b.id = $1 AND b.cancelled_at IS NULL)
+          RETURNING 1
+        )
+        SELECT count(*) FROM done
+        """,
+        batch_id,
+    )
+    if retried:
+        await conn.execute(
+            """
+            UPDATE batches SET state = 'IN_PROGRESS', completed_at = NULL, updated_at = now()
+            WHERE tenant_id = app_tenant() AND id = $1 AND cancelled_at IS NULL
+            """,
+            batch_id,
+        )
+    return retried
