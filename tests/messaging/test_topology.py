@@ -67,9 +67,9 @@ async def test_declare_twice_and_concurrently(amqp_settings: Settings) -> None:
 
 
 async def test_declare_from_scratch_concurrently(fresh_amqp_url: str) -> None:
-    """Two processes starting at once on an empty broker both succeed."""
+    """Several processes starting at once on an empty vhost all succeed."""
     settings = Settings(amqp_url=fresh_amqp_url, retry_delays=(1.0, 2.0))
-    connections = [await connect(settings) for _ in range(2)]
+    connections = [await connect(settings) for _ in range(4)]
     try:
         channels = [await c.channel() for c in connections]
         await asyncio.gather(*(declare_topology(ch, settings) for ch in channels))
