@@ -86,7 +86,12 @@ class RecordCounts:
 
 
 def derive_state(
-    counts: RecordCounts, total: int, cancelled: bool, *, failed: bool = False
+    counts: RecordCounts,
+    total: int,
+    cancelled: bool,
+    *,
+    failed: bool = False,
+    started: bool = False,
 ) -> BatchState:
     """The batch state its records imply.
 
@@ -95,6 +100,8 @@ def derive_state(
         total: the batch's number of records.
         cancelled: the batch was cancelled (``batches.cancelled_at`` is set).
         failed: the batch as a whole could not be processed (stored state FAILED).
+        started: records were processed before (the stored state is past QUEUED): a batch
+            whose failures were all retried is IN_PROGRESS again, not back to QUEUED.
     """
     if cancelled:
         return BatchState.CANCELLED
@@ -102,7 +109,7 @@ def derive_state(
         return BatchState.FAILED
     if counts.terminal >= total:
         return BatchState.COMPLETED_WITH_ERRORS if counts.failed else BatchState.COMPLETED
-    if counts.unstarted >= total:
+    if counts.unstarted >= total and not started:
         return BatchState.QUEUED
     return BatchState.IN_PROGRESS
 

@@ -102,6 +102,7 @@ def _to_view(row: asyncpg.Record) -> BatchView:
         row["total_records"],
         row["cancelled_at"] is not None,
         failed=stored is BatchState.FAILED,
+        started=stored is not BatchState.QUEUED,
     )
     last_update: datetime | None = row["last_update"]
     update_time: datetime = row["updated_at"]

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncpg  # type: ignore[import-untyped]
+
 from credbatch.config import Settings
+from credbatch.db.pool import create_pool
 from credbatch.gen.batches.v1 import batches_service_pb2, batches_service_pb2_grpc
 from credbatch.server.runner import ServiceSpec, serve_until_signalled
 from services.batch_status.servicer import BatchStatusServicer
+from services.batch_status.status import BatchStatus
 
 SERVICE_NAME = batches_service_pb2.DESCRIPTOR.services_by_name["BatchStatusService"].full_name
 
 
-def service_specs(settings: Settings) -> list[ServiceSpec]:
-    servicer = BatchStatusServicer()
+def service_specs(settings: Settings, pool: asyncpg.Pool) -> list[ServiceSpec]:
+    servicer = BatchStatusServicer(BatchStatus(pool, settings.public_url))
     return [
         ServiceSpec(
             SERVICE_NAME,
@@ -23,6 +27,10 @@ def service_specs(settings: Settings) -> list[ServiceSpec]:
 
 
 async def serve(settings: Settings) -> None:
-    await serve_until_signalled(
-        settings, "batch_status", settings.batches_port, service_specs(settings)
-    )
+    pool = await create_pool(settings.app_database_url, application_name="batch_status")
+    try:
+        await serve_until_signalled(
+            settings, "batch_status", settings.batches_port, service_specs(settings, pool)
+        )
+    finally:
+        await pool.close()

@@ -1,9 +1,72 @@
-"""BatchStatusService servicer (its behaviour arrives with the batch status issue)."""
+"""BatchStatusService servicer: requests to domain calls and back, nothing more."""
 
 from __future__ import annotations
 
-from credbatch.gen.batches.v1 import batches_service_pb2_grpc
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from credbatch.auth.caller import current_caller
+from credbatch.batches.mapping import batch_to_proto
+from credbatch.gen.batches.v1 import batch_pb2, batches_service_pb2, batches_service_pb2_grpc
+from services.batch_status import paging
+from services.batch_status.filters import parse_filter
+from services.batch_status.mapping import batch_id_from_name, list_response, report_states
+from services.batch_status.status import BatchStatus
+
+Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class BatchStatusServicer(batches_service_pb2_grpc.BatchStatusServiceServicer):
-    """Every RPC answers UNIMPLEMENTED until the batch status issue lands."""
+    """Upload history, progress, report, watch, retry and cancel (see status.BatchStatus)."""
+
+    def __init__(self, status: BatchStatus) -> None:
+        self._status = status
+
+    async def ListBatches(
+        self, request: batches_service_pb2.ListBatchesRequest, context: Context
+    ) -> batches_service_pb2.ListBatchesResponse:
+        size = paging.page_size(request.page_size)
+        batch_filter = parse_filter(request.filter)
+        after = paging.decode_token(request.page_token, request.filter)
+        page = await self._status.list(current_caller(), batch_filter, after, size)
+        token = (
+            ""
+            if page.next_position is None
+            else paging.encode_token(page.next_position, request.filter)
+        )
+        return list_response(page, token)
+
+    async def GetBatch(
+        self, request: batches_service_pb2.GetBatchRequest, context: Context
+    ) -> batch_pb2.Batch:
+        view = await self._status.get(current_caller(), batch_id_from_name(request.name))
+        return batch_to_proto(view)
+
+    async def DownloadBatchReport(
+        self, request: batches_service_pb2.DownloadBatchReportRequest, context: Context
+    ) -> AsyncIterator[batches_service_pb2.DownloadBatchReportResponse]:
+        batch_id = batch_id_from_name(request.name)
+        states = report_states(request.states)
+        async for chunk in self._status.report(current_caller(), batch_id, states):
+            yield batches_service_pb2.DownloadBatchReportResponse(chunk=chunk)
+
+    async def WatchBatch(
+        self, request: batches_service_pb2.WatchBatchRequest, context: Context
+    ) -> AsyncIterator[batch_pb2.Batch]:
+        batch_id = batch_id_from_name(request.name)
+        async for view in self._status.watch(current_caller(), batch_id):
+            yield batch_to_proto(view)
+
+    async def RetryFailedRecords(
+        self, request: batches_service_pb2.RetryFailedRecordsRequest, context: Context
+    ) -> batch_pb2.Batch:
+        view = await self._status.retry(current_caller(), batch_id_from_name(request.name))
+        return batch_to_proto(view)
+
+    async def CancelBatch(
+        self, request: batches_service_pb2.CancelBatchRequest, context: Context
+    ) -> batch_pb2.Batch:
+        view = await self._status.cancel(current_caller(), batch_id_from_name(request.name))
+        return batch_to_proto(view)

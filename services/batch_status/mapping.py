@@ -1,0 +1,52 @@
+"""BatchStatusService requests ↔ domain values (the Batch message itself: credbatch.batches)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+from credbatch.batches.mapping import batch_to_proto, record_state_from_proto
+from credbatch.batches.model import RecordState
+from credbatch.errors import FieldViolation, InvalidArgument
+from credbatch.gen.batches.v1 import batches_service_pb2
+from services.batch_status.status import Page
+
+__all__ = ["batch_id_from_name", "list_response", "report_states"]
+
+
+def batch_id_from_name(name: str, field: str = "name") -> uuid.UUID:
+    """The id in a `batches/{uuid}` resource name; INVALID_ARGUMENT naming ``field`` if not."""
+    collection, _, raw = name.partition("/")
+    try:
+        if collection != "batches" or "/" in raw:
+            raise ValueError
+        return uuid.UUID(raw)
+    except ValueError:
+        description = f"must be `batches/{{uuid}}`, got {name[:100]!r}"
+        raise InvalidArgument(
+            f"invalid {field}: {description}",
+            reason="INVALID_NAME",
+            violations=[FieldViolation(field, description, "INVALID_NAME")],
+        ) from None
+
+
+def report_states(values: Iterable[int]) -> list[RecordState]:
+    """The report's states filter; UNSPECIFIED or unknown numbers are refused."""
+    states: list[RecordState] = []
+    for index, value in enumerate(values):
+        state = record_state_from_proto(value)
+        if state is None:
+            description = f"unknown record state {value}"
+            raise InvalidArgument(
+                f"invalid states[{index}]: {description}",
+                reason="INVALID_STATE",
+                violations=[FieldViolation(f"states[{index}]", description, "INVALID_STATE")],
+            )
+        states.append(state)
+    return states
+
+
+def list_response(page: Page, next_token: str) -> batches_service_pb2.ListBatchesResponse:
+    return batches_service_pb2.ListBatchesResponse(
+        batches=[batch_to_proto(view) for view in page.batches], next_page_token=next_token
+    )

@@ -1,0 +1,119 @@
+"""BatchStatusService behaviour, free of protos: every read and command on batches.
+
+Visibility is row-level security's alone (each unit of work runs in a tenant_transaction with
+the caller's scope): a batch the caller may not see reads as absent and is NOT_FOUND with the
+same message as one that does not exist.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+import asyncpg  # type: ignore[import-untyped]
+
+from credbatch.auth.roles import ADMINS
+from credbatch.batches import repository
+from credbatch.batches.model import (
+    TERMINAL_BATCH_STATES,
+    BatchFilter,
+    BatchState,
+    BatchView,
+    PagePosition,
+    RecordState,
+)
+from credbatch.errors import FailedPrecondition, NotFound, PermissionDenied
+from credbatch.tenancy import TenantScope, tenant_transaction
+from services.batch_status.report import report_chunks
+from services.batch_status.watch import watch_changes
+
+
+def not_found(batch_id: uuid.UUID) -> NotFound:
+    # One message for "does not exist" and "not yours": nothing tells them apart.
+    return NotFound(f"batch batches/{batch_id} not found", metadata={"resource": "batch"})
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of the history and where the next one starts (None on the last)."""
+
+    batches: list[BatchView]
+    next_position: PagePosition | None
+
+
+class BatchStatus:
+    """Reads and commands on batches for the caller in ``scope``."""
+
+    def __init__(self, pool: asyncpg.Pool, public_url: str) -> None:
+        self._pool = pool
+        self._public_url = public_url
+
+    async def get(self, scope: TenantScope, batch_id: uuid.UUID) -> BatchView:
+        async with tenant_transaction(self._pool, scope, readonly=True) as conn:
+            view = await repository.get_batch(conn, batch_id)
+        if view is None:
+            raise not_found(batch_id)
+        return view
+
+    async def list(
+        self,
+        scope: TenantScope,
+        batch_filter: BatchFilter,
+        after: PagePosition | None,
+        size: int,
+    ) -> Page:
+        async with tenant_transaction(self._pool, scope, readonly=True) as conn:
+            # One more than asked tells whether a next page exists.
+            views = await repository.list_batches(conn, batch_filter, after, size + 1)
+        if len(views) <= size:
+            return Page(views, None)
+        views = views[:size]
+        return Page(views, PagePosition(views[-1].create_time, views[-1].id))
+
+    async def report(
+        self, scope: TenantScope, batch_id: uuid.UUID, states: Sequence[RecordState]
+    ) -> AsyncIterator[bytes]:
+        await self.get(scope, batch_id)  # NOT_FOUND before the first byte
+        async for chunk in report_chunks(self._pool, scope, batch_id, states, self._public_url):
+            yield chunk
+
+    def watch(self, scope: TenantScope, batch_id: uuid.UUID) -> AsyncIterator[BatchView]:
+        return watch_changes(lambda: self.get(scope, batch_id))
+
+    async def _for_change(
+        self, conn: asyncpg.Connection, scope: TenantScope, batch_id: uuid.UUID
+    ) -> BatchView:
+        view = await repository.get_batch(conn, batch_id)
+        if view is None:
+            raise not_found(batch_id)
+        # An issuer that sees a batch only as an observer of its department may not change it.
+        if not scope.roles & ADMINS and view.creator != scope.user_id:
+            raise PermissionDenied(
+                f"only the creator, org_admin or service may change batches/{batch_id}",
+                reason="NOT_BATCH_CREATOR",
+            )
+        return view
+
+    async def cancel(self, scope: TenantScope, batch_id: uuid.UUID) -> BatchView:
+        """Cancel unprocessed records; a batch that already finished is returned unchanged."""
+        async with tenant_transaction(self._pool, scope) as conn:
+            view = await self._for_change(conn, scope, batch_id)
+            if view.state in TERMINAL_BATCH_STATES:
+                return view
+            await repository.cancel_batch(conn, batch_id)
+        return await self.get(scope, batch_id)
+
+    async def retry(self, scope: TenantScope, batch_id: uuid.UUID) -> BatchView:
+        """Queue the FAILED records again; without any, nothing changes."""
+        async with tenant_transaction(self._pool, scope) as conn:
+            view = await self._for_change(conn, scope, batch_id)
+            if view.state is BatchState.CANCELLED:
+                raise FailedPrecondition(
+                    f"batches/{batch_id} is cancelled; its records cannot be retried",
+                    reason="BATCH_CANCELLED",
+                )
+            if view.counts.failed == 0:
+                return view
+            await repository.retry_failed(conn, batch_id)
+        return await self.get(scope, batch_id)
