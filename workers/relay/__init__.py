@@ -1,0 +1,1 @@
+"""The outbox relay process: PENDING records to RabbitMQ jobs, with publisher confirms."""

@@ -1,0 +1,222 @@
+"""The outbox relay: PENDING records -> one IssuanceJob each on RabbitMQ, confirmed.
+
+One *window* is one database transaction:
+
+1. ``outbox_claim(limit)`` locks up to ``window`` PENDING records (``FOR UPDATE SKIP LOCKED``,
+   so several relays share the outbox without waiting on each other);
+2. their jobs are published with ``ConfirmingPublisher`` (confirms awaited over the whole
+   window, a timeout on every publish);
+3. the records the broker confirmed are marked QUEUED (``outbox_mark_queued``);
+4. commit.
+
+A crash anywhere before the commit rolls the transaction back, the locks vanish and the
+records are PENDING again: the next claim (by this relay after a restart, or by another one)
+publishes them again. So a job is delivered at least once; it is delivered twice only when the
+relay dies (or the database is lost) between the broker's confirm and the commit, and the
+workers are idempotent per record. Records the broker did not confirm stay PENDING.
+
+Each job's AMQP headers carry the upload's trace context (the batch's stored
+``traceparent``), so the worker's span joins the trace of the upload that created the record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import asyncpg  # type: ignore[import-untyped]
+from opentelemetry import trace
+from opentelemetry.trace import Link, SpanKind
+
+from credbatch.gen.jobs.v1 import issuance_job_pb2
+from credbatch.messaging import (
+    EXCHANGE,
+    WORK_ROUTING_KEY,
+    OutgoingMessage,
+    PublishError,
+    trace_headers,
+)
+
+log = logging.getLogger(__name__)
+_tracer = trace.get_tracer(__name__)
+
+_CLAIM = "SELECT tenant_id, batch_id, record_id, attempt, traceparent FROM outbox_claim($1)"
+_MARK_QUEUED = "SELECT outbox_mark_queued($1::uuid[], $2::uuid[])"
+
+
+class Publisher(Protocol):
+    """What the relay needs from ``credbatch.messaging.ConfirmingPublisher``."""
+
+    async def publish_many(
+        self,
+        messages: Sequence[OutgoingMessage],
+        timeout: float,  # noqa: ASYNC109 - the per-publish confirm timeout
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    """The outcome of one window."""
+
+    claimed: int
+    queued: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    tenant_id: uuid.UUID
+    batch_id: uuid.UUID
+    record_id: uuid.UUID
+    attempt: int
+    traceparent: str | None
+
+
+class _TraceHeaders:
+    """AMQP headers per stored traceparent, built once per batch rather than per record."""
+
+    def __init__(self) -> None:
+        self._by_traceparent: dict[str | None, dict[str, Any]] = {}
+
+    def headers(self, traceparent: str | None) -> dict[str, Any]:
+        headers = self._by_traceparent.get(traceparent)
+        if headers is None:
+            headers = {}
+            if traceparent:
+                context = trace_headers.extract({"traceparent": traceparent})
+                trace_headers.inject(headers, context=context)
+            self._by_traceparent[traceparent] = headers
+        return headers
+
+    def links(self) -> list[Link]:
+        links: list[Link] = []
+        for traceparent in self._by_traceparent:
+            if not traceparent:
+                continue
+            context = trace_headers.extract({"traceparent": traceparent})
+            span_context = trace.get_current_span(context).get_span_context()
+            if span_context.is_valid:
+                links.append(Link(span_context))
+        return links
+
+
+def job_message(claimed: _Claimed, headers: dict[str, Any]) -> OutgoingMessage:
+    """The IssuanceJob for one claimed record (message id = record id)."""
+    job = issuance_job_pb2.IssuanceJob(
+        tenant_id=str(claimed.tenant_id),
+        batch_id=str(claimed.batch_id),
+        record_id=str(claimed.record_id),
+        # records.attempt counts from 0; a job's attempt from 1.
+        attempt=claimed.attempt + 1,
+    )
+    return OutgoingMessage(
+        routing_key=WORK_ROUTING_KEY,
+        body=job.SerializeToString(),
+        message_id=str(claimed.record_id),
+        headers=headers,
+        exchange=EXCHANGE,
+    )
+
+
+class OutboxRelay:
+    """Moves PENDING records to the broker, one confirmed window per transaction."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        publisher: Publisher,
+        *,
+        window: int = 500,
+        publish_timeout: float = 10.0,
+        poll_interval: float = 0.5,
+        min_poll_interval: float = 0.02,
+    ) -> None:
+        if window < 1:
+            raise ValueError(f"window must be at least 1, got {window}")
+        self._pool = pool
+        self._publisher = publisher
+        self._window = window
+        self._publish_timeout = publish_timeout
+        self._poll_interval = poll_interval
+        self._min_poll_interval = min(min_poll_interval, poll_interval)
+
+    async def relay_window(self) -> WindowResult:
+        """Claim, publish, mark and commit one window; returns what it did."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(_CLAIM, self._window)
+            if not rows:
+                return WindowResult(0, 0)
+            claimed = [_Claimed(*row) for row in rows]
+            traces = _TraceHeaders()
+            messages = [job_message(c, traces.headers(c.traceparent)) for c in claimed]
+            with _tracer.start_as_current_span(
+                f"{EXCHANGE} publish",
+                kind=SpanKind.PRODUCER,
+                links=traces.links(),
+                attributes={
+                    "messaging.system": "rabbitmq",
+                    "messaging.destination.name": EXCHANGE,
+                    "messaging.operation.type": "publish",
+                    "messaging.batch.message_count": len(messages),
+                },
+            ) as span:
+                unconfirmed: frozenset[str] = frozenset()
+                try:
+                    await self._publisher.publish_many(messages, self._publish_timeout)
+                except PublishError as error:
+                    # The confirmed part is safely on the broker: record it, leave the rest
+                    # PENDING for the next window rather than publishing the whole window twice.
+                    unconfirmed = error.unconfirmed_ids
+                    span.set_attribute("credbatch.relay.unconfirmed", len(unconfirmed))
+                    log.warning(
+                        "relay: %d of %d jobs not confirmed, left PENDING (%s)",
+                        len(unconfirmed),
+                        len(messages),
+                        type(error.cause).__name__ if error.cause else "no confirm",
+                    )
+                confirmed = [c for c in claimed if str(c.record_id) not in unconfirmed]
+                queued = 0
+                if confirmed:
+                    queued = await conn.fetchval(
+                        _MARK_QUEUED,
+                        [c.tenant_id for c in confirmed],
+                        [c.record_id for c in confirmed],
+                    )
+                span.set_attribute("credbatch.relay.queued", queued)
+            return WindowResult(len(claimed), queued)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Relay windows until ``stop`` is set; the window in progress is finished first.
+
+        Idle polls back off from ``min_poll_interval`` to ``poll_interval``; failures (database
+        or broker unreachable) back off up to ten times that, and the loop goes on: records of
+        a failed window are still PENDING.
+        """
+        delay = self._min_poll_interval
+        failure_cap = self._poll_interval * 10
+        while not stop.is_set():
+            try:
+                result = await self.relay_window()
+            except (asyncpg.PostgresError, OSError, ConnectionError, TimeoutError) as error:
+                log.warning("relay: window failed (%s); retrying", type(error).__name__)
+                delay = min(max(delay * 2, self._poll_interval), failure_cap)
+            except Exception:
+                # The broker client raises a family of its own; nothing here may end the relay.
+                log.exception("relay: window failed; retrying")
+                delay = min(max(delay * 2, self._poll_interval), failure_cap)
+            else:
+                if result.queued:
+                    # Progress: straight on to the next window while work is waiting.
+                    delay = self._min_poll_interval
+                    continue
+                if result.claimed:
+                    # Claimed but nothing confirmed: the broker is in trouble, do not spin.
+                    delay = min(max(delay * 2, self._poll_interval), failure_cap)
+                else:
+                    delay = min(delay * 2, self._poll_interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
