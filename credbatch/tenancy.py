@@ -9,7 +9,6 @@ never leak to the next user of a pooled connection.
 from __future__ import annotations
 
 import uuid
-import weakref
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -27,8 +26,20 @@ SELECT set_config('app.tenant_id', $1, true),
 """
 _PROVISION_TENANT = "INSERT INTO tenants (id) VALUES ($1) ON CONFLICT DO NOTHING"
 
-# Tenants known to exist, per pool (a pool is bound to one database).
-_provisioned: weakref.WeakKeyDictionary[asyncpg.Pool, set[uuid.UUID]] = weakref.WeakKeyDictionary()
+# Tenants known to exist, per pool (a pool is bound to one database). Keyed by id() because
+# asyncpg pools cannot be weakly referenced; the entry holds the pool, so the id is not
+# reused while it is there, and closed pools are dropped when a new pool comes along.
+_provisioned: dict[int, tuple[asyncpg.Pool, set[uuid.UUID]]] = {}
+
+
+def _known_tenants(pool: asyncpg.Pool) -> set[uuid.UUID]:
+    entry = _provisioned.get(id(pool))
+    if entry is None:
+        for key, (other, _) in list(_provisioned.items()):
+            if other.is_closing():
+                del _provisioned[key]
+        entry = _provisioned[id(pool)] = (pool, set())
+    return entry[1]
 
 
 @dataclass(frozen=True)
@@ -75,7 +86,7 @@ async def tenant_transaction(
     transactions skip it, as there is nothing to read for a tenant that does not exist).
     The transaction commits when the block exits normally and rolls back on an exception.
     """
-    known = _provisioned.setdefault(pool, set())
+    known = _known_tenants(pool)
     provision = not readonly and scope.tenant_id not in known
     async with pool.acquire() as conn, conn.transaction(readonly=readonly):
         await conn.execute(

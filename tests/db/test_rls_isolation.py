@@ -1,0 +1,350 @@
+"""Tenant isolation by row-level security, table by table, as the application role."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import pytest
+import pytest_asyncio
+
+from credbatch.tenancy import TenantScope, tenant_transaction
+from tests.fixtures.database import insert_row
+
+# Every tenant-owned table. A table missing here, or a table without RLS, fails
+# test_tenant_tables_are_exactly_the_rls_tables: add it here and to tenant_rows().
+TENANT_TABLES = [
+    "tenants",
+    "idempotency_keys",
+    "credential_schemas",
+    "credential_schema_versions",
+    "email_templates",
+    "sms_templates",
+    "certificate_templates",
+    "batches",
+    "records",
+    "signing_keys",
+    "status_lists",
+    "credentials",
+    "certificates",
+]
+# Tables that are not tenant-owned (no RLS; the application role has no access to them).
+OWNER_TABLES = {"schema_migrations"}
+# Indexes not led by tenant_id, each for a reason (see the migrations' comments).
+CROSS_TENANT_INDEXES = {
+    "records_outbox_idx",
+    "credentials_claim_token_key",
+    "certificates_id_key",
+}
+
+USER = "admin"
+
+
+def admin(tenant_id: uuid.UUID) -> TenantScope:
+    return TenantScope(tenant_id, USER, frozenset({"org_admin"}), ("default",))
+
+
+def tenant_column(table: str) -> str:
+    return "id" if table == "tenants" else "tenant_id"
+
+
+def tenant_rows(tenant_id: uuid.UUID) -> dict[str, dict[str, Any]]:
+    """One row for every tenant table, in insertion order."""
+    schema_id, batch_id, record_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    email_id, sms_id, cert_tpl_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    list_id, kid = uuid.uuid4(), f"key-{uuid.uuid4()}"
+    t = tenant_id
+    return {
+        "tenants": {"id": t},
+        "idempotency_keys": {
+            "tenant_id": t,
+            "kind": "batch",
+            "request_id": f"req-{uuid.uuid4()}",
+            "resource_id": batch_id,
+        },
+        "credential_schemas": {
+            "tenant_id": t,
+            "id": schema_id,
+            "display_name": f"Diploma {schema_id}",
+            "created_by": USER,
+        },
+        "credential_schema_versions": {
+            "tenant_id": t,
+            "schema_id": schema_id,
+            "version": 1,
+            "attributes": [{"name": "name", "type": "STRING", "required": True}],
+            "requires_certificate": True,
+            "created_by": USER,
+        },
+        "email_templates": {
+            "tenant_id": t,
+            "id": email_id,
+            "display_name": "Welcome",
+            "subject": "Your credential",
+            "html_body": "<p>{{ name }}</p>",
+            "text_body": "{{ name }}",
+            "is_default": True,
+            "created_by": USER,
+        },
+        "sms_templates": {
+            "tenant_id": t,
+            "id": sms_id,
+            "display_name": "Welcome",
+            "body": "Claim {{ claim_url }}",
+            "is_default": True,
+            "created_by": USER,
+        },
+        "certificate_templates": {
+            "tenant_id": t,
+            "id": cert_tpl_id,
+            "display_name": "Certificate",
+            "title": "Certificate",
+            "body": "Awarded to {{ name }}",
+            "layout": {"colour": "#003366"},
+            "logo": b"\x89PNG",
+            "logo_mime_type": "image/png",
+            "created_by": USER,
+        },
+        "batches": {
+            "tenant_id": t,
+            "id": batch_id,
+            "schema_id": schema_id,
+            "schema_version": 1,
+            "mediums": ["EMAIL", "SMS"],
+            "email_template_id": email_id,
+            "sms_template_id": sms_id,
+            "certificate_template_id": cert_tpl_id,
+            "creator": USER,
+            "department": "default",
+            "filename": "holders.csv",
+            "total_records": 1,
+            "state": "COMPLETED",
+        },
+        "records": {
+            "tenant_id": t,
+            "id": record_id,
+            "batch_id": batch_id,
+            "row_number": 1,
+            "state": "INVITED",
+            "email": "ada@example.org",
+            "phone": "+15005550006",
+            "attributes": {"name": "Ada"},
+        },
+        "signing_keys": {
+            "tenant_id": t,
+            "kid": kid,
+            "alg": "ES256",
+            "public_jwk": {"kty": "EC", "crv": "P-256", "x": "x", "y": "y"},
+            "private_key_enc": b"ciphertext",
+            "nonce": bytes(12),
+        },
+        "status_lists": {
+            "tenant_id": t,
+            "id": list_id,
+            "size": 16,
+            "next_index": 1,
+            "bits": bytes(2),
+        },
+        "credentials": {
+            "tenant_id": t,
+            "id": uuid.uuid4(),
+            "record_id": record_id,
+            "batch_id": batch_id,
+            "kid": kid,
+            "status_list_id": list_id,
+            "status_index": 0,
+            "sd_jwt": "eyJ.eyJ.sig~",
+            "claim_token": f"claim-{uuid.uuid4()}",
+        },
+        "certificates": {
+            "tenant_id": t,
+            "id": f"cert-{uuid.uuid4()}",
+            "record_id": record_id,
+            "pdf": b"%PDF-1.7",
+        },
+    }
+
+
+Seeded = tuple[uuid.UUID, uuid.UUID, dict[str, dict[str, Any]], dict[str, dict[str, Any]]]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def seeded(app_pool: asyncpg.Pool) -> Seeded:
+    """Tenants A and B, each with one row in every tenant table, written by the app role."""
+    a, b = uuid.uuid4(), uuid.uuid4()
+    rows = {a: tenant_rows(a), b: tenant_rows(b)}
+    for tenant, tables in rows.items():
+        async with tenant_transaction(app_pool, admin(tenant)) as conn:
+            for table, row in tables.items():
+                if table != "tenants":  # provisioned by tenant_transaction
+                    await insert_row(conn, table, row)
+    return a, b, rows[a], rows[b]
+
+
+async def primary_key(pool: asyncpg.Pool, table: str) -> list[str]:
+    rows = await pool.fetch(
+        """
+        SELECT a.attname
+        FROM pg_index i
+        JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) ON true
+        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+        WHERE i.indrelid = $1::regclass AND i.indisprimary
+        ORDER BY k.n
+        """,
+        table,
+    )
+    return [r["attname"] for r in rows]
+
+
+def where(columns: list[str], start: int = 1) -> str:
+    return " AND ".join(f"{c} = ${i}" for i, c in enumerate(columns, start))
+
+
+async def test_tenant_tables_are_exactly_the_rls_tables(owner_pool: asyncpg.Pool) -> None:
+    tables = await owner_pool.fetch(
+        """
+        SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
+               (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid) AS policies
+        FROM pg_class c
+        WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
+        """
+    )
+    rls = {t["relname"] for t in tables if t["relrowsecurity"]}
+    assert rls == set(TENANT_TABLES)
+    # Every other table is explicitly owner-only: a new table without RLS fails here.
+    assert {t["relname"] for t in tables} - rls == OWNER_TABLES
+    for t in tables:
+        if t["relname"] in rls:
+            assert t["relforcerowsecurity"], t["relname"]
+            assert t["policies"] >= 1, t["relname"]
+
+
+@pytest.mark.parametrize("table", TENANT_TABLES)
+async def test_tenant_id_leads_keys_and_indexes(owner_pool: asyncpg.Pool, table: str) -> None:
+    indexes = await owner_pool.fetch(
+        """
+        SELECT c.relname, a.attname AS first_column
+        FROM pg_index i
+        JOIN pg_class c ON c.oid = i.indexrelid
+        LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+        WHERE i.indrelid = $1::regclass
+        """,
+        table,
+    )
+    assert indexes
+    for index in indexes:
+        if index["relname"] not in CROSS_TENANT_INDEXES:
+            assert index["first_column"] == tenant_column(table), index["relname"]
+    comment = await owner_pool.fetchval("SELECT obj_description($1::regclass, 'pg_class')", table)
+    assert comment, f"{table} has no COMMENT"
+
+
+@pytest.mark.parametrize("table", TENANT_TABLES)
+async def test_reads_only_own_rows(app_pool: asyncpg.Pool, seeded: Seeded, table: str) -> None:
+    a, b, _, rows_b = seeded
+    col = tenant_column(table)
+    pk = await primary_key(app_pool, table)
+    async with tenant_transaction(app_pool, admin(a), readonly=True) as conn:
+        owners = await conn.fetch(f"SELECT {col} FROM {table}")
+        assert owners
+        assert {r[col] for r in owners} == {a}
+        by_key = await conn.fetch(
+            f"SELECT * FROM {table} WHERE {where(pk)}", *(rows_b[table][c] for c in pk)
+        )
+        assert by_key == []
+        assert await conn.fetchval(f"SELECT count(*) FROM {table} WHERE {col} = $1", b) == 0
+
+
+@pytest.mark.parametrize("table", TENANT_TABLES)
+async def test_cannot_update_or_delete_other_tenant(
+    app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool, seeded: Seeded, table: str
+) -> None:
+    a, _, _, rows_b = seeded
+    col = tenant_column(table)
+    pk = await primary_key(app_pool, table)
+    key_b = [rows_b[table][c] for c in pk]
+    for statement, verb in (
+        (f"UPDATE {table} SET {col} = {col} WHERE {where(pk)}", "UPDATE"),
+        (f"UPDATE {table} SET {col} = {col}", "UPDATE"),
+        (f"DELETE FROM {table} WHERE {where(pk)}", "DELETE"),
+        (f"DELETE FROM {table}", "DELETE"),
+    ):
+        granted = await app_pool.fetchval(
+            "SELECT has_table_privilege(current_user, $1, $2)", table, verb
+        )
+        params = key_b if "WHERE" in statement else []
+        async with tenant_transaction(app_pool, admin(a)) as conn:
+            tx = conn.transaction()
+            await tx.start()
+            try:
+                if granted:
+                    status = await conn.execute(statement, *params)
+                    if "WHERE" in statement:
+                        assert status == f"{verb} 0", statement
+                else:
+                    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                        await conn.execute(statement, *params)
+            finally:
+                await tx.rollback()  # keep A's own rows for the other tests
+    # B's row is untouched.
+    still = await owner_pool.fetchval(f"SELECT count(*) FROM {table} WHERE {where(pk)}", *key_b)
+    assert still == 1
+
+
+@pytest.mark.parametrize("table", TENANT_TABLES)
+async def test_cannot_insert_for_other_tenant(
+    app_pool: asyncpg.Pool, seeded: Seeded, table: str
+) -> None:
+    a, b, _, rows_b = seeded
+    # Both a copy of B's row and a brand-new row for B are refused by WITH CHECK (which
+    # PostgreSQL evaluates before unique and foreign key constraints).
+    for row in (rows_b[table], tenant_rows(b)[table]):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            async with tenant_transaction(app_pool, admin(a)) as conn:
+                await insert_row(conn, table, row)
+
+
+@pytest.mark.parametrize("table", TENANT_TABLES)
+async def test_cannot_move_own_row_to_other_tenant(
+    app_pool: asyncpg.Pool, seeded: Seeded, table: str
+) -> None:
+    a, b, rows_a, _ = seeded
+    col = tenant_column(table)
+    pk = await primary_key(app_pool, table)
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        async with tenant_transaction(app_pool, admin(a)) as conn:
+            await conn.execute(
+                f"UPDATE {table} SET {col} = ${len(pk) + 1} WHERE {where(pk)}",
+                *(rows_a[table][c] for c in pk),
+                b,
+            )
+
+
+# Child rows naming the other tenant's parent ids: refused by RLS or by the composite
+# (tenant_id, ...) foreign keys, which never cross tenants.
+@pytest.mark.parametrize(
+    "table",
+    ["credential_schema_versions", "batches", "records", "credentials", "certificates"],
+)
+async def test_cannot_reference_other_tenant_rows(
+    app_pool: asyncpg.Pool, seeded: Seeded, table: str
+) -> None:
+    a, _, _, rows_b = seeded
+    row = dict(rows_b[table], tenant_id=a)
+    for unique in ("id", "claim_token"):
+        if unique in row:
+            row[unique] = tenant_rows(a)[table][unique]
+    with pytest.raises((asyncpg.ForeignKeyViolationError, asyncpg.InsufficientPrivilegeError)):
+        async with tenant_transaction(app_pool, admin(a)) as conn:
+            await insert_row(conn, table, row)
+
+
+@pytest.mark.parametrize("table", TENANT_TABLES)
+async def test_nothing_visible_without_tenant(
+    app_pool: asyncpg.Pool, seeded: Seeded, table: str
+) -> None:
+    async with app_pool.acquire() as conn:
+        assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 0
+        async with conn.transaction():
+            assert await conn.fetch(f"SELECT * FROM {table}") == []
