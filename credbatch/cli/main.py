@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
+from credbatch.cli.batches import batches
+from credbatch.cli.demo import demo
+from credbatch.cli.report import report
+from credbatch.cli.sample_csv import sample_csv
+from credbatch.cli.schemas import schemas
+from credbatch.cli.status import status
+from credbatch.cli.templates import templates
 from credbatch.cli.token import token
+from credbatch.cli.upload import upload
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -13,7 +21,13 @@ def cli() -> None:
 
 
 cli.add_command(token)
+for command in (schemas, templates, sample_csv, upload, batches, status, report, demo):
+    cli.add_command(command)
 
 
 def main() -> None:
     cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,334 @@
+"""`credbatch demo` (`make demo`): the whole flow against a running `make run`.
+
+Mints an org_admin token for a fresh tenant, creates a schema that requires a certificate,
+an email and a certificate template, turns the schema's sample CSV into a 1,000-row file,
+uploads it, watches it to completion, downloads the report, finds the invitation emails the
+SMTP sink stored and downloads one certificate from its Cred_URL. Everything it produces goes
+to one directory, whose paths it prints at the end. Uses the CLI's own modules, no subprocess.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+import grpc
+import httpx
+from google.protobuf import json_format
+
+from credbatch.auth.tokens import mint_dev_token
+from credbatch.cli.client import (
+    EXIT_ERROR,
+    CliError,
+    Endpoint,
+    address_option,
+    channel,
+    describe,
+    resolve,
+)
+from credbatch.cli.output import note, out, table
+from credbatch.cli.report import download
+from credbatch.cli.sample_csv import fetch_sample
+from credbatch.cli.schemas import create_schema
+from credbatch.cli.status import watch_with_progress
+from credbatch.cli.templates import create_template, preview_bytes, render_preview
+from credbatch.cli.upload import UploadOptions, send
+from credbatch.config import ConfigError, load_settings
+from credbatch.gen.batches.v1 import batch_pb2, batches_service_pb2_grpc
+from credbatch.gen.common.v1 import medium_pb2
+from credbatch.gen.templates.v1 import (
+    credential_schema_pb2,
+    templates_pb2,
+    templates_service_pb2_grpc,
+)
+from credbatch.gen.uploads.v1 import uploads_service_pb2_grpc
+
+SCHEMA = credential_schema_pb2.CredentialSchema(
+    display_name="Course completion",
+    description="Completion of a training course, with a PDF certificate.",
+    requires_certificate=True,
+    attributes=[
+        credential_schema_pb2.Attribute(
+            name="full_name",
+            type=credential_schema_pb2.ATTRIBUTE_TYPE_STRING,
+            required=True,
+            description="Holder's full name as printed on the certificate",
+        ),
+        credential_schema_pb2.Attribute(
+            name="course",
+            type=credential_schema_pb2.ATTRIBUTE_TYPE_ENUM,
+            required=True,
+            enum_values=["Data Protection", "First Aid", "Fire Safety"],
+            description="Course completed",
+        ),
+        credential_schema_pb2.Attribute(
+            name="completed_on",
+            type=credential_schema_pb2.ATTRIBUTE_TYPE_DATE,
+            required=True,
+            description="Date of completion",
+        ),
+        credential_schema_pb2.Attribute(
+            name="score",
+            type=credential_schema_pb2.ATTRIBUTE_TYPE_INTEGER,
+            required=False,
+            description="Final score out of 100",
+        ),
+    ],
+)
+
+EMAIL_TEMPLATE = templates_pb2.EmailTemplate(
+    display_name="Course certificate invitation",
+    subject="Your {{ course }} certificate is ready",
+    html_body=(
+        "<p>Hello {{ full_name }},</p><p>you completed <b>{{ course }}</b> on "
+        '{{ completed_on }}. Claim your credential: <a href="{{ claim_url }}">'
+        '{{ claim_url }}</a></p><p>Your certificate: <a href="{{ Cred_URL }}">PDF</a></p>'
+    ),
+    text_body=(
+        "Hello {{ full_name }},\n\nyou completed {{ course }} on {{ completed_on }}.\n"
+        "Claim your credential: {{ claim_url }}\nYour certificate: {{ Cred_URL }}\n"
+    ),
+)
+
+CERTIFICATE_TEMPLATE = templates_pb2.CertificateTemplate(
+    display_name="Course certificate",
+    title="Certificate of completion",
+    body=(
+        "This certifies that\n\n{{ full_name }}\n\nhas completed the course {{ course }} "
+        "on {{ completed_on }}."
+    ),
+    layout=templates_pb2.CertificateLayout(
+        page_size=templates_pb2.PAGE_SIZE_A4,
+        orientation=templates_pb2.ORIENTATION_LANDSCAPE,
+        primary_color="#1F4E79",
+        text_color="#222222",
+        background_color="#FFFFFF",
+    ),
+)
+
+
+def make_rows(sample_csv: bytes, rows: int, run_id: str) -> bytes:
+    """`rows` data rows from the sample's header and example row.
+
+    Recipients must be unique within a file, so each row gets its own address (tagged with the
+    run id, to find this run's emails in the sink); names vary too, other values are the
+    sample's own (valid by construction).
+    """
+    reader = csv.reader(io.StringIO(sample_csv.decode("utf-8-sig")))
+    header = next(reader)
+    example = next(reader)
+    courses = [str(v) for v in SCHEMA.attributes[1].enum_values]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for i in range(rows):
+        row = []
+        for column, value in zip(header, example, strict=True):
+            key = column.strip().lower()
+            if key == "email":
+                value = f"holder{i:04d}.{run_id}@example.org"
+            elif key == "phone":
+                value = f"+1202555{i:04d}"
+            elif key == "full_name":
+                value = f"Holder {i:04d}"
+            elif key == "course":
+                value = courses[i % len(courses)]
+            elif key == "score":
+                value = str(50 + i % 51)
+            row.append(value)
+        writer.writerow(row)
+    return buffer.getvalue().encode()
+
+
+def find_emails(mail_dir: Path, run_id: str, since: float) -> list[Path]:
+    """The .eml files the SMTP sink stored for this run."""
+    if not mail_dir.is_dir():
+        return []
+    marker = run_id.encode()
+    return sorted(
+        path
+        for path in mail_dir.glob("*.eml")
+        if path.stat().st_mtime >= since - 1 and marker in path.read_bytes()
+    )
+
+
+def _call(endpoint: Endpoint, what: str) -> CliError:
+    return CliError(f"demo stopped at {what}", EXIT_ERROR)
+
+
+@click.command()
+@click.option("--rows", default=1000, show_default=True, help="Rows in the generated CSV.")
+@click.option("--sms", is_flag=True, help="Invite by SMS as well as email.")
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to put what the demo produces (default .local/demo/<time>).",
+)
+@click.option(
+    "--mail-dir",
+    default=".local/mail",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the development SMTP sink stores emails.",
+)
+@click.option("--sms-dir", default=".local/sms", show_default=True, type=click.Path(path_type=Path))
+@click.option("--public-url", envvar="CREDBATCH_PUBLIC_URL", default="", help="Public HTTP base.")
+@address_option("templates")
+@address_option("uploads")
+@address_option("batches")
+def demo(
+    rows: int,
+    sms: bool,
+    out_dir: Path | None,
+    mail_dir: Path,
+    sms_dir: Path,
+    public_url: str,
+    templates_addr: str,
+    uploads_addr: str,
+    batches_addr: str,
+) -> None:
+    """Run the end-to-end demo against a running `make run`."""
+    started = time.time()
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        raise CliError(f"configuration error: {error}") from None
+    if not settings.development:
+        raise CliError("the demo mints development tokens: run it in development mode")
+    run_id = uuid.uuid4().hex[:8]
+    tenant = uuid.uuid4()
+    token = mint_dev_token(
+        settings, tenant=tenant, sub="demo-admin", roles=["org_admin"], departments=["training"]
+    )
+    directory = out_dir or Path(".local/demo") / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    directory.mkdir(parents=True, exist_ok=True)
+    produced: list[tuple[str, Path]] = []
+    (directory / "token.txt").write_text(token + "\n")
+    produced.append(("org_admin token", directory / "token.txt"))
+    note(f"tenant {tenant} (org_admin token in {directory / 'token.txt'})")
+
+    templates_ep = resolve("templates", token, templates_addr)
+    uploads_ep = resolve("uploads", token, uploads_addr)
+    batches_ep = resolve("batches", token, batches_addr)
+    mediums = [medium_pb2.MEDIUM_EMAIL] + ([medium_pb2.MEDIUM_SMS] if sms else [])
+
+    with channel(templates_ep) as chan:
+        stub = templates_service_pb2_grpc.TemplateServiceStub(chan)
+        try:
+            schema = create_schema(stub, SCHEMA, templates_ep.metadata)
+            note(f"schema {schema.name} ({schema.display_name}, certificate required)")
+            email = create_template(
+                stub, "email", EMAIL_TEMPLATE, schema.name, templates_ep.metadata
+            )
+            certificate = create_template(
+                stub, "certificate", CERTIFICATE_TEMPLATE, schema.name, templates_ep.metadata
+            )
+            note(f"templates {email.name}, {certificate.name}")
+            preview = render_preview(stub, certificate.name, schema.name, {}, templates_ep.metadata)
+            sample = fetch_sample(stub, schema.name, mediums, templates_ep.metadata)
+        except grpc.RpcError as error:
+            raise describe(error, templates_ep) from None
+    schema_path = directory / "schema.json"
+    schema_path.write_text(json_format.MessageToJson(schema, preserving_proto_field_name=True))
+    preview_path = directory / "certificate-preview.pdf"
+    preview_path.write_bytes(preview_bytes(preview))
+    sample_path = directory / (sample.filename or "sample.csv")
+    sample_path.write_bytes(sample.content)
+    csv_path = directory / f"batch-{rows}.csv"
+    csv_path.write_bytes(make_rows(sample.content, rows, run_id))
+    produced += [
+        ("schema", schema_path),
+        ("certificate preview", preview_path),
+        ("sample CSV", sample_path),
+        (f"{rows:,}-row CSV", csv_path),
+    ]
+
+    with channel(uploads_ep) as chan:
+        try:
+            response = send(
+                uploads_service_pb2_grpc.UploadServiceStub(chan),
+                csv_path,
+                UploadOptions(
+                    schema=schema.name,
+                    mediums=mediums,
+                    email_template=email.name,
+                    certificate_template=certificate.name,
+                    request_id=str(uuid.uuid4()),
+                ),
+                uploads_ep.metadata,
+            )
+        except grpc.RpcError as error:
+            raise describe(error, uploads_ep) from None
+    batch_name = response.batch.name
+    note(f"uploaded {csv_path.name}: {batch_name} with {response.batch.total_records:,} records")
+
+    report_path = directory / "report.csv"
+    with channel(batches_ep) as chan:
+        stub_b = batches_service_pb2_grpc.BatchStatusServiceStub(chan)
+        try:
+            final = watch_with_progress(stub_b, batch_name, batches_ep.metadata)
+            download(stub_b, batch_name, [], batches_ep.metadata, report_path)
+        except grpc.RpcError as error:
+            raise describe(error, batches_ep) from None
+    produced.append(("report", report_path))
+
+    with report_path.open(newline="", encoding="utf-8") as handle:
+        records = list(csv.DictReader(handle))
+    invited = [r for r in records if r.get("state", "").upper().endswith("INVITED")]
+    cred_url = next((r["cred_url"] for r in invited if r.get("cred_url")), "")
+
+    certificate_path = directory / "certificate.pdf"
+    if cred_url:
+        try:
+            got = httpx.get(cred_url, timeout=30, follow_redirects=True)
+        except httpx.HTTPError as error:
+            raise CliError(f"cannot download the certificate at {cred_url}: {error}") from None
+        if got.status_code != 200 or not got.content.startswith(b"%PDF"):
+            raise CliError(f"{cred_url} answered {got.status_code}, not a PDF")
+        certificate_path.write_bytes(got.content)
+        produced.append((f"certificate from {cred_url}", certificate_path))
+
+    emails = find_emails(mail_dir, run_id, started)
+    if emails:
+        shutil.copyfile(emails[0], directory / "invitation.eml")
+        produced.append(("one invitation email", directory / "invitation.eml"))
+
+    counts = final.record_counts
+    table(
+        f"{final.name}: {batch_pb2.BatchState.Name(final.state).removeprefix('BATCH_STATE_')}",
+        ["records", "invited", "failed", "cancelled", "emails in the sink", "seconds"],
+        [
+            [
+                f"{final.total_records:,}",
+                f"{counts.invited:,}",
+                f"{counts.failed:,}",
+                f"{counts.cancelled:,}",
+                f"{len(emails):,}",
+                f"{time.time() - started:.1f}",
+            ]
+        ],
+    )
+    out.print("Produced:")
+    for label, path in produced:
+        out.print(f"  {label:<40} {path}")
+    out.print(
+        f"Emails the SMTP sink received: {mail_dir.resolve()}/ ({len(emails):,} for this run)"
+    )
+    if sms:
+        out.print(f"SMS messages the SMS sink received: {sms_dir.resolve()}/")
+    if public_url or settings.public_url:
+        out.print(f"Public endpoints: {public_url or settings.public_url}")
+    if counts.invited != rows or len(invited) != rows:
+        raise CliError(
+            f"expected {rows:,} INVITED records, got {counts.invited:,} "
+            f"({len(invited):,} in the report)"
+        )
+    if not cred_url:
+        raise CliError("no INVITED record carries a Cred_URL in the report")
+    out.print(f"[green]{rows:,} records INVITED[/green]")

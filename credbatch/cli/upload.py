@@ -1,0 +1,275 @@
+"""`credbatch upload FILE --schema … --medium …`: stream a CSV, show validation problems."""
+
+from __future__ import annotations
+
+import csv
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import grpc
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from credbatch.cli.client import (
+    EXIT_INVALID,
+    CliError,
+    Endpoint,
+    address_option,
+    bad_request,
+    channel,
+    describe,
+    error_info,
+    resolve,
+    resource_name,
+    token_option,
+)
+from credbatch.cli.mediums import medium_option, to_mediums
+from credbatch.cli.output import err, note, out, table
+from credbatch.gen.common.v1 import medium_pb2
+from credbatch.gen.uploads.v1 import (
+    uploads_service_pb2,
+    uploads_service_pb2_grpc,
+    validation_report_pb2,
+)
+
+CHUNK_BYTES = 1024 * 1024
+# How many problems the terminal table shows; --errors-out holds them all.
+TABLE_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class UploadOptions:
+    """What the upload header says, apart from the file itself."""
+
+    schema: str
+    mediums: list[medium_pb2.Medium]
+    email_template: str = ""
+    sms_template: str = ""
+    certificate_template: str = ""
+    department: str = ""
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One validation problem as the table and the errors file show it."""
+
+    row: int
+    column: str
+    code: str
+    message: str
+
+
+def _requests(
+    path: Path, header: uploads_service_pb2.UploadBatchHeader, advance: Callable[[int], None]
+) -> Iterator[uploads_service_pb2.UploadBatchRequest]:
+    yield uploads_service_pb2.UploadBatchRequest(header=header)
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            yield uploads_service_pb2.UploadBatchRequest(chunk=chunk)
+            advance(len(chunk))
+
+
+def _header(
+    path: Path, options: UploadOptions, validate_only: bool
+) -> uploads_service_pb2.UploadBatchHeader:
+    def named(collection: str, value: str) -> str:
+        return resource_name(collection, value) if value else ""
+
+    return uploads_service_pb2.UploadBatchHeader(
+        schema=resource_name("schemas", options.schema),
+        mediums=options.mediums,
+        email_template=named("emailTemplates", options.email_template),
+        sms_template=named("smsTemplates", options.sms_template),
+        certificate_template=named("certificateTemplates", options.certificate_template),
+        department=options.department,
+        filename=path.name,
+        request_id=options.request_id,
+        validate_only=validate_only,
+    )
+
+
+def send(
+    stub: uploads_service_pb2_grpc.UploadServiceStub,
+    path: Path,
+    options: UploadOptions,
+    metadata: tuple[tuple[str, str], ...],
+    *,
+    validate_only: bool = False,
+    show_progress: bool = True,
+) -> uploads_service_pb2.UploadBatchResponse:
+    """Stream the file in 1 MiB chunks; raises grpc.RpcError as the call fails."""
+    header = _header(path, options, validate_only)
+    size = path.stat().st_size
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not show_progress,
+    ) as progress:
+        task = progress.add_task(f"uploading {path.name}", total=size)
+
+        def advance(n: int) -> None:
+            progress.advance(task, n)
+            if progress.tasks[task].completed >= size:
+                progress.update(task, description="validating")
+
+        return stub.UploadBatch(_requests(path, header, advance), metadata=metadata)
+
+
+_FIELD_PATTERNS = (
+    # rows[12].email / row[12].email / rows.12.email
+    re.compile(r"^rows?[\[.](?P<row>\d+)\]?(?:\.(?P<column>.+))?$", re.I),
+    # row 12, column email / row 12 column "email"
+    re.compile(r"^row\s*(?P<row>\d+)(?:\s*,?\s*column\s*\"?(?P<column>[^\"]*)\"?)?$", re.I),
+    # 12:email
+    re.compile(r"^(?P<row>\d+)(?::(?P<column>.*))?$"),
+)
+
+
+def problem_from_violation(field: str, description: str, reason: str) -> Problem:
+    """Read row and column out of a BadRequest field path; unknown shapes keep the field."""
+    for pattern in _FIELD_PATTERNS:
+        match = pattern.match(field.strip())
+        if match:
+            return Problem(int(match["row"]), (match["column"] or "").strip(), reason, description)
+    return Problem(0, field, reason, description)
+
+
+def problems_from_report(report: validation_report_pb2.ValidationReport) -> list[Problem]:
+    return [Problem(e.row, e.column, e.code, e.message) for e in report.errors]
+
+
+def show_problems(problems: list[Problem], total: int) -> None:
+    shown = problems[:TABLE_LIMIT]
+    table(
+        f"{total:,} problem(s)" + (f", first {len(shown)} shown" if total > len(shown) else ""),
+        ["row", "column", "code", "message"],
+        ([p.row or "file", p.column, p.code, p.message] for p in shown),
+    )
+
+
+def write_problems(path: Path, problems: list[Problem]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["row", "column", "code", "message"])
+        for p in problems:
+            writer.writerow([p.row, p.column, p.code, p.message])
+
+
+def full_report(
+    stub: uploads_service_pb2_grpc.UploadServiceStub,
+    path: Path,
+    options: UploadOptions,
+    endpoint: Endpoint,
+) -> validation_report_pb2.ValidationReport:
+    """Validate again with validate_only: the error status carries only the first problems."""
+    note("fetching the full report (validate only)")
+    try:
+        response = send(stub, path, options, endpoint.metadata, validate_only=True)
+    except grpc.RpcError as error:
+        raise describe(error, endpoint) from None
+    return response.report
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--schema", required=True, help="schemas/ID (latest) or schemas/ID@VERSION.")
+@medium_option
+@click.option("--email-template", default="", help="emailTemplates/ID (default: tenant default).")
+@click.option("--sms-template", default="", help="smsTemplates/ID (default: tenant default).")
+@click.option("--certificate-template", default="", help="certificateTemplates/ID.")
+@click.option("--department", default="", help="One of your departments (default: the first).")
+@click.option("--request-id", default="", help="Idempotency key (default: a new UUID).")
+@click.option("--validate-only", is_flag=True, help="Validate and report; create nothing.")
+@click.option(
+    "--errors-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write every validation problem to this CSV file.",
+)
+@token_option
+@address_option("uploads")
+def upload(
+    file: Path,
+    schema: str,
+    mediums: tuple[str, ...],
+    email_template: str,
+    sms_template: str,
+    certificate_template: str,
+    department: str,
+    request_id: str,
+    validate_only: bool,
+    errors_out: Path | None,
+    token: str | None,
+    uploads_addr: str,
+) -> None:
+    """Upload a batch CSV FILE; prints the batch name."""
+    options = UploadOptions(
+        schema=schema,
+        mediums=to_mediums(mediums),
+        email_template=email_template,
+        sms_template=sms_template,
+        certificate_template=certificate_template,
+        department=department,
+        request_id=request_id or str(uuid.uuid4()),
+    )
+    endpoint = resolve("uploads", token, uploads_addr)
+    with channel(endpoint) as chan:
+        stub = uploads_service_pb2_grpc.UploadServiceStub(chan)
+        try:
+            response = send(stub, file, options, endpoint.metadata, validate_only=validate_only)
+        except grpc.RpcError as error:
+            violations = bad_request(error)
+            if not (isinstance(error, grpc.Call) and violations is not None):
+                raise describe(error, endpoint) from None
+            if error.code() != grpc.StatusCode.INVALID_ARGUMENT:
+                raise describe(error, endpoint) from None
+            problems = [
+                problem_from_violation(v.field, v.description, v.reason)
+                for v in violations.field_violations
+            ]
+            info = error_info(error)
+            total = len(problems)
+            if info is not None:
+                for key in ("error_count", "total", "errors_total", "count"):
+                    if info.metadata.get(key, "").isdigit():
+                        total = int(info.metadata[key])
+                        break
+            note(f"[red]{file.name} is not valid:[/red] {error.details()}")
+            show_problems(problems, total)
+            if errors_out is not None:
+                report = full_report(stub, file, options, endpoint)
+                write_problems(errors_out, problems_from_report(report))
+                note(f"wrote {report.error_count:,} problem(s) to {errors_out}")
+            elif total > len(problems):
+                note("use --errors-out FILE to get every problem")
+            raise CliError(f"{file.name}: {total:,} validation problem(s)", EXIT_INVALID) from None
+    report = response.report
+    if validate_only:
+        if errors_out is not None:
+            write_problems(errors_out, problems_from_report(report))
+            note(f"wrote {report.error_count:,} problem(s) to {errors_out}")
+        if not report.valid:
+            show_problems(problems_from_report(report), int(report.error_count))
+            raise CliError(
+                f"{file.name}: {report.error_count:,} validation problem(s)", EXIT_INVALID
+            )
+        note(f"{file.name} is valid: {report.rows_total:,} row(s)")
+        return
+    batch = response.batch
+    note(f"accepted {batch.total_records:,} record(s) from {file.name}")
+    out.print(batch.name)
