@@ -14,6 +14,7 @@ help:
 	@echo "make test    - run the whole test suite against the local PostgreSQL and RabbitMQ"
 	@echo "make lint    - ruff, mypy, generated-code staleness, buf lint"
 	@echo "make protos  - regenerate credbatch/gen from protos/"
+	@echo "make demo    - against a running `make run`: 1,000 credentials end to end"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,3 +56,15 @@ lint-protos: $(BUF) $(STAMP)
 
 clean:
 	rm -rf build .mypy_cache .ruff_cache .pytest_cache
+
+# --- CLI demo, REST descriptor set, deploy manifests (issue 7) ---
+.PHONY: demo descriptor-set validate-deploy
+
+demo: $(STAMP)
+	$(PY) -m credbatch.cli.main demo
+
+descriptor-set: $(STAMP)
+	$(PY) -m credbatch.codegen --descriptor-set build/credbatch.pb
+
+validate-deploy: $(STAMP) descriptor-set
+	$(PY) -m pytest -q -p no:cacheprovider tests/deploy
