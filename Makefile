@@ -14,7 +14,7 @@ help:
 	@echo "make test    - run the whole test suite against the local PostgreSQL and RabbitMQ"
 	@echo "make lint    - ruff, mypy, generated-code staleness, buf lint"
 	@echo "make protos  - regenerate credbatch/gen from protos/"
-	@echo "make demo    - against a running `make run`: 1,000 credentials end to end"
+	@echo "make demo    - against a running make run: 1,000 credentials end to end"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
