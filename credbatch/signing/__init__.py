@@ -1,0 +1,1 @@
+"""Credential signing: tenant keys, SD-JWT VC issuance and verification, token status lists."""

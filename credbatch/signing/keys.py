@@ -1,0 +1,113 @@
+"""Tenants' ES256 signing keys: created on first use, wrapped at rest, cached per process.
+
+Two workers signing the first credential of a tenant at the same time both generate a key;
+the partial unique index ``signing_keys_one_active`` lets only one insert win, and the loser
+reads and uses the winner's key, so a tenant has exactly one active key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from credbatch.signing import kek as kek_wrap
+from credbatch.signing.jose import ALG, public_jwk, thumbprint
+from credbatch.tenancy import service_scope, tenant_transaction
+
+_INSERT = """
+INSERT INTO signing_keys (tenant_id, kid, alg, public_jwk, private_key_enc, nonce, active)
+VALUES ($1, $2, $3, $4, $5, $6, true)
+ON CONFLICT (tenant_id) WHERE active DO NOTHING
+"""
+_ACTIVE = """
+SELECT kid, private_key_enc, nonce FROM signing_keys
+WHERE tenant_id = $1 AND active
+"""
+_PUBLISHED = """
+SELECT kid, alg, public_jwk FROM signing_keys WHERE tenant_id = $1 ORDER BY created_at, kid
+"""
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A tenant's active key, decrypted."""
+
+    tenant_id: uuid.UUID
+    kid: str
+    private_key: ec.EllipticCurvePrivateKey
+
+
+def new_key() -> tuple[ec.EllipticCurvePrivateKey, dict[str, str], str]:
+    """A fresh P-256 key, its public JWK and its kid (RFC 7638 thumbprint)."""
+    private_key = ec.generate_private_key(ec.SECP256R1())
+    jwk = public_jwk(private_key.public_key())
+    return private_key, jwk, thumbprint(jwk)
+
+
+class KeyRing:
+    """Per-process cache of tenants' active keys, backed by the ``signing_keys`` table."""
+
+    def __init__(self, pool: asyncpg.Pool, kek: bytes) -> None:
+        if len(kek) != 32:
+            raise ValueError("the KEK must be 32 bytes")
+        self._pool = pool
+        self._kek = kek
+        self._cache: dict[uuid.UUID, SigningKey] = {}
+        self._locks: dict[uuid.UUID, asyncio.Lock] = {}
+
+    async def active_key(self, tenant_id: uuid.UUID) -> SigningKey:
+        """The tenant's active key, created when the tenant has none yet."""
+        cached = self._cache.get(tenant_id)
+        if cached is not None:
+            return cached
+        # One load per tenant per process, however many jobs ask at once.
+        lock = self._locks.setdefault(tenant_id, asyncio.Lock())
+        async with lock:
+            cached = self._cache.get(tenant_id)
+            if cached is None:
+                cached = await self._load_or_create(tenant_id)
+                self._cache[tenant_id] = cached
+            return cached
+
+    async def _load_or_create(self, tenant_id: uuid.UUID) -> SigningKey:
+        async with tenant_transaction(self._pool, service_scope(tenant_id)) as conn:
+            row = await conn.fetchrow(_ACTIVE, tenant_id)
+            if row is None:
+                private_key, jwk, kid = new_key()
+                der = private_key.private_bytes(
+                    serialization.Encoding.DER,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+                nonce, ciphertext = kek_wrap.wrap(self._kek, tenant_id, kid, der)
+                await conn.execute(
+                    _INSERT,
+                    tenant_id,
+                    kid,
+                    ALG,
+                    {**jwk, "kid": kid, "alg": ALG, "use": "sig"},
+                    ciphertext,
+                    nonce,
+                )
+                # Either ours or a concurrent winner's: whichever is active now.
+                row = await conn.fetchrow(_ACTIVE, tenant_id)
+        assert row is not None
+        der = kek_wrap.unwrap(
+            self._kek, tenant_id, row["kid"], bytes(row["nonce"]), bytes(row["private_key_enc"])
+        )
+        loaded = serialization.load_der_private_key(der, password=None)
+        if not isinstance(loaded, ec.EllipticCurvePrivateKey):
+            raise TypeError("a stored signing key is not an EC key")
+        return SigningKey(tenant_id=tenant_id, kid=row["kid"], private_key=loaded)
+
+
+async def published_jwks(conn: asyncpg.Connection, tenant_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Every key of the tenant (active or retired) as public JWKs, for the issuer metadata."""
+    rows = await conn.fetch(_PUBLISHED, tenant_id)
+    return [dict(row["public_jwk"]) for row in rows]
