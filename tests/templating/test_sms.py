@@ -23,7 +23,8 @@ from credbatch.templating.sms import sms_info
         ("ł" * 71, "UCS-2", 71, 2),
         ("ł" * 134, "UCS-2", 134, 2),
         ("😀" * 35, "UCS-2", 70, 1),  # surrogate pairs count two units
-        ("ł" * 66 + "😀", "UCS-2", 68, 2),
+        ("ł" * 69 + "😀", "UCS-2", 71, 2),
+        ("ł" * 66 + "😀" + "ł" * 66, "UCS-2", 134, 3),  # a surrogate pair is never split
     ],
 )
 def test_encoding_length_and_segments(text: str, encoding: str, length: int, segments: int) -> None:
