@@ -1,0 +1,161 @@
+"""DownloadBatchReport: the right rows with their errors, issued links, escaped formulas."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+
+from credbatch.batches.model import RecordState
+from credbatch.config import Settings
+from credbatch.gen.batches.v1 import batch_pb2, batches_service_pb2
+from credbatch.tenancy import TenantScope
+from services.batch_status.report import COLUMNS, escape_cell, report_chunks
+from tests.batches.arrange import Arranged, arrange_batch, ensure_tenant
+from tests.fixtures.grpc import bearer
+
+STATES = ["INVITED", "FAILED", "INVITED", "FAILED", "QUEUED", "FAILED"]
+EMAILS = [
+    "ok@example.org",
+    '=HYPERLINK("x")@evil.org',
+    "c@example.org",
+    "@sum@x.org",
+    "e@example.org",
+    "f@example.org",
+]
+ERRORS: list[tuple[str | None, str | None]] = [
+    (None, None),
+    ("SMTP_REJECTED", "+mailbox unavailable"),
+    (None, None),
+    ("INVALID_PHONE", "-1 is not a phone"),
+    (None, None),
+    ("SIGNING_FAILED", "\tkey unavailable"),
+]
+CERTIFICATE_ID = "Cert_" + uuid.uuid4().hex
+
+
+async def add_credential(owner: asyncpg.Pool, arranged: Arranged, row: int) -> uuid.UUID:
+    """A credential and certificate for one record, as a worker would write them."""
+    tenant, record_id = arranged.tenant_id, arranged.record_ids[row - 1]
+    kid, list_id, credential_id = f"k-{uuid.uuid4()}", uuid.uuid4(), uuid.uuid4()
+    async with owner.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO signing_keys (tenant_id, kid, alg, public_jwk, private_key_enc, nonce)"
+            " VALUES ($1, $2, 'ES256', $3, $4, $5)",
+            tenant,
+            kid,
+            {"kty": "EC"},
+            b"sealed",
+            b"\0" * 12,
+        )
+        await conn.execute(
+            "INSERT INTO status_lists (tenant_id, id, size, bits) VALUES ($1, $2, 8, $3)",
+            tenant,
+            list_id,
+            b"\0",
+        )
+        await conn.execute(
+            "INSERT INTO credentials (tenant_id, id, record_id, batch_id, kid, status_list_id,"
+            " status_index, sd_jwt, claim_token) VALUES ($1, $2, $3, $4, $5, $6, 0, 'jwt~', $7)",
+            tenant,
+            credential_id,
+            record_id,
+            arranged.batch_id,
+            kid,
+            list_id,
+            uuid.uuid4().hex,
+        )
+        await conn.execute(
+            "INSERT INTO certificates (tenant_id, id, record_id, pdf) VALUES ($1, $2, $3, $4)",
+            tenant,
+            CERTIFICATE_ID,
+            record_id,
+            b"%PDF-1.7",
+        )
+    return credential_id
+
+
+async def download(stub: Any, md: Any, name: str, states: list[int]) -> list[dict[str, str]]:
+    chunks = [
+        c.chunk
+        async for c in stub.DownloadBatchReport(
+            batches_service_pb2.DownloadBatchReportRequest(name=name, states=states), metadata=md
+        )
+    ]
+    assert all(len(c) <= 1024 * 1024 for c in chunks)
+    text = b"".join(chunks).decode()
+    reader = csv.DictReader(io.StringIO(text))
+    assert tuple(reader.fieldnames or ()) == COLUMNS
+    return list(reader)
+
+
+async def test_failed_rows_with_their_errors(
+    batches_stub: Any, settings: Settings, owner_pool: asyncpg.Pool
+) -> None:
+    tenant = uuid.uuid4()
+    schema = await ensure_tenant(owner_pool, tenant)
+    arranged = await arrange_batch(
+        owner_pool, tenant, schema, creator="ana", states=STATES, emails=EMAILS, errors=ERRORS
+    )
+    credential_id = await add_credential(owner_pool, arranged, 1)
+    md = bearer(settings, tenant, "root", ["org_admin"])
+    name = f"batches/{arranged.batch_id}"
+
+    failed = await download(batches_stub, md, name, [batch_pb2.RECORD_STATE_FAILED])
+    assert [(r["row_number"], r["state"], r["error_code"], r["error_message"]) for r in failed] == [
+        ("2", "FAILED", "SMTP_REJECTED", "'+mailbox unavailable"),
+        ("4", "FAILED", "INVALID_PHONE", "'-1 is not a phone"),
+        ("6", "FAILED", "SIGNING_FAILED", "'\tkey unavailable"),
+    ]
+    assert failed[0]["email"] == '\'=HYPERLINK("x")@evil.org'
+    assert failed[1]["email"] == "'@sum@x.org"
+    assert all(r["phone"] == "'+15005550006" for r in failed)
+    assert all(r["credential_id"] == "" and r["cred_url"] == "" for r in failed)
+
+    everything = await download(batches_stub, md, name, [])
+    assert [r["row_number"] for r in everything] == ["1", "2", "3", "4", "5", "6"]
+    first = everything[0]
+    assert first["credential_id"] == str(credential_id)
+    assert first["cred_url"] == f"{settings.public_url.rstrip('/')}/c/{CERTIFICATE_ID}"
+    assert first["error_code"] == "" and first["updated_at"].endswith("Z")
+
+    two_states = await download(
+        batches_stub, md, name, [batch_pb2.RECORD_STATE_QUEUED, batch_pb2.RECORD_STATE_INVITED]
+    )
+    assert [r["row_number"] for r in two_states] == ["1", "3", "5"]
+
+
+async def test_chunks_are_bounded_and_pages_join_seamlessly(
+    app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool
+) -> None:
+    tenant = uuid.uuid4()
+    schema = await ensure_tenant(owner_pool, tenant)
+    arranged = await arrange_batch(
+        owner_pool, tenant, schema, creator="ana", states=["INVITED", "FAILED"] * 50
+    )
+    scope = TenantScope(tenant, "root", frozenset({"org_admin"}))
+    chunks = [
+        c
+        async for c in report_chunks(
+            app_pool,
+            scope,
+            arranged.batch_id,
+            [RecordState.FAILED],
+            "http://x",
+            page_rows=7,
+            chunk_bytes=300,
+        )
+    ]
+    assert all(len(c) <= 300 for c in chunks) and len(chunks) > 5
+    rows = list(csv.DictReader(io.StringIO(b"".join(chunks).decode())))
+    assert [int(r["row_number"]) for r in rows] == list(range(2, 101, 2))
+
+
+def test_escape_cell() -> None:
+    for dangerous in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"):
+        assert escape_cell(dangerous) == "'" + dangerous
+    for harmless in ("ana@example.org", "1+1", "", "'quoted"):
+        assert escape_cell(harmless) == harmless
