@@ -41,11 +41,11 @@ def test_issued_credential_verifies_and_discloses_typed_values() -> None:
 
 def test_tampered_disclosure_or_signature_is_refused() -> None:
     token, jwks = _issue()
-    jwt, disclosures = split(token)
+    jwt, _disclosures = split(token)
     forged = b64url(orjson.dumps(["salt", "name", "Eve"]))
     with pytest.raises(JoseError):
         verify(jwt + "~" + forged + "~", jwks)
-    head, body, sig = jwt.split(".")
+    head, _body, sig = jwt.split(".")
     other = b64url(orjson.dumps({"iss": "x", "_sd": []}))
     with pytest.raises(JoseError):
         verify(f"{head}.{other}.{sig}~", jwks)

@@ -22,9 +22,7 @@ async def test_concurrent_allocators_never_share_an_index_and_open_new_lists(
 ) -> None:
     tenant = uuid.uuid4()
     allocators = [StatusAllocator(app_pool, block=16, list_size=64) for _ in range(4)]
-    results = await asyncio.gather(
-        *(a.take(tenant, 5) for a in allocators for _ in range(10))
-    )
+    results = await asyncio.gather(*(a.take(tenant, 5) for a in allocators for _ in range(10)))
     entries = [e for batch in results for e in batch]
     assert len(entries) == 200
     assert len({(e.list_id, e.index) for e in entries}) == 200

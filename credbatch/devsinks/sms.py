@@ -1,0 +1,161 @@
+"""Twilio-style SMS sink: ``POST /2010-04-01/Accounts/{sid}/Messages.json`` stores JSON files.
+
+Checks basic auth and the form fields (To in E.164, From, Body) like the real API and answers
+201 with a message resource. Failure hooks for tests: ``fail_status`` (e.g. 500, 429, 400)
+answers every request with that status and a Twilio-style error body.
+
+Run: ``python -m credbatch.devsinks.sms --port 8025 --dir .local/sms``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+_E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
+
+
+class SmsSinkState:
+    """What the sink received and how it should fail."""
+
+    def __init__(self, directory: Path | None, account: str, token: str, keep: bool) -> None:
+        self.directory = directory
+        self.account = account
+        self.token = token
+        self.keep = keep
+        self.messages: list[dict[str, str]] = []
+        self.fail_status: int | None = None
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+
+
+def _error(status: int, code: int, message: str) -> JSONResponse:
+    return JSONResponse({"code": code, "message": message, "status": status}, status_code=status)
+
+
+def create_app(state: SmsSinkState) -> Starlette:
+    async def messages(request: Request) -> Response:
+        sid = request.path_params["sid"]
+        expected = base64.b64encode(f"{state.account}:{state.token}".encode()).decode()
+        if sid != state.account or request.headers.get("authorization") != f"Basic {expected}":
+            return _error(401, 20003, "Authentication Error - invalid account or token")
+        if state.fail_status is not None:
+            return _error(state.fail_status, 20500, f"Injected failure {state.fail_status}")
+        # Parsed here: Starlette's form parser needs python-multipart, which we do not ship.
+        form = parse_qs((await request.body()).decode("utf-8", "replace"))
+        to, sender, body = (form.get(k, [""])[0] for k in ("To", "From", "Body"))
+        if not _E164.match(to):
+            return _error(400, 21211, "The 'To' number is not a valid phone number.")
+        if not sender or not body:
+            return _error(400, 21602, "Message body and From are required.")
+        message = {
+            "sid": "SM" + uuid.uuid4().hex,
+            "to": to,
+            "from": sender,
+            "body": body,
+            "status": "queued",
+            "account_sid": sid,
+        }
+        if state.directory is not None:
+            path = state.directory / f"{message['sid']}.json"
+            await asyncio.to_thread(path.write_bytes, orjson.dumps(message))
+        if state.keep:
+            state.messages.append(message)
+        return JSONResponse(message, status_code=201)
+
+    return Starlette(
+        routes=[Route("/2010-04-01/Accounts/{sid}/Messages.json", messages, methods=["POST"])]
+    )
+
+
+class SmsSink:
+    """The SMS sink served by uvicorn on the current event loop (port 0 picks a free port)."""
+
+    def __init__(
+        self,
+        directory: Path | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        account: str = "ACdev",
+        token: str = "dev",  # noqa: S107 - the sink's development credential
+        keep: bool = True,
+    ) -> None:
+        self.state = SmsSinkState(directory, account, token, keep)
+        self.host = host
+        self.port = port
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def messages(self) -> list[dict[str, str]]:
+        return self.state.messages
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> int:
+        config = uvicorn.Config(
+            create_app(self.state),
+            host=self.host,
+            port=self.port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+        )
+        self._server = uvicorn.Server(config)
+        self._task = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            if self._task.done():
+                await self._task
+                raise RuntimeError("the SMS sink did not start")
+            await asyncio.sleep(0.01)
+        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+        return self.port
+
+    async def stop(self) -> None:
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            await self._task
+        self._server = None
+        self._task = None
+
+    async def __aenter__(self) -> SmsSink:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Local Twilio-style SMS sink")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8025)
+    parser.add_argument("--dir", type=Path, default=Path(".local/sms"))
+    parser.add_argument("--account", default="ACdev")
+    parser.add_argument("--token", default="dev")
+    args = parser.parse_args()
+    state = SmsSinkState(args.dir, args.account, args.token, keep=False)
+    print(f"SMS sink listening on {args.host}:{args.port}, storing into {args.dir}", flush=True)
+    uvicorn.run(
+        create_app(state), host=args.host, port=args.port, log_level="warning", access_log=False
+    )
+
+
+if __name__ == "__main__":
+    main()

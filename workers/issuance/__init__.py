@@ -1,0 +1,1 @@
+"""The issuance worker: one credential, certificate and invitation per record job."""

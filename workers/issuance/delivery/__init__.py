@@ -1,0 +1,1 @@
+"""Invitation delivery: email over SMTP and SMS through a Twilio-style HTTP API."""

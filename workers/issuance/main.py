@@ -1,0 +1,75 @@
+"""The issuance worker process: consume jobs until SIGTERM/SIGINT, then drain and close."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from credbatch.config import Settings
+from credbatch.db.pool import create_pool
+from credbatch.messaging import ConfirmingPublisher, connect
+from credbatch.signing.keys import KeyRing
+from credbatch.signing.status_list import StatusAllocator
+from workers.issuance.consumer import IssuanceConsumer
+from workers.issuance.delivery.email import SmtpPool
+from workers.issuance.delivery.sms import SmsClient
+from workers.issuance.handler import IssuanceHandler
+
+log = logging.getLogger(__name__)
+
+
+async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run one worker until ``stop`` is set (default: on SIGTERM or SIGINT).
+
+    Refuses to start (ConfigError) without a valid KEK: it could not sign anything.
+    """
+    kek = settings.kek_bytes()
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+    # Connections: the groups in flight each hold one for a transaction, plus key and
+    # status-list reservations.
+    pool = await create_pool(
+        settings.app_database_url,
+        max_size=max(4, settings.worker_prefetch // 10),
+        application_name="issuance",
+    )
+    smtp = SmtpPool(settings.smtp_host, settings.smtp_port, settings.smtp_pool_size)
+    sms = SmsClient(
+        settings.sms_url,
+        settings.sms_account,
+        settings.sms_token,
+        settings.sms_from,
+        max_connections=settings.worker_concurrency,
+    )
+    connection = await connect(settings, name="credbatch-issuance")
+    try:
+        publish_channel = await connection.channel(publisher_confirms=True)
+        handler = IssuanceHandler(
+            settings,
+            pool,
+            KeyRing(pool, kek),
+            StatusAllocator(pool),
+            ConfirmingPublisher(publish_channel),
+            smtp=smtp,
+            sms=sms,
+        )
+        consumer = IssuanceConsumer(settings, handler)
+        await consumer.start(connection)
+        log.info(
+            "issuance worker started (prefetch %d, concurrency %d)",
+            settings.worker_prefetch,
+            settings.worker_concurrency,
+        )
+        await stop.wait()
+        log.info("stopping: draining jobs in flight (grace %.1fs)", settings.grace_seconds)
+        await consumer.stop(settings.grace_seconds)
+    finally:
+        await connection.close()
+        await smtp.close()
+        await sms.close()
+        await pool.close()
+    log.info("issuance worker stopped")
