@@ -78,7 +78,9 @@ async def add_credential(owner: asyncpg.Pool, arranged: Arranged, row: int) -> u
     return credential_id
 
 
-async def download(stub: Any, md: Any, name: str, states: list[int]) -> list[dict[str, str]]:
+async def download(
+    stub: Any, md: Any, name: str, states: list[batch_pb2.RecordState]
+) -> list[dict[str, str]]:
     chunks = [
         c.chunk
         async for c in stub.DownloadBatchReport(
