@@ -1,0 +1,270 @@
+"""Benchmark: BatchStatusService on 1,000 batches and 2,000,000 records across 3 tenants.
+
+Arranges the data (once; reused when already there) in the dedicated database
+``credbatch_bench_status`` with owner-side bulk INSERT … SELECT generate_series, starts the
+real service process against it, and prints ListBatches and GetBatch latency (p50/p95/p99,
+through gRPC as the application role, RLS applying) and DownloadBatchReport rows/s.
+
+    python -m bench.status [--rebuild]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg  # type: ignore[import-untyped]
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from credbatch.auth.tokens import mint_dev_token
+from credbatch.config import Settings, load_settings
+from credbatch.db.migrate import ensure_database, migrate
+from credbatch.gen.batches.v1 import batches_service_pb2, batches_service_pb2_grpc
+
+DATABASE = "credbatch_bench_status"
+TENANTS = 3
+BATCHES = 1000
+RECORDS = 2_000_000
+ISSUERS = ("ana", "bob", "carla", "dan", "eve")
+DEPARTMENTS = ("sales", "hr")
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+def _tenant(i: int) -> uuid.UUID:
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"credbatch-bench-status-{i}")
+
+
+async def arrange(owner_url: str, rebuild: bool) -> None:
+    conn = await asyncpg.connect(owner_url)
+    try:
+        have = await conn.fetchval("SELECT count(*) FROM records")
+        if have == RECORDS and not rebuild:
+            print(f"data: reusing {BATCHES} batches / {RECORDS:,} records")
+            return
+        started = time.perf_counter()
+        await conn.execute(
+            "TRUNCATE certificates, credentials, status_lists, signing_keys, records, batches,"
+            " credential_schema_versions, credential_schemas, tenants CASCADE"
+        )
+        per_batch = RECORDS // BATCHES
+        for t in range(TENANTS):
+            tenant, schema = _tenant(t), uuid.uuid4()
+            await conn.execute("INSERT INTO tenants (id) VALUES ($1)", tenant)
+            await conn.execute(
+                "INSERT INTO credential_schemas (tenant_id, id, display_name, created_by)"
+                " VALUES ($1, $2, 'Diploma', 'bench')",
+                tenant,
+                schema,
+            )
+            await conn.execute(
+                "INSERT INTO credential_schema_versions (tenant_id, schema_id, version,"
+                " attributes, created_by) VALUES ($1, $2, 1, '[]', 'bench')",
+                tenant,
+                schema,
+            )
+            # Batches t, t+3, t+6, … belong to tenant t; one in ten is still in progress.
+            await conn.execute(
+                """
+                INSERT INTO batches (tenant_id, id, schema_id, schema_version, mediums, creator,
+                                     department, filename, total_records, state, created_at,
+                                     updated_at, completed_at)
+                SELECT $1, gen_random_uuid(), $2, 1, ARRAY['EMAIL'],
+                       ($3::text[])[1 + g % cardinality($3::text[])],
+                       ($4::text[])[1 + g % cardinality($4::text[])],
+                       'holders-' || g || '.csv', $5,
+                       CASE WHEN g % 10 = 0 THEN 'IN_PROGRESS' ELSE 'COMPLETED_WITH_ERRORS' END,
+                       now() - make_interval(mins => $6 - g), now(),
+                       CASE WHEN g % 10 = 0 THEN NULL ELSE now() END
+                FROM generate_series($7::int, $6 - 1, $8::int) AS g
+                """,
+                tenant,
+                schema,
+                list(ISSUERS),
+                list(DEPARTMENTS),
+                per_batch,
+                BATCHES,
+                t,
+                TENANTS,
+            )
+        # Records: 1 in 50 FAILED with an error, the rest INVITED; in-progress batches have
+        # their last quarter QUEUED, and their recent completions in the last minute.
+        await conn.execute(
+            """
+            INSERT INTO records (tenant_id, id, batch_id, row_number, state, email, phone,
+                                 error_code, error_message, created_at, updated_at)
+            SELECT b.tenant_id, gen_random_uuid(), b.id, g,
+                   CASE WHEN b.state = 'IN_PROGRESS' AND g > b.total_records * 3 / 4
+                          THEN 'QUEUED'
+                        WHEN g % 50 = 0 THEN 'FAILED' ELSE 'INVITED' END,
+                   'holder' || g || '@example.org',
+                   '+1500555' || lpad((g % 10000)::text, 4, '0'),
+                   CASE WHEN g % 50 = 0 THEN 'SMTP_REJECTED' END,
+                   CASE WHEN g % 50 = 0 THEN 'mailbox unavailable' END,
+                   b.created_at,
+                   CASE WHEN b.state = 'IN_PROGRESS'
+                          THEN now() - make_interval(secs => (b.total_records - g) / 20.0)
+                        ELSE b.created_at + make_interval(secs => g / 100.0) END
+            FROM batches b CROSS JOIN LATERAL generate_series(1, b.total_records) AS g
+            """
+        )
+        await conn.execute("VACUUM (ANALYZE) batches")
+        await conn.execute("VACUUM (ANALYZE) records")
+        print(
+            f"data: arranged {BATCHES} batches / {RECORDS:,} records in"
+            f" {time.perf_counter() - started:.0f} s"
+        )
+    finally:
+        await conn.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def _wait_serving(port: int, proc: subprocess.Popen[bytes]) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        for _ in range(300):
+            if proc.poll() is not None:
+                raise RuntimeError(f"service exited with {proc.returncode}")
+            try:
+                reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.aio.AioRpcError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError("service did not start")
+
+
+def _percentiles(samples: list[float]) -> str:
+    ms = sorted(s * 1000 for s in samples)
+    q = statistics.quantiles(ms, n=100)
+    return f"p50 {q[49]:6.1f} ms  p95 {q[94]:6.1f} ms  p99 {q[98]:6.1f} ms  (n={len(ms)})"
+
+
+async def _timed(
+    samples: list[float], method: Callable[..., Awaitable[Any]], request: Any, md: Any
+) -> Any:
+    started = time.perf_counter()
+    result = await method(request, metadata=md)
+    samples.append(time.perf_counter() - started)
+    return result
+
+
+async def measure(settings: Settings, port: int, owner_url: str) -> None:
+    conn = await asyncpg.connect(owner_url)
+    try:
+        rows = await conn.fetch("SELECT tenant_id, id, creator, department FROM batches")
+    finally:
+        await conn.close()
+    rng = random.Random(7)
+    callers: list[tuple[uuid.UUID, tuple[tuple[str, str], ...]]] = []
+    for t in range(TENANTS):
+        tenant = _tenant(t)
+        for sub, roles, departments in (
+            ("root", ["org_admin"], []),
+            ("svc", ["service"], []),
+            ("ana", ["issuer"], ["sales"]),
+            ("olga", ["observer"], ["hr"]),
+        ):
+            token = mint_dev_token(
+                settings, tenant=tenant, sub=sub, roles=roles, departments=departments
+            )
+            callers.append((tenant, (("authorization", f"Bearer {token}"),)))
+    admin_md = {tenant: md for tenant, md in callers[::4]}
+    filters = ["", 'department = "sales"', "state = COMPLETED_WITH_ERRORS", 'creator = "bob"']
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub: Any = batches_service_pb2_grpc.BatchStatusServiceStub(channel)
+        # Warm-up: connections, plans, caches.
+        for _, md in callers:
+            await stub.ListBatches(batches_service_pb2.ListBatchesRequest(), metadata=md)
+        list_samples: list[float] = []
+        listed = 0
+        for i in range(300):
+            tenant, md = callers[i % len(callers)]
+            request = batches_service_pb2.ListBatchesRequest(filter=filters[i % len(filters)])
+            page = await _timed(list_samples, stub.ListBatches, request, md)
+            listed += len(page.batches)
+            if page.next_page_token and i % 3 == 0:  # deeper pages too
+                request = batches_service_pb2.ListBatchesRequest(
+                    filter=request.filter, page_token=page.next_page_token
+                )
+                page = await _timed(list_samples, stub.ListBatches, request, md)
+                listed += len(page.batches)
+        print(f"ListBatches (page 50)   {_percentiles(list_samples)}  {listed} batches returned")
+
+        get_samples: list[float] = []
+        for _ in range(1000):
+            row = rng.choice(rows)
+            request = batches_service_pb2.GetBatchRequest(name=f"batches/{row['id']}")
+            md = admin_md[row["tenant_id"]]
+            await _timed(get_samples, stub.GetBatch, request, md)
+        print(f"GetBatch (2,000 records) {_percentiles(get_samples)}")
+
+        report_rows = 0
+        started = time.perf_counter()
+        for row in rng.sample(rows, 60):
+            request = batches_service_pb2.DownloadBatchReportRequest(name=f"batches/{row['id']}")
+            md = admin_md[row["tenant_id"]]
+            async for chunk in stub.DownloadBatchReport(request, metadata=md):
+                report_rows += chunk.chunk.count(b"\n")
+        elapsed = time.perf_counter() - started
+        report_rows -= 60  # header rows
+        print(
+            f"DownloadBatchReport     {report_rows / elapsed:,.0f} rows/s"
+            f"  ({report_rows:,} rows of 60 batches in {elapsed:.2f} s)"
+        )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rebuild", action="store_true", help="arrange the data again")
+    args = parser.parse_args()
+    base = load_settings()
+    owner_url = _with_database(base.database_url, DATABASE)
+    settings = base.with_overrides(
+        database_url=owner_url, app_database_url=_with_database(base.app_database_url, DATABASE)
+    )
+    await ensure_database(owner_url)
+    await migrate(owner_url)
+    await arrange(owner_url, args.rebuild)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "CREDBATCH_DATABASE_URL": settings.database_url,
+        "CREDBATCH_APP_DATABASE_URL": settings.app_database_url,
+        "CREDBATCH_BATCHES_PORT": str(port),
+        "CREDBATCH_KEK": settings.kek or "",
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "services.batch_status"], env=env)
+    try:
+        await _wait_serving(port, proc)
+        print(f"machine: {os.cpu_count()} cores; service in its own process, client here")
+        await measure(settings, port, owner_url)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
