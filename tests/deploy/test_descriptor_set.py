@@ -1,0 +1,110 @@
+"""The descriptor set Envoy transcodes with: built from protos/, every service and method with
+its google.api.http rule, and the same services the Envoy configuration names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from google.api import annotations_pb2, http_pb2
+from google.protobuf import descriptor_pb2
+
+from credbatch.codegen import descriptor_set
+from tests.deploy.conftest import DEPLOY
+
+SERVICES = {
+    "credbatch.templates.v1.TemplateService",
+    "credbatch.uploads.v1.UploadService",
+    "credbatch.batches.v1.BatchStatusService",
+}
+
+
+@pytest.fixture(scope="module")
+def descriptors(tmp_path_factory: pytest.TempPathFactory) -> descriptor_pb2.FileDescriptorSet:
+    path: Path = tmp_path_factory.mktemp("descriptors") / "credbatch.pb"
+    descriptor_set(path)
+    parsed = descriptor_pb2.FileDescriptorSet()
+    parsed.ParseFromString(path.read_bytes())
+    return parsed
+
+
+def _services(
+    found: descriptor_pb2.FileDescriptorSet,
+) -> dict[str, descriptor_pb2.ServiceDescriptorProto]:
+    return {
+        f"{file.package}.{service.name}": service for file in found.file for service in file.service
+    }
+
+
+def _rule(method: descriptor_pb2.MethodDescriptorProto) -> http_pb2.HttpRule:
+    rule: http_pb2.HttpRule = method.options.Extensions[annotations_pb2.http]
+    return rule
+
+
+def test_descriptor_set_holds_every_service(descriptors: descriptor_pb2.FileDescriptorSet) -> None:
+    assert SERVICES <= set(_services(descriptors))
+    # --include_imports: the annotation protos travel with it, as Envoy needs them.
+    names = {file.name for file in descriptors.file}
+    assert {"google/api/annotations.proto", "google/api/http.proto"} <= names
+
+
+def test_every_method_has_an_http_rule(descriptors: descriptor_pb2.FileDescriptorSet) -> None:
+    services = _services(descriptors)
+    methods = 0
+    for name in SERVICES:
+        for method in services[name].method:
+            assert method.options.HasExtension(annotations_pb2.http), f"{name}/{method.name}"
+            rule = _rule(method)
+            pattern = rule.WhichOneof("pattern")
+            assert pattern in ("get", "post", "put", "patch", "delete"), method.name
+            assert getattr(rule, pattern).startswith("/v1/"), method.name
+            methods += 1
+    assert methods >= 20
+
+
+def test_known_routes(descriptors: descriptor_pb2.FileDescriptorSet) -> None:
+    services = _services(descriptors)
+
+    def route(service: str, method: str) -> tuple[str, str, str]:
+        (found,) = [m for m in services[service].method if m.name == method]
+        rule = _rule(found)
+        pattern = rule.WhichOneof("pattern")
+        assert pattern is not None
+        return pattern, getattr(rule, pattern), rule.body
+
+    assert route("credbatch.templates.v1.TemplateService", "CreateCredentialSchema") == (
+        "post",
+        "/v1/schemas",
+        "schema",
+    )
+    assert route("credbatch.batches.v1.BatchStatusService", "GetBatch") == (
+        "get",
+        "/v1/{name=batches/*}",
+        "",
+    )
+    assert route("credbatch.uploads.v1.UploadService", "UploadBatch")[:2] == (
+        "post",
+        "/v1/batches:upload",
+    )
+
+
+def test_envoy_transcodes_exactly_these_services() -> None:
+    config = yaml.safe_load((DEPLOY / "envoy" / "envoy.yaml").read_text())
+    (listener,) = config["static_resources"]["listeners"]
+    (manager,) = listener["filter_chains"][0]["filters"]
+    filters = manager["typed_config"]["http_filters"]
+    assert filters[-1]["name"] == "envoy.filters.http.router"
+    (transcoder,) = [f for f in filters if f["name"] == "envoy.filters.http.grpc_json_transcoder"]
+    settings = transcoder["typed_config"]
+    assert set(settings["services"]) == SERVICES
+    assert settings["proto_descriptor"] == "/etc/envoy/credbatch.pb"
+    routes = manager["typed_config"]["route_config"]["virtual_hosts"][0]["routes"]
+    clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
+    routed = {r["match"]["prefix"].strip("/"): r["route"]["cluster"] for r in routes}
+    assert set(routed) == SERVICES
+    for cluster in routed.values():
+        # gRPC upstreams speak HTTP/2.
+        options = clusters[cluster]["typed_extension_protocol_options"]
+        http = options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+        assert "http2_protocol_options" in http["explicit_http_config"]
