@@ -1,0 +1,28 @@
+"""The built-in default invitation templates every tenant gets on first use.
+
+They use system placeholders only, so they work with every schema.
+"""
+
+from __future__ import annotations
+
+SYSTEM_USER = "system"
+DEFAULT_TEMPLATE_NAME = "Default invitation"
+
+DEFAULT_EMAIL_SUBJECT = "{{ issuer_name }} has issued you a credential"
+DEFAULT_EMAIL_HTML = """<!doctype html>
+<html>
+  <body>
+    <p>Hello,</p>
+    <p>{{ issuer_name }} has issued you a verifiable credential.</p>
+    <p><a href="{{ claim_url }}">Claim your credential</a></p>
+    <p>If the link does not open, copy this address into your browser:<br>{{ claim_url }}</p>
+  </body>
+</html>
+"""
+DEFAULT_EMAIL_TEXT = """Hello,
+
+{{ issuer_name }} has issued you a verifiable credential.
+
+Claim it here: {{ claim_url }}
+"""
+DEFAULT_SMS_BODY = "{{ issuer_name }} issued you a credential. Claim it: {{ claim_url }}"
