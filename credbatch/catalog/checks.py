@@ -122,7 +122,9 @@ def compile_certificate(
     try:
         return CompiledCertificate(template.title, template.body, template.layout)
     except TemplateProblem as problem:  # pragma: no cover - the fields compiled above
-        raise _refuse("the certificate template is not valid", [_violation(prefix, problem)])
+        raise _refuse(
+            "the certificate template is not valid", [_violation(prefix, problem)]
+        ) from None
 
 
 def check_new_email(template: EmailTemplate, prefix: str = "email_template") -> CompiledEmail:
@@ -177,15 +179,17 @@ def check_new_certificate(
         compiled = compile_certificate(template, prefix)
     except InvalidArgument as error:
         raise _refuse(error.message, [*violations, *error.violations]) from None
-    try:
-        compiled.render(_trial_context(compiled.placeholders), SAMPLE_SYSTEM_VALUES[CRED_URL])
-    except TemplateProblem as problem:
-        field = (
-            "title"
-            if compiled.title.placeholders and problem.code != "CERTIFICATE_OVERFLOW"
-            else "body"
-        )
-        violations.append(_violation(f"{prefix}.{field}", problem))
+    context = _trial_context(compiled.placeholders)
+    for name, part in (("title", compiled.title), ("body", compiled.body)):
+        try:
+            part.render(context)
+        except TemplateProblem as problem:
+            violations.append(_violation(f"{prefix}.{name}", problem))
+    if not violations:
+        try:
+            compiled.render(context, SAMPLE_SYSTEM_VALUES[CRED_URL])
+        except TemplateProblem as problem:  # the text does not fit on the page
+            violations.append(_violation(f"{prefix}.body", problem))
     if violations:
         raise _refuse("the certificate template is not valid", violations)
     return compiled
