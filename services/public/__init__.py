@@ -1,0 +1,1 @@
+"""The public HTTP endpoints for holders and verifiers."""

@@ -1,0 +1,130 @@
+"""The public Starlette application: issuer metadata, status lists, certificates, claim pages."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+from jinja2 import Environment, select_autoescape
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from credbatch.signing import sd_jwt
+from credbatch.signing.jose import JoseError
+from credbatch.signing.keys import KeyRing
+from credbatch.signing.status_list import MEDIA_TYPE, list_uri, status_list_token
+from services.public.repository import PublicRepository
+
+SD_JWT_MEDIA_TYPE = "application/dc+sd-jwt"
+
+_PAGES = Environment(autoescape=select_autoescape(default=True))
+_CLAIM_PAGE = _PAGES.from_string(
+    """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Your credential</title></head>
+<body>
+<h1>Your credential</h1>
+<p>Issued by {{ issuer }} on {{ issued }}.</p>
+<table>
+{% for name, value in claims %}<tr><th>{{ name }}</th><td>{{ value }}</td></tr>
+{% endfor %}</table>
+{% if cred_url %}<p><a href="{{ cred_url }}">Certificate</a></p>{% endif %}
+<p><a href="{{ download }}" download="credential.sd-jwt">Download the credential</a></p>
+</body></html>
+"""
+)
+
+
+def _not_found() -> Response:
+    return PlainTextResponse("Not Found", status_code=404)
+
+
+def _uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+def create_app(pool: asyncpg.Pool, keys: KeyRing, public_url: str) -> Starlette:
+    repository = PublicRepository(pool)
+
+    async def issuer_metadata(request: Request) -> Response:
+        tenant_id = _uuid(request.path_params["tenant"])
+        if tenant_id is None:
+            return _not_found()
+        jwks = await repository.jwks(tenant_id)
+        if not jwks:
+            return _not_found()
+        return JSONResponse(
+            {"issuer": f"{public_url}/tenants/{tenant_id}", "jwks": {"keys": jwks}},
+            headers={"Cache-Control": "public, max-age=300"},
+        )
+
+    async def status_list(request: Request) -> Response:
+        tenant_id = _uuid(request.path_params["tenant"])
+        list_id = _uuid(request.path_params["list_id"])
+        if tenant_id is None or list_id is None:
+            return _not_found()
+        found = await repository.status_list(tenant_id, list_id)
+        if found is None:
+            return _not_found()
+        bits, bits_per_entry = found
+        key = await keys.active_key(tenant_id)
+        token = status_list_token(
+            key=key,
+            uri=list_uri(public_url, tenant_id, list_id),
+            bits=bits,
+            bits_per_entry=bits_per_entry,
+        )
+        return Response(
+            token, media_type=MEDIA_TYPE, headers={"Cache-Control": "public, max-age=300"}
+        )
+
+    async def certificate(request: Request) -> Response:
+        pdf = await repository.certificate(request.path_params["id"])
+        if pdf is None:
+            return _not_found()
+        return Response(pdf, media_type="application/pdf")
+
+    async def claim_page(request: Request) -> Response:
+        token = request.path_params["token"]
+        found = await repository.credential(token)
+        if found is None:
+            return _not_found()
+        try:
+            verified = sd_jwt.verify(found.sd_jwt, found.jwks)
+        except JoseError:
+            return PlainTextResponse("The credential does not verify", status_code=500)
+        payload = verified.payload
+        issued = datetime.fromtimestamp(int(payload.get("iat", 0)), UTC).date().isoformat()
+        claims: list[tuple[str, Any]] = list(verified.disclosed.items())
+        html = _CLAIM_PAGE.render(
+            issuer=payload.get("iss", ""),
+            issued=issued,
+            claims=claims,
+            cred_url=payload.get("Cred_URL"),
+            download=f"{public_url}/claim/{token}/credential",
+        )
+        return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+    async def claim_credential(request: Request) -> Response:
+        found = await repository.credential(request.path_params["token"])
+        if found is None:
+            return _not_found()
+        return Response(
+            found.sd_jwt, media_type=SD_JWT_MEDIA_TYPE, headers={"Cache-Control": "no-store"}
+        )
+
+    return Starlette(
+        routes=[
+            Route("/.well-known/jwt-vc-issuer/tenants/{tenant}", issuer_metadata),
+            Route("/tenants/{tenant}/statuslists/{list_id}", status_list),
+            Route("/c/{id}", certificate),
+            Route("/claim/{token}", claim_page),
+            Route("/claim/{token}/credential", claim_credential),
+        ]
+    )

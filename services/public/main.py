@@ -1,0 +1,39 @@
+"""The public HTTP process (uvicorn), stopped gracefully on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from credbatch.config import Settings
+from credbatch.db.pool import create_pool
+from credbatch.signing.keys import KeyRing
+from services.public.app import create_app
+
+log = logging.getLogger(__name__)
+
+
+async def serve(settings: Settings) -> None:
+    """Serve on ``settings.host:settings.public_port`` until signalled.
+
+    Needs the KEK: status list tokens are signed with the tenant's key.
+    """
+    kek = settings.kek_bytes()
+    pool = await create_pool(settings.app_database_url, max_size=8, application_name="public")
+    try:
+        app = create_app(pool, KeyRing(pool, kek), settings.public_url)
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.public_port,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=int(settings.grace_seconds),
+            lifespan="off",
+        )
+        # uvicorn installs its own SIGTERM/SIGINT handlers and drains connections on them.
+        await uvicorn.Server(config).serve()
+    finally:
+        await pool.close()
+    log.info("public endpoints stopped")
