@@ -216,17 +216,16 @@ async def measure(settings: Settings, port: int, owner_url: str) -> None:
         get_samples: list[float] = []
         for _ in range(1000):
             row = rng.choice(rows)
-            request = batches_service_pb2.GetBatchRequest(name=f"batches/{row['id']}")
-            md = admin_md[row["tenant_id"]]
-            await _timed(get_samples, stub.GetBatch, request, md)
+            get = batches_service_pb2.GetBatchRequest(name=f"batches/{row['id']}")
+            await _timed(get_samples, stub.GetBatch, get, admin_md[row["tenant_id"]])
         print(f"GetBatch (2,000 records) {_percentiles(get_samples)}")
 
         report_rows = 0
         started = time.perf_counter()
         for row in rng.sample(rows, 60):
-            request = batches_service_pb2.DownloadBatchReportRequest(name=f"batches/{row['id']}")
+            download = batches_service_pb2.DownloadBatchReportRequest(name=f"batches/{row['id']}")
             md = admin_md[row["tenant_id"]]
-            async for chunk in stub.DownloadBatchReport(request, metadata=md):
+            async for chunk in stub.DownloadBatchReport(download, metadata=md):
                 report_rows += chunk.chunk.count(b"\n")
         elapsed = time.perf_counter() - started
         report_rows -= 60  # header rows
