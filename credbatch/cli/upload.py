@@ -131,23 +131,17 @@ def send(
         return stub.UploadBatch(_requests(path, header, advance), metadata=metadata)
 
 
-_FIELD_PATTERNS = (
-    # rows[12].email / row[12].email / rows.12.email
-    re.compile(r"^rows?[\[.](?P<row>\d+)\]?(?:\.(?P<column>.+))?$", re.I),
-    # row 12, column email / row 12 column "email"
-    re.compile(r"^row\s*(?P<row>\d+)(?:\s*,?\s*column\s*\"?(?P<column>[^\"]*)\"?)?$", re.I),
-    # 12:email
-    re.compile(r"^(?P<row>\d+)(?::(?P<column>.*))?$"),
-)
+# The UploadService names each problem `row N, column C`, `row N`, `file, column C` or `file`.
+_FIELD = re.compile(r"^(?:row\s+(?P<row>\d+)|file)(?:\s*,\s*column\s+(?P<column>.+))?$", re.I)
 
 
 def problem_from_violation(field: str, description: str, reason: str) -> Problem:
-    """Read row and column out of a BadRequest field path; unknown shapes keep the field."""
-    for pattern in _FIELD_PATTERNS:
-        match = pattern.match(field.strip())
-        if match:
-            return Problem(int(match["row"]), (match["column"] or "").strip(), reason, description)
-    return Problem(0, field, reason, description)
+    """Read row and column out of a BadRequest field; other shapes keep the whole field."""
+    match = _FIELD.match(field.strip())
+    if match is None:
+        return Problem(0, field, reason, description)
+    row = int(match["row"]) if match["row"] else 0
+    return Problem(row, (match["column"] or "").strip(), reason, description)
 
 
 def problems_from_report(report: validation_report_pb2.ValidationReport) -> list[Problem]:
