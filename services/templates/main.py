@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncpg  # type: ignore[import-untyped]
+
 from credbatch.config import Settings
+from credbatch.db.pool import create_pool
 from credbatch.gen.templates.v1 import templates_service_pb2, templates_service_pb2_grpc
 from credbatch.server.runner import ServiceSpec, serve_until_signalled
+from services.templates.catalog import TemplateCatalog
 from services.templates.servicer import TemplateServicer
 
 SERVICE_NAME = templates_service_pb2.DESCRIPTOR.services_by_name["TemplateService"].full_name
 
 
-def service_specs(settings: Settings) -> list[ServiceSpec]:
-    servicer = TemplateServicer()
+def service_specs(settings: Settings, pool: asyncpg.Pool) -> list[ServiceSpec]:
+    servicer = TemplateServicer(TemplateCatalog(pool))
     return [
         ServiceSpec(
             SERVICE_NAME,
@@ -23,6 +27,10 @@ def service_specs(settings: Settings) -> list[ServiceSpec]:
 
 
 async def serve(settings: Settings) -> None:
-    await serve_until_signalled(
-        settings, "templates", settings.templates_port, service_specs(settings)
-    )
+    pool = await create_pool(settings.app_database_url, application_name="templates")
+    try:
+        await serve_until_signalled(
+            settings, "templates", settings.templates_port, service_specs(settings, pool)
+        )
+    finally:
+        await pool.close()

@@ -1,0 +1,241 @@
+"""What the TemplateService does, in domain terms: checks, then the catalog repository.
+
+Every method runs in one tenant transaction for the caller's scope, so row-level security
+decides what exists; role checks happen at the edge (credbatch.auth.rules).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+
+import asyncpg  # type: ignore[import-untyped]
+
+from credbatch.catalog import repository
+from credbatch.catalog.checks import (
+    check_against_schema,
+    check_new_certificate,
+    check_new_email,
+    check_new_sms,
+)
+from credbatch.catalog.model import (
+    CertificateTemplate,
+    EmailTemplate,
+    Page,
+    SchemaDraft,
+    SmsTemplate,
+    StoredSchema,
+)
+from credbatch.errors import FieldViolation, InvalidArgument
+from credbatch.schema.model import Medium, SchemaVersion
+from credbatch.schema.rules import check_schema_definition
+from credbatch.templating.certificate import CompiledCertificate
+from credbatch.templating.sandbox import CompiledTemplate
+from credbatch.tenancy import TenantScope, tenant_transaction
+from services.templates import names, previews
+from services.templates.sample_csv import SampleCsv, sample_csv
+
+SchemaRef = tuple[uuid.UUID, int | None]
+
+
+def _refuse_schema(violations: Sequence[FieldViolation]) -> InvalidArgument:
+    return InvalidArgument(
+        "the schema definition is not valid", reason="INVALID_SCHEMA", violations=violations
+    )
+
+
+class TemplateCatalog:
+    """Schemas, templates, previews and sample CSVs of the caller's tenant."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    # --- schemas ---------------------------------------------------------------------
+
+    async def create_schema(
+        self,
+        scope: TenantScope,
+        draft: SchemaDraft,
+        mapping_violations: Sequence[FieldViolation],
+        request_id: str,
+    ) -> StoredSchema:
+        violations = [*mapping_violations, *self._check_draft(draft)]
+        if violations:
+            raise _refuse_schema(violations)
+        async with tenant_transaction(self._pool, scope) as conn:
+            return await repository.create_schema(conn, draft, scope.user_id, request_id)
+
+    async def create_schema_version(
+        self,
+        scope: TenantScope,
+        schema_id: uuid.UUID,
+        draft: SchemaDraft,
+        mapping_violations: Sequence[FieldViolation],
+        request_id: str,
+    ) -> StoredSchema:
+        # An empty display_name means "the same"; the repository checks it against the row.
+        checked = draft if draft.display_name else _with_name(draft, "unchanged")
+        violations = [*mapping_violations, *self._check_draft(checked)]
+        if violations:
+            raise _refuse_schema(violations)
+        async with tenant_transaction(self._pool, scope) as conn:
+            return await repository.create_schema_version(
+                conn, schema_id, draft, scope.user_id, request_id
+            )
+
+    @staticmethod
+    def _check_draft(draft: SchemaDraft) -> list[FieldViolation]:
+        return check_schema_definition(
+            draft.display_name,
+            draft.attributes,
+            description=draft.description,
+            validity_seconds=draft.validity_seconds,
+        )
+
+    async def get_schema(self, scope: TenantScope, ref: SchemaRef) -> StoredSchema:
+        async with tenant_transaction(self._pool, scope, readonly=True) as conn:
+            return await repository.get_schema(conn, *ref)
+
+    async def list_schemas(self, scope: TenantScope, size: int, token: str) -> Page[StoredSchema]:
+        async with tenant_transaction(self._pool, scope, readonly=True) as conn:
+            return await repository.list_schemas(conn, size, token)
+
+    async def _schema_for(
+        self, conn: asyncpg.Connection, name: str, field: str
+    ) -> SchemaVersion | None:
+        if not name:
+            return None
+        stored = await repository.get_schema(conn, *names.parse_schema_name(name, field))
+        return stored.schema
+
+    # --- templates -------------------------------------------------------------------
+
+    async def create_email_template(
+        self, scope: TenantScope, template: EmailTemplate, request_id: str, schema_name: str
+    ) -> EmailTemplate:
+        compiled = check_new_email(template)
+        async with tenant_transaction(self._pool, scope) as conn:
+            schema = await self._schema_for(conn, schema_name, "validate_against_schema")
+            if schema is not None:
+                _check_pairing(compiled.fields(), schema)
+            return await repository.create_email_template(conn, template, scope.user_id, request_id)
+
+    async def create_sms_template(
+        self, scope: TenantScope, template: SmsTemplate, request_id: str, schema_name: str
+    ) -> SmsTemplate:
+        compiled = check_new_sms(template)
+        async with tenant_transaction(self._pool, scope) as conn:
+            schema = await self._schema_for(conn, schema_name, "validate_against_schema")
+            if schema is not None:
+                _check_pairing(compiled.fields(), schema)
+            return await repository.create_sms_template(conn, template, scope.user_id, request_id)
+
+    async def create_certificate_template(
+        self,
+        scope: TenantScope,
+        template: CertificateTemplate,
+        request_id: str,
+        schema_name: str,
+    ) -> CertificateTemplate:
+        compiled = check_new_certificate(template)
+        async with tenant_transaction(self._pool, scope) as conn:
+            schema = await self._schema_for(conn, schema_name, "validate_against_schema")
+            if schema is not None:
+                _check_pairing(certificate_fields(compiled), schema)
+            return await repository.create_certificate_template(
+                conn, template, scope.user_id, request_id
+            )
+
+    async def get_email_template(self, scope: TenantScope, name: str) -> EmailTemplate:
+        _, template_id = names.parse_template_name(name, "name", names.EMAIL)
+        async with tenant_transaction(self._pool, scope, readonly=True) as conn:
+            return await repository.get_email_template(conn, template_id)
+
+    async def get_sms_template(self, scope: TenantScope, name: str) -> SmsTemplate:
+        _, template_id = names.parse_template_name(name, "name", names.SMS)
+        async with tenant_transaction(self._pool, scope, readonly=True) as conn:
+            return await repository.get_sms_template(conn, template_id)
+
+    async def get_certificate_template(self, scope: TenantScope, name: str) -> CertificateTemplate:
+        _, template_id = names.parse_template_name(name, "name", names.CERTIFICATE)
+        async with tenant_transaction(self._pool, scope, readonly=True) as conn:
+            return await repository.get_certificate_template(conn, template_id)
+
+    async def list_email_templates(
+        self, scope: TenantScope, size: int, token: str
+    ) -> Page[EmailTemplate]:
+        # Not read-only: the tenant's default template is created on first use.
+        async with tenant_transaction(self._pool, scope) as conn:
+            return await repository.list_email_templates(conn, size, token)
+
+    async def list_sms_templates(
+        self, scope: TenantScope, size: int, token: str
+    ) -> Page[SmsTemplate]:
+        async with tenant_transaction(self._pool, scope) as conn:
+            return await repository.list_sms_templates(conn, size, token)
+
+    async def list_certificate_templates(
+        self, scope: TenantScope, size: int, token: str
+    ) -> Page[CertificateTemplate]:
+        async with tenant_transaction(self._pool, scope, readonly=True) as conn:
+            return await repository.list_certificate_templates(conn, size, token)
+
+    # --- previews and sample CSV -------------------------------------------------------
+
+    async def preview(
+        self,
+        scope: TenantScope,
+        template_name: str,
+        schema_name: str,
+        overrides: Mapping[str, str],
+    ) -> previews.Preview:
+        collection, template_id = names.parse_template_name(template_name, "template")
+        async with tenant_transaction(self._pool, scope, readonly=True) as conn:
+            schema = await self._schema_for(conn, schema_name, "schema")
+            if collection == names.EMAIL:
+                email = await repository.get_email_template(conn, template_id)
+            elif collection == names.SMS:
+                sms = await repository.get_sms_template(conn, template_id)
+            else:
+                certificate = await repository.get_certificate_template(conn, template_id)
+        if collection == names.EMAIL:
+            return previews.preview_email(email, schema, overrides)
+        if collection == names.SMS:
+            return previews.preview_sms(sms, schema, overrides)
+        return await previews.preview_certificate(certificate, schema, overrides)
+
+    async def sample_csv(
+        self, scope: TenantScope, schema_name: str, mediums: Collection[Medium]
+    ) -> SampleCsv:
+        ref = names.parse_schema_name(schema_name, "schema")
+        if not mediums:
+            raise InvalidArgument(
+                "at least one medium is required",
+                violations=[
+                    FieldViolation("mediums", "name MEDIUM_EMAIL, MEDIUM_SMS or both", "REQUIRED")
+                ],
+            )
+        stored = await self.get_schema(scope, ref)
+        return sample_csv(stored.schema, mediums)
+
+
+def certificate_fields(
+    compiled: CompiledCertificate, prefix: str = "certificate_template"
+) -> dict[str, CompiledTemplate]:
+    return {f"{prefix}.title": compiled.title, f"{prefix}.body": compiled.body}
+
+
+def _check_pairing(fields: Mapping[str, CompiledTemplate], schema: SchemaVersion) -> None:
+    check_against_schema(
+        fields, schema, "the template uses placeholders the schema does not provide"
+    )
+
+
+def _with_name(draft: SchemaDraft, display_name: str) -> SchemaDraft:
+    return SchemaDraft(
+        display_name,
+        draft.attributes,
+        draft.requires_certificate,
+        draft.validity_seconds,
+        draft.description,
+    )
