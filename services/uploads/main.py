@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncpg  # type: ignore[import-untyped]
+
 from credbatch.config import Settings
+from credbatch.db.pool import create_pool
 from credbatch.gen.uploads.v1 import uploads_service_pb2, uploads_service_pb2_grpc
 from credbatch.server.runner import ServiceSpec, serve_until_signalled
 from services.uploads.servicer import UploadServicer
+from services.uploads.uploader import Uploader
 
 SERVICE_NAME = uploads_service_pb2.DESCRIPTOR.services_by_name["UploadService"].full_name
 
 
-def service_specs(settings: Settings) -> list[ServiceSpec]:
-    servicer = UploadServicer()
+def service_specs(settings: Settings, pool: asyncpg.Pool) -> list[ServiceSpec]:
+    servicer = UploadServicer(Uploader(settings, pool))
     return [
         ServiceSpec(
             SERVICE_NAME,
@@ -23,6 +27,11 @@ def service_specs(settings: Settings) -> list[ServiceSpec]:
 
 
 async def serve(settings: Settings) -> None:
-    await serve_until_signalled(
-        settings, "uploads", settings.uploads_port, service_specs(settings)
-    )
+    # Each upload holds one connection for its whole transaction.
+    pool = await create_pool(settings.app_database_url, max_size=10, application_name="uploads")
+    try:
+        await serve_until_signalled(
+            settings, "uploads", settings.uploads_port, service_specs(settings, pool)
+        )
+    finally:
+        await pool.close()

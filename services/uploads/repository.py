@@ -1,0 +1,193 @@
+"""Storing an accepted upload: the batch, its records (the job outbox) and its request id.
+
+Everything happens in the one tenant transaction the servicer opens before the file is read:
+the batch row first (the records' foreign key and RLS policy need it), then the records in
+groups of ``GROUP_ROWS`` through ``INSERT ... SELECT FROM unnest(...)`` (COPY is refused on
+RLS tables), then the batch's total. An invalid file raises, and the transaction rolls back:
+nothing of it is ever visible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import orjson
+
+from services.uploads.validator import AcceptedRow
+
+IDEMPOTENCY_KIND = "batch"
+GROUP_ROWS = 2000
+
+_INSERT_RECORDS = """
+INSERT INTO records (tenant_id, id, batch_id, row_number, email, phone, attributes)
+SELECT app_tenant(), gen_random_uuid(), $1, u.n, u.email, u.phone, u.attributes::jsonb
+FROM unnest($2::int[], $3::text[], $4::text[], $5::text[]) AS u(n, email, phone, attributes)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class NewBatch:
+    """The batch row of an accepted upload."""
+
+    id: uuid.UUID
+    schema_id: uuid.UUID
+    schema_version: int
+    mediums: tuple[str, ...]
+    email_template_id: uuid.UUID | None
+    sms_template_id: uuid.UUID | None
+    certificate_template_id: uuid.UUID | None
+    creator: str
+    department: str
+    filename: str
+    validity_seconds: int | None
+    traceparent: str | None
+
+
+async def find_request(conn: asyncpg.Connection, request_id: str) -> uuid.UUID | None:
+    """The batch an earlier upload with this request id created, if any."""
+    found: uuid.UUID | None = await conn.fetchval(
+        "SELECT resource_id FROM idempotency_keys WHERE kind = $1 AND request_id = $2",
+        IDEMPOTENCY_KIND,
+        request_id,
+    )
+    return found
+
+
+async def claim_request(
+    conn: asyncpg.Connection, request_id: str, batch_id: uuid.UUID
+) -> uuid.UUID | None:
+    """Reserve ``request_id`` for ``batch_id`` in this transaction.
+
+    A concurrent upload with the same id waits here until the first one's transaction ends;
+    it then either gets the id (the first rolled back) or the first's batch id.
+
+    Returns:
+        None when reserved; otherwise the id of the batch that already holds it.
+    """
+    inserted = await conn.fetchval(
+        """
+        INSERT INTO idempotency_keys (tenant_id, kind, request_id, resource_id)
+        VALUES (app_tenant(), $1, $2, $3)
+        ON CONFLICT DO NOTHING
+        RETURNING resource_id
+        """,
+        IDEMPOTENCY_KIND,
+        request_id,
+        batch_id,
+    )
+    if inserted is not None:
+        return None
+    return await find_request(conn, request_id)
+
+
+async def insert_batch(conn: asyncpg.Connection, batch: NewBatch) -> None:
+    """The batch row, QUEUED with no records yet (``finish_batch`` sets the total)."""
+    await conn.execute(
+        """
+        INSERT INTO batches (tenant_id, id, schema_id, schema_version, mediums,
+                             email_template_id, sms_template_id, certificate_template_id,
+                             creator, department, filename, total_records,
+                             credential_validity_seconds, traceparent)
+        VALUES (app_tenant(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $12)
+        """,
+        batch.id,
+        batch.schema_id,
+        batch.schema_version,
+        list(batch.mediums),
+        batch.email_template_id,
+        batch.sms_template_id,
+        batch.certificate_template_id,
+        batch.creator,
+        batch.department,
+        batch.filename,
+        batch.validity_seconds,
+        batch.traceparent,
+    )
+
+
+async def finish_batch(conn: asyncpg.Connection, batch_id: uuid.UUID, total: int) -> None:
+    await conn.execute(
+        "UPDATE batches SET total_records = $2, updated_at = now() WHERE id = $1",
+        batch_id,
+        total,
+    )
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        # A JSON number when a double holds it exactly (what JSON readers will make of it),
+        # the decimal text otherwise, so no digit is lost.
+        as_float = float(value)
+        return as_float if Decimal(repr(as_float)) == value else str(value)
+    raise TypeError(type(value).__name__)
+
+
+def attributes_json(attributes: dict[str, Any]) -> str:
+    """Typed values as stored in ``records.attributes`` (dates as ISO strings)."""
+    text: str = orjson.dumps(attributes, default=_json_default).decode()
+    return text
+
+
+class RecordWriter:
+    """Writes accepted rows in groups, overlapping each INSERT with the parsing of the next.
+
+    One INSERT is in flight at a time (a connection runs one statement at a time); while
+    PostgreSQL inserts a group, the event loop goes on parsing and validating the next one.
+    """
+
+    def __init__(self, conn: asyncpg.Connection, batch_id: uuid.UUID) -> None:
+        self._conn = conn
+        self._batch_id = batch_id
+        self._rows: list[int] = []
+        self._emails: list[str | None] = []
+        self._phones: list[str | None] = []
+        self._attributes: list[str] = []
+        self._in_flight: asyncio.Task[None] | None = None
+        self.written = 0
+
+    async def add(self, row: AcceptedRow) -> None:
+        # records.row_number is the data row (header excluded): spreadsheet row - 1.
+        self._rows.append(row.row - 1)
+        self._emails.append(row.email)
+        self._phones.append(row.phone)
+        self._attributes.append(attributes_json(row.attributes))
+        if len(self._rows) >= GROUP_ROWS:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if self._in_flight is not None:
+            await self._in_flight
+            self._in_flight = None
+        if not self._rows:
+            return
+        group = (self._rows, self._emails, self._phones, self._attributes)
+        self._rows, self._emails, self._phones, self._attributes = [], [], [], []
+        self.written += len(group[0])
+        self._in_flight = asyncio.ensure_future(self._insert(*group))
+
+    async def _insert(
+        self, rows: list[int], emails: list[str | None], phones: list[str | None], attrs: list[str]
+    ) -> None:
+        await self._conn.execute(_INSERT_RECORDS, self._batch_id, rows, emails, phones, attrs)
+
+    async def close(self) -> None:
+        """Write what is buffered and wait for every INSERT."""
+        await self._flush()
+        if self._in_flight is not None:
+            await self._in_flight
+            self._in_flight = None
+
+    async def abandon(self) -> None:
+        """Stop writing (the transaction is about to roll back); waits for the INSERT in flight."""
+        self._rows, self._emails, self._phones, self._attributes = [], [], [], []
+        if self._in_flight is not None:
+            task, self._in_flight = self._in_flight, None
+            # The rollback follows anyway: a failed INSERT changes nothing.
+            with contextlib.suppress(asyncpg.PostgresError):
+                await task

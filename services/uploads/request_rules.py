@@ -1,0 +1,254 @@
+"""Request rules of an upload: checked on the header, before a byte of the file is read.
+
+``check_request`` needs nothing but the header and the caller; ``resolve`` then looks the
+schema and templates up in the caller's tenant (row-level security hides the others, so a
+foreign id is simply not found) and checks that they fit together.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+
+import asyncpg  # type: ignore[import-untyped]
+
+from credbatch.auth.roles import DEFAULT_DEPARTMENT
+from credbatch.catalog import repository as catalog
+from credbatch.catalog.checks import compile_certificate, compile_email, compile_sms
+from credbatch.errors import FieldViolation, InvalidArgument, PermissionDenied
+from credbatch.schema.model import Medium
+from credbatch.templating.placeholders import check_placeholders
+from credbatch.templating.sandbox import CompiledTemplate
+from credbatch.tenancy import TenantScope
+from services.uploads.model import CheckedRequest, ResolvedUpload, UploadRequest
+
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_SCHEMA_NAME = re.compile(rf"schemas/(?P<id>{_UUID})(?:@(?P<version>[1-9][0-9]{{0,8}}))?")
+MAX_FILENAME_CHARS = 255
+MAX_REQUEST_ID_CHARS = 200
+
+
+def _resource_id(
+    name: str, collection: str, field: str, violations: list[FieldViolation]
+) -> uuid.UUID | None:
+    if not name:
+        return None
+    match = re.fullmatch(rf"{collection}/({_UUID})", name)
+    if match is None:
+        violations.append(
+            FieldViolation(
+                field, f"must be a resource name `{collection}/{{uuid}}`", "INVALID_NAME"
+            )
+        )
+        return None
+    return uuid.UUID(match[1])
+
+
+def _department(request: UploadRequest, caller: TenantScope) -> str:
+    own = caller.departments or (DEFAULT_DEPARTMENT,)
+    if not request.department:
+        return own[0]
+    if request.department not in own:
+        raise PermissionDenied(
+            "header.department is not one of the caller's departments",
+            reason="DEPARTMENT_NOT_ALLOWED",
+            violations=[
+                FieldViolation(
+                    "header.department",
+                    f"must be one of the caller's departments: {', '.join(own)}",
+                    "DEPARTMENT_NOT_ALLOWED",
+                )
+            ],
+        )
+    return request.department
+
+
+def check_request(request: UploadRequest, caller: TenantScope) -> CheckedRequest:
+    """Apply every rule that needs no database; all problems are reported together.
+
+    Raises:
+        InvalidArgument: with one violation per problem.
+        PermissionDenied: the department is not one of the caller's.
+    """
+    violations: list[FieldViolation] = []
+    schema_id: uuid.UUID | None = None
+    version: int | None = None
+    match = _SCHEMA_NAME.fullmatch(request.schema)
+    if not request.schema:
+        violations.append(FieldViolation("header.schema", "is required", "REQUIRED"))
+    elif match is None:
+        violations.append(
+            FieldViolation(
+                "header.schema",
+                "must be `schemas/{uuid}` or `schemas/{uuid}@{version}`",
+                "INVALID_NAME",
+            )
+        )
+    else:
+        schema_id = uuid.UUID(match["id"])
+        version = int(match["version"]) if match["version"] else None
+
+    mediums: set[Medium] = set()
+    if not request.mediums:
+        violations.append(
+            FieldViolation("header.mediums", "needs MEDIUM_EMAIL, MEDIUM_SMS or both", "REQUIRED")
+        )
+    for i, medium in enumerate(request.mediums):
+        if medium is None:
+            violations.append(
+                FieldViolation(
+                    f"header.mediums[{i}]", "must be MEDIUM_EMAIL or MEDIUM_SMS", "INVALID_MEDIUM"
+                )
+            )
+        elif medium in mediums:
+            violations.append(
+                FieldViolation(f"header.mediums[{i}]", "is repeated", "DUPLICATE_MEDIUM")
+            )
+        else:
+            mediums.add(medium)
+
+    email_id = _resource_id(
+        request.email_template, "emailTemplates", "header.email_template", violations
+    )
+    sms_id = _resource_id(request.sms_template, "smsTemplates", "header.sms_template", violations)
+    certificate_id = _resource_id(
+        request.certificate_template,
+        "certificateTemplates",
+        "header.certificate_template",
+        violations,
+    )
+    if request.email_template and Medium.EMAIL not in mediums:
+        violations.append(
+            FieldViolation(
+                "header.email_template",
+                "an email template is only allowed with MEDIUM_EMAIL",
+                "TEMPLATE_WITHOUT_MEDIUM",
+            )
+        )
+    if request.sms_template and Medium.SMS not in mediums:
+        violations.append(
+            FieldViolation(
+                "header.sms_template",
+                "an SMS template is only allowed with MEDIUM_SMS",
+                "TEMPLATE_WITHOUT_MEDIUM",
+            )
+        )
+
+    filename = request.filename.strip()
+    if len(filename) > MAX_FILENAME_CHARS or any(ord(c) < 0x20 for c in filename):
+        violations.append(
+            FieldViolation(
+                "header.filename",
+                f"at most {MAX_FILENAME_CHARS} characters, without control characters",
+                "INVALID_FILENAME",
+            )
+        )
+    if len(request.request_id) > MAX_REQUEST_ID_CHARS:
+        violations.append(
+            FieldViolation(
+                "header.request_id", f"at most {MAX_REQUEST_ID_CHARS} characters", "TOO_LONG"
+            )
+        )
+    validity: int | None = None
+    seconds = request.credential_validity_seconds
+    if seconds is not None:
+        if not math.isfinite(seconds) or seconds < 1 or seconds != int(seconds):
+            violations.append(
+                FieldViolation(
+                    "header.credential_validity",
+                    "must be a positive whole number of seconds",
+                    "INVALID_DURATION",
+                )
+            )
+        else:
+            validity = int(seconds)
+
+    if violations:
+        raise InvalidArgument(
+            f"the upload header is invalid ({len(violations)} problems)",
+            reason="INVALID_UPLOAD_HEADER",
+            violations=violations,
+        )
+    department = _department(request, caller)
+    assert schema_id is not None
+    return CheckedRequest(
+        schema_id=schema_id,
+        schema_version=version,
+        mediums=frozenset(mediums),
+        email_template_id=email_id,
+        sms_template_id=sms_id,
+        certificate_template_id=certificate_id,
+        filename=filename,
+        request_id=request.request_id or None,
+        validate_only=request.validate_only,
+        department=department,
+        validity_seconds=validity,
+    )
+
+
+async def resolve(conn: asyncpg.Connection, checked: CheckedRequest) -> ResolvedUpload:
+    """Look the schema and templates up in the caller's tenant and check they fit.
+
+    Default email/SMS templates are used (and created on first use) when none is named.
+
+    Raises:
+        NotFound: the schema or a named template does not exist in the tenant.
+        InvalidArgument: the certificate template is missing or not allowed, or a template
+            uses placeholders the schema does not provide.
+    """
+    stored = await catalog.get_schema(conn, checked.schema_id, checked.schema_version)
+    schema = stored.schema
+    compiled: dict[str, CompiledTemplate] = {}
+    violations: list[FieldViolation] = []
+
+    email_id = sms_id = certificate_id = None
+    if Medium.EMAIL in checked.mediums:
+        if checked.email_template_id is not None:
+            email = await catalog.get_email_template(conn, checked.email_template_id)
+        else:
+            email = await catalog.get_default_email_template(conn)
+        email_id = email.id
+        compiled.update(
+            compile_email(email, "header.email_template").fields("header.email_template")
+        )
+    if Medium.SMS in checked.mediums:
+        if checked.sms_template_id is not None:
+            sms = await catalog.get_sms_template(conn, checked.sms_template_id)
+        else:
+            sms = await catalog.get_default_sms_template(conn)
+        sms_id = sms.id
+        compiled.update(compile_sms(sms, "header.sms_template").fields("header.sms_template"))
+    if checked.certificate_template_id is not None:
+        if not schema.requires_certificate:
+            violations.append(
+                FieldViolation(
+                    "header.certificate_template",
+                    f"schema {schema.display_name} does not issue certificates; leave it empty",
+                    "CERTIFICATE_NOT_ALLOWED",
+                )
+            )
+        else:
+            certificate = await catalog.get_certificate_template(
+                conn, checked.certificate_template_id
+            )
+            certificate_id = certificate.id
+            rendered = compile_certificate(certificate, "header.certificate_template")
+            compiled["header.certificate_template.title"] = rendered.title
+            compiled["header.certificate_template.body"] = rendered.body
+    elif schema.requires_certificate:
+        violations.append(
+            FieldViolation(
+                "header.certificate_template",
+                f"schema {schema.display_name} requires a certificate: name a certificate template",
+                "CERTIFICATE_TEMPLATE_REQUIRED",
+            )
+        )
+    violations.extend(check_placeholders(compiled, schema))
+    if violations:
+        raise InvalidArgument(
+            f"the upload header does not fit the schema ({len(violations)} problems)",
+            reason="INVALID_UPLOAD_HEADER",
+            violations=violations,
+        )
+    return ResolvedUpload(checked, schema, email_id, sms_id, certificate_id)
