@@ -18,6 +18,7 @@ group, in order:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -162,6 +163,10 @@ class _Record:
         return max(j.attempt for j in self.jobs)
 
 
+class _NothingToDo(Exception):
+    """Raised inside the issue transaction to roll it back when nothing was written."""
+
+
 class IssuanceHandler:
     """Processes groups of jobs; owns no connection (pools and clients are passed in)."""
 
@@ -225,12 +230,14 @@ class IssuanceHandler:
         for job in jobs:
             assert job.record_id is not None
             requested.setdefault(job.record_id, []).append(job)
-        key = await self._keys.active_key(tenant_id)
         scope = service_scope(tenant_id)
         records: list[_Record] = []
         unusable: list[tuple[uuid.UUID, list[Job], BatchContextError, uuid.UUID]] = []
         recheck: set[uuid.UUID] = set()
-        with child_spans("db issue", jobs, **{"db.system": "postgresql"}):
+        with (
+            child_spans("db issue", jobs, **{"db.system": "postgresql"}),
+            contextlib.suppress(_NothingToDo),
+        ):
             async with tenant_transaction(self._pool, scope) as conn:
                 rows = await conn.fetch(repo.LOCK_RECORDS, tenant_id, list(requested))
                 found = {row["id"]: row for row in rows}
@@ -276,11 +283,17 @@ class IssuanceHandler:
                     records.append(record)
                     if row["state"] in ("PENDING", "QUEUED"):
                         to_issue.append(record)
+                if not records and not unusable:
+                    # Only foreign, skipped or finished jobs: roll back, so that not even the
+                    # tenant row a forged job's tenant id would provision is written.
+                    raise _NothingToDo
                 batch_ids = {r.context.batch_id for r in to_issue}
                 if batch_ids:
                     await conn.execute(repo.BATCHES_IN_PROGRESS, tenant_id, list(batch_ids))
-                issued = await self._issue(tenant_id, key.kid, key.private_key, to_issue)
-                await repo.insert_issued(conn, tenant_id, key.kid, issued)
+                if to_issue:
+                    key = await self._keys.active_key(tenant_id)
+                    issued = await self._issue(tenant_id, key.kid, key.private_key, to_issue)
+                    await repo.insert_issued(conn, tenant_id, key.kid, issued)
                 failed = [r for r in to_issue if r.failure is not None]
                 if failed:
                     await conn.execute(
@@ -304,6 +317,12 @@ class IssuanceHandler:
                 links = await conn.fetch(
                     repo.DELIVERY_LINKS, tenant_id, [r.id for r in deliverable]
                 )
+        if not records:
+            await self._finish(tenant_id, records, recheck | {u[3] for u in unusable})
+            for _, unusable_jobs, _, _ in unusable:
+                for job in unusable_jobs:
+                    job.decision = Decision(Outcome.ACK)
+            return
         public = self._settings.public_url
         by_record = {row["record_id"]: row for row in links}
         for record in deliverable:
@@ -486,8 +505,9 @@ class IssuanceHandler:
         scope = service_scope(tenant_id)
         with_records = [j for r in records for j in r.jobs]
         with child_spans("db outcome", with_records, **{"db.system": "postgresql"}):
-            async with tenant_transaction(self._pool, scope) as conn:
-                await repo.write_outcomes(conn, tenant_id, outcomes)
+            if outcomes:
+                async with tenant_transaction(self._pool, scope) as conn:
+                    await repo.write_outcomes(conn, tenant_id, outcomes)
             if finished_batches:
                 async with tenant_transaction(self._pool, scope) as conn:
                     await conn.execute(repo.COMPLETE_BATCHES, tenant_id, list(finished_batches))
