@@ -43,8 +43,12 @@ from credbatch.batches.model import (
 RATE_WINDOW = timedelta(seconds=60)
 RATE_SAMPLE = 1000
 
-# The batch and its counts per record state in one statement: an index-only scan of
-# records_progress_idx (tenant_id, batch_id, state, updated_at) per batch.
+# The batch and its counts per record state in one statement. A finished batch
+# (COMPLETED, COMPLETED_WITH_ERRORS) carries them in final_counts, stored once by the
+# batches_final_counts trigger (migration 0401) when it finished; only the others are counted
+# live, by an index-only scan of records_progress_idx (tenant_id, batch_id, state, updated_at).
+# The live branch is guarded by `b.final_counts IS NULL`, a one-time filter that skips the scan
+# altogether for a finished batch; jsonb_each_text(NULL) yields no row for an unfinished one.
 _VIEW_SELECT = """
 SELECT b.id, b.schema_id, b.schema_version, b.mediums, b.email_template_id,
        b.sms_template_id, b.certificate_template_id, b.creator, b.department, b.filename,
@@ -56,8 +60,11 @@ CROSS JOIN LATERAL (
   FROM (
     SELECT r.state, count(*) AS n, max(r.updated_at) AS last_update
     FROM records r
-    WHERE r.tenant_id = b.tenant_id AND r.batch_id = b.id
+    WHERE b.final_counts IS NULL AND r.tenant_id = b.tenant_id AND r.batch_id = b.id
     GROUP BY r.state
+    UNION ALL
+    SELECT f.key, f.value::bigint, NULL::timestamptz
+    FROM jsonb_each_text(b.final_counts) AS f
   ) s
 ) c
 """
