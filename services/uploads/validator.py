@@ -108,6 +108,7 @@ class FileValidator:
         self.error_count = 0
         self._errors: list[Issue] = []
         self._report: Report | None = None
+        self._bytes = 0
 
     @property
     def has_errors(self) -> bool:
@@ -127,16 +128,16 @@ class FileValidator:
             ResourceExhausted: the file is longer than ``max_bytes`` or ``max_rows``; reading
                 stops at once.
         """
-        if self._stopped:
-            return
-        if self._reader.bytes_read + len(chunk) > self._max_bytes:
+        self._bytes += len(chunk)
+        if self._bytes > self._max_bytes:
             raise ResourceExhausted(
                 f"the file is larger than the limit of {self._max_bytes} bytes; split it into "
                 "several batches",
                 reason=FILE_TOO_LARGE,
                 metadata={"max_bytes": str(self._max_bytes)},
             )
-        yield from self._read(self._reader.feed(chunk))
+        if not self._stopped:
+            yield from self._read(self._reader.feed(chunk))
 
     def finish(self) -> Iterator[AcceptedRow]:
         """The last rows of the file; after it, ``report()`` is complete."""

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import grpc
@@ -86,7 +87,7 @@ class Tenant:
             uploads_service_pb2.UploadBatchRequest(
                 header=uploads_service_pb2.UploadBatchHeader(
                     schema=self.schema if schema is None else schema,
-                    mediums=list(mediums),
+                    mediums=list(mediums),  # type: ignore[arg-type]
                     filename="holders.csv",
                     **header,  # type: ignore[arg-type]
                 )
@@ -97,13 +98,12 @@ class Tenant:
             ),
         ]
 
-        async def stream():  # type: ignore[no-untyped-def]
+        async def stream() -> AsyncIterator[uploads_service_pb2.UploadBatchRequest]:
             for message in messages:
                 yield message
 
-        response: uploads_service_pb2.UploadBatchResponse = await self.stub.UploadBatch(
-            stream(), metadata=metadata or self.metadata()
-        )
+        call: Any = self.stub.UploadBatch(stream(), metadata=metadata or self.metadata())
+        response: uploads_service_pb2.UploadBatchResponse = await call
         return response
 
 
