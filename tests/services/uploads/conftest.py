@@ -102,7 +102,10 @@ class Tenant:
             for message in messages:
                 yield message
 
-        call: Any = self.stub.UploadBatch(stream(), metadata=metadata or self.metadata())
+        call: Any = self.stub.UploadBatch(
+            stream(),  # type: ignore[arg-type]
+            metadata=metadata or self.metadata(),
+        )
         response: uploads_service_pb2.UploadBatchResponse = await call
         return response
 
