@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg  # type: ignore[import-untyped]
 import grpc
 import pytest
@@ -24,7 +26,8 @@ async def test_five_thousand_errors_keep_the_trailer_small(
         await tenant.upload(broken_file())
     error = info.value
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    trailer = sum(len(k) + len(v) for k, v in error.trailing_metadata() or ())  # type: ignore[arg-type]
+    metadata: Any = error.trailing_metadata() or ()
+    trailer = sum(len(key) + len(value) for key, value in metadata)
     assert trailer < 4096, trailer
     details = error_details(error)
     assert details.info.reason == "INVALID_FILE"
