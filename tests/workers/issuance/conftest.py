@@ -143,18 +143,19 @@ def spawn_worker(settings: Settings) -> subprocess.Popen[bytes]:
         [sys.executable, "-m", "workers.issuance"],
         env=worker_env(settings),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=None,  # inherited: pytest captures it at the fd level
     )
 
 
-def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> int:
+async def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> int:
+    """Signal the process and wait without blocking the loop (the sinks run on it)."""
     if process.poll() is None:
         process.send_signal(sig)
     try:
-        return process.wait(timeout=20)
+        return await asyncio.to_thread(process.wait, 20)
     except subprocess.TimeoutExpired:
         process.kill()
-        return process.wait()
+        return await asyncio.to_thread(process.wait)
 
 
 @contextlib.asynccontextmanager

@@ -91,8 +91,16 @@ class SmtpPool:
             self._idle.put_nowait(client)
 
     async def close(self) -> None:
+        clients = []
         while not self._idle.empty():
             client = self._idle.get_nowait()
             if client is not None and client.is_connected:
-                with contextlib.suppress(aiosmtplib.SMTPException, OSError):
-                    await client.quit()
+                clients.append(client)
+        await asyncio.gather(*(self._quit(c) for c in clients))
+
+    @staticmethod
+    async def _quit(client: aiosmtplib.SMTP) -> None:
+        # A polite QUIT, but never let a slow server hold up a stopping worker.
+        with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+            await client.quit(timeout=1.0)
+        client.close()
