@@ -10,7 +10,7 @@ import asyncpg  # type: ignore[import-untyped]
 from credbatch.config import Settings
 from credbatch.messaging import DEAD_QUEUE, connect
 from credbatch.messaging.topology import declare_topology
-from tests.workers.issuance.conftest import (
+from tests.workers.issuance.harness import (
     Sinks,
     arrange_batch,
     job_body,

@@ -8,7 +8,7 @@ import signal
 import asyncpg  # type: ignore[import-untyped]
 
 from credbatch.config import Settings
-from tests.workers.issuance.conftest import (
+from tests.workers.issuance.harness import (
     Sinks,
     arrange_batch,
     publish_jobs,
