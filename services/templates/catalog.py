@@ -6,8 +6,10 @@ decides what exists; role checks happen at the edge (credbatch.auth.rules).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
 
@@ -36,6 +38,8 @@ from services.templates import names, previews
 from services.templates.sample_csv import SampleCsv, sample_csv
 
 SchemaRef = tuple[uuid.UUID, int | None]
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def _refuse_schema(violations: Sequence[FieldViolation]) -> InvalidArgument:
@@ -113,7 +117,7 @@ class TemplateCatalog:
     async def create_email_template(
         self, scope: TenantScope, template: EmailTemplate, request_id: str, schema_name: str
     ) -> EmailTemplate:
-        compiled = check_new_email(template)
+        compiled = await _off_loop(check_new_email, template)
         async with tenant_transaction(self._pool, scope) as conn:
             schema = await self._schema_for(conn, schema_name, "validate_against_schema")
             if schema is not None:
@@ -123,7 +127,7 @@ class TemplateCatalog:
     async def create_sms_template(
         self, scope: TenantScope, template: SmsTemplate, request_id: str, schema_name: str
     ) -> SmsTemplate:
-        compiled = check_new_sms(template)
+        compiled = await _off_loop(check_new_sms, template)
         async with tenant_transaction(self._pool, scope) as conn:
             schema = await self._schema_for(conn, schema_name, "validate_against_schema")
             if schema is not None:
@@ -137,7 +141,7 @@ class TemplateCatalog:
         request_id: str,
         schema_name: str,
     ) -> CertificateTemplate:
-        compiled = check_new_certificate(template)
+        compiled = await _off_loop(check_new_certificate, template)
         async with tenant_transaction(self._pool, scope) as conn:
             schema = await self._schema_for(conn, schema_name, "validate_against_schema")
             if schema is not None:
@@ -217,6 +221,12 @@ class TemplateCatalog:
             )
         stored = await self.get_schema(scope, ref)
         return sample_csv(stored.schema, mediums)
+
+
+async def _off_loop(check: Callable[[T], R], template: T) -> R:
+    """Run a template's trial render in a thread: a hostile template may use its whole time
+    budget, and the event loop keeps serving other calls meanwhile."""
+    return await asyncio.to_thread(check, template)
 
 
 def certificate_fields(
