@@ -113,19 +113,20 @@ def watch_with_progress(
         TextColumn("[bold]{task.fields[state]}"),
         BarColumn(),
         TaskProgressColumn(),
-        TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),
+        TextColumn("{task.fields[done]}"),
         TextColumn("{task.fields[counts]}"),
         TextColumn("{task.fields[eta]}"),
         TimeElapsedColumn(),
         console=err,
     ) as progress:
-        task = progress.add_task(name, total=None, state="…", counts="", eta="")
+        task = progress.add_task(name, total=None, state="…", done="", counts="", eta="")
 
         def update(batch: batch_pb2.Batch) -> None:
             progress.update(
                 task,
                 total=max(batch.total_records, 1),
                 completed=done_records(batch),
+                done=f"{done_records(batch):,}/{batch.total_records:,}",
                 state=state_label(batch.state),
                 counts=counts_text(batch),
                 eta=eta_text(batch),
