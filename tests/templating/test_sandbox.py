@@ -3,6 +3,8 @@ from __future__ import annotations
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from credbatch.templating.sandbox import CompiledTemplate, Limits, TemplateProblem
 
@@ -80,3 +82,16 @@ def test_source_size_is_bounded() -> None:
 def test_a_compiled_template_renders_many_times() -> None:
     template = CompiledTemplate("{{ n }}")
     assert [template.render({"n": str(i)}) for i in range(3)] == ["0", "1", "2"]
+
+
+_JINJA_BITS = ["{{", "}}", "{%", "%}", "for", "in", "range(", ")", "name", ".", "_", "'", "*", "|"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_JINJA_BITS), st.text(max_size=5)), max_size=20))
+def test_arbitrary_sources_fail_only_with_template_problems(parts: list[str]) -> None:
+    source = " ".join(parts)
+    try:
+        CompiledTemplate(source).render({"name": "Ann"})
+    except TemplateProblem as problem:
+        assert problem.code and problem.message
