@@ -71,27 +71,34 @@ CROSS JOIN LATERAL (
 
 _GET = _VIEW_SELECT + "WHERE b.tenant_id = app_tenant() AND b.id = $1"
 
-# The most recent completions (terminal successes and failures) of one batch, newest first,
-# at most RATE_SAMPLE of them and none older than $2: each branch is a short backward range
-# scan of records_progress_idx.
+# The most recent completions (terminal successes and failures) of each batch of $1, newest
+# first, at most RATE_SAMPLE of them and none older than the batch's bound in $2: each branch
+# is a short backward range scan of records_progress_idx. One statement for a whole page.
 _RECENT = f"""
-SELECT count(*) AS n, min(u) AS since FROM (
-  SELECT u FROM (
-    (SELECT updated_at AS u FROM records
-     WHERE tenant_id = app_tenant() AND batch_id = $1 AND state = 'INVITED' AND updated_at > $2
-     ORDER BY updated_at DESC LIMIT {RATE_SAMPLE})
-    UNION ALL
-    (SELECT updated_at FROM records
-     WHERE tenant_id = app_tenant() AND batch_id = $1 AND state = 'CLAIMED' AND updated_at > $2
-     ORDER BY updated_at DESC LIMIT {RATE_SAMPLE})
-    UNION ALL
-    (SELECT updated_at FROM records
-     WHERE tenant_id = app_tenant() AND batch_id = $1 AND state = 'FAILED' AND updated_at > $2
-     ORDER BY updated_at DESC LIMIT {RATE_SAMPLE})
-  ) recent
-  ORDER BY u DESC
-  LIMIT {RATE_SAMPLE}
-) sample
+SELECT v.id, c.n, c.since
+FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, after)
+CROSS JOIN LATERAL (
+  SELECT count(*) AS n, min(u) AS since FROM (
+    SELECT u FROM (
+      (SELECT updated_at AS u FROM records
+       WHERE tenant_id = app_tenant() AND batch_id = v.id AND state = 'INVITED'
+         AND updated_at > v.after
+       ORDER BY updated_at DESC LIMIT {RATE_SAMPLE})
+      UNION ALL
+      (SELECT updated_at FROM records
+       WHERE tenant_id = app_tenant() AND batch_id = v.id AND state = 'CLAIMED'
+         AND updated_at > v.after
+       ORDER BY updated_at DESC LIMIT {RATE_SAMPLE})
+      UNION ALL
+      (SELECT updated_at FROM records
+       WHERE tenant_id = app_tenant() AND batch_id = v.id AND state = 'FAILED'
+         AND updated_at > v.after
+       ORDER BY updated_at DESC LIMIT {RATE_SAMPLE})
+    ) recent
+    ORDER BY u DESC
+    LIMIT {RATE_SAMPLE}
+  ) sample
+) c
 """
 
 _COMPARATORS = frozenset({"<", "<=", ">", ">="})
@@ -141,13 +148,29 @@ def _to_view(row: asyncpg.Record) -> BatchView:
     )
 
 
-async def _with_estimate(conn: asyncpg.Connection, view: BatchView) -> BatchView:
-    if view.state not in (BatchState.QUEUED, BatchState.IN_PROGRESS):
-        return view
+async def _with_estimates(conn: asyncpg.Connection, views: list[BatchView]) -> list[BatchView]:
+    """The views, those still running with their completion estimate (two statements at most
+    for a whole page, however many of its batches are running)."""
+    running = [v for v in views if v.state in (BatchState.QUEUED, BatchState.IN_PROGRESS)]
+    if not running:
+        return views
     now: datetime = await conn.fetchval("SELECT clock_timestamp()")
-    window = min(RATE_WINDOW, max(now - view.create_time, timedelta(seconds=1)))
-    row = await conn.fetchrow(_RECENT, view.id, now - window)
-    finished, since = row["n"], row["since"]
+    windows = {
+        v.id: min(RATE_WINDOW, max(now - v.create_time, timedelta(seconds=1))) for v in running
+    }
+    rows = await conn.fetch(
+        _RECENT, [v.id for v in running], [now - windows[v.id] for v in running]
+    )
+    recent = {row["id"]: (row["n"], row["since"]) for row in rows}
+    return [
+        _estimated(view, now, windows[view.id], *recent[view.id]) if view.id in windows else view
+        for view in views
+    ]
+
+
+def _estimated(
+    view: BatchView, now: datetime, window: timedelta, finished: int, since: datetime | None
+) -> BatchView:
     if finished >= RATE_SAMPLE and since is not None:
         # The sample is full: the rate is its size over the time it spans.
         window = max(now - since, timedelta(milliseconds=1))
@@ -167,7 +190,7 @@ async def get_batch(conn: asyncpg.Connection, batch_id: uuid.UUID) -> BatchView 
     row = await conn.fetchrow(_GET, batch_id)
     if row is None:
         return None
-    return await _with_estimate(conn, _to_view(row))
+    return (await _with_estimates(conn, [_to_view(row)]))[0]
 
 
 def _filter_sql(where: list[str], args: list[Any], batch_filter: BatchFilter) -> None:
@@ -217,7 +240,7 @@ async def list_batches(
     )
     rows = await conn.fetch(sql, *args)
     views = [_to_view(row) for row in rows]
-    return [await _with_estimate(conn, view) for view in views]
+    return await _with_estimates(conn, views)
 
 
 async def cancel_batch(conn: asyncpg.Connection, batch_id: uuid.UUID) -> int:
