@@ -13,30 +13,20 @@ from dataclasses import dataclass
 
 import asyncpg  # type: ignore[import-untyped]
 
+from credbatch.catalog import repository as catalog
+from credbatch.errors import CredbatchError
+from credbatch.schema.model import SchemaVersion
+from credbatch.templating.certificate import CompiledCertificate
+from credbatch.templating.sandbox import CompiledTemplate, TemplateProblem
 from credbatch.tenancy import service_scope, tenant_transaction
-from workers.issuance.certificates import CertificateTemplate
-from workers.issuance.rendering import BUILTIN_EMAIL, BUILTIN_SMS, EmailTemplate, SmsTemplate
+from workers.issuance.certificates import compile_certificate
+from workers.issuance.rendering import EmailTemplate
 
 _BATCH = """
 SELECT b.schema_id, b.schema_version, b.mediums, b.email_template_id, b.sms_template_id,
-       b.certificate_template_id, b.credential_validity_seconds,
-       v.attributes, v.requires_certificate, v.validity_seconds, s.display_name
+       b.certificate_template_id, b.credential_validity_seconds
 FROM batches b
-JOIN credential_schema_versions v
-  ON v.tenant_id = b.tenant_id AND v.schema_id = b.schema_id AND v.version = b.schema_version
-JOIN credential_schemas s ON s.tenant_id = b.tenant_id AND s.id = b.schema_id
 WHERE b.tenant_id = $1 AND b.id = $2
-"""
-_EMAIL = """
-SELECT subject, html_body, text_body FROM email_templates
-WHERE tenant_id = $1 AND (id = $2::uuid OR ($2::uuid IS NULL AND is_default))
-"""
-_SMS = """
-SELECT body FROM sms_templates
-WHERE tenant_id = $1 AND (id = $2::uuid OR ($2::uuid IS NULL AND is_default))
-"""
-_CERTIFICATE = """
-SELECT title, body, layout, logo FROM certificate_templates WHERE tenant_id = $1 AND id = $2
 """
 
 
@@ -53,57 +43,67 @@ class BatchContextError(Exception):
 class BatchContext:
     tenant_id: uuid.UUID
     batch_id: uuid.UUID
-    schema_id: uuid.UUID
-    schema_version: int
-    schema_name: str
-    attribute_names: tuple[str, ...]
+    schema: SchemaVersion
     mediums: frozenset[str]
     validity_seconds: int | None
     issuer: str
     vct: str
     email: EmailTemplate | None
-    sms: SmsTemplate | None
-    certificate: CertificateTemplate | None
+    sms: CompiledTemplate | None
+    certificate: CompiledCertificate | None
+
+    @property
+    def attribute_names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.schema.attributes)
 
 
 async def load_context(
     conn: asyncpg.Connection, tenant_id: uuid.UUID, batch_id: uuid.UUID, public_url: str
 ) -> BatchContext | None:
+    """The batch's context, or None when the tenant has no such batch.
+
+    Raises:
+        BatchContextError: a template or the schema is missing or does not compile.
+    """
     row = await conn.fetchrow(_BATCH, tenant_id, batch_id)
     if row is None:
         return None
     mediums = frozenset(row["mediums"])
-    email = sms = certificate = None
-    if "EMAIL" in mediums:
-        found = await conn.fetchrow(_EMAIL, tenant_id, row["email_template_id"])
-        source = (
-            (found["subject"], found["html_body"], found["text_body"]) if found else BUILTIN_EMAIL
-        )
-        email = EmailTemplate.compile(*source)
-    if "SMS" in mediums:
-        body = await conn.fetchval(_SMS, tenant_id, row["sms_template_id"])
-        sms = SmsTemplate.compile(body if body is not None else BUILTIN_SMS)
-    if row["requires_certificate"]:
-        template = None
-        if row["certificate_template_id"] is not None:
-            template = await conn.fetchrow(_CERTIFICATE, tenant_id, row["certificate_template_id"])
-        if template is None:
-            raise BatchContextError(
-                "CERTIFICATE_TEMPLATE_MISSING", "the schema requires a certificate template"
+    try:
+        schema = (await catalog.get_schema(conn, row["schema_id"], row["schema_version"])).schema
+        email = sms = certificate = None
+        if "EMAIL" in mediums:
+            stored = (
+                await catalog.get_email_template(conn, row["email_template_id"])
+                if row["email_template_id"] is not None
+                else await catalog.get_default_email_template(conn)
             )
-        logo = bytes(template["logo"]) if template["logo"] is not None else None
-        certificate = CertificateTemplate.compile(
-            template["title"], template["body"], dict(template["layout"]), logo
-        )
+            email = EmailTemplate.compile(stored)
+        if "SMS" in mediums:
+            stored_sms = (
+                await catalog.get_sms_template(conn, row["sms_template_id"])
+                if row["sms_template_id"] is not None
+                else await catalog.get_default_sms_template(conn)
+            )
+            sms = CompiledTemplate(stored_sms.body)
+        if schema.requires_certificate:
+            if row["certificate_template_id"] is None:
+                raise BatchContextError(
+                    "CERTIFICATE_TEMPLATE_MISSING", "the schema requires a certificate template"
+                )
+            certificate = compile_certificate(
+                await catalog.get_certificate_template(conn, row["certificate_template_id"])
+            )
+    except TemplateProblem as problem:
+        raise BatchContextError(problem.code, str(problem)) from None
+    except CredbatchError as error:
+        raise BatchContextError("BATCH_TEMPLATE_MISSING", str(error)) from None
     issuer = f"{public_url}/tenants/{tenant_id}"
-    validity = row["credential_validity_seconds"] or row["validity_seconds"]
+    validity = row["credential_validity_seconds"] or schema.validity_seconds
     return BatchContext(
         tenant_id=tenant_id,
         batch_id=batch_id,
-        schema_id=row["schema_id"],
-        schema_version=row["schema_version"],
-        schema_name=row["display_name"],
-        attribute_names=tuple(a["name"] for a in row["attributes"]),
+        schema=schema,
         mediums=mediums,
         validity_seconds=int(validity) if validity is not None else None,
         issuer=issuer,
@@ -132,9 +132,8 @@ class ContextCache:
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
             if key not in self._items:
-                async with tenant_transaction(
-                    self._pool, service_scope(tenant_id), readonly=True
-                ) as conn:
+                # Not read-only: a tenant's default template is created on first use.
+                async with tenant_transaction(self._pool, service_scope(tenant_id)) as conn:
                     context = await load_context(conn, tenant_id, batch_id, self._public_url)
                 if context is None:
                     self._locks.pop(key, None)

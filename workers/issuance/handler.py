@@ -41,7 +41,9 @@ from credbatch.messaging.topology import WORK_QUEUE, retry_queue_for
 from credbatch.signing import opaque, sd_jwt
 from credbatch.signing.keys import KeyRing
 from credbatch.signing.status_list import StatusAllocator, list_uri
+from credbatch.templating.sandbox import TemplateProblem
 from credbatch.tenancy import service_scope, tenant_transaction
+from workers.issuance import certificates
 from workers.issuance import repository as repo
 from workers.issuance.context import BatchContext, BatchContextError, ContextCache
 from workers.issuance.delivery.email import SmtpPool, build_message
@@ -331,7 +333,7 @@ class IssuanceHandler:
                 raise RuntimeError("an issued record has no credential")
             record.claim_url = f"{public}/claim/{link['claim_token']}"
             if link["certificate_id"] is not None:
-                record.cred_url = f"{public}/c/{link['certificate_id']}"
+                record.cred_url = certificates.cred_url(public, link["certificate_id"])
         await asyncio.gather(*(self._deliver(r) for r in deliverable))
         await self._finish(tenant_id, records, recheck | {u[3] for u in unusable})
         for _, unusable_jobs, _, _ in unusable:
@@ -349,8 +351,11 @@ class IssuanceHandler:
         issued: list[repo.NewCredential] = []
         for record, entry in zip(records, entries, strict=True):
             context = record.context
-            certificate_id = opaque.new_id(tenant_id) if context.certificate else None
-            cred_url = f"{public}/c/{certificate_id}" if certificate_id else None
+            claim_token = opaque.new_id(tenant_id)
+            certificate_id = (
+                certificates.new_certificate_id(tenant_id) if context.certificate else None
+            )
+            cred_url = certificates.cred_url(public, certificate_id) if certificate_id else None
             claims: dict[str, Any] = {
                 "iss": context.issuer,
                 "vct": context.vct,
@@ -380,12 +385,11 @@ class IssuanceHandler:
                 with child_span("render certificate", record.job):
                     try:
                         pdf = context.certificate.render(
-                            self._values(record, "", cred_url), cred_url
+                            self._values(record, f"{public}/claim/{claim_token}", cred_url),
+                            cred_url,
                         )
-                    except Exception as error:  # template errors are the batch's, not ours
-                        record.failure = permanent(
-                            "CERTIFICATE_RENDER_FAILED", f"{type(error).__name__}: {error}"
-                        )
+                    except TemplateProblem as problem:  # the batch's template, not our fault
+                        record.failure = permanent(problem.code, str(problem))
                         continue
             with child_span("sign credential", record.job, **{"credbatch.kid": kid}):
                 token = sd_jwt.issue(
@@ -399,7 +403,7 @@ class IssuanceHandler:
                     list_id=entry.list_id,
                     index=entry.index,
                     sd_jwt=token,
-                    claim_token=opaque.new_id(tenant_id),
+                    claim_token=claim_token,
                     expires_at=expires_at,
                     attempt=record.attempt,
                     certificate_id=certificate_id,
@@ -408,15 +412,15 @@ class IssuanceHandler:
             )
         return issued
 
-    def _values(self, record: _Record, claim_url: str, cred_url: str | None) -> dict[str, Any]:
+    def _values(self, record: _Record, claim_url: str, cred_url: str | None) -> dict[str, str]:
         return template_values(
+            record.context.schema,
             record.attributes,
             email=record.email,
             phone=record.phone,
             claim_url=claim_url,
             cred_url=cred_url,
-            issuer_name=record.context.schema_name,
-            issue_date=datetime.now(UTC).date().isoformat(),
+            issuer_name=record.context.schema.display_name,
         )
 
     async def _deliver(self, record: _Record) -> None:
@@ -437,7 +441,7 @@ class IssuanceHandler:
         chosen = permanent_failures or failures
         record.failure = chosen[0] if chosen else None
 
-    async def _send_email(self, record: _Record, values: dict[str, Any]) -> None:
+    async def _send_email(self, record: _Record, values: dict[str, str]) -> None:
         context = record.context
         if self._smtp is None or context.email is None or not record.email:
             raise permanent("EMAIL_UNAVAILABLE", "the record has no email address or template")
@@ -445,8 +449,8 @@ class IssuanceHandler:
         with child_span("render email", job):
             try:
                 subject, html, text = context.email.render(values)
-            except Exception as error:
-                raise permanent("EMAIL_RENDER_FAILED", f"{type(error).__name__}: {error}") from None
+            except TemplateProblem as problem:
+                raise permanent(problem.code, str(problem)) from None
             message = build_message(
                 sender=self._settings.smtp_from,
                 recipient=record.email,
@@ -459,7 +463,7 @@ class IssuanceHandler:
                 await self._smtp.send(message)
         record.sent.add("EMAIL")
 
-    async def _send_sms(self, record: _Record, values: dict[str, Any]) -> None:
+    async def _send_sms(self, record: _Record, values: dict[str, str]) -> None:
         context = record.context
         if self._sms is None or context.sms is None or not record.phone:
             raise permanent("SMS_UNAVAILABLE", "the record has no phone number or template")
@@ -467,8 +471,8 @@ class IssuanceHandler:
         with child_span("render sms", job):
             try:
                 body = context.sms.render(values)
-            except Exception as error:
-                raise permanent("SMS_RENDER_FAILED", f"{type(error).__name__}: {error}") from None
+            except TemplateProblem as problem:
+                raise permanent(problem.code, str(problem)) from None
         async with self._sends:
             with child_span("sms send", job):
                 await self._sms.send(record.phone, body)

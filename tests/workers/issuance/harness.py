@@ -233,9 +233,11 @@ async def arrange_batch(
             email_id,
             "Credential for {{ full_name }}",
             '<p>Dear {{ full_name }}, <a href="{{ claim_url }}">claim</a>'
-            '{% if Cred_URL %} <a href="{{ Cred_URL }}">certificate</a>{% endif %}</p>',
+            # Cred_URL is a placeholder only of schemas that require a certificate.
+            + (' <a href="{{ Cred_URL }}">certificate</a>' if certificate else "")
+            + "</p>",
             "Dear {{ full_name }}, claim: {{ claim_url }}"
-            "{% if Cred_URL %} certificate: {{ Cred_URL }}{% endif %}",
+            + (" certificate: {{ Cred_URL }}" if certificate else ""),
         )
         await conn.execute(
             "INSERT INTO sms_templates (tenant_id, id, display_name, body, created_by)"
