@@ -1,7 +1,9 @@
 """Benchmark: BatchStatusService on 1,000 batches and 2,000,000 records across 3 tenants.
 
 Arranges the data (once; reused when already there) in the dedicated database
-``credbatch_bench_status`` with owner-side bulk INSERT … SELECT generate_series, starts the
+``credbatch_bench_status`` with owner-side bulk INSERT … SELECT generate_series (every batch
+starts IN_PROGRESS; the finished ones then reach their terminal state through the same state
+UPDATEs the worker and CancelBatch run, so the final_counts trigger fills them), starts the
 real service process against it, and prints ListBatches and GetBatch latency (p50/p95/p99,
 through gRPC as the application role, RLS applying) and DownloadBatchReport rows/s.
 
@@ -54,13 +56,22 @@ async def arrange(owner_url: str, rebuild: bool) -> None:
     conn = await asyncpg.connect(owner_url)
     try:
         have = await conn.fetchval("SELECT count(*) FROM records")
-        if have == RECORDS and not rebuild:
+        finished = await conn.fetchval(
+            "SELECT count(*) FROM batches WHERE final_counts IS NOT NULL"
+        )
+        if have == RECORDS and finished and not rebuild:
             print(f"data: reusing {BATCHES} batches / {RECORDS:,} records")
             return
         started = time.perf_counter()
         await conn.execute(
             "TRUNCATE certificates, credentials, status_lists, signing_keys, records, batches,"
             " credential_schema_versions, credential_schemas, tenants CASCADE"
+        )
+        # What becomes of each batch: 1 in 10 still in progress ('live'), 1 in 25 cancelled
+        # half-way, the rest finished, a third of those without any failure ('clean').
+        await conn.execute(
+            "CREATE TEMP TABLE bench_plan (tenant_id uuid, id uuid, seq int, kind text)"
+            " ON COMMIT PRESERVE ROWS"
         )
         per_batch = RECORDS // BATCHES
         for t in range(TENANTS):
@@ -78,20 +89,34 @@ async def arrange(owner_url: str, rebuild: bool) -> None:
                 tenant,
                 schema,
             )
-            # Batches t, t+3, t+6, … belong to tenant t; one in ten is still in progress.
+            # Batches t, t+3, t+6, … belong to tenant t.
+            await conn.execute(
+                """
+                INSERT INTO bench_plan (tenant_id, id, seq, kind)
+                SELECT $1, gen_random_uuid(), g,
+                       CASE WHEN g % 10 = 0 THEN 'live' WHEN g % 25 = 1 THEN 'cancelled'
+                            WHEN g % 3 = 0 THEN 'clean' ELSE 'errors' END
+                FROM generate_series($2::int, $3 - 1, $4::int) AS g
+                """,
+                tenant,
+                t,
+                BATCHES,
+                TENANTS,
+            )
+            # Every batch starts IN_PROGRESS, as the worker leaves it once it picked it up;
+            # its terminal state comes below through the same UPDATEs the system runs.
             await conn.execute(
                 """
                 INSERT INTO batches (tenant_id, id, schema_id, schema_version, mediums, creator,
                                      department, filename, total_records, state, created_at,
-                                     updated_at, completed_at)
-                SELECT $1, gen_random_uuid(), $2, 1, ARRAY['EMAIL'],
-                       ($3::text[])[1 + g % cardinality($3::text[])],
-                       ($4::text[])[1 + g % cardinality($4::text[])],
-                       'holders-' || g || '.csv', $5,
-                       CASE WHEN g % 10 = 0 THEN 'IN_PROGRESS' ELSE 'COMPLETED_WITH_ERRORS' END,
-                       now() - make_interval(mins => $6 - g), now(),
-                       CASE WHEN g % 10 = 0 THEN NULL ELSE now() END
-                FROM generate_series($7::int, $6 - 1, $8::int) AS g
+                                     updated_at)
+                SELECT p.tenant_id, p.id, $2, 1, ARRAY['EMAIL'],
+                       ($3::text[])[1 + p.seq % cardinality($3::text[])],
+                       ($4::text[])[1 + p.seq % cardinality($4::text[])],
+                       'holders-' || p.seq || '.csv', $5, 'IN_PROGRESS',
+                       now() - make_interval(mins => $6 - p.seq),
+                       now() - make_interval(mins => $6 - p.seq)
+                FROM bench_plan p WHERE p.tenant_id = $1
                 """,
                 tenant,
                 schema,
@@ -99,35 +124,81 @@ async def arrange(owner_url: str, rebuild: bool) -> None:
                 list(DEPARTMENTS),
                 per_batch,
                 BATCHES,
-                t,
-                TENANTS,
             )
-        # Records: 1 in 50 FAILED with an error, the rest INVITED; in-progress batches have
-        # their last quarter QUEUED, and their recent completions in the last minute.
+        # Records: 1 in 50 FAILED with an error (none in 'clean' batches), the rest INVITED;
+        # live batches have their last quarter QUEUED and their recent completions in the last
+        # minute; cancelled ones had their second half still QUEUED when cancelled.
         await conn.execute(
             """
             INSERT INTO records (tenant_id, id, batch_id, row_number, state, email, phone,
                                  error_code, error_message, created_at, updated_at)
             SELECT b.tenant_id, gen_random_uuid(), b.id, g,
-                   CASE WHEN b.state = 'IN_PROGRESS' AND g > b.total_records * 3 / 4
-                          THEN 'QUEUED'
-                        WHEN g % 50 = 0 THEN 'FAILED' ELSE 'INVITED' END,
+                   CASE WHEN p.kind = 'live' AND g > b.total_records * 3 / 4 THEN 'QUEUED'
+                        WHEN p.kind = 'cancelled' AND g > b.total_records / 2 THEN 'QUEUED'
+                        WHEN g % 50 = 0 AND p.kind <> 'clean' THEN 'FAILED'
+                        ELSE 'INVITED' END,
                    'holder' || g || '@example.org',
                    '+1500555' || lpad((g % 10000)::text, 4, '0'),
-                   CASE WHEN g % 50 = 0 THEN 'SMTP_REJECTED' END,
-                   CASE WHEN g % 50 = 0 THEN 'mailbox unavailable' END,
+                   CASE WHEN g % 50 = 0 AND p.kind <> 'clean' THEN 'SMTP_REJECTED' END,
+                   CASE WHEN g % 50 = 0 AND p.kind <> 'clean' THEN 'mailbox unavailable' END,
                    b.created_at,
-                   CASE WHEN b.state = 'IN_PROGRESS'
+                   CASE WHEN p.kind = 'live'
                           THEN now() - make_interval(secs => (b.total_records - g) / 20.0)
                         ELSE b.created_at + make_interval(secs => g / 100.0) END
-            FROM batches b CROSS JOIN LATERAL generate_series(1, b.total_records) AS g
+            FROM batches b
+            JOIN bench_plan p ON p.tenant_id = b.tenant_id AND p.id = b.id
+            CROSS JOIN LATERAL generate_series(1, b.total_records) AS g
             """
         )
+        # CancelBatch: unprocessed records first, then the batch (credbatch.batches.repository).
+        await conn.execute(
+            """
+            UPDATE records r SET state = 'CANCELLED', updated_at = r.updated_at
+            FROM bench_plan p
+            WHERE p.kind = 'cancelled' AND r.tenant_id = p.tenant_id AND r.batch_id = p.id
+              AND r.state IN ('PENDING', 'QUEUED')
+            """
+        )
+        await conn.execute(
+            """
+            UPDATE batches b
+            SET state = 'CANCELLED',
+                cancelled_at = b.created_at + make_interval(secs => b.total_records / 200.0),
+                completed_at = b.created_at + make_interval(secs => b.total_records / 200.0),
+                updated_at = b.created_at + make_interval(secs => b.total_records / 200.0)
+            FROM bench_plan p
+            WHERE p.kind = 'cancelled' AND p.tenant_id = b.tenant_id AND p.id = b.id
+            """
+        )
+        # The issuance worker's COMPLETE_BATCHES (workers/issuance/repository.py), for every
+        # batch whose records are all done: the batches_final_counts trigger stores the
+        # counts of each one it moves to COMPLETED / COMPLETED_WITH_ERRORS.
+        await conn.execute(
+            """
+            UPDATE batches b
+            SET state = CASE WHEN EXISTS (SELECT 1 FROM records f
+                                          WHERE f.tenant_id = b.tenant_id AND f.batch_id = b.id
+                                            AND f.state = 'FAILED')
+                             THEN 'COMPLETED_WITH_ERRORS' ELSE 'COMPLETED' END,
+                completed_at = b.created_at + make_interval(secs => b.total_records / 100.0),
+                updated_at = b.created_at + make_interval(secs => b.total_records / 100.0)
+            WHERE b.state IN ('QUEUED', 'IN_PROGRESS')
+              AND NOT EXISTS (SELECT 1 FROM records r
+                              WHERE r.tenant_id = b.tenant_id AND r.batch_id = b.id
+                                AND r.state IN ('PENDING', 'QUEUED', 'ISSUED'))
+            """
+        )
+        await conn.execute("DROP TABLE bench_plan")
         await conn.execute("VACUUM (ANALYZE) batches")
         await conn.execute("VACUUM (ANALYZE) records")
+        mix = await conn.fetch(
+            "SELECT state, count(*) AS n, count(final_counts) AS stored FROM batches"
+            " GROUP BY state ORDER BY state"
+        )
         print(
             f"data: arranged {BATCHES} batches / {RECORDS:,} records in"
-            f" {time.perf_counter() - started:.0f} s"
+            f" {time.perf_counter() - started:.0f} s; "
+            + ", ".join(f"{r['state']} {r['n']} ({r['stored']} stored counts)" for r in mix)
         )
     finally:
         await conn.close()
