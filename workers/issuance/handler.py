@@ -46,7 +46,7 @@ from credbatch.tenancy import service_scope, tenant_transaction
 from workers.issuance import certificates
 from workers.issuance import repository as repo
 from workers.issuance.context import BatchContext, BatchContextError, ContextCache
-from workers.issuance.delivery.email import SmtpPool, build_message
+from workers.issuance.delivery.email import Envelope, SmtpPool, build_message
 from workers.issuance.delivery.sms import SmsClient
 from workers.issuance.outcomes import Decision, IssuanceFailure, Outcome, decide, permanent
 from workers.issuance.rendering import template_values
@@ -451,12 +451,16 @@ class IssuanceHandler:
                 subject, html, text = context.email.render(values)
             except TemplateProblem as problem:
                 raise permanent(problem.code, str(problem)) from None
-            message = build_message(
-                sender=self._settings.smtp_from,
-                recipient=record.email,
-                subject=subject,
-                text=text,
-                html=html,
+            message = Envelope(
+                self._settings.smtp_from,
+                record.email,
+                build_message(
+                    sender=self._settings.smtp_from,
+                    recipient=record.email,
+                    subject=subject,
+                    text=text,
+                    html=html,
+                ),
             )
         async with self._sends:
             with child_span("smtp send", job, **{"network.peer.port": self._settings.smtp_port}):

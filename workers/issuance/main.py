@@ -25,6 +25,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     Refuses to start (ConfigError) without a valid KEK: it could not sign anything.
     """
     kek = settings.kek_bytes()
+    # httpx logs every request at INFO: one line per SMS is noise, not information.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -7,28 +7,76 @@ A new connection per email runs at ~240/s here, eight reused ones at ~1,500/s (d
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+import secrets
+from dataclasses import dataclass
+from email.header import Header
+from email.utils import formatdate
 
 import aiosmtplib
 
 from workers.issuance.outcomes import IssuanceFailure, permanent, transient
 
 
-def build_message(
-    *, sender: str, recipient: str, subject: str, text: str, html: str
-) -> EmailMessage:
-    """A multipart/alternative message: plain text first, HTML preferred."""
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = recipient
-    message["Subject"] = subject
-    message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = make_msgid(domain="credbatch")
-    message.set_content(text)
-    message.add_alternative(html, subtype="html")
-    return message
+def _header_text(value: str) -> str:
+    """A header value: ASCII as is, anything else as RFC 2047 encoded words."""
+    value = " ".join(value.split())  # no CR/LF can reach the header block
+    if value.isascii():
+        return value
+    return Header(value, "utf-8").encode()
+
+
+def _address(value: str) -> str:
+    if any(c in value for c in "\r\n<>,") or not value.isascii():
+        raise permanent("EMAIL_INVALID", "the recipient address cannot be used in a header")
+    return value
+
+
+def _part(content_type: str, text: str) -> bytes:
+    body = base64.encodebytes(text.encode("utf-8")).replace(b"\n", b"\r\n")
+    return (
+        f'Content-Type: {content_type}; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: base64\r\n\r\n"
+    ).encode("ascii") + body
+
+
+def build_message(*, sender: str, recipient: str, subject: str, text: str, html: str) -> bytes:
+    """A multipart/alternative message (plain text first, HTML preferred), as wire bytes.
+
+    Built by hand: the ``email`` package takes ~4.7 ms to build and flatten such a message,
+    more than everything else a record costs together.
+    """
+    boundary = "=_" + secrets.token_hex(16)
+    head = (
+        f"From: {_address(sender)}\r\n"
+        f"To: {_address(recipient)}\r\n"
+        f"Subject: {_header_text(subject)}\r\n"
+        f"Date: {formatdate(localtime=False)}\r\n"
+        f"Message-ID: <{secrets.token_hex(16)}@credbatch>\r\n"
+        "MIME-Version: 1.0\r\n"
+        f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
+    ).encode("ascii")
+    delimiter = f"--{boundary}\r\n".encode("ascii")
+    return b"".join(
+        (
+            head,
+            delimiter,
+            _part("text/plain", text),
+            delimiter,
+            _part("text/html", html),
+            f"--{boundary}--\r\n".encode("ascii"),
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """What SMTP needs: envelope sender and recipient, and the message bytes."""
+
+    sender: str
+    recipient: str
+    data: bytes
 
 
 def _classify(error: Exception) -> IssuanceFailure:
@@ -65,7 +113,7 @@ class SmtpPool:
         await client.connect()
         return client
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Envelope) -> None:
         """Send one message.
 
         Raises:
@@ -76,7 +124,7 @@ class SmtpPool:
             if client is None or not client.is_connected:
                 client = None
                 client = await self._connect()
-            await client.send_message(message)
+            await client.sendmail(message.sender, [message.recipient], message.data)
         except aiosmtplib.SMTPRecipientsRefused as error:
             # The connection is still fine after RCPT refusals; reset the transaction.
             with contextlib.suppress(aiosmtplib.SMTPException):

@@ -1,0 +1,258 @@
+"""End-to-end issuance benchmark: records/s from an accepted upload to every record INVITED.
+
+For each configuration (1 and 2 worker processes, without and with certificates) it uploads a
+``--rows``-row EMAIL batch through the real UploadService, and times from the upload's
+response (the batch accepted) until the batch is COMPLETED. Everything runs as its own
+process on this machine, as in production: the UploadService, the outbox relay, the issuance
+workers (``python -m workers.issuance``) and the local SMTP sink. The database is the
+configured one (CREDBATCH_* environment; migrations are applied first); RabbitMQ traffic goes
+to a throw-away virtual host (created and deleted with rabbitmqctl).
+
+    python bench/issuance.py               # 20,000 rows
+    python bench/issuance.py --rows 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg  # type: ignore[import-untyped]
+import grpc
+
+from credbatch.auth.tokens import mint_dev_token
+from credbatch.catalog import repository as catalog
+from credbatch.catalog.model import CertificateTemplate, SchemaDraft
+from credbatch.config import Settings, load_settings
+from credbatch.db.migrate import ensure_database, migrate
+from credbatch.db.pool import create_pool
+from credbatch.gen.common.v1 import medium_pb2
+from credbatch.gen.uploads.v1 import uploads_service_pb2, uploads_service_pb2_grpc
+from credbatch.schema.model import Attribute, AttributeType
+from credbatch.templating.certificate import CertificateLayout
+from credbatch.tenancy import TenantScope, tenant_transaction
+
+ROOT = Path(__file__).resolve().parents[1]
+ATTRIBUTES = (
+    Attribute("name", AttributeType.STRING, required=True),
+    Attribute("score", AttributeType.INTEGER),
+    Attribute("passed", AttributeType.BOOLEAN),
+)
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+def csv_chunks(rows: int) -> Iterator[bytes]:
+    lines = ["email,name,score,passed\r\n"]
+    for i in range(rows):
+        lines.append(
+            f"holder{i}@example.com,Holder {i},{i % 100},{'true' if i % 2 else 'false'}\r\n"
+        )
+        if len(lines) >= 20_000:
+            yield "".join(lines).encode()
+            lines = []
+    if lines:
+        yield "".join(lines).encode()
+
+
+async def requests(
+    header: uploads_service_pb2.UploadBatchHeader, rows: int
+) -> AsyncIterator[uploads_service_pb2.UploadBatchRequest]:
+    yield uploads_service_pb2.UploadBatchRequest(header=header)
+    for chunk in csv_chunks(rows):
+        yield uploads_service_pb2.UploadBatchRequest(chunk=chunk)
+
+
+async def create_schema(
+    pool: asyncpg.Pool, tenant: uuid.UUID, certificate: bool
+) -> tuple[str, str]:
+    scope = TenantScope(tenant, "bench", frozenset({"org_admin"}))
+    async with tenant_transaction(pool, scope) as conn:
+        stored = await catalog.create_schema(
+            conn,
+            SchemaDraft(f"Bench {uuid.uuid4()}", ATTRIBUTES, requires_certificate=certificate),
+            "bench",
+        )
+        template_name = ""
+        if certificate:
+            template = await catalog.create_certificate_template(
+                conn,
+                CertificateTemplate(
+                    id=uuid.uuid4(),
+                    display_name=f"Bench certificate {uuid.uuid4()}",
+                    title="Certificate of completion",
+                    body="This certifies that {{ name }} completed the course "
+                    "with a score of {{ score }}.",
+                    layout=CertificateLayout(),
+                ),
+                "bench",
+            )
+            template_name = template.name
+    return stored.schema.name, template_name
+
+
+async def wait_completed(pool: asyncpg.Pool, batch_id: uuid.UUID, timeout: float) -> float:
+    """Seconds (monotonic clock) at which the batch was seen COMPLETED."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = await pool.fetchval("SELECT state FROM batches WHERE id = $1", batch_id)
+        if state == "COMPLETED":
+            return time.monotonic()
+        if state in ("COMPLETED_WITH_ERRORS", "FAILED", "CANCELLED"):
+            raise SystemExit(f"batch ended {state}")
+        await asyncio.sleep(0.05)
+    counts = await pool.fetch(
+        "SELECT state, count(*) FROM records WHERE batch_id = $1 GROUP BY state", batch_id
+    )
+    raise SystemExit(f"batch not completed after {timeout}s: {[tuple(c) for c in counts]}")
+
+
+class Processes:
+    """Child processes started with a shared environment, stopped with SIGTERM."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def start(self, *args: str) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            [sys.executable, *args], cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL
+        )
+        self.started.append(process)
+        return process
+
+    def stop(self, processes: list[subprocess.Popen[bytes]]) -> None:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            self.started.remove(process)
+
+
+async def run(rows: int) -> None:
+    base: Settings = load_settings()
+    # A database of its own: the relay serves every PENDING record of a database, and a
+    # shared development database may hold other batches still waiting.
+    name = f"credbatch_bench_{uuid.uuid4().hex[:12]}"
+    settings = base.with_overrides(
+        database_url=with_database(base.database_url, name),
+        app_database_url=with_database(base.app_database_url, name),
+    )
+    await ensure_database(settings.database_url)
+    await migrate(settings.database_url)
+    vhost = f"credbatch_bench_{uuid.uuid4().hex[:12]}"
+    rabbitmqctl("add_vhost", vhost)
+    rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    amqp_host = settings.amqp_url.split("@")[-1].split("/")[0]
+    mail_dir = tempfile.mkdtemp(prefix="credbatch-bench-mail-")
+    uploads_port, smtp_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "CREDBATCH_DATABASE_URL": settings.database_url,
+        "CREDBATCH_APP_DATABASE_URL": settings.app_database_url,
+        "CREDBATCH_AMQP_URL": f"amqp://guest:guest@{amqp_host}/{vhost}",
+        "CREDBATCH_UPLOADS_PORT": str(uploads_port),
+        "CREDBATCH_SMTP_PORT": str(smtp_port),
+        "CREDBATCH_KEK": settings.kek or base64.b64encode(os.urandom(32)).decode(),
+        "CREDBATCH_MAX_ROWS": str(max(rows, settings.max_rows)),
+        "OTEL_SDK_DISABLED": "true",
+    }
+    processes = Processes(env)
+    pool = await create_pool(settings.app_database_url, max_size=2)
+    owner = await create_pool(settings.database_url, max_size=2)
+    print(f"cores: {os.cpu_count()}; rows per batch: {rows:,} (EMAIL); SMTP: local aiosmtpd sink")
+    try:
+        processes.start(
+            "-m", "credbatch.devsinks.smtp", "--port", str(smtp_port), "--dir", mail_dir
+        )
+        uploads = processes.start("-m", "services.uploads")
+        processes.start("-m", "workers.relay")
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{uploads_port}") as channel:
+            await asyncio.wait_for(channel.channel_ready(), 30)
+            stub = uploads_service_pb2_grpc.UploadServiceStub(channel)
+            for certificate in (False, True):
+                for workers in (1, 2):
+                    tenant = uuid.uuid4()
+                    schema, template = await create_schema(pool, tenant, certificate)
+                    started = [processes.start("-m", "workers.issuance") for _ in range(workers)]
+                    await asyncio.sleep(2)  # let the workers connect and declare
+                    if uploads.poll() is not None:
+                        raise SystemExit("the upload service exited")
+                    token = mint_dev_token(settings, tenant=tenant, sub="bench", roles=["issuer"])
+                    header = uploads_service_pb2.UploadBatchHeader(
+                        schema=schema,
+                        mediums=[medium_pb2.MEDIUM_EMAIL],
+                        certificate_template=template,
+                        filename="bench.csv",
+                        request_id=str(uuid.uuid4()),
+                    )
+                    upload_started = time.monotonic()
+                    response = await stub.UploadBatch(
+                        requests(header, rows),
+                        metadata=(("authorization", f"Bearer {token}"),),
+                    )
+                    accepted = time.monotonic()
+                    batch_id = uuid.UUID(response.batch.name.split("/")[-1])
+                    done = await wait_completed(owner, batch_id, timeout=rows / 20 + 60)
+                    processes.stop(started)
+                    label = f"{workers} worker{'s' if workers > 1 else ''}, " + (
+                        "with certificates" if certificate else "without certificates"
+                    )
+                    print(
+                        f"{label:>36}: {rows / (done - accepted):8,.0f} records/s "
+                        f"(accepted -> all INVITED {done - accepted:.1f} s; "
+                        f"upload {accepted - upload_started:.1f} s)",
+                        flush=True,
+                    )
+    finally:
+        processes.stop(list(processes.started))
+        await pool.close()
+        await owner.close()
+        rabbitmqctl("delete_vhost", vhost)
+        conn = await asyncpg.connect(base.database_url)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=20_000)
+    args = parser.parse_args()
+    asyncio.run(run(args.rows))
+
+
+if __name__ == "__main__":
+    main()
