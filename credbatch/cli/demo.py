@@ -292,7 +292,8 @@ def demo(
         if got.status_code != 200 or not got.content.startswith(b"%PDF"):
             raise CliError(f"{cred_url} answered {got.status_code}, not a PDF")
         certificate_path.write_bytes(got.content)
-        produced.append((f"certificate from {cred_url}", certificate_path))
+        produced.append(("one certificate (from its Cred_URL)", certificate_path))
+        note(f"certificate downloaded from {cred_url}")
 
     emails = find_emails(mail_dir, run_id, started)
     if emails:

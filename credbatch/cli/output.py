@@ -19,8 +19,9 @@ err = Console(stderr=True, soft_wrap=True)
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
     """Print a table to stdout."""
     grid = Table(title=title, show_lines=False, header_style="bold")
-    for column in columns:
-        grid.add_column(column, overflow="fold")
+    for index, column in enumerate(columns):
+        # The first column is a resource name or key: kept whole so it can be copied.
+        grid.add_column(column, overflow="fold", no_wrap=index == 0)
     for row in rows:
         grid.add_row(*("" if cell is None else str(cell) for cell in row))
     out.print(grid)

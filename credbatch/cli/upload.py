@@ -43,6 +43,8 @@ from credbatch.gen.uploads.v1 import (
 )
 
 CHUNK_BYTES = 1024 * 1024
+# ErrorInfo reason of a file that failed validation (its BadRequest names rows and columns).
+INVALID_FILE = "INVALID_FILE"
 # How many problems the terminal table shows; --errors-out holds them all.
 TABLE_LIMIT = 50
 
@@ -228,21 +230,18 @@ def upload(
             response = send(stub, file, options, endpoint.metadata, validate_only=validate_only)
         except grpc.RpcError as error:
             violations = bad_request(error)
-            if not (isinstance(error, grpc.Call) and violations is not None):
-                raise describe(error, endpoint) from None
-            if error.code() != grpc.StatusCode.INVALID_ARGUMENT:
+            info = error_info(error)
+            # Only a file's problems get the table; a bad header or request is one message.
+            if violations is None or info is None or info.reason != INVALID_FILE:
                 raise describe(error, endpoint) from None
             problems = [
                 problem_from_violation(v.field, v.description, v.reason)
                 for v in violations.field_violations
             ]
-            info = error_info(error)
             total = len(problems)
-            if info is not None:
-                for key in ("error_count", "total", "errors_total", "count"):
-                    if info.metadata.get(key, "").isdigit():
-                        total = int(info.metadata[key])
-                        break
+            if info.metadata.get("error_count", "").isdigit():
+                total = int(info.metadata["error_count"])
+            assert isinstance(error, grpc.Call)
             note(f"[red]{file.name} is not valid:[/red] {error.details()}")
             show_problems(problems, total)
             if errors_out is not None:

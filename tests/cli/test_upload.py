@@ -86,3 +86,22 @@ def test_missing_column_is_named(system: System, org: Org, tmp_path: Path) -> No
     result = _upload(system, org, path)
     assert result.returncode == 5
     assert "level" in result.stdout
+
+
+def test_bad_header_is_one_message_not_a_table(system: System, org: Org, tmp_path: Path) -> None:
+    path = tmp_path / "ok.csv"
+    path.write_text(batch_csv(2))
+    result = system.cli(
+        "upload",
+        str(path),
+        "--schema",
+        org.schema,
+        "--medium",
+        "email",
+        "--certificate-template",
+        "certificateTemplates/not-a-uuid",
+        token=org.token,
+    )
+    assert result.returncode == 5
+    assert "header.certificate_template" in result.stderr
+    assert result.stdout == ""
