@@ -7,23 +7,30 @@ tests see exactly what a user sees: stdout, stderr and the exit code.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 import pytest
+import pytest_asyncio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from credbatch.auth.tokens import mint_dev_token
-from credbatch.config import Settings
+from credbatch.config import Settings, load_settings
+from credbatch.db.migrate import database_name, ensure_database, migrate
+from tests.fixtures.amqp import create_vhost, delete_vhost, vhost_url
+from tests.fixtures.database import drop_database, with_database
 
 STARTUP_SECONDS = 60.0
 
@@ -136,20 +143,34 @@ class System:
                 process.wait()
 
 
-def _wait_until(check: object, timeout: float = STARTUP_SECONDS) -> bool:
-    assert callable(check)
+async def _wait_until(check: Callable[[], bool], timeout: float = STARTUP_SECONDS) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if check():
+        if await asyncio.to_thread(check):
             return True
-        time.sleep(0.2)
+        await asyncio.sleep(0.2)
     return False
 
 
-@pytest.fixture(scope="session")
-def system(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    """Sinks, the three services, public, the relay and one worker, as subprocesses."""
+@pytest_asyncio.fixture(scope="package", loop_scope="session")
+async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
+    """Sinks, the three services, public, the relay and one worker, as subprocesses.
+
+    On a database and a vhost of their own: a relay and a worker running beside other tests
+    would publish those tests' outbox rows and consume their jobs. Stopped after tests/cli.
+    """
     root = tmp_path_factory.mktemp("credbatch-system")
+    base = load_settings()
+    database_url = with_database(base.database_url, f"credbatch_cli_{secrets.token_hex(6)}")
+    await ensure_database(database_url)
+    await migrate(database_url)
+    vhost = create_vhost()
+    settings = base.with_overrides(
+        database_url=database_url,
+        app_database_url=with_database(base.app_database_url, database_name(database_url)),
+        amqp_url=vhost_url(vhost),
+        grace_seconds=2.0,
+    )
     ports = {
         name: free_port() for name in ("templates", "uploads", "batches", "public", "smtp", "sms")
     }
@@ -218,13 +239,15 @@ def system(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
             system.start(name, "-m", module)
         for name in ("templates", "uploads", "batches"):
             port = ports[name]
-            system.wait_ready(name, _wait_until(lambda port=port: _grpc_serving(port)))
+            system.wait_ready(name, await _wait_until(functools.partial(_grpc_serving, port)))
         for name, port_name in (("public", "public"), ("smtp-sink", "smtp"), ("sms-sink", "sms")):
             port = ports[port_name]
-            system.wait_ready(name, _wait_until(lambda port=port: _tcp_open(port)))
+            system.wait_ready(name, await _wait_until(functools.partial(_tcp_open, port)))
         yield system
     finally:
-        system.stop()
+        await asyncio.to_thread(system.stop)
+        delete_vhost(vhost)
+        await drop_database(database_url)
 
 
 SCHEMA_YAML = """\
@@ -275,7 +298,7 @@ def last_line(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout.strip().splitlines()[-1].strip()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def org(system: System, tmp_path_factory: pytest.TempPathFactory) -> Org:
     files = tmp_path_factory.mktemp("org")
     suffix = uuid.uuid4().hex[:6]
