@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import phonenumbers
+
 from tests.cli.conftest import System
 
 ROWS = 40
@@ -44,3 +46,18 @@ def test_demo_with_services_down(system: System, tmp_path: Path) -> None:
     )
     assert result.returncode == 3
     assert "cannot reach TemplateService" in result.stderr
+
+
+def test_generated_rows_keep_the_sample_header_and_unique_recipients() -> None:
+    from credbatch.cli.demo import make_rows
+
+    sample = b"\xef\xbb\xbfemail,phone,full_name,course,completed_on,score\n" + (
+        b"a@example.org,+12025550100,Ada,First Aid,2026-01-31,90\n"
+    )
+    rows = list(csv.reader(make_rows(sample, 1000, "run1").decode().splitlines()))
+    assert rows[0] == ["email", "phone", "full_name", "course", "completed_on", "score"]
+    assert len(rows) == 1001
+    assert len({r[0] for r in rows[1:]}) == 1000 and all("run1" in r[0] for r in rows[1:])
+    assert len({r[1] for r in rows[1:]}) == 1000
+    assert all(phonenumbers.is_valid_number(phonenumbers.parse(r[1])) for r in rows[1:])
+    assert {r[4] for r in rows[1:]} == {"2026-01-31"}

@@ -105,3 +105,17 @@ def test_bad_header_is_one_message_not_a_table(system: System, org: Org, tmp_pat
     assert result.returncode == 5
     assert "header.certificate_template" in result.stderr
     assert result.stdout == ""
+
+
+def test_violation_fields_become_row_and_column() -> None:
+    from credbatch.cli.upload import Problem, problem_from_violation
+
+    assert problem_from_violation("row 12, column email", "bad", "INVALID_EMAIL") == Problem(
+        12, "email", "INVALID_EMAIL", "bad"
+    )
+    assert problem_from_violation("row 3", "m", "C") == Problem(3, "", "C", "m")
+    assert problem_from_violation("file, column level", "m", "C") == Problem(0, "level", "C", "m")
+    assert problem_from_violation("file", "m", "C") == Problem(0, "", "C", "m")
+    assert problem_from_violation("header.schema", "m", "C") == Problem(
+        0, "header.schema", "C", "m"
+    )
