@@ -117,13 +117,23 @@ async def create_schema(
     return stored.schema.name, template_name
 
 
-async def wait_completed(pool: asyncpg.Pool, batch_id: uuid.UUID, timeout: float) -> float:
-    """Seconds (monotonic clock) at which the batch was seen COMPLETED."""
+async def wait_completed(
+    pool: asyncpg.Pool, batch_id: uuid.UUID, timeout: float
+) -> tuple[float, float]:
+    """Monotonic times at which no record was PENDING any more (all published by the relay)
+    and at which the batch was seen COMPLETED."""
     deadline = time.monotonic() + timeout
+    published = 0.0
     while time.monotonic() < deadline:
         state = await pool.fetchval("SELECT state FROM batches WHERE id = $1", batch_id)
+        if not published:
+            pending = await pool.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM records WHERE batch_id = $1 AND state = 'PENDING')",
+                batch_id,
+            )
+            published = 0.0 if pending else time.monotonic()
         if state == "COMPLETED":
-            return time.monotonic()
+            return published or time.monotonic(), time.monotonic()
         if state in ("COMPLETED_WITH_ERRORS", "FAILED", "CANCELLED"):
             raise SystemExit(f"batch ended {state}")
         await asyncio.sleep(0.05)
@@ -131,6 +141,39 @@ async def wait_completed(pool: asyncpg.Pool, batch_id: uuid.UUID, timeout: float
         "SELECT state, count(*) FROM records WHERE batch_id = $1 GROUP BY state", batch_id
     )
     raise SystemExit(f"batch not completed after {timeout}s: {[tuple(c) for c in counts]}")
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def external_pids() -> dict[str, list[int]]:
+    """PostgreSQL and RabbitMQ server processes on this machine (read-only, for accounting)."""
+    found: dict[str, list[int]] = {"postgres": [], "rabbitmq": []}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        if comm == "postgres":
+            found["postgres"].append(int(entry.name))
+        elif comm in ("beam.smp", "erl_child_setup"):
+            found["rabbitmq"].append(int(entry.name))
+    return found
+
+
+def cpu_snapshot(groups: dict[str, list[int]]) -> dict[str, float]:
+    return {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in groups.items()}
 
 
 class Processes:
@@ -193,11 +236,11 @@ async def run(rows: int) -> None:
     owner = await create_pool(settings.database_url, max_size=2)
     print(f"cores: {os.cpu_count()}; rows per batch: {rows:,} (EMAIL); SMTP: local aiosmtpd sink")
     try:
-        processes.start(
+        sink = processes.start(
             "-m", "credbatch.devsinks.smtp", "--port", str(smtp_port), "--dir", mail_dir
         )
         uploads = processes.start("-m", "services.uploads")
-        processes.start("-m", "workers.relay")
+        relay = processes.start("-m", "workers.relay")
         async with grpc.aio.insecure_channel(f"127.0.0.1:{uploads_port}") as channel:
             await asyncio.wait_for(channel.channel_ready(), 30)
             stub = uploads_service_pb2_grpc.UploadServiceStub(channel)
@@ -217,6 +260,14 @@ async def run(rows: int) -> None:
                         filename="bench.csv",
                         request_id=str(uuid.uuid4()),
                     )
+                    groups = {
+                        "workers": [p.pid for p in started],
+                        "relay": [relay.pid],
+                        "uploads": [uploads.pid],
+                        "smtp sink": [sink.pid],
+                        **external_pids(),
+                    }
+                    before = cpu_snapshot(groups)
                     upload_started = time.monotonic()
                     response = await stub.UploadBatch(
                         requests(header, rows),
@@ -224,7 +275,8 @@ async def run(rows: int) -> None:
                     )
                     accepted = time.monotonic()
                     batch_id = uuid.UUID(response.batch.name.split("/")[-1])
-                    done = await wait_completed(owner, batch_id, timeout=rows / 20 + 60)
+                    published, done = await wait_completed(owner, batch_id, timeout=rows / 20 + 60)
+                    after = cpu_snapshot(groups)
                     processes.stop(started)
                     label = f"{workers} worker{'s' if workers > 1 else ''}, " + (
                         "with certificates" if certificate else "without certificates"
@@ -232,9 +284,15 @@ async def run(rows: int) -> None:
                     print(
                         f"{label:>36}: {rows / (done - accepted):8,.0f} records/s "
                         f"(accepted -> all INVITED {done - accepted:.1f} s; "
+                        f"all published {published - accepted:.1f} s; "
                         f"upload {accepted - upload_started:.1f} s)",
                         flush=True,
                     )
+                    cpu = ", ".join(
+                        f"{name} {(after[name] - before[name]) * 1000 / rows:.2f}"
+                        for name in groups
+                    )
+                    print(f"{'':>38}CPU ms per record: {cpu}", flush=True)
     finally:
         processes.stop(list(processes.started))
         await pool.close()

@@ -165,6 +165,11 @@ class _Record:
         return max(j.attempt for j in self.jobs)
 
 
+# A batch with at least this many open records, as seen inside the outcome transaction,
+# cannot be finished by any commit in flight (workers x prefetch stays far below it).
+_NEAR_END = 10_000
+
+
 class _NothingToDo(Exception):
     """Raised inside the issue transaction to roll it back when nothing was written."""
 
@@ -516,6 +521,14 @@ class IssuanceHandler:
             if outcomes:
                 async with tenant_transaction(self._pool, scope) as conn:
                     await repo.write_outcomes(conn, tenant_id, outcomes)
+                    if finished_batches:
+                        # Records other workers hold uncommitted still look unfinished here;
+                        # they are at most the prefetched jobs of every worker, so only a
+                        # batch with fewer open records than the bound can be done now.
+                        rows = await conn.fetch(
+                            repo.REMAINING, tenant_id, list(finished_batches), _NEAR_END
+                        )
+                        finished_batches = {r["id"] for r in rows if r["remaining"] < _NEAR_END}
             if finished_batches:
                 async with tenant_transaction(self._pool, scope) as conn:
                     await conn.execute(repo.COMPLETE_BATCHES, tenant_id, list(finished_batches))

@@ -109,6 +109,18 @@ WHERE b.tenant_id = $1 AND b.id = ANY($2::uuid[]) AND b.state IN ('QUEUED', 'IN_
 """
 
 
+# Inside the outcome transaction: how many records of each batch are still to finish, as
+# this transaction sees it (its own updates, others' commits), counted only up to a bound.
+# Far from the end of a batch the completion transaction is skipped; close to it, it runs.
+REMAINING = """
+SELECT b.id, (SELECT count(*) FROM (SELECT 1 FROM records r
+                                    WHERE r.tenant_id = $1 AND r.batch_id = b.id
+                                      AND r.state IN ('PENDING', 'QUEUED', 'ISSUED')
+                                    LIMIT $3) AS open) AS remaining
+FROM unnest($2::uuid[]) AS b(id)
+"""
+
+
 @dataclass
 class NewCredential:
     id: uuid.UUID
