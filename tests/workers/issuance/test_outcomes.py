@@ -165,3 +165,31 @@ async def test_foreign_and_malformed_jobs_are_dead_lettered_and_change_nothing(
         )
         assert count == 0
     assert sinks.smtp.messages == []
+
+
+async def test_cancelled_records_and_batches_are_skipped(
+    worker_settings: Settings, owner_pool: asyncpg.Pool, sinks: Sinks
+) -> None:
+    cancelled_batch = await arrange_batch(owner_pool, 3, mediums=("EMAIL",), certificate=False)
+    await owner_pool.execute(
+        "UPDATE batches SET state = 'CANCELLED', cancelled_at = now() WHERE id = $1",
+        cancelled_batch.batch_id,
+    )
+    partly = await arrange_batch(owner_pool, 3, mediums=("EMAIL",), certificate=False)
+    await owner_pool.execute(
+        "UPDATE records SET state = 'CANCELLED' WHERE id = $1", partly.record_ids[0]
+    )
+    await publish_jobs(worker_settings, cancelled_batch)
+    await publish_jobs(worker_settings, partly)
+    async with running_worker(worker_settings):
+        assert await wait_for_batch(owner_pool, partly.batch_id) == "COMPLETED"
+        dead = await _dead_letters(worker_settings, 1, timeout=1)
+    assert dead == []
+    assert await record_states(owner_pool, cancelled_batch.batch_id) == {"QUEUED": 3}
+    assert await record_states(owner_pool, partly.batch_id) == {"CANCELLED": 1, "INVITED": 2}
+    issued = await owner_pool.fetch(
+        "SELECT record_id FROM credentials WHERE batch_id = ANY($1::uuid[])",
+        [cancelled_batch.batch_id, partly.batch_id],
+    )
+    assert {r["record_id"] for r in issued} == set(partly.record_ids[1:])
+    assert len(sinks.smtp.messages) == 2

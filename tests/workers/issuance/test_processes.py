@@ -83,3 +83,38 @@ async def test_sigkill_mid_batch_then_restart_loses_nothing_and_issues_nothing_t
     # Every holder got its invitation (at least once: a kill between SMTP's acceptance and
     # the commit of email_sent_at can only duplicate, never lose, an email).
     assert {r[0][0] for r in sinks.smtp.messages} == {r["email"] for r in arranged.rows}
+
+
+async def test_sigterm_finishes_jobs_in_flight_and_exits_cleanly(
+    worker_settings: Settings, owner_pool: asyncpg.Pool, sinks: Sinks
+) -> None:
+    arranged = await arrange_batch(owner_pool, 1500, mediums=("EMAIL",), certificate=False)
+    await publish_jobs(worker_settings, arranged)
+    worker = spawn_worker(worker_settings)
+    try:
+        for _ in range(600):
+            invited = await owner_pool.fetchval(
+                "SELECT count(*) FROM records WHERE batch_id = $1 AND state = 'INVITED'",
+                arranged.batch_id,
+            )
+            if invited >= 100:
+                break
+            await asyncio.sleep(0.05)
+        loop = asyncio.get_running_loop()
+        signalled = loop.time()
+        assert await stop_process(worker) == 0
+        assert loop.time() - signalled < worker_settings.grace_seconds + 3
+        states = await record_states(owner_pool, arranged.batch_id)
+        # Jobs in flight were finished, not abandoned half-way.
+        assert "ISSUED" not in states, states
+        assert states.get("INVITED", 0) < 1500, "the stop came too late to test anything"
+        worker = spawn_worker(worker_settings)
+        assert await wait_for_batch(owner_pool, arranged.batch_id, timeout=120) == "COMPLETED"
+    finally:
+        await stop_process(worker)
+    await _one_credential_each(owner_pool, arranged.batch_id, 1500)
+
+
+async def test_worker_refuses_to_start_without_a_valid_kek(worker_settings: Settings) -> None:
+    worker = spawn_worker(worker_settings.with_overrides(kek="bm90LTMyLWJ5dGVz"))
+    assert await asyncio.to_thread(worker.wait, 30) == 2
