@@ -52,6 +52,16 @@ def _unimplemented(method: str) -> Unimplemented:
     )
 
 
+def _as_error(exc: Exception, method: str) -> CredbatchError:
+    if isinstance(exc, CredbatchError):
+        return exc
+    if isinstance(exc, NotImplementedError):
+        return _unimplemented(method)
+    # The message is not sent: it may hold anything, personal data included.
+    log.exception("unexpected error in %s", method, exc_info=exc)
+    return Internal("internal error")
+
+
 async def abort_with(context: Context, error: CredbatchError) -> None:
     # grpc-stubs lacks abort_with_status on the aio context; grpc.aio has it.
     await cast(Any, context).abort_with_status(rpc_status.to_status(to_status(error)))
@@ -89,15 +99,10 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             try:
                 set_caller(await self._authorise(context, method))
                 return await call()
-            except CredbatchError as error:
-                await abort_with(context, error)
-            except NotImplementedError:
-                await abort_with(context, _unimplemented(method))
             except grpc.aio.AbortError:
                 raise
-            except Exception:
-                log.exception("unexpected error in %s", method)
-                await abort_with(context, Internal("internal error"))
+            except Exception as exc:
+                await abort_with(context, _as_error(exc, method))
             finally:
                 set_caller(None)
 
@@ -106,15 +111,10 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 set_caller(await self._authorise(context, method))
                 async for item in call():
                     yield item
-            except CredbatchError as error:
-                await abort_with(context, error)
-            except NotImplementedError:
-                await abort_with(context, _unimplemented(method))
             except grpc.aio.AbortError:
                 raise
-            except Exception:
-                log.exception("unexpected error in %s", method)
-                await abort_with(context, Internal("internal error"))
+            except Exception as exc:
+                await abort_with(context, _as_error(exc, method))
             finally:
                 set_caller(None)
 

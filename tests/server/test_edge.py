@@ -103,3 +103,27 @@ async def test_allowed_role_reaches_the_servicer(app: RunningApp, settings: Sett
     info = error_details(caught.value).info
     assert info.reason == "NOT_IMPLEMENTED"
     assert "not implemented yet" in (caught.value.details() or "")
+
+
+class _Exploding(pb_grpc.TemplateServiceServicer):
+    async def ListCredentialSchemas(
+        self, request: pb.ListCredentialSchemasRequest, context: object
+    ) -> pb.ListCredentialSchemasResponse:
+        raise RuntimeError("holder alice@example.com broke it")
+
+
+async def test_unexpected_error_is_internal_without_its_message(
+    settings: Settings, start_app: StartApp
+) -> None:
+    servicer = _Exploding()  # type: ignore[abstract]
+    spec = ServiceSpec(NAME, lambda s: pb_grpc.add_TemplateServiceServicer_to_server(servicer, s))
+    running = await start_app(settings, [spec])
+    stub = pb_grpc.TemplateServiceStub(running.channel)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.ListCredentialSchemas(
+            pb.ListCredentialSchemasRequest(),
+            metadata=bearer(settings, uuid.uuid4(), "olga", ["observer"]),
+        )
+    assert caught.value.code() == grpc.StatusCode.INTERNAL
+    assert caught.value.details() == "internal error"
+    assert error_details(caught.value).info.reason == "INTERNAL"
