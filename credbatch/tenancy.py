@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 
 ROLES = frozenset({"org_admin", "issuer", "observer", "service"})
 SERVICE_USER = "system:worker"

@@ -25,7 +25,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 
 from credbatch.batches.model import (
     TERMINAL_BATCH_STATES,

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 
 from credbatch.catalog.defaults import (
     DEFAULT_EMAIL_HTML,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 
 from credbatch.config import APP_ROLE, load_settings
 

@@ -16,7 +16,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 
 from credbatch.signing.jose import b64url, sign_compact
 from credbatch.signing.keys import SigningKey

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 
 from credbatch.batches.model import RecordState
 from credbatch.tenancy import TenantScope, tenant_transaction

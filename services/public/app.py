@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 from jinja2 import Environment, select_autoescape
 from starlette.applications import Starlette
 from starlette.requests import Request

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 
 from credbatch.config import Settings
 from credbatch.db.pool import create_pool

@@ -11,7 +11,7 @@ import math
 import re
 import uuid
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 
 from credbatch.auth.roles import DEFAULT_DEPARTMENT
 from credbatch.catalog import repository as catalog

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 import pytest
 
 from credbatch.batches import repository

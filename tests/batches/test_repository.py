@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 
 from credbatch.batches import repository
 from credbatch.batches.model import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 import pytest
 
 from credbatch.catalog import repository

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 
 from credbatch.tenancy import service_scope, tenant_transaction
 from tests.fixtures.database import create_batch, create_schema

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 
 
 async def test_jsonb_and_json_round_trip(app_pool: asyncpg.Pool) -> None:

@@ -2,7 +2,7 @@ import asyncio
 import os
 import uuid
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 
 from credbatch.signing.keys import KeyRing, published_jwks
 from credbatch.signing.sd_jwt import issue, verify

@@ -2,7 +2,7 @@ import asyncio
 import uuid
 import zlib
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 import orjson
 
 from credbatch.signing.jose import b64url_decode, verify_compact

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 from aio_pika.abc import AbstractIncomingMessage
 from google.protobuf.message import DecodeError
 from opentelemetry import trace

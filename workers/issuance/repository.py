@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 
 LOCK_RECORDS = """
 SELECT r.id, r.batch_id, r.state, r.email, r.phone, r.attributes,

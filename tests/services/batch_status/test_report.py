@@ -7,7 +7,7 @@ import io
 import uuid
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 
 from credbatch.batches.model import RecordState
 from credbatch.config import Settings

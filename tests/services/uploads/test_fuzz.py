@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 import grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

@@ -5,7 +5,7 @@ Every refused file must leave the tenant without any batch.
 
 from __future__ import annotations
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 import grpc
 import pytest
 

@@ -8,7 +8,7 @@ import zlib
 from email import message_from_bytes
 from email.message import Message
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 import httpx
 import pypdf
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 
 from credbatch.config import Settings
 from credbatch.messaging import DEAD_QUEUE, connect

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO
 
 import aio_pika
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 import pytest
 
 from credbatch.config import Settings

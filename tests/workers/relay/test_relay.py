@@ -7,7 +7,7 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 from aio_pika.abc import AbstractQueue, AbstractRobustChannel
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
