@@ -172,6 +172,28 @@ def external_pids() -> dict[str, list[int]]:
     return found
 
 
+def database_backends(database: str) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend connected to ``database`` (by process title)."""
+    found: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        # "postgres: 15/main: <user> <database> <host>(<port>) <state>"
+        if title.startswith("postgres: ") and f" {database} " in title:
+            found[int(entry.name)] = cpu_seconds(int(entry.name))
+    return found
+
+
+def backends_cpu(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU the backends spent between two readings (a backend that started meanwhile counts
+    from zero; one that ended meanwhile is lost, so keep connections open over a run)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
 def cpu_snapshot(groups: dict[str, list[int]]) -> dict[str, float]:
     snapshot = {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in groups.items()}
     # The whole machine (every process, including database backends that come and go).
@@ -274,6 +296,7 @@ async def run(rows: int) -> None:
                         **external_pids(),
                     }
                     before = cpu_snapshot(groups)
+                    backends_before = database_backends(name)
                     upload_started = time.monotonic()
                     response = await stub.UploadBatch(
                         requests(header, rows),
@@ -283,6 +306,7 @@ async def run(rows: int) -> None:
                     batch_id = uuid.UUID(response.batch.name.split("/")[-1])
                     published, done = await wait_completed(owner, batch_id, timeout=rows / 20 + 60)
                     after = cpu_snapshot(groups)
+                    backends = backends_cpu(backends_before, database_backends(name))
                     processes.stop(started)
                     label = f"{workers} worker{'s' if workers > 1 else ''}, " + (
                         "with certificates" if certificate else "without certificates"
@@ -299,6 +323,7 @@ async def run(rows: int) -> None:
                         for name in groups
                         if name in ("workers", "relay", "uploads", "smtp sink", "rabbitmq")
                     )
+                    cpu += f", postgres backends {backends * 1000 / rows:.2f}"
                     busy = after["machine busy"] - before["machine busy"]
                     total = after["machine total"] - before["machine total"]
                     print(

@@ -15,12 +15,15 @@ from typing import Any
 
 import asyncpg
 
+# Driven by the primary key alone: joining batches here let the planner start from the
+# batch and filter its every record by id (all 20,000 of a fresh batch, whose statistics say
+# it is tiny) for each group. The batch's state is one primary-key probe per locked record.
 LOCK_RECORDS = """
 SELECT r.id, r.batch_id, r.state, r.email, r.phone, r.attributes,
        r.email_sent_at IS NOT NULL AS email_sent, r.sms_sent_at IS NOT NULL AS sms_sent,
-       b.state AS batch_state
+       (SELECT b.state FROM batches b
+        WHERE b.tenant_id = r.tenant_id AND b.id = r.batch_id) AS batch_state
 FROM records r
-JOIN batches b ON b.tenant_id = r.tenant_id AND b.id = r.batch_id
 WHERE r.tenant_id = $1 AND r.id = ANY($2::uuid[])
 ORDER BY r.id
 FOR UPDATE OF r
@@ -44,12 +47,16 @@ FROM unnest($2::text[], $3::uuid[], $4::bytea[]) AS u(id, record_id, pdf)
 ON CONFLICT (tenant_id, record_id) DO NOTHING
 """
 
+# Only records LOCK_RECORDS locked, in this transaction, as PENDING or QUEUED are passed, so
+# their state cannot have changed and is not tested again: a state condition let the planner
+# walk every PENDING/QUEUED record of the tenant in records_progress_idx and compare each with
+# every id of the group (~100 ms per group of 25 on a fresh 20,000-row batch).
 MARK_ISSUED = """
 UPDATE records r
 SET state = 'ISSUED', issued_at = now(), updated_at = now(), attempt = u.attempt,
     error_code = NULL, error_message = NULL
 FROM unnest($2::uuid[], $3::int[]) AS u(id, attempt)
-WHERE r.tenant_id = $1 AND r.id = u.id AND r.state IN ('PENDING', 'QUEUED')
+WHERE r.tenant_id = $1 AND r.id = u.id
 """
 
 MARK_FAILED_UNISSUED = """
