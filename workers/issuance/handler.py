@@ -249,6 +249,9 @@ class IssuanceHandler:
                 rows = await conn.fetch(repo.LOCK_RECORDS, tenant_id, list(requested))
                 found = {row["id"]: row for row in rows}
                 to_issue: list[_Record] = []
+                # Batches still QUEUED as the lock saw them: only their first groups mark
+                # them IN_PROGRESS (a batch never goes back to QUEUED).
+                starting: set[uuid.UUID] = set()
                 for record_id, record_jobs in requested.items():
                     row = found.get(record_id)
                     if row is None or any(j.batch_id != row["batch_id"] for j in record_jobs):
@@ -290,17 +293,20 @@ class IssuanceHandler:
                     records.append(record)
                     if row["state"] in ("PENDING", "QUEUED"):
                         to_issue.append(record)
+                        if row["batch_state"] == "QUEUED":
+                            starting.add(row["batch_id"])
                 if not records and not unusable:
                     # Only foreign, skipped or finished jobs: roll back, so that not even the
                     # tenant row a forged job's tenant id would provision is written.
                     raise _NothingToDo
-                batch_ids = {r.context.batch_id for r in to_issue}
-                if batch_ids:
-                    await conn.execute(repo.BATCHES_IN_PROGRESS, tenant_id, list(batch_ids))
+                if starting:
+                    await conn.execute(repo.BATCHES_IN_PROGRESS, tenant_id, list(starting))
+                known: dict[uuid.UUID, repo.NewCredential] = {}
                 if to_issue:
                     key = await self._keys.active_key(tenant_id)
                     issued = await self._issue(tenant_id, key.kid, key.private_key, to_issue)
-                    await repo.insert_issued(conn, tenant_id, key.kid, issued)
+                    stored = await repo.insert_issued(conn, tenant_id, key.kid, issued)
+                    known = {c.record_id: c for c in issued if c.record_id in stored}
                 failed = [r for r in to_issue if r.failure is not None]
                 if failed:
                     await conn.execute(
@@ -321,9 +327,10 @@ class IssuanceHandler:
                         [u[2].message for u in unusable],
                     )
                 deliverable = [r for r in records if r.failure is None]
-                links = await conn.fetch(
-                    repo.DELIVERY_LINKS, tenant_id, [r.id for r in deliverable]
-                )
+                # Links of credentials stored just now are known; only records issued
+                # before (redeliveries, retries) need theirs read back.
+                unknown = [r.id for r in deliverable if r.id not in known]
+                links = await conn.fetch(repo.DELIVERY_LINKS, tenant_id, unknown) if unknown else []
         if not records:
             await self._finish(tenant_id, records, recheck | {u[3] for u in unusable})
             for _, unusable_jobs, _, _ in unusable:
@@ -331,14 +338,21 @@ class IssuanceHandler:
                     job.decision = Decision(Outcome.ACK)
             return
         public = self._settings.public_url
-        by_record = {row["record_id"]: row for row in links}
+        by_record: dict[uuid.UUID, tuple[str, str | None]] = {
+            row["record_id"]: (row["claim_token"], row["certificate_id"]) for row in links
+        }
+        by_record.update(
+            (c.record_id, (c.claim_token, c.certificate_id if c.pdf is not None else None))
+            for c in known.values()
+        )
         for record in deliverable:
             link = by_record.get(record.id)
             if link is None:
                 raise RuntimeError("an issued record has no credential")
-            record.claim_url = f"{public}/claim/{link['claim_token']}"
-            if link["certificate_id"] is not None:
-                record.cred_url = certificates.cred_url(public, link["certificate_id"])
+            claim_token, certificate_id = link
+            record.claim_url = f"{public}/claim/{claim_token}"
+            if certificate_id is not None:
+                record.cred_url = certificates.cred_url(public, certificate_id)
         await asyncio.gather(*(self._deliver(r) for r in deliverable))
         await self._finish(tenant_id, records, recheck | {u[3] for u in unusable})
         for _, unusable_jobs, _, _ in unusable:

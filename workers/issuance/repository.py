@@ -38,6 +38,7 @@ FROM unnest($3::uuid[], $4::uuid[], $5::uuid[], $6::uuid[], $7::int[], $8::text[
             $10::timestamptz[])
      AS u(id, record_id, batch_id, list_id, idx, sd_jwt, claim_token, expires_at)
 ON CONFLICT (tenant_id, record_id) DO NOTHING
+RETURNING record_id
 """
 
 INSERT_CERTIFICATES = """
@@ -45,6 +46,7 @@ INSERT INTO certificates (tenant_id, id, record_id, pdf)
 SELECT $1, u.id, u.record_id, u.pdf
 FROM unnest($2::text[], $3::uuid[], $4::bytea[]) AS u(id, record_id, pdf)
 ON CONFLICT (tenant_id, record_id) DO NOTHING
+RETURNING record_id
 """
 
 # Only records LOCK_RECORDS locked, in this transaction, as PENDING or QUEUED are passed, so
@@ -145,10 +147,16 @@ class NewCredential:
 
 async def insert_issued(
     conn: asyncpg.Connection, tenant_id: uuid.UUID, kid: str, issued: Sequence[NewCredential]
-) -> None:
+) -> set[uuid.UUID]:
+    """Insert the credentials (and certificates) and mark their records ISSUED.
+
+    Returns the records whose credential and certificate (when rendered) were stored now, so
+    their links are the ones in ``issued``; any other record already had a credential (a
+    retried record issued before) and its stored links must be read (DELIVERY_LINKS).
+    """
     if not issued:
-        return
-    await conn.execute(
+        return set()
+    inserted = await conn.fetch(
         INSERT_CREDENTIALS,
         tenant_id,
         kid,
@@ -161,18 +169,22 @@ async def insert_issued(
         [c.claim_token for c in issued],
         [c.expires_at for c in issued],
     )
+    stored = {row["record_id"] for row in inserted}
     with_pdf = [c for c in issued if c.pdf is not None]
     if with_pdf:
-        await conn.execute(
+        rows = await conn.fetch(
             INSERT_CERTIFICATES,
             tenant_id,
             [c.certificate_id for c in with_pdf],
             [c.record_id for c in with_pdf],
             [c.pdf for c in with_pdf],
         )
+        stored_pdf = {row["record_id"] for row in rows}
+        stored -= {c.record_id for c in with_pdf if c.record_id not in stored_pdf}
     await conn.execute(
         MARK_ISSUED, tenant_id, [c.record_id for c in issued], [c.attempt for c in issued]
     )
+    return stored
 
 
 @dataclass
