@@ -181,9 +181,9 @@ class Arranged:
     rows: list[dict[str, Any]] = field(default_factory=list)
 
 
-def holder_row(i: int) -> dict[str, Any]:
+def holder_row(i: int, domain: str = "example.test") -> dict[str, Any]:
     return {
-        "email": f"holder{i}@example.test",
+        "email": f"holder{i}@{domain}",
         "phone": f"+1415555{i:04d}",
         "attributes": {
             "full_name": f"Holder Number {i}",
@@ -206,7 +206,10 @@ async def arrange_batch(
     tenant_id = tenant_id or uuid.uuid4()
     schema_id, batch_id = uuid.uuid4(), uuid.uuid4()
     email_id, sms_id, cert_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    rows = [holder_row(i) for i in range(count)]
+    # A domain of its own per batch: a sink may also receive mail for other tests' records
+    # (a relay publishes every tenant's outbox), and those must not be taken for this batch's.
+    domain = f"b{batch_id.hex[:12]}.example.test"
+    rows = [holder_row(i, domain) for i in range(count)]
     record_ids = [uuid.uuid4() for _ in rows]
     async with owner_pool.acquire() as conn, conn.transaction():
         await conn.execute("INSERT INTO tenants (id) VALUES ($1) ON CONFLICT DO NOTHING", tenant_id)
