@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -33,6 +34,24 @@ _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "asctime",
     "taskName",
 }
+
+
+def redacted_traceback(error: BaseException) -> str:
+    """The traceback of `error` and of what caused it, with every exception message withheld.
+
+    Exception messages may quote data (a driver echoing a key value, a provider echoing an
+    address), so only types and frames are logged.
+    """
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        frames = "".join(traceback.format_tb(current.__traceback__))
+        kind = type(current)
+        parts.append(f"{frames}{kind.__module__}.{kind.__qualname__} (message withheld)")
+        current = current.__cause__ or current.__context__
+    return "\n-- which was raised while handling --\n".join(reversed(parts))
 
 
 class JsonFormatter(logging.Formatter):
@@ -57,8 +76,8 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in _RESERVED and key not in entry:
                 entry[key] = value
-        if record.exc_info:
-            entry["exc_info"] = self.formatException(record.exc_info)
+        if record.exc_info and record.exc_info[1] is not None:
+            entry["exc_info"] = redacted_traceback(record.exc_info[1])
         if record.stack_info:
             entry["stack_info"] = self.formatStack(record.stack_info)
         return orjson.dumps(entry, default=str).decode()

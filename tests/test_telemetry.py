@@ -372,14 +372,22 @@ def test_log_level_and_replacement(restore_root_logger: None) -> None:
     configure_logging("svc", env={}, stream=first)
     configure_logging("svc", env={"CREDBATCH_LOG_LEVEL": "WARNING"}, stream=second)
     logging.getLogger("credbatch.test").info("dropped")
+    address, phone = "alice@example.com", "+14155550100"
     try:
-        raise ValueError("boom")
+        try:
+            raise KeyError(address)
+        except KeyError as cause:
+            raise ValueError(phone) from cause
     except ValueError:
         logging.getLogger("credbatch.test").exception("failed")
     assert first.getvalue() == ""
     (line,) = second.getvalue().splitlines()
     entry = json.loads(line)
     assert entry["level"] == "ERROR"
-    assert "ValueError: boom" in entry["exc_info"]
+    # Types and frames are logged; exception messages (which may quote data) are not.
+    assert "builtins.ValueError (message withheld)" in entry["exc_info"]
+    assert "builtins.KeyError (message withheld)" in entry["exc_info"]
+    assert "test_log_level_and_replacement" in entry["exc_info"]
+    assert address not in line and phone not in line
     with pytest.raises(ConfigError, match="CREDBATCH_LOG_LEVEL"):
         configure_logging("svc", env={"CREDBATCH_LOG_LEVEL": "loud"})
