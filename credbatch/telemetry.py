@@ -114,6 +114,24 @@ def tracer(name: str) -> trace.Tracer:
     return trace.get_tracer(name)
 
 
+@contextmanager
+def span_without_data(tracer_: trace.Tracer, name: str, **kwargs: Any) -> Iterator[trace.Span]:
+    """A current span that, on an exception, records only its type, never its message.
+
+    The SDK's defaults record `str(exception)` as an event and in the status description;
+    messages may quote personal data (a driver echoing a key, a provider an address).
+    """
+    with tracer_.start_as_current_span(
+        name, record_exception=False, set_status_on_exception=False, **kwargs
+    ) as span:
+        try:
+            yield span
+        except BaseException as error:
+            span.set_attribute("error.type", type(error).__qualname__)
+            span.set_status(Status(StatusCode.ERROR, type(error).__qualname__))
+            raise
+
+
 # --- gRPC server interceptor -------------------------------------------------------------------
 
 # Status codes that are the server's fault (OpenTelemetry RPC semantic conventions); the others

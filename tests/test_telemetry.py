@@ -25,6 +25,7 @@ from credbatch.telemetry import (
     TracingInterceptor,
     build_tracer_provider,
     configure_tracing,
+    span_without_data,
     tracer,
 )
 
@@ -391,3 +392,15 @@ def test_log_level_and_replacement(restore_root_logger: None) -> None:
     assert address not in line and phone not in line
     with pytest.raises(ConfigError, match="CREDBATCH_LOG_LEVEL"):
         configure_logging("svc", env={"CREDBATCH_LOG_LEVEL": "loud"})
+
+
+def test_span_without_data_keeps_the_error_type_only(spans: InMemorySpanExporter) -> None:
+    address = "alice@example.com"
+    with pytest.raises(ValueError), span_without_data(tracer("test"), "work"):
+        raise ValueError(address)
+    (span,) = spans.get_finished_spans()
+    assert span.status.status_code == StatusCode.ERROR
+    assert span.status.description == "ValueError"
+    assert span.attributes is not None and span.attributes["error.type"] == "ValueError"
+    assert not span.events
+    assert address not in str(span.to_json())

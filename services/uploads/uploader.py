@@ -22,6 +22,7 @@ from credbatch.batches.repository import get_batch
 from credbatch.config import Settings
 from credbatch.errors import AlreadyExists, Internal
 from credbatch.messaging import trace_headers
+from credbatch.telemetry import span_without_data
 from credbatch.tenancy import TenantScope, tenant_transaction
 from services.uploads import repository
 from services.uploads.model import CheckedRequest, ResolvedUpload, UploadRequest
@@ -78,7 +79,8 @@ class Uploader:
             NotFound, PermissionDenied: schema/template/department problems.
         """
         checked = check_request(request, caller)
-        with _tracer.start_as_current_span(
+        with span_without_data(
+            _tracer,
             "credbatch.upload",
             attributes={
                 "credbatch.upload.validate_only": checked.validate_only,

@@ -41,6 +41,7 @@ from credbatch.messaging import (
     PublishError,
     trace_headers,
 )
+from credbatch.telemetry import span_without_data
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer(__name__)
@@ -153,7 +154,8 @@ class OutboxRelay:
             claimed = [_Claimed(*row) for row in rows]
             traces = _TraceHeaders()
             messages = [job_message(c, traces.headers(c.traceparent)) for c in claimed]
-            with _tracer.start_as_current_span(
+            with span_without_data(
+                _tracer,
                 f"{EXCHANGE} publish",
                 kind=SpanKind.PRODUCER,
                 links=traces.links(),
