@@ -191,3 +191,16 @@ class RecordWriter:
             # The rollback follows anyway: a failed INSERT changes nothing.
             with contextlib.suppress(asyncpg.PostgresError):
                 await task
+
+    async def discard(self) -> None:
+        """Stop the INSERT in flight at once: the upload failed and its transaction rolls back.
+
+        Without this the rollback would meet a statement still running on the connection
+        (asyncpg refuses it, masking the upload's own error) and the task would outlive it.
+        """
+        self._rows, self._emails, self._phones, self._attributes = [], [], [], []
+        if self._in_flight is not None:
+            task, self._in_flight = self._in_flight, None
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, asyncpg.PostgresError):
+                await task

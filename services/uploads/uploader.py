@@ -163,6 +163,9 @@ class Uploader:
                     if writing and not validator.has_errors:
                         await writer.add(row)
                 report = validator.report()
+            except BaseException:
+                await writer.discard()
+                raise
             finally:
                 _record(span, validator)
             if not report.valid:
