@@ -197,6 +197,10 @@ class IssuanceHandler:
         self._sms = sms
         self._contexts = ContextCache(pool, settings.public_url)
         self._sends = asyncio.Semaphore(settings.worker_concurrency)
+        # An issue transaction holds a connection while it loads contexts, keys and status
+        # indexes through another one: with every connection held by such a transaction,
+        # none could get its second. One connection always stays free for those loads.
+        self._issue_slots = asyncio.Semaphore(max(1, pool.get_max_size() - 1))
 
     async def handle(self, messages: Sequence[AbstractIncomingMessage]) -> None:
         """Process a group of messages and settle every one of them."""
@@ -245,7 +249,7 @@ class IssuanceHandler:
             child_spans("db issue", jobs, **{"db.system": "postgresql"}),
             contextlib.suppress(_NothingToDo),
         ):
-            async with tenant_transaction(self._pool, scope) as conn:
+            async with self._issue_slots, tenant_transaction(self._pool, scope) as conn:
                 rows = await conn.fetch(repo.LOCK_RECORDS, tenant_id, list(requested))
                 found = {row["id"]: row for row in rows}
                 to_issue: list[_Record] = []
