@@ -250,6 +250,17 @@ async def cancel_batch(conn: asyncpg.Connection, batch_id: uuid.UUID) -> int:
     order the worker uses too (see the module docstring). Callers leave a batch that already
     finished as it is rather than calling this.
     """
+    # In id order, as the worker locks them: an UPDATE locks in whatever order it scans, and
+    # could hold a record a worker wants while waiting for one the worker holds (a deadlock).
+    await conn.execute(
+        """
+        SELECT 1 FROM records
+        WHERE tenant_id = app_tenant() AND batch_id = $1 AND state IN ('PENDING', 'QUEUED')
+        ORDER BY id
+        FOR UPDATE
+        """,
+        batch_id,
+    )
     cancelled: int = await conn.fetchval(
         """
         WITH done AS (
