@@ -292,6 +292,17 @@ async def retry_failed(conn: asyncpg.Connection, batch_id: uuid.UUID) -> int:
     sends the invitation again). The batch is IN_PROGRESS again. Idempotent: with no FAILED
     record left nothing changes.
     """
+    # In id order, as the worker locks them (a redelivered job may hold a FAILED record): see
+    # cancel_batch.
+    await conn.execute(
+        """
+        SELECT 1 FROM records
+        WHERE tenant_id = app_tenant() AND batch_id = $1 AND state = 'FAILED'
+        ORDER BY id
+        FOR UPDATE
+        """,
+        batch_id,
+    )
     retried: int = await conn.fetchval(
         """
         WITH done AS (
