@@ -1,7 +1,8 @@
 """Typed configuration, read from the environment once and passed in.
 
-Every process reads the same names (design.md, "Configuration"). A value in the
-environment always wins over a default. Missing or malformed values fail fast,
+Every process reads the same names (README, "Configuration", lists them all). A value in
+the environment always wins over a default, so a test or an operator can point any process at
+another database, broker, SMTP server or SMS endpoint. Missing or malformed values fail fast,
 naming the variable.
 """
 

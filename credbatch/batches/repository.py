@@ -3,20 +3,36 @@
 Every function takes a connection inside ``credbatch.tenancy.tenant_transaction``: visibility
 is row-level security's business alone, so a batch the caller may not see is simply absent.
 
-Locking protocol with the issuance worker (so that no record is issued after a cancel
-committed, and a retry never races a worker):
+Locking protocol (the safety contract of CancelBatch, RetryFailedRecords, the issuance worker
+and the outbox relay): no record is issued after a cancel committed, a retry never races a
+worker, and no two of them can deadlock. Lock order: ``records`` rows in id order, then
+``batches`` rows; nobody takes a records lock while holding a batches lock.
 
-* The worker's transaction that issues a record first runs
-  ``SELECT state FROM records WHERE tenant_id = $1 AND id = $2 FOR UPDATE`` and skips the
-  record (acks the job, changes nothing) when the state is CANCELLED; it writes the credential
-  and ``state = 'ISSUED'`` in that same transaction. It locks the ``batches`` row, if at all,
-  only after the record row (lock order: records, then batches).
-* ``cancel_batch`` here updates the records first (``PENDING``/``QUEUED`` → ``CANCELLED``, which
-  row-locks each of them and waits for a worker holding one), then the batch row. A worker that
-  locked its record before the cancel commits its issue first and the cancel's re-check
-  (READ COMMITTED re-evaluates the WHERE on the new row version) leaves it ISSUED; a worker
-  that comes later sees CANCELLED and skips. Either way nothing is issued after the commit.
-* ``retry_failed`` only touches FAILED records (no worker is working on those) and the batch.
+* Outbox relay (``outbox_claim``): locks PENDING records with ``FOR UPDATE SKIP LOCKED`` (it
+  never waits for a lock), publishes their jobs and marks them QUEUED before committing. It
+  never locks a batches row.
+* Issuance worker, issue transaction (``workers.issuance.repository.LOCK_RECORDS``): locks the
+  whole group's records, in id order, with ``FOR UPDATE OF r``, reading each record's batch
+  state without locking the batch. It skips (changes nothing for) records already INVITED,
+  FAILED, CANCELLED or CLAIMED and records of a CANCELLED batch; the others get their
+  credential and ``state = 'ISSUED'`` in that transaction. Only then does it update batches
+  rows (QUEUED -> IN_PROGRESS), after every record lock.
+* Invitations are sent outside any transaction. The worker's outcome transaction then updates
+  the records it issued (ISSUED, a state neither cancel nor retry touches) and reads, without
+  locking, how many records of their batches are open; a separate short transaction completes
+  batches by updating batches rows alone.
+* ``cancel_batch``: locks the batch's PENDING and QUEUED records in id order
+  (``SELECT ... ORDER BY id FOR UPDATE``), waiting for a worker or relay holding one; marks
+  them CANCELLED; then updates the batch row. A worker that locked a record first commits its
+  ISSUED state, and READ COMMITTED re-checks the cancel's WHERE against that new row version,
+  so the record is left ISSUED (its invitation still goes out); a worker that comes later sees
+  CANCELLED and skips. A relay that claimed a record first commits it QUEUED, and the cancel
+  then cancels it. Either way nothing is issued after the cancel commits.
+* ``retry_failed``: locks the batch's FAILED records in id order (a redelivered job's issue
+  transaction may hold one: the worker locks every record of its group, whatever its state),
+  makes them PENDING, then updates the batch row.
+* The ``batches_final_counts`` trigger runs inside whichever statement updates a batch's
+  state and only reads records, so it adds no lock.
 """
 
 from __future__ import annotations
