@@ -5,11 +5,11 @@ Shared by the BatchStatusService and the UploadService (which returns the create
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from google.protobuf import timestamp_pb2
 
+from credbatch import names
 from credbatch.batches.model import BatchState, BatchView, RecordState
 from credbatch.gen.batches.v1 import batch_pb2
 from credbatch.gen.common.v1 import medium_pb2
@@ -63,22 +63,20 @@ def _timestamp(value: datetime) -> timestamp_pb2.Timestamp:
     return stamp
 
 
-def _name(collection: str, value: uuid.UUID | None) -> str:
-    return "" if value is None else f"{collection}/{value}"
-
-
 def batch_to_proto(view: BatchView) -> batch_pb2.Batch:
     """The Batch message for a view (unset optional times stay unset)."""
     counts = view.counts
     message = batch_pb2.Batch(
         name=view.name,
         state=_BATCH_STATES[view.state],
-        schema=f"schemas/{view.schema_id}",
+        schema=names.schema_name(view.schema_id),
         schema_version=view.schema_version,
         mediums=[_MEDIUMS[m] for m in view.mediums if m in _MEDIUMS],
-        email_template=_name("emailTemplates", view.email_template_id),
-        sms_template=_name("smsTemplates", view.sms_template_id),
-        certificate_template=_name("certificateTemplates", view.certificate_template_id),
+        email_template=names.optional_name(names.EMAIL_TEMPLATES, view.email_template_id),
+        sms_template=names.optional_name(names.SMS_TEMPLATES, view.sms_template_id),
+        certificate_template=names.optional_name(
+            names.CERTIFICATE_TEMPLATES, view.certificate_template_id
+        ),
         creator=view.creator,
         department=view.department,
         filename=view.filename,

@@ -14,6 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from credbatch import names
+
+# Where a page of the newest-first history ended; the kernel's keyset position.
+from credbatch.paging import PagePosition as PagePosition
+
 
 class BatchState(enum.StrEnum):
     """Batch states, spelled as stored in ``batches.state``."""
@@ -141,7 +146,7 @@ class BatchView:
 
     @property
     def name(self) -> str:
-        return f"batches/{self.id}"
+        return names.format_name(names.BATCHES, self.id)
 
     @property
     def terminal(self) -> bool:
@@ -191,11 +196,3 @@ class BatchFilter:
     departments: tuple[str, ...] = ()
     schema_ids: tuple[uuid.UUID, ...] = ()
     create_time: tuple[TimeBound, ...] = ()
-
-
-@dataclass(frozen=True)
-class PagePosition:
-    """Where a page of the newest-first history ended: the last batch's (create_time, id)."""
-
-    create_time: datetime
-    id: uuid.UUID

@@ -1,9 +1,11 @@
-"""The built-in default invitation templates every tenant gets on first use.
+"""The built-in default invitation templates every tenant has, by the columns they fill.
 
 They use system placeholders only, so they work with every schema.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 SYSTEM_USER = "system"
 DEFAULT_TEMPLATE_NAME = "Default invitation"
@@ -26,3 +28,14 @@ DEFAULT_EMAIL_TEXT = """Hello,
 Claim it here: {{ claim_url }}
 """
 DEFAULT_SMS_BODY = "{{ issuer_name }} issued you a credential. Claim it: {{ claim_url }}"
+
+EMAIL_DEFAULT: Mapping[str, str] = {
+    "display_name": DEFAULT_TEMPLATE_NAME,
+    "subject": DEFAULT_EMAIL_SUBJECT,
+    "html_body": DEFAULT_EMAIL_HTML,
+    "text_body": DEFAULT_EMAIL_TEXT,
+}
+SMS_DEFAULT: Mapping[str, str] = {
+    "display_name": DEFAULT_TEMPLATE_NAME,
+    "body": DEFAULT_SMS_BODY,
+}

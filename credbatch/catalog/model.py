@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from credbatch import names
 from credbatch.schema.model import Attribute, SchemaVersion
 from credbatch.templating.certificate import CertificateLayout
 
@@ -45,7 +46,7 @@ class EmailTemplate:
 
     @property
     def name(self) -> str:
-        return f"emailTemplates/{self.id}"
+        return names.format_name(names.EMAIL_TEMPLATES, self.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +59,7 @@ class SmsTemplate:
 
     @property
     def name(self) -> str:
-        return f"smsTemplates/{self.id}"
+        return names.format_name(names.SMS_TEMPLATES, self.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +73,7 @@ class CertificateTemplate:
 
     @property
     def name(self) -> str:
-        return f"certificateTemplates/{self.id}"
+        return names.format_name(names.CERTIFICATE_TEMPLATES, self.id)
 
 
 @dataclass(frozen=True, slots=True)

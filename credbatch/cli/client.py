@@ -18,6 +18,8 @@ import grpc
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from credbatch import names
+
 EXIT_ERROR = 1
 EXIT_UNAVAILABLE = 3
 EXIT_AUTH = 4
@@ -202,6 +204,5 @@ def rpc_errors(endpoint: Endpoint) -> Iterator[None]:
 
 
 def resource_name(collection: str, value: str) -> str:
-    """Accept `collection/id` or a bare id."""
-    value = value.strip()
-    return value if value.startswith(f"{collection}/") else f"{collection}/{value}"
+    """Accept `collection/id` or a bare id (the server checks the name)."""
+    return names.qualify(collection, value)

@@ -6,6 +6,8 @@ import enum
 import uuid
 from dataclasses import dataclass
 
+from credbatch import names
+
 
 class AttributeType(enum.Enum):
     """The type every value of an attribute (one CSV column) must have."""
@@ -54,9 +56,9 @@ class SchemaVersion:
     @property
     def name(self) -> str:
         """Resource name of the schema (all versions): `schemas/{id}`."""
-        return f"schemas/{self.schema_id}"
+        return names.schema_name(self.schema_id)
 
     @property
     def versioned_name(self) -> str:
         """Resource name of exactly this version: `schemas/{id}@{version}`."""
-        return f"schemas/{self.schema_id}@{self.version}"
+        return names.schema_name(self.schema_id, self.version)

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from credbatch import names
 from credbatch.batches.model import BatchFilter, BatchState, TimeBound
 from credbatch.errors import FieldViolation, InvalidArgument
 
@@ -79,13 +80,11 @@ def _state(value: str) -> BatchState:
 
 
 def _schema(value: str) -> uuid.UUID:
-    prefix, _, raw = value.partition("/")
     try:
-        if prefix != "schemas":
-            raise ValueError
-        return uuid.UUID(raw)
-    except ValueError:
-        raise _invalid(f"schema must be `schemas/{{uuid}}`, got {value!r}") from None
+        return names.parse_name(value, names.SCHEMAS, FIELD)
+    except InvalidArgument as error:
+        # Reported as a problem of the filter, like every other part of it.
+        raise _invalid(f"schema {error.violations[0].description}") from None
 
 
 def _time(value: str) -> datetime:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
+from credbatch import names
 from credbatch.batches.mapping import batch_to_proto, record_state_from_proto
 from credbatch.batches.model import RecordState
 from credbatch.errors import FieldViolation, InvalidArgument
@@ -16,18 +17,7 @@ __all__ = ["batch_id_from_name", "list_response", "report_states"]
 
 def batch_id_from_name(name: str, field: str = "name") -> uuid.UUID:
     """The id in a `batches/{uuid}` resource name; INVALID_ARGUMENT naming ``field`` if not."""
-    collection, _, raw = name.partition("/")
-    try:
-        if collection != "batches" or "/" in raw:
-            raise ValueError
-        return uuid.UUID(raw)
-    except ValueError:
-        description = f"must be `batches/{{uuid}}`, got {name[:100]!r}"
-        raise InvalidArgument(
-            f"invalid {field}: {description}",
-            reason="INVALID_NAME",
-            violations=[FieldViolation(field, description, "INVALID_NAME")],
-        ) from None
+    return names.parse_name(name, names.BATCHES, field)
 
 
 def report_states(values: Iterable[int]) -> list[RecordState]:

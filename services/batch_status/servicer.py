@@ -7,15 +7,16 @@ from typing import Any
 
 import grpc
 
+from credbatch import paging
 from credbatch.auth.caller import current_caller
 from credbatch.batches.mapping import batch_to_proto
 from credbatch.gen.batches.v1 import batch_pb2, batches_service_pb2, batches_service_pb2_grpc
-from services.batch_status import paging
 from services.batch_status.filters import parse_filter
 from services.batch_status.mapping import batch_id_from_name, list_response, report_states
 from services.batch_status.status import BatchStatus
 
 Context = grpc.aio.ServicerContext[Any, Any]
+LIST_BATCHES = "ListBatches"
 
 
 class BatchStatusServicer(batches_service_pb2_grpc.BatchStatusServiceServicer):
@@ -29,12 +30,12 @@ class BatchStatusServicer(batches_service_pb2_grpc.BatchStatusServiceServicer):
     ) -> batches_service_pb2.ListBatchesResponse:
         size = paging.page_size(request.page_size)
         batch_filter = parse_filter(request.filter)
-        after = paging.decode_token(request.page_token, request.filter)
+        after = paging.decode_token(LIST_BATCHES, request.page_token, request.filter)
         page = await self._status.list(current_caller(), batch_filter, after, size)
         token = (
             ""
             if page.next_position is None
-            else paging.encode_token(page.next_position, request.filter)
+            else paging.encode_token(LIST_BATCHES, page.next_position, request.filter)
         )
         return list_response(page, token)
 

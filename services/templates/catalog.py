@@ -13,6 +13,7 @@ from typing import TypeVar
 
 import asyncpg
 
+from credbatch import names
 from credbatch.catalog import repository
 from credbatch.catalog.checks import (
     check_against_schema,
@@ -34,7 +35,7 @@ from credbatch.schema.rules import check_schema_definition
 from credbatch.templating.certificate import CompiledCertificate
 from credbatch.templating.sandbox import CompiledTemplate
 from credbatch.tenancy import TenantScope, tenant_transaction
-from services.templates import names, previews
+from services.templates import previews
 from services.templates.sample_csv import SampleCsv, sample_csv
 
 SchemaRef = tuple[uuid.UUID, int | None]
@@ -151,31 +152,30 @@ class TemplateCatalog:
             )
 
     async def get_email_template(self, scope: TenantScope, name: str) -> EmailTemplate:
-        _, template_id = names.parse_template_name(name, "name", names.EMAIL)
+        template_id = names.parse_name(name, names.EMAIL_TEMPLATES, "name")
         async with tenant_transaction(self._pool, scope, readonly=True) as conn:
             return await repository.get_email_template(conn, template_id)
 
     async def get_sms_template(self, scope: TenantScope, name: str) -> SmsTemplate:
-        _, template_id = names.parse_template_name(name, "name", names.SMS)
+        template_id = names.parse_name(name, names.SMS_TEMPLATES, "name")
         async with tenant_transaction(self._pool, scope, readonly=True) as conn:
             return await repository.get_sms_template(conn, template_id)
 
     async def get_certificate_template(self, scope: TenantScope, name: str) -> CertificateTemplate:
-        _, template_id = names.parse_template_name(name, "name", names.CERTIFICATE)
+        template_id = names.parse_name(name, names.CERTIFICATE_TEMPLATES, "name")
         async with tenant_transaction(self._pool, scope, readonly=True) as conn:
             return await repository.get_certificate_template(conn, template_id)
 
     async def list_email_templates(
         self, scope: TenantScope, size: int, token: str
     ) -> Page[EmailTemplate]:
-        # Not read-only: the tenant's default template is created on first use.
-        async with tenant_transaction(self._pool, scope) as conn:
+        async with tenant_transaction(self._pool, scope, readonly=True) as conn:
             return await repository.list_email_templates(conn, size, token)
 
     async def list_sms_templates(
         self, scope: TenantScope, size: int, token: str
     ) -> Page[SmsTemplate]:
-        async with tenant_transaction(self._pool, scope) as conn:
+        async with tenant_transaction(self._pool, scope, readonly=True) as conn:
             return await repository.list_sms_templates(conn, size, token)
 
     async def list_certificate_templates(
@@ -196,15 +196,15 @@ class TemplateCatalog:
         collection, template_id = names.parse_template_name(template_name, "template")
         async with tenant_transaction(self._pool, scope, readonly=True) as conn:
             schema = await self._schema_for(conn, schema_name, "schema")
-            if collection == names.EMAIL:
+            if collection == names.EMAIL_TEMPLATES:
                 email = await repository.get_email_template(conn, template_id)
-            elif collection == names.SMS:
+            elif collection == names.SMS_TEMPLATES:
                 sms = await repository.get_sms_template(conn, template_id)
             else:
                 certificate = await repository.get_certificate_template(conn, template_id)
-        if collection == names.EMAIL:
+        if collection == names.EMAIL_TEMPLATES:
             return previews.preview_email(email, schema, overrides)
-        if collection == names.SMS:
+        if collection == names.SMS_TEMPLATES:
             return previews.preview_sms(sms, schema, overrides)
         return await previews.preview_certificate(certificate, schema, overrides)
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import grpc
 
+from credbatch import names
 from credbatch.auth.caller import current_caller
 from credbatch.catalog.checks import compile_certificate, compile_email, compile_sms
 from credbatch.catalog.model import CertificateTemplate, EmailTemplate, SmsTemplate
@@ -15,7 +16,7 @@ from credbatch.gen.templates.v1 import (
     templates_service_pb2,
     templates_service_pb2_grpc,
 )
-from services.templates import mapping, names
+from services.templates import mapping
 from services.templates.catalog import TemplateCatalog
 
 Context = grpc.aio.ServicerContext[Any, Any]

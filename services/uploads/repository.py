@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from credbatch.db import idempotency
 from services.uploads.validator import AcceptedRow
 
 IDEMPOTENCY_KIND = "batch"
@@ -51,39 +52,20 @@ class NewBatch:
 
 async def find_request(conn: asyncpg.Connection, request_id: str) -> uuid.UUID | None:
     """The batch an earlier upload with this request id created, if any."""
-    found: uuid.UUID | None = await conn.fetchval(
-        "SELECT resource_id FROM idempotency_keys WHERE kind = $1 AND request_id = $2",
-        IDEMPOTENCY_KIND,
-        request_id,
-    )
-    return found
+    return await idempotency.find(conn, IDEMPOTENCY_KIND, request_id)
 
 
 async def claim_request(
     conn: asyncpg.Connection, request_id: str, batch_id: uuid.UUID
 ) -> uuid.UUID | None:
-    """Reserve ``request_id`` for ``batch_id`` in this transaction.
-
-    A concurrent upload with the same id waits here until the first one's transaction ends;
-    it then either gets the id (the first rolled back) or the first's batch id.
+    """Reserve ``request_id`` for ``batch_id`` in this transaction (credbatch.db.idempotency).
 
     Returns:
         None when reserved; otherwise the id of the batch that already holds it.
     """
-    inserted = await conn.fetchval(
-        """
-        INSERT INTO idempotency_keys (tenant_id, kind, request_id, resource_id)
-        VALUES (app_tenant(), $1, $2, $3)
-        ON CONFLICT DO NOTHING
-        RETURNING resource_id
-        """,
-        IDEMPOTENCY_KIND,
-        request_id,
-        batch_id,
+    return await idempotency.claim(
+        conn, IDEMPOTENCY_KIND, request_id, batch_id, "header.request_id"
     )
-    if inserted is not None:
-        return None
-    return await find_request(conn, request_id)
 
 
 async def insert_batch(conn: asyncpg.Connection, batch: NewBatch) -> None:

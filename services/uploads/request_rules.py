@@ -8,14 +8,15 @@ foreign id is simply not found) and checks that they fit together.
 from __future__ import annotations
 
 import math
-import re
 import uuid
 
 import asyncpg
 
+from credbatch import names
 from credbatch.auth.roles import DEFAULT_DEPARTMENT
 from credbatch.catalog import repository as catalog
 from credbatch.catalog.checks import compile_certificate, compile_email, compile_sms
+from credbatch.db.idempotency import request_id_violation
 from credbatch.errors import FieldViolation, InvalidArgument, PermissionDenied
 from credbatch.schema.model import Medium
 from credbatch.templating.placeholders import check_placeholders
@@ -23,26 +24,20 @@ from credbatch.templating.sandbox import CompiledTemplate
 from credbatch.tenancy import TenantScope
 from services.uploads.model import CheckedRequest, ResolvedUpload, UploadRequest
 
-_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-_SCHEMA_NAME = re.compile(rf"schemas/(?P<id>{_UUID})(?:@(?P<version>[1-9][0-9]{{0,8}}))?")
 MAX_FILENAME_CHARS = 255
-MAX_REQUEST_ID_CHARS = 200
 
 
-def _resource_id(
+def _template_id(
     name: str, collection: str, field: str, violations: list[FieldViolation]
 ) -> uuid.UUID | None:
+    """The id of an optional template name; a bad name adds its violation."""
     if not name:
         return None
-    match = re.fullmatch(rf"{collection}/({_UUID})", name)
-    if match is None:
-        violations.append(
-            FieldViolation(
-                field, f"must be a resource name `{collection}/{{uuid}}`", "INVALID_NAME"
-            )
-        )
+    try:
+        return names.parse_name(name, collection, field)
+    except InvalidArgument as error:
+        violations.extend(error.violations)
         return None
-    return uuid.UUID(match[1])
 
 
 def _department(request: UploadRequest, caller: TenantScope) -> str:
@@ -74,20 +69,10 @@ def check_request(request: UploadRequest, caller: TenantScope) -> CheckedRequest
     violations: list[FieldViolation] = []
     schema_id: uuid.UUID | None = None
     version: int | None = None
-    match = _SCHEMA_NAME.fullmatch(request.schema)
-    if not request.schema:
-        violations.append(FieldViolation("header.schema", "is required", "REQUIRED"))
-    elif match is None:
-        violations.append(
-            FieldViolation(
-                "header.schema",
-                "must be `schemas/{uuid}` or `schemas/{uuid}@{version}`",
-                "INVALID_NAME",
-            )
-        )
-    else:
-        schema_id = uuid.UUID(match["id"])
-        version = int(match["version"]) if match["version"] else None
+    try:
+        schema_id, version = names.parse_schema_name(request.schema, "header.schema")
+    except InvalidArgument as error:
+        violations.extend(error.violations)
 
     mediums: set[Medium] = set()
     if not request.mediums:
@@ -108,13 +93,15 @@ def check_request(request: UploadRequest, caller: TenantScope) -> CheckedRequest
         else:
             mediums.add(medium)
 
-    email_id = _resource_id(
-        request.email_template, "emailTemplates", "header.email_template", violations
+    email_id = _template_id(
+        request.email_template, names.EMAIL_TEMPLATES, "header.email_template", violations
     )
-    sms_id = _resource_id(request.sms_template, "smsTemplates", "header.sms_template", violations)
-    certificate_id = _resource_id(
+    sms_id = _template_id(
+        request.sms_template, names.SMS_TEMPLATES, "header.sms_template", violations
+    )
+    certificate_id = _template_id(
         request.certificate_template,
-        "certificateTemplates",
+        names.CERTIFICATE_TEMPLATES,
         "header.certificate_template",
         violations,
     )
@@ -144,12 +131,9 @@ def check_request(request: UploadRequest, caller: TenantScope) -> CheckedRequest
                 "INVALID_FILENAME",
             )
         )
-    if len(request.request_id) > MAX_REQUEST_ID_CHARS:
-        violations.append(
-            FieldViolation(
-                "header.request_id", f"at most {MAX_REQUEST_ID_CHARS} characters", "TOO_LONG"
-            )
-        )
+    request_id_problem = request_id_violation(request.request_id, "header.request_id")
+    if request_id_problem is not None:
+        violations.append(request_id_problem)
     validity: int | None = None
     seconds = request.credential_validity_seconds
     if seconds is not None:
@@ -190,7 +174,8 @@ def check_request(request: UploadRequest, caller: TenantScope) -> CheckedRequest
 async def resolve(conn: asyncpg.Connection, checked: CheckedRequest) -> ResolvedUpload:
     """Look the schema and templates up in the caller's tenant and check they fit.
 
-    Default email/SMS templates are used (and created on first use) when none is named.
+    The tenant's default email/SMS template is used when none is named; a default is
+    stored on first use, as the batch refers to it.
 
     Raises:
         NotFound: the schema or a named template does not exist in the tenant.
@@ -204,19 +189,13 @@ async def resolve(conn: asyncpg.Connection, checked: CheckedRequest) -> Resolved
 
     email_id = sms_id = certificate_id = None
     if Medium.EMAIL in checked.mediums:
-        if checked.email_template_id is not None:
-            email = await catalog.get_email_template(conn, checked.email_template_id)
-        else:
-            email = await catalog.get_default_email_template(conn)
+        email = await catalog.use_email_template(conn, checked.email_template_id)
         email_id = email.id
         compiled.update(
             compile_email(email, "header.email_template").fields("header.email_template")
         )
     if Medium.SMS in checked.mediums:
-        if checked.sms_template_id is not None:
-            sms = await catalog.get_sms_template(conn, checked.sms_template_id)
-        else:
-            sms = await catalog.get_default_sms_template(conn)
+        sms = await catalog.use_sms_template(conn, checked.sms_template_id)
         sms_id = sms.id
         compiled.update(compile_sms(sms, "header.sms_template").fields("header.sms_template"))
     if checked.certificate_template_id is not None:

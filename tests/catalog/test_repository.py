@@ -91,7 +91,7 @@ async def test_duplicate_names_and_bad_tokens(app_pool: asyncpg.Pool) -> None:
 
 
 def _token_of_email_list(template: EmailTemplate) -> str:
-    from credbatch.catalog.paging import encode_token
+    from credbatch.paging import PagePosition, encode_token
 
     assert template.create_time is not None
-    return encode_token("email_template", template.create_time, template.id)
+    return encode_token("ListEmailTemplates", PagePosition(template.create_time, template.id))
