@@ -10,7 +10,7 @@ import click
 import grpc
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from credbatch.cli.batches import state_label
+from credbatch.cli.batch_view import TERMINAL, counts_text, state_label, summary
 from credbatch.cli.client import (
     EXIT_ERROR,
     CliError,
@@ -22,18 +22,9 @@ from credbatch.cli.client import (
     rpc_errors,
     token_option,
 )
-from credbatch.cli.output import err, out, table, timestamp
+from credbatch.cli.output import err, out
 from credbatch.gen.batches.v1 import batch_pb2, batches_service_pb2, batches_service_pb2_grpc
 
-TERMINAL = frozenset(
-    {
-        batch_pb2.BATCH_STATE_COMPLETED,
-        batch_pb2.BATCH_STATE_COMPLETED_WITH_ERRORS,
-        batch_pb2.BATCH_STATE_CANCELLED,
-        batch_pb2.BATCH_STATE_FAILED,
-    }
-)
-COUNT_FIELDS = ("pending", "queued", "issued", "invited", "failed", "cancelled", "claimed")
 # Reopen a watch that ended early (a restarted service) this many times in a row.
 WATCH_REOPENS = 5
 
@@ -41,11 +32,6 @@ WATCH_REOPENS = 5
 def done_records(batch: batch_pb2.Batch) -> int:
     c = batch.record_counts
     return c.invited + c.failed + c.cancelled + c.claimed
-
-
-def counts_text(batch: batch_pb2.Batch) -> str:
-    c = batch.record_counts
-    return " ".join(f"{field}={getattr(c, field):,}" for field in COUNT_FIELDS if getattr(c, field))
 
 
 def eta_text(batch: batch_pb2.Batch) -> str:
@@ -80,27 +66,6 @@ def follow(
         if reopens > WATCH_REOPENS:
             raise CliError(f"the watch of {name} kept ending before the batch was done")
         time.sleep(min(2.0**reopens, 10.0))
-
-
-def summary(batch: batch_pb2.Batch) -> None:
-    table(
-        batch.name,
-        ["field", "value"],
-        [
-            ["state", state_label(batch.state)],
-            ["file", batch.filename],
-            ["schema", f"{batch.schema} v{batch.schema_version}"],
-            ["creator", batch.creator],
-            ["department", batch.department],
-            ["records", f"{batch.total_records:,}"],
-            ["done", f"{batch.percent_done:.1f} %"],
-            *([field, f"{getattr(batch.record_counts, field):,}"] for field in COUNT_FIELDS),
-            ["created", timestamp(batch.create_time)],
-            ["updated", timestamp(batch.update_time)],
-            ["completed", timestamp(batch.complete_time)],
-            ["estimated completion", timestamp(batch.estimated_complete_time)],
-        ],
-    )
 
 
 def watch_with_progress(

@@ -2,14 +2,18 @@
 
 Rows are read in keyset pages over (batch, row_number) (the records' unique key), each page in
 its own short read-only transaction, so a slow client holds neither a connection nor a
-snapshot between pages. Cells that a spreadsheet would take for a formula are escaped the
-OWASP way (a leading single quote).
+snapshot between pages.
+
+Cells that a spreadsheet would evaluate are escaped the OWASP way, with a leading single quote;
+the file is also read by programs, so nothing else is touched. A signed plain number, such as
+a phone number in E.164 (+14155550123) or -3.5, is only a number to a spreadsheet and is kept.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
@@ -32,7 +36,11 @@ COLUMNS = (
     "error_message",
     "updated_at",
 )
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_STARTS = ("=", "@", "\t", "\r")
+_SIGNS = ("+", "-")
+# ASCII digits only: `\d` also matches digits of other scripts, which a spreadsheet does not
+# read as a number, so it would parse such a cell as a formula.
+_SIGNED_NUMBER = re.compile(r"[+-](?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 _PAGE = """
 SELECT r.row_number, r.email, r.phone, r.state, c.id AS credential_id,
@@ -48,8 +56,12 @@ LIMIT $4
 
 
 def escape_cell(value: str) -> str:
-    """A cell a spreadsheet shows as text, never evaluates (OWASP CSV injection)."""
-    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+    """``value`` as a spreadsheet shows it, never evaluates (OWASP CSV injection)."""
+    if value.startswith(_FORMULA_STARTS) or (
+        value.startswith(_SIGNS) and _SIGNED_NUMBER.fullmatch(value) is None
+    ):
+        return "'" + value
+    return value
 
 
 def _text(value: str | None) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import phonenumbers
 
-from tests.cli.conftest import System
+from tests.fixtures.cli_system import System
 
 ROWS = 40
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from tests.cli.conftest import Org, System
+from tests.fixtures.cli_org import Org
+from tests.fixtures.cli_system import System
 
 
 def test_sample_has_medium_columns_then_attributes(

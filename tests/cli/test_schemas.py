@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.cli.conftest import Org, System
+from tests.fixtures.cli_org import Org
+from tests.fixtures.cli_system import System
 
 
 def test_create_from_json_then_list(system: System, org: Org, tmp_path: Path) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import Org, System, batch_csv
+from tests.fixtures.cli_org import Org, batch_csv
+from tests.fixtures.cli_system import System
 
 ROWS = 20
 

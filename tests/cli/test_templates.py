@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.cli.conftest import Org, System
+from tests.fixtures.cli_org import Org
+from tests.fixtures.cli_system import System
 
 
 def test_list_shows_created_and_default_templates(system: System, org: Org, tmp_path: Path) -> None:

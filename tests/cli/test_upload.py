@@ -7,7 +7,8 @@ import csv
 import subprocess
 from pathlib import Path
 
-from tests.cli.conftest import Org, System, batch_csv
+from tests.fixtures.cli_org import Org, batch_csv
+from tests.fixtures.cli_system import System
 
 BAD_ROWS = 150
 

@@ -1,13 +1,17 @@
-"""DownloadBatchReport: the right rows with their errors, issued links, escaped formulas."""
+"""DownloadBatchReport: the right rows with their errors, issued links, escaped formulas and
+phone numbers kept as they are."""
 
 from __future__ import annotations
 
 import csv
 import io
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
+from hypothesis import given
+from hypothesis import strategies as st
 
 from credbatch.batches.model import RecordState
 from credbatch.config import Settings
@@ -114,7 +118,8 @@ async def test_failed_rows_with_their_errors(
     ]
     assert failed[0]["email"] == '\'=HYPERLINK("x")@evil.org'
     assert failed[1]["email"] == "'@sum@x.org"
-    assert all(r["phone"] == "'+15005550006" for r in failed)
+    # A phone number is a number to a spreadsheet, not a formula: kept as it is.
+    assert all(r["phone"] == "+15005550006" for r in failed)
     assert all(r["credential_id"] == "" and r["cred_url"] == "" for r in failed)
 
     everything = await download(batches_stub, md, name, [])
@@ -156,8 +161,85 @@ async def test_chunks_are_bounded_and_pages_join_seamlessly(
     assert [int(r["row_number"]) for r in rows] == list(range(2, 101, 2))
 
 
-def test_escape_cell() -> None:
-    for dangerous in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"):
-        assert escape_cell(dangerous) == "'" + dangerous
-    for harmless in ("ana@example.org", "1+1", "", "'quoted"):
-        assert escape_cell(harmless) == harmless
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+SIGNS = st.sampled_from("+-")
+DIGITS = st.text("0123456789", min_size=1, max_size=20)
+
+
+def test_escape_cell_examples() -> None:
+    for dangerous in (
+        "=1+1",
+        "+1+2",
+        "-2+3",
+        "+SUM(A1)",
+        "-cmd|' /C calc'!A0",
+        "@SUM(A1)",
+        "\tx",
+        "\rx",
+        "+",
+        "-",
+        "+1 415 555 0123",
+        "-1e5",
+        "+\u0663",  # ARABIC-INDIC DIGIT THREE: no number to a spreadsheet
+        "-5\n",
+    ):
+        assert escape_cell(dangerous) == "'" + dangerous, dangerous
+    for harmless in ("+14155550123", "-5", "-3.5", "+.5", "-7.", "ana@example.org", "1+1", ""):
+        assert escape_cell(harmless) == harmless, harmless
+    assert escape_cell("'quoted") == "'quoted"
+
+
+@given(st.text())
+def test_escaping_only_ever_prepends_one_quote(value: str) -> None:
+    assert escape_cell(value) in (value, "'" + value)
+
+
+@given(st.text())
+def test_a_cell_left_as_is_is_no_formula(value: str) -> None:
+    if escape_cell(value) != value:
+        return
+    assert not value.startswith(("=", "@", "\t", "\r"))
+    if value.startswith(("+", "-")):
+        assert set(value[1:]) <= set("0123456789.")
+        float(value)  # a number
+
+
+@given(st.text().filter(lambda value: not value.startswith(FORMULA_STARTS)))
+def test_text_not_starting_a_formula_is_kept(value: str) -> None:
+    assert escape_cell(value) == value
+
+
+@given(st.sampled_from("=@\t\r"), st.text())
+def test_a_formula_start_is_always_escaped(first: str, rest: str) -> None:
+    assert escape_cell(first + rest) == "'" + first + rest
+
+
+@given(
+    SIGNS,
+    st.text("0123456789", max_size=5),
+    st.characters(exclude_characters="0123456789."),
+    st.text(),
+)
+def test_a_sign_before_anything_but_a_number_is_escaped(
+    sign: str, digits: str, other: str, rest: str
+) -> None:
+    value = sign + digits + other + rest
+    assert escape_cell(value) == "'" + value
+
+
+@given(st.integers())
+def test_integers_are_kept(number: int) -> None:
+    for text in (str(number), f"{number:+d}"):
+        assert escape_cell(text) == text
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False, places=3))
+def test_signed_decimals_are_kept(number: Decimal) -> None:
+    text = f"{number:+f}"
+    assert escape_cell(text) == text
+
+
+@given(st.from_regex(r"\+[1-9][0-9]{1,14}", fullmatch=True), SIGNS, DIGITS)
+def test_phone_numbers_and_signed_digits_are_kept(phone: str, sign: str, digits: str) -> None:
+    assert escape_cell(phone) == phone
+    assert escape_cell(sign + digits) == sign + digits
