@@ -6,20 +6,22 @@ cancelled statement CANCELLED or DEADLINE_EXCEEDED); anything else becomes a bar
 without details (the traceback is logged, the message is not sent).
 
 A serialization failure or deadlock rolled back the transaction that met it, so the RPC can
-simply run again. Where it can, the edge runs it again, up to three times
+simply run again. Where it can, the edge runs it again, three runs in all
 (``credbatch.db.retry``), and answers ABORTED past that:
 
 * unary-request RPCs are run again from the start, each run with its own transactions (the
-  servicers open them per call; a run that ended in a conflict left nothing behind, and writes
-  that an earlier transaction of the same run committed are idempotent: creates carry a
-  request_id, cancel and retry of a batch are no-ops the second time);
+  servicers open them per call). The transaction that met the conflict left nothing behind;
+  each servicer writes in one transaction, and where a run committed one before the conflict
+  (CancelBatch and RetryFailedRecords read the batch again afterwards) running that write
+  again changes nothing;
 * server-streaming RPCs likewise, but only until they sent their first message: after that
   the caller has part of an answer, and a conflict is answered ABORTED;
 * request-streaming RPCs (UploadBatch) are never run again: the first run consumed the request
   stream, which cannot be replayed, and the upload writes the file's records in the same
   single transaction while it reads the stream, so its repository cannot rerun that
-  transaction without the file either. A conflict is answered ABORTED at once; the caller
-  sends the file again with the same request_id, which makes the upload idempotent.
+  transaction without the file either. A conflict is answered ABORTED at once: the failed
+  run stored nothing, and the caller sends the file again (with the same request_id, a
+  repeat of an upload that did commit returns that batch).
 """
 
 from __future__ import annotations
