@@ -1,8 +1,24 @@
 """The one error root of credbatch, and its mapping to google.rpc.Status at the edge.
 
-Domain code raises subclasses of CredbatchError; the gRPC error interceptor
-(credbatch.grpc_server) turns them into a status with one ErrorInfo (UPPER_SNAKE reason) and,
-for bad input, a BadRequest with field violations. Messages never carry personal data.
+Domain code raises subclasses of CredbatchError; the edge interceptor
+(``credbatch.server.edge.EdgeInterceptor``) turns them into a status with one ErrorInfo
+(UPPER_SNAKE reason) and, for bad input, a BadRequest with field violations. Database failures
+that are not CredbatchErrors are mapped there too, by asyncpg class (``credbatch.db.failures``).
+Messages never carry personal data.
+
+Exceptions deliberately outside this root, because none of them reaches a caller as itself:
+
+* ``credbatch.config.ConfigError``, ``credbatch.db.migrate.MigrationError``,
+  ``credbatch.messaging.TopologyMismatchError``: start-up failures that stop the process.
+* ``credbatch.cli.client.CliError``: click's own exception type, so click prints it and exits.
+* ``credbatch.csvstream.CsvFormatError``, ``credbatch.templating.sandbox.TemplateProblem``:
+  inputs to the validators, which turn them into FieldViolations of an InvalidArgument.
+* ``credbatch.signing`` (``JoseError``, ``SdJwtError``, ``KeyUnwrapError``),
+  ``credbatch.messaging.PublishError``, ``workers.issuance`` (``IssuanceFailure``,
+  ``BatchContextError``): worker-side failures decided by the worker (retry, dead-letter, a
+  code stored on the record), never sent as a status.
+* Private control-flow exceptions (``_Invalid``, ``_RequestTaken``, ``_NothingToDo``) that are
+  caught in the module that raises them.
 """
 
 from __future__ import annotations
@@ -93,6 +109,26 @@ class Unavailable(CredbatchError):
 class Unimplemented(CredbatchError):
     code = grpc.StatusCode.UNIMPLEMENTED
     reason = "NOT_IMPLEMENTED"
+
+
+class Aborted(CredbatchError):
+    """A concurrency conflict (serialization failure, deadlock): the same call may succeed."""
+
+    code = grpc.StatusCode.ABORTED
+    reason = "ABORTED"
+    retryable = True
+
+
+class Cancelled(CredbatchError):
+    """The work was cancelled on the server's side (a statement cancelled or timed out)."""
+
+    code = grpc.StatusCode.CANCELLED
+    reason = "CANCELLED"
+
+
+class DeadlineExceeded(CredbatchError):
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+    reason = "DEADLINE_EXCEEDED"
 
 
 class Internal(CredbatchError):

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from credbatch.db.failures import unavailable_error
+
 ROLES = frozenset({"org_admin", "issuer", "observer", "service"})
 SERVICE_USER = "system:worker"
 
@@ -76,6 +78,15 @@ def user_scope(
     return TenantScope(tenant_id, user_id, frozenset(roles), tuple(departments))
 
 
+def _lost(conn: asyncpg.Connection) -> bool:
+    # A pool detaches the proxy of a connection it saw close, before the proxy is released;
+    # a detached proxy answers every call, is_closed() included, with InterfaceError.
+    try:
+        return bool(conn.is_closed())
+    except asyncpg.InterfaceError:
+        return True
+
+
 @asynccontextmanager
 async def tenant_transaction(
     pool: asyncpg.Pool, scope: TenantScope, *, readonly: bool = False
@@ -85,20 +96,37 @@ async def tenant_transaction(
     The tenant is provisioned on first use (once per tenant per pool; read-only
     transactions skip it, as there is nothing to read for a tenant that does not exist).
     The transaction commits when the block exits normally and rolls back on an exception.
+
+    Raises:
+        Unavailable: no connection could be opened (refused, unreachable), or the connection
+            was lost during the transaction. asyncpg reports the latter as InterfaceError
+            (the rollback finds the connection closed), which otherwise means misuse of its
+            API; only the connection's state tells the two apart.
     """
     known = _known_tenants(pool)
     provision = not readonly and scope.tenant_id not in known
-    async with pool.acquire() as conn, conn.transaction(readonly=readonly):
-        await conn.execute(
-            _SET_SCOPE,
-            str(scope.tenant_id),
-            scope.user_id,
-            sorted(scope.roles),
-            list(scope.departments),
-        )
-        if provision:
-            await conn.execute(_PROVISION_TENANT, scope.tenant_id)
-        yield conn
+    try:
+        conn = await pool.acquire()
+    except OSError as error:
+        raise unavailable_error(error) from error
+    try:
+        async with conn.transaction(readonly=readonly):
+            await conn.execute(
+                _SET_SCOPE,
+                str(scope.tenant_id),
+                scope.user_id,
+                sorted(scope.roles),
+                list(scope.departments),
+            )
+            if provision:
+                await conn.execute(_PROVISION_TENANT, scope.tenant_id)
+            yield conn
+    except asyncpg.InterfaceError as error:
+        if _lost(conn):
+            raise unavailable_error(error.__context__ or error) from error
+        raise
+    finally:
+        await pool.release(conn)
     # Only after commit: a rolled-back provisioning must be retried next time.
     if provision:
         known.add(scope.tenant_id)

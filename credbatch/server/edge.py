@@ -1,7 +1,27 @@
 """The edge interceptor: authenticates the caller, applies role rules, maps errors.
 
-Every CredbatchError becomes a google.rpc.Status here, once; anything unexpected becomes a
-bare INTERNAL without details (the traceback is logged, the message is not sent).
+Every CredbatchError becomes a google.rpc.Status here, once; so does every database failure
+(``credbatch.db.failures``: conflicts ABORTED, a lost or unreachable database UNAVAILABLE, a
+cancelled statement CANCELLED or DEADLINE_EXCEEDED); anything else becomes a bare INTERNAL
+without details (the traceback is logged, the message is not sent).
+
+A serialization failure or deadlock rolled back the transaction that met it, so the RPC can
+simply run again. Where it can, the edge runs it again, three runs in all
+(``credbatch.db.retry``), and answers ABORTED past that:
+
+* unary-request RPCs are run again from the start, each run with its own transactions (the
+  servicers open them per call). The transaction that met the conflict left nothing behind;
+  each servicer writes in one transaction, and where a run committed one before the conflict
+  (CancelBatch and RetryFailedRecords read the batch again afterwards) running that write
+  again changes nothing;
+* server-streaming RPCs likewise, but only until they sent their first message: after that
+  the caller has part of an answer, and a conflict is answered ABORTED;
+* request-streaming RPCs (UploadBatch) are never run again: the first run consumed the request
+  stream, which cannot be replayed, and the upload writes the file's records in the same
+  single transaction while it reads the stream, so its repository cannot rerun that
+  transaction without the file either. A conflict is answered ABORTED at once: the failed
+  run stored nothing, and the caller sends the file again (with the same request_id, a
+  repeat of an upload that did commit returns that batch).
 """
 
 from __future__ import annotations
@@ -16,6 +36,8 @@ from grpc_status import rpc_status
 from credbatch.auth.caller import set_caller
 from credbatch.auth.rules import allowed_roles, is_public
 from credbatch.auth.tokens import TokenVerifier
+from credbatch.db.failures import as_credbatch_error
+from credbatch.db.retry import retry_on_conflict
 from credbatch.errors import (
     CredbatchError,
     Internal,
@@ -24,7 +46,7 @@ from credbatch.errors import (
     Unimplemented,
     to_status,
 )
-from credbatch.server.handlers import wrap_handler
+from credbatch.server.handlers import Shape, wrap_handler
 from credbatch.tenancy import TenantScope
 
 log = logging.getLogger(__name__)
@@ -52,14 +74,34 @@ def _unimplemented(method: str) -> Unimplemented:
     )
 
 
-def _as_error(exc: Exception, method: str) -> CredbatchError:
+def _deadline_passed(context: Context) -> bool:
+    remaining = context.time_remaining()
+    return remaining is not None and remaining <= 0
+
+
+def _as_error(exc: Exception, method: str, context: Context) -> CredbatchError:
     if isinstance(exc, CredbatchError):
         return exc
     if isinstance(exc, NotImplementedError):
         return _unimplemented(method)
+    database = as_credbatch_error(exc, deadline_passed=_deadline_passed(context))
+    if database is not None:
+        log.warning("%s: %s (%s)", method, database.reason, type(exc).__name__)
+        return database
     # The message is not sent: it may hold anything, personal data included.
     log.exception("unexpected error in %s", method, exc_info=exc)
     return Internal("internal error")
+
+
+_NOTHING: Any = object()
+
+
+async def _first(responses: AsyncIterator[Any]) -> tuple[AsyncIterator[Any], Any]:
+    """Start a response stream: the stream and its first message (_NOTHING if it is empty)."""
+    try:
+        return responses, await anext(responses)
+    except StopAsyncIteration:
+        return responses, _NOTHING
 
 
 async def abort_with(context: Context, error: CredbatchError) -> None:
@@ -95,30 +137,46 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         if handler is None or is_public(method):
             return handler
 
-        async def unary(context: Context, call: Callable[[], Any]) -> Any:
+        async def unary(context: Context, call: Callable[[], Any], shape: Shape) -> Any:
             try:
                 set_caller(await self._authorise(context, method))
-                return await call()
+                if shape.request_streaming:
+                    return await call()
+                return await retry_on_conflict(call, time_left=context.time_remaining)
             except grpc.aio.AbortError:
                 raise
             except Exception as exc:
-                await abort_with(context, _as_error(exc, method))
+                await abort_with(context, _as_error(exc, method, context))
             finally:
                 set_caller(None)
 
-        async def streaming(context: Context, call: Callable[[], Any]) -> AsyncIterator[Any]:
+        async def streaming(
+            context: Context, call: Callable[[], Any], shape: Shape
+        ) -> AsyncIterator[Any]:
             try:
                 set_caller(await self._authorise(context, method))
-                async for item in call():
+                if shape.request_streaming:
+                    responses, first = await _first(call())
+                else:
+                    responses, first = await retry_on_conflict(
+                        lambda: _first(call()), time_left=context.time_remaining
+                    )
+                if first is _NOTHING:
+                    return
+                yield first
+                async for item in responses:
                     yield item
             except grpc.aio.AbortError:
                 raise
             except Exception as exc:
-                await abort_with(context, _as_error(exc, method))
+                # Past the first message a conflict is not run again: ABORTED at once.
+                await abort_with(context, _as_error(exc, method, context))
             finally:
                 set_caller(None)
 
-        def around(context: Context, call: Callable[[], Any], stream: bool) -> Any:
-            return streaming(context, call) if stream else unary(context, call)
+        def around(context: Context, call: Callable[[], Any], shape: Shape) -> Any:
+            if shape.response_streaming:
+                return streaming(context, call, shape)
+            return unary(context, call, shape)
 
         return wrap_handler(handler, around)

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 
-# around(call) runs the RPC: `call()` returns an awaitable for unary responses or an async
-# iterator for streaming ones; `around` must hand back the same kind.
-Around = Callable[[grpc.aio.ServicerContext[Any, Any], Callable[[], Any], bool], Any]
+
+@dataclass(frozen=True)
+class Shape:
+    """Which sides of an RPC stream."""
+
+    request_streaming: bool
+    response_streaming: bool
+
+
+# around(context, call, shape) runs the RPC: `call()` starts one run of the handler and returns
+# an awaitable for unary responses or an async iterator for streaming ones; `around` must hand
+# back the same kind. For a unary request `call` may be called again (the request is kept);
+# a streaming request is consumed by the first run.
+Around = Callable[[grpc.aio.ServicerContext[Any, Any], Callable[[], Any], Shape], Any]
 
 
 def wrap_handler(
@@ -20,7 +32,7 @@ def wrap_handler(
         inner: Any = handler.unary_unary
 
         async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            return await around(context, lambda: inner(request, context), False)
+            return await around(context, lambda: inner(request, context), Shape(False, False))
 
         return grpc.unary_unary_rpc_method_handler(
             unary_unary, handler.request_deserializer, handler.response_serializer
@@ -29,7 +41,7 @@ def wrap_handler(
         inner_su: Any = handler.stream_unary
 
         async def stream_unary(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            return await around(context, lambda: inner_su(requests, context), False)
+            return await around(context, lambda: inner_su(requests, context), Shape(True, False))
 
         return grpc.stream_unary_rpc_method_handler(
             stream_unary, handler.request_deserializer, handler.response_serializer
@@ -40,7 +52,9 @@ def wrap_handler(
         async def unary_stream(
             request: Any, context: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Any]:
-            async for item in around(context, lambda: inner_us(request, context), True):
+            async for item in around(
+                context, lambda: inner_us(request, context), Shape(False, True)
+            ):
                 yield item
 
         return grpc.unary_stream_rpc_method_handler(
@@ -51,7 +65,7 @@ def wrap_handler(
     async def stream_stream(
         requests: Any, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[Any]:
-        async for item in around(context, lambda: inner_ss(requests, context), True):
+        async for item in around(context, lambda: inner_ss(requests, context), Shape(True, True)):
             yield item
 
     return grpc.stream_stream_rpc_method_handler(

@@ -23,6 +23,7 @@ from credbatch.batches.model import (
     PagePosition,
     RecordState,
 )
+from credbatch.db.retry import in_transaction_with_retry
 from credbatch.errors import FailedPrecondition, NotFound, PermissionDenied
 from credbatch.tenancy import TenantScope, tenant_transaction
 from services.batch_status.report import report_chunks
@@ -97,16 +98,22 @@ class BatchStatus:
 
     async def cancel(self, scope: TenantScope, batch_id: uuid.UUID) -> BatchView:
         """Cancel unprocessed records; a batch that already finished is returned unchanged."""
-        async with tenant_transaction(self._pool, scope) as conn:
+
+        async def unit(conn: asyncpg.Connection) -> BatchView | None:
             view = await self._for_change(conn, scope, batch_id)
             if view.state in TERMINAL_BATCH_STATES:
                 return view
             await repository.cancel_batch(conn, batch_id)
-        return await self.get(scope, batch_id)
+            return None
+
+        # The whole command is one transaction that writes nothing else: safe to run again.
+        unchanged = await in_transaction_with_retry(self._pool, scope, unit)
+        return unchanged or await self.get(scope, batch_id)
 
     async def retry(self, scope: TenantScope, batch_id: uuid.UUID) -> BatchView:
         """Queue the FAILED records again; without any, nothing changes."""
-        async with tenant_transaction(self._pool, scope) as conn:
+
+        async def unit(conn: asyncpg.Connection) -> BatchView | None:
             view = await self._for_change(conn, scope, batch_id)
             if view.state is BatchState.CANCELLED:
                 raise FailedPrecondition(
@@ -116,4 +123,8 @@ class BatchStatus:
             if view.counts.failed == 0:
                 return view
             await repository.retry_failed(conn, batch_id)
-        return await self.get(scope, batch_id)
+            return None
+
+        # As for cancel: one transaction, and the relay publishes only what it committed.
+        unchanged = await in_transaction_with_retry(self._pool, scope, unit)
+        return unchanged or await self.get(scope, batch_id)
