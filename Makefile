@@ -7,14 +7,22 @@ STAMP := $(VENV)/.installed
 BUF_VERSION := 1.75.0
 BUF := .tools/node_modules/.bin/buf
 
-.PHONY: help install run test lint typecheck protos check-protos lint-protos clean
+.PHONY: help install run test lint typecheck protos check-protos lint-protos clean \
+	demo descriptor-set validate-deploy
 
 help:
-	@echo "make run     - create .venv, the database and roles, migrate, start every component"
-	@echo "make test    - run the whole test suite against the local PostgreSQL and RabbitMQ"
-	@echo "make lint    - ruff, mypy, generated-code staleness, buf lint"
-	@echo "make protos  - regenerate credbatch/gen from protos/"
-	@echo "make demo    - against a running make run: 1,000 credentials end to end"
+	@echo "make install         - create .venv and install credbatch with its dev tools"
+	@echo "make run             - create .venv, the database and roles, migrate, start every component"
+	@echo "make test            - run the whole test suite against the local PostgreSQL and RabbitMQ"
+	@echo "make lint            - ruff, mypy, generated-code staleness, buf lint"
+	@echo "make typecheck       - mypy (strict) only"
+	@echo "make protos          - regenerate credbatch/gen from protos/"
+	@echo "make check-protos    - fail when credbatch/gen is stale"
+	@echo "make lint-protos     - buf lint of protos/ (installs buf into .tools)"
+	@echo "make clean           - remove build output and tool caches"
+	@echo "make demo            - against a running make run: 1,000 credentials end to end"
+	@echo "make descriptor-set  - write build/credbatch.pb for Envoy gRPC-JSON transcoding"
+	@echo "make validate-deploy - check the compose file and Kubernetes manifests"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,15 +58,12 @@ $(BUF):
 	npm install --silent --prefix .tools @bufbuild/buf@$(BUF_VERSION)
 
 lint-protos: $(BUF) $(STAMP)
-	mkdir -p .tools/third_party/google/api
-	cp $$($(PY) -c 'import google.api, os; print(os.path.dirname(google.api.__file__))')/{annotations,http,field_behavior}.proto .tools/third_party/google/api/
+	rm -rf .tools/third_party
+	$(PY) -m credbatch.codegen --vendor .tools/third_party
 	$(BUF) lint
 
 clean:
 	rm -rf build .mypy_cache .ruff_cache .pytest_cache
-
-# --- CLI demo, REST descriptor set, deploy manifests (issue 7) ---
-.PHONY: demo descriptor-set validate-deploy
 
 demo: $(STAMP)
 	$(PY) -m credbatch.cli.main demo

@@ -1,18 +1,28 @@
 """The descriptor set Envoy transcodes with: built from protos/, every service and method with
-its google.api.http rule, and the same services the Envoy configuration names."""
+its google.api.http rule, the same services the Envoy configuration names, and resource
+annotations that agree with the routes."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import yaml
-from google.api import annotations_pb2, http_pb2
+from google.api import annotations_pb2, http_pb2, resource_pb2
 from google.protobuf import descriptor_pb2
 
 from credbatch.codegen import descriptor_set
 from tests.deploy.conftest import DEPLOY
 
+RESOURCES = {
+    "credbatch.dev/CredentialSchema",
+    "credbatch.dev/EmailTemplate",
+    "credbatch.dev/SmsTemplate",
+    "credbatch.dev/CertificateTemplate",
+    "credbatch.dev/Batch",
+}
+_BOUND = re.compile(r"\{(?P<field>\w+)=(?P<collection>\w+)/\*\}")
 SERVICES = {
     "credbatch.templates.v1.TemplateService",
     "credbatch.uploads.v1.UploadService",
@@ -108,3 +118,70 @@ def test_envoy_transcodes_exactly_these_services() -> None:
         options = clusters[cluster]["typed_extension_protocol_options"]
         http = options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
         assert "http2_protocol_options" in http["explicit_http_config"]
+
+
+def _messages(
+    found: descriptor_pb2.FileDescriptorSet,
+) -> dict[str, descriptor_pb2.DescriptorProto]:
+    return {
+        f".{file.package}.{message.name}": message
+        for file in found.file
+        for message in file.message_type
+    }
+
+
+def _resource_collections(found: descriptor_pb2.FileDescriptorSet) -> dict[str, str]:
+    """Resource type -> the collection its single pattern names (`batches/{batch}` -> batches)."""
+    collections: dict[str, str] = {}
+    for message in _messages(found).values():
+        if message.options.HasExtension(resource_pb2.resource):
+            resource = message.options.Extensions[resource_pb2.resource]
+            (pattern,) = resource.pattern
+            collections[resource.type] = pattern.split("/")[0]
+    return collections
+
+
+def _reference(field: descriptor_pb2.FieldDescriptorProto) -> str:
+    if not field.options.HasExtension(resource_pb2.resource_reference):
+        return ""
+    type_name: str = field.options.Extensions[resource_pb2.resource_reference].type
+    return type_name
+
+
+def test_resources_are_annotated(descriptors: descriptor_pb2.FileDescriptorSet) -> None:
+    assert set(_resource_collections(descriptors)) == RESOURCES
+
+
+def test_references_name_defined_resources(descriptors: descriptor_pb2.FileDescriptorSet) -> None:
+    known = RESOURCES | {"*"}
+    references = [
+        _reference(field)
+        for name, message in _messages(descriptors).items()
+        if name.startswith(".credbatch.")
+        for field in message.field
+        if _reference(field)
+    ]
+    assert len(references) >= 24
+    assert set(references) <= known
+
+
+def test_route_variables_reference_their_resource(
+    descriptors: descriptor_pb2.FileDescriptorSet,
+) -> None:
+    # `/v1/{name=batches/*}` binds GetBatchRequest.name to the batches collection, so that field
+    # must reference the resource whose pattern starts with `batches/`.
+    by_collection = {c: t for t, c in _resource_collections(descriptors).items()}
+    messages = _messages(descriptors)
+    bound = 0
+    for service in _services(descriptors).values():
+        for method in service.method:
+            rule = _rule(method)
+            pattern = rule.WhichOneof("pattern")
+            assert pattern is not None
+            for variable in _BOUND.finditer(getattr(rule, pattern)):
+                (field,) = [
+                    f for f in messages[method.input_type].field if f.name == variable["field"]
+                ]
+                assert _reference(field) == by_collection[variable["collection"]], method.name
+                bound += 1
+    assert bound >= 10

@@ -24,10 +24,11 @@ _sym_db = _symbol_database.Default()
 
 from credbatch.gen.common.v1 import medium_pb2 as credbatch_dot_common_dot_v1_dot_medium__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n credbatch/batches/v1/batch.proto\x12\x14\x63redbatch.batches.v1\x1a credbatch/common/v1/medium.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\x01\n\x0cRecordCounts\x12\x15\n\x07pending\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x14\n\x06queued\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x14\n\x06issued\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x15\n\x07invited\x18\x04 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x14\n\x06\x66\x61iled\x18\x05 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x17\n\tcancelled\x18\x06 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x15\n\x07\x63laimed\x18\x07 \x01(\x03\x42\x04\xe2\x41\x01\x03\"\xc5\x05\n\x05\x42\x61tch\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x05state\x18\x02 \x01(\x0e\x32 .credbatch.batches.v1.BatchStateB\x04\xe2\x41\x01\x03\x12\x14\n\x06schema\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1c\n\x0eschema_version\x18\x04 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x32\n\x07mediums\x18\x05 \x03(\x0e\x32\x1b.credbatch.common.v1.MediumB\x04\xe2\x41\x01\x03\x12\x1c\n\x0e\x65mail_template\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0csms_template\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\x12\"\n\x14\x63\x65rtificate_template\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07\x63reator\x18\t \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\ndepartment\x18\n \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x66ilename\x18\x0b \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x37\n\rcomplete_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1b\n\rtotal_records\x18\x0f \x01(\x03\x42\x04\xe2\x41\x01\x03\x12?\n\rrecord_counts\x18\x10 \x01(\x0b\x32\".credbatch.batches.v1.RecordCountsB\x04\xe2\x41\x01\x03\x12\x1a\n\x0cpercent_done\x18\x11 \x01(\x01\x42\x04\xe2\x41\x01\x03\x12\x41\n\x17\x65stimated_complete_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03*\xd3\x01\n\nBatchState\x12\x1b\n\x17\x42\x41TCH_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x42\x41TCH_STATE_QUEUED\x10\x01\x12\x1b\n\x17\x42\x41TCH_STATE_IN_PROGRESS\x10\x02\x12\x19\n\x15\x42\x41TCH_STATE_COMPLETED\x10\x03\x12%\n!BATCH_STATE_COMPLETED_WITH_ERRORS\x10\x04\x12\x19\n\x15\x42\x41TCH_STATE_CANCELLED\x10\x05\x12\x16\n\x12\x42\x41TCH_STATE_FAILED\x10\x06*\xe0\x01\n\x0bRecordState\x12\x1c\n\x18RECORD_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14RECORD_STATE_PENDING\x10\x01\x12\x17\n\x13RECORD_STATE_QUEUED\x10\x02\x12\x17\n\x13RECORD_STATE_ISSUED\x10\x03\x12\x18\n\x14RECORD_STATE_INVITED\x10\x04\x12\x17\n\x13RECORD_STATE_FAILED\x10\x05\x12\x1a\n\x16RECORD_STATE_CANCELLED\x10\x06\x12\x18\n\x14RECORD_STATE_CLAIMED\x10\x07\x42 Z\x1e\x63redbatch/batches/v1;batchesv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n credbatch/batches/v1/batch.proto\x12\x14\x63redbatch.batches.v1\x1a credbatch/common/v1/medium.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\x01\n\x0cRecordCounts\x12\x15\n\x07pending\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x14\n\x06queued\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x14\n\x06issued\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x15\n\x07invited\x18\x04 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x14\n\x06\x66\x61iled\x18\x05 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x17\n\tcancelled\x18\x06 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x15\n\x07\x63laimed\x18\x07 \x01(\x03\x42\x04\xe2\x41\x01\x03\"\x87\x07\n\x05\x42\x61tch\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x05state\x18\x02 \x01(\x0e\x32 .credbatch.batches.v1.BatchStateB\x04\xe2\x41\x01\x03\x12\x37\n\x06schema\x18\x03 \x01(\tB\'\xe2\x41\x01\x03\xfa\x41 \n\x1e\x63redbatch.dev/CredentialSchema\x12\x1c\n\x0eschema_version\x18\x04 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x32\n\x07mediums\x18\x05 \x03(\x0e\x32\x1b.credbatch.common.v1.MediumB\x04\xe2\x41\x01\x03\x12<\n\x0e\x65mail_template\x18\x06 \x01(\tB$\xe2\x41\x01\x03\xfa\x41\x1d\n\x1b\x63redbatch.dev/EmailTemplate\x12\x38\n\x0csms_template\x18\x07 \x01(\tB\"\xe2\x41\x01\x03\xfa\x41\x1b\n\x19\x63redbatch.dev/SmsTemplate\x12H\n\x14\x63\x65rtificate_template\x18\x08 \x01(\tB*\xe2\x41\x01\x03\xfa\x41#\n!credbatch.dev/CertificateTemplate\x12\x15\n\x07\x63reator\x18\t \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\ndepartment\x18\n \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x66ilename\x18\x0b \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x37\n\rcomplete_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1b\n\rtotal_records\x18\x0f \x01(\x03\x42\x04\xe2\x41\x01\x03\x12?\n\rrecord_counts\x18\x10 \x01(\x0b\x32\".credbatch.batches.v1.RecordCountsB\x04\xe2\x41\x01\x03\x12\x1a\n\x0cpercent_done\x18\x11 \x01(\x01\x42\x04\xe2\x41\x01\x03\x12\x41\n\x17\x65stimated_complete_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:9\xea\x41\x36\n\x13\x63redbatch.dev/Batch\x12\x0f\x62\x61tches/{batch}*\x07\x62\x61tches2\x05\x62\x61tch*\xd3\x01\n\nBatchState\x12\x1b\n\x17\x42\x41TCH_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x42\x41TCH_STATE_QUEUED\x10\x01\x12\x1b\n\x17\x42\x41TCH_STATE_IN_PROGRESS\x10\x02\x12\x19\n\x15\x42\x41TCH_STATE_COMPLETED\x10\x03\x12%\n!BATCH_STATE_COMPLETED_WITH_ERRORS\x10\x04\x12\x19\n\x15\x42\x41TCH_STATE_CANCELLED\x10\x05\x12\x16\n\x12\x42\x41TCH_STATE_FAILED\x10\x06*\xe0\x01\n\x0bRecordState\x12\x1c\n\x18RECORD_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14RECORD_STATE_PENDING\x10\x01\x12\x17\n\x13RECORD_STATE_QUEUED\x10\x02\x12\x17\n\x13RECORD_STATE_ISSUED\x10\x03\x12\x18\n\x14RECORD_STATE_INVITED\x10\x04\x12\x17\n\x13RECORD_STATE_FAILED\x10\x05\x12\x1a\n\x16RECORD_STATE_CANCELLED\x10\x06\x12\x18\n\x14RECORD_STATE_CLAIMED\x10\x07\x42 Z\x1e\x63redbatch/batches/v1;batchesv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -54,17 +55,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BATCH'].fields_by_name['state']._loaded_options = None
   _globals['_BATCH'].fields_by_name['state']._serialized_options = b'\342A\001\003'
   _globals['_BATCH'].fields_by_name['schema']._loaded_options = None
-  _globals['_BATCH'].fields_by_name['schema']._serialized_options = b'\342A\001\003'
+  _globals['_BATCH'].fields_by_name['schema']._serialized_options = b'\342A\001\003\372A \n\036credbatch.dev/CredentialSchema'
   _globals['_BATCH'].fields_by_name['schema_version']._loaded_options = None
   _globals['_BATCH'].fields_by_name['schema_version']._serialized_options = b'\342A\001\003'
   _globals['_BATCH'].fields_by_name['mediums']._loaded_options = None
   _globals['_BATCH'].fields_by_name['mediums']._serialized_options = b'\342A\001\003'
   _globals['_BATCH'].fields_by_name['email_template']._loaded_options = None
-  _globals['_BATCH'].fields_by_name['email_template']._serialized_options = b'\342A\001\003'
+  _globals['_BATCH'].fields_by_name['email_template']._serialized_options = b'\342A\001\003\372A\035\n\033credbatch.dev/EmailTemplate'
   _globals['_BATCH'].fields_by_name['sms_template']._loaded_options = None
-  _globals['_BATCH'].fields_by_name['sms_template']._serialized_options = b'\342A\001\003'
+  _globals['_BATCH'].fields_by_name['sms_template']._serialized_options = b'\342A\001\003\372A\033\n\031credbatch.dev/SmsTemplate'
   _globals['_BATCH'].fields_by_name['certificate_template']._loaded_options = None
-  _globals['_BATCH'].fields_by_name['certificate_template']._serialized_options = b'\342A\001\003'
+  _globals['_BATCH'].fields_by_name['certificate_template']._serialized_options = b'\342A\001\003\372A#\n!credbatch.dev/CertificateTemplate'
   _globals['_BATCH'].fields_by_name['creator']._loaded_options = None
   _globals['_BATCH'].fields_by_name['creator']._serialized_options = b'\342A\001\003'
   _globals['_BATCH'].fields_by_name['department']._loaded_options = None
@@ -85,12 +86,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BATCH'].fields_by_name['percent_done']._serialized_options = b'\342A\001\003'
   _globals['_BATCH'].fields_by_name['estimated_complete_time']._loaded_options = None
   _globals['_BATCH'].fields_by_name['estimated_complete_time']._serialized_options = b'\342A\001\003'
-  _globals['_BATCHSTATE']._serialized_start=1048
-  _globals['_BATCHSTATE']._serialized_end=1259
-  _globals['_RECORDSTATE']._serialized_start=1262
-  _globals['_RECORDSTATE']._serialized_end=1486
-  _globals['_RECORDCOUNTS']._serialized_start=159
-  _globals['_RECORDCOUNTS']._serialized_end=333
-  _globals['_BATCH']._serialized_start=336
-  _globals['_BATCH']._serialized_end=1045
+  _globals['_BATCH']._loaded_options = None
+  _globals['_BATCH']._serialized_options = b'\352A6\n\023credbatch.dev/Batch\022\017batches/{batch}*\007batches2\005batch'
+  _globals['_BATCHSTATE']._serialized_start=1269
+  _globals['_BATCHSTATE']._serialized_end=1480
+  _globals['_RECORDSTATE']._serialized_start=1483
+  _globals['_RECORDSTATE']._serialized_end=1707
+  _globals['_RECORDCOUNTS']._serialized_start=186
+  _globals['_RECORDCOUNTS']._serialized_end=360
+  _globals['_BATCH']._serialized_start=363
+  _globals['_BATCH']._serialized_end=1266
 # @@protoc_insertion_point(module_scope)

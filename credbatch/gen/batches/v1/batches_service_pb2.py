@@ -25,9 +25,10 @@ _sym_db = _symbol_database.Default()
 from credbatch.gen.batches.v1 import batch_pb2 as credbatch_dot_batches_dot_v1_dot_batch__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*credbatch/batches/v1/batches_service.proto\x12\x14\x63redbatch.batches.v1\x1a credbatch/batches/v1/batch.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\"]\n\x12ListBatchesRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x14\n\x06\x66ilter\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"\\\n\x13ListBatchesResponse\x12,\n\x07\x62\x61tches\x18\x01 \x03(\x0b\x32\x1b.credbatch.batches.v1.Batch\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"%\n\x0fGetBatchRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"i\n\x1a\x44ownloadBatchReportRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x37\n\x06states\x18\x02 \x03(\x0e\x32!.credbatch.batches.v1.RecordStateB\x04\xe2\x41\x01\x01\"2\n\x1b\x44ownloadBatchReportResponse\x12\x13\n\x05\x63hunk\x18\x01 \x01(\x0c\x42\x04\xe2\x41\x01\x03\"\'\n\x11WatchBatchRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"/\n\x19RetryFailedRecordsRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"(\n\x12\x43\x61ncelBatchRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x32\xa9\x06\n\x12\x42\x61tchStatusService\x12w\n\x0bListBatches\x12(.credbatch.batches.v1.ListBatchesRequest\x1a).credbatch.batches.v1.ListBatchesResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/batches\x12l\n\x08GetBatch\x12%.credbatch.batches.v1.GetBatchRequest\x1a\x1b.credbatch.batches.v1.Batch\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/{name=batches/*}\x12\xa1\x01\n\x13\x44ownloadBatchReport\x12\x30.credbatch.batches.v1.DownloadBatchReportRequest\x1a\x31.credbatch.batches.v1.DownloadBatchReportResponse\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/{name=batches/*}:report0\x01\x12x\n\nWatchBatch\x12\'.credbatch.batches.v1.WatchBatchRequest\x1a\x1b.credbatch.batches.v1.Batch\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/{name=batches/*}:watch0\x01\x12\x8f\x01\n\x12RetryFailedRecords\x12/.credbatch.batches.v1.RetryFailedRecordsRequest\x1a\x1b.credbatch.batches.v1.Batch\"+\x82\xd3\xe4\x93\x02%\" /v1/{name=batches/*}:retryFailed:\x01*\x12|\n\x0b\x43\x61ncelBatch\x12(.credbatch.batches.v1.CancelBatchRequest\x1a\x1b.credbatch.batches.v1.Batch\"&\x82\xd3\xe4\x93\x02 \"\x1b/v1/{name=batches/*}:cancel:\x01*B Z\x1e\x63redbatch/batches/v1;batchesv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*credbatch/batches/v1/batches_service.proto\x12\x14\x63redbatch.batches.v1\x1a credbatch/batches/v1/batch.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\"]\n\x12ListBatchesRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x14\n\x06\x66ilter\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"\\\n\x13ListBatchesResponse\x12,\n\x07\x62\x61tches\x18\x01 \x03(\x0b\x32\x1b.credbatch.batches.v1.Batch\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"=\n\x0fGetBatchRequest\x12*\n\x04name\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x63redbatch.dev/Batch\"\x81\x01\n\x1a\x44ownloadBatchReportRequest\x12*\n\x04name\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x63redbatch.dev/Batch\x12\x37\n\x06states\x18\x02 \x03(\x0e\x32!.credbatch.batches.v1.RecordStateB\x04\xe2\x41\x01\x01\"2\n\x1b\x44ownloadBatchReportResponse\x12\x13\n\x05\x63hunk\x18\x01 \x01(\x0c\x42\x04\xe2\x41\x01\x03\"?\n\x11WatchBatchRequest\x12*\n\x04name\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x63redbatch.dev/Batch\"G\n\x19RetryFailedRecordsRequest\x12*\n\x04name\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x63redbatch.dev/Batch\"@\n\x12\x43\x61ncelBatchRequest\x12*\n\x04name\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x63redbatch.dev/Batch2\xa9\x06\n\x12\x42\x61tchStatusService\x12w\n\x0bListBatches\x12(.credbatch.batches.v1.ListBatchesRequest\x1a).credbatch.batches.v1.ListBatchesResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/batches\x12l\n\x08GetBatch\x12%.credbatch.batches.v1.GetBatchRequest\x1a\x1b.credbatch.batches.v1.Batch\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/{name=batches/*}\x12\xa1\x01\n\x13\x44ownloadBatchReport\x12\x30.credbatch.batches.v1.DownloadBatchReportRequest\x1a\x31.credbatch.batches.v1.DownloadBatchReportResponse\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/{name=batches/*}:report0\x01\x12x\n\nWatchBatch\x12\'.credbatch.batches.v1.WatchBatchRequest\x1a\x1b.credbatch.batches.v1.Batch\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/{name=batches/*}:watch0\x01\x12\x8f\x01\n\x12RetryFailedRecords\x12/.credbatch.batches.v1.RetryFailedRecordsRequest\x1a\x1b.credbatch.batches.v1.Batch\"+\x82\xd3\xe4\x93\x02%\" /v1/{name=batches/*}:retryFailed:\x01*\x12|\n\x0b\x43\x61ncelBatch\x12(.credbatch.batches.v1.CancelBatchRequest\x1a\x1b.credbatch.batches.v1.Batch\"&\x82\xd3\xe4\x93\x02 \"\x1b/v1/{name=batches/*}:cancel:\x01*B Z\x1e\x63redbatch/batches/v1;batchesv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,19 +43,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTBATCHESREQUEST'].fields_by_name['filter']._loaded_options = None
   _globals['_LISTBATCHESREQUEST'].fields_by_name['filter']._serialized_options = b'\342A\001\001'
   _globals['_GETBATCHREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_GETBATCHREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_GETBATCHREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\025\n\023credbatch.dev/Batch'
   _globals['_DOWNLOADBATCHREPORTREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_DOWNLOADBATCHREPORTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_DOWNLOADBATCHREPORTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\025\n\023credbatch.dev/Batch'
   _globals['_DOWNLOADBATCHREPORTREQUEST'].fields_by_name['states']._loaded_options = None
   _globals['_DOWNLOADBATCHREPORTREQUEST'].fields_by_name['states']._serialized_options = b'\342A\001\001'
   _globals['_DOWNLOADBATCHREPORTRESPONSE'].fields_by_name['chunk']._loaded_options = None
   _globals['_DOWNLOADBATCHREPORTRESPONSE'].fields_by_name['chunk']._serialized_options = b'\342A\001\003'
   _globals['_WATCHBATCHREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_WATCHBATCHREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_WATCHBATCHREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\025\n\023credbatch.dev/Batch'
   _globals['_RETRYFAILEDRECORDSREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_RETRYFAILEDRECORDSREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_RETRYFAILEDRECORDSREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\025\n\023credbatch.dev/Batch'
   _globals['_CANCELBATCHREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_CANCELBATCHREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_CANCELBATCHREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\025\n\023credbatch.dev/Batch'
   _globals['_BATCHSTATUSSERVICE'].methods_by_name['ListBatches']._loaded_options = None
   _globals['_BATCHSTATUSSERVICE'].methods_by_name['ListBatches']._serialized_options = b'\202\323\344\223\002\r\022\013/v1/batches'
   _globals['_BATCHSTATUSSERVICE'].methods_by_name['GetBatch']._loaded_options = None
@@ -67,22 +68,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BATCHSTATUSSERVICE'].methods_by_name['RetryFailedRecords']._serialized_options = b'\202\323\344\223\002%\" /v1/{name=batches/*}:retryFailed:\001*'
   _globals['_BATCHSTATUSSERVICE'].methods_by_name['CancelBatch']._loaded_options = None
   _globals['_BATCHSTATUSSERVICE'].methods_by_name['CancelBatch']._serialized_options = b'\202\323\344\223\002 \"\033/v1/{name=batches/*}:cancel:\001*'
-  _globals['_LISTBATCHESREQUEST']._serialized_start=165
-  _globals['_LISTBATCHESREQUEST']._serialized_end=258
-  _globals['_LISTBATCHESRESPONSE']._serialized_start=260
-  _globals['_LISTBATCHESRESPONSE']._serialized_end=352
-  _globals['_GETBATCHREQUEST']._serialized_start=354
-  _globals['_GETBATCHREQUEST']._serialized_end=391
-  _globals['_DOWNLOADBATCHREPORTREQUEST']._serialized_start=393
-  _globals['_DOWNLOADBATCHREPORTREQUEST']._serialized_end=498
-  _globals['_DOWNLOADBATCHREPORTRESPONSE']._serialized_start=500
-  _globals['_DOWNLOADBATCHREPORTRESPONSE']._serialized_end=550
-  _globals['_WATCHBATCHREQUEST']._serialized_start=552
-  _globals['_WATCHBATCHREQUEST']._serialized_end=591
-  _globals['_RETRYFAILEDRECORDSREQUEST']._serialized_start=593
-  _globals['_RETRYFAILEDRECORDSREQUEST']._serialized_end=640
-  _globals['_CANCELBATCHREQUEST']._serialized_start=642
-  _globals['_CANCELBATCHREQUEST']._serialized_end=682
-  _globals['_BATCHSTATUSSERVICE']._serialized_start=685
-  _globals['_BATCHSTATUSSERVICE']._serialized_end=1494
+  _globals['_LISTBATCHESREQUEST']._serialized_start=192
+  _globals['_LISTBATCHESREQUEST']._serialized_end=285
+  _globals['_LISTBATCHESRESPONSE']._serialized_start=287
+  _globals['_LISTBATCHESRESPONSE']._serialized_end=379
+  _globals['_GETBATCHREQUEST']._serialized_start=381
+  _globals['_GETBATCHREQUEST']._serialized_end=442
+  _globals['_DOWNLOADBATCHREPORTREQUEST']._serialized_start=445
+  _globals['_DOWNLOADBATCHREPORTREQUEST']._serialized_end=574
+  _globals['_DOWNLOADBATCHREPORTRESPONSE']._serialized_start=576
+  _globals['_DOWNLOADBATCHREPORTRESPONSE']._serialized_end=626
+  _globals['_WATCHBATCHREQUEST']._serialized_start=628
+  _globals['_WATCHBATCHREQUEST']._serialized_end=691
+  _globals['_RETRYFAILEDRECORDSREQUEST']._serialized_start=693
+  _globals['_RETRYFAILEDRECORDSREQUEST']._serialized_end=764
+  _globals['_CANCELBATCHREQUEST']._serialized_start=766
+  _globals['_CANCELBATCHREQUEST']._serialized_end=830
+  _globals['_BATCHSTATUSSERVICE']._serialized_start=833
+  _globals['_BATCHSTATUSSERVICE']._serialized_end=1642
 # @@protoc_insertion_point(module_scope)

@@ -23,10 +23,11 @@ _sym_db = _symbol_database.Default()
 
 
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&credbatch/templates/v1/templates.proto\x12\x16\x63redbatch.templates.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf5\x01\n\rEmailTemplate\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\x07subject\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\thtml_body\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\ttext_body\x18\x05 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nis_default\x18\x06 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1a\n\x0cplaceholders\x18\x08 \x03(\tB\x04\xe2\x41\x01\x03\"\xbe\x01\n\x0bSmsTemplate\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04\x62ody\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nis_default\x18\x04 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1a\n\x0cplaceholders\x18\x06 \x03(\tB\x04\xe2\x41\x01\x03\"\x97\x02\n\x11\x43\x65rtificateLayout\x12\x39\n\tpage_size\x18\x01 \x01(\x0e\x32 .credbatch.templates.v1.PageSizeB\x04\xe2\x41\x01\x01\x12>\n\x0borientation\x18\x02 \x01(\x0e\x32#.credbatch.templates.v1.OrientationB\x04\xe2\x41\x01\x01\x12\x1b\n\rprimary_color\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x18\n\ntext_color\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1e\n\x10\x62\x61\x63kground_color\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\x12\x12\n\x04logo\x18\x06 \x01(\x0c\x42\x04\xe2\x41\x01\x01\x12\x1c\n\x0elogo_mime_type\x18\x07 \x01(\tB\x04\xe2\x41\x01\x01\"\x82\x02\n\x13\x43\x65rtificateTemplate\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05title\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04\x62ody\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12?\n\x06layout\x18\x05 \x01(\x0b\x32).credbatch.templates.v1.CertificateLayoutB\x04\xe2\x41\x01\x01\x12\x35\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1a\n\x0cplaceholders\x18\x07 \x03(\tB\x04\xe2\x41\x01\x03\"o\n\x0fSampleCsvColumn\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08required\x18\x02 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x64\x65scription\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07\x65xample\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\"z\n\tSampleCsv\x12\x16\n\x08\x66ilename\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07\x63ontent\x18\x02 \x01(\x0c\x42\x04\xe2\x41\x01\x03\x12>\n\x07\x63olumns\x18\x03 \x03(\x0b\x32\'.credbatch.templates.v1.SampleCsvColumnB\x04\xe2\x41\x01\x03*M\n\x08PageSize\x12\x19\n\x15PAGE_SIZE_UNSPECIFIED\x10\x00\x12\x10\n\x0cPAGE_SIZE_A4\x10\x01\x12\x14\n\x10PAGE_SIZE_LETTER\x10\x02*_\n\x0bOrientation\x12\x1b\n\x17ORIENTATION_UNSPECIFIED\x10\x00\x12\x18\n\x14ORIENTATION_PORTRAIT\x10\x01\x12\x19\n\x15ORIENTATION_LANDSCAPE\x10\x02\x42$Z\"credbatch/templates/v1;templatesv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&credbatch/templates/v1/templates.proto\x12\x16\x63redbatch.templates.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd7\x02\n\rEmailTemplate\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\x07subject\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\thtml_body\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\ttext_body\x18\x05 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nis_default\x18\x06 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1a\n\x0cplaceholders\x18\x08 \x03(\tB\x04\xe2\x41\x01\x03:`\xea\x41]\n\x1b\x63redbatch.dev/EmailTemplate\x12\x1f\x65mailTemplates/{email_template}*\x0e\x65mailTemplates2\remailTemplate\"\x96\x02\n\x0bSmsTemplate\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04\x62ody\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nis_default\x18\x04 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1a\n\x0cplaceholders\x18\x06 \x03(\tB\x04\xe2\x41\x01\x03:V\xea\x41S\n\x19\x63redbatch.dev/SmsTemplate\x12\x1bsmsTemplates/{sms_template}*\x0csmsTemplates2\x0bsmsTemplate\"\x97\x02\n\x11\x43\x65rtificateLayout\x12\x39\n\tpage_size\x18\x01 \x01(\x0e\x32 .credbatch.templates.v1.PageSizeB\x04\xe2\x41\x01\x01\x12>\n\x0borientation\x18\x02 \x01(\x0e\x32#.credbatch.templates.v1.OrientationB\x04\xe2\x41\x01\x01\x12\x1b\n\rprimary_color\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x18\n\ntext_color\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1e\n\x10\x62\x61\x63kground_color\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\x12\x12\n\x04logo\x18\x06 \x01(\x0c\x42\x04\xe2\x41\x01\x01\x12\x1c\n\x0elogo_mime_type\x18\x07 \x01(\tB\x04\xe2\x41\x01\x01\"\x82\x03\n\x13\x43\x65rtificateTemplate\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05title\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04\x62ody\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12?\n\x06layout\x18\x05 \x01(\x0b\x32).credbatch.templates.v1.CertificateLayoutB\x04\xe2\x41\x01\x01\x12\x35\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1a\n\x0cplaceholders\x18\x07 \x03(\tB\x04\xe2\x41\x01\x03:~\xea\x41{\n!credbatch.dev/CertificateTemplate\x12+certificateTemplates/{certificate_template}*\x14\x63\x65rtificateTemplates2\x13\x63\x65rtificateTemplate\"o\n\x0fSampleCsvColumn\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08required\x18\x02 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x64\x65scription\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07\x65xample\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\"z\n\tSampleCsv\x12\x16\n\x08\x66ilename\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07\x63ontent\x18\x02 \x01(\x0c\x42\x04\xe2\x41\x01\x03\x12>\n\x07\x63olumns\x18\x03 \x03(\x0b\x32\'.credbatch.templates.v1.SampleCsvColumnB\x04\xe2\x41\x01\x03*M\n\x08PageSize\x12\x19\n\x15PAGE_SIZE_UNSPECIFIED\x10\x00\x12\x10\n\x0cPAGE_SIZE_A4\x10\x01\x12\x14\n\x10PAGE_SIZE_LETTER\x10\x02*_\n\x0bOrientation\x12\x1b\n\x17ORIENTATION_UNSPECIFIED\x10\x00\x12\x18\n\x14ORIENTATION_PORTRAIT\x10\x01\x12\x19\n\x15ORIENTATION_LANDSCAPE\x10\x02\x42$Z\"credbatch/templates/v1;templatesv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -50,6 +51,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EMAILTEMPLATE'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
   _globals['_EMAILTEMPLATE'].fields_by_name['placeholders']._loaded_options = None
   _globals['_EMAILTEMPLATE'].fields_by_name['placeholders']._serialized_options = b'\342A\001\003'
+  _globals['_EMAILTEMPLATE']._loaded_options = None
+  _globals['_EMAILTEMPLATE']._serialized_options = b'\352A]\n\033credbatch.dev/EmailTemplate\022\037emailTemplates/{email_template}*\016emailTemplates2\remailTemplate'
   _globals['_SMSTEMPLATE'].fields_by_name['name']._loaded_options = None
   _globals['_SMSTEMPLATE'].fields_by_name['name']._serialized_options = b'\342A\001\003'
   _globals['_SMSTEMPLATE'].fields_by_name['display_name']._loaded_options = None
@@ -62,6 +65,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SMSTEMPLATE'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
   _globals['_SMSTEMPLATE'].fields_by_name['placeholders']._loaded_options = None
   _globals['_SMSTEMPLATE'].fields_by_name['placeholders']._serialized_options = b'\342A\001\003'
+  _globals['_SMSTEMPLATE']._loaded_options = None
+  _globals['_SMSTEMPLATE']._serialized_options = b'\352AS\n\031credbatch.dev/SmsTemplate\022\033smsTemplates/{sms_template}*\014smsTemplates2\013smsTemplate'
   _globals['_CERTIFICATELAYOUT'].fields_by_name['page_size']._loaded_options = None
   _globals['_CERTIFICATELAYOUT'].fields_by_name['page_size']._serialized_options = b'\342A\001\001'
   _globals['_CERTIFICATELAYOUT'].fields_by_name['orientation']._loaded_options = None
@@ -90,6 +95,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CERTIFICATETEMPLATE'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
   _globals['_CERTIFICATETEMPLATE'].fields_by_name['placeholders']._loaded_options = None
   _globals['_CERTIFICATETEMPLATE'].fields_by_name['placeholders']._serialized_options = b'\342A\001\003'
+  _globals['_CERTIFICATETEMPLATE']._loaded_options = None
+  _globals['_CERTIFICATETEMPLATE']._serialized_options = b'\352A{\n!credbatch.dev/CertificateTemplate\022+certificateTemplates/{certificate_template}*\024certificateTemplates2\023certificateTemplate'
   _globals['_SAMPLECSVCOLUMN'].fields_by_name['name']._loaded_options = None
   _globals['_SAMPLECSVCOLUMN'].fields_by_name['name']._serialized_options = b'\342A\001\003'
   _globals['_SAMPLECSVCOLUMN'].fields_by_name['required']._loaded_options = None
@@ -104,20 +111,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SAMPLECSV'].fields_by_name['content']._serialized_options = b'\342A\001\003'
   _globals['_SAMPLECSV'].fields_by_name['columns']._loaded_options = None
   _globals['_SAMPLECSV'].fields_by_name['columns']._serialized_options = b'\342A\001\003'
-  _globals['_PAGESIZE']._serialized_start=1353
-  _globals['_PAGESIZE']._serialized_end=1430
-  _globals['_ORIENTATION']._serialized_start=1432
-  _globals['_ORIENTATION']._serialized_end=1527
-  _globals['_EMAILTEMPLATE']._serialized_start=133
-  _globals['_EMAILTEMPLATE']._serialized_end=378
-  _globals['_SMSTEMPLATE']._serialized_start=381
-  _globals['_SMSTEMPLATE']._serialized_end=571
-  _globals['_CERTIFICATELAYOUT']._serialized_start=574
-  _globals['_CERTIFICATELAYOUT']._serialized_end=853
-  _globals['_CERTIFICATETEMPLATE']._serialized_start=856
-  _globals['_CERTIFICATETEMPLATE']._serialized_end=1114
-  _globals['_SAMPLECSVCOLUMN']._serialized_start=1116
-  _globals['_SAMPLECSVCOLUMN']._serialized_end=1227
-  _globals['_SAMPLECSV']._serialized_start=1229
-  _globals['_SAMPLECSV']._serialized_end=1351
+  _globals['_PAGESIZE']._serialized_start=1694
+  _globals['_PAGESIZE']._serialized_end=1771
+  _globals['_ORIENTATION']._serialized_start=1773
+  _globals['_ORIENTATION']._serialized_end=1868
+  _globals['_EMAILTEMPLATE']._serialized_start=160
+  _globals['_EMAILTEMPLATE']._serialized_end=503
+  _globals['_SMSTEMPLATE']._serialized_start=506
+  _globals['_SMSTEMPLATE']._serialized_end=784
+  _globals['_CERTIFICATELAYOUT']._serialized_start=787
+  _globals['_CERTIFICATELAYOUT']._serialized_end=1066
+  _globals['_CERTIFICATETEMPLATE']._serialized_start=1069
+  _globals['_CERTIFICATETEMPLATE']._serialized_end=1455
+  _globals['_SAMPLECSVCOLUMN']._serialized_start=1457
+  _globals['_SAMPLECSVCOLUMN']._serialized_end=1568
+  _globals['_SAMPLECSV']._serialized_start=1570
+  _globals['_SAMPLECSV']._serialized_end=1692
 # @@protoc_insertion_point(module_scope)

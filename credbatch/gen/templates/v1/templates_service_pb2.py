@@ -27,9 +27,10 @@ from credbatch.gen.templates.v1 import credential_schema_pb2 as credbatch_dot_te
 from credbatch.gen.templates.v1 import templates_pb2 as credbatch_dot_templates_dot_v1_dot_templates__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.credbatch/templates/v1/templates_service.proto\x12\x16\x63redbatch.templates.v1\x1a credbatch/common/v1/medium.proto\x1a.credbatch/templates/v1/credential_schema.proto\x1a&credbatch/templates/v1/templates.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\"y\n\x1d\x43reateCredentialSchemaRequest\x12>\n\x06schema\x18\x01 \x01(\x0b\x32(.credbatch.templates.v1.CredentialSchemaB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"\x94\x01\n$CreateCredentialSchemaVersionRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12>\n\x06schema\x18\x02 \x01(\x0b\x32(.credbatch.templates.v1.CredentialSchemaB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"0\n\x1aGetCredentialSchemaRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"Q\n\x1cListCredentialSchemasRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"s\n\x1dListCredentialSchemasResponse\x12\x39\n\x07schemas\x18\x01 \x03(\x0b\x32(.credbatch.templates.v1.CredentialSchema\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xa2\x01\n\x1a\x43reateEmailTemplateRequest\x12\x43\n\x0e\x65mail_template\x18\x01 \x01(\x0b\x32%.credbatch.templates.v1.EmailTemplateB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12%\n\x17validate_against_schema\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"-\n\x17GetEmailTemplateRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"N\n\x19ListEmailTemplatesRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"u\n\x1aListEmailTemplatesResponse\x12>\n\x0f\x65mail_templates\x18\x01 \x03(\x0b\x32%.credbatch.templates.v1.EmailTemplate\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x9c\x01\n\x18\x43reateSmsTemplateRequest\x12?\n\x0csms_template\x18\x01 \x01(\x0b\x32#.credbatch.templates.v1.SmsTemplateB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12%\n\x17validate_against_schema\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"+\n\x15GetSmsTemplateRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"L\n\x17ListSmsTemplatesRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"o\n\x18ListSmsTemplatesResponse\x12:\n\rsms_templates\x18\x01 \x03(\x0b\x32#.credbatch.templates.v1.SmsTemplate\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xb4\x01\n CreateCertificateTemplateRequest\x12O\n\x14\x63\x65rtificate_template\x18\x01 \x01(\x0b\x32+.credbatch.templates.v1.CertificateTemplateB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12%\n\x17validate_against_schema\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"3\n\x1dGetCertificateTemplateRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"T\n\x1fListCertificateTemplatesRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"\x87\x01\n ListCertificateTemplatesResponse\x12J\n\x15\x63\x65rtificate_templates\x18\x01 \x03(\x0b\x32+.credbatch.templates.v1.CertificateTemplate\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xe6\x01\n\x1cRenderTemplatePreviewRequest\x12\x16\n\x08template\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06schema\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x63\n\rsample_values\x18\x03 \x03(\x0b\x32\x46.credbatch.templates.v1.RenderTemplatePreviewRequest.SampleValuesEntryB\x04\xe2\x41\x01\x01\x1a\x33\n\x11SampleValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"W\n\x0c\x45mailPreview\x12\x15\n\x07subject\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\thtml_body\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\ttext_body\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\"k\n\nSmsPreview\x12\x12\n\x04\x62ody\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1b\n\rsegment_count\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x16\n\x08\x65ncoding\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06length\x18\x04 \x01(\x05\x42\x04\xe2\x41\x01\x03\"?\n\x12\x43\x65rtificatePreview\x12\x11\n\x03pdf\x18\x01 \x01(\x0c\x42\x04\xe2\x41\x01\x03\x12\x16\n\x08\x63red_url\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\"\xd7\x01\n\x1dRenderTemplatePreviewResponse\x12\x35\n\x05\x65mail\x18\x01 \x01(\x0b\x32$.credbatch.templates.v1.EmailPreviewH\x00\x12\x31\n\x03sms\x18\x02 \x01(\x0b\x32\".credbatch.templates.v1.SmsPreviewH\x00\x12\x41\n\x0b\x63\x65rtificate\x18\x03 \x01(\x0b\x32*.credbatch.templates.v1.CertificatePreviewH\x00\x42\t\n\x07preview\"_\n\x13GetSampleCsvRequest\x12\x14\n\x06schema\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x32\n\x07mediums\x18\x02 \x03(\x0e\x32\x1b.credbatch.common.v1.MediumB\x04\xe2\x41\x01\x02\x32\xdc\x12\n\x0fTemplateService\x12\x96\x01\n\x16\x43reateCredentialSchema\x12\x35.credbatch.templates.v1.CreateCredentialSchemaRequest\x1a(.credbatch.templates.v1.CredentialSchema\"\x1b\x82\xd3\xe4\x93\x02\x15\"\x0b/v1/schemas:\x06schema\x12\xb6\x01\n\x1d\x43reateCredentialSchemaVersion\x12<.credbatch.templates.v1.CreateCredentialSchemaVersionRequest\x1a(.credbatch.templates.v1.CredentialSchema\"-\x82\xd3\xe4\x93\x02\'\"\"/v1/{name=schemas/*}:createVersion:\x01*\x12\x91\x01\n\x13GetCredentialSchema\x12\x32.credbatch.templates.v1.GetCredentialSchemaRequest\x1a(.credbatch.templates.v1.CredentialSchema\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/{name=schemas/*}\x12\x99\x01\n\x15ListCredentialSchemas\x12\x34.credbatch.templates.v1.ListCredentialSchemasRequest\x1a\x35.credbatch.templates.v1.ListCredentialSchemasResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/schemas\x12\x9c\x01\n\x13\x43reateEmailTemplate\x12\x32.credbatch.templates.v1.CreateEmailTemplateRequest\x1a%.credbatch.templates.v1.EmailTemplate\"*\x82\xd3\xe4\x93\x02$\"\x12/v1/emailTemplates:\x0e\x65mail_template\x12\x8f\x01\n\x10GetEmailTemplate\x12/.credbatch.templates.v1.GetEmailTemplateRequest\x1a%.credbatch.templates.v1.EmailTemplate\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/{name=emailTemplates/*}\x12\x97\x01\n\x12ListEmailTemplates\x12\x31.credbatch.templates.v1.ListEmailTemplatesRequest\x1a\x32.credbatch.templates.v1.ListEmailTemplatesResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/emailTemplates\x12\x92\x01\n\x11\x43reateSmsTemplate\x12\x30.credbatch.templates.v1.CreateSmsTemplateRequest\x1a#.credbatch.templates.v1.SmsTemplate\"&\x82\xd3\xe4\x93\x02 \"\x10/v1/smsTemplates:\x0csms_template\x12\x87\x01\n\x0eGetSmsTemplate\x12-.credbatch.templates.v1.GetSmsTemplateRequest\x1a#.credbatch.templates.v1.SmsTemplate\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/{name=smsTemplates/*}\x12\x8f\x01\n\x10ListSmsTemplates\x12/.credbatch.templates.v1.ListSmsTemplatesRequest\x1a\x30.credbatch.templates.v1.ListSmsTemplatesResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/smsTemplates\x12\xba\x01\n\x19\x43reateCertificateTemplate\x12\x38.credbatch.templates.v1.CreateCertificateTemplateRequest\x1a+.credbatch.templates.v1.CertificateTemplate\"6\x82\xd3\xe4\x93\x02\x30\"\x18/v1/certificateTemplates:\x14\x63\x65rtificate_template\x12\xa7\x01\n\x16GetCertificateTemplate\x12\x35.credbatch.templates.v1.GetCertificateTemplateRequest\x1a+.credbatch.templates.v1.CertificateTemplate\")\x82\xd3\xe4\x93\x02#\x12!/v1/{name=certificateTemplates/*}\x12\xaf\x01\n\x18ListCertificateTemplates\x12\x37.credbatch.templates.v1.ListCertificateTemplatesRequest\x1a\x38.credbatch.templates.v1.ListCertificateTemplatesResponse\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/certificateTemplates\x12\xa6\x01\n\x15RenderTemplatePreview\x12\x34.credbatch.templates.v1.RenderTemplatePreviewRequest\x1a\x35.credbatch.templates.v1.RenderTemplatePreviewResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x15/v1/templates:preview:\x01*\x12\x88\x01\n\x0cGetSampleCsv\x12+.credbatch.templates.v1.GetSampleCsvRequest\x1a!.credbatch.templates.v1.SampleCsv\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/{schema=schemas/*}:sampleCsvB$Z\"credbatch/templates/v1;templatesv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.credbatch/templates/v1/templates_service.proto\x12\x16\x63redbatch.templates.v1\x1a credbatch/common/v1/medium.proto\x1a.credbatch/templates/v1/credential_schema.proto\x1a&credbatch/templates/v1/templates.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\"y\n\x1d\x43reateCredentialSchemaRequest\x12>\n\x06schema\x18\x01 \x01(\x0b\x32(.credbatch.templates.v1.CredentialSchemaB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"\xb7\x01\n$CreateCredentialSchemaVersionRequest\x12\x35\n\x04name\x18\x01 \x01(\tB\'\xe2\x41\x01\x02\xfa\x41 \n\x1e\x63redbatch.dev/CredentialSchema\x12>\n\x06schema\x18\x02 \x01(\x0b\x32(.credbatch.templates.v1.CredentialSchemaB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"S\n\x1aGetCredentialSchemaRequest\x12\x35\n\x04name\x18\x01 \x01(\tB\'\xe2\x41\x01\x02\xfa\x41 \n\x1e\x63redbatch.dev/CredentialSchema\"Q\n\x1cListCredentialSchemasRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"s\n\x1dListCredentialSchemasResponse\x12\x39\n\x07schemas\x18\x01 \x03(\x0b\x32(.credbatch.templates.v1.CredentialSchema\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xc5\x01\n\x1a\x43reateEmailTemplateRequest\x12\x43\n\x0e\x65mail_template\x18\x01 \x01(\x0b\x32%.credbatch.templates.v1.EmailTemplateB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12H\n\x17validate_against_schema\x18\x03 \x01(\tB\'\xe2\x41\x01\x01\xfa\x41 \n\x1e\x63redbatch.dev/CredentialSchema\"M\n\x17GetEmailTemplateRequest\x12\x32\n\x04name\x18\x01 \x01(\tB$\xe2\x41\x01\x02\xfa\x41\x1d\n\x1b\x63redbatch.dev/EmailTemplate\"N\n\x19ListEmailTemplatesRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"u\n\x1aListEmailTemplatesResponse\x12>\n\x0f\x65mail_templates\x18\x01 \x03(\x0b\x32%.credbatch.templates.v1.EmailTemplate\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xbf\x01\n\x18\x43reateSmsTemplateRequest\x12?\n\x0csms_template\x18\x01 \x01(\x0b\x32#.credbatch.templates.v1.SmsTemplateB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12H\n\x17validate_against_schema\x18\x03 \x01(\tB\'\xe2\x41\x01\x01\xfa\x41 \n\x1e\x63redbatch.dev/CredentialSchema\"I\n\x15GetSmsTemplateRequest\x12\x30\n\x04name\x18\x01 \x01(\tB\"\xe2\x41\x01\x02\xfa\x41\x1b\n\x19\x63redbatch.dev/SmsTemplate\"L\n\x17ListSmsTemplatesRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"o\n\x18ListSmsTemplatesResponse\x12:\n\rsms_templates\x18\x01 \x03(\x0b\x32#.credbatch.templates.v1.SmsTemplate\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xd7\x01\n CreateCertificateTemplateRequest\x12O\n\x14\x63\x65rtificate_template\x18\x01 \x01(\x0b\x32+.credbatch.templates.v1.CertificateTemplateB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12H\n\x17validate_against_schema\x18\x03 \x01(\tB\'\xe2\x41\x01\x01\xfa\x41 \n\x1e\x63redbatch.dev/CredentialSchema\"Y\n\x1dGetCertificateTemplateRequest\x12\x38\n\x04name\x18\x01 \x01(\tB*\xe2\x41\x01\x02\xfa\x41#\n!credbatch.dev/CertificateTemplate\"T\n\x1fListCertificateTemplatesRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"\x87\x01\n ListCertificateTemplatesResponse\x12J\n\x15\x63\x65rtificate_templates\x18\x01 \x03(\x0b\x32+.credbatch.templates.v1.CertificateTemplate\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x8f\x02\n\x1cRenderTemplatePreviewRequest\x12\x1c\n\x08template\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xfa\x41\x03\n\x01*\x12\x37\n\x06schema\x18\x02 \x01(\tB\'\xe2\x41\x01\x01\xfa\x41 \n\x1e\x63redbatch.dev/CredentialSchema\x12\x63\n\rsample_values\x18\x03 \x03(\x0b\x32\x46.credbatch.templates.v1.RenderTemplatePreviewRequest.SampleValuesEntryB\x04\xe2\x41\x01\x01\x1a\x33\n\x11SampleValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"W\n\x0c\x45mailPreview\x12\x15\n\x07subject\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\thtml_body\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\ttext_body\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\"k\n\nSmsPreview\x12\x12\n\x04\x62ody\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1b\n\rsegment_count\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x16\n\x08\x65ncoding\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06length\x18\x04 \x01(\x05\x42\x04\xe2\x41\x01\x03\"?\n\x12\x43\x65rtificatePreview\x12\x11\n\x03pdf\x18\x01 \x01(\x0c\x42\x04\xe2\x41\x01\x03\x12\x16\n\x08\x63red_url\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\"\xd7\x01\n\x1dRenderTemplatePreviewResponse\x12\x35\n\x05\x65mail\x18\x01 \x01(\x0b\x32$.credbatch.templates.v1.EmailPreviewH\x00\x12\x31\n\x03sms\x18\x02 \x01(\x0b\x32\".credbatch.templates.v1.SmsPreviewH\x00\x12\x41\n\x0b\x63\x65rtificate\x18\x03 \x01(\x0b\x32*.credbatch.templates.v1.CertificatePreviewH\x00\x42\t\n\x07preview\"\x82\x01\n\x13GetSampleCsvRequest\x12\x37\n\x06schema\x18\x01 \x01(\tB\'\xe2\x41\x01\x02\xfa\x41 \n\x1e\x63redbatch.dev/CredentialSchema\x12\x32\n\x07mediums\x18\x02 \x03(\x0e\x32\x1b.credbatch.common.v1.MediumB\x04\xe2\x41\x01\x02\x32\xdc\x12\n\x0fTemplateService\x12\x96\x01\n\x16\x43reateCredentialSchema\x12\x35.credbatch.templates.v1.CreateCredentialSchemaRequest\x1a(.credbatch.templates.v1.CredentialSchema\"\x1b\x82\xd3\xe4\x93\x02\x15\"\x0b/v1/schemas:\x06schema\x12\xb6\x01\n\x1d\x43reateCredentialSchemaVersion\x12<.credbatch.templates.v1.CreateCredentialSchemaVersionRequest\x1a(.credbatch.templates.v1.CredentialSchema\"-\x82\xd3\xe4\x93\x02\'\"\"/v1/{name=schemas/*}:createVersion:\x01*\x12\x91\x01\n\x13GetCredentialSchema\x12\x32.credbatch.templates.v1.GetCredentialSchemaRequest\x1a(.credbatch.templates.v1.CredentialSchema\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/{name=schemas/*}\x12\x99\x01\n\x15ListCredentialSchemas\x12\x34.credbatch.templates.v1.ListCredentialSchemasRequest\x1a\x35.credbatch.templates.v1.ListCredentialSchemasResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/schemas\x12\x9c\x01\n\x13\x43reateEmailTemplate\x12\x32.credbatch.templates.v1.CreateEmailTemplateRequest\x1a%.credbatch.templates.v1.EmailTemplate\"*\x82\xd3\xe4\x93\x02$\"\x12/v1/emailTemplates:\x0e\x65mail_template\x12\x8f\x01\n\x10GetEmailTemplate\x12/.credbatch.templates.v1.GetEmailTemplateRequest\x1a%.credbatch.templates.v1.EmailTemplate\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/{name=emailTemplates/*}\x12\x97\x01\n\x12ListEmailTemplates\x12\x31.credbatch.templates.v1.ListEmailTemplatesRequest\x1a\x32.credbatch.templates.v1.ListEmailTemplatesResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/emailTemplates\x12\x92\x01\n\x11\x43reateSmsTemplate\x12\x30.credbatch.templates.v1.CreateSmsTemplateRequest\x1a#.credbatch.templates.v1.SmsTemplate\"&\x82\xd3\xe4\x93\x02 \"\x10/v1/smsTemplates:\x0csms_template\x12\x87\x01\n\x0eGetSmsTemplate\x12-.credbatch.templates.v1.GetSmsTemplateRequest\x1a#.credbatch.templates.v1.SmsTemplate\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/{name=smsTemplates/*}\x12\x8f\x01\n\x10ListSmsTemplates\x12/.credbatch.templates.v1.ListSmsTemplatesRequest\x1a\x30.credbatch.templates.v1.ListSmsTemplatesResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/smsTemplates\x12\xba\x01\n\x19\x43reateCertificateTemplate\x12\x38.credbatch.templates.v1.CreateCertificateTemplateRequest\x1a+.credbatch.templates.v1.CertificateTemplate\"6\x82\xd3\xe4\x93\x02\x30\"\x18/v1/certificateTemplates:\x14\x63\x65rtificate_template\x12\xa7\x01\n\x16GetCertificateTemplate\x12\x35.credbatch.templates.v1.GetCertificateTemplateRequest\x1a+.credbatch.templates.v1.CertificateTemplate\")\x82\xd3\xe4\x93\x02#\x12!/v1/{name=certificateTemplates/*}\x12\xaf\x01\n\x18ListCertificateTemplates\x12\x37.credbatch.templates.v1.ListCertificateTemplatesRequest\x1a\x38.credbatch.templates.v1.ListCertificateTemplatesResponse\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/certificateTemplates\x12\xa6\x01\n\x15RenderTemplatePreview\x12\x34.credbatch.templates.v1.RenderTemplatePreviewRequest\x1a\x35.credbatch.templates.v1.RenderTemplatePreviewResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x15/v1/templates:preview:\x01*\x12\x88\x01\n\x0cGetSampleCsv\x12+.credbatch.templates.v1.GetSampleCsvRequest\x1a!.credbatch.templates.v1.SampleCsv\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/{schema=schemas/*}:sampleCsvB$Z\"credbatch/templates/v1;templatesv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,13 +43,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATECREDENTIALSCHEMAREQUEST'].fields_by_name['request_id']._loaded_options = None
   _globals['_CREATECREDENTIALSCHEMAREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
   _globals['_CREATECREDENTIALSCHEMAVERSIONREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_CREATECREDENTIALSCHEMAVERSIONREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_CREATECREDENTIALSCHEMAVERSIONREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A \n\036credbatch.dev/CredentialSchema'
   _globals['_CREATECREDENTIALSCHEMAVERSIONREQUEST'].fields_by_name['schema']._loaded_options = None
   _globals['_CREATECREDENTIALSCHEMAVERSIONREQUEST'].fields_by_name['schema']._serialized_options = b'\342A\001\002'
   _globals['_CREATECREDENTIALSCHEMAVERSIONREQUEST'].fields_by_name['request_id']._loaded_options = None
   _globals['_CREATECREDENTIALSCHEMAVERSIONREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
   _globals['_GETCREDENTIALSCHEMAREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_GETCREDENTIALSCHEMAREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_GETCREDENTIALSCHEMAREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A \n\036credbatch.dev/CredentialSchema'
   _globals['_LISTCREDENTIALSCHEMASREQUEST'].fields_by_name['page_size']._loaded_options = None
   _globals['_LISTCREDENTIALSCHEMASREQUEST'].fields_by_name['page_size']._serialized_options = b'\342A\001\001'
   _globals['_LISTCREDENTIALSCHEMASREQUEST'].fields_by_name['page_token']._loaded_options = None
@@ -58,9 +59,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEEMAILTEMPLATEREQUEST'].fields_by_name['request_id']._loaded_options = None
   _globals['_CREATEEMAILTEMPLATEREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
   _globals['_CREATEEMAILTEMPLATEREQUEST'].fields_by_name['validate_against_schema']._loaded_options = None
-  _globals['_CREATEEMAILTEMPLATEREQUEST'].fields_by_name['validate_against_schema']._serialized_options = b'\342A\001\001'
+  _globals['_CREATEEMAILTEMPLATEREQUEST'].fields_by_name['validate_against_schema']._serialized_options = b'\342A\001\001\372A \n\036credbatch.dev/CredentialSchema'
   _globals['_GETEMAILTEMPLATEREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_GETEMAILTEMPLATEREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_GETEMAILTEMPLATEREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\035\n\033credbatch.dev/EmailTemplate'
   _globals['_LISTEMAILTEMPLATESREQUEST'].fields_by_name['page_size']._loaded_options = None
   _globals['_LISTEMAILTEMPLATESREQUEST'].fields_by_name['page_size']._serialized_options = b'\342A\001\001'
   _globals['_LISTEMAILTEMPLATESREQUEST'].fields_by_name['page_token']._loaded_options = None
@@ -70,9 +71,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATESMSTEMPLATEREQUEST'].fields_by_name['request_id']._loaded_options = None
   _globals['_CREATESMSTEMPLATEREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
   _globals['_CREATESMSTEMPLATEREQUEST'].fields_by_name['validate_against_schema']._loaded_options = None
-  _globals['_CREATESMSTEMPLATEREQUEST'].fields_by_name['validate_against_schema']._serialized_options = b'\342A\001\001'
+  _globals['_CREATESMSTEMPLATEREQUEST'].fields_by_name['validate_against_schema']._serialized_options = b'\342A\001\001\372A \n\036credbatch.dev/CredentialSchema'
   _globals['_GETSMSTEMPLATEREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_GETSMSTEMPLATEREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_GETSMSTEMPLATEREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\033\n\031credbatch.dev/SmsTemplate'
   _globals['_LISTSMSTEMPLATESREQUEST'].fields_by_name['page_size']._loaded_options = None
   _globals['_LISTSMSTEMPLATESREQUEST'].fields_by_name['page_size']._serialized_options = b'\342A\001\001'
   _globals['_LISTSMSTEMPLATESREQUEST'].fields_by_name['page_token']._loaded_options = None
@@ -82,9 +83,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATECERTIFICATETEMPLATEREQUEST'].fields_by_name['request_id']._loaded_options = None
   _globals['_CREATECERTIFICATETEMPLATEREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
   _globals['_CREATECERTIFICATETEMPLATEREQUEST'].fields_by_name['validate_against_schema']._loaded_options = None
-  _globals['_CREATECERTIFICATETEMPLATEREQUEST'].fields_by_name['validate_against_schema']._serialized_options = b'\342A\001\001'
+  _globals['_CREATECERTIFICATETEMPLATEREQUEST'].fields_by_name['validate_against_schema']._serialized_options = b'\342A\001\001\372A \n\036credbatch.dev/CredentialSchema'
   _globals['_GETCERTIFICATETEMPLATEREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_GETCERTIFICATETEMPLATEREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_GETCERTIFICATETEMPLATEREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A#\n!credbatch.dev/CertificateTemplate'
   _globals['_LISTCERTIFICATETEMPLATESREQUEST'].fields_by_name['page_size']._loaded_options = None
   _globals['_LISTCERTIFICATETEMPLATESREQUEST'].fields_by_name['page_size']._serialized_options = b'\342A\001\001'
   _globals['_LISTCERTIFICATETEMPLATESREQUEST'].fields_by_name['page_token']._loaded_options = None
@@ -92,9 +93,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RENDERTEMPLATEPREVIEWREQUEST_SAMPLEVALUESENTRY']._loaded_options = None
   _globals['_RENDERTEMPLATEPREVIEWREQUEST_SAMPLEVALUESENTRY']._serialized_options = b'8\001'
   _globals['_RENDERTEMPLATEPREVIEWREQUEST'].fields_by_name['template']._loaded_options = None
-  _globals['_RENDERTEMPLATEPREVIEWREQUEST'].fields_by_name['template']._serialized_options = b'\342A\001\002'
+  _globals['_RENDERTEMPLATEPREVIEWREQUEST'].fields_by_name['template']._serialized_options = b'\342A\001\002\372A\003\n\001*'
   _globals['_RENDERTEMPLATEPREVIEWREQUEST'].fields_by_name['schema']._loaded_options = None
-  _globals['_RENDERTEMPLATEPREVIEWREQUEST'].fields_by_name['schema']._serialized_options = b'\342A\001\001'
+  _globals['_RENDERTEMPLATEPREVIEWREQUEST'].fields_by_name['schema']._serialized_options = b'\342A\001\001\372A \n\036credbatch.dev/CredentialSchema'
   _globals['_RENDERTEMPLATEPREVIEWREQUEST'].fields_by_name['sample_values']._loaded_options = None
   _globals['_RENDERTEMPLATEPREVIEWREQUEST'].fields_by_name['sample_values']._serialized_options = b'\342A\001\001'
   _globals['_EMAILPREVIEW'].fields_by_name['subject']._loaded_options = None
@@ -116,7 +117,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CERTIFICATEPREVIEW'].fields_by_name['cred_url']._loaded_options = None
   _globals['_CERTIFICATEPREVIEW'].fields_by_name['cred_url']._serialized_options = b'\342A\001\003'
   _globals['_GETSAMPLECSVREQUEST'].fields_by_name['schema']._loaded_options = None
-  _globals['_GETSAMPLECSVREQUEST'].fields_by_name['schema']._serialized_options = b'\342A\001\002'
+  _globals['_GETSAMPLECSVREQUEST'].fields_by_name['schema']._serialized_options = b'\342A\001\002\372A \n\036credbatch.dev/CredentialSchema'
   _globals['_GETSAMPLECSVREQUEST'].fields_by_name['mediums']._loaded_options = None
   _globals['_GETSAMPLECSVREQUEST'].fields_by_name['mediums']._serialized_options = b'\342A\001\002'
   _globals['_TEMPLATESERVICE'].methods_by_name['CreateCredentialSchema']._loaded_options = None
@@ -149,54 +150,54 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TEMPLATESERVICE'].methods_by_name['RenderTemplatePreview']._serialized_options = b'\202\323\344\223\002\032\"\025/v1/templates:preview:\001*'
   _globals['_TEMPLATESERVICE'].methods_by_name['GetSampleCsv']._loaded_options = None
   _globals['_TEMPLATESERVICE'].methods_by_name['GetSampleCsv']._serialized_options = b'\202\323\344\223\002\"\022 /v1/{schema=schemas/*}:sampleCsv'
-  _globals['_CREATECREDENTIALSCHEMAREQUEST']._serialized_start=259
-  _globals['_CREATECREDENTIALSCHEMAREQUEST']._serialized_end=380
-  _globals['_CREATECREDENTIALSCHEMAVERSIONREQUEST']._serialized_start=383
-  _globals['_CREATECREDENTIALSCHEMAVERSIONREQUEST']._serialized_end=531
-  _globals['_GETCREDENTIALSCHEMAREQUEST']._serialized_start=533
-  _globals['_GETCREDENTIALSCHEMAREQUEST']._serialized_end=581
-  _globals['_LISTCREDENTIALSCHEMASREQUEST']._serialized_start=583
-  _globals['_LISTCREDENTIALSCHEMASREQUEST']._serialized_end=664
-  _globals['_LISTCREDENTIALSCHEMASRESPONSE']._serialized_start=666
-  _globals['_LISTCREDENTIALSCHEMASRESPONSE']._serialized_end=781
-  _globals['_CREATEEMAILTEMPLATEREQUEST']._serialized_start=784
-  _globals['_CREATEEMAILTEMPLATEREQUEST']._serialized_end=946
-  _globals['_GETEMAILTEMPLATEREQUEST']._serialized_start=948
-  _globals['_GETEMAILTEMPLATEREQUEST']._serialized_end=993
-  _globals['_LISTEMAILTEMPLATESREQUEST']._serialized_start=995
-  _globals['_LISTEMAILTEMPLATESREQUEST']._serialized_end=1073
-  _globals['_LISTEMAILTEMPLATESRESPONSE']._serialized_start=1075
-  _globals['_LISTEMAILTEMPLATESRESPONSE']._serialized_end=1192
-  _globals['_CREATESMSTEMPLATEREQUEST']._serialized_start=1195
-  _globals['_CREATESMSTEMPLATEREQUEST']._serialized_end=1351
-  _globals['_GETSMSTEMPLATEREQUEST']._serialized_start=1353
-  _globals['_GETSMSTEMPLATEREQUEST']._serialized_end=1396
-  _globals['_LISTSMSTEMPLATESREQUEST']._serialized_start=1398
-  _globals['_LISTSMSTEMPLATESREQUEST']._serialized_end=1474
-  _globals['_LISTSMSTEMPLATESRESPONSE']._serialized_start=1476
-  _globals['_LISTSMSTEMPLATESRESPONSE']._serialized_end=1587
-  _globals['_CREATECERTIFICATETEMPLATEREQUEST']._serialized_start=1590
-  _globals['_CREATECERTIFICATETEMPLATEREQUEST']._serialized_end=1770
-  _globals['_GETCERTIFICATETEMPLATEREQUEST']._serialized_start=1772
-  _globals['_GETCERTIFICATETEMPLATEREQUEST']._serialized_end=1823
-  _globals['_LISTCERTIFICATETEMPLATESREQUEST']._serialized_start=1825
-  _globals['_LISTCERTIFICATETEMPLATESREQUEST']._serialized_end=1909
-  _globals['_LISTCERTIFICATETEMPLATESRESPONSE']._serialized_start=1912
-  _globals['_LISTCERTIFICATETEMPLATESRESPONSE']._serialized_end=2047
-  _globals['_RENDERTEMPLATEPREVIEWREQUEST']._serialized_start=2050
-  _globals['_RENDERTEMPLATEPREVIEWREQUEST']._serialized_end=2280
-  _globals['_RENDERTEMPLATEPREVIEWREQUEST_SAMPLEVALUESENTRY']._serialized_start=2229
-  _globals['_RENDERTEMPLATEPREVIEWREQUEST_SAMPLEVALUESENTRY']._serialized_end=2280
-  _globals['_EMAILPREVIEW']._serialized_start=2282
-  _globals['_EMAILPREVIEW']._serialized_end=2369
-  _globals['_SMSPREVIEW']._serialized_start=2371
-  _globals['_SMSPREVIEW']._serialized_end=2478
-  _globals['_CERTIFICATEPREVIEW']._serialized_start=2480
-  _globals['_CERTIFICATEPREVIEW']._serialized_end=2543
-  _globals['_RENDERTEMPLATEPREVIEWRESPONSE']._serialized_start=2546
-  _globals['_RENDERTEMPLATEPREVIEWRESPONSE']._serialized_end=2761
-  _globals['_GETSAMPLECSVREQUEST']._serialized_start=2763
-  _globals['_GETSAMPLECSVREQUEST']._serialized_end=2858
-  _globals['_TEMPLATESERVICE']._serialized_start=2861
-  _globals['_TEMPLATESERVICE']._serialized_end=5257
+  _globals['_CREATECREDENTIALSCHEMAREQUEST']._serialized_start=286
+  _globals['_CREATECREDENTIALSCHEMAREQUEST']._serialized_end=407
+  _globals['_CREATECREDENTIALSCHEMAVERSIONREQUEST']._serialized_start=410
+  _globals['_CREATECREDENTIALSCHEMAVERSIONREQUEST']._serialized_end=593
+  _globals['_GETCREDENTIALSCHEMAREQUEST']._serialized_start=595
+  _globals['_GETCREDENTIALSCHEMAREQUEST']._serialized_end=678
+  _globals['_LISTCREDENTIALSCHEMASREQUEST']._serialized_start=680
+  _globals['_LISTCREDENTIALSCHEMASREQUEST']._serialized_end=761
+  _globals['_LISTCREDENTIALSCHEMASRESPONSE']._serialized_start=763
+  _globals['_LISTCREDENTIALSCHEMASRESPONSE']._serialized_end=878
+  _globals['_CREATEEMAILTEMPLATEREQUEST']._serialized_start=881
+  _globals['_CREATEEMAILTEMPLATEREQUEST']._serialized_end=1078
+  _globals['_GETEMAILTEMPLATEREQUEST']._serialized_start=1080
+  _globals['_GETEMAILTEMPLATEREQUEST']._serialized_end=1157
+  _globals['_LISTEMAILTEMPLATESREQUEST']._serialized_start=1159
+  _globals['_LISTEMAILTEMPLATESREQUEST']._serialized_end=1237
+  _globals['_LISTEMAILTEMPLATESRESPONSE']._serialized_start=1239
+  _globals['_LISTEMAILTEMPLATESRESPONSE']._serialized_end=1356
+  _globals['_CREATESMSTEMPLATEREQUEST']._serialized_start=1359
+  _globals['_CREATESMSTEMPLATEREQUEST']._serialized_end=1550
+  _globals['_GETSMSTEMPLATEREQUEST']._serialized_start=1552
+  _globals['_GETSMSTEMPLATEREQUEST']._serialized_end=1625
+  _globals['_LISTSMSTEMPLATESREQUEST']._serialized_start=1627
+  _globals['_LISTSMSTEMPLATESREQUEST']._serialized_end=1703
+  _globals['_LISTSMSTEMPLATESRESPONSE']._serialized_start=1705
+  _globals['_LISTSMSTEMPLATESRESPONSE']._serialized_end=1816
+  _globals['_CREATECERTIFICATETEMPLATEREQUEST']._serialized_start=1819
+  _globals['_CREATECERTIFICATETEMPLATEREQUEST']._serialized_end=2034
+  _globals['_GETCERTIFICATETEMPLATEREQUEST']._serialized_start=2036
+  _globals['_GETCERTIFICATETEMPLATEREQUEST']._serialized_end=2125
+  _globals['_LISTCERTIFICATETEMPLATESREQUEST']._serialized_start=2127
+  _globals['_LISTCERTIFICATETEMPLATESREQUEST']._serialized_end=2211
+  _globals['_LISTCERTIFICATETEMPLATESRESPONSE']._serialized_start=2214
+  _globals['_LISTCERTIFICATETEMPLATESRESPONSE']._serialized_end=2349
+  _globals['_RENDERTEMPLATEPREVIEWREQUEST']._serialized_start=2352
+  _globals['_RENDERTEMPLATEPREVIEWREQUEST']._serialized_end=2623
+  _globals['_RENDERTEMPLATEPREVIEWREQUEST_SAMPLEVALUESENTRY']._serialized_start=2572
+  _globals['_RENDERTEMPLATEPREVIEWREQUEST_SAMPLEVALUESENTRY']._serialized_end=2623
+  _globals['_EMAILPREVIEW']._serialized_start=2625
+  _globals['_EMAILPREVIEW']._serialized_end=2712
+  _globals['_SMSPREVIEW']._serialized_start=2714
+  _globals['_SMSPREVIEW']._serialized_end=2821
+  _globals['_CERTIFICATEPREVIEW']._serialized_start=2823
+  _globals['_CERTIFICATEPREVIEW']._serialized_end=2886
+  _globals['_RENDERTEMPLATEPREVIEWRESPONSE']._serialized_start=2889
+  _globals['_RENDERTEMPLATEPREVIEWRESPONSE']._serialized_end=3104
+  _globals['_GETSAMPLECSVREQUEST']._serialized_start=3107
+  _globals['_GETSAMPLECSVREQUEST']._serialized_end=3237
+  _globals['_TEMPLATESERVICE']._serialized_start=3240
+  _globals['_TEMPLATESERVICE']._serialized_end=5636
 # @@protoc_insertion_point(module_scope)

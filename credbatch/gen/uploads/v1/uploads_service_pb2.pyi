@@ -5,6 +5,7 @@ from credbatch.gen.common.v1 import medium_pb2 as _medium_pb2
 from credbatch.gen.uploads.v1 import validation_report_pb2 as _validation_report_pb2
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.api import resource_pb2 as _resource_pb2
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
