@@ -171,7 +171,7 @@ def test_the_limits_are_the_templates_own() -> None:
 def test_weight_counts_shared_parts_once_per_part() -> None:
     budget = Budget(Limits())
     leaf = ["abc"] * 10
-    nested: list[object] = leaf
+    nested: object = leaf
     for _ in range(30):  # 10 ** 30 leaves if walked naively
         nested = [nested] * 10
     started = time.monotonic()
