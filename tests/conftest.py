@@ -5,6 +5,7 @@ pytest_plugins = [
     "tests.fixtures.amqp",
     "tests.fixtures.tracing",
     "tests.fixtures.grpc",
+    "tests.fixtures.relay",
     "tests.fixtures.cli_system",
     "tests.fixtures.cli_org",
 ]
