@@ -6,6 +6,5 @@ pytest_plugins = [
     "tests.fixtures.tracing",
     "tests.fixtures.grpc",
     "tests.fixtures.relay",
-    "tests.fixtures.cli_system",
-    "tests.fixtures.cli_org",
+    "tests.fixtures.templates",
 ]

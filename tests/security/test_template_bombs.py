@@ -17,7 +17,7 @@ from credbatch.catalog.model import EmailTemplate as StoredEmailTemplate
 from credbatch.gen.templates.v1 import templates_pb2, templates_service_pb2
 from credbatch.templating.sandbox import TemplateProblem
 from tests.fixtures.grpc import error_details
-from tests.services.templates.conftest import make_tenant
+from tests.fixtures.templates import make_tenant
 from workers.issuance.rendering import EmailTemplate as WorkerEmailTemplate
 
 pb = templates_service_pb2
