@@ -26,6 +26,13 @@ from credbatch.templating.sandbox import CompiledTemplate
 
 
 @dataclass(frozen=True)
+class RenderedEmail:
+    subject: str  # folded to one line
+    html: str
+    text: str
+
+
+@dataclass(frozen=True)
 class EmailTemplate:
     subject: CompiledTemplate
     html: CompiledTemplate
@@ -39,10 +46,13 @@ class EmailTemplate:
             CompiledTemplate(stored.text_body),
         )
 
-    def render(self, values: dict[str, Any]) -> tuple[str, str, str]:
-        """(subject, html, text); the subject is folded to one line. Raises TemplateProblem."""
-        subject = " ".join(self.subject.render(values).split())
-        return subject, self.html.render(values), self.text.render(values)
+    def render(self, values: dict[str, Any]) -> RenderedEmail:
+        """Raises TemplateProblem."""
+        return RenderedEmail(
+            subject=" ".join(self.subject.render(values).split()),
+            html=self.html.render(values),
+            text=self.text.render(values),
+        )
 
 
 def template_values(
