@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.amqp",
     "tests.fixtures.tracing",
     "tests.fixtures.grpc",
+    "tests.fixtures.issuance",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from credbatch.signing import opaque
@@ -80,7 +80,9 @@ class CredentialDraft:
     certificate: CertificateInputs | None  # None: the batch issues no certificate
 
 
-def holder_values(context: BatchContext, holder: Holder, links: Links) -> dict[str, str]:
+def holder_values(
+    context: BatchContext, holder: Holder, links: Links, issue_date: date
+) -> dict[str, str]:
     """The placeholders of the holder's certificate, email and SMS."""
     return template_values(
         context.schema,
@@ -90,6 +92,7 @@ def holder_values(context: BatchContext, holder: Holder, links: Links) -> dict[s
         claim_url=links.claim_url,
         cred_url=links.cred_url,
         issuer_name=context.schema.display_name,
+        issue_date=issue_date,
     )
 
 
@@ -133,7 +136,9 @@ def draft_credential(
     if context.certificate is not None and links.cred_url is not None:
         certificate = CertificateInputs(
             template=context.certificate,
-            values=holder_values(context, holder, links),
+            values=holder_values(
+                context, holder, links, datetime.fromtimestamp(issued_at, UTC).date()
+            ),
             cred_url=links.cred_url,
         )
     return CredentialDraft(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from opentelemetry.trace import Span
 
@@ -54,7 +55,10 @@ class Inviter:
         self._sends = asyncio.Semaphore(settings.worker_concurrency)
 
     async def send(self, invitation: Invitation) -> Delivery:
-        values = holder_values(invitation.context, invitation.holder, invitation.links)
+        # The day the invitation goes out: a retried one may be sent days after issue.
+        values = holder_values(
+            invitation.context, invitation.holder, invitation.links, datetime.now(UTC).date()
+        )
         mediums = [m for m in (Medium.EMAIL, Medium.SMS) if m in invitation.due]
         senders = {Medium.EMAIL: self._send_email, Medium.SMS: self._send_sms}
         results = await asyncio.gather(

@@ -8,7 +8,7 @@ against, all as text.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import date
 from typing import Any
 
 from credbatch.catalog.model import EmailTemplate as StoredEmailTemplate
@@ -64,6 +64,7 @@ def template_values(
     claim_url: str,
     cred_url: str | None,
     issuer_name: str,
+    issue_date: date,
 ) -> dict[str, str]:
     """The placeholders of one record's templates."""
     system = {
@@ -71,7 +72,7 @@ def template_values(
         HOLDER_PHONE: phone or "",
         CLAIM_URL: claim_url,
         ISSUER_NAME: issuer_name,
-        ISSUE_DATE: datetime.now(UTC).date().isoformat(),
+        ISSUE_DATE: issue_date.isoformat(),
     }
     if cred_url is not None:
         system[CRED_URL] = cred_url
