@@ -1,7 +1,8 @@
 """What one record's credential and certificate say, built from the record and its batch.
 
-Pure: ids, the status-list entry and the time of issue come in as arguments, so the same
-inputs always build the same claims; signing and rendering happen elsewhere, in their spans.
+``draft_credential`` is pure: the random ids (``new_identifiers``), the status-list entry
+and the time of issue come in as arguments, so the same inputs always build the same draft;
+signing and rendering happen in the handler, each in its span.
 The schema's attributes are selectively disclosable; what a verifier needs before any
 disclosure (issuer, type, times, status entry, Cred_URL) is always visible.
 """
