@@ -9,7 +9,7 @@ import httpx
 
 from credbatch.config import Settings
 from credbatch.signing import opaque
-from tests.workers.issuance.harness import (
+from tests.fixtures.issuance import (
     PublicServer,
     Sinks,
     arrange_batch,
