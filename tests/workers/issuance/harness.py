@@ -39,7 +39,6 @@ from credbatch.messaging import (
     declare_topology,
     trace_headers,
 )
-from credbatch.signing.keys import KeyRing
 from services.public.app import create_app
 from workers.issuance.main import serve
 
@@ -63,13 +62,16 @@ class PublicServer:
 async def public_server(db_settings: Settings) -> AsyncIterator[PublicServer]:
     """The public app on port 0 (its own pool), for the whole session."""
     pool = await create_pool(db_settings.app_database_url, max_size=4)
-    key_ring = KeyRing(pool, base64.b64decode(KEK))
     # Bind first: the app builds absolute URLs from the public URL, which holds the port.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     config = uvicorn.Config(
-        create_app(pool, key_ring, url), log_level="warning", lifespan="off", access_log=False
+        # Tests fetch far more per second than one holder would: no practical rate limit.
+        create_app(pool, url, rate=1e6, burst=1_000_000),
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
