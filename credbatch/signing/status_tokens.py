@@ -15,6 +15,7 @@ row), then makes the row due again, so no change is lost behind a token signed j
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -30,7 +31,12 @@ if TYPE_CHECKING:
     # Only the type: the public endpoints import this module to read tokens.
     from credbatch.signing.keys import KeyRing
 
+log = logging.getLogger(__name__)
+
 DEFAULT_TTL_SECONDS = 300
+# A list that cannot be signed (e.g. its tenant's key does not unwrap under this KEK) is tried
+# again after this long, instead of holding the head of the due queue on every pass.
+FAILED_RETRY_SECONDS = 60
 
 _LOCK_DUE = """
 SELECT l.bits, l.bits_per_entry
@@ -43,6 +49,10 @@ _STORE = """
 UPDATE status_list_tokens
 SET token = $3, expires_at = $4, due_at = $5, signed_at = now()
 WHERE tenant_id = $1 AND list_id = $2
+"""
+_POSTPONE = """
+UPDATE status_list_tokens SET due_at = now() + make_interval(secs => $3)
+WHERE tenant_id = $1 AND list_id = $2 AND due_at <= now()
 """
 # Across tenants, through the one SECURITY DEFINER function that lists due rows (ids only).
 _DUE = "SELECT tenant_id, list_id FROM status_list_tokens_due($1)"
@@ -133,6 +143,14 @@ class StatusTokenSigner:
             due = await conn.fetch(_DUE, limit)
         signed = 0
         for row in due:
-            if await self.publish_if_due(row["tenant_id"], row["list_id"]):
-                signed += 1
+            tenant_id, list_id = row["tenant_id"], row["list_id"]
+            try:
+                if await self.publish_if_due(tenant_id, list_id):
+                    signed += 1
+            except Exception:
+                # One list's failure must not stop the others; when the database itself is
+                # gone, the postponement fails too and ends the pass.
+                log.exception("cannot sign status list %s of tenant %s", list_id, tenant_id)
+                async with tenant_transaction(self._pool, service_scope(tenant_id)) as conn:
+                    await conn.execute(_POSTPONE, tenant_id, list_id, float(FAILED_RETRY_SECONDS))
         return RefreshPass(found=len(due), signed=signed)

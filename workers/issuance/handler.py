@@ -309,7 +309,9 @@ class IssuanceHandler:
                 if to_issue:
                     key = await self._keys.active_key(tenant_id)
                     issued = await self._issue(tenant_id, key.kid, key.private_key, to_issue)
-                    stored = await repo.insert_issued(conn, tenant_id, key.kid, issued)
+                    stored = await repo.insert_issued(
+                        conn, tenant_id, key.kid, issued, self._settings.claim_ttl
+                    )
                     known = {c.record_id: c for c in issued if c.record_id in stored}
                 failed = [r for r in to_issue if r.failure is not None]
                 if failed:
