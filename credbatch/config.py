@@ -59,6 +59,13 @@ def _float(env: Mapping[str, str], key: str, default: float) -> float:
         raise ConfigError(f"{key} must be a number, got {raw!r}") from None
 
 
+def _positive(env: Mapping[str, str], key: str, default: float) -> float:
+    value = _float(env, key, default)
+    if value <= 0:
+        raise ConfigError(f"{key} must be positive, got {value}")
+    return value
+
+
 def _float_list(env: Mapping[str, str], key: str, default: tuple[float, ...]) -> tuple[float, ...]:
     raw = env.get(key)
     if raw is None or raw == "":
@@ -172,6 +179,11 @@ class Settings:
     relay_batch_size: int = 500
     relay_publish_timeout: float = 10.0
     relay_poll_interval: float = 0.5
+    status_ttl: int = 300
+    status_refresh_interval: float = 5.0
+    public_rate: float = 20.0
+    public_burst: int = 40
+    claim_ttl: int = 30 * 24 * 3600
 
     @property
     def development(self) -> bool:
@@ -255,4 +267,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         relay_poll_interval=_float(
             env, "CREDBATCH_RELAY_POLL_INTERVAL", Settings.relay_poll_interval
         ),
+        status_ttl=_int(env, "CREDBATCH_STATUS_TTL", Settings.status_ttl, 1),
+        status_refresh_interval=_positive(
+            env, "CREDBATCH_STATUS_REFRESH_INTERVAL", Settings.status_refresh_interval
+        ),
+        public_rate=_positive(env, "CREDBATCH_PUBLIC_RATE", Settings.public_rate),
+        public_burst=_int(env, "CREDBATCH_PUBLIC_BURST", Settings.public_burst, 1),
+        claim_ttl=_int(env, "CREDBATCH_CLAIM_TTL", Settings.claim_ttl, 1),
     )

@@ -26,6 +26,7 @@ TENANT_TABLES = [
     "records",
     "signing_keys",
     "status_lists",
+    "status_list_tokens",
     "credentials",
     "certificates",
 ]
@@ -36,6 +37,7 @@ CROSS_TENANT_INDEXES = {
     "records_outbox_idx",
     "credentials_claim_token_key",
     "certificates_id_key",
+    "status_list_tokens_due_idx",
 }
 
 USER = "admin"
@@ -146,6 +148,7 @@ def tenant_rows(tenant_id: uuid.UUID) -> dict[str, dict[str, Any]]:
             "next_index": 1,
             "bits": bytes(2),
         },
+        "status_list_tokens": {"tenant_id": t, "list_id": list_id},
         "credentials": {
             "tenant_id": t,
             "id": uuid.uuid4(),
@@ -177,7 +180,8 @@ async def seeded(app_pool: asyncpg.Pool) -> Seeded:
     for tenant, tables in rows.items():
         async with tenant_transaction(app_pool, admin(tenant)) as conn:
             for table, row in tables.items():
-                if table != "tenants":  # provisioned by tenant_transaction
+                # Provisioned by tenant_transaction, and by the status_lists trigger.
+                if table not in ("tenants", "status_list_tokens"):
                     await insert_row(conn, table, row)
     return a, b, rows[a], rows[b]
 

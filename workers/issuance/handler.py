@@ -239,7 +239,9 @@ class IssuanceHandler:
                     pdf=pdf,
                 )
             )
-        stored = await repo.insert_issued(conn, tenant_id, key.kid, issued)
+        stored = await repo.insert_issued(
+            conn, tenant_id, key.kid, issued, self._settings.claim_ttl
+        )
         return {c.record_id: c for c in issued if c.record_id in stored}
 
     async def _invite(self, record: WorkRecord) -> None:
