@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 import grpc
 import pytest
@@ -11,9 +13,11 @@ from tests.services.uploads.conftest import Tenant, batch_count, csv_file, row
 
 
 def details(error: grpc.aio.AioRpcError) -> status_pb2.Status:
-    for key, value in error.trailing_metadata() or ():
+    """The whole google.rpc.Status (tests.fixtures.grpc.error_details keeps only two kinds)."""
+    metadata: Any = error.trailing_metadata() or ()
+    for key, value in metadata:
         if key == "grpc-status-details-bin":
-            return status_pb2.Status.FromString(value)  # type: ignore[arg-type]
+            return status_pb2.Status.FromString(value)
     raise AssertionError("no google.rpc.Status in the trailers")
 
 
