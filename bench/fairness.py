@@ -146,7 +146,7 @@ async def main() -> None:
     app = await asyncpg.connect(app_url)
     try:
         keys = await owner.fetchval("SELECT count(*) FROM dispatch_batches")
-        pending = await owner.fetchval("SELECT sum(pending) FROM dispatch_batches")
+        pending = int(await owner.fetchval("SELECT sum(pending) FROM dispatch_batches"))
         print(f"active batches {keys:,}, pending {pending:,}")
         durations: list[float] = []
         for _ in range(args.windows):
@@ -167,7 +167,7 @@ async def main() -> None:
         for _ in range(4):  # the big batch is under way
             await window(app)
             await finish(owner)
-        ahead = await owner.fetchval("SELECT sum(pending) FROM dispatch_batches")
+        ahead = int(await owner.fetchval("SELECT sum(pending) FROM dispatch_batches"))
         async with owner.transaction():
             small_tenant, small_schema = await add_tenant(owner)
             small = await add_batch(owner, small_tenant, small_schema, 20)
