@@ -31,7 +31,9 @@ TENANT_TABLES = [
     "certificates",
 ]
 # Tables that are not tenant-owned (no RLS; the application role has no access to them).
-OWNER_TABLES = {"schema_migrations"}
+OWNER_TABLES = {"schema_migrations", "dispatch_clock", "dispatch_tenants", "dispatch_batches"}
+# Tenant tables only the owner writes (RLS for reading; tests/db/test_tenant_limits.py).
+OWNER_WRITTEN_TENANT_TABLES = {"tenant_limits"}
 # Indexes not led by tenant_id, each for a reason (see the migrations' comments).
 CROSS_TENANT_INDEXES = {
     "records_outbox_idx",
@@ -215,7 +217,7 @@ async def test_tenant_tables_are_exactly_the_rls_tables(owner_pool: asyncpg.Pool
         """
     )
     rls = {t["relname"] for t in tables if t["relrowsecurity"]}
-    assert rls == set(TENANT_TABLES)
+    assert rls == set(TENANT_TABLES) | OWNER_WRITTEN_TENANT_TABLES
     # Every other table is explicitly owner-only: a new table without RLS fails here.
     assert {t["relname"] for t in tables} - rls == OWNER_TABLES
     for t in tables:
