@@ -58,6 +58,12 @@ def _float(env: Mapping[str, str], key: str, default: float) -> float:
         raise ConfigError(f"{key} must be a number, got {raw!r}") from None
 
 
+def _positive(value: float, key: str) -> float:
+    if value <= 0:
+        raise ConfigError(f"{key} must be positive, got {value}")
+    return value
+
+
 def _float_list(env: Mapping[str, str], key: str, default: tuple[float, ...]) -> tuple[float, ...]:
     raw = env.get(key)
     if raw is None or raw == "":
@@ -132,6 +138,9 @@ class Settings:
     relay_batch_size: int = 500
     relay_publish_timeout: float = 10.0
     relay_poll_interval: float = 0.5
+    watch_max_per_caller: int = 10
+    watch_max: int = 1000
+    watch_max_seconds: float = 3600.0
 
     @property
     def development(self) -> bool:
@@ -209,5 +218,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         relay_poll_interval=_float(
             env, "CREDBATCH_RELAY_POLL_INTERVAL", Settings.relay_poll_interval
+        ),
+        watch_max_per_caller=_int(
+            env, "CREDBATCH_WATCH_MAX_PER_CALLER", Settings.watch_max_per_caller, 1
+        ),
+        watch_max=_int(env, "CREDBATCH_WATCH_MAX", Settings.watch_max, 1),
+        watch_max_seconds=_positive(
+            _float(env, "CREDBATCH_WATCH_MAX_SECONDS", Settings.watch_max_seconds),
+            "CREDBATCH_WATCH_MAX_SECONDS",
         ),
     )
