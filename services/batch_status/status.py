@@ -8,7 +8,7 @@ same message as one that does not exist.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -82,7 +82,7 @@ class BatchStatus:
         async for chunk in report_chunks(self._pool, scope, batch_id, states, self._public_url):
             yield chunk
 
-    def watch(self, scope: TenantScope, batch_id: uuid.UUID) -> AsyncIterator[BatchView]:
+    def watch(self, scope: TenantScope, batch_id: uuid.UUID) -> AsyncGenerator[BatchView, None]:
         """The batch now and after each change (see watch.WatchHub).
 
         The first read is the caller's own (NOT_FOUND when it may not see the batch); the

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import Counter
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Hashable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
 from contextlib import aclosing
 from dataclasses import dataclass
 
@@ -128,7 +128,7 @@ class WatchHub:
 
     async def watch(
         self, caller: Hashable, batch: Hashable, first: Read, shared: Read
-    ) -> AsyncIterator[BatchView]:
+    ) -> AsyncGenerator[BatchView, None]:
         """Yield the batch now and after every change, until it is terminal or too old.
 
         Args:
