@@ -9,6 +9,7 @@ The reader is the real repository (application role, RLS); the live count reads 
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 
@@ -144,3 +145,123 @@ async def test_random_transitions_keep_counts_exact(
         for b in batches:
             assert await incremental(app_pool, tenant, b) == await live(owner_pool, b), done
     assert set(done) == set(ops)  # every kind of transition ran
+
+
+STATES = [s.value for s in RecordState]
+
+
+@pytest.mark.timeout(120)
+async def test_concurrent_workers_on_one_batch_neither_deadlock_nor_miscount(
+    owner_pool: asyncpg.Pool, app_pool: asyncpg.Pool
+) -> None:
+    tenant = uuid.uuid4()
+    schema = await ensure_tenant(owner_pool, tenant)
+    arranged = await arrange_batch(
+        owner_pool, tenant, schema, creator="ana", states=["QUEUED"] * 600
+    )
+
+    async def worker(seed: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(25):
+            # Overlapping groups, locked in id order as the worker does.
+            ids = rng.sample(arranged.record_ids, 20)
+            async with tenant_transaction(app_pool, service_scope(tenant)) as conn:
+                await conn.execute(LOCK_GROUP, tenant, ids)
+                await conn.execute(
+                    "UPDATE records SET state = $3, updated_at = now()"
+                    " WHERE tenant_id = $1 AND id = ANY($2)",
+                    tenant,
+                    ids,
+                    rng.choice(STATES),
+                )
+
+    async def folder(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await fold_counts(app_pool)
+            await asyncio.sleep(0.01)
+
+    stop = asyncio.Event()
+    folding = asyncio.create_task(folder(stop))
+    await asyncio.gather(*(worker(seed) for seed in range(6)))
+    stop.set()
+    await folding
+    counts = await incremental(app_pool, tenant, arranged.batch_id)
+    assert counts == await live(owner_pool, arranged.batch_id)
+    assert sum(counts.of(s) for s in RecordState) == 600
+
+
+async def test_a_worker_transaction_blocks_no_other_writer_of_its_batch(
+    owner_pool: asyncpg.Pool, app_pool: asyncpg.Pool
+) -> None:
+    tenant = uuid.uuid4()
+    schema = await ensure_tenant(owner_pool, tenant)
+    arranged = await arrange_batch(owner_pool, tenant, schema, creator="ana", states=["QUEUED"] * 4)
+    first, second = arranged.record_ids[:2], arranged.record_ids[2:]
+    async with tenant_transaction(app_pool, service_scope(tenant)) as held:
+        await held.execute(MARK_ISSUED, tenant, first)  # its count row stays uncommitted
+        async with tenant_transaction(app_pool, service_scope(tenant)) as other:
+            await other.execute("SET LOCAL lock_timeout = '2s'")
+            await other.execute(MARK_ISSUED, tenant, second)
+        async with app_pool.acquire() as conn:
+            await conn.execute("SET lock_timeout = '2s'")
+            await conn.fetchval("SELECT batch_counts_fold(NULL, NULL)")
+            await conn.execute("RESET lock_timeout")
+        # Readers see the committed change only.
+        assert (await incremental(app_pool, tenant, arranged.batch_id)).issued == 2
+    assert (await incremental(app_pool, tenant, arranged.batch_id)).issued == 4
+
+
+async def test_counts_of_a_finished_batch_follow_later_claims(
+    owner_pool: asyncpg.Pool, app_pool: asyncpg.Pool
+) -> None:
+    tenant = uuid.uuid4()
+    schema = await ensure_tenant(owner_pool, tenant)
+    arranged = await arrange_batch(
+        owner_pool, tenant, schema, creator="ana", states=["INVITED", "INVITED", "FAILED"]
+    )
+    await owner_pool.execute(
+        "UPDATE batches SET state = 'COMPLETED_WITH_ERRORS', completed_at = now() WHERE id = $1",
+        arranged.batch_id,
+    )
+    await fold_counts(app_pool)
+    await owner_pool.execute(
+        "UPDATE records SET state = 'CLAIMED', updated_at = now() + interval '1 minute'"
+        " WHERE id = $1",
+        arranged.record_ids[0],
+    )
+    async with tenant_transaction(app_pool, service_scope(tenant), readonly=True) as conn:
+        view = await repository.get_batch(conn, arranged.batch_id)
+    assert view is not None
+    assert (view.counts.invited, view.counts.claimed, view.counts.failed) == (1, 1, 1)
+    # The last record change is the batch's update time.
+    claimed_at = await owner_pool.fetchval(
+        "SELECT updated_at FROM records WHERE id = $1", arranged.record_ids[0]
+    )
+    assert view.update_time == claimed_at
+
+
+async def test_count_rows_stay_in_their_tenant_and_only_triggers_write_them(
+    owner_pool: asyncpg.Pool, app_pool: asyncpg.Pool
+) -> None:
+    a, b = uuid.uuid4(), uuid.uuid4()
+    for tenant in (a, b):
+        schema = await ensure_tenant(owner_pool, tenant)
+        await arrange_batch(owner_pool, tenant, schema, creator="ana", states=["PENDING"])
+    await fold_counts(app_pool)
+    schema = await ensure_tenant(owner_pool, b)
+    await arrange_batch(owner_pool, b, schema, creator="ana", states=["PENDING"])  # a delta
+    for table in ("batch_counts", "batch_count_deltas"):
+        async with tenant_transaction(app_pool, service_scope(a), readonly=True) as conn:
+            tenants = {r["tenant_id"] for r in await conn.fetch(f"SELECT tenant_id FROM {table}")}
+            assert tenants <= {a}
+        assert (b,) in {
+            (r["tenant_id"],) for r in await owner_pool.fetch(f"SELECT tenant_id FROM {table}")
+        }
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            async with tenant_transaction(app_pool, service_scope(a)) as conn:
+                await conn.execute(
+                    f"INSERT INTO {table} (tenant_id, batch_id, state, n)"
+                    " VALUES ($1, $2, 'INVITED', 1000)",
+                    a,
+                    uuid.uuid4(),
+                )
