@@ -262,7 +262,9 @@ async def _batch_reads(owner_url: str) -> int:
         await conn.close()
 
 
-async def measure_big(stub: Any, md: Any, batch_id: uuid.UUID, owner_url: str) -> None:
+async def measure_big(
+    settings: Settings, stub: Any, md: Any, batch_id: uuid.UUID, owner_url: str
+) -> None:
     get = batches_service_pb2.GetBatchRequest(name=f"batches/{batch_id}")
     for _ in range(20):  # warm-up
         await stub.GetBatch(get, metadata=md)
@@ -276,7 +278,11 @@ async def measure_big(stub: Any, md: Any, batch_id: uuid.UUID, owner_url: str) -
     await asyncio.sleep(11)
     before = await _batch_reads(owner_url)
     request = batches_service_pb2.WatchBatchRequest(name=f"batches/{batch_id}")
-    calls = [stub.WatchBatch(request, metadata=md) for _ in range(WATCHERS)]
+    # Fifty different callers: each caller may hold only a few watches at once.
+    calls = []
+    for i in range(WATCHERS):
+        token = mint_dev_token(settings, tenant=_tenant(0), sub=f"viewer-{i}", roles=["org_admin"])
+        calls.append(stub.WatchBatch(request, metadata=(("authorization", f"Bearer {token}"),)))
     for call in calls:
         await call.read()
     await asyncio.sleep(WATCH_SECONDS)
@@ -382,7 +388,7 @@ async def measure(settings: Settings, port: int, owner_url: str) -> None:
             get = batches_service_pb2.GetBatchRequest(name=f"batches/{row['id']}")
             await _timed(get_samples, stub.GetBatch, get, admin_md[row["tenant_id"]])
         print(f"GetBatch (2,000 records) {_percentiles(get_samples)}")
-        await measure_big(stub, admin_md[_tenant(0)], big, owner_url)
+        await measure_big(settings, stub, admin_md[_tenant(0)], big, owner_url)
 
         report_rows = 0
         started = time.perf_counter()
