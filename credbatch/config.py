@@ -62,6 +62,9 @@ def _float(env: Mapping[str, str], key: str, default: float) -> float:
 
 def _positive(env: Mapping[str, str], key: str, default: float) -> float:
     value = _float(env, key, default)
+
+
+def _positive(value: float, key: str) -> float:
     if value <= 0:
         raise ConfigError(f"{key} must be positive, got {value}")
     return value
@@ -213,6 +216,9 @@ class Settings:
     default_emails_per_second: float | None = None
     default_sms_per_second: float | None = None
     default_max_open_records: int | None = None
+    watch_max_per_caller: int = 10
+    watch_max: int = 1000
+    watch_max_seconds: float = 3600.0
 
     @property
     def development(self) -> bool:
@@ -315,4 +321,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         default_emails_per_second=_optional_positive(env, "CREDBATCH_DEFAULT_EMAILS_PER_SECOND"),
         default_sms_per_second=_optional_positive(env, "CREDBATCH_DEFAULT_SMS_PER_SECOND"),
         default_max_open_records=_optional_count(env, "CREDBATCH_DEFAULT_MAX_OPEN_RECORDS"),
+        watch_max_per_caller=_int(
+            env, "CREDBATCH_WATCH_MAX_PER_CALLER", Settings.watch_max_per_caller, 1
+        ),
+        watch_max=_int(env, "CREDBATCH_WATCH_MAX", Settings.watch_max, 1),
+        watch_max_seconds=_positive(
+            _float(env, "CREDBATCH_WATCH_MAX_SECONDS", Settings.watch_max_seconds),
+            "CREDBATCH_WATCH_MAX_SECONDS",
+        ),
     )
