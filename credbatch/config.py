@@ -62,9 +62,6 @@ def _float(env: Mapping[str, str], key: str, default: float) -> float:
 
 def _positive(env: Mapping[str, str], key: str, default: float) -> float:
     value = _float(env, key, default)
-
-
-def _positive(value: float, key: str) -> float:
     if value <= 0:
         raise ConfigError(f"{key} must be positive, got {value}")
     return value
@@ -325,8 +322,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env, "CREDBATCH_WATCH_MAX_PER_CALLER", Settings.watch_max_per_caller, 1
         ),
         watch_max=_int(env, "CREDBATCH_WATCH_MAX", Settings.watch_max, 1),
-        watch_max_seconds=_positive(
-            _float(env, "CREDBATCH_WATCH_MAX_SECONDS", Settings.watch_max_seconds),
-            "CREDBATCH_WATCH_MAX_SECONDS",
-        ),
+        watch_max_seconds=_positive(env, "CREDBATCH_WATCH_MAX_SECONDS", Settings.watch_max_seconds),
     )

@@ -20,7 +20,7 @@ from credbatch.batches import repository
 from credbatch.batches.counts import fold_counts
 from credbatch.batches.model import RecordCounts, RecordState
 from credbatch.tenancy import TenantScope, service_scope, tenant_transaction
-from tests.batches.arrange import arrange_batch, ensure_tenant
+from tests.fixtures.batches import insert_batch, insert_schema
 
 # The upload's record insert (services/uploads/repository.py), rows numbered from $3.
 INSERT_RECORDS = """
@@ -86,9 +86,9 @@ async def test_random_transitions_keep_counts_exact(
 ) -> None:
     rng = random.Random(20240600)
     tenant = uuid.uuid4()
-    schema = await ensure_tenant(owner_pool, tenant)
+    schema = await insert_schema(owner_pool, tenant)
     batches = [
-        (await arrange_batch(owner_pool, tenant, schema, creator="ana", states=())).batch_id
+        (await insert_batch(owner_pool, tenant, schema, creator="ana", states=())).batch_id
         for _ in range(3)
     ]
     rows = dict.fromkeys(batches, 0)
@@ -155,8 +155,8 @@ async def test_concurrent_workers_on_one_batch_neither_deadlock_nor_miscount(
     owner_pool: asyncpg.Pool, app_pool: asyncpg.Pool
 ) -> None:
     tenant = uuid.uuid4()
-    schema = await ensure_tenant(owner_pool, tenant)
-    arranged = await arrange_batch(
+    schema = await insert_schema(owner_pool, tenant)
+    arranged = await insert_batch(
         owner_pool, tenant, schema, creator="ana", states=["QUEUED"] * 600
     )
 
@@ -194,8 +194,8 @@ async def test_a_worker_transaction_blocks_no_other_writer_of_its_batch(
     owner_pool: asyncpg.Pool, app_pool: asyncpg.Pool
 ) -> None:
     tenant = uuid.uuid4()
-    schema = await ensure_tenant(owner_pool, tenant)
-    arranged = await arrange_batch(owner_pool, tenant, schema, creator="ana", states=["QUEUED"] * 4)
+    schema = await insert_schema(owner_pool, tenant)
+    arranged = await insert_batch(owner_pool, tenant, schema, creator="ana", states=["QUEUED"] * 4)
     first, second = arranged.record_ids[:2], arranged.record_ids[2:]
     async with tenant_transaction(app_pool, service_scope(tenant)) as held:
         await held.execute(MARK_ISSUED, tenant, first)  # its count row stays uncommitted
@@ -215,8 +215,8 @@ async def test_counts_of_a_finished_batch_follow_later_claims(
     owner_pool: asyncpg.Pool, app_pool: asyncpg.Pool
 ) -> None:
     tenant = uuid.uuid4()
-    schema = await ensure_tenant(owner_pool, tenant)
-    arranged = await arrange_batch(
+    schema = await insert_schema(owner_pool, tenant)
+    arranged = await insert_batch(
         owner_pool, tenant, schema, creator="ana", states=["INVITED", "INVITED", "FAILED"]
     )
     await owner_pool.execute(
@@ -245,11 +245,11 @@ async def test_count_rows_stay_in_their_tenant_and_only_triggers_write_them(
 ) -> None:
     a, b = uuid.uuid4(), uuid.uuid4()
     for tenant in (a, b):
-        schema = await ensure_tenant(owner_pool, tenant)
-        await arrange_batch(owner_pool, tenant, schema, creator="ana", states=["PENDING"])
+        schema = await insert_schema(owner_pool, tenant)
+        await insert_batch(owner_pool, tenant, schema, creator="ana", states=["PENDING"])
     await fold_counts(app_pool)
-    schema = await ensure_tenant(owner_pool, b)
-    await arrange_batch(owner_pool, b, schema, creator="ana", states=["PENDING"])  # a delta
+    schema = await insert_schema(owner_pool, b)
+    await insert_batch(owner_pool, b, schema, creator="ana", states=["PENDING"])  # a delta
     for table in ("batch_counts", "batch_count_deltas"):
         async with tenant_transaction(app_pool, service_scope(a), readonly=True) as conn:
             tenants = {r["tenant_id"] for r in await conn.fetch(f"SELECT tenant_id FROM {table}")}

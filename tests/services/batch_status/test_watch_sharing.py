@@ -19,7 +19,7 @@ from credbatch.tenancy import TenantScope
 from services.batch_status.main import service_specs
 from services.batch_status.status import BatchStatus
 from services.batch_status.watch import WatchLimits
-from tests.batches.arrange import arrange_batch, ensure_tenant
+from tests.fixtures.batches import insert_batch, insert_schema
 from tests.fixtures.grpc import StartApp, bearer
 
 
@@ -48,8 +48,8 @@ async def test_fifty_watchers_share_one_read_per_second(
     app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool
 ) -> None:
     tenant = uuid.uuid4()
-    schema = await ensure_tenant(owner_pool, tenant)
-    arranged = await arrange_batch(owner_pool, tenant, schema, creator="ana", states=["QUEUED"] * 3)
+    schema = await insert_schema(owner_pool, tenant)
+    arranged = await insert_batch(owner_pool, tenant, schema, creator="ana", states=["QUEUED"] * 3)
     status = CountingStatus(app_pool, WatchLimits(per_caller=100))
     seen: list[list[BatchView]] = [[] for _ in range(50)]
     callers = [user(tenant, f"user-{i % 5}", {"org_admin"}) for i in range(50)]
@@ -82,8 +82,8 @@ async def test_a_caller_who_cannot_see_the_batch_gets_not_found(
     app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool
 ) -> None:
     tenant = uuid.uuid4()
-    schema = await ensure_tenant(owner_pool, tenant)
-    arranged = await arrange_batch(owner_pool, tenant, schema, creator="ana", states=["QUEUED"])
+    schema = await insert_schema(owner_pool, tenant)
+    arranged = await insert_batch(owner_pool, tenant, schema, creator="ana", states=["QUEUED"])
     status = CountingStatus(app_pool, WatchLimits())
     # Someone who may see it is watching, so the shared poll runs.
     watching = status.watch(user(tenant, "root", {"org_admin"}), arranged.batch_id)
@@ -103,8 +103,8 @@ async def test_caps_per_caller_and_per_process(
     app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool
 ) -> None:
     tenant = uuid.uuid4()
-    schema = await ensure_tenant(owner_pool, tenant)
-    arranged = await arrange_batch(owner_pool, tenant, schema, creator="ana", states=["QUEUED"])
+    schema = await insert_schema(owner_pool, tenant)
+    arranged = await insert_batch(owner_pool, tenant, schema, creator="ana", states=["QUEUED"])
     status = CountingStatus(app_pool, WatchLimits(per_caller=2, total=3))
     ana, root = user(tenant, "ana", {"issuer"}, ("default",)), user(tenant, "root", {"org_admin"})
     open_ = [status.watch(ana, arranged.batch_id) for _ in range(2)]
@@ -133,8 +133,8 @@ async def test_stream_ends_ok_after_its_lifetime_and_limits_reach_clients(
     running = await start_app(limited, service_specs(limited, app_pool))
     stub: Any = batches_service_pb2_grpc.BatchStatusServiceStub(running.channel)
     tenant = uuid.uuid4()
-    schema = await ensure_tenant(owner_pool, tenant)
-    arranged = await arrange_batch(owner_pool, tenant, schema, creator="ana", states=["QUEUED"])
+    schema = await insert_schema(owner_pool, tenant)
+    arranged = await insert_batch(owner_pool, tenant, schema, creator="ana", states=["QUEUED"])
     md = bearer(settings, tenant, "root", ["org_admin"])
     request = batches_service_pb2.WatchBatchRequest(name=f"batches/{arranged.batch_id}")
     call = stub.WatchBatch(request, metadata=md, timeout=10)
@@ -158,8 +158,8 @@ async def test_leaving_a_stream_logs_no_error(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     tenant = uuid.uuid4()
-    schema = await ensure_tenant(owner_pool, tenant)
-    arranged = await arrange_batch(
+    schema = await insert_schema(owner_pool, tenant)
+    arranged = await insert_batch(
         owner_pool, tenant, schema, creator="ana", states=["QUEUED"] * 40000
     )
     running = await start_app(settings, service_specs(settings, app_pool))
