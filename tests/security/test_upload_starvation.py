@@ -14,6 +14,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import grpc
@@ -86,7 +87,8 @@ async def _stalled_upload(
         await release.wait()  # the attacker never sends the rest
 
     with pytest.raises(grpc.aio.AioRpcError) as info:
-        await stub.UploadBatch(messages(), metadata=metadata)  # type: ignore[arg-type]
+        call: Any = stub.UploadBatch(messages(), metadata=metadata)  # type: ignore[arg-type]
+        await call
     return info.value
 
 
@@ -150,7 +152,7 @@ async def test_stalled_uploads_take_nothing_from_other_tenants(
             yield Request(chunk=b"email,name\r\nbob@example.com,Bob\r\n")
 
         response = await asyncio.wait_for(
-            upload_stub.UploadBatch(quick(), metadata=victim_metadata),  # type: ignore[arg-type]
+            upload_stub.UploadBatch(quick(), metadata=victim_metadata),
             IDLE_SECONDS,
         )
         fetched = await asyncio.wait_for(
@@ -180,7 +182,7 @@ async def test_stalled_uploads_take_nothing_from_other_tenants(
     # The attackers' slots are free again: a real upload of theirs now goes through.
     again = await asyncio.wait_for(
         upload_stub.UploadBatch(
-            _finite(schemas[attackers[0]]),  # type: ignore[arg-type]
+            _finite(schemas[attackers[0]]),
             metadata=bearer(tuned, attackers[0], "mallory0", ["issuer"], ["default"]),
         ),
         IDLE_SECONDS * 2,
