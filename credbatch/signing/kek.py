@@ -1,11 +1,16 @@
 """AES-256-GCM wrapping of tenants' private signing keys under the key-encryption key (KEK).
 
+Each wrapped key is stored with the id of the KEK that wrapped it (``kek_id``: a short hash,
+never the KEK), so a worker started with another KEK says which one the key needs instead of
+failing on a bare authentication tag, and ``credbatch keys rewrap`` knows what it moved.
+
 The associated data binds a ciphertext to its tenant and kid: a wrapped key copied to another
 tenant's row (or relabelled with another kid) fails to decrypt instead of signing for it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 
@@ -13,6 +18,49 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 NONCE_BYTES = 12
+MIN_DISTINCT_BYTES = 16
+"""Fewest distinct byte values a production KEK may have.
+
+32 random bytes hold about 30 distinct values; fewer than 16 happens by chance with odds
+below 1e-20, but it is what a repeated pattern, an all-zero key or 32 hex digits look like.
+"""
+_KEK_ID_CONTEXT = b"credbatch kek id v1\x00"
+
+
+class WeakKekError(ValueError):
+    """The KEK does not look like random bytes (see ``check_kek_strength``)."""
+
+
+def check_kek_strength(kek: bytes) -> None:
+    """Refuse a KEK that was typed or patterned rather than drawn from a random source.
+
+    Rules: fewer than ``MIN_DISTINCT_BYTES`` distinct byte values (all-zero, repeated bytes
+    or patterns, hex digits), or only printable ASCII (a pass phrase: 32 random bytes are all
+    printable with odds of about 1e-14). Neither rule ever refuses ``os.urandom(32)`` in
+    practice.
+
+    Raises:
+        WeakKekError: naming the rule (never the key).
+    """
+    distinct = len(set(kek))
+    if distinct < MIN_DISTINCT_BYTES:
+        raise WeakKekError(
+            f"the KEK has only {distinct} distinct byte values (at least "
+            f"{MIN_DISTINCT_BYTES}); generate it with `head -c 32 /dev/urandom | base64`"
+        )
+    if all(0x20 <= b < 0x7F for b in kek):
+        raise WeakKekError(
+            "the KEK is printable text, not random bytes; generate it with "
+            "`head -c 32 /dev/urandom | base64`"
+        )
+
+
+def kek_id(kek: bytes) -> str:
+    """A short public id of a KEK: 16 hex digits of a domain-separated SHA-256.
+
+    Safe to store and log: a 256-bit key cannot be recovered from 64 bits of its hash.
+    """
+    return hashlib.sha256(_KEK_ID_CONTEXT + kek).hexdigest()[:16]
 
 
 class KeyUnwrapError(Exception):
