@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from credbatch.signing.kek import WeakKekError, check_kek_strength
+from credbatch.signing.kek_strength import WeakKekError, check_kek_strength
 
 DEV_JWT_SECRET = "credbatch-dev-secret"  # noqa: S105 - the documented development default
 APP_ROLE = "credbatch_app"

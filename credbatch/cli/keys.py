@@ -16,7 +16,8 @@ import asyncpg
 import click
 
 from credbatch.config import ConfigError, decode_kek, load_settings
-from credbatch.signing.kek import KeyUnwrapError, WeakKekError, check_kek_strength
+from credbatch.signing.kek import KeyUnwrapError
+from credbatch.signing.kek_strength import WeakKekError, check_kek_strength
 from credbatch.signing.keys import RewrapResult, rewrap_all
 
 NEW_KEK_ENV = "CREDBATCH_NEW_KEK"

@@ -22,6 +22,7 @@ from opentelemetry import trace
 from credbatch.batches.model import BatchView
 from credbatch.batches.repository import get_batch
 from credbatch.config import Settings
+from credbatch.db.retry import retry_on_conflict
 from credbatch.errors import AlreadyExists, Internal
 from credbatch.messaging import trace_headers
 from credbatch.telemetry import span_without_data
@@ -121,7 +122,11 @@ class Uploader:
             with RowSpool(names, self._settings.max_bytes) as spool:
                 report = await self._spool(resolved, chunks, spool, span)
                 try:
-                    return await self._store(caller, resolved, spool, report, span)
+                    # The file is spooled, so the store (one transaction) can run again on a
+                    # conflict; the request stream itself is consumed and cannot.
+                    return await retry_on_conflict(
+                        lambda: self._store(caller, resolved, spool, report, span)
+                    )
                 except _RequestTaken as taken:
                     # A concurrent upload with the same request id committed first.
                     span.set_attribute("credbatch.upload.retry", True)
