@@ -120,11 +120,14 @@ def derive_state(
 
 
 @dataclass(frozen=True)
-class BatchView:
-    """One batch as its readers see it: what was uploaded and how far its issuance is."""
+class UploadedBatch:
+    """What its upload fixed about a batch: the schema, mediums and templates it is issued
+    with, and who sent which file. Stored once by the upload, then only read.
+
+    No slots: BatchView copies a view through ``__dict__``, which slotted fields are not in.
+    """
 
     id: uuid.UUID
-    state: BatchState
     schema_id: uuid.UUID
     schema_version: int
     mediums: tuple[str, ...]
@@ -134,6 +137,13 @@ class BatchView:
     creator: str
     department: str
     filename: str
+
+
+@dataclass(frozen=True)
+class BatchView(UploadedBatch):
+    """One batch as its readers see it: what was uploaded and how far its issuance is."""
+
+    state: BatchState
     total: int
     counts: RecordCounts
     create_time: datetime

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import click
 import grpc
+from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -45,6 +46,7 @@ UNARY_TIMEOUT = 30.0
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
 F = TypeVar("F", bound=Callable[..., Any])
+D = TypeVar("D", bound=Message)
 
 
 class CliError(click.ClickException):
@@ -141,30 +143,27 @@ def status_of(error: grpc.RpcError) -> status_pb2.Status | None:
         return None
 
 
-def bad_request(error: grpc.RpcError) -> error_details_pb2.BadRequest | None:
-    """The google.rpc.BadRequest detail of an error, if it has one."""
+def _detail(error: grpc.RpcError, kind: type[D]) -> D | None:
+    """The first detail of type `kind` in the error's google.rpc.Status, if there is one."""
     status = status_of(error)
     if status is None:
         return None
     for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            found = error_details_pb2.BadRequest()
+        if detail.Is(kind.DESCRIPTOR):
+            found = kind()
             detail.Unpack(found)
             return found
     return None
 
 
+def bad_request(error: grpc.RpcError) -> error_details_pb2.BadRequest | None:
+    """The google.rpc.BadRequest detail of an error, if it has one."""
+    return _detail(error, error_details_pb2.BadRequest)
+
+
 def error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo | None:
     """The google.rpc.ErrorInfo detail of an error, if it has one."""
-    status = status_of(error)
-    if status is None:
-        return None
-    for detail in status.details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            return info
-    return None
+    return _detail(error, error_details_pb2.ErrorInfo)
 
 
 def describe(error: grpc.RpcError, endpoint: Endpoint) -> CliError:

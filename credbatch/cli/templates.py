@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,39 @@ from credbatch.gen.templates.v1 import (
     templates_service_pb2_grpc,
 )
 
-KINDS = ("email", "sms", "certificate")
 Stub = templates_service_pb2_grpc.TemplateServiceStub
 Metadata = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """One kind of template on the wire: its RPCs and requests differ only by its name.
+
+    Attributes:
+        message: its message (`EmailTemplate`): the RPCs are `Create<message>` and
+            `List<message>s`, each with its `...Request`.
+        field: its field in the create request; the list response's field is the plural.
+    """
+
+    message: type[Message]
+    field: str
+
+    def _call(self, verb: str) -> str:
+        return f"{verb}{self.message.DESCRIPTOR.name}{'s' if verb == 'List' else ''}"
+
+    def rpc(self, stub: Stub, verb: str) -> Any:
+        return getattr(stub, self._call(verb))
+
+    def request(self, verb: str) -> Any:
+        return getattr(templates_service_pb2, f"{self._call(verb)}Request")
+
+
+_KINDS = {
+    "email": _Kind(templates_pb2.EmailTemplate, "email_template"),
+    "sms": _Kind(templates_pb2.SmsTemplate, "sms_template"),
+    "certificate": _Kind(templates_pb2.CertificateTemplate, "certificate_template"),
+}
+KINDS = tuple(_KINDS)
 
 
 def _certificate_data(data: dict[str, Any], source: Path) -> dict[str, Any]:
@@ -58,43 +89,20 @@ def create_template(
     stub: Stub, kind: str, template: Message, schema: str, metadata: Metadata
 ) -> Any:
     """Create one template of `kind`; `schema` (optional) checks its placeholders."""
-    request_id = str(uuid.uuid4())
-    against = resource_name("schemas", schema) if schema else ""
-    if kind == "email":
-        assert isinstance(template, templates_pb2.EmailTemplate)
-        return stub.CreateEmailTemplate(
-            templates_service_pb2.CreateEmailTemplateRequest(
-                email_template=template, request_id=request_id, validate_against_schema=against
-            ),
-            metadata=metadata,
-            timeout=30,
-        )
-    if kind == "sms":
-        assert isinstance(template, templates_pb2.SmsTemplate)
-        return stub.CreateSmsTemplate(
-            templates_service_pb2.CreateSmsTemplateRequest(
-                sms_template=template, request_id=request_id, validate_against_schema=against
-            ),
-            metadata=metadata,
-            timeout=30,
-        )
-    assert isinstance(template, templates_pb2.CertificateTemplate)
-    return stub.CreateCertificateTemplate(
-        templates_service_pb2.CreateCertificateTemplateRequest(
-            certificate_template=template, request_id=request_id, validate_against_schema=against
-        ),
-        metadata=metadata,
-        timeout=30,
+    spec = _KINDS[kind]
+    request = spec.request("Create")(
+        **{spec.field: template},
+        request_id=str(uuid.uuid4()),
+        validate_against_schema=resource_name("schemas", schema) if schema else "",
     )
+    return spec.rpc(stub, "Create")(request, metadata=metadata, timeout=30)
 
 
 def template_from_file(kind: str, path: Path) -> Message:
     data = load_document(path)
-    if kind == "email":
-        return to_message(data, templates_pb2.EmailTemplate(), path)
-    if kind == "sms":
-        return to_message(data, templates_pb2.SmsTemplate(), path)
-    return to_message(_certificate_data(data, path), templates_pb2.CertificateTemplate(), path)
+    if kind == "certificate":
+        data = _certificate_data(data, path)
+    return to_message(data, _KINDS[kind].message(), path)
 
 
 @click.group()
@@ -148,30 +156,13 @@ def list_(kind: str | None, token: str | None, templates_addr: str) -> None:
     rows: list[list[object]] = []
     with channel(endpoint) as chan, rpc_errors(endpoint):
         stub = Stub(chan)
-        if kind in (None, "email"):
-            for e in _all_pages(
-                stub.ListEmailTemplates,
-                templates_service_pb2.ListEmailTemplatesRequest,
-                "email_templates",
-                endpoint.metadata,
+        for name, spec in _KINDS.items():
+            if kind not in (None, name):
+                continue
+            for item in _all_pages(
+                spec.rpc(stub, "List"), spec.request("List"), f"{spec.field}s", endpoint.metadata
             ):
-                rows.append(_row("email", e, getattr(e, "is_default", False)))
-        if kind in (None, "sms"):
-            for s in _all_pages(
-                stub.ListSmsTemplates,
-                templates_service_pb2.ListSmsTemplatesRequest,
-                "sms_templates",
-                endpoint.metadata,
-            ):
-                rows.append(_row("sms", s, getattr(s, "is_default", False)))
-        if kind in (None, "certificate"):
-            for c in _all_pages(
-                stub.ListCertificateTemplates,
-                templates_service_pb2.ListCertificateTemplatesRequest,
-                "certificate_templates",
-                endpoint.metadata,
-            ):
-                rows.append(_row("certificate", c, False))
+                rows.append(_row(name, item, getattr(item, "is_default", False)))
     table(
         f"{len(rows)} template(s)",
         ["kind", "name", "display name", "default", "placeholders", "created"],

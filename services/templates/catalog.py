@@ -9,38 +9,27 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 
 from credbatch import names
-from credbatch.catalog import repository
-from credbatch.catalog.checks import (
-    check_against_schema,
-    check_new_certificate,
-    check_new_email,
-    check_new_sms,
-)
-from credbatch.catalog.model import (
-    CertificateTemplate,
-    EmailTemplate,
-    Page,
-    SchemaDraft,
-    SmsTemplate,
-    StoredSchema,
-)
+from credbatch.catalog import repository, templates
+from credbatch.catalog.checks import check_against_schema
+from credbatch.catalog.model import Page, SchemaDraft, StoredSchema
+from credbatch.catalog.templates import Listed
 from credbatch.errors import FieldViolation, InvalidArgument
 from credbatch.schema.model import Medium, SchemaVersion
 from credbatch.schema.rules import check_schema_definition
-from credbatch.templating.certificate import CompiledCertificate
-from credbatch.templating.sandbox import CompiledTemplate
 from credbatch.tenancy import TenantScope, tenant_transaction
 from services.templates import previews
+from services.templates.kinds import Fields, TemplateRules
 from services.templates.sample_csv import SampleCsv, sample_csv
 
 SchemaRef = tuple[uuid.UUID, int | None]
 T = TypeVar("T")
-R = TypeVar("R")
+R = TypeVar("R", bound=Listed)
+V = TypeVar("V")
 
 
 def _refuse_schema(violations: Sequence[FieldViolation]) -> InvalidArgument:
@@ -115,74 +104,31 @@ class TemplateCatalog:
 
     # --- templates -------------------------------------------------------------------
 
-    async def create_email_template(
-        self, scope: TenantScope, template: EmailTemplate, request_id: str, schema_name: str
-    ) -> EmailTemplate:
-        compiled = await _off_loop(check_new_email, template)
-        async with tenant_transaction(self._pool, scope) as conn:
-            schema = await self._schema_for(conn, schema_name, "validate_against_schema")
-            if schema is not None:
-                _check_pairing(compiled.fields(), schema)
-            return await repository.create_email_template(conn, template, scope.user_id, request_id)
-
-    async def create_sms_template(
-        self, scope: TenantScope, template: SmsTemplate, request_id: str, schema_name: str
-    ) -> SmsTemplate:
-        compiled = await _off_loop(check_new_sms, template)
-        async with tenant_transaction(self._pool, scope) as conn:
-            schema = await self._schema_for(conn, schema_name, "validate_against_schema")
-            if schema is not None:
-                _check_pairing(compiled.fields(), schema)
-            return await repository.create_sms_template(conn, template, scope.user_id, request_id)
-
-    async def create_certificate_template(
+    async def create_template(
         self,
         scope: TenantScope,
-        template: CertificateTemplate,
+        rules: TemplateRules[R, Any],
+        template: R,
         request_id: str,
         schema_name: str,
-    ) -> CertificateTemplate:
-        compiled = await _off_loop(check_new_certificate, template)
+    ) -> R:
+        fields = await _off_loop(rules.checked_fields, template)
         async with tenant_transaction(self._pool, scope) as conn:
             schema = await self._schema_for(conn, schema_name, "validate_against_schema")
             if schema is not None:
-                _check_pairing(certificate_fields(compiled), schema)
-            return await repository.create_certificate_template(
-                conn, template, scope.user_id, request_id
-            )
+                _check_pairing(fields, schema)
+            return await templates.create(conn, rules.kind, template, scope.user_id, request_id)
 
-    async def get_email_template(self, scope: TenantScope, name: str) -> EmailTemplate:
-        template_id = names.parse_name(name, names.EMAIL_TEMPLATES, "name")
+    async def get_template(self, scope: TenantScope, rules: TemplateRules[R, Any], name: str) -> R:
+        template_id = names.parse_name(name, rules.kind.collection, "name")
         async with tenant_transaction(self._pool, scope, readonly=True) as conn:
-            return await repository.get_email_template(conn, template_id)
+            return await templates.get(conn, rules.kind, template_id)
 
-    async def get_sms_template(self, scope: TenantScope, name: str) -> SmsTemplate:
-        template_id = names.parse_name(name, names.SMS_TEMPLATES, "name")
+    async def list_templates(
+        self, scope: TenantScope, rules: TemplateRules[R, Any], size: int, token: str
+    ) -> Page[R]:
         async with tenant_transaction(self._pool, scope, readonly=True) as conn:
-            return await repository.get_sms_template(conn, template_id)
-
-    async def get_certificate_template(self, scope: TenantScope, name: str) -> CertificateTemplate:
-        template_id = names.parse_name(name, names.CERTIFICATE_TEMPLATES, "name")
-        async with tenant_transaction(self._pool, scope, readonly=True) as conn:
-            return await repository.get_certificate_template(conn, template_id)
-
-    async def list_email_templates(
-        self, scope: TenantScope, size: int, token: str
-    ) -> Page[EmailTemplate]:
-        async with tenant_transaction(self._pool, scope, readonly=True) as conn:
-            return await repository.list_email_templates(conn, size, token)
-
-    async def list_sms_templates(
-        self, scope: TenantScope, size: int, token: str
-    ) -> Page[SmsTemplate]:
-        async with tenant_transaction(self._pool, scope, readonly=True) as conn:
-            return await repository.list_sms_templates(conn, size, token)
-
-    async def list_certificate_templates(
-        self, scope: TenantScope, size: int, token: str
-    ) -> Page[CertificateTemplate]:
-        async with tenant_transaction(self._pool, scope, readonly=True) as conn:
-            return await repository.list_certificate_templates(conn, size, token)
+            return await templates.list_page(conn, rules.kind, size, token)
 
     # --- previews and sample CSV -------------------------------------------------------
 
@@ -223,19 +169,13 @@ class TemplateCatalog:
         return sample_csv(stored.schema, mediums)
 
 
-async def _off_loop(check: Callable[[T], R], template: T) -> R:
+async def _off_loop(check: Callable[[T], V], template: T) -> V:
     """Run a template's trial render in a thread: a hostile template may use its whole time
     budget, and the event loop keeps serving other calls meanwhile."""
     return await asyncio.to_thread(check, template)
 
 
-def certificate_fields(
-    compiled: CompiledCertificate, prefix: str = "certificate_template"
-) -> dict[str, CompiledTemplate]:
-    return {f"{prefix}.title": compiled.title, f"{prefix}.body": compiled.body}
-
-
-def _check_pairing(fields: Mapping[str, CompiledTemplate], schema: SchemaVersion) -> None:
+def _check_pairing(fields: Fields, schema: SchemaVersion) -> None:
     check_against_schema(
         fields, schema, "the template uses placeholders the schema does not provide"
     )

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
 
 import grpc
 
 from credbatch import names
 from credbatch.auth.caller import current_caller
-from credbatch.catalog.checks import compile_certificate, compile_email, compile_sms
-from credbatch.catalog.model import CertificateTemplate, EmailTemplate, SmsTemplate
+from credbatch.catalog.templates import Listed
 from credbatch.gen.templates.v1 import (
     credential_schema_pb2,
     templates_pb2,
     templates_service_pb2,
     templates_service_pb2_grpc,
 )
-from services.templates import mapping
+from services.templates import kinds, mapping
 from services.templates.catalog import TemplateCatalog
+from services.templates.kinds import TemplateRules
 
 Context = grpc.aio.ServicerContext[Any, Any]
+R = TypeVar("R", bound=Listed)
+M = TypeVar("M")
 
 
 class TemplateServicer(templates_service_pb2_grpc.TemplateServiceServicer):
@@ -68,93 +72,80 @@ class TemplateServicer(templates_service_pb2_grpc.TemplateServiceServicer):
             next_page_token=page.next_page_token,
         )
 
-    # --- email templates ---------------------------------------------------------------
+    # --- templates: one implementation, a descriptor per kind (_EMAIL, _SMS, _CERTIFICATE) ---
 
     async def CreateEmailTemplate(
         self, request: templates_service_pb2.CreateEmailTemplateRequest, context: Context
     ) -> templates_pb2.EmailTemplate:
-        template = await self._catalog.create_email_template(
-            current_caller(),
-            mapping.email_template(request.email_template),
-            request.request_id,
-            request.validate_against_schema,
-        )
-        return _email(template)
-
-    async def GetEmailTemplate(
-        self, request: templates_service_pb2.GetEmailTemplateRequest, context: Context
-    ) -> templates_pb2.EmailTemplate:
-        return _email(await self._catalog.get_email_template(current_caller(), request.name))
-
-    async def ListEmailTemplates(
-        self, request: templates_service_pb2.ListEmailTemplatesRequest, context: Context
-    ) -> templates_service_pb2.ListEmailTemplatesResponse:
-        page = await self._catalog.list_email_templates(
-            current_caller(), request.page_size, request.page_token
-        )
-        return templates_service_pb2.ListEmailTemplatesResponse(
-            email_templates=[_email(item) for item in page.items],
-            next_page_token=page.next_page_token,
-        )
-
-    # --- SMS templates -----------------------------------------------------------------
+        return await self._create(_EMAIL, request.email_template, request)
 
     async def CreateSmsTemplate(
         self, request: templates_service_pb2.CreateSmsTemplateRequest, context: Context
     ) -> templates_pb2.SmsTemplate:
-        template = await self._catalog.create_sms_template(
-            current_caller(),
-            mapping.sms_template(request.sms_template),
-            request.request_id,
-            request.validate_against_schema,
-        )
-        return _sms(template)
-
-    async def GetSmsTemplate(
-        self, request: templates_service_pb2.GetSmsTemplateRequest, context: Context
-    ) -> templates_pb2.SmsTemplate:
-        return _sms(await self._catalog.get_sms_template(current_caller(), request.name))
-
-    async def ListSmsTemplates(
-        self, request: templates_service_pb2.ListSmsTemplatesRequest, context: Context
-    ) -> templates_service_pb2.ListSmsTemplatesResponse:
-        page = await self._catalog.list_sms_templates(
-            current_caller(), request.page_size, request.page_token
-        )
-        return templates_service_pb2.ListSmsTemplatesResponse(
-            sms_templates=[_sms(item) for item in page.items],
-            next_page_token=page.next_page_token,
-        )
-
-    # --- certificate templates ---------------------------------------------------------
+        return await self._create(_SMS, request.sms_template, request)
 
     async def CreateCertificateTemplate(
         self, request: templates_service_pb2.CreateCertificateTemplateRequest, context: Context
     ) -> templates_pb2.CertificateTemplate:
-        template = await self._catalog.create_certificate_template(
-            current_caller(),
-            mapping.certificate_template(request.certificate_template),
-            request.request_id,
-            request.validate_against_schema,
-        )
-        return _certificate(template)
+        return await self._create(_CERTIFICATE, request.certificate_template, request)
+
+    async def GetEmailTemplate(
+        self, request: templates_service_pb2.GetEmailTemplateRequest, context: Context
+    ) -> templates_pb2.EmailTemplate:
+        return await self._get(_EMAIL, request.name)
+
+    async def GetSmsTemplate(
+        self, request: templates_service_pb2.GetSmsTemplateRequest, context: Context
+    ) -> templates_pb2.SmsTemplate:
+        return await self._get(_SMS, request.name)
 
     async def GetCertificateTemplate(
         self, request: templates_service_pb2.GetCertificateTemplateRequest, context: Context
     ) -> templates_pb2.CertificateTemplate:
-        template = await self._catalog.get_certificate_template(current_caller(), request.name)
-        return _certificate(template)
+        return await self._get(_CERTIFICATE, request.name)
+
+    async def ListEmailTemplates(
+        self, request: templates_service_pb2.ListEmailTemplatesRequest, context: Context
+    ) -> templates_service_pb2.ListEmailTemplatesResponse:
+        items, token = await self._list(_EMAIL, request)
+        return templates_service_pb2.ListEmailTemplatesResponse(
+            email_templates=items, next_page_token=token
+        )
+
+    async def ListSmsTemplates(
+        self, request: templates_service_pb2.ListSmsTemplatesRequest, context: Context
+    ) -> templates_service_pb2.ListSmsTemplatesResponse:
+        items, token = await self._list(_SMS, request)
+        return templates_service_pb2.ListSmsTemplatesResponse(
+            sms_templates=items, next_page_token=token
+        )
 
     async def ListCertificateTemplates(
         self, request: templates_service_pb2.ListCertificateTemplatesRequest, context: Context
     ) -> templates_service_pb2.ListCertificateTemplatesResponse:
-        page = await self._catalog.list_certificate_templates(
-            current_caller(), request.page_size, request.page_token
-        )
+        items, token = await self._list(_CERTIFICATE, request)
         return templates_service_pb2.ListCertificateTemplatesResponse(
-            certificate_templates=[_certificate(item) for item in page.items],
-            next_page_token=page.next_page_token,
+            certificate_templates=items, next_page_token=token
         )
+
+    async def _create(self, kind: _Kind[R, M], message: M, request: _CreateRequest) -> M:
+        template = await self._catalog.create_template(
+            current_caller(),
+            kind.rules,
+            kind.from_proto(message),
+            request.request_id,
+            request.validate_against_schema,
+        )
+        return kind.message(template)
+
+    async def _get(self, kind: _Kind[R, M], name: str) -> M:
+        return kind.message(await self._catalog.get_template(current_caller(), kind.rules, name))
+
+    async def _list(self, kind: _Kind[R, M], request: _ListRequest) -> tuple[list[M], str]:
+        page = await self._catalog.list_templates(
+            current_caller(), kind.rules, request.page_size, request.page_token
+        )
+        return [kind.message(item) for item in page.items], page.next_page_token
 
     # --- previews and sample CSV ---------------------------------------------------------
 
@@ -175,19 +166,36 @@ class TemplateServicer(templates_service_pb2_grpc.TemplateServiceServicer):
         return mapping.sample_csv_to_proto(sample)
 
 
-# Stored templates passed their checks when created, so compiling them again only lists
-# their placeholders for the response.
+class _CreateRequest(Protocol):
+    """What every Create*Template request carries besides the template."""
+
+    @property
+    def request_id(self) -> str: ...
+
+    @property
+    def validate_against_schema(self) -> str: ...
 
 
-def _email(template: EmailTemplate) -> templates_pb2.EmailTemplate:
-    compiled = compile_email(template)
-    placeholders = compiled.subject.placeholders | compiled.html_body.placeholders
-    return mapping.email_to_proto(template, placeholders | compiled.text_body.placeholders)
+class _ListRequest(Protocol):
+    @property
+    def page_size(self) -> int: ...
+
+    @property
+    def page_token(self) -> str: ...
 
 
-def _sms(template: SmsTemplate) -> templates_pb2.SmsTemplate:
-    return mapping.sms_to_proto(template, compile_sms(template).body.placeholders)
+@dataclass(frozen=True)
+class _Kind(Generic[R, M]):
+    """One kind of template on the wire: its rules and its message conversions."""
+
+    rules: TemplateRules[R, Any]
+    from_proto: Callable[[M], R]
+    to_proto: Callable[[R, Iterable[str]], M]
+
+    def message(self, template: R) -> M:
+        return self.to_proto(template, self.rules.placeholders(template))
 
 
-def _certificate(template: CertificateTemplate) -> templates_pb2.CertificateTemplate:
-    return mapping.certificate_to_proto(template, compile_certificate(template).placeholders)
+_EMAIL = _Kind(kinds.EMAIL, mapping.email_template, mapping.email_to_proto)
+_SMS = _Kind(kinds.SMS, mapping.sms_template, mapping.sms_to_proto)
+_CERTIFICATE = _Kind(kinds.CERTIFICATE, mapping.certificate_template, mapping.certificate_to_proto)

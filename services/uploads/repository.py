@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from credbatch.batches.model import UploadedBatch
 from credbatch.db import idempotency
 from services.uploads.spool import SpooledRow
 
@@ -29,20 +30,10 @@ FROM unnest($2::int[], $3::text[], $4::text[], $5::text[]) AS u(n, email, phone,
 """
 
 
-@dataclass(frozen=True, slots=True)
-class NewBatch:
+@dataclass(frozen=True)
+class NewBatch(UploadedBatch):
     """The batch row of an accepted upload."""
 
-    id: uuid.UUID
-    schema_id: uuid.UUID
-    schema_version: int
-    mediums: tuple[str, ...]
-    email_template_id: uuid.UUID | None
-    sms_template_id: uuid.UUID | None
-    certificate_template_id: uuid.UUID | None
-    creator: str
-    department: str
-    filename: str
     validity_seconds: int | None
     traceparent: str | None
 

@@ -14,6 +14,7 @@ from credbatch.catalog.model import EmailTemplate
 from credbatch.catalog.template_kinds import EMAIL, SMS
 from credbatch.errors import NotFound
 from credbatch.tenancy import service_scope, tenant_transaction, user_scope
+from services.templates import kinds
 from services.templates.catalog import TemplateCatalog
 
 _TENANT_TABLES = ("tenants", "email_templates", "sms_templates", "idempotency_keys")
@@ -39,9 +40,9 @@ async def test_listing_a_fresh_tenant_writes_nothing_and_shows_the_defaults(
     catalog = TemplateCatalog(app_pool)
     before = await _rows(owner_pool, tenant)
 
-    emails = await catalog.list_email_templates(reader, 0, "")
-    sms = await catalog.list_sms_templates(reader, 0, "")
-    got = await catalog.get_email_template(reader, emails.items[0].name)
+    emails = await catalog.list_templates(reader, kinds.EMAIL, 0, "")
+    sms = await catalog.list_templates(reader, kinds.SMS, 0, "")
+    got = await catalog.get_template(reader, kinds.EMAIL, emails.items[0].name)
 
     assert await _rows(owner_pool, tenant) == before == dict.fromkeys(_TENANT_TABLES, 0)
     assert [(t.is_default, t.display_name) for t in emails.items] == [(True, "Default invitation")]

@@ -5,26 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.fixtures.cli_org import Org, batch_csv
+from tests.fixtures.cli_org import Org, batch_csv, upload, uploaded
 from tests.fixtures.cli_system import System
 
 
-def upload(system: System, org: Org, path: Path, rows: int) -> str:
+def upload_rows(system: System, org: Org, path: Path, rows: int) -> str:
     """Upload a valid batch of ``rows`` as the org admin; its name."""
     path.write_text(batch_csv(rows))
-    uploaded = system.cli(
-        "upload",
-        str(path),
-        "--schema",
-        org.schema,
-        "--medium",
-        "email",
-        "--certificate-template",
-        org.certificate_template,
-        token=org.token,
-    )
-    assert uploaded.returncode == 0, uploaded.stderr
-    return uploaded.stdout.strip()
+    return uploaded(upload(system, org, path))
 
 
 def row(output: str, field: str) -> str:
@@ -41,19 +29,7 @@ def test_list_follows_role_visibility(system: System, org: Org, tmp_path: Path) 
     other = system.token(roles=["issuer"], tenant=org.tenant, sub="issuer-b", departments=["hr"])
     path = tmp_path / "mine.csv"
     path.write_text(batch_csv(2))
-    uploaded = system.cli(
-        "upload",
-        str(path),
-        "--schema",
-        org.schema,
-        "--medium",
-        "email",
-        "--certificate-template",
-        org.certificate_template,
-        token=issuer,
-    )
-    assert uploaded.returncode == 0, uploaded.stderr
-    name = uploaded.stdout.strip()
+    name = uploaded(upload(system, org, path, token=issuer))
     mine = system.cli("batches", "list", token=issuer)
     assert mine.returncode == 0, mine.stderr
     assert name in mine.stdout and "issuer-a" in mine.stdout
@@ -75,7 +51,7 @@ def test_cancel_a_batch_the_worker_has_not_started(
 ) -> None:
     observer = system.token(roles=["observer"], tenant=org.tenant, departments=["default"])
     with system.stopped("worker"):
-        name = upload(system, org, tmp_path / "cancel.csv", 4)
+        name = upload_rows(system, org, tmp_path / "cancel.csv", 4)
         refused = system.cli("batches", "cancel", name, token=observer)
         assert refused.returncode == 4, refused.stderr
         assert "not allowed" in refused.stderr and len(refused.stderr.splitlines()) == 1
@@ -98,7 +74,7 @@ def test_cancel_a_batch_the_worker_has_not_started(
 def test_retry_issues_the_failed_records_again(system: System, org: Org, tmp_path: Path) -> None:
     # With the mail server down every invitation fails once its attempts are used up.
     with system.stopped("smtp-sink"):
-        name = upload(system, org, tmp_path / "retry.csv", 3)
+        name = upload_rows(system, org, tmp_path / "retry.csv", 3)
         failed = system.cli("status", name, "--watch", token=org.token, timeout=180)
         assert failed.returncode == 0, failed.stderr + system.log_tail("worker")
         assert row(failed.stdout, "state") == "COMPLETED_WITH_ERRORS"

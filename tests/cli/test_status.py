@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.cli_org import Org, batch_csv
+from tests.fixtures.cli_org import Org, batch_csv, upload, uploaded
 from tests.fixtures.cli_system import System
 
 ROWS = 20
@@ -18,21 +18,7 @@ ROWS = 20
 def issued(system: System, org: Org, tmp_path_factory: pytest.TempPathFactory) -> str:
     path = tmp_path_factory.mktemp("status") / "batch.csv"
     path.write_text(batch_csv(ROWS))
-    uploaded = system.cli(
-        "upload",
-        str(path),
-        "--schema",
-        org.schema,
-        "--medium",
-        "email",
-        "--email-template",
-        org.email_template,
-        "--certificate-template",
-        org.certificate_template,
-        token=org.token,
-    )
-    assert uploaded.returncode == 0, uploaded.stderr
-    return uploaded.stdout.strip()
+    return uploaded(upload(system, org, path, "--email-template", org.email_template))
 
 
 def test_watch_follows_the_batch_to_completion(system: System, org: Org, issued: str) -> None:

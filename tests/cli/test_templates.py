@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from tests.fixtures.cli_org import Org
@@ -28,35 +29,31 @@ def test_list_shows_created_and_default_templates(system: System, org: Org, tmp_
     assert org.email_template not in only.stdout
 
 
-def test_preview_writes_a_pdf_and_an_html_file(system: System, org: Org, tmp_path: Path) -> None:
-    pdf = tmp_path / "certificate.pdf"
-    result = system.cli(
+def _preview(
+    system: System, org: Org, template: str, output: Path
+) -> subprocess.CompletedProcess[str]:
+    """`credbatch templates preview` with the org's schema and one sample value."""
+    return system.cli(
         "templates",
         "preview",
-        org.certificate_template,
+        template,
         "--schema",
         org.schema,
         "--value",
         "full_name=Ada Lovelace",
         "-o",
-        str(pdf),
+        str(output),
         token=org.token,
     )
+
+
+def test_preview_writes_a_pdf_and_an_html_file(system: System, org: Org, tmp_path: Path) -> None:
+    pdf = tmp_path / "certificate.pdf"
+    result = _preview(system, org, org.certificate_template, pdf)
     assert result.returncode == 0, result.stderr
     assert pdf.read_bytes().startswith(b"%PDF")
     html = tmp_path / "email.html"
-    result = system.cli(
-        "templates",
-        "preview",
-        org.email_template,
-        "--schema",
-        org.schema,
-        "--value",
-        "full_name=Ada Lovelace",
-        "-o",
-        str(html),
-        token=org.token,
-    )
+    result = _preview(system, org, org.email_template, html)
     assert result.returncode == 0, result.stderr
     assert "Hello Ada Lovelace" in html.read_text()
 

@@ -7,27 +7,14 @@ import csv
 import subprocess
 from pathlib import Path
 
-from tests.fixtures.cli_org import Org, batch_csv
+from tests.fixtures.cli_org import Org, batch_csv, upload
 from tests.fixtures.cli_system import System
 
 BAD_ROWS = 150
 
 
 def _upload(system: System, org: Org, path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return system.cli(
-        "upload",
-        str(path),
-        "--schema",
-        org.schema,
-        "--medium",
-        "email",
-        "--email-template",
-        org.email_template,
-        "--certificate-template",
-        org.certificate_template,
-        *extra,
-        token=org.token,
-    )
+    return upload(system, org, path, "--email-template", org.email_template, *extra)
 
 
 def test_valid_file_becomes_a_batch(system: System, org: Org, tmp_path: Path) -> None:
@@ -92,17 +79,7 @@ def test_missing_column_is_named(system: System, org: Org, tmp_path: Path) -> No
 def test_bad_header_is_one_message_not_a_table(system: System, org: Org, tmp_path: Path) -> None:
     path = tmp_path / "ok.csv"
     path.write_text(batch_csv(2))
-    result = system.cli(
-        "upload",
-        str(path),
-        "--schema",
-        org.schema,
-        "--medium",
-        "email",
-        "--certificate-template",
-        "certificateTemplates/not-a-uuid",
-        token=org.token,
-    )
+    result = upload(system, org, path, certificate_template="certificateTemplates/not-a-uuid")
     assert result.returncode == 5
     assert "header.certificate_template" in result.stderr
     assert result.stdout == ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import grpc
@@ -24,6 +24,25 @@ async def _raised(awaitable: Awaitable[object]) -> BaseException:
     except Exception as error:
         return error
     raise AssertionError("nothing was raised")
+
+
+async def _interrupted_sleep(
+    owner_pool: asyncpg.Pool,
+    db_settings: Settings,
+    interrupt: Callable[[asyncpg.Pool, int], Awaitable[None]],
+) -> BaseException:
+    """What a running statement raises when ``interrupt`` acts on its backend.
+
+    A bare connection, no tenant_transaction: the raw asyncpg error is what is classified.
+    """
+    conn = await asyncpg.connect(db_settings.app_database_url)
+    try:
+        statement = asyncio.ensure_future(conn.execute("SELECT pg_sleep(5)"))
+        await provoke.running(owner_pool, conn.get_server_pid())
+        await interrupt(owner_pool, conn.get_server_pid())
+        return await _raised(statement)
+    finally:
+        conn.terminate()
 
 
 def _answer(error: BaseException, *, deadline_passed: bool = False) -> CredbatchError:
@@ -81,15 +100,7 @@ async def test_statement_timeout_is_cancelled_or_past_the_deadline(
 async def test_terminated_backend_mid_statement_is_unavailable(
     owner_pool: asyncpg.Pool, db_settings: Settings
 ) -> None:
-    # A bare connection, no tenant_transaction: the raw asyncpg error is what is classified.
-    conn = await asyncpg.connect(db_settings.app_database_url)
-    try:
-        statement = asyncio.ensure_future(conn.execute("SELECT pg_sleep(5)"))
-        await provoke.running(owner_pool, conn.get_server_pid())
-        await provoke.terminate(owner_pool, conn.get_server_pid())
-        error = await _raised(statement)
-    finally:
-        conn.terminate()
+    error = await _interrupted_sleep(owner_pool, db_settings, provoke.terminate)
     assert isinstance(error, asyncpg.PostgresConnectionError | asyncpg.AdminShutdownError)
     assert classify(error) is DbFailure.UNAVAILABLE
     answer = _answer(error)
@@ -100,14 +111,7 @@ async def test_terminated_backend_mid_statement_is_unavailable(
 async def test_cancelled_statement_is_cancelled(
     owner_pool: asyncpg.Pool, db_settings: Settings
 ) -> None:
-    conn = await asyncpg.connect(db_settings.app_database_url)
-    try:
-        statement = asyncio.ensure_future(conn.execute("SELECT pg_sleep(5)"))
-        await provoke.running(owner_pool, conn.get_server_pid())
-        await provoke.cancel(owner_pool, conn.get_server_pid())
-        error = await _raised(statement)
-    finally:
-        await conn.close()
+    error = await _interrupted_sleep(owner_pool, db_settings, provoke.cancel)
     assert isinstance(error, asyncpg.QueryCanceledError)
     assert isinstance(_answer(error), Cancelled)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import pytest
@@ -15,17 +16,24 @@ from tests.db import provoke
 FAST = RetryPolicy(attempts=3, base_delay=0.001, max_delay=0.005)
 
 
+class Counted:
+    """A unit of work that counts its runs; ``work`` gets the run's number, from 1."""
+
+    def __init__(self, work: Callable[[int], Awaitable[object]]) -> None:
+        self.runs = 0
+        self._work = work
+
+    async def __call__(self) -> None:
+        self.runs += 1
+        await self._work(self.runs)
+
+
 async def test_a_conflict_is_run_again_and_commits_once(owner_pool: asyncpg.Pool) -> None:
     row = await provoke.probe_row(owner_pool)
-    runs = 0
-
-    async def unit() -> None:
-        nonlocal runs
-        runs += 1
-        await provoke.increment(owner_pool, row, interfere=runs == 1)
+    unit = Counted(lambda run: provoke.increment(owner_pool, row, interfere=run == 1))
 
     await retry_on_conflict(unit, policy=FAST)
-    assert runs == 2
+    assert unit.runs == 2
     # The interfering update (100) and the second run's increment (1); the first run's
     # increment was rolled back with its transaction.
     assert await provoke.probe_value(owner_pool, row) == 101
@@ -33,16 +41,11 @@ async def test_a_conflict_is_run_again_and_commits_once(owner_pool: asyncpg.Pool
 
 async def test_a_persistent_conflict_ends_aborted(owner_pool: asyncpg.Pool) -> None:
     row = await provoke.probe_row(owner_pool)
-    runs = 0
-
-    async def unit() -> None:
-        nonlocal runs
-        runs += 1
-        await provoke.increment(owner_pool, row, interfere=True)
+    unit = Counted(lambda _: provoke.increment(owner_pool, row, interfere=True))
 
     with pytest.raises(Aborted) as caught:
         await retry_on_conflict(unit, policy=FAST)
-    assert runs == 3
+    assert unit.runs == 3
     assert caught.value.metadata == {"sqlstate": "40001", "attempts": "3"}
     assert isinstance(caught.value.__cause__, asyncpg.SerializationError)
     assert await provoke.probe_value(owner_pool, row) == 300, "no run's own increment remains"
@@ -50,30 +53,21 @@ async def test_a_persistent_conflict_ends_aborted(owner_pool: asyncpg.Pool) -> N
 
 async def test_no_run_starts_past_the_deadline(owner_pool: asyncpg.Pool) -> None:
     row = await provoke.probe_row(owner_pool)
-    runs = 0
-
-    async def unit() -> None:
-        nonlocal runs
-        runs += 1
-        await provoke.increment(owner_pool, row, interfere=True)
+    unit = Counted(lambda _: provoke.increment(owner_pool, row, interfere=True))
 
     with pytest.raises(Aborted):
         await retry_on_conflict(unit, policy=FAST, time_left=lambda: 0.0)
-    assert runs == 1
+    assert unit.runs == 1
 
 
 async def test_other_errors_are_not_retried(owner_pool: asyncpg.Pool) -> None:
     row = await provoke.probe_row(owner_pool)
-    runs = 0
-
-    async def unit() -> None:
-        nonlocal runs
-        runs += 1
-        await owner_pool.execute(f"INSERT INTO {provoke.PROBE_TABLE} (id, n) VALUES ($1, 1)", row)
+    insert = f"INSERT INTO {provoke.PROBE_TABLE} (id, n) VALUES ($1, 1)"
+    unit = Counted(lambda _: owner_pool.execute(insert, row))
 
     with pytest.raises(asyncpg.UniqueViolationError):
         await retry_on_conflict(unit, policy=FAST)
-    assert runs == 1
+    assert unit.runs == 1
 
 
 async def test_tenant_transaction_survives_a_deadlock(

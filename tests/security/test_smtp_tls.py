@@ -94,40 +94,38 @@ def _server_context(certificates: dict[str, Path]) -> ssl.SSLContext:
     return context
 
 
-@pytest.fixture
-def starttls_relay(certificates: dict[str, Path]) -> Iterator[tuple[Controller, _Relay]]:
+def _run_relay(**options: Any) -> Iterator[tuple[Controller, _Relay]]:
+    """A relay requiring authentication, with ``options`` saying how it speaks TLS."""
     relay = _Relay()
     controller = Controller(
         relay,
         hostname="127.0.0.1",
         port=_free_port(),
-        tls_context=_server_context(certificates),
-        require_starttls=True,
         auth_required=True,
-        auth_exclude_mechanism=["LOGIN"],
         authenticator=_authenticate,
+        **options,
     )
     controller.start()
     yield controller, relay
     controller.stop()
+
+
+@pytest.fixture
+def starttls_relay(certificates: dict[str, Path]) -> Iterator[tuple[Controller, _Relay]]:
+    yield from _run_relay(
+        tls_context=_server_context(certificates),
+        require_starttls=True,
+        auth_exclude_mechanism=["LOGIN"],
+    )
 
 
 @pytest.fixture
 def implicit_relay(certificates: dict[str, Path]) -> Iterator[tuple[Controller, _Relay]]:
-    relay = _Relay()
-    controller = Controller(
-        relay,
-        hostname="127.0.0.1",
-        port=_free_port(),
+    yield from _run_relay(
         ssl_context=_server_context(certificates),
-        auth_required=True,
         # aiosmtpd only counts STARTTLS as TLS; this connection is TLS from the first byte.
         auth_require_tls=False,
-        authenticator=_authenticate,
     )
-    controller.start()
-    yield controller, relay
-    controller.stop()
 
 
 def _free_port() -> int:

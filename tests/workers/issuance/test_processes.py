@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import uuid
 
 import asyncpg
 
@@ -50,6 +51,17 @@ async def test_two_worker_processes_issue_exactly_one_credential_per_record(
     assert keys == 1
 
 
+async def _invited_at_least(owner_pool: asyncpg.Pool, batch_id: uuid.UUID, count: int) -> None:
+    """Wait (30 s at most) until ``count`` records of the batch are INVITED."""
+    for _ in range(600):
+        invited = await owner_pool.fetchval(
+            "SELECT count(*) FROM records WHERE batch_id = $1 AND state = 'INVITED'", batch_id
+        )
+        if invited >= count:
+            return
+        await asyncio.sleep(0.05)
+
+
 async def test_sigkill_mid_batch_then_restart_loses_nothing_and_issues_nothing_twice(
     worker_settings: Settings, owner_pool: asyncpg.Pool, sinks: Sinks
 ) -> None:
@@ -57,14 +69,7 @@ async def test_sigkill_mid_batch_then_restart_loses_nothing_and_issues_nothing_t
     await publish_jobs(worker_settings, arranged)
     worker = spawn_worker(worker_settings)
     try:
-        for _ in range(600):
-            invited = await owner_pool.fetchval(
-                "SELECT count(*) FROM records WHERE batch_id = $1 AND state = 'INVITED'",
-                arranged.batch_id,
-            )
-            if invited >= 200:
-                break
-            await asyncio.sleep(0.05)
+        await _invited_at_least(owner_pool, arranged.batch_id, 200)
         assert await stop_process(worker, signal.SIGKILL) == -signal.SIGKILL
         states = await record_states(owner_pool, arranged.batch_id)
         assert states.get("INVITED", 0) < 1500, "the kill came too late to test anything"
@@ -94,14 +99,7 @@ async def test_sigterm_finishes_jobs_in_flight_and_exits_cleanly(
     await publish_jobs(worker_settings, arranged)
     worker = spawn_worker(worker_settings)
     try:
-        for _ in range(600):
-            invited = await owner_pool.fetchval(
-                "SELECT count(*) FROM records WHERE batch_id = $1 AND state = 'INVITED'",
-                arranged.batch_id,
-            )
-            if invited >= 100:
-                break
-            await asyncio.sleep(0.05)
+        await _invited_at_least(owner_pool, arranged.batch_id, 100)
         loop = asyncio.get_running_loop()
         signalled = loop.time()
         assert await stop_process(worker) == 0
