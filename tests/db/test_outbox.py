@@ -28,9 +28,7 @@ async def pending_batch(
     return batch.batch_id, batch.record_ids
 
 
-async def test_claim_lock_and_mark_queued(
-    app_pool: asyncpg.Pool, relay_pool: asyncpg.Pool
-) -> None:
+async def test_claim_lock_and_mark_queued(app_pool: asyncpg.Pool, relay_pool: asyncpg.Pool) -> None:
     t1, t2 = uuid.uuid4(), uuid.uuid4()
     b1, r1 = await pending_batch(app_pool, t1, 3)
     _, r2 = await pending_batch(app_pool, t2, 2)

@@ -134,7 +134,7 @@ def test_uploads_spool_to_a_writable_tmpdir_sized_for_the_largest_upload(
 def test_compose_uploads_have_a_tmpfs_sized_for_the_largest_upload() -> None:
     services: dict[str, Any] = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
     uploads = services["uploads"]
-    tmpdir = uploads["environment"].get("TMPDIR", "/tmp")
+    tmpdir = uploads["environment"].get("TMPDIR", "/tmp")  # noqa: S108 - Python's default
     (tmpfs,) = [v for v in uploads["volumes"] if v["type"] == "tmpfs" and v["target"] == tmpdir]
     max_bytes = int(uploads["environment"].get("CREDBATCH_MAX_BYTES") or Settings.max_bytes)
     assert int(tmpfs["tmpfs"]["size"]) >= 2 * max_bytes

@@ -111,7 +111,7 @@ async def test_the_relay_claims_and_marks_what_it_claimed(
 async def test_the_relay_sees_no_table(relay_pool: asyncpg.Pool) -> None:
     for table in ("records", "batches", "dispatch_batches", "tenant_limits"):
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
-            await relay_pool.fetch(f"SELECT 1 FROM {table} LIMIT 1")  # noqa: S608 - constants
+            await relay_pool.fetch(f"SELECT 1 FROM {table} LIMIT 1")
 
 
 async def test_mark_queued_without_a_claim_changes_nothing(
@@ -131,16 +131,19 @@ async def test_mark_queued_ignores_records_another_transaction_claimed(
     app_pool: asyncpg.Pool, relay_pool: asyncpg.Pool, owner_pool: asyncpg.Pool
 ) -> None:
     tenant, ids = await pending(app_pool, 4)
-    async with relay_pool.acquire() as claimer, relay_pool.acquire() as other:
-        async with claimer.transaction():
-            claimed = [r for r in await claimer.fetch(CLAIM_ALL) if r["tenant_id"] == tenant]
-            assert len(claimed) == 4
-            # Another relay transaction (its own claim finds these locked and skips them).
-            async with other.transaction():
-                assert not [r for r in await other.fetch(CLAIM_ALL) if r["tenant_id"] == tenant]
-                assert await other.fetchval(MARK, [tenant] * len(ids), ids) == 0
-            # The claimer marks only the half it names; its other claimed rows stay PENDING.
-            assert await claimer.fetchval(MARK, [tenant] * 2, ids[:2]) == 2
+    async with (
+        relay_pool.acquire() as claimer,
+        relay_pool.acquire() as other,
+        claimer.transaction(),
+    ):
+        claimed = [r for r in await claimer.fetch(CLAIM_ALL) if r["tenant_id"] == tenant]
+        assert len(claimed) == 4
+        # Another relay transaction (its own claim finds these locked and skips them).
+        async with other.transaction():
+            assert not [r for r in await other.fetch(CLAIM_ALL) if r["tenant_id"] == tenant]
+            assert await other.fetchval(MARK, [tenant] * len(ids), ids) == 0
+        # The claimer marks only the half it names; its other claimed rows stay PENDING.
+        assert await claimer.fetchval(MARK, [tenant] * 2, ids[:2]) == 2
     assert await states(owner_pool, ids[:2]) == {"QUEUED"}
     assert await states(owner_pool, ids[2:]) == {"PENDING"}
     # A claim committed earlier gives a later transaction nothing to mark.
