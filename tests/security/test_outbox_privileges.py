@@ -7,12 +7,13 @@ mark QUEUED only the records its own transaction claimed.
 
 from __future__ import annotations
 
+import base64
 import uuid
 
 import asyncpg
 import pytest
 
-from credbatch.config import APP_ROLE, RELAY_ROLE
+from credbatch.config import APP_ROLE, RELAY_ROLE, load_settings
 from credbatch.tenancy import service_scope, tenant_transaction
 from tests.fixtures.batches import insert_batch
 
@@ -20,6 +21,7 @@ CLAIM_ALL = "SELECT * FROM outbox_claim(100000)"
 CLAIM_FAIR = "SELECT * FROM outbox_claim(100000, NULL, NULL, NULL, NULL, NULL, 50)"
 MARK = "SELECT outbox_mark_queued($1::uuid[], $2::uuid[])"
 BACKLOG = "SELECT dispatchable_backlog(NULL, NULL)"
+DEV_KEK = base64.b64encode(bytes(32)).decode()  # development mode checks only its length
 
 
 async def pending(app_pool: asyncpg.Pool, records: int) -> tuple[uuid.UUID, list[uuid.UUID]]:
@@ -166,3 +168,18 @@ async def test_mark_queued_ignores_records_claimed_in_a_savepoint_rolled_back(
         await savepoint.rollback()
         assert await conn.fetchval(MARK, [tenant] * len(ids), ids) == 0
     assert await states(owner_pool, ids) == {"PENDING"}
+
+
+def test_the_relay_url_defaults_to_the_relay_role_on_the_owners_database() -> None:
+    owner = "postgresql://owner:secret@db.internal:6543/credbatch_x"
+    settings = load_settings({"CREDBATCH_DATABASE_URL": owner, "CREDBATCH_KEK": DEV_KEK})
+    assert settings.relay_database_url == f"postgresql://{RELAY_ROLE}@db.internal:6543/credbatch_x"
+    given = f"postgresql://{RELAY_ROLE}:pw@elsewhere/credbatch_x"
+    settings = load_settings(
+        {
+            "CREDBATCH_DATABASE_URL": owner,
+            "CREDBATCH_RELAY_DATABASE_URL": given,
+            "CREDBATCH_KEK": DEV_KEK,
+        }
+    )
+    assert settings.relay_database_url == given
