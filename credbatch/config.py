@@ -22,6 +22,8 @@ from credbatch.signing.kek_strength import WeakKekError, check_kek_strength
 DEV_JWT_SECRET = "credbatch-dev-secret"  # noqa: S105 - the documented development default
 APP_ROLE = "credbatch_app"
 MONITOR_ROLE = "credbatch_monitor"
+# The outbox relay's role: the only one that may claim and mark records of every tenant.
+RELAY_ROLE = "credbatch_relay"
 DEFAULT_KEK_FILE = Path(".local/kek")
 SMTP_TLS_MODES = ("starttls", "implicit", "none")
 
@@ -30,10 +32,11 @@ class ConfigError(Exception):
     """A configuration value is missing or malformed; the message names the variable."""
 
 
-def _derive_app_url(owner_url: str) -> str:
+def _derive_role_url(owner_url: str, role: str) -> str:
+    """The owner's URL with ``role`` as the user and no password (the default of a role URL)."""
     parts = urlsplit(owner_url)
     host = parts.hostname or "127.0.0.1"
-    netloc = f"{APP_ROLE}@{host}"
+    netloc = f"{role}@{host}"
     if parts.port:
         netloc += f":{parts.port}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
@@ -192,6 +195,7 @@ class Settings:
     mode: str = "development"
     database_url: str = "postgresql://postgres@127.0.0.1:5432/credbatch"
     app_database_url: str = ""
+    relay_database_url: str = ""
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
@@ -299,7 +303,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         mode=mode,
         database_url=database_url,
-        app_database_url=env.get("CREDBATCH_APP_DATABASE_URL") or _derive_app_url(database_url),
+        app_database_url=env.get("CREDBATCH_APP_DATABASE_URL")
+        or _derive_role_url(database_url, APP_ROLE),
+        relay_database_url=env.get("CREDBATCH_RELAY_DATABASE_URL")
+        or _derive_role_url(database_url, RELAY_ROLE),
         amqp_url=env.get("CREDBATCH_AMQP_URL") or Settings.amqp_url,
         smtp_host=env.get("CREDBATCH_SMTP_HOST") or Settings.smtp_host,
         smtp_port=_int(env, "CREDBATCH_SMTP_PORT", Settings.smtp_port, 1),

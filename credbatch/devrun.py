@@ -29,6 +29,8 @@ class Component:
     name: str
     args: tuple[str, ...]
     listens: str = ""
+    # Environment of this component only, on top of the shared one.
+    env: tuple[tuple[str, str], ...] = ()
 
 
 def components(settings: Settings, workers: int) -> list[Component]:
@@ -61,7 +63,12 @@ def components(settings: Settings, workers: int) -> list[Component]:
             f"grpc {host}:{settings.batches_port} BatchStatusService",
         ),
         Component("public", ("-m", "services.public"), f"http {settings.public_url}"),
-        Component("relay", ("-m", "workers.relay")),
+        # The relay alone connects as the relay role (the outbox functions are granted to it).
+        Component(
+            "relay",
+            ("-m", "workers.relay"),
+            env=(("CREDBATCH_RELAY_DATABASE_URL", settings.relay_database_url),),
+        ),
     ]
     found += [Component(f"worker-{i + 1}", ("-m", "workers.issuance")) for i in range(workers)]
     return found
@@ -99,7 +106,7 @@ async def run(settings: Settings, workers: int) -> int:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             *component.args,
-            env=env,
+            env={**env, **dict(component.env)},
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )

@@ -2,7 +2,8 @@
 
 Files live in ``credbatch/db/migrations`` and are named ``NNNN_name.sql``. The runner
 connects as the owner (``Settings.database_url``), serialises concurrent runs with an
-advisory lock, makes sure the application role exists with the right attributes, then
+advisory lock, makes sure the application, monitoring and relay roles exist with the right
+attributes, then
 applies what is missing and records it in ``schema_migrations`` with the file's checksum.
 An applied file must never change: a different checksum is an error.
 
@@ -22,7 +23,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import asyncpg
 
-from credbatch.config import APP_ROLE, MONITOR_ROLE, load_settings
+from credbatch.config import APP_ROLE, MONITOR_ROLE, RELAY_ROLE, load_settings
 
 log = logging.getLogger("credbatch.db.migrate")
 
@@ -106,14 +107,16 @@ async def ensure_database(owner_url: str) -> bool:
         await conn.close()
 
 
-async def ensure_app_role(conn: asyncpg.Connection, role: str = APP_ROLE) -> None:
-    """Create the application role, or restore its attributes; idempotent.
+_LOGIN_ONLY = "LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION"
+
+
+async def _ensure_login_role(conn: asyncpg.Connection, role: str, what: str) -> None:
+    """Create ``role`` as a plain login role, or restore those attributes; idempotent.
 
     Roles are cluster-wide, so several databases (and runners) share it. It can log in but is
     no superuser, cannot bypass RLS, create databases or roles, and owns nothing.
     """
     ident, literal = _quote_ident(role), _quote_literal(role)
-    attributes = "LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION"
     await conn.execute(f"""
 DO $$
 DECLARE
@@ -122,13 +125,13 @@ BEGIN
   SELECT * INTO r FROM pg_catalog.pg_roles WHERE rolname = {literal};
   IF NOT FOUND THEN
     BEGIN
-      CREATE ROLE {ident} {attributes};
+      CREATE ROLE {ident} {_LOGIN_ONLY};
     EXCEPTION WHEN duplicate_object OR unique_violation THEN
       NULL;  -- created concurrently by a runner of another database
     END;
   ELSIF r.rolsuper OR r.rolbypassrls OR r.rolcreatedb OR r.rolcreaterole OR r.rolreplication
         OR NOT r.rolcanlogin THEN
-    ALTER ROLE {ident} {attributes};
+    ALTER ROLE {ident} {_LOGIN_ONLY};
   END IF;
 END
 $$""")
@@ -136,12 +139,38 @@ $$""")
         "SELECT $1 = current_user OR pg_has_role($1, current_user, 'MEMBER')", role
     ):
         raise MigrationError(
-            f"the application role {role!r} must be neither the owner migrations connect as "
+            f"the {what} role {role!r} must be neither the owner migrations connect as "
             "nor a member of it: RLS would not isolate tenants"
         )
     database = await conn.fetchval("SELECT current_database()")
     await conn.execute(f"GRANT CONNECT ON DATABASE {_quote_ident(database)} TO {ident}")
     await conn.execute(f"GRANT USAGE ON SCHEMA public TO {ident}")
+
+
+async def ensure_app_role(conn: asyncpg.Connection, role: str = APP_ROLE) -> None:
+    """Create the application role, or restore its attributes; idempotent."""
+    await _ensure_login_role(conn, role, "application")
+
+
+async def ensure_relay_role(
+    conn: asyncpg.Connection, role: str = RELAY_ROLE, app_role: str = APP_ROLE
+) -> None:
+    """Create the outbox relay's role, or restore its attributes; idempotent.
+
+    Only this role may run the relay's cross-tenant functions (claim and mark records of
+    every tenant); migrations grant it nothing else, no table included. The application role
+    must not be a member of it, or every tenant-scoped session could run them too.
+    """
+    await _ensure_login_role(conn, role, "relay")
+    if await conn.fetchval(
+        "SELECT $1 = $2 OR pg_has_role($2, $1, 'MEMBER') OR pg_has_role($1, $2, 'MEMBER')",
+        role,
+        app_role,
+    ):
+        raise MigrationError(
+            f"the relay role {role!r} and the application role {app_role!r} must be distinct "
+            "and neither a member of the other"
+        )
 
 
 async def ensure_monitor_role(conn: asyncpg.Connection, role: str = MONITOR_ROLE) -> None:
@@ -151,13 +180,12 @@ async def ensure_monitor_role(conn: asyncpg.Connection, role: str = MONITOR_ROLE
     nothing else: no table privileges, no RLS bypass. Its password is set by the operator.
     """
     ident, literal = _quote_ident(role), _quote_literal(role)
-    attributes = "LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION"
     await conn.execute(f"""
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = {literal}) THEN
     BEGIN
-      CREATE ROLE {ident} {attributes};
+      CREATE ROLE {ident} {_LOGIN_ONLY};
     EXCEPTION WHEN duplicate_object OR unique_violation THEN
       NULL;  -- created concurrently by a runner of another database
     END;
@@ -210,6 +238,9 @@ async def _migrate_locked(
     await ensure_app_role(conn, app_role)
     await conn.execute("SELECT set_config('credbatch.monitor_role', $1, false)", MONITOR_ROLE)
     await ensure_monitor_role(conn)
+    # Read by grant_relay() in the migrations.
+    await conn.execute("SELECT set_config('credbatch.relay_role', $1, false)", RELAY_ROLE)
+    await ensure_relay_role(conn, RELAY_ROLE, app_role)
     await conn.execute(_SCHEMA_MIGRATIONS)
     recorded = {
         row["version"]: row["checksum"]

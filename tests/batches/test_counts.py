@@ -82,7 +82,7 @@ async def worker_update(
 
 @pytest.mark.timeout(120)
 async def test_random_transitions_keep_counts_exact(
-    owner_pool: asyncpg.Pool, app_pool: asyncpg.Pool
+    owner_pool: asyncpg.Pool, app_pool: asyncpg.Pool, relay_pool: asyncpg.Pool
 ) -> None:
     rng = random.Random(20240600)
     tenant = uuid.uuid4()
@@ -104,7 +104,7 @@ async def test_random_transitions_keep_counts_exact(
                 await conn.execute(INSERT_RECORDS, batch_id, n, rows[batch_id])
             rows[batch_id] += n
         elif op == "claim":
-            async with app_pool.acquire() as conn, conn.transaction():
+            async with relay_pool.acquire() as conn, conn.transaction():
                 claimed = await conn.fetch("SELECT * FROM outbox_claim($1)", rng.randint(1, 40))
                 # Other tests' records of this database stay PENDING.
                 claimed = [c for c in claimed if c["tenant_id"] == tenant]

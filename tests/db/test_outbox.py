@@ -1,10 +1,11 @@
-"""The outbox relay's SECURITY DEFINER functions, called as the application role."""
+"""The outbox relay's SECURITY DEFINER functions, called as the relay's role."""
 
 from __future__ import annotations
 
 import uuid
 
 import asyncpg
+import pytest
 
 from credbatch.tenancy import service_scope, tenant_transaction
 from tests.fixtures.batches import insert_batch
@@ -27,14 +28,14 @@ async def pending_batch(
     return batch.batch_id, batch.record_ids
 
 
-async def test_claim_lock_and_mark_queued(app_pool: asyncpg.Pool) -> None:
+async def test_claim_lock_and_mark_queued(app_pool: asyncpg.Pool, relay_pool: asyncpg.Pool) -> None:
     t1, t2 = uuid.uuid4(), uuid.uuid4()
     b1, r1 = await pending_batch(app_pool, t1, 3)
     _, r2 = await pending_batch(app_pool, t2, 2)
     cancelled, r3 = await pending_batch(app_pool, t2, 2, state="CANCELLED")
     mine = set(r1) | set(r2) | set(r3)
 
-    async with app_pool.acquire() as relay, app_pool.acquire() as other:
+    async with relay_pool.acquire() as relay, relay_pool.acquire() as other:
         tx = relay.transaction()
         await tx.start()
         claimed = [
@@ -77,8 +78,9 @@ async def test_claim_lock_and_mark_queued(app_pool: asyncpg.Pool) -> None:
             again = await relay.fetch("SELECT * FROM outbox_claim(100000)")
             assert not {r["record_id"] for r in again} & mine
 
-        # Outside the functions, the relay's connection sees no tenant's rows.
-        assert await relay.fetchval("SELECT count(*) FROM records") == 0
+        # Outside the functions, the relay's connection reads no table.
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await relay.fetchval("SELECT count(*) FROM records")
 
     async with tenant_transaction(app_pool, service_scope(t1), readonly=True) as conn:
         rows = await conn.fetch("SELECT state, queued_at FROM records WHERE batch_id = $1", b1)
@@ -89,11 +91,13 @@ async def test_claim_lock_and_mark_queued(app_pool: asyncpg.Pool) -> None:
         assert {r["state"] for r in states} == {"PENDING"}
 
 
-async def test_rolled_back_claim_releases_rows(app_pool: asyncpg.Pool) -> None:
+async def test_rolled_back_claim_releases_rows(
+    app_pool: asyncpg.Pool, relay_pool: asyncpg.Pool
+) -> None:
     tenant = uuid.uuid4()
     _, ids = await pending_batch(app_pool, tenant, 2)
     for _ in range(2):  # the second round sees them again: nothing was marked
-        async with app_pool.acquire() as relay:
+        async with relay_pool.acquire() as relay:
             tx = relay.transaction()
             await tx.start()
             claimed = {
@@ -101,7 +105,10 @@ async def test_rolled_back_claim_releases_rows(app_pool: asyncpg.Pool) -> None:
             }
             assert set(ids) <= claimed
             await tx.rollback()
-    async with app_pool.acquire() as relay, relay.transaction():
-        await relay.fetchval(
+    # Claimed again and marked, so no later claim in this database sees them.
+    async with relay_pool.acquire() as relay, relay.transaction():
+        await relay.fetch("SELECT * FROM outbox_claim(100000)")
+        marked = await relay.fetchval(
             "SELECT outbox_mark_queued($1::uuid[], $2::uuid[])", [tenant] * len(ids), ids
         )
+        assert marked == len(ids)

@@ -81,9 +81,9 @@ async def test_app_role_privileges(app_pool: asyncpg.Pool) -> None:
     assert not await app_pool.fetchval(
         "SELECT has_function_privilege('grant_app(text, text)', 'EXECUTE')"
     )
+    # The outbox functions belong to the relay's role (tests/security/test_outbox_privileges.py).
     for fn in ("outbox_claim(integer)", "outbox_mark_queued(uuid[], uuid[])"):
-        assert await app_pool.fetchval("SELECT has_function_privilege($1, 'EXECUTE')", fn)
-        # ...and nobody else: EXECUTE was revoked from PUBLIC.
+        assert not await app_pool.fetchval("SELECT has_function_privilege($1, 'EXECUTE')", fn)
         assert not await app_pool.fetchval(
             "SELECT has_function_privilege('public', $1, 'EXECUTE')", fn
         )

@@ -1,18 +1,22 @@
 """Least privilege in deploy/: each workload sees only the secret keys it uses.
 
-Only the migration Job gets the owner's database URL, only the issuance workers the KEK, and
+Only the migration Job gets the owner's database URL, only the issuance workers the KEK, only
+the relay its own role's URL (the role allowed to run the cross-tenant outbox functions), and
 the internet-facing public component gets nothing but the application role's URL.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
+from credbatch.config import RELAY_ROLE
 from tests.fixtures.manifests import DEPLOY, Doc, of_kind
 
 OWNER_URL = "CREDBATCH_DATABASE_URL"
+RELAY_URL = "CREDBATCH_RELAY_DATABASE_URL"
 KEK = "CREDBATCH_KEK"
 EXPECTED = {
     "credbatch-migrate": {OWNER_URL},
@@ -20,7 +24,7 @@ EXPECTED = {
     "credbatch-uploads": {"CREDBATCH_APP_DATABASE_URL", "CREDBATCH_JWT_SECRET"},
     "credbatch-batch-status": {"CREDBATCH_APP_DATABASE_URL", "CREDBATCH_JWT_SECRET"},
     "credbatch-public": {"CREDBATCH_APP_DATABASE_URL"},
-    "credbatch-relay": {"CREDBATCH_APP_DATABASE_URL", "CREDBATCH_AMQP_URL"},
+    "credbatch-relay": {RELAY_URL, "CREDBATCH_AMQP_URL"},
     "credbatch-worker": {
         "CREDBATCH_APP_DATABASE_URL",
         "CREDBATCH_AMQP_URL",
@@ -70,6 +74,15 @@ def test_only_the_migration_job_sees_the_owner_url_and_public_sees_no_key(
     assert holders == {"credbatch-worker"}
     (public,) = [d for d in workloads if d["metadata"]["name"] == "credbatch-public"]
     assert visible_secret_keys(public) == {"CREDBATCH_APP_DATABASE_URL"}
+    relays = {d["metadata"]["name"] for d in workloads if RELAY_URL in visible_secret_keys(d)}
+    assert relays == {"credbatch-relay"}
+
+
+def test_the_relay_url_names_the_relay_role(manifests: list[Doc]) -> None:
+    for secret in of_kind(manifests, "Secret"):
+        url = secret.get("stringData", {}).get(RELAY_URL)
+        if url is not None:
+            assert urlsplit(url).username == RELAY_ROLE
 
 
 def test_compose_gives_the_owner_url_to_migrate_and_the_kek_to_workers_only() -> None:
@@ -78,3 +91,6 @@ def test_compose_gives_the_owner_url_to_migrate_and_the_kek_to_workers_only() ->
     assert {name for name, keys in env.items() if OWNER_URL in keys} == {"migrate"}
     assert {name for name, keys in env.items() if KEK in keys} == {"worker"}
     assert OWNER_URL not in env["public"] and KEK not in env["public"]
+    assert {name for name, keys in env.items() if RELAY_URL in keys} == {"relay"}
+    relay_url = services["relay"]["environment"][RELAY_URL]
+    assert urlsplit(relay_url).username == RELAY_ROLE

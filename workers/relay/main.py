@@ -31,7 +31,7 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    pool = await create_pool(settings.app_database_url, max_size=2, application_name="relay")
+    pool = await create_pool(settings.relay_database_url, max_size=2, application_name="relay")
     try:
         # A robust connection: after a broker restart it reconnects and reopens the channel;
         # windows that fail meanwhile leave their records PENDING.

@@ -26,7 +26,7 @@ SMALL_PICKS = DispatchLimits(quantum=10)
 @pytest_asyncio.fixture(autouse=True, loop_scope="session")
 async def clean_slate(fair_db: FairDb) -> AsyncIterator[None]:
     """Nothing PENDING or in flight from an earlier test."""
-    await drain(fair_db.app)
+    await drain(fair_db.relay)
     await fair_db.owner.execute("UPDATE records SET state = 'ISSUED' WHERE state = 'QUEUED'")
     yield
 
@@ -38,13 +38,13 @@ def batches_of(rows: list[asyncpg.Record], count: int | None = None) -> Counter[
 async def test_small_batch_interleaves_with_a_big_one(fair_db: FairDb) -> None:
     a, b = uuid.uuid4(), uuid.uuid4()
     big = await add_pending_batch(fair_db.owner, a, 2000)
-    first = await claim_and_queue(fair_db.app, 100, SMALL_PICKS)
+    first = await claim_and_queue(fair_db.relay, 100, SMALL_PICKS)
     assert batches_of(first) == {big: 100}
 
     # Tenant B's small batch and a second batch of tenant A arrive while A's is running.
     small = await add_pending_batch(fair_db.owner, b, 20)
     second_a = await add_pending_batch(fair_db.owner, a, 20)
-    rows = await claim_and_queue(fair_db.app, 60, SMALL_PICKS)
+    rows = await claim_and_queue(fair_db.relay, 60, SMALL_PICKS)
     # B is served in the first picks, not after A's 1,900 remaining records; A's share goes
     # to both of its batches in turn.
     assert batches_of(rows, 40)[small] == 20
@@ -64,13 +64,13 @@ async def test_new_tenant_starts_at_the_minimum_without_credit(fair_db: FairDb) 
     a, b = uuid.uuid4(), uuid.uuid4()
     await add_pending_batch(fair_db.owner, a, 3000)
     for _ in range(5):  # A alone for a while: 1,000 records
-        assert len(await claim_and_queue(fair_db.app, 200, SMALL_PICKS)) == 200
+        assert len(await claim_and_queue(fair_db.relay, 200, SMALL_PICKS)) == 200
     late = await add_pending_batch(fair_db.owner, b, 3000)
-    rows = await claim_and_queue(fair_db.app, 200, SMALL_PICKS)
+    rows = await claim_and_queue(fair_db.relay, 200, SMALL_PICKS)
     # Level with A from its first claim on: half each (one pick of slack), never all 200
     # as it would get if it started at virtual time 0.
     assert 90 <= batches_of(rows)[late] <= 110
-    rows = await claim_and_queue(fair_db.app, 200, SMALL_PICKS)
+    rows = await claim_and_queue(fair_db.relay, 200, SMALL_PICKS)
     assert 90 <= batches_of(rows)[late] <= 110
 
 
@@ -78,11 +78,11 @@ async def test_idle_tenant_comes_back_without_credit(fair_db: FairDb) -> None:
     a, b = uuid.uuid4(), uuid.uuid4()
     await add_pending_batch(fair_db.owner, b, 10)
     await add_pending_batch(fair_db.owner, a, 3000)
-    await claim_and_queue(fair_db.app, 100, SMALL_PICKS)  # B finishes, A goes on
+    await claim_and_queue(fair_db.relay, 100, SMALL_PICKS)  # B finishes, A goes on
     for _ in range(5):
-        await claim_and_queue(fair_db.app, 200, SMALL_PICKS)
+        await claim_and_queue(fair_db.relay, 200, SMALL_PICKS)
     back = await add_pending_batch(fair_db.owner, b, 1000)
-    rows = await claim_and_queue(fair_db.app, 200, SMALL_PICKS)
+    rows = await claim_and_queue(fair_db.relay, 200, SMALL_PICKS)
     assert 90 <= batches_of(rows)[back] <= 110
 
 
@@ -95,7 +95,7 @@ async def test_weight_gives_a_larger_share(fair_db: FairDb) -> None:
     )
     counts: Counter[uuid.UUID] = Counter()
     for _ in range(4):
-        counts += batches_of(await claim_and_queue(fair_db.app, 200, SMALL_PICKS))
+        counts += batches_of(await claim_and_queue(fair_db.relay, 200, SMALL_PICKS))
     assert 560 <= counts[heavy] <= 640
     assert 160 <= counts[light] <= 240
 
@@ -106,20 +106,20 @@ async def test_in_flight_caps(fair_db: FairDb) -> None:
     a2 = await add_pending_batch(fair_db.owner, a, 1000)
     b1 = await add_pending_batch(fair_db.owner, b, 1000)
     capped = DispatchLimits(tenant_in_flight=150, batch_in_flight=100, quantum=25)
-    counts = batches_of(await claim_and_queue(fair_db.app, 1000, capped))
+    counts = batches_of(await claim_and_queue(fair_db.relay, 1000, capped))
     assert counts[a1] + counts[a2] == 150  # tenant cap
     assert counts[a1] <= 100 and counts[a2] <= 100
     assert counts[b1] == 100  # batch cap
-    assert await claim_and_queue(fair_db.app, 1000, capped) == []
-    assert await fair_db.app.fetchval("SELECT dispatchable_backlog(NULL, NULL)") == 3000 - 250
+    assert await claim_and_queue(fair_db.relay, 1000, capped) == []
+    assert await fair_db.relay.fetchval("SELECT dispatchable_backlog(NULL, NULL)") == 3000 - 250
 
     overall = DispatchLimits(max_in_flight=260, quantum=25)
-    assert len(await claim_and_queue(fair_db.app, 1000, overall)) == 10
-    assert await claim_and_queue(fair_db.app, 1000, overall) == []
+    assert len(await claim_and_queue(fair_db.relay, 1000, overall)) == 10
+    assert await claim_and_queue(fair_db.relay, 1000, overall) == []
 
     # Workers finish 50 of B's: they are B's to take again, A stays at its cap.
     await finish(fair_db.owner, b1, 50)
-    rows = await claim_and_queue(fair_db.app, 1000, capped)
+    rows = await claim_and_queue(fair_db.relay, 1000, capped)
     # (the 10 above went to A or B: B's batch had 40 to 50 slots free)
     assert set(batches_of(rows)) == {b1}
     assert 40 <= len(rows) <= 50
@@ -142,7 +142,7 @@ async def test_cancelled_batches_are_never_claimed(fair_db: FairDb) -> None:
     await fair_db.owner.execute(
         "UPDATE batches SET state = 'CANCELLED', cancelled_at = now() WHERE id = $1", gone
     )
-    rows = await claim_and_queue(fair_db.app, 1000, SMALL_PICKS)
+    rows = await claim_and_queue(fair_db.relay, 1000, SMALL_PICKS)
     assert batches_of(rows) == {live: 30}
     keys = "SELECT count(*) FROM dispatch_batches WHERE batch_id = $1"
     assert await fair_db.owner.fetchval(keys, gone) == 0
@@ -151,8 +151,8 @@ async def test_cancelled_batches_are_never_claimed(fair_db: FairDb) -> None:
 async def test_retry_makes_records_pending_again(fair_db: FairDb) -> None:
     tenant = uuid.uuid4()
     batch = await add_pending_batch(fair_db.owner, tenant, 40)
-    assert len(await claim_and_queue(fair_db.app, 1000)) == 40
-    assert await claim_and_queue(fair_db.app, 1000) == []  # its key is gone
+    assert len(await claim_and_queue(fair_db.relay, 1000)) == 40
+    assert await claim_and_queue(fair_db.relay, 1000) == []  # its key is gone
     await fair_db.owner.execute(
         "UPDATE records SET state = 'FAILED' WHERE batch_id = $1 AND row_number <= 15", batch
     )
@@ -162,7 +162,7 @@ async def test_retry_makes_records_pending_again(fair_db: FairDb) -> None:
     )
     pending = "SELECT pending FROM dispatch_batches WHERE batch_id = $1"
     assert await fair_db.owner.fetchval(pending, batch) == 15
-    rows = await claim_and_queue(fair_db.app, 1000)
+    rows = await claim_and_queue(fair_db.relay, 1000)
     assert batches_of(rows) == {batch: 15}
 
 
@@ -176,8 +176,8 @@ async def test_concurrent_claims_never_share_a_record(fair_db: FairDb) -> None:
     # A window holds its tenants' keys until it commits (10 picks of 10 here): a second
     # relay meanwhile serves the other tenants, never the same records.
     async with (
-        fair_db.app.acquire() as c1,
-        fair_db.app.acquire() as c2,
+        fair_db.relay.acquire() as c1,
+        fair_db.relay.acquire() as c2,
         c1.transaction(),
         c2.transaction(),
     ):
@@ -188,7 +188,7 @@ async def test_concurrent_claims_never_share_a_record(fair_db: FairDb) -> None:
         assert not {r["tenant_id"] for r in one} & {r["tenant_id"] for r in two}
 
     async def relay() -> None:
-        while rows := await claim_and_queue(fair_db.app, 97, SMALL_PICKS):
+        while rows := await claim_and_queue(fair_db.relay, 97, SMALL_PICKS):
             seen.update(r["record_id"] for r in rows)
             await asyncio.sleep(0)
 

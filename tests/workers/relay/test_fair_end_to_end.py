@@ -51,7 +51,7 @@ async def test_small_batch_finishes_while_a_big_one_runs(
         channel = await connection.channel(publisher_confirms=True)
         await declare_topology(channel, settings)
         relay = OutboxRelay(
-            fair_db.app, ConfirmingPublisher(channel), limits=dispatch_limits(settings)
+            fair_db.relay, ConfirmingPublisher(channel), limits=dispatch_limits(settings)
         )
         running = asyncio.create_task(relay.run(stop))
         await into_outbox(fair_db, big.batch_id)

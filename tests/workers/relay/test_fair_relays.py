@@ -27,7 +27,7 @@ async def test_three_relays_publish_each_record_once(
     }
     relays = [
         OutboxRelay(
-            fair_db.app,
+            fair_db.relay,
             ConfirmingPublisher(amqp_channel),
             window=200,
             limits=DispatchLimits(quantum=20),

@@ -20,7 +20,7 @@ RUN_SECONDS = 10.5
 
 @pytest_asyncio.fixture(autouse=True, loop_scope="session")
 async def clean_slate(fair_db: FairDb) -> AsyncIterator[None]:
-    await drain(fair_db.app)
+    await drain(fair_db.relay)
     yield
 
 
@@ -44,7 +44,7 @@ async def test_limited_tenant_keeps_its_rate_while_unlimited_one_runs(fair_db: F
     loop = asyncio.get_running_loop()
     start = loop.time()
     while loop.time() - start < RUN_SECONDS:
-        if not await claim_and_queue(fair_db.app, 500):
+        if not await claim_and_queue(fair_db.relay, 500):
             await asyncio.sleep(0.02)
     elapsed = loop.time() - start
     # When each record was dispatched, as the relay's transaction stamped it.
@@ -69,6 +69,6 @@ async def test_limited_tenant_keeps_its_rate_while_unlimited_one_runs(fair_db: F
     # The unlimited tenant is not slowed down to the other's pace.
     assert len(sent[fast]) == 20000 or len(sent[fast]) >= 20 * len(sent[slow])
     # The held-back records still count as dispatchable, at the tenant's rate.
-    backlog = await fair_db.app.fetchval("SELECT dispatchable_backlog(NULL, NULL)")
+    backlog = await fair_db.relay.fetchval("SELECT dispatchable_backlog(NULL, NULL)")
     remaining_fast = 20000 - len(sent[fast])
     assert backlog == remaining_fast + 50

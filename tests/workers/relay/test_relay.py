@@ -32,7 +32,7 @@ async def drain(
 
 
 async def test_each_pending_record_becomes_one_job_and_queued(
-    app_pool: asyncpg.Pool,
+    relay_pool: asyncpg.Pool,
     owner_pool: asyncpg.Pool,
     amqp_channel: AbstractRobustChannel,
     topology: Topology,
@@ -40,7 +40,7 @@ async def test_each_pending_record_becomes_one_job_and_queued(
     spans: InMemorySpanExporter,
 ) -> None:
     batch = await make_pending(1234)
-    relay = OutboxRelay(app_pool, ConfirmingPublisher(amqp_channel), window=500)
+    relay = OutboxRelay(relay_pool, ConfirmingPublisher(amqp_channel), window=500)
     while (await relay.relay_window()).claimed:
         pass
 
@@ -68,9 +68,9 @@ async def test_each_pending_record_becomes_one_job_and_queued(
 
 
 async def test_nothing_to_do_is_a_cheap_empty_window(
-    app_pool: asyncpg.Pool, amqp_channel: AbstractRobustChannel, topology: Topology
+    relay_pool: asyncpg.Pool, amqp_channel: AbstractRobustChannel, topology: Topology
 ) -> None:
-    relay = OutboxRelay(app_pool, ConfirmingPublisher(amqp_channel))
+    relay = OutboxRelay(relay_pool, ConfirmingPublisher(amqp_channel))
     while (await relay.relay_window()).claimed:
         pass
     result = await relay.relay_window()
@@ -94,7 +94,7 @@ class _HalfConfirming:
 
 
 async def test_unconfirmed_jobs_stay_pending_and_go_out_in_a_later_window(
-    app_pool: asyncpg.Pool,
+    relay_pool: asyncpg.Pool,
     owner_pool: asyncpg.Pool,
     amqp_channel: AbstractRobustChannel,
     topology: Topology,
@@ -102,7 +102,7 @@ async def test_unconfirmed_jobs_stay_pending_and_go_out_in_a_later_window(
 ) -> None:
     batch = await make_pending(10)
     half = _HalfConfirming(ConfirmingPublisher(amqp_channel))
-    relay = OutboxRelay(app_pool, half, window=10)
+    relay = OutboxRelay(relay_pool, half, window=10)
     first = await relay.relay_window()
     assert first.claimed >= 10 and first.queued == (first.claimed + 1) // 2
     states = await record_states(owner_pool, batch.batch_id)
@@ -116,7 +116,7 @@ async def test_unconfirmed_jobs_stay_pending_and_go_out_in_a_later_window(
 
 
 async def test_cancelled_batches_are_not_relayed(
-    app_pool: asyncpg.Pool,
+    relay_pool: asyncpg.Pool,
     owner_pool: asyncpg.Pool,
     amqp_channel: AbstractRobustChannel,
     topology: Topology,
@@ -126,7 +126,7 @@ async def test_cancelled_batches_are_not_relayed(
     await owner_pool.execute(
         "UPDATE batches SET state = 'CANCELLED', cancelled_at = now() WHERE id = $1", batch.batch_id
     )
-    relay = OutboxRelay(app_pool, ConfirmingPublisher(amqp_channel))
+    relay = OutboxRelay(relay_pool, ConfirmingPublisher(amqp_channel))
     while (await relay.relay_window()).claimed:
         pass
     assert await record_states(owner_pool, batch.batch_id) == {"PENDING": 3}
@@ -135,7 +135,7 @@ async def test_cancelled_batches_are_not_relayed(
 
 
 async def test_two_relays_share_the_outbox_without_double_publishing(
-    app_pool: asyncpg.Pool,
+    relay_pool: asyncpg.Pool,
     owner_pool: asyncpg.Pool,
     amqp_channel: AbstractRobustChannel,
     topology: Topology,
@@ -144,7 +144,7 @@ async def test_two_relays_share_the_outbox_without_double_publishing(
     batch = await make_pending(2000)
     stop = asyncio.Event()
     relays = [
-        OutboxRelay(app_pool, ConfirmingPublisher(amqp_channel), window=100, poll_interval=0.05)
+        OutboxRelay(relay_pool, ConfirmingPublisher(amqp_channel), window=100, poll_interval=0.05)
         for _ in range(2)
     ]
     tasks = [asyncio.create_task(r.run(stop)) for r in relays]
