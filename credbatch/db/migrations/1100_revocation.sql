@@ -8,9 +8,7 @@ ALTER TABLE records ADD CONSTRAINT records_state_check
                    'REVOKED'));
 ALTER TABLE records
   ADD COLUMN revoke_reason text CHECK (length(revoke_reason) BETWEEN 1 AND 500),
-  ADD COLUMN revoked_at timestamptz,
-  ADD CONSTRAINT records_revoked_has_reason
-    CHECK (state <> 'REVOKED' OR (revoke_reason IS NOT NULL AND revoked_at IS NOT NULL));
+  ADD COLUMN revoked_at timestamptz;
 COMMENT ON COLUMN records.revoke_reason IS
   'Why the record''s credential was revoked (RevokeRecords); set with state REVOKED.';
 COMMENT ON COLUMN records.revoked_at IS 'When the record''s credential was revoked.';
