@@ -4,6 +4,7 @@ has exactly the revoked credentials' bits set."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -219,3 +220,44 @@ async def test_observers_and_other_issuers_cannot_revoke(
     service = bearer(settings, tenant, "svc", ["service"])
     done = await batches_stub.RevokeRecords(request(batch, []), metadata=service)
     assert done.revoked_count == 1
+
+
+async def test_concurrent_revocations_and_refreshes_lose_no_bit(
+    batches_stub: Any,
+    settings: Settings,
+    app_pool: asyncpg.Pool,
+    owner_pool: asyncpg.Pool,
+    public_server: PublicServer,
+) -> None:
+    keys, signer = worker_side(app_pool, public_server.url)
+    batch = await issue_batch(
+        app_pool, owner_pool, keys, signer, public_server.url, ["INVITED"] * 12
+    )
+    ids = [r.record_id for r in batch.records]
+    # Overlapping groups: each also names the next group's first record, so the calls wait
+    # for each other's record locks as well as for the one status list row.
+    groups = [ids[i : i + 4] for i in range(0, 12, 3)]
+    md = bearer(settings, batch.tenant_id, batch.creator, ["issuer"])
+    stop = asyncio.Event()
+
+    async def refresher() -> None:
+        while not stop.is_set():
+            await signer.refresh_due()
+            await asyncio.sleep(0)
+
+    refreshing = asyncio.create_task(refresher())
+    try:
+        responses = await asyncio.gather(
+            *(batches_stub.RevokeRecords(request(batch, g), metadata=md) for g in groups)
+        )
+    finally:
+        stop.set()
+        await refreshing
+    assert sum(r.revoked_count for r in responses) == 12
+    await signer.refresh_due()
+    by_record = await credentials(owner_pool, batch)
+    entry = batch.records[0].entry
+    assert entry is not None
+    async with httpx.AsyncClient(base_url=public_server.url) as client:
+        token = await served_token(client, batch.tenant_id, entry.list_id)
+    assert [status_of_credential(by_record[i], token) for i in ids] == [1] * 12
