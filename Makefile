@@ -8,12 +8,13 @@ BUF_VERSION := 1.75.0
 BUF := .tools/node_modules/.bin/buf
 
 .PHONY: help install run test lint typecheck protos check-protos lint-protos clean \
-	demo descriptor-set validate-deploy
+	demo descriptor-set validate-deploy browser
 
 help:
 	@echo "make install         - create .venv and install credbatch with its dev tools"
 	@echo "make run             - create .venv, the database and roles, migrate, start every component"
 	@echo "make test            - run the whole test suite against the local PostgreSQL and RabbitMQ"
+	@echo "make browser         - install Debian's chromium (the claim page tests run it headless)"
 	@echo "make lint            - ruff, mypy, generated-code staleness, buf lint"
 	@echo "make typecheck       - mypy (strict) only"
 	@echo "make protos          - regenerate credbatch/gen from protos/"
@@ -38,6 +39,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m credbatch.codegen --check
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# The claim page tests take screenshots with headless Chromium; Debian's package, as root.
+browser:
+	test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y --no-install-recommends chromium; }
 
 lint: $(STAMP) check-protos lint-protos
 	$(VENV)/bin/ruff check .

@@ -39,10 +39,11 @@ RPC_ROLES: dict[str, frozenset[str]] = {
         _BATCHES + rpc: READERS
         for rpc in ("ListBatches", "GetBatch", "DownloadBatchReport", "WatchBatch")
     },
-    # An issuer may only retry or cancel batches it created: row-level security hides the
-    # others from it, so they are NOT_FOUND to it.
+    # An issuer may only retry, cancel or revoke in batches it created: row-level security
+    # hides the others from it, so they are NOT_FOUND to it. Observers may change nothing.
     _BATCHES + "RetryFailedRecords": UPLOADERS,
     _BATCHES + "CancelBatch": UPLOADERS,
+    _BATCHES + "RevokeRecords": UPLOADERS,
 }
 
 # Infrastructure RPCs that every client (load balancers, grpcurl) may call without a token.

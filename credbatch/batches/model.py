@@ -41,11 +41,22 @@ class RecordState(enum.StrEnum):
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
     CLAIMED = "CLAIMED"
+    REVOKED = "REVOKED"
 
 
 # A record in one of these states needs no more work (FAILED only until someone retries it).
 TERMINAL_RECORD_STATES: frozenset[RecordState] = frozenset(
-    {RecordState.INVITED, RecordState.FAILED, RecordState.CANCELLED, RecordState.CLAIMED}
+    {
+        RecordState.INVITED,
+        RecordState.FAILED,
+        RecordState.CANCELLED,
+        RecordState.CLAIMED,
+        RecordState.REVOKED,
+    }
+)
+# A record in one of these states has a credential that may be revoked.
+REVOCABLE_RECORD_STATES: frozenset[RecordState] = frozenset(
+    {RecordState.ISSUED, RecordState.INVITED, RecordState.CLAIMED}
 )
 TERMINAL_BATCH_STATES: frozenset[BatchState] = frozenset(
     {
@@ -68,6 +79,7 @@ class RecordCounts:
     failed: int = 0
     cancelled: int = 0
     claimed: int = 0
+    revoked: int = 0
 
     @classmethod
     def from_mapping(cls, counts: Mapping[str, int]) -> RecordCounts:
@@ -82,7 +94,7 @@ class RecordCounts:
     @property
     def terminal(self) -> int:
         """Records needing no more work."""
-        return self.invited + self.failed + self.cancelled + self.claimed
+        return self.invited + self.failed + self.cancelled + self.claimed + self.revoked
 
     @property
     def unstarted(self) -> int:

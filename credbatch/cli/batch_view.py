@@ -16,7 +16,16 @@ TERMINAL = frozenset(
         batch_pb2.BATCH_STATE_FAILED,
     }
 )
-COUNT_FIELDS = ("pending", "queued", "issued", "invited", "failed", "cancelled", "claimed")
+COUNT_FIELDS = (
+    "pending",
+    "queued",
+    "issued",
+    "invited",
+    "failed",
+    "cancelled",
+    "claimed",
+    "revoked",
+)
 
 
 def state_label(state: batch_pb2.BatchState) -> str:

@@ -1,7 +1,8 @@
-"""`credbatch batches list|cancel|retry`: the upload history and the commands on one batch.
+"""`credbatch batches list|cancel|retry|revoke`: the upload history and the commands on one batch.
 
 Cancel and retry are idempotent on the server: cancelling a batch that already finished and
 retrying one without FAILED records change nothing and succeed, so both exit 0 and say so.
+Revoking records already revoked changes nothing either, and says how many this call revoked.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from credbatch.gen.batches.v1 import batch_pb2, batches_service_pb2, batches_ser
 
 @click.group()
 def batches() -> None:
-    """Batches: the upload history, cancel and retry."""
+    """Batches: the upload history, cancel, retry and revoke."""
 
 
 @batches.command("list")
@@ -132,3 +133,38 @@ def retry(batch: str, token: str | None, batches_addr: str) -> None:
         note(f"{found.name}: {before.record_counts.failed:,} FAILED record(s) queued again")
     else:
         note(f"nothing to retry: {found.name} has no FAILED records")
+
+
+@batches.command("revoke")
+@click.argument("batch")
+@click.option(
+    "--record",
+    "records",
+    multiple=True,
+    help="A record id, or its credential id (the report's credential_id); repeatable."
+    " Without it, every issued credential of BATCH is revoked.",
+)
+@click.option("--reason", required=True, help="Why the credentials are revoked (kept with each).")
+@token_option
+@address_option("batches")
+def revoke(
+    batch: str, records: tuple[str, ...], reason: str, token: str | None, batches_addr: str
+) -> None:
+    """Revoke issued credentials of BATCH (batches/ID or ID): verifiers reject them once they
+    fetch the status list again."""
+    name = resource_name("batches", batch)
+    endpoint = resolve("batches", token, batches_addr)
+    with channel(endpoint) as chan, rpc_errors(endpoint):
+        stub = batches_service_pb2_grpc.BatchStatusServiceStub(chan)
+        response = stub.RevokeRecords(
+            batches_service_pb2.RevokeRecordsRequest(
+                name=name, record_ids=list(records), reason=reason
+            ),
+            metadata=endpoint.metadata,
+            timeout=UNARY_TIMEOUT,
+        )
+    summary(response.batch)
+    if response.revoked_count:
+        note(f"{response.batch.name}: {response.revoked_count:,} credential(s) revoked")
+    else:
+        note(f"nothing to revoke: {response.batch.name} has no such unrevoked credential")

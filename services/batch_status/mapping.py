@@ -7,12 +7,19 @@ from collections.abc import Iterable
 
 from credbatch import names
 from credbatch.batches.mapping import batch_to_proto, record_state_from_proto
-from credbatch.batches.model import RecordState
+from credbatch.batches.model import BatchView, RecordState
 from credbatch.errors import FieldViolation, InvalidArgument
 from credbatch.gen.batches.v1 import batches_service_pb2
+from services.batch_status.revoke import RevokeRequest, revoke_request
 from services.batch_status.status import Page
 
-__all__ = ["batch_id_from_name", "list_response", "report_states"]
+__all__ = [
+    "batch_id_from_name",
+    "list_response",
+    "report_states",
+    "revoke_request_from_proto",
+    "revoke_response",
+]
 
 
 def batch_id_from_name(name: str, field: str = "name") -> uuid.UUID:
@@ -39,4 +46,16 @@ def report_states(values: Iterable[int]) -> list[RecordState]:
 def list_response(page: Page, next_token: str) -> batches_service_pb2.ListBatchesResponse:
     return batches_service_pb2.ListBatchesResponse(
         batches=[batch_to_proto(view) for view in page.batches], next_page_token=next_token
+    )
+
+
+def revoke_request_from_proto(request: batches_service_pb2.RevokeRecordsRequest) -> RevokeRequest:
+    return revoke_request(
+        batch_id_from_name(request.name), list(request.record_ids), request.reason
+    )
+
+
+def revoke_response(view: BatchView, revoked: int) -> batches_service_pb2.RevokeRecordsResponse:
+    return batches_service_pb2.RevokeRecordsResponse(
+        batch=batch_to_proto(view), revoked_count=revoked
     )

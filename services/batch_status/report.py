@@ -44,7 +44,11 @@ _SIGNED_NUMBER = re.compile(r"[+-](?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 _PAGE = """
 SELECT r.row_number, r.email, r.phone, r.state, c.id AS credential_id,
-       cert.id AS certificate_id, r.error_code, r.error_message, r.updated_at
+       cert.id AS certificate_id, r.error_code,
+       -- A revoked record's only message is why it was revoked.
+       CASE WHEN r.state = 'REVOKED' THEN r.revoke_reason ELSE r.error_message END
+         AS error_message,
+       r.updated_at
 FROM records r
 LEFT JOIN credentials c ON c.tenant_id = r.tenant_id AND c.record_id = r.id
 LEFT JOIN certificates cert ON cert.tenant_id = r.tenant_id AND cert.record_id = r.id

@@ -12,7 +12,13 @@ from credbatch.auth.caller import current_caller
 from credbatch.batches.mapping import batch_to_proto
 from credbatch.gen.batches.v1 import batch_pb2, batches_service_pb2, batches_service_pb2_grpc
 from services.batch_status.filters import parse_filter
-from services.batch_status.mapping import batch_id_from_name, list_response, report_states
+from services.batch_status.mapping import (
+    batch_id_from_name,
+    list_response,
+    report_states,
+    revoke_request_from_proto,
+    revoke_response,
+)
 from services.batch_status.status import BatchStatus
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -20,7 +26,7 @@ LIST_BATCHES = "ListBatches"
 
 
 class BatchStatusServicer(batches_service_pb2_grpc.BatchStatusServiceServicer):
-    """Upload history, progress, report, watch, retry and cancel (see status.BatchStatus)."""
+    """Upload history, progress, report, watch, retry, cancel, revoke (see status.BatchStatus)."""
 
     def __init__(self, status: BatchStatus) -> None:
         self._status = status
@@ -71,3 +77,10 @@ class BatchStatusServicer(batches_service_pb2_grpc.BatchStatusServiceServicer):
     ) -> batch_pb2.Batch:
         view = await self._status.cancel(current_caller(), batch_id_from_name(request.name))
         return batch_to_proto(view)
+
+    async def RevokeRecords(
+        self, request: batches_service_pb2.RevokeRecordsRequest, context: Context
+    ) -> batches_service_pb2.RevokeRecordsResponse:
+        revocation = revoke_request_from_proto(request)
+        view, revoked = await self._status.revoke(current_caller(), revocation)
+        return revoke_response(view, revoked)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from credbatch.auth.roles import ADMINS
-from credbatch.batches import repository
+from credbatch.batches import repository, revocation
 from credbatch.batches.model import (
     TERMINAL_BATCH_STATES,
     BatchFilter,
@@ -27,6 +27,7 @@ from credbatch.db.retry import in_transaction_with_retry
 from credbatch.errors import FailedPrecondition, NotFound, PermissionDenied
 from credbatch.tenancy import TenantScope, service_scope, tenant_transaction
 from services.batch_status.report import report_chunks
+from services.batch_status.revoke import RevokeRequest, refused
 from services.batch_status.watch import WatchHub, WatchLimits
 
 
@@ -141,3 +142,24 @@ class BatchStatus:
         # As for cancel: one transaction, and the relay publishes only what it committed.
         unchanged = await in_transaction_with_retry(self._pool, scope, unit)
         return unchanged or await self.get(scope, batch_id)
+
+    async def revoke(self, scope: TenantScope, request: RevokeRequest) -> tuple[BatchView, int]:
+        """Revoke issued credentials of the batch; the batch after it and how many were revoked.
+
+        INVALID_ARGUMENT, with nothing revoked, when an id names no record of the batch or one
+        without an issued credential.
+        """
+
+        async def unit(conn: asyncpg.Connection) -> int:
+            await self._for_change(conn, scope, request.batch_id)
+            done = await revocation.revoke_records(
+                conn, request.batch_id, request.ids, request.reason
+            )
+            if isinstance(done, revocation.Unrevocable):
+                # Raising rolls the transaction back, and the record locks go with it.
+                raise refused(done)
+            return done
+
+        # Bits and record states commit together; on a conflict the whole unit runs again.
+        revoked = await in_transaction_with_retry(self._pool, scope, unit)
+        return await self.get(scope, request.batch_id), revoked

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
 import asyncpg
-from jinja2 import Environment, select_autoescape
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -23,27 +21,12 @@ from starlette.routing import Route
 from credbatch.signing import sd_jwt
 from credbatch.signing.jose import JoseError
 from credbatch.signing.status_list import MEDIA_TYPE
+from services.public import claim_page
 from services.public.headers import SecurityHeaders
 from services.public.ratelimit import RateLimit, TokenBuckets
 from services.public.repository import PublicRepository
 
 SD_JWT_MEDIA_TYPE = "application/dc+sd-jwt"
-
-_PAGES = Environment(autoescape=select_autoescape(default=True))
-_CLAIM_PAGE = _PAGES.from_string(
-    """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Your credential</title></head>
-<body>
-<h1>Your credential</h1>
-<p>Issued by {{ issuer }} on {{ issued }}.</p>
-<table>
-{% for name, value in claims %}<tr><th>{{ name }}</th><td>{{ value }}</td></tr>
-{% endfor %}</table>
-{% if cred_url %}<p><a href="{{ cred_url }}">Certificate</a></p>{% endif %}
-<p><a href="{{ download }}" download="credential.sd-jwt">Download the credential</a></p>
-</body></html>
-"""
-)
 
 
 def _not_found() -> Response:
@@ -113,7 +96,7 @@ def create_app(
             return _not_found()
         return Response(pdf, media_type="application/pdf")
 
-    async def claim_page(request: Request) -> Response:
+    async def claim(request: Request) -> Response:
         token = request.path_params["token"]
         found = await repository.credential(token)
         if found is None:
@@ -124,15 +107,16 @@ def create_app(
             verified = sd_jwt.verify(found.sd_jwt, found.jwks)
         except JoseError:
             return PlainTextResponse("The credential does not verify", status_code=500)
-        payload = verified.payload
-        issued = datetime.fromtimestamp(int(payload.get("iat", 0)), UTC).date().isoformat()
-        claims: list[tuple[str, Any]] = list(verified.disclosed.items())
-        html = _CLAIM_PAGE.render(
-            issuer=payload.get("iss", ""),
-            issued=issued,
-            claims=claims,
-            cred_url=payload.get("Cred_URL"),
-            download=f"{public_url}/claim/{token}/credential",
+        details = await claim_page.claim_details(pool, found.tenant_id, token)
+        if details is None:
+            return _not_found()
+        html = claim_page.render(
+            public_url=public_url,
+            tenant_id=found.tenant_id,
+            claim_token=token,
+            payload=verified.payload,
+            claims=list(verified.disclosed.items()),
+            details=details,
         )
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
@@ -151,7 +135,8 @@ def create_app(
             Route("/.well-known/jwt-vc-issuer/tenants/{tenant}", issuer_metadata),
             Route("/tenants/{tenant}/statuslists/{list_id}", status_list),
             Route("/c/{id}", certificate),
-            Route("/claim/{token}", claim_page),
+            Route("/claim/{token}", claim),
+            Route(claim_page.STYLESHEET_PATH, claim_page.stylesheet),
             Route("/claim/{token}/credential", claim_credential),
         ],
         # Outermost first: a 429 carries the security headers too.

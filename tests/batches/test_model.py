@@ -47,7 +47,14 @@ def test_terminal_exactly_when_every_record_is(states: list[RecordState]) -> Non
     counts = RecordCounts.from_mapping({s.value: states.count(s) for s in set(states)})
     state = derive_state(counts, len(states), False)
     every_terminal = all(
-        s in {RecordState.INVITED, RecordState.FAILED, RecordState.CANCELLED, RecordState.CLAIMED}
+        s
+        in {
+            RecordState.INVITED,
+            RecordState.FAILED,
+            RecordState.CANCELLED,
+            RecordState.CLAIMED,
+            RecordState.REVOKED,
+        }
         for s in states
     )
     assert (state in {BatchState.COMPLETED, BatchState.COMPLETED_WITH_ERRORS}) == every_terminal

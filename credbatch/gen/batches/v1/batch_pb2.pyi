@@ -33,6 +33,7 @@ class RecordState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RECORD_STATE_FAILED: _ClassVar[RecordState]
     RECORD_STATE_CANCELLED: _ClassVar[RecordState]
     RECORD_STATE_CLAIMED: _ClassVar[RecordState]
+    RECORD_STATE_REVOKED: _ClassVar[RecordState]
 BATCH_STATE_UNSPECIFIED: BatchState
 BATCH_STATE_QUEUED: BatchState
 BATCH_STATE_IN_PROGRESS: BatchState
@@ -48,9 +49,10 @@ RECORD_STATE_INVITED: RecordState
 RECORD_STATE_FAILED: RecordState
 RECORD_STATE_CANCELLED: RecordState
 RECORD_STATE_CLAIMED: RecordState
+RECORD_STATE_REVOKED: RecordState
 
 class RecordCounts(_message.Message):
-    __slots__ = ("pending", "queued", "issued", "invited", "failed", "cancelled", "claimed")
+    __slots__ = ("pending", "queued", "issued", "invited", "failed", "cancelled", "claimed", "revoked")
     PENDING_FIELD_NUMBER: _ClassVar[int]
     QUEUED_FIELD_NUMBER: _ClassVar[int]
     ISSUED_FIELD_NUMBER: _ClassVar[int]
@@ -58,6 +60,7 @@ class RecordCounts(_message.Message):
     FAILED_FIELD_NUMBER: _ClassVar[int]
     CANCELLED_FIELD_NUMBER: _ClassVar[int]
     CLAIMED_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_FIELD_NUMBER: _ClassVar[int]
     pending: int
     queued: int
     issued: int
@@ -65,7 +68,8 @@ class RecordCounts(_message.Message):
     failed: int
     cancelled: int
     claimed: int
-    def __init__(self, pending: _Optional[int] = ..., queued: _Optional[int] = ..., issued: _Optional[int] = ..., invited: _Optional[int] = ..., failed: _Optional[int] = ..., cancelled: _Optional[int] = ..., claimed: _Optional[int] = ...) -> None: ...
+    revoked: int
+    def __init__(self, pending: _Optional[int] = ..., queued: _Optional[int] = ..., issued: _Optional[int] = ..., invited: _Optional[int] = ..., failed: _Optional[int] = ..., cancelled: _Optional[int] = ..., claimed: _Optional[int] = ..., revoked: _Optional[int] = ...) -> None: ...
 
 class Batch(_message.Message):
     __slots__ = ("name", "state", "schema", "schema_version", "mediums", "email_template", "sms_template", "certificate_template", "creator", "department", "filename", "create_time", "update_time", "complete_time", "total_records", "record_counts", "percent_done", "estimated_complete_time")

@@ -28,7 +28,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*credbatch/batches/v1/batches_service.proto\x12\x14\x63redbatch.batches.v1\x1a credbatch/batches/v1/batch.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\"]\n\x12ListBatchesRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x14\n\x06\x66ilter\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"\\\n\x13ListBatchesResponse\x12,\n\x07\x62\x61tches\x18\x01 \x03(\x0b\x32\x1b.credbatch.batches.v1.Batch\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"=\n\x0fGetBatchRequest\x12*\n\x04name\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x63redbatch.dev/Batch\"\x81\x01\n\x1a\x44ownloadBatchReportRequest\x12*\n\x04name\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x63redbatch.dev/Batch\x12\x37\n\x06states\x18\x02 \x03(\x0e\x32!.credbatch.batches.v1.RecordStateB\x04\xe2\x41\x01\x01\"2\n\x1b\x44ownloadBatchReportResponse\x12\x13\n\x05\x63hunk\x18\x01 \x01(\x0c\x42\x04\xe2\x41\x01\x03\"?\n\x11WatchBatchRequest\x12*\n\x04name\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x63redbatch.dev/Batch\"G\n\x19RetryFailedRecordsRequest\x12*\n\x04name\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x63redbatch.dev/Batch\"@\n\x12\x43\x61ncelBatchRequest\x12*\n\x04name\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x63redbatch.dev/Batch2\xa9\x06\n\x12\x42\x61tchStatusService\x12w\n\x0bListBatches\x12(.credbatch.batches.v1.ListBatchesRequest\x1a).credbatch.batches.v1.ListBatchesResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/batches\x12l\n\x08GetBatch\x12%.credbatch.batches.v1.GetBatchRequest\x1a\x1b.credbatch.batches.v1.Batch\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/{name=batches/*}\x12\xa1\x01\n\x13\x44ownloadBatchReport\x12\x30.credbatch.batches.v1.DownloadBatchReportRequest\x1a\x31.credbatch.batches.v1.DownloadBatchReportResponse\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/{name=batches/*}:report0\x01\x12x\n\nWatchBatch\x12\'.credbatch.batches.v1.WatchBatchRequest\x1a\x1b.credbatch.batches.v1.Batch\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/{name=batches/*}:watch0\x01\x12\x8f\x01\n\x12RetryFailedRecords\x12/.credbatch.batches.v1.RetryFailedRecordsRequest\x1a\x1b.credbatch.batches.v1.Batch\"+\x82\xd3\xe4\x93\x02%\" /v1/{name=batches/*}:retryFailed:\x01*\x12|\n\x0b\x43\x61ncelBatch\x12(.credbatch.batches.v1.CancelBatchRequest\x1a\x1b.credbatch.batches.v1.Batch\"&\x82\xd3\xe4\x93\x02 \"\x1b/v1/{name=batches/*}:cancel:\x01*B Z\x1e\x63redbatch/batches/v1;batchesv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*credbatch/batches/v1/batches_service.proto\x12\x14\x63redbatch.batches.v1\x1a credbatch/batches/v1/batch.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\"]\n\x12ListBatchesRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x14\n\x06\x66ilter\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"\\\n\x13ListBatchesResponse\x12,\n\x07\x62\x61tches\x18\x01 \x03(\x0b\x32\x1b.credbatch.batches.v1.Batch\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"=\n\x0fGetBatchRequest\x12*\n\x04name\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x63redbatch.dev/Batch\"\x81\x01\n\x1a\x44ownloadBatchReportRequest\x12*\n\x04name\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x63redbatch.dev/Batch\x12\x37\n\x06states\x18\x02 \x03(\x0e\x32!.credbatch.batches.v1.RecordStateB\x04\xe2\x41\x01\x01\"2\n\x1b\x44ownloadBatchReportResponse\x12\x13\n\x05\x63hunk\x18\x01 \x01(\x0c\x42\x04\xe2\x41\x01\x03\"?\n\x11WatchBatchRequest\x12*\n\x04name\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x63redbatch.dev/Batch\"G\n\x19RetryFailedRecordsRequest\x12*\n\x04name\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x63redbatch.dev/Batch\"@\n\x12\x43\x61ncelBatchRequest\x12*\n\x04name\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x63redbatch.dev/Batch\"r\n\x14RevokeRecordsRequest\x12*\n\x04name\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x63redbatch.dev/Batch\x12\x18\n\nrecord_ids\x18\x02 \x03(\tB\x04\xe2\x41\x01\x01\x12\x14\n\x06reason\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\"f\n\x15RevokeRecordsResponse\x12\x30\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x1b.credbatch.batches.v1.BatchB\x04\xe2\x41\x01\x03\x12\x1b\n\rrevoked_count\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x03\x32\xc3\x07\n\x12\x42\x61tchStatusService\x12w\n\x0bListBatches\x12(.credbatch.batches.v1.ListBatchesRequest\x1a).credbatch.batches.v1.ListBatchesResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/batches\x12l\n\x08GetBatch\x12%.credbatch.batches.v1.GetBatchRequest\x1a\x1b.credbatch.batches.v1.Batch\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/{name=batches/*}\x12\xa1\x01\n\x13\x44ownloadBatchReport\x12\x30.credbatch.batches.v1.DownloadBatchReportRequest\x1a\x31.credbatch.batches.v1.DownloadBatchReportResponse\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/{name=batches/*}:report0\x01\x12x\n\nWatchBatch\x12\'.credbatch.batches.v1.WatchBatchRequest\x1a\x1b.credbatch.batches.v1.Batch\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/{name=batches/*}:watch0\x01\x12\x8f\x01\n\x12RetryFailedRecords\x12/.credbatch.batches.v1.RetryFailedRecordsRequest\x1a\x1b.credbatch.batches.v1.Batch\"+\x82\xd3\xe4\x93\x02%\" /v1/{name=batches/*}:retryFailed:\x01*\x12|\n\x0b\x43\x61ncelBatch\x12(.credbatch.batches.v1.CancelBatchRequest\x1a\x1b.credbatch.batches.v1.Batch\"&\x82\xd3\xe4\x93\x02 \"\x1b/v1/{name=batches/*}:cancel:\x01*\x12\x97\x01\n\rRevokeRecords\x12*.credbatch.batches.v1.RevokeRecordsRequest\x1a+.credbatch.batches.v1.RevokeRecordsResponse\"-\x82\xd3\xe4\x93\x02\'\"\"/v1/{name=batches/*}:revokeRecords:\x01*B Z\x1e\x63redbatch/batches/v1;batchesv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -56,6 +56,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RETRYFAILEDRECORDSREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\025\n\023credbatch.dev/Batch'
   _globals['_CANCELBATCHREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_CANCELBATCHREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\025\n\023credbatch.dev/Batch'
+  _globals['_REVOKERECORDSREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_REVOKERECORDSREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\025\n\023credbatch.dev/Batch'
+  _globals['_REVOKERECORDSREQUEST'].fields_by_name['record_ids']._loaded_options = None
+  _globals['_REVOKERECORDSREQUEST'].fields_by_name['record_ids']._serialized_options = b'\342A\001\001'
+  _globals['_REVOKERECORDSREQUEST'].fields_by_name['reason']._loaded_options = None
+  _globals['_REVOKERECORDSREQUEST'].fields_by_name['reason']._serialized_options = b'\342A\001\002'
+  _globals['_REVOKERECORDSRESPONSE'].fields_by_name['batch']._loaded_options = None
+  _globals['_REVOKERECORDSRESPONSE'].fields_by_name['batch']._serialized_options = b'\342A\001\003'
+  _globals['_REVOKERECORDSRESPONSE'].fields_by_name['revoked_count']._loaded_options = None
+  _globals['_REVOKERECORDSRESPONSE'].fields_by_name['revoked_count']._serialized_options = b'\342A\001\003'
   _globals['_BATCHSTATUSSERVICE'].methods_by_name['ListBatches']._loaded_options = None
   _globals['_BATCHSTATUSSERVICE'].methods_by_name['ListBatches']._serialized_options = b'\202\323\344\223\002\r\022\013/v1/batches'
   _globals['_BATCHSTATUSSERVICE'].methods_by_name['GetBatch']._loaded_options = None
@@ -68,6 +78,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BATCHSTATUSSERVICE'].methods_by_name['RetryFailedRecords']._serialized_options = b'\202\323\344\223\002%\" /v1/{name=batches/*}:retryFailed:\001*'
   _globals['_BATCHSTATUSSERVICE'].methods_by_name['CancelBatch']._loaded_options = None
   _globals['_BATCHSTATUSSERVICE'].methods_by_name['CancelBatch']._serialized_options = b'\202\323\344\223\002 \"\033/v1/{name=batches/*}:cancel:\001*'
+  _globals['_BATCHSTATUSSERVICE'].methods_by_name['RevokeRecords']._loaded_options = None
+  _globals['_BATCHSTATUSSERVICE'].methods_by_name['RevokeRecords']._serialized_options = b'\202\323\344\223\002\'\"\"/v1/{name=batches/*}:revokeRecords:\001*'
   _globals['_LISTBATCHESREQUEST']._serialized_start=192
   _globals['_LISTBATCHESREQUEST']._serialized_end=285
   _globals['_LISTBATCHESRESPONSE']._serialized_start=287
@@ -84,6 +96,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RETRYFAILEDRECORDSREQUEST']._serialized_end=764
   _globals['_CANCELBATCHREQUEST']._serialized_start=766
   _globals['_CANCELBATCHREQUEST']._serialized_end=830
-  _globals['_BATCHSTATUSSERVICE']._serialized_start=833
-  _globals['_BATCHSTATUSSERVICE']._serialized_end=1642
+  _globals['_REVOKERECORDSREQUEST']._serialized_start=832
+  _globals['_REVOKERECORDSREQUEST']._serialized_end=946
+  _globals['_REVOKERECORDSRESPONSE']._serialized_start=948
+  _globals['_REVOKERECORDSRESPONSE']._serialized_end=1050
+  _globals['_BATCHSTATUSSERVICE']._serialized_start=1053
+  _globals['_BATCHSTATUSSERVICE']._serialized_end=2016
 # @@protoc_insertion_point(module_scope)

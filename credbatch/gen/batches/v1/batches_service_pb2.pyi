@@ -65,3 +65,21 @@ class CancelBatchRequest(_message.Message):
     NAME_FIELD_NUMBER: _ClassVar[int]
     name: str
     def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class RevokeRecordsRequest(_message.Message):
+    __slots__ = ("name", "record_ids", "reason")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    RECORD_IDS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    record_ids: _containers.RepeatedScalarFieldContainer[str]
+    reason: str
+    def __init__(self, name: _Optional[str] = ..., record_ids: _Optional[_Iterable[str]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class RevokeRecordsResponse(_message.Message):
+    __slots__ = ("batch", "revoked_count")
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    batch: _batch_pb2.Batch
+    revoked_count: int
+    def __init__(self, batch: _Optional[_Union[_batch_pb2.Batch, _Mapping]] = ..., revoked_count: _Optional[int] = ...) -> None: ...

@@ -28,7 +28,7 @@ if _version_not_supported:
 
 class BatchStatusServiceStub:
     """BatchStatusService follows batches and their records: upload history, progress, the
-    per-record report, a live watch, retry and cancel. Visibility follows the caller's roles: an
+    per-record report, a live watch, retry, cancel and revocation. Visibility follows the caller's roles: an
     issuer sees the batches it created, an observer its departments', org_admin and service all.
     """
 
@@ -68,11 +68,16 @@ class BatchStatusServiceStub:
                 request_serializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.CancelBatchRequest.SerializeToString,
                 response_deserializer=credbatch_dot_batches_dot_v1_dot_batch__pb2.Batch.FromString,
                 _registered_method=True)
+        self.RevokeRecords = channel.unary_unary(
+                '/credbatch.batches.v1.BatchStatusService/RevokeRecords',
+                request_serializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.RevokeRecordsRequest.SerializeToString,
+                response_deserializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.RevokeRecordsResponse.FromString,
+                _registered_method=True)
 
 
 class BatchStatusServiceServicer:
     """BatchStatusService follows batches and their records: upload history, progress, the
-    per-record report, a live watch, retry and cancel. Visibility follows the caller's roles: an
+    per-record report, a live watch, retry, cancel and revocation. Visibility follows the caller's roles: an
     issuer sees the batches it created, an observer its departments', org_admin and service all.
     """
 
@@ -123,6 +128,17 @@ class BatchStatusServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RevokeRecords(self, request, context):
+        """RevokeRecords revokes issued credentials of the batch: their status list entries are set
+        (verifiers see it once the list is re-signed, within CREDBATCH_STATUS_TTL) and the records
+        become REVOKED. Creator, org_admin, service. INVALID_ARGUMENT naming the ids that are not
+        records of the batch with an issued credential (ISSUED, INVITED or CLAIMED); then nothing
+        is revoked. Records already REVOKED are left as they are (a repeated call is harmless).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BatchStatusServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -156,6 +172,11 @@ def add_BatchStatusServiceServicer_to_server(servicer, server):
                     request_deserializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.CancelBatchRequest.FromString,
                     response_serializer=credbatch_dot_batches_dot_v1_dot_batch__pb2.Batch.SerializeToString,
             ),
+            'RevokeRecords': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeRecords,
+                    request_deserializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.RevokeRecordsRequest.FromString,
+                    response_serializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.RevokeRecordsResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'credbatch.batches.v1.BatchStatusService', rpc_method_handlers)
@@ -166,7 +187,7 @@ def add_BatchStatusServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class BatchStatusService:
     """BatchStatusService follows batches and their records: upload history, progress, the
-    per-record report, a live watch, retry and cancel. Visibility follows the caller's roles: an
+    per-record report, a live watch, retry, cancel and revocation. Visibility follows the caller's roles: an
     issuer sees the batches it created, an observer its departments', org_admin and service all.
     """
 
@@ -322,6 +343,33 @@ class BatchStatusService:
             '/credbatch.batches.v1.BatchStatusService/CancelBatch',
             credbatch_dot_batches_dot_v1_dot_batches__service__pb2.CancelBatchRequest.SerializeToString,
             credbatch_dot_batches_dot_v1_dot_batch__pb2.Batch.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeRecords(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/credbatch.batches.v1.BatchStatusService/RevokeRecords',
+            credbatch_dot_batches_dot_v1_dot_batches__service__pb2.RevokeRecordsRequest.SerializeToString,
+            credbatch_dot_batches_dot_v1_dot_batches__service__pb2.RevokeRecordsResponse.FromString,
             options,
             channel_credentials,
             insecure,

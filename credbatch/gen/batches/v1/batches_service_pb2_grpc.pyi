@@ -29,7 +29,7 @@ GRPC_VERSION: str
 
 class BatchStatusServiceStub:
     """BatchStatusService follows batches and their records: upload history, progress, the
-    per-record report, a live watch, retry and cancel. Visibility follows the caller's roles: an
+    per-record report, a live watch, retry, cancel and revocation. Visibility follows the caller's roles: an
     issuer sees the batches it created, an observer its departments', org_admin and service all.
     """
 
@@ -55,11 +55,18 @@ class BatchStatusServiceStub:
     """RetryFailedRecords queues the batch's FAILED records again. Creator, org_admin, service."""
     CancelBatch: _grpc.UnaryUnaryMultiCallable[_batches_service_pb2.CancelBatchRequest, _batch_pb2.Batch]
     """CancelBatch cancels the batch's unprocessed records. Creator, org_admin, service."""
+    RevokeRecords: _grpc.UnaryUnaryMultiCallable[_batches_service_pb2.RevokeRecordsRequest, _batches_service_pb2.RevokeRecordsResponse]
+    """RevokeRecords revokes issued credentials of the batch: their status list entries are set
+    (verifiers see it once the list is re-signed, within CREDBATCH_STATUS_TTL) and the records
+    become REVOKED. Creator, org_admin, service. INVALID_ARGUMENT naming the ids that are not
+    records of the batch with an issued credential (ISSUED, INVITED or CLAIMED); then nothing
+    is revoked. Records already REVOKED are left as they are (a repeated call is harmless).
+    """
 
 @_typing.type_check_only
 class BatchStatusServiceAsyncStub(BatchStatusServiceStub):
     """BatchStatusService follows batches and their records: upload history, progress, the
-    per-record report, a live watch, retry and cancel. Visibility follows the caller's roles: an
+    per-record report, a live watch, retry, cancel and revocation. Visibility follows the caller's roles: an
     issuer sees the batches it created, an observer its departments', org_admin and service all.
     """
 
@@ -82,10 +89,17 @@ class BatchStatusServiceAsyncStub(BatchStatusServiceStub):
     """RetryFailedRecords queues the batch's FAILED records again. Creator, org_admin, service."""
     CancelBatch: _aio.UnaryUnaryMultiCallable[_batches_service_pb2.CancelBatchRequest, _batch_pb2.Batch]  # type: ignore[assignment]
     """CancelBatch cancels the batch's unprocessed records. Creator, org_admin, service."""
+    RevokeRecords: _aio.UnaryUnaryMultiCallable[_batches_service_pb2.RevokeRecordsRequest, _batches_service_pb2.RevokeRecordsResponse]  # type: ignore[assignment]
+    """RevokeRecords revokes issued credentials of the batch: their status list entries are set
+    (verifiers see it once the list is re-signed, within CREDBATCH_STATUS_TTL) and the records
+    become REVOKED. Creator, org_admin, service. INVALID_ARGUMENT naming the ids that are not
+    records of the batch with an issued credential (ISSUED, INVITED or CLAIMED); then nothing
+    is revoked. Records already REVOKED are left as they are (a repeated call is harmless).
+    """
 
 class BatchStatusServiceServicer(metaclass=_abc_1.ABCMeta):
     """BatchStatusService follows batches and their records: upload history, progress, the
-    per-record report, a live watch, retry and cancel. Visibility follows the caller's roles: an
+    per-record report, a live watch, retry, cancel and revocation. Visibility follows the caller's roles: an
     issuer sees the batches it created, an observer its departments', org_admin and service all.
     """
 
@@ -142,5 +156,18 @@ class BatchStatusServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_batch_pb2.Batch, _abc.Awaitable[_batch_pb2.Batch]]:
         """CancelBatch cancels the batch's unprocessed records. Creator, org_admin, service."""
+
+    @_abc_1.abstractmethod
+    def RevokeRecords(
+        self,
+        request: _batches_service_pb2.RevokeRecordsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_batches_service_pb2.RevokeRecordsResponse, _abc.Awaitable[_batches_service_pb2.RevokeRecordsResponse]]:
+        """RevokeRecords revokes issued credentials of the batch: their status list entries are set
+        (verifiers see it once the list is re-signed, within CREDBATCH_STATUS_TTL) and the records
+        become REVOKED. Creator, org_admin, service. INVALID_ARGUMENT naming the ids that are not
+        records of the batch with an issued credential (ISSUED, INVITED or CLAIMED); then nothing
+        is revoked. Records already REVOKED are left as they are (a repeated call is harmless).
+        """
 
 def add_BatchStatusServiceServicer_to_server(servicer: BatchStatusServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,123 @@
+"""The holder's claim page: what the credential states and how to put it in a wallet.
+
+A plain HTML page that works without JavaScript: the credential's summary, a QR code of its
+OpenID4VCI offer link for a wallet on another device, the same link as an "Open in wallet"
+button for a wallet on this one, and a hint when the wallet will ask for a transaction code.
+The QR code is a PNG inside the page (a ``data:`` URI) and the stylesheet is served by
+``stylesheet`` from this origin, so the Content-Security-Policy (``headers``) allows images
+from ``data:`` and styles from ``'self'`` and nothing else.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import qrcode
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from qrcode.image.pil import PilImage
+from starlette.requests import Request
+from starlette.responses import Response
+
+from credbatch.tenancy import service_scope, tenant_transaction
+from services.public.offers import offer_link
+
+STYLESHEET_PATH = "/static/claim.css"
+_HERE = Path(__file__).parent
+_PAGES = Environment(
+    loader=FileSystemLoader(_HERE / "templates"), autoescape=select_autoescape(default=True)
+)
+_STYLESHEET = (_HERE / "static" / "claim.css").read_bytes()
+
+# What the page needs beyond the credential itself: the schema's name, whether the batch
+# invites by email and SMS (then the SMS carries the offer's transaction code and the email
+# the link), and whether the record was revoked.
+_DETAILS = """
+SELECT s.display_name, b.mediums, r.state
+FROM credentials c
+JOIN records r ON r.tenant_id = c.tenant_id AND r.id = c.record_id
+JOIN batches b ON b.tenant_id = c.tenant_id AND b.id = c.batch_id
+JOIN credential_schemas s ON s.tenant_id = b.tenant_id AND s.id = b.schema_id
+WHERE c.tenant_id = $1 AND c.claim_token = $2
+"""
+
+
+@dataclass(frozen=True)
+class ClaimDetails:
+    schema_name: str
+    asks_tx_code: bool
+    revoked: bool
+
+
+async def claim_details(
+    pool: asyncpg.Pool, tenant_id: uuid.UUID, claim_token: str
+) -> ClaimDetails | None:
+    """The page's details of a claim token of ``tenant_id``; None when it has no such token."""
+    async with tenant_transaction(pool, service_scope(tenant_id), readonly=True) as conn:
+        row = await conn.fetchrow(_DETAILS, tenant_id, claim_token)
+    if row is None:
+        return None
+    return ClaimDetails(
+        schema_name=row["display_name"],
+        asks_tx_code={"EMAIL", "SMS"} <= set(row["mediums"]),
+        revoked=row["state"] == "REVOKED",
+    )
+
+
+def qr_data_uri(text: str) -> str:
+    """A PNG of ``text`` as a QR code, as a ``data:`` URI (medium error correction: a screen
+    photographed at an angle still reads)."""
+    code = qrcode.QRCode(
+        error_correction=qrcode.constants.ERROR_CORRECT_M,
+        box_size=8,
+        border=4,
+        image_factory=PilImage,
+    )
+    code.add_data(text)
+    code.make(fit=True)
+    buffer = io.BytesIO()
+    code.make_image().save(buffer)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def render(
+    *,
+    public_url: str,
+    tenant_id: uuid.UUID,
+    claim_token: str,
+    payload: dict[str, Any],
+    claims: list[tuple[str, Any]],
+    details: ClaimDetails,
+) -> str:
+    """The page of a verified credential (``payload``) and its disclosed ``claims``."""
+    issued = datetime.fromtimestamp(int(payload.get("iat", 0)), UTC).date()
+    # The offer is served by the OID4VCI endpoints of the public component; the claim token
+    # is the offer's id here, the one handle of the credential this process can read.
+    link = offer_link(public_url, tenant_id, claim_token)
+    return _PAGES.get_template("claim.html").render(
+        schema_name=details.schema_name,
+        issuer=payload.get("iss", ""),
+        issued=issued.isoformat(),
+        issued_text=f"{issued.day} {issued:%B %Y}",
+        revoked=details.revoked,
+        offer_link=link,
+        qr_data_uri="" if details.revoked else qr_data_uri(link),
+        tx_code=details.asks_tx_code,
+        claims=claims,
+        cred_url=payload.get("Cred_URL"),
+        download=f"{public_url}/claim/{claim_token}/credential",
+        stylesheet=STYLESHEET_PATH,
+    )
+
+
+async def stylesheet(request: Request) -> Response:
+    """The page's stylesheet (the same for every page, so caches may keep it)."""
+    return Response(
+        _STYLESHEET, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"}
+    )
