@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import httpx
 from jinja2 import Environment, select_autoescape
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -20,12 +21,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from credbatch.batches.claim_mode import ClaimMode
 from credbatch.signing import sd_jwt
 from credbatch.signing.jose import JoseError
 from credbatch.signing.status_list import MEDIA_TYPE
 from services.public.headers import SecurityHeaders
+from services.public.oid4vci_routes import oid4vci_routes
 from services.public.ratelimit import RateLimit, TokenBuckets
 from services.public.repository import PublicRepository
+from services.public.signer_client import SignerClient
 
 SD_JWT_MEDIA_TYPE = "application/dc+sd-jwt"
 
@@ -40,7 +44,9 @@ _CLAIM_PAGE = _PAGES.from_string(
 {% for name, value in claims %}<tr><th>{{ name }}</th><td>{{ value }}</td></tr>
 {% endfor %}</table>
 {% if cred_url %}<p><a href="{{ cred_url }}">Certificate</a></p>{% endif %}
+{% if download %}
 <p><a href="{{ download }}" download="credential.sd-jwt">Download the credential</a></p>
+{% else %}<p>Add it to your wallet with the link of your invitation.</p>{% endif %}
 </body></html>
 """
 )
@@ -68,10 +74,14 @@ def create_app(
     status_ttl: int = 300,
     rate: float = 20.0,
     burst: int = 40,
+    signer: SignerClient | None = None,
 ) -> Starlette:
     """The application; ``status_ttl`` caps how long HTTP caches keep a status list token,
-    ``rate`` and ``burst`` are each client's budget (requests per second, and at once)."""
+    ``rate`` and ``burst`` are each client's budget (requests per second, and at once),
+    ``signer`` signs the credentials of the OID4VCI endpoints (without one they answer 503)."""
     repository = PublicRepository(pool)
+    if signer is None:
+        signer = SignerClient(httpx.AsyncClient(), None)
 
     async def issuer_metadata(request: Request) -> Response:
         tenant_id = _uuid(request.path_params["tenant"])
@@ -132,7 +142,9 @@ def create_app(
             issued=issued,
             claims=claims,
             cred_url=payload.get("Cred_URL"),
-            download=f"{public_url}/claim/{token}/credential",
+            download=f"{public_url}/claim/{token}/credential"
+            if found.claim_mode is ClaimMode.DOWNLOAD
+            else None,
         )
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
@@ -142,6 +154,9 @@ def create_app(
             return _not_found()
         if found.claim_expires_at <= datetime.now(UTC):
             return _gone()
+        if found.claim_mode is not ClaimMode.DOWNLOAD:
+            # Wallet batches: a bearer copy, bound to no key, is not handed out.
+            return PlainTextResponse("Claim this credential with your wallet", status_code=410)
         return Response(
             found.sd_jwt, media_type=SD_JWT_MEDIA_TYPE, headers={"Cache-Control": "no-store"}
         )
@@ -153,6 +168,7 @@ def create_app(
             Route("/c/{id}", certificate),
             Route("/claim/{token}", claim_page),
             Route("/claim/{token}/credential", claim_credential),
+            *oid4vci_routes(pool, public_url, signer),
         ],
         # Outermost first: a 429 carries the security headers too.
         middleware=[
