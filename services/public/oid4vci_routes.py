@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 import uuid
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from starlette.requests import Request
@@ -31,6 +32,7 @@ from services.public.oid4vci_store import Exchange, Oid4vciStore
 from services.public.signer_client import SignerClient, SignerUnavailable
 
 _MAX_BODY = 64 * 1024
+_MAX_FORM = 4 * 1024
 _TX_CODE_LENGTH = 6
 
 
@@ -47,6 +49,19 @@ def _tenant(request: Request) -> uuid.UUID | None:
         return uuid.UUID(request.path_params["tenant"])
     except ValueError:
         return None
+
+
+def _form(body: bytes) -> dict[str, str] | None:
+    """An ``application/x-www-form-urlencoded`` body; None when malformed or a name repeats
+    (RFC 6749 forbids repeated parameters)."""
+    if len(body) > _MAX_FORM:
+        return None
+    try:
+        pairs = parse_qsl(body.decode("ascii"), strict_parsing=bool(body), max_num_fields=16)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    form = dict(pairs)
+    return form if len(form) == len(pairs) else None
 
 
 def oid4vci_routes(pool: Any, public_url: str, signer: SignerClient) -> list[Route]:
@@ -96,15 +111,15 @@ def oid4vci_routes(pool: Any, public_url: str, signer: SignerClient) -> list[Rou
             "application/x-www-form-urlencoded"
         ):
             return _error("invalid_request")
-        form = await request.form(max_fields=16)
+        form = _form(await request.body())
+        if form is None:
+            return _error("invalid_request")
         grant_type = form.get("grant_type")
         code = form.get("pre-authorized_code")
         tx_code = form.get("tx_code")
         if grant_type != PRE_AUTHORIZED_GRANT:
             return _error("unsupported_grant_type" if grant_type else "invalid_request")
         if not isinstance(code, str) or not code or len(code) > 128:
-            return _error("invalid_request")
-        if tx_code is not None and not isinstance(tx_code, str):
             return _error("invalid_request")
         outcome, access_token = await store.exchange(tenant, code, tx_code)
         if outcome in (Exchange.TX_CODE_MISSING, Exchange.TX_CODE_UNEXPECTED):

@@ -56,7 +56,7 @@ WHERE tenant_id = $1 AND code_hash = $2
 _USED = "UPDATE oid4vci_offers SET used_at = now() WHERE tenant_id = $1 AND code_hash = $2"
 _INSERT_GRANT = """
 INSERT INTO oid4vci_access_tokens (tenant_id, token_hash, record_id, expires_at)
-VALUES ($1, $2, $3, now() + $4)
+VALUES ($1, $2, $3, now() + $4::interval)
 """
 _GRANT = """
 SELECT t.record_id, b.schema_id, b.schema_version
@@ -66,7 +66,8 @@ JOIN batches b ON b.tenant_id = r.tenant_id AND b.id = r.batch_id
 WHERE t.tenant_id = $1 AND t.token_hash = $2 AND t.expires_at > now()
 """
 _NEW_NONCE = """
-INSERT INTO oid4vci_nonces (tenant_id, nonce_hash, expires_at) VALUES ($1, $2, now() + $3)
+INSERT INTO oid4vci_nonces (tenant_id, nonce_hash, expires_at)
+VALUES ($1, $2, now() + $3::interval)
 """
 # Spent in the statement that checks it: a nonce passes at most once.
 _USE_NONCE = """
@@ -74,7 +75,10 @@ UPDATE oid4vci_nonces SET used_at = now()
 WHERE tenant_id = $1 AND nonce_hash = $2 AND used_at IS NULL AND expires_at > now()
 RETURNING 1
 """
-_PURGE_NONCES = "DELETE FROM oid4vci_nonces WHERE tenant_id = $1 AND expires_at < now() - $2"
+# Expired nonces go when new ones come, so the table holds about one TTL of them.
+_PURGE_NONCES = """
+DELETE FROM oid4vci_nonces WHERE tenant_id = $1 AND expires_at < now() - $2::interval
+"""
 # Counts follow by the statement triggers on records.
 _CLAIMED = """
 UPDATE records SET state = 'CLAIMED', claimed_at = now(), updated_at = now()
