@@ -87,8 +87,8 @@ class IssuanceHandler:
         self._keys = keys
         self._statuses = statuses
         self._publisher = publisher
-        self._inviter = Inviter(settings, smtp, sms)
         self._offers = Offers.from_settings(settings)
+        self._inviter = Inviter(settings, smtp, sms, self._offers)
         self._contexts = ContextCache(pool, settings.public_url)
         # An issue transaction holds a connection while it loads contexts, keys and status
         # indexes through another one: with every connection held by such a transaction,

@@ -64,20 +64,29 @@ def offer_values(offer: OfferLink | None, medium: Medium) -> dict[str, str]:
 class Inviter:
     """Sends invitations through the worker's SMTP pool and SMS client (either may be off)."""
 
-    def __init__(self, settings: Settings, smtp: SmtpPool | None, sms: SmsClient | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        smtp: SmtpPool | None,
+        sms: SmsClient | None,
+        offers: Offers | None = None,
+    ) -> None:
+        """``offers`` fills the offer placeholders; without it they are empty."""
         self._sender = settings.smtp_from
         self._smtp_port = settings.smtp_port
         self._smtp = smtp
         self._sms = sms
         self._sends = asyncio.Semaphore(settings.worker_concurrency)
-        self._offers = Offers.from_settings(settings)
+        self._offers = offers
 
     async def send(self, invitation: Invitation) -> Delivery:
         # The day the invitation goes out: a retried one may be sent days after issue.
         values = holder_values(
             invitation.context, invitation.holder, invitation.links, datetime.now(UTC).date()
         )
-        offer = self._offers.link(invitation.context, invitation.holder.record_id)
+        offer = None
+        if self._offers is not None:
+            offer = self._offers.link(invitation.context, invitation.holder.record_id)
         mediums = [m for m in (Medium.EMAIL, Medium.SMS) if m in invitation.due]
         senders = {Medium.EMAIL: self._send_email, Medium.SMS: self._send_sms}
         results = await asyncio.gather(
