@@ -69,3 +69,8 @@ ALTER TABLE oid4vci_nonces FORCE ROW LEVEL SECURITY;
 CREATE POLICY oid4vci_nonces_isolation ON oid4vci_nonces
   USING (tenant_id = app_tenant()) WITH CHECK (tenant_id = app_tenant());
 SELECT grant_app('SELECT, INSERT, UPDATE, DELETE', 'TABLE oid4vci_nonces');
+
+-- Status list indexes are positions reserved in order, mapped through a permutation keyed by
+-- this secret (credbatch.signing.index_permutation), so an index does not tell when its
+-- credential was issued. Lists created before have none and keep positions as indexes.
+ALTER TABLE status_lists ADD COLUMN index_key bytea CHECK (octet_length(index_key) = 32);
