@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 from credbatch.signing.kek_strength import WeakKekError, check_kek_strength
 
 DEV_JWT_SECRET = "credbatch-dev-secret"  # noqa: S105 - the documented development default
+DEV_SIGNER_TOKEN = "credbatch-dev-signer-token"  # noqa: S105 - the development default
 APP_ROLE = "credbatch_app"
 MONITOR_ROLE = "credbatch_monitor"
 # The outbox relay's role: the only one that may claim and mark records of every tenant.
@@ -239,6 +240,13 @@ class Settings:
     public_rate: float = 20.0
     public_burst: int = 40
     claim_ttl: int = 30 * 24 * 3600
+    # Seconds a credential offer's pre-authorized code can be exchanged after issuance.
+    offer_ttl: int = 7 * 24 * 3600
+    signer_port: int = 50055
+    # Where the public endpoints reach the signer, and the secret both sides share; without
+    # one the public endpoints answer credential requests with 503.
+    signer_url: str = "http://127.0.0.1:50055"
+    signer_token: str | None = None
     # Jobs published but not finished (records QUEUED), overall, per tenant and per batch;
     # 0 = no cap. The default is about two workers' prefetch plus two seconds of issuance.
     relay_max_in_flight: int = 1000
@@ -270,6 +278,17 @@ class Settings:
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _signer_token(env: Mapping[str, str], mode: str) -> str | None:
+    token = env.get("CREDBATCH_SIGNER_TOKEN") or None
+    if token is None and mode == "development":
+        return DEV_SIGNER_TOKEN
+    if token is not None and mode == "production" and len(token.encode()) < 32:
+        raise ConfigError("CREDBATCH_SIGNER_TOKEN must be at least 32 bytes in production")
+    if token == DEV_SIGNER_TOKEN and mode == "production":
+        raise ConfigError("CREDBATCH_SIGNER_TOKEN is the development token; refusing production")
+    return token
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -356,6 +375,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         public_rate=_positive(env, "CREDBATCH_PUBLIC_RATE", Settings.public_rate),
         public_burst=_int(env, "CREDBATCH_PUBLIC_BURST", Settings.public_burst, 1),
         claim_ttl=_int(env, "CREDBATCH_CLAIM_TTL", Settings.claim_ttl, 1),
+        offer_ttl=_int(env, "CREDBATCH_OFFER_TTL", Settings.offer_ttl, 1),
+        signer_port=_int(env, "CREDBATCH_SIGNER_PORT", Settings.signer_port),
+        signer_url=(env.get("CREDBATCH_SIGNER_URL") or Settings.signer_url).rstrip("/"),
+        signer_token=_signer_token(env, mode),
         relay_max_in_flight=_int(
             env, "CREDBATCH_RELAY_MAX_IN_FLIGHT", Settings.relay_max_in_flight
         ),

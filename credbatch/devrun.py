@@ -62,6 +62,11 @@ def components(settings: Settings, workers: int) -> list[Component]:
             ("-m", "services.batch_status"),
             f"grpc {host}:{settings.batches_port} BatchStatusService",
         ),
+        Component(
+            "signer",
+            ("-m", "services.signer"),
+            f"http {host}:{settings.signer_port} (internal: signs wallet credentials)",
+        ),
         Component("public", ("-m", "services.public"), f"http {settings.public_url}"),
         # The relay alone connects as the relay role (the outbox functions are granted to it).
         Component(

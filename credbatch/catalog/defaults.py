@@ -18,6 +18,7 @@ DEFAULT_EMAIL_HTML = """<!doctype html>
     <p>{{ issuer_name }} has issued you a verifiable credential.</p>
     <p><a href="{{ claim_url }}">Claim your credential</a></p>
     <p>If the link does not open, copy this address into your browser:<br>{{ claim_url }}</p>
+    {% if offer_url %}<p><a href="{{ offer_url }}">Add it to your wallet</a></p>{% endif %}
   </body>
 </html>
 """
@@ -26,8 +27,14 @@ DEFAULT_EMAIL_TEXT = """Hello,
 {{ issuer_name }} has issued you a verifiable credential.
 
 Claim it here: {{ claim_url }}
-"""
-DEFAULT_SMS_BODY = "{{ issuer_name }} issued you a credential. Claim it: {{ claim_url }}"
+{% if offer_url %}
+Add it to your wallet: {{ offer_url }}
+{% endif %}"""
+DEFAULT_SMS_BODY = (
+    "{{ issuer_name }} issued you a credential. Claim it: {{ claim_url }}"
+    "{% if tx_code %} Wallet code: {{ tx_code }}{% elif offer_url %} Wallet: {{ offer_url }}"
+    "{% endif %}"
+)
 
 EMAIL_DEFAULT: Mapping[str, str] = {
     "display_name": DEFAULT_TEMPLATE_NAME,

@@ -4,12 +4,15 @@ Indexes are handed out in blocks: one short transaction moves a list's ``next_in
 by a whole block (``UPDATE ... SET next_index = next_index + n ... RETURNING``), so concurrent
 workers never collide on an index and the list row is locked for microseconds, not for the
 issuance of a whole group. An index is never reused: a block left unused by a process that
-stops is simply skipped. When no open list has room a new one is created.
+stops is simply skipped. When no open list has room a new one is created. A reserved
+position becomes an index through the list's keyed permutation (``index_permutation``), so
+indexes are spread over the whole list in an order nobody outside can predict.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 import zlib
@@ -18,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import asyncpg
 
+from credbatch.signing import index_permutation
 from credbatch.signing.jose import b64url, sign_compact
 from credbatch.tenancy import service_scope, tenant_transaction
 
@@ -37,11 +41,11 @@ WHERE tenant_id = $1 AND next_index + $2 <= size
   AND id = (SELECT id FROM status_lists
             WHERE tenant_id = $1 AND next_index + $2 <= size
             ORDER BY created_at, id LIMIT 1)
-RETURNING id, next_index - $2 AS first
+RETURNING id, next_index - $2 AS first, size, index_key
 """
 _CREATE = """
-INSERT INTO status_lists (tenant_id, id, size, bits_per_entry, next_index, bits)
-VALUES ($1, $2, $3, 1, 0, $4)
+INSERT INTO status_lists (tenant_id, id, size, bits_per_entry, next_index, bits, index_key)
+VALUES ($1, $2, $3, 1, 0, $4, $5)
 """
 _READ = "SELECT size, bits_per_entry, bits FROM status_lists WHERE tenant_id = $1 AND id = $2"
 
@@ -59,10 +63,20 @@ def list_uri(public_url: str, tenant_id: uuid.UUID, list_id: uuid.UUID) -> str:
     return f"{public_url}/tenants/{tenant_id}/statuslists/{list_id}"
 
 
+@dataclass(frozen=True, slots=True)
+class Reserved:
+    """Positions ``first`` .. ``first + count - 1`` of a list, and the list's index key."""
+
+    list_id: uuid.UUID
+    first: int
+    size: int
+    index_key: bytes | None  # None: a list from before keyed indexes (position = index)
+
+
 async def reserve_range(
     conn: asyncpg.Connection, tenant_id: uuid.UUID, count: int, list_size: int
-) -> tuple[uuid.UUID, int]:
-    """Reserve ``count`` consecutive indexes in an open list; returns (list id, first index).
+) -> Reserved:
+    """Reserve ``count`` consecutive positions in an open list.
 
     Must run inside a tenant transaction for ``tenant_id``.
     """
@@ -71,9 +85,19 @@ async def reserve_range(
     while True:
         row = await conn.fetchrow(_RESERVE, tenant_id, count)
         if row is not None:
-            return row["id"], row["first"]
+            key = row["index_key"]
+            return Reserved(
+                row["id"], row["first"], row["size"], bytes(key) if key is not None else None
+            )
         # No room anywhere: open a new list. A concurrent opener only means two open lists.
-        await conn.execute(_CREATE, tenant_id, uuid.uuid4(), list_size, bytes(list_size // 8))
+        await conn.execute(
+            _CREATE,
+            tenant_id,
+            uuid.uuid4(),
+            list_size,
+            bytes(list_size // 8),
+            os.urandom(index_permutation.KEY_BYTES),
+        )
 
 
 class ListPublisher(Protocol):
@@ -116,12 +140,23 @@ class StatusAllocator:
                 size = max(self._block, count - len(free))
                 size = min(size, self._list_size)
                 async with tenant_transaction(self._pool, service_scope(tenant_id)) as conn:
-                    list_id, first = await reserve_range(conn, tenant_id, size, self._list_size)
+                    reserved = await reserve_range(conn, tenant_id, size, self._list_size)
                 if self._publisher is not None:
-                    await self._publisher.publish_if_due(tenant_id, list_id)
-                free.extend(StatusEntry(list_id, i) for i in range(first, first + size))
+                    await self._publisher.publish_if_due(tenant_id, reserved.list_id)
+                free.extend(_entries(reserved, size))
             taken, self._free[tenant_id] = free[:count], free[count:]
             return taken
+
+
+def _entries(reserved: Reserved, count: int) -> list[StatusEntry]:
+    positions = range(reserved.first, reserved.first + count)
+    key = reserved.index_key
+    if key is None:
+        return [StatusEntry(reserved.list_id, p) for p in positions]
+    return [
+        StatusEntry(reserved.list_id, index_permutation.permute(p, reserved.size, key))
+        for p in positions
+    ]
 
 
 def get_status(bits: bytes, index: int, bits_per_entry: int = 1) -> int:

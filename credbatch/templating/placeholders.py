@@ -18,6 +18,8 @@ CLAIM_URL = "claim_url"
 CRED_URL = "Cred_URL"
 ISSUER_NAME = "issuer_name"
 ISSUE_DATE = "issue_date"
+OFFER_URL = "offer_url"
+TX_CODE = "tx_code"
 
 # Filled by the system for every record; documented in templates.proto.
 SYSTEM_PLACEHOLDERS: dict[str, str] = {
@@ -27,6 +29,14 @@ SYSTEM_PLACEHOLDERS: dict[str, str] = {
     CRED_URL: "the link to the credential's certificate (schemas requiring a certificate)",
     ISSUER_NAME: "the issuing organisation's name",
     ISSUE_DATE: "the date of issuance, YYYY-MM-DD",
+    OFFER_URL: (
+        "the openid-credential-offer:// link a wallet claims the credential with (empty for "
+        "download batches, and in the SMS when the batch invites by email and SMS)"
+    ),
+    TX_CODE: (
+        "the 6-digit code the wallet asks for, in the SMS only, when the batch invites by "
+        "email and SMS (empty otherwise)"
+    ),
 }
 
 SAMPLE_SYSTEM_VALUES: dict[str, str] = {
@@ -36,6 +46,8 @@ SAMPLE_SYSTEM_VALUES: dict[str, str] = {
     CRED_URL: "https://issuer.example.com/c/SAMPLE",
     ISSUER_NAME: "Example Issuer",
     ISSUE_DATE: "2026-01-31",
+    OFFER_URL: "openid-credential-offer://?credential_offer_uri=https%3A%2F%2Fissuer.example.com",
+    TX_CODE: "123456",
 }
 
 

@@ -12,19 +12,23 @@ import uuid
 from datetime import UTC, datetime
 
 import asyncpg
+import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from credbatch.batches.claim_mode import ClaimMode
 from credbatch.signing import sd_jwt
 from credbatch.signing.jose import JoseError
 from credbatch.signing.status_list import MEDIA_TYPE
 from services.public import claim_page
 from services.public.headers import SecurityHeaders
+from services.public.oid4vci_routes import oid4vci_routes
 from services.public.ratelimit import RateLimit, TokenBuckets
 from services.public.repository import PublicRepository
+from services.public.signer_client import SignerClient
 
 SD_JWT_MEDIA_TYPE = "application/dc+sd-jwt"
 
@@ -51,10 +55,14 @@ def create_app(
     status_ttl: int = 300,
     rate: float = 20.0,
     burst: int = 40,
+    signer: SignerClient | None = None,
 ) -> Starlette:
     """The application; ``status_ttl`` caps how long HTTP caches keep a status list token,
-    ``rate`` and ``burst`` are each client's budget (requests per second, and at once)."""
+    ``rate`` and ``burst`` are each client's budget (requests per second, and at once),
+    ``signer`` signs the credentials of the OID4VCI endpoints (without one they answer 503)."""
     repository = PublicRepository(pool)
+    if signer is None:
+        signer = SignerClient(httpx.AsyncClient(), None)
 
     async def issuer_metadata(request: Request) -> Response:
         tenant_id = _uuid(request.path_params["tenant"])
@@ -126,6 +134,9 @@ def create_app(
             return _not_found()
         if found.claim_expires_at <= datetime.now(UTC):
             return _gone()
+        if found.claim_mode is not ClaimMode.DOWNLOAD:
+            # Wallet batches: a bearer copy, bound to no key, is not handed out.
+            return PlainTextResponse("Claim this credential with your wallet", status_code=410)
         return Response(
             found.sd_jwt, media_type=SD_JWT_MEDIA_TYPE, headers={"Cache-Control": "no-store"}
         )
@@ -138,6 +149,7 @@ def create_app(
             Route("/claim/{token}", claim),
             Route(claim_page.STYLESHEET_PATH, claim_page.stylesheet),
             Route("/claim/{token}/credential", claim_credential),
+            *oid4vci_routes(pool, public_url, signer),
         ],
         # Outermost first: a 429 carries the security headers too.
         middleware=[

@@ -25,8 +25,9 @@ from qrcode.image.pil import PilImage
 from starlette.requests import Request
 from starlette.responses import Response
 
+from credbatch.offer_links import offer_link
+from credbatch.signing.offer_codes import pre_authorized_code
 from credbatch.tenancy import service_scope, tenant_transaction
-from services.public.offers import offer_link
 
 STYLESHEET_PATH = "/static/claim.css"
 _HERE = Path(__file__).parent
@@ -97,9 +98,10 @@ def render(
 ) -> str:
     """The page of a verified credential (``payload``) and its disclosed ``claims``."""
     issued = datetime.fromtimestamp(int(payload.get("iat", 0)), UTC).date()
-    # The offer is served by the OID4VCI endpoints of the public component; the claim token
-    # is the offer's id here, the one handle of the credential this process can read.
-    link = offer_link(public_url, tenant_id, claim_token)
+    # The offer's pre-authorized code derives from the claim token, so this page, which holds
+    # no key, names the same offer as the invitation.
+    issuer = f"{public_url.rstrip('/')}/tenants/{tenant_id}"
+    link = offer_link(issuer, pre_authorized_code(tenant_id, claim_token))
     return _PAGES.get_template("claim.html").render(
         schema_name=details.schema_name,
         issuer=payload.get("iss", ""),

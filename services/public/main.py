@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 
+import httpx
 import uvicorn
 
 from credbatch.config import Settings
 from credbatch.db.pool import create_pool
 from services.public.app import create_app
+from services.public.signer_client import SignerClient
 
 log = logging.getLogger(__name__)
 
@@ -17,9 +19,11 @@ async def serve(settings: Settings) -> None:
     """Serve on ``settings.host:settings.public_port`` until signalled.
 
     Needs only the application role's database URL: no KEK, no owner URL, no broker. Status
-    list tokens are signed and stored by the issuance workers.
+    list tokens are signed and stored by the issuance workers; holder-bound credentials are
+    signed by the internal signer (``settings.signer_url``, with ``settings.signer_token``).
     """
     pool = await create_pool(settings.app_database_url, max_size=8, application_name="public")
+    signer_http = httpx.AsyncClient(base_url=settings.signer_url, timeout=10.0)
     try:
         app = create_app(
             pool,
@@ -27,6 +31,7 @@ async def serve(settings: Settings) -> None:
             status_ttl=settings.status_ttl,
             rate=settings.public_rate,
             burst=settings.public_burst,
+            signer=SignerClient(signer_http, settings.signer_token),
         )
         config = uvicorn.Config(
             app,
@@ -40,5 +45,6 @@ async def serve(settings: Settings) -> None:
         # uvicorn installs its own SIGTERM/SIGINT handlers and drains connections on them.
         await uvicorn.Server(config).serve()
     finally:
+        await signer_http.aclose()
         await pool.close()
     log.info("public endpoints stopped")

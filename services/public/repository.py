@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 
+from credbatch.batches.claim_mode import ClaimMode
 from credbatch.signing import opaque
 from credbatch.signing.jwks import published_jwks
 from credbatch.signing.status_tokens import StoredToken, stored_token
@@ -28,6 +29,7 @@ class ClaimedCredential:
     sd_jwt: str
     jwks: list[dict[str, Any]]
     claim_expires_at: datetime
+    claim_mode: ClaimMode
 
 
 class PublicRepository:
@@ -65,12 +67,19 @@ class PublicRepository:
             return None
         async with self._read(tenant_id) as conn:
             row = await conn.fetchrow(
-                "SELECT sd_jwt, claim_expires_at FROM credentials"
-                " WHERE tenant_id = $1 AND claim_token = $2",
+                "SELECT c.sd_jwt, c.claim_expires_at, b.claim_mode FROM credentials c"
+                " JOIN batches b ON b.tenant_id = c.tenant_id AND b.id = c.batch_id"
+                " WHERE c.tenant_id = $1 AND c.claim_token = $2",
                 tenant_id,
                 claim_token,
             )
             if row is None:
                 return None
             jwks = await published_jwks(conn, tenant_id)
-        return ClaimedCredential(tenant_id, row["sd_jwt"], jwks, row["claim_expires_at"])
+        return ClaimedCredential(
+            tenant_id,
+            row["sd_jwt"],
+            jwks,
+            row["claim_expires_at"],
+            ClaimMode(row["claim_mode"]),
+        )

@@ -5,23 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.fixtures.cli_org import Org, batch_csv, upload, uploaded
+from tests.fixtures.cli_org import Org, batch_csv, row, upload, upload_rows, uploaded
 from tests.fixtures.cli_system import System
-
-
-def upload_rows(system: System, org: Org, path: Path, rows: int) -> str:
-    """Upload a valid batch of ``rows`` as the org admin; its name."""
-    path.write_text(batch_csv(rows))
-    return uploaded(upload(system, org, path))
-
-
-def row(output: str, field: str) -> str:
-    """The value of ``field`` in a batch summary table."""
-    for line in output.splitlines():
-        cells = [cell.strip() for cell in line.strip(" │┃").split("│")]
-        if len(cells) == 2 and cells[0] == field:
-            return cells[1]
-    raise AssertionError(f"no {field!r} row in:\n{output}")
 
 
 def test_list_follows_role_visibility(system: System, org: Org, tmp_path: Path) -> None:

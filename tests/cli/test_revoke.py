@@ -7,8 +7,7 @@ import csv
 import uuid
 from pathlib import Path
 
-from tests.cli.test_batches import row, upload
-from tests.fixtures.cli_org import Org
+from tests.fixtures.cli_org import Org, row, upload_rows
 from tests.fixtures.cli_system import System
 
 
@@ -18,7 +17,7 @@ def read(report: Path) -> list[dict[str, str]]:
 
 
 def test_revoke_one_credential_then_the_rest(system: System, org: Org, tmp_path: Path) -> None:
-    name = upload(system, org, tmp_path / "revoke.csv", 3)
+    name = upload_rows(system, org, tmp_path / "revoke.csv", 3)
     done = system.cli("status", name, "--watch", token=org.token, timeout=180)
     assert done.returncode == 0, done.stderr + system.log_tail("worker")
     assert row(done.stdout, "state") == "COMPLETED"

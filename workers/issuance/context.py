@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from credbatch.batches.claim_mode import ClaimMode
 from credbatch.catalog import repository as catalog
 from credbatch.errors import CredbatchError
 from credbatch.schema.model import Medium, SchemaVersion
@@ -25,7 +26,7 @@ from workers.issuance.rendering import EmailTemplate
 
 _BATCH = """
 SELECT b.schema_id, b.schema_version, b.mediums, b.email_template_id, b.sms_template_id,
-       b.certificate_template_id, b.credential_validity_seconds
+       b.certificate_template_id, b.credential_validity_seconds, b.claim_mode
 FROM batches b
 WHERE b.tenant_id = $1 AND b.id = $2
 """
@@ -52,6 +53,7 @@ class BatchContext:
     email: EmailTemplate | None
     sms: CompiledTemplate | None
     certificate: CompiledCertificate | None
+    claim_mode: ClaimMode = ClaimMode.OID4VCI
 
     @property
     def attribute_names(self) -> tuple[str, ...]:
@@ -112,6 +114,7 @@ async def load_context(
         email=email,
         sms=sms,
         certificate=certificate,
+        claim_mode=ClaimMode(row["claim_mode"]),
     )
 
 

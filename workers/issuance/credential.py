@@ -49,12 +49,14 @@ def new_identifiers(tenant_id: uuid.UUID, context: BatchContext) -> Identifiers:
 class Links:
     """Where the holder claims the credential, and where its certificate is (if any)."""
 
+    claim_token: str
     claim_url: str
     cred_url: str | None
 
 
 def links_for(public_url: str, claim_token: str, certificate_id: str | None) -> Links:
     return Links(
+        claim_token=claim_token,
         claim_url=f"{public_url}/claim/{claim_token}",
         cred_url=cred_url(public_url, certificate_id) if certificate_id is not None else None,
     )

@@ -44,6 +44,7 @@ from workers.issuance.delivery.email import SmtpPool
 from workers.issuance.delivery.sms import SmsClient
 from workers.issuance.invitations import Invitation, Inviter
 from workers.issuance.job import Job, parse, retry_message
+from workers.issuance.offers import Offers
 from workers.issuance.outcomes import (
     Decision,
     IssuanceFailure,
@@ -86,7 +87,8 @@ class IssuanceHandler:
         self._keys = keys
         self._statuses = statuses
         self._publisher = publisher
-        self._inviter = Inviter(settings, smtp, sms)
+        self._offers = Offers.from_settings(settings)
+        self._inviter = Inviter(settings, smtp, sms, self._offers)
         self._contexts = ContextCache(pool, settings.public_url)
         # An issue transaction holds a connection while it loads contexts, keys and status
         # indexes through another one: with every connection held by such a transaction,
@@ -241,6 +243,12 @@ class IssuanceHandler:
             )
         stored = await repo.insert_issued(
             conn, tenant_id, key.kid, issued, self._settings.claim_ttl
+        )
+        contexts = {r.id: r.context for r in records}
+        await self._offers.store(
+            conn,
+            tenant_id,
+            [(c.record_id, c.claim_token, contexts[c.record_id]) for c in issued],
         )
         return {c.record_id: c for c in issued if c.record_id in stored}
 

@@ -16,11 +16,13 @@ from opentelemetry.trace import Span
 
 from credbatch.config import Settings
 from credbatch.schema.model import Medium
+from credbatch.templating.placeholders import OFFER_URL, TX_CODE
 from credbatch.templating.sandbox import TemplateProblem
 from workers.issuance.context import BatchContext
 from workers.issuance.credential import Holder, Links, holder_values
 from workers.issuance.delivery.email import Envelope, SmtpPool, build_message
 from workers.issuance.delivery.sms import SmsClient
+from workers.issuance.offers import OfferLink, Offers
 from workers.issuance.outcomes import IssuanceFailure, permanent, template_failure
 from workers.issuance.spans import step_span
 
@@ -44,25 +46,54 @@ class Delivery:
     failure: IssuanceFailure | None
 
 
+def offer_values(offer: OfferLink | None, medium: Medium) -> dict[str, str]:
+    """The offer placeholders of one medium's message.
+
+    With a transaction code the link goes by email and the code by SMS only, so that one
+    intercepted message is not enough to obtain the credential.
+    """
+    if offer is None:
+        return {OFFER_URL: "", TX_CODE: ""}
+    if offer.tx_code is None:
+        return {OFFER_URL: offer.offer_url, TX_CODE: ""}
+    if medium is Medium.SMS:
+        return {OFFER_URL: "", TX_CODE: offer.tx_code}
+    return {OFFER_URL: offer.offer_url, TX_CODE: ""}
+
+
 class Inviter:
     """Sends invitations through the worker's SMTP pool and SMS client (either may be off)."""
 
-    def __init__(self, settings: Settings, smtp: SmtpPool | None, sms: SmsClient | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        smtp: SmtpPool | None,
+        sms: SmsClient | None,
+        offers: Offers | None = None,
+    ) -> None:
+        """``offers`` fills the offer placeholders; without it they are empty."""
         self._sender = settings.smtp_from
         self._smtp_port = settings.smtp_port
         self._smtp = smtp
         self._sms = sms
         self._sends = asyncio.Semaphore(settings.worker_concurrency)
+        self._offers = offers
 
     async def send(self, invitation: Invitation) -> Delivery:
         # The day the invitation goes out: a retried one may be sent days after issue.
         values = holder_values(
             invitation.context, invitation.holder, invitation.links, datetime.now(UTC).date()
         )
+        offer = None
+        if self._offers is not None:
+            offer = self._offers.link(
+                invitation.context, invitation.holder.record_id, invitation.links.claim_token
+            )
         mediums = [m for m in (Medium.EMAIL, Medium.SMS) if m in invitation.due]
         senders = {Medium.EMAIL: self._send_email, Medium.SMS: self._send_sms}
         results = await asyncio.gather(
-            *(senders[m](invitation, values) for m in mediums), return_exceptions=True
+            *(senders[m](invitation, values | offer_values(offer, m)) for m in mediums),
+            return_exceptions=True,
         )
         sent: set[Medium] = set()
         failures: list[IssuanceFailure] = []

@@ -16,8 +16,9 @@ import pytest
 import zxingcpp
 from PIL import Image
 
+from credbatch.offer_links import offer_link
 from credbatch.signing import opaque
-from services.public.offers import offer_link
+from credbatch.signing.offer_codes import pre_authorized_code
 from tests.fixtures.issuance import PublicServer
 from tests.security.public_world import Issued, issue_one, worker_side
 
@@ -79,7 +80,11 @@ async def test_a_phone_shows_the_offer_qr_code_and_the_wallet_link(
     issued = await issue_one(app_pool, keys, signer)
     await set_mediums(owner_pool, issued, ["EMAIL", "SMS"])
     page_url = f"{public_server.url}/claim/{issued.claim_token}"
-    link = offer_link(public_server.url, issued.tenant_id, issued.claim_token)
+    # The link the invitation carries: the offer's code derives from the claim token.
+    link = offer_link(
+        f"{public_server.url}/tenants/{issued.tenant_id}",
+        pre_authorized_code(issued.tenant_id, issued.claim_token),
+    )
     assert link.startswith("openid-credential-offer://?credential_offer_uri=http%3A%2F%2F")
 
     async with httpx.AsyncClient() as client:

@@ -43,6 +43,10 @@ async def test_batch_with_email_sms_and_certificates_is_fully_issued_and_verifia
     public_server: PublicServer,
 ) -> None:
     arranged = await arrange_batch(owner_pool, 200)
+    # Follows the bearer download; wallet batches are covered by tests/services/public.
+    await owner_pool.execute(
+        "UPDATE batches SET claim_mode = 'DOWNLOAD' WHERE id = $1", arranged.batch_id
+    )
     await publish_jobs(worker_settings, arranged)
     async with running_worker(worker_settings):
         assert await wait_for_batch(owner_pool, arranged.batch_id) == "COMPLETED"

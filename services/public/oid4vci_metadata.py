@@ -1,0 +1,72 @@
+"""What a wallet reads first: the issuer's and the authorization server's metadata.
+
+Each tenant is its own credential issuer, ``{public_url}/tenants/{tenant}``, and its own
+authorization server for the pre-authorized code flow. Both metadata documents live at the
+well-known path inserted after the host (RFC 8615 as OpenID4VCI and RFC 8414 use it); the
+issuer's is also answered at the path appended to the identifier, which older wallets use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.public.oid4vci_store import Configuration
+
+PRE_AUTHORIZED_GRANT = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
+FORMAT = "dc+sd-jwt"
+
+
+def issuer_id(public_url: str, tenant: object) -> str:
+    return f"{public_url}/tenants/{tenant}"
+
+
+def vct(issuer: str, configuration: Configuration) -> str:
+    """The credential type, as the workers put it in ``vct``."""
+    return f"{issuer}/schemas/{configuration.schema_id}/v{configuration.version}"
+
+
+def _configuration(issuer: str, configuration: Configuration) -> dict[str, Any]:
+    claims = [
+        {
+            "path": [attribute["name"]],
+            "mandatory": bool(attribute.get("required", False)),
+            "display": [{"name": str(attribute.get("description") or attribute["name"])}],
+        }
+        for attribute in configuration.attributes
+        if isinstance(attribute.get("name"), str)
+    ]
+    return {
+        "format": FORMAT,
+        "vct": vct(issuer, configuration),
+        "cryptographic_binding_methods_supported": ["jwk"],
+        "credential_signing_alg_values_supported": ["ES256"],
+        "proof_types_supported": {"jwt": {"proof_signing_alg_values_supported": ["ES256"]}},
+        "credential_metadata": {
+            "display": [{"name": configuration.display_name}],
+            "claims": claims,
+        },
+    }
+
+
+def issuer_metadata(issuer: str, configurations: list[Configuration]) -> dict[str, Any]:
+    """Credential issuer metadata: one configuration per schema version of the tenant."""
+    return {
+        "credential_issuer": issuer,
+        "credential_endpoint": f"{issuer}/credential",
+        "nonce_endpoint": f"{issuer}/nonce",
+        "credential_configurations_supported": {
+            c.id: _configuration(issuer, c) for c in configurations
+        },
+    }
+
+
+def authorization_server_metadata(issuer: str) -> dict[str, Any]:
+    """RFC 8414 metadata of the tenant's authorization server (the issuer itself)."""
+    return {
+        "issuer": issuer,
+        "token_endpoint": f"{issuer}/token",
+        "grant_types_supported": [PRE_AUTHORIZED_GRANT],
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": ["none"],
+        "pre-authorized_grant_anonymous_access_supported": True,
+    }
