@@ -79,7 +79,10 @@ async def issue_one(
     )
     claim_token = opaque.new_id(tenant)
     async with tenant_transaction(app_pool, service_scope(tenant)) as conn:
-        arranged = await insert_batch(conn, tenant, creator=SERVICE_USER, states=("ISSUED",))
+        # A download batch: the world serves every public route, the bearer download included.
+        arranged = await insert_batch(
+            conn, tenant, creator=SERVICE_USER, states=("ISSUED",), claim_mode="DOWNLOAD"
+        )
         batch_id, (record_id,) = arranged.batch_id, arranged.record_ids
         await insert_row(
             conn,

@@ -87,13 +87,12 @@ async def offer_one(
     claim_token = opaque.new_id(tenant)
     async with tenant_transaction(app_pool, service_scope(tenant)) as conn:
         arranged = await insert_batch(
-            conn, tenant, creator=SERVICE_USER, states=("INVITED",), mediums=mediums
-        )
-        await conn.execute(
-            "UPDATE batches SET claim_mode = $3 WHERE tenant_id = $1 AND id = $2",
+            conn,
             tenant,
-            arranged.batch_id,
-            claim_mode,
+            creator=SERVICE_USER,
+            states=("INVITED",),
+            mediums=mediums,
+            claim_mode=claim_mode,
         )
         context = await load_context(conn, tenant, arranged.batch_id, PUBLIC_URL)
         assert context is not None
