@@ -182,8 +182,11 @@ def tenant_rows(tenant_id: uuid.UUID) -> dict[str, dict[str, Any]]:
         "webhook_endpoints": {
             "tenant_id": t,
             "id": endpoint_id,
-            "url": "https://hooks.example.org/credbatch",
+            # Disabled, and a name that never resolves: a dispatcher running in the same
+            # session must not send anything anywhere for it.
+            "url": "https://hooks.invalid/credbatch",
             "event_types": ["batch.completed"],
+            "disabled": True,
         },
         "webhook_secrets": {
             "tenant_id": t,
