@@ -75,7 +75,7 @@ def with_config(**changes: Any) -> DispatchConfig:
     return replace(FAST, **changes)
 
 
-ALL_BATCH_EVENTS: list[webhook_endpoint_pb2.EventType.ValueType] = [
+ALL_BATCH_EVENTS: list[webhook_endpoint_pb2.EventType] = [
     webhook_endpoint_pb2.EVENT_TYPE_BATCH_COMPLETED,
     webhook_endpoint_pb2.EVENT_TYPE_BATCH_COMPLETED_WITH_ERRORS,
     webhook_endpoint_pb2.EVENT_TYPE_BATCH_CANCELLED,

@@ -24,7 +24,7 @@ async def create_endpoint(
     settings: Settings,
     tenant: uuid.UUID,
     url: str,
-    event_types: Sequence[webhook_endpoint_pb2.EventType.ValueType] = (
+    event_types: Sequence[webhook_endpoint_pb2.EventType] = (
         webhook_endpoint_pb2.EVENT_TYPE_BATCH_COMPLETED,
     ),
 ) -> webhook_endpoint_pb2.WebhookEndpoint:
