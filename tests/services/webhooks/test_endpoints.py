@@ -142,7 +142,7 @@ async def test_only_org_admin_and_service_may_call(
     ],
 )
 async def test_invalid_endpoints_are_refused(
-    settings: Settings, hooks_stub: Any, url: str, event_types: list[int], field: str
+    settings: Settings, hooks_stub: Any, url: str, event_types: list[pb.EventType], field: str
 ) -> None:
     refused = await fails(
         hooks_stub.CreateWebhookEndpoint(

@@ -19,12 +19,13 @@ URL = "https://127.0.0.1:9/events"
 
 
 async def _events(owner_pool: asyncpg.Pool, tenant: uuid.UUID) -> list[asyncpg.Record]:
-    return await owner_pool.fetch(
+    found: list[asyncpg.Record] = await owner_pool.fetch(
         "SELECT type, payload, (SELECT count(*) FROM webhook_deliveries d "
         "WHERE d.tenant_id = e.tenant_id AND d.event_id = e.id) AS deliveries "
         "FROM webhook_events e WHERE tenant_id = $1 ORDER BY created_at",
         tenant,
     )
+    return found
 
 
 @pytest.fixture
