@@ -1,10 +1,11 @@
 """`make run`: the whole system in the foreground, against the local PostgreSQL and RabbitMQ.
 
 Creates the database and roles, applies migrations, declares the broker topology, then starts
-the local SMTP and SMS sinks, the three gRPC services, the public HTTP process, the outbox relay
-and the issuance workers as child processes, each prefixed in the output. Ctrl-C or SIGTERM
-stops them all (SIGTERM first, so each drains within its grace period). If one child dies, the
-rest are stopped too: a half-running system would only hide the failure.
+the local SMTP and SMS sinks, the four gRPC services, the public HTTP process, the outbox relay,
+one webhook dispatcher and the issuance workers as child processes, each prefixed in the
+output. Ctrl-C or SIGTERM stops them all (SIGTERM first, so each drains within its grace
+period). If one child dies, the rest are stopped too: a half-running system would only hide the
+failure.
 """
 
 from __future__ import annotations
@@ -60,8 +61,14 @@ def components(settings: Settings, workers: int) -> list[Component]:
             ("-m", "services.batch_status"),
             f"grpc {host}:{settings.batches_port} BatchStatusService",
         ),
+        Component(
+            "webhooks",
+            ("-m", "services.webhooks"),
+            f"grpc {host}:{settings.webhooks_port} WebhookService",
+        ),
         Component("public", ("-m", "services.public"), f"http {settings.public_url}"),
         Component("relay", ("-m", "workers.relay")),
+        Component("hooks-dispatch", ("-m", "workers.webhooks")),
     ]
     found += [Component(f"worker-{i + 1}", ("-m", "workers.issuance")) for i in range(workers)]
     return found
