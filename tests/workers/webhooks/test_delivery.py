@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import asyncpg
+from google.protobuf import field_mask_pb2
 from standardwebhooks import Webhook
 
 from credbatch.config import Settings
@@ -146,6 +147,17 @@ async def test_410_disables_the_endpoint(
     # A disabled endpoint is not subscribed any more: the next batch raises nothing for it.
     await finish_batch(owner_pool, app_pool, tenant)
     assert len(await deliveries(hooks_stub, settings, tenant, endpoint.name)) == 1
+    # Enabled again by hand, it forgets why it was disabled and hears of the next batch.
+    enabled = await hooks_stub.UpdateWebhookEndpoint(
+        webhooks_service_pb2.UpdateWebhookEndpointRequest(
+            webhook_endpoint=webhook_endpoint_pb2.WebhookEndpoint(name=endpoint.name),
+            update_mask=field_mask_pb2.FieldMask(paths=["disabled"]),
+        ),
+        metadata=admin(settings, tenant),
+    )
+    assert not enabled.disabled and enabled.disabled_reason == ""
+    await finish_batch(owner_pool, app_pool, tenant)
+    assert len(await deliveries(hooks_stub, settings, tenant, endpoint.name)) == 2
 
 
 async def test_retry_after_replaces_the_scheduled_delay(
