@@ -60,6 +60,10 @@ class AddressRefused(Exception):
     """The URL or an address it resolves to may not be sent to; the message says why."""
 
 
+class NameNotResolved(AddressRefused):
+    """The host name resolves to no address (now: DNS may answer later)."""
+
+
 @dataclass(frozen=True)
 class Target:
     """A checked URL: connect to ``address``, name ``host`` in the Host header and SNI."""
@@ -155,14 +159,14 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as error:
-        raise AddressRefused(f"{host} does not resolve: {error.strerror}") from None
+        raise NameNotResolved(f"{host} does not resolve: {error.strerror}") from None
     found: list[IPAddress] = []
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
         if address not in found:
             found.append(address)
     if not found:
-        raise AddressRefused(f"{host} resolves to no address")
+        raise NameNotResolved(f"{host} resolves to no address")
     return found
 
 

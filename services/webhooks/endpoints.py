@@ -47,9 +47,9 @@ async def check_url(url: str, *, development: bool) -> list[FieldViolation]:
     try:
         parsed = addresses.parse_url(url, development=development)
         literal_or_names = await addresses.resolve(parsed.host, parsed.port)
+    except addresses.NameNotResolved:
+        return []
     except addresses.AddressRefused as error:
-        if "does not resolve" in str(error) or "resolves to no address" in str(error):
-            return []
         return [FieldViolation("webhook_endpoint.url", str(error), "URL_REFUSED")]
     for address in literal_or_names:
         problem = addresses.address_problem(address, allow_loopback=development)
