@@ -123,6 +123,7 @@ class Dispatcher:
             retry_after_seconds(reply.retry_after),
         )
         async with tenant_transaction(self._pool, scope) as conn:
+            await repository.lock_endpoint(conn, job.endpoint_id)
             if decision.verdict is Verdict.SUCCEEDED:
                 assert reply.status is not None
                 await repository.succeeded(conn, job, reply.status)

@@ -79,6 +79,12 @@ async def load(conn: asyncpg.Connection, delivery_id: uuid.UUID) -> Job | None:
     )
 
 
+async def lock_endpoint(conn: asyncpg.Connection, endpoint_id: uuid.UUID) -> None:
+    """Take the endpoint's row lock first, as the claim does: a result written while another
+    dispatcher claims for the same endpoint then waits instead of deadlocking with it."""
+    await conn.execute("SELECT 1 FROM webhook_endpoints WHERE id = $1 FOR UPDATE", endpoint_id)
+
+
 async def succeeded(conn: asyncpg.Connection, job: Job, status: int) -> None:
     await conn.execute(
         """
