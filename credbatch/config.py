@@ -15,6 +15,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypedDict
 from urllib.parse import urlsplit, urlunsplit
 
 from credbatch.signing.kek_strength import WeakKekError, check_kek_strength
@@ -265,6 +266,22 @@ class Settings:
     jwks_max_bytes: int = 64 * 1024
     jwt_max_lifetime: float = 24 * 3600.0
     reflection: bool = True
+    webhooks_port: int = 50054
+    # Delays before the 2nd, 3rd, ... attempt of a webhook delivery (each with jitter); when
+    # they are used up the delivery fails.
+    webhook_retry_schedule: tuple[float, ...] = field(
+        default=(5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 50400.0, 72000.0, 86400.0)
+    )
+    webhook_timeout: float = 15.0
+    # How long a claimed delivery stays leased to its dispatcher; a dispatcher that dies
+    # mid-delivery leaves it due again after this (so: at least once, never lost).
+    webhook_lease_seconds: float = 60.0
+    webhook_endpoint_concurrency: int = 4
+    webhook_dispatch_concurrency: int = 32
+    webhook_poll_interval: float = 1.0
+    webhook_disable_after: float = 5 * 24 * 3600.0
+    # Port of the dispatcher's metrics endpoint; None = none served.
+    webhook_metrics_port: int | None = None
 
     @property
     def development(self) -> bool:
@@ -409,4 +426,50 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         jwks_max_bytes=_int(env, "CREDBATCH_JWKS_MAX_BYTES", Settings.jwks_max_bytes, 1024),
         jwt_max_lifetime=_positive(env, "CREDBATCH_JWT_MAX_LIFETIME", Settings.jwt_max_lifetime),
         reflection=_switch(env, "CREDBATCH_REFLECTION", mode == "development"),
+        **_webhook_settings(env),
     )
+
+
+class _WebhookSettings(TypedDict):
+    webhooks_port: int
+    webhook_retry_schedule: tuple[float, ...]
+    webhook_timeout: float
+    webhook_lease_seconds: float
+    webhook_endpoint_concurrency: int
+    webhook_dispatch_concurrency: int
+    webhook_poll_interval: float
+    webhook_disable_after: float
+    webhook_metrics_port: int | None
+
+
+def _webhook_settings(env: Mapping[str, str]) -> _WebhookSettings:
+    timeout = _positive(env, "CREDBATCH_WEBHOOK_TIMEOUT", Settings.webhook_timeout)
+    lease = _positive(env, "CREDBATCH_WEBHOOK_LEASE_SECONDS", Settings.webhook_lease_seconds)
+    if lease <= timeout:
+        # A lease running out mid-request would let a second dispatcher send it meanwhile.
+        raise ConfigError(
+            f"CREDBATCH_WEBHOOK_LEASE_SECONDS ({lease}) must exceed "
+            f"CREDBATCH_WEBHOOK_TIMEOUT ({timeout})"
+        )
+    metrics = _optional_count(env, "CREDBATCH_WEBHOOK_METRICS_PORT")
+    return {
+        "webhooks_port": _int(env, "CREDBATCH_WEBHOOKS_PORT", Settings.webhooks_port),
+        "webhook_retry_schedule": _float_list(
+            env, "CREDBATCH_WEBHOOK_RETRY_SCHEDULE", Settings().webhook_retry_schedule
+        ),
+        "webhook_timeout": timeout,
+        "webhook_lease_seconds": lease,
+        "webhook_endpoint_concurrency": _int(
+            env, "CREDBATCH_WEBHOOK_ENDPOINT_CONCURRENCY", Settings.webhook_endpoint_concurrency, 1
+        ),
+        "webhook_dispatch_concurrency": _int(
+            env, "CREDBATCH_WEBHOOK_DISPATCH_CONCURRENCY", Settings.webhook_dispatch_concurrency, 1
+        ),
+        "webhook_poll_interval": _positive(
+            env, "CREDBATCH_WEBHOOK_POLL_INTERVAL", Settings.webhook_poll_interval
+        ),
+        "webhook_disable_after": _positive(
+            env, "CREDBATCH_WEBHOOK_DISABLE_AFTER", Settings.webhook_disable_after
+        ),
+        "webhook_metrics_port": metrics,
+    }

@@ -1,10 +1,11 @@
 """`make run`: the whole system in the foreground, against the local PostgreSQL and RabbitMQ.
 
 Creates the database and roles, applies migrations, declares the broker topology, then starts
-the local SMTP and SMS sinks, the three gRPC services, the public HTTP process, the outbox relay
-and the issuance workers as child processes, each prefixed in the output. Ctrl-C or SIGTERM
-stops them all (SIGTERM first, so each drains within its grace period). If one child dies, the
-rest are stopped too: a half-running system would only hide the failure.
+the local SMTP and SMS sinks, the four gRPC services, the public HTTP process, the outbox relay,
+one webhook dispatcher and the issuance workers as child processes, each prefixed in the
+output. Ctrl-C or SIGTERM stops them all (SIGTERM first, so each drains within its grace
+period). If one child dies, the rest are stopped too: a half-running system would only hide the
+failure.
 """
 
 from __future__ import annotations
@@ -73,6 +74,12 @@ def components(settings: Settings, workers: int) -> list[Component]:
             "relay",
             ("-m", "workers.relay"),
             env=(("CREDBATCH_RELAY_DATABASE_URL", settings.relay_database_url),),
+        ),
+        Component("hooks-dispatch", ("-m", "workers.webhooks")),
+        Component(
+            "webhooks",
+            ("-m", "services.webhooks"),
+            f"grpc {host}:{settings.webhooks_port} WebhookService",
         ),
     ]
     found += [Component(f"worker-{i + 1}", ("-m", "workers.issuance")) for i in range(workers)]

@@ -7,6 +7,7 @@ from credbatch.auth.roles import ADMINS, READERS, UPLOADERS
 _TEMPLATES = "/credbatch.templates.v1.TemplateService/"
 _UPLOADS = "/credbatch.uploads.v1.UploadService/"
 _BATCHES = "/credbatch.batches.v1.BatchStatusService/"
+_WEBHOOKS = "/credbatch.webhooks.v1.WebhookService/"
 
 RPC_ROLES: dict[str, frozenset[str]] = {
     **{
@@ -44,6 +45,20 @@ RPC_ROLES: dict[str, frozenset[str]] = {
     _BATCHES + "RetryFailedRecords": UPLOADERS,
     _BATCHES + "CancelBatch": UPLOADERS,
     _BATCHES + "RevokeRecords": UPLOADERS,
+    # Endpoints receive every batch of the tenant, and their secrets sign for it.
+    **{
+        _WEBHOOKS + rpc: ADMINS
+        for rpc in (
+            "CreateWebhookEndpoint",
+            "GetWebhookEndpoint",
+            "ListWebhookEndpoints",
+            "UpdateWebhookEndpoint",
+            "DeleteWebhookEndpoint",
+            "RotateWebhookEndpointSecret",
+            "ListWebhookDeliveries",
+            "RedeliverWebhookEvent",
+        )
+    },
 }
 
 # Infrastructure RPCs that every client (load balancers, grpcurl) may call without a token.

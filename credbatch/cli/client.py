@@ -30,16 +30,19 @@ DEFAULT_ADDRESSES = {
     "templates": "127.0.0.1:50051",
     "uploads": "127.0.0.1:50052",
     "batches": "127.0.0.1:50053",
+    "webhooks": "127.0.0.1:50054",
 }
 ADDRESS_ENV = {
     "templates": "CREDBATCH_TEMPLATES_ADDR",
     "uploads": "CREDBATCH_UPLOADS_ADDR",
     "batches": "CREDBATCH_BATCHES_ADDR",
+    "webhooks": "CREDBATCH_WEBHOOKS_ADDR",
 }
 SERVICE_NAMES = {
     "templates": "TemplateService",
     "uploads": "UploadService",
     "batches": "BatchStatusService",
+    "webhooks": "WebhookService",
 }
 # Unary calls get a deadline so a hung server cannot hang the CLI; streams set their own.
 UNARY_TIMEOUT = 30.0

@@ -14,6 +14,7 @@ from credbatch.cli.status import status
 from credbatch.cli.templates import templates
 from credbatch.cli.token import token
 from credbatch.cli.upload import upload
+from credbatch.cli.webhooks import webhooks
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,6 +26,7 @@ cli.add_command(token)
 cli.add_command(keys)
 for command in (schemas, templates, sample_csv, upload, batches, status, report, demo):
     cli.add_command(command)
+cli.add_command(webhooks)
 
 
 def main() -> None:

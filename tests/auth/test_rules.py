@@ -29,6 +29,7 @@ def test_the_descriptors_define_every_service() -> None:
         "credbatch.templates.v1.TemplateService",
         "credbatch.uploads.v1.UploadService",
         "credbatch.batches.v1.BatchStatusService",
+        "credbatch.webhooks.v1.WebhookService",
     } <= services
 
 

@@ -29,7 +29,13 @@ TENANT_TABLES = [
     "status_list_tokens",
     "credentials",
     "certificates",
+    "webhook_endpoints",
+    "webhook_secrets",
+    "webhook_events",
+    "webhook_deliveries",
 ]
+# Tenant tables the application role cannot write: seeded as the owner, as their triggers do.
+OWNER_SEEDED_TABLES = {"webhook_events"}
 # Tenant tables that only triggers and SECURITY DEFINER functions write (the application role
 # may only read them): their isolation is tested in tests/batches/test_counts.py.
 DERIVED_TENANT_TABLES = ["batch_count_deltas", "batch_counts"]
@@ -43,6 +49,7 @@ CROSS_TENANT_INDEXES = {
     "credentials_claim_token_key",
     "certificates_id_key",
     "status_list_tokens_due_idx",
+    "webhook_deliveries_due_idx",
 }
 
 USER = "admin"
@@ -61,6 +68,7 @@ def tenant_rows(tenant_id: uuid.UUID) -> dict[str, dict[str, Any]]:
     schema_id, batch_id, record_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     email_id, sms_id, cert_tpl_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     list_id, kid = uuid.uuid4(), f"key-{uuid.uuid4()}"
+    endpoint_id, event_id = uuid.uuid4(), f"msg_{uuid.uuid4().hex}"
     t = tenant_id
     return {
         "tenants": {"id": t},
@@ -171,6 +179,33 @@ def tenant_rows(tenant_id: uuid.UUID) -> dict[str, dict[str, Any]]:
             "record_id": record_id,
             "pdf": b"%PDF-1.7",
         },
+        "webhook_endpoints": {
+            "tenant_id": t,
+            "id": endpoint_id,
+            # Disabled, and a name that never resolves: a dispatcher running in the same
+            # session must not send anything anywhere for it.
+            "url": "https://hooks.invalid/credbatch",
+            "event_types": ["batch.completed"],
+            "disabled": True,
+        },
+        "webhook_secrets": {
+            "tenant_id": t,
+            "endpoint_id": endpoint_id,
+            "id": uuid.uuid4(),
+            "secret": "whsec_" + "A" * 32,
+        },
+        "webhook_events": {
+            "tenant_id": t,
+            "id": event_id,
+            "type": "batch.completed",
+            "payload": {"type": "batch.completed", "data": {"batch": f"batches/{batch_id}"}},
+        },
+        "webhook_deliveries": {
+            "tenant_id": t,
+            "id": uuid.uuid4(),
+            "endpoint_id": endpoint_id,
+            "event_id": event_id,
+        },
     }
 
 
@@ -178,16 +213,25 @@ Seeded = tuple[uuid.UUID, uuid.UUID, dict[str, dict[str, Any]], dict[str, dict[s
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def seeded(app_pool: asyncpg.Pool) -> Seeded:
-    """Tenants A and B, each with one row in every tenant table, written by the app role."""
+async def seeded(app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool) -> Seeded:
+    """Tenants A and B, each with one row in every tenant table, written by the app role
+    (the owner writes OWNER_SEEDED_TABLES' rows, in order, between the app's transactions)."""
     a, b = uuid.uuid4(), uuid.uuid4()
     rows = {a: tenant_rows(a), b: tenant_rows(b)}
     for tenant, tables in rows.items():
-        async with tenant_transaction(app_pool, admin(tenant)) as conn:
-            for table, row in tables.items():
-                # Provisioned by tenant_transaction, and by the status_lists trigger.
-                if table not in ("tenants", "status_list_tokens"):
+        pending = list(tables.items())
+        while pending:
+            if pending[0][0] in OWNER_SEEDED_TABLES:
+                table, row = pending.pop(0)
+                async with owner_pool.acquire() as conn:
                     await insert_row(conn, table, row)
+                continue
+            async with tenant_transaction(app_pool, admin(tenant)) as conn:
+                while pending and pending[0][0] not in OWNER_SEEDED_TABLES:
+                    table, row = pending.pop(0)
+                    # Provisioned by tenant_transaction, and by the status_lists trigger.
+                    if table not in ("tenants", "status_list_tokens"):
+                        await insert_row(conn, table, row)
     return a, b, rows[a], rows[b]
 
 

@@ -21,6 +21,8 @@ RESOURCES = {
     "credbatch.dev/SmsTemplate",
     "credbatch.dev/CertificateTemplate",
     "credbatch.dev/Batch",
+    "credbatch.dev/WebhookEndpoint",
+    "credbatch.dev/WebhookDelivery",
 }
 _BOUND = re.compile(r"\{(?P<field>\w+)=(?P<collection>\w+)/\*\}")
 SERVICES = {
@@ -131,13 +133,14 @@ def _messages(
 
 
 def _resource_collections(found: descriptor_pb2.FileDescriptorSet) -> dict[str, str]:
-    """Resource type -> the collection its single pattern names (`batches/{batch}` -> batches)."""
+    """Resource type -> the collections its single pattern names (`batches/{batch}` -> batches;
+    a child's are joined: `webhookEndpoints/{e}/deliveries/{d}` -> webhookEndpoints/deliveries)."""
     collections: dict[str, str] = {}
     for message in _messages(found).values():
         if message.options.HasExtension(resource_pb2.resource):
             resource = message.options.Extensions[resource_pb2.resource]
             (pattern,) = resource.pattern
-            collections[resource.type] = pattern.split("/")[0]
+            collections[resource.type] = "/".join(pattern.split("/")[::2])
     return collections
 
 

@@ -24,6 +24,7 @@ SERVICES = {
         "CREDBATCH_BATCHES_PORT",
         "credbatch.batches.v1.BatchStatusService",
     ),
+    "services.webhooks": ("CREDBATCH_WEBHOOKS_PORT", "credbatch.webhooks.v1.WebhookService"),
 }
 GRACE = 3.0
 

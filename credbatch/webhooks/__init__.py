@@ -1,0 +1,1 @@
+"""Webhooks: endpoints, their secrets, event signing and the address rules for delivery."""

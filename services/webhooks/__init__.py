@@ -1,0 +1,1 @@
+"""The WebhookService process: a tenant's webhook endpoints and their deliveries."""

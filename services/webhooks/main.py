@@ -1,0 +1,36 @@
+"""The WebhookService process."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from credbatch.config import Settings
+from credbatch.db.pool import create_pool
+from credbatch.gen.webhooks.v1 import webhooks_service_pb2, webhooks_service_pb2_grpc
+from credbatch.server.runner import ServiceSpec, serve_until_signalled
+from services.webhooks.endpoints import WebhookEndpoints
+from services.webhooks.servicer import WebhookServicer
+
+SERVICE_NAME = webhooks_service_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name
+
+
+def service_specs(settings: Settings, pool: asyncpg.Pool) -> list[ServiceSpec]:
+    servicer = WebhookServicer(WebhookEndpoints(pool, development=settings.development))
+    return [
+        ServiceSpec(
+            SERVICE_NAME,
+            lambda server: webhooks_service_pb2_grpc.add_WebhookServiceServicer_to_server(
+                servicer, server
+            ),
+        )
+    ]
+
+
+async def serve(settings: Settings) -> None:
+    pool = await create_pool(settings.app_database_url, application_name="webhooks")
+    try:
+        await serve_until_signalled(
+            settings, "webhooks", settings.webhooks_port, service_specs(settings, pool)
+        )
+    finally:
+        await pool.close()

@@ -1,0 +1,1 @@
+"""The webhook dispatcher: delivers due webhook deliveries of every tenant."""

@@ -1,0 +1,54 @@
+"""The webhook dispatcher process: deliver until SIGTERM/SIGINT, then finish what is in flight.
+
+Metrics are not served yet; ``Settings.webhook_metrics_port`` is read and reserved for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from credbatch.config import Settings
+from credbatch.db.pool import create_pool
+from workers.webhooks.dispatcher import DispatchConfig, Dispatcher
+from workers.webhooks.sender import new_client
+
+log = logging.getLogger(__name__)
+
+
+def dispatch_config(settings: Settings) -> DispatchConfig:
+    return DispatchConfig(
+        schedule=settings.webhook_retry_schedule,
+        timeout=settings.webhook_timeout,
+        lease_seconds=settings.webhook_lease_seconds,
+        per_endpoint=settings.webhook_endpoint_concurrency,
+        concurrency=settings.webhook_dispatch_concurrency,
+        poll_interval=settings.webhook_poll_interval,
+        disable_after=settings.webhook_disable_after,
+        development=settings.development,
+    )
+
+
+async def serve(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    # Each delivery holds a connection only for its short reads and writes, never across
+    # the HTTP request.
+    pool = await create_pool(
+        settings.app_database_url, max_size=4, application_name="webhooks_dispatcher"
+    )
+    try:
+        async with new_client() as client:
+            dispatcher = Dispatcher(pool, client, dispatch_config(settings))
+            log.info(
+                "webhook dispatcher started (%d in flight, %d per endpoint)",
+                settings.webhook_dispatch_concurrency,
+                settings.webhook_endpoint_concurrency,
+            )
+            await dispatcher.run(stop)
+    finally:
+        await pool.close()
+    log.info("webhook dispatcher stopped")
