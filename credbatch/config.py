@@ -8,186 +8,58 @@ naming the variable.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TypedDict
-from urllib.parse import urlsplit, urlunsplit
 
+from credbatch.config_checks import (
+    DEFAULT_KEK_FILE,
+    DEV_SIGNER_TOKEN,
+    SMTP_TLS_MODES,
+    check_jwks_location,
+    decode_kek,
+    ensure_dev_kek,
+    signer_token,
+    smtp_ca_file,
+    smtp_credentials,
+    smtp_tls_mode,
+)
+from credbatch.env_values import (
+    ConfigError,
+    derive_role_url,
+    env_float,
+    env_float_list,
+    env_int,
+    env_optional_count,
+    env_optional_positive,
+    env_positive,
+    env_switch,
+)
 from credbatch.signing.kek_strength import WeakKekError, check_kek_strength
+from credbatch.webhook_settings import webhook_settings
+
+__all__ = [
+    "APP_ROLE",
+    "DEFAULT_KEK_FILE",
+    "DEV_JWT_SECRET",
+    "DEV_SIGNER_TOKEN",
+    "MONITOR_ROLE",
+    "RELAY_ROLE",
+    "SMTP_TLS_MODES",
+    "ConfigError",
+    "Settings",
+    "check_jwks_location",
+    "decode_kek",
+    "ensure_dev_kek",
+    "load_settings",
+]
 
 DEV_JWT_SECRET = "credbatch-dev-secret"  # noqa: S105 - the documented development default
-DEV_SIGNER_TOKEN = "credbatch-dev-signer-token"  # noqa: S105 - the development default
 APP_ROLE = "credbatch_app"
 MONITOR_ROLE = "credbatch_monitor"
 # The outbox relay's role: the only one that may claim and mark records of every tenant.
 RELAY_ROLE = "credbatch_relay"
-DEFAULT_KEK_FILE = Path(".local/kek")
-SMTP_TLS_MODES = ("starttls", "implicit", "none")
-
-
-class ConfigError(Exception):
-    """A configuration value is missing or malformed; the message names the variable."""
-
-
-def _derive_role_url(owner_url: str, role: str) -> str:
-    """The owner's URL with ``role`` as the user and no password (the default of a role URL)."""
-    parts = urlsplit(owner_url)
-    host = parts.hostname or "127.0.0.1"
-    netloc = f"{role}@{host}"
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
-def _int(env: Mapping[str, str], key: str, default: int, minimum: int = 0) -> int:
-    raw = env.get(key)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{key} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{key} must be at least {minimum}, got {value}")
-    return value
-
-
-def _float(env: Mapping[str, str], key: str, default: float) -> float:
-    raw = env.get(key)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ConfigError(f"{key} must be a number, got {raw!r}") from None
-
-
-def _positive(env: Mapping[str, str], key: str, default: float) -> float:
-    value = _float(env, key, default)
-    if value <= 0:
-        raise ConfigError(f"{key} must be positive, got {value}")
-    return value
-
-
-def _optional_positive(env: Mapping[str, str], key: str) -> float | None:
-    """A positive number, or None when unset (= unlimited)."""
-    raw = env.get(key)
-    if raw is None or raw == "":
-        return None
-    value = _float(env, key, 0.0)
-    if not value > 0:
-        raise ConfigError(f"{key} must be a positive number, got {raw!r}")
-    return value
-
-
-def _optional_count(env: Mapping[str, str], key: str) -> int | None:
-    """A non-negative integer, or None when unset (= unlimited)."""
-    raw = env.get(key)
-    if raw is None or raw == "":
-        return None
-    return _int(env, key, 0, 0)
-
-
-def _float_list(env: Mapping[str, str], key: str, default: tuple[float, ...]) -> tuple[float, ...]:
-    raw = env.get(key)
-    if raw is None or raw == "":
-        return default
-    try:
-        values = tuple(float(part) for part in raw.split(",") if part.strip())
-    except ValueError:
-        raise ConfigError(f"{key} must be a comma-separated list of seconds, got {raw!r}") from None
-    if not values or any(v <= 0 for v in values):
-        raise ConfigError(f"{key} must list at least one positive delay, got {raw!r}")
-    return values
-
-
-def _smtp_tls(env: Mapping[str, str], mode: str) -> str:
-    default = "none" if mode == "development" else "starttls"
-    tls = (env.get("CREDBATCH_SMTP_TLS") or default).lower()
-    if tls not in SMTP_TLS_MODES:
-        raise ConfigError(
-            f"CREDBATCH_SMTP_TLS must be one of {', '.join(SMTP_TLS_MODES)}, got {tls!r}"
-        )
-    if tls == "none" and mode == "production":
-        # Invitations carry claim links, and AUTH would send the relay's password in clear.
-        raise ConfigError(
-            "CREDBATCH_SMTP_TLS=none sends invitations (and any SMTP password) unencrypted; "
-            "refusing to start in production mode (use starttls or implicit)"
-        )
-    return tls
-
-
-def _smtp_credentials(env: Mapping[str, str]) -> tuple[str | None, str | None]:
-    username = env.get("CREDBATCH_SMTP_USERNAME") or None
-    password = env.get("CREDBATCH_SMTP_PASSWORD") or None
-    if (username is None) != (password is None):
-        raise ConfigError(
-            "set both CREDBATCH_SMTP_USERNAME and CREDBATCH_SMTP_PASSWORD, or neither"
-        )
-    return username, password
-
-
-def _smtp_ca_file(env: Mapping[str, str]) -> str | None:
-    ca_file = env.get("CREDBATCH_SMTP_CA_FILE") or None
-    if ca_file is not None and not Path(ca_file).is_file():
-        raise ConfigError(f"CREDBATCH_SMTP_CA_FILE is not a readable file: {ca_file!r}")
-    return ca_file
-
-
-def decode_kek(raw: str, source: str = "CREDBATCH_KEK") -> bytes:
-    """Decode a base64 key-encryption key, which must be exactly 32 bytes."""
-    try:
-        key = base64.b64decode(raw.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        raise ConfigError(f"{source} is not valid base64") from None
-    if len(key) != 32:
-        raise ConfigError(f"{source} must decode to 32 bytes, got {len(key)}")
-    return key
-
-
-def check_jwks_location(mode: str, location: str | None) -> None:
-    """Production fetches a JWKS over https only: over http anyone on the path could swap in
-    their own keys and mint tokens. A file path stays allowed (its integrity is the host's).
-
-    Raises:
-        ConfigError: production with an ``http://`` (or other non-https) URL.
-    """
-    if mode != "production" or not location or "://" not in location:
-        return
-    if location.startswith("file://"):
-        return
-    if not location.startswith("https://"):
-        raise ConfigError(
-            "CREDBATCH_JWKS_URL must be an https:// URL or a file path in production, got "
-            f"{location.split('://', 1)[0]}://"
-        )
-
-
-def _switch(env: Mapping[str, str], key: str, default: bool) -> bool:
-    raw = (env.get(key) or "").strip().lower()
-    if raw == "":
-        return default
-    if raw in ("on", "true", "1", "yes"):
-        return True
-    if raw in ("off", "false", "0", "no"):
-        return False
-    raise ConfigError(f"{key} must be on or off, got {raw!r}")
-
-
-def ensure_dev_kek(path: Path = DEFAULT_KEK_FILE) -> str:
-    """Return the development KEK, generating it once into a git-ignored file."""
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    value = base64.b64encode(secrets.token_bytes(32)).decode()
-    path.write_text(value + "\n")
-    path.chmod(0o600)
-    return value
 
 
 @dataclass(frozen=True)
@@ -297,17 +169,6 @@ class Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
-def _signer_token(env: Mapping[str, str], mode: str) -> str | None:
-    token = env.get("CREDBATCH_SIGNER_TOKEN") or None
-    if token is None and mode == "development":
-        return DEV_SIGNER_TOKEN
-    if token is not None and mode == "production" and len(token.encode()) < 32:
-        raise ConfigError("CREDBATCH_SIGNER_TOKEN must be at least 32 bytes in production")
-    if token == DEV_SIGNER_TOKEN and mode == "production":
-        raise ConfigError("CREDBATCH_SIGNER_TOKEN is the development token; refusing production")
-    return token
-
-
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read settings from the environment (or the given mapping)."""
     env = os.environ if env is None else env
@@ -330,7 +191,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     kek = env.get("CREDBATCH_KEK") or None
     if kek is None and mode == "development":
         kek = ensure_dev_kek(Path(env.get("CREDBATCH_KEK_FILE", str(DEFAULT_KEK_FILE))))
-    smtp_username, smtp_password = _smtp_credentials(env)
+    smtp_username, smtp_password = smtp_credentials(env)
     if kek is not None and mode == "production":
         try:
             check_kek_strength(decode_kek(kek))
@@ -340,18 +201,18 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         mode=mode,
         database_url=database_url,
         app_database_url=env.get("CREDBATCH_APP_DATABASE_URL")
-        or _derive_role_url(database_url, APP_ROLE),
+        or derive_role_url(database_url, APP_ROLE),
         relay_database_url=env.get("CREDBATCH_RELAY_DATABASE_URL")
-        or _derive_role_url(database_url, RELAY_ROLE),
+        or derive_role_url(database_url, RELAY_ROLE),
         amqp_url=env.get("CREDBATCH_AMQP_URL") or Settings.amqp_url,
         smtp_host=env.get("CREDBATCH_SMTP_HOST") or Settings.smtp_host,
-        smtp_port=_int(env, "CREDBATCH_SMTP_PORT", Settings.smtp_port, 1),
+        smtp_port=env_int(env, "CREDBATCH_SMTP_PORT", Settings.smtp_port, 1),
         smtp_from=env.get("CREDBATCH_SMTP_FROM") or Settings.smtp_from,
-        smtp_pool_size=_int(env, "CREDBATCH_SMTP_POOL_SIZE", Settings.smtp_pool_size, 1),
-        smtp_tls=_smtp_tls(env, mode),
+        smtp_pool_size=env_int(env, "CREDBATCH_SMTP_POOL_SIZE", Settings.smtp_pool_size, 1),
+        smtp_tls=smtp_tls_mode(env, mode),
         smtp_username=smtp_username,
         smtp_password=smtp_password,
-        smtp_ca_file=_smtp_ca_file(env),
+        smtp_ca_file=smtp_ca_file(env),
         sms_url=(env.get("CREDBATCH_SMS_URL") or Settings.sms_url).rstrip("/"),
         sms_account=env.get("CREDBATCH_SMS_ACCOUNT") or Settings.sms_account,
         sms_token=env.get("CREDBATCH_SMS_TOKEN") or Settings.sms_token,
@@ -364,112 +225,71 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         jwt_audience=env.get("CREDBATCH_JWT_AUDIENCE") or Settings.jwt_audience,
         kek=kek,
         host=env.get("CREDBATCH_HOST") or Settings.host,
-        templates_port=_int(env, "CREDBATCH_TEMPLATES_PORT", Settings.templates_port),
-        uploads_port=_int(env, "CREDBATCH_UPLOADS_PORT", Settings.uploads_port),
-        batches_port=_int(env, "CREDBATCH_BATCHES_PORT", Settings.batches_port),
-        public_port=_int(env, "CREDBATCH_PUBLIC_PORT", Settings.public_port),
-        grace_seconds=_float(env, "CREDBATCH_GRACE_SECONDS", Settings.grace_seconds),
-        max_rows=_int(env, "CREDBATCH_MAX_ROWS", Settings.max_rows, 1),
-        max_bytes=_int(env, "CREDBATCH_MAX_BYTES", Settings.max_bytes, 1),
+        templates_port=env_int(env, "CREDBATCH_TEMPLATES_PORT", Settings.templates_port),
+        uploads_port=env_int(env, "CREDBATCH_UPLOADS_PORT", Settings.uploads_port),
+        batches_port=env_int(env, "CREDBATCH_BATCHES_PORT", Settings.batches_port),
+        public_port=env_int(env, "CREDBATCH_PUBLIC_PORT", Settings.public_port),
+        grace_seconds=env_float(env, "CREDBATCH_GRACE_SECONDS", Settings.grace_seconds),
+        max_rows=env_int(env, "CREDBATCH_MAX_ROWS", Settings.max_rows, 1),
+        max_bytes=env_int(env, "CREDBATCH_MAX_BYTES", Settings.max_bytes, 1),
         default_region=env.get("CREDBATCH_DEFAULT_REGION") or Settings.default_region,
-        worker_prefetch=_int(env, "CREDBATCH_WORKER_PREFETCH", Settings.worker_prefetch, 1),
-        worker_concurrency=_int(
+        worker_prefetch=env_int(env, "CREDBATCH_WORKER_PREFETCH", Settings.worker_prefetch, 1),
+        worker_concurrency=env_int(
             env, "CREDBATCH_WORKER_CONCURRENCY", Settings.worker_concurrency, 1
         ),
-        max_attempts=_int(env, "CREDBATCH_MAX_ATTEMPTS", Settings.max_attempts, 1),
-        retry_delays=_float_list(env, "CREDBATCH_RETRY_DELAYS", Settings().retry_delays),
-        relay_batch_size=_int(env, "CREDBATCH_RELAY_BATCH_SIZE", Settings.relay_batch_size, 1),
-        relay_publish_timeout=_float(
+        max_attempts=env_int(env, "CREDBATCH_MAX_ATTEMPTS", Settings.max_attempts, 1),
+        retry_delays=env_float_list(env, "CREDBATCH_RETRY_DELAYS", Settings().retry_delays),
+        relay_batch_size=env_int(env, "CREDBATCH_RELAY_BATCH_SIZE", Settings.relay_batch_size, 1),
+        relay_publish_timeout=env_float(
             env, "CREDBATCH_RELAY_PUBLISH_TIMEOUT", Settings.relay_publish_timeout
         ),
-        relay_poll_interval=_float(
+        relay_poll_interval=env_float(
             env, "CREDBATCH_RELAY_POLL_INTERVAL", Settings.relay_poll_interval
         ),
-        status_ttl=_int(env, "CREDBATCH_STATUS_TTL", Settings.status_ttl, 1),
-        status_refresh_interval=_positive(
+        status_ttl=env_int(env, "CREDBATCH_STATUS_TTL", Settings.status_ttl, 1),
+        status_refresh_interval=env_positive(
             env, "CREDBATCH_STATUS_REFRESH_INTERVAL", Settings.status_refresh_interval
         ),
-        public_rate=_positive(env, "CREDBATCH_PUBLIC_RATE", Settings.public_rate),
-        public_burst=_int(env, "CREDBATCH_PUBLIC_BURST", Settings.public_burst, 1),
-        claim_ttl=_int(env, "CREDBATCH_CLAIM_TTL", Settings.claim_ttl, 1),
-        offer_ttl=_int(env, "CREDBATCH_OFFER_TTL", Settings.offer_ttl, 1),
-        signer_port=_int(env, "CREDBATCH_SIGNER_PORT", Settings.signer_port),
+        public_rate=env_positive(env, "CREDBATCH_PUBLIC_RATE", Settings.public_rate),
+        public_burst=env_int(env, "CREDBATCH_PUBLIC_BURST", Settings.public_burst, 1),
+        claim_ttl=env_int(env, "CREDBATCH_CLAIM_TTL", Settings.claim_ttl, 1),
+        offer_ttl=env_int(env, "CREDBATCH_OFFER_TTL", Settings.offer_ttl, 1),
+        signer_port=env_int(env, "CREDBATCH_SIGNER_PORT", Settings.signer_port),
         signer_url=(env.get("CREDBATCH_SIGNER_URL") or Settings.signer_url).rstrip("/"),
-        signer_token=_signer_token(env, mode),
-        relay_max_in_flight=_int(
+        signer_token=signer_token(env, mode),
+        relay_max_in_flight=env_int(
             env, "CREDBATCH_RELAY_MAX_IN_FLIGHT", Settings.relay_max_in_flight
         ),
-        relay_tenant_in_flight=_int(
+        relay_tenant_in_flight=env_int(
             env, "CREDBATCH_RELAY_TENANT_IN_FLIGHT", Settings.relay_tenant_in_flight
         ),
-        relay_batch_in_flight=_int(
+        relay_batch_in_flight=env_int(
             env, "CREDBATCH_RELAY_BATCH_IN_FLIGHT", Settings.relay_batch_in_flight
         ),
-        default_emails_per_second=_optional_positive(env, "CREDBATCH_DEFAULT_EMAILS_PER_SECOND"),
-        default_sms_per_second=_optional_positive(env, "CREDBATCH_DEFAULT_SMS_PER_SECOND"),
-        default_max_open_records=_optional_count(env, "CREDBATCH_DEFAULT_MAX_OPEN_RECORDS"),
-        watch_max_per_caller=_int(
+        default_emails_per_second=env_optional_positive(env, "CREDBATCH_DEFAULT_EMAILS_PER_SECOND"),
+        default_sms_per_second=env_optional_positive(env, "CREDBATCH_DEFAULT_SMS_PER_SECOND"),
+        default_max_open_records=env_optional_count(env, "CREDBATCH_DEFAULT_MAX_OPEN_RECORDS"),
+        watch_max_per_caller=env_int(
             env, "CREDBATCH_WATCH_MAX_PER_CALLER", Settings.watch_max_per_caller, 1
         ),
-        watch_max=_int(env, "CREDBATCH_WATCH_MAX", Settings.watch_max, 1),
-        watch_max_seconds=_positive(env, "CREDBATCH_WATCH_MAX_SECONDS", Settings.watch_max_seconds),
-        upload_idle_timeout=_positive(
+        watch_max=env_int(env, "CREDBATCH_WATCH_MAX", Settings.watch_max, 1),
+        watch_max_seconds=env_positive(
+            env, "CREDBATCH_WATCH_MAX_SECONDS", Settings.watch_max_seconds
+        ),
+        upload_idle_timeout=env_positive(
             env, "CREDBATCH_UPLOAD_IDLE_TIMEOUT", Settings.upload_idle_timeout
         ),
-        upload_max_concurrent_per_tenant=_int(
+        upload_max_concurrent_per_tenant=env_int(
             env,
             "CREDBATCH_UPLOAD_MAX_CONCURRENT_PER_TENANT",
             Settings.upload_max_concurrent_per_tenant,
             1,
         ),
-        jwks_stale_seconds=_float(env, "CREDBATCH_JWKS_STALE_SECONDS", Settings.jwks_stale_seconds),
-        jwks_max_bytes=_int(env, "CREDBATCH_JWKS_MAX_BYTES", Settings.jwks_max_bytes, 1024),
-        jwt_max_lifetime=_positive(env, "CREDBATCH_JWT_MAX_LIFETIME", Settings.jwt_max_lifetime),
-        reflection=_switch(env, "CREDBATCH_REFLECTION", mode == "development"),
-        **_webhook_settings(env),
+        jwks_stale_seconds=env_float(
+            env, "CREDBATCH_JWKS_STALE_SECONDS", Settings.jwks_stale_seconds
+        ),
+        jwks_max_bytes=env_int(env, "CREDBATCH_JWKS_MAX_BYTES", Settings.jwks_max_bytes, 1024),
+        jwt_max_lifetime=env_positive(env, "CREDBATCH_JWT_MAX_LIFETIME", Settings.jwt_max_lifetime),
+        reflection=env_switch(env, "CREDBATCH_REFLECTION", mode == "development"),
+        **webhook_settings(env, Settings()),
     )
-
-
-class _WebhookSettings(TypedDict):
-    webhooks_port: int
-    webhook_retry_schedule: tuple[float, ...]
-    webhook_timeout: float
-    webhook_lease_seconds: float
-    webhook_endpoint_concurrency: int
-    webhook_dispatch_concurrency: int
-    webhook_poll_interval: float
-    webhook_disable_after: float
-    webhook_metrics_port: int | None
-
-
-def _webhook_settings(env: Mapping[str, str]) -> _WebhookSettings:
-    timeout = _positive(env, "CREDBATCH_WEBHOOK_TIMEOUT", Settings.webhook_timeout)
-    lease = _positive(env, "CREDBATCH_WEBHOOK_LEASE_SECONDS", Settings.webhook_lease_seconds)
-    if lease <= timeout:
-        # A lease running out mid-request would let a second dispatcher send it meanwhile.
-        raise ConfigError(
-            f"CREDBATCH_WEBHOOK_LEASE_SECONDS ({lease}) must exceed "
-            f"CREDBATCH_WEBHOOK_TIMEOUT ({timeout})"
-        )
-    metrics = _optional_count(env, "CREDBATCH_WEBHOOK_METRICS_PORT")
-    return {
-        "webhooks_port": _int(env, "CREDBATCH_WEBHOOKS_PORT", Settings.webhooks_port),
-        "webhook_retry_schedule": _float_list(
-            env, "CREDBATCH_WEBHOOK_RETRY_SCHEDULE", Settings().webhook_retry_schedule
-        ),
-        "webhook_timeout": timeout,
-        "webhook_lease_seconds": lease,
-        "webhook_endpoint_concurrency": _int(
-            env, "CREDBATCH_WEBHOOK_ENDPOINT_CONCURRENCY", Settings.webhook_endpoint_concurrency, 1
-        ),
-        "webhook_dispatch_concurrency": _int(
-            env, "CREDBATCH_WEBHOOK_DISPATCH_CONCURRENCY", Settings.webhook_dispatch_concurrency, 1
-        ),
-        "webhook_poll_interval": _positive(
-            env, "CREDBATCH_WEBHOOK_POLL_INTERVAL", Settings.webhook_poll_interval
-        ),
-        "webhook_disable_after": _positive(
-            env, "CREDBATCH_WEBHOOK_DISABLE_AFTER", Settings.webhook_disable_after
-        ),
-        "webhook_metrics_port": metrics,
-    }

@@ -1,0 +1,103 @@
+"""The checks on security-relevant settings: SMTP encryption, keys, token sources.
+
+Each refuses, in production, a value that would leak invitations or keys, and names the
+variable; the development defaults live beside them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+from credbatch.env_values import ConfigError
+
+DEV_SIGNER_TOKEN = "credbatch-dev-signer-token"  # noqa: S105 - the development default
+DEFAULT_KEK_FILE = Path(".local/kek")
+SMTP_TLS_MODES = ("starttls", "implicit", "none")
+
+
+def smtp_tls_mode(env: Mapping[str, str], mode: str) -> str:
+    default = "none" if mode == "development" else "starttls"
+    tls = (env.get("CREDBATCH_SMTP_TLS") or default).lower()
+    if tls not in SMTP_TLS_MODES:
+        raise ConfigError(
+            f"CREDBATCH_SMTP_TLS must be one of {', '.join(SMTP_TLS_MODES)}, got {tls!r}"
+        )
+    if tls == "none" and mode == "production":
+        # Invitations carry claim links, and AUTH would send the relay's password in clear.
+        raise ConfigError(
+            "CREDBATCH_SMTP_TLS=none sends invitations (and any SMTP password) unencrypted; "
+            "refusing to start in production mode (use starttls or implicit)"
+        )
+    return tls
+
+
+def smtp_credentials(env: Mapping[str, str]) -> tuple[str | None, str | None]:
+    username = env.get("CREDBATCH_SMTP_USERNAME") or None
+    password = env.get("CREDBATCH_SMTP_PASSWORD") or None
+    if (username is None) != (password is None):
+        raise ConfigError(
+            "set both CREDBATCH_SMTP_USERNAME and CREDBATCH_SMTP_PASSWORD, or neither"
+        )
+    return username, password
+
+
+def smtp_ca_file(env: Mapping[str, str]) -> str | None:
+    ca_file = env.get("CREDBATCH_SMTP_CA_FILE") or None
+    if ca_file is not None and not Path(ca_file).is_file():
+        raise ConfigError(f"CREDBATCH_SMTP_CA_FILE is not a readable file: {ca_file!r}")
+    return ca_file
+
+
+def decode_kek(raw: str, source: str = "CREDBATCH_KEK") -> bytes:
+    """Decode a base64 key-encryption key, which must be exactly 32 bytes."""
+    try:
+        key = base64.b64decode(raw.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError(f"{source} is not valid base64") from None
+    if len(key) != 32:
+        raise ConfigError(f"{source} must decode to 32 bytes, got {len(key)}")
+    return key
+
+
+def check_jwks_location(mode: str, location: str | None) -> None:
+    """Production fetches a JWKS over https only: over http anyone on the path could swap in
+    their own keys and mint tokens. A file path stays allowed (its integrity is the host's).
+
+    Raises:
+        ConfigError: production with an ``http://`` (or other non-https) URL.
+    """
+    if mode != "production" or not location or "://" not in location:
+        return
+    if location.startswith("file://"):
+        return
+    if not location.startswith("https://"):
+        raise ConfigError(
+            "CREDBATCH_JWKS_URL must be an https:// URL or a file path in production, got "
+            f"{location.split('://', 1)[0]}://"
+        )
+
+
+def ensure_dev_kek(path: Path = DEFAULT_KEK_FILE) -> str:
+    """Return the development KEK, generating it once into a git-ignored file."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = base64.b64encode(secrets.token_bytes(32)).decode()
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return value
+
+
+def signer_token(env: Mapping[str, str], mode: str) -> str | None:
+    token = env.get("CREDBATCH_SIGNER_TOKEN") or None
+    if token is None and mode == "development":
+        return DEV_SIGNER_TOKEN
+    if token is not None and mode == "production" and len(token.encode()) < 32:
+        raise ConfigError("CREDBATCH_SIGNER_TOKEN must be at least 32 bytes in production")
+    if token == DEV_SIGNER_TOKEN and mode == "production":
+        raise ConfigError("CREDBATCH_SIGNER_TOKEN is the development token; refusing production")
+    return token

@@ -1,0 +1,95 @@
+"""Typed values read from environment variables; every error names the variable."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import urlsplit, urlunsplit
+
+
+class ConfigError(Exception):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+def derive_role_url(owner_url: str, role: str) -> str:
+    """The owner's URL with ``role`` as the user and no password (the default of a role URL)."""
+    parts = urlsplit(owner_url)
+    host = parts.hostname or "127.0.0.1"
+    netloc = f"{role}@{host}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def env_int(env: Mapping[str, str], key: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{key} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{key} must be at least {minimum}, got {value}")
+    return value
+
+
+def env_float(env: Mapping[str, str], key: str, default: float) -> float:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{key} must be a number, got {raw!r}") from None
+
+
+def env_positive(env: Mapping[str, str], key: str, default: float) -> float:
+    value = env_float(env, key, default)
+    if value <= 0:
+        raise ConfigError(f"{key} must be positive, got {value}")
+    return value
+
+
+def env_optional_positive(env: Mapping[str, str], key: str) -> float | None:
+    """A positive number, or None when unset (= unlimited)."""
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return None
+    value = env_float(env, key, 0.0)
+    if not value > 0:
+        raise ConfigError(f"{key} must be a positive number, got {raw!r}")
+    return value
+
+
+def env_optional_count(env: Mapping[str, str], key: str) -> int | None:
+    """A non-negative integer, or None when unset (= unlimited)."""
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return None
+    return env_int(env, key, 0, 0)
+
+
+def env_float_list(
+    env: Mapping[str, str], key: str, default: tuple[float, ...]
+) -> tuple[float, ...]:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        values = tuple(float(part) for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(f"{key} must be a comma-separated list of seconds, got {raw!r}") from None
+    if not values or any(v <= 0 for v in values):
+        raise ConfigError(f"{key} must list at least one positive delay, got {raw!r}")
+    return values
+
+
+def env_switch(env: Mapping[str, str], key: str, default: bool) -> bool:
+    raw = (env.get(key) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("on", "true", "1", "yes"):
+        return True
+    if raw in ("off", "false", "0", "no"):
+        return False
+    raise ConfigError(f"{key} must be on or off, got {raw!r}")
