@@ -4,7 +4,8 @@ Files live in ``credbatch/db/migrations`` and are named ``NNNN_name.sql``. The r
 connects as the owner (``Settings.database_url``), serialises concurrent runs with an
 advisory lock, makes sure the application, monitoring, relay and webhook dispatcher roles
 exist with the right attributes, then applies what is missing and records it in
-``schema_migrations`` with the file's checksum. An applied file must never change: a different checksum is an error.
+``schema_migrations`` with the file's checksum. An applied file must never change: a
+different checksum is an error.
 
 Run it with ``python -m credbatch.db.migrate``.
 """

@@ -50,9 +50,7 @@ async def due_delivery(
     )
     assert delivery is not None
     yield scope.tenant_id, delivery
-    await owner_pool.execute(
-        "DELETE FROM webhook_endpoints WHERE tenant_id = $1", scope.tenant_id
-    )
+    await owner_pool.execute("DELETE FROM webhook_endpoints WHERE tenant_id = $1", scope.tenant_id)
 
 
 async def test_webhooks_role_is_a_plain_login_role_that_owns_nothing(

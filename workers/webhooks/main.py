@@ -46,9 +46,7 @@ async def serve(settings: Settings) -> None:
     )
     try:
         async with new_client() as client:
-            dispatcher = Dispatcher(
-                pool, client, dispatch_config(settings), claim_pool=claim_pool
-            )
+            dispatcher = Dispatcher(pool, client, dispatch_config(settings), claim_pool=claim_pool)
             log.info(
                 "webhook dispatcher started (%d in flight, %d per endpoint)",
                 settings.webhook_dispatch_concurrency,
