@@ -46,6 +46,7 @@ __all__ = [
     "DEV_SIGNER_TOKEN",
     "MONITOR_ROLE",
     "RELAY_ROLE",
+    "WEBHOOKS_ROLE",
     "SMTP_TLS_MODES",
     "ConfigError",
     "Settings",
@@ -60,6 +61,8 @@ APP_ROLE = "credbatch_app"
 MONITOR_ROLE = "credbatch_monitor"
 # The outbox relay's role: the only one that may claim and mark records of every tenant.
 RELAY_ROLE = "credbatch_relay"
+# The webhook dispatchers' role: the only one that may claim deliveries of every tenant.
+WEBHOOKS_ROLE = "credbatch_webhooks"
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,9 @@ class Settings:
     webhook_disable_after: float = 5 * 24 * 3600.0
     # Port of the dispatcher's metrics endpoint; None = none served.
     webhook_metrics_port: int | None = None
+    # The dispatchers' claim connects as their own role (WEBHOOKS_ROLE); the rest of their
+    # work runs in tenant transactions as the application role.
+    webhooks_database_url: str = ""
 
     @property
     def development(self) -> bool:
@@ -292,4 +298,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         jwt_max_lifetime=env_positive(env, "CREDBATCH_JWT_MAX_LIFETIME", Settings.jwt_max_lifetime),
         reflection=env_switch(env, "CREDBATCH_REFLECTION", mode == "development"),
         **webhook_settings(env, Settings()),
+        webhooks_database_url=env.get("CREDBATCH_WEBHOOKS_DATABASE_URL")
+        or derive_role_url(database_url, WEBHOOKS_ROLE),
     )

@@ -75,7 +75,12 @@ def components(settings: Settings, workers: int) -> list[Component]:
             ("-m", "workers.relay"),
             env=(("CREDBATCH_RELAY_DATABASE_URL", settings.relay_database_url),),
         ),
-        Component("hooks-dispatch", ("-m", "workers.webhooks")),
+        # The dispatchers' claim runs as the webhooks role (the claim is granted to it alone).
+        Component(
+            "hooks-dispatch",
+            ("-m", "workers.webhooks"),
+            env=(("CREDBATCH_WEBHOOKS_DATABASE_URL", settings.webhooks_database_url),),
+        ),
         Component(
             "webhooks",
             ("-m", "services.webhooks"),

@@ -2,10 +2,10 @@
 
 Files live in ``credbatch/db/migrations`` and are named ``NNNN_name.sql``. The runner
 connects as the owner (``Settings.database_url``), serialises concurrent runs with an
-advisory lock, makes sure the application, monitoring and relay roles exist with the right
-attributes, then
-applies what is missing and records it in ``schema_migrations`` with the file's checksum.
-An applied file must never change: a different checksum is an error.
+advisory lock, makes sure the application, monitoring, relay and webhook dispatcher roles
+exist with the right attributes, then applies what is missing and records it in
+``schema_migrations`` with the file's checksum. An applied file must never change: a
+different checksum is an error.
 
 Run it with ``python -m credbatch.db.migrate``.
 """
@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import asyncpg
 
-from credbatch.config import APP_ROLE, MONITOR_ROLE, RELAY_ROLE, load_settings
+from credbatch.config import APP_ROLE, MONITOR_ROLE, RELAY_ROLE, WEBHOOKS_ROLE, load_settings
 
 log = logging.getLogger("credbatch.db.migrate")
 
@@ -152,25 +152,47 @@ async def ensure_app_role(conn: asyncpg.Connection, role: str = APP_ROLE) -> Non
     await _ensure_login_role(conn, role, "application")
 
 
-async def ensure_relay_role(
-    conn: asyncpg.Connection, role: str = RELAY_ROLE, app_role: str = APP_ROLE
+async def _ensure_cross_tenant_role(
+    conn: asyncpg.Connection, role: str, app_role: str, what: str
 ) -> None:
-    """Create the outbox relay's role, or restore its attributes; idempotent.
+    """A plain login role for a process's cross-tenant functions, apart from the app role.
 
-    Only this role may run the relay's cross-tenant functions (claim and mark records of
-    every tenant); migrations grant it nothing else, no table included. The application role
-    must not be a member of it, or every tenant-scoped session could run them too.
+    The application role must not be a member of it (nor it of the application role), or
+    every tenant-scoped session could run those functions too.
     """
-    await _ensure_login_role(conn, role, "relay")
+    await _ensure_login_role(conn, role, what)
     if await conn.fetchval(
         "SELECT $1 = $2 OR pg_has_role($2, $1, 'MEMBER') OR pg_has_role($1, $2, 'MEMBER')",
         role,
         app_role,
     ):
         raise MigrationError(
-            f"the relay role {role!r} and the application role {app_role!r} must be distinct "
+            f"the {what} role {role!r} and the application role {app_role!r} must be distinct "
             "and neither a member of the other"
         )
+
+
+async def ensure_relay_role(
+    conn: asyncpg.Connection, role: str = RELAY_ROLE, app_role: str = APP_ROLE
+) -> None:
+    """Create the outbox relay's role, or restore its attributes; idempotent.
+
+    Only this role may run the relay's cross-tenant functions (claim and mark records of
+    every tenant); migrations grant it nothing else, no table included.
+    """
+    await _ensure_cross_tenant_role(conn, role, app_role, "relay")
+
+
+async def ensure_webhooks_role(
+    conn: asyncpg.Connection, role: str = WEBHOOKS_ROLE, app_role: str = APP_ROLE
+) -> None:
+    """Create the webhook dispatchers' role, or restore its attributes; idempotent.
+
+    Only this role may claim the due deliveries of every tenant; migrations grant it nothing
+    else. The dispatcher reads and writes each claimed delivery in a tenant transaction as
+    the application role.
+    """
+    await _ensure_cross_tenant_role(conn, role, app_role, "webhooks")
 
 
 async def ensure_monitor_role(conn: asyncpg.Connection, role: str = MONITOR_ROLE) -> None:
@@ -241,6 +263,9 @@ async def _migrate_locked(
     # Read by grant_relay() in the migrations.
     await conn.execute("SELECT set_config('credbatch.relay_role', $1, false)", RELAY_ROLE)
     await ensure_relay_role(conn, RELAY_ROLE, app_role)
+    # Read by the webhook migrations' grants to the dispatchers.
+    await conn.execute("SELECT set_config('credbatch.webhooks_role', $1, false)", WEBHOOKS_ROLE)
+    await ensure_webhooks_role(conn, WEBHOOKS_ROLE, app_role)
     await conn.execute(_SCHEMA_MIGRATIONS)
     recorded = {
         row["version"]: row["checksum"]

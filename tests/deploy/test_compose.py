@@ -14,6 +14,9 @@ COMPONENTS = {
     "uploads": "services.uploads",
     "batch-status": "services.batch_status",
     "public": "services.public",
+    "signer": "services.signer",
+    "webhooks": "services.webhooks",
+    "webhooks-dispatcher": "workers.webhooks",
     "relay": "workers.relay",
     "worker": "workers.issuance",
     "migrate": "credbatch.db.migrate",
@@ -38,6 +41,17 @@ def test_compose_runs_every_component_from_one_image() -> None:
     for infrastructure in ("postgres", "rabbitmq", "otel-collector", "jaeger", "envoy"):
         assert infrastructure in services
     assert services["rabbitmq"]["image"].endswith("-management")
+
+
+def test_public_reaches_the_signer_which_publishes_no_port() -> None:
+    services = _compose()["services"]
+    assert "ports" not in services["signer"]
+    public = services["public"]["environment"]
+    assert public["CREDBATCH_SIGNER_URL"] == "http://signer:50055"
+    assert (
+        public["CREDBATCH_SIGNER_TOKEN"]
+        == services["signer"]["environment"]["CREDBATCH_SIGNER_TOKEN"]
+    )
 
 
 def test_services_wait_for_migrations_and_workers_have_replicas() -> None:

@@ -29,6 +29,7 @@ SERVICES = {
     "credbatch.templates.v1.TemplateService",
     "credbatch.uploads.v1.UploadService",
     "credbatch.batches.v1.BatchStatusService",
+    "credbatch.webhooks.v1.WebhookService",
 }
 
 

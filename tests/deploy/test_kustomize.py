@@ -27,12 +27,22 @@ GRPC_COMPONENTS = {
     "credbatch-templates": ("services.templates", 50051),
     "credbatch-uploads": ("services.uploads", 50052),
     "credbatch-batch-status": ("services.batch_status", 50053),
+    "credbatch-webhooks": ("services.webhooks", 50054),
 }
 ALL_COMPONENTS = {
     **{name: module for name, (module, _) in GRPC_COMPONENTS.items()},
     "credbatch-public": "services.public",
+    "credbatch-signer": "services.signer",
     "credbatch-relay": "workers.relay",
     "credbatch-worker": "workers.issuance",
+    "credbatch-webhooks-dispatcher": "workers.webhooks",
+}
+# The gRPC servers (each a package with main.py) and the manifests' ports settings.
+GRPC_PORT_SETTINGS = {
+    "credbatch-templates": "CREDBATCH_TEMPLATES_PORT",
+    "credbatch-uploads": "CREDBATCH_UPLOADS_PORT",
+    "credbatch-batch-status": "CREDBATCH_BATCHES_PORT",
+    "credbatch-webhooks": "CREDBATCH_WEBHOOKS_PORT",
 }
 
 
@@ -89,20 +99,26 @@ def test_pods_run_as_non_root_with_read_only_root_and_no_capabilities(
 
 def test_grpc_services_use_native_grpc_health_probes(manifests: list[Doc]) -> None:
     config = by_name(manifests, "ConfigMap", "credbatch-config")["data"]
-    env_port = {
-        "credbatch-templates": "CREDBATCH_TEMPLATES_PORT",
-        "credbatch-uploads": "CREDBATCH_UPLOADS_PORT",
-        "credbatch-batch-status": "CREDBATCH_BATCHES_PORT",
-    }
     for name, (_, port) in GRPC_COMPONENTS.items():
         (container,) = _pod_spec(by_name(manifests, "Deployment", name))["containers"]
         assert container["ports"] == [{"name": "grpc", "containerPort": port}]
-        assert int(config[env_port[name]]) == port
+        assert int(config[GRPC_PORT_SETTINGS[name]]) == port
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             assert container[probe]["grpc"] == {"port": port}, (name, probe)
         service = by_name(manifests, "Service", name)
         assert service["spec"]["ports"][0]["targetPort"] == "grpc"
         assert service["spec"]["ports"][0]["appProtocol"] == "grpc"
+
+
+def test_every_grpc_server_of_the_code_is_deployed() -> None:
+    """A package under services/ that serves gRPC (it defines service_specs) is in the list
+    above, so it gets a Deployment, a Service and native gRPC probes."""
+    servers = {
+        f"services.{path.parent.name}"
+        for path in (ROOT / "services").glob("*/main.py")
+        if "def service_specs(" in path.read_text()
+    }
+    assert servers == {module for module, _ in GRPC_COMPONENTS.values()}
 
 
 def test_termination_grace_exceeds_the_drain_time(manifests: list[Doc]) -> None:

@@ -54,9 +54,18 @@ class Dispatcher:
     """Delivers every tenant's due webhook deliveries until told to stop."""
 
     def __init__(
-        self, pool: asyncpg.Pool, client: httpx.AsyncClient, config: DispatchConfig
+        self,
+        pool: asyncpg.Pool,
+        client: httpx.AsyncClient,
+        config: DispatchConfig,
+        *,
+        claim_pool: asyncpg.Pool,
     ) -> None:
+        """``pool`` connects as the application role (each delivery in its tenant's
+        transaction); ``claim_pool`` as the webhooks role, the only one allowed the
+        cross-tenant claim."""
         self._pool = pool
+        self._claim_pool = claim_pool
         self._client = client
         self._config = config
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -90,7 +99,7 @@ class Dispatcher:
             return []
         try:
             return await repository.claim(
-                self._pool, free, self._config.per_endpoint, self._config.lease_seconds
+                self._claim_pool, free, self._config.per_endpoint, self._config.lease_seconds
             )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             # Nothing is lost: due rows stay due; try again after the poll interval.

@@ -40,9 +40,13 @@ async def serve(settings: Settings) -> None:
     pool = await create_pool(
         settings.app_database_url, max_size=4, application_name="webhooks_dispatcher"
     )
+    # The claim alone runs as the webhooks role: it leases deliveries of every tenant.
+    claim_pool = await create_pool(
+        settings.webhooks_database_url, max_size=1, application_name="webhooks_claim"
+    )
     try:
         async with new_client() as client:
-            dispatcher = Dispatcher(pool, client, dispatch_config(settings))
+            dispatcher = Dispatcher(pool, client, dispatch_config(settings), claim_pool=claim_pool)
             log.info(
                 "webhook dispatcher started (%d in flight, %d per endpoint)",
                 settings.webhook_dispatch_concurrency,
@@ -50,5 +54,6 @@ async def serve(settings: Settings) -> None:
             )
             await dispatcher.run(stop)
     finally:
+        await claim_pool.close()
         await pool.close()
     log.info("webhook dispatcher stopped")

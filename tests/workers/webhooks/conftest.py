@@ -12,9 +12,11 @@ from typing import Any
 import asyncpg
 import pytest_asyncio
 
-from credbatch.config import Settings
+from credbatch.config import Settings, load_settings
+from credbatch.db.pool import create_pool
 from credbatch.gen.webhooks.v1 import webhook_endpoint_pb2, webhooks_service_pb2_grpc
 from services.webhooks.main import service_specs
+from tests.fixtures.database import with_database
 from tests.fixtures.grpc import StartApp
 from tests.workers.webhooks.receiver import Receiver, running_receiver
 from workers.webhooks.dispatcher import DispatchConfig, Dispatcher
@@ -59,16 +61,26 @@ async def tenant(owner_pool: asyncpg.Pool) -> AsyncIterator[uuid.UUID]:
 async def dispatching(
     pool: asyncpg.Pool, config: DispatchConfig = FAST
 ) -> AsyncIterator[Dispatcher]:
-    """A dispatcher running in this loop until the block ends."""
+    """A dispatcher running in this loop until the block ends.
+
+    ``pool`` is the application role's; the claim connects as the webhooks role to the same
+    database, as a deployed dispatcher does.
+    """
+    database = await pool.fetchval("SELECT current_database()")
+    claim_url = with_database(load_settings().webhooks_database_url, database)
+    claim_pool = await create_pool(claim_url, max_size=1)
     stop = asyncio.Event()
-    async with new_client() as client:
-        dispatcher = Dispatcher(pool, client, config)
-        task = asyncio.create_task(dispatcher.run(stop))
-        try:
-            yield dispatcher
-        finally:
-            stop.set()
-            await task
+    try:
+        async with new_client() as client:
+            dispatcher = Dispatcher(pool, client, config, claim_pool=claim_pool)
+            task = asyncio.create_task(dispatcher.run(stop))
+            try:
+                yield dispatcher
+            finally:
+                stop.set()
+                await task
+    finally:
+        await claim_pool.close()
 
 
 def with_config(**changes: Any) -> DispatchConfig:

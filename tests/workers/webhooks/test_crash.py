@@ -26,6 +26,7 @@ def spawn_dispatcher(settings: Settings) -> subprocess.Popen[bytes]:
         "CREDBATCH_MODE": "development",
         "CREDBATCH_DATABASE_URL": settings.database_url,
         "CREDBATCH_APP_DATABASE_URL": settings.app_database_url,
+        "CREDBATCH_WEBHOOKS_DATABASE_URL": settings.webhooks_database_url,
         "CREDBATCH_WEBHOOK_TIMEOUT": "2.5",
         "CREDBATCH_WEBHOOK_LEASE_SECONDS": "3",
         "CREDBATCH_WEBHOOK_RETRY_SCHEDULE": "0.2,0.2,0.2",
