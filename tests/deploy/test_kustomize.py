@@ -21,6 +21,7 @@ from tests.fixtures.manifests import (
     of_kind,
     render,
     resolve_resources,
+    settings_sources,
 )
 
 GRPC_COMPONENTS = {
@@ -167,7 +168,7 @@ def test_keda_scales_workers_on_the_issuance_queue(manifests: list[Doc]) -> None
 
 
 def test_configuration_names_are_ones_the_settings_read(manifests: list[Doc]) -> None:
-    known = set(re.findall(r"CREDBATCH_[A-Z_]+", (ROOT / "credbatch" / "config.py").read_text()))
+    known = set(re.findall(r"CREDBATCH_[A-Z_]+", settings_sources()))
     config = by_name(manifests, "ConfigMap", "credbatch-config")
     keys = set(config["data"])
     for secret in of_kind(manifests, "Secret"):

@@ -20,12 +20,12 @@ from tests.deploy.test_secret_scope import visible_secret_keys
 from tests.fixtures.manifests import (
     DEPLOY,
     K8S,
-    ROOT,
     Doc,
     by_name,
     of_kind,
     render,
     resolve_resources,
+    settings_sources,
 )
 
 # Settings production leaves unset on purpose (each with its default or derived value).
@@ -102,7 +102,7 @@ def test_every_workload_loads_its_production_settings(production: list[Doc]) -> 
 
 
 def test_every_setting_is_configured_or_deliberately_left_out(production: list[Doc]) -> None:
-    read = set(re.findall(r'"(CREDBATCH_[A-Z_]+)"', (ROOT / "credbatch" / "config.py").read_text()))
+    read = set(re.findall(r'"(CREDBATCH_[A-Z_]+)"', settings_sources()))
     configured = set(config_data(production)) | set(placeholder_secrets())
     for workload in of_kind(production, "Deployment") + of_kind(production, "Job"):
         configured |= {k for k in visible_secret_keys(workload) if not k.startswith("*")}
