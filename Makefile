@@ -6,15 +6,18 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BUF_VERSION := 1.75.0
 BUF := .tools/node_modules/.bin/buf
+# The wallet test's npm libraries, exactly as tests/wallet/package-lock.json pins them.
+WALLET_DEPS := .tools/wallet/node_modules/.package-lock.json
 
 .PHONY: help install run test lint typecheck protos check-protos lint-protos clean \
-	demo descriptor-set validate-deploy browser
+	demo descriptor-set validate-deploy browser wallet-deps
 
 help:
 	@echo "make install         - create .venv and install credbatch with its dev tools"
 	@echo "make run             - create .venv, the database and roles, migrate, start every component"
 	@echo "make test            - run the whole test suite against the local PostgreSQL and RabbitMQ"
 	@echo "make browser         - install Debian's chromium (the claim page tests run it headless)"
+	@echo "make wallet-deps     - install the wallet test's pinned npm libraries into .tools/wallet"
 	@echo "make lint            - ruff, mypy, generated-code staleness, buf lint"
 	@echo "make typecheck       - mypy (strict) only"
 	@echo "make protos          - regenerate credbatch/gen from protos/"
@@ -36,7 +39,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) -m credbatch.devrun
 
-test: $(STAMP) browser
+test: $(STAMP) browser $(WALLET_DEPS)
 	$(PY) -m credbatch.codegen --check
 	$(PY) -m pytest -q -p no:cacheprovider
 
@@ -62,6 +65,14 @@ check-protos: $(STAMP)
 $(BUF):
 	mkdir -p .tools
 	npm install --silent --prefix .tools @bufbuild/buf@$(BUF_VERSION)
+
+$(WALLET_DEPS): tests/wallet/package.json tests/wallet/package-lock.json
+	mkdir -p .tools/wallet
+	cp tests/wallet/package.json tests/wallet/package-lock.json .tools/wallet/
+	npm ci --silent --no-audit --no-fund --prefix .tools/wallet
+	touch $(WALLET_DEPS)
+
+wallet-deps: $(WALLET_DEPS)
 
 lint-protos: $(BUF) $(STAMP)
 	rm -rf .tools/third_party

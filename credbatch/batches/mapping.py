@@ -10,9 +10,10 @@ from datetime import datetime
 from google.protobuf import timestamp_pb2
 
 from credbatch import names
+from credbatch.batches.claim_mode import ClaimMode
 from credbatch.batches.model import BatchState, BatchView, RecordState
 from credbatch.gen.batches.v1 import batch_pb2
-from credbatch.gen.common.v1 import medium_pb2
+from credbatch.gen.common.v1 import claim_mode_pb2, medium_pb2
 
 _BATCH_STATES: dict[BatchState, batch_pb2.BatchState] = {
     BatchState.QUEUED: batch_pb2.BATCH_STATE_QUEUED,
@@ -34,6 +35,10 @@ _RECORD_STATES: dict[RecordState, batch_pb2.RecordState] = {
 }
 _RECORD_STATES_BACK: dict[int, RecordState] = {v: k for k, v in _RECORD_STATES.items()}
 _BATCH_STATES_BACK: dict[int, BatchState] = {v: k for k, v in _BATCH_STATES.items()}
+CLAIM_MODES: dict[ClaimMode, claim_mode_pb2.ClaimMode] = {
+    ClaimMode.OID4VCI: claim_mode_pb2.CLAIM_MODE_OID4VCI,
+    ClaimMode.DOWNLOAD: claim_mode_pb2.CLAIM_MODE_DOWNLOAD,
+}
 _MEDIUMS: dict[str, medium_pb2.Medium] = {
     "EMAIL": medium_pb2.MEDIUM_EMAIL,
     "SMS": medium_pb2.MEDIUM_SMS,
@@ -81,6 +86,7 @@ def batch_to_proto(view: BatchView) -> batch_pb2.Batch:
         creator=view.creator,
         department=view.department,
         filename=view.filename,
+        claim_mode=CLAIM_MODES[view.claim_mode],
         create_time=_timestamp(view.create_time),
         update_time=_timestamp(view.update_time),
         total_records=view.total,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from credbatch import names
+from credbatch.batches.claim_mode import ClaimMode
 
 # Where a page of the newest-first history ended; the kernel's keyset position.
 from credbatch.paging import PagePosition as PagePosition
@@ -134,7 +135,8 @@ def derive_state(
 @dataclass(frozen=True)
 class UploadedBatch:
     """What its upload fixed about a batch: the schema, mediums and templates it is issued
-    with, and who sent which file. Stored once by the upload, then only read.
+    with, how its holders take their credentials, and who sent which file. Stored once by the
+    upload, then only read.
 
     No slots: BatchView copies a view through ``__dict__``, which slotted fields are not in.
     """
@@ -149,6 +151,7 @@ class UploadedBatch:
     creator: str
     department: str
     filename: str
+    claim_mode: ClaimMode
 
 
 @dataclass(frozen=True)

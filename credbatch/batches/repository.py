@@ -45,6 +45,7 @@ from typing import Any
 
 import asyncpg
 
+from credbatch.batches.claim_mode import ClaimMode
 from credbatch.batches.model import (
     TERMINAL_BATCH_STATES,
     BatchFilter,
@@ -68,7 +69,8 @@ RATE_SAMPLE = 1000
 _VIEW_SELECT = """
 SELECT b.id, b.schema_id, b.schema_version, b.mediums, b.email_template_id,
        b.sms_template_id, b.certificate_template_id, b.creator, b.department, b.filename,
-       b.total_records, b.state, b.created_at, b.updated_at, b.completed_at, b.cancelled_at,
+       b.claim_mode, b.total_records, b.state, b.created_at, b.updated_at, b.completed_at,
+       b.cancelled_at,
        c.states, c.ns, c.last_update
 FROM batches b
 CROSS JOIN LATERAL (
@@ -159,6 +161,7 @@ def _to_view(row: asyncpg.Record) -> BatchView:
         creator=row["creator"],
         department=row["department"],
         filename=row["filename"],
+        claim_mode=ClaimMode(row["claim_mode"]),
         total=row["total_records"],
         counts=counts,
         create_time=row["created_at"],

@@ -35,7 +35,7 @@ from credbatch.cli.client import (
 )
 from credbatch.cli.mediums import medium_option, to_mediums
 from credbatch.cli.output import err, note, out, table
-from credbatch.gen.common.v1 import medium_pb2
+from credbatch.gen.common.v1 import claim_mode_pb2, medium_pb2
 from credbatch.gen.uploads.v1 import (
     uploads_service_pb2,
     uploads_service_pb2_grpc,
@@ -49,6 +49,12 @@ INVALID_FILE = "INVALID_FILE"
 TABLE_LIMIT = 50
 
 
+CLAIM_MODES: dict[str, claim_mode_pb2.ClaimMode] = {
+    "oid4vci": claim_mode_pb2.CLAIM_MODE_OID4VCI,
+    "download": claim_mode_pb2.CLAIM_MODE_DOWNLOAD,
+}
+
+
 @dataclass(frozen=True)
 class UploadOptions:
     """What the upload header says, apart from the file itself."""
@@ -60,6 +66,7 @@ class UploadOptions:
     certificate_template: str = ""
     department: str = ""
     request_id: str = ""
+    claim_mode: claim_mode_pb2.ClaimMode = claim_mode_pb2.CLAIM_MODE_UNSPECIFIED
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,7 @@ def _header(
         filename=path.name,
         request_id=options.request_id,
         validate_only=validate_only,
+        claim_mode=options.claim_mode,
     )
 
 
@@ -191,6 +199,14 @@ def full_report(
 @click.option("--certificate-template", default="", help="certificateTemplates/ID.")
 @click.option("--department", default="", help="One of your departments (default: the first).")
 @click.option("--request-id", default="", help="Idempotency key (default: a new UUID).")
+@click.option(
+    "--claim-mode",
+    type=click.Choice(sorted(CLAIM_MODES), case_sensitive=False),
+    default="oid4vci",
+    show_default=True,
+    help="oid4vci: offer each credential to the holder's wallet; download: a claim page "
+    "download, for holders without a wallet.",
+)
 @click.option("--validate-only", is_flag=True, help="Validate and report; create nothing.")
 @click.option(
     "--errors-out",
@@ -208,6 +224,7 @@ def upload(
     certificate_template: str,
     department: str,
     request_id: str,
+    claim_mode: str,
     validate_only: bool,
     errors_out: Path | None,
     token: str | None,
@@ -222,6 +239,7 @@ def upload(
         certificate_template=certificate_template,
         department=department,
         request_id=request_id or str(uuid.uuid4()),
+        claim_mode=CLAIM_MODES[claim_mode.lower()],
     )
     endpoint = resolve("uploads", token, uploads_addr)
     with channel(endpoint) as chan:

@@ -134,6 +134,8 @@ def create_app(
             return _not_found()
         if found.claim_expires_at <= datetime.now(UTC):
             return _gone()
+        if found.revoked:
+            return PlainTextResponse("Its issuer has revoked this credential", status_code=410)
         if found.claim_mode is not ClaimMode.DOWNLOAD:
             # Wallet batches: a bearer copy, bound to no key, is not handed out.
             return PlainTextResponse("Claim this credential with your wallet", status_code=410)

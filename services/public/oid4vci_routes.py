@@ -88,6 +88,8 @@ def oid4vci_routes(pool: Any, public_url: str, signer: SignerClient) -> list[Rou
         found = await store.offer(tenant, code) if tenant and len(code) <= 128 else None
         if tenant is None or found is None:
             return JSONResponse({"error": "not_found"}, status_code=404)
+        if found.revoked:
+            return JSONResponse({"error": "revoked"}, status_code=410)
         grant: dict[str, Any] = {"pre-authorized_code": code}
         if found.asks_tx_code:
             grant["tx_code"] = {

@@ -30,20 +30,26 @@ FROM credential_schema_versions v
 JOIN credential_schemas s ON s.tenant_id = v.tenant_id AND s.id = v.schema_id
 WHERE v.tenant_id = $1 ORDER BY s.display_name, v.schema_id, v.version
 """
-# The offer a wallet fetches: only an offer that can still be exchanged is shown.
+# The offer a wallet fetches: only an offer that can still be exchanged is shown (a revoked
+# record's offer is found, so that the wallet learns it is gone rather than unknown).
 _OFFER = """
-SELECT b.schema_id, b.schema_version, o.tx_code_hash IS NOT NULL AS asks_tx_code
+SELECT b.schema_id, b.schema_version, o.tx_code_hash IS NOT NULL AS asks_tx_code,
+       r.state = 'REVOKED' AS revoked
 FROM oid4vci_offers o
 JOIN records r ON r.tenant_id = o.tenant_id AND r.id = o.record_id
 JOIN batches b ON b.tenant_id = r.tenant_id AND b.id = r.batch_id
 WHERE o.tenant_id = $1 AND o.code_hash = $2 AND o.used_at IS NULL AND o.expires_at > now()
   AND o.failed_attempts < $3
 """
-# Locked: two exchanges of one code, or two wrong tx codes at once, are serialised here.
+# Locked: two exchanges of one code, or two wrong tx codes at once, are serialised here. A
+# revoked record's code is spent: revocation may come after the invitation, and no access
+# token may follow it.
 _LOCK_OFFER = """
-SELECT record_id, tx_code_hash, used_at IS NOT NULL OR expires_at <= now()
-       OR failed_attempts >= $3 AS spent
-FROM oid4vci_offers WHERE tenant_id = $1 AND code_hash = $2 FOR UPDATE
+SELECT o.record_id, o.tx_code_hash, o.used_at IS NOT NULL OR o.expires_at <= now()
+       OR o.failed_attempts >= $3 OR r.state = 'REVOKED' AS spent
+FROM oid4vci_offers o
+JOIN records r ON r.tenant_id = o.tenant_id AND r.id = o.record_id
+WHERE o.tenant_id = $1 AND o.code_hash = $2 FOR UPDATE OF o
 """
 _OFFER_EXISTS = """
 SELECT EXISTS (SELECT 1 FROM oid4vci_offers WHERE tenant_id = $1 AND code_hash = $2)
@@ -79,10 +85,12 @@ RETURNING 1
 _PURGE_NONCES = """
 DELETE FROM oid4vci_nonces WHERE tenant_id = $1 AND expires_at < now() - $2::interval
 """
-# Counts follow by the statement triggers on records.
+# Counts follow by the statement triggers on records. From ISSUED too: the worker stores the
+# offer before it writes the record's outcome, so a fast wallet can claim in between; the
+# worker's later outcome write leaves a CLAIMED record's state alone.
 _CLAIMED = """
 UPDATE records SET state = 'CLAIMED', claimed_at = now(), updated_at = now()
-WHERE tenant_id = $1 AND id = $2 AND state = 'INVITED'
+WHERE tenant_id = $1 AND id = $2 AND state IN ('ISSUED', 'INVITED')
 """
 
 
@@ -108,6 +116,7 @@ def configuration_id(schema_id: uuid.UUID, version: int) -> str:
 class Offer:
     configuration_id: str
     asks_tx_code: bool
+    revoked: bool
 
 
 class Exchange(Enum):
@@ -155,7 +164,11 @@ class Oid4vciStore:
             row = await conn.fetchrow(_OFFER, tenant_id, digest(code), MAX_TX_CODE_FAILURES)
         if row is None:
             return None
-        return Offer(configuration_id(row["schema_id"], row["schema_version"]), row["asks_tx_code"])
+        return Offer(
+            configuration_id(row["schema_id"], row["schema_version"]),
+            row["asks_tx_code"],
+            row["revoked"],
+        )
 
     async def exchange(
         self, tenant_id: uuid.UUID, code: str, tx_code: str | None

@@ -30,6 +30,7 @@ class ClaimedCredential:
     jwks: list[dict[str, Any]]
     claim_expires_at: datetime
     claim_mode: ClaimMode
+    revoked: bool
 
 
 class PublicRepository:
@@ -67,8 +68,10 @@ class PublicRepository:
             return None
         async with self._read(tenant_id) as conn:
             row = await conn.fetchrow(
-                "SELECT c.sd_jwt, c.claim_expires_at, b.claim_mode FROM credentials c"
+                "SELECT c.sd_jwt, c.claim_expires_at, b.claim_mode,"
+                " r.state = 'REVOKED' AS revoked FROM credentials c"
                 " JOIN batches b ON b.tenant_id = c.tenant_id AND b.id = c.batch_id"
+                " JOIN records r ON r.tenant_id = c.tenant_id AND r.id = c.record_id"
                 " WHERE c.tenant_id = $1 AND c.claim_token = $2",
                 tenant_id,
                 claim_token,
@@ -82,4 +85,5 @@ class PublicRepository:
             jwks,
             row["claim_expires_at"],
             ClaimMode(row["claim_mode"]),
+            row["revoked"],
         )

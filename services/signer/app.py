@@ -8,7 +8,8 @@ the record (of an OID4VCI batch) and the holder key, after checking the access t
 key proof.
 
 ``POST /v1/bound-credentials`` with ``{"tenant_id", "record_id", "holder_jwk"}``:
-200 ``{"credential": "<sd-jwt>"}``; 404 no such credential; 400 bad input; 401 bad token.
+200 ``{"credential": "<sd-jwt>"}``; 404 no such credential, or it was revoked; 400 bad input;
+401 bad token.
 """
 
 from __future__ import annotations
@@ -34,10 +35,12 @@ from services.signer.protocol import BOUND_CREDENTIALS_PATH
 
 _MAX_BODY = 16 * 1024
 
+# A revoked record's credential is never signed again, whatever access token the caller holds.
 _STORED = """
 SELECT c.sd_jwt FROM credentials c
 JOIN batches b ON b.tenant_id = c.tenant_id AND b.id = c.batch_id
-WHERE c.tenant_id = $1 AND c.record_id = $2 AND b.claim_mode = $3
+JOIN records r ON r.tenant_id = c.tenant_id AND r.id = c.record_id
+WHERE c.tenant_id = $1 AND c.record_id = $2 AND b.claim_mode = $3 AND r.state <> 'REVOKED'
 """
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from credbatch.batches.mapping import batch_to_proto
+from credbatch.batches.claim_mode import ClaimMode
+from credbatch.batches.mapping import CLAIM_MODES, batch_to_proto
 from credbatch.errors import FieldViolation, InvalidArgument
-from credbatch.gen.common.v1 import medium_pb2
+from credbatch.gen.common.v1 import claim_mode_pb2, medium_pb2
 from credbatch.gen.uploads.v1 import uploads_service_pb2, validation_report_pb2
 from credbatch.schema.model import Medium
 from services.uploads.model import UploadRequest
@@ -16,6 +17,11 @@ from services.uploads.validator import Report
 MAX_CHUNK_BYTES = 4 * 1024 * 1024
 
 _MEDIUMS = {medium_pb2.MEDIUM_EMAIL: Medium.EMAIL, medium_pb2.MEDIUM_SMS: Medium.SMS}
+# Unspecified is a wallet: the mode a caller gets without asking.
+_CLAIM_MODES: dict[int, ClaimMode] = {
+    claim_mode_pb2.CLAIM_MODE_UNSPECIFIED: ClaimMode.OID4VCI,
+    **{number: mode for mode, number in CLAIM_MODES.items()},
+}
 
 
 def request_from_proto(header: uploads_service_pb2.UploadBatchHeader) -> UploadRequest:
@@ -34,6 +40,7 @@ def request_from_proto(header: uploads_service_pb2.UploadBatchHeader) -> UploadR
         validate_only=header.validate_only,
         department=header.department.strip(),
         credential_validity_seconds=validity,
+        claim_mode=_CLAIM_MODES.get(header.claim_mode),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from credbatch.batches.claim_mode import ClaimMode
 from credbatch.schema.model import Medium, SchemaVersion
 
 
@@ -22,6 +23,8 @@ class UploadRequest:
     validate_only: bool = False
     department: str = ""
     credential_validity_seconds: float | None = None
+    # None: a value this server does not know; unspecified already became OID4VCI.
+    claim_mode: ClaimMode | None = ClaimMode.OID4VCI
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,7 @@ class CheckedRequest:
     validate_only: bool
     department: str
     validity_seconds: int | None  # None: the schema's own
+    claim_mode: ClaimMode
 
 
 @dataclass(frozen=True, slots=True)

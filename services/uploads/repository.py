@@ -63,8 +63,8 @@ async def insert_batch(conn: asyncpg.Connection, batch: NewBatch) -> None:
         INSERT INTO batches (tenant_id, id, schema_id, schema_version, mediums,
                              email_template_id, sms_template_id, certificate_template_id,
                              creator, department, filename, total_records,
-                             credential_validity_seconds, traceparent)
-        VALUES (app_tenant(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $12)
+                             credential_validity_seconds, traceparent, claim_mode)
+        VALUES (app_tenant(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $12, $13)
         """,
         batch.id,
         batch.schema_id,
@@ -78,6 +78,7 @@ async def insert_batch(conn: asyncpg.Connection, batch: NewBatch) -> None:
         batch.filename,
         batch.validity_seconds,
         batch.traceparent,
+        batch.claim_mode.value,
     )
 
 

@@ -14,6 +14,7 @@ import asyncpg
 
 from credbatch import names
 from credbatch.auth.roles import ADMINS, DEFAULT_DEPARTMENT
+from credbatch.batches.claim_mode import ClaimMode
 from credbatch.catalog import repository as catalog
 from credbatch.catalog.checks import compile_certificate, compile_email, compile_sms
 from credbatch.db.idempotency import request_id_violation
@@ -158,6 +159,15 @@ def check_request(request: UploadRequest, caller: TenantScope) -> CheckedRequest
         else:
             validity = int(seconds)
 
+    if request.claim_mode is None:
+        violations.append(
+            FieldViolation(
+                "header.claim_mode",
+                "must be CLAIM_MODE_OID4VCI or CLAIM_MODE_DOWNLOAD",
+                "INVALID_CLAIM_MODE",
+            )
+        )
+
     if violations:
         raise InvalidArgument(
             f"the upload header is invalid ({len(violations)} problems)",
@@ -178,6 +188,7 @@ def check_request(request: UploadRequest, caller: TenantScope) -> CheckedRequest
         validate_only=request.validate_only,
         department=department,
         validity_seconds=validity,
+        claim_mode=request.claim_mode or ClaimMode.OID4VCI,
     )
 
 

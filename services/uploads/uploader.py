@@ -194,6 +194,7 @@ class Uploader:
                     creator=caller.user_id,
                     department=checked.department,
                     filename=checked.filename,
+                    claim_mode=checked.claim_mode,
                     validity_seconds=resolved.validity_seconds,
                     traceparent=trace_headers.inject({}).get("traceparent"),
                 ),

@@ -86,7 +86,8 @@ WHERE c.tenant_id = $1 AND c.record_id = ANY($2::uuid[])
 """
 
 # state NULL = keep (a transient failure: the record stays ISSUED and will be retried).
-# Only an ISSUED record changes state: a record cancelled or finished meanwhile keeps its own.
+# Only an ISSUED record changes state: a record cancelled or finished meanwhile keeps its own,
+# CLAIMED included (a wallet can take the offer before this write).
 WRITE_OUTCOMES = """
 UPDATE records r
 SET email_sent_at = CASE WHEN u.email_sent THEN coalesce(r.email_sent_at, now())

@@ -76,10 +76,11 @@ async def offer_one(
     claim_mode: str = "OID4VCI",
     offer_ttl: int = 3600,
     tenant_id: uuid.UUID | None = None,
+    public_url: str = PUBLIC_URL,
 ) -> Offered:
     tenant = tenant_id or uuid.uuid4()
     keys = KeyRing(app_pool, KEK)
-    signer = StatusTokenSigner(app_pool, keys, PUBLIC_URL, ttl_seconds=300)
+    signer = StatusTokenSigner(app_pool, keys, public_url, ttl_seconds=300)
     allocator = StatusAllocator(app_pool, block=8, list_size=64, publisher=signer)
     (entry,) = await allocator.take(tenant, 1)
     key = await keys.active_key(tenant)
@@ -94,7 +95,7 @@ async def offer_one(
             mediums=mediums,
             claim_mode=claim_mode,
         )
-        context = await load_context(conn, tenant, arranged.batch_id, PUBLIC_URL)
+        context = await load_context(conn, tenant, arranged.batch_id, public_url)
         assert context is not None
         (record_id,) = arranged.record_ids
         claims = {
@@ -104,7 +105,7 @@ async def offer_one(
             "status": {
                 "status_list": {
                     "idx": entry.index,
-                    "uri": list_uri(PUBLIC_URL, tenant, entry.list_id),
+                    "uri": list_uri(public_url, tenant, entry.list_id),
                 }
             },
         }

@@ -1,5 +1,6 @@
 import datetime
 
+from credbatch.gen.common.v1 import claim_mode_pb2 as _claim_mode_pb2
 from credbatch.gen.common.v1 import medium_pb2 as _medium_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.api import resource_pb2 as _resource_pb2
@@ -72,7 +73,7 @@ class RecordCounts(_message.Message):
     def __init__(self, pending: _Optional[int] = ..., queued: _Optional[int] = ..., issued: _Optional[int] = ..., invited: _Optional[int] = ..., failed: _Optional[int] = ..., cancelled: _Optional[int] = ..., claimed: _Optional[int] = ..., revoked: _Optional[int] = ...) -> None: ...
 
 class Batch(_message.Message):
-    __slots__ = ("name", "state", "schema", "schema_version", "mediums", "email_template", "sms_template", "certificate_template", "creator", "department", "filename", "create_time", "update_time", "complete_time", "total_records", "record_counts", "percent_done", "estimated_complete_time")
+    __slots__ = ("name", "state", "schema", "schema_version", "mediums", "email_template", "sms_template", "certificate_template", "creator", "department", "filename", "create_time", "update_time", "complete_time", "total_records", "record_counts", "percent_done", "estimated_complete_time", "claim_mode")
     NAME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     SCHEMA_FIELD_NUMBER: _ClassVar[int]
@@ -91,6 +92,7 @@ class Batch(_message.Message):
     RECORD_COUNTS_FIELD_NUMBER: _ClassVar[int]
     PERCENT_DONE_FIELD_NUMBER: _ClassVar[int]
     ESTIMATED_COMPLETE_TIME_FIELD_NUMBER: _ClassVar[int]
+    CLAIM_MODE_FIELD_NUMBER: _ClassVar[int]
     name: str
     state: BatchState
     schema: str
@@ -109,4 +111,5 @@ class Batch(_message.Message):
     record_counts: RecordCounts
     percent_done: float
     estimated_complete_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., state: _Optional[_Union[BatchState, str]] = ..., schema: _Optional[str] = ..., schema_version: _Optional[int] = ..., mediums: _Optional[_Iterable[_Union[_medium_pb2.Medium, str]]] = ..., email_template: _Optional[str] = ..., sms_template: _Optional[str] = ..., certificate_template: _Optional[str] = ..., creator: _Optional[str] = ..., department: _Optional[str] = ..., filename: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., total_records: _Optional[int] = ..., record_counts: _Optional[_Union[RecordCounts, _Mapping]] = ..., percent_done: _Optional[float] = ..., estimated_complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    claim_mode: _claim_mode_pb2.ClaimMode
+    def __init__(self, name: _Optional[str] = ..., state: _Optional[_Union[BatchState, str]] = ..., schema: _Optional[str] = ..., schema_version: _Optional[int] = ..., mediums: _Optional[_Iterable[_Union[_medium_pb2.Medium, str]]] = ..., email_template: _Optional[str] = ..., sms_template: _Optional[str] = ..., certificate_template: _Optional[str] = ..., creator: _Optional[str] = ..., department: _Optional[str] = ..., filename: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., total_records: _Optional[int] = ..., record_counts: _Optional[_Union[RecordCounts, _Mapping]] = ..., percent_done: _Optional[float] = ..., estimated_complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., claim_mode: _Optional[_Union[_claim_mode_pb2.ClaimMode, str]] = ...) -> None: ...

@@ -1,6 +1,7 @@
 import datetime
 
 from credbatch.gen.batches.v1 import batch_pb2 as _batch_pb2
+from credbatch.gen.common.v1 import claim_mode_pb2 as _claim_mode_pb2
 from credbatch.gen.common.v1 import medium_pb2 as _medium_pb2
 from credbatch.gen.uploads.v1 import validation_report_pb2 as _validation_report_pb2
 from google.api import annotations_pb2 as _annotations_pb2
@@ -16,7 +17,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class UploadBatchHeader(_message.Message):
-    __slots__ = ("schema", "mediums", "email_template", "sms_template", "certificate_template", "filename", "request_id", "validate_only", "department", "credential_validity")
+    __slots__ = ("schema", "mediums", "email_template", "sms_template", "certificate_template", "filename", "request_id", "validate_only", "department", "credential_validity", "claim_mode")
     SCHEMA_FIELD_NUMBER: _ClassVar[int]
     MEDIUMS_FIELD_NUMBER: _ClassVar[int]
     EMAIL_TEMPLATE_FIELD_NUMBER: _ClassVar[int]
@@ -27,6 +28,7 @@ class UploadBatchHeader(_message.Message):
     VALIDATE_ONLY_FIELD_NUMBER: _ClassVar[int]
     DEPARTMENT_FIELD_NUMBER: _ClassVar[int]
     CREDENTIAL_VALIDITY_FIELD_NUMBER: _ClassVar[int]
+    CLAIM_MODE_FIELD_NUMBER: _ClassVar[int]
     schema: str
     mediums: _containers.RepeatedScalarFieldContainer[_medium_pb2.Medium]
     email_template: str
@@ -37,7 +39,8 @@ class UploadBatchHeader(_message.Message):
     validate_only: bool
     department: str
     credential_validity: _duration_pb2.Duration
-    def __init__(self, schema: _Optional[str] = ..., mediums: _Optional[_Iterable[_Union[_medium_pb2.Medium, str]]] = ..., email_template: _Optional[str] = ..., sms_template: _Optional[str] = ..., certificate_template: _Optional[str] = ..., filename: _Optional[str] = ..., request_id: _Optional[str] = ..., validate_only: _Optional[bool] = ..., department: _Optional[str] = ..., credential_validity: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    claim_mode: _claim_mode_pb2.ClaimMode
+    def __init__(self, schema: _Optional[str] = ..., mediums: _Optional[_Iterable[_Union[_medium_pb2.Medium, str]]] = ..., email_template: _Optional[str] = ..., sms_template: _Optional[str] = ..., certificate_template: _Optional[str] = ..., filename: _Optional[str] = ..., request_id: _Optional[str] = ..., validate_only: _Optional[bool] = ..., department: _Optional[str] = ..., credential_validity: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., claim_mode: _Optional[_Union[_claim_mode_pb2.ClaimMode, str]] = ...) -> None: ...
 
 class UploadBatchRequest(_message.Message):
     __slots__ = ("header", "chunk")

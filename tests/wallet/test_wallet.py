@@ -1,0 +1,115 @@
+"""A wallet written by others takes a credential from the running public app and signer.
+
+The public app and the signer listen on real loopback ports (uvicorn, as in production), and
+``wallet.mjs`` runs the OpenID4VCI pre-authorized code flow and SD-JWT VC verification with
+published npm libraries (pinned in ``package-lock.json``, installed by ``make wallet-deps``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import socket
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+
+from credbatch.signing.keys import KeyRing
+from credbatch.tenancy import service_scope, tenant_transaction
+from services.public.app import create_app
+from services.public.signer_client import SignerClient
+from services.signer.app import create_signer_app
+from tests.services.public.oid4vci_world import KEK, SIGNER_TOKEN, offer_one
+
+ROOT = Path(__file__).resolve().parents[2]
+WALLET = ROOT / "tests" / "wallet" / "wallet.mjs"
+
+pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def wallet_deps() -> None:
+    """The pinned wallet libraries, installed once (make skips an up-to-date install)."""
+    subprocess.run(["make", "-s", "wallet-deps"], cwd=ROOT, check=True, timeout=300)
+
+
+def _listening() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@contextlib.asynccontextmanager
+async def _serving(app: Starlette, sock: socket.socket) -> AsyncIterator[None]:
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await task
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()
+    return f"http://{host}:{port}"
+
+
+async def _run_wallet(offer_link: str, tx_code: str | None) -> dict[str, Any]:
+    args = [str(WALLET), offer_link] + ([tx_code] if tx_code else [])
+    process = await asyncio.create_subprocess_exec(
+        "node", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, stderr.decode()
+    result: dict[str, Any] = json.loads(stdout)
+    return result
+
+
+async def test_a_wallet_of_others_claims_verifies_and_checks_status(
+    app_pool: asyncpg.Pool,
+) -> None:
+    public_sock, signer_sock = _listening(), _listening()
+    public_url = _url(public_sock)
+    offered = await offer_one(app_pool, public_url=public_url)
+    signer_app = create_signer_app(app_pool, KeyRing(app_pool, KEK), SIGNER_TOKEN)
+    async with (
+        _serving(signer_app, signer_sock),
+        httpx.AsyncClient(base_url=_url(signer_sock)) as signer_http,
+    ):
+        signer = SignerClient(signer_http, SIGNER_TOKEN)
+        public_app = create_app(app_pool, public_url, rate=1000.0, burst=1000, signer=signer)
+        async with _serving(public_app, public_sock):
+            assert offered.link.tx_code is not None
+            result = await _run_wallet(offered.link.offer_url, offered.link.tx_code)
+
+    issuer = f"{public_url}/tenants/{offered.tenant_id}"
+    assert result["credential_verified"] is True
+    assert result["iss"] == issuer
+    assert result["vct"] == f"{issuer}/schemas/{offered.schema_id}/v1"
+    assert result["cnf_matches_wallet_key"] is True
+    assert result["key_binding"] is True
+    assert result["status"] == "valid"
+    assert result["status_index"] == offered.index
+    assert result["disclosed"] == {"name": "Ada"}
+    async with tenant_transaction(app_pool, service_scope(offered.tenant_id)) as conn:
+        state = await conn.fetchval(
+            "SELECT state FROM records WHERE tenant_id = $1 AND id = $2",
+            offered.tenant_id,
+            offered.record_id,
+        )
+    assert state == "CLAIMED"
