@@ -33,12 +33,11 @@ from tests.services.public.oid4vci_world import KEK, SIGNER_TOKEN, offer_one
 ROOT = Path(__file__).resolve().parents[2]
 WALLET = ROOT / "tests" / "wallet" / "wallet.mjs"
 
-pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js")
-
 
 @pytest.fixture(scope="module", autouse=True)
 def wallet_deps() -> None:
     """The pinned wallet libraries, installed once (make skips an up-to-date install)."""
+    assert shutil.which("node"), "the wallet test needs Node.js (node) on PATH"
     subprocess.run(["make", "-s", "wallet-deps"], cwd=ROOT, check=True, timeout=300)
 
 
