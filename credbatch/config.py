@@ -121,6 +121,7 @@ class Settings:
     uploads_port: int = 50052
     batches_port: int = 50053
     public_port: int = 8000
+    metrics_port: int = 0
     grace_seconds: float = 10.0
     max_rows: int = 1_000_000
     max_bytes: int = 512 * 1024 * 1024
@@ -193,6 +194,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         uploads_port=_int(env, "CREDBATCH_UPLOADS_PORT", Settings.uploads_port),
         batches_port=_int(env, "CREDBATCH_BATCHES_PORT", Settings.batches_port),
         public_port=_int(env, "CREDBATCH_PUBLIC_PORT", Settings.public_port),
+        metrics_port=_int(env, "CREDBATCH_METRICS_PORT", Settings.metrics_port),
         grace_seconds=_float(env, "CREDBATCH_GRACE_SECONDS", Settings.grace_seconds),
         max_rows=_int(env, "CREDBATCH_MAX_ROWS", Settings.max_rows, 1),
         max_bytes=_int(env, "CREDBATCH_MAX_BYTES", Settings.max_bytes, 1),

@@ -7,6 +7,7 @@ import asyncpg
 from credbatch.config import Settings
 from credbatch.db.pool import create_pool
 from credbatch.gen.batches.v1 import batches_service_pb2, batches_service_pb2_grpc
+from credbatch.server.health import postgres_check
 from credbatch.server.runner import ServiceSpec, serve_until_signalled
 from services.batch_status.servicer import BatchStatusServicer
 from services.batch_status.status import BatchStatus
@@ -30,7 +31,11 @@ async def serve(settings: Settings) -> None:
     pool = await create_pool(settings.app_database_url, application_name="batch_status")
     try:
         await serve_until_signalled(
-            settings, "batch_status", settings.batches_port, service_specs(settings, pool)
+            settings,
+            "batch_status",
+            settings.batches_port,
+            service_specs(settings, pool),
+            [postgres_check(pool)],
         )
     finally:
         await pool.close()
