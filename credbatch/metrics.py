@@ -113,6 +113,13 @@ RPC_SERVER_DURATION = _histogram(
     "rpc.server.call.duration", "Duration of RPCs handled, by method and gRPC status code."
 )
 
+# --- public HTTP endpoints (services.public) ---------------------------------------------------
+# OpenTelemetry HTTP semantic conventions: http.request.method, http.route (the route template,
+# never the path: paths hold tokens and ids), http.response.status_code.
+HTTP_SERVER_DURATION = _histogram(
+    "http.server.request.duration", "Duration of HTTP requests served, by route and status."
+)
+
 # --- uploads (services.uploads) -----------------------------------------------------------------
 # Whatever became of the file (stored, validate_only, invalid, over a limit): what was read.
 UPLOAD_ROWS = _counter("credbatch.upload.rows", "{row}", "CSV data rows read by uploads.")

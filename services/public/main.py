@@ -10,6 +10,7 @@ from credbatch.config import Settings
 from credbatch.db.pool import create_pool
 from credbatch.signing.keys import KeyRing
 from services.public.app import create_app
+from services.public.http_metrics import HttpMetrics
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ async def serve(settings: Settings) -> None:
     kek = settings.kek_bytes()
     pool = await create_pool(settings.app_database_url, max_size=8, application_name="public")
     try:
-        app = create_app(pool, KeyRing(pool, kek), settings.public_url)
+        app = HttpMetrics(create_app(pool, KeyRing(pool, kek), settings.public_url))
         config = uvicorn.Config(
             app,
             host=settings.host,
