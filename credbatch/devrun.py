@@ -2,7 +2,9 @@
 
 Creates the database and roles, applies migrations, declares the broker topology, then starts
 the local SMTP and SMS sinks, the three gRPC services, the public HTTP process, the outbox relay
-and the issuance workers as child processes, each prefixed in the output. Ctrl-C or SIGTERM
+and the issuance workers as child processes, each prefixed in the output. Each process serves
+its metrics on its own port (``METRICS_PORTS``; worker N on 9110 + N) unless
+CREDBATCH_METRICS_PORT=0 turns them all off. Ctrl-C or SIGTERM
 stops them all (SIGTERM first, so each drains within its grace period). If one child dies, the
 rest are stopped too: a half-running system would only hide the failure.
 """
@@ -22,6 +24,9 @@ from credbatch.messaging.topology import connect, declare_topology
 
 MAIL_DIR = ".local/mail"
 SMS_DIR = ".local/sms"
+METRICS_PORTS = {"templates": 9101, "uploads": 9102, "batch_status": 9103, "public": 9104}
+RELAY_METRICS_PORT = 9105
+FIRST_WORKER_METRICS_PORT = 9111
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,7 @@ class Component:
     name: str
     args: tuple[str, ...]
     listens: str = ""
+    metrics_port: int = 0
 
 
 def components(settings: Settings, workers: int) -> list[Component]:
@@ -49,22 +55,52 @@ def components(settings: Settings, workers: int) -> list[Component]:
             "templates",
             ("-m", "services.templates"),
             f"grpc {host}:{settings.templates_port} TemplateService",
+            METRICS_PORTS["templates"],
         ),
         Component(
             "uploads",
             ("-m", "services.uploads"),
             f"grpc {host}:{settings.uploads_port} UploadService",
+            METRICS_PORTS["uploads"],
         ),
         Component(
             "batch_status",
             ("-m", "services.batch_status"),
             f"grpc {host}:{settings.batches_port} BatchStatusService",
+            METRICS_PORTS["batch_status"],
         ),
-        Component("public", ("-m", "services.public"), f"http {settings.public_url}"),
-        Component("relay", ("-m", "workers.relay")),
+        Component(
+            "public",
+            ("-m", "services.public"),
+            f"http {settings.public_url}",
+            METRICS_PORTS["public"],
+        ),
+        Component("relay", ("-m", "workers.relay"), metrics_port=RELAY_METRICS_PORT),
     ]
-    found += [Component(f"worker-{i + 1}", ("-m", "workers.issuance")) for i in range(workers)]
+    found += [
+        Component(
+            f"worker-{i + 1}",
+            ("-m", "workers.issuance"),
+            metrics_port=FIRST_WORKER_METRICS_PORT + i,
+        )
+        for i in range(workers)
+    ]
     return found
+
+
+def metrics_env(component: Component, env: dict[str, str]) -> dict[str, str]:
+    """``env`` with the component's metrics port, unless CREDBATCH_METRICS_PORT=0 turns all off."""
+    if not component.metrics_port or env.get("CREDBATCH_METRICS_PORT") == "0":
+        return env
+    return {**env, "CREDBATCH_METRICS_PORT": str(component.metrics_port)}
+
+
+def describe(component: Component, host: str, metrics_on: bool) -> str:
+    """One line of the start-up listing."""
+    text = component.listens or "(no listener)"
+    if metrics_on and component.metrics_port:
+        text += f", metrics http://{host}:{component.metrics_port}/metrics"
+    return text
 
 
 async def _prefix(name: str, stream: asyncio.StreamReader) -> None:
@@ -99,7 +135,7 @@ async def run(settings: Settings, workers: int) -> int:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             *component.args,
-            env=env,
+            env=metrics_env(component, env),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
@@ -107,8 +143,9 @@ async def run(settings: Settings, workers: int) -> int:
         pipes.append(asyncio.create_task(_prefix(component.name, proc.stdout)))
         children[component.name] = proc
     print("\ncredbatch is running:")
+    metrics_on = env.get("CREDBATCH_METRICS_PORT") != "0"
     for component in components(settings, workers):
-        print(f"  {component.name:<13} {component.listens or '(no listener)'}")
+        print(f"  {component.name:<13} {describe(component, settings.host, metrics_on)}")
     print("Ctrl-C stops everything.\n", flush=True)
 
     stop = asyncio.Event()
