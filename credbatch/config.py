@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 DEV_JWT_SECRET = "credbatch-dev-secret"  # noqa: S105 - the documented development default
 APP_ROLE = "credbatch_app"
 DEFAULT_KEK_FILE = Path(".local/kek")
+SMTP_TLS_MODES = ("starttls", "implicit", "none")
 
 
 class ConfigError(Exception):
@@ -71,6 +72,39 @@ def _float_list(env: Mapping[str, str], key: str, default: tuple[float, ...]) ->
     return values
 
 
+def _smtp_tls(env: Mapping[str, str], mode: str) -> str:
+    default = "none" if mode == "development" else "starttls"
+    tls = (env.get("CREDBATCH_SMTP_TLS") or default).lower()
+    if tls not in SMTP_TLS_MODES:
+        raise ConfigError(
+            f"CREDBATCH_SMTP_TLS must be one of {', '.join(SMTP_TLS_MODES)}, got {tls!r}"
+        )
+    if tls == "none" and mode == "production":
+        # Invitations carry claim links, and AUTH would send the relay's password in clear.
+        raise ConfigError(
+            "CREDBATCH_SMTP_TLS=none sends invitations (and any SMTP password) unencrypted; "
+            "refusing to start in production mode (use starttls or implicit)"
+        )
+    return tls
+
+
+def _smtp_credentials(env: Mapping[str, str]) -> tuple[str | None, str | None]:
+    username = env.get("CREDBATCH_SMTP_USERNAME") or None
+    password = env.get("CREDBATCH_SMTP_PASSWORD") or None
+    if (username is None) != (password is None):
+        raise ConfigError(
+            "set both CREDBATCH_SMTP_USERNAME and CREDBATCH_SMTP_PASSWORD, or neither"
+        )
+    return username, password
+
+
+def _smtp_ca_file(env: Mapping[str, str]) -> str | None:
+    ca_file = env.get("CREDBATCH_SMTP_CA_FILE") or None
+    if ca_file is not None and not Path(ca_file).is_file():
+        raise ConfigError(f"CREDBATCH_SMTP_CA_FILE is not a readable file: {ca_file!r}")
+    return ca_file
+
+
 def decode_kek(raw: str, source: str = "CREDBATCH_KEK") -> bytes:
     """Decode a base64 key-encryption key, which must be exactly 32 bytes."""
     try:
@@ -105,6 +139,12 @@ class Settings:
     smtp_port: int = 1025
     smtp_from: str = "credbatch@localhost"
     smtp_pool_size: int = 8
+    # starttls (upgrade on the submission port), implicit (TLS from the first byte, port 465)
+    # or none (the development sink only).
+    smtp_tls: str = "none"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_ca_file: str | None = None
     sms_url: str = "http://127.0.0.1:8025"
     sms_account: str = "ACdev"
     sms_token: str = "dev"  # noqa: S105 - the local SMS sink accepts any token
@@ -169,6 +209,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     kek = env.get("CREDBATCH_KEK") or None
     if kek is None and mode == "development":
         kek = ensure_dev_kek(Path(env.get("CREDBATCH_KEK_FILE", str(DEFAULT_KEK_FILE))))
+    smtp_username, smtp_password = _smtp_credentials(env)
     return Settings(
         mode=mode,
         database_url=database_url,
@@ -178,6 +219,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         smtp_port=_int(env, "CREDBATCH_SMTP_PORT", Settings.smtp_port, 1),
         smtp_from=env.get("CREDBATCH_SMTP_FROM") or Settings.smtp_from,
         smtp_pool_size=_int(env, "CREDBATCH_SMTP_POOL_SIZE", Settings.smtp_pool_size, 1),
+        smtp_tls=_smtp_tls(env, mode),
+        smtp_username=smtp_username,
+        smtp_password=smtp_password,
+        smtp_ca_file=_smtp_ca_file(env),
         sms_url=(env.get("CREDBATCH_SMS_URL") or Settings.sms_url).rstrip("/"),
         sms_account=env.get("CREDBATCH_SMS_ACCOUNT") or Settings.sms_account,
         sms_token=env.get("CREDBATCH_SMS_TOKEN") or Settings.sms_token,

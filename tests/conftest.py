@@ -5,6 +5,6 @@ pytest_plugins = [
     "tests.fixtures.amqp",
     "tests.fixtures.tracing",
     "tests.fixtures.grpc",
-    "tests.fixtures.cli_system",
-    "tests.fixtures.cli_org",
+    "tests.fixtures.relay",
+    "tests.fixtures.templates",
 ]

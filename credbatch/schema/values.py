@@ -63,6 +63,9 @@ _PLAIN_EMAIL = re.compile(
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,8}[A-Za-z]{2,63}"
 )
 _SPECIAL_TLDS = frozenset(SPECIAL_USE_DOMAIN_NAMES)
+# Top-level domains that can exist: two or more letters, or an IDN A-label. email-validator
+# accepts `example.c`; mail to it can never be delivered (GOV.UK Notify refuses it as well).
+_TLD = re.compile(r"[a-z]{2,63}|xn--[a-z0-9-]{1,59}")
 _BOOLEANS: dict[str, bool] = {
     "true": True,
     "false": False,
@@ -155,6 +158,12 @@ def _parse_email(raw: str) -> Value:
         result = validate_email(raw, check_deliverability=False)
     except EmailNotValidError:
         raise _Invalid(INVALID_EMAIL, "not a valid email address") from None
+    if _TLD.fullmatch(result.ascii_domain.rpartition(".")[2].lower()) is None:
+        raise _Invalid(
+            INVALID_EMAIL,
+            "not a valid email address: its top-level domain cannot exist "
+            "(a single letter or digits)",
+        )
     normalized: str = result.normalized
     return normalized
 

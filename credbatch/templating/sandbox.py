@@ -2,11 +2,15 @@
 
 A template source comes from a tenant and its values from a CSV, so neither is trusted:
 - the immutable sandbox, StrictUndefined, and HTML autoescaping for HTML bodies;
-- a parse-time check refuses what a template never needs and an attack always does
-  (includes, imports, macros, `self`, underscore attributes, deep loop nesting);
+- a parse-time check (credbatch.templating.tree) refuses what a template never needs and an
+  attack always does (includes, imports, macros, `self`, underscore attributes, deep loop
+  nesting, hidden buffers, constant bombs);
 - only a small allow-list of filters, globals and string methods exists at all, so there is
   no `center(10**9)` or `namespace()` to build huge strings with;
-- `*`, `**`, `%` and `+` are intercepted and bounded;
+- every arithmetic operator, every filter, every `~`, every string method and every
+  `{{ }}` output is priced and charged against the render's budget (credbatch.templating
+  .budget): integers stay small and no value or sum of values outgrows the output limit, the
+  same in every caller (creation, preview, upload check, worker);
 - every loop iterates through a wrapper and every call goes through the environment, both
   counting against a time budget, and the output is produced with generate() and counted,
   so neither a busy loop nor a huge output can hold a worker.
@@ -14,29 +18,51 @@ A template source comes from a tenant and its values from a CSV, so neither is t
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable, Iterator, Mapping
-from contextvars import ContextVar
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, nodes
+from jinja2 import (
+    StrictUndefined,
+    TemplateSyntaxError,
+    UndefinedError,
+    meta,
+    pass_context,
+    pass_eval_context,
+)
 from jinja2.exceptions import SecurityError, TemplateError
-from jinja2.runtime import Context, LoopContext
+from jinja2.nodes import EvalContext
+from jinja2.runtime import Context, LoopContext, markup_join, str_join
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-TEMPLATE_SYNTAX_ERROR = "TEMPLATE_SYNTAX_ERROR"
-TEMPLATE_UNSAFE = "TEMPLATE_UNSAFE"
-TEMPLATE_TOO_LARGE = "TEMPLATE_TOO_LARGE"
-TEMPLATE_OUTPUT_TOO_LARGE = "TEMPLATE_OUTPUT_TOO_LARGE"
-TEMPLATE_TIMEOUT = "TEMPLATE_TIMEOUT"
-TEMPLATE_UNDEFINED = "TEMPLATE_UNDEFINED_PLACEHOLDER"
-TEMPLATE_RENDER_ERROR = "TEMPLATE_RENDER_ERROR"
+from credbatch.templating.budget import Budget, Limits, current, spending
+from credbatch.templating.problems import (
+    TEMPLATE_NUMBER_TOO_LARGE,
+    TEMPLATE_OUTPUT_TOO_LARGE,
+    TEMPLATE_RENDER_ERROR,
+    TEMPLATE_SYNTAX_ERROR,
+    TEMPLATE_TIMEOUT,
+    TEMPLATE_TOO_LARGE,
+    TEMPLATE_UNDEFINED,
+    TEMPLATE_UNSAFE,
+    TemplateProblem,
+)
+from credbatch.templating.tree import CONCAT_NAME, ITER_NAME, check_tree, instrument
 
-MAX_LOOP_NESTING = 3
+__all__ = [
+    "TEMPLATE_NUMBER_TOO_LARGE",
+    "TEMPLATE_OUTPUT_TOO_LARGE",
+    "TEMPLATE_RENDER_ERROR",
+    "TEMPLATE_SYNTAX_ERROR",
+    "TEMPLATE_TIMEOUT",
+    "TEMPLATE_TOO_LARGE",
+    "TEMPLATE_UNDEFINED",
+    "TEMPLATE_UNSAFE",
+    "CompiledTemplate",
+    "Limits",
+    "TemplateProblem",
+]
+
 MAX_RANGE = 1000
-_ITER_NAME = "_cb_iter"
-_FORBIDDEN_NAMES = frozenset({"self", "varargs", "kwargs", "caller", _ITER_NAME})
 _SAFE_STR_METHODS = frozenset(
     {
         "upper",
@@ -79,54 +105,10 @@ _SAFE_FILTERS = (
 )
 
 
-class TemplateProblem(Exception):
-    """A template that cannot be compiled or rendered; code is stable, message is for humans.
-
-    Messages name the problem and the line, never a placeholder's value.
-    """
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Bounds of one template: source size, output size and render time."""
-
-    max_source_chars: int = 100_000
-    max_output_chars: int = 500_000
-    max_seconds: float = 0.25
-
-
-class _Budget:
-    __slots__ = ("deadline", "max_chars", "ticks")
-
-    def __init__(self, limits: Limits) -> None:
-        self.deadline = time.monotonic() + limits.max_seconds
-        self.max_chars = limits.max_output_chars
-        self.ticks = 0
-
-    def tick(self) -> None:
-        self.ticks += 1
-        # Reading the clock every time would double the cost of a tight loop.
-        if not self.ticks & 0xFF and time.monotonic() > self.deadline:
-            raise TemplateProblem(TEMPLATE_TIMEOUT, "the template takes too long to render")
-
-
-_budget: ContextVar[_Budget | None] = ContextVar("credbatch_template_budget", default=None)
-
-
-def _tick() -> None:
-    budget = _budget.get()
-    if budget is not None:
-        budget.tick()
-
-
 def _bounded_iter(iterable: Iterable[Any]) -> Iterator[Any]:
+    budget = current()
     for item in iterable:
-        _tick()
+        budget.tick()
         yield item
 
 
@@ -137,22 +119,73 @@ def _bounded_range(*args: int) -> range:
     return result
 
 
-def _size(value: Any) -> int | None:
-    return len(value) if isinstance(value, str | list | tuple) else None
+@pass_eval_context
+def _concat(eval_ctx: EvalContext, *parts: Any) -> str:
+    """`a ~ b`, priced first: Jinja would join the text forms of any containers unasked."""
+    budget = current()
+    budget.tick()
+    budget.ensure_fits(sum(budget.weight(part) for part in parts), "a joined text")
+    # Charged as a call's result, by the environment.
+    joined: str = markup_join(parts) if eval_ctx.autoescape else str_join(parts)
+    return joined
+
+
+def _bounded_join(value: Iterable[Any], d: str = "", attribute: Any = None) -> str:
+    budget = current()
+    separator = budget.weight(d)
+    total = 0
+    for item in _bounded_iter(value):
+        total += budget.weight(item) + separator
+        budget.ensure_fits(total, "a joined text")
+    return d.join(str(item) for item in value)
+
+
+def _guarded(filter_function: Callable[..., Any]) -> Callable[..., Any]:
+    """The filter, priced on its input and charged for its result.
+
+    Taking the context also stops Jinja from running the filter on constants while it
+    compiles, outside any budget.
+    """
+
+    @pass_context
+    def guarded(context: Context, value: Any, *args: Any, **kwargs: Any) -> Any:
+        budget = current()
+        budget.tick()
+        # Most filters start from the text form of their input.
+        budget.ensure_fits(budget.weight(value), "the filtered value")
+        return budget.charge(context.call(filter_function, value, *args, **kwargs))
+
+    return guarded
+
+
+def _finalize(value: Any) -> Any:
+    # Every `{{ }}` output, before Python turns it into text.
+    # Every `{{ }}` output, before Python turns it into text; charged even when the chunk
+    # is not yielded at once (a loop's output inside a string being built).
+    budget = current()
+    weight = budget.weight(value)
+    budget.ensure_fits(weight, "an output")
+    budget.spend(weight)
+    if isinstance(value, int) and not isinstance(value, bool):
+        budget.check_int(value)
+    return value
 
 
 class _Environment(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**", "%", "+", "//"})
+    intercepted_binops = frozenset({"*", "**", "%", "+", "-", "/", "//"})
 
     def __init__(self, *, html: bool) -> None:
-        super().__init__(undefined=StrictUndefined, autoescape=html, auto_reload=False)
-        allowed = {name: self.filters[name] for name in _SAFE_FILTERS}
+        super().__init__(
+            undefined=StrictUndefined, autoescape=html, auto_reload=False, finalize=_finalize
+        )
+        allowed = {name: _guarded(self.filters[name]) for name in _SAFE_FILTERS}
+        allowed["join"] = _guarded(_bounded_join)
         self.filters.clear()
         self.filters.update(allowed)
-        self.filters["join"] = _bounded_join
         self.globals.clear()
         self.globals["range"] = _bounded_range
-        self.globals[_ITER_NAME] = _bounded_iter
+        self.globals[ITER_NAME] = _bounded_iter
+        self.globals[CONCAT_NAME] = _concat
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if attr.startswith("_"):
@@ -176,94 +209,17 @@ class _Environment(ImmutableSandboxedEnvironment):
 
     def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
         # Positional-only, as in Jinja, so a template's keyword arguments cannot clash.
-        _tick()
-        return super().call(context, obj, *args, **kwargs)
+        budget = current()
+        budget.tick()
+        return budget.charge(super().call(context, obj, *args, **kwargs))
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        _tick()
-        limit = _budget_limit()
-        if operator == "*":
-            for seq, count in ((left, right), (right, left)):
-                size = _size(seq)
-                if size is not None and isinstance(count, int) and size * count > limit:
-                    raise TemplateProblem(TEMPLATE_OUTPUT_TOO_LARGE, "a repeated text is too long")
-        elif operator == "**":
-            if isinstance(right, int | float) and abs(right) > 64:
-                raise TemplateProblem(TEMPLATE_UNSAFE, "exponents are limited to 64")
-        elif operator == "%":
-            if isinstance(left, str):
-                raise TemplateProblem(TEMPLATE_UNSAFE, "%-formatting of text is not allowed")
-        elif operator == "+":
-            sizes = (_size(left), _size(right))
-            if sizes[0] is not None and sizes[1] is not None and sizes[0] + sizes[1] > limit:
-                raise TemplateProblem(TEMPLATE_OUTPUT_TOO_LARGE, "a joined text is too long")
-        return super().call_binop(context, operator, left, right)
-
-
-def _budget_limit() -> int:
-    budget = _budget.get()
-    return budget.max_chars if budget is not None else Limits().max_output_chars
-
-
-def _bounded_join(value: Iterable[Any], d: str = "", attribute: Any = None) -> str:
-    items = [str(item) for item in _bounded_iter(value)]
-    if sum(map(len, items)) + len(d) * max(len(items) - 1, 0) > _budget_limit():
-        raise TemplateProblem(TEMPLATE_OUTPUT_TOO_LARGE, "a joined text is too long")
-    return d.join(items)
+        budget = current()
+        budget.tick()
+        return budget.arithmetic(operator, left, right)
 
 
 _ENVIRONMENTS = {True: _Environment(html=True), False: _Environment(html=False)}
-
-
-def _check_tree(tree: nodes.Template) -> None:
-    """Refuse constructs a credential template never needs; see the module docstring."""
-    for node in tree.find_all(
-        (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport, nodes.Block)
-    ):
-        raise TemplateProblem(
-            TEMPLATE_UNSAFE,
-            f"line {node.lineno}: templates cannot extend, include or import other templates",
-        )
-    for node in tree.find_all((nodes.Macro, nodes.CallBlock)):
-        raise TemplateProblem(TEMPLATE_UNSAFE, f"line {node.lineno}: macros are not supported")
-    for name in tree.find_all(nodes.Name):
-        if name.name in _FORBIDDEN_NAMES or name.name.startswith("_"):
-            raise TemplateProblem(
-                TEMPLATE_UNSAFE, f"line {name.lineno}: `{name.name}` is not a placeholder"
-            )
-    for ref in tree.find_all(nodes.NSRef):
-        raise TemplateProblem(TEMPLATE_UNSAFE, f"line {ref.lineno}: namespaces are not supported")
-    for getattr_node in tree.find_all(nodes.Getattr):
-        if getattr_node.attr.startswith("_"):
-            raise TemplateProblem(
-                TEMPLATE_UNSAFE,
-                f"line {getattr_node.lineno}: access to `{getattr_node.attr}` is not allowed",
-            )
-    for getitem in tree.find_all(nodes.Getitem):
-        arg = getitem.arg
-        if isinstance(arg, nodes.Const) and isinstance(arg.value, str) and arg.value[:1] == "_":
-            raise TemplateProblem(
-                TEMPLATE_UNSAFE, f"line {getitem.lineno}: access to `{arg.value}` is not allowed"
-            )
-    _check_nesting(tree, 0)
-
-
-def _check_nesting(node: nodes.Node, depth: int) -> None:
-    for child in node.iter_child_nodes():
-        inner = depth + 1 if isinstance(child, nodes.For) else depth
-        if inner > MAX_LOOP_NESTING:
-            raise TemplateProblem(
-                TEMPLATE_UNSAFE,
-                f"line {child.lineno}: loops nest at most {MAX_LOOP_NESTING} deep",
-            )
-        _check_nesting(child, inner)
-
-
-def _bound_loops(tree: nodes.Template) -> None:
-    for loop in tree.find_all(nodes.For):
-        wrapped = nodes.Call(nodes.Name(_ITER_NAME, "load"), [loop.iter], [], None, None)
-        wrapped.set_lineno(loop.lineno)
-        loop.iter = wrapped
 
 
 class CompiledTemplate:
@@ -280,9 +236,9 @@ class CompiledTemplate:
         environment = _ENVIRONMENTS[html]
         try:
             tree = environment.parse(source)
-            _check_tree(tree)
+            check_tree(tree, self.limits)
             self.placeholders: frozenset[str] = frozenset(meta.find_undeclared_variables(tree))
-            _bound_loops(tree)
+            instrument(tree)
             tree.set_environment(environment)
             self._template = environment.from_string(tree)
         except TemplateSyntaxError as error:
@@ -295,38 +251,38 @@ class CompiledTemplate:
 
     def render(self, values: Mapping[str, Any]) -> str:
         """Render with these values; raises TemplateProblem, never anything else."""
-        budget = _Budget(self.limits)
-        token = _budget.set(budget)
-        try:
-            parts: list[str] = []
-            total = 0
-            for chunk in self._template.generate(values):
-                total += len(chunk)
-                if total > budget.max_chars:
-                    raise TemplateProblem(
-                        TEMPLATE_OUTPUT_TOO_LARGE,
-                        f"the rendered text is longer than {budget.max_chars} characters",
-                    )
-                parts.append(chunk)
-                budget.tick()
-            return "".join(parts)
-        except TemplateProblem:
-            raise
-        except UndefinedError as error:
-            raise TemplateProblem(TEMPLATE_UNDEFINED, _undefined_message(error)) from None
-        except SecurityError as error:
-            # Jinja's message names the attribute and the type, never a value.
-            raise TemplateProblem(TEMPLATE_UNSAFE, f"not allowed: {error}") from None
-        except RecursionError:
-            raise TemplateProblem(TEMPLATE_UNSAFE, "the template recurses too deeply") from None
-        except MemoryError:
-            raise TemplateProblem(TEMPLATE_OUTPUT_TOO_LARGE, "the template is too large") from None
-        except Exception as error:  # any other runtime failure of tenant-written code
-            raise TemplateProblem(
-                TEMPLATE_RENDER_ERROR, f"the template failed to render ({type(error).__name__})"
-            ) from None
-        finally:
-            _budget.reset(token)
+        budget = Budget(self.limits)
+        with spending(budget):
+            try:
+                parts: list[str] = []
+                total = 0
+                for chunk in self._template.generate(values):
+                    total += len(chunk)
+                    if total > budget.max_chars:
+                        raise TemplateProblem(
+                            TEMPLATE_OUTPUT_TOO_LARGE,
+                            f"the rendered text is longer than {budget.max_chars} characters",
+                        )
+                    parts.append(chunk)
+                    budget.tick()
+                return "".join(parts)
+            except TemplateProblem:
+                raise
+            except UndefinedError as error:
+                raise TemplateProblem(TEMPLATE_UNDEFINED, _undefined_message(error)) from None
+            except SecurityError as error:
+                # Jinja's message names the attribute and the type, never a value.
+                raise TemplateProblem(TEMPLATE_UNSAFE, f"not allowed: {error}") from None
+            except RecursionError:
+                raise TemplateProblem(TEMPLATE_UNSAFE, "the template recurses too deeply") from None
+            except MemoryError:
+                raise TemplateProblem(
+                    TEMPLATE_OUTPUT_TOO_LARGE, "the template is too large"
+                ) from None
+            except Exception as error:  # any other runtime failure of tenant-written code
+                raise TemplateProblem(
+                    TEMPLATE_RENDER_ERROR, f"the template failed to render ({type(error).__name__})"
+                ) from None
 
 
 def _undefined_message(error: UndefinedError) -> str:

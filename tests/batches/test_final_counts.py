@@ -17,7 +17,7 @@ import pytest
 from credbatch.batches import repository
 from credbatch.batches.model import BatchFilter, BatchState, BatchView, RecordCounts
 from credbatch.tenancy import TenantScope, service_scope, tenant_transaction
-from tests.batches.arrange import Arranged, arrange_batch, ensure_tenant
+from tests.fixtures.batches import ArrangedBatch, insert_batch, record_states
 from workers.issuance.repository import COMPLETE_BATCHES
 
 
@@ -33,15 +33,8 @@ async def stored(owner: asyncpg.Pool, batch_id: uuid.UUID) -> Any:
     return await owner.fetchval("SELECT final_counts FROM batches WHERE id = $1", batch_id)
 
 
-async def live_counts(owner: asyncpg.Pool, batch_id: uuid.UUID) -> dict[str, int]:
-    rows = await owner.fetch(
-        "SELECT state, count(*) AS n FROM records WHERE batch_id = $1 GROUP BY state", batch_id
-    )
-    return {r["state"]: r["n"] for r in rows}
-
-
 async def set_record(
-    pool: asyncpg.Pool, scope: TenantScope, arranged: Arranged, row: int, state: str
+    pool: asyncpg.Pool, scope: TenantScope, arranged: ArrangedBatch, row: int, state: str
 ) -> None:
     async with tenant_transaction(pool, scope) as conn:
         await conn.execute(
@@ -53,7 +46,7 @@ async def set_record(
         )
 
 
-async def complete(pool: asyncpg.Pool, scope: TenantScope, arranged: Arranged) -> str:
+async def complete(pool: asyncpg.Pool, scope: TenantScope, arranged: ArrangedBatch) -> str:
     """The issuance worker's completion statement, as ``scope``; its command tag."""
     async with tenant_transaction(pool, scope) as conn:
         tag: str = await conn.execute(COMPLETE_BATCHES, arranged.tenant_id, [arranged.batch_id])
@@ -70,13 +63,9 @@ async def read_views(
     return got, next((v for v in listed if v.id == batch_id), None)
 
 
-async def arrange(owner: asyncpg.Pool, states: list[str], creator: str = "ana") -> Arranged:
-    tenant = uuid.uuid4()
-    schema = await ensure_tenant(owner, tenant)
-    return await arrange_batch(
+async def arrange(owner: asyncpg.Pool, states: list[str], creator: str = "ana") -> ArrangedBatch:
+    return await insert_batch(
         owner,
-        tenant,
-        schema,
         creator=creator,
         department="sales",
         states=states,
@@ -103,7 +92,7 @@ async def test_completion_stores_the_live_counts(
 
     final = await stored(owner_pool, arranged.batch_id)
     assert final == {"INVITED": 4, "FAILED": 2}
-    assert final == await live_counts(owner_pool, arranged.batch_id)
+    assert final == await record_states(owner_pool, arranged.batch_id)
     state = await owner_pool.fetchval("SELECT state FROM batches WHERE id = $1", arranged.batch_id)
     assert state == "COMPLETED_WITH_ERRORS"
 

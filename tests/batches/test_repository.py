@@ -16,7 +16,7 @@ from credbatch.batches.model import (
     TimeBound,
 )
 from credbatch.tenancy import TenantScope, tenant_transaction
-from tests.batches.arrange import arrange_batch, ensure_tenant
+from tests.fixtures.batches import insert_batch, insert_schema
 
 
 def admin(tenant: uuid.UUID) -> TenantScope:
@@ -27,9 +27,9 @@ async def test_get_batch_counts_every_state(
     app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool
 ) -> None:
     tenant = uuid.uuid4()
-    schema = await ensure_tenant(owner_pool, tenant)
+    schema = await insert_schema(owner_pool, tenant)
     states = ["PENDING", "QUEUED", "QUEUED", "ISSUED", "INVITED", "INVITED", "FAILED", "CLAIMED"]
-    arranged = await arrange_batch(owner_pool, tenant, schema, creator="ana", states=states)
+    arranged = await insert_batch(owner_pool, tenant, schema, creator="ana", states=states)
     async with tenant_transaction(app_pool, admin(tenant)) as conn:
         view = await repository.get_batch(conn, arranged.batch_id)
     assert view is not None
@@ -49,9 +49,9 @@ async def test_estimate_follows_recent_completions(
     app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool
 ) -> None:
     tenant = uuid.uuid4()
-    schema = await ensure_tenant(owner_pool, tenant)
+    schema = await insert_schema(owner_pool, tenant)
     old = datetime.now(UTC) - timedelta(minutes=10)
-    arranged = await arrange_batch(
+    arranged = await insert_batch(
         owner_pool,
         tenant,
         schema,
@@ -73,8 +73,8 @@ async def test_completed_batch_has_complete_time_and_no_estimate(
     app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool
 ) -> None:
     tenant = uuid.uuid4()
-    schema = await ensure_tenant(owner_pool, tenant)
-    arranged = await arrange_batch(
+    schema = await insert_schema(owner_pool, tenant)
+    arranged = await insert_batch(
         owner_pool, tenant, schema, creator="ana", states=["INVITED", "FAILED"]
     )
     async with tenant_transaction(app_pool, admin(tenant)) as conn:
@@ -87,9 +87,9 @@ async def test_completed_batch_has_complete_time_and_no_estimate(
 
 async def test_invisible_batch_is_none(app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool) -> None:
     tenant, other = uuid.uuid4(), uuid.uuid4()
-    schema = await ensure_tenant(owner_pool, tenant)
-    await ensure_tenant(owner_pool, other)
-    arranged = await arrange_batch(owner_pool, tenant, schema, creator="ana")
+    schema = await insert_schema(owner_pool, tenant)
+    await insert_schema(owner_pool, other)
+    arranged = await insert_batch(owner_pool, tenant, schema, creator="ana")
     async with tenant_transaction(app_pool, admin(other)) as conn:
         assert await repository.get_batch(conn, arranged.batch_id) is None
     issuer = TenantScope(tenant, "bob", frozenset({"issuer"}), ("default",))
@@ -99,10 +99,10 @@ async def test_invisible_batch_is_none(app_pool: asyncpg.Pool, owner_pool: async
 
 async def test_list_filters_and_pages(app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool) -> None:
     tenant = uuid.uuid4()
-    schema = await ensure_tenant(owner_pool, tenant)
+    schema = await insert_schema(owner_pool, tenant)
     base = datetime(2024, 5, 1, tzinfo=UTC)
     made = [
-        await arrange_batch(
+        await insert_batch(
             owner_pool,
             tenant,
             schema,
@@ -132,8 +132,8 @@ async def test_list_filters_and_pages(app_pool: asyncpg.Pool, owner_pool: asyncp
 
 async def test_cancel_and_retry(app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool) -> None:
     tenant = uuid.uuid4()
-    schema = await ensure_tenant(owner_pool, tenant)
-    arranged = await arrange_batch(
+    schema = await insert_schema(owner_pool, tenant)
+    arranged = await insert_batch(
         owner_pool,
         tenant,
         schema,

@@ -12,7 +12,7 @@ import uuid
 import asyncpg
 
 from credbatch.tenancy import service_scope, tenant_transaction
-from tests.fixtures.database import create_batch, create_schema
+from tests.fixtures.batches import insert_batch
 
 PROBE_TABLE = "conflict_probe"
 
@@ -48,11 +48,10 @@ async def increment(owner_pool: asyncpg.Pool, row_id: uuid.UUID, *, interfere: b
 async def two_records(app_pool: asyncpg.Pool, tenant: uuid.UUID) -> list[uuid.UUID]:
     """Two records of a new batch of ``tenant`` (service scope may lock them)."""
     async with tenant_transaction(app_pool, service_scope(tenant)) as conn:
-        schema_id = await create_schema(conn, tenant)
-        _, records = await create_batch(
-            conn, tenant, schema_id, creator="system:worker", records=2, record_state="QUEUED"
+        arranged = await insert_batch(
+            conn, tenant, creator="system:worker", states=("QUEUED", "QUEUED")
         )
-    return records
+    return list(arranged.record_ids)
 
 
 _LOCK = "SELECT 1 FROM records WHERE tenant_id = $1 AND id = $2 FOR UPDATE"

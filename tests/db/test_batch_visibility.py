@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 
 from credbatch.tenancy import TenantScope, service_scope, tenant_transaction
-from tests.fixtures.database import create_batch, create_schema
+from tests.fixtures.batches import insert_batch, insert_schema
 
 
 def scope(
@@ -38,7 +38,7 @@ async def world(app_pool: asyncpg.Pool) -> World:
     tenant, other = uuid.uuid4(), uuid.uuid4()
     records: dict[uuid.UUID, list[uuid.UUID]] = {}
     async with tenant_transaction(app_pool, scope(tenant, "carol", ["org_admin"])) as conn:
-        schema_id = await create_schema(conn, tenant)
+        schema_id = await insert_schema(conn, tenant)
     batches = []
     for user, roles, department in (
         ("alice", ["issuer"], "sales"),
@@ -46,19 +46,18 @@ async def world(app_pool: asyncpg.Pool) -> World:
         ("carol", ["org_admin"], "ops"),
     ):
         async with tenant_transaction(app_pool, scope(tenant, user, roles, [department])) as conn:
-            batch_id, ids = await create_batch(
-                conn, tenant, schema_id, creator=user, department=department, records=2
+            made = await insert_batch(
+                conn, tenant, schema_id, creator=user, department=department, states=["ISSUED"] * 2
             )
-        batches.append(batch_id)
-        records[batch_id] = ids
+        batches.append(made.batch_id)
+        records[made.batch_id] = made.record_ids
     async with tenant_transaction(app_pool, scope(other, "alice", ["issuer"], ["sales"])) as conn:
-        other_schema = await create_schema(conn, other)
-        foreign, ids = await create_batch(
-            conn, other, other_schema, creator="alice", department="sales", records=2
+        foreign = await insert_batch(
+            conn, other, creator="alice", department="sales", states=["ISSUED"] * 2
         )
-        records[foreign] = ids
+        records[foreign.batch_id] = foreign.record_ids
     sales, hr, ops = batches
-    return World(tenant, other, schema_id, sales, hr, ops, foreign, records)
+    return World(tenant, other, schema_id, sales, hr, ops, foreign.batch_id, records)
 
 
 VISIBILITY = [
@@ -171,8 +170,13 @@ async def test_batch_insert_refused(
         async with tenant_transaction(
             app_pool, scope(world.tenant, user, roles, departments)
         ) as conn:
-            await create_batch(
-                conn, world.tenant, world.schema_id, creator=creator, department=department
+            await insert_batch(
+                conn,
+                world.tenant,
+                world.schema_id,
+                creator=creator,
+                department=department,
+                states=(),
             )
 
 
@@ -201,7 +205,7 @@ async def test_per_batch_record_query_is_an_index_lookup(
     tenant = uuid.uuid4()
     issuer = scope(tenant, "alice", ["issuer"], ["sales"])
     async with tenant_transaction(app_pool, issuer) as conn:
-        schema_id = await create_schema(conn, tenant)
+        schema_id = await insert_schema(conn, tenant)
         await conn.execute(
             """
             INSERT INTO batches (tenant_id, id, schema_id, schema_version, mediums, creator,

@@ -10,7 +10,8 @@ import asyncpg
 import pytest
 
 from credbatch.tenancy import service_scope, tenant_transaction
-from tests.fixtures.database import create_batch, create_schema, insert_row
+from tests.fixtures.batches import insert_batch
+from tests.fixtures.database import insert_row
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,8 @@ def credential_row(issued: Issued, record_id: uuid.UUID, index: int) -> dict[str
 async def issued_tenant(app_pool: asyncpg.Pool, records: int = 2) -> Issued:
     tenant = uuid.uuid4()
     async with tenant_transaction(app_pool, service_scope(tenant)) as conn:
-        schema_id = await create_schema(conn, tenant)
-        batch_id, record_ids = await create_batch(
-            conn, tenant, schema_id, creator="system:worker", records=records
+        batch = await insert_batch(
+            conn, tenant, creator="system:worker", states=["ISSUED"] * records
         )
         list_id, kid = uuid.uuid4(), "k0"
         await insert_row(conn, "signing_keys", key_row(tenant, kid))
@@ -62,7 +62,7 @@ async def issued_tenant(app_pool: asyncpg.Pool, records: int = 2) -> Issued:
             "status_lists",
             {"tenant_id": tenant, "id": list_id, "size": 8, "bits": bytes(1)},
         )
-    return Issued(tenant, batch_id, record_ids, list_id, kid)
+    return Issued(tenant, batch.batch_id, batch.record_ids, list_id, kid)
 
 
 async def test_one_active_key_per_tenant_under_a_race(app_pool: asyncpg.Pool) -> None:

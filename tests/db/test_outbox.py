@@ -7,7 +7,7 @@ import uuid
 import asyncpg
 
 from credbatch.tenancy import service_scope, tenant_transaction
-from tests.fixtures.database import create_batch, create_schema
+from tests.fixtures.batches import insert_batch
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -16,20 +16,15 @@ async def pending_batch(
     app_pool: asyncpg.Pool, tenant: uuid.UUID, records: int, state: str = "QUEUED"
 ) -> tuple[uuid.UUID, list[uuid.UUID]]:
     async with tenant_transaction(app_pool, service_scope(tenant)) as conn:
-        schema_id = await create_schema(conn, tenant)
-        batch_id, ids = await create_batch(
+        batch = await insert_batch(
             conn,
             tenant,
-            schema_id,
             creator="system:worker",
-            records=records,
-            record_state="PENDING",
-            state=state,
+            states=["PENDING"] * records,
+            batch_state=state,
+            traceparent=TRACEPARENT,
         )
-        await conn.execute(
-            "UPDATE batches SET traceparent = $1 WHERE id = $2", TRACEPARENT, batch_id
-        )
-    return batch_id, ids
+    return batch.batch_id, batch.record_ids
 
 
 async def test_claim_lock_and_mark_queued(app_pool: asyncpg.Pool) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from tests.deploy.conftest import DEPLOY
+from tests.fixtures.manifests import DEPLOY
 
 COMPONENTS = {
     "templates": "services.templates",

@@ -13,7 +13,7 @@ from google.api import annotations_pb2, http_pb2, resource_pb2
 from google.protobuf import descriptor_pb2
 
 from credbatch.codegen import descriptor_set
-from tests.deploy.conftest import DEPLOY
+from tests.fixtures.manifests import DEPLOY
 
 RESOURCES = {
     "credbatch.dev/CredentialSchema",

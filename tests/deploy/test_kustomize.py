@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from credbatch.messaging.topology import WORK_QUEUE
-from tests.deploy.conftest import (
+from tests.fixtures.manifests import (
     K8S,
     OVERLAYS,
     ROOT,

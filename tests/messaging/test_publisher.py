@@ -59,8 +59,17 @@ async def test_publishes_a_thousand_with_confirms(
     assert message.headers["x-attempt"] == 1
 
 
-async def test_empty_window_is_a_no_op(amqp_channel: AbstractRobustChannel) -> None:
-    await ConfirmingPublisher(amqp_channel).publish_many([], timeout=1)
+async def test_empty_window_is_a_no_op(
+    amqp_connection: AbstractRobustConnection, topology: Topology
+) -> None:
+    channel = await amqp_connection.channel()
+    publisher = ConfirmingPublisher(channel)
+    await channel.close()
+    # On a closed channel any publish, or any wait for the channel or a confirm, fails.
+    await publisher.publish_many([], timeout=1)
+    with pytest.raises(PublishError):
+        await publisher.publish_many(_messages(1), timeout=1)
+    assert await _queue_depth(amqp_connection, topology.work_queue.name) == 0
 
 
 async def test_missing_exchange_raises_publish_error(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import aio_pika
 import pytest
@@ -11,7 +12,9 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustC
 
 from credbatch.config import Settings
 from credbatch.messaging.topology import (
+    DEAD_LETTER_EXCHANGE,
     DEAD_QUEUE,
+    DEAD_ROUTING_KEY,
     DELIVERY_LIMIT,
     EXCHANGE,
     RETRY_EXCHANGE,
@@ -67,15 +70,59 @@ async def test_declare_twice_and_concurrently(amqp_settings: Settings) -> None:
 
 
 async def test_declare_from_scratch_concurrently(fresh_amqp_url: str) -> None:
-    """Several processes starting at once on an empty vhost all succeed."""
+    """Several processes starting at once on an empty vhost all succeed, and agree."""
     settings = Settings(amqp_url=fresh_amqp_url, retry_delays=(1.0, 2.0))
     connections = [await connect(settings) for _ in range(4)]
     try:
         channels = [await c.channel() for c in connections]
-        await asyncio.gather(*(declare_topology(ch, settings) for ch in channels))
+        declared = await asyncio.gather(*(declare_topology(ch, settings) for ch in channels))
+        assert [t.work_queue.name for t in declared] == [WORK_QUEUE] * 4
     finally:
         for connection in connections:
             await connection.close()
+    await _assert_topology_on_broker(fresh_amqp_url)
+
+
+async def _assert_topology_on_broker(url: str) -> None:
+    """What the broker holds, asked on a plain connection (no robust declare cache)."""
+    expected_queues: dict[str, dict[str, Any]] = {
+        DEAD_QUEUE: {"x-queue-type": "quorum"},
+        WORK_QUEUE: {
+            "x-queue-type": "quorum",
+            "x-delivery-limit": DELIVERY_LIMIT,
+            "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+            "x-dead-letter-routing-key": DEAD_ROUTING_KEY,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        },
+        **{
+            f"credbatch.issuance.retry.{ms}": {
+                "x-message-ttl": ms,
+                "x-dead-letter-exchange": EXCHANGE,
+                "x-dead-letter-routing-key": WORK_ROUTING_KEY,
+            }
+            for ms in (1000, 2000)
+        },
+    }
+    connection = await aio_pika.connect(url)
+    try:
+        channel = await connection.channel()
+        for exchange_name in (EXCHANGE, DEAD_LETTER_EXCHANGE, RETRY_EXCHANGE):
+            await channel.declare_exchange(exchange_name, passive=True)
+        # The broker refuses a declare whose arguments differ from the queue's (the last
+        # check shows it): each of these succeeding means the queue holds exactly them.
+        for name, arguments in expected_queues.items():
+            await channel.declare_queue(name, durable=True, arguments=arguments)
+        with pytest.raises(aio_pika.exceptions.ChannelPreconditionFailed):
+            await channel.declare_queue(WORK_QUEUE, durable=True)
+        # The work queue is bound to the exchange: a mandatory publish is routed to it.
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(EXCHANGE)
+        await exchange.publish(aio_pika.Message(b"probe"), WORK_ROUTING_KEY, mandatory=True)
+        queue = await channel.declare_queue(WORK_QUEUE, passive=True)
+        assert queue.declaration_result.message_count == 1
+    finally:
+        await connection.close()
 
 
 async def test_work_queue_is_quorum_with_delivery_limit(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 import string
 import uuid
 from decimal import Decimal
@@ -93,6 +94,9 @@ def test_values_are_normalised(kind: AttributeType, raw: str, expected: object) 
         (AttributeType.DATE, "29/02/2024", "INVALID_DATE"),
         (AttributeType.EMAIL, "not-an-email", "INVALID_EMAIL"),
         (AttributeType.EMAIL, "a@localhost", "INVALID_EMAIL"),
+        (AttributeType.EMAIL, "holder@example.c", "INVALID_EMAIL"),
+        (AttributeType.EMAIL, "a@b.123", "INVALID_EMAIL"),
+        (AttributeType.EMAIL, "holder@exämple.c", "INVALID_EMAIL"),
         (AttributeType.PHONE, "12", "INVALID_PHONE"),
         (AttributeType.PHONE, "call me", "INVALID_PHONE"),
         (AttributeType.URL, "ftp://example.com/", "INVALID_URL"),
@@ -168,5 +172,32 @@ def test_the_email_fast_path_agrees_with_email_validator(local: str, domain: str
         expected: str | None = validate_email(raw, check_deliverability=False).normalized
     except EmailNotValidError:
         expected = None
+    if expected is not None and not re.fullmatch(
+        r"[a-z]{2,63}|xn--[a-z0-9-]{1,59}", expected.rpartition(".")[2].lower()
+    ):
+        expected = None  # a top-level domain that cannot exist: refused on purpose
     value, codes = _one(AttributeType.EMAIL, raw)
     assert value == expected, (raw, codes)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text(string.ascii_lowercase, min_size=1, max_size=10),
+    st.one_of(
+        st.text(string.ascii_letters, min_size=1, max_size=1),
+        st.text(string.digits, min_size=1, max_size=6),
+    ),
+)
+def test_a_top_level_domain_that_cannot_exist_is_refused_naming_the_column(
+    label: str, tld: str
+) -> None:
+    schema = SchemaVersion(uuid.uuid4(), 1, "s", ())
+    validator = compile_row_validator(schema, [Medium.EMAIL])
+    [error] = validator.validate([f"holder@{label}.{tld}"]).errors
+    assert (error.column, error.code) == ("email", "INVALID_EMAIL")
+    assert "top-level domain" in error.message or "not a valid email" in error.message
+
+
+def test_real_top_level_domains_are_accepted() -> None:
+    for address in ("holder@example.co", "holder@example.museum", "holder@example.xn--p1ai"):
+        assert _one(AttributeType.EMAIL, address)[1] == [], address

@@ -39,7 +39,15 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         max_size=max(4, settings.worker_prefetch // 10),
         application_name="issuance",
     )
-    smtp = SmtpPool(settings.smtp_host, settings.smtp_port, settings.smtp_pool_size)
+    smtp = SmtpPool(
+        settings.smtp_host,
+        settings.smtp_port,
+        settings.smtp_pool_size,
+        tls=settings.smtp_tls,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        ca_file=settings.smtp_ca_file,
+    )
     sms = SmsClient(
         settings.sms_url,
         settings.sms_account,

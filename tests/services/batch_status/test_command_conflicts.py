@@ -10,7 +10,7 @@ import asyncpg
 from credbatch.batches.model import BatchState
 from credbatch.tenancy import tenant_transaction, user_scope
 from services.batch_status.status import BatchStatus
-from tests.fixtures.database import create_batch, create_schema
+from tests.fixtures.batches import insert_batch
 
 _LOCK = "SELECT 1 FROM records WHERE tenant_id = $1 AND id = $2 FOR UPDATE"
 
@@ -27,11 +27,9 @@ async def test_cancel_survives_a_deadlock(app_pool: asyncpg.Pool, owner_pool: as
     tenant = uuid.uuid4()
     admin = user_scope(tenant, "alice", ["org_admin"], [])
     async with tenant_transaction(app_pool, admin) as conn:
-        schema_id = await create_schema(conn, tenant)
-        batch_id, records = await create_batch(
-            conn, tenant, schema_id, creator="alice", records=2, record_state="QUEUED"
-        )
-    first, last = sorted(records)
+        arranged = await insert_batch(conn, tenant, creator="alice", states=("QUEUED", "QUEUED"))
+    batch_id = arranged.batch_id
+    first, last = sorted(arranged.record_ids)
     status = BatchStatus(app_pool, "http://127.0.0.1:8000")
 
     # Another transaction, locking against the cancel's id order: the last record first, then

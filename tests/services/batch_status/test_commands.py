@@ -18,7 +18,7 @@ import pytest
 from credbatch.config import Settings
 from credbatch.gen.batches.v1 import batch_pb2, batches_service_pb2
 from credbatch.tenancy import service_scope, tenant_transaction
-from tests.batches.arrange import arrange_batch, ensure_tenant
+from tests.fixtures.batches import insert_batch, insert_schema
 from tests.fixtures.grpc import bearer
 
 
@@ -55,8 +55,8 @@ async def test_no_record_is_issued_after_the_cancel_committed(
     batches_stub: Any, settings: Settings, app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool
 ) -> None:
     tenant = uuid.uuid4()
-    schema = await ensure_tenant(owner_pool, tenant)
-    arranged = await arrange_batch(
+    schema = await insert_schema(owner_pool, tenant)
+    arranged = await insert_batch(
         owner_pool, tenant, schema, creator="ana", states=["QUEUED"] * 400
     )
     jobs: asyncio.Queue[uuid.UUID] = asyncio.Queue()
@@ -104,10 +104,8 @@ async def test_retry_turns_failures_into_successes(
     batches_stub: Any, settings: Settings, app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool
 ) -> None:
     tenant = uuid.uuid4()
-    schema = await ensure_tenant(owner_pool, tenant)
-    arranged = await arrange_batch(
-        owner_pool, tenant, schema, creator="ana", states=["QUEUED"] * 10
-    )
+    schema = await insert_schema(owner_pool, tenant)
+    arranged = await insert_batch(owner_pool, tenant, schema, creator="ana", states=["QUEUED"] * 10)
     # The mail server is down for the even rows.
     for row, record_id in enumerate(arranged.record_ids, start=1):
         await work_one(app_pool, tenant, record_id, fail=row % 2 == 0)
@@ -157,8 +155,8 @@ async def test_retry_of_a_cancelled_batch_is_refused(
     batches_stub: Any, settings: Settings, owner_pool: asyncpg.Pool
 ) -> None:
     tenant = uuid.uuid4()
-    schema = await ensure_tenant(owner_pool, tenant)
-    arranged = await arrange_batch(
+    schema = await insert_schema(owner_pool, tenant)
+    arranged = await insert_batch(
         owner_pool, tenant, schema, creator="ana", states=["FAILED", "QUEUED"]
     )
     md = bearer(settings, tenant, "root", ["org_admin"])

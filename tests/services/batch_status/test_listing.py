@@ -13,7 +13,7 @@ import pytest
 
 from credbatch.config import Settings
 from credbatch.gen.batches.v1 import batch_pb2, batches_service_pb2
-from tests.batches.arrange import arrange_batch, ensure_tenant
+from tests.fixtures.batches import insert_batch, insert_schema
 from tests.fixtures.grpc import bearer, error_details
 
 Request = batches_service_pb2.ListBatchesRequest
@@ -23,12 +23,12 @@ async def test_paging_is_exact_while_batches_arrive(
     batches_stub: Any, settings: Settings, owner_pool: asyncpg.Pool
 ) -> None:
     tenant = uuid.uuid4()
-    schema = await ensure_tenant(owner_pool, tenant)
+    schema = await insert_schema(owner_pool, tenant)
     base = datetime.now(UTC) - timedelta(hours=1)
     # Some batches share a create_time: the id breaks the tie, so none is skipped or repeated.
     existing = {
         (
-            await arrange_batch(
+            await insert_batch(
                 owner_pool,
                 tenant,
                 schema,
@@ -44,7 +44,7 @@ async def test_paging_is_exact_while_batches_arrive(
 
     async def insert_meanwhile() -> None:
         while not stop.is_set():
-            made = await arrange_batch(owner_pool, tenant, schema, creator="ana")
+            made = await insert_batch(owner_pool, tenant, schema, creator="ana")
             arrived.add(made.batch_id)
             await asyncio.sleep(0)
 
@@ -73,10 +73,10 @@ async def test_paging_is_exact_while_batches_arrive(
 
 async def test_filters(batches_stub: Any, settings: Settings, owner_pool: asyncpg.Pool) -> None:
     tenant = uuid.uuid4()
-    schema = await ensure_tenant(owner_pool, tenant)
-    other_schema = await ensure_tenant(owner_pool, tenant)
+    schema = await insert_schema(owner_pool, tenant)
+    other_schema = await insert_schema(owner_pool, tenant)
     t0 = datetime(2025, 3, 1, tzinfo=UTC)
-    a = await arrange_batch(
+    a = await insert_batch(
         owner_pool,
         tenant,
         schema,
@@ -86,7 +86,7 @@ async def test_filters(batches_stub: Any, settings: Settings, owner_pool: asyncp
         states=["INVITED"],
         batch_state="COMPLETED",
     )
-    b = await arrange_batch(
+    b = await insert_batch(
         owner_pool,
         tenant,
         schema,
@@ -94,7 +94,7 @@ async def test_filters(batches_stub: Any, settings: Settings, owner_pool: asyncp
         department="hr",
         created_at=t0 + timedelta(days=1),
     )
-    c = await arrange_batch(
+    c = await insert_batch(
         owner_pool,
         tenant,
         other_schema,
@@ -149,9 +149,9 @@ async def test_token_is_bound_to_its_filter_and_page_size_is_capped(
     batches_stub: Any, settings: Settings, owner_pool: asyncpg.Pool
 ) -> None:
     tenant = uuid.uuid4()
-    schema = await ensure_tenant(owner_pool, tenant)
+    schema = await insert_schema(owner_pool, tenant)
     for _ in range(3):
-        await arrange_batch(owner_pool, tenant, schema, creator="ana")
+        await insert_batch(owner_pool, tenant, schema, creator="ana")
     md = bearer(settings, tenant, "root", ["org_admin"])
     page = await batches_stub.ListBatches(
         Request(page_size=1, filter='creator = "ana"'), metadata=md

@@ -18,7 +18,7 @@ from credbatch.config import Settings
 from credbatch.gen.batches.v1 import batch_pb2, batches_service_pb2
 from credbatch.tenancy import TenantScope
 from services.batch_status.report import COLUMNS, escape_cell, report_chunks
-from tests.batches.arrange import Arranged, arrange_batch, ensure_tenant
+from tests.fixtures.batches import ArrangedBatch, insert_batch, insert_schema
 from tests.fixtures.grpc import bearer
 
 STATES = ["INVITED", "FAILED", "INVITED", "FAILED", "QUEUED", "FAILED"]
@@ -41,7 +41,7 @@ ERRORS: list[tuple[str | None, str | None]] = [
 CERTIFICATE_ID = "Cert_" + uuid.uuid4().hex
 
 
-async def add_credential(owner: asyncpg.Pool, arranged: Arranged, row: int) -> uuid.UUID:
+async def add_credential(owner: asyncpg.Pool, arranged: ArrangedBatch, row: int) -> uuid.UUID:
     """A credential and certificate for one record, as a worker would write them."""
     tenant, record_id = arranged.tenant_id, arranged.record_ids[row - 1]
     kid, list_id, credential_id = f"k-{uuid.uuid4()}", uuid.uuid4(), uuid.uuid4()
@@ -102,8 +102,8 @@ async def test_failed_rows_with_their_errors(
     batches_stub: Any, settings: Settings, owner_pool: asyncpg.Pool
 ) -> None:
     tenant = uuid.uuid4()
-    schema = await ensure_tenant(owner_pool, tenant)
-    arranged = await arrange_batch(
+    schema = await insert_schema(owner_pool, tenant)
+    arranged = await insert_batch(
         owner_pool, tenant, schema, creator="ana", states=STATES, emails=EMAILS, errors=ERRORS
     )
     credential_id = await add_credential(owner_pool, arranged, 1)
@@ -139,8 +139,8 @@ async def test_chunks_are_bounded_and_pages_join_seamlessly(
     app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool
 ) -> None:
     tenant = uuid.uuid4()
-    schema = await ensure_tenant(owner_pool, tenant)
-    arranged = await arrange_batch(
+    schema = await insert_schema(owner_pool, tenant)
+    arranged = await insert_batch(
         owner_pool, tenant, schema, creator="ana", states=["INVITED", "FAILED"] * 50
     )
     scope = TenantScope(tenant, "root", frozenset({"org_admin"}))

@@ -20,7 +20,7 @@ import pytest_asyncio
 
 from credbatch.config import Settings
 from credbatch.gen.batches.v1 import batch_pb2, batches_service_pb2
-from tests.batches.arrange import arrange_batch, ensure_tenant
+from tests.fixtures.batches import insert_batch, insert_schema
 from tests.fixtures.grpc import Metadata, bearer, error_details
 
 # The generated stub is typed for the synchronous API; on an aio channel its calls are
@@ -129,15 +129,15 @@ BATCHES = ("a_sales", "a_hr", "b_sales")
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def world(owner_pool: asyncpg.Pool) -> World:
     tenants = {name: uuid.uuid4() for name in "ABC"}
-    schemas = {name: await ensure_tenant(owner_pool, t) for name, t in tenants.items()}
+    schemas = {name: await insert_schema(owner_pool, t) for name, t in tenants.items()}
     done = ["INVITED", "FAILED", "INVITED"]
-    a_sales = await arrange_batch(
+    a_sales = await insert_batch(
         owner_pool, tenants["A"], schemas["A"], creator="ana", department="sales", states=done
     )
-    a_hr = await arrange_batch(
+    a_hr = await insert_batch(
         owner_pool, tenants["A"], schemas["A"], creator="bob", department="hr", states=done
     )
-    b_sales = await arrange_batch(
+    b_sales = await insert_batch(
         owner_pool, tenants["B"], schemas["B"], creator="ana", department="sales", states=done
     )
     return World(

@@ -12,7 +12,7 @@ import pytest
 
 from credbatch.config import Settings
 from credbatch.gen.batches.v1 import batch_pb2, batches_service_pb2
-from tests.batches.arrange import arrange_batch, ensure_tenant
+from tests.fixtures.batches import insert_batch, insert_schema
 from tests.fixtures.grpc import bearer
 
 
@@ -20,8 +20,8 @@ async def test_watch_reports_changes_and_ends_on_completion(
     batches_stub: Any, settings: Settings, owner_pool: asyncpg.Pool
 ) -> None:
     tenant = uuid.uuid4()
-    schema = await ensure_tenant(owner_pool, tenant)
-    arranged = await arrange_batch(owner_pool, tenant, schema, creator="ana", states=["QUEUED"] * 4)
+    schema = await insert_schema(owner_pool, tenant)
+    arranged = await insert_batch(owner_pool, tenant, schema, creator="ana", states=["QUEUED"] * 4)
     md = bearer(settings, tenant, "ana", ["issuer"])
     seen: list[Any] = []
 
@@ -50,8 +50,8 @@ async def test_watch_honours_the_deadline(
     batches_stub: Any, settings: Settings, owner_pool: asyncpg.Pool
 ) -> None:
     tenant = uuid.uuid4()
-    schema = await ensure_tenant(owner_pool, tenant)
-    arranged = await arrange_batch(owner_pool, tenant, schema, creator="ana", states=["QUEUED"])
+    schema = await insert_schema(owner_pool, tenant)
+    arranged = await insert_batch(owner_pool, tenant, schema, creator="ana", states=["QUEUED"])
     md = bearer(settings, tenant, "root", ["org_admin"])
     request = batches_service_pb2.WatchBatchRequest(name=f"batches/{arranged.batch_id}")
     received = 0

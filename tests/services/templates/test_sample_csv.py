@@ -15,8 +15,8 @@ from credbatch.gen.templates.v1 import credential_schema_pb2, templates_service_
 from credbatch.schema.columns import match_header
 from credbatch.schema.model import Attribute, AttributeType, Medium, SchemaVersion
 from credbatch.schema.values import compile_row_validator
-from tests.fixtures.grpc import error_details
-from tests.services.templates.conftest import Tenant, attribute, create_schema
+from tests.fixtures.grpc import fails
+from tests.fixtures.templates import Tenant, attribute, create_schema
 
 pb = templates_service_pb2
 MEDIUMS = {
@@ -101,25 +101,18 @@ async def test_a_versioned_name_gives_that_versions_columns(
     assert old.filename.endswith("-v1.csv") and new.filename.endswith("-v2.csv")
 
 
-async def _fails(call: Any, code: grpc.StatusCode) -> Any:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call
-    assert caught.value.code() == code, caught.value.details()
-    return error_details(caught.value)
-
-
 async def test_sample_csv_refusals(
     templates_stub: Any, tenant: Tenant, other_tenant: Tenant
 ) -> None:
     schema = await create_schema(templates_stub, tenant.admin)
-    details = await _fails(
+    details = await fails(
         templates_stub.GetSampleCsv(
             pb.GetSampleCsvRequest(schema=schema.name), metadata=tenant.admin
         ),
         grpc.StatusCode.INVALID_ARGUMENT,
     )
     assert details.fields == ["mediums"]
-    details = await _fails(
+    details = await fails(
         templates_stub.GetSampleCsv(
             pb.GetSampleCsvRequest(schema=schema.name, mediums=[medium_pb2.MEDIUM_UNSPECIFIED]),
             metadata=tenant.admin,
@@ -127,7 +120,7 @@ async def test_sample_csv_refusals(
         grpc.StatusCode.INVALID_ARGUMENT,
     )
     assert details.fields == ["mediums[0]"]
-    details = await _fails(
+    details = await fails(
         templates_stub.GetSampleCsv(
             pb.GetSampleCsvRequest(schema="nope", mediums=MEDIUMS["SMS"]), metadata=tenant.admin
         ),
@@ -138,7 +131,7 @@ async def test_sample_csv_refusals(
         (tenant.admin, f"schemas/{uuid.uuid4()}"),
         (other_tenant.admin, schema.name),
     ):
-        await _fails(
+        await fails(
             templates_stub.GetSampleCsv(
                 pb.GetSampleCsvRequest(schema=name, mediums=MEDIUMS["SMS"]), metadata=metadata
             ),

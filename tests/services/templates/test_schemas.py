@@ -9,17 +9,10 @@ import grpc
 import pytest
 
 from credbatch.gen.templates.v1 import credential_schema_pb2, templates_service_pb2
-from tests.fixtures.grpc import error_details
-from tests.services.templates.conftest import T, Tenant, attribute, create_schema
+from tests.fixtures.grpc import fails
+from tests.fixtures.templates import T, Tenant, attribute, create_schema
 
 pb = templates_service_pb2
-
-
-async def _fails(call: Any, code: grpc.StatusCode) -> Any:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call
-    assert caught.value.code() == code, caught.value.details()
-    return error_details(caught.value)
 
 
 async def test_an_org_admin_creates_a_schema_at_version_1(
@@ -44,7 +37,7 @@ async def test_a_service_may_create_an_issuer_or_observer_may_not(
 ) -> None:
     await create_schema(templates_stub, tenant.service)
     for metadata in (tenant.issuer, tenant.observer):
-        details = await _fails(
+        details = await fails(
             create_schema(templates_stub, metadata), grpc.StatusCode.PERMISSION_DENIED
         )
         assert details.info.reason
@@ -54,7 +47,7 @@ async def test_a_service_may_create_an_issuer_or_observer_may_not(
 async def test_reserved_attribute_names_are_refused_with_the_reason(
     templates_stub: Any, tenant: Tenant, reserved: str
 ) -> None:
-    details = await _fails(
+    details = await fails(
         create_schema(
             templates_stub, tenant.admin, attributes=[attribute("a"), attribute(reserved)]
         ),
@@ -62,13 +55,13 @@ async def test_reserved_attribute_names_are_refused_with_the_reason(
     )
     assert details.fields == ["schema.attributes[1].name"]
     assert details.bad_request is not None
-    violation = details.bad_request.field_violations[0]
+    violation = details.violations[0]
     assert violation.reason == "RESERVED_ATTRIBUTE_NAME"
     assert "reserved" in violation.description
 
 
 async def test_every_problem_of_a_definition_is_named(templates_stub: Any, tenant: Tenant) -> None:
-    details = await _fails(
+    details = await fails(
         create_schema(
             templates_stub,
             tenant.admin,
@@ -94,7 +87,7 @@ async def test_every_problem_of_a_definition_is_named(templates_stub: Any, tenan
 
 
 async def test_no_attributes_is_refused(templates_stub: Any, tenant: Tenant) -> None:
-    details = await _fails(
+    details = await fails(
         create_schema(templates_stub, tenant.admin, attributes=[]),
         grpc.StatusCode.INVALID_ARGUMENT,
     )
@@ -105,7 +98,7 @@ async def test_display_names_are_unique_per_tenant_ignoring_case(
     templates_stub: Any, tenant: Tenant, other_tenant: Tenant
 ) -> None:
     await create_schema(templates_stub, tenant.admin, display_name="Safety Training")
-    details = await _fails(
+    details = await fails(
         create_schema(templates_stub, tenant.admin, display_name="safety training"),
         grpc.StatusCode.ALREADY_EXISTS,
     )
@@ -168,7 +161,7 @@ async def test_version_refusals(templates_stub: Any, tenant: Tenant, other_tenan
     renamed = credential_schema_pb2.CredentialSchema(
         display_name="Another name", attributes=[attribute("name")]
     )
-    details = await _fails(
+    details = await fails(
         templates_stub.CreateCredentialSchemaVersion(
             pb.CreateCredentialSchemaVersionRequest(name=v1.name, schema=renamed),
             metadata=tenant.admin,
@@ -177,7 +170,7 @@ async def test_version_refusals(templates_stub: Any, tenant: Tenant, other_tenan
     )
     assert details.fields == ["schema.display_name"]
     same = credential_schema_pb2.CredentialSchema(attributes=[attribute("email")])
-    details = await _fails(
+    details = await fails(
         templates_stub.CreateCredentialSchemaVersion(
             pb.CreateCredentialSchemaVersionRequest(name=v1.name, schema=same),
             metadata=tenant.admin,
@@ -187,21 +180,21 @@ async def test_version_refusals(templates_stub: Any, tenant: Tenant, other_tenan
     assert details.fields == ["schema.attributes[0].name"]
     ok = credential_schema_pb2.CredentialSchema(attributes=[attribute("name")])
     for metadata in (other_tenant.admin,):
-        await _fails(
+        await fails(
             templates_stub.CreateCredentialSchemaVersion(
                 pb.CreateCredentialSchemaVersionRequest(name=v1.name, schema=ok),
                 metadata=metadata,
             ),
             grpc.StatusCode.NOT_FOUND,
         )
-    await _fails(
+    await fails(
         templates_stub.CreateCredentialSchemaVersion(
             pb.CreateCredentialSchemaVersionRequest(name=v1.name, schema=ok),
             metadata=tenant.issuer,
         ),
         grpc.StatusCode.PERMISSION_DENIED,
     )
-    details = await _fails(
+    details = await fails(
         templates_stub.CreateCredentialSchemaVersion(
             pb.CreateCredentialSchemaVersionRequest(name=f"{v1.name}@1", schema=ok),
             metadata=tenant.admin,
@@ -216,7 +209,7 @@ async def test_another_tenants_schema_is_not_found(
 ) -> None:
     created = await create_schema(templates_stub, tenant.admin)
     for name in (created.name, f"{created.name}@1"):
-        details = await _fails(
+        details = await fails(
             templates_stub.GetCredentialSchema(
                 pb.GetCredentialSchemaRequest(name=name), metadata=other_tenant.admin
             ),
@@ -231,7 +224,7 @@ async def test_another_tenants_schema_is_not_found(
 
 @pytest.mark.parametrize("name", ["", "schemas/not-a-uuid", "schema/x", "schemas/{}@0", "x"])
 async def test_malformed_names_are_invalid(templates_stub: Any, tenant: Tenant, name: str) -> None:
-    details = await _fails(
+    details = await fails(
         templates_stub.GetCredentialSchema(
             pb.GetCredentialSchemaRequest(name=name.format(uuid.uuid4())), metadata=tenant.admin
         ),
@@ -243,7 +236,7 @@ async def test_malformed_names_are_invalid(templates_stub: Any, tenant: Tenant, 
 async def test_unknown_schema_or_version_is_not_found(templates_stub: Any, tenant: Tenant) -> None:
     created = await create_schema(templates_stub, tenant.admin)
     for name in (f"schemas/{uuid.uuid4()}", f"{created.name}@2"):
-        await _fails(
+        await fails(
             templates_stub.GetCredentialSchema(
                 pb.GetCredentialSchemaRequest(name=name), metadata=tenant.admin
             ),
@@ -267,14 +260,14 @@ async def test_lists_page_with_opaque_tokens(templates_stub: Any, tenant: Tenant
             break
     assert seen == list(reversed(names))
     assert pages == 3
-    details = await _fails(
+    details = await fails(
         templates_stub.ListCredentialSchemas(
             pb.ListCredentialSchemasRequest(page_token="garbage"), metadata=tenant.admin
         ),
         grpc.StatusCode.INVALID_ARGUMENT,
     )
     assert details.fields == ["page_token"]
-    details = await _fails(
+    details = await fails(
         templates_stub.ListCredentialSchemas(
             pb.ListCredentialSchemasRequest(page_size=-1), metadata=tenant.admin
         ),

@@ -12,17 +12,10 @@ import pytest
 from PIL import Image
 
 from credbatch.gen.templates.v1 import templates_pb2, templates_service_pb2
-from tests.fixtures.grpc import error_details
-from tests.services.templates.conftest import Tenant, attribute, create_schema
+from tests.fixtures.grpc import fails
+from tests.fixtures.templates import Tenant, attribute, create_schema
 
 pb = templates_service_pb2
-
-
-async def _fails(call: Any, code: grpc.StatusCode) -> Any:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call
-    assert caught.value.code() == code, caught.value.details()
-    return error_details(caught.value)
 
 
 def _email(**overrides: str) -> templates_pb2.EmailTemplate:
@@ -170,7 +163,7 @@ async def test_issuers_and_observers_cannot_create_templates(
     templates_stub: Any, tenant: Tenant
 ) -> None:
     for metadata in (tenant.issuer, tenant.observer):
-        await _fails(
+        await fails(
             templates_stub.CreateEmailTemplate(
                 pb.CreateEmailTemplateRequest(email_template=_email()), metadata=metadata
             ),
@@ -192,19 +185,19 @@ async def test_another_tenants_templates_are_not_found(
         pb.ListSmsTemplatesRequest(), metadata=tenant.admin
     )
     default_sms = listed.sms_templates[0].name
-    await _fails(
+    await fails(
         templates_stub.GetEmailTemplate(
             pb.GetEmailTemplateRequest(name=email.name), metadata=other_tenant.admin
         ),
         grpc.StatusCode.NOT_FOUND,
     )
-    await _fails(
+    await fails(
         templates_stub.GetCertificateTemplate(
             pb.GetCertificateTemplateRequest(name=certificate.name), metadata=other_tenant.admin
         ),
         grpc.StatusCode.NOT_FOUND,
     )
-    await _fails(
+    await fails(
         templates_stub.GetSmsTemplate(
             pb.GetSmsTemplateRequest(name=default_sms), metadata=other_tenant.admin
         ),
@@ -218,14 +211,14 @@ async def test_another_tenants_templates_are_not_found(
 
 async def test_template_names_are_checked(templates_stub: Any, tenant: Tenant) -> None:
     for name in ("", "emailTemplates/nope", f"smsTemplates/{uuid.uuid4()}"):
-        details = await _fails(
+        details = await fails(
             templates_stub.GetEmailTemplate(
                 pb.GetEmailTemplateRequest(name=name), metadata=tenant.admin
             ),
             grpc.StatusCode.INVALID_ARGUMENT,
         )
         assert details.fields == ["name"]
-    await _fails(
+    await fails(
         templates_stub.GetEmailTemplate(
             pb.GetEmailTemplateRequest(name=f"emailTemplates/{uuid.uuid4()}"), metadata=tenant.admin
         ),
@@ -254,7 +247,7 @@ async def test_injection_attempts_fail_safely_at_creation_and_are_not_stored(
     templates_stub: Any, tenant: Tenant, source: str, reason: str
 ) -> None:
     started = time.monotonic()
-    details = await _fails(
+    details = await fails(
         templates_stub.CreateEmailTemplate(
             pb.CreateEmailTemplateRequest(email_template=_email(html_body=source)),
             metadata=tenant.admin,
@@ -263,8 +256,8 @@ async def test_injection_attempts_fail_safely_at_creation_and_are_not_stored(
     )
     assert time.monotonic() - started < 3
     assert details.fields == ["email_template.html_body"]
-    assert details.bad_request.field_violations[0].reason == reason
-    assert details.bad_request.field_violations[0].description
+    assert details.violations[0].reason == reason
+    assert details.violations[0].description
     for kind, request in (
         (
             "sms",
@@ -282,7 +275,7 @@ async def test_injection_attempts_fail_safely_at_creation_and_are_not_stored(
             if kind == "sms"
             else templates_stub.CreateCertificateTemplate(request, metadata=tenant.admin)
         )
-        details = await _fails(call, grpc.StatusCode.INVALID_ARGUMENT)
+        details = await fails(call, grpc.StatusCode.INVALID_ARGUMENT)
         assert details.fields == [f"{kind}_template.body"]
     # Nothing was stored: no worker can ever get these.
     listed = await templates_stub.ListEmailTemplates(
@@ -296,7 +289,7 @@ async def test_injection_attempts_fail_safely_at_creation_and_are_not_stored(
 
 
 async def test_template_refusals_name_each_field(templates_stub: Any, tenant: Tenant) -> None:
-    details = await _fails(
+    details = await fails(
         templates_stub.CreateEmailTemplate(
             pb.CreateEmailTemplateRequest(
                 email_template=_email(display_name="", subject="", text_body="{% if %}")
@@ -310,7 +303,7 @@ async def test_template_refusals_name_each_field(templates_stub: Any, tenant: Te
         "email_template.subject",
         "email_template.text_body",
     }
-    details = await _fails(
+    details = await fails(
         templates_stub.CreateSmsTemplate(
             pb.CreateSmsTemplateRequest(
                 sms_template=templates_pb2.SmsTemplate(display_name="long", body="ł" * 700)
@@ -319,11 +312,11 @@ async def test_template_refusals_name_each_field(templates_stub: Any, tenant: Te
         ),
         grpc.StatusCode.INVALID_ARGUMENT,
     )
-    assert [v.reason for v in details.bad_request.field_violations] == ["SMS_TOO_LONG"]
+    assert [v.reason for v in details.violations] == ["SMS_TOO_LONG"]
     layout = templates_pb2.CertificateLayout(
         primary_color="blue", logo=b"GIF89a....", logo_mime_type="image/gif"
     )
-    details = await _fails(
+    details = await fails(
         templates_stub.CreateCertificateTemplate(
             pb.CreateCertificateTemplateRequest(certificate_template=_certificate(layout=layout)),
             metadata=tenant.admin,
@@ -337,15 +330,15 @@ async def test_template_refusals_name_each_field(templates_stub: Any, tenant: Te
     big = templates_pb2.CertificateLayout(
         logo=b"\x89PNG" + b"0" * 600_000, logo_mime_type="image/png"
     )
-    details = await _fails(
+    details = await fails(
         templates_stub.CreateCertificateTemplate(
             pb.CreateCertificateTemplateRequest(certificate_template=_certificate(layout=big)),
             metadata=tenant.admin,
         ),
         grpc.StatusCode.INVALID_ARGUMENT,
     )
-    assert [v.reason for v in details.bad_request.field_violations] == ["LOGO_TOO_LARGE"]
-    details = await _fails(
+    assert [v.reason for v in details.violations] == ["LOGO_TOO_LARGE"]
+    details = await fails(
         templates_stub.CreateCertificateTemplate(
             pb.CreateCertificateTemplateRequest(
                 certificate_template=_certificate(
@@ -356,7 +349,7 @@ async def test_template_refusals_name_each_field(templates_stub: Any, tenant: Te
         ),
         grpc.StatusCode.INVALID_ARGUMENT,
     )
-    assert [(v.field, v.reason) for v in details.bad_request.field_violations] == [
+    assert [(v.field, v.reason) for v in details.violations] == [
         ("certificate_template.body", "CERTIFICATE_OVERFLOW")
     ]
 
@@ -372,7 +365,7 @@ async def test_placeholders_are_checked_against_a_schema(
         metadata=tenant.admin,
     )
     assert ok.name
-    details = await _fails(
+    details = await fails(
         templates_stub.CreateEmailTemplate(
             pb.CreateEmailTemplateRequest(
                 email_template=_email(subject="{{ nickname }}", text_body="{{ Cred_URL }}"),
@@ -384,10 +377,10 @@ async def test_placeholders_are_checked_against_a_schema(
     )
     assert details.fields == ["email_template.subject", "email_template.text_body"]
     assert details.info.reason == "UNKNOWN_PLACEHOLDER"
-    descriptions = [v.description for v in details.bad_request.field_violations]
+    descriptions = [v.description for v in details.violations]
     assert "nickname" in descriptions[0] and "`course`" in descriptions[0]
     assert "certificate" in descriptions[1]
-    details = await _fails(
+    details = await fails(
         templates_stub.CreateSmsTemplate(
             pb.CreateSmsTemplateRequest(
                 sms_template=templates_pb2.SmsTemplate(display_name="s", body="{{ Course }}"),
@@ -397,8 +390,8 @@ async def test_placeholders_are_checked_against_a_schema(
         ),
         grpc.StatusCode.INVALID_ARGUMENT,
     )
-    assert "did you mean `course`" in details.bad_request.field_violations[0].description
-    await _fails(
+    assert "did you mean `course`" in details.violations[0].description
+    await fails(
         templates_stub.CreateCertificateTemplate(
             pb.CreateCertificateTemplateRequest(
                 certificate_template=_certificate(),
@@ -408,7 +401,7 @@ async def test_placeholders_are_checked_against_a_schema(
         ),
         grpc.StatusCode.NOT_FOUND,
     )
-    details = await _fails(
+    details = await fails(
         templates_stub.CreateCertificateTemplate(
             pb.CreateCertificateTemplateRequest(
                 certificate_template=_certificate(), validate_against_schema="schemas/x"

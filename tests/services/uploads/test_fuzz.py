@@ -7,7 +7,7 @@ import grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.services.uploads.conftest import HEADER, Tenant, batch_count, csv_file, row
+from tests.fixtures.uploads import HEADER, Tenant, batch_count, csv_file, row
 
 _cell = st.text(alphabet=st.sampled_from(list('a1@.,"\r\n +-\u00e9')), max_size=8)
 

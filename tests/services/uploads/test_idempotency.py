@@ -8,7 +8,7 @@ import asyncpg
 import grpc
 import pytest
 
-from tests.services.uploads.conftest import Tenant, batch_count, batch_rows, csv_file, row
+from tests.fixtures.uploads import Tenant, batch_count, batch_rows, csv_file, row
 
 
 async def test_retry_returns_the_same_batch(tenant: Tenant, owner_pool: asyncpg.Pool) -> None:

@@ -9,7 +9,7 @@ import grpc
 import pytest
 
 from tests.fixtures.grpc import error_details
-from tests.services.uploads.conftest import Tenant, batch_count, csv_file, row
+from tests.fixtures.uploads import Tenant, batch_count, csv_file, row
 
 ERRORS = 5000
 

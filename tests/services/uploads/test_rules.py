@@ -10,7 +10,7 @@ import grpc
 import pytest
 
 from tests.fixtures.grpc import error_details
-from tests.services.uploads.conftest import (
+from tests.fixtures.uploads import (
     EMAIL,
     HEADER,
     SMS,

@@ -6,7 +6,7 @@ import asyncpg
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from credbatch.gen.batches.v1 import batch_pb2
-from tests.services.uploads.conftest import Tenant, batch_count, batch_rows, csv_file, row
+from tests.fixtures.uploads import Tenant, batch_count, batch_rows, csv_file, row
 
 
 async def test_valid_file_creates_a_queued_batch_with_pending_normalised_records(

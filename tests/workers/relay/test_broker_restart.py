@@ -24,11 +24,10 @@ import pytest
 from credbatch.config import Settings
 from credbatch.gen.jobs.v1 import issuance_job_pb2
 from credbatch.messaging import WORK_QUEUE
-from tests.workers.relay.conftest import MakePending, record_states
-from tests.workers.relay.test_crash import start_relay
+from tests.fixtures.batches import record_states
+from tests.fixtures.relay import RELAY_WINDOW, MakePending, start_relay
 
 RECORDS = 8000
-WINDOW = 200  # CREDBATCH_RELAY_BATCH_SIZE of start_relay
 
 
 def close_vhost_connections(amqp_url: str) -> None:
@@ -54,7 +53,7 @@ def close_vhost_connections(amqp_url: str) -> None:
 @pytest.mark.slow
 async def test_connections_closed_by_the_broker_mid_publish_lose_no_job(
     settings: Settings,
-    app_pool: asyncpg.Pool,
+    owner_pool: asyncpg.Pool,
     make_pending: MakePending,
     fresh_amqp_url: str,
     tmp_path: Path,
@@ -70,25 +69,26 @@ async def test_connections_closed_by_the_broker_mid_publish_lose_no_job(
         threshold = 600
         for _ in range(2):
             for _ in range(3000):
-                if (await record_states(app_pool, batch)).get("QUEUED", 0) >= threshold:
+                if (await record_states(owner_pool, batch.batch_id)).get("QUEUED", 0) >= threshold:
                     break
                 assert relay.poll() is None, log_path.read_text()
                 await asyncio.sleep(0.01)
             else:
                 raise AssertionError("the relay made no progress: " + log_path.read_text())
             await asyncio.to_thread(close_vhost_connections, fresh_amqp_url)
-            states = await record_states(app_pool, batch)
+            states = await record_states(owner_pool, batch.batch_id)
             if states.get("PENDING", 0) > 0:
                 closes += 1
             threshold = states.get("QUEUED", 0) + 600
         assert closes >= 1, "the relay finished before the broker dropped it"
 
         for _ in range(1200):
-            if await record_states(app_pool, batch) == {"QUEUED": RECORDS}:
+            if await record_states(owner_pool, batch.batch_id) == {"QUEUED": RECORDS}:
                 break
             assert relay.poll() is None, log_path.read_text()
             await asyncio.sleep(0.05)
-        assert await record_states(app_pool, batch) == {"QUEUED": RECORDS}, log_path.read_text()
+        states = await record_states(owner_pool, batch.batch_id)
+        assert states == {"QUEUED": RECORDS}, log_path.read_text()
         # The same process did all of it, and it still stops cleanly.
         assert relay.poll() is None, log_path.read_text()
         relay.send_signal(signal.SIGTERM)
@@ -115,4 +115,4 @@ async def test_connections_closed_by_the_broker_mid_publish_lose_no_job(
     # or the confirm lost with the connection).
     duplicates = sum(n - 1 for n in deliveries.values())
     assert max(deliveries.values()) <= 2
-    assert duplicates <= 2 * WINDOW
+    assert duplicates <= 2 * RELAY_WINDOW

@@ -9,13 +9,9 @@ fell between the broker's confirm and the commit, at most twice.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
-from typing import IO
 
 import aio_pika
 import asyncpg
@@ -24,29 +20,10 @@ import pytest
 from credbatch.config import Settings
 from credbatch.gen.jobs.v1 import issuance_job_pb2
 from credbatch.messaging import WORK_QUEUE, declare_topology
-from tests.workers.relay.conftest import MakePending, record_states
+from tests.fixtures.batches import record_states
+from tests.fixtures.relay import MakePending, start_relay
 
-ROOT = Path(__file__).resolve().parents[3]
 RECORDS = 6000
-
-
-def start_relay(settings: Settings, amqp_url: str, log: IO[bytes]) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "CREDBATCH_DATABASE_URL": settings.database_url,
-        "CREDBATCH_APP_DATABASE_URL": settings.app_database_url,
-        "CREDBATCH_AMQP_URL": amqp_url,
-        "CREDBATCH_RELAY_BATCH_SIZE": "200",
-        "CREDBATCH_RELAY_POLL_INTERVAL": "0.1",
-        "OTEL_SDK_DISABLED": "true",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "workers.relay"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
 
 
 async def queue_depth(channel: aio_pika.abc.AbstractChannel) -> int:
@@ -58,7 +35,7 @@ async def queue_depth(channel: aio_pika.abc.AbstractChannel) -> int:
 @pytest.mark.slow
 async def test_sigkill_mid_publish_then_restart_delivers_every_job(
     settings: Settings,
-    app_pool: asyncpg.Pool,
+    owner_pool: asyncpg.Pool,
     make_pending: MakePending,
     fresh_amqp_url: str,
     tmp_path: Path,
@@ -84,14 +61,14 @@ async def test_sigkill_mid_publish_then_restart_delivers_every_job(
         finally:
             if relay.poll() is None:
                 relay.kill()
-        states_at_kill = await record_states(app_pool, batch)
+        states_at_kill = await record_states(owner_pool, batch.batch_id)
         assert states_at_kill.get("PENDING", 0) > 0, "killed too late to prove anything"
 
         with log_path.open("ab") as log:
             restarted = start_relay(settings, fresh_amqp_url, log)
         try:
             for _ in range(1200):
-                if await record_states(app_pool, batch) == {"QUEUED": RECORDS}:
+                if await record_states(owner_pool, batch.batch_id) == {"QUEUED": RECORDS}:
                     break
                 await asyncio.sleep(0.05)
             # SIGTERM: the relay finishes its window and exits cleanly.
@@ -100,7 +77,7 @@ async def test_sigkill_mid_publish_then_restart_delivers_every_job(
         finally:
             if restarted.poll() is None:
                 restarted.kill()
-        assert await record_states(app_pool, batch) == {"QUEUED": RECORDS}
+        assert await record_states(owner_pool, batch.batch_id) == {"QUEUED": RECORDS}
 
         queue = await channel.declare_queue(WORK_QUEUE, passive=True)
         deliveries: Counter[str] = Counter()

@@ -13,7 +13,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from credbatch.gen.jobs.v1 import issuance_job_pb2
 from credbatch.messaging import ConfirmingPublisher, OutgoingMessage, PublishError, Topology
-from tests.workers.relay.conftest import MakePending, record_states
+from tests.fixtures.batches import record_states
+from tests.fixtures.relay import TRACEPARENT, MakePending
 from workers.relay.relay import OutboxRelay
 
 
@@ -32,6 +33,7 @@ async def drain(
 
 async def test_each_pending_record_becomes_one_job_and_queued(
     app_pool: asyncpg.Pool,
+    owner_pool: asyncpg.Pool,
     amqp_channel: AbstractRobustChannel,
     topology: Topology,
     make_pending: MakePending,
@@ -42,7 +44,7 @@ async def test_each_pending_record_becomes_one_job_and_queued(
     while (await relay.relay_window()).claimed:
         pass
 
-    assert await record_states(app_pool, batch) == {"QUEUED": 1234}
+    assert await record_states(owner_pool, batch.batch_id) == {"QUEUED": 1234}
     jobs = [
         (j, h) for j, h in await drain(topology.work_queue) if j.batch_id == str(batch.batch_id)
     ]
@@ -53,13 +55,13 @@ async def test_each_pending_record_becomes_one_job_and_queued(
     assert job.tenant_id == str(batch.tenant_id)
     assert job.attempt == 1
     # The worker's span will join the upload's trace.
-    assert headers["traceparent"] == batch.traceparent
+    assert headers["traceparent"] == TRACEPARENT
     publish = [s for s in spans.get_finished_spans() if s.name.endswith(" publish")]
     assert publish and all(
         s.attributes and s.attributes["messaging.batch.message_count"] for s in publish
     )
     assert any(
-        link.context.trace_id == int(batch.traceparent.split("-")[1], 16)
+        link.context.trace_id == int(TRACEPARENT.split("-")[1], 16)
         for span in publish
         for link in span.links
     )
@@ -93,6 +95,7 @@ class _HalfConfirming:
 
 async def test_unconfirmed_jobs_stay_pending_and_go_out_in_a_later_window(
     app_pool: asyncpg.Pool,
+    owner_pool: asyncpg.Pool,
     amqp_channel: AbstractRobustChannel,
     topology: Topology,
     make_pending: MakePending,
@@ -102,11 +105,11 @@ async def test_unconfirmed_jobs_stay_pending_and_go_out_in_a_later_window(
     relay = OutboxRelay(app_pool, half, window=10)
     first = await relay.relay_window()
     assert first.claimed >= 10 and first.queued == (first.claimed + 1) // 2
-    states = await record_states(app_pool, batch)
+    states = await record_states(owner_pool, batch.batch_id)
     assert states.get("PENDING", 0) > 0
     while (await relay.relay_window()).claimed:
         pass
-    assert await record_states(app_pool, batch) == {"QUEUED": 10}
+    assert await record_states(owner_pool, batch.batch_id) == {"QUEUED": 10}
     jobs = [j for j, _ in await drain(topology.work_queue) if j.batch_id == str(batch.batch_id)]
     # Only confirmed jobs were marked: each record went out exactly once.
     assert sorted(j.record_id for j in jobs) == sorted(str(r) for r in batch.record_ids)
@@ -126,13 +129,14 @@ async def test_cancelled_batches_are_not_relayed(
     relay = OutboxRelay(app_pool, ConfirmingPublisher(amqp_channel))
     while (await relay.relay_window()).claimed:
         pass
-    assert await record_states(app_pool, batch) == {"PENDING": 3}
+    assert await record_states(owner_pool, batch.batch_id) == {"PENDING": 3}
     jobs = [j for j, _ in await drain(topology.work_queue) if j.batch_id == str(batch.batch_id)]
     assert jobs == []
 
 
 async def test_two_relays_share_the_outbox_without_double_publishing(
     app_pool: asyncpg.Pool,
+    owner_pool: asyncpg.Pool,
     amqp_channel: AbstractRobustChannel,
     topology: Topology,
     make_pending: MakePending,
@@ -145,12 +149,12 @@ async def test_two_relays_share_the_outbox_without_double_publishing(
     ]
     tasks = [asyncio.create_task(r.run(stop)) for r in relays]
     for _ in range(300):
-        if (await record_states(app_pool, batch)) == {"QUEUED": 2000}:
+        if (await record_states(owner_pool, batch.batch_id)) == {"QUEUED": 2000}:
             break
         await asyncio.sleep(0.05)
     stop.set()
     await asyncio.wait_for(asyncio.gather(*tasks), timeout=15)
-    assert await record_states(app_pool, batch) == {"QUEUED": 2000}
+    assert await record_states(owner_pool, batch.batch_id) == {"QUEUED": 2000}
     jobs = [j for j, _ in await drain(topology.work_queue) if j.batch_id == str(batch.batch_id)]
     assert Counter(Counter(j.record_id for j in jobs).values()) == {1: 2000}
     assert {uuid.UUID(j.record_id) for j in jobs} == set(batch.record_ids)

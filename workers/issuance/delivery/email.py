@@ -10,6 +10,7 @@ import asyncio
 import base64
 import contextlib
 import secrets
+import ssl
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import formatdate
@@ -96,21 +97,80 @@ def _classify(error: Exception) -> IssuanceFailure:
 
 
 class SmtpPool:
-    """Up to ``size`` reused SMTP connections to one server."""
+    """Up to ``size`` reused SMTP connections to one server.
 
-    def __init__(self, host: str, port: int, size: int, *, timeout: float = 10.0) -> None:
+    ``tls`` is ``starttls`` (STARTTLS is required: a server that does not offer it is an
+    error, never a silent fallback to clear text), ``implicit`` (TLS from the first byte) or
+    ``none``. Certificates are verified against the system store, or only against
+    ``ca_file`` when given (a private relay). With a username, every connection logs in.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        size: int,
+        *,
+        timeout: float = 10.0,
+        tls: str = "none",
+        username: str | None = None,
+        password: str | None = None,
+        ca_file: str | None = None,
+    ) -> None:
+        if tls not in ("starttls", "implicit", "none"):
+            raise ValueError(f"unknown SMTP TLS mode {tls!r}")
         self._host = host
         self._port = port
         self._timeout = timeout
+        self._tls = tls
+        self._username = username
+        self._password = password
+        self._tls_context = ssl.create_default_context(cafile=ca_file) if tls != "none" else None
         self._idle: asyncio.Queue[aiosmtplib.SMTP | None] = asyncio.Queue()
         for _ in range(size):
             self._idle.put_nowait(None)  # a slot with no connection yet
 
     async def _connect(self) -> aiosmtplib.SMTP:
+        """A connected client, TLS and login done.
+
+        Raises:
+            IssuanceFailure: transient SMTP_TLS_FAILED, SMTP_AUTH_FAILED or
+                SMTP_SETUP_FAILED (the relay or its configuration, not the record, is wrong:
+                a later attempt may succeed once it is fixed).
+            aiosmtplib.SMTPException, OSError: as send() classifies them.
+        """
         client = aiosmtplib.SMTP(
-            hostname=self._host, port=self._port, timeout=self._timeout, start_tls=False
+            hostname=self._host,
+            port=self._port,
+            timeout=self._timeout,
+            use_tls=self._tls == "implicit",
+            start_tls=self._tls == "starttls",
+            tls_context=self._tls_context,
+            username=self._username,
+            password=self._password,
         )
-        await client.connect()
+        try:
+            await client.connect()
+        except aiosmtplib.SMTPAuthenticationError as error:
+            client.close()
+            raise transient(
+                "SMTP_AUTH_FAILED",
+                "the SMTP server refused the login of CREDBATCH_SMTP_USERNAME: "
+                f"{error.code} {error.message}",
+            ) from None
+        except (ssl.SSLError, aiosmtplib.SMTPException) as error:
+            client.close()
+            cause = error if isinstance(error, ssl.SSLError) else error.__cause__
+            if isinstance(cause, ssl.SSLError):
+                raise transient(
+                    "SMTP_TLS_FAILED", f"TLS with the SMTP server failed: {cause}"
+                ) from None
+            if not isinstance(error, aiosmtplib.SMTPResponseException | OSError):
+                # aiosmtplib's own refusal: no STARTTLS or no AUTH offered, and the like.
+                raise transient(
+                    "SMTP_SETUP_FAILED", f"SMTP connection set-up failed: {error}"
+                ) from None
+            raise
         return client
 
     async def send(self, message: Envelope) -> None:

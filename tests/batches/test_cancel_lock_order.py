@@ -15,13 +15,13 @@ import pytest
 
 from credbatch.batches import repository
 from credbatch.tenancy import tenant_transaction, user_scope
-from tests.workers.issuance.harness import arrange_batch
+from tests.fixtures.batches import insert_batch
 
 
 async def test_cancel_holds_lower_ids_while_waiting_for_a_locked_record(
     owner_pool: asyncpg.Pool, app_pool: asyncpg.Pool
 ) -> None:
-    arranged = await arrange_batch(owner_pool, 5, mediums=("EMAIL",), certificate=False)
+    arranged = await insert_batch(owner_pool, creator="tester", states=["QUEUED"] * 5)
     # The first record in the table's order gets the highest id, the last the lowest.
     new_ids = sorted((uuid.uuid4() for _ in range(5)), reverse=True)
     async with owner_pool.acquire() as conn:

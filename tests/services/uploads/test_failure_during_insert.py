@@ -1,4 +1,4 @@
-"""Review: an upload that fails while a group of records is still being inserted."""
+"""An upload that fails while a group of records is still being inserted."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from credbatch.tenancy import TenantScope
 from services.uploads.model import UploadRequest
 from services.uploads.repository import GROUP_ROWS
 from services.uploads.uploader import Uploader
-from tests.services.uploads.conftest import Tenant, batch_count, csv_file, row
+from tests.fixtures.uploads import Tenant, batch_count, csv_file, row
 
 
 async def test_limit_hit_while_an_insert_is_in_flight_reports_the_limit_and_frees_the_connection(

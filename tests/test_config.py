@@ -1,0 +1,79 @@
+"""SMTP security settings: parsed, checked, and refused in production when unencrypted."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from credbatch.config import ConfigError, load_settings
+
+PRODUCTION = {
+    "CREDBATCH_MODE": "production",
+    "CREDBATCH_JWT_SECRET": "s" * 40,
+    "CREDBATCH_KEK": "x",
+}
+
+
+def test_development_defaults_to_no_tls_and_production_to_starttls(tmp_path: Path) -> None:
+    development = load_settings({"CREDBATCH_KEK_FILE": str(tmp_path / "kek")})
+    assert (development.smtp_tls, development.smtp_username, development.smtp_ca_file) == (
+        "none",
+        None,
+        None,
+    )
+    assert load_settings(PRODUCTION).smtp_tls == "starttls"
+
+
+def test_tls_credentials_and_ca_file_are_read(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    settings = load_settings(
+        {
+            **PRODUCTION,
+            "CREDBATCH_SMTP_TLS": "IMPLICIT",
+            "CREDBATCH_SMTP_USERNAME": "relay",
+            "CREDBATCH_SMTP_PASSWORD": "secret",
+            "CREDBATCH_SMTP_CA_FILE": str(ca),
+        }
+    )
+    assert (settings.smtp_tls, settings.smtp_username, settings.smtp_password) == (
+        "implicit",
+        "relay",
+        "secret",
+    )
+    assert settings.smtp_ca_file == str(ca)
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ({"CREDBATCH_SMTP_TLS": "none"}, "CREDBATCH_SMTP_TLS=none"),
+        ({"CREDBATCH_SMTP_TLS": "ssl"}, "CREDBATCH_SMTP_TLS must be one of"),
+        ({"CREDBATCH_SMTP_USERNAME": "relay"}, "CREDBATCH_SMTP_PASSWORD"),
+        ({"CREDBATCH_SMTP_CA_FILE": "/nonexistent/ca.pem"}, "CREDBATCH_SMTP_CA_FILE"),
+    ],
+)
+def test_bad_smtp_security_is_refused_naming_the_variable(
+    extra: dict[str, str], named: str
+) -> None:
+    with pytest.raises(ConfigError, match=named):
+        load_settings({**PRODUCTION, **extra})
+
+
+def test_the_issuance_worker_refuses_to_start_in_production_without_smtp_tls() -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CREDBATCH_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "workers.issuance"],
+        env={**env, **PRODUCTION, "CREDBATCH_SMTP_TLS": "none"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "configuration error: CREDBATCH_SMTP_TLS=none" in result.stderr
+    assert "production" in result.stderr
