@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from credbatch.metrics import DURATION_BUCKETS, INSTRUMENTS
-from tests.deploy.conftest import DEPLOY, ROOT, Doc, by_name, of_kind
+from tests.fixtures.manifests import DEPLOY, ROOT, Doc, by_name, of_kind
 
 DASHBOARD = DEPLOY / "observability" / "grafana" / "credbatch.json"
 OPERATIONS = ROOT / "docs" / "operations.md"
