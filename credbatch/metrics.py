@@ -34,7 +34,14 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 
-__all__ = ["INSTRUMENTS", "InstrumentSpec", "Sampled", "configure_metrics", "shutdown_metrics"]
+__all__ = [
+    "INSTRUMENTS",
+    "InstrumentSpec",
+    "Sampled",
+    "configure_metrics",
+    "metrics_enabled",
+    "shutdown_metrics",
+]
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +159,8 @@ RECORD_TRANSITIONS = _counter(
 )
 # credbatch.invitation.channel: email or sms; error.type: the failure code (SMTP_REJECTED, ...).
 INVITATION_DURATION = _histogram(
-    "credbatch.invitation.duration", "Time to hand one invitation to SMTP or the SMS provider."
+    "credbatch.invitation.duration",
+    "Time to hand one invitation to SMTP or the SMS provider, sent or failed.",
 )
 INVITATION_FAILURES = _counter(
     "credbatch.invitation.failures", "{invitation}", "Invitations not sent, by channel and code."
@@ -229,6 +237,12 @@ def configure_metrics(
         metrics.set_meter_provider(provider)
         _provider = provider
         return provider
+
+
+def metrics_enabled() -> bool:
+    """Whether ``configure_metrics`` installed a provider: worth reading sampled gauges."""
+    with _lock:
+        return _provider is not None
 
 
 def shutdown_metrics() -> None:
