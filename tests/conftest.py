@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.grpc",
     "tests.fixtures.relay",
     "tests.fixtures.templates",
+    "tests.fixtures.issuance",
 ]

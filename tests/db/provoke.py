@@ -14,13 +14,15 @@ import asyncpg
 from credbatch.tenancy import service_scope, tenant_transaction
 from tests.fixtures.batches import insert_batch
 
-PROBE_TABLE = "conflict_probe"
+# Outside the public schema, where every table is a tenant table or explicitly owner-only.
+PROBE_TABLE = "test_probes.conflict_probe"
 
 
 async def probe_row(owner_pool: asyncpg.Pool) -> uuid.UUID:
     """A fresh row of the probe table (created on first use), value 0."""
     await owner_pool.execute(
-        f"CREATE TABLE IF NOT EXISTS {PROBE_TABLE} (id uuid PRIMARY KEY, n int NOT NULL)"
+        "CREATE SCHEMA IF NOT EXISTS test_probes;"
+        f" CREATE TABLE IF NOT EXISTS {PROBE_TABLE} (id uuid PRIMARY KEY, n int NOT NULL)"
     )
     row_id = uuid.uuid4()
     await owner_pool.execute(f"INSERT INTO {PROBE_TABLE} (id, n) VALUES ($1, 0)", row_id)

@@ -15,7 +15,7 @@ import asyncpg
 
 from credbatch.catalog import repository as catalog
 from credbatch.errors import CredbatchError
-from credbatch.schema.model import SchemaVersion
+from credbatch.schema.model import Medium, SchemaVersion
 from credbatch.templating.certificate import CompiledCertificate
 from credbatch.templating.sandbox import CompiledTemplate, TemplateProblem
 from credbatch.tenancy import service_scope, tenant_transaction
@@ -44,7 +44,7 @@ class BatchContext:
     tenant_id: uuid.UUID
     batch_id: uuid.UUID
     schema: SchemaVersion
-    mediums: frozenset[str]
+    mediums: frozenset[Medium]
     validity_seconds: int | None
     issuer: str
     vct: str
@@ -68,18 +68,18 @@ async def load_context(
     row = await conn.fetchrow(_BATCH, tenant_id, batch_id)
     if row is None:
         return None
-    mediums = frozenset(row["mediums"])
+    mediums = frozenset(Medium(m) for m in row["mediums"])
     try:
         schema = (await catalog.get_schema(conn, row["schema_id"], row["schema_version"])).schema
         email = sms = certificate = None
-        if "EMAIL" in mediums:
+        if Medium.EMAIL in mediums:
             stored = (
                 await catalog.get_email_template(conn, row["email_template_id"])
                 if row["email_template_id"] is not None
                 else await catalog.get_default_email_template(conn)
             )
             email = EmailTemplate.compile(stored)
-        if "SMS" in mediums:
+        if Medium.SMS in mediums:
             stored_sms = (
                 await catalog.get_sms_template(conn, row["sms_template_id"])
                 if row["sms_template_id"] is not None

@@ -8,7 +8,7 @@ against, all as text.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import date
 from typing import Any
 
 from credbatch.catalog.model import EmailTemplate as StoredEmailTemplate
@@ -26,6 +26,13 @@ from credbatch.templating.sandbox import CompiledTemplate
 
 
 @dataclass(frozen=True)
+class RenderedEmail:
+    subject: str  # folded to one line
+    html: str
+    text: str
+
+
+@dataclass(frozen=True)
 class EmailTemplate:
     subject: CompiledTemplate
     html: CompiledTemplate
@@ -39,10 +46,13 @@ class EmailTemplate:
             CompiledTemplate(stored.text_body),
         )
 
-    def render(self, values: dict[str, Any]) -> tuple[str, str, str]:
-        """(subject, html, text); the subject is folded to one line. Raises TemplateProblem."""
-        subject = " ".join(self.subject.render(values).split())
-        return subject, self.html.render(values), self.text.render(values)
+    def render(self, values: dict[str, Any]) -> RenderedEmail:
+        """Raises TemplateProblem."""
+        return RenderedEmail(
+            subject=" ".join(self.subject.render(values).split()),
+            html=self.html.render(values),
+            text=self.text.render(values),
+        )
 
 
 def template_values(
@@ -54,6 +64,7 @@ def template_values(
     claim_url: str,
     cred_url: str | None,
     issuer_name: str,
+    issue_date: date,
 ) -> dict[str, str]:
     """The placeholders of one record's templates."""
     system = {
@@ -61,7 +72,7 @@ def template_values(
         HOLDER_PHONE: phone or "",
         CLAIM_URL: claim_url,
         ISSUER_NAME: issuer_name,
-        ISSUE_DATE: datetime.now(UTC).date().isoformat(),
+        ISSUE_DATE: issue_date.isoformat(),
     }
     if cred_url is not None:
         system[CRED_URL] = cred_url

@@ -16,7 +16,7 @@ from credbatch.config import Settings
 from credbatch.signing import sd_jwt
 from credbatch.signing.jose import b64url_decode, verify_compact
 from credbatch.signing.status_list import VALID, get_status
-from tests.workers.issuance.harness import (
+from tests.fixtures.issuance import (
     PublicServer,
     Sinks,
     arrange_batch,

@@ -10,7 +10,7 @@ import asyncpg
 from credbatch.config import Settings
 from credbatch.messaging import DEAD_QUEUE, connect
 from credbatch.messaging.topology import declare_topology
-from tests.workers.issuance.harness import (
+from tests.fixtures.issuance import (
     Sinks,
     arrange_batch,
     job_body,
@@ -44,7 +44,9 @@ async def test_smtp_down_then_back_retries_and_completes(
         await sinks.smtp.start()
         assert await wait_for_batch(owner_pool, arranged.batch_id) == "COMPLETED"
     assert await record_states(owner_pool, arranged.batch_id) == {"INVITED": 20}
-    assert sorted(r[0][0] for r in sinks.smtp.messages) == sorted(r["email"] for r in arranged.rows)
+    assert sorted(recipients[0] for recipients, _ in sinks.smtp.messages) == sorted(
+        r["email"] for r in arranged.rows
+    )
     # The retry did not issue a second credential.
     credentials = await owner_pool.fetchval(
         "SELECT count(*) FROM credentials WHERE batch_id = $1", arranged.batch_id
@@ -75,7 +77,7 @@ async def test_smtp_refusing_one_address_fails_only_that_record(
     assert failed["email"] == refused
     assert failed["error_code"] == "SMTP_REJECTED"
     assert failed["error_message"] == "550 5.1.1 Mailbox does not exist"
-    assert refused not in {r[0][0] for r in sinks.smtp.messages}
+    assert refused not in {recipients[0] for recipients, _ in sinks.smtp.messages}
 
 
 async def test_sms_provider_errors_retry_then_fail_after_max_attempts(

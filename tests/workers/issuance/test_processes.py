@@ -8,7 +8,7 @@ import signal
 import asyncpg
 
 from credbatch.config import Settings
-from tests.workers.issuance.harness import (
+from tests.fixtures.issuance import (
     Sinks,
     arrange_batch,
     publish_jobs,
@@ -82,7 +82,9 @@ async def test_sigkill_mid_batch_then_restart_loses_nothing_and_issues_nothing_t
     assert certificates == 1500
     # Every holder got its invitation (at least once: a kill between SMTP's acceptance and
     # the commit of email_sent_at can only duplicate, never lose, an email).
-    assert {r[0][0] for r in sinks.smtp.messages} == {r["email"] for r in arranged.rows}
+    assert {recipients[0] for recipients, _ in sinks.smtp.messages} == {
+        r["email"] for r in arranged.rows
+    }
 
 
 async def test_sigterm_finishes_jobs_in_flight_and_exits_cleanly(

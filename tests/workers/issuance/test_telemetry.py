@@ -8,7 +8,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from credbatch.config import Settings
-from tests.workers.issuance.harness import (
+from tests.fixtures.issuance import (
     Sinks,
     arrange_batch,
     publish_jobs,

@@ -1,7 +1,8 @@
 """Email invitations over SMTP through a small pool of reused aiosmtplib connections.
 
-A new connection per email runs at ~240/s here, eight reused ones at ~1,500/s (design.md,
-"Performance notes"). A connection that fails is dropped and replaced on next use.
+Measured against a local SMTP server on a 2-core machine: a new connection per email sends
+~240 emails/s, one reused connection ~850/s, eight reused ones ~1,500/s. A connection that
+fails is dropped and replaced on next use.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from credbatch.db.pool import create_pool
 from credbatch.messaging import ConfirmingPublisher, connect, declare_topology
 from credbatch.signing.keys import KeyRing
 from credbatch.signing.status_list import StatusAllocator
-from tests.workers.issuance.harness import KEK, Sinks, arrange_batch, publish_jobs
+from tests.fixtures.issuance import KEK, Sinks, arrange_batch, publish_jobs
 from workers.issuance.delivery.email import SmtpPool
 from workers.issuance.handler import IssuanceHandler
 

@@ -1,0 +1,92 @@
+"""Jobs as the worker receives them, and the message that retries one.
+
+A job names one record (tenant, batch, record) and the attempt it runs at. A body that does
+not decode, or names no valid ids, is kept as a malformed job: it is dead-lettered, never
+dropped, so that someone can see what was sent.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from aio_pika.abc import AbstractIncomingMessage
+from google.protobuf.message import DecodeError
+from opentelemetry.trace import Span
+
+from credbatch.config import Settings
+from credbatch.gen.jobs.v1 import issuance_job_pb2
+from credbatch.messaging import RETRY_EXCHANGE, OutgoingMessage
+from credbatch.messaging.topology import retry_queue_for
+from workers.issuance.outcomes import Decision, Outcome
+from workers.issuance.spans import consumer_span
+
+
+@dataclass(frozen=True)
+class Target:
+    """The record a job asks to issue, and the batch the job says it belongs to."""
+
+    tenant_id: uuid.UUID
+    batch_id: uuid.UUID
+    record_id: uuid.UUID
+
+
+@dataclass
+class Job:
+    """One received message, what it asks for, and (once known) what to do with it."""
+
+    message: AbstractIncomingMessage
+    span: Span
+    target: Target | None  # None: the body is malformed
+    attempt: int = 1
+    decision: Decision | None = None
+
+
+def parse(message: AbstractIncomingMessage) -> Job:
+    """Open the job's consumer span (child of the message's trace context) and decode it."""
+    span = consumer_span(message)
+    body = issuance_job_pb2.IssuanceJob()
+    try:
+        body.ParseFromString(message.body)
+        target = Target(
+            tenant_id=uuid.UUID(body.tenant_id),
+            batch_id=uuid.UUID(body.batch_id),
+            record_id=uuid.UUID(body.record_id),
+        )
+    except (DecodeError, ValueError):
+        span.set_attribute("credbatch.job.malformed", True)
+        return Job(message=message, span=span, target=None)
+    job = Job(message=message, span=span, target=target, attempt=max(body.attempt, 1))
+    span.set_attributes(
+        {
+            "credbatch.tenant_id": str(target.tenant_id),
+            "credbatch.batch_id": str(target.batch_id),
+            "credbatch.record_id": str(target.record_id),
+            "credbatch.attempt": job.attempt,
+        }
+    )
+    return job
+
+
+def retry_message(job: Job, settings: Settings) -> OutgoingMessage:
+    """The job again at its decided next attempt, for the delay queue of the attempt that failed.
+
+    The trace headers go along, so the retry's span joins the upload's trace.
+    """
+    if job.target is None or job.decision is None or job.decision.outcome is not Outcome.RETRY:
+        raise ValueError("only a well-formed job decided RETRY is retried")
+    next_attempt = job.decision.next_attempt
+    body = issuance_job_pb2.IssuanceJob(
+        tenant_id=str(job.target.tenant_id),
+        batch_id=str(job.target.batch_id),
+        record_id=str(job.target.record_id),
+        attempt=next_attempt,
+    )
+    headers = {k: v for k, v in (job.message.headers or {}).items() if isinstance(v, str | bytes)}
+    return OutgoingMessage(
+        routing_key=retry_queue_for(job.attempt, settings),
+        body=body.SerializeToString(),
+        message_id=f"{job.target.record_id}:{next_attempt}",
+        headers=headers,
+        exchange=RETRY_EXCHANGE,
+    )

@@ -1,0 +1,70 @@
+"""Spans of the issuance worker: one consumer span per job, children for each step.
+
+A group of jobs shares its SQL transactions, but every job keeps a trace of its own: work
+done once for the whole group gets one child span under each job's span. Only an error's
+type is recorded, never its message (messages may quote holders' data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from aio_pika.abc import AbstractIncomingMessage
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from credbatch.messaging import trace_headers
+from credbatch.messaging.topology import WORK_QUEUE
+
+_tracer = trace.get_tracer(__name__)
+
+
+def consumer_span(message: AbstractIncomingMessage) -> Span:
+    """Start a job's span, a child of the trace context its message carries; caller ends it."""
+    return _tracer.start_span(
+        f"{WORK_QUEUE} process",
+        context=trace_headers.extract(message.headers),
+        kind=SpanKind.CONSUMER,
+        attributes={
+            "messaging.system": "rabbitmq",
+            "messaging.operation": "process",
+            "messaging.destination.name": WORK_QUEUE,
+            "messaging.message.id": message.message_id or "",
+        },
+    )
+
+
+@contextmanager
+def group_spans(name: str, parents: Sequence[Span], **attributes: Any) -> Iterator[None]:
+    """One span under each parent for work done once for the whole group (one transaction)."""
+    spans = [
+        _tracer.start_span(
+            name,
+            context=trace.set_span_in_context(parent),
+            attributes={**attributes, "credbatch.group_size": len(parents)},
+        )
+        for parent in parents
+    ]
+    try:
+        yield
+    except BaseException as error:
+        for span in spans:
+            span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+        raise
+    finally:
+        for span in spans:
+            span.end()
+
+
+@contextmanager
+def step_span(name: str, parent: Span, **attributes: Any) -> Iterator[Span]:
+    """A span for one job's step (render, sign, send), current while the step runs."""
+    with _tracer.start_as_current_span(
+        name,
+        context=trace.set_span_in_context(parent),
+        attributes=attributes,
+        record_exception=False,
+    ) as span:
+        yield span
