@@ -168,8 +168,8 @@ INVITATION_FAILURES = _counter(
 JOBS_IN_FLIGHT = _up_down_counter(
     "credbatch.worker.jobs_in_flight", "{job}", "Jobs a worker is processing now."
 )
-WORKER_CONCURRENCY = Sampled(
-    "credbatch.worker.concurrency", "{job}", "Jobs a worker processes at most at once."
+WORKER_CAPACITY = Sampled(
+    "credbatch.worker.capacity", "{job}", "Jobs a worker processes at most at once."
 )
 
 
