@@ -3,11 +3,12 @@
 ``configure_metrics`` installs one global ``MeterProvider`` per process with up to two readers:
 
 * Prometheus text on ``http://CREDBATCH_HOST:CREDBATCH_METRICS_PORT/metrics`` (0, the default,
-  serves nothing), pulled by Prometheus (``deploy/observability``);
+  serves nothing), pulled by Prometheus (``deploy/k8s/base/monitoring.yaml``);
 * OTLP/gRPC, pushed every ``OTEL_METRIC_EXPORT_INTERVAL`` ms (60 s), only when
   ``OTEL_EXPORTER_OTLP_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`` is set, like the
-  traces (``credbatch.telemetry``); ``OTEL_METRICS_EXPORTER=none`` or ``OTEL_SDK_DISABLED=true``
-  turn it off.
+  traces (``credbatch.telemetry``); ``OTEL_METRICS_EXPORTER=none`` turns it off.
+
+``OTEL_SDK_DISABLED=true`` turns off both (and the traces).
 
 Without a reader nothing is installed and every instrument below stays the API's no-op.
 
@@ -215,6 +216,11 @@ def configure_metrics(
     with _lock:
         if _provider is not None:
             return _provider
+        if _truthy(env.get("OTEL_SDK_DISABLED")):
+            # The SDK's meters would all be no-ops: serving /metrics would only mislead.
+            if port:
+                log.info("OTEL_SDK_DISABLED=true: no metrics on port %d", port)
+            return None
         readers: list[MetricReader] = []
         if port:
             # Imported here: the exporters' start-up cost only where they are used.

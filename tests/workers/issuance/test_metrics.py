@@ -41,7 +41,12 @@ async def test_worker_counts_outcomes_transitions_and_invitations(
     await publish_jobs(worker_settings, invited)
     await publish_jobs(worker_settings, failing)
     port = free_port()
-    env = {**worker_env(worker_settings), "CREDBATCH_METRICS_PORT": str(port)}
+    # worker_env turns the OpenTelemetry SDK off; metrics need it.
+    env = {
+        **worker_env(worker_settings),
+        "CREDBATCH_METRICS_PORT": str(port),
+        "OTEL_SDK_DISABLED": "false",
+    }
     worker = subprocess.Popen([sys.executable, "-m", "workers.issuance"], env=env)
     try:
         assert await wait_for_batch(owner_pool, invited.batch_id) == "COMPLETED"
