@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 DEV_JWT_SECRET = "credbatch-dev-secret"  # noqa: S105 - the documented development default
 APP_ROLE = "credbatch_app"
+MONITOR_ROLE = "credbatch_monitor"
 DEFAULT_KEK_FILE = Path(".local/kek")
 SMTP_TLS_MODES = ("starttls", "implicit", "none")
 
@@ -57,6 +58,32 @@ def _float(env: Mapping[str, str], key: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ConfigError(f"{key} must be a number, got {raw!r}") from None
+
+
+def _positive(env: Mapping[str, str], key: str, default: float) -> float:
+    value = _float(env, key, default)
+    if value <= 0:
+        raise ConfigError(f"{key} must be positive, got {value}")
+    return value
+
+
+def _optional_positive(env: Mapping[str, str], key: str) -> float | None:
+    """A positive number, or None when unset (= unlimited)."""
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return None
+    value = _float(env, key, 0.0)
+    if not value > 0:
+        raise ConfigError(f"{key} must be a positive number, got {raw!r}")
+    return value
+
+
+def _optional_count(env: Mapping[str, str], key: str) -> int | None:
+    """A non-negative integer, or None when unset (= unlimited)."""
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return None
+    return _int(env, key, 0, 0)
 
 
 def _float_list(env: Mapping[str, str], key: str, default: tuple[float, ...]) -> tuple[float, ...]:
@@ -173,6 +200,20 @@ class Settings:
     relay_batch_size: int = 500
     relay_publish_timeout: float = 10.0
     relay_poll_interval: float = 0.5
+    status_ttl: int = 300
+    status_refresh_interval: float = 5.0
+    public_rate: float = 20.0
+    public_burst: int = 40
+    claim_ttl: int = 30 * 24 * 3600
+    # Jobs published but not finished (records QUEUED), overall, per tenant and per batch;
+    # 0 = no cap. The default is about two workers' prefetch plus two seconds of issuance.
+    relay_max_in_flight: int = 1000
+    relay_tenant_in_flight: int = 750
+    relay_batch_in_flight: int = 500
+    # For tenants without a tenant_limits row; None = unlimited.
+    default_emails_per_second: float | None = None
+    default_sms_per_second: float | None = None
+    default_max_open_records: int | None = None
 
     @property
     def development(self) -> bool:
@@ -257,4 +298,23 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         relay_poll_interval=_float(
             env, "CREDBATCH_RELAY_POLL_INTERVAL", Settings.relay_poll_interval
         ),
+        status_ttl=_int(env, "CREDBATCH_STATUS_TTL", Settings.status_ttl, 1),
+        status_refresh_interval=_positive(
+            env, "CREDBATCH_STATUS_REFRESH_INTERVAL", Settings.status_refresh_interval
+        ),
+        public_rate=_positive(env, "CREDBATCH_PUBLIC_RATE", Settings.public_rate),
+        public_burst=_int(env, "CREDBATCH_PUBLIC_BURST", Settings.public_burst, 1),
+        claim_ttl=_int(env, "CREDBATCH_CLAIM_TTL", Settings.claim_ttl, 1),
+        relay_max_in_flight=_int(
+            env, "CREDBATCH_RELAY_MAX_IN_FLIGHT", Settings.relay_max_in_flight
+        ),
+        relay_tenant_in_flight=_int(
+            env, "CREDBATCH_RELAY_TENANT_IN_FLIGHT", Settings.relay_tenant_in_flight
+        ),
+        relay_batch_in_flight=_int(
+            env, "CREDBATCH_RELAY_BATCH_IN_FLIGHT", Settings.relay_batch_in_flight
+        ),
+        default_emails_per_second=_optional_positive(env, "CREDBATCH_DEFAULT_EMAILS_PER_SECOND"),
+        default_sms_per_second=_optional_positive(env, "CREDBATCH_DEFAULT_SMS_PER_SECOND"),
+        default_max_open_records=_optional_count(env, "CREDBATCH_DEFAULT_MAX_OPEN_RECORDS"),
     )

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 ERROR_DOMAIN = "credbatch.dev"
@@ -63,6 +64,10 @@ class CredbatchError(Exception):
             self.reason = reason
         self.metadata = dict(metadata or {})
         self.violations = tuple(violations)
+
+    def extra_details(self) -> Sequence[Message]:
+        """Further google.rpc detail messages (e.g. QuotaFailure), after ErrorInfo/BadRequest."""
+        return ()
 
 
 class InvalidArgument(CredbatchError):
@@ -156,6 +161,10 @@ def to_status(error: CredbatchError) -> status_pb2.Status:
         )
         packed = any_pb2.Any()
         packed.Pack(bad)
+        status.details.append(packed)
+    for detail in error.extra_details():
+        packed = any_pb2.Any()
+        packed.Pack(detail)
         status.details.append(packed)
     return status
 

@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.relay",
     "tests.fixtures.templates",
     "tests.fixtures.issuance",
+    "tests.fixtures.dispatch",
 ]

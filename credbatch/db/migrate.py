@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import asyncpg
 
-from credbatch.config import APP_ROLE, load_settings
+from credbatch.config import APP_ROLE, MONITOR_ROLE, load_settings
 
 log = logging.getLogger("credbatch.db.migrate")
 
@@ -144,6 +144,31 @@ $$""")
     await conn.execute(f"GRANT USAGE ON SCHEMA public TO {ident}")
 
 
+async def ensure_monitor_role(conn: asyncpg.Connection, role: str = MONITOR_ROLE) -> None:
+    """Create the read-only monitoring role (autoscalers log in as it); idempotent.
+
+    It may connect and call the functions migrations grant it (the dispatchable backlog),
+    nothing else: no table privileges, no RLS bypass. Its password is set by the operator.
+    """
+    ident, literal = _quote_ident(role), _quote_literal(role)
+    attributes = "LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION"
+    await conn.execute(f"""
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = {literal}) THEN
+    BEGIN
+      CREATE ROLE {ident} {attributes};
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN
+      NULL;  -- created concurrently by a runner of another database
+    END;
+  END IF;
+END
+$$""")
+    database = await conn.fetchval("SELECT current_database()")
+    await conn.execute(f"GRANT CONNECT ON DATABASE {_quote_ident(database)} TO {ident}")
+    await conn.execute(f"GRANT USAGE ON SCHEMA public TO {ident}")
+
+
 _SCHEMA_MIGRATIONS = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
   version    text        PRIMARY KEY,
@@ -183,6 +208,8 @@ async def _migrate_locked(
     await conn.execute("SELECT set_config('credbatch.app_role', $1, false)", app_role)
     await conn.execute("SET lock_timeout = '60s'")
     await ensure_app_role(conn, app_role)
+    await conn.execute("SELECT set_config('credbatch.monitor_role', $1, false)", MONITOR_ROLE)
+    await ensure_monitor_role(conn)
     await conn.execute(_SCHEMA_MIGRATIONS)
     recorded = {
         row["version"]: row["checksum"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 from cryptography.hazmat.primitives import serialization
@@ -18,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from credbatch.signing import kek as kek_wrap
 from credbatch.signing.jose import ALG, public_jwk, thumbprint
+from credbatch.signing.jwks import published_jwks as published_jwks  # re-exported
 from credbatch.tenancy import service_scope, tenant_transaction
 
 _INSERT = """
@@ -28,9 +28,6 @@ ON CONFLICT (tenant_id) WHERE active DO NOTHING
 _ACTIVE = """
 SELECT kid, private_key_enc, nonce FROM signing_keys
 WHERE tenant_id = $1 AND active
-"""
-_PUBLISHED = """
-SELECT kid, alg, public_jwk FROM signing_keys WHERE tenant_id = $1 ORDER BY created_at, kid
 """
 
 
@@ -105,9 +102,3 @@ class KeyRing:
         if not isinstance(loaded, ec.EllipticCurvePrivateKey):
             raise TypeError("a stored signing key is not an EC key")
         return SigningKey(tenant_id=tenant_id, kid=row["kid"], private_key=loaded)
-
-
-async def published_jwks(conn: asyncpg.Connection, tenant_id: uuid.UUID) -> list[dict[str, Any]]:
-    """Every key of the tenant (active or retired) as public JWKs, for the issuer metadata."""
-    rows = await conn.fetch(_PUBLISHED, tenant_id)
-    return [dict(row["public_jwk"]) for row in rows]

@@ -14,13 +14,16 @@ import time
 import uuid
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import asyncpg
 
 from credbatch.signing.jose import b64url, sign_compact
-from credbatch.signing.keys import SigningKey
 from credbatch.tenancy import service_scope, tenant_transaction
+
+if TYPE_CHECKING:
+    # Only the type: the public endpoints import this module and must not load key handling.
+    from credbatch.signing.keys import SigningKey
 
 TYP = "statuslist+jwt"
 MEDIA_TYPE = "application/statuslist+jwt"
@@ -73,13 +76,32 @@ async def reserve_range(
         await conn.execute(_CREATE, tenant_id, uuid.uuid4(), list_size, bytes(list_size // 8))
 
 
-class StatusAllocator:
-    """Hands out status list indexes from blocks reserved per tenant per process."""
+class ListPublisher(Protocol):
+    """Signs and stores a list's token (``status_tokens.StatusTokenSigner``)."""
 
-    def __init__(self, pool: asyncpg.Pool, *, block: int = 512, list_size: int = DEFAULT_LIST_SIZE):
+    async def publish_if_due(self, tenant_id: uuid.UUID, list_id: uuid.UUID) -> bool: ...
+
+
+class StatusAllocator:
+    """Hands out status list indexes from blocks reserved per tenant per process.
+
+    With a ``publisher``, a list whose token is not signed yet (a new list) is signed before
+    any of its indexes is handed out, so the ``status.status_list.uri`` of every credential
+    resolves by the time the credential exists.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        block: int = 512,
+        list_size: int = DEFAULT_LIST_SIZE,
+        publisher: ListPublisher | None = None,
+    ):
         if list_size % 8 or block > list_size:
             raise ValueError("list_size must be a multiple of 8 and at least the block size")
         self._pool = pool
+        self._publisher = publisher
         self._block = block
         self._list_size = list_size
         self._free: dict[uuid.UUID, list[StatusEntry]] = {}
@@ -95,6 +117,8 @@ class StatusAllocator:
                 size = min(size, self._list_size)
                 async with tenant_transaction(self._pool, service_scope(tenant_id)) as conn:
                     list_id, first = await reserve_range(conn, tenant_id, size, self._list_size)
+                if self._publisher is not None:
+                    await self._publisher.publish_if_due(tenant_id, list_id)
                 free.extend(StatusEntry(list_id, i) for i in range(first, first + size))
             taken, self._free[tenant_id] = free[:count], free[count:]
             return taken
@@ -116,12 +140,16 @@ def status_list_token(
     ttl_seconds: int = 300,
     now: float | None = None,
 ) -> str:
-    """The signed ``statuslist+jwt`` whose ``lst`` is the zlib-compressed bit string."""
+    """The signed ``statuslist+jwt`` whose ``lst`` is the zlib-compressed bit string.
+
+    ``ttl`` tells verifiers how long they may cache it; ``exp`` is twice that, so a token
+    re-signed once half its life is gone always outlives a verifier's cached copy.
+    """
     iat = int(now if now is not None else time.time())
     payload: dict[str, Any] = {
         "sub": uri,
         "iat": iat,
-        "exp": iat + 24 * 3600,
+        "exp": iat + 2 * ttl_seconds,
         "ttl": ttl_seconds,
         "status_list": {
             "bits": bits_per_entry,

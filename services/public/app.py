@@ -1,4 +1,10 @@
-"""The public Starlette application: issuer metadata, status lists, certificates, claim pages."""
+"""The public Starlette application: issuer metadata, status lists, certificates, claim pages.
+
+Internet-facing and unauthenticated, so it holds as little as it can: it reads through the
+application role and holds no key (status list tokens are signed and stored by the issuance
+workers). Every response carries the security headers of ``headers``, and every client is
+rate limited (``ratelimit``).
+"""
 
 from __future__ import annotations
 
@@ -9,14 +15,16 @@ from typing import Any
 import asyncpg
 from jinja2 import Environment, select_autoescape
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from credbatch.signing import sd_jwt
 from credbatch.signing.jose import JoseError
-from credbatch.signing.keys import KeyRing
-from credbatch.signing.status_list import MEDIA_TYPE, list_uri, status_list_token
+from credbatch.signing.status_list import MEDIA_TYPE
+from services.public.headers import SecurityHeaders
+from services.public.ratelimit import RateLimit, TokenBuckets
 from services.public.repository import PublicRepository
 
 SD_JWT_MEDIA_TYPE = "application/dc+sd-jwt"
@@ -42,6 +50,10 @@ def _not_found() -> Response:
     return PlainTextResponse("Not Found", status_code=404)
 
 
+def _gone() -> Response:
+    return PlainTextResponse("This link has expired", status_code=410)
+
+
 def _uuid(value: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(value)
@@ -49,7 +61,16 @@ def _uuid(value: str) -> uuid.UUID | None:
         return None
 
 
-def create_app(pool: asyncpg.Pool, keys: KeyRing, public_url: str) -> Starlette:
+def create_app(
+    pool: asyncpg.Pool,
+    public_url: str,
+    *,
+    status_ttl: int = 300,
+    rate: float = 20.0,
+    burst: int = 40,
+) -> Starlette:
+    """The application; ``status_ttl`` caps how long HTTP caches keep a status list token,
+    ``rate`` and ``burst`` are each client's budget (requests per second, and at once)."""
     repository = PublicRepository(pool)
 
     async def issuer_metadata(request: Request) -> Response:
@@ -69,19 +90,21 @@ def create_app(pool: asyncpg.Pool, keys: KeyRing, public_url: str) -> Starlette:
         list_id = _uuid(request.path_params["list_id"])
         if tenant_id is None or list_id is None:
             return _not_found()
-        found = await repository.status_list(tenant_id, list_id)
+        found = await repository.status_list_token(tenant_id, list_id)
         if found is None:
             return _not_found()
-        bits, bits_per_entry = found
-        key = await keys.active_key(tenant_id)
-        token = status_list_token(
-            key=key,
-            uri=list_uri(public_url, tenant_id, list_id),
-            bits=bits,
-            bits_per_entry=bits_per_entry,
-        )
+        now = datetime.now(UTC)
+        if found.token is None or found.expires_at is None or found.expires_at <= now:
+            # Not signed yet, or the workers have not refreshed it: a verifier would reject
+            # an expired token, so say it is temporarily missing instead.
+            return PlainTextResponse(
+                "Status list not available yet", status_code=503, headers={"Retry-After": "5"}
+            )
+        max_age = min(status_ttl, int((found.expires_at - now).total_seconds()))
         return Response(
-            token, media_type=MEDIA_TYPE, headers={"Cache-Control": "public, max-age=300"}
+            found.token,
+            media_type=MEDIA_TYPE,
+            headers={"Cache-Control": f"public, max-age={max(0, max_age)}"},
         )
 
     async def certificate(request: Request) -> Response:
@@ -95,6 +118,8 @@ def create_app(pool: asyncpg.Pool, keys: KeyRing, public_url: str) -> Starlette:
         found = await repository.credential(token)
         if found is None:
             return _not_found()
+        if found.claim_expires_at <= datetime.now(UTC):
+            return _gone()
         try:
             verified = sd_jwt.verify(found.sd_jwt, found.jwks)
         except JoseError:
@@ -115,6 +140,8 @@ def create_app(pool: asyncpg.Pool, keys: KeyRing, public_url: str) -> Starlette:
         found = await repository.credential(request.path_params["token"])
         if found is None:
             return _not_found()
+        if found.claim_expires_at <= datetime.now(UTC):
+            return _gone()
         return Response(
             found.sd_jwt, media_type=SD_JWT_MEDIA_TYPE, headers={"Cache-Control": "no-store"}
         )
@@ -126,5 +153,10 @@ def create_app(pool: asyncpg.Pool, keys: KeyRing, public_url: str) -> Starlette:
             Route("/c/{id}", certificate),
             Route("/claim/{token}", claim_page),
             Route("/claim/{token}/credential", claim_credential),
-        ]
+        ],
+        # Outermost first: a 429 carries the security headers too.
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(RateLimit, buckets=TokenBuckets(rate, burst)),
+        ],
     )

@@ -8,7 +8,6 @@ import uvicorn
 
 from credbatch.config import Settings
 from credbatch.db.pool import create_pool
-from credbatch.signing.keys import KeyRing
 from services.public.app import create_app
 from services.public.http_metrics import HttpMetrics
 
@@ -18,12 +17,20 @@ log = logging.getLogger(__name__)
 async def serve(settings: Settings) -> None:
     """Serve on ``settings.host:settings.public_port`` until signalled.
 
-    Needs the KEK: status list tokens are signed with the tenant's key.
+    Needs only the application role's database URL: no KEK, no owner URL, no broker. Status
+    list tokens are signed and stored by the issuance workers.
     """
-    kek = settings.kek_bytes()
     pool = await create_pool(settings.app_database_url, max_size=8, application_name="public")
     try:
-        app = HttpMetrics(create_app(pool, KeyRing(pool, kek), settings.public_url))
+        app = HttpMetrics(
+            create_app(
+                pool,
+                settings.public_url,
+                status_ttl=settings.status_ttl,
+                rate=settings.public_rate,
+                burst=settings.public_burst,
+            )
+        )
         config = uvicorn.Config(
             app,
             host=settings.host,

@@ -3,19 +3,22 @@
 The public process has no caller: the tenant comes from the URL (a path segment, or the first
 16 bytes of an opaque id), and every query runs in that tenant's read-only transaction under
 row-level security, so nothing of one tenant is reachable through another's URLs.
+
+Nothing here can sign or decrypt: status list tokens are read as the workers stored them.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from credbatch.signing import opaque
-from credbatch.signing.keys import published_jwks
-from credbatch.signing.status_list import read_list
+from credbatch.signing.jwks import published_jwks
+from credbatch.signing.status_tokens import StoredToken, stored_token
 from credbatch.tenancy import service_scope, tenant_transaction
 
 
@@ -24,6 +27,7 @@ class ClaimedCredential:
     tenant_id: uuid.UUID
     sd_jwt: str
     jwks: list[dict[str, Any]]
+    claim_expires_at: datetime
 
 
 class PublicRepository:
@@ -37,11 +41,11 @@ class PublicRepository:
         async with self._read(tenant_id) as conn:
             return await published_jwks(conn, tenant_id)
 
-    async def status_list(
+    async def status_list_token(
         self, tenant_id: uuid.UUID, list_id: uuid.UUID
-    ) -> tuple[bytes, int] | None:
+    ) -> StoredToken | None:
         async with self._read(tenant_id) as conn:
-            return await read_list(conn, tenant_id, list_id)
+            return await stored_token(conn, tenant_id, list_id)
 
     async def certificate(self, certificate_id: str) -> bytes | None:
         tenant_id = opaque.tenant_of(certificate_id)
@@ -60,12 +64,13 @@ class PublicRepository:
         if tenant_id is None:
             return None
         async with self._read(tenant_id) as conn:
-            sd_jwt = await conn.fetchval(
-                "SELECT sd_jwt FROM credentials WHERE tenant_id = $1 AND claim_token = $2",
+            row = await conn.fetchrow(
+                "SELECT sd_jwt, claim_expires_at FROM credentials"
+                " WHERE tenant_id = $1 AND claim_token = $2",
                 tenant_id,
                 claim_token,
             )
-            if sd_jwt is None:
+            if row is None:
                 return None
             jwks = await published_jwks(conn, tenant_id)
-        return ClaimedCredential(tenant_id, sd_jwt, jwks)
+        return ClaimedCredential(tenant_id, row["sd_jwt"], jwks, row["claim_expires_at"])

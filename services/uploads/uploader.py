@@ -25,7 +25,7 @@ from credbatch.messaging import trace_headers
 from credbatch.metrics import UPLOAD_ROWS, UPLOAD_SIZE
 from credbatch.telemetry import span_without_data
 from credbatch.tenancy import TenantScope, tenant_transaction
-from services.uploads import repository
+from services.uploads import quota, repository
 from services.uploads.model import CheckedRequest, ResolvedUpload, UploadRequest
 from services.uploads.report_error import MAX_VIOLATIONS, invalid_file_error
 from services.uploads.request_rules import check_request, resolve
@@ -175,6 +175,7 @@ class Uploader:
             await writer.close()
             if writer.written != report.rows_total:
                 raise Internal("stored rows do not match the rows read")
+            await quota.check_open_records(conn, self._settings.default_max_open_records)
             await repository.finish_batch(conn, batch_id, report.rows_total)
             view = await get_batch(conn, batch_id)
             if view is None:

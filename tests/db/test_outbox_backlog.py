@@ -1,4 +1,4 @@
-"""outbox_backlog(): PENDING records of open batches across tenants, and how long they waited."""
+"""outbox_backlog(): PENDING records across tenants (cancelled batches aside), and their age."""
 
 from __future__ import annotations
 

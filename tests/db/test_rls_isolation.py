@@ -26,16 +26,20 @@ TENANT_TABLES = [
     "records",
     "signing_keys",
     "status_lists",
+    "status_list_tokens",
     "credentials",
     "certificates",
 ]
 # Tables that are not tenant-owned (no RLS; the application role has no access to them).
-OWNER_TABLES = {"schema_migrations"}
+OWNER_TABLES = {"schema_migrations", "dispatch_clock", "dispatch_tenants", "dispatch_batches"}
+# Tenant tables only the owner writes (RLS for reading; tests/db/test_tenant_limits.py).
+OWNER_WRITTEN_TENANT_TABLES = {"tenant_limits"}
 # Indexes not led by tenant_id, each for a reason (see the migrations' comments).
 CROSS_TENANT_INDEXES = {
     "records_outbox_idx",
     "credentials_claim_token_key",
     "certificates_id_key",
+    "status_list_tokens_due_idx",
 }
 
 USER = "admin"
@@ -146,6 +150,7 @@ def tenant_rows(tenant_id: uuid.UUID) -> dict[str, dict[str, Any]]:
             "next_index": 1,
             "bits": bytes(2),
         },
+        "status_list_tokens": {"tenant_id": t, "list_id": list_id},
         "credentials": {
             "tenant_id": t,
             "id": uuid.uuid4(),
@@ -177,7 +182,8 @@ async def seeded(app_pool: asyncpg.Pool) -> Seeded:
     for tenant, tables in rows.items():
         async with tenant_transaction(app_pool, admin(tenant)) as conn:
             for table, row in tables.items():
-                if table != "tenants":  # provisioned by tenant_transaction
+                # Provisioned by tenant_transaction, and by the status_lists trigger.
+                if table not in ("tenants", "status_list_tokens"):
                     await insert_row(conn, table, row)
     return a, b, rows[a], rows[b]
 
@@ -211,7 +217,7 @@ async def test_tenant_tables_are_exactly_the_rls_tables(owner_pool: asyncpg.Pool
         """
     )
     rls = {t["relname"] for t in tables if t["relrowsecurity"]}
-    assert rls == set(TENANT_TABLES)
+    assert rls == set(TENANT_TABLES) | OWNER_WRITTEN_TENANT_TABLES
     # Every other table is explicitly owner-only: a new table without RLS fails here.
     assert {t["relname"] for t in tables} - rls == OWNER_TABLES
     for t in tables:

@@ -87,7 +87,7 @@ async def test_a_bomb_on_a_value_is_accepted_but_fails_fast_where_a_long_name_re
         text_body=created.text_body,
     )
     worker_template = WorkerEmailTemplate.compile(stored)
-    assert worker_template.render({"name": "Ann"})[0] == "Hi Ann"
+    assert worker_template.render({"name": "Ann"}).subject == "Hi Ann"
     started = time.monotonic()
     with pytest.raises(TemplateProblem) as problem:
         worker_template.render({"name": LONG_NAME})

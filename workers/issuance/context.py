@@ -20,6 +20,7 @@ from credbatch.templating.certificate import CompiledCertificate
 from credbatch.templating.sandbox import CompiledTemplate, TemplateProblem
 from credbatch.tenancy import service_scope, tenant_transaction
 from workers.issuance.certificates import compile_certificate
+from workers.issuance.outcomes import TEMPLATE_ERROR
 from workers.issuance.rendering import EmailTemplate
 
 _BATCH = """
@@ -95,7 +96,7 @@ async def load_context(
                 await catalog.get_certificate_template(conn, row["certificate_template_id"])
             )
     except TemplateProblem as problem:
-        raise BatchContextError(problem.code, str(problem)) from None
+        raise BatchContextError(TEMPLATE_ERROR, f"{problem.code}: {problem}") from None
     except CredbatchError as error:
         raise BatchContextError("BATCH_TEMPLATE_MISSING", str(error)) from None
     issuer = f"{public_url}/tenants/{tenant_id}"

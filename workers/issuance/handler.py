@@ -46,7 +46,13 @@ from workers.issuance.delivery.email import SmtpPool
 from workers.issuance.delivery.sms import SmsClient
 from workers.issuance.invitations import Invitation, Inviter
 from workers.issuance.job import Job, parse, retry_message
-from workers.issuance.outcomes import Decision, IssuanceFailure, Outcome, decide, permanent
+from workers.issuance.outcomes import (
+    Decision,
+    IssuanceFailure,
+    Outcome,
+    decide,
+    template_failure,
+)
 from workers.issuance.spans import group_spans, step_span
 from workers.issuance.triage import Triage, WorkRecord, triage
 
@@ -213,7 +219,7 @@ class IssuanceHandler:
                     try:
                         pdf = certificate.template.render(certificate.values, certificate.cred_url)
                     except TemplateProblem as problem:  # the batch's template, not our fault
-                        record.failure = permanent(problem.code, str(problem))
+                        record.failure = template_failure(problem.code, str(problem))
                         continue
             with step_span("sign credential", record.span, **{"credbatch.kid": key.kid}):
                 token = sd_jwt.issue(
@@ -237,7 +243,9 @@ class IssuanceHandler:
                     pdf=pdf,
                 )
             )
-        stored = await repo.insert_issued(conn, tenant_id, key.kid, issued)
+        stored = await repo.insert_issued(
+            conn, tenant_id, key.kid, issued, self._settings.claim_ttl
+        )
         return {c.record_id: c for c in issued if c.record_id in stored}
 
     async def _invite(self, record: WorkRecord) -> None:

@@ -24,7 +24,7 @@ from workers.issuance.context import BatchContext
 from workers.issuance.credential import Holder, Links, holder_values
 from workers.issuance.delivery.email import Envelope, SmtpPool, build_message
 from workers.issuance.delivery.sms import SmsClient
-from workers.issuance.outcomes import IssuanceFailure, permanent
+from workers.issuance.outcomes import IssuanceFailure, permanent, template_failure
 from workers.issuance.spans import step_span
 
 
@@ -92,7 +92,7 @@ class Inviter:
             try:
                 rendered = template.render(values)
             except TemplateProblem as problem:
-                raise permanent(problem.code, str(problem)) from None
+                raise template_failure(problem.code, str(problem)) from None
             message = Envelope(
                 self._sender,
                 address,
@@ -116,7 +116,7 @@ class Inviter:
             try:
                 body = template.render(values)
             except TemplateProblem as problem:
-                raise permanent(problem.code, str(problem)) from None
+                raise template_failure(problem.code, str(problem)) from None
         async with self._sends:
             with step_span("sms send", invitation.span):
                 await self._sms.send(phone, body)

@@ -11,10 +11,12 @@ from credbatch.db.pool import create_pool
 from credbatch.messaging import ConfirmingPublisher, connect
 from credbatch.signing.keys import KeyRing
 from credbatch.signing.status_list import StatusAllocator
+from credbatch.signing.status_tokens import StatusTokenSigner
 from workers.issuance.consumer import IssuanceConsumer
 from workers.issuance.delivery.email import SmtpPool
 from workers.issuance.delivery.sms import SmsClient
 from workers.issuance.handler import IssuanceHandler
+from workers.issuance.status_refresher import run_status_refresher
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +58,18 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         max_connections=settings.worker_concurrency,
     )
     connection = await connect(settings, name="credbatch-issuance")
+    keys = KeyRing(pool, kek)
+    signer = StatusTokenSigner(pool, keys, settings.public_url, ttl_seconds=settings.status_ttl)
+    refresher = asyncio.create_task(
+        run_status_refresher(signer, stop, settings.status_refresh_interval)
+    )
     try:
         publish_channel = await connection.channel(publisher_confirms=True)
         handler = IssuanceHandler(
             settings,
             pool,
-            KeyRing(pool, kek),
-            StatusAllocator(pool),
+            keys,
+            StatusAllocator(pool, publisher=signer),
             ConfirmingPublisher(publish_channel),
             smtp=smtp,
             sms=sms,
@@ -78,6 +85,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         log.info("stopping: draining jobs in flight (grace %.1fs)", settings.grace_seconds)
         await consumer.stop(settings.grace_seconds)
     finally:
+        refresher.cancel()
+        await asyncio.gather(refresher, return_exceptions=True)
         await connection.close()
         await smtp.close()
         await sms.close()

@@ -45,6 +45,15 @@ def permanent(code: str, message: str) -> IssuanceFailure:
     return IssuanceFailure(code, message, transient=False)
 
 
+TEMPLATE_ERROR = "TEMPLATE_ERROR"
+
+
+def template_failure(problem_code: str, message: str) -> IssuanceFailure:
+    """A batch's template could not render this record (a sandbox limit, an undefined value):
+    permanent, stored as TEMPLATE_ERROR with the sandbox's own code leading the message."""
+    return permanent(TEMPLATE_ERROR, f"{problem_code}: {message}")
+
+
 @dataclass(frozen=True)
 class Decision:
     """What to do with a job's message once its record's state is committed."""

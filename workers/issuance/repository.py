@@ -35,9 +35,9 @@ FOR UPDATE OF r
 
 INSERT_CREDENTIALS = """
 INSERT INTO credentials (tenant_id, id, record_id, batch_id, kid, status_list_id, status_index,
-                         sd_jwt, claim_token, expires_at)
+                         sd_jwt, claim_token, expires_at, claim_expires_at)
 SELECT $1, u.id, u.record_id, u.batch_id, $2, u.list_id, u.idx, u.sd_jwt, u.claim_token,
-       u.expires_at
+       u.expires_at, now() + make_interval(secs => $11)
 FROM unnest($3::uuid[], $4::uuid[], $5::uuid[], $6::uuid[], $7::int[], $8::text[], $9::text[],
             $10::timestamptz[])
      AS u(id, record_id, batch_id, list_id, idx, sd_jwt, claim_token, expires_at)
@@ -192,7 +192,11 @@ class NewCredential:
 
 
 async def insert_issued(
-    conn: asyncpg.Connection, tenant_id: uuid.UUID, kid: str, issued: Sequence[NewCredential]
+    conn: asyncpg.Connection,
+    tenant_id: uuid.UUID,
+    kid: str,
+    issued: Sequence[NewCredential],
+    claim_ttl: int,
 ) -> set[uuid.UUID]:
     """Insert the credentials (and certificates) and mark their records ISSUED.
 
@@ -214,6 +218,7 @@ async def insert_issued(
         [c.sd_jwt for c in issued],
         [c.claim_token for c in issued],
         [c.expires_at for c in issued],
+        float(claim_ttl),
     )
     stored = {row["record_id"] for row in inserted}
     with_pdf = [c for c in issued if c.pdf is not None]

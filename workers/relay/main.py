@@ -11,9 +11,20 @@ from credbatch.db.pool import create_pool
 from credbatch.messaging import ConfirmingPublisher, connect, declare_topology
 from credbatch.metrics import metrics_enabled
 from workers.relay.gauges import BacklogGauges
-from workers.relay.relay import OutboxRelay
+from workers.relay.relay import DispatchLimits, OutboxRelay
 
 log = logging.getLogger(__name__)
+
+
+def dispatch_limits(settings: Settings) -> DispatchLimits:
+    """The relay's caps and default sending rates from the settings (a cap of 0 = none)."""
+    return DispatchLimits(
+        max_in_flight=settings.relay_max_in_flight or None,
+        tenant_in_flight=settings.relay_tenant_in_flight or None,
+        batch_in_flight=settings.relay_batch_in_flight or None,
+        emails_per_second=settings.default_emails_per_second,
+        sms_per_second=settings.default_sms_per_second,
+    )
 
 
 async def serve(settings: Settings) -> None:
@@ -36,6 +47,7 @@ async def serve(settings: Settings) -> None:
                 window=settings.relay_batch_size,
                 publish_timeout=settings.relay_publish_timeout,
                 poll_interval=settings.relay_poll_interval,
+                limits=dispatch_limits(settings),
             )
             log.info("relay started (window %d)", settings.relay_batch_size)
             if metrics_enabled():

@@ -2,8 +2,11 @@
 
 One *window* is one database transaction:
 
-1. ``outbox_claim(limit)`` locks up to ``window`` PENDING records (``FOR UPDATE SKIP LOCKED``,
-   so several relays share the outbox without waiting on each other);
+1. ``outbox_claim`` locks up to ``window`` PENDING records (``FOR UPDATE SKIP LOCKED``,
+   so several relays share the outbox without waiting on each other), chosen fairly in the
+   database: round robin by virtual time across tenants and across each tenant's batches,
+   stopping at the in-flight caps (records QUEUED overall, per tenant, per batch) and at the
+   tenants' sending rates (``credbatch/db/migrations/0500_fair_dispatch.sql``);
 2. their jobs are published with ``ConfirmingPublisher`` (confirms awaited over the whole
    window, a timeout on every publish);
 3. the records the broker confirmed are marked QUEUED (``outbox_mark_queued``);
@@ -14,6 +17,9 @@ records are PENDING again: the next claim (by this relay after a restart, or by 
 publishes them again. So a job is delivered at least once; it is delivered twice only when the
 relay dies (or the database is lost) between the broker's confirm and the commit, and the
 workers are idempotent per record. Records the broker did not confirm stay PENDING.
+
+Work held back by a cap or a rate limit stays PENDING in the database, occupying no broker or
+worker slot; while some waits, the relay polls at ``held_back_poll`` instead of backing off.
 
 Each job's AMQP headers carry the upload's trace context (the batch's stored
 ``traceparent``), so the worker's span joins the trace of the upload that created the record.
@@ -46,7 +52,11 @@ from credbatch.telemetry import span_without_data
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer(__name__)
 
-_CLAIM = "SELECT tenant_id, batch_id, record_id, attempt, traceparent FROM outbox_claim($1)"
+_CLAIM = """
+SELECT tenant_id, batch_id, record_id, attempt, traceparent
+FROM outbox_claim($1, $2, $3, $4, $5, $6, $7)
+"""
+_BACKLOG = "SELECT dispatchable_backlog($1, $2)"
 _MARK_QUEUED = "SELECT outbox_mark_queued($1::uuid[], $2::uuid[])"
 
 
@@ -58,6 +68,19 @@ class Publisher(Protocol):
         messages: Sequence[OutgoingMessage],
         timeout: float,  # noqa: ASYNC109 - the per-publish confirm timeout
     ) -> None: ...
+
+
+@dataclass(frozen=True)
+class DispatchLimits:
+    """What the claim may put in flight; None = no cap, a rate None = unlimited."""
+
+    max_in_flight: int | None = None
+    tenant_in_flight: int | None = None
+    batch_in_flight: int | None = None
+    emails_per_second: float | None = None
+    sms_per_second: float | None = None
+    # Records per pick of a key: the grain of the round robin.
+    quantum: int = 50
 
 
 @dataclass(frozen=True)
@@ -135,20 +158,36 @@ class OutboxRelay:
         publish_timeout: float = 10.0,
         poll_interval: float = 0.5,
         min_poll_interval: float = 0.02,
+        limits: DispatchLimits | None = None,
+        held_back_poll: float = 0.05,
     ) -> None:
         if window < 1:
             raise ValueError(f"window must be at least 1, got {window}")
+        self._limits = limits or DispatchLimits()
+        if self._limits.quantum < 1:
+            raise ValueError(f"quantum must be at least 1, got {self._limits.quantum}")
         self._pool = pool
         self._publisher = publisher
         self._window = window
         self._publish_timeout = publish_timeout
         self._poll_interval = poll_interval
         self._min_poll_interval = min(min_poll_interval, poll_interval)
+        self._held_back_poll = held_back_poll
 
     async def relay_window(self) -> WindowResult:
         """Claim, publish, mark and commit one window; returns what it did."""
         async with self._pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(_CLAIM, self._window)
+            limits = self._limits
+            rows = await conn.fetch(
+                _CLAIM,
+                self._window,
+                limits.max_in_flight,
+                limits.tenant_in_flight,
+                limits.batch_in_flight,
+                limits.emails_per_second,
+                limits.sms_per_second,
+                limits.quantum,
+            )
             if not rows:
                 return WindowResult(0, 0)
             claimed = [_Claimed(*row) for row in rows]
@@ -191,6 +230,20 @@ class OutboxRelay:
                 span.set_attribute("credbatch.relay.queued", queued)
             return WindowResult(len(claimed), queued)
 
+    async def held_back(self) -> bool:
+        """Whether PENDING work waits that the caps or rate limits kept out of the last window."""
+        async with self._pool.acquire() as conn:
+            backlog: int = await conn.fetchval(
+                _BACKLOG, self._limits.emails_per_second, self._limits.sms_per_second
+            )
+        return backlog > 0
+
+    async def _held_back_safely(self) -> bool:
+        try:
+            return await self.held_back()
+        except (asyncpg.PostgresError, OSError, ConnectionError, TimeoutError):
+            return False
+
     async def run(self, stop: asyncio.Event) -> None:
         """Relay windows until ``stop`` is set; the window in progress is finished first.
 
@@ -218,6 +271,9 @@ class OutboxRelay:
                 if result.claimed:
                     # Claimed but nothing confirmed: the broker is in trouble, do not spin.
                     delay = min(max(delay * 2, self._poll_interval), failure_cap)
+                elif await self._held_back_safely():
+                    # Slots free up as workers finish and tokens refill: look again soon.
+                    delay = self._held_back_poll
                 else:
                     delay = min(delay * 2, self._poll_interval)
             with contextlib.suppress(TimeoutError):

@@ -25,22 +25,16 @@ from credbatch.config import Settings
 from credbatch.db.pool import create_pool
 from credbatch.gen.batches.v1 import batch_pb2, batches_service_pb2
 from credbatch.messaging import WORK_QUEUE, ConfirmingPublisher, connect, declare_topology
+from tests.fixtures.batches import record_states
 from tests.fixtures.grpc import bearer
-from tests.workers.issuance.harness import (
+from tests.fixtures.issuance import (
     Sinks,
     arrange_batch,
-    public_server,
     publish_jobs,
-    record_states,
     running_worker,
-    sinks,
     wait_for_batch,
-    worker_settings,
 )
 from workers.relay.relay import OutboxRelay
-
-# The issuance harness's fixtures, used here as they are.
-__all__ = ["public_server", "sinks", "worker_settings"]
 
 CANCEL_RECORDS = 2000
 

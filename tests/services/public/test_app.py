@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import asyncpg
 import httpx
 
 from credbatch.config import Settings
 from credbatch.signing import opaque
-from tests.workers.issuance.harness import (
+from tests.fixtures.issuance import (
     PublicServer,
     Sinks,
     arrange_batch,
@@ -33,13 +34,16 @@ async def test_ids_of_one_tenant_are_not_reachable_through_another(
         await wait_for_batch(owner_pool, first.batch_id)
         await wait_for_batch(owner_pool, second.batch_id)
     rows = await owner_pool.fetch(
-        "SELECT c.tenant_id, c.claim_token, c.status_list_id, ce.id AS certificate_id"
+        "SELECT c.tenant_id, c.claim_token, c.status_list_id, ce.id AS certificate_id,"
+        " c.claim_expires_at - c.created_at AS claim_life"
         " FROM credentials c JOIN certificates ce"
         " ON ce.tenant_id = c.tenant_id AND ce.record_id = c.record_id"
         " WHERE c.batch_id = ANY($1::uuid[])",
         [first.batch_id, second.batch_id],
     )
     by_tenant = {row["tenant_id"]: row for row in rows}
+    # Claim links expire CREDBATCH_CLAIM_TTL after issuance (the worker sets it).
+    assert {row["claim_life"] for row in rows} == {timedelta(seconds=worker_settings.claim_ttl)}
     a, b = by_tenant[first.tenant_id], by_tenant[second.tenant_id]
     async with httpx.AsyncClient(base_url=public_server.url) as client:
         # The genuine URLs work.

@@ -16,12 +16,12 @@ from credbatch.config import Settings
 from credbatch.signing import sd_jwt
 from credbatch.signing.jose import b64url_decode, verify_compact
 from credbatch.signing.status_list import VALID, get_status
+from tests.fixtures.batches import record_states
 from tests.fixtures.issuance import (
     PublicServer,
     Sinks,
     arrange_batch,
     publish_jobs,
-    record_states,
     running_worker,
     wait_for_batch,
 )

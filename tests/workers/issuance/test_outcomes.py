@@ -10,13 +10,13 @@ import asyncpg
 from credbatch.config import Settings
 from credbatch.messaging import DEAD_QUEUE, connect
 from credbatch.messaging.topology import declare_topology
+from tests.fixtures.batches import record_states
 from tests.fixtures.issuance import (
     Sinks,
     arrange_batch,
     job_body,
     publish_jobs,
     publish_raw,
-    record_states,
     running_worker,
     wait_for_batch,
 )

@@ -8,11 +8,11 @@ import signal
 import asyncpg
 
 from credbatch.config import Settings
+from tests.fixtures.batches import record_states
 from tests.fixtures.issuance import (
     Sinks,
     arrange_batch,
     publish_jobs,
-    record_states,
     spawn_worker,
     stop_process,
     wait_for_batch,

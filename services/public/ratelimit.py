@@ -1,0 +1,78 @@
+"""Per-client rate limiting of the public endpoints: a token bucket per remote address.
+
+Each address may make ``burst`` requests at once and ``rate`` per second on average; beyond
+that it gets 429 with ``Retry-After`` (whole seconds until a request would pass), which caps
+how fast one client can probe claim tokens or load the database. Buckets live in this
+process's memory (each replica limits on its own), and at most ``max_clients`` are kept: the
+least recently seen is forgotten first, which at worst gives a forgotten client a full bucket.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+
+class TokenBuckets:
+    """Token buckets keyed by client, refilled continuously at ``rate`` tokens per second."""
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int,
+        *,
+        max_clients: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if rate <= 0 or burst < 1 or max_clients < 1:
+            raise ValueError("rate must be positive, burst and max_clients at least 1")
+        self._rate = rate
+        self._burst = float(burst)
+        self._max_clients = max_clients
+        self._clock = clock
+        # client -> (tokens, time of last update); ordered from least to most recently seen.
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def take(self, client: str) -> float:
+        """Take one token; returns 0 when allowed, else the seconds until one is available."""
+        now = self._clock()
+        tokens, last = self._buckets.pop(client, (self._burst, now))
+        tokens = min(self._burst, tokens + (now - last) * self._rate)
+        wait = 0.0
+        if tokens >= 1:
+            tokens -= 1
+        else:
+            wait = (1 - tokens) / self._rate
+        self._buckets[client] = (tokens, now)
+        if len(self._buckets) > self._max_clients:
+            self._buckets.popitem(last=False)
+        return wait
+
+
+class RateLimit:
+    """ASGI middleware answering 429 with Retry-After to a client over its budget."""
+
+    def __init__(self, app: ASGIApp, buckets: TokenBuckets) -> None:
+        self._app = app
+        self._buckets = buckets
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        client = scope.get("client")
+        wait = self._buckets.take(client[0] if client else "")
+        if wait > 0:
+            response = PlainTextResponse(
+                "Too Many Requests",
+                status_code=429,
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
+            await response(scope, receive, send)
+            return
+        await self._app(scope, receive, send)

@@ -1,0 +1,65 @@
+"""The open-records quota of a tenant, checked in the upload's own write transaction.
+
+A tenant may have at most ``max_open_records`` records waiting for dispatch or in flight
+(PENDING + QUEUED): its ``tenant_limits`` row, else ``CREDBATCH_DEFAULT_MAX_OPEN_RECORDS``,
+else no limit. The check runs after the upload's records are written, so it counts them, and
+``tenant_open_records`` holds a per-tenant lock until the transaction ends: two concurrent
+uploads are checked one after the other, never both against the count without the other.
+A refused upload raises inside the transaction, which rolls back: it creates nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2
+
+from credbatch.errors import ResourceExhausted
+
+QUOTA_SUBJECT = "tenant"
+
+
+class OpenRecordsQuotaExceeded(ResourceExhausted):
+    """The upload would leave the tenant over its open-records quota."""
+
+    reason = "OPEN_RECORDS_QUOTA_EXCEEDED"
+
+    def __init__(self, open_records: int, limit: int) -> None:
+        super().__init__(
+            f"the upload would make {open_records} records open (waiting or in flight) in "
+            f"this tenant; the limit is {limit}: retry once earlier batches have progressed",
+            metadata={"open_records": str(open_records), "max_open_records": str(limit)},
+        )
+        self.open_records = open_records
+        self.limit = limit
+
+    def extra_details(self) -> Sequence[Message]:
+        return (
+            error_details_pb2.QuotaFailure(
+                violations=[
+                    error_details_pb2.QuotaFailure.Violation(
+                        subject=QUOTA_SUBJECT,
+                        description=(
+                            f"open records: {self.open_records} with this upload, "
+                            f"limit {self.limit}"
+                        ),
+                    )
+                ]
+            ),
+        )
+
+
+async def check_open_records(conn: asyncpg.Connection, default_limit: int | None) -> None:
+    """Raise OpenRecordsQuotaExceeded when the tenant is over its quota with this upload.
+
+    Call it in the upload's tenant transaction after its records are written.
+    """
+    row = await conn.fetchrow(
+        "SELECT open_records, max_open_records FROM tenant_open_records($1)", default_limit
+    )
+    if row is None or row["max_open_records"] is None:
+        return
+    if row["open_records"] > row["max_open_records"]:
+        raise OpenRecordsQuotaExceeded(row["open_records"], row["max_open_records"])
