@@ -43,10 +43,16 @@ async def wait_for_sample(
     minimum: float = 1,
     timeout: float = 30,
 ) -> list[Sample]:
-    """Scrape until a sample ``name`` with ``labels`` reaches ``minimum``; all samples then."""
+    """Scrape until a sample ``name`` with ``labels`` reaches ``minimum``; all samples then.
+
+    A process still starting (nothing listening yet) counts as no sample so far.
+    """
     deadline = time.monotonic() + timeout
     while True:
-        samples = await scrape(port)
+        try:
+            samples = await scrape(port)
+        except httpx.ConnectError:
+            samples = []
         if any(s.value >= minimum for s in find(samples, name, **(labels or {}))):
             return samples
         assert time.monotonic() < deadline, f"no {name}{labels} >= {minimum} in time"

@@ -4,8 +4,8 @@ Read here rather than on each scrape: the scrape thread cannot run async I/O, an
 interval keeps the cost on PostgreSQL and RabbitMQ the same however often Prometheus (or
 several of them) scrapes. ``outbox_backlog()`` (migration 0600) reads the fair-dispatch keys,
 one row per batch with PENDING records, not the backlog itself; a passive declaration of the
-dead-letter queue returns its message count without touching the messages. A read that fails clears its gauges, so a dashboard shows a
-gap rather than a stale number.
+dead-letter queue returns its message count without touching the messages. A read that fails
+clears its gauges, so a dashboard shows a gap rather than a stale number.
 """
 
 from __future__ import annotations
@@ -56,13 +56,16 @@ class BacklogGauges:
     async def _dead_letters(self) -> None:
         try:
             async with asyncio.timeout(TIMEOUT_SECONDS):
-                queue = await self._channel.declare_queue(DEAD_QUEUE, passive=True)
+                # The protocol channel: a robust channel answers a passive declaration of a
+                # queue it knows from its cache, with the count of the first declaration.
+                underlay = await self._channel.get_underlay_channel()
+                declared = await underlay.queue_declare(DEAD_QUEUE, passive=True)
         except Exception as error:
             # A closed channel, a lost connection (the robust connection reopens it), a timeout.
             log.debug("dead-letter depth not read: %s", type(error).__name__)
             DEAD_LETTER_DEPTH.clear()
             return
-        DEAD_LETTER_DEPTH.set(queue.declaration_result.message_count or 0)
+        DEAD_LETTER_DEPTH.set(declared.message_count or 0)
 
     async def sample_once(self) -> None:
         await asyncio.gather(self._outbox(), self._dead_letters())
