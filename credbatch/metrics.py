@@ -187,11 +187,7 @@ def _truthy(value: str | None) -> bool:
 
 def _otlp_wanted(env: Mapping[str, str]) -> bool:
     choice = (env.get("OTEL_METRICS_EXPORTER") or "otlp").strip().lower()
-    return (
-        not _truthy(env.get("OTEL_SDK_DISABLED"))
-        and choice != "none"
-        and any(env.get(key) for key in _ENDPOINT_VARIABLES)
-    )
+    return choice != "none" and any(env.get(key) for key in _ENDPOINT_VARIABLES)
 
 
 def configure_metrics(
