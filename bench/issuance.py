@@ -291,7 +291,13 @@ async def run(rows: int, metrics: bool) -> None:
                     await asyncio.sleep(2)  # let the workers connect and declare
                     if uploads.poll() is not None:
                         raise SystemExit("the upload service exited")
-                    token = mint_dev_token(settings, tenant=tenant, sub="bench", roles=["issuer"])
+                    token = mint_dev_token(
+                        settings,
+                        tenant=tenant,
+                        sub="bench",
+                        roles=["issuer"],
+                        departments=["default"],
+                    )
                     header = uploads_service_pb2.UploadBatchHeader(
                         schema=schema,
                         mediums=[medium_pb2.MEDIUM_EMAIL],

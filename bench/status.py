@@ -1,11 +1,14 @@
-"""Benchmark: BatchStatusService on 1,000 batches and 2,000,000 records across 3 tenants.
+"""Benchmark: BatchStatusService on 1,000 batches and 2,000,000 records across 3 tenants,
+plus one running batch of 1,000,000 records.
 
 Arranges the data (once; reused when already there) in the dedicated database
 ``credbatch_bench_status`` with owner-side bulk INSERT … SELECT generate_series (every batch
 starts IN_PROGRESS; the finished ones then reach their terminal state through the same state
-UPDATEs the worker and CancelBatch run, so the final_counts trigger fills them), starts the
-real service process against it, and prints ListBatches and GetBatch latency (p50/p95/p99,
-through gRPC as the application role, RLS applying) and DownloadBatchReport rows/s.
+UPDATEs the worker and CancelBatch run; the count triggers of migration 0600 see every
+statement), starts the real service process against it, and prints ListBatches and GetBatch
+latency (p50/p95/p99, through gRPC as the application role, RLS applying), GetBatch on the
+running 1,000,000-record batch, the database reads of 50 WatchBatch streams on it, and
+DownloadBatchReport rows/s.
 
     python -m bench.status [--rebuild]
 """
@@ -39,6 +42,10 @@ DATABASE = "credbatch_bench_status"
 TENANTS = 3
 BATCHES = 1000
 RECORDS = 2_000_000
+BIG = 1_000_000  # records of the one running batch GetBatch and WatchBatch are timed on
+BIG_FILE = "big.csv"
+WATCHERS = 50
+WATCH_SECONDS = 10.0
 ISSUERS = ("ana", "bob", "carla", "dan", "eve")
 DEPARTMENTS = ("sales", "hr")
 
@@ -57,10 +64,14 @@ async def arrange(owner_url: str, rebuild: bool) -> None:
     try:
         have = await conn.fetchval("SELECT count(*) FROM records")
         finished = await conn.fetchval(
-            "SELECT count(*) FROM batches WHERE final_counts IS NOT NULL"
+            "SELECT count(*) FROM batches WHERE state IN ('COMPLETED', 'COMPLETED_WITH_ERRORS')"
         )
-        if have == RECORDS and finished and not rebuild:
-            print(f"data: reusing {BATCHES} batches / {RECORDS:,} records")
+        if have >= RECORDS and finished and not rebuild:
+            if not await conn.fetchval("SELECT 1 FROM batches WHERE filename = $1", BIG_FILE):
+                await _arrange_big(conn)
+                await conn.fetchval("SELECT batch_counts_fold(NULL, NULL)")
+                await conn.execute("VACUUM (ANALYZE) records")
+            print(f"data: reusing {BATCHES} batches / {RECORDS:,} records (+ {BIG:,})")
             return
         started = time.perf_counter()
         await conn.execute(
@@ -171,8 +182,7 @@ async def arrange(owner_url: str, rebuild: bool) -> None:
             """
         )
         # The issuance worker's COMPLETE_BATCHES (workers/issuance/repository.py), for every
-        # batch whose records are all done: the batches_final_counts trigger stores the
-        # counts of each one it moves to COMPLETED / COMPLETED_WITH_ERRORS.
+        # batch whose records are all done.
         await conn.execute(
             """
             UPDATE batches b
@@ -189,19 +199,102 @@ async def arrange(owner_url: str, rebuild: bool) -> None:
             """
         )
         await conn.execute("DROP TABLE bench_plan")
+        await _arrange_big(conn)
+        await conn.fetchval("SELECT batch_counts_fold(NULL, NULL)")
         await conn.execute("VACUUM (ANALYZE) batches")
         await conn.execute("VACUUM (ANALYZE) records")
         mix = await conn.fetch(
-            "SELECT state, count(*) AS n, count(final_counts) AS stored FROM batches"
-            " GROUP BY state ORDER BY state"
+            "SELECT state, count(*) AS n FROM batches GROUP BY state ORDER BY state"
         )
         print(
-            f"data: arranged {BATCHES} batches / {RECORDS:,} records in"
+            f"data: arranged {BATCHES + 1} batches / {RECORDS + BIG:,} records in"
             f" {time.perf_counter() - started:.0f} s; "
-            + ", ".join(f"{r['state']} {r['n']} ({r['stored']} stored counts)" for r in mix)
+            + ", ".join(f"{r['state']} {r['n']}" for r in mix)
         )
     finally:
         await conn.close()
+
+
+async def _arrange_big(conn: asyncpg.Connection) -> None:
+    """A running batch of tenant 0: three quarters INVITED, the last minute's at 200 a second,
+    the rest QUEUED. One INSERT as the owner: its statement trigger adds one count row per
+    state, as an upload's inserts would."""
+    await conn.execute(
+        """
+        INSERT INTO batches (tenant_id, id, schema_id, schema_version, mediums, creator,
+                             department, filename, total_records, state, created_at, updated_at)
+        SELECT tenant_id, gen_random_uuid(), schema_id, 1, ARRAY['EMAIL'], 'ana', 'sales', $2,
+               $3, 'IN_PROGRESS', now() - interval '2 hours', now() - interval '2 hours'
+        FROM batches WHERE tenant_id = $1 LIMIT 1
+        """,
+        _tenant(0),
+        BIG_FILE,
+        BIG,
+    )
+    await conn.execute(
+        """
+        INSERT INTO records (tenant_id, id, batch_id, row_number, state, email, created_at,
+                             updated_at)
+        SELECT b.tenant_id, gen_random_uuid(), b.id, g,
+               CASE WHEN g > b.total_records * 3 / 4 THEN 'QUEUED' ELSE 'INVITED' END,
+               'holder' || g || '@example.org', b.created_at,
+               now() - make_interval(
+                 secs => greatest(b.total_records * 3 / 4 - g, 0) / 200.0)
+        FROM batches b CROSS JOIN LATERAL generate_series(1, b.total_records) AS g
+        WHERE b.filename = $1
+        """,
+        BIG_FILE,
+    )
+
+
+async def _batch_reads(owner_url: str) -> int:
+    """Index scans of batches so far: one per batch read of the service (nothing else of the
+    benchmark reads batches meanwhile). Statistics reach the view after a backend is idle
+    for up to ten seconds, so callers wait that long first."""
+    conn = await asyncpg.connect(owner_url)
+    try:
+        n: int = await conn.fetchval(
+            "SELECT coalesce(idx_scan, 0) FROM pg_stat_user_tables WHERE relname = 'batches'"
+        )
+        return n
+    finally:
+        await conn.close()
+
+
+async def measure_big(
+    settings: Settings, stub: Any, md: Any, batch_id: uuid.UUID, owner_url: str
+) -> None:
+    get = batches_service_pb2.GetBatchRequest(name=f"batches/{batch_id}")
+    for _ in range(20):  # warm-up
+        await stub.GetBatch(get, metadata=md)
+    samples: list[float] = []
+    for _ in range(500):
+        view = await _timed(samples, stub.GetBatch, get, md)
+    print(
+        f"GetBatch (1,000,000 records, running) {_percentiles(samples)}"
+        f"  invited {view.record_counts.invited:,} queued {view.record_counts.queued:,}"
+    )
+    await asyncio.sleep(11)
+    before = await _batch_reads(owner_url)
+    request = batches_service_pb2.WatchBatchRequest(name=f"batches/{batch_id}")
+    # Fifty different callers: each caller may hold only a few watches at once.
+    calls = []
+    for i in range(WATCHERS):
+        token = mint_dev_token(settings, tenant=_tenant(0), sub=f"viewer-{i}", roles=["org_admin"])
+        calls.append(stub.WatchBatch(request, metadata=(("authorization", f"Bearer {token}"),)))
+    for call in calls:
+        await call.read()
+    await asyncio.sleep(WATCH_SECONDS)
+    for call in calls:
+        call.cancel()
+    await asyncio.sleep(11)
+    reads = await _batch_reads(owner_url) - before
+    shared = reads - WATCHERS
+    print(
+        f"WatchBatch x{WATCHERS} on it for {WATCH_SECONDS:.0f} s: {reads} batch reads"
+        f" ({WATCHERS} first reads, one per caller, + {shared} shared polls ="
+        f" {shared / WATCH_SECONDS:.2f}/s)"
+    )
 
 
 def _free_port() -> int:
@@ -245,7 +338,11 @@ async def _timed(
 async def measure(settings: Settings, port: int, owner_url: str) -> None:
     conn = await asyncpg.connect(owner_url)
     try:
-        rows = await conn.fetch("SELECT tenant_id, id, creator, department FROM batches")
+        rows = await conn.fetch(
+            "SELECT tenant_id, id, creator, department FROM batches WHERE filename <> $1",
+            BIG_FILE,
+        )
+        big = await conn.fetchval("SELECT id FROM batches WHERE filename = $1", BIG_FILE)
     finally:
         await conn.close()
     rng = random.Random(7)
@@ -290,6 +387,7 @@ async def measure(settings: Settings, port: int, owner_url: str) -> None:
             get = batches_service_pb2.GetBatchRequest(name=f"batches/{row['id']}")
             await _timed(get_samples, stub.GetBatch, get, admin_md[row["tenant_id"]])
         print(f"GetBatch (2,000 records) {_percentiles(get_samples)}")
+        await measure_big(settings, stub, admin_md[_tenant(0)], big, owner_url)
 
         report_rows = 0
         started = time.perf_counter()

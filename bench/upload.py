@@ -139,7 +139,9 @@ async def run(rows: int, target: str | None) -> None:
             stderr=subprocess.DEVNULL,
         )
         target = f"127.0.0.1:{port}"
-    token = mint_dev_token(settings, tenant=tenant, sub="bench", roles=["issuer"])
+    token = mint_dev_token(
+        settings, tenant=tenant, sub="bench", roles=["issuer"], departments=["default"]
+    )
     metadata = (("authorization", f"Bearer {token}"),)
     try:
         async with grpc.aio.insecure_channel(target) as channel:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from credbatch.signing.kek_strength import WeakKekError, check_kek_strength
+
 DEV_JWT_SECRET = "credbatch-dev-secret"  # noqa: S105 - the documented development default
 APP_ROLE = "credbatch_app"
 MONITOR_ROLE = "credbatch_monitor"
@@ -143,6 +145,35 @@ def decode_kek(raw: str, source: str = "CREDBATCH_KEK") -> bytes:
     return key
 
 
+def check_jwks_location(mode: str, location: str | None) -> None:
+    """Production fetches a JWKS over https only: over http anyone on the path could swap in
+    their own keys and mint tokens. A file path stays allowed (its integrity is the host's).
+
+    Raises:
+        ConfigError: production with an ``http://`` (or other non-https) URL.
+    """
+    if mode != "production" or not location or "://" not in location:
+        return
+    if location.startswith("file://"):
+        return
+    if not location.startswith("https://"):
+        raise ConfigError(
+            "CREDBATCH_JWKS_URL must be an https:// URL or a file path in production, got "
+            f"{location.split('://', 1)[0]}://"
+        )
+
+
+def _switch(env: Mapping[str, str], key: str, default: bool) -> bool:
+    raw = (env.get(key) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("on", "true", "1", "yes"):
+        return True
+    if raw in ("off", "false", "0", "no"):
+        return False
+    raise ConfigError(f"{key} must be on or off, got {raw!r}")
+
+
 def ensure_dev_kek(path: Path = DEFAULT_KEK_FILE) -> str:
     """Return the development KEK, generating it once into a git-ignored file."""
     if path.exists():
@@ -214,6 +245,15 @@ class Settings:
     default_emails_per_second: float | None = None
     default_sms_per_second: float | None = None
     default_max_open_records: int | None = None
+    watch_max_per_caller: int = 10
+    watch_max: int = 1000
+    watch_max_seconds: float = 3600.0
+    upload_idle_timeout: float = 30.0
+    upload_max_concurrent_per_tenant: int = 4
+    jwks_stale_seconds: float = 3600.0
+    jwks_max_bytes: int = 64 * 1024
+    jwt_max_lifetime: float = 24 * 3600.0
+    reflection: bool = True
 
     @property
     def development(self) -> bool:
@@ -247,10 +287,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             )
         if jwt_secret is not None and len(jwt_secret.encode()) < 32:
             raise ConfigError("CREDBATCH_JWT_SECRET must be at least 32 bytes in production")
+    check_jwks_location(mode, jwks_url)
     kek = env.get("CREDBATCH_KEK") or None
     if kek is None and mode == "development":
         kek = ensure_dev_kek(Path(env.get("CREDBATCH_KEK_FILE", str(DEFAULT_KEK_FILE))))
     smtp_username, smtp_password = _smtp_credentials(env)
+    if kek is not None and mode == "production":
+        try:
+            check_kek_strength(decode_kek(kek))
+        except WeakKekError as error:
+            raise ConfigError(f"CREDBATCH_KEK is refused in production: {error}") from None
     return Settings(
         mode=mode,
         database_url=database_url,
@@ -317,4 +363,22 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         default_emails_per_second=_optional_positive(env, "CREDBATCH_DEFAULT_EMAILS_PER_SECOND"),
         default_sms_per_second=_optional_positive(env, "CREDBATCH_DEFAULT_SMS_PER_SECOND"),
         default_max_open_records=_optional_count(env, "CREDBATCH_DEFAULT_MAX_OPEN_RECORDS"),
+        watch_max_per_caller=_int(
+            env, "CREDBATCH_WATCH_MAX_PER_CALLER", Settings.watch_max_per_caller, 1
+        ),
+        watch_max=_int(env, "CREDBATCH_WATCH_MAX", Settings.watch_max, 1),
+        watch_max_seconds=_positive(env, "CREDBATCH_WATCH_MAX_SECONDS", Settings.watch_max_seconds),
+        upload_idle_timeout=_positive(
+            env, "CREDBATCH_UPLOAD_IDLE_TIMEOUT", Settings.upload_idle_timeout
+        ),
+        upload_max_concurrent_per_tenant=_int(
+            env,
+            "CREDBATCH_UPLOAD_MAX_CONCURRENT_PER_TENANT",
+            Settings.upload_max_concurrent_per_tenant,
+            1,
+        ),
+        jwks_stale_seconds=_float(env, "CREDBATCH_JWKS_STALE_SECONDS", Settings.jwks_stale_seconds),
+        jwks_max_bytes=_int(env, "CREDBATCH_JWKS_MAX_BYTES", Settings.jwks_max_bytes, 1024),
+        jwt_max_lifetime=_positive(env, "CREDBATCH_JWT_MAX_LIFETIME", Settings.jwt_max_lifetime),
+        reflection=_switch(env, "CREDBATCH_REFLECTION", mode == "development"),
     )

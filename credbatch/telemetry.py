@@ -23,6 +23,7 @@ from typing import Any, TypeAlias
 
 import grpc
 import grpc.aio
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -193,7 +194,11 @@ class _RpcSpans:
         }
 
     @contextmanager
-    def span(self, context: grpc.aio.ServicerContext[Any, Any]) -> Iterator[trace.Span]:
+    def span(
+        self, context: grpc.aio.ServicerContext[Any, Any], *, current: bool = True
+    ) -> Iterator[trace.Span]:
+        """The RPC's span, ended with its status code; current inside the block unless
+        ``current`` is False (streams make it current step by step, see _wrap_behavior)."""
         span = self._tracer.start_span(
             self._name,
             context=self._parent,
@@ -201,9 +206,12 @@ class _RpcSpans:
             attributes=self._attributes,
         )
         try:
-            with trace.use_span(
-                span, end_on_exit=False, record_exception=False, set_status_on_exception=False
-            ):
+            if current:
+                with trace.use_span(
+                    span, end_on_exit=False, record_exception=False, set_status_on_exception=False
+                ):
+                    yield span
+            else:
                 yield span
         except grpc.aio.AbortError:
             # context.abort(...) recorded the code before raising.
@@ -235,9 +243,27 @@ def _wrap_behavior(behavior: _Behavior, spans: _RpcSpans) -> _Behavior | None:
     if inspect.isasyncgenfunction(behavior):
 
         async def stream_behavior(request: Any, context: Any) -> AsyncIterator[Any]:
-            with spans.span(context):
-                async for response in behavior(request, context):
-                    yield response
+            # The span is made current around each step of the handler only, attached and
+            # detached in the task that runs the step. Held across a yield, the attach would
+            # be undone wherever the stream is closed: when a client leaves, grpc closes it
+            # from another task, whose context never held the token ("Failed to detach
+            # context").
+            with spans.span(context, current=False) as span:
+                step_context = trace.set_span_in_context(span)
+                responses = behavior(request, context)
+                try:
+                    while True:
+                        token = otel_context.attach(step_context)
+                        try:
+                            response = await anext(responses)
+                        except StopAsyncIteration:
+                            return
+                        finally:
+                            otel_context.detach(token)
+                        yield response
+                finally:
+                    # Closes the handler now, here, rather than whenever it is collected.
+                    await responses.aclose()
 
         return stream_behavior
     if inspect.iscoroutinefunction(behavior):

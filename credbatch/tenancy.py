@@ -46,7 +46,11 @@ def _known_tenants(pool: asyncpg.Pool) -> set[uuid.UUID]:
 
 @dataclass(frozen=True)
 class TenantScope:
-    """Who is acting: the tenant, the user (token ``sub``), its roles and departments."""
+    """Who is acting: the tenant, the user (token ``sub``), its roles and departments.
+
+    No departments means none: ``app.departments`` is then the empty array, and the
+    department policies of row-level security match no row.
+    """
 
     tenant_id: uuid.UUID
     user_id: str

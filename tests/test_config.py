@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -14,7 +15,8 @@ from credbatch.config import ConfigError, load_settings
 PRODUCTION = {
     "CREDBATCH_MODE": "production",
     "CREDBATCH_JWT_SECRET": "s" * 40,
-    "CREDBATCH_KEK": "x",
+    # Production checks the KEK's strength: random bytes, as an operator would generate them.
+    "CREDBATCH_KEK": base64.b64encode(os.urandom(32)).decode(),
 }
 
 

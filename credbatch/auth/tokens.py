@@ -1,31 +1,40 @@
 """Verify caller tokens (and mint development ones).
 
 The algorithm is pinned by configuration and never taken from the token header; issuer,
-audience and expiry are always checked. Keys: an HS256 shared secret (development) or a JWKS
-read from a file or URL (production).
+audience, expiry and the token's lifetime are always checked. Keys: an HS256 shared secret
+(development) or a JWKS read from a file or URL (production).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import urllib.request
 import uuid
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import jwt
 
-from credbatch.auth.roles import ALL_ROLES, DEFAULT_DEPARTMENT
-from credbatch.config import ConfigError, Settings
+from credbatch.auth.roles import ALL_ROLES
+from credbatch.config import ConfigError, Settings, check_jwks_location
 from credbatch.errors import Unauthenticated
 from credbatch.tenancy import TenantScope
 
 _JWKS_REFRESH_SECONDS = 300.0
+_JWKS_RETRY_SECONDS = 10.0
+"""After a failed refresh, the next attempt waits this long: a JWKS endpoint that is down
+must not add its connect timeout to every request."""
+_JWKS_FETCH_TIMEOUT = 5.0
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
 
 
 @contextmanager
@@ -38,36 +47,79 @@ def _short_dev_secret_allowed() -> Iterator[None]:
 
 
 class _JwksSource:
-    """Keys by kid from a JWKS file or URL, refreshed periodically and on an unknown kid."""
+    """Keys by kid from a JWKS file or URL, refreshed periodically and on an unknown kid.
 
-    def __init__(self, location: str) -> None:
+    While a refresh fails, the keys of the last good fetch keep verifying tokens for up to
+    ``stale_seconds`` after that fetch (an identity provider's outage must not log every
+    caller out at once); after that, every token is refused until a fetch succeeds. A
+    document over ``max_bytes`` is refused unread: a JWKS is a few keys, and a huge answer
+    would otherwise be parsed in memory on every refresh.
+    """
+
+    def __init__(
+        self,
+        location: str,
+        *,
+        stale_seconds: float,
+        max_bytes: int,
+        refresh_seconds: float = _JWKS_REFRESH_SECONDS,
+        clock: Clock = time.monotonic,
+    ) -> None:
         self._location = location
+        self._stale_seconds = stale_seconds
+        self._max_bytes = max_bytes
+        self._refresh_seconds = refresh_seconds
+        self._clock = clock
         self._keys: dict[str, jwt.PyJWK] = {}
-        self._loaded_at = 0.0
+        self._loaded_at: float | None = None  # last successful fetch
+        self._next_attempt = 0.0
         self._lock = asyncio.Lock()
 
-    def _read(self) -> dict[str, jwt.PyJWK]:
+    def _read_bounded(self) -> bytes:
         if self._location.startswith(("http://", "https://")):
-            with urllib.request.urlopen(self._location, timeout=5) as response:  # noqa: S310
-                document = json.loads(response.read())
+            with urllib.request.urlopen(  # noqa: S310 - the scheme is checked above
+                self._location, timeout=_JWKS_FETCH_TIMEOUT
+            ) as response:
+                body: bytes = response.read(self._max_bytes + 1)
         else:
-            path = self._location.removeprefix("file://")
-            document = json.loads(Path(path).read_text())
+            path = Path(self._location.removeprefix("file://"))
+            with path.open("rb") as file:
+                body = file.read(self._max_bytes + 1)
+        if len(body) > self._max_bytes:
+            raise ValueError(f"the JWKS is larger than {self._max_bytes} bytes")
+        return body
+
+    def _read(self) -> dict[str, jwt.PyJWK]:
+        document = json.loads(self._read_bounded())
         keys = jwt.PyJWKSet.from_dict(document).keys
         return {str(key.key_id): key for key in keys if key.key_id}
 
+    def _usable(self, now: float) -> bool:
+        return self._loaded_at is not None and now - self._loaded_at <= self._stale_seconds
+
+    async def _refresh(self) -> None:
+        now = self._clock()
+        if now < self._next_attempt:
+            return
+        try:
+            keys = await asyncio.to_thread(self._read)
+        except (OSError, ValueError, jwt.PyJWTError) as exc:
+            self._next_attempt = now + _JWKS_RETRY_SECONDS
+            log.warning("JWKS refresh failed (%s); cached keys stay usable", type(exc).__name__)
+            return
+        self._keys = keys
+        self._loaded_at = self._clock()
+        # An unknown kid may refresh again soon, but never more than once a second.
+        self._next_attempt = self._loaded_at + 1.0
+
     async def key(self, kid: str) -> jwt.PyJWK:
-        stale = time.monotonic() - self._loaded_at > _JWKS_REFRESH_SECONDS
-        if stale or kid not in self._keys:
+        now = self._clock()
+        due = self._loaded_at is None or now - self._loaded_at > self._refresh_seconds
+        if due or kid not in self._keys:
             async with self._lock:
-                if time.monotonic() - self._loaded_at > 1.0:
-                    try:
-                        self._keys = await asyncio.to_thread(self._read)
-                    except (OSError, ValueError, jwt.PyJWTError) as exc:
-                        raise Unauthenticated(
-                            "token keys are unavailable", reason="JWKS_UNAVAILABLE"
-                        ) from exc
-                    self._loaded_at = time.monotonic()
+                await self._refresh()
+        if not self._usable(self._clock()):
+            raise Unauthenticated("token keys are unavailable", reason="JWKS_UNAVAILABLE")
         if kid not in self._keys:
             raise Unauthenticated("token signed with an unknown key", reason="UNKNOWN_KEY")
         return self._keys[kid]
@@ -76,9 +128,15 @@ class _JwksSource:
 class TokenVerifier:
     """Turns an `authorization: Bearer` token into the caller's TenantScope."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, clock: Clock = time.monotonic) -> None:
         if settings.jwks_url:
-            self._jwks: _JwksSource | None = _JwksSource(settings.jwks_url)
+            check_jwks_location(settings.mode, settings.jwks_url)
+            self._jwks: _JwksSource | None = _JwksSource(
+                settings.jwks_url,
+                stale_seconds=settings.jwks_stale_seconds,
+                max_bytes=settings.jwks_max_bytes,
+                clock=clock,
+            )
             self._secret: str | None = None
         elif settings.jwt_secret:
             self._jwks = None
@@ -90,6 +148,7 @@ class TokenVerifier:
         self._algorithm = settings.jwt_algorithm
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
+        self._max_lifetime = settings.jwt_max_lifetime
 
     async def verify(self, token: str) -> TenantScope:
         try:
@@ -124,7 +183,24 @@ class TokenVerifier:
             raise Unauthenticated("token issuer not accepted", reason="INVALID_TOKEN") from None
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"invalid token: {exc}", reason="INVALID_TOKEN") from None
+        self._check_lifetime(claims)
         return claims_to_scope(claims)
+
+    def _check_lifetime(self, claims: dict[str, Any]) -> None:
+        """Refuse a token valid for longer than CREDBATCH_JWT_MAX_LIFETIME.
+
+        A stolen long-lived token is a standing key to the tenant. With ``iat`` the lifetime
+        is ``exp - iat``; without it, what is left (``exp - now``) must fit, so leaving out
+        ``iat`` never buys a longer token.
+        """
+        start = claims.get("iat")
+        if start is None:
+            start = time.time()
+        if float(claims["exp"]) - float(start) > self._max_lifetime:
+            raise Unauthenticated(
+                f"token lifetime is longer than {int(self._max_lifetime)} seconds",
+                reason="TOKEN_LIFETIME_TOO_LONG",
+            )
 
 
 def claims_to_scope(claims: dict[str, Any]) -> TenantScope:
@@ -143,7 +219,11 @@ def claims_to_scope(claims: dict[str, Any]) -> TenantScope:
         roles = roles.split()
     if not isinstance(roles, list):
         raise Unauthenticated("token claim `roles` must be a list", reason="INVALID_TOKEN")
-    departments = claims.get("departments") or [DEFAULT_DEPARTMENT]
+    # No claim, or an empty list, means no department at all: falling back to a default one
+    # would show an observer that department's batches without anyone granting them.
+    departments = claims.get("departments")
+    if departments is None:
+        departments = []
     if not isinstance(departments, list) or not all(isinstance(d, str) and d for d in departments):
         raise Unauthenticated(
             "token claim `departments` must be a list of names", reason="INVALID_TOKEN"

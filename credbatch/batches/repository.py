@@ -31,8 +31,10 @@ worker, and no two of them can deadlock. Lock order: ``records`` rows in id orde
 * ``retry_failed``: locks the batch's FAILED records in id order (a redelivered job's issue
   transaction may hold one: the worker locks every record of its group, whatever its state),
   makes them PENDING, then updates the batch row.
-* The ``batches_final_counts`` trigger runs inside whichever statement updates a batch's
-  state and only reads records, so it adds no lock.
+* The ``records_count_*`` triggers (migration 0600) run inside whichever statement changes
+  records and only append new rows to ``batch_count_deltas``: no row anyone else locks.
+  ``batch_counts_fold`` locks only delta rows (nobody else ever locks one) and
+  ``batch_counts`` rows (written by folds alone).
 """
 
 from __future__ import annotations
@@ -59,12 +61,10 @@ from credbatch.batches.model import (
 RATE_WINDOW = timedelta(seconds=60)
 RATE_SAMPLE = 1000
 
-# The batch and its counts per record state in one statement. A finished batch
-# (COMPLETED, COMPLETED_WITH_ERRORS) carries them in final_counts, stored once by the
-# batches_final_counts trigger (migration 0401) when it finished; only the others are counted
-# live, by an index-only scan of records_progress_idx (tenant_id, batch_id, state, updated_at).
-# The live branch is guarded by `b.final_counts IS NULL`, a one-time filter that skips the scan
-# altogether for a finished batch; jsonb_each_text(NULL) yields no row for an unfinished one.
+# The batch and its counts per record state in one statement (one snapshot, so a fold that
+# commits meanwhile is seen entirely or not at all): the sum of its folded rows in
+# batch_counts and its deltas in batch_count_deltas (migration 0600), a few rows per batch
+# however many records it has (credbatch.batches.counts folds the deltas every second).
 _VIEW_SELECT = """
 SELECT b.id, b.schema_id, b.schema_version, b.mediums, b.email_template_id,
        b.sms_template_id, b.certificate_template_id, b.creator, b.department, b.filename,
@@ -72,15 +72,19 @@ SELECT b.id, b.schema_id, b.schema_version, b.mediums, b.email_template_id,
        c.states, c.ns, c.last_update
 FROM batches b
 CROSS JOIN LATERAL (
-  SELECT array_agg(s.state) AS states, array_agg(s.n) AS ns, max(s.last_update) AS last_update
+  SELECT array_agg(s.state) FILTER (WHERE s.n <> 0) AS states,
+         array_agg(s.n) FILTER (WHERE s.n <> 0) AS ns,
+         max(s.last_update) AS last_update
   FROM (
-    SELECT r.state, count(*) AS n, max(r.updated_at) AS last_update
-    FROM records r
-    WHERE b.final_counts IS NULL AND r.tenant_id = b.tenant_id AND r.batch_id = b.id
-    GROUP BY r.state
-    UNION ALL
-    SELECT f.key, f.value::bigint, NULL::timestamptz
-    FROM jsonb_each_text(b.final_counts) AS f
+    SELECT u.state, sum(u.n)::bigint AS n, max(u.last_update) AS last_update
+    FROM (
+      SELECT f.state, f.n, f.last_update
+      FROM batch_counts f WHERE f.tenant_id = b.tenant_id AND f.batch_id = b.id
+      UNION ALL
+      SELECT d.state, d.n, d.last_update
+      FROM batch_count_deltas d WHERE d.tenant_id = b.tenant_id AND d.batch_id = b.id
+    ) u
+    GROUP BY u.state
   ) s
 ) c
 """

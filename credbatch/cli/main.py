@@ -6,6 +6,7 @@ import click
 
 from credbatch.cli.batches import batches
 from credbatch.cli.demo import demo
+from credbatch.cli.keys import keys
 from credbatch.cli.report import report
 from credbatch.cli.sample_csv import sample_csv
 from credbatch.cli.schemas import schemas
@@ -21,6 +22,7 @@ def cli() -> None:
 
 
 cli.add_command(token)
+cli.add_command(keys)
 for command in (schemas, templates, sample_csv, upload, batches, status, report, demo):
     cli.add_command(command)
 

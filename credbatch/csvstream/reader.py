@@ -52,6 +52,10 @@ class CsvFormatError(Exception):
         self.byte_offset = byte_offset
 
 
+def _has_line_end(text: str) -> bool:
+    return "\n" in text or "\r" in text
+
+
 def _ends_in_quotes(line: str, in_quotes: bool) -> bool:
     """Whether ``line`` ends inside a quoted field, given whether it started inside one.
 
@@ -86,7 +90,10 @@ class CsvStreamReader:
         self._head = b""  # the first bytes, until the UTF-16 check has seen enough
         self._head_checked = False
         self._bytes_decoded = 0  # bytes handed to the decoder so far
-        self._partial = ""  # text after the last complete line
+        # Text after the last complete line, as the pieces it arrived in: joined only once a
+        # line end arrives, so a long line costs time linear in its length, not quadratic.
+        self._partial: list[str] = []
+        self._partial_chars = 0
         self._pending: list[str] = []  # lines of a record whose quoted field is still open
         self._pending_chars = 0
         self._in_quotes = False
@@ -157,15 +164,28 @@ class CsvStreamReader:
         yield from self._lines(text, final=final)
 
     def _lines(self, text: str, *, final: bool) -> Iterator[Row]:
-        text = self._partial + text if self._partial else text
-        self._partial = ""
+        if not final and not _has_line_end(text) and not self._partial_ends_in_cr():
+            # Only new text is searched for a line end: the held-back line just grows.
+            if text:
+                self._partial.append(text)
+                self._partial_chars += len(text)
+                if self._partial_chars + self._pending_chars > self._max_record_chars:
+                    raise self._too_long()
+            return
+        if self._partial:
+            self._partial.append(text)
+            text = "".join(self._partial)
+            self._partial.clear()
+            self._partial_chars = 0
         if not text:
             return
         lines = io.StringIO(text, newline="").readlines()
         last = lines[-1]
         # Hold back an unterminated line, and a trailing CR whose LF may open the next chunk.
         if not final and (last.endswith("\r") or not last.endswith("\n")):
-            self._partial = lines.pop()
+            held = lines.pop()
+            self._partial.append(held)
+            self._partial_chars = len(held)
         ready: list[str] = []
         records = 0
         too_long = False
@@ -185,18 +205,24 @@ class CsvStreamReader:
                 self._pending_chars = 0
             ready.append(line)
             records += 1
-        if len(self._partial) + self._pending_chars > self._max_record_chars:
+        if self._partial_chars + self._pending_chars > self._max_record_chars:
             too_long = True
         if records:
             yield from self._records(ready)
         if too_long:
-            row = self._next_row
-            raise CsvFormatError(
-                "RECORD_TOO_LONG",
-                f"row {row} is longer than {self._max_record_chars} characters (is a quoted "
-                'field missing its closing `"`?)',
-                row,
-            )
+            raise self._too_long()
+
+    def _partial_ends_in_cr(self) -> bool:
+        return bool(self._partial) and self._partial[-1].endswith("\r")
+
+    def _too_long(self) -> CsvFormatError:
+        row = self._next_row
+        return CsvFormatError(
+            "RECORD_TOO_LONG",
+            f"row {row} is longer than {self._max_record_chars} characters (is a quoted "
+            'field missing its closing `"`?)',
+            row,
+        )
 
     def _records(self, lines: list[str]) -> Iterator[Row]:
         try:

@@ -16,12 +16,12 @@ simply run again. Where it can, the edge runs it again, three runs in all
   again changes nothing;
 * server-streaming RPCs likewise, but only until they sent their first message: after that
   the caller has part of an answer, and a conflict is answered ABORTED;
-* request-streaming RPCs (UploadBatch) are never run again: the first run consumed the request
-  stream, which cannot be replayed, and the upload writes the file's records in the same
-  single transaction while it reads the stream, so its repository cannot rerun that
-  transaction without the file either. A conflict is answered ABORTED at once: the failed
-  run stored nothing, and the caller sends the file again (with the same request_id, a
-  repeat of an upload that did commit returns that batch).
+* request-streaming RPCs (UploadBatch) are never run again here: the first run consumed the
+  request stream, which cannot be replayed. The upload spools the validated file first and
+  stores it in one short transaction, which it runs again itself on a conflict
+  (``services.uploads.uploader``); a conflict that outlasts those runs is answered ABORTED,
+  the failed runs stored nothing, and the caller sends the file again (with the same
+  request_id, a repeat of an upload that did commit returns that batch).
 """
 
 from __future__ import annotations

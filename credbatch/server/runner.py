@@ -1,9 +1,12 @@
 """Run one gRPC service process: tracing, metrics, the edge, health, reflection, stop.
 
-Health follows the process's dependencies (``credbatch.server.health``): NOT_SERVING while one
-is unreachable, SERVING again when it answers. Stopping (SIGTERM or SIGINT) first turns health
-to NOT_SERVING so load balancers stop sending work, then stops the server with a grace period
-for in-flight RPCs (grpc's async_greeter_server_with_graceful_shutdown example).
+Reflection is served only when configured (``Settings.reflection``). Health follows the
+process's dependencies (``credbatch.server.health``): NOT_SERVING while one is unreachable,
+SERVING again when it answers.
+
+Stopping (SIGTERM or SIGINT) first turns health to NOT_SERVING so load balancers stop sending
+work, then stops the server with a grace period for in-flight RPCs (grpc's
+async_greeter_server_with_graceful_shutdown example).
 """
 
 from __future__ import annotations
@@ -29,6 +32,13 @@ from credbatch.telemetry import TracingInterceptor
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+MAX_CONCURRENT_STREAMS = 100
+"""Streams one client connection may have open: one connection cannot hold every upload."""
+MAX_CONNECTION_AGE_MS = 30 * 60 * 1000
+MAX_CONNECTION_AGE_GRACE_MS = 10 * 60 * 1000
+"""Connections are told to go away after their age, so clients re-balance across replicas
+and no connection lives forever; RPCs in flight then get the grace period to finish (a long
+upload or WatchBatch beyond it is cut and must be resent or re-watched)."""
 
 
 @dataclass(frozen=True)
@@ -69,19 +79,25 @@ class GrpcApp:
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_concurrent_streams", MAX_CONCURRENT_STREAMS),
+                ("grpc.max_connection_age_ms", MAX_CONNECTION_AGE_MS),
+                ("grpc.max_connection_age_grace_ms", MAX_CONNECTION_AGE_GRACE_MS),
             ],
         )
         for spec in services:
             spec.register(self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            [
-                *(spec.full_name for spec in services),
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                reflection.SERVICE_NAME,
-            ],
-            self.server,
-        )
+        # Reflection hands anyone the whole API surface without a token: on in development,
+        # off in production unless CREDBATCH_REFLECTION=on (credbatch.config).
+        if settings.reflection:
+            reflection.enable_server_reflection(
+                [
+                    *(spec.full_name for spec in services),
+                    health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                    reflection.SERVICE_NAME,
+                ],
+                self.server,
+            )
         self.port = 0
 
     async def start(self, host: str, port: int) -> int:

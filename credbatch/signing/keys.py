@@ -21,12 +21,12 @@ from credbatch.signing.jwks import published_jwks as published_jwks  # re-export
 from credbatch.tenancy import service_scope, tenant_transaction
 
 _INSERT = """
-INSERT INTO signing_keys (tenant_id, kid, alg, public_jwk, private_key_enc, nonce, active)
-VALUES ($1, $2, $3, $4, $5, $6, true)
+INSERT INTO signing_keys (tenant_id, kid, alg, public_jwk, private_key_enc, nonce, kek_id, active)
+VALUES ($1, $2, $3, $4, $5, $6, $7, true)
 ON CONFLICT (tenant_id) WHERE active DO NOTHING
 """
 _ACTIVE = """
-SELECT kid, private_key_enc, nonce FROM signing_keys
+SELECT kid, private_key_enc, nonce, kek_id FROM signing_keys
 WHERE tenant_id = $1 AND active
 """
 
@@ -55,6 +55,7 @@ class KeyRing:
             raise ValueError("the KEK must be 32 bytes")
         self._pool = pool
         self._kek = kek
+        self._kek_id = kek_wrap.kek_id(kek)
         self._cache: dict[uuid.UUID, SigningKey] = {}
         self._locks: dict[uuid.UUID, asyncio.Lock] = {}
 
@@ -91,10 +92,17 @@ class KeyRing:
                     {**jwk, "kid": kid, "alg": ALG, "use": "sig"},
                     ciphertext,
                     nonce,
+                    self._kek_id,
                 )
                 # Either ours or a concurrent winner's: whichever is active now.
                 row = await conn.fetchrow(_ACTIVE, tenant_id)
         assert row is not None
+        if row["kek_id"] is not None and row["kek_id"] != self._kek_id:
+            # Said before trying: a bare GCM failure would not tell the operator which KEK.
+            raise kek_wrap.KeyUnwrapError(
+                f"signing key {row['kid']} is wrapped under KEK {row['kek_id']}, this process "
+                f"has KEK {self._kek_id} (were the keys rewrapped? restart with the new KEK)"
+            )
         der = kek_wrap.unwrap(
             self._kek, tenant_id, row["kid"], bytes(row["nonce"]), bytes(row["private_key_enc"])
         )
@@ -102,3 +110,61 @@ class KeyRing:
         if not isinstance(loaded, ec.EllipticCurvePrivateKey):
             raise TypeError("a stored signing key is not an EC key")
         return SigningKey(tenant_id=tenant_id, kid=row["kid"], private_key=loaded)
+
+
+@dataclass(frozen=True)
+class RewrapResult:
+    """What ``rewrap_all`` did: keys moved to the new KEK, keys already under it."""
+
+    rewrapped: int
+    already: int
+    new_kek_id: str
+
+
+async def rewrap_all(owner: asyncpg.Connection, old_kek: bytes, new_kek: bytes) -> RewrapResult:
+    """Re-wrap every tenant's signing keys under ``new_kek``, in one transaction.
+
+    Runs as the owner, which must see every tenant's rows (superuser or BYPASSRLS: the table
+    forces row-level security). All or nothing: a key that decrypts under neither KEK aborts
+    the whole transaction, so no tenant is left half-moved. Keys already under the new KEK
+    are left alone, which makes a second run after a crash harmless.
+
+    Raises:
+        KeyUnwrapError: a key does not decrypt under ``old_kek``.
+        PermissionError: the connection's role does not bypass row-level security.
+    """
+    bypasses = await owner.fetchval(
+        "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"
+    )
+    if not bypasses:
+        raise PermissionError(
+            "rewrap must run as a role that bypasses row-level security (the owner used for "
+            "migrations, superuser or BYPASSRLS); otherwise it would see no tenant's keys"
+        )
+    old_id, new_id = kek_wrap.kek_id(old_kek), kek_wrap.kek_id(new_kek)
+    rewrapped = already = 0
+    async with owner.transaction():
+        rows = await owner.fetch(
+            "SELECT tenant_id, kid, private_key_enc, nonce, kek_id FROM signing_keys"
+            " ORDER BY tenant_id, kid FOR UPDATE"
+        )
+        for row in rows:
+            if row["kek_id"] == new_id and new_id != old_id:
+                already += 1
+                continue
+            tenant_id: uuid.UUID = row["tenant_id"]
+            der = kek_wrap.unwrap(
+                old_kek, tenant_id, row["kid"], bytes(row["nonce"]), bytes(row["private_key_enc"])
+            )
+            nonce, ciphertext = kek_wrap.wrap(new_kek, tenant_id, row["kid"], der)
+            await owner.execute(
+                "UPDATE signing_keys SET private_key_enc = $3, nonce = $4, kek_id = $5"
+                " WHERE tenant_id = $1 AND kid = $2",
+                tenant_id,
+                row["kid"],
+                ciphertext,
+                nonce,
+                new_id,
+            )
+            rewrapped += 1
+    return RewrapResult(rewrapped, already, new_id)

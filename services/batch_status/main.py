@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import asyncpg
 
+from credbatch.batches.counts import fold_periodically
 from credbatch.config import Settings
 from credbatch.db.pool import create_pool
 from credbatch.gen.batches.v1 import batches_service_pb2, batches_service_pb2_grpc
@@ -11,12 +15,18 @@ from credbatch.server.health import postgres_check
 from credbatch.server.runner import ServiceSpec, serve_until_signalled
 from services.batch_status.servicer import BatchStatusServicer
 from services.batch_status.status import BatchStatus
+from services.batch_status.watch import WatchLimits
 
 SERVICE_NAME = batches_service_pb2.DESCRIPTOR.services_by_name["BatchStatusService"].full_name
 
 
 def service_specs(settings: Settings, pool: asyncpg.Pool) -> list[ServiceSpec]:
-    servicer = BatchStatusServicer(BatchStatus(pool, settings.public_url))
+    limits = WatchLimits(
+        per_caller=settings.watch_max_per_caller,
+        total=settings.watch_max,
+        max_seconds=settings.watch_max_seconds,
+    )
+    servicer = BatchStatusServicer(BatchStatus(pool, settings.public_url, limits))
     return [
         ServiceSpec(
             SERVICE_NAME,
@@ -29,6 +39,8 @@ def service_specs(settings: Settings, pool: asyncpg.Pool) -> list[ServiceSpec]:
 
 async def serve(settings: Settings) -> None:
     pool = await create_pool(settings.app_database_url, application_name="batch_status")
+    # Readers of this process sum count deltas; folding them here keeps those sums short.
+    folding = asyncio.create_task(fold_periodically(pool))
     try:
         await serve_until_signalled(
             settings,
@@ -38,4 +50,7 @@ async def serve(settings: Settings) -> None:
             [postgres_check(pool)],
         )
     finally:
+        folding.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await folding
         await pool.close()

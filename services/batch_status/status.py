@@ -8,7 +8,7 @@ same message as one that does not exist.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -25,9 +25,9 @@ from credbatch.batches.model import (
 )
 from credbatch.db.retry import in_transaction_with_retry
 from credbatch.errors import FailedPrecondition, NotFound, PermissionDenied
-from credbatch.tenancy import TenantScope, tenant_transaction
+from credbatch.tenancy import TenantScope, service_scope, tenant_transaction
 from services.batch_status.report import report_chunks
-from services.batch_status.watch import watch_changes
+from services.batch_status.watch import WatchHub, WatchLimits
 
 
 def not_found(batch_id: uuid.UUID) -> NotFound:
@@ -46,9 +46,12 @@ class Page:
 class BatchStatus:
     """Reads and commands on batches for the caller in ``scope``."""
 
-    def __init__(self, pool: asyncpg.Pool, public_url: str) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, public_url: str, watch_limits: WatchLimits | None = None
+    ) -> None:
         self._pool = pool
         self._public_url = public_url
+        self._watches = WatchHub(watch_limits or WatchLimits())
 
     async def get(self, scope: TenantScope, batch_id: uuid.UUID) -> BatchView:
         async with tenant_transaction(self._pool, scope, readonly=True) as conn:
@@ -79,8 +82,18 @@ class BatchStatus:
         async for chunk in report_chunks(self._pool, scope, batch_id, states, self._public_url):
             yield chunk
 
-    def watch(self, scope: TenantScope, batch_id: uuid.UUID) -> AsyncIterator[BatchView]:
-        return watch_changes(lambda: self.get(scope, batch_id))
+    def watch(self, scope: TenantScope, batch_id: uuid.UUID) -> AsyncGenerator[BatchView, None]:
+        """The batch now and after each change (see watch.WatchHub).
+
+        The first read is the caller's own (NOT_FOUND when it may not see the batch); the
+        shared poll then reads as the tenant's service, which sees every batch of the tenant.
+        """
+        return self._watches.watch(
+            (scope.tenant_id, scope.user_id),
+            (scope.tenant_id, batch_id),
+            lambda: self.get(scope, batch_id),
+            lambda: self.get(service_scope(scope.tenant_id), batch_id),
+        )
 
     async def _for_change(
         self, conn: asyncpg.Connection, scope: TenantScope, batch_id: uuid.UUID

@@ -16,7 +16,7 @@ SERVICE_NAME = uploads_service_pb2.DESCRIPTOR.services_by_name["UploadService"].
 
 
 def service_specs(settings: Settings, pool: asyncpg.Pool) -> list[ServiceSpec]:
-    servicer = UploadServicer(Uploader(settings, pool))
+    servicer = UploadServicer(Uploader(settings, pool), settings.upload_idle_timeout)
     return [
         ServiceSpec(
             SERVICE_NAME,
@@ -28,7 +28,7 @@ def service_specs(settings: Settings, pool: asyncpg.Pool) -> list[ServiceSpec]:
 
 
 async def serve(settings: Settings) -> None:
-    # Each upload holds one connection for its whole transaction.
+    # Uploads hold a connection only for short transactions, never while a client streams.
     pool = await create_pool(settings.app_database_url, max_size=10, application_name="uploads")
     try:
         await serve_until_signalled(

@@ -1,10 +1,10 @@
 """Storing an accepted upload: the batch, its records (the job outbox) and its request id.
 
-Everything happens in the one tenant transaction the servicer opens before the file is read:
-the batch row first (the records' foreign key and RLS policy need it), then the records in
-groups of ``GROUP_ROWS`` through ``INSERT ... SELECT FROM unnest(...)`` (COPY is refused on
-RLS tables), then the batch's total. An invalid file raises, and the transaction rolls back:
-nothing of it is ever visible.
+Everything happens in one short tenant transaction, opened once the whole file was read and
+found valid (its rows wait in ``services.uploads.spool``): the request id claimed, the batch
+row (the records' foreign key and RLS policy need it), then the records in groups of
+``GROUP_ROWS`` through ``INSERT ... SELECT FROM unnest(...)`` (COPY is refused on RLS tables),
+then the batch's total. A failure rolls it all back: nothing is ever half visible.
 """
 
 from __future__ import annotations
@@ -13,14 +13,11 @@ import asyncio
 import contextlib
 import uuid
 from dataclasses import dataclass
-from decimal import Decimal
-from typing import Any
 
 import asyncpg
-import orjson
 
 from credbatch.db import idempotency
-from services.uploads.validator import AcceptedRow
+from services.uploads.spool import SpooledRow
 
 IDEMPOTENCY_KIND = "batch"
 GROUP_ROWS = 2000
@@ -101,26 +98,11 @@ async def finish_batch(conn: asyncpg.Connection, batch_id: uuid.UUID, total: int
     )
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        # A JSON number when a double holds it exactly (what JSON readers will make of it),
-        # the decimal text otherwise, so no digit is lost.
-        as_float = float(value)
-        return as_float if Decimal(repr(as_float)) == value else str(value)
-    raise TypeError(type(value).__name__)
-
-
-def attributes_json(attributes: dict[str, Any]) -> str:
-    """Typed values as stored in ``records.attributes`` (dates as ISO strings)."""
-    text: str = orjson.dumps(attributes, default=_json_default).decode()
-    return text
-
-
 class RecordWriter:
-    """Writes accepted rows in groups, overlapping each INSERT with the parsing of the next.
+    """Writes spooled rows in groups, overlapping each INSERT with reading the next group.
 
     One INSERT is in flight at a time (a connection runs one statement at a time); while
-    PostgreSQL inserts a group, the event loop goes on parsing and validating the next one.
+    PostgreSQL inserts a group, the event loop goes on reading the next one from the spool.
     """
 
     def __init__(self, conn: asyncpg.Connection, batch_id: uuid.UUID) -> None:
@@ -133,12 +115,12 @@ class RecordWriter:
         self._in_flight: asyncio.Task[None] | None = None
         self.written = 0
 
-    async def add(self, row: AcceptedRow) -> None:
+    async def add(self, row: SpooledRow) -> None:
         # records.row_number is the data row (header excluded): spreadsheet row - 1.
         self._rows.append(row.row - 1)
         self._emails.append(row.email)
         self._phones.append(row.phone)
-        self._attributes.append(attributes_json(row.attributes))
+        self._attributes.append(row.attributes_json)
         if len(self._rows) >= GROUP_ROWS:
             await self._flush()
 
@@ -164,15 +146,6 @@ class RecordWriter:
         if self._in_flight is not None:
             await self._in_flight
             self._in_flight = None
-
-    async def abandon(self) -> None:
-        """Stop writing (the transaction is about to roll back); waits for the INSERT in flight."""
-        self._rows, self._emails, self._phones, self._attributes = [], [], [], []
-        if self._in_flight is not None:
-            task, self._in_flight = self._in_flight, None
-            # The rollback follows anyway: a failed INSERT changes nothing.
-            with contextlib.suppress(asyncpg.PostgresError):
-                await task
 
     async def discard(self) -> None:
         """Stop the INSERT in flight at once: the upload failed and its transaction rolls back.

@@ -13,7 +13,7 @@ import uuid
 import asyncpg
 
 from credbatch import names
-from credbatch.auth.roles import DEFAULT_DEPARTMENT
+from credbatch.auth.roles import ADMINS, DEFAULT_DEPARTMENT
 from credbatch.catalog import repository as catalog
 from credbatch.catalog.checks import compile_certificate, compile_email, compile_sms
 from credbatch.db.idempotency import request_id_violation
@@ -41,7 +41,17 @@ def _template_id(
 
 
 def _department(request: UploadRequest, caller: TenantScope) -> str:
-    own = caller.departments or (DEFAULT_DEPARTMENT,)
+    own = caller.departments
+    if not own and caller.roles & ADMINS:
+        # org_admin and service may upload into any department (row-level security lets
+        # them); without a department of their own, their batches go to the default one.
+        own = (DEFAULT_DEPARTMENT,)
+    if not own:
+        raise PermissionDenied(
+            "the caller's token names no department, so it cannot upload: an issuer uploads "
+            "only into its own departments (token claim `departments`)",
+            reason="NO_DEPARTMENT",
+        )
     if not request.department:
         return own[0]
     if request.department not in own:

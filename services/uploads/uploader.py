@@ -1,11 +1,13 @@
 """The upload flow: request rules, then the file validated while it streams, then storage.
 
-validate_only reads the file without a transaction. An accepted upload runs in ONE tenant
-transaction opened before the file is read: batch row, records written group by group while
-later rows are still being validated, total, commit. The first problem stops the writing (the
-rest of the file is only validated, for the report) and the transaction rolls back: an
-invalid file creates nothing. Memory is bounded by a chunk, a group of rows and the kept
-problems, never by the file.
+No database connection is held while the client streams. The header is resolved (schema,
+templates) in a short transaction; the file is then validated as it arrives, its accepted
+rows spooled to a temporary file (``services.uploads.spool``); only a file found valid is
+stored, in ONE short tenant transaction: request id, batch row, records group by group from
+the spool, total, commit. The first problem stops the spooling (the rest of the file is only
+validated, for the report); an invalid, too large or stalled file creates nothing. A slow
+client therefore costs a stream and a tenant slot (``services.uploads.admission``), never a
+pooled connection. Memory is bounded by a chunk, a group of rows and the kept problems.
 """
 
 from __future__ import annotations
@@ -20,15 +22,18 @@ from opentelemetry import trace
 from credbatch.batches.model import BatchView
 from credbatch.batches.repository import get_batch
 from credbatch.config import Settings
+from credbatch.db.retry import retry_on_conflict
 from credbatch.errors import AlreadyExists, Internal
 from credbatch.messaging import trace_headers
 from credbatch.metrics import UPLOAD_ROWS, UPLOAD_SIZE
 from credbatch.telemetry import span_without_data
 from credbatch.tenancy import TenantScope, tenant_transaction
 from services.uploads import quota, repository
-from services.uploads.model import CheckedRequest, ResolvedUpload, UploadRequest
+from services.uploads.admission import TenantUploadSlots
+from services.uploads.model import ResolvedUpload, UploadRequest
 from services.uploads.report_error import MAX_VIOLATIONS, invalid_file_error
 from services.uploads.request_rules import check_request, resolve
+from services.uploads.spool import RowSpool
 from services.uploads.validator import FileValidator, Report
 
 _tracer = trace.get_tracer(__name__)
@@ -57,6 +62,7 @@ class Uploader:
     def __init__(self, settings: Settings, pool: asyncpg.Pool) -> None:
         self._settings = settings
         self._pool = pool
+        self._slots = TenantUploadSlots(settings.upload_max_concurrent_per_tenant)
 
     def _validator(self, resolved: ResolvedUpload, keep: int) -> FileValidator:
         return FileValidator(
@@ -76,18 +82,22 @@ class Uploader:
         Raises:
             InvalidArgument: a request rule failed, or the file is invalid (first problems
                 listed, total in the ErrorInfo).
-            ResourceExhausted: the file is over the row or byte limit.
+            ResourceExhausted: the file is over the row or byte limit, or the tenant already
+                runs its maximum of concurrent uploads in this process.
             NotFound, PermissionDenied: schema/template/department problems.
         """
         checked = check_request(request, caller)
-        with span_without_data(
-            _tracer,
-            "credbatch.upload",
-            attributes={
-                "credbatch.upload.validate_only": checked.validate_only,
-                "credbatch.upload.mediums": sorted(m.value for m in checked.mediums),
-            },
-        ) as span:
+        with (
+            self._slots.hold(caller.tenant_id),
+            span_without_data(
+                _tracer,
+                "credbatch.upload",
+                attributes={
+                    "credbatch.upload.validate_only": checked.validate_only,
+                    "credbatch.upload.mediums": sorted(m.value for m in checked.mediums),
+                },
+            ) as span,
+        ):
             if checked.validate_only:
                 async with tenant_transaction(self._pool, caller) as conn:
                     resolved = await resolve(conn, checked)
@@ -107,29 +117,69 @@ class Uploader:
                     span.set_attribute("credbatch.upload.retry", True)
                     span.set_attribute("credbatch.batch_id", str(earlier.id))
                     return UploadOutcome(earlier, Report(earlier.total, 0, ()))
-            try:
-                return await self._store(caller, checked.request_id, span, chunks, checked)
-            except _RequestTaken as taken:
-                # A concurrent upload with the same request id committed first.
-                span.set_attribute("credbatch.upload.retry", True)
-                batch = await self._earlier(caller, checked.request_id or "", taken.batch_id)
-                if batch is None:
-                    raise self._foreign_request() from None
-                return UploadOutcome(batch, Report(batch.total, 0, ()))
+            async with tenant_transaction(self._pool, caller) as conn:
+                resolved = await resolve(conn, checked)
+            names = [attribute.name for attribute in resolved.schema.attributes]
+            with RowSpool(names, self._settings.max_bytes) as spool:
+                report = await self._spool(resolved, chunks, spool, span)
+                try:
+                    # The file is spooled, so the store (one transaction) can run again on a
+                    # conflict; the request stream itself is consumed and cannot.
+                    return await retry_on_conflict(
+                        lambda: self._store(caller, resolved, spool, report, span)
+                    )
+                except _RequestTaken as taken:
+                    # A concurrent upload with the same request id committed first.
+                    span.set_attribute("credbatch.upload.retry", True)
+                    batch = await self._earlier(caller, checked.request_id or "", taken.batch_id)
+                    if batch is None:
+                        raise self._foreign_request() from None
+                    return UploadOutcome(batch, Report(batch.total, 0, ()))
+
+    async def _spool(
+        self,
+        resolved: ResolvedUpload,
+        chunks: AsyncIterator[bytes],
+        spool: RowSpool,
+        span: trace.Span,
+    ) -> Report:
+        """Validate the whole file, spooling its accepted rows until the first problem.
+
+        Raises:
+            InvalidArgument: the file is invalid.
+            ResourceExhausted: over the row or byte limit.
+        """
+        validator = self._validator(resolved, MAX_VIOLATIONS)
+        try:
+            async for chunk in chunks:
+                for row in validator.feed(chunk):
+                    if not validator.has_errors:
+                        spool.add(row)
+            for row in validator.finish():
+                if not validator.has_errors:
+                    spool.add(row)
+            report = validator.report()
+        finally:
+            _record(span, validator)
+        if not report.valid:
+            raise invalid_file_error(report)
+        if spool.rows != report.rows_total:
+            raise Internal("spooled rows do not match the rows read")
+        return report
 
     async def _store(
         self,
         caller: TenantScope,
-        request_id: str | None,
+        resolved: ResolvedUpload,
+        spool: RowSpool,
+        report: Report,
         span: trace.Span,
-        chunks: AsyncIterator[bytes],
-        checked: CheckedRequest,
     ) -> UploadOutcome:
+        checked = resolved.request
         batch_id = uuid.uuid4()
         async with tenant_transaction(self._pool, caller) as conn:
-            resolved = await resolve(conn, checked)
-            if request_id is not None:
-                holder = await repository.claim_request(conn, request_id, batch_id)
+            if checked.request_id is not None:
+                holder = await repository.claim_request(conn, checked.request_id, batch_id)
                 if holder is not None:
                     raise _RequestTaken(holder)
             await repository.insert_batch(
@@ -149,30 +199,14 @@ class Uploader:
                     traceparent=trace_headers.inject({}).get("traceparent"),
                 ),
             )
-            validator = self._validator(resolved, MAX_VIOLATIONS)
             writer = repository.RecordWriter(conn, batch_id)
-            writing = True
             try:
-                async for chunk in chunks:
-                    for row in validator.feed(chunk):
-                        if writing:
-                            await writer.add(row)
-                    if writing and validator.has_errors:
-                        writing = False
-                        await writer.abandon()
-                for row in validator.finish():
-                    if writing and not validator.has_errors:
-                        await writer.add(row)
-                report = validator.report()
+                for row in spool:
+                    await writer.add(row)
+                await writer.close()
             except BaseException:
                 await writer.discard()
                 raise
-            finally:
-                _record(span, validator)
-            if not report.valid:
-                await writer.abandon()
-                raise invalid_file_error(report)
-            await writer.close()
             if writer.written != report.rows_total:
                 raise Internal("stored rows do not match the rows read")
             await quota.check_open_records(conn, self._settings.default_max_open_records)

@@ -56,9 +56,35 @@ async def test_dev_token_maps_to_caller(dev: Settings) -> None:
     assert caller.departments == ("hr",)
 
 
-async def test_departments_default(dev: Settings) -> None:
-    caller = await TokenVerifier(dev).verify(jwt.encode(_claims(), dev.jwt_secret or ""))
-    assert caller.departments == ("default",)
+async def test_no_or_empty_departments_claim_means_no_department(dev: Settings) -> None:
+    verifier = TokenVerifier(dev)
+    caller = await verifier.verify(jwt.encode(_claims(), dev.jwt_secret or ""))
+    assert caller.departments == ()
+    empty = await verifier.verify(jwt.encode(_claims(departments=[]), dev.jwt_secret or ""))
+    assert empty.departments == ()
+
+
+async def test_token_lifetime_is_bounded(dev: Settings) -> None:
+    verifier = TokenVerifier(dev.with_overrides(jwt_max_lifetime=3600.0))
+    now = int(time.time())
+    secret = dev.jwt_secret or ""
+    ok = jwt.encode(_claims(iat=now, exp=now + 3600), secret)
+    assert (await verifier.verify(ok)).user_id == "alice"
+    for claims in (
+        _claims(iat=now, exp=now + 3601),
+        # An old iat does not help: the lifetime is exp - iat, not what is left of it.
+        _claims(iat=now - 7200, exp=now + 60),
+    ):
+        with pytest.raises(Unauthenticated) as caught:
+            await verifier.verify(jwt.encode(claims, secret))
+        assert caught.value.reason == "TOKEN_LIFETIME_TOO_LONG"
+    without_iat = _claims(exp=now + 3500)
+    del without_iat["iat"]
+    assert (await verifier.verify(jwt.encode(without_iat, secret))).user_id == "alice"
+    without_iat["exp"] = now + 4000
+    with pytest.raises(Unauthenticated) as caught:
+        await verifier.verify(jwt.encode(without_iat, secret))
+    assert caught.value.reason == "TOKEN_LIFETIME_TOO_LONG"
 
 
 async def test_unknown_roles_are_dropped(dev: Settings) -> None:

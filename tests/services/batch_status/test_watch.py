@@ -32,12 +32,12 @@ async def test_watch_reports_changes_and_ends_on_completion(
 
     watcher = asyncio.create_task(watch())
     for record_id in arranged.record_ids:
-        await asyncio.sleep(0.4)
+        await asyncio.sleep(1.3)  # longer than the shared poll's interval: every step is seen
         await owner_pool.execute(
             "UPDATE records SET state = 'INVITED', updated_at = clock_timestamp() WHERE id = $1",
             record_id,
         )
-    await asyncio.wait_for(watcher, 10)  # ends by itself once the batch is terminal
+    await asyncio.wait_for(watcher, 15)  # ends by itself once the batch is terminal
     assert seen[0].state == batch_pb2.BATCH_STATE_QUEUED
     assert seen[-1].state == batch_pb2.BATCH_STATE_COMPLETED
     assert seen[-1].percent_done == 100.0 and seen[-1].HasField("complete_time")

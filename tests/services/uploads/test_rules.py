@@ -89,6 +89,18 @@ async def test_department_must_be_one_of_the_callers(tenant: Tenant) -> None:
     assert response.batch.department == "hr"
 
 
+async def test_an_issuer_without_departments_cannot_upload(
+    tenant: Tenant, owner_pool: asyncpg.Pool
+) -> None:
+    error = await refused(tenant, csv_file([row(1)]), metadata=tenant.metadata(departments=()))
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert error_details(error).info.reason == "NO_DEPARTMENT"
+    assert await batch_count(owner_pool, tenant.tenant_id) == 0
+    admin = tenant.metadata(roles=("org_admin",), departments=())
+    response = await tenant.upload(csv_file([row(1)]), metadata=admin)
+    assert response.batch.department == "default"
+
+
 async def test_observers_cannot_upload(tenant: Tenant) -> None:
     error = await refused(tenant, csv_file([row(1)]), metadata=tenant.metadata(roles=("observer",)))
     assert error.code() == grpc.StatusCode.PERMISSION_DENIED

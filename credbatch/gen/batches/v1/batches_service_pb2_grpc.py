@@ -98,7 +98,12 @@ class BatchStatusServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchBatch(self, request, context):
-        """WatchBatch streams the batch on each change and ends when it is terminal.
+        """WatchBatch streams the batch now and on each change (the batch is read about once a
+        second; intermediate states may be skipped) and ends when it is terminal. A stream also
+        ends, with OK, after its maximum lifetime (CREDBATCH_WATCH_MAX_SECONDS, default one hour):
+        the last Batch it sent is the latest state; call WatchBatch again to go on following it.
+        RESOURCE_EXHAUSTED when the caller (CREDBATCH_WATCH_MAX_PER_CALLER, default 10) or the
+        server (CREDBATCH_WATCH_MAX, default 1000) already has as many watches open as allowed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -44,7 +44,13 @@ class BatchStatusServiceStub:
     DownloadBatchReport: _grpc.UnaryStreamMultiCallable[_batches_service_pb2.DownloadBatchReportRequest, _batches_service_pb2.DownloadBatchReportResponse]
     """DownloadBatchReport streams the per-record report as CSV chunks of at most 1 MiB."""
     WatchBatch: _grpc.UnaryStreamMultiCallable[_batches_service_pb2.WatchBatchRequest, _batch_pb2.Batch]
-    """WatchBatch streams the batch on each change and ends when it is terminal."""
+    """WatchBatch streams the batch now and on each change (the batch is read about once a
+    second; intermediate states may be skipped) and ends when it is terminal. A stream also
+    ends, with OK, after its maximum lifetime (CREDBATCH_WATCH_MAX_SECONDS, default one hour):
+    the last Batch it sent is the latest state; call WatchBatch again to go on following it.
+    RESOURCE_EXHAUSTED when the caller (CREDBATCH_WATCH_MAX_PER_CALLER, default 10) or the
+    server (CREDBATCH_WATCH_MAX, default 1000) already has as many watches open as allowed.
+    """
     RetryFailedRecords: _grpc.UnaryUnaryMultiCallable[_batches_service_pb2.RetryFailedRecordsRequest, _batch_pb2.Batch]
     """RetryFailedRecords queues the batch's FAILED records again. Creator, org_admin, service."""
     CancelBatch: _grpc.UnaryUnaryMultiCallable[_batches_service_pb2.CancelBatchRequest, _batch_pb2.Batch]
@@ -65,7 +71,13 @@ class BatchStatusServiceAsyncStub(BatchStatusServiceStub):
     DownloadBatchReport: _aio.UnaryStreamMultiCallable[_batches_service_pb2.DownloadBatchReportRequest, _batches_service_pb2.DownloadBatchReportResponse]  # type: ignore[assignment]
     """DownloadBatchReport streams the per-record report as CSV chunks of at most 1 MiB."""
     WatchBatch: _aio.UnaryStreamMultiCallable[_batches_service_pb2.WatchBatchRequest, _batch_pb2.Batch]  # type: ignore[assignment]
-    """WatchBatch streams the batch on each change and ends when it is terminal."""
+    """WatchBatch streams the batch now and on each change (the batch is read about once a
+    second; intermediate states may be skipped) and ends when it is terminal. A stream also
+    ends, with OK, after its maximum lifetime (CREDBATCH_WATCH_MAX_SECONDS, default one hour):
+    the last Batch it sent is the latest state; call WatchBatch again to go on following it.
+    RESOURCE_EXHAUSTED when the caller (CREDBATCH_WATCH_MAX_PER_CALLER, default 10) or the
+    server (CREDBATCH_WATCH_MAX, default 1000) already has as many watches open as allowed.
+    """
     RetryFailedRecords: _aio.UnaryUnaryMultiCallable[_batches_service_pb2.RetryFailedRecordsRequest, _batch_pb2.Batch]  # type: ignore[assignment]
     """RetryFailedRecords queues the batch's FAILED records again. Creator, org_admin, service."""
     CancelBatch: _aio.UnaryUnaryMultiCallable[_batches_service_pb2.CancelBatchRequest, _batch_pb2.Batch]  # type: ignore[assignment]
@@ -107,7 +119,13 @@ class BatchStatusServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _batches_service_pb2.WatchBatchRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_batch_pb2.Batch], _abc.AsyncIterator[_batch_pb2.Batch]]:
-        """WatchBatch streams the batch on each change and ends when it is terminal."""
+        """WatchBatch streams the batch now and on each change (the batch is read about once a
+        second; intermediate states may be skipped) and ends when it is terminal. A stream also
+        ends, with OK, after its maximum lifetime (CREDBATCH_WATCH_MAX_SECONDS, default one hour):
+        the last Batch it sent is the latest state; call WatchBatch again to go on following it.
+        RESOURCE_EXHAUSTED when the caller (CREDBATCH_WATCH_MAX_PER_CALLER, default 10) or the
+        server (CREDBATCH_WATCH_MAX, default 1000) already has as many watches open as allowed.
+        """
 
     @_abc_1.abstractmethod
     def RetryFailedRecords(
