@@ -1,4 +1,4 @@
--- 0600: the outbox backlog as metrics (the relay reads it every few seconds).
+-- 0900: the outbox backlog as metrics (the relay reads it every few seconds).
 --
 -- The relay runs as the application role, which sees no tenant's records outside a tenant
 -- scope; like outbox_claim, this SECURITY DEFINER function is its cross-tenant read, and it
