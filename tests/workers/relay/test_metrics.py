@@ -31,7 +31,10 @@ async def test_relay_counts_published_jobs_and_samples_the_backlog(
         "CREDBATCH_AMQP_URL": fresh_amqp_url,
         "CREDBATCH_RELAY_POLL_INTERVAL": "0.1",
         # No worker finishes anything here: the batch's other 20 records stay in the outbox.
+        # Other tests' unfinished jobs must not hold this relay back: no global or tenant cap.
         "CREDBATCH_RELAY_BATCH_IN_FLIGHT": "10",
+        "CREDBATCH_RELAY_MAX_IN_FLIGHT": "0",
+        "CREDBATCH_RELAY_TENANT_IN_FLIGHT": "0",
         "CREDBATCH_METRICS_PORT": str(port),
     }
     relay = subprocess.Popen([sys.executable, "-m", "workers.relay"], env=env)
