@@ -10,6 +10,7 @@ to a throw-away virtual host (created and deleted with rabbitmqctl).
 
     python bench/issuance.py               # 20,000 rows
     python bench/issuance.py --rows 5000
+    python bench/issuance.py --metrics     # every process serves /metrics (traces unsampled)
 """
 
 from __future__ import annotations
@@ -207,13 +208,17 @@ def cpu_snapshot(groups: dict[str, list[int]]) -> dict[str, float]:
 class Processes:
     """Child processes started with a shared environment, stopped with SIGTERM."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], metrics: bool = False) -> None:
         self.env = env
+        self.metrics = metrics
         self.started: list[subprocess.Popen[bytes]] = []
 
     def start(self, *args: str) -> subprocess.Popen[bytes]:
+        env = self.env
+        if self.metrics:
+            env = {**env, "CREDBATCH_METRICS_PORT": str(free_port())}
         process = subprocess.Popen(
-            [sys.executable, *args], cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL
+            [sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
         )
         self.started.append(process)
         return process
@@ -231,7 +236,7 @@ class Processes:
             self.started.remove(process)
 
 
-async def run(rows: int) -> None:
+async def run(rows: int, metrics: bool) -> None:
     base: Settings = load_settings()
     # A database of its own: the relay serves every PENDING record of a database, and a
     # shared development database may hold other batches still waiting.
@@ -259,10 +264,16 @@ async def run(rows: int) -> None:
         "CREDBATCH_MAX_ROWS": str(max(rows, settings.max_rows)),
         "OTEL_SDK_DISABLED": "true",
     }
-    processes = Processes(env)
+    if metrics:
+        # Metrics need the SDK; spans are then made but not sampled, so only metrics cost.
+        env.update(OTEL_SDK_DISABLED="false", OTEL_TRACES_SAMPLER="always_off")
+    processes = Processes(env, metrics)
     pool = await create_pool(settings.app_database_url, max_size=2)
     owner = await create_pool(settings.database_url, max_size=2)
-    print(f"cores: {os.cpu_count()}; rows per batch: {rows:,} (EMAIL); SMTP: local aiosmtpd sink")
+    print(
+        f"cores: {os.cpu_count()}; rows per batch: {rows:,} (EMAIL); SMTP: local aiosmtpd sink;"
+        f" metrics {'on' if metrics else 'off'}"
+    )
     try:
         sink = processes.start(
             "-m", "credbatch.devsinks.smtp", "--port", str(smtp_port), "--dir", mail_dir
@@ -352,8 +363,11 @@ async def run(rows: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument(
+        "--metrics", action="store_true", help="every process serves /metrics on a free port"
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.rows))
+    asyncio.run(run(args.rows, args.metrics))
 
 
 if __name__ == "__main__":

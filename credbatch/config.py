@@ -100,6 +100,7 @@ class Settings:
     uploads_port: int = 50052
     batches_port: int = 50053
     public_port: int = 8000
+    metrics_port: int = 0
     grace_seconds: float = 10.0
     max_rows: int = 1_000_000
     max_bytes: int = 512 * 1024 * 1024
@@ -156,7 +157,6 @@ class Settings:
     webhook_poll_interval: float = 1.0
     webhook_disable_after: float = 5 * 24 * 3600.0
     # Port of the dispatcher's metrics endpoint; None = none served.
-    webhook_metrics_port: int | None = None
     # The dispatchers' claim connects as their own role (WEBHOOKS_ROLE); the rest of their
     # work runs in tenant transactions as the application role.
     webhooks_database_url: str = ""
@@ -235,6 +235,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         uploads_port=env_int(env, "CREDBATCH_UPLOADS_PORT", Settings.uploads_port),
         batches_port=env_int(env, "CREDBATCH_BATCHES_PORT", Settings.batches_port),
         public_port=env_int(env, "CREDBATCH_PUBLIC_PORT", Settings.public_port),
+        metrics_port=env_int(env, "CREDBATCH_METRICS_PORT", Settings.metrics_port),
         grace_seconds=env_float(env, "CREDBATCH_GRACE_SECONDS", Settings.grace_seconds),
         max_rows=env_int(env, "CREDBATCH_MAX_ROWS", Settings.max_rows, 1),
         max_bytes=env_int(env, "CREDBATCH_MAX_BYTES", Settings.max_bytes, 1),

@@ -1,11 +1,12 @@
 """`make run`: the whole system in the foreground, against the local PostgreSQL and RabbitMQ.
 
 Creates the database and roles, applies migrations, declares the broker topology, then starts
-the local SMTP and SMS sinks, the four gRPC services, the public HTTP process, the outbox relay,
-one webhook dispatcher and the issuance workers as child processes, each prefixed in the
-output. Ctrl-C or SIGTERM stops them all (SIGTERM first, so each drains within its grace
-period). If one child dies, the rest are stopped too: a half-running system would only hide the
-failure.
+the local SMTP and SMS sinks, the four gRPC services, the internal signer, the public HTTP
+process, the outbox relay, one webhook dispatcher and the issuance workers as child processes,
+each prefixed in the output. Each process serves its metrics on its own port (``METRICS_PORTS``;
+worker N on 9110 + N, dispatcher N on 9120 + N) unless CREDBATCH_METRICS_PORT=0 turns them all
+off. Ctrl-C or SIGTERM stops them all (SIGTERM first, so each drains within its grace period).
+If one child dies, the rest are stopped too: a half-running system would only hide the failure.
 """
 
 from __future__ import annotations
@@ -23,6 +24,16 @@ from credbatch.messaging.topology import connect, declare_topology
 
 MAIL_DIR = ".local/mail"
 SMS_DIR = ".local/sms"
+METRICS_PORTS = {
+    "templates": 9101,
+    "uploads": 9102,
+    "batch_status": 9103,
+    "public": 9104,
+    "webhooks": 9106,
+}
+RELAY_METRICS_PORT = 9105
+FIRST_WORKER_METRICS_PORT = 9111
+FIRST_DISPATCHER_METRICS_PORT = 9121
 
 
 @dataclass(frozen=True)
@@ -30,6 +41,7 @@ class Component:
     name: str
     args: tuple[str, ...]
     listens: str = ""
+    metrics_port: int = 0
     # Environment of this component only, on top of the shared one.
     env: tuple[tuple[str, str], ...] = ()
 
@@ -52,43 +64,76 @@ def components(settings: Settings, workers: int) -> list[Component]:
             "templates",
             ("-m", "services.templates"),
             f"grpc {host}:{settings.templates_port} TemplateService",
+            METRICS_PORTS["templates"],
         ),
         Component(
             "uploads",
             ("-m", "services.uploads"),
             f"grpc {host}:{settings.uploads_port} UploadService",
+            METRICS_PORTS["uploads"],
         ),
         Component(
             "batch_status",
             ("-m", "services.batch_status"),
             f"grpc {host}:{settings.batches_port} BatchStatusService",
+            METRICS_PORTS["batch_status"],
         ),
         Component(
             "signer",
             ("-m", "services.signer"),
             f"http {host}:{settings.signer_port} (internal: signs wallet credentials)",
         ),
-        Component("public", ("-m", "services.public"), f"http {settings.public_url}"),
+        Component(
+            "public",
+            ("-m", "services.public"),
+            f"http {settings.public_url}",
+            METRICS_PORTS["public"],
+        ),
+        Component(
+            "webhooks",
+            ("-m", "services.webhooks"),
+            f"grpc {host}:{settings.webhooks_port} WebhookService",
+            METRICS_PORTS["webhooks"],
+        ),
         # The relay alone connects as the relay role (the outbox functions are granted to it).
         Component(
             "relay",
             ("-m", "workers.relay"),
+            metrics_port=RELAY_METRICS_PORT,
             env=(("CREDBATCH_RELAY_DATABASE_URL", settings.relay_database_url),),
         ),
         # The dispatchers' claim runs as the webhooks role (the claim is granted to it alone).
         Component(
             "hooks-dispatch",
             ("-m", "workers.webhooks"),
+            metrics_port=FIRST_DISPATCHER_METRICS_PORT,
             env=(("CREDBATCH_WEBHOOKS_DATABASE_URL", settings.webhooks_database_url),),
         ),
-        Component(
-            "webhooks",
-            ("-m", "services.webhooks"),
-            f"grpc {host}:{settings.webhooks_port} WebhookService",
-        ),
     ]
-    found += [Component(f"worker-{i + 1}", ("-m", "workers.issuance")) for i in range(workers)]
+    found += [
+        Component(
+            f"worker-{i + 1}",
+            ("-m", "workers.issuance"),
+            metrics_port=FIRST_WORKER_METRICS_PORT + i,
+        )
+        for i in range(workers)
+    ]
     return found
+
+
+def metrics_env(component: Component, env: dict[str, str]) -> dict[str, str]:
+    """``env`` with the component's metrics port, unless CREDBATCH_METRICS_PORT=0 turns all off."""
+    if not component.metrics_port or env.get("CREDBATCH_METRICS_PORT") == "0":
+        return env
+    return {**env, "CREDBATCH_METRICS_PORT": str(component.metrics_port)}
+
+
+def describe(component: Component, host: str, metrics_on: bool) -> str:
+    """One line of the start-up listing."""
+    text = component.listens or "(no listener)"
+    if metrics_on and component.metrics_port:
+        text += f", metrics http://{host}:{component.metrics_port}/metrics"
+    return text
 
 
 async def _prefix(name: str, stream: asyncio.StreamReader) -> None:
@@ -123,7 +168,7 @@ async def run(settings: Settings, workers: int) -> int:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             *component.args,
-            env={**env, **dict(component.env)},
+            env=metrics_env(component, {**env, **dict(component.env)}),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
@@ -131,8 +176,9 @@ async def run(settings: Settings, workers: int) -> int:
         pipes.append(asyncio.create_task(_prefix(component.name, proc.stdout)))
         children[component.name] = proc
     print("\ncredbatch is running:")
+    metrics_on = env.get("CREDBATCH_METRICS_PORT") != "0"
     for component in components(settings, workers):
-        print(f"  {component.name:<13} {component.listens or '(no listener)'}")
+        print(f"  {component.name:<13} {describe(component, settings.host, metrics_on)}")
     print("Ctrl-C stops everything.\n", flush=True)
 
     stop = asyncio.Event()

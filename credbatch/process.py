@@ -1,4 +1,4 @@
-"""Start one credbatch component: settings, logging, tracing, the event loop."""
+"""Start one credbatch component: settings, logging, tracing, metrics, the event loop."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import uvloop
 
 from credbatch.config import ConfigError, Settings, load_settings
 from credbatch.logging import configure_logging
+from credbatch.metrics import configure_metrics, shutdown_metrics
 from credbatch.telemetry import configure_tracing, shutdown_tracing
 
 
@@ -23,9 +24,15 @@ def run_component(component: str, main: Callable[[Settings], Coroutine[Any, Any,
         raise SystemExit(2) from None
     configure_tracing(component)
     try:
+        configure_metrics(component, host=settings.host, port=settings.metrics_port)
+    except OSError as error:
+        print(f"credbatch {component}: cannot serve metrics: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    try:
         uvloop.run(main(settings))
     except ConfigError as error:
         print(f"credbatch {component}: configuration error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     finally:
+        shutdown_metrics()
         shutdown_tracing()

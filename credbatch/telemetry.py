@@ -36,6 +36,8 @@ __all__ = [
     "build_tracer_provider",
     "configure_tracing",
     "shutdown_tracing",
+    "split_method",
+    "status_code_of",
     "tracer",
 ]
 
@@ -159,12 +161,14 @@ def _metadata_carrier(metadata: Any) -> dict[str, str]:
     return carrier
 
 
-def _split_method(full_method: str) -> tuple[str, str]:
+def split_method(full_method: str) -> tuple[str, str]:
+    """``/package.Service/Method`` as (``package.Service``, ``Method``)."""
     service, _, method = full_method.lstrip("/").rpartition("/")
     return service, method
 
 
-def _status_code(context: grpc.aio.ServicerContext[Any, Any]) -> grpc.StatusCode:
+def status_code_of(context: grpc.aio.ServicerContext[Any, Any]) -> grpc.StatusCode:
+    """The status an RPC ended with (OK when the handler set none)."""
     code = context.code()
     if isinstance(code, grpc.StatusCode):
         return code
@@ -180,7 +184,7 @@ class _RpcSpans:
 
     def __init__(self, tracer_: trace.Tracer, full_method: str, parent: Context) -> None:
         self._tracer = tracer_
-        service, method = _split_method(full_method)
+        service, method = split_method(full_method)
         self._name = f"{service}/{method}" if service else full_method
         self._parent = parent
         self._attributes = {
@@ -211,7 +215,7 @@ class _RpcSpans:
                 yield span
         except grpc.aio.AbortError:
             # context.abort(...) recorded the code before raising.
-            self._finish(span, _status_code(context))
+            self._finish(span, status_code_of(context))
             raise
         except (asyncio.CancelledError, GeneratorExit):
             self._finish(span, grpc.StatusCode.CANCELLED)
@@ -225,7 +229,7 @@ class _RpcSpans:
             self._finish(span, grpc.StatusCode.UNKNOWN)
             raise
         else:
-            self._finish(span, _status_code(context))
+            self._finish(span, status_code_of(context))
 
     @staticmethod
     def _finish(span: trace.Span, code: grpc.StatusCode) -> None:

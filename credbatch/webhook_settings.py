@@ -9,7 +9,6 @@ from credbatch.env_values import (
     ConfigError,
     env_float_list,
     env_int,
-    env_optional_count,
     env_positive,
 )
 
@@ -26,7 +25,6 @@ class WebhookSettings(TypedDict):
     webhook_dispatch_concurrency: int
     webhook_poll_interval: float
     webhook_disable_after: float
-    webhook_metrics_port: int | None
 
 
 def webhook_settings(env: Mapping[str, str], defaults: Settings) -> WebhookSettings:
@@ -39,7 +37,6 @@ def webhook_settings(env: Mapping[str, str], defaults: Settings) -> WebhookSetti
             f"CREDBATCH_WEBHOOK_LEASE_SECONDS ({lease}) must exceed "
             f"CREDBATCH_WEBHOOK_TIMEOUT ({timeout})"
         )
-    metrics = env_optional_count(env, "CREDBATCH_WEBHOOK_METRICS_PORT")
     return {
         "webhooks_port": env_int(env, "CREDBATCH_WEBHOOKS_PORT", defaults.webhooks_port),
         "webhook_retry_schedule": env_float_list(
@@ -59,5 +56,4 @@ def webhook_settings(env: Mapping[str, str], defaults: Settings) -> WebhookSetti
         "webhook_disable_after": env_positive(
             env, "CREDBATCH_WEBHOOK_DISABLE_AFTER", defaults.webhook_disable_after
         ),
-        "webhook_metrics_port": metrics,
     }

@@ -1,6 +1,8 @@
-"""Run one gRPC service process: tracing, the edge interceptor, health, reflection, stop.
+"""Run one gRPC service process: tracing, metrics, the edge, health, reflection, stop.
 
-Reflection is served only when configured (``Settings.reflection``).
+Reflection is served only when configured (``Settings.reflection``). Health follows the
+process's dependencies (``credbatch.server.health``): NOT_SERVING while one is unreachable,
+SERVING again when it answers.
 
 Stopping (SIGTERM or SIGINT) first turns health to NOT_SERVING so load balancers stop sending
 work, then stops the server with a grace period for in-flight RPCs (grpc's
@@ -23,6 +25,8 @@ from grpc_reflection.v1alpha import reflection
 from credbatch.auth.tokens import TokenVerifier
 from credbatch.config import Settings
 from credbatch.server.edge import EdgeInterceptor
+from credbatch.server.health import INTERVAL_SECONDS, DependencyCheck, DependencyHealth
+from credbatch.server.rpc_metrics import RpcMetricsInterceptor
 from credbatch.telemetry import TracingInterceptor
 
 log = logging.getLogger(__name__)
@@ -46,14 +50,32 @@ class ServiceSpec:
 
 
 class GrpcApp:
-    """A started grpc.aio server with health and reflection."""
+    """A started grpc.aio server with health (following ``checks``) and reflection."""
 
-    def __init__(self, settings: Settings, services: Sequence[ServiceSpec]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        services: Sequence[ServiceSpec],
+        checks: Sequence[DependencyCheck] = (),
+        *,
+        check_interval: float = INTERVAL_SECONDS,
+    ) -> None:
         self._settings = settings
         self._services = services
         self.health = HealthServicer()
+        self._dependencies = DependencyHealth(
+            self.health,
+            ("", *(spec.full_name for spec in services)),
+            checks,
+            interval=check_interval,
+        )
+        # The first interceptor is the outermost: metrics see the status the caller gets.
         self.server = grpc.aio.server(
-            interceptors=[TracingInterceptor(), EdgeInterceptor(TokenVerifier(settings))],
+            interceptors=[
+                TracingInterceptor(),
+                RpcMetricsInterceptor(),
+                EdgeInterceptor(TokenVerifier(settings)),
+            ],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -83,20 +105,24 @@ class GrpcApp:
         if self.port == 0:
             raise OSError(f"cannot listen on {host}:{port}")
         await self.server.start()
-        for name in ("", *(spec.full_name for spec in self._services)):
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await self._dependencies.start()
         return self.port
 
     async def stop(self, grace: float | None = None) -> None:
+        await self._dependencies.stop()
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self._settings.grace_seconds if grace is None else grace)
 
 
 async def serve_until_signalled(
-    settings: Settings, component: str, port: int, services: Sequence[ServiceSpec]
+    settings: Settings,
+    component: str,
+    port: int,
+    services: Sequence[ServiceSpec],
+    checks: Sequence[DependencyCheck] = (),
 ) -> None:
-    """Serve until SIGTERM/SIGINT, then stop gracefully."""
-    app = GrpcApp(settings, services)
+    """Serve until SIGTERM/SIGINT, then stop gracefully; health follows ``checks``."""
+    app = GrpcApp(settings, services, checks)
     bound = await app.start(settings.host, port)
     log.info("%s listening on %s:%d", component, settings.host, bound)
     stop = asyncio.Event()

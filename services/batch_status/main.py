@@ -11,6 +11,7 @@ from credbatch.batches.counts import fold_periodically
 from credbatch.config import Settings
 from credbatch.db.pool import create_pool
 from credbatch.gen.batches.v1 import batches_service_pb2, batches_service_pb2_grpc
+from credbatch.server.health import postgres_check
 from credbatch.server.runner import ServiceSpec, serve_until_signalled
 from services.batch_status.servicer import BatchStatusServicer
 from services.batch_status.status import BatchStatus
@@ -42,7 +43,11 @@ async def serve(settings: Settings) -> None:
     folding = asyncio.create_task(fold_periodically(pool))
     try:
         await serve_until_signalled(
-            settings, "batch_status", settings.batches_port, service_specs(settings, pool)
+            settings,
+            "batch_status",
+            settings.batches_port,
+            service_specs(settings, pool),
+            [postgres_check(pool)],
         )
     finally:
         folding.cancel()

@@ -10,6 +10,7 @@ import uvicorn
 from credbatch.config import Settings
 from credbatch.db.pool import create_pool
 from services.public.app import create_app
+from services.public.http_metrics import HttpMetrics
 from services.public.signer_client import SignerClient
 
 log = logging.getLogger(__name__)
@@ -25,13 +26,15 @@ async def serve(settings: Settings) -> None:
     pool = await create_pool(settings.app_database_url, max_size=8, application_name="public")
     signer_http = httpx.AsyncClient(base_url=settings.signer_url, timeout=10.0)
     try:
-        app = create_app(
-            pool,
-            settings.public_url,
-            status_ttl=settings.status_ttl,
-            rate=settings.public_rate,
-            burst=settings.public_burst,
-            signer=SignerClient(signer_http, settings.signer_token),
+        app = HttpMetrics(
+            create_app(
+                pool,
+                settings.public_url,
+                status_ttl=settings.status_ttl,
+                rate=settings.public_rate,
+                burst=settings.public_burst,
+                signer=SignerClient(signer_http, settings.signer_token),
+            )
         )
         config = uvicorn.Config(
             app,

@@ -7,6 +7,7 @@ import asyncpg
 from credbatch.config import Settings
 from credbatch.db.pool import create_pool
 from credbatch.gen.templates.v1 import templates_service_pb2, templates_service_pb2_grpc
+from credbatch.server.health import postgres_check
 from credbatch.server.runner import ServiceSpec, serve_until_signalled
 from services.templates.catalog import TemplateCatalog
 from services.templates.servicer import TemplateServicer
@@ -30,7 +31,11 @@ async def serve(settings: Settings) -> None:
     pool = await create_pool(settings.app_database_url, application_name="templates")
     try:
         await serve_until_signalled(
-            settings, "templates", settings.templates_port, service_specs(settings, pool)
+            settings,
+            "templates",
+            settings.templates_port,
+            service_specs(settings, pool),
+            [postgres_check(pool)],
         )
     finally:
         await pool.close()

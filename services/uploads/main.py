@@ -7,6 +7,7 @@ import asyncpg
 from credbatch.config import Settings
 from credbatch.db.pool import create_pool
 from credbatch.gen.uploads.v1 import uploads_service_pb2, uploads_service_pb2_grpc
+from credbatch.server.health import postgres_check
 from credbatch.server.runner import ServiceSpec, serve_until_signalled
 from services.uploads.servicer import UploadServicer
 from services.uploads.uploader import Uploader
@@ -31,7 +32,11 @@ async def serve(settings: Settings) -> None:
     pool = await create_pool(settings.app_database_url, max_size=10, application_name="uploads")
     try:
         await serve_until_signalled(
-            settings, "uploads", settings.uploads_port, service_specs(settings, pool)
+            settings,
+            "uploads",
+            settings.uploads_port,
+            service_specs(settings, pool),
+            [postgres_check(pool)],
         )
     finally:
         await pool.close()

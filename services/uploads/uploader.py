@@ -25,6 +25,7 @@ from credbatch.config import Settings
 from credbatch.db.retry import retry_on_conflict
 from credbatch.errors import AlreadyExists, Internal
 from credbatch.messaging import trace_headers
+from credbatch.metrics import UPLOAD_ROWS, UPLOAD_SIZE
 from credbatch.telemetry import span_without_data
 from credbatch.tenancy import TenantScope, tenant_transaction
 from services.uploads import quota, repository
@@ -241,3 +242,5 @@ def _record(span: trace.Span, validator: FileValidator) -> None:
     # Counts only: never a cell, a recipient or a message quoting the file.
     span.set_attribute("credbatch.upload.rows_total", validator.rows_total)
     span.set_attribute("credbatch.upload.error_count", validator.report().error_count)
+    UPLOAD_ROWS.add(validator.rows_total)
+    UPLOAD_SIZE.add(validator.bytes_read)

@@ -111,6 +111,10 @@ class FileValidator:
         self._bytes = 0
 
     @property
+    def bytes_read(self) -> int:
+        return self._bytes
+
+    @property
     def has_errors(self) -> bool:
         return self.error_count > 0
 

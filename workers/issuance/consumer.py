@@ -23,6 +23,7 @@ from aio_pika.abc import (
 
 from credbatch.config import Settings
 from credbatch.messaging import declare_topology
+from credbatch.metrics import JOBS_IN_FLIGHT, WORKER_CAPACITY
 from workers.issuance.handler import IssuanceHandler
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class IssuanceConsumer:
         self._buffer: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         groups = max(1, settings.worker_prefetch // self._group_size)
         self._slots = asyncio.Semaphore(groups)
+        WORKER_CAPACITY.set(groups * self._group_size)
         self._inflight: set[asyncio.Task[None]] = set()
         self._channel: AbstractRobustChannel | None = None
         self._queue: AbstractQueue | None = None
@@ -94,11 +96,13 @@ class IssuanceConsumer:
             task.add_done_callback(self._inflight.discard)
 
     async def _run(self, group: list[AbstractIncomingMessage]) -> None:
+        JOBS_IN_FLIGHT.add(len(group))
         try:
             await self._handler.handle(group)
         except Exception as error:  # handle() settles messages itself; this is a last guard
             log.error("issuance group crashed: %s", type(error).__name__)
         finally:
+            JOBS_IN_FLIGHT.add(-len(group))
             self._slots.release()
 
     @property

@@ -22,6 +22,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 
 import asyncpg
@@ -31,6 +32,7 @@ from opentelemetry.trace import Status, StatusCode
 from credbatch.batches.model import RecordState
 from credbatch.config import Settings
 from credbatch.messaging import ConfirmingPublisher
+from credbatch.metrics import JOBS, RECORD_TRANSITIONS
 from credbatch.schema.model import Medium
 from credbatch.signing import sd_jwt
 from credbatch.signing.keys import KeyRing
@@ -168,6 +170,8 @@ class IssuanceHandler:
                 # before (redeliveries, retries) need theirs read back.
                 unknown = [r.id for r in found.records if r.failure is None and r.id not in known]
                 stored = await repo.stored_links(conn, tenant_id, unknown)
+        if known:  # committed: the issue transaction has ended
+            RECORD_TRANSITIONS.add(len(known), {"credbatch.record.state": RecordState.ISSUED.value})
         deliverable = [r for r in found.records if r.failure is None]
         public = self._settings.public_url
         for record in deliverable:
@@ -304,6 +308,9 @@ class IssuanceHandler:
             if finished_batches:
                 async with tenant_transaction(self._pool, scope) as conn:
                     await repo.complete_batches(conn, tenant_id, list(finished_batches))
+        entered = Counter(o.state for o in outcomes if o.state is not None)
+        for state, count in entered.items():
+            RECORD_TRANSITIONS.add(count, {"credbatch.record.state": state.value})
         # Decisions only now: a job is never acked before its record's outcome committed.
         for record, decision in zip(records, decisions, strict=True):
             for job in record.jobs:
@@ -327,9 +334,11 @@ class IssuanceHandler:
                     "republishing %d retries failed: %s", len(retrying), type(error).__name__
                 )
                 retry_ok = False
+        settled: Counter[str] = Counter()
         for job in jobs:
             decision = job.decision or Decision(Outcome.ACK)
             job.span.set_attribute("credbatch.outcome", decision.outcome.value)
+            settled[decision.outcome.value] += 1
             try:
                 if decision.outcome is Outcome.DEAD_LETTER:
                     await job.message.reject(requeue=False)
@@ -342,3 +351,5 @@ class IssuanceHandler:
                 log.warning("settling a message failed: %s", type(error).__name__)
             finally:
                 job.span.end()
+        for outcome, count in settled.items():
+            JOBS.add(count, {"credbatch.job.outcome": outcome})

@@ -9,12 +9,15 @@ outage and propagates.
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from opentelemetry.trace import Span
 
 from credbatch.config import Settings
+from credbatch.metrics import INVITATION_DURATION, INVITATION_FAILURES
 from credbatch.schema.model import Medium
 from credbatch.templating.placeholders import OFFER_URL, TX_CODE
 from credbatch.templating.sandbox import TemplateProblem
@@ -92,7 +95,7 @@ class Inviter:
         mediums = [m for m in (Medium.EMAIL, Medium.SMS) if m in invitation.due]
         senders = {Medium.EMAIL: self._send_email, Medium.SMS: self._send_sms}
         results = await asyncio.gather(
-            *(senders[m](invitation, values | offer_values(offer, m)) for m in mediums),
+            *(_timed(m, senders[m](invitation, values | offer_values(offer, m))) for m in mediums),
             return_exceptions=True,
         )
         sent: set[Medium] = set()
@@ -100,6 +103,10 @@ class Inviter:
         for medium, result in zip(mediums, results, strict=True):
             if isinstance(result, IssuanceFailure):
                 failures.append(result)
+                INVITATION_FAILURES.add(
+                    1,
+                    {"credbatch.invitation.channel": _CHANNELS[medium], "error.type": result.code},
+                )
             elif isinstance(result, BaseException):
                 raise result
             else:
@@ -144,3 +151,17 @@ class Inviter:
         async with self._sends:
             with step_span("sms send", invitation.span):
                 await self._sms.send(phone, body)
+
+
+_CHANNELS = {Medium.EMAIL: "email", Medium.SMS: "sms"}
+
+
+async def _timed(medium: Medium, send: Awaitable[None]) -> None:
+    """Await one send, recording how long it took whether it succeeded or not."""
+    started = time.perf_counter()
+    try:
+        await send
+    finally:
+        INVITATION_DURATION.record(
+            time.perf_counter() - started, {"credbatch.invitation.channel": _CHANNELS[medium]}
+        )

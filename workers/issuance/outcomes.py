@@ -1,9 +1,10 @@
 """Outcomes of one job, and the errors that decide them.
 
-Every job ends in exactly one of: ``ACK`` (done, or nothing to do), ``RETRY`` (a transient
-failure: republish to the delay queue for this attempt with attempt + 1, then ack),
-``DEAD_LETTER`` (malformed, foreign or out of attempts: reject without requeue so the work
-queue's DLX moves it to the dead-letter queue) — always after the record's commit.
+Every job ends in exactly one of: ``ACK`` (done), ``SKIPPED`` (nothing to do: the record is
+finished or cancelled; acked too), ``RETRY`` (a transient failure: republish to the delay
+queue for this attempt with attempt + 1, then ack), ``DEAD_LETTER`` (malformed, foreign or out
+of attempts: reject without requeue so the work queue's DLX moves it to the dead-letter
+queue) — always after the record's commit.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 class Outcome(enum.Enum):
     ACK = "ack"
+    SKIPPED = "skipped"
     RETRY = "retry"
     DEAD_LETTER = "dead_letter"
 

@@ -110,7 +110,7 @@ async def triage(
                 found.recheck.add(row.batch_id)
             for j in record_jobs:
                 j.span.set_attribute("credbatch.record.skipped", row.state.value)
-                j.decision = Decision(Outcome.ACK)
+                j.decision = Decision(Outcome.SKIPPED)
             continue
         try:
             context = await contexts.get(tenant_id, row.batch_id)

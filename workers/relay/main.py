@@ -9,6 +9,8 @@ import signal
 from credbatch.config import Settings
 from credbatch.db.pool import create_pool
 from credbatch.messaging import ConfirmingPublisher, connect, declare_topology
+from credbatch.metrics import metrics_enabled
+from workers.relay.gauges import BacklogGauges
 from workers.relay.relay import DispatchLimits, OutboxRelay
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,12 @@ async def serve(settings: Settings) -> None:
                 limits=dispatch_limits(settings),
             )
             log.info("relay started (window %d)", settings.relay_batch_size)
-            await relay.run(stop)
+            if metrics_enabled():
+                # Its own channel: a failed passive declaration closes the channel it ran on.
+                gauges = BacklogGauges(pool, await connection.channel())
+                await asyncio.gather(relay.run(stop), gauges.run(stop))
+            else:
+                await relay.run(stop)
         finally:
             await connection.close()
     finally:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ from credbatch.messaging import (
     PublishError,
     trace_headers,
 )
+from credbatch.metrics import RELAY_CONFIRM_DURATION, RELAY_PUBLISHED
 from credbatch.telemetry import span_without_data
 
 log = logging.getLogger(__name__)
@@ -206,6 +208,7 @@ class OutboxRelay:
                 },
             ) as span:
                 unconfirmed: frozenset[str] = frozenset()
+                started = time.perf_counter()
                 try:
                     await self._publisher.publish_many(messages, self._publish_timeout)
                 except PublishError as error:
@@ -219,6 +222,7 @@ class OutboxRelay:
                         len(messages),
                         type(error.cause).__name__ if error.cause else "no confirm",
                     )
+                RELAY_CONFIRM_DURATION.record(time.perf_counter() - started)
                 confirmed = [c for c in claimed if str(c.record_id) not in unconfirmed]
                 queued = 0
                 if confirmed:
@@ -264,6 +268,8 @@ class OutboxRelay:
                 log.exception("relay: window failed; retrying")
                 delay = min(max(delay * 2, self._poll_interval), failure_cap)
             else:
+                # Committed by now; adding 0 too keeps the series present while idle.
+                RELAY_PUBLISHED.add(result.queued)
                 if result.queued:
                     # Progress: straight on to the next window while work is waiting.
                     delay = self._min_poll_interval

@@ -1,7 +1,4 @@
-"""The webhook dispatcher process: deliver until SIGTERM/SIGINT, then finish what is in flight.
-
-Metrics are not served yet; ``Settings.webhook_metrics_port`` is read and reserved for them.
-"""
+"""The webhook dispatcher process: deliver until SIGTERM/SIGINT, then finish what is in flight."""
 
 from __future__ import annotations
 

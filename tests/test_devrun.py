@@ -1,0 +1,33 @@
+"""`make run` gives every process its own metrics port, or none with CREDBATCH_METRICS_PORT=0."""
+
+from __future__ import annotations
+
+from credbatch.config import Settings
+from credbatch.devrun import components, metrics_env
+
+
+def test_each_process_has_its_documented_metrics_port() -> None:
+    ports = {c.name: c.metrics_port for c in components(Settings(), workers=3)}
+    assert ports == {
+        "smtp-sink": 0,
+        "sms-sink": 0,
+        "templates": 9101,
+        "uploads": 9102,
+        "batch_status": 9103,
+        "public": 9104,
+        "relay": 9105,
+        "worker-1": 9111,
+        "worker-2": 9112,
+        "worker-3": 9113,
+    }
+
+
+def test_the_environment_carries_the_port_unless_metrics_are_off() -> None:
+    by_name = {c.name: c for c in components(Settings(), workers=1)}
+    assert metrics_env(by_name["relay"], {})["CREDBATCH_METRICS_PORT"] == "9105"
+    assert metrics_env(by_name["worker-1"], {"CREDBATCH_METRICS_PORT": "7000"}) == {
+        "CREDBATCH_METRICS_PORT": "9111"
+    }
+    off = {"CREDBATCH_METRICS_PORT": "0"}
+    assert metrics_env(by_name["templates"], off) == off
+    assert "CREDBATCH_METRICS_PORT" not in metrics_env(by_name["smtp-sink"], {})

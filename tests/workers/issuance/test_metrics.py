@@ -1,0 +1,92 @@
+"""A worker process serves its job, record and invitation metrics on CREDBATCH_METRICS_PORT.
+
+One real worker (``python -m workers.issuance``) on this test's vhost and the local sinks:
+email records are invited (ack), SMS records meet a provider answering 503 until they run out
+of attempts (retry, then dead_letter), and the email jobs published again find their records
+finished (skipped).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import asyncpg
+from prometheus_client.samples import Sample
+
+from credbatch.config import Settings
+from tests.fixtures.issuance import (
+    Sinks,
+    arrange_batch,
+    publish_jobs,
+    stop_process,
+    wait_for_batch,
+    worker_env,
+)
+from tests.scrape import find, free_port, wait_for_sample
+
+JOBS = "credbatch_jobs_total"
+
+
+def _total(samples: list[Sample], name: str, **labels: str) -> float:
+    return sum(s.value for s in find(samples, name, **labels))
+
+
+async def test_worker_counts_outcomes_transitions_and_invitations(
+    worker_settings: Settings, owner_pool: asyncpg.Pool, sinks: Sinks
+) -> None:
+    sinks.sms.state.fail_status = 503
+    invited = await arrange_batch(owner_pool, 5, mediums=("EMAIL",), certificate=False)
+    failing = await arrange_batch(owner_pool, 3, mediums=("SMS",), certificate=False)
+    await publish_jobs(worker_settings, invited)
+    await publish_jobs(worker_settings, failing)
+    port = free_port()
+    # worker_env turns the OpenTelemetry SDK off; metrics need it.
+    env = {
+        **worker_env(worker_settings),
+        "CREDBATCH_METRICS_PORT": str(port),
+        "OTEL_SDK_DISABLED": "false",
+    }
+    worker = subprocess.Popen([sys.executable, "-m", "workers.issuance"], env=env)
+    try:
+        assert await wait_for_batch(owner_pool, invited.batch_id) == "COMPLETED"
+        assert await wait_for_batch(owner_pool, failing.batch_id) == "COMPLETED_WITH_ERRORS"
+        await publish_jobs(worker_settings, invited)
+        samples = await wait_for_sample(port, JOBS, {"credbatch_job_outcome": "skipped"}, minimum=5)
+        # Settled after the last poll of the batch: wait for the dead letters' count too.
+        samples = await wait_for_sample(
+            port, JOBS, {"credbatch_job_outcome": "dead_letter"}, minimum=3
+        )
+        attempts = worker_settings.max_attempts
+        assert _total(samples, JOBS, credbatch_job_outcome="ack") == 5
+        assert _total(samples, JOBS, credbatch_job_outcome="retry") == 3 * (attempts - 1)
+        assert _total(samples, JOBS, credbatch_job_outcome="dead_letter") == 3
+        assert _total(samples, JOBS, credbatch_job_outcome="skipped") == 5
+
+        transitions = "credbatch_record_transitions_total"
+        assert _total(samples, transitions, credbatch_record_state="ISSUED") == 8
+        assert _total(samples, transitions, credbatch_record_state="INVITED") == 5
+        assert _total(samples, transitions, credbatch_record_state="FAILED") == 3
+
+        sent = "credbatch_invitation_duration_seconds_count"
+        assert _total(samples, sent, credbatch_invitation_channel="email") == 5
+        assert _total(samples, sent, credbatch_invitation_channel="sms") == 3 * attempts
+        (failures,) = find(samples, "credbatch_invitation_failures_total")
+        labels = {k: v for k, v in failures.labels.items() if not k.startswith("otel_scope")}
+        assert labels == {
+            "credbatch_invitation_channel": "sms",
+            "error_type": "SMS_TEMPORARY_FAILURE",
+        }
+        assert failures.value == 3 * attempts
+
+        (in_flight,) = find(samples, "credbatch_worker_jobs_in_flight")
+        assert in_flight.value == 0
+        (capacity,) = find(samples, "credbatch_worker_capacity")
+        assert capacity.value == worker_settings.worker_prefetch
+        # Labels never name a tenant, batch, record or recipient.
+        for sample in samples:
+            values = " ".join(sample.labels.values())
+            assert str(invited.tenant_id) not in values
+            assert "example.test" not in values
+    finally:
+        assert await stop_process(worker) == 0
