@@ -30,6 +30,7 @@ METRICS_PORTS = {
     "batch_status": 9103,
     "public": 9104,
     "webhooks": 9106,
+    "signer": 9107,
 }
 RELAY_METRICS_PORT = 9105
 FIRST_WORKER_METRICS_PORT = 9111
@@ -82,6 +83,7 @@ def components(settings: Settings, workers: int) -> list[Component]:
             "signer",
             ("-m", "services.signer"),
             f"http {host}:{settings.signer_port} (internal: signs wallet credentials)",
+            METRICS_PORTS["signer"],
         ),
         Component(
             "public",

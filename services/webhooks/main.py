@@ -7,6 +7,7 @@ import asyncpg
 from credbatch.config import Settings
 from credbatch.db.pool import create_pool
 from credbatch.gen.webhooks.v1 import webhooks_service_pb2, webhooks_service_pb2_grpc
+from credbatch.server.health import postgres_check
 from credbatch.server.runner import ServiceSpec, serve_until_signalled
 from services.webhooks.endpoints import WebhookEndpoints
 from services.webhooks.servicer import WebhookServicer
@@ -30,7 +31,11 @@ async def serve(settings: Settings) -> None:
     pool = await create_pool(settings.app_database_url, application_name="webhooks")
     try:
         await serve_until_signalled(
-            settings, "webhooks", settings.webhooks_port, service_specs(settings, pool)
+            settings,
+            "webhooks",
+            settings.webhooks_port,
+            service_specs(settings, pool),
+            [postgres_check(pool)],
         )
     finally:
         await pool.close()

@@ -188,7 +188,7 @@ def test_every_pod_is_scraped_on_its_metrics_port(manifests: list[Doc]) -> None:
     assert endpoint["path"] == "/metrics"
     selector = monitor["spec"]["selector"]["matchLabels"]
     deployments = of_kind(manifests, "Deployment")
-    assert len(deployments) == 6
+    assert len(deployments) == 9
     for doc in deployments:
         labels = doc["spec"]["template"]["metadata"]["labels"]
         assert selector.items() <= labels.items(), doc["metadata"]["name"]

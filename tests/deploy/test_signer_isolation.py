@@ -29,8 +29,8 @@ def test_the_signer_service_is_cluster_internal(manifests: list[Doc]) -> None:
     assert service["spec"].get("type", "ClusterIP") == "ClusterIP"
     assert all("nodePort" not in port for port in service["spec"]["ports"])
     assert "externalIPs" not in service["spec"]
-    (port,) = service["spec"]["ports"]
-    assert port["port"] == Settings.signer_port
+    ports = {port["name"]: port["port"] for port in service["spec"]["ports"]}
+    assert ports == {"http": Settings.signer_port, "metrics": 9100}
     # Nothing routes traffic from outside to it.
     for kind in ("Ingress", "HTTPRoute", "GRPCRoute", "Gateway"):
         for doc in of_kind(manifests, kind):
@@ -63,7 +63,9 @@ def test_only_the_public_pods_may_reach_the_signer(manifests: list[Doc]) -> None
     public_labels = _pod_labels(manifests, PUBLIC)
     assert policy["podSelector"]["matchLabels"].items() <= signer_labels.items()
     assert "Ingress" in policy["policyTypes"]
-    (rule,) = policy["ingress"]
+    rule, metrics = policy["ingress"]
+    # The metrics port alone is open to any pod (the scrape); nothing else but from public.
+    assert metrics == {"ports": [{"protocol": "TCP", "port": 9100}]}
     (source,) = rule["from"]
     # A pod selector alone: pods of this namespace, and only those labelled as public.
     assert set(source) == {"podSelector"}
