@@ -173,6 +173,21 @@ WORKER_CAPACITY = Sampled(
     "credbatch.worker.capacity", "{job}", "Jobs a worker processes at most at once."
 )
 
+# --- webhook dispatchers (workers.webhooks) -----------------------------------------------------
+# credbatch.webhook.outcome: succeeded, retry, failed, gone (the endpoint answered 410).
+WEBHOOK_DELIVERIES = _counter(
+    "credbatch.webhook.deliveries", "{attempt}", "Webhook delivery attempts, by outcome."
+)
+WEBHOOK_DELIVERY_DURATION = _histogram(
+    "credbatch.webhook.delivery.duration",
+    "Time of one webhook request, from connecting until the answer or the failure.",
+)
+WEBHOOK_OLDEST_UNDELIVERED_AGE = Sampled(
+    "credbatch.webhook.oldest_undelivered_age",
+    "s",
+    "Age of the oldest webhook delivery still to make (0 when none is).",
+)
+
 
 # --- provider set-up -----------------------------------------------------------------------------
 

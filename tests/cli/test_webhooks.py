@@ -16,7 +16,7 @@ from credbatch.cli.main import cli
 from credbatch.config import Settings
 from services.webhooks.main import service_specs
 from tests.fixtures.grpc import StartApp
-from tests.workers.webhooks.conftest import dispatching
+from tests.fixtures.webhooks import dispatching
 from tests.workers.webhooks.events import finish_batch
 from tests.workers.webhooks.receiver import running_receiver
 

@@ -16,7 +16,6 @@ import pytest
 import yaml
 
 from credbatch.config import RELAY_ROLE, Settings, load_settings
-from tests.deploy.test_secret_scope import visible_secret_keys
 from tests.fixtures.manifests import (
     DEPLOY,
     K8S,
@@ -26,6 +25,7 @@ from tests.fixtures.manifests import (
     render,
     resolve_resources,
     settings_sources,
+    visible_secret_keys,
 )
 
 # Settings production leaves unset on purpose (each with its default or derived value).

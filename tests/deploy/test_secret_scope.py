@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from credbatch.config import RELAY_ROLE, WEBHOOKS_ROLE
-from tests.fixtures.manifests import DEPLOY, Doc, of_kind
+from tests.fixtures.manifests import DEPLOY, Doc, of_kind, visible_secret_keys
 
 OWNER_URL = "CREDBATCH_DATABASE_URL"
 RELAY_URL = "CREDBATCH_RELAY_DATABASE_URL"
@@ -44,25 +44,6 @@ EXPECTED = {
         "CREDBATCH_SMTP_PASSWORD",
     },
 }
-
-
-def visible_secret_keys(workload: Doc) -> set[str]:
-    """Secret keys the workload's containers can read; a whole Secret counts as '*'."""
-    pod: dict[str, Any] = workload["spec"]["template"]["spec"]
-    seen: set[str] = set()
-    for container in pod["containers"] + pod.get("initContainers", []):
-        for source in container.get("envFrom", []):
-            if "secretRef" in source:
-                seen.add(f"*{source['secretRef']['name']}")
-        for variable in container.get("env", []):
-            ref = variable.get("valueFrom", {}).get("secretKeyRef")
-            if ref is not None:
-                assert ref["key"] == variable["name"], variable
-                seen.add(ref["key"])
-    for volume in pod.get("volumes", []):
-        if "secret" in volume:
-            seen.add(f"*{volume['secret']['secretName']}")
-    return seen
 
 
 def test_each_workload_sees_exactly_the_secret_keys_it_needs(manifests: list[Doc]) -> None:

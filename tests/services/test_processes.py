@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import subprocess
@@ -16,6 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from credbatch.config import Settings
+from tests.fixtures.processes import GRACE, process_env
 
 SERVICES = {
     "services.templates": ("CREDBATCH_TEMPLATES_PORT", "credbatch.templates.v1.TemplateService"),
@@ -26,7 +26,6 @@ SERVICES = {
     ),
     "services.webhooks": ("CREDBATCH_WEBHOOKS_PORT", "credbatch.webhooks.v1.WebhookService"),
 }
-GRACE = 3.0
 
 
 def _free_port() -> int:
@@ -34,21 +33,6 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def process_env(settings: Settings, **extra: str) -> dict[str, str]:
-    """Environment pointing a credbatch process at this test run's database and vhost."""
-    env = {
-        **os.environ,
-        "CREDBATCH_DATABASE_URL": settings.database_url,
-        "CREDBATCH_APP_DATABASE_URL": settings.app_database_url,
-        "CREDBATCH_AMQP_URL": settings.amqp_url,
-        "CREDBATCH_KEK": settings.kek or "",
-        "CREDBATCH_GRACE_SECONDS": str(GRACE),
-        "PYTHONUNBUFFERED": "1",
-    }
-    env.update(extra)
-    return env
 
 
 async def _wait_serving(port: int, service: str, proc: subprocess.Popen[bytes]) -> None:

@@ -26,6 +26,7 @@ from datetime import timedelta
 import asyncpg
 import httpx
 
+from credbatch.metrics import WEBHOOK_DELIVERIES, WEBHOOK_DELIVERY_DURATION
 from credbatch.tenancy import service_scope, tenant_transaction
 from credbatch.webhooks import signing
 from credbatch.webhooks.addresses import AddressRefused, check_target
@@ -123,7 +124,9 @@ class Dispatcher:
             async with tenant_transaction(self._pool, scope) as conn:
                 await repository.failed(conn, job, None, "endpoint disabled")
             return
+        started = time.perf_counter()
         reply = await self._send(job)
+        WEBHOOK_DELIVERY_DURATION.record(time.perf_counter() - started)
         decision = decide(
             job.attempt,
             self._config.schedule,
@@ -131,6 +134,8 @@ class Dispatcher:
             reply.error,
             retry_after_seconds(reply.retry_after),
         )
+        # Counted before the outcome commits: an attempt made is an attempt, stored or not.
+        WEBHOOK_DELIVERIES.add(1, {"credbatch.webhook.outcome": decision.verdict.value})
         async with tenant_transaction(self._pool, scope) as conn:
             await repository.lock_endpoint(conn, job.endpoint_id)
             if decision.verdict is Verdict.SUCCEEDED:

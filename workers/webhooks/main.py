@@ -8,6 +8,7 @@ import signal
 
 from credbatch.config import Settings
 from credbatch.db.pool import create_pool
+from workers.webhooks import gauges
 from workers.webhooks.dispatcher import DispatchConfig, Dispatcher
 from workers.webhooks.sender import new_client
 
@@ -37,10 +38,12 @@ async def serve(settings: Settings) -> None:
     pool = await create_pool(
         settings.app_database_url, max_size=4, application_name="webhooks_dispatcher"
     )
-    # The claim alone runs as the webhooks role: it leases deliveries of every tenant.
+    # The claim (and the backlog age for the metrics) alone run as the webhooks role: the
+    # claim leases deliveries of every tenant.
     claim_pool = await create_pool(
-        settings.webhooks_database_url, max_size=1, application_name="webhooks_claim"
+        settings.webhooks_database_url, max_size=2, application_name="webhooks_claim"
     )
+    sampling = asyncio.create_task(gauges.run(claim_pool, stop))
     try:
         async with new_client() as client:
             dispatcher = Dispatcher(pool, client, dispatch_config(settings), claim_pool=claim_pool)
@@ -51,6 +54,8 @@ async def serve(settings: Settings) -> None:
             )
             await dispatcher.run(stop)
     finally:
+        stop.set()
+        await sampling
         await claim_pool.close()
         await pool.close()
     log.info("webhook dispatcher stopped")

@@ -13,8 +13,7 @@ from credbatch.gen.batches.v1 import batches_service_pb2, batches_service_pb2_gr
 from credbatch.gen.common.v1 import claim_mode_pb2
 from services.batch_status.main import service_specs
 from tests.fixtures.grpc import StartApp
-from tests.fixtures.uploads import Tenant, csv_file, row
-from tests.services.uploads.test_rules import refused, violations
+from tests.fixtures.uploads import Tenant, csv_file, refused, row, violations
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncpg
 import grpc
-import pytest
 
 from tests.fixtures.grpc import error_details
 from tests.fixtures.uploads import (
@@ -17,21 +16,10 @@ from tests.fixtures.uploads import (
     Tenant,
     batch_count,
     csv_file,
+    refused,
     row,
+    violations,
 )
-
-
-async def refused(tenant: Tenant, content: bytes, **kwargs: object) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as info:
-        await tenant.upload(content, **kwargs)  # type: ignore[arg-type]
-    return info.value
-
-
-def violations(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
-    details = error_details(error)
-    assert details.bad_request is not None
-    return [(v.field, v.reason) for v in details.bad_request.field_violations]
-
 
 # --- request rules ---------------------------------------------------------------------
 

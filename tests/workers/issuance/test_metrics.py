@@ -23,7 +23,7 @@ from tests.fixtures.issuance import (
     wait_for_batch,
     worker_env,
 )
-from tests.scrape import find, free_port, wait_for_sample
+from tests.fixtures.scrape import find, free_port, wait_for_sample
 
 JOBS = "credbatch_jobs_total"
 

@@ -13,7 +13,7 @@ import asyncpg
 from credbatch.config import Settings
 from credbatch.messaging.topology import DEAD_LETTER_EXCHANGE, DEAD_QUEUE, DEAD_ROUTING_KEY
 from tests.fixtures.relay import MakePending
-from tests.scrape import find, free_port, scrape, wait_for_sample
+from tests.fixtures.scrape import find, free_port, scrape, wait_for_sample
 
 
 async def test_relay_counts_published_jobs_and_samples_the_backlog(

@@ -3,40 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import uuid
 from typing import Any
 
 import asyncpg
 
 from credbatch.config import Settings
-from tests.workers.webhooks.conftest import wait_until
+from tests.fixtures.webhooks import spawn_dispatcher, wait_until
 from tests.workers.webhooks.events import create_endpoint, finish_batch
 from tests.workers.webhooks.receiver import Answer, Receiver
 
 EVENTS = 5
-
-
-def spawn_dispatcher(settings: Settings) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "CREDBATCH_MODE": "development",
-        "CREDBATCH_DATABASE_URL": settings.database_url,
-        "CREDBATCH_APP_DATABASE_URL": settings.app_database_url,
-        "CREDBATCH_WEBHOOKS_DATABASE_URL": settings.webhooks_database_url,
-        "CREDBATCH_WEBHOOK_TIMEOUT": "2.5",
-        "CREDBATCH_WEBHOOK_LEASE_SECONDS": "3",
-        "CREDBATCH_WEBHOOK_RETRY_SCHEDULE": "0.2,0.2,0.2",
-        "CREDBATCH_WEBHOOK_POLL_INTERVAL": "0.05",
-        "OTEL_SDK_DISABLED": "true",
-        "PYTHONUNBUFFERED": "1",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "workers.webhooks"], env=env, stdout=subprocess.DEVNULL
-    )
 
 
 async def test_sigkill_mid_delivery_loses_no_event(

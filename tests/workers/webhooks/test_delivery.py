@@ -13,7 +13,7 @@ from standardwebhooks import Webhook
 
 from credbatch.config import Settings
 from credbatch.gen.webhooks.v1 import webhook_endpoint_pb2, webhooks_service_pb2
-from tests.workers.webhooks.conftest import ALL_BATCH_EVENTS, dispatching, wait_until, with_config
+from tests.fixtures.webhooks import ALL_BATCH_EVENTS, dispatching, wait_until, with_config
 from tests.workers.webhooks.events import admin, create_endpoint, deliveries, finish_batch
 from tests.workers.webhooks.receiver import Answer, Receiver
 
