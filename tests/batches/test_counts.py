@@ -126,7 +126,8 @@ async def test_random_transitions_keep_counts_exact(
         elif op in ("cancel", "retry"):
             async with tenant_transaction(app_pool, issuer(tenant)) as conn:
                 if op == "cancel":
-                    await repository.cancel_batch(conn, batch_id)
+                    await repository.mark_cancelled(conn, batch_id)
+                    await repository.cancel_open_records(conn, batch_id)
                 else:
                     await repository.retry_failed(conn, batch_id)
         elif op == "claimed":

@@ -154,9 +154,11 @@ async def test_cancel_and_retry(app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool
     assert view is not None and view.state is BatchState.IN_PROGRESS
     assert {tuple(r) for r in rows} == {("PENDING", 0, None)}
     async with tenant_transaction(app_pool, admin(tenant)) as conn:
-        assert await repository.cancel_batch(conn, arranged.batch_id) == 2
+        assert await repository.mark_cancelled(conn, arranged.batch_id)
+        assert await repository.cancel_open_records(conn, arranged.batch_id) == 2
     async with tenant_transaction(app_pool, admin(tenant)) as conn:
-        assert await repository.cancel_batch(conn, arranged.batch_id) == 0
+        assert not await repository.mark_cancelled(conn, arranged.batch_id)
+        assert await repository.cancel_open_records(conn, arranged.batch_id) == 0
         view = await repository.get_batch(conn, arranged.batch_id)
         stored = await conn.fetchval("SELECT state FROM batches WHERE id = $1", arranged.batch_id)
     assert view is not None and view.state is BatchState.CANCELLED

@@ -9,7 +9,9 @@ import signal
 from credbatch.config import Settings
 from credbatch.db.pool import create_pool
 from credbatch.messaging import ConfirmingPublisher, connect, declare_topology
+from workers.relay.dead_letters import DeadLetterConsumer
 from workers.relay.relay import DispatchLimits, OutboxRelay
+from workers.relay.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,8 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    pool = await create_pool(settings.app_database_url, max_size=2, application_name="relay")
+    # One connection each for a relay window, a sweeper pass and a dead letter.
+    pool = await create_pool(settings.app_database_url, max_size=3, application_name="relay")
     try:
         # A robust connection: after a broker restart it reconnects and reopens the channel;
         # windows that fail meanwhile leave their records PENDING.
@@ -39,16 +42,29 @@ async def serve(settings: Settings) -> None:
         try:
             channel = await connection.channel(publisher_confirms=True)
             await declare_topology(channel, settings)
+            publisher = ConfirmingPublisher(channel)
             relay = OutboxRelay(
                 pool,
-                ConfirmingPublisher(channel),
+                publisher,
                 window=settings.relay_batch_size,
                 publish_timeout=settings.relay_publish_timeout,
                 poll_interval=settings.relay_poll_interval,
                 limits=dispatch_limits(settings),
             )
+            sweeper = Sweeper(
+                pool,
+                publisher,
+                stuck_after=settings.stuck_after,
+                retry_delays=settings.retry_delays,
+                publish_timeout=settings.relay_publish_timeout,
+            )
+            dead_letters = DeadLetterConsumer(settings, pool)
+            await dead_letters.start(connection)
             log.info("relay started (window %d)", settings.relay_batch_size)
-            await relay.run(stop)
+            try:
+                await asyncio.gather(relay.run(stop), sweeper.run(stop))
+            finally:
+                await dead_letters.stop()
         finally:
             await connection.close()
     finally:
