@@ -43,6 +43,9 @@ CROSS_TENANT_INDEXES = {
     "credentials_claim_token_key",
     "certificates_id_key",
     "status_list_tokens_due_idx",
+    # The sweeper's (migration 0900): it serves every tenant, through sweep_stuck only.
+    "records_stuck_idx",
+    "batches_cancelled_idx",
 }
 
 USER = "admin"
