@@ -1,4 +1,6 @@
-"""Reading batches with their progress, and the two batch-wide commands (retry, cancel).
+"""Reading batches with their progress; the lock order of everything that changes them.
+
+The two batch-wide commands (cancel, retry) live in ``credbatch.batches.commands``.
 
 Every function takes a connection inside ``credbatch.tenancy.tenant_transaction``: visibility
 is row-level security's business alone, so a batch the caller may not see is simply absent.
@@ -35,10 +37,10 @@ while holding a dispatch row other than through the relay's own SKIP LOCKED clai
   send is stamped in a short transaction that locks its records in id order; the outcome
   transaction updates only records (ISSUED ones change state); completion
   (``COMPLETE_BATCHES``) updates batches rows alone, in a transaction of its own.
-* ``mark_cancelled`` (CancelBatch, first transaction): updates the batches row alone and
+* ``commands.mark_cancelled`` (CancelBatch, first transaction): updates the batches row alone and
   commits. From then on the relay claims none of its records and workers skip them, so
   whatever the rounds below have not yet reached is inert.
-* ``cancel_open_records`` (CancelBatch, following rounds): cancels the batch's PENDING and
+* ``commands.cancel_open_records`` (CancelBatch, following rounds): cancels the batch's PENDING and
   QUEUED records in id order ``FOR UPDATE SKIP LOCKED``. A record a relay window holds is
   either committed QUEUED (its job reaches a worker, which skips it: the batch is CANCELLED)
   and cancelled by a later round, or rolled back to PENDING and cancelled by a later round; a
@@ -46,7 +48,7 @@ while holding a dispatch row other than through the relay's own SKIP LOCKED clai
   invitation goes out only if the worker read the batch before the cancel committed) or is
   skipped by that worker. Rounds stop after about a second; the sweeper (migration 0900)
   cancels what is left.
-* ``retry_failed`` (RetryFailedRecords): makes FAILED records PENDING in id order
+* ``commands.retry_failed`` (RetryFailedRecords): makes FAILED records PENDING in id order
   ``FOR UPDATE SKIP LOCKED`` (a redelivered job's issue transaction may hold one; it changes
   nothing for a FAILED record, so a later round takes it), then updates the batches row.
 * Sweeper (``sweep_stuck``, relay process): locks stale QUEUED/ISSUED records and PENDING ones
@@ -280,129 +282,3 @@ async def list_batches(
     rows = await conn.fetch(sql, *args)
     views = [_to_view(row) for row in rows]
     return await _with_estimates(conn, views)
-
-
-async def mark_cancelled(conn: asyncpg.Connection, batch_id: uuid.UUID) -> bool:
-    """Mark the batch CANCELLED (first step of a cancel); whether this call cancelled it.
-
-    Run in a transaction of its own that writes nothing else: from its commit on, the relay
-    claims no record of the batch and workers skip its records (see the module docstring).
-    """
-    status: str = await conn.execute(
-        """
-        UPDATE batches
-        SET state = 'CANCELLED', cancelled_at = now(), completed_at = coalesce(completed_at, now()),
-            updated_at = now()
-        WHERE tenant_id = app_tenant() AND id = $1 AND cancelled_at IS NULL
-        """,
-        batch_id,
-    )
-    return status != "UPDATE 0"
-
-
-async def cancel_open_records(
-    conn: asyncpg.Connection, batch_id: uuid.UUID, limit: int | None = None
-) -> int:
-    """Cancel up to ``limit`` (None: all) PENDING/QUEUED records of the batch nobody holds.
-
-    Returns the number cancelled. Records held by a relay window or a worker's issue
-    transaction are skipped: ``open_records_left`` tells whether to call again, in a new
-    transaction.
-    """
-    # SKIP LOCKED: never wait for the relay (which holds claimed records until its publish
-    # is confirmed) or a worker. The UPDATE changes only rows this SELECT locked, in id order.
-    cancelled: int = await conn.fetchval(
-        """
-        WITH open AS (
-          SELECT id FROM records
-          WHERE tenant_id = app_tenant() AND batch_id = $1 AND state IN ('PENDING', 'QUEUED')
-          ORDER BY id
-          LIMIT $2
-          FOR UPDATE SKIP LOCKED
-        ), done AS (
-          UPDATE records r SET state = 'CANCELLED', updated_at = now()
-          FROM open o
-          WHERE r.tenant_id = app_tenant() AND r.id = o.id
-          RETURNING 1
-        )
-        SELECT count(*) FROM done
-        """,
-        batch_id,
-        limit,
-    )
-    return cancelled
-
-
-async def open_records_left(conn: asyncpg.Connection, batch_id: uuid.UUID) -> bool:
-    """Whether the batch still has PENDING or QUEUED records (as last committed)."""
-    left: bool = await conn.fetchval(
-        """
-        SELECT EXISTS (SELECT 1 FROM records
-                       WHERE tenant_id = app_tenant() AND batch_id = $1
-                         AND state IN ('PENDING', 'QUEUED'))
-        """,
-        batch_id,
-    )
-    return left
-
-
-async def retry_failed(
-    conn: asyncpg.Connection, batch_id: uuid.UUID, limit: int | None = None
-) -> int:
-    """Put up to ``limit`` (None: all) FAILED records of the batch back in the outbox.
-
-    They become PENDING with a fresh attempt and no error, so the outbox relay publishes a new
-    job for each; a record whose credential already exists keeps it (the worker then only
-    sends the invitation again). The batch is IN_PROGRESS again. Records a worker holds (a
-    redelivered job's issue transaction locks every record of its group, whatever its state)
-    are skipped, not waited for: ``failed_records_left`` tells whether to call again, in a
-    new transaction. Returns the number retried; a cancelled batch is left alone.
-    """
-    retried: int = await conn.fetchval(
-        """
-        WITH failed AS (
-          SELECT r.id FROM records r
-          WHERE r.tenant_id = app_tenant() AND r.batch_id = $1 AND r.state = 'FAILED'
-            -- The relay never publishes jobs of a cancelled batch: nothing to retry there.
-            AND EXISTS (SELECT 1 FROM batches b
-                        WHERE b.tenant_id = app_tenant() AND b.id = $1 AND b.cancelled_at IS NULL)
-          ORDER BY r.id
-          LIMIT $2
-          FOR UPDATE OF r SKIP LOCKED
-        ), done AS (
-          UPDATE records r
-          SET state = 'PENDING', attempt = 0, error_code = NULL, error_message = NULL,
-              updated_at = now()
-          FROM failed f
-          WHERE r.tenant_id = app_tenant() AND r.id = f.id
-          RETURNING 1
-        )
-        SELECT count(*) FROM done
-        """,
-        batch_id,
-        limit,
-    )
-    if retried:
-        await conn.execute(
-            """
-            UPDATE batches SET state = 'IN_PROGRESS', completed_at = NULL, updated_at = now()
-            WHERE tenant_id = app_tenant() AND id = $1 AND cancelled_at IS NULL
-            """,
-            batch_id,
-        )
-    return retried
-
-
-async def failed_records_left(conn: asyncpg.Connection, batch_id: uuid.UUID) -> bool:
-    """Whether the batch, not cancelled, still has FAILED records (as last committed)."""
-    left: bool = await conn.fetchval(
-        """
-        SELECT EXISTS (SELECT 1 FROM records r
-                       WHERE r.tenant_id = app_tenant() AND r.batch_id = $1
-                         AND r.state = 'FAILED')
-           AND EXISTS (SELECT 1 FROM batches b
-                       WHERE b.tenant_id = app_tenant() AND b.id = $1 AND b.cancelled_at IS NULL)
-        """,
-        batch_id,
-    )
-    return left

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from credbatch.auth.roles import ADMINS
-from credbatch.batches import repository
+from credbatch.batches import commands, repository
 from credbatch.batches.model import (
     TERMINAL_BATCH_STATES,
     BatchFilter,
@@ -131,7 +131,7 @@ class BatchStatus:
             view = await self._for_change(conn, scope, batch_id)
             if view.state in TERMINAL_BATCH_STATES:
                 return view
-            await repository.mark_cancelled(conn, batch_id)
+            await commands.mark_cancelled(conn, batch_id)
             return None
 
         # Each transaction writes nothing else: safe to run again on a conflict.
@@ -140,8 +140,8 @@ class BatchStatus:
             return unchanged
 
         async def close(conn: asyncpg.Connection) -> bool:
-            await repository.cancel_open_records(conn, batch_id, CHUNK)
-            return await repository.open_records_left(conn, batch_id)
+            await commands.cancel_open_records(conn, batch_id, CHUNK)
+            return await commands.open_records_left(conn, batch_id)
 
         await self._rounds(scope, close)
         return await self.get(scope, batch_id)
@@ -165,8 +165,8 @@ class BatchStatus:
             return await again(conn)
 
         async def again(conn: asyncpg.Connection) -> bool:
-            await repository.retry_failed(conn, batch_id, CHUNK)
-            return await repository.failed_records_left(conn, batch_id)
+            await commands.retry_failed(conn, batch_id, CHUNK)
+            return await commands.failed_records_left(conn, batch_id)
 
         # As for cancel: the relay publishes only what a round committed.
         outcome = await in_transaction_with_retry(self._pool, scope, first)

@@ -1,4 +1,8 @@
-"""The relay process: connect to PostgreSQL and RabbitMQ, relay until SIGTERM/SIGINT."""
+"""The relay process: connect to PostgreSQL and RabbitMQ, relay until SIGTERM/SIGINT.
+
+Beside the outbox relay it runs the sweeper (stuck records dispatched again) and the
+dead-letter consumer (records of dead-lettered jobs FAILED), so every batch ends.
+"""
 
 from __future__ import annotations
 
