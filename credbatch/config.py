@@ -112,6 +112,9 @@ class Settings:
     relay_batch_size: int = 500
     relay_publish_timeout: float = 10.0
     relay_poll_interval: float = 0.5
+    # Seconds without progress after which a QUEUED or ISSUED record is dispatched again (on
+    # top of the retry delay of its attempt, so a record waiting to be retried is not stuck).
+    stuck_after: float = 300.0
     status_ttl: int = 300
     status_refresh_interval: float = 5.0
     public_rate: float = 20.0
@@ -253,6 +256,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         relay_poll_interval=env_float(
             env, "CREDBATCH_RELAY_POLL_INTERVAL", Settings.relay_poll_interval
         ),
+        stuck_after=env_positive(env, "CREDBATCH_STUCK_AFTER", Settings.stuck_after),
         status_ttl=env_int(env, "CREDBATCH_STATUS_TTL", Settings.status_ttl, 1),
         status_refresh_interval=env_positive(
             env, "CREDBATCH_STATUS_REFRESH_INTERVAL", Settings.status_refresh_interval

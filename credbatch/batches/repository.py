@@ -1,40 +1,61 @@
-"""Reading batches with their progress, and the two batch-wide commands (retry, cancel).
+"""Reading batches with their progress; the lock order of everything that changes them.
+
+The two batch-wide commands (cancel, retry) live in ``credbatch.batches.commands``.
 
 Every function takes a connection inside ``credbatch.tenancy.tenant_transaction``: visibility
 is row-level security's business alone, so a batch the caller may not see is simply absent.
 
-Locking protocol (the safety contract of CancelBatch, RetryFailedRecords, the issuance worker
-and the outbox relay): no record is issued after a cancel committed, a retry never races a
-worker, and no two of them can deadlock. Lock order: ``records`` rows in id order, then
-``batches`` rows; nobody takes a records lock while holding a batches lock.
+Locking protocol (the safety contract of CancelBatch, RetryFailedRecords, the issuance worker,
+the outbox relay and the sweeper): no record is issued or newly invited after a cancel
+committed (beyond invitations already being sent), nobody deadlocks, and the control RPCs
+never wait for a relay window or a worker's issue transaction.
 
-* Outbox relay (``outbox_claim``): locks PENDING records with ``FOR UPDATE SKIP LOCKED`` (it
-  never waits for a lock), publishes their jobs and marks them QUEUED before committing. It
-  never locks a batches row.
+Lock order: ``dispatch_tenants`` rows, then ``dispatch_batches`` rows, then ``records`` rows in
+id order, then ``batches`` rows. A transaction that locks a batches row and then needs records
+takes them only ``SKIP LOCKED`` (it never waits for one), and nobody waits for a records lock
+while holding a dispatch row other than through the relay's own SKIP LOCKED claim.
+
+* Outbox relay (``outbox_claim``, migration 0500): locks tenant and batch dispatch keys and
+  PENDING records, all ``SKIP LOCKED``, never a record of a CANCELLED batch; holds them while
+  it publishes and awaits confirms (up to the publish timeout), marks the confirmed records
+  QUEUED and commits. It never locks a batches row.
+* Triggers on records (0500 ``dispatch_note_pending``, 0600 ``records_count_changes``), run
+  inside whichever statement changes records: the counts trigger only appends
+  ``batch_count_deltas`` rows (locked by nobody else; ``batch_counts_fold`` locks only deltas
+  and ``batch_counts`` rows). The dispatch trigger acts only when records become PENDING
+  (upload, retry, sweeper): it upserts the batch's ``dispatch_batches`` row and takes the
+  tenant's ``dispatch_tenants`` row ``FOR KEY SHARE``, after the statement's records locks. It
+  can wait for a relay window holding that batch key, never the reverse (the relay takes no
+  lock it waits for).
 * Issuance worker, issue transaction (``workers.issuance.repository.LOCK_RECORDS``): locks the
-  whole group's records, in id order, with ``FOR UPDATE OF r``, reading each record's batch
-  state without locking the batch. It skips (changes nothing for) records already INVITED,
-  FAILED, CANCELLED or CLAIMED and records of a CANCELLED batch; the others get their
-  credential and ``state = 'ISSUED'`` in that transaction. Only then does it update batches
-  rows (QUEUED -> IN_PROGRESS), after every record lock.
-* Invitations are sent outside any transaction. The worker's outcome transaction then updates
-  the records it issued (ISSUED, a state neither cancel nor retry touches) and reads, without
-  locking, how many records of their batches are open; a separate short transaction completes
-  batches by updating batches rows alone.
-* ``cancel_batch``: locks the batch's PENDING and QUEUED records in id order
-  (``SELECT ... ORDER BY id FOR UPDATE``), waiting for a worker or relay holding one; marks
-  them CANCELLED; then updates the batch row. A worker that locked a record first commits its
-  ISSUED state, and READ COMMITTED re-checks the cancel's WHERE against that new row version,
-  so the record is left ISSUED (its invitation still goes out); a worker that comes later sees
-  CANCELLED and skips. A relay that claimed a record first commits it QUEUED, and the cancel
-  then cancels it. Either way nothing is issued after the cancel commits.
-* ``retry_failed``: locks the batch's FAILED records in id order (a redelivered job's issue
-  transaction may hold one: the worker locks every record of its group, whatever its state),
-  makes them PENDING, then updates the batch row.
-* The ``records_count_*`` triggers (migration 0600) run inside whichever statement changes
-  records and only append new rows to ``batch_count_deltas``: no row anyone else locks.
-  ``batch_counts_fold`` locks only delta rows (nobody else ever locks one) and
-  ``batch_counts`` rows (written by folds alone).
+  group's records in id order ``FOR UPDATE``, reading each record's batch state without
+  locking the batch; skips records already INVITED, FAILED, CANCELLED or CLAIMED and records
+  of a CANCELLED batch; issues the others (``ISSUED``); only then updates batches rows
+  (QUEUED -> IN_PROGRESS).
+* Worker, after the issue transaction: reads its batches' states again (no lock) and sends
+  no invitation for a batch CANCELLED meanwhile (those records end CANCELLED); each accepted
+  send is stamped in a short transaction that locks its records in id order; the outcome
+  transaction updates only records (ISSUED ones change state); completion
+  (``COMPLETE_BATCHES``) updates batches rows alone, in a transaction of its own.
+* ``commands.mark_cancelled`` (CancelBatch, first transaction): updates the batches row alone and
+  commits. From then on the relay claims none of its records and workers skip them, so
+  whatever the rounds below have not yet reached is inert.
+* ``commands.cancel_open_records`` (CancelBatch, following rounds): cancels the batch's PENDING and
+  QUEUED records in id order ``FOR UPDATE SKIP LOCKED``. A record a relay window holds is
+  either committed QUEUED (its job reaches a worker, which skips it: the batch is CANCELLED)
+  and cancelled by a later round, or rolled back to PENDING and cancelled by a later round; a
+  record a worker's issue transaction holds either became ISSUED before the cancel (its
+  invitation goes out only if the worker read the batch before the cancel committed) or is
+  skipped by that worker. Rounds stop after about a second; the sweeper (migration 0960)
+  cancels what is left.
+* ``commands.retry_failed`` (RetryFailedRecords): makes FAILED records PENDING in id order
+  ``FOR UPDATE SKIP LOCKED`` (a redelivered job's issue transaction may hold one; it changes
+  nothing for a FAILED record, so a later round takes it), then updates the batches row.
+* Sweeper (``sweep_stuck``, relay process): locks stale QUEUED/ISSUED records and PENDING ones
+  of cancelled batches ``SKIP LOCKED``; QUEUED ones becoming PENDING go through the dispatch
+  trigger as above. It never locks a batches row.
+* Dead-letter consumer (relay process): updates one record (QUEUED/ISSUED -> FAILED), commits,
+  then runs ``COMPLETE_BATCHES`` in a transaction of its own, as the worker does.
 """
 
 from __future__ import annotations
@@ -264,90 +285,3 @@ async def list_batches(
     rows = await conn.fetch(sql, *args)
     views = [_to_view(row) for row in rows]
     return await _with_estimates(conn, views)
-
-
-async def cancel_batch(conn: asyncpg.Connection, batch_id: uuid.UUID) -> int:
-    """Cancel the batch's unprocessed records and the batch; the number of records cancelled.
-
-    Idempotent (a second call changes nothing). Records first, then the batch row: the lock
-    order the worker uses too (see the module docstring). Callers leave a batch that already
-    finished as it is rather than calling this.
-    """
-    # In id order, as the worker locks them: an UPDATE locks in whatever order it scans, and
-    # could hold a record a worker wants while waiting for one the worker holds (a deadlock).
-    await conn.execute(
-        """
-        SELECT 1 FROM records
-        WHERE tenant_id = app_tenant() AND batch_id = $1 AND state IN ('PENDING', 'QUEUED')
-        ORDER BY id
-        FOR UPDATE
-        """,
-        batch_id,
-    )
-    cancelled: int = await conn.fetchval(
-        """
-        WITH done AS (
-          UPDATE records SET state = 'CANCELLED', updated_at = now()
-          WHERE tenant_id = app_tenant() AND batch_id = $1 AND state IN ('PENDING', 'QUEUED')
-          RETURNING 1
-        )
-        SELECT count(*) FROM done
-        """,
-        batch_id,
-    )
-    await conn.execute(
-        """
-        UPDATE batches
-        SET state = 'CANCELLED', cancelled_at = now(), completed_at = coalesce(completed_at, now()),
-            updated_at = now()
-        WHERE tenant_id = app_tenant() AND id = $1 AND cancelled_at IS NULL
-        """,
-        batch_id,
-    )
-    return cancelled
-
-
-async def retry_failed(conn: asyncpg.Connection, batch_id: uuid.UUID) -> int:
-    """Put the batch's FAILED records back in the outbox; the number of records retried.
-
-    They become PENDING with a fresh attempt and no error, so the outbox relay publishes a new
-    job for each; a record whose credential already exists keeps it (the worker then only
-    sends the invitation again). The batch is IN_PROGRESS again. Idempotent: with no FAILED
-    record left nothing changes.
-    """
-    # In id order, as the worker locks them (a redelivered job may hold a FAILED record): see
-    # cancel_batch.
-    await conn.execute(
-        """
-        SELECT 1 FROM records
-        WHERE tenant_id = app_tenant() AND batch_id = $1 AND state = 'FAILED'
-        ORDER BY id
-        FOR UPDATE
-        """,
-        batch_id,
-    )
-    retried: int = await conn.fetchval(
-        """
-        WITH done AS (
-          UPDATE records
-          SET state = 'PENDING', attempt = 0, error_code = NULL, error_message = NULL,
-              updated_at = now()
-          WHERE tenant_id = app_tenant() AND batch_id = $1 AND state = 'FAILED'
-            -- The relay never publishes jobs of a cancelled batch: nothing to retry there.
-            AND EXISTS (SELECT 1 FROM batches b
-                        WHERE b.tenant_id = app_tenant() AND b.id = $1 AND b.cancelled_at IS NULL)
-          RETURNING 1
-        )
-        SELECT count(*) FROM done
-        """,
-        batch_id,
-    )
-    if retried:
-        await conn.execute(
-            """
-            UPDATE batches SET state = 'IN_PROGRESS', completed_at = NULL, updated_at = now()
-            WHERE tenant_id = app_tenant() AND id = $1 AND cancelled_at IS NULL
-            """,
-            batch_id,
-        )
-    return retried

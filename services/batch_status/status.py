@@ -7,14 +7,15 @@ same message as one that does not exist.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
 
 from credbatch.auth.roles import ADMINS
-from credbatch.batches import repository, revocation
+from credbatch.batches import commands, repository, revocation
 from credbatch.batches.model import (
     TERMINAL_BATCH_STATES,
     BatchFilter,
@@ -29,6 +30,13 @@ from credbatch.tenancy import TenantScope, service_scope, tenant_transaction
 from services.batch_status.report import report_chunks
 from services.batch_status.revoke import RevokeRequest, refused
 from services.batch_status.watch import WatchHub, WatchLimits
+
+# Records per transaction of a cancel or retry round: a short transaction, so the workers and
+# the relay that meet the rounds' locks wait little.
+CHUNK = 5000
+# How long cancel and retry keep taking records others held, and the pause between rounds.
+SETTLE = 1.0
+ROUND_PAUSE = 0.02
 
 
 def not_found(batch_id: uuid.UUID) -> NotFound:
@@ -111,23 +119,42 @@ class BatchStatus:
         return view
 
     async def cancel(self, scope: TenantScope, batch_id: uuid.UUID) -> BatchView:
-        """Cancel unprocessed records; a batch that already finished is returned unchanged."""
+        """Cancel the batch and its unprocessed records; a finished batch is returned unchanged.
 
-        async def unit(conn: asyncpg.Connection) -> BatchView | None:
+        The batch is marked CANCELLED first, in a short transaction of its own: from then on
+        the relay dispatches none of its records and workers issue and invite none. Its open
+        records are then cancelled in id order, skipping those a relay window or a worker
+        holds (never waiting for them), round after round until none is left or ``SETTLE``
+        seconds passed; the sweeper closes what a rolled-back relay window leaves behind.
+        """
+
+        async def mark(conn: asyncpg.Connection) -> BatchView | None:
             view = await self._for_change(conn, scope, batch_id)
             if view.state in TERMINAL_BATCH_STATES:
                 return view
-            await repository.cancel_batch(conn, batch_id)
+            await commands.mark_cancelled(conn, batch_id)
             return None
 
-        # The whole command is one transaction that writes nothing else: safe to run again.
-        unchanged = await in_transaction_with_retry(self._pool, scope, unit)
-        return unchanged or await self.get(scope, batch_id)
+        # Each transaction writes nothing else: safe to run again on a conflict.
+        unchanged = await in_transaction_with_retry(self._pool, scope, mark)
+        if unchanged is not None:
+            return unchanged
+
+        async def close(conn: asyncpg.Connection) -> bool:
+            await commands.cancel_open_records(conn, batch_id, CHUNK)
+            return await commands.open_records_left(conn, batch_id)
+
+        await self._rounds(scope, close)
+        return await self.get(scope, batch_id)
 
     async def retry(self, scope: TenantScope, batch_id: uuid.UUID) -> BatchView:
-        """Queue the FAILED records again; without any, nothing changes."""
+        """Queue the FAILED records again; without any, nothing changes.
 
-        async def unit(conn: asyncpg.Connection) -> BatchView | None:
+        Records a worker holds are skipped and taken in a later round (as for ``cancel``), so
+        the call never waits for a worker's transaction.
+        """
+
+        async def first(conn: asyncpg.Connection) -> BatchView | bool:
             view = await self._for_change(conn, scope, batch_id)
             if view.state is BatchState.CANCELLED:
                 raise FailedPrecondition(
@@ -136,12 +163,31 @@ class BatchStatus:
                 )
             if view.counts.failed == 0:
                 return view
-            await repository.retry_failed(conn, batch_id)
-            return None
+            return await again(conn)
 
-        # As for cancel: one transaction, and the relay publishes only what it committed.
-        unchanged = await in_transaction_with_retry(self._pool, scope, unit)
-        return unchanged or await self.get(scope, batch_id)
+        async def again(conn: asyncpg.Connection) -> bool:
+            await commands.retry_failed(conn, batch_id, CHUNK)
+            return await commands.failed_records_left(conn, batch_id)
+
+        # As for cancel: the relay publishes only what a round committed.
+        outcome = await in_transaction_with_retry(self._pool, scope, first)
+        if isinstance(outcome, BatchView):
+            return outcome
+        if outcome:
+            await self._rounds(scope, again)
+        return await self.get(scope, batch_id)
+
+    async def _rounds(
+        self, scope: TenantScope, round_: Callable[[asyncpg.Connection], Awaitable[bool]]
+    ) -> None:
+        """Run ``round_`` (one transaction each) while it says work is left, for ``SETTLE`` s."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SETTLE
+        while await in_transaction_with_retry(self._pool, scope, round_):
+            if loop.time() >= deadline:
+                return
+            # What is left is held by a relay window or a worker, or the next chunk.
+            await asyncio.sleep(ROUND_PAUSE)
 
     async def revoke(self, scope: TenantScope, request: RevokeRequest) -> tuple[BatchView, int]:
         """Revoke issued credentials of the batch; the batch after it and how many were revoked.

@@ -1,69 +1,99 @@
-"""CancelBatch locks records in id order, the order the issuance worker locks them in.
+"""CancelBatch never waits for a record someone else holds, and still cancels it later.
 
-Otherwise a cancel that scans the batch's records in another order can hold a record a worker
-wants while waiting for one the worker holds: PostgreSQL then aborts one of them (a failed
-CancelBatch, or a worker group sent round again).
+The relay holds the records it claimed while it publishes (up to its publish timeout), and a
+worker holds its group's records while it issues them. The cancel marks the batch first, then
+cancels the records nobody holds, in id order, round after round.
 """
 
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import asyncpg
-import pytest
 
-from credbatch.batches import repository
-from credbatch.tenancy import tenant_transaction, user_scope
+from credbatch.tenancy import user_scope
+from services.batch_status.status import BatchStatus
 from tests.fixtures.batches import insert_batch
 
 
-async def test_cancel_holds_lower_ids_while_waiting_for_a_locked_record(
+async def test_cancel_skips_a_held_record_and_takes_it_once_released(
     owner_pool: asyncpg.Pool, app_pool: asyncpg.Pool
 ) -> None:
     arranged = await insert_batch(owner_pool, creator="tester", states=["QUEUED"] * 5)
-    # The first record in the table's order gets the highest id, the last the lowest.
-    new_ids = sorted((uuid.uuid4() for _ in range(5)), reverse=True)
-    async with owner_pool.acquire() as conn:
-        for row_number, new_id in enumerate(new_ids, start=1):
-            await conn.execute(
-                "UPDATE records SET id = $1 WHERE batch_id = $2 AND row_number = $3",
-                new_id,
-                arranged.batch_id,
-                row_number,
-            )
-    highest, lower = new_ids[0], new_ids[1:]
+    held = arranged.record_ids[2]
     scope = user_scope(arranged.tenant_id, "tester", ["org_admin"], ["default"])
-
-    async def cancel() -> int:
-        async with tenant_transaction(app_pool, scope) as conn:
-            return await repository.cancel_batch(conn, arranged.batch_id)
-
+    status = BatchStatus(app_pool, "http://public.test")
     worker = await owner_pool.acquire()
-    probe = await owner_pool.acquire()
     worker_tx = worker.transaction()
-    task: asyncio.Task[int] | None = None
+    loop = asyncio.get_running_loop()
     rolled_back = False
     try:
         await worker_tx.start()
-        # A worker holding the record with the highest id.
-        await worker.execute("SELECT 1 FROM records WHERE id = $1 FOR UPDATE", highest)
-        task = asyncio.create_task(cancel())
-        await asyncio.sleep(0.5)
-        assert not task.done()
-        for record_id in lower:
-            with pytest.raises(asyncpg.LockNotAvailableError):
-                async with probe.transaction():
-                    await probe.execute(
-                        "SELECT 1 FROM records WHERE id = $1 FOR UPDATE NOWAIT", record_id
-                    )
+        await worker.execute("SELECT 1 FROM records WHERE id = $1 FOR UPDATE", held)
+        started = loop.time()
+        cancelling = asyncio.create_task(status.cancel(scope, arranged.batch_id))
+        await asyncio.sleep(0.2)
+        # The others are cancelled while the held one is still locked.
+        states = dict(
+            await owner_pool.fetch(
+                "SELECT id, state FROM records WHERE batch_id = $1", arranged.batch_id
+            )
+        )
+        assert states[held] == "QUEUED"
+        assert {s for i, s in states.items() if i != held} == {"CANCELLED"}
+        batch_state = await owner_pool.fetchval(
+            "SELECT state FROM batches WHERE id = $1", arranged.batch_id
+        )
+        assert batch_state == "CANCELLED"
         await worker_tx.rollback()
         rolled_back = True
-        assert await asyncio.wait_for(task, 10) == 5
+        view = await asyncio.wait_for(cancelling, 5)
+        took = loop.time() - started
     finally:
         if not rolled_back:
             await worker_tx.rollback()
-        if task is not None and not task.done():
-            await asyncio.wait_for(task, 10)
         await owner_pool.release(worker)
-        await owner_pool.release(probe)
+    assert took < 2.0
+    assert view.counts.cancelled == 5
+    left = await owner_pool.fetchval(
+        "SELECT count(*) FROM records WHERE batch_id = $1 AND state <> 'CANCELLED'",
+        arranged.batch_id,
+    )
+    assert left == 0
+
+
+async def test_cancel_returns_while_a_record_stays_held(
+    owner_pool: asyncpg.Pool, app_pool: asyncpg.Pool
+) -> None:
+    arranged = await insert_batch(owner_pool, creator="tester", states=["PENDING"] * 3)
+    scope = user_scope(arranged.tenant_id, "tester", ["org_admin"], ["default"])
+    status = BatchStatus(app_pool, "http://public.test")
+    relay = await owner_pool.acquire()
+    try:
+        async with relay.transaction():
+            # A relay window awaiting confirms for the first record, longer than any cancel.
+            await relay.execute(
+                "SELECT 1 FROM records WHERE id = $1 FOR UPDATE", arranged.record_ids[0]
+            )
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            view = await asyncio.wait_for(status.cancel(scope, arranged.batch_id), 5)
+            assert loop.time() - started < 2.0
+    finally:
+        await owner_pool.release(relay)
+    assert view.counts.cancelled == 2
+    stored = await owner_pool.fetchval("SELECT state FROM batches WHERE id = $1", arranged.batch_id)
+    assert stored == "CANCELLED"
+    # The relay claims nothing of a cancelled batch; the sweeper closes the record left.
+    left = await owner_pool.fetchval(
+        "SELECT state FROM records WHERE id = $1", arranged.record_ids[0]
+    )
+    assert left == "PENDING"
+    swept = await app_pool.fetch(
+        "SELECT record_id, action FROM sweep_stuck(0, '{}'::double precision[], 100)"
+    )
+    assert (arranged.record_ids[0], "cancelled") in {tuple(r) for r in swept}
+    left = await owner_pool.fetchval(
+        "SELECT state FROM records WHERE id = $1", arranged.record_ids[0]
+    )
+    assert left == "CANCELLED"

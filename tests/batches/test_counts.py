@@ -16,7 +16,7 @@ import uuid
 import asyncpg
 import pytest
 
-from credbatch.batches import repository
+from credbatch.batches import commands, repository
 from credbatch.batches.counts import fold_counts
 from credbatch.batches.model import RecordCounts, RecordState
 from credbatch.tenancy import TenantScope, service_scope, tenant_transaction
@@ -126,9 +126,10 @@ async def test_random_transitions_keep_counts_exact(
         elif op in ("cancel", "retry"):
             async with tenant_transaction(app_pool, issuer(tenant)) as conn:
                 if op == "cancel":
-                    await repository.cancel_batch(conn, batch_id)
+                    await commands.mark_cancelled(conn, batch_id)
+                    await commands.cancel_open_records(conn, batch_id)
                 else:
-                    await repository.retry_failed(conn, batch_id)
+                    await commands.retry_failed(conn, batch_id)
         elif op == "claimed":
             await owner_pool.execute(
                 "UPDATE records SET state = 'CLAIMED' WHERE id = ANY($1)",

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from credbatch.batches import repository
+from credbatch.batches import commands, repository
 from credbatch.batches.model import (
     BatchFilter,
     BatchState,
@@ -142,9 +142,9 @@ async def test_cancel_and_retry(app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool
         errors=[("X", "x")] * 3,
     )
     async with tenant_transaction(app_pool, admin(tenant)) as conn:
-        assert await repository.retry_failed(conn, arranged.batch_id) == 2
+        assert await commands.retry_failed(conn, arranged.batch_id) == 2
     async with tenant_transaction(app_pool, admin(tenant)) as conn:
-        assert await repository.retry_failed(conn, arranged.batch_id) == 0
+        assert await commands.retry_failed(conn, arranged.batch_id) == 0
         view = await repository.get_batch(conn, arranged.batch_id)
         rows = await conn.fetch(
             "SELECT state, attempt, error_code FROM records WHERE batch_id = $1 AND state <> "
@@ -154,9 +154,11 @@ async def test_cancel_and_retry(app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool
     assert view is not None and view.state is BatchState.IN_PROGRESS
     assert {tuple(r) for r in rows} == {("PENDING", 0, None)}
     async with tenant_transaction(app_pool, admin(tenant)) as conn:
-        assert await repository.cancel_batch(conn, arranged.batch_id) == 2
+        assert await commands.mark_cancelled(conn, arranged.batch_id)
+        assert await commands.cancel_open_records(conn, arranged.batch_id) == 2
     async with tenant_transaction(app_pool, admin(tenant)) as conn:
-        assert await repository.cancel_batch(conn, arranged.batch_id) == 0
+        assert not await commands.mark_cancelled(conn, arranged.batch_id)
+        assert await commands.cancel_open_records(conn, arranged.batch_id) == 0
         view = await repository.get_batch(conn, arranged.batch_id)
         stored = await conn.fetchval("SELECT state FROM batches WHERE id = $1", arranged.batch_id)
     assert view is not None and view.state is BatchState.CANCELLED

@@ -50,6 +50,9 @@ CROSS_TENANT_INDEXES = {
     "certificates_id_key",
     "status_list_tokens_due_idx",
     "webhook_deliveries_due_idx",
+    # The sweeper's (migration 0960): it serves every tenant, through sweep_stuck only.
+    "records_stuck_idx",
+    "batches_cancelled_idx",
 }
 
 USER = "admin"

@@ -31,7 +31,8 @@ EXPECTED = {
     "credbatch-webhooks": {"CREDBATCH_APP_DATABASE_URL", "CREDBATCH_JWT_SECRET"},
     "credbatch-public": {APP_URL, SIGNER_TOKEN},
     "credbatch-signer": {APP_URL, KEK, SIGNER_TOKEN},
-    "credbatch-relay": {RELAY_URL, "CREDBATCH_AMQP_URL"},
+    # Its own role claims and sweeps; dead letters are recorded as the application role.
+    "credbatch-relay": {RELAY_URL, APP_URL, "CREDBATCH_AMQP_URL"},
     # Its own role claims; each delivery is read and recorded as the application role.
     "credbatch-webhooks-dispatcher": {WEBHOOKS_URL, APP_URL},
     "credbatch-worker": {

@@ -7,11 +7,14 @@ group, in order:
    a credential (and renders a certificate) for each record not yet issued, inserts them and
    marks the records ISSUED — ``UNIQUE (tenant_id, record_id)`` on credentials is the final
    guard against two credentials for one record;
-2. invitations are sent concurrently for each medium not yet sent (``*_sent_at`` columns make
-   a re-send after a crash or retry send only what is missing);
-3. one transaction writes every record's outcome (INVITED, FAILED, or still ISSUED with the
-   attempt counted), then a short one finishes batches with no work left;
-4. only then is each message acked, republished to its delay queue (and acked), or
+2. the batches' states are read again: a batch cancelled since step 1 gets no invitation
+   (its records issued in step 1 end CANCELLED);
+3. invitations are sent concurrently for each medium not yet sent, each accepted send
+   stamped (``*_sent_at``) within a few milliseconds by ``SendLog``, so a re-send after a
+   crash or retry sends only what is missing or was in flight;
+4. one transaction writes every record's outcome (INVITED, FAILED, CANCELLED, or still ISSUED
+   with the attempt counted), then a short one finishes batches with no work left;
+5. only then is each message acked, republished to its delay queue (and acked), or
    dead-lettered.
 """
 
@@ -54,6 +57,7 @@ from workers.issuance.outcomes import (
     decide,
     template_failure,
 )
+from workers.issuance.sent_log import SendLog
 from workers.issuance.spans import group_spans, step_span
 from workers.issuance.triage import Triage, WorkRecord, triage
 
@@ -90,7 +94,7 @@ class IssuanceHandler:
         self._statuses = statuses
         self._publisher = publisher
         self._offers = Offers.from_settings(settings)
-        self._inviter = Inviter(settings, smtp, sms, self._offers)
+        self._inviter = Inviter(settings, smtp, sms, self._offers, SendLog(pool).note)
         self._contexts = ContextCache(pool, settings.public_url)
         # An issue transaction holds a connection while it loads contexts, keys and status
         # indexes through another one: with every connection held by such a transaction,
@@ -184,9 +188,13 @@ class IssuanceHandler:
                 record.links = links_for(public, old.claim_token, old.certificate_id)
             else:
                 raise RuntimeError("an issued record has no credential")
-        await asyncio.gather(*(self._invite(r) for r in deliverable))
+        cancelled = await self._cancelled_since(tenant_id, deliverable)
+        await asyncio.gather(*(self._invite(r) for r in deliverable if r.id not in cancelled))
         await self._finish(
-            tenant_id, found.records, found.recheck | {u.batch_id for u in found.unusable}
+            tenant_id,
+            found.records,
+            found.recheck | {u.batch_id for u in found.unusable},
+            cancelled,
         )
         for unusable in found.unusable:
             for job in unusable.jobs:
@@ -256,6 +264,17 @@ class IssuanceHandler:
         )
         return {c.record_id: c for c in issued if c.record_id in stored}
 
+    async def _cancelled_since(
+        self, tenant_id: uuid.UUID, records: list[WorkRecord]
+    ) -> set[uuid.UUID]:
+        """The records whose batch was cancelled after the issue transaction read it."""
+        if not records:
+            return set()
+        batch_ids = list({r.context.batch_id for r in records})
+        async with tenant_transaction(self._pool, service_scope(tenant_id), readonly=True) as c:
+            batches = await repo.cancelled_batches(c, tenant_id, batch_ids)
+        return {r.id for r in records if r.context.batch_id in batches}
+
     async def _invite(self, record: WorkRecord) -> None:
         assert record.links is not None
         delivery = await self._inviter.send(
@@ -264,16 +283,25 @@ class IssuanceHandler:
         record.sent, record.failure = delivery.sent, delivery.failure
 
     async def _finish(
-        self, tenant_id: uuid.UUID, records: list[WorkRecord], finished_batches: set[uuid.UUID]
+        self,
+        tenant_id: uuid.UUID,
+        records: list[WorkRecord],
+        finished_batches: set[uuid.UUID],
+        cancelled: set[uuid.UUID],
     ) -> None:
-        """Commit the records' outcomes, complete the batches left with no work, decide."""
+        """Commit the records' outcomes, complete the batches left with no work, decide.
+
+        The records in ``cancelled`` were not invited (their batch was cancelled meanwhile).
+        """
         outcomes: list[repo.RecordOutcome] = []
         decisions: list[Decision] = []
         for record in records:
             failure = record.failure
             decision = decide(failure, record.attempt, self._settings.max_attempts)
             state: RecordState | None
-            if failure is None:
+            if record.id in cancelled:
+                state = RecordState.CANCELLED
+            elif failure is None:
                 state = RecordState.INVITED
             elif decision.outcome is Outcome.RETRY:
                 state = None

@@ -3,14 +3,16 @@
 Sends run concurrently, at most ``worker_concurrency`` at a time per worker. A failed send
 becomes an ``IssuanceFailure`` (transient or permanent) in the result, never an exception,
 so one holder's bad address does not disturb the group; any other error is a bug or an
-outage and propagates.
+outage and propagates. Each send the server accepted is reported to ``on_sent`` at once (the
+worker records it, so a restarted worker does not send it again).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -64,6 +66,14 @@ def offer_values(offer: OfferLink | None, medium: Medium) -> dict[str, str]:
     return {OFFER_URL: offer.offer_url, TX_CODE: ""}
 
 
+OnSent = Callable[[uuid.UUID, uuid.UUID, Medium], Awaitable[None]]
+"""Called with (tenant id, record id, medium) once the server accepted a send."""
+
+
+async def _ignore(tenant_id: uuid.UUID, record_id: uuid.UUID, medium: Medium) -> None:
+    return None
+
+
 class Inviter:
     """Sends invitations through the worker's SMTP pool and SMS client (either may be off)."""
 
@@ -73,8 +83,11 @@ class Inviter:
         smtp: SmtpPool | None,
         sms: SmsClient | None,
         offers: Offers | None = None,
+        on_sent: OnSent = _ignore,
     ) -> None:
-        """``offers`` fills the offer placeholders; without it they are empty."""
+        """``offers`` fills the offer placeholders (empty without it); ``on_sent`` hears of every
+        send the server accepted."""
+        self._on_sent = on_sent
         self._sender = settings.smtp_from
         self._smtp_port = settings.smtp_port
         self._smtp = smtp
@@ -138,6 +151,7 @@ class Inviter:
         async with self._sends:
             with step_span("smtp send", invitation.span, **{"network.peer.port": self._smtp_port}):
                 await self._smtp.send(message)
+        await self._on_sent(invitation.context.tenant_id, invitation.holder.record_id, Medium.EMAIL)
 
     async def _send_sms(self, invitation: Invitation, values: dict[str, str]) -> None:
         template, phone = invitation.context.sms, invitation.holder.phone
@@ -151,6 +165,7 @@ class Inviter:
         async with self._sends:
             with step_span("sms send", invitation.span):
                 await self._sms.send(phone, body)
+        await self._on_sent(invitation.context.tenant_id, invitation.holder.record_id, Medium.SMS)
 
 
 _CHANNELS = {Medium.EMAIL: "email", Medium.SMS: "sms"}

@@ -85,7 +85,8 @@ LEFT JOIN certificates ce ON ce.tenant_id = c.tenant_id AND ce.record_id = c.rec
 WHERE c.tenant_id = $1 AND c.record_id = ANY($2::uuid[])
 """
 
-# state NULL = keep (a transient failure: the record stays ISSUED and will be retried).
+# state NULL = keep (a transient failure: the record stays ISSUED and will be retried);
+# CANCELLED = its batch was cancelled before the invitations went out (none were sent).
 # Only an ISSUED record changes state: a record cancelled or finished meanwhile keeps its own,
 # CLAIMED included (a wallet can take the offer before this write).
 WRITE_OUTCOMES = """
@@ -104,6 +105,32 @@ SET email_sent_at = CASE WHEN u.email_sent THEN coalesce(r.email_sent_at, now())
 FROM unnest($2::uuid[], $3::text[], $4::bool[], $5::bool[], $6::text[], $7::text[], $8::int[])
      AS u(id, state, email_sent, sms_sent, code, message, attempt)
 WHERE r.tenant_id = $1 AND r.id = u.id
+"""
+
+# One short transaction per window of accepted sends (workers.issuance.sent_log). The rows
+# are locked in id order first, as LOCK_RECORDS locks them: a multi-row UPDATE locks in scan
+# order and could deadlock with a duplicate job's issue transaction holding the same records.
+LOCK_FOR_STAMP = """
+SELECT 1 FROM records
+WHERE tenant_id = $1 AND id = ANY($2::uuid[])
+ORDER BY id
+FOR UPDATE
+"""
+
+STAMP_SENT = """
+UPDATE records r
+SET email_sent_at = CASE WHEN r.id = ANY($2::uuid[]) THEN coalesce(r.email_sent_at, now())
+                         ELSE r.email_sent_at END,
+    sms_sent_at = CASE WHEN r.id = ANY($3::uuid[]) THEN coalesce(r.sms_sent_at, now())
+                       ELSE r.sms_sent_at END,
+    updated_at = now()
+WHERE r.tenant_id = $1 AND (r.id = ANY($2::uuid[]) OR r.id = ANY($3::uuid[]))
+"""
+
+# Read just before a group's invitations go out, outside any transaction: a batch cancelled
+# after the group's issue transaction gets no new invitation from it.
+CANCELLED_BATCHES = """
+SELECT id FROM batches WHERE tenant_id = $1 AND id = ANY($2::uuid[]) AND state = 'CANCELLED'
 """
 
 # Run in its own transaction after the outcomes committed: the last group to commit sees
@@ -324,3 +351,25 @@ async def complete_batches(
     conn: asyncpg.Connection, tenant_id: uuid.UUID, batch_ids: Sequence[uuid.UUID]
 ) -> None:
     await conn.execute(COMPLETE_BATCHES, tenant_id, list(batch_ids))
+
+
+async def stamp_sent(
+    conn: asyncpg.Connection,
+    tenant_id: uuid.UUID,
+    email_sent: Sequence[uuid.UUID],
+    sms_sent: Sequence[uuid.UUID],
+) -> None:
+    """Record accepted sends (the first time of each stays)."""
+    ids = sorted(set(email_sent) | set(sms_sent))
+    if not ids:
+        return
+    await conn.execute(LOCK_FOR_STAMP, tenant_id, ids)
+    await conn.execute(STAMP_SENT, tenant_id, list(email_sent), list(sms_sent))
+
+
+async def cancelled_batches(
+    conn: asyncpg.Connection | asyncpg.Pool, tenant_id: uuid.UUID, batch_ids: Sequence[uuid.UUID]
+) -> set[uuid.UUID]:
+    """The batches among ``batch_ids`` that are CANCELLED now."""
+    rows = await conn.fetch(CANCELLED_BATCHES, tenant_id, list(batch_ids))
+    return {row["id"] for row in rows}

@@ -1,4 +1,8 @@
-"""The relay process: connect to PostgreSQL and RabbitMQ, relay until SIGTERM/SIGINT."""
+"""The relay process: connect to PostgreSQL and RabbitMQ, relay until SIGTERM/SIGINT.
+
+Beside the outbox relay it runs the sweeper (stuck records dispatched again) and the
+dead-letter consumer (records of dead-lettered jobs FAILED), so every batch ends.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,10 @@ from credbatch.config import Settings
 from credbatch.db.pool import create_pool
 from credbatch.messaging import ConfirmingPublisher, connect, declare_topology
 from credbatch.metrics import metrics_enabled
+from workers.relay.dead_letters import DeadLetterConsumer
 from workers.relay.gauges import BacklogGauges
 from workers.relay.relay import DispatchLimits, OutboxRelay
+from workers.relay.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +39,14 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    pool = await create_pool(settings.relay_database_url, max_size=2, application_name="relay")
+    # As the relay role, the only one granted the cross-tenant outbox and sweeper functions: one
+    # connection each for a relay window, a sweeper pass and the backlog gauges.
+    pool = await create_pool(settings.relay_database_url, max_size=3, application_name="relay")
+    # A dead letter names its tenant: its record is failed in that tenant's transaction, as
+    # the application role (row-level security applies).
+    tenant_pool = await create_pool(
+        settings.app_database_url, max_size=1, application_name="relay_dead_letters"
+    )
     try:
         # A robust connection: after a broker restart it reconnects and reopens the channel;
         # windows that fail meanwhile leave their records PENDING.
@@ -41,23 +54,36 @@ async def serve(settings: Settings) -> None:
         try:
             channel = await connection.channel(publisher_confirms=True)
             await declare_topology(channel, settings)
+            publisher = ConfirmingPublisher(channel)
             relay = OutboxRelay(
                 pool,
-                ConfirmingPublisher(channel),
+                publisher,
                 window=settings.relay_batch_size,
                 publish_timeout=settings.relay_publish_timeout,
                 poll_interval=settings.relay_poll_interval,
                 limits=dispatch_limits(settings),
             )
+            sweeper = Sweeper(
+                pool,
+                publisher,
+                stuck_after=settings.stuck_after,
+                retry_delays=settings.retry_delays,
+                publish_timeout=settings.relay_publish_timeout,
+            )
+            dead_letters = DeadLetterConsumer(settings, tenant_pool)
+            await dead_letters.start(connection)
             log.info("relay started (window %d)", settings.relay_batch_size)
+            tasks = [relay.run(stop), sweeper.run(stop)]
             if metrics_enabled():
                 # Its own channel: a failed passive declaration closes the channel it ran on.
-                gauges = BacklogGauges(pool, await connection.channel())
-                await asyncio.gather(relay.run(stop), gauges.run(stop))
-            else:
-                await relay.run(stop)
+                tasks.append(BacklogGauges(pool, await connection.channel()).run(stop))
+            try:
+                await asyncio.gather(*tasks)
+            finally:
+                await dead_letters.stop()
         finally:
             await connection.close()
     finally:
+        await tenant_pool.close()
         await pool.close()
     log.info("relay stopped")

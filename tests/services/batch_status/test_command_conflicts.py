@@ -1,4 +1,10 @@
-"""CancelBatch chosen as a deadlock's victim runs its transaction again and succeeds."""
+"""CancelBatch and RetryFailedRecords never wait for records another transaction holds.
+
+A transaction locking the batch's records against id order (last first) used to make the
+cancel, which waited for record locks in id order, a deadlock victim. The commands now take
+records only SKIP LOCKED, so they cannot be part of a deadlock; what was held is taken by a
+later round once released.
+"""
 
 from __future__ import annotations
 
@@ -15,51 +21,69 @@ from tests.fixtures.batches import insert_batch
 _LOCK = "SELECT 1 FROM records WHERE tenant_id = $1 AND id = $2 FOR UPDATE"
 
 
-async def _blocked(owner_pool: asyncpg.Pool, pid: int) -> None:
-    for _ in range(500):
-        if await owner_pool.fetchval("SELECT cardinality(pg_blocking_pids($1)) > 0", pid):
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"backend {pid} never waited for a lock")
-
-
-async def test_cancel_survives_a_deadlock(app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool) -> None:
+async def test_cancel_does_not_wait_for_records_held_against_id_order(
+    app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool
+) -> None:
     tenant = uuid.uuid4()
     admin = user_scope(tenant, "alice", ["org_admin"], [])
     async with tenant_transaction(app_pool, admin) as conn:
-        arranged = await insert_batch(conn, tenant, creator="alice", states=("QUEUED", "QUEUED"))
+        arranged = await insert_batch(
+            conn, tenant, creator="alice", states=("QUEUED", "QUEUED", "QUEUED")
+        )
     batch_id = arranged.batch_id
-    first, last = sorted(arranged.record_ids)
+    first, middle, last = sorted(arranged.record_ids)
     status = BatchStatus(app_pool, "http://127.0.0.1:8000")
-
-    # Another transaction, locking against the cancel's id order: the last record first, then
-    # the first one once the cancel holds it and waits for the last. Its deadlock_timeout is
-    # long, so the server picks the cancel (checked after the default 1 s) as the victim.
+    loop = asyncio.get_running_loop()
     async with owner_pool.acquire() as other:
         transaction = other.transaction()
         await transaction.start()
-        await other.execute("SET LOCAL deadlock_timeout = '30s'")
         await other.execute(_LOCK, tenant, last)
+        await other.execute(_LOCK, tenant, first)
+        started = loop.time()
         cancel = asyncio.ensure_future(status.cancel(admin, batch_id))
-        cancel_pid = await _wait_for_cancel(owner_pool)
-        await _blocked(owner_pool, cancel_pid)
-        await other.execute(_LOCK, tenant, first)  # the cancel's first run is rolled back
+        await asyncio.sleep(0.3)
+        # Rounds go on while the records stay held: release them mid-way.
+        middle_state = await owner_pool.fetchval("SELECT state FROM records WHERE id = $1", middle)
+        assert middle_state == "CANCELLED"
         await transaction.rollback()
-    view = await cancel
+        view = await asyncio.wait_for(cancel, 5)
+    assert loop.time() - started < 2.0
     assert view.state is BatchState.CANCELLED
-    assert view.counts.cancelled == 2
+    assert view.counts.cancelled == 3
 
 
-async def _wait_for_cancel(owner_pool: asyncpg.Pool) -> int:
-    # The application role's backend in this database that waits for a lock on records.
-    query = """
-    SELECT pid FROM pg_stat_activity
-    WHERE datname = current_database() AND usename = 'credbatch_app'
-      AND wait_event_type = 'Lock' AND query LIKE '%records%'
-    """
-    for _ in range(500):
-        pid = await owner_pool.fetchval(query)
-        if pid is not None:
-            return int(pid)
-        await asyncio.sleep(0.01)
-    raise AssertionError("the cancel never waited for the record lock")
+async def test_retry_does_not_wait_for_a_worker_holding_a_failed_record(
+    app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool
+) -> None:
+    tenant = uuid.uuid4()
+    admin = user_scope(tenant, "alice", ["org_admin"], [])
+    async with tenant_transaction(app_pool, admin) as conn:
+        arranged = await insert_batch(
+            conn,
+            tenant,
+            creator="alice",
+            states=("FAILED", "FAILED", "INVITED"),
+            errors=[("X", "x")] * 3,
+            batch_state="COMPLETED_WITH_ERRORS",
+        )
+    held = arranged.record_ids[0]  # FAILED
+    status = BatchStatus(app_pool, "http://127.0.0.1:8000")
+    async with owner_pool.acquire() as worker:
+        transaction = worker.transaction()
+        await transaction.start()
+        # A redelivered job's issue transaction holding a FAILED record for longer than the
+        # command keeps trying: the command returns anyway, having retried the rest.
+        await worker.execute(_LOCK, tenant, held)
+        view = await asyncio.wait_for(status.retry(admin, arranged.batch_id), 2.0)
+        await transaction.rollback()
+    assert view.state is BatchState.IN_PROGRESS
+    states = dict(
+        await owner_pool.fetch(
+            "SELECT id, state FROM records WHERE batch_id = $1", arranged.batch_id
+        )
+    )
+    assert states[held] == "FAILED"
+    assert states[arranged.record_ids[1]] == "PENDING"
+    # A second call takes the one the worker held.
+    view = await status.retry(admin, arranged.batch_id)
+    assert view.counts.failed == 0

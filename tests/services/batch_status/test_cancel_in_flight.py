@@ -1,0 +1,67 @@
+"""CancelBatch on a batch in full flight: quick on the first call, and nothing new goes out.
+
+The relay and a worker run as processes on a private database; the batch has a few thousand
+records, the relay's window holds claimed records while it publishes and the worker's issue
+transactions hold theirs. The cancel waits for neither. Afterwards the invitations of the
+batch grow by at most what the worker had in flight when the cancel committed: the groups
+that had already read the batch's state (at most its prefetch) and its sends under way (at
+most its concurrency).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from credbatch.batches.model import BatchState
+from credbatch.config import Settings
+from credbatch.tenancy import service_scope
+from services.batch_status.status import BatchStatus
+from tests.faults.harness import PREFETCH, arrange_system, fault_settings
+from tests.fixtures.dispatch import FairDb
+from tests.fixtures.issuance import Sinks
+
+RECORDS = 3000
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+async def test_cancel_in_full_flight_returns_quickly_and_stops_invitations(
+    fair_db: FairDb, worker_settings: Settings, sinks: Sinks
+) -> None:
+    settings = fault_settings(worker_settings, fair_db)
+    system = await arrange_system(settings, fair_db, sinks, RECORDS)
+    status = BatchStatus(fair_db.app, settings.public_url)
+    scope = service_scope(system.batch.tenant_id)
+    loop = asyncio.get_running_loop()
+    try:
+        await system.start()
+        await system.progressed(RECORDS // 5, timeout=60)
+        started = loop.time()
+        view = await status.cancel(scope, system.batch.batch_id)
+        took = loop.time() - started
+        mailed_at_cancel = sum(system.mails().values())
+        assert view.state is BatchState.CANCELLED
+        assert took < 2.0, f"CancelBatch took {took:.2f} s"
+        # Let everything in flight settle (sends, outcomes, the relay's last window).
+        await asyncio.sleep(3.0)
+        mailed_after = sum(system.mails().values())
+        bound = PREFETCH + settings.worker_concurrency
+        grew = mailed_after - mailed_at_cancel
+        print(
+            f"cancel in flight: {took:.2f} s, {mailed_at_cancel} mails at cancel, "
+            f"+{grew} after (bound {bound})"
+        )
+        assert grew <= bound, f"{grew} invitations after the cancel, bound {bound}"
+        # Whatever the cancel's rounds could not reach, the sweeper closes.
+        await asyncio.sleep(settings.stuck_after * 2)
+        open_left = await fair_db.owner.fetchval(
+            "SELECT count(*) FROM records WHERE batch_id = $1"
+            " AND state IN ('PENDING', 'QUEUED', 'ISSUED')",
+            system.batch.batch_id,
+        )
+        assert open_left == 0, f"{open_left} records still open"
+        assert sum(system.mails().values()) == mailed_after
+    finally:
+        await system.stop()

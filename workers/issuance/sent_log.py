@@ -1,0 +1,85 @@
+"""Recording each invitation as the server accepts it, in small windows.
+
+The outcome transaction records a group's sends only once the whole group is done; a worker
+killed before it would send the whole group again on redelivery. Here every accepted send is
+stamped (``email_sent_at`` / ``sms_sent_at``) within about ``window`` seconds, so a restarted
+worker re-sends only what was truly in flight: sends not yet accepted, and those of the last
+window. Stamps of all groups are written together, one short transaction per tenant per
+window. A window that fails to write is only logged: the outcome transaction stamps the same
+sends again (``coalesce`` keeps the first time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import asyncpg
+
+from credbatch.schema.model import Medium
+from credbatch.tenancy import service_scope, tenant_transaction
+from workers.issuance import repository as repo
+
+log = logging.getLogger(__name__)
+
+Sent = tuple[uuid.UUID, Medium]
+
+
+class SendLog:
+    """Stamps accepted sends per window; ``note`` returns once its stamp was written (or not)."""
+
+    def __init__(self, pool: asyncpg.Pool, *, window: float = 0.01) -> None:
+        self._pool = pool
+        self._window = window
+        self._pending: dict[uuid.UUID, set[Sent]] = {}
+        self._waiters: list[asyncio.Future[None]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def note(self, tenant_id: uuid.UUID, record_id: uuid.UUID, medium: Medium) -> None:
+        """Record that ``medium`` was sent to the record; waits for the window to be written."""
+        self._pending.setdefault(tenant_id, set()).add((record_id, medium))
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = _spawn(self._flush)
+        await asyncio.shield(waiter)
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(self._window)
+        pending, self._pending = self._pending, {}
+        waiters, self._waiters = self._waiters, []
+        try:
+            await asyncio.gather(*(self._write(t, sent) for t, sent in pending.items()))
+        finally:
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+            if self._pending:
+                # Noted while this window was being written: the next window takes them.
+                self._flusher = _spawn(self._flush)
+
+    async def _write(self, tenant_id: uuid.UUID, sent: set[Sent]) -> None:
+        try:
+            async with tenant_transaction(self._pool, service_scope(tenant_id)) as conn:
+                await repo.stamp_sent(
+                    conn,
+                    tenant_id,
+                    [r for r, m in sent if m is Medium.EMAIL],
+                    [r for r, m in sent if m is Medium.SMS],
+                )
+        except Exception as error:
+            log.warning("recording %d sends failed: %s", len(sent), type(error).__name__)
+
+
+_tasks: set[asyncio.Task[None]] = set()
+
+
+def _spawn(work: Callable[[], Coroutine[Any, Any, None]]) -> asyncio.Task[None]:
+    task = asyncio.create_task(work())
+    # A reference until it ends, so the loop cannot collect a window being written.
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+    return task

@@ -1,0 +1,106 @@
+"""The dead-letter consumer: a job dead-lettered by the broker fails its record.
+
+A job lands in the dead-letter queue when a worker rejects it (a permanent failure the
+worker had no outcome transaction for, a malformed or foreign job) or when the broker's
+delivery limit is exceeded (a job that kept crashing workers). Its record would otherwise
+stay QUEUED or ISSUED for ever. Here the record becomes FAILED with the error code
+``DEAD_LETTERED`` (RetryFailedRecords can bring it back), then its batch is completed as the
+worker completes batches (``workers.issuance.repository.COMPLETE_BATCHES``, in a transaction
+of its own after the record's committed, so the last record to finish sees all the others).
+
+Only a QUEUED or ISSUED record changes: a finished one keeps its outcome, and a PENDING one
+is about to be published again (a retry, the sweeper), so the dead job is stale. The message
+is acked once that is committed; a message whose body names no record is acked and logged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+
+import asyncpg
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
+from google.protobuf.message import DecodeError
+
+from credbatch.config import Settings
+from credbatch.gen.jobs.v1 import issuance_job_pb2
+from credbatch.messaging import declare_topology
+from credbatch.tenancy import service_scope, tenant_transaction
+from workers.issuance import repository as issuance_repo
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTERED = "DEAD_LETTERED"
+
+_FAIL_RECORD = """
+UPDATE records
+SET state = 'FAILED', error_code = $4, error_message = $5, updated_at = now()
+WHERE tenant_id = $1 AND id = $2 AND batch_id = $3 AND state IN ('QUEUED', 'ISSUED')
+"""
+
+
+async def fail_dead_lettered(
+    pool: asyncpg.Pool, tenant_id: uuid.UUID, batch_id: uuid.UUID, record_id: uuid.UUID
+) -> bool:
+    """Fail the record of a dead-lettered job and complete its batch; whether it changed."""
+    scope = service_scope(tenant_id)
+    async with tenant_transaction(pool, scope) as conn:
+        status = await conn.execute(
+            _FAIL_RECORD,
+            tenant_id,
+            record_id,
+            batch_id,
+            DEAD_LETTERED,
+            "the job was dead-lettered by the broker",
+        )
+    if status == "UPDATE 0":
+        return False
+    async with tenant_transaction(pool, scope) as conn:
+        await issuance_repo.complete_batches(conn, tenant_id, [batch_id])
+    return True
+
+
+class DeadLetterConsumer:
+    """Consumes ``credbatch.issuance.dead`` on a channel of its own, one message at a time."""
+
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, *, prefetch: int = 10) -> None:
+        self._settings = settings
+        self._pool = pool
+        self._prefetch = prefetch
+        self._queue: AbstractQueue | None = None
+        self._tag: str | None = None
+
+    async def start(self, connection: AbstractRobustConnection) -> None:
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=self._prefetch)
+        topology = await declare_topology(channel, self._settings)
+        self._queue = topology.dead_queue
+        self._tag = await self._queue.consume(self._on_message)
+
+    async def stop(self) -> None:
+        if self._queue is not None and self._tag is not None:
+            with contextlib.suppress(Exception):
+                await self._queue.cancel(self._tag)
+            with contextlib.suppress(Exception):
+                await self._queue.channel.close()
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        job = issuance_job_pb2.IssuanceJob()
+        try:
+            job.ParseFromString(message.body)
+            target = (uuid.UUID(job.tenant_id), uuid.UUID(job.batch_id), uuid.UUID(job.record_id))
+        except (DecodeError, ValueError):
+            log.warning("dead letter without a valid job (message id %s)", message.message_id)
+            await message.ack()
+            return
+        try:
+            changed = await fail_dead_lettered(self._pool, *target)
+        except Exception as error:
+            # Not committed: the broker delivers it again (to this consumer after a pause).
+            log.warning("dead letter not handled (%s); requeued", type(error).__name__)
+            await message.nack(requeue=True)
+            return
+        if changed:
+            log.info("record %s failed: its job was dead-lettered", target[2])
+        await message.ack()
