@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -33,6 +34,9 @@ TENANT_TABLES = [
     "webhook_secrets",
     "webhook_events",
     "webhook_deliveries",
+    "oid4vci_offers",
+    "oid4vci_access_tokens",
+    "oid4vci_nonces",
 ]
 # Tenant tables the application role cannot write: seeded as the owner, as their triggers do.
 OWNER_SEEDED_TABLES = {"webhook_events"}
@@ -208,6 +212,23 @@ def tenant_rows(tenant_id: uuid.UUID) -> dict[str, dict[str, Any]]:
             "id": uuid.uuid4(),
             "endpoint_id": endpoint_id,
             "event_id": event_id,
+        },
+        "oid4vci_offers": {
+            "tenant_id": t,
+            "record_id": record_id,
+            "code_hash": uuid.uuid4().bytes * 2,
+            "expires_at": datetime.now(UTC) + timedelta(days=1),
+        },
+        "oid4vci_access_tokens": {
+            "tenant_id": t,
+            "token_hash": uuid.uuid4().bytes * 2,
+            "record_id": record_id,
+            "expires_at": datetime.now(UTC) + timedelta(minutes=5),
+        },
+        "oid4vci_nonces": {
+            "tenant_id": t,
+            "nonce_hash": uuid.uuid4().bytes * 2,
+            "expires_at": datetime.now(UTC) + timedelta(minutes=5),
         },
     }
 
