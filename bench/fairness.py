@@ -12,7 +12,7 @@ fires). Then, as the application role, like the relay:
    of another tenant (and the 1,000 active batches); prints how many records were dispatched
    before its last record was, and after how many windows (in insertion order: all of them).
 
-    python -m bench.fairness [--rebuild] [--windows N]
+    python -m bench.fairness [--rebuild] [--windows N] [--database NAME]
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ async def arrange(owner_url: str, rebuild: bool) -> None:
     try:
         pending = await conn.fetchval("SELECT count(*) FROM records WHERE state = 'PENDING'")
         if pending >= TENANTS * BATCHES_PER_TENANT * ROWS and not rebuild:
-            print(f"reusing {DATABASE}: {pending:,} PENDING records")
+            print(f"reusing the database: {pending:,} PENDING records")
             return
         await conn.execute("TRUNCATE tenants, dispatch_tenants, dispatch_batches CASCADE")
         started = time.perf_counter()
@@ -134,10 +134,11 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--windows", type=int, default=200)
+    parser.add_argument("--database", default=DATABASE)
     args = parser.parse_args()
     settings = load_settings()
-    owner_url = _with_database(settings.database_url, DATABASE)
-    app_url = _with_database(settings.app_database_url, DATABASE)
+    owner_url = _with_database(settings.database_url, args.database)
+    app_url = _with_database(settings.app_database_url, args.database)
     await ensure_database(owner_url)
     await migrate(owner_url)
     await arrange(owner_url, args.rebuild)

@@ -52,6 +52,7 @@ from workers.issuance.outcomes import (
     template_failure,
 )
 from workers.issuance.spans import group_spans, step_span
+from workers.issuance.throttle import hold_dispatch, throttles_met
 from workers.issuance.triage import Triage, WorkRecord, triage
 
 log = logging.getLogger(__name__)
@@ -296,6 +297,7 @@ class IssuanceHandler:
             if finished_batches:
                 async with tenant_transaction(self._pool, scope) as conn:
                     await repo.complete_batches(conn, tenant_id, list(finished_batches))
+        await hold_dispatch(self._pool, tenant_id, throttles_met(records), self._settings)
         # Decisions only now: a job is never acked before its record's outcome committed.
         for record, decision in zip(records, decisions, strict=True):
             for job in record.jobs:
