@@ -9,7 +9,7 @@ configured one (CREDBATCH_* environment; migrations are applied first); RabbitMQ
 to a throw-away virtual host (created and deleted with rabbitmqctl).
 
     python bench/issuance.py               # 20,000 rows
-    python bench/issuance.py --rows 5000
+    python bench/issuance.py --rows 5000 --certificates without
 """
 
 from __future__ import annotations
@@ -231,7 +231,7 @@ class Processes:
             self.started.remove(process)
 
 
-async def run(rows: int) -> None:
+async def run(rows: int, certificates: tuple[bool, ...] = (False, True)) -> None:
     base: Settings = load_settings()
     # A database of its own: the relay serves every PENDING record of a database, and a
     # shared development database may hold other batches still waiting.
@@ -272,7 +272,7 @@ async def run(rows: int) -> None:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{uploads_port}") as channel:
             await asyncio.wait_for(channel.channel_ready(), 30)
             stub = uploads_service_pb2_grpc.UploadServiceStub(channel)
-            for certificate in (False, True):
+            for certificate in certificates:
                 for workers in (1, 2):
                     tenant = uuid.uuid4()
                     schema, template = await create_schema(pool, tenant, certificate)
@@ -342,7 +342,7 @@ async def run(rows: int) -> None:
         await pool.close()
         await owner.close()
         rabbitmqctl("delete_vhost", vhost)
-        conn = await asyncpg.connect(base.database_url)
+        conn = await asyncpg.connect(with_database(base.database_url, "postgres"))
         try:
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
@@ -352,8 +352,12 @@ async def run(rows: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument(
+        "--certificates", choices=("both", "with", "without"), default="both", help="runs to do"
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.rows))
+    runs = {"both": (False, True), "with": (True,), "without": (False,)}[args.certificates]
+    asyncio.run(run(args.rows, runs))
 
 
 if __name__ == "__main__":
