@@ -1,8 +1,10 @@
 """Many small batches, and a tenant's own second batch, beside a big one: real relay, worker.
 
-The big batch is scaled to what one worker process finishes in well under a minute here;
-what matters is that the small batches finish while most of it is still open, which in
-insertion order (the relay before fair dispatch) they could not.
+The big batch is scaled down (3,000 records, one worker process) so each test stays well
+under a minute and a half on a shared 2-core machine; what matters is that the small batches
+finish while much of it is still open, which in insertion order (the relay before fair
+dispatch) they could not. That the big batch completes too is shown by
+``test_fair_end_to_end.py``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from tests.fixtures.issuance import arrange_batch, spawn_worker, stop_process
 from workers.relay.main import dispatch_limits
 from workers.relay.relay import OutboxRelay
 
-BIG = 5000
+BIG = 3000
 TENANTS, ROWS = 200, 10
 OPEN = "SELECT count(*) FROM records WHERE batch_id = $1 AND state IN ('PENDING', 'QUEUED')"
 
@@ -95,16 +97,27 @@ async def completed_at(fair: FairDb, batch_ids: Sequence[uuid.UUID], timeout: fl
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(120)
 async def test_two_hundred_small_tenants_finish_beside_a_big_batch(
     fair_db: FairDb, worker_settings: Settings
 ) -> None:
     settings = one_worker(worker_settings, fair_db)
     big = await arrange_batch(fair_db.owner, BIG, mediums=("EMAIL",), certificate=False)
-    smalls = [
-        (await arrange_batch(fair_db.owner, ROWS, mediums=("EMAIL",), certificate=False)).batch_id
-        for _ in range(TENANTS)
-    ]
+    slots = asyncio.Semaphore(4)
+
+    async def small() -> uuid.UUID:
+        async with slots:
+            arranged = await arrange_batch(
+                fair_db.owner, ROWS, mediums=("EMAIL",), certificate=False
+            )
+        # Arranged records are QUEUED, which counts against the relay's in-flight caps: park
+        # them FAILED (not in flight) until they go into the outbox.
+        await fair_db.owner.execute(
+            "UPDATE records SET state = 'FAILED' WHERE batch_id = $1", arranged.batch_id
+        )
+        return arranged.batch_id
+
+    smalls = await asyncio.gather(*(small() for _ in range(TENANTS)))
     async with relay_and_worker(settings, fair_db):
         await into_outbox(fair_db, [big.batch_id])
         await big_under_way(fair_db, big.batch_id)
@@ -115,11 +128,10 @@ async def test_two_hundred_small_tenants_finish_beside_a_big_batch(
         print(f"{TENANTS} x {ROWS} rows beside {BIG}: {finished - started:.1f} s, {left} left")
         # None of them waited for the big batch: a good part of it is still to go.
         assert left > BIG // 4, f"only {left} records of the big batch were left"
-        await completed_at(fair_db, [big.batch_id], timeout=120)
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(120)
 async def test_a_second_small_batch_of_the_big_batchs_tenant_finishes_first(
     fair_db: FairDb, worker_settings: Settings
 ) -> None:
@@ -138,4 +150,3 @@ async def test_a_second_small_batch_of_the_big_batchs_tenant_finishes_first(
         print(f"the tenant's own 20 rows beside its {BIG}: {took:.2f} s, {left} left")
         assert left > BIG // 2, "the big batch finished first: nothing shows the overtaking"
         assert took < 5.0, f"the tenant's small batch took {took:.1f} s beside its big one"
-        await completed_at(fair_db, [big.batch_id], timeout=120)
