@@ -7,18 +7,23 @@ fires). Then, as the application role, like the relay:
 
 1. claim latency: windows of 500 (quantum 50, in-flight caps 1000/750/500), each claimed,
    marked QUEUED and committed; the records then become ISSUED as a worker would leave them,
-   so the caps never bind. Prints p50/p95/p99 of the claim statement alone.
+   so the caps never bind. Prints p50/p95/p99 of the claim statement alone, and the load
+   average. Every ``--vacuum-every`` windows the small dispatch tables are vacuumed, as
+   autovacuum does with its default settings (they pass its threshold within seconds);
+   a server running with autovacuum off (this machine's shared one) would never do it, and
+   their dead rows would slow every claim. 0 = never.
 2. a small batch behind a big one: a tenant's 20-row batch arrives behind a 100,000-row batch
    of another tenant (and the 1,000 active batches); prints how many records were dispatched
    before its last record was, and after how many windows (in insertion order: all of them).
 
-    python -m bench.fairness [--rebuild] [--windows N]
+    python -m bench.fairness [--rebuild] [--windows N] [--vacuum-every N] [--database NAME]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import time
 import uuid
@@ -90,7 +95,7 @@ async def arrange(owner_url: str, rebuild: bool) -> None:
     try:
         pending = await conn.fetchval("SELECT count(*) FROM records WHERE state = 'PENDING'")
         if pending >= TENANTS * BATCHES_PER_TENANT * ROWS and not rebuild:
-            print(f"reusing {DATABASE}: {pending:,} PENDING records")
+            print(f"reusing the database: {pending:,} PENDING records")
             return
         await conn.execute("TRUNCATE tenants, dispatch_tenants, dispatch_batches CASCADE")
         started = time.perf_counter()
@@ -134,10 +139,12 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--windows", type=int, default=200)
+    parser.add_argument("--vacuum-every", type=int, default=20)
+    parser.add_argument("--database", default=DATABASE)
     args = parser.parse_args()
     settings = load_settings()
-    owner_url = _with_database(settings.database_url, DATABASE)
-    app_url = _with_database(settings.app_database_url, DATABASE)
+    owner_url = _with_database(settings.database_url, args.database)
+    app_url = _with_database(settings.app_database_url, args.database)
     await ensure_database(owner_url)
     await migrate(owner_url)
     await arrange(owner_url, args.rebuild)
@@ -148,16 +155,23 @@ async def main() -> None:
         keys = await owner.fetchval("SELECT count(*) FROM dispatch_batches")
         pending = int(await owner.fetchval("SELECT sum(pending) FROM dispatch_batches"))
         print(f"active batches {keys:,}, pending {pending:,}")
+        autovacuum = await owner.fetchval("SHOW autovacuum")
+        load_before = os.getloadavg()[0]
         durations: list[float] = []
-        for _ in range(args.windows):
+        for n in range(1, args.windows + 1):
             took, _rows = await window(app)
             durations.append(took)
             await finish(owner)
+            if args.vacuum_every and n % args.vacuum_every == 0:
+                await owner.execute("VACUUM dispatch_in_flight, dispatch_batches, dispatch_tenants")
         print(
             f"claim of {WINDOW} (quantum {QUANTUM}, caps {CAPS}) over {args.windows} windows: "
             f"p50 {statistics.median(durations) * 1000:.1f} ms, "
             f"p95 {percentile(durations, 0.95) * 1000:.1f} ms, "
-            f"p99 {percentile(durations, 0.99) * 1000:.1f} ms"
+            f"p99 {percentile(durations, 0.99) * 1000:.1f} ms "
+            f"(server autovacuum {autovacuum}; dispatch tables vacuumed every "
+            f"{args.vacuum_every or 'never'} windows; load average {load_before:.1f} -> "
+            f"{os.getloadavg()[0]:.1f})"
         )
 
         # A small batch behind a big one.

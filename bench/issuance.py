@@ -11,6 +11,7 @@ to a throw-away virtual host (created and deleted with rabbitmqctl).
     python bench/issuance.py               # 20,000 rows
     python bench/issuance.py --rows 5000
     python bench/issuance.py --metrics     # every process serves /metrics (traces unsampled)
+    python bench/issuance.py --rows 5000 --certificates without
 """
 
 from __future__ import annotations
@@ -236,7 +237,7 @@ class Processes:
             self.started.remove(process)
 
 
-async def run(rows: int, metrics: bool) -> None:
+async def run(rows: int, metrics: bool, certificates: tuple[bool, ...] = (False, True)) -> None:
     base: Settings = load_settings()
     # A database of its own: the relay serves every PENDING record of a database, and a
     # shared development database may hold other batches still waiting.
@@ -283,7 +284,7 @@ async def run(rows: int, metrics: bool) -> None:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{uploads_port}") as channel:
             await asyncio.wait_for(channel.channel_ready(), 30)
             stub = uploads_service_pb2_grpc.UploadServiceStub(channel)
-            for certificate in (False, True):
+            for certificate in certificates:
                 for workers in (1, 2):
                     tenant = uuid.uuid4()
                     schema, template = await create_schema(pool, tenant, certificate)
@@ -353,7 +354,7 @@ async def run(rows: int, metrics: bool) -> None:
         await pool.close()
         await owner.close()
         rabbitmqctl("delete_vhost", vhost)
-        conn = await asyncpg.connect(base.database_url)
+        conn = await asyncpg.connect(with_database(base.database_url, "postgres"))
         try:
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
@@ -366,8 +367,12 @@ def main() -> None:
     parser.add_argument(
         "--metrics", action="store_true", help="every process serves /metrics on a free port"
     )
+    parser.add_argument(
+        "--certificates", choices=("both", "with", "without"), default="both", help="runs to do"
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.rows, args.metrics))
+    runs = {"both": (False, True), "with": (True,), "without": (False,)}[args.certificates]
+    asyncio.run(run(args.rows, args.metrics, runs))
 
 
 if __name__ == "__main__":

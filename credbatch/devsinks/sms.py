@@ -2,7 +2,9 @@
 
 Checks basic auth and the form fields (To in E.164, From, Body) like the real API and answers
 201 with a message resource. Failure hooks for tests: ``fail_status`` (e.g. 500, 429, 400)
-answers every request with that status and a Twilio-style error body.
+answers every request with that status and a Twilio-style error body; ``throttle()`` answers
+the next requests 429 Too Many Requests with a ``Retry-After`` header, as a provider's rate
+limit does, and notes when each was refused (``throttled``).
 
 Run: ``python -m credbatch.devsinks.sms --port 8025 --dir .local/sms``.
 """
@@ -13,6 +15,7 @@ import argparse
 import asyncio
 import base64
 import re
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -38,8 +41,17 @@ class SmsSinkState:
         self.keep = keep
         self.messages: list[dict[str, str]] = []
         self.fail_status: int | None = None
+        self.throttle_left = 0
+        self.retry_after: str | None = None
+        # (To, time.monotonic()) of every request answered 429 by throttle().
+        self.throttled: list[tuple[str, float]] = []
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
+
+    def throttle(self, requests: int, retry_after: str | None = None) -> None:
+        """Answer the next ``requests`` requests 429, with ``Retry-After: retry_after`` if set."""
+        self.throttle_left = requests
+        self.retry_after = retry_after
 
 
 def _error(status: int, code: int, message: str) -> JSONResponse:
@@ -57,6 +69,13 @@ def create_app(state: SmsSinkState) -> Starlette:
         # Parsed here: Starlette's form parser needs python-multipart, which we do not ship.
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
         to, sender, body = (form.get(k, [""])[0] for k in ("To", "From", "Body"))
+        if state.throttle_left > 0:
+            state.throttle_left -= 1
+            state.throttled.append((to, time.monotonic()))
+            response = _error(429, 20429, "Too Many Requests")
+            if state.retry_after is not None:
+                response.headers["Retry-After"] = state.retry_after
+            return response
         if not _E164.match(to):
             return _error(400, 21211, "The 'To' number is not a valid phone number.")
         if not sender or not body:

@@ -44,7 +44,13 @@ OWNER_SEEDED_TABLES = {"webhook_events"}
 # may only read them): their isolation is tested in tests/batches/test_counts.py.
 DERIVED_TENANT_TABLES = ["batch_count_deltas", "batch_counts"]
 # Tables that are not tenant-owned (no RLS; the application role has no access to them).
-OWNER_TABLES = {"schema_migrations", "dispatch_clock", "dispatch_tenants", "dispatch_batches"}
+OWNER_TABLES = {
+    "schema_migrations",
+    "dispatch_clock",
+    "dispatch_tenants",
+    "dispatch_batches",
+    "dispatch_in_flight",
+}
 # Tenant tables only the owner writes (RLS for reading; tests/db/test_tenant_limits.py).
 OWNER_WRITTEN_TENANT_TABLES = {"tenant_limits"}
 # Indexes not led by tenant_id, each for a reason (see the migrations' comments).

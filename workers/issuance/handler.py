@@ -59,6 +59,7 @@ from workers.issuance.outcomes import (
 )
 from workers.issuance.sent_log import SendLog
 from workers.issuance.spans import group_spans, step_span
+from workers.issuance.throttle import hold_dispatch, throttles_met
 from workers.issuance.triage import Triage, WorkRecord, triage
 
 log = logging.getLogger(__name__)
@@ -339,6 +340,7 @@ class IssuanceHandler:
         entered = Counter(o.state for o in outcomes if o.state is not None)
         for state, count in entered.items():
             RECORD_TRANSITIONS.add(count, {"credbatch.record.state": state.value})
+        await hold_dispatch(self._pool, tenant_id, throttles_met(records), self._settings)
         # Decisions only now: a job is never acked before its record's outcome committed.
         for record, decision in zip(records, decisions, strict=True):
             for job in record.jobs:

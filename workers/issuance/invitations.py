@@ -124,8 +124,13 @@ class Inviter:
                 raise result
             else:
                 sent.add(medium)
-        # A permanent failure outweighs a transient one: retrying cannot make it succeed.
-        chosen = [f for f in failures if not f.transient] or failures
+        # A permanent failure outweighs a transient one (retrying cannot make it succeed),
+        # and a transient one a throttle (the attempt counts when something really failed).
+        chosen = (
+            [f for f in failures if not f.transient]
+            or [f for f in failures if f.throttle is None]
+            or failures
+        )
         return Delivery(frozenset(sent), chosen[0] if chosen else None)
 
     async def _send_email(self, invitation: Invitation, values: dict[str, str]) -> None:

@@ -17,8 +17,8 @@ from opentelemetry.trace import Span
 from credbatch.config import Settings
 from credbatch.gen.jobs.v1 import issuance_job_pb2
 from credbatch.messaging import RETRY_EXCHANGE, OutgoingMessage
-from credbatch.messaging.topology import retry_queue_for
-from workers.issuance.outcomes import Decision, Outcome
+from credbatch.messaging.topology import RETRY_QUEUE_PREFIX, delay_ms, retry_queue_for
+from workers.issuance.outcomes import Decision, Outcome, Throttle
 from workers.issuance.spans import consumer_span
 
 
@@ -68,8 +68,27 @@ def parse(message: AbstractIncomingMessage) -> Job:
     return job
 
 
+def throttle_queue(throttle: Throttle, attempt: int, settings: Settings) -> str:
+    """The delay queue for a throttled job that ran at ``attempt``.
+
+    The shortest delay queue that waits at least the provider's Retry-After (the longest one
+    when none does: the provider is then asked again, and may throttle again at no cost);
+    without a Retry-After, the back-off step of the attempt. A per-message expiration would
+    wait exactly, but delay queues expire messages only at their head, so a short expiration
+    behind a long one would wait for it; one TTL per queue keeps every queue first in, first
+    out, and rounding up never retries before the provider asked.
+    """
+    if throttle.retry_after is None:
+        return retry_queue_for(attempt, settings)
+    delays = sorted(set(settings.retry_delays))
+    wanted = delay_ms(throttle.retry_after)
+    seconds = next((d for d in delays if delay_ms(d) >= wanted), delays[-1])
+    return f"{RETRY_QUEUE_PREFIX}{delay_ms(seconds)}"
+
+
 def retry_message(job: Job, settings: Settings) -> OutgoingMessage:
-    """The job again at its decided next attempt, for the delay queue of the attempt that failed.
+    """The job again at its decided next attempt, for the delay queue of the attempt that failed
+    (a throttled job: the queue its Retry-After asks for, at the same attempt).
 
     The trace headers go along, so the retry's span joins the upload's trace.
     """
@@ -83,8 +102,14 @@ def retry_message(job: Job, settings: Settings) -> OutgoingMessage:
         attempt=next_attempt,
     )
     headers = {k: v for k, v in (job.message.headers or {}).items() if isinstance(v, str | bytes)}
+    throttle = job.decision.throttle
+    queue = (
+        retry_queue_for(job.attempt, settings)
+        if throttle is None
+        else throttle_queue(throttle, job.attempt, settings)
+    )
     return OutgoingMessage(
-        routing_key=retry_queue_for(job.attempt, settings),
+        routing_key=queue,
         body=body.SerializeToString(),
         message_id=f"{job.target.record_id}:{next_attempt}",
         headers=headers,

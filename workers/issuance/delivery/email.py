@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import re
 import secrets
 import ssl
 from dataclasses import dataclass
@@ -18,7 +19,27 @@ from email.utils import formatdate
 
 import aiosmtplib
 
-from workers.issuance.outcomes import IssuanceFailure, permanent, transient
+from credbatch.schema.model import Medium
+from workers.issuance.outcomes import IssuanceFailure, Throttle, permanent, throttled, transient
+
+# "Try later" replies that throttle the sender rather than refuse the message: 421 (the
+# server closes the channel; relays send it for too many connections or messages), any
+# 4.7.x enhanced status (security or policy: rate limits, greylisting), and 451/452 replies
+# that say so in words (servers without enhanced codes). A 452 4.2.2 (mailbox full) or
+# 4.5.3 (too many recipients) is about the message: an ordinary transient failure.
+_THROTTLE_WORDS = re.compile(
+    r"\brate\b|throttl|too many (messages|mails|emails|connections|requests)|try (again )?later"
+    r"|slow down",
+    re.IGNORECASE,
+)
+
+
+def _is_throttle(code: int, message: str) -> bool:
+    if code == 421:
+        return True
+    if message.lstrip().startswith("4.7."):
+        return True
+    return code in (451, 452) and bool(_THROTTLE_WORDS.search(message))
 
 
 def _header_text(value: str) -> str:
@@ -89,6 +110,9 @@ def _classify(error: Exception) -> IssuanceFailure:
         return permanent("SMTP_REJECTED", "all recipients refused")
     if isinstance(error, aiosmtplib.SMTPResponseException):
         reply = f"{error.code} {error.message}"
+        if 400 <= error.code < 500 and _is_throttle(error.code, error.message):
+            # SMTP carries no Retry-After: the back-off step of the job's attempt.
+            return throttled("SMTP_THROTTLED", reply, Throttle(Medium.EMAIL))
         if 400 <= error.code < 500:
             return transient("SMTP_TEMPORARY_FAILURE", reply)
         return permanent("SMTP_REJECTED", reply)
@@ -178,7 +202,8 @@ class SmtpPool:
         """Send one message.
 
         Raises:
-            IssuanceFailure: transient (connection, timeout, 4xx) or permanent (5xx).
+            IssuanceFailure: throttled (421, 4.7.x, "try later" 451/452), transient
+                (connection, timeout, other 4xx) or permanent (5xx).
         """
         client = await self._idle.get()
         try:

@@ -2,9 +2,42 @@
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
 import httpx
 
-from workers.issuance.outcomes import IssuanceFailure, permanent, transient
+from credbatch.schema.model import Medium
+from workers.issuance.outcomes import IssuanceFailure, Throttle, permanent, throttled, transient
+
+# A Retry-After beyond this is read as this: a job is asked again at least this often, so a
+# provider that mis-states its window (or a date far ahead) cannot park records for days.
+MAX_RETRY_AFTER = 3600.0
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP-date), or None.
+
+    A value that is neither, or is negative or not finite, counts as absent.
+    """
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+        seconds = max(seconds, 0.0)
+    if not math.isfinite(seconds) or seconds < 0:
+        return None
+    return min(seconds, MAX_RETRY_AFTER)
 
 
 def _provider_message(response: httpx.Response) -> str:
@@ -45,7 +78,8 @@ class SmsClient:
         """Send one SMS.
 
         Raises:
-            IssuanceFailure: transient (connection, timeout, 429, 5xx) or permanent (other 4xx).
+            IssuanceFailure: throttled (429, with its Retry-After), transient (connection,
+                timeout, 5xx) or permanent (other 4xx).
         """
         try:
             response = await self._client.post(
@@ -67,6 +101,9 @@ class SmsClient:
 
 def _classify(response: httpx.Response) -> IssuanceFailure:
     message = _provider_message(response)
-    if response.status_code == 429 or response.status_code >= 500:
+    if response.status_code == 429:
+        retry_after = retry_after_seconds(response.headers.get("retry-after"))
+        return throttled("SMS_THROTTLED", message, Throttle(Medium.SMS, retry_after))
+    if response.status_code >= 500:
         return transient("SMS_TEMPORARY_FAILURE", message)
     return permanent("SMS_REJECTED", message)
