@@ -181,7 +181,7 @@ async def arrange(owner_url: str, rebuild: bool) -> None:
             WHERE p.kind = 'cancelled' AND p.tenant_id = b.tenant_id AND p.id = b.id
             """
         )
-        # The issuance worker's COMPLETE_BATCHES (workers/issuance/repository.py), for every
+        # The issuance worker's COMPLETE_BATCHES (workers/issuance/outcome_repository.py), for every
         # batch whose records are all done.
         await conn.execute(
             """

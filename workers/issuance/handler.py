@@ -35,20 +35,21 @@ from opentelemetry.trace import Status, StatusCode
 from credbatch.batches.model import RecordState
 from credbatch.config import Settings
 from credbatch.messaging import ConfirmingPublisher
-from credbatch.metrics import JOBS, RECORD_TRANSITIONS
+from credbatch.metrics import RECORD_TRANSITIONS
 from credbatch.schema.model import Medium
 from credbatch.signing import sd_jwt
 from credbatch.signing.keys import KeyRing
 from credbatch.signing.status_list import StatusAllocator
 from credbatch.templating.sandbox import TemplateProblem
 from credbatch.tenancy import service_scope, tenant_transaction
+from workers.issuance import outcome_repository as outcome_repo
 from workers.issuance import repository as repo
 from workers.issuance.context import ContextCache
 from workers.issuance.credential import draft_credential, links_for, new_identifiers
 from workers.issuance.delivery.email import SmtpPool
 from workers.issuance.delivery.sms import SmsClient
 from workers.issuance.invitations import Invitation, Inviter
-from workers.issuance.job import Job, parse, retry_message
+from workers.issuance.job import Job, parse
 from workers.issuance.offers import Offers
 from workers.issuance.outcomes import (
     Decision,
@@ -58,6 +59,7 @@ from workers.issuance.outcomes import (
     template_failure,
 )
 from workers.issuance.sent_log import SendLog
+from workers.issuance.settle import settle
 from workers.issuance.spans import group_spans, step_span
 from workers.issuance.throttle import hold_dispatch, throttles_met
 from workers.issuance.triage import Triage, WorkRecord, triage
@@ -112,7 +114,7 @@ class IssuanceHandler:
             else:
                 by_tenant.setdefault(job.target.tenant_id, []).append(job)
         await asyncio.gather(*(self._tenant_group(t, js) for t, js in by_tenant.items()))
-        await self._settle(jobs)
+        await settle(jobs, self._publisher, self._settings)
 
     async def _tenant_group(self, tenant_id: uuid.UUID, jobs: list[Job]) -> None:
         try:
@@ -273,7 +275,7 @@ class IssuanceHandler:
             return set()
         batch_ids = list({r.context.batch_id for r in records})
         async with tenant_transaction(self._pool, service_scope(tenant_id), readonly=True) as c:
-            batches = await repo.cancelled_batches(c, tenant_id, batch_ids)
+            batches = await outcome_repo.cancelled_batches(c, tenant_id, batch_ids)
         return {r.id for r in records if r.context.batch_id in batches}
 
     async def _invite(self, record: WorkRecord) -> None:
@@ -294,7 +296,7 @@ class IssuanceHandler:
 
         The records in ``cancelled`` were not invited (their batch was cancelled meanwhile).
         """
-        outcomes: list[repo.RecordOutcome] = []
+        outcomes: list[outcome_repo.RecordOutcome] = []
         decisions: list[Decision] = []
         for record in records:
             failure = record.failure
@@ -311,7 +313,7 @@ class IssuanceHandler:
             if state is not None:
                 finished_batches.add(record.context.batch_id)
             outcomes.append(
-                repo.RecordOutcome(
+                outcome_repo.RecordOutcome(
                     record_id=record.id,
                     state=state,
                     email_sent=Medium.EMAIL in record.sent,
@@ -326,17 +328,17 @@ class IssuanceHandler:
         with group_spans("db outcome", [j.span for r in records for j in r.jobs], **_DB):
             if outcomes:
                 async with tenant_transaction(self._pool, scope) as conn:
-                    await repo.write_outcomes(conn, tenant_id, outcomes)
+                    await outcome_repo.write_outcomes(conn, tenant_id, outcomes)
                     if finished_batches:
                         # Records other workers hold uncommitted still look unfinished here;
                         # they are at most the prefetched jobs of every worker, so only a
                         # batch with fewer open records than the bound can be done now.
-                        finished_batches = await repo.nearly_finished(
+                        finished_batches = await outcome_repo.nearly_finished(
                             conn, tenant_id, list(finished_batches), _NEAR_END
                         )
             if finished_batches:
                 async with tenant_transaction(self._pool, scope) as conn:
-                    await repo.complete_batches(conn, tenant_id, list(finished_batches))
+                    await outcome_repo.complete_batches(conn, tenant_id, list(finished_batches))
         entered = Counter(o.state for o in outcomes if o.state is not None)
         for state, count in entered.items():
             RECORD_TRANSITIONS.add(count, {"credbatch.record.state": state.value})
@@ -347,39 +349,3 @@ class IssuanceHandler:
                 job.decision = decision
                 if record.failure is not None:
                     job.span.set_attribute("credbatch.error_code", record.failure.code)
-
-    async def _settle(self, jobs: list[Job]) -> None:
-        """Ack, retry or dead-letter every message; records are committed by now."""
-        retrying = [j for j in jobs if j.decision and j.decision.outcome is Outcome.RETRY]
-        retry_ok = True
-        if retrying:
-            try:
-                await self._publisher.publish_many(
-                    [retry_message(j, self._settings) for j in retrying],
-                    timeout=self._settings.relay_publish_timeout,
-                )
-            except Exception as error:
-                # Not republished: leave them to the broker (requeue) rather than lose them.
-                log.warning(
-                    "republishing %d retries failed: %s", len(retrying), type(error).__name__
-                )
-                retry_ok = False
-        settled: Counter[str] = Counter()
-        for job in jobs:
-            decision = job.decision or Decision(Outcome.ACK)
-            job.span.set_attribute("credbatch.outcome", decision.outcome.value)
-            settled[decision.outcome.value] += 1
-            try:
-                if decision.outcome is Outcome.DEAD_LETTER:
-                    await job.message.reject(requeue=False)
-                elif decision.outcome is Outcome.RETRY and not retry_ok:
-                    await job.message.nack(requeue=True)
-                else:
-                    await job.message.ack()
-            except Exception as error:
-                # The channel died: the broker redelivers the message; handling is idempotent.
-                log.warning("settling a message failed: %s", type(error).__name__)
-            finally:
-                job.span.end()
-        for outcome, count in settled.items():
-            JOBS.add(count, {"credbatch.job.outcome": outcome})

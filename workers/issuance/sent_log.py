@@ -21,7 +21,7 @@ import asyncpg
 
 from credbatch.schema.model import Medium
 from credbatch.tenancy import service_scope, tenant_transaction
-from workers.issuance import repository as repo
+from workers.issuance import outcome_repository as outcome_repo
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class SendLog:
     async def _write(self, tenant_id: uuid.UUID, sent: set[Sent]) -> None:
         try:
             async with tenant_transaction(self._pool, service_scope(tenant_id)) as conn:
-                await repo.stamp_sent(
+                await outcome_repo.stamp_sent(
                     conn,
                     tenant_id,
                     [r for r, m in sent if m is Medium.EMAIL],

@@ -5,7 +5,7 @@ worker had no outcome transaction for, a malformed or foreign job) or when the b
 delivery limit is exceeded (a job that kept crashing workers). Its record would otherwise
 stay QUEUED or ISSUED for ever. Here the record becomes FAILED with the error code
 ``DEAD_LETTERED`` (RetryFailedRecords can bring it back), then its batch is completed as the
-worker completes batches (``workers.issuance.repository.COMPLETE_BATCHES``, in a transaction
+worker completes batches (``workers.issuance.outcome_repository.COMPLETE_BATCHES``, in a transaction
 of its own after the record's committed, so the last record to finish sees all the others).
 
 Only a QUEUED or ISSUED record changes: a finished one keeps its outcome, and a PENDING one
@@ -27,7 +27,7 @@ from credbatch.config import Settings
 from credbatch.gen.jobs.v1 import issuance_job_pb2
 from credbatch.messaging import declare_topology
 from credbatch.tenancy import service_scope, tenant_transaction
-from workers.issuance import repository as issuance_repo
+from workers.issuance import outcome_repository
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ async def fail_dead_lettered(
     if status == "UPDATE 0":
         return False
     async with tenant_transaction(pool, scope) as conn:
-        await issuance_repo.complete_batches(conn, tenant_id, [batch_id])
+        await outcome_repository.complete_batches(conn, tenant_id, [batch_id])
     return True
 
 

@@ -7,7 +7,7 @@ import uuid
 import asyncpg
 
 from tests.services.public.oid4vci_world import Wallet, client_of, offer_one, oid4vci_app
-from workers.issuance.repository import WRITE_OUTCOMES
+from workers.issuance.outcome_repository import WRITE_OUTCOMES
 
 
 async def _set_state(owner_pool: asyncpg.Pool, record_id: uuid.UUID, state: str) -> None:

@@ -1,0 +1,157 @@
+"""SQL of the issuance worker after the invitations: sends stamped as the server accepts them,
+each record's outcome, and the completion of batches left without work.
+
+Each statement handles a whole group of records at once, and locks records (in id order)
+before any batches row, as ``workers.issuance.repository`` does.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from credbatch.batches.model import RecordState
+
+# state NULL = keep (a transient failure: the record stays ISSUED and will be retried);
+# CANCELLED = its batch was cancelled before the invitations went out (none were sent).
+# Only an ISSUED record changes state: a record cancelled or finished meanwhile keeps its own,
+# CLAIMED included (a wallet can take the offer before this write).
+WRITE_OUTCOMES = """
+UPDATE records r
+SET email_sent_at = CASE WHEN u.email_sent THEN coalesce(r.email_sent_at, now())
+                         ELSE r.email_sent_at END,
+    sms_sent_at = CASE WHEN u.sms_sent THEN coalesce(r.sms_sent_at, now())
+                       ELSE r.sms_sent_at END,
+    state = CASE WHEN r.state = 'ISSUED' THEN coalesce(u.state, r.state) ELSE r.state END,
+    invited_at = CASE WHEN r.state = 'ISSUED' AND u.state = 'INVITED' THEN now()
+                      ELSE r.invited_at END,
+    error_code = CASE WHEN r.state = 'ISSUED' THEN u.code ELSE r.error_code END,
+    error_message = CASE WHEN r.state = 'ISSUED' THEN u.message ELSE r.error_message END,
+    attempt = u.attempt,
+    updated_at = now()
+FROM unnest($2::uuid[], $3::text[], $4::bool[], $5::bool[], $6::text[], $7::text[], $8::int[])
+     AS u(id, state, email_sent, sms_sent, code, message, attempt)
+WHERE r.tenant_id = $1 AND r.id = u.id
+"""
+
+# One short transaction per window of accepted sends (workers.issuance.sent_log). The rows
+# are locked in id order first, as LOCK_RECORDS locks them: a multi-row UPDATE locks in scan
+# order and could deadlock with a duplicate job's issue transaction holding the same records.
+LOCK_FOR_STAMP = """
+SELECT 1 FROM records
+WHERE tenant_id = $1 AND id = ANY($2::uuid[])
+ORDER BY id
+FOR UPDATE
+"""
+
+STAMP_SENT = """
+UPDATE records r
+SET email_sent_at = CASE WHEN r.id = ANY($2::uuid[]) THEN coalesce(r.email_sent_at, now())
+                         ELSE r.email_sent_at END,
+    sms_sent_at = CASE WHEN r.id = ANY($3::uuid[]) THEN coalesce(r.sms_sent_at, now())
+                       ELSE r.sms_sent_at END,
+    updated_at = now()
+WHERE r.tenant_id = $1 AND (r.id = ANY($2::uuid[]) OR r.id = ANY($3::uuid[]))
+"""
+
+# Read just before a group's invitations go out, outside any transaction: a batch cancelled
+# after the group's issue transaction gets no new invitation from it.
+CANCELLED_BATCHES = """
+SELECT id FROM batches WHERE tenant_id = $1 AND id = ANY($2::uuid[]) AND state = 'CANCELLED'
+"""
+
+# Run in its own transaction after the outcomes committed: the last group to commit sees
+# every other group's records and finishes the batch. Rows of batches with work left are
+# not locked (their WHERE fails), so this is no hot row.
+COMPLETE_BATCHES = """
+UPDATE batches b
+SET state = CASE WHEN EXISTS (SELECT 1 FROM records f
+                              WHERE f.tenant_id = b.tenant_id AND f.batch_id = b.id
+                                AND f.state = 'FAILED')
+                 THEN 'COMPLETED_WITH_ERRORS' ELSE 'COMPLETED' END,
+    completed_at = now(), updated_at = now()
+WHERE b.tenant_id = $1 AND b.id = ANY($2::uuid[]) AND b.state IN ('QUEUED', 'IN_PROGRESS')
+  AND NOT EXISTS (SELECT 1 FROM records r
+                  WHERE r.tenant_id = b.tenant_id AND r.batch_id = b.id
+                    AND r.state IN ('PENDING', 'QUEUED', 'ISSUED'))
+"""
+
+
+# Inside the outcome transaction: how many records of each batch are still to finish, as
+# this transaction sees it (its own updates, others' commits), counted only up to a bound.
+# Far from the end of a batch the completion transaction is skipped; close to it, it runs.
+REMAINING = """
+SELECT b.id, (SELECT count(*) FROM (SELECT 1 FROM records r
+                                    WHERE r.tenant_id = $1 AND r.batch_id = b.id
+                                      AND r.state IN ('PENDING', 'QUEUED', 'ISSUED')
+                                    LIMIT $3) AS open) AS remaining
+FROM unnest($2::uuid[]) AS b(id)
+"""
+
+
+@dataclass
+class RecordOutcome:
+    record_id: uuid.UUID
+    state: RecordState | None  # None: keep the state (a transient failure, to be retried)
+    email_sent: bool
+    sms_sent: bool
+    code: str | None
+    message: str | None
+    attempt: int
+
+
+async def write_outcomes(
+    conn: asyncpg.Connection, tenant_id: uuid.UUID, outcomes: Sequence[RecordOutcome]
+) -> None:
+    if not outcomes:
+        return
+    await conn.execute(
+        WRITE_OUTCOMES,
+        tenant_id,
+        [o.record_id for o in outcomes],
+        [o.state for o in outcomes],
+        [o.email_sent for o in outcomes],
+        [o.sms_sent for o in outcomes],
+        [o.code for o in outcomes],
+        [o.message for o in outcomes],
+        [o.attempt for o in outcomes],
+    )
+
+
+async def nearly_finished(
+    conn: asyncpg.Connection, tenant_id: uuid.UUID, batch_ids: Sequence[uuid.UUID], bound: int
+) -> set[uuid.UUID]:
+    """The batches among ``batch_ids`` with fewer than ``bound`` records left to finish."""
+    rows = await conn.fetch(REMAINING, tenant_id, list(batch_ids), bound)
+    return {row["id"] for row in rows if row["remaining"] < bound}
+
+
+async def complete_batches(
+    conn: asyncpg.Connection, tenant_id: uuid.UUID, batch_ids: Sequence[uuid.UUID]
+) -> None:
+    await conn.execute(COMPLETE_BATCHES, tenant_id, list(batch_ids))
+
+
+async def stamp_sent(
+    conn: asyncpg.Connection,
+    tenant_id: uuid.UUID,
+    email_sent: Sequence[uuid.UUID],
+    sms_sent: Sequence[uuid.UUID],
+) -> None:
+    """Record accepted sends (the first time of each stays)."""
+    ids = sorted(set(email_sent) | set(sms_sent))
+    if not ids:
+        return
+    await conn.execute(LOCK_FOR_STAMP, tenant_id, ids)
+    await conn.execute(STAMP_SENT, tenant_id, list(email_sent), list(sms_sent))
+
+
+async def cancelled_batches(
+    conn: asyncpg.Connection | asyncpg.Pool, tenant_id: uuid.UUID, batch_ids: Sequence[uuid.UUID]
+) -> set[uuid.UUID]:
+    """The batches among ``batch_ids`` that are CANCELLED now."""
+    rows = await conn.fetch(CANCELLED_BATCHES, tenant_id, list(batch_ids))
+    return {row["id"] for row in rows}

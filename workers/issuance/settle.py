@@ -1,0 +1,53 @@
+"""Settling a group's messages once their records are committed: ack, retry or dead-letter.
+
+A retried job is republished to its delay queue (confirmed) before its message is acked; when
+that publish fails the message is requeued instead, so no job is ever lost between the two.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+
+from credbatch.config import Settings
+from credbatch.messaging import ConfirmingPublisher
+from credbatch.metrics import JOBS
+from workers.issuance.job import Job, retry_message
+from workers.issuance.outcomes import Decision, Outcome
+
+log = logging.getLogger(__name__)
+
+
+async def settle(jobs: list[Job], publisher: ConfirmingPublisher, settings: Settings) -> None:
+    """Ack, retry or dead-letter every message; records are committed by now."""
+    retrying = [j for j in jobs if j.decision and j.decision.outcome is Outcome.RETRY]
+    retry_ok = True
+    if retrying:
+        try:
+            await publisher.publish_many(
+                [retry_message(j, settings) for j in retrying],
+                timeout=settings.relay_publish_timeout,
+            )
+        except Exception as error:
+            # Not republished: leave them to the broker (requeue) rather than lose them.
+            log.warning("republishing %d retries failed: %s", len(retrying), type(error).__name__)
+            retry_ok = False
+    settled: Counter[str] = Counter()
+    for job in jobs:
+        decision = job.decision or Decision(Outcome.ACK)
+        job.span.set_attribute("credbatch.outcome", decision.outcome.value)
+        settled[decision.outcome.value] += 1
+        try:
+            if decision.outcome is Outcome.DEAD_LETTER:
+                await job.message.reject(requeue=False)
+            elif decision.outcome is Outcome.RETRY and not retry_ok:
+                await job.message.nack(requeue=True)
+            else:
+                await job.message.ack()
+        except Exception as error:
+            # The channel died: the broker redelivers the message; handling is idempotent.
+            log.warning("settling a message failed: %s", type(error).__name__)
+        finally:
+            job.span.end()
+    for outcome, count in settled.items():
+        JOBS.add(count, {"credbatch.job.outcome": outcome})
