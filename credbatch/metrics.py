@@ -106,6 +106,11 @@ class Sampled:
     def set(self, value: float) -> None:
         self._value = value
 
+    @property
+    def value(self) -> float | None:
+        """The latest value read (None before the first read or after ``clear()``)."""
+        return self._value
+
     def clear(self) -> None:
         self._value = None
 

@@ -63,7 +63,7 @@ async def test_cancel_skips_a_held_record_and_takes_it_once_released(
 
 
 async def test_cancel_returns_while_a_record_stays_held(
-    owner_pool: asyncpg.Pool, app_pool: asyncpg.Pool
+    owner_pool: asyncpg.Pool, app_pool: asyncpg.Pool, relay_pool: asyncpg.Pool
 ) -> None:
     arranged = await insert_batch(owner_pool, creator="tester", states=["PENDING"] * 3)
     scope = user_scope(arranged.tenant_id, "tester", ["org_admin"], ["default"])
@@ -89,7 +89,7 @@ async def test_cancel_returns_while_a_record_stays_held(
         "SELECT state FROM records WHERE id = $1", arranged.record_ids[0]
     )
     assert left == "PENDING"
-    swept = await app_pool.fetch(
+    swept = await relay_pool.fetch(
         "SELECT record_id, action FROM sweep_stuck(0, '{}'::double precision[], 100)"
     )
     assert (arranged.record_ids[0], "cancelled") in {tuple(r) for r in swept}

@@ -11,9 +11,12 @@ import aio_pika
 import asyncpg
 
 from credbatch.config import Settings
+from credbatch.messaging import declare_topology
 from credbatch.messaging.topology import DEAD_LETTER_EXCHANGE, DEAD_QUEUE, DEAD_ROUTING_KEY
+from credbatch.metrics import DEAD_LETTER_DEPTH
 from tests.fixtures.relay import MakePending
 from tests.fixtures.scrape import find, free_port, scrape, wait_for_sample
+from workers.relay.gauges import BacklogGauges
 
 
 async def test_relay_counts_published_jobs_and_samples_the_backlog(
@@ -44,19 +47,21 @@ async def test_relay_counts_published_jobs_and_samples_the_backlog(
         (confirms,) = find(samples, "credbatch_relay_confirm_duration_seconds_count")
         assert confirms.value >= 1
 
-        # A dead letter, routed as the work queue's DLX routes one.
+        # A dead letter, routed as the work queue's DLX routes one: the relay's dead-letter
+        # consumer takes it (this one is no job, so it is acked as such), and the depth sampled
+        # afterwards is that of a drained queue.
         connection = await aio_pika.connect(fresh_amqp_url)
         async with connection:
             channel = await connection.channel(publisher_confirms=True)
             exchange = await channel.get_exchange(DEAD_LETTER_EXCHANGE)
             await exchange.publish(aio_pika.Message(b"not a job"), DEAD_ROUTING_KEY)
-        samples = await wait_for_sample(port, "credbatch_dead_letter_depth", minimum=1)
-        (depth,) = find(samples, "credbatch_dead_letter_depth")
-        assert depth.value == 1
-        # Read again, not remembered: the sample follows the queue.
-        async with await aio_pika.connect(fresh_amqp_url) as connection:
-            channel = await connection.channel()
-            await (await channel.get_queue(DEAD_QUEUE)).purge()
+            queue = await channel.get_queue(DEAD_QUEUE)
+            for _ in range(40):
+                declared = await queue.declare()
+                if declared.message_count == 0:
+                    break
+                await asyncio.sleep(0.25)
+            assert declared.message_count == 0
         for _ in range(40):
             (depth,) = find(await scrape(port), "credbatch_dead_letter_depth")
             if depth.value == 0:
@@ -66,10 +71,14 @@ async def test_relay_counts_published_jobs_and_samples_the_backlog(
 
         samples = await scrape(port)
         (pending,) = find(samples, "credbatch_outbox_pending")
-        (age,) = find(samples, "credbatch_outbox_oldest_age_seconds")
         assert pending.value >= len(arranged.record_ids) - 10
-        # Sampled every 5 s, the last time seconds after the batch's records were made (other
-        # tests' records may be older still).
+        # Sampled every 5 s: the batch's other records still wait, so the age grows past a
+        # second (other tests' records may be older still).
+        for _ in range(30):
+            (age,) = find(await scrape(port), "credbatch_outbox_oldest_age_seconds")
+            if age.value >= 1:
+                break
+            await asyncio.sleep(0.5)
         assert age.value >= 1
     finally:
         relay.terminate()
@@ -82,3 +91,21 @@ async def test_relay_counts_published_jobs_and_samples_the_backlog(
         await owner_pool.execute(
             "UPDATE records SET state = 'CANCELLED' WHERE batch_id = $1", arranged.batch_id
         )
+
+
+async def test_dead_letter_depth_is_read_from_the_broker(
+    relay_pool: asyncpg.Pool, fresh_amqp_url: str, settings: Settings
+) -> None:
+    """With no consumer on the dead-letter queue, the sampled depth is its message count."""
+    async with await aio_pika.connect(fresh_amqp_url) as connection:
+        channel = await connection.channel(publisher_confirms=True)
+        await declare_topology(channel, settings.with_overrides(amqp_url=fresh_amqp_url))
+        exchange = await channel.get_exchange(DEAD_LETTER_EXCHANGE)
+        for _ in range(2):
+            await exchange.publish(aio_pika.Message(b"not a job"), DEAD_ROUTING_KEY)
+        gauges = BacklogGauges(relay_pool, await connection.channel())
+        await gauges.sample_once()
+        assert DEAD_LETTER_DEPTH.value == 2
+        await (await channel.get_queue(DEAD_QUEUE)).purge()
+        await gauges.sample_once()
+        assert DEAD_LETTER_DEPTH.value == 0
