@@ -15,6 +15,7 @@ import asyncpg
 
 from credbatch.batches.claim_mode import ClaimMode
 from credbatch.catalog import repository as catalog
+from credbatch.catalog.checks import SMS_LIMITS
 from credbatch.errors import CredbatchError
 from credbatch.schema.model import Medium, SchemaVersion
 from credbatch.templating.certificate import CompiledCertificate
@@ -88,7 +89,7 @@ async def load_context(
                 if row["sms_template_id"] is not None
                 else await catalog.get_default_sms_template(conn)
             )
-            sms = CompiledTemplate(stored_sms.body)
+            sms = CompiledTemplate(stored_sms.body, limits=SMS_LIMITS)
         if schema.requires_certificate:
             if row["certificate_template_id"] is None:
                 raise BatchContextError(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from credbatch.catalog.checks import SUBJECT_LIMITS
 from credbatch.catalog.model import EmailTemplate as StoredEmailTemplate
 from credbatch.schema.model import SchemaVersion
 from credbatch.templating.placeholders import (
@@ -40,8 +41,9 @@ class EmailTemplate:
 
     @classmethod
     def compile(cls, stored: StoredEmailTemplate) -> EmailTemplate:
+        # The limits the template was checked with at creation: the same hold at each render.
         return cls(
-            CompiledTemplate(stored.subject),
+            CompiledTemplate(stored.subject, limits=SUBJECT_LIMITS),
             CompiledTemplate(stored.html_body, html=True),
             CompiledTemplate(stored.text_body),
         )
