@@ -144,13 +144,14 @@ async def main() -> None:
     args = parser.parse_args()
     settings = load_settings()
     owner_url = _with_database(settings.database_url, args.database)
-    app_url = _with_database(settings.app_database_url, args.database)
+    # The claim is the relay role's alone.
+    relay_url = _with_database(settings.relay_database_url, args.database)
     await ensure_database(owner_url)
     await migrate(owner_url)
     await arrange(owner_url, args.rebuild)
 
     owner = await asyncpg.connect(owner_url)
-    app = await asyncpg.connect(app_url)
+    relay = await asyncpg.connect(relay_url)
     try:
         keys = await owner.fetchval("SELECT count(*) FROM dispatch_batches")
         pending = int(await owner.fetchval("SELECT sum(pending) FROM dispatch_batches"))
@@ -159,7 +160,7 @@ async def main() -> None:
         load_before = os.getloadavg()[0]
         durations: list[float] = []
         for n in range(1, args.windows + 1):
-            took, _rows = await window(app)
+            took, _rows = await window(relay)
             durations.append(took)
             await finish(owner)
             if args.vacuum_every and n % args.vacuum_every == 0:
@@ -179,7 +180,7 @@ async def main() -> None:
             big_tenant, big_schema = await add_tenant(owner)
             await add_batch(owner, big_tenant, big_schema, 100_000)
         for _ in range(4):  # the big batch is under way
-            await window(app)
+            await window(relay)
             await finish(owner)
         ahead = int(await owner.fetchval("SELECT sum(pending) FROM dispatch_batches"))
         async with owner.transaction():
@@ -187,7 +188,7 @@ async def main() -> None:
             small = await add_batch(owner, small_tenant, small_schema, 20)
         other, windows, seen = 0, 0, 0
         while seen < 20:
-            _took, rows = await window(app)
+            _took, rows = await window(relay)
             await finish(owner)
             windows += 1
             if not rows:
@@ -202,7 +203,7 @@ async def main() -> None:
             f"after {other:,} other records (in creation order: after all {ahead:,})"
         )
     finally:
-        await app.close()
+        await relay.close()
         await owner.close()
 
 

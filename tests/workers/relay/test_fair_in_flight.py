@@ -19,7 +19,7 @@ SELECT (SELECT array_agg(id ORDER BY id) FROM records WHERE state = 'QUEUED')
 
 @pytest_asyncio.fixture(autouse=True, loop_scope="session")
 async def clean_slate(fair_db: FairDb) -> AsyncIterator[None]:
-    await drain(fair_db.app)
+    await drain(fair_db.relay)
     await fair_db.owner.execute("UPDATE records SET state = 'INVITED' WHERE state = 'QUEUED'")
     yield
 
@@ -29,7 +29,7 @@ async def test_in_flight_rows_are_the_queued_records(fair_db: FairDb) -> None:
     tenant = uuid.uuid4()
     batch = await add_pending_batch(owner, tenant, 40)
     assert await owner.fetchval("SELECT count(*) FROM dispatch_in_flight") == 0
-    assert len(await claim_and_queue(fair_db.app, 30)) == 30  # the relay's mark
+    assert len(await claim_and_queue(fair_db.relay, 30)) == 30  # the relay's mark
     assert await owner.fetchval(SAME)
     assert await owner.fetchval("SELECT count(*) FROM dispatch_in_flight") == 30
     await finish(owner, batch, 10)  # a worker's outcome
@@ -57,7 +57,7 @@ async def test_in_flight_rows_are_the_queued_records(fair_db: FairDb) -> None:
 async def test_the_caps_count_the_in_flight_rows(fair_db: FairDb) -> None:
     limits = DispatchLimits(batch_in_flight=25)
     batch = await add_pending_batch(fair_db.owner, uuid.uuid4(), 100)
-    assert len(await claim_and_queue(fair_db.app, 100, limits)) == 25
-    assert await claim_and_queue(fair_db.app, 100, limits) == []
+    assert len(await claim_and_queue(fair_db.relay, 100, limits)) == 25
+    assert await claim_and_queue(fair_db.relay, 100, limits) == []
     await finish(fair_db.owner, batch, 10)
-    assert len(await claim_and_queue(fair_db.app, 100, limits)) == 10
+    assert len(await claim_and_queue(fair_db.relay, 100, limits)) == 10

@@ -56,7 +56,7 @@ async def relay_and_worker(settings: Settings, fair: FairDb) -> AsyncIterator[No
         channel = await connection.channel(publisher_confirms=True)
         await declare_topology(channel, settings)
         relay = OutboxRelay(
-            fair.app, ConfirmingPublisher(channel), limits=dispatch_limits(settings)
+            fair.relay, ConfirmingPublisher(channel), limits=dispatch_limits(settings)
         )
         running = asyncio.create_task(relay.run(stop))
         yield

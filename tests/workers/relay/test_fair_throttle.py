@@ -15,7 +15,7 @@ from tests.fixtures.dispatch import FairDb, add_pending_batch, claim_and_queue, 
 
 @pytest_asyncio.fixture(autouse=True, loop_scope="session")
 async def clean_slate(fair_db: FairDb) -> AsyncIterator[None]:
-    await drain(fair_db.app)
+    await drain(fair_db.relay)
     yield
 
 
@@ -32,11 +32,11 @@ async def test_a_throttled_channel_waits_and_the_rest_goes_on(fair_db: FairDb) -
     others = await add_pending_batch(fair_db.owner, other, 30, mediums=("SMS",))
     await throttle(fair_db.app, throttled, "SMS", 60)
 
-    claimed = [r["batch_id"] for r in await claim_and_queue(fair_db.app, 1000)]
+    claimed = [r["batch_id"] for r in await claim_and_queue(fair_db.relay, 1000)]
     assert sorted(map(str, set(claimed))) == sorted(map(str, {email, others}))
     assert len(claimed) == 60
     # Nothing to dispatch now: the relay goes back to its idle pace, not a busy poll.
-    backlog = await fair_db.app.fetchval("SELECT dispatchable_backlog(NULL, NULL)")
+    backlog = await fair_db.relay.fetchval("SELECT dispatchable_backlog(NULL, NULL)")
     assert backlog == 0
 
     # Once the provider's delay has passed, the held batches go.
@@ -45,7 +45,7 @@ async def test_a_throttled_channel_waits_and_the_rest_goes_on(fair_db: FairDb) -
         " WHERE tenant_id = $1",
         throttled,
     )
-    claimed = [r["batch_id"] for r in await claim_and_queue(fair_db.app, 1000)]
+    claimed = [r["batch_id"] for r in await claim_and_queue(fair_db.relay, 1000)]
     assert sorted(map(str, set(claimed))) == sorted(map(str, {sms, both}))
     assert len(claimed) == 60
 
@@ -61,7 +61,7 @@ async def test_a_throttle_only_ever_extends(fair_db: FairDb) -> None:
         tenant,
     )
     assert 100 < left <= 120
-    assert await claim_and_queue(fair_db.app, 100) == []
+    assert await claim_and_queue(fair_db.relay, 100) == []
 
 
 @pytest.mark.parametrize(("medium", "seconds"), [("FAX", 5.0), ("SMS", 0.0), ("SMS", -1.0)])
