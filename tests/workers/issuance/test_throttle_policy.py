@@ -91,6 +91,8 @@ def test_sms_429_is_a_throttle_with_its_retry_after() -> None:
         (452, "4.2.2 Mailbox full", False),
         (452, "4.5.3 Too many recipients", False),
         (451, "4.3.0 Local error in processing", False),
+        # Most 4xx replies end so; the enhanced code says what the trouble is.
+        (451, "4.3.0 Mailbox temporarily unavailable, try again later", False),
         (450, "Mailbox unavailable", False),
     ],
 )

@@ -22,23 +22,26 @@ import aiosmtplib
 from credbatch.schema.model import Medium
 from workers.issuance.outcomes import IssuanceFailure, Throttle, permanent, throttled, transient
 
-# "Try later" replies that throttle the sender rather than refuse the message: 421 (the
-# server closes the channel; relays send it for too many connections or messages), any
-# 4.7.x enhanced status (security or policy: rate limits, greylisting), and 451/452 replies
-# that say so in words (servers without enhanced codes). A 452 4.2.2 (mailbox full) or
-# 4.5.3 (too many recipients) is about the message: an ordinary transient failure.
+# Replies that throttle the sender rather than refuse the message: 421 (the server closes the
+# channel; relays send it for too many connections or messages), any 4.7.x enhanced status
+# (security or policy: rate limits, greylisting), and, from servers without enhanced codes,
+# 451/452 replies that say so in words. A reply with another enhanced code (4.2.2 mailbox full,
+# 4.3.0 mailbox unavailable, 4.5.3 too many recipients) is about the message, whatever its
+# text adds ("try again later" closes most 4xx replies): an ordinary transient failure that
+# counts an attempt.
 _THROTTLE_WORDS = re.compile(
-    r"\brate\b|throttl|too many (messages|mails|emails|connections|requests)|try (again )?later"
-    r"|slow down",
+    r"\brate\b|throttl|too many (messages|mails|emails|connections|requests)|slow down",
     re.IGNORECASE,
 )
+_ENHANCED_CODE = re.compile(r"[245]\.\d{1,3}\.\d{1,3}\b")
 
 
 def _is_throttle(code: int, message: str) -> bool:
     if code == 421:
         return True
-    if message.lstrip().startswith("4.7."):
-        return True
+    text = message.lstrip()
+    if _ENHANCED_CODE.match(text):
+        return text.startswith("4.7.")
     return code in (451, 452) and bool(_THROTTLE_WORDS.search(message))
 
 
