@@ -33,6 +33,7 @@ async def settle(jobs: list[Job], publisher: ConfirmingPublisher, settings: Sett
             log.warning("republishing %d retries failed: %s", len(retrying), type(error).__name__)
             retry_ok = False
     settled: Counter[str] = Counter()
+    unsettled: Counter[str] = Counter()
     for job in jobs:
         decision = job.decision or Decision(Outcome.ACK)
         job.span.set_attribute("credbatch.outcome", decision.outcome.value)
@@ -46,8 +47,11 @@ async def settle(jobs: list[Job], publisher: ConfirmingPublisher, settings: Sett
                 await job.message.ack()
         except Exception as error:
             # The channel died: the broker redelivers the message; handling is idempotent.
-            log.warning("settling a message failed: %s", type(error).__name__)
+            unsettled[type(error).__name__] += 1
         finally:
             job.span.end()
+    for error_name, count in unsettled.items():
+        # One line per group, not per message: a lost channel fails a whole group at once.
+        log.warning("settling %d of %d messages failed: %s", count, len(jobs), error_name)
     for outcome, count in settled.items():
         JOBS.add(count, {"credbatch.job.outcome": outcome})
