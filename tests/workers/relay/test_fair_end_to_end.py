@@ -19,7 +19,7 @@ from tests.fixtures.issuance import (
 from workers.relay.main import dispatch_limits
 from workers.relay.relay import OutboxRelay
 
-BIG, SMALL = 3000, 20
+BIG, SMALL = 20_000, 20
 
 
 async def into_outbox(fair: FairDb, batch_id: uuid.UUID) -> None:
