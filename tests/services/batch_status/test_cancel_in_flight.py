@@ -1,11 +1,11 @@
-"""CancelBatch on a batch in full flight: quick on the first call, and nothing new goes out.
+"""CancelBatch and RetryFailedRecords on a batch in full flight: quick on the first call.
 
-The relay and a worker run as processes on a private database; the batch has a few thousand
-records, the relay's window holds claimed records while it publishes and the worker's issue
-transactions hold theirs. The cancel waits for neither. Afterwards the invitations of the
+The relay and a worker run as processes on a private database; the batch has 30,000 records,
+the relay's window holds claimed records while it publishes and the worker's issue
+transactions hold theirs. The commands wait for neither. After a cancel the invitations of the
 batch grow by at most what the worker had in flight when the cancel committed: the groups
 that had already read the batch's state (at most its prefetch) and its sends under way (at
-most its concurrency).
+most its concurrency). After a retry every record ends invited, each with one credential.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ from credbatch.batches.model import BatchState
 from credbatch.config import Settings
 from credbatch.tenancy import service_scope
 from services.batch_status.status import BatchStatus
-from tests.faults.harness import PREFETCH, arrange_system, fault_settings
+from tests.faults.harness import PREFETCH, arrange_system, fault_settings, wait_terminal
+from tests.fixtures.batches import record_states
 from tests.fixtures.dispatch import FairDb
 from tests.fixtures.issuance import Sinks
 
-RECORDS = 3000
+RECORDS = 30_000
 
 
 @pytest.mark.slow
@@ -37,7 +38,7 @@ async def test_cancel_in_full_flight_returns_quickly_and_stops_invitations(
     loop = asyncio.get_running_loop()
     try:
         await system.start()
-        await system.progressed(RECORDS // 5, timeout=60)
+        await system.progressed(RECORDS // 10, timeout=60)
         started = loop.time()
         view = await status.cancel(scope, system.batch.batch_id)
         took = loop.time() - started
@@ -63,5 +64,50 @@ async def test_cancel_in_full_flight_returns_quickly_and_stops_invitations(
         )
         assert open_left == 0, f"{open_left} records still open"
         assert sum(system.mails().values()) == mailed_after
+    finally:
+        await system.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+async def test_retry_in_full_flight_returns_quickly_and_every_record_ends_invited(
+    fair_db: FairDb, worker_settings: Settings, sinks: Sinks
+) -> None:
+    settings = fault_settings(worker_settings, fair_db)
+    system = await arrange_system(settings, fair_db, sinks, RECORDS)
+    status = BatchStatus(fair_db.app, settings.public_url)
+    scope = service_scope(system.batch.tenant_id)
+    # The mail server refuses every third holder (550) until the retry.
+    for row in system.batch.rows[::3]:
+        sinks.smtp.handler.refuse[row["email"].lower()] = "Mailbox unavailable"
+    loop = asyncio.get_running_loop()
+    try:
+        await system.start()
+        await system.progressed(RECORDS // 10, timeout=60)
+        failed = await fair_db.owner.fetchval(
+            "SELECT count(*) FROM records WHERE batch_id = $1 AND state = 'FAILED'",
+            system.batch.batch_id,
+        )
+        assert failed > 100, "too few refused records to retry"
+        sinks.smtp.handler.refuse.clear()
+        started = loop.time()
+        view = await status.retry(scope, system.batch.batch_id)
+        took = loop.time() - started
+        assert view.state is BatchState.IN_PROGRESS
+        assert took < 2.0, f"RetryFailedRecords took {took:.2f} s"
+        print(f"retry in flight of {failed} failed records: {took:.2f} s")
+        # Failures after the retry's rounds (sends refused before it) are retried again.
+        while (state := await wait_terminal(fair_db.owner, system.batch.batch_id, 120)) != (
+            "COMPLETED"
+        ):
+            assert state == "COMPLETED_WITH_ERRORS", state
+            await status.retry(scope, system.batch.batch_id)
+        assert await record_states(fair_db.owner, system.batch.batch_id) == {"INVITED": RECORDS}
+        credentials = await fair_db.owner.fetchval(
+            "SELECT count(DISTINCT record_id) FROM credentials WHERE batch_id = $1"
+            " HAVING count(*) = count(DISTINCT record_id)",
+            system.batch.batch_id,
+        )
+        assert credentials == RECORDS
     finally:
         await system.stop()
