@@ -101,6 +101,9 @@ class Settings:
     batches_port: int = 50053
     public_port: int = 8000
     metrics_port: int = 0
+    # grpc.health.v1 of the processes without a gRPC API (relay, workers, webhook
+    # dispatchers); 0 serves none. The gRPC services answer health on their own port.
+    health_port: int = 0
     grace_seconds: float = 10.0
     max_rows: int = 1_000_000
     max_bytes: int = 512 * 1024 * 1024
@@ -239,6 +242,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         batches_port=env_int(env, "CREDBATCH_BATCHES_PORT", Settings.batches_port),
         public_port=env_int(env, "CREDBATCH_PUBLIC_PORT", Settings.public_port),
         metrics_port=env_int(env, "CREDBATCH_METRICS_PORT", Settings.metrics_port),
+        health_port=env_int(env, "CREDBATCH_HEALTH_PORT", Settings.health_port, 0),
         grace_seconds=env_float(env, "CREDBATCH_GRACE_SECONDS", Settings.grace_seconds),
         max_rows=env_int(env, "CREDBATCH_MAX_ROWS", Settings.max_rows, 1),
         max_bytes=env_int(env, "CREDBATCH_MAX_BYTES", Settings.max_bytes, 1),

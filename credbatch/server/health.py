@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
+from aio_pika.abc import AbstractConnection
 from grpc_health.v1 import health_pb2
 from grpc_health.v1._async import HealthServicer
 
@@ -45,6 +46,18 @@ def postgres_check(pool: asyncpg.Pool, timeout: float = TIMEOUT_SECONDS) -> Depe
             await conn.fetchval("SELECT 1", timeout=timeout)
 
     return DependencyCheck("postgresql", probe)
+
+
+def rabbitmq_check(connection: AbstractConnection) -> DependencyCheck:
+    """The broker connection is open: the client's heartbeats (or a failed read or write)
+    clear it as soon as the broker goes away, and a robust connection sets it again once it
+    has reconnected."""
+
+    async def probe() -> None:
+        if connection.is_closed or not connection.connected.is_set():
+            raise ConnectionError("not connected to RabbitMQ")
+
+    return DependencyCheck("rabbitmq", probe)
 
 
 class DependencyHealth:

@@ -9,6 +9,8 @@ import signal
 from credbatch.config import Settings
 from credbatch.db.pool import create_pool
 from credbatch.messaging import ConfirmingPublisher, connect
+from credbatch.server.health import postgres_check, rabbitmq_check
+from credbatch.server.health_server import serving_health
 from credbatch.signing.keys import KeyRing
 from credbatch.signing.status_list import StatusAllocator
 from credbatch.signing.status_tokens import StatusTokenSigner
@@ -75,15 +77,17 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             sms=sms,
         )
         consumer = IssuanceConsumer(settings, handler)
-        await consumer.start(connection)
-        log.info(
-            "issuance worker started (prefetch %d, concurrency %d)",
-            settings.worker_prefetch,
-            settings.worker_concurrency,
-        )
-        await stop.wait()
-        log.info("stopping: draining jobs in flight (grace %.1fs)", settings.grace_seconds)
-        await consumer.stop(settings.grace_seconds)
+        checks = (postgres_check(pool), rabbitmq_check(connection))
+        async with serving_health("issuance", settings.host, settings.health_port, checks):
+            await consumer.start(connection)
+            log.info(
+                "issuance worker started (prefetch %d, concurrency %d)",
+                settings.worker_prefetch,
+                settings.worker_concurrency,
+            )
+            await stop.wait()
+            log.info("stopping: draining jobs in flight (grace %.1fs)", settings.grace_seconds)
+            await consumer.stop(settings.grace_seconds)
     finally:
         refresher.cancel()
         await asyncio.gather(refresher, return_exceptions=True)

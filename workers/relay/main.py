@@ -14,6 +14,8 @@ from credbatch.config import Settings
 from credbatch.db.pool import create_pool
 from credbatch.messaging import ConfirmingPublisher, connect, declare_topology
 from credbatch.metrics import metrics_enabled
+from credbatch.server.health import postgres_check, rabbitmq_check
+from credbatch.server.health_server import serving_health
 from workers.relay.dead_letters import DeadLetterConsumer
 from workers.relay.gauges import BacklogGauges
 from workers.relay.relay import DispatchLimits, OutboxRelay
@@ -40,8 +42,8 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     # As the relay role, the only one granted the cross-tenant outbox and sweeper functions: one
-    # connection each for a relay window, a sweeper pass and the backlog gauges.
-    pool = await create_pool(settings.relay_database_url, max_size=3, application_name="relay")
+    # connection each for a relay window, a sweeper pass, the backlog gauges and health.
+    pool = await create_pool(settings.relay_database_url, max_size=4, application_name="relay")
     # A dead letter names its tenant: its record is failed in that tenant's transaction, as
     # the application role (row-level security applies).
     tenant_pool = await create_pool(
@@ -71,16 +73,18 @@ async def serve(settings: Settings) -> None:
                 publish_timeout=settings.relay_publish_timeout,
             )
             dead_letters = DeadLetterConsumer(settings, tenant_pool)
-            await dead_letters.start(connection)
-            log.info("relay started (window %d)", settings.relay_batch_size)
-            tasks = [relay.run(stop), sweeper.run(stop)]
-            if metrics_enabled():
-                # Its own channel: a failed passive declaration closes the channel it ran on.
-                tasks.append(BacklogGauges(pool, await connection.channel()).run(stop))
-            try:
-                await asyncio.gather(*tasks)
-            finally:
-                await dead_letters.stop()
+            checks = (postgres_check(pool), rabbitmq_check(connection))
+            async with serving_health("relay", settings.host, settings.health_port, checks):
+                await dead_letters.start(connection)
+                log.info("relay started (window %d)", settings.relay_batch_size)
+                tasks = [relay.run(stop), sweeper.run(stop)]
+                if metrics_enabled():
+                    # Its own channel: a failed passive declaration closes the channel it ran on.
+                    tasks.append(BacklogGauges(pool, await connection.channel()).run(stop))
+                try:
+                    await asyncio.gather(*tasks)
+                finally:
+                    await dead_letters.stop()
         finally:
             await connection.close()
     finally:

@@ -8,6 +8,8 @@ import signal
 
 from credbatch.config import Settings
 from credbatch.db.pool import create_pool
+from credbatch.server.health import postgres_check
+from credbatch.server.health_server import serving_health
 from workers.webhooks import gauges
 from workers.webhooks.dispatcher import DispatchConfig, Dispatcher
 from workers.webhooks.sender import new_client
@@ -45,7 +47,11 @@ async def serve(settings: Settings) -> None:
     )
     sampling = asyncio.create_task(gauges.run(claim_pool, stop))
     try:
-        async with new_client() as client:
+        checks = (postgres_check(pool),)
+        async with (
+            new_client() as client,
+            serving_health("webhooks_dispatcher", settings.host, settings.health_port, checks),
+        ):
             dispatcher = Dispatcher(pool, client, dispatch_config(settings), claim_pool=claim_pool)
             log.info(
                 "webhook dispatcher started (%d in flight, %d per endpoint)",
