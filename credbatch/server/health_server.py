@@ -8,6 +8,7 @@ once they are back, and NOT_SERVING for good once the process begins to stop.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -59,17 +60,30 @@ async def serving_health(
     host: str,
     port: int,
     checks: Sequence[DependencyCheck],
+    stop: asyncio.Event,
     *,
     interval: float = INTERVAL_SECONDS,
 ) -> AsyncIterator[HealthServer | None]:
-    """Serve health on ``port`` while the block runs (nothing when ``port`` is 0)."""
+    """Serve health on ``port`` while the block runs (nothing when ``port`` is 0).
+
+    NOT_SERVING for good from the moment ``stop`` is set, while the process drains.
+    """
     if port == 0:
         yield None
         return
     server = HealthServer(component, checks, interval=interval)
     bound = await server.start(host, port)
     log.info("%s health on %s:%d", component, host, bound)
+
+    async def not_serving_once_stopping() -> None:
+        await stop.wait()
+        await server.health.enter_graceful_shutdown()
+
+    stopping = asyncio.create_task(not_serving_once_stopping())
     try:
         yield server
     finally:
+        stopping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await stopping
         await server.stop()

@@ -111,6 +111,29 @@ def test_grpc_services_use_native_grpc_health_probes(manifests: list[Doc]) -> No
         assert service["spec"]["ports"][0]["appProtocol"] == "grpc"
 
 
+# Processes without a gRPC API that serve grpc.health.v1 on CREDBATCH_HEALTH_PORT.
+HEALTH_PORT_COMPONENTS = ("credbatch-relay", "credbatch-worker", "credbatch-webhooks-dispatcher")
+
+
+def test_relay_workers_and_dispatchers_are_probed_on_the_health_port(manifests: list[Doc]) -> None:
+    port = int(by_name(manifests, "ConfigMap", "credbatch-config")["data"]["CREDBATCH_HEALTH_PORT"])
+    for name in HEALTH_PORT_COMPONENTS:
+        (container,) = _pod_spec(by_name(manifests, "Deployment", name))["containers"]
+        assert {"name": "health", "containerPort": port} in container["ports"], name
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert container[probe]["grpc"] == {"port": port}, (name, probe)
+
+
+def test_every_process_serving_health_on_the_health_port_is_probed() -> None:
+    """A process module that serves health on CREDBATCH_HEALTH_PORT is in the list above."""
+    serving = {
+        f"workers.{path.parent.name}"
+        for path in (ROOT / "workers").glob("*/main.py")
+        if "serving_health(" in path.read_text()
+    }
+    assert serving == {ALL_COMPONENTS[name] for name in HEALTH_PORT_COMPONENTS}
+
+
 def test_every_grpc_server_of_the_code_is_deployed() -> None:
     """A package under services/ that serves gRPC (it defines service_specs) is in the list
     above, so it gets a Deployment, a Service and native gRPC probes."""

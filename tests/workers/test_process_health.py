@@ -8,6 +8,7 @@ webhook dispatcher, which needs only PostgreSQL, follows it the same way.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import subprocess
@@ -20,6 +21,7 @@ from grpc_health.v1 import health_pb2
 
 from credbatch.config import WEBHOOKS_ROLE, Settings
 from credbatch.env_values import derive_role_url
+from credbatch.server.health_server import serving_health
 from tests.fixtures.amqp import AMQP_HOST, AMQP_PORT
 from tests.fixtures.dispatch import FairDb
 from tests.fixtures.issuance import stop_process, worker_env
@@ -148,3 +150,23 @@ async def test_webhook_dispatcher_health_follows_postgresql(
 
     async with process_health(spawn, {}, "webhooks_dispatcher") as channel:
         await cut_and_restore(channel, pg_proxy, "webhooks_dispatcher")
+
+
+async def test_health_turns_not_serving_once_the_process_begins_to_stop() -> None:
+    stop = asyncio.Event()
+    port = free_port()
+    async with serving_health("relay", "127.0.0.1", port, (), stop, interval=0.1):
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+        try:
+            await wait_for_health(channel, "relay", SERVING)
+            stop.set()
+            # Still inside the block: the process is draining, and says so.
+            await wait_for_health(channel, "relay", NOT_SERVING, timeout=2)
+            await wait_for_health(channel, "", NOT_SERVING, timeout=2)
+        finally:
+            await channel.close(None)
+
+
+async def test_no_health_port_serves_nothing() -> None:
+    async with serving_health("relay", "127.0.0.1", 0, (), asyncio.Event()) as server:
+        assert server is None

@@ -78,7 +78,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         )
         consumer = IssuanceConsumer(settings, handler)
         checks = (postgres_check(pool), rabbitmq_check(connection))
-        async with serving_health("issuance", settings.host, settings.health_port, checks):
+        async with serving_health("issuance", settings.host, settings.health_port, checks, stop):
             await consumer.start(connection)
             log.info(
                 "issuance worker started (prefetch %d, concurrency %d)",

@@ -74,7 +74,7 @@ async def serve(settings: Settings) -> None:
             )
             dead_letters = DeadLetterConsumer(settings, tenant_pool)
             checks = (postgres_check(pool), rabbitmq_check(connection))
-            async with serving_health("relay", settings.host, settings.health_port, checks):
+            async with serving_health("relay", settings.host, settings.health_port, checks, stop):
                 await dead_letters.start(connection)
                 log.info("relay started (window %d)", settings.relay_batch_size)
                 tasks = [relay.run(stop), sweeper.run(stop)]

@@ -50,7 +50,9 @@ async def serve(settings: Settings) -> None:
         checks = (postgres_check(pool),)
         async with (
             new_client() as client,
-            serving_health("webhooks_dispatcher", settings.host, settings.health_port, checks),
+            serving_health(
+                "webhooks_dispatcher", settings.host, settings.health_port, checks, stop
+            ),
         ):
             dispatcher = Dispatcher(pool, client, dispatch_config(settings), claim_pool=claim_pool)
             log.info(
