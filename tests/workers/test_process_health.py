@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -26,6 +25,7 @@ from tests.fixtures.amqp import AMQP_HOST, AMQP_PORT
 from tests.fixtures.dispatch import FairDb
 from tests.fixtures.issuance import stop_process, worker_env
 from tests.fixtures.proxy import TcpProxy, via_proxy, wait_for_health
+from tests.fixtures.scrape import free_port
 from tests.fixtures.webhooks import spawn_dispatcher
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -33,13 +33,6 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 # A robust AMQP connection retries every 5 s; a health check runs every 2 s.
 RECOVERY = 20.0
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextlib.asynccontextmanager
