@@ -8,10 +8,12 @@ process (with its sweeper and dead-letter consumer) and worker processes it can 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -119,6 +121,18 @@ class System:
 async def arrange_system(settings: Settings, fair: FairDb, sinks: Sinks, records: int) -> System:
     batch = await arrange_batch(fair.owner, records, mediums=("EMAIL",), certificate=False)
     return System(settings, fair, sinks, batch)
+
+
+@contextlib.asynccontextmanager
+async def system_for_faults(
+    worker_settings: Settings, fair: FairDb, sinks: Sinks, records: int
+) -> AsyncIterator[System]:
+    """A batch of ``records`` with fault settings; its processes are stopped at the end."""
+    running = await arrange_system(fault_settings(worker_settings, fair), fair, sinks, records)
+    try:
+        yield running
+    finally:
+        await running.stop()
 
 
 @dataclass(frozen=True)

@@ -27,10 +27,9 @@ from tests.faults.harness import (
     PREFETCH,
     Figures,
     System,
-    arrange_system,
     assert_completed_once,
-    fault_settings,
     spawn_relay,
+    system_for_faults,
     wait_terminal,
 )
 from tests.fixtures.dispatch import FairDb
@@ -42,12 +41,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def system(fair_db: FairDb, worker_settings: Settings, sinks: Sinks) -> AsyncIterator[System]:
-    settings = fault_settings(worker_settings, fair_db)
-    running = await arrange_system(settings, fair_db, sinks, RECORDS)
-    try:
+    async with system_for_faults(worker_settings, fair_db, sinks, RECORDS) as running:
         yield running
-    finally:
-        await running.stop()
 
 
 async def finish(system: System, name: str, started: float) -> None:

@@ -23,8 +23,7 @@ from services.batch_status.status import BatchStatus
 from tests.faults.harness import (
     PREFETCH,
     System,
-    arrange_system,
-    fault_settings,
+    system_for_faults,
     wait_terminal,
 )
 from tests.fixtures.batches import record_states
@@ -37,12 +36,8 @@ RECORDS = 30_000
 @pytest_asyncio.fixture(loop_scope="session")
 async def system(fair_db: FairDb, worker_settings: Settings, sinks: Sinks) -> AsyncIterator[System]:
     """The 30,000-record batch with its relay and worker (not started yet)."""
-    settings = fault_settings(worker_settings, fair_db)
-    arranged = await arrange_system(settings, fair_db, sinks, RECORDS)
-    try:
-        yield arranged
-    finally:
-        await arranged.stop()
+    async with system_for_faults(worker_settings, fair_db, sinks, RECORDS) as running:
+        yield running
 
 
 def batch_status(system: System) -> BatchStatus:
