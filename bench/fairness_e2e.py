@@ -5,6 +5,7 @@ relay (default caps), ``--workers`` issuance workers and the local SMTP sink, on
 and RabbitMQ virtual host of their own. Then:
 
 1. solo: tenant A uploads a ``--big``-row EMAIL batch; records/s from accepted to COMPLETED;
+   then the database is vacuumed, as autovacuum would have done meanwhile;
 2. beside: A uploads the same again; while it runs, every ``--every`` seconds a ``--small``-row
    batch is uploaded, alternately by another tenant and by A itself; prints each small batch's
    time from accepted to COMPLETED (p50/p95/max per kind) and the big batch's records/s as a
@@ -29,7 +30,11 @@ import grpc
 
 from bench.issuance import (
     Processes,
+    backends_cpu,
+    cpu_snapshot,
     create_schema,
+    database_backends,
+    external_pids,
     free_port,
     rabbitmqctl,
     requests,
@@ -103,13 +108,31 @@ async def run(big: int, small: int, every: float, workers: int) -> None:
     print(f"load average at start: {os.getloadavg()}", flush=True)
     try:
         mail_dir = tempfile.mkdtemp(prefix="credbatch-bench-mail-")
-        processes.start(
+        sink = processes.start(
             "-m", "credbatch.devsinks.smtp", "--port", str(smtp_port), "--dir", mail_dir
         )
-        processes.start("-m", "services.uploads")
-        processes.start("-m", "workers.relay")
-        for _ in range(workers):
-            processes.start("-m", "workers.issuance")
+        uploads = processes.start("-m", "services.uploads")
+        relay = processes.start("-m", "workers.relay")
+        started = [processes.start("-m", "workers.issuance") for _ in range(workers)]
+        groups = {
+            "workers": [p.pid for p in started],
+            "relay": [relay.pid],
+            "uploads": [uploads.pid],
+            "smtp sink": [sink.pid],
+            **external_pids(),
+        }
+
+        def cpu_line(before: dict[str, float], backends: dict[int, float], records: int) -> str:
+            """CPU ms per record issued in a phase, by component and for the machine."""
+            after = cpu_snapshot(groups)
+            parts = [
+                f"{component} {(after[component] - before[component]) * 1000 / records:.2f}"
+                for component in ("workers", "relay", "uploads", "smtp sink", "rabbitmq")
+            ]
+            database = backends_cpu(backends, database_backends(name))
+            parts.append(f"postgres backends {database * 1000 / records:.2f}")
+            busy = after["machine busy"] - before["machine busy"]
+            return f"  CPU ms per record: {', '.join(parts)}; machine {busy * 1000 / records:.2f}"
 
         async def tenant() -> Tenant:
             tenant_id = uuid.uuid4()
@@ -125,6 +148,7 @@ async def run(big: int, small: int, every: float, workers: int) -> None:
             await asyncio.sleep(2)  # the workers connect and declare
             stub = uploads_service_pb2_grpc.UploadServiceStub(channel)
 
+            before, backends = cpu_snapshot(groups), database_backends(name)
             batch, accepted = await upload(stub, a, big)
             _published, done = await wait_completed(owner, batch, timeout=big / 20 + 60)
             solo = big / (done - accepted)
@@ -133,7 +157,13 @@ async def run(big: int, small: int, every: float, workers: int) -> None:
                 f"(load {os.getloadavg()[0]:.1f})",
                 flush=True,
             )
+            print(cpu_line(before, backends, big), flush=True)
+            # The solo phase left every record updated several times; with autovacuum off (as
+            # on this machine's server) the second phase would pay for its dead rows, which in
+            # production autovacuum removes as they come. Both phases start clean.
+            await owner.execute("VACUUM ANALYZE")
 
+            before, backends = cpu_snapshot(groups), database_backends(name)
             batch, accepted = await upload(stub, a, big)
             big_done = asyncio.create_task(wait_completed(owner, batch, timeout=big / 20 + 60))
             smalls: list[asyncio.Task[tuple[str, float]]] = []
@@ -153,11 +183,13 @@ async def run(big: int, small: int, every: float, workers: int) -> None:
             _published, done = await big_done
             beside = big / (done - accepted)
             results = await asyncio.gather(*smalls)
+            cpu_beside = cpu_line(before, backends, big + small * len(results))
         print(
             f"beside: {big:,} rows in {done - accepted:.1f} s = {beside:,.0f} records/s, "
             f"{beside / solo:.0%} of solo (load {os.getloadavg()[0]:.1f})",
             flush=True,
         )
+        print(cpu_beside, flush=True)
         for kind in ("other tenant", "same tenant"):
             times = [t for k, t in results if k == kind]
             if times:
