@@ -8,7 +8,8 @@ import socket
 from opentelemetry import metrics
 
 from credbatch.metrics import INSTRUMENTS, configure_metrics, metrics_enabled
-from tests.fixtures.scrape import free_port, listening_ports
+from tests.fixtures.processes import free_port
+from tests.fixtures.scrape import listening_ports
 
 
 def test_nothing_is_installed_without_a_port_or_an_endpoint() -> None:

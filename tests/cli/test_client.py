@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.fixtures.cli_org import Org
-from tests.fixtures.cli_system import System, free_port
+from tests.fixtures.cli_system import System
+from tests.fixtures.processes import free_port
 
 
 def test_service_down_is_one_clear_line(system: System, org: Org) -> None:

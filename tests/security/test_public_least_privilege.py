@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from credbatch.config import Settings
 from credbatch.signing.jose import b64url_decode, verify_compact
 from credbatch.signing.status_list import INVALID, VALID, get_status
 from credbatch.tenancy import service_scope, tenant_transaction
+from tests.fixtures.processes import free_port
 from tests.security.public_world import (
     PUBLIC_URL,
     Issued,
@@ -62,13 +62,6 @@ def public_env(settings: Settings, port: int) -> dict[str, str]:
         CREDBATCH_PUBLIC_URL=PUBLIC_URL,
     )
     return env
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextlib.contextmanager

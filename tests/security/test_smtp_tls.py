@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import socket
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.fixtures.processes import free_port
 from workers.issuance.delivery.email import Envelope as Mail
 from workers.issuance.delivery.email import SmtpPool
 from workers.issuance.outcomes import IssuanceFailure
@@ -97,10 +97,11 @@ def _server_context(certificates: dict[str, Path]) -> ssl.SSLContext:
 def _run_relay(**options: Any) -> Iterator[tuple[Controller, _Relay]]:
     """A relay requiring authentication, with ``options`` saying how it speaks TLS."""
     relay = _Relay()
+    # aiosmtpd's Controller connects to its own port to start, so port 0 cannot be used.
     controller = Controller(
         relay,
         hostname="127.0.0.1",
-        port=_free_port(),
+        port=free_port(),
         auth_required=True,
         authenticator=_authenticate,
         **options,
@@ -126,14 +127,6 @@ def implicit_relay(certificates: dict[str, Path]) -> Iterator[tuple[Controller, 
         # aiosmtpd only counts STARTTLS as TLS; this connection is TLS from the first byte.
         auth_require_tls=False,
     )
-
-
-def _free_port() -> int:
-    # aiosmtpd's Controller connects to its own port to start, so port 0 cannot be used.
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _port(controller: Controller) -> int:
@@ -237,7 +230,7 @@ async def test_a_certificate_from_another_ca_is_refused(
 
 async def test_starttls_against_a_relay_without_it_is_refused_not_downgraded() -> None:
     relay = _Relay()
-    controller = Controller(relay, hostname="127.0.0.1", port=_free_port())
+    controller = Controller(relay, hostname="127.0.0.1", port=free_port())
     controller.start()
     try:
         failure = await _refused(_port(controller), tls="starttls")

@@ -32,8 +32,8 @@ from credbatch.gen.uploads.v1 import uploads_service_pb2, uploads_service_pb2_gr
 from credbatch.schema.model import Attribute, AttributeType
 from credbatch.tenancy import TenantScope, tenant_transaction
 from tests.fixtures.grpc import bearer
-from tests.fixtures.processes import process_env
-from tests.fixtures.scrape import find, free_port, listening_ports, stop, wait_for_sample
+from tests.fixtures.processes import free_port, process_env
+from tests.fixtures.scrape import find, listening_ports, stop, wait_for_sample
 
 RPC_COUNT = "rpc_server_call_duration_seconds_count"
 OK, UNAUTHENTICATED = "0", "16"

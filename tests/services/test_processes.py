@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from credbatch.config import Settings
-from tests.fixtures.processes import GRACE, process_env
+from tests.fixtures.processes import GRACE, free_port, process_env
 
 SERVICES = {
     "services.templates": ("CREDBATCH_TEMPLATES_PORT", "credbatch.templates.v1.TemplateService"),
@@ -26,13 +25,6 @@ SERVICES = {
     ),
     "services.webhooks": ("CREDBATCH_WEBHOOKS_PORT", "credbatch.webhooks.v1.WebhookService"),
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def _wait_serving(port: int, service: str, proc: subprocess.Popen[bytes]) -> None:
@@ -68,7 +60,7 @@ async def test_process_serves_health_reflection_and_stops_on_sigterm(
     settings: Settings, module: str
 ) -> None:
     port_var, service = SERVICES[module]
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", module],
         env=process_env(settings, **{port_var: str(port)}),

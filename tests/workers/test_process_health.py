@@ -24,8 +24,8 @@ from credbatch.server.health_server import serving_health
 from tests.fixtures.amqp import AMQP_HOST, AMQP_PORT
 from tests.fixtures.dispatch import FairDb
 from tests.fixtures.issuance import stop_process, worker_env
+from tests.fixtures.processes import free_port
 from tests.fixtures.proxy import TcpProxy, via_proxy, wait_for_health
-from tests.fixtures.scrape import free_port
 from tests.fixtures.webhooks import spawn_dispatcher
 
 SERVING = health_pb2.HealthCheckResponse.SERVING

@@ -23,7 +23,8 @@ from tests.fixtures.issuance import (
     wait_for_batch,
     worker_env,
 )
-from tests.fixtures.scrape import find, free_port, wait_for_sample
+from tests.fixtures.processes import free_port
+from tests.fixtures.scrape import find, wait_for_sample
 
 JOBS = "credbatch_jobs_total"
 

@@ -14,8 +14,9 @@ from credbatch.config import Settings
 from credbatch.messaging import declare_topology
 from credbatch.messaging.topology import DEAD_LETTER_EXCHANGE, DEAD_QUEUE, DEAD_ROUTING_KEY
 from credbatch.metrics import DEAD_LETTER_DEPTH
+from tests.fixtures.processes import free_port
 from tests.fixtures.relay import MakePending
-from tests.fixtures.scrape import find, free_port, scrape, wait_for_sample
+from tests.fixtures.scrape import find, scrape, wait_for_sample
 from workers.relay.gauges import BacklogGauges
 
 

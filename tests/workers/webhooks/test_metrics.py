@@ -11,7 +11,8 @@ from typing import Any
 import asyncpg
 
 from credbatch.config import Settings
-from tests.fixtures.scrape import find, free_port, scrape, wait_for_sample
+from tests.fixtures.processes import free_port
+from tests.fixtures.scrape import find, scrape, wait_for_sample
 from tests.fixtures.webhooks import spawn_dispatcher
 from tests.workers.webhooks.events import create_endpoint, finish_batch
 from tests.workers.webhooks.receiver import Answer, Receiver
