@@ -5,8 +5,10 @@ the local SMTP and SMS sinks, the four gRPC services, the internal signer, the p
 process, the outbox relay, one webhook dispatcher and the issuance workers as child processes,
 each prefixed in the output. Each process serves its metrics on its own port (``METRICS_PORTS``;
 worker N on 9110 + N, dispatcher N on 9120 + N) unless CREDBATCH_METRICS_PORT=0 turns them all
-off. Ctrl-C or SIGTERM stops them all (SIGTERM first, so each drains within its grace period).
-If one child dies, the rest are stopped too: a half-running system would only hide the failure.
+off. The processes without a gRPC API (relay, dispatcher, workers) serve gRPC health 100 above
+their metrics port (relay 9205, dispatcher N 9220 + N, worker N 9210 + N). Ctrl-C or SIGTERM
+stops them all (SIGTERM first, so each drains within its grace period). If one child dies, the
+rest are stopped too: a half-running system would only hide the failure.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ METRICS_PORTS = {
 RELAY_METRICS_PORT = 9105
 FIRST_WORKER_METRICS_PORT = 9111
 FIRST_DISPATCHER_METRICS_PORT = 9121
+# The gRPC services answer health on their API port; the others on their metrics port + 100.
+HEALTH_PORT_OFFSET = 100
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,8 @@ class Component:
     metrics_port: int = 0
     # Environment of this component only, on top of the shared one.
     env: tuple[tuple[str, str], ...] = ()
+    # Serves gRPC health on CREDBATCH_HEALTH_PORT (it has no gRPC API port to answer it on).
+    health_port: int = 0
 
 
 def components(settings: Settings, workers: int) -> list[Component]:
@@ -103,6 +109,7 @@ def components(settings: Settings, workers: int) -> list[Component]:
             ("-m", "workers.relay"),
             metrics_port=RELAY_METRICS_PORT,
             env=(("CREDBATCH_RELAY_DATABASE_URL", settings.relay_database_url),),
+            health_port=RELAY_METRICS_PORT + HEALTH_PORT_OFFSET,
         ),
         # The dispatchers' claim runs as the webhooks role (the claim is granted to it alone).
         Component(
@@ -110,6 +117,7 @@ def components(settings: Settings, workers: int) -> list[Component]:
             ("-m", "workers.webhooks"),
             metrics_port=FIRST_DISPATCHER_METRICS_PORT,
             env=(("CREDBATCH_WEBHOOKS_DATABASE_URL", settings.webhooks_database_url),),
+            health_port=FIRST_DISPATCHER_METRICS_PORT + HEALTH_PORT_OFFSET,
         ),
     ]
     found += [
@@ -117,6 +125,7 @@ def components(settings: Settings, workers: int) -> list[Component]:
             f"worker-{i + 1}",
             ("-m", "workers.issuance"),
             metrics_port=FIRST_WORKER_METRICS_PORT + i,
+            health_port=FIRST_WORKER_METRICS_PORT + i + HEALTH_PORT_OFFSET,
         )
         for i in range(workers)
     ]
@@ -124,7 +133,10 @@ def components(settings: Settings, workers: int) -> list[Component]:
 
 
 def metrics_env(component: Component, env: dict[str, str]) -> dict[str, str]:
-    """``env`` with the component's metrics port, unless CREDBATCH_METRICS_PORT=0 turns all off."""
+    """``env`` with the component's metrics and health ports; CREDBATCH_METRICS_PORT=0 turns
+    all metrics off."""
+    if component.health_port:
+        env = {**env, "CREDBATCH_HEALTH_PORT": str(component.health_port)}
     if not component.metrics_port or env.get("CREDBATCH_METRICS_PORT") == "0":
         return env
     return {**env, "CREDBATCH_METRICS_PORT": str(component.metrics_port)}
@@ -132,7 +144,9 @@ def metrics_env(component: Component, env: dict[str, str]) -> dict[str, str]:
 
 def describe(component: Component, host: str, metrics_on: bool) -> str:
     """One line of the start-up listing."""
-    text = component.listens or "(no listener)"
+    text = component.listens or (
+        f"grpc health {host}:{component.health_port}" if component.health_port else "(no listener)"
+    )
     if metrics_on and component.metrics_port:
         text += f", metrics http://{host}:{component.metrics_port}/metrics"
     return text
@@ -140,7 +154,7 @@ def describe(component: Component, host: str, metrics_on: bool) -> str:
 
 async def _prefix(name: str, stream: asyncio.StreamReader) -> None:
     while line := await stream.readline():
-        sys.stdout.write(f"{name:>13} | {line.decode(errors='replace')}")
+        sys.stdout.write(f"{name:>14} | {line.decode(errors='replace')}")
         sys.stdout.flush()
 
 
@@ -180,7 +194,7 @@ async def run(settings: Settings, workers: int) -> int:
     print("\ncredbatch is running:")
     metrics_on = env.get("CREDBATCH_METRICS_PORT") != "0"
     for component in components(settings, workers):
-        print(f"  {component.name:<13} {describe(component, settings.host, metrics_on)}")
+        print(f"  {component.name:<14} {describe(component, settings.host, metrics_on)}")
     print("Ctrl-C stops everything.\n", flush=True)
 
     stop = asyncio.Event()

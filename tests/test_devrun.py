@@ -1,9 +1,10 @@
-"""`make run` gives every process its own metrics port, or none with CREDBATCH_METRICS_PORT=0."""
+"""`make run` gives every process its own metrics port, or none with CREDBATCH_METRICS_PORT=0,
+and the processes without a gRPC API their own health port."""
 
 from __future__ import annotations
 
 from credbatch.config import Settings
-from credbatch.devrun import components, metrics_env
+from credbatch.devrun import components, describe, metrics_env
 
 
 def test_each_process_has_its_documented_metrics_port() -> None:
@@ -29,8 +30,22 @@ def test_the_environment_carries_the_port_unless_metrics_are_off() -> None:
     by_name = {c.name: c for c in components(Settings(), workers=1)}
     assert metrics_env(by_name["relay"], {})["CREDBATCH_METRICS_PORT"] == "9105"
     assert metrics_env(by_name["worker-1"], {"CREDBATCH_METRICS_PORT": "7000"}) == {
-        "CREDBATCH_METRICS_PORT": "9111"
+        "CREDBATCH_METRICS_PORT": "9111",
+        "CREDBATCH_HEALTH_PORT": "9211",
     }
     off = {"CREDBATCH_METRICS_PORT": "0"}
     assert metrics_env(by_name["templates"], off) == off
     assert "CREDBATCH_METRICS_PORT" not in metrics_env(by_name["smtp-sink"], {})
+
+
+def test_relay_dispatcher_and_workers_have_their_documented_health_ports() -> None:
+    ports = {c.name: c.health_port for c in components(Settings(), workers=2) if c.health_port}
+    assert ports == {"relay": 9205, "hooks-dispatch": 9221, "worker-1": 9211, "worker-2": 9212}
+    by_name = {c.name: c for c in components(Settings(), workers=1)}
+    # Kept when metrics are off: health is not a metric.
+    off = {"CREDBATCH_METRICS_PORT": "0"}
+    assert metrics_env(by_name["worker-1"], off)["CREDBATCH_HEALTH_PORT"] == "9211"
+    assert "CREDBATCH_HEALTH_PORT" not in metrics_env(by_name["templates"], {})
+    assert describe(by_name["relay"], "127.0.0.1", True) == (
+        "grpc health 127.0.0.1:9205, metrics http://127.0.0.1:9105/metrics"
+    )
