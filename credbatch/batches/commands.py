@@ -2,7 +2,7 @@
 
 Every function takes a connection inside ``credbatch.tenancy.tenant_transaction`` (RLS decides
 what the caller may change) and is one step of a command; the lock order they keep with the
-relay, the workers and the triggers is in ``credbatch.batches.repository``'s docstring.
+relay, the workers and the triggers is in ``docs/architecture.md`` ("Lock order").
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""What a batch looks like to its readers, and how its state follows from its records.
+"""What a batch looks like to its readers.
 
-The record states are the source of truth; the batch state is derived from their counts
-(``derive_state``). ``batches.state`` in the database is a cached copy that workers keep up to
-date with the same function (it serves the ``state`` filter of ListBatches and lets the outbox
-relay skip cancelled batches); readers derive the state afresh from the counts.
+The record states are the source of truth. A batch's state follows from its records' counts
+by one rule, the SQL function ``batch_state_of``: the readers
+(``credbatch.batches.repository``) show what it gives, and ``batches.state`` in the database is
+the copy that ``credbatch.batches.lifecycle.complete_batches`` stores when a batch finishes (it
+serves the ``state`` filter of ListBatches and lets the outbox relay skip cancelled batches).
 """
 
 from __future__ import annotations
@@ -96,40 +97,6 @@ class RecordCounts:
     def terminal(self) -> int:
         """Records needing no more work."""
         return self.invited + self.failed + self.cancelled + self.claimed + self.revoked
-
-    @property
-    def unstarted(self) -> int:
-        """Records no worker has finished a step of yet."""
-        return self.pending + self.queued
-
-
-def derive_state(
-    counts: RecordCounts,
-    total: int,
-    cancelled: bool,
-    *,
-    failed: bool = False,
-    started: bool = False,
-) -> BatchState:
-    """The batch state its records imply.
-
-    Args:
-        counts: the batch's records per state.
-        total: the batch's number of records.
-        cancelled: the batch was cancelled (``batches.cancelled_at`` is set).
-        failed: the batch as a whole could not be processed (stored state FAILED).
-        started: records were processed before (the stored state is past QUEUED): a batch
-            whose failures were all retried is IN_PROGRESS again, not back to QUEUED.
-    """
-    if cancelled:
-        return BatchState.CANCELLED
-    if failed:
-        return BatchState.FAILED
-    if counts.terminal >= total:
-        return BatchState.COMPLETED_WITH_ERRORS if counts.failed else BatchState.COMPLETED
-    if counts.unstarted >= total and not started:
-        return BatchState.QUEUED
-    return BatchState.IN_PROGRESS
 
 
 @dataclass(frozen=True)

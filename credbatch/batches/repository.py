@@ -1,61 +1,12 @@
-"""Reading batches with their progress; the lock order of everything that changes them.
+"""Reading batches with their progress.
 
 The two batch-wide commands (cancel, retry) live in ``credbatch.batches.commands``.
 
 Every function takes a connection inside ``credbatch.tenancy.tenant_transaction``: visibility
 is row-level security's business alone, so a batch the caller may not see is simply absent.
 
-Locking protocol (the safety contract of CancelBatch, RetryFailedRecords, the issuance worker,
-the outbox relay and the sweeper): no record is issued or newly invited after a cancel
-committed (beyond invitations already being sent), nobody deadlocks, and the control RPCs
-never wait for a relay window or a worker's issue transaction.
-
-Lock order: ``dispatch_tenants`` rows, then ``dispatch_batches`` rows, then ``records`` rows in
-id order, then ``batches`` rows. A transaction that locks a batches row and then needs records
-takes them only ``SKIP LOCKED`` (it never waits for one), and nobody waits for a records lock
-while holding a dispatch row other than through the relay's own SKIP LOCKED claim.
-
-* Outbox relay (``outbox_claim``, migration 0500): locks tenant and batch dispatch keys and
-  PENDING records, all ``SKIP LOCKED``, never a record of a CANCELLED batch; holds them while
-  it publishes and awaits confirms (up to the publish timeout), marks the confirmed records
-  QUEUED and commits. It never locks a batches row.
-* Triggers on records (0500 ``dispatch_note_pending``, 0600 ``records_count_changes``), run
-  inside whichever statement changes records: the counts trigger only appends
-  ``batch_count_deltas`` rows (locked by nobody else; ``batch_counts_fold`` locks only deltas
-  and ``batch_counts`` rows). The dispatch trigger acts only when records become PENDING
-  (upload, retry, sweeper): it upserts the batch's ``dispatch_batches`` row and takes the
-  tenant's ``dispatch_tenants`` row ``FOR KEY SHARE``, after the statement's records locks. It
-  can wait for a relay window holding that batch key, never the reverse (the relay takes no
-  lock it waits for).
-* Issuance worker, issue transaction (``workers.issuance.repository.LOCK_RECORDS``): locks the
-  group's records in id order ``FOR UPDATE``, reading each record's batch state without
-  locking the batch; skips records already INVITED, FAILED, CANCELLED or CLAIMED and records
-  of a CANCELLED batch; issues the others (``ISSUED``); only then updates batches rows
-  (QUEUED -> IN_PROGRESS).
-* Worker, after the issue transaction: reads its batches' states again (no lock) and sends
-  no invitation for a batch CANCELLED meanwhile (those records end CANCELLED); each accepted
-  send is stamped in a short transaction that locks its records in id order; the outcome
-  transaction updates only records (ISSUED ones change state); completion
-  (``COMPLETE_BATCHES``) updates batches rows alone, in a transaction of its own.
-* ``commands.mark_cancelled`` (CancelBatch, first transaction): updates the batches row alone and
-  commits. From then on the relay claims none of its records and workers skip them, so
-  whatever the rounds below have not yet reached is inert.
-* ``commands.cancel_open_records`` (CancelBatch, following rounds): cancels the batch's PENDING and
-  QUEUED records in id order ``FOR UPDATE SKIP LOCKED``. A record a relay window holds is
-  either committed QUEUED (its job reaches a worker, which skips it: the batch is CANCELLED)
-  and cancelled by a later round, or rolled back to PENDING and cancelled by a later round; a
-  record a worker's issue transaction holds either became ISSUED before the cancel (its
-  invitation goes out only if the worker read the batch before the cancel committed) or is
-  skipped by that worker. Rounds stop after about a second; the sweeper (migration 0960)
-  cancels what is left.
-* ``commands.retry_failed`` (RetryFailedRecords): makes FAILED records PENDING in id order
-  ``FOR UPDATE SKIP LOCKED`` (a redelivered job's issue transaction may hold one; it changes
-  nothing for a FAILED record, so a later round takes it), then updates the batches row.
-* Sweeper (``sweep_stuck``, relay process): locks stale QUEUED/ISSUED records and PENDING ones
-  of cancelled batches ``SKIP LOCKED``; QUEUED ones becoming PENDING go through the dispatch
-  trigger as above. It never locks a batches row.
-* Dead-letter consumer (relay process): updates one record (QUEUED/ISSUED -> FAILED), commits,
-  then runs ``COMPLETE_BATCHES`` in a transaction of its own, as the worker does.
+The lock order these readers, the batch commands, the relay, the sweeper and the workers keep
+is in ``docs/architecture.md`` (section "Lock order"), with the triggers on ``records``.
 """
 
 from __future__ import annotations
@@ -74,7 +25,6 @@ from credbatch.batches.model import (
     BatchView,
     PagePosition,
     RecordCounts,
-    derive_state,
     estimate_completion,
 )
 
@@ -83,33 +33,20 @@ from credbatch.batches.model import (
 RATE_WINDOW = timedelta(seconds=60)
 RATE_SAMPLE = 1000
 
-# The batch and its counts per record state in one statement (one snapshot, so a fold that
-# commits meanwhile is seen entirely or not at all): the sum of its folded rows in
-# batch_counts and its deltas in batch_count_deltas (migration 0600), a few rows per batch
-# however many records it has (credbatch.batches.counts folds the deltas every second).
+# The batch, its counts per record state and the state they give it, in one statement (one
+# snapshot, so a fold that commits meanwhile is seen entirely or not at all). batch_counts_of
+# is inlined by the planner; batch_state_of is the one rule for a batch's state, the same
+# that batches_complete stores when a batch finishes.
 _VIEW_SELECT = """
 SELECT b.id, b.schema_id, b.schema_version, b.mediums, b.email_template_id,
        b.sms_template_id, b.certificate_template_id, b.creator, b.department, b.filename,
        b.claim_mode, b.total_records, b.state, b.created_at, b.updated_at, b.completed_at,
        b.cancelled_at,
-       c.states, c.ns, c.last_update
+       c.states, c.ns, c.last_update,
+       batch_state_of(b.state, b.cancelled_at IS NOT NULL, b.total_records, c.states, c.ns)
+         AS derived_state
 FROM batches b
-CROSS JOIN LATERAL (
-  SELECT array_agg(s.state) FILTER (WHERE s.n <> 0) AS states,
-         array_agg(s.n) FILTER (WHERE s.n <> 0) AS ns,
-         max(s.last_update) AS last_update
-  FROM (
-    SELECT u.state, sum(u.n)::bigint AS n, max(u.last_update) AS last_update
-    FROM (
-      SELECT f.state, f.n, f.last_update
-      FROM batch_counts f WHERE f.tenant_id = b.tenant_id AND f.batch_id = b.id
-      UNION ALL
-      SELECT d.state, d.n, d.last_update
-      FROM batch_count_deltas d WHERE d.tenant_id = b.tenant_id AND d.batch_id = b.id
-    ) u
-    GROUP BY u.state
-  ) s
-) c
+CROSS JOIN LATERAL batch_counts_of(b.tenant_id, b.id) c
 """
 
 _GET = _VIEW_SELECT + "WHERE b.tenant_id = app_tenant() AND b.id = $1"
@@ -153,14 +90,7 @@ def _opt_uuid(value: Any) -> uuid.UUID | None:
 
 def _to_view(row: asyncpg.Record) -> BatchView:
     counts = RecordCounts.from_mapping(dict(zip(row["states"] or (), row["ns"] or (), strict=True)))
-    stored = BatchState(row["state"])
-    state = derive_state(
-        counts,
-        row["total_records"],
-        row["cancelled_at"] is not None,
-        failed=stored is BatchState.FAILED,
-        started=stored is not BatchState.QUEUED,
-    )
+    state = BatchState(row["derived_state"])
     last_update: datetime | None = row["last_update"]
     update_time: datetime = row["updated_at"]
     if last_update is not None and last_update > update_time:

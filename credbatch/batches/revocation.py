@@ -5,7 +5,7 @@ record still shown as valid, or the reverse. The signed list token is not touche
 ``status_lists_bits_changed`` trigger (migration 0800) makes it due, and the workers' refresher
 signs it again, so verifiers see the revocation within the token's ttl.
 
-Lock order, as in ``credbatch.batches.repository``: the ``records`` rows first, in id order
+Lock order, as in ``docs/architecture.md``: the ``records`` rows first, in id order
 (the order the issuance worker locks them), then the ``status_lists`` rows, in list id order.
 Nobody locks a record while holding a status list: the allocator reserves indexes in a short
 transaction of its own, and the refresher locks only ``status_list_tokens`` rows, skipping

@@ -16,7 +16,7 @@ import uuid
 import asyncpg
 import pytest
 
-from credbatch.batches import commands, repository
+from credbatch.batches import commands, lifecycle, repository
 from credbatch.batches.counts import fold_counts
 from credbatch.batches.model import RecordCounts, RecordState
 from credbatch.tenancy import TenantScope, service_scope, tenant_transaction
@@ -148,9 +148,6 @@ async def test_random_transitions_keep_counts_exact(
     assert set(done) == set(ops)  # every kind of transition ran
 
 
-STATES = [s.value for s in RecordState]
-
-
 @pytest.mark.timeout(120)
 async def test_concurrent_workers_on_one_batch_neither_deadlock_nor_miscount(
     owner_pool: asyncpg.Pool, app_pool: asyncpg.Pool
@@ -166,14 +163,18 @@ async def test_concurrent_workers_on_one_batch_neither_deadlock_nor_miscount(
         for _ in range(25):
             # Overlapping groups, locked in id order as the worker does.
             ids = rng.sample(arranged.record_ids, 20)
+            target = rng.choice(list(RecordState))
+            # Only the records that may change to it do (the lifecycle refuses the others).
+            sources = [s.value for s in RecordState if lifecycle.allowed(s, target)]
             async with tenant_transaction(app_pool, service_scope(tenant)) as conn:
                 await conn.execute(LOCK_GROUP, tenant, ids)
                 await conn.execute(
                     "UPDATE records SET state = $3, updated_at = now()"
-                    " WHERE tenant_id = $1 AND id = ANY($2)",
+                    " WHERE tenant_id = $1 AND id = ANY($2) AND state = ANY($4)",
                     tenant,
                     ids,
-                    rng.choice(STATES),
+                    target.value,
+                    sources,
                 )
 
     async def folder(stop: asyncio.Event) -> None:

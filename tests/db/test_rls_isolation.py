@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
+from credbatch.config import APP_ROLE
 from credbatch.tenancy import TenantScope, tenant_transaction
 from tests.fixtures.database import insert_row
 
@@ -51,6 +52,8 @@ OWNER_TABLES = {
     "dispatch_batches",
     "dispatch_in_flight",
 }
+# Tables that are not tenant data and every role may read, none write (no RLS).
+SHARED_READ_TABLES = {"record_transitions"}
 # Tenant tables only the owner writes (RLS for reading; tests/db/test_tenant_limits.py).
 OWNER_WRITTEN_TENANT_TABLES = {"tenant_limits"}
 # Indexes not led by tenant_id, each for a reason (see the migrations' comments).
@@ -296,11 +299,24 @@ async def test_tenant_tables_are_exactly_the_rls_tables(owner_pool: asyncpg.Pool
     rls = {t["relname"] for t in tables if t["relrowsecurity"]}
     assert rls == set(TENANT_TABLES) | OWNER_WRITTEN_TENANT_TABLES | set(DERIVED_TENANT_TABLES)
     # Every other table is explicitly owner-only: a new table without RLS fails here.
-    assert {t["relname"] for t in tables} - rls == OWNER_TABLES
+    assert {t["relname"] for t in tables} - rls == OWNER_TABLES | SHARED_READ_TABLES
     for t in tables:
         if t["relname"] in rls:
             assert t["relforcerowsecurity"], t["relname"]
             assert t["policies"] >= 1, t["relname"]
+
+
+@pytest.mark.parametrize("table", sorted(SHARED_READ_TABLES))
+async def test_the_application_role_only_reads_shared_tables(
+    owner_pool: asyncpg.Pool, table: str
+) -> None:
+    privileges = await owner_pool.fetch(
+        "SELECT privilege_type FROM information_schema.role_table_grants"
+        " WHERE table_name = $1 AND grantee = $2",
+        table,
+        APP_ROLE,
+    )
+    assert {p["privilege_type"] for p in privileges} == {"SELECT"}
 
 
 @pytest.mark.parametrize("table", TENANT_TABLES + DERIVED_TENANT_TABLES)

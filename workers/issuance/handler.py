@@ -32,6 +32,7 @@ import asyncpg
 from aio_pika.abc import AbstractIncomingMessage
 from opentelemetry.trace import Status, StatusCode
 
+from credbatch.batches.lifecycle import Failure, complete_batches, fail_records
 from credbatch.batches.model import RecordState
 from credbatch.config import Settings
 from credbatch.messaging import ConfirmingPublisher
@@ -67,6 +68,8 @@ from workers.issuance.triage import Triage, WorkRecord, triage
 log = logging.getLogger(__name__)
 
 _DB = {"db.system": "postgresql"}
+# What the issue transaction locked: records it can fail before any credential exists.
+_UNISSUED = (RecordState.PENDING, RecordState.QUEUED)
 
 # A batch with at least this many open records, as seen inside the outcome transaction,
 # cannot be finished by any commit in flight (workers x prefetch stays far below it).
@@ -164,15 +167,15 @@ class IssuanceHandler:
                     await repo.mark_in_progress(conn, tenant_id, list(found.starting))
                 known = await self._issue(conn, tenant_id, found.to_issue)
                 failed = [
-                    repo.Unissued(r.id, r.attempt, r.failure.code, r.failure.message)
+                    Failure(r.id, r.failure.code, r.failure.message, r.attempt)
                     for r in found.to_issue
                     if r.failure is not None
                 ]
                 failed += [
-                    repo.Unissued(u.record_id, u.attempt, u.error.code, u.error.message)
+                    Failure(u.record_id, u.error.code, u.error.message, u.attempt)
                     for u in found.unusable
                 ]
-                await repo.mark_failed_unissued(conn, tenant_id, failed)
+                await fail_records(conn, tenant_id, failed, from_states=_UNISSUED)
                 # Links of credentials stored just now are known; only records issued
                 # before (redeliveries, retries) need theirs read back.
                 unknown = [r.id for r in found.records if r.failure is None and r.id not in known]
@@ -338,7 +341,7 @@ class IssuanceHandler:
                         )
             if finished_batches:
                 async with tenant_transaction(self._pool, scope) as conn:
-                    await outcome_repo.complete_batches(conn, tenant_id, list(finished_batches))
+                    await complete_batches(conn, tenant_id, list(finished_batches))
         entered = Counter(o.state for o in outcomes if o.state is not None)
         for state, count in entered.items():
             RECORD_TRANSITIONS.add(count, {"credbatch.record.state": state.value})

@@ -1,5 +1,6 @@
 """SQL of the issuance worker after the invitations: sends stamped as the server accepts them,
-each record's outcome, and the completion of batches left without work.
+and each record's outcome (batches left without work are completed by
+``credbatch.batches.lifecycle.complete_batches``).
 
 Each statement handles a whole group of records at once, and locks records (in id order)
 before any batches row, as ``workers.issuance.repository`` does.
@@ -13,9 +14,11 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from credbatch.batches.lifecycle import Failure, fail_records
 from credbatch.batches.model import RecordState
 
-# state NULL = keep (a transient failure: the record stays ISSUED and will be retried);
+# state NULL = keep (a transient failure: the record stays ISSUED and will be retried; a
+# permanent one, which write_outcomes then fails through the lifecycle's writer);
 # CANCELLED = its batch was cancelled before the invitations went out (none were sent).
 # Only an ISSUED record changes state: a record cancelled or finished meanwhile keeps its own,
 # CLAIMED included (a wallet can take the offer before this write).
@@ -63,23 +66,6 @@ CANCELLED_BATCHES = """
 SELECT id FROM batches WHERE tenant_id = $1 AND id = ANY($2::uuid[]) AND state = 'CANCELLED'
 """
 
-# Run in its own transaction after the outcomes committed: the last group to commit sees
-# every other group's records and finishes the batch. Rows of batches with work left are
-# not locked (their WHERE fails), so this is no hot row.
-COMPLETE_BATCHES = """
-UPDATE batches b
-SET state = CASE WHEN EXISTS (SELECT 1 FROM records f
-                              WHERE f.tenant_id = b.tenant_id AND f.batch_id = b.id
-                                AND f.state = 'FAILED')
-                 THEN 'COMPLETED_WITH_ERRORS' ELSE 'COMPLETED' END,
-    completed_at = now(), updated_at = now()
-WHERE b.tenant_id = $1 AND b.id = ANY($2::uuid[]) AND b.state IN ('QUEUED', 'IN_PROGRESS')
-  AND NOT EXISTS (SELECT 1 FROM records r
-                  WHERE r.tenant_id = b.tenant_id AND r.batch_id = b.id
-                    AND r.state IN ('PENDING', 'QUEUED', 'ISSUED'))
-"""
-
-
 # Inside the outcome transaction: how many records of each batch are still to finish, as
 # this transaction sees it (its own updates, others' commits), counted only up to a bound.
 # Far from the end of a batch the completion transaction is skipped; close to it, it runs.
@@ -106,19 +92,27 @@ class RecordOutcome:
 async def write_outcomes(
     conn: asyncpg.Connection, tenant_id: uuid.UUID, outcomes: Sequence[RecordOutcome]
 ) -> None:
+    """Record each outcome; a record that fails for good fails through the lifecycle's
+    writer (``credbatch.batches.lifecycle.fail_records``), after its sends are stamped."""
     if not outcomes:
         return
     await conn.execute(
         WRITE_OUTCOMES,
         tenant_id,
         [o.record_id for o in outcomes],
-        [o.state for o in outcomes],
+        [None if o.state is RecordState.FAILED else o.state for o in outcomes],
         [o.email_sent for o in outcomes],
         [o.sms_sent for o in outcomes],
         [o.code for o in outcomes],
         [o.message for o in outcomes],
         [o.attempt for o in outcomes],
     )
+    failures = [
+        Failure(o.record_id, o.code or "", o.message or "", o.attempt)
+        for o in outcomes
+        if o.state is RecordState.FAILED
+    ]
+    await fail_records(conn, tenant_id, failures, from_states=(RecordState.ISSUED,))
 
 
 async def nearly_finished(
@@ -127,12 +121,6 @@ async def nearly_finished(
     """The batches among ``batch_ids`` with fewer than ``bound`` records left to finish."""
     rows = await conn.fetch(REMAINING, tenant_id, list(batch_ids), bound)
     return {row["id"] for row in rows if row["remaining"] < bound}
-
-
-async def complete_batches(
-    conn: asyncpg.Connection, tenant_id: uuid.UUID, batch_ids: Sequence[uuid.UUID]
-) -> None:
-    await conn.execute(COMPLETE_BATCHES, tenant_id, list(batch_ids))
 
 
 async def stamp_sent(

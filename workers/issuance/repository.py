@@ -1,10 +1,9 @@
 """SQL of the issuance worker; every statement handles a whole group of records at once.
 
-Measured on a 2-core machine, as the application role under row-level security: one UPDATE
-per record in its own transaction runs ~2,200 records/s, one UPDATE ... FROM unnest per 500
-records ~23,000-55,000/s, 10-25x faster. Locking follows credbatch.batches.repository:
-records are locked (in id order, so concurrent groups cannot deadlock) before any batches
-row.
+One UPDATE ... FROM unnest per group rather than one statement per record: a statement per
+record costs a round trip and a commit each, which groups of hundreds of records amortise.
+Locking follows ``docs/architecture.md`` ("Lock order"): records are locked (in id order, so
+concurrent groups cannot deadlock) before any batches row.
 """
 
 from __future__ import annotations
@@ -63,14 +62,6 @@ SET state = 'ISSUED', issued_at = now(), updated_at = now(), attempt = u.attempt
     error_code = NULL, error_message = NULL
 FROM unnest($2::uuid[], $3::int[]) AS u(id, attempt)
 WHERE r.tenant_id = $1 AND r.id = u.id
-"""
-
-MARK_FAILED_UNISSUED = """
-UPDATE records r
-SET state = 'FAILED', updated_at = now(), attempt = u.attempt, error_code = u.code,
-    error_message = u.message
-FROM unnest($2::uuid[], $3::int[], $4::text[], $5::text[]) AS u(id, attempt, code, message)
-WHERE r.tenant_id = $1 AND r.id = u.id AND r.state IN ('PENDING', 'QUEUED')
 """
 
 BATCHES_IN_PROGRESS = """
@@ -188,31 +179,6 @@ async def insert_issued(
         MARK_ISSUED, tenant_id, [c.record_id for c in issued], [c.attempt for c in issued]
     )
     return stored
-
-
-@dataclass(frozen=True)
-class Unissued:
-    """A record that fails before any credential was issued for it."""
-
-    record_id: uuid.UUID
-    attempt: int
-    code: str
-    message: str
-
-
-async def mark_failed_unissued(
-    conn: asyncpg.Connection, tenant_id: uuid.UUID, failed: Sequence[Unissued]
-) -> None:
-    if not failed:
-        return
-    await conn.execute(
-        MARK_FAILED_UNISSUED,
-        tenant_id,
-        [f.record_id for f in failed],
-        [f.attempt for f in failed],
-        [f.code for f in failed],
-        [f.message for f in failed],
-    )
 
 
 @dataclass(frozen=True)

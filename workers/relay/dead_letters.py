@@ -5,8 +5,8 @@ worker had no outcome transaction for, a malformed or foreign job) or when the b
 delivery limit is exceeded (a job that kept crashing workers). Its record would otherwise
 stay QUEUED or ISSUED for ever. Here the record becomes FAILED with the error code
 ``DEAD_LETTERED`` (RetryFailedRecords can bring it back), then its batch is completed as the
-worker completes batches (``workers.issuance.outcome_repository.COMPLETE_BATCHES``, in a transaction
-of its own after the record's committed, so the last record to finish sees all the others).
+worker completes batches (``credbatch.batches.lifecycle``, in a transaction of its own after
+the record's committed, so the last record to finish sees all the others).
 
 Only a QUEUED or ISSUED record changes: a finished one keeps its outcome, and a PENDING one
 is about to be published again (a retry, the sweeper), so the dead job is stale. The message
@@ -23,21 +23,19 @@ import asyncpg
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 from google.protobuf.message import DecodeError
 
+from credbatch.batches.lifecycle import Failure, complete_batches, fail_records
+from credbatch.batches.model import RecordState
 from credbatch.config import Settings
 from credbatch.gen.jobs.v1 import issuance_job_pb2
 from credbatch.messaging import declare_topology
 from credbatch.tenancy import service_scope, tenant_transaction
-from workers.issuance import outcome_repository
 
 log = logging.getLogger(__name__)
 
 DEAD_LETTERED = "DEAD_LETTERED"
 
-_FAIL_RECORD = """
-UPDATE records
-SET state = 'FAILED', error_code = $4, error_message = $5, updated_at = now()
-WHERE tenant_id = $1 AND id = $2 AND batch_id = $3 AND state IN ('QUEUED', 'ISSUED')
-"""
+# A finished record keeps its outcome; a PENDING one is about to be published again.
+_DEAD_FROM = (RecordState.QUEUED, RecordState.ISSUED)
 
 
 async def fail_dead_lettered(
@@ -45,19 +43,15 @@ async def fail_dead_lettered(
 ) -> bool:
     """Fail the record of a dead-lettered job and complete its batch; whether it changed."""
     scope = service_scope(tenant_id)
+    failure = Failure(
+        record_id, DEAD_LETTERED, "the job was dead-lettered by the broker", batch_id=batch_id
+    )
     async with tenant_transaction(pool, scope) as conn:
-        status = await conn.execute(
-            _FAIL_RECORD,
-            tenant_id,
-            record_id,
-            batch_id,
-            DEAD_LETTERED,
-            "the job was dead-lettered by the broker",
-        )
-    if status == "UPDATE 0":
+        changed = await fail_records(conn, tenant_id, [failure], from_states=_DEAD_FROM)
+    if not changed:
         return False
     async with tenant_transaction(pool, scope) as conn:
-        await outcome_repository.complete_batches(conn, tenant_id, [batch_id])
+        await complete_batches(conn, tenant_id, [batch_id])
     return True
 
 

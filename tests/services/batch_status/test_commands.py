@@ -43,9 +43,12 @@ async def work_one(
             )
             return "failed"
         await conn.execute(
-            "UPDATE records SET state = 'INVITED', issued_at = clock_timestamp(), invited_at ="
-            " clock_timestamp(), updated_at = clock_timestamp(), attempt = attempt + 1"
-            " WHERE id = $1",
+            "UPDATE records SET state = 'ISSUED', issued_at = clock_timestamp() WHERE id = $1",
+            record_id,
+        )
+        await conn.execute(
+            "UPDATE records SET state = 'INVITED', invited_at = clock_timestamp(),"
+            " updated_at = clock_timestamp(), attempt = attempt + 1 WHERE id = $1",
             record_id,
         )
         return "issued"

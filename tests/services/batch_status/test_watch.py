@@ -14,6 +14,7 @@ from credbatch.config import Settings
 from credbatch.gen.batches.v1 import batch_pb2, batches_service_pb2
 from tests.fixtures.batches import insert_batch, insert_schema
 from tests.fixtures.grpc import bearer
+from tests.fixtures.lifecycle import invite
 
 
 async def test_watch_reports_changes_and_ends_on_completion(
@@ -33,10 +34,7 @@ async def test_watch_reports_changes_and_ends_on_completion(
     watcher = asyncio.create_task(watch())
     for record_id in arranged.record_ids:
         await asyncio.sleep(1.3)  # longer than the shared poll's interval: every step is seen
-        await owner_pool.execute(
-            "UPDATE records SET state = 'INVITED', updated_at = clock_timestamp() WHERE id = $1",
-            record_id,
-        )
+        await invite(owner_pool, [record_id])
     await asyncio.wait_for(watcher, 15)  # ends by itself once the batch is terminal
     assert seen[0].state == batch_pb2.BATCH_STATE_QUEUED
     assert seen[-1].state == batch_pb2.BATCH_STATE_COMPLETED

@@ -21,6 +21,7 @@ from services.batch_status.status import BatchStatus
 from services.batch_status.watch import WatchLimits
 from tests.fixtures.batches import insert_batch, insert_schema
 from tests.fixtures.grpc import StartApp, bearer
+from tests.fixtures.lifecycle import invite
 
 
 class CountingStatus(BatchStatus):
@@ -60,19 +61,13 @@ async def test_fifty_watchers_share_one_read_per_second(
     await asyncio.sleep(1.0)
     first_reads = len(status.reads)
     assert first_reads <= 50 + 2  # each caller's own read, plus the shared poll's
-    await owner_pool.execute(
-        "UPDATE records SET state = 'INVITED', updated_at = clock_timestamp() WHERE id = $1",
-        arranged.record_ids[0],
-    )
+    await invite(owner_pool, arranged.record_ids[:1])
     await asyncio.sleep(3.0)
     shared = [who for who in status.reads if who == "system:worker"]
     assert 2 <= len(shared) <= 5  # about one a second for all fifty, over about four seconds
     assert len(status.reads) - len(shared) == 50
     assert all(s[-1].counts.invited == 1 for s in seen)  # every watcher got the change
-    await owner_pool.execute(
-        "UPDATE records SET state = 'INVITED', updated_at = clock_timestamp() WHERE batch_id = $1",
-        arranged.batch_id,
-    )
+    await invite(owner_pool, arranged.record_ids[1:])
     await asyncio.wait_for(asyncio.gather(*tasks), 5)  # all end on the terminal state
     assert all(s[-1].terminal and s[-1].counts.invited == 3 for s in seen)
     assert status._watches.active == 0

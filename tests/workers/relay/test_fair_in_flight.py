@@ -20,7 +20,8 @@ SELECT (SELECT array_agg(id ORDER BY id) FROM records WHERE state = 'QUEUED')
 @pytest_asyncio.fixture(autouse=True, loop_scope="session")
 async def clean_slate(fair_db: FairDb) -> AsyncIterator[None]:
     await drain(fair_db.relay)
-    await fair_db.owner.execute("UPDATE records SET state = 'INVITED' WHERE state = 'QUEUED'")
+    await fair_db.owner.execute("UPDATE records SET state = 'ISSUED' WHERE state = 'QUEUED'")
+    await fair_db.owner.execute("UPDATE records SET state = 'INVITED' WHERE state = 'ISSUED'")
     yield
 
 

@@ -13,6 +13,7 @@ from credbatch.config import Settings
 from credbatch.gen.jobs.v1 import issuance_job_pb2
 from credbatch.messaging import ConfirmingPublisher, declare_topology
 from tests.fixtures.dispatch import FairDb, add_pending_batch
+from tests.fixtures.lifecycle import walk
 from workers.relay.sweeper import Sweeper
 
 
@@ -38,14 +39,11 @@ async def set_states(
             "SELECT id FROM records WHERE batch_id = $1 ORDER BY row_number", batch_id
         )
     ]
+    await walk(owner, ids, states)
     await owner.execute(
-        """
-        UPDATE records r SET state = u.state, attempt = 1,
-               updated_at = now() - make_interval(secs => $3)
-        FROM unnest($1::uuid[], $2::text[]) AS u(id, state) WHERE r.id = u.id
-        """,
+        "UPDATE records SET attempt = 1, updated_at = now() - make_interval(secs => $2)"
+        " WHERE id = ANY($1::uuid[])",
         ids,
-        states,
         age,
     )
     return ids
