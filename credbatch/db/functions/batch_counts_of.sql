@@ -2,6 +2,7 @@
 -- folded (batch_count_deltas): a few rows per batch however many records it has. One SQL
 -- statement, STABLE and without SET or SECURITY DEFINER, so the planner inlines it into the
 -- query that calls it (LATERAL) and one snapshot covers the batch and its counts.
+-- Every role may run it (no REVOKE): it reads as the caller, under row-level security.
 CREATE OR REPLACE FUNCTION batch_counts_of(p_tenant uuid, p_batch uuid)
 RETURNS TABLE (states text[], ns bigint[], last_update timestamptz)
 LANGUAGE sql STABLE

@@ -2,6 +2,7 @@
 -- (credbatch.batches.repository) show it; batches_complete stores it when a batch finishes.
 -- A record is finished in every state but PENDING, QUEUED and ISSUED (FAILED too, until a
 -- retry makes it PENDING again).
+-- Every role may run it (no REVOKE): it reads nothing, it only computes.
 CREATE OR REPLACE FUNCTION batch_state_of(p_stored text, p_cancelled boolean, p_total bigint,
                                           p_states text[], p_ns bigint[])
 RETURNS text

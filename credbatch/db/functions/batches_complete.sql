@@ -3,6 +3,7 @@
 -- consumer), in a transaction of its own after that change committed: the last one to commit
 -- sees every other record finished. Runs as the caller, under RLS. It updates batches rows
 -- alone, and a batch with work left is not locked (its WHERE fails), so this is no hot row.
+-- Every role may run it (no REVOKE): it runs as the caller, under row-level security.
 CREATE OR REPLACE FUNCTION batches_complete(p_tenant uuid, p_batches uuid[]) RETURNS integer
 LANGUAGE sql VOLATILE
 AS $$

@@ -4,6 +4,7 @@
 -- of old and new rows, so its cost stays one index probe per changed record on any statement.
 -- Names are schema-qualified instead of a SET search_path clause, which would cost a
 -- configuration save and restore on every row.
+-- Executable by PUBLIC (no REVOKE): a trigger function cannot be called directly.
 CREATE OR REPLACE FUNCTION record_state_guard() RETURNS trigger
 LANGUAGE plpgsql
 AS $$

@@ -77,6 +77,7 @@ async def offer_one(
     offer_ttl: int = 3600,
     tenant_id: uuid.UUID | None = None,
     public_url: str = PUBLIC_URL,
+    state: str = "INVITED",
 ) -> Offered:
     tenant = tenant_id or uuid.uuid4()
     keys = KeyRing(app_pool, KEK)
@@ -91,7 +92,7 @@ async def offer_one(
             conn,
             tenant,
             creator=SERVICE_USER,
-            states=("INVITED",),
+            states=(state,),
             mediums=mediums,
             claim_mode=claim_mode,
         )

@@ -80,9 +80,8 @@ async def test_an_access_token_taken_before_revocation_gets_no_credential(
 async def test_a_wallet_claiming_before_the_outcome_write_stays_claimed(
     app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool
 ) -> None:
-    offered = await offer_one(app_pool)
     # The worker stored the offer and sent the invitation, but has not written the outcome.
-    await _set_state(owner_pool, offered.record_id, "ISSUED")
+    offered = await offer_one(app_pool, state="ISSUED")
     async with client_of(oid4vci_app(app_pool)) as client:
         wallet = Wallet(client, offered)
         access_token = await wallet.access_token()
