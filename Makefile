@@ -11,13 +11,14 @@ BUF := .tools/node_modules/.bin/buf
 # The wallet test's npm libraries, exactly as tests/wallet/package-lock.json pins them.
 WALLET_DEPS := .tools/wallet/node_modules/.package-lock.json
 
-.PHONY: help install lock check-lock run test lint typecheck protos check-protos lint-protos clean \
+.PHONY: help install lock check-lock hooks run test lint typecheck protos check-protos lint-protos clean \
 	demo descriptor-set validate-deploy browser wallet-deps
 
 help:
 	@echo "make install         - create .venv and install credbatch with its dev tools from the lock"
 	@echo "make lock            - regenerate requirements.lock (hashes) from pyproject.toml"
 	@echo "make check-lock      - fail when requirements.lock does not match pyproject.toml's pins"
+	@echo "make hooks           - install the git pre-commit hook (ruff, ruff format, mypy)"
 	@echo "make run             - create .venv, the database and roles, migrate, start every component"
 	@echo "make test            - run the whole test suite against the local PostgreSQL and RabbitMQ"
 	@echo "make browser         - install Debian's chromium (the claim page tests run it headless)"
@@ -45,6 +46,10 @@ $(STAMP): pyproject.toml $(LOCK)
 lock: $(STAMP)
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
 		--generate-hashes --custom-compile-command "make lock" --quiet $(LOCK_FLAGS) -o $(LOCK)
+
+# Installs .pre-commit-config.yaml as this clone's git pre-commit hook (ruff, ruff format, mypy).
+hooks: $(STAMP)
+	$(VENV)/bin/pre-commit install
 
 # Fails when requirements.lock does not hold exactly the pins of pyproject.toml (no network).
 check-lock: $(STAMP)
