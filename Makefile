@@ -11,8 +11,8 @@ BUF := .tools/node_modules/.bin/buf
 # The wallet test's npm libraries, exactly as tests/wallet/package-lock.json pins them.
 WALLET_DEPS := .tools/wallet/node_modules/.package-lock.json
 
-.PHONY: help install lock check-lock hooks run test lint typecheck protos check-protos lint-protos clean \
-	demo descriptor-set validate-deploy browser wallet-deps
+.PHONY: help install lock check-lock hooks run test test-unit lint typecheck protos check-protos \
+	lint-protos clean demo descriptor-set validate-deploy browser wallet-deps
 
 help:
 	@echo "make install         - create .venv and install credbatch with its dev tools from the lock"
@@ -21,6 +21,7 @@ help:
 	@echo "make hooks           - install the git pre-commit hook (ruff, ruff format, mypy)"
 	@echo "make run             - create .venv, the database and roles, migrate, start every component"
 	@echo "make test            - run the whole test suite against the local PostgreSQL and RabbitMQ"
+	@echo "make test-unit       - the fast tier: tests needing no PostgreSQL, RabbitMQ or child process"
 	@echo "make browser         - install Debian's chromium (the claim page tests run it headless)"
 	@echo "make wallet-deps     - install the wallet test's pinned npm libraries into .tools/wallet"
 	@echo "make lint            - lock check, ruff, ruff format, mypy, generated-code staleness, buf lint"
@@ -63,6 +64,11 @@ run: $(STAMP)
 test: $(STAMP) browser $(WALLET_DEPS)
 	$(PY) -m credbatch.codegen --check
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# The fast tier: every test not marked integration (tests/conftest.py marks the ones needing
+# PostgreSQL, RabbitMQ, SMTP or child processes). No service needs to be running.
+test-unit: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider -m "not integration"
 
 # The claim page tests take screenshots with headless Chromium; Debian's package, as root.
 browser:
