@@ -15,11 +15,11 @@ id order, then ``batches`` rows. A transaction that locks a batches row and then
 takes them only ``SKIP LOCKED`` (it never waits for one), and nobody waits for a records lock
 while holding a dispatch row other than through the relay's own SKIP LOCKED claim.
 
-* Outbox relay (``outbox_claim``, migration 0500): locks tenant and batch dispatch keys and
+* Outbox relay (``outbox_claim``): locks tenant and batch dispatch keys and
   PENDING records, all ``SKIP LOCKED``, never a record of a CANCELLED batch; holds them while
   it publishes and awaits confirms (up to the publish timeout), marks the confirmed records
   QUEUED and commits. It never locks a batches row.
-* Triggers on records (0500 ``dispatch_note_pending``, 0600 ``records_count_changes``), run
+* Triggers on records (``dispatch_note_pending``, ``records_count_changes``), run
   inside whichever statement changes records: the counts trigger only appends
   ``batch_count_deltas`` rows (locked by nobody else; ``batch_counts_fold`` locks only deltas
   and ``batch_counts`` rows). The dispatch trigger acts only when records become PENDING
@@ -46,7 +46,7 @@ while holding a dispatch row other than through the relay's own SKIP LOCKED clai
   and cancelled by a later round, or rolled back to PENDING and cancelled by a later round; a
   record a worker's issue transaction holds either became ISSUED before the cancel (its
   invitation goes out only if the worker read the batch before the cancel committed) or is
-  skipped by that worker. Rounds stop after about a second; the sweeper (migration 0960)
+  skipped by that worker. Rounds stop after about a second; the sweeper (``sweep_stuck``)
   cancels what is left.
 * ``commands.retry_failed`` (RetryFailedRecords): makes FAILED records PENDING in id order
   ``FOR UPDATE SKIP LOCKED`` (a redelivered job's issue transaction may hold one; it changes
@@ -85,7 +85,7 @@ RATE_SAMPLE = 1000
 
 # The batch and its counts per record state in one statement (one snapshot, so a fold that
 # commits meanwhile is seen entirely or not at all): the sum of its folded rows in
-# batch_counts and its deltas in batch_count_deltas (migration 0600), a few rows per batch
+# batch_counts and its deltas in batch_count_deltas, a few rows per batch
 # however many records it has (credbatch.batches.counts folds the deltas every second).
 _VIEW_SELECT = """
 SELECT b.id, b.schema_id, b.schema_version, b.mediums, b.email_template_id,
