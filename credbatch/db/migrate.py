@@ -484,14 +484,6 @@ async def _refuse_other_history(conn: asyncpg.Connection, migrations: list[Migra
         f"(`dropdb {database}`; `make run` or `python -m credbatch.db.migrate` creates it anew)."
     )
     names = {m.version: m.name for m in migrations}
-    for row in rows:
-        name = names.get(row["version"])
-        if name is not None and name != row["name"]:
-            raise MigrationError(
-                f"database {database!r} records migration {row['version']}_{row['name']} "
-                f"where the file is {row['version']}_{name}: it holds another migration "
-                f"history. {remedy}"
-            )
     if not await conn.fetchval("SELECT to_regclass('public.schema_repeatables') IS NOT NULL"):
         unknown = [r for r in rows if names.get(r["version"]) != r["name"]] or rows
         raise MigrationError(
@@ -500,6 +492,14 @@ async def _refuse_other_history(conn: asyncpg.Connection, migrations: list[Migra
             f"{unknown[0]['name']} and no function or trigger files); the two histories "
             f"cannot be mixed. {remedy}"
         )
+    for row in rows:
+        name = names.get(row["version"])
+        if name is not None and name != row["name"]:
+            raise MigrationError(
+                f"database {database!r} records migration {row['version']}_{row['name']} "
+                f"where the file is {row['version']}_{name}: it holds another migration "
+                f"history. {remedy}"
+            )
 
 
 async def _changed(
