@@ -34,6 +34,9 @@ RECORDS = 30_000
 # A command's rounds stop after SETTLE seconds whatever is still held. Ten times that is its
 # deadline here, room for a loaded machine; how long it really takes belongs to benchmarks.
 DEADLINE = 10 * SETTLE
+# Seconds the retried batch has to complete: generous, since on a machine shared with other
+# work the records are issued several times slower than on an idle one.
+COMPLETE_WITHIN = 300.0
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -82,7 +85,7 @@ async def test_cancel_in_full_flight_returns_quickly_and_stops_invitations(syste
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(COMPLETE_WITHIN + 120)
 async def test_retry_in_full_flight_returns_quickly_and_every_record_ends_invited(
     system: System,
 ) -> None:
@@ -109,9 +112,10 @@ async def test_retry_in_full_flight_returns_quickly_and_every_record_ends_invite
     assert took < DEADLINE, f"RetryFailedRecords took {took:.2f} s"
     print(f"retry in flight of {failed} failed records: {took:.2f} s")
     # Failures after the retry's rounds (sends refused before it) are retried again.
-    while (state := await wait_terminal(owner, system.batch.batch_id, 120)) != "COMPLETED":
+    batch_id = system.batch.batch_id
+    while (state := await wait_terminal(owner, batch_id, COMPLETE_WITHIN)) != "COMPLETED":
         assert state == "COMPLETED_WITH_ERRORS", state
-        await status.retry(scope, system.batch.batch_id)
+        await status.retry(scope, batch_id)
     assert await record_states(owner, system.batch.batch_id) == {"INVITED": RECORDS}
     credentials = await owner.fetchval(
         "SELECT count(DISTINCT record_id) FROM credentials WHERE batch_id = $1"
