@@ -4,21 +4,27 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The whole dependency tree with hashes, generated from pyproject.toml by `make lock`.
+LOCK := requirements.lock
 BUF_VERSION := 1.75.0
 BUF := .tools/node_modules/.bin/buf
 # The wallet test's npm libraries, exactly as tests/wallet/package-lock.json pins them.
 WALLET_DEPS := .tools/wallet/node_modules/.package-lock.json
 
-.PHONY: help install run test lint typecheck protos check-protos lint-protos clean \
-	demo descriptor-set validate-deploy browser wallet-deps
+.PHONY: help install lock check-lock hooks run test test-unit lint typecheck protos check-protos \
+	lint-protos clean demo descriptor-set validate-deploy browser wallet-deps
 
 help:
-	@echo "make install         - create .venv and install credbatch with its dev tools"
+	@echo "make install         - create .venv and install credbatch with its dev tools from the lock"
+	@echo "make lock            - regenerate requirements.lock (hashes) from pyproject.toml"
+	@echo "make check-lock      - fail when requirements.lock does not match pyproject.toml's pins"
+	@echo "make hooks           - install the git pre-commit hook (ruff, ruff format, mypy)"
 	@echo "make run             - create .venv, the database and roles, migrate, start every component"
 	@echo "make test            - run the whole test suite against the local PostgreSQL and RabbitMQ"
+	@echo "make test-unit       - the fast tier: tests needing no PostgreSQL, RabbitMQ or child process"
 	@echo "make browser         - install Debian's chromium (the claim page tests run it headless)"
 	@echo "make wallet-deps     - install the wallet test's pinned npm libraries into .tools/wallet"
-	@echo "make lint            - ruff, mypy, generated-code staleness, buf lint"
+	@echo "make lint            - lock check, ruff, ruff format, mypy, generated-code staleness, buf lint"
 	@echo "make typecheck       - mypy (strict) only"
 	@echo "make protos          - regenerate credbatch/gen from protos/"
 	@echo "make check-protos    - fail when credbatch/gen is stale"
@@ -28,11 +34,27 @@ help:
 	@echo "make descriptor-set  - write build/credbatch.pb for Envoy gRPC-JSON transcoding"
 	@echo "make validate-deploy - check the compose file and Kubernetes manifests"
 
-$(STAMP): pyproject.toml
+# Every package, dev tools included, comes from the lock with its hashes checked, so two
+# machines get the same tree; the project itself is added without resolving anything.
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Pins unpinned (transitive) packages where the current lock allows; LOCK_FLAGS=--upgrade
+# moves them to their newest releases.
+lock: $(STAMP)
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+		--generate-hashes --custom-compile-command "make lock" --quiet $(LOCK_FLAGS) -o $(LOCK)
+
+# Installs .pre-commit-config.yaml as this clone's git pre-commit hook (ruff, ruff format, mypy).
+hooks: $(STAMP)
+	$(VENV)/bin/pre-commit install
+
+# Fails when requirements.lock does not hold exactly the pins of pyproject.toml (no network).
+check-lock: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_lock.py
 
 install: $(STAMP)
 
@@ -43,12 +65,17 @@ test: $(STAMP) browser $(WALLET_DEPS)
 	$(PY) -m credbatch.codegen --check
 	$(PY) -m pytest -q -p no:cacheprovider
 
+# The fast tier: every test not marked integration (tests/conftest.py marks the ones needing
+# PostgreSQL, RabbitMQ, SMTP or child processes). No service needs to be running.
+test-unit: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider -m "not integration"
+
 # The claim page tests take screenshots with headless Chromium; Debian's package, as root.
 browser:
 	test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y --no-install-recommends chromium; }
 
-lint: $(STAMP) check-protos lint-protos
+lint: $(STAMP) check-lock check-protos lint-protos
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy

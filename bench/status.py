@@ -4,7 +4,7 @@ plus one running batch of 1,000,000 records.
 Arranges the data (once; reused when already there) in the dedicated database
 ``credbatch_bench_status`` with owner-side bulk INSERT … SELECT generate_series (every batch
 starts IN_PROGRESS; the finished ones then reach their terminal state through the same state
-UPDATEs the worker and CancelBatch run; the count triggers of migration 0600 see every
+UPDATEs the worker and CancelBatch run; the records_count_* triggers see every
 statement), starts the real service process against it, and prints ListBatches and GetBatch
 latency (p50/p95/p99, through gRPC as the application role, RLS applying), GetBatch on the
 running 1,000,000-record batch, the database reads of 50 WatchBatch streams on it, and

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from credbatch.config import ConfigError, Settings, load_settings
-from credbatch.db.migrate import ensure_database, migrate
+from credbatch.db.migrate import MigrationError, ensure_database, migrate
 from credbatch.messaging.topology import connect, declare_topology
 
 MAIL_DIR = ".local/mail"
@@ -161,7 +161,10 @@ async def _prefix(name: str, stream: asyncio.StreamReader) -> None:
 async def prepare(settings: Settings) -> None:
     await ensure_database(settings.database_url)
     applied = await migrate(settings.database_url)
-    print(f"database ready ({len(applied)} migration(s) applied now)")
+    print(
+        f"database ready ({len(applied.migrations)} migration(s), {len(applied.functions)} "
+        f"function file(s), {len(applied.triggers)} trigger file(s) applied now)"
+    )
     connection = await connect(settings)
     try:
         channel = await connection.channel()
@@ -235,7 +238,12 @@ def main() -> None:
     except (ConfigError, ValueError) as error:
         print(f"configuration error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    raise SystemExit(asyncio.run(run(settings, workers)))
+    try:
+        code = asyncio.run(run(settings, workers))
+    except MigrationError as error:
+        print(f"migration failed: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+    raise SystemExit(code)
 
 
 if __name__ == "__main__":

@@ -66,6 +66,7 @@ def test_bad_smtp_security_is_refused_naming_the_variable(
         load_settings({**PRODUCTION, **extra})
 
 
+@pytest.mark.integration  # starts a child process, with no fixture to say so
 def test_the_issuance_worker_refuses_to_start_in_production_without_smtp_tls() -> None:
     env = {key: value for key, value in os.environ.items() if not key.startswith("CREDBATCH_")}
     result = subprocess.run(

@@ -1,11 +1,11 @@
 """Folding the record-count deltas of every batch into its per-state counts.
 
 Statement triggers on ``records`` append one signed row per (batch, state) and statement to
-``batch_count_deltas`` (migration 0600); readers sum those with the folded ``batch_counts``.
-Folding keeps the number of rows a reader sums small: between two folds a batch gains at
-most two rows per statement its writers ran. A fold never changes a count a reader sees, so
-any number of processes may fold at once, and a fold that fails loses nothing (the next one
-picks the deltas up).
+``batch_count_deltas`` (``records_count_changes``); readers sum those with the folded
+``batch_counts``. Folding keeps the number of rows a reader sums small: between two folds a
+batch gains at most two rows per statement its writers ran. A fold never changes a count a
+reader sees, so any number of processes may fold at once, and a fold that fails loses nothing
+(the next one picks the deltas up).
 """
 
 from __future__ import annotations

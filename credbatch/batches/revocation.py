@@ -2,8 +2,8 @@
 
 Both happen in the caller's one transaction, so a verifier never sees a revoked entry for a
 record still shown as valid, or the reverse. The signed list token is not touched here: the
-``status_lists_bits_changed`` trigger (migration 0800) makes it due, and the workers' refresher
-signs it again, so verifiers see the revocation within the token's ttl.
+``status_lists_bits_changed`` trigger makes it due, and the workers' refresher signs it
+again, so verifiers see the revocation within the token's ttl.
 
 Lock order, as in ``docs/architecture.md``: the ``records`` rows first, in id order
 (the order the issuance worker locks them), then the ``status_lists`` rows, in list id order.

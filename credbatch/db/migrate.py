@@ -1,11 +1,39 @@
-"""Schema migrations: plain SQL files applied in order, each once, each in its own transaction.
+"""Schema migrations and stored code, applied as the owner in one transaction per run.
 
-Files live in ``credbatch/db/migrations`` and are named ``NNNN_name.sql``. The runner
-connects as the owner (``Settings.database_url``), serialises concurrent runs with an
-advisory lock, makes sure the application, monitoring, relay and webhook dispatcher roles
-exist with the right attributes, then applies what is missing and records it in
-``schema_migrations`` with the file's checksum. An applied file must never change: a
-different checksum is an error.
+Three folders of plain SQL under ``credbatch/db`` describe the database:
+
+* ``migrations/NNNN_name.sql``, versioned: tables, types, indexes, constraints, row-level
+  security policies, grants on tables and data. Each is applied once, in version order, and
+  recorded in ``schema_migrations`` with its checksum. An applied file must never change (a
+  different checksum is an error): a change to the schema is a new migration.
+* ``functions/<name>.sql``: the stored function ``<name>`` (``CREATE OR REPLACE FUNCTION``,
+  its comment and its EXECUTE grants); ``functions/README.md`` says how to write one.
+* ``triggers/<name>.sql``: the trigger ``<name>`` (``CREATE OR REPLACE TRIGGER``).
+
+Function and trigger files are repeatable: applied when first seen and again whenever their
+text changes, recorded in ``schema_repeatables`` with their checksum, skipped otherwise.
+Changing a function or a trigger is editing its file.
+
+The runner connects as the owner (``Settings.database_url``), serialises concurrent runs with
+an advisory lock, makes sure the application, monitoring, relay and webhook dispatcher roles
+exist with the right attributes, then, in one transaction (a run applies everything or
+nothing):
+
+1. applies the function files whose checksum changed, with ``check_function_bodies`` off, so
+   that a body may name a table or column a pending migration creates. Functions come first
+   because migrations need them: row-level security policies call ``app_tenant()``, table
+   grants call ``grant_app()``. The grant helpers (``grant_*.sql``) go before the other files,
+   whose own grants call them;
+2. applies the pending migrations in version order;
+3. applies the trigger files whose checksum changed (their tables exist by now);
+4. checks the bodies of the functions applied, or of every function when a migration was
+   applied, with their language's validator: what ``CREATE FUNCTION`` checks when
+   ``check_function_bodies`` is on, against the schema the run leaves.
+
+A file that fails names itself in the ``MigrationError``. A database whose history is not
+the one in ``migrations/`` (one migrated before the schema was folded into its current
+baseline, or a migration recorded under another name) is refused: it holds development or
+test data only, and is dropped and created again.
 
 Run it with ``python -m credbatch.db.migrate``.
 """
@@ -17,8 +45,9 @@ import hashlib
 import logging
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import asyncpg
@@ -27,24 +56,63 @@ from credbatch.config import APP_ROLE, MONITOR_ROLE, RELAY_ROLE, WEBHOOKS_ROLE, 
 
 log = logging.getLogger("credbatch.db.migrate")
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_DB_DIR = Path(__file__).parent
+MIGRATIONS_DIR = _DB_DIR / "migrations"
+FUNCTIONS_DIR = _DB_DIR / "functions"
+TRIGGERS_DIR = _DB_DIR / "triggers"
 # pg_advisory_lock key shared by every runner of this schema ("credbatch" in ASCII).
 _LOCK_KEY = 0x6372656462617463
 _FILE_RE = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
+_REPEATABLE_RE = re.compile(r"^(?P<name>[a-z][a-z0-9_]*)\.sql$")
+# Function files applied before the others: the migration helpers the others' grants call.
+_HELPER_PREFIX = "grant_"
+
+Kind = Literal["function", "trigger"]
 
 
 class MigrationError(Exception):
-    """The migrations on disk and in the database disagree, or a file is malformed."""
+    """The migrations on disk and in the database disagree, or a file is malformed or fails."""
 
 
 @dataclass(frozen=True)
 class Migration:
-    """One migration file."""
+    """One versioned migration file."""
 
     version: str
     name: str
     sql: str
     checksum: str
+
+
+@dataclass(frozen=True)
+class Repeatable:
+    """One function or trigger file, named after the object it defines."""
+
+    kind: Kind
+    name: str
+    sql: str
+    checksum: str
+
+    @property
+    def path(self) -> str:
+        """The file, relative to ``credbatch/db``, for messages."""
+        return f"{self.kind}s/{self.name}.sql"
+
+
+@dataclass
+class Applied:
+    """What one run applied: migration versions, function and trigger names, in order."""
+
+    migrations: list[str] = field(default_factory=list)
+    functions: list[str] = field(default_factory=list)
+    triggers: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.migrations or self.functions or self.triggers)
+
+
+def _checksum(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
@@ -59,12 +127,29 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
             raise MigrationError(f"two migrations have version {version}")
         data = path.read_bytes()
         found[version] = Migration(
-            version=version,
-            name=match["name"],
-            sql=data.decode("utf-8"),
-            checksum=hashlib.sha256(data).hexdigest(),
+            version=version, name=match["name"], sql=data.decode("utf-8"), checksum=_checksum(data)
         )
     return [found[v] for v in sorted(found)]
+
+
+def discover_repeatables(directory: Path, kind: Kind) -> list[Repeatable]:
+    """Read the function or trigger files of ``directory`` in the order they are applied.
+
+    Name order, except that function files named ``grant_*`` come first. A missing directory
+    holds none; files other than ``*.sql`` (a README) are not read.
+    """
+    found: list[Repeatable] = []
+    for path in sorted(directory.glob("*.sql")):
+        match = _REPEATABLE_RE.match(path.name)
+        if match is None:
+            raise MigrationError(
+                f"{kind}s/{path.name}: {kind} files are named after the {kind}, <name>.sql"
+            )
+        data = path.read_bytes()
+        found.append(Repeatable(kind, match["name"], data.decode("utf-8"), _checksum(data)))
+    if kind == "function":
+        found.sort(key=lambda r: (not r.name.startswith(_HELPER_PREFIX), r.name))
+    return found
 
 
 def _quote_ident(name: str) -> str:
@@ -178,7 +263,7 @@ async def ensure_relay_role(
     """Create the outbox relay's role, or restore its attributes; idempotent.
 
     Only this role may run the relay's cross-tenant functions (claim and mark records of
-    every tenant); migrations grant it nothing else, no table included.
+    every tenant); the function files grant it nothing else, no table included.
     """
     await _ensure_cross_tenant_role(conn, role, app_role, "relay")
 
@@ -188,9 +273,9 @@ async def ensure_webhooks_role(
 ) -> None:
     """Create the webhook dispatchers' role, or restore its attributes; idempotent.
 
-    Only this role may claim the due deliveries of every tenant; migrations grant it nothing
-    else. The dispatcher reads and writes each claimed delivery in a tenant transaction as
-    the application role.
+    Only this role may claim the due deliveries of every tenant; the function files grant it
+    nothing else. The dispatcher reads and writes each claimed delivery in a tenant
+    transaction as the application role.
     """
     await _ensure_cross_tenant_role(conn, role, app_role, "webhooks")
 
@@ -198,7 +283,7 @@ async def ensure_webhooks_role(
 async def ensure_monitor_role(conn: asyncpg.Connection, role: str = MONITOR_ROLE) -> None:
     """Create the read-only monitoring role (autoscalers log in as it); idempotent.
 
-    It may connect and call the functions migrations grant it (the dispatchable backlog),
+    It may connect and call the functions granted to it (the dispatchable backlog),
     nothing else: no table privileges, no RLS bypass. Its password is set by the operator.
     """
     ident, literal = _quote_ident(role), _quote_literal(role)
@@ -219,7 +304,7 @@ $$""")
     await conn.execute(f"GRANT USAGE ON SCHEMA public TO {ident}")
 
 
-_SCHEMA_MIGRATIONS = """
+_BOOKKEEPING = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
   version    text        PRIMARY KEY,
   name       text        NOT NULL,
@@ -228,45 +313,103 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 );
 COMMENT ON TABLE schema_migrations IS
   'Migrations applied by credbatch.db.migrate (owner only; no tenant data, no RLS).';
+CREATE TABLE IF NOT EXISTS schema_repeatables (
+  kind       text        NOT NULL CHECK (kind IN ('function', 'trigger')),
+  name       text        NOT NULL,
+  checksum   text        NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (kind, name)
+);
+COMMENT ON TABLE schema_repeatables IS
+  'Function and trigger files (credbatch/db/functions, credbatch/db/triggers) as last applied '
+  'by credbatch.db.migrate, which applies a file again when its checksum changes (owner only; '
+  'no tenant data, no RLS).';
+"""
+
+_RECORD_REPEATABLE = """
+INSERT INTO schema_repeatables (kind, name, checksum) VALUES ($1, $2, $3)
+ON CONFLICT (kind, name) DO UPDATE SET checksum = excluded.checksum, applied_at = now()
+"""
+
+# What CREATE FUNCTION checks with check_function_bodies on, asked of each function named.
+_FUNCTIONS_TO_VALIDATE = """
+SELECT p.proname::text AS name, p.oid, l.lanvalidator::regproc::text AS validator
+FROM pg_catalog.pg_proc p
+JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+WHERE p.pronamespace = 'public'::regnamespace AND l.lanvalidator <> 0
+  AND ($1::text[] IS NULL OR p.proname = ANY ($1::text[]))
+ORDER BY p.proname, p.oid
+"""
+
+_FUNCTION_EXISTS = """
+SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_proc
+               WHERE proname = $1 AND pronamespace = 'public'::regnamespace)
+"""
+
+_TRIGGER_EXISTS = """
+SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
+               JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+               WHERE t.tgname = $1 AND NOT t.tgisinternal
+                 AND c.relnamespace = 'public'::regnamespace)
 """
 
 
 async def migrate(
-    owner_url: str, *, directory: Path = MIGRATIONS_DIR, app_role: str = APP_ROLE
-) -> list[str]:
-    """Apply the pending migrations as the owner; returns the versions applied now.
+    owner_url: str,
+    *,
+    migrations_dir: Path = MIGRATIONS_DIR,
+    functions_dir: Path = FUNCTIONS_DIR,
+    triggers_dir: Path = TRIGGERS_DIR,
+    app_role: str = APP_ROLE,
+) -> Applied:
+    """Bring the database up to date as the owner; returns what this run applied.
 
-    Safe to run concurrently and repeatedly: runners queue on an advisory lock, and a
-    migration already recorded is skipped (its checksum must still match the file).
+    Safe to run concurrently and repeatedly: runners queue on an advisory lock, a migration
+    already recorded is skipped (its checksum must still match the file), and so is a
+    function or trigger file whose text has not changed since it was applied.
     """
-    migrations = discover(directory)
+    migrations = discover(migrations_dir)
+    functions = discover_repeatables(functions_dir, "function")
+    triggers = discover_repeatables(triggers_dir, "trigger")
     conn = await asyncpg.connect(owner_url)
     try:
         # Session-level lock: released by unlock, or by the server when the connection ends.
         await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
-        applied = await _migrate_locked(conn, migrations, app_role)
+        await _prepare_roles(conn, app_role)
+        async with conn.transaction():
+            applied = await _apply(conn, migrations, functions, triggers)
         await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
         return applied
     finally:
         await conn.close()
 
 
-async def _migrate_locked(
-    conn: asyncpg.Connection, migrations: list[Migration], app_role: str
-) -> list[str]:
-    # Read by grant_app() in the migrations; session-wide for this runner's connection.
+async def _prepare_roles(conn: asyncpg.Connection, app_role: str) -> None:
+    """Create or repair the roles and name them in the settings the grant helpers read."""
+    # Read by grant_app(); session-wide for this runner's connection.
     await conn.execute("SELECT set_config('credbatch.app_role', $1, false)", app_role)
     await conn.execute("SET lock_timeout = '60s'")
     await ensure_app_role(conn, app_role)
+    # Read by dispatchable_backlog's grant to the monitoring role.
     await conn.execute("SELECT set_config('credbatch.monitor_role', $1, false)", MONITOR_ROLE)
     await ensure_monitor_role(conn)
-    # Read by grant_relay() in the migrations.
+    # Read by grant_relay().
     await conn.execute("SELECT set_config('credbatch.relay_role', $1, false)", RELAY_ROLE)
     await ensure_relay_role(conn, RELAY_ROLE, app_role)
-    # Read by the webhook migrations' grants to the dispatchers.
+    # Read by grant_webhooks().
     await conn.execute("SELECT set_config('credbatch.webhooks_role', $1, false)", WEBHOOKS_ROLE)
     await ensure_webhooks_role(conn, WEBHOOKS_ROLE, app_role)
-    await conn.execute(_SCHEMA_MIGRATIONS)
+
+
+async def _apply(
+    conn: asyncpg.Connection,
+    migrations: list[Migration],
+    functions: list[Repeatable],
+    triggers: list[Repeatable],
+) -> Applied:
+    """One run, inside the caller's transaction."""
+    await _refuse_other_history(conn, migrations)
+    await conn.execute(_BOOKKEEPING)
     recorded = {
         row["version"]: row["checksum"]
         for row in await conn.fetch("SELECT version, checksum FROM schema_migrations")
@@ -280,24 +423,128 @@ async def _migrate_locked(
                 f"migration {m.version}_{m.name} was changed after it was applied; "
                 "add a new migration instead"
             )
-    applied: list[str] = []
+    applied = Applied()
+
+    await conn.execute("SET LOCAL check_function_bodies = off")
+    for f in await _changed(conn, functions, "function"):
+        await _run_file(conn, f.path, f.sql)
+        if not await conn.fetchval(_FUNCTION_EXISTS, f.name):
+            raise MigrationError(f"{f.path} defines no function named {f.name}")
+        await conn.execute(_RECORD_REPEATABLE, f.kind, f.name, f.checksum)
+        applied.functions.append(f.name)
+    await conn.execute("SET LOCAL check_function_bodies = on")
+
     for m in migrations:
         if m.version in recorded:
             continue
-        async with conn.transaction():
-            await conn.execute(m.sql)
-            await conn.execute(
-                "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-                m.version,
-                m.name,
-                m.checksum,
-            )
-        log.info("applied migration %s_%s", m.version, m.name)
-        applied.append(m.version)
+        await _run_file(conn, f"migrations/{m.version}_{m.name}.sql", m.sql)
+        await conn.execute(
+            "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+            m.version,
+            m.name,
+            m.checksum,
+        )
+        applied.migrations.append(m.version)
+
+    for t in await _changed(conn, triggers, "trigger"):
+        await _run_file(conn, t.path, t.sql)
+        if not await conn.fetchval(_TRIGGER_EXISTS, t.name):
+            raise MigrationError(f"{t.path} defines no trigger named {t.name}")
+        await conn.execute(_RECORD_REPEATABLE, t.kind, t.name, t.checksum)
+        applied.triggers.append(t.name)
+
+    if applied.migrations:
+        await _validate_functions(conn, None)  # a table a body reads may have changed
+    elif applied.functions:
+        await _validate_functions(conn, applied.functions)
+    for label, names in (
+        ("migrations", applied.migrations),
+        ("functions", applied.functions),
+        ("triggers", applied.triggers),
+    ):
+        if names:
+            log.info("applied %s: %s", label, ", ".join(names))
     return applied
 
 
-async def _run() -> list[str]:
+async def _refuse_other_history(conn: asyncpg.Connection, migrations: list[Migration]) -> None:
+    """Refuse a database whose recorded migrations are not the history of these files.
+
+    Before the baseline the runner recorded no function or trigger files, so a database
+    with migrations recorded and no ``schema_repeatables`` was migrated by that history.
+    """
+    if not await conn.fetchval("SELECT to_regclass('public.schema_migrations') IS NOT NULL"):
+        return
+    rows = await conn.fetch("SELECT version, name FROM schema_migrations ORDER BY version")
+    if not rows:
+        return
+    database = await conn.fetchval("SELECT current_database()")
+    remedy = (
+        "It can hold development or test data only: drop it and migrate again "
+        f"(`dropdb {database}`; `make run` or `python -m credbatch.db.migrate` creates it anew)."
+    )
+    names = {m.version: m.name for m in migrations}
+    if not await conn.fetchval("SELECT to_regclass('public.schema_repeatables') IS NOT NULL"):
+        unknown = [r for r in rows if names.get(r["version"]) != r["name"]] or rows
+        raise MigrationError(
+            f"database {database!r} was migrated before the schema was folded into its "
+            f"current baseline (it records migration {unknown[0]['version']}_"
+            f"{unknown[0]['name']} and no function or trigger files); the two histories "
+            f"cannot be mixed. {remedy}"
+        )
+    for row in rows:
+        name = names.get(row["version"])
+        if name is not None and name != row["name"]:
+            raise MigrationError(
+                f"database {database!r} records migration {row['version']}_{row['name']} "
+                f"where the file is {row['version']}_{name}: it holds another migration "
+                f"history. {remedy}"
+            )
+
+
+async def _changed(
+    conn: asyncpg.Connection, files: list[Repeatable], kind: Kind
+) -> list[Repeatable]:
+    """The files whose text differs from what was last applied; forgets files now gone."""
+    recorded = {
+        row["name"]: row["checksum"]
+        for row in await conn.fetch(
+            "SELECT name, checksum FROM schema_repeatables WHERE kind = $1", kind
+        )
+    }
+    gone = sorted(set(recorded) - {f.name for f in files})
+    if gone:
+        # Dropping the object is a migration's job (DROP ... IF EXISTS); a file that comes
+        # back is then applied again.
+        log.warning("%s files gone: %s (drop them in a migration)", kind, ", ".join(gone))
+        await conn.execute(
+            "DELETE FROM schema_repeatables WHERE kind = $1 AND name = ANY ($2::text[])",
+            kind,
+            gone,
+        )
+    return [f for f in files if recorded.get(f.name) != f.checksum]
+
+
+async def _run_file(conn: asyncpg.Connection, path: str, sql: str) -> None:
+    try:
+        await conn.execute(sql)
+    except asyncpg.PostgresError as exc:
+        raise MigrationError(f"{path} failed: {type(exc).__name__}: {exc}") from exc
+
+
+async def _validate_functions(conn: asyncpg.Connection, names: list[str] | None) -> None:
+    """Check the bodies of the functions ``names`` (all when None); fail naming the file."""
+    for row in await conn.fetch(_FUNCTIONS_TO_VALIDATE, names):
+        try:
+            await conn.execute(f"SELECT {row['validator']}($1)", row["oid"])
+        except asyncpg.PostgresError as exc:
+            raise MigrationError(
+                f"functions/{row['name']}.sql: the body does not hold against the schema: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+
+
+async def _run() -> Applied:
     settings = load_settings()
     await ensure_database(settings.database_url)
     return await migrate(settings.database_url)
@@ -311,7 +558,15 @@ def main() -> int:
     except MigrationError as exc:
         print(f"migration failed: {exc}", file=sys.stderr)
         return 1
-    print("applied: " + ", ".join(applied) if applied else "database is up to date")
+    if not applied:
+        print("database is up to date")
+    for label, names in (
+        ("migrations", applied.migrations),
+        ("functions", applied.functions),
+        ("triggers", applied.triggers),
+    ):
+        if names:
+            print(f"applied {label}: " + ", ".join(names))
     return 0
 
 

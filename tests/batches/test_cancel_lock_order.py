@@ -12,8 +12,13 @@ import asyncio
 import asyncpg
 
 from credbatch.tenancy import user_scope
-from services.batch_status.status import BatchStatus
+from services.batch_status.status import SETTLE, BatchStatus
 from tests.fixtures.batches import insert_batch
+
+# A cancel that meets held records goes on taking the others, round after round, for SETTLE
+# seconds. Ten times that is its deadline here: room for a loaded machine, while a cancel
+# that waited for a held record would not return before the record is released.
+DEADLINE = 10 * SETTLE
 
 
 async def test_cancel_skips_a_held_record_and_takes_it_once_released(
@@ -25,12 +30,10 @@ async def test_cancel_skips_a_held_record_and_takes_it_once_released(
     status = BatchStatus(app_pool, "http://public.test")
     worker = await owner_pool.acquire()
     worker_tx = worker.transaction()
-    loop = asyncio.get_running_loop()
     rolled_back = False
     try:
         await worker_tx.start()
         await worker.execute("SELECT 1 FROM records WHERE id = $1 FOR UPDATE", held)
-        started = loop.time()
         cancelling = asyncio.create_task(status.cancel(scope, arranged.batch_id))
         await asyncio.sleep(0.2)
         # The others are cancelled while the held one is still locked.
@@ -47,13 +50,11 @@ async def test_cancel_skips_a_held_record_and_takes_it_once_released(
         assert batch_state == "CANCELLED"
         await worker_tx.rollback()
         rolled_back = True
-        view = await asyncio.wait_for(cancelling, 5)
-        took = loop.time() - started
+        view = await asyncio.wait_for(cancelling, DEADLINE)
     finally:
         if not rolled_back:
             await worker_tx.rollback()
         await owner_pool.release(worker)
-    assert took < 2.0
     assert view.counts.cancelled == 5
     left = await owner_pool.fetchval(
         "SELECT count(*) FROM records WHERE batch_id = $1 AND state <> 'CANCELLED'",
@@ -75,10 +76,8 @@ async def test_cancel_returns_while_a_record_stays_held(
             await relay.execute(
                 "SELECT 1 FROM records WHERE id = $1 FOR UPDATE", arranged.record_ids[0]
             )
-            loop = asyncio.get_running_loop()
-            started = loop.time()
-            view = await asyncio.wait_for(status.cancel(scope, arranged.batch_id), 5)
-            assert loop.time() - started < 2.0
+            # It returns while the record is still held: this block holds it until the end.
+            view = await asyncio.wait_for(status.cancel(scope, arranged.batch_id), DEADLINE)
     finally:
         await owner_pool.release(relay)
     assert view.counts.cancelled == 2

@@ -1,4 +1,4 @@
-"""Incremental record counts (migration 0600): always equal to counting the records.
+"""Incremental record counts (records_count_changes): always equal to counting the records.
 
 Every transition runs as the role that runs it in production, through the same kind of
 statement: uploads insert as the creating issuer, the relay claims through its SECURITY

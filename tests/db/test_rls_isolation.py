@@ -47,6 +47,7 @@ DERIVED_TENANT_TABLES = ["batch_count_deltas", "batch_counts"]
 # Tables that are not tenant-owned (no RLS; the application role has no access to them).
 OWNER_TABLES = {
     "schema_migrations",
+    "schema_repeatables",
     "dispatch_clock",
     "dispatch_tenants",
     "dispatch_batches",
@@ -58,12 +59,11 @@ SHARED_READ_TABLES = {"record_transitions"}
 OWNER_WRITTEN_TENANT_TABLES = {"tenant_limits"}
 # Indexes not led by tenant_id, each for a reason (see the migrations' comments).
 CROSS_TENANT_INDEXES = {
-    "records_outbox_idx",
     "credentials_claim_token_key",
     "certificates_id_key",
     "status_list_tokens_due_idx",
     "webhook_deliveries_due_idx",
-    # The sweeper's (migration 0960): it serves every tenant, through sweep_stuck only.
+    # The sweeper's: it serves every tenant, through sweep_stuck only.
     "records_stuck_idx",
     "batches_cancelled_idx",
 }

@@ -6,8 +6,8 @@ import re
 
 from tests.fixtures.manifests import ROOT, Doc, by_name, of_kind
 
-# The SQL the postgresql trigger runs must be what the migrations grant the monitoring role.
-MIGRATIONS = ROOT / "credbatch" / "db" / "migrations"
+# The SQL the postgresql trigger runs must be a function granted to the monitoring role.
+FUNCTIONS = ROOT / "credbatch" / "db" / "functions"
 
 
 def test_keda_combines_queue_and_dispatchable_backlog(manifests: list[Doc]) -> None:
@@ -24,8 +24,8 @@ def test_keda_combines_queue_and_dispatchable_backlog(manifests: list[Doc]) -> N
     query = backlog["metadata"]["query"]
     function = re.fullmatch(r"SELECT (\w+)\(\)", query)
     assert function, query
-    granted = "".join(p.read_text() for p in sorted(MIGRATIONS.glob("*.sql")))
-    assert f"CREATE FUNCTION {function[1]}(" in granted
+    granted = (FUNCTIONS / f"{function[1]}.sql").read_text()
+    assert f"CREATE OR REPLACE FUNCTION {function[1]}(" in granted
     assert "current_setting('credbatch.monitor_role')" in granted
     assert int(backlog["metadata"]["targetQueryValue"]) > 0
     auth = by_name(manifests, "TriggerAuthentication", backlog["authenticationRef"]["name"])

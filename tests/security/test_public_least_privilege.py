@@ -89,6 +89,7 @@ def decoded_status(token: str, jwks: list[dict[str, str]], index: int) -> int:
     return get_status(bits, index, payload["status_list"]["bits"])
 
 
+@pytest.mark.integration  # starts a child process, with no fixture to say so
 def test_the_guard_refuses_key_handling() -> None:
     # Without this, a guard that let everything through would pass the test below.
     result = subprocess.run(

@@ -17,7 +17,7 @@ from credbatch.catalog.model import EmailTemplate as StoredEmailTemplate
 from credbatch.gen.templates.v1 import templates_pb2, templates_service_pb2
 from credbatch.templating.sandbox import TemplateProblem
 from tests.fixtures.grpc import error_details
-from tests.fixtures.templates import make_tenant
+from tests.fixtures.templates import REFUSED_WITHIN, make_tenant
 from workers.issuance.rendering import EmailTemplate as WorkerEmailTemplate
 
 pb = templates_service_pb2
@@ -44,7 +44,7 @@ async def test_a_constant_bomb_behind_a_condition_is_refused_at_creation(
             pb.CreateEmailTemplateRequest(email_template=_email(CONSTANT_BOMB)),
             metadata=tenant.admin,
         )
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < REFUSED_WITHIN
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     details = error_details(caught.value)
     assert details.bad_request is not None
@@ -69,7 +69,7 @@ async def test_a_bomb_on_a_value_is_accepted_but_fails_fast_where_a_long_name_re
             ),
             metadata=tenant.admin,
         )
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < REFUSED_WITHIN
     details = error_details(caught.value)
     assert details.bad_request is not None
     [violation] = details.bad_request.field_violations
@@ -91,5 +91,5 @@ async def test_a_bomb_on_a_value_is_accepted_but_fails_fast_where_a_long_name_re
     started = time.monotonic()
     with pytest.raises(TemplateProblem) as problem:
         worker_template.render({"name": LONG_NAME})
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < REFUSED_WITHIN
     assert problem.value.code == "TEMPLATE_NUMBER_TOO_LARGE"

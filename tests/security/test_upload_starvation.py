@@ -3,9 +3,9 @@
 Real uploads and batch-status services on one pool of 10 application-role connections (the
 uploads process's size). Three attacker tenants each open as many uploads as they may, send
 a header and one chunk, then stall. While they hang, another tenant's upload and a GetBatch
-finish promptly and no pooled connection is in use; each stalled upload then ends at the
-idle timeout with DEADLINE_EXCEEDED and leaves nothing behind; one more upload by an
-attacker tenant is refused with RESOURCE_EXHAUSTED at once.
+finish (before any stalled upload ends) and no pooled connection is in use; each stalled
+upload then ends at the idle timeout with DEADLINE_EXCEEDED and leaves nothing behind; one
+more upload by an attacker tenant is refused with RESOURCE_EXHAUSTED, not queued behind them.
 """
 
 from __future__ import annotations
@@ -130,7 +130,8 @@ async def test_stalled_uploads_take_nothing_from_other_tenants(
         )
         assert open_transactions == 0
 
-        # One more from an attacker tenant is refused at once.
+        # One more from an attacker tenant is refused, not queued for a slot (queued, it would
+        # be accepted once a stalled upload ends, then stall itself).
         extra = await asyncio.wait_for(
             _stalled_upload(
                 upload_stub,
@@ -138,14 +139,14 @@ async def test_stalled_uploads_take_nothing_from_other_tenants(
                 bearer(tuned, attackers[0], "mallory-extra", ["issuer"], ["default"]),
                 release,
             ),
-            IDLE_SECONDS / 2,
+            IDLE_SECONDS * 3,
         )
         assert extra.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert error_details(extra).info.reason == "TOO_MANY_UPLOADS"
 
-        # Meanwhile another tenant uploads and reads its batch, promptly.
+        # Meanwhile another tenant uploads and reads its batch, while the stalled uploads
+        # still hang: nothing of theirs stood in its way.
         victim_metadata = bearer(tuned, victim, "alice", ["issuer"], ["default"])
-        started = time.monotonic()
 
         async def quick() -> AsyncIterator[Request]:
             yield _header(schemas[victim])
@@ -153,17 +154,16 @@ async def test_stalled_uploads_take_nothing_from_other_tenants(
 
         response = await asyncio.wait_for(
             upload_stub.UploadBatch(quick(), metadata=victim_metadata),
-            IDLE_SECONDS,
+            IDLE_SECONDS * 3,
         )
         fetched = await asyncio.wait_for(
             batch_stub.GetBatch(
                 batches_service_pb2.GetBatchRequest(name=response.batch.name),
                 metadata=victim_metadata,
             ),
-            IDLE_SECONDS,
+            IDLE_SECONDS * 3,
         )
         assert fetched.total_records == 1
-        assert time.monotonic() - started < IDLE_SECONDS
         assert not any(stall.done() for stall in stalls)
 
         # The stalled uploads end at the idle timeout, each with a clear error.

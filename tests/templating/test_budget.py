@@ -6,11 +6,13 @@ Each is refused quickly, with the code of the limit it breaks, wherever it hides
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
 from credbatch.templating.budget import Budget, Limits
 from credbatch.templating.sandbox import CompiledTemplate, TemplateProblem
+from tests.fixtures.templates import REFUSED_WITHIN
 
 LONG_NAME = {"name": "A name longer than twenty characters"}
 NUMBER = "TEMPLATE_NUMBER_TOO_LARGE"
@@ -127,7 +129,7 @@ def test_constant_bombs_are_refused_when_compiled(source: str, code: str) -> Non
         CompiledTemplate(source, html=True)
     assert caught.value.code == code, caught.value.message
     assert caught.value.message.startswith("line 1: ")
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < REFUSED_WITHIN
 
 
 @pytest.mark.parametrize(("source", "code"), AT_RENDER.values(), ids=AT_RENDER.keys())
@@ -138,7 +140,7 @@ def test_hidden_bombs_pass_a_trial_render_and_fail_fast_on_a_real_row(
     assert template.render({"name": "name"}) == ""
     problem, seconds = _refused(source, LONG_NAME)
     assert problem.code == code, problem.message
-    assert seconds < 1.0
+    assert seconds < REFUSED_WITHIN
 
 
 @pytest.mark.parametrize("html", [True, False])
@@ -168,12 +170,27 @@ def test_the_limits_are_the_templates_own() -> None:
     ) == str(4**7)
 
 
+class CountingBudget(Budget):
+    """A Budget that counts the values it weighs, nested ones included."""
+
+    __slots__ = ("weighed",)
+
+    def __init__(self, limits: Limits) -> None:
+        super().__init__(limits)
+        self.weighed = 0
+
+    def weight(self, value: Any) -> int:
+        self.weighed += 1
+        return super().weight(value)
+
+
 def test_weight_counts_shared_parts_once_per_part() -> None:
-    budget = Budget(Limits())
+    budget = CountingBudget(Limits())
     leaf = ["abc"] * 10
     nested: object = leaf
     for _ in range(30):  # 10 ** 30 leaves if walked naively
         nested = [nested] * 10
-    started = time.monotonic()
     assert budget.weight(nested) > 10**30
-    assert time.monotonic() - started < 0.1
+    # The outer list, then the ten items of each of the 31 distinct lists, each list walked
+    # once however many times it is shared.
+    assert budget.weighed == 1 + 31 * 10

@@ -2,7 +2,8 @@
 
 A throttled job waits in a delay queue (``job.throttle_queue``); the tenant's other PENDING
 records would only meet the same refusal, so the relay is told to dispatch none of the
-tenant's batches using that channel for as long (``dispatch_throttle``, migration 0550).
+tenant's batches using that channel for as long (``dispatch_throttle``, in
+``credbatch/db/functions``).
 """
 
 from __future__ import annotations

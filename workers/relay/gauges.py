@@ -2,10 +2,10 @@
 
 Read here rather than on each scrape: the scrape thread cannot run async I/O, and a fixed
 interval keeps the cost on PostgreSQL and RabbitMQ the same however often Prometheus (or
-several of them) scrapes. ``outbox_backlog()`` (migration 0900) reads the fair-dispatch keys,
-one row per batch with PENDING records, not the backlog itself; a passive declaration of the
-dead-letter queue returns its message count without touching the messages. A read that fails
-clears its gauges, so a dashboard shows a gap rather than a stale number.
+several of them) scrapes. ``outbox_backlog()`` (``credbatch/db/functions``) reads the
+fair-dispatch keys, one row per batch with PENDING records, not the backlog itself; a passive
+declaration of the dead-letter queue returns its message count without touching the messages.
+A read that fails clears its gauges, so a dashboard shows a gap rather than a stale number.
 """
 
 from __future__ import annotations

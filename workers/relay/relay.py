@@ -7,7 +7,7 @@ One *window* is one database transaction:
    database: round robin by virtual time across tenants and across each tenant's batches,
    stopping at the in-flight caps (records QUEUED overall, per tenant, per batch) and at the
    tenants' sending rates, and leaving out a tenant's batches whose channel a provider is
-   throttling (``credbatch/db/migrations/0500_fair_dispatch.sql``, ``0550_dispatch_throttle.sql``);
+   throttling (``credbatch/db/functions/outbox_claim.sql``);
 2. their jobs are published with ``ConfirmingPublisher`` (confirms awaited over the whole
    window, a timeout on every publish);
 3. the records the broker confirmed are marked QUEUED (``outbox_mark_queued``);

@@ -1,8 +1,8 @@
 """The sweeper: records that made no progress are dispatched again, so every batch ends.
 
-Each pass is one database transaction (``sweep_stuck``, migration 0960): records QUEUED or
-ISSUED with no change for ``stuck_after`` seconds (plus the retry delay of their attempt) are
-taken ``FOR UPDATE SKIP LOCKED``, at most ``limit`` of them:
+Each pass is one database transaction (``credbatch/db/functions/sweep_stuck.sql``): records
+QUEUED or ISSUED with no change for ``stuck_after`` seconds (plus the retry delay of their
+attempt) are taken ``FOR UPDATE SKIP LOCKED``, at most ``limit`` of them:
 
 * QUEUED ones go back to PENDING and the relay's fair claim publishes them again;
 * ISSUED ones get a job published here, confirmed before the commit (as a relay window), so

@@ -1,13 +1,13 @@
 """The dispatcher loop: claim due deliveries, send each, record what happened.
 
 Delivery guarantee: at least once, nothing lost. A delivery row exists from the commit of the
-change that raised its event (credbatch/db/migrations/1200_webhooks.sql) until it succeeds or
-gives up. A claim leases it (``webhook_lease_seconds``, longer than the request timeout) and
-counts the attempt; the result is written after the HTTP exchange. A dispatcher that dies
-between the two leaves the delivery PENDING, due again when the lease runs out, so another
-dispatcher (or this one restarted) sends it again, with the same ``webhook-id``: receivers
-drop duplicates by that id. That is the one way an event reaches a receiver twice without a
-redelivery having been asked for.
+change that raised its event (the ``*_webhook_events`` triggers, credbatch/db/triggers) until
+it succeeds or gives up. A claim leases it (``webhook_lease_seconds``, longer than the request
+timeout) and counts the attempt; the result is written after the HTTP exchange. A dispatcher
+that dies between the two leaves the delivery PENDING, due again when the lease runs out, so
+another dispatcher (or this one restarted) sends it again, with the same ``webhook-id``:
+receivers drop duplicates by that id. That is the one way an event reaches a receiver twice
+without a redelivery having been asked for.
 
 Several dispatchers can run: the claim skips rows and endpoints another holds (SKIP LOCKED),
 and counts leases per endpoint so an endpoint never has more than

@@ -1,6 +1,10 @@
--- 0001: tenancy kernel: the session settings RLS reads, the tenants table, request ids.
+-- Tenancy kernel: the tenants table and request ids.
 --
--- Conventions for every migration (they are what tests/db/test_rls_isolation.py checks):
+-- Conventions for every migration (tests/db/test_rls_isolation.py and
+-- tests/db/test_schema_files.py check them):
+--   * migrations hold tables, types, indexes, constraints, row-level security policies,
+--     grants on tables and data; stored functions live in credbatch/db/functions and
+--     triggers in credbatch/db/triggers, one file each (see credbatch/db/migrate.py);
 --   * every tenant-owned table has `tenant_id uuid not null` leading its primary key and
 --     its indexes, ENABLE + FORCE ROW LEVEL SECURITY and a policy on app_tenant();
 --   * the application role gets only the privileges it needs, through grant_app() (the
@@ -9,57 +13,6 @@
 
 -- Nobody but the owner creates objects in public (already the default since PostgreSQL 15).
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
-
--- Grants privileges to the application role. Called by migrations only; the runner sets
--- credbatch.app_role for its session, and the call fails loudly when it is missing.
-CREATE FUNCTION grant_app(p_privileges text, p_object text) RETURNS void
-LANGUAGE plpgsql
-SET search_path = pg_catalog, public, pg_temp
-AS $$
-BEGIN
-  EXECUTE format('GRANT %s ON %s TO %I', p_privileges, p_object,
-                 current_setting('credbatch.app_role'));
-END
-$$;
-REVOKE ALL ON FUNCTION grant_app(text, text) FROM PUBLIC;
-COMMENT ON FUNCTION grant_app(text, text) IS
-  'Migration helper: GRANT p_privileges ON p_object TO the application role named by the '
-  'session setting credbatch.app_role (set by credbatch.db.migrate).';
-
--- The acting tenant, user, roles and departments. credbatch.tenancy.tenant_transaction sets
--- them with set_config(..., true) (transaction-local). After such a transaction ends the
--- setting still exists in the session but reads '' - hence nullif everywhere.
--- Plain SQL and STABLE so the planner inlines them and uses them as index conditions.
-CREATE FUNCTION app_tenant() RETURNS uuid
-LANGUAGE sql STABLE PARALLEL SAFE
-AS $$ SELECT nullif(pg_catalog.current_setting('app.tenant_id', true), '')::uuid $$;
-COMMENT ON FUNCTION app_tenant() IS
-  'Tenant of the current transaction (app.tenant_id) or NULL when none is set.';
-
-CREATE FUNCTION app_user() RETURNS text
-LANGUAGE sql STABLE PARALLEL SAFE
-AS $$ SELECT nullif(pg_catalog.current_setting('app.user_id', true), '') $$;
-COMMENT ON FUNCTION app_user() IS
-  'Acting user or service id (token sub, app.user_id) or NULL when none is set.';
-
-CREATE FUNCTION app_roles() RETURNS text[]
-LANGUAGE sql STABLE PARALLEL SAFE
-AS $$
-  SELECT coalesce(nullif(pg_catalog.current_setting('app.roles', true), '')::text[],
-                  '{}'::text[])
-$$;
-COMMENT ON FUNCTION app_roles() IS
-  'Roles of the acting user (app.roles, a text-formatted array); empty when none is set.';
-
-CREATE FUNCTION app_departments() RETURNS text[]
-LANGUAGE sql STABLE PARALLEL SAFE
-AS $$
-  SELECT coalesce(nullif(pg_catalog.current_setting('app.departments', true), '')::text[],
-                  '{}'::text[])
-$$;
-COMMENT ON FUNCTION app_departments() IS
-  'Departments of the acting user (app.departments, a text-formatted array); empty when '
-  'none is set.';
 
 CREATE TABLE tenants (
   id         uuid        PRIMARY KEY,

@@ -1,4 +1,4 @@
--- 0002: credential schemas (immutable versions) and email / SMS / certificate templates.
+-- Credential schemas (immutable versions) and email / SMS / certificate templates.
 
 CREATE TABLE credential_schemas (
   tenant_id      uuid        NOT NULL REFERENCES tenants (id),
@@ -33,6 +33,8 @@ CREATE TABLE credential_schema_versions (
   description          text        NOT NULL DEFAULT '',
   created_by           text        NOT NULL,
   created_at           timestamptz NOT NULL DEFAULT now(),
+  request_id           text
+    CHECK (request_id IS NULL OR length(request_id) BETWEEN 1 AND 200),
   PRIMARY KEY (tenant_id, schema_id, version),
   FOREIGN KEY (tenant_id, schema_id) REFERENCES credential_schemas (tenant_id, id)
 );
@@ -42,6 +44,15 @@ COMMENT ON TABLE credential_schema_versions IS
   'enum_values}, in CSV column order.';
 COMMENT ON COLUMN credential_schema_versions.validity_seconds IS
   'Lifetime of credentials issued under this version (exp = iat + validity); NULL = no exp.';
+COMMENT ON COLUMN credential_schema_versions.request_id IS
+  'request_id of the CreateCredentialSchemaVersion call that created this version, if any.';
+-- AIP-155 for CreateCredentialSchemaVersion. idempotency_keys maps a request id to one
+-- resource id, but a schema version is identified by (schema_id, version), so a retried call
+-- finds the version it created by this column instead. Unique per schema: the same id on
+-- another schema is another request.
+CREATE UNIQUE INDEX credential_schema_versions_request_key
+  ON credential_schema_versions (tenant_id, schema_id, request_id)
+  WHERE request_id IS NOT NULL;
 ALTER TABLE credential_schema_versions ENABLE ROW LEVEL SECURITY;
 ALTER TABLE credential_schema_versions FORCE ROW LEVEL SECURITY;
 CREATE POLICY credential_schema_versions_isolation ON credential_schema_versions

@@ -1,5 +1,5 @@
--- 0004: what issuance produces: tenants' signing keys, token status lists, the issued
--- credentials and the rendered certificates.
+-- What issuance produces: tenants' signing keys, token status lists and their signed tokens,
+-- the issued credentials and the rendered certificates.
 
 CREATE TABLE signing_keys (
   tenant_id       uuid        NOT NULL REFERENCES tenants (id),
@@ -10,6 +10,7 @@ CREATE TABLE signing_keys (
   nonce           bytea       NOT NULL CHECK (octet_length(nonce) = 12),
   active          boolean     NOT NULL DEFAULT true,
   created_at      timestamptz NOT NULL DEFAULT now(),
+  kek_id          text        CHECK (kek_id ~ '^[0-9a-f]{16}$'),
   PRIMARY KEY (tenant_id, kid)
 );
 COMMENT ON TABLE signing_keys IS
@@ -18,6 +19,10 @@ COMMENT ON TABLE signing_keys IS
   'nonce as the 96-bit GCM nonce; the tenant id should be the GCM associated data so a key '
   'cannot be moved to another tenant. Exactly one key per tenant is active (used to sign); '
   'inactive keys stay published in the issuer JWKS so older credentials still verify.';
+-- Written by the workers when they create a key and by `credbatch keys rewrap`.
+COMMENT ON COLUMN signing_keys.kek_id IS
+  'First 16 hex digits of SHA-256("credbatch kek id v1\0" || KEK) of the KEK that wrapped '
+  'private_key_enc (credbatch.signing.kek.kek_id); NULL when wrapped before it was recorded.';
 -- At most one active key per tenant: two workers creating the first key concurrently
 -- collide here, and the loser re-reads the winner's key.
 CREATE UNIQUE INDEX signing_keys_one_active ON signing_keys (tenant_id) WHERE active;
@@ -36,6 +41,7 @@ CREATE TABLE status_lists (
   bits           bytea       NOT NULL,
   created_at     timestamptz NOT NULL DEFAULT now(),
   updated_at     timestamptz NOT NULL DEFAULT now(),
+  index_key      bytea       CHECK (octet_length(index_key) = 32),
   PRIMARY KEY (tenant_id, id),
   CHECK (next_index BETWEEN 0 AND size),
   CHECK (octet_length(bits) = (size::bigint * bits_per_entry + 7) / 8)
@@ -49,6 +55,10 @@ COMMENT ON TABLE status_lists IS
   'UPDATE ... SET next_index = next_index + n WHERE next_index + n <= size RETURNING; a '
   'full list (next_index = size) is replaced by a new one.';
 COMMENT ON COLUMN status_lists.next_index IS 'First index not yet reserved for a credential.';
+COMMENT ON COLUMN status_lists.index_key IS
+  'Secret key of the permutation that maps the positions reserved in order to status list '
+  'indexes (credbatch.signing.index_permutation), so an index does not tell when its '
+  'credential was issued. NULL: the positions are the indexes.';
 CREATE INDEX status_lists_open_idx ON status_lists (tenant_id, created_at)
   WHERE next_index < size;
 ALTER TABLE status_lists ENABLE ROW LEVEL SECURITY;
@@ -56,6 +66,34 @@ ALTER TABLE status_lists FORCE ROW LEVEL SECURITY;
 CREATE POLICY status_lists_isolation ON status_lists
   USING (tenant_id = app_tenant()) WITH CHECK (tenant_id = app_tenant());
 SELECT grant_app('SELECT, INSERT, UPDATE', 'TABLE status_lists');
+
+-- Least privilege for the public component: status list tokens are signed by the issuance
+-- workers (which hold the KEK) and stored here; the public endpoints only read them.
+CREATE TABLE status_list_tokens (
+  tenant_id  uuid        NOT NULL,
+  list_id    uuid        NOT NULL,
+  token      text,
+  expires_at timestamptz,
+  due_at     timestamptz NOT NULL DEFAULT now(),
+  signed_at  timestamptz,
+  PRIMARY KEY (tenant_id, list_id),
+  FOREIGN KEY (tenant_id, list_id) REFERENCES status_lists (tenant_id, id),
+  CHECK ((token IS NULL) = (expires_at IS NULL))
+);
+COMMENT ON TABLE status_list_tokens IS
+  'The signed statuslist+jwt of each status list, as served by the public endpoints. token '
+  'is NULL until first signed. due_at is when it must be signed again: now() when the list '
+  'is created or its bits change (the status_lists_* triggers), otherwise ttl seconds before '
+  'expires_at (the token exp), so a served token stays valid for at least its own ttl claim. '
+  'Issuance workers re-sign due rows, each row locked FOR UPDATE SKIP LOCKED by one worker.';
+-- Due rows across tenants (status_list_tokens_due; not led by tenant_id: the refresher
+-- serves every tenant).
+CREATE INDEX status_list_tokens_due_idx ON status_list_tokens (due_at);
+ALTER TABLE status_list_tokens ENABLE ROW LEVEL SECURITY;
+ALTER TABLE status_list_tokens FORCE ROW LEVEL SECURITY;
+CREATE POLICY status_list_tokens_isolation ON status_list_tokens
+  USING (tenant_id = app_tenant()) WITH CHECK (tenant_id = app_tenant());
+SELECT grant_app('SELECT, INSERT, UPDATE', 'TABLE status_list_tokens');
 
 CREATE TABLE credentials (
   tenant_id      uuid        NOT NULL,
@@ -69,6 +107,7 @@ CREATE TABLE credentials (
   claim_token    text        NOT NULL CHECK (length(claim_token) >= 16),
   expires_at     timestamptz,
   created_at     timestamptz NOT NULL DEFAULT now(),
+  claim_expires_at timestamptz NOT NULL DEFAULT now() + interval '30 days',
   PRIMARY KEY (tenant_id, id),
   -- A record never gets two credentials, however often its job is delivered.
   UNIQUE (tenant_id, record_id),
@@ -84,6 +123,10 @@ COMMENT ON TABLE credentials IS
 COMMENT ON COLUMN credentials.claim_token IS
   'Unguessable token of the holder''s claim page link; unique across tenants because the '
   'public URL carries no tenant.';
+-- The default covers a writer that does not set the column.
+COMMENT ON COLUMN credentials.claim_expires_at IS
+  'When the holder''s claim link stops working (the public endpoints answer 410 Gone): '
+  'issuance sets it from CREDBATCH_CLAIM_TTL.';
 CREATE UNIQUE INDEX credentials_claim_token_key ON credentials (claim_token);
 CREATE INDEX credentials_batch_idx ON credentials (tenant_id, batch_id);
 ALTER TABLE credentials ENABLE ROW LEVEL SECURITY;

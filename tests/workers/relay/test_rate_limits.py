@@ -66,8 +66,9 @@ async def test_limited_tenant_keeps_its_rate_while_unlimited_one_runs(fair_db: F
     assert most_in_window(sent[slow], 1.0) <= 75
     # ...yet it does get its rate, not less.
     assert len(sent[slow]) >= 0.8 * 50 * elapsed
-    # The unlimited tenant is not slowed down to the other's pace.
-    assert len(sent[fast]) == 20000 or len(sent[fast]) >= 20 * len(sent[slow])
+    # The unlimited tenant is not slowed down to the other's pace: held to it, it would get
+    # about as many. (How many it gets is the machine's speed, a benchmark's business.)
+    assert len(sent[fast]) == 20000 or len(sent[fast]) >= 4 * len(sent[slow])
     # The held-back records still count as dispatchable, at the tenant's rate.
     backlog = await fair_db.relay.fetchval("SELECT dispatchable_backlog(NULL, NULL)")
     remaining_fast = 20000 - len(sent[fast])

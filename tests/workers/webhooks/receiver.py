@@ -1,7 +1,8 @@
 """A real HTTP webhook receiver (Starlette on uvicorn, port 0) that records every request.
 
 Each path answers from its own script of responses, in order, then 200 for ever after; a
-response may first wait (to hold a request in flight).
+response may first wait (to hold a request in flight). The receiver counts the most requests
+it held unanswered at once on each path.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class Receiver:
         self.received: dict[str, list[Received]] = defaultdict(list)
         self.scripts: dict[str, list[Answer]] = defaultdict(list)
         self.arrived = asyncio.Condition()
+        self.in_flight: dict[str, int] = defaultdict(int)
+        self.most_in_flight: dict[str, int] = defaultdict(int)
 
     def script(self, path: str, *answers: Answer) -> None:
         self.scripts[path].extend(answers)
@@ -65,8 +68,13 @@ class Receiver:
             self.arrived.notify_all()
         script = self.scripts[path]
         answer = script.pop(0) if script else Answer()
-        if answer.delay:
-            await asyncio.sleep(answer.delay)
+        self.in_flight[path] += 1
+        self.most_in_flight[path] = max(self.most_in_flight[path], self.in_flight[path])
+        try:
+            if answer.delay:
+                await asyncio.sleep(answer.delay)
+        finally:
+            self.in_flight[path] -= 1
         return Response(status_code=answer.status, headers=answer.headers)
 
 

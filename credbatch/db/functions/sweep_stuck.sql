@@ -1,4 +1,4 @@
--- 0960: the sweeper: every batch reaches a terminal state even when a job is lost.
+-- The sweeper: every batch reaches a terminal state even when a job is lost.
 --
 -- A job can vanish between the relay and the worker's outcome: a queue purged by an operator,
 -- a broker that lost a message, a worker killed after its issue transaction but before its
@@ -9,8 +9,8 @@
 -- seconds, plus the back-off delay of their attempt (p_delays, the configured retry delays:
 -- a record waiting in a delay queue is not stuck), and:
 --
---   * QUEUED -> PENDING: the fair claim publishes it again (the dispatch triggers of 0500
---     count it into its batch's key like any record becoming PENDING);
+--   * QUEUED -> PENDING: the fair claim publishes it again (dispatch_note_pending counts it
+--     into its batch's key like any record becoming PENDING);
 --   * ISSUED: returned, with updated_at touched, for the caller to publish one job each
 --     (attempt + 1, as the relay numbers jobs) before it commits; the worker then sends the
 --     invitations not yet recorded as sent;
@@ -21,14 +21,8 @@
 -- per-record guards make that safe (one credential per record, *_sent_at per medium).
 -- Rows are taken FOR UPDATE SKIP LOCKED, at most p_limit per pass: the sweeper never waits for
 -- a relay or a worker and never holds many locks.
-
--- Stale open records, across tenants; small (in-flight records only) and read oldest first.
-CREATE INDEX records_stuck_idx ON records (updated_at) WHERE state IN ('QUEUED', 'ISSUED');
--- Batches cancelled lately, whose PENDING records the cancel may have left to the sweeper.
-CREATE INDEX batches_cancelled_idx ON batches (cancelled_at) WHERE cancelled_at IS NOT NULL;
-
-CREATE FUNCTION sweep_stuck(p_after double precision, p_delays double precision[],
-                            p_limit integer)
+CREATE OR REPLACE FUNCTION sweep_stuck(p_after double precision, p_delays double precision[],
+                                       p_limit integer)
 RETURNS TABLE (tenant_id uuid, batch_id uuid, record_id uuid, attempt integer,
                traceparent text, action text)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -98,5 +92,5 @@ COMMENT ON FUNCTION sweep_stuck(double precision, double precision[], integer) I
   'updated_at touched), those of CANCELLED batches, and PENDING ones of batches cancelled in '
   'the last day, become CANCELLED (cancelled). Publish the republish rows, then commit.';
 REVOKE ALL ON FUNCTION sweep_stuck(double precision, double precision[], integer) FROM PUBLIC;
--- The relay's role alone, like the outbox functions (0950).
-SELECT grant_relay('EXECUTE', 'FUNCTION sweep_stuck(double precision, double precision[], integer)');
+SELECT grant_relay('EXECUTE',
+                   'FUNCTION sweep_stuck(double precision, double precision[], integer)');

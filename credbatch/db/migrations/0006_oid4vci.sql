@@ -1,13 +1,8 @@
--- 1000: OpenID for Verifiable Credential Issuance (pre-authorized code flow): how a batch's
--- holders claim, the credential offers the workers create at issuance, and the access tokens
--- and c_nonces of the public token, nonce and credential endpoints. Every secret is stored
--- as its SHA-256 only: a database reader learns no usable code, token or nonce.
-
-ALTER TABLE batches ADD COLUMN claim_mode text NOT NULL DEFAULT 'OID4VCI'
-  CHECK (claim_mode IN ('OID4VCI', 'DOWNLOAD'));
-COMMENT ON COLUMN batches.claim_mode IS
-  'How holders receive their credential: OID4VCI (a credential offer to a wallet, the '
-  'credential bound to the wallet''s key) or DOWNLOAD (the bearer claim page download).';
+-- OpenID for Verifiable Credential Issuance (pre-authorized code flow): the credential offers
+-- the workers create at issuance, and the access tokens and c_nonces of the public token,
+-- nonce and credential endpoints (a batch's claim_mode says whether its holders claim this
+-- way). Every secret is stored as its SHA-256 only: a database reader learns no usable code,
+-- token or nonce.
 
 CREATE TABLE oid4vci_offers (
   tenant_id       uuid        NOT NULL,
@@ -69,8 +64,3 @@ ALTER TABLE oid4vci_nonces FORCE ROW LEVEL SECURITY;
 CREATE POLICY oid4vci_nonces_isolation ON oid4vci_nonces
   USING (tenant_id = app_tenant()) WITH CHECK (tenant_id = app_tenant());
 SELECT grant_app('SELECT, INSERT, UPDATE, DELETE', 'TABLE oid4vci_nonces');
-
--- Status list indexes are positions reserved in order, mapped through a permutation keyed by
--- this secret (credbatch.signing.index_permutation), so an index does not tell when its
--- credential was issued. Lists created before have none and keep positions as indexes.
-ALTER TABLE status_lists ADD COLUMN index_key bytea CHECK (octet_length(index_key) = 32);

@@ -1,17 +1,11 @@
--- 1300: statement triggers never join their transition tables by nested loop.
+-- Keeps dispatch_in_flight equal to the records in state QUEUED, for every way a record
+-- enters or leaves QUEUED (the relay's mark, a worker's outcome, a cancel, the sweeper, a
+-- test's insert), from statement triggers (records_in_flight_insert, _update, _delete).
 --
--- PL/pgSQL plans a query without parameters once per backend, at its first run, and keeps
--- that plan. In a trigger the planner sizes the transition tables (old_rows, new_rows) by what
--- they hold at that first run: a pooled connection whose first update out of QUEUED touched
--- 10 records keeps a nested loop of old_rows x new_rows, and a later statement over 20,000
--- records then compares 400 million pairs (94 s measured, one CPU busy throughout).
---
--- dispatch_note_in_flight needs no join: a row of dispatch_in_flight exists exactly for a
--- record whose new state is QUEUED, whatever its old one was (inserting a present row or
--- deleting an absent one does nothing). The others compare old and new state per record and
--- keep their join, planned without nested loops: the transition tables are then hashed, in time
--- linear in the statement's rows whatever size the plan was made for.
-
+-- It needs no join of the transition tables: a row of dispatch_in_flight exists exactly for
+-- a record whose new state is QUEUED, whatever its old one was (inserting a present row or
+-- deleting an absent one does nothing), so each probe is a primary-key lookup, linear in the
+-- statement's rows whatever plan PL/pgSQL cached for the statement.
 CREATE OR REPLACE FUNCTION dispatch_note_in_flight() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, public, pg_temp
@@ -40,7 +34,7 @@ BEGIN
   RETURN NULL;
 END
 $$;
-
-ALTER FUNCTION dispatch_note_pending() SET enable_nestloop = off;
-ALTER FUNCTION webhook_batch_events() SET enable_nestloop = off;
-ALTER FUNCTION webhook_record_events() SET enable_nestloop = off;
+COMMENT ON FUNCTION dispatch_note_in_flight() IS
+  'Trigger (AFTER INSERT / UPDATE / DELETE ON records, per statement): keeps '
+  'dispatch_in_flight equal to the records in state QUEUED.';
+REVOKE ALL ON FUNCTION dispatch_note_in_flight() FROM PUBLIC;

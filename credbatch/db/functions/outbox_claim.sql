@@ -1,155 +1,37 @@
--- 0550: providers' throttles hold a tenant's dispatch back; a claim with fewer statements.
+-- The outbox relay's claim: the PENDING records to publish next, chosen fairly.
 --
--- When the SMS provider answers 429 (or the SMTP relay a "try later" throttle), the worker
--- retries the job after the provider's Retry-After without counting an attempt, and records
--- until when that channel of the tenant is throttled (dispatch_throttle). Meanwhile the claim
--- dispatches none of the tenant's batches that use the channel: their records wait PENDING
--- in the outbox, where they occupy no broker or worker slot and are not sent to a provider
--- that would only refuse them again. Batches of the tenant using other channels, and other
--- tenants, go on. The mark lives on the tenant's dispatch key, so it lasts while the tenant
--- has work to dispatch: a tenant with nothing PENDING has nothing to hold back, and a key
--- made again by a later upload starts unthrottled (its first jobs find out).
+-- Stride scheduling, round robin across tenants and, within a tenant, across its batches:
 --
--- The claim is the same scheduler as in 0500 (same choices, same guarantees) in fewer
--- statements: the in-flight counts of every tenant and batch come from one read at the
--- start, instead of one count overall plus one per tenant and per batch met; a tenant's
--- limits come with its key, and a batch's state, mediums and trace context with its key,
--- each in the statement that locks the key.
+--   * every active key, a tenant or a (tenant, batch), has a virtual time; dispatching n
+--     records advances it by n / weight, and each pick takes the key with the least;
+--   * a key that becomes active (or comes back from being held back by a cap or a rate
+--     limit) starts at the level's clock, the least virtual time among the keys served, so
+--     an idle or held-back tenant banks no credit to burst with later;
+--   * the claim reads the small tables of active keys (dispatch_tenants, dispatch_batches),
+--     never the backlog: its cost grows with the number of active batches, not with the
+--     number of PENDING records.
 --
--- In-flight records are read from dispatch_in_flight, not from records. Every record passes
--- through QUEUED, so the partial index of QUEUED records collects an entry per record
--- dispatched; an entry is only skipped cheaply once a scan may mark it dead, which no scan
--- may do while any transaction of the cluster that began before the record left QUEUED is
--- open, and only VACUUM removes them, which on a table of millions of records runs after
--- hundreds of thousands of changes. Measured with 1,000,000 records, after 100,000 had been
--- dispatched and finished: one count of QUEUED records took 50-130 ms (102,500 heap
--- fetches, none of them QUEUED). dispatch_in_flight holds only the records in flight (a few
--- thousand at most), so autovacuum, which scales with a table's size, keeps it small.
-
-ALTER TABLE dispatch_tenants
-  ADD COLUMN email_throttled_until timestamptz,
-  ADD COLUMN sms_throttled_until timestamptz;
-COMMENT ON COLUMN dispatch_tenants.email_throttled_until IS
-  'The SMTP relay throttled this tenant''s sends: no batch with the EMAIL medium is '
-  'dispatched before this time (dispatch_throttle).';
-COMMENT ON COLUMN dispatch_tenants.sms_throttled_until IS
-  'The SMS provider throttled this tenant''s sends (429): no batch with the SMS medium is '
-  'dispatched before this time (dispatch_throttle).';
-
-CREATE FUNCTION dispatch_throttle(p_medium text, p_seconds double precision)
-RETURNS void
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, public, pg_temp
-AS $$
-DECLARE
-  v_tenant uuid := public.app_tenant();
-  v_until timestamptz;
-BEGIN
-  IF v_tenant IS NULL THEN
-    RAISE EXCEPTION 'dispatch_throttle needs a tenant transaction'
-      USING ERRCODE = 'insufficient_privilege';
-  END IF;
-  IF p_medium NOT IN ('EMAIL', 'SMS') OR p_seconds IS NULL OR NOT p_seconds > 0 THEN
-    RAISE EXCEPTION 'dispatch_throttle: unknown medium or no positive delay'
-      USING ERRCODE = 'invalid_parameter_value';
-  END IF;
-  -- At most an hour, as the workers read Retry-After: a mistaken value cannot park a tenant.
-  v_until := clock_timestamp() + make_interval(secs => least(p_seconds, 3600));
-  -- Only ever extended, so concurrent workers' marks keep the latest.
-  IF p_medium = 'EMAIL' THEN
-    UPDATE public.dispatch_tenants d
-    SET email_throttled_until = greatest(coalesce(d.email_throttled_until, v_until), v_until)
-    WHERE d.tenant_id = v_tenant;
-  ELSE
-    UPDATE public.dispatch_tenants d
-    SET sms_throttled_until = greatest(coalesce(d.sms_throttled_until, v_until), v_until)
-    WHERE d.tenant_id = v_tenant;
-  END IF;
-END
-$$;
-COMMENT ON FUNCTION dispatch_throttle(text, double precision) IS
-  'Workers, in a tenant transaction: the provider of p_medium (EMAIL or SMS) throttled the '
-  'tenant; its batches using that medium are not dispatched for p_seconds (at most 3600). '
-  'A no-op when the tenant has nothing to dispatch.';
-REVOKE ALL ON FUNCTION dispatch_throttle(text, double precision) FROM PUBLIC;
-SELECT grant_app('EXECUTE', 'FUNCTION dispatch_throttle(text, double precision)');
-
--- Records in flight (QUEUED), kept by statement triggers on records for every way a record
--- enters or leaves QUEUED (the relay's mark, a worker's outcome, a cancel, a test's insert).
-CREATE TABLE dispatch_in_flight (
-  tenant_id uuid NOT NULL,
-  record_id uuid NOT NULL,
-  batch_id  uuid NOT NULL,
-  PRIMARY KEY (tenant_id, record_id)
-);
-COMMENT ON TABLE dispatch_in_flight IS
-  'Fair dispatch: one row per record in state QUEUED (published, not finished), kept by the '
-  'records_in_flight_* triggers; the claim counts its caps here. Owner only.';
-
-CREATE FUNCTION dispatch_note_in_flight() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, public, pg_temp
-AS $$
-BEGIN
-  IF TG_OP = 'INSERT' THEN
-    INSERT INTO public.dispatch_in_flight (tenant_id, record_id, batch_id)
-    SELECT n.tenant_id, n.id, n.batch_id FROM new_rows n WHERE n.state = 'QUEUED'
-    ON CONFLICT DO NOTHING;
-  ELSIF TG_OP = 'DELETE' THEN
-    DELETE FROM public.dispatch_in_flight f USING old_rows o
-    WHERE o.state = 'QUEUED' AND f.tenant_id = o.tenant_id AND f.record_id = o.id;
-  ELSE
-    -- Most statements (a worker stamping a send) move nothing into or out of QUEUED.
-    IF NOT EXISTS (SELECT 1 FROM old_rows WHERE state = 'QUEUED')
-       AND NOT EXISTS (SELECT 1 FROM new_rows WHERE state = 'QUEUED') THEN
-      RETURN NULL;
-    END IF;
-    DELETE FROM public.dispatch_in_flight f
-    USING old_rows o JOIN new_rows n ON n.tenant_id = o.tenant_id AND n.id = o.id
-    WHERE o.state = 'QUEUED' AND n.state <> 'QUEUED'
-      AND f.tenant_id = o.tenant_id AND f.record_id = o.id;
-    INSERT INTO public.dispatch_in_flight (tenant_id, record_id, batch_id)
-    SELECT n.tenant_id, n.id, n.batch_id
-    FROM new_rows n JOIN old_rows o ON o.tenant_id = n.tenant_id AND o.id = n.id
-    WHERE n.state = 'QUEUED' AND o.state <> 'QUEUED'
-    ON CONFLICT DO NOTHING;
-  END IF;
-  RETURN NULL;
-END
-$$;
-COMMENT ON FUNCTION dispatch_note_in_flight() IS
-  'Trigger (AFTER INSERT / UPDATE / DELETE ON records, per statement): keeps '
-  'dispatch_in_flight equal to the records in state QUEUED.';
-REVOKE ALL ON FUNCTION dispatch_note_in_flight() FROM PUBLIC;
-
-CREATE TRIGGER records_in_flight_insert
-  AFTER INSERT ON records REFERENCING NEW TABLE AS new_rows
-  FOR EACH STATEMENT EXECUTE FUNCTION dispatch_note_in_flight();
-CREATE TRIGGER records_in_flight_update
-  AFTER UPDATE ON records REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-  FOR EACH STATEMENT EXECUTE FUNCTION dispatch_note_in_flight();
-CREATE TRIGGER records_in_flight_delete
-  AFTER DELETE ON records REFERENCING OLD TABLE AS old_rows
-  FOR EACH STATEMENT EXECUTE FUNCTION dispatch_note_in_flight();
-
--- TRUNCATE bypasses the statement triggers above; it empties the in-flight rows too.
-CREATE FUNCTION dispatch_in_flight_truncate() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, public, pg_temp
-AS $$
-BEGIN
-  TRUNCATE public.dispatch_in_flight;
-  RETURN NULL;
-END
-$$;
-REVOKE ALL ON FUNCTION dispatch_in_flight_truncate() FROM PUBLIC;
-CREATE TRIGGER records_in_flight_truncate
-  AFTER TRUNCATE ON records
-  FOR EACH STATEMENT EXECUTE FUNCTION dispatch_in_flight_truncate();
-
-INSERT INTO dispatch_in_flight (tenant_id, record_id, batch_id)
-SELECT r.tenant_id, r.id, r.batch_id FROM records r WHERE r.state = 'QUEUED';
-
+-- Keys are kept by the statements that make records PENDING (dispatch_note_pending: the
+-- upload's INSERT, RetryFailedRecords' FAILED -> PENDING, the sweeper's QUEUED -> PENDING),
+-- each touching a batch's key once per statement, and by the claim, which drops a key once
+-- its batch has nothing PENDING left or is CANCELLED. Several relays claim at once: tenant
+-- and batch keys are locked SKIP LOCKED, so a tenant is served by one relay at a time and
+-- the others serve the rest.
+--
+-- Bounded broker depth: the claim stops at a number of records published but not finished
+-- (QUEUED) overall, per tenant and per batch, so work not yet dispatched waits here, where
+-- a newly arrived small batch can still overtake it. The records in flight are read once,
+-- at the start, from dispatch_in_flight (kept by the records_in_flight_* triggers), and
+-- serve every cap of the claim. Per-tenant sending rates (token buckets kept in
+-- dispatch_tenants, shared by every relay) hold a tenant's records back in the outbox rather
+-- than in a broker or worker slot, and so does a provider's throttle (dispatch_throttle):
+-- none of the tenant's batches using the throttled channel is dispatched until it ends,
+-- while its batches using other channels, and other tenants, go on. A tenant's limits come
+-- with its key, and a batch's state, mediums and trace context with its key, each in the
+-- statement that locks the key.
+--
+-- Two overloads: outbox_claim(integer) is the same claim with no in-flight caps and no
+-- default sending rates, for tests and manual use; the relay calls the full one.
 CREATE OR REPLACE FUNCTION outbox_claim(p_limit integer, p_max_in_flight integer,
                                         p_tenant_in_flight integer, p_batch_in_flight integer,
                                         p_emails_per_second double precision,
@@ -159,8 +41,8 @@ RETURNS TABLE (tenant_id uuid, batch_id uuid, record_id uuid, attempt integer,
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, public, pg_temp
 -- Every read of the claim wants the first rows of an index in order. With a stale estimate
--- of a batch's PENDING records the planner took a bitmap scan of all of them (then a sort)
--- for the first 50: 4-9 ms a pick instead of 0.2 ms, and growing with the batch.
+-- of a batch's PENDING records the planner may choose a bitmap scan of all of them (then a
+-- sort) for the first few, at a cost that grows with the batch.
 SET enable_bitmapscan = off
 AS $$
 #variable_conflict use_column
@@ -418,41 +300,21 @@ COMMENT ON FUNCTION outbox_claim(integer, integer, integer, integer, double prec
   'are skipped); CANCELLED batches are never claimed. Publish them, then '
   'outbox_mark_queued, then commit. With several relays the caps may be passed by the '
   'windows claimed concurrently (their records are not QUEUED yet).';
+REVOKE ALL ON FUNCTION outbox_claim(integer, integer, integer, integer, double precision,
+                                    double precision, integer) FROM PUBLIC;
+SELECT grant_relay('EXECUTE', 'FUNCTION outbox_claim(integer, integer, integer, integer, '
+                              'double precision, double precision, integer)');
 
--- As in 0500, leaving out the batches a throttle holds back: the relay then polls at its
--- idle pace instead of looking again every few milliseconds for work it may not send.
-CREATE OR REPLACE FUNCTION dispatchable_backlog(p_emails_per_second double precision DEFAULT NULL,
-                                                p_sms_per_second double precision DEFAULT NULL)
-RETURNS bigint
-LANGUAGE sql STABLE SECURITY DEFINER
+CREATE OR REPLACE FUNCTION outbox_claim(p_limit integer)
+RETURNS TABLE (tenant_id uuid, batch_id uuid, record_id uuid, attempt integer,
+               traceparent text)
+LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, public, pg_temp
 AS $$
-  WITH per_batch AS (
-    SELECT d.tenant_id, d.pending,
-           CASE WHEN l.tenant_id IS NULL THEN p_emails_per_second ELSE l.emails_per_second END
-             AS email_rate,
-           CASE WHEN l.tenant_id IS NULL THEN p_sms_per_second ELSE l.sms_per_second END
-             AS sms_rate,
-           bt.mediums
-    FROM public.dispatch_batches d
-    JOIN public.batches bt ON bt.tenant_id = d.tenant_id AND bt.id = d.batch_id
-    LEFT JOIN public.dispatch_tenants t ON t.tenant_id = d.tenant_id
-    LEFT JOIN public.tenant_limits l ON l.tenant_id = d.tenant_id
-    WHERE bt.state <> 'CANCELLED' AND d.pending > 0
-      AND NOT coalesce('EMAIL' = ANY (bt.mediums)
-                       AND t.email_throttled_until > clock_timestamp(), false)
-      AND NOT coalesce('SMS' = ANY (bt.mediums)
-                       AND t.sms_throttled_until > clock_timestamp(), false)
-  ), rated AS (
-    SELECT p.tenant_id, p.pending,
-           least(CASE WHEN 'EMAIL' = ANY (p.mediums) THEN p.email_rate END,
-                 CASE WHEN 'SMS' = ANY (p.mediums) THEN p.sms_rate END) AS rate
-    FROM per_batch p
-  ), per_tenant AS (
-    SELECT coalesce(sum(r.pending) FILTER (WHERE r.rate IS NULL), 0)
-           + least(coalesce(sum(r.pending) FILTER (WHERE r.rate IS NOT NULL), 0),
-                   coalesce(ceil(max(r.rate)), 0)) AS n
-    FROM rated r GROUP BY r.tenant_id
-  )
-  SELECT coalesce(sum(n), 0)::bigint FROM per_tenant
+  SELECT * FROM public.outbox_claim(p_limit, NULL, NULL, NULL, NULL, NULL, 50)
 $$;
+COMMENT ON FUNCTION outbox_claim(integer) IS
+  'Relay: outbox_claim with no in-flight caps and no default sending rates (tenant_limits '
+  'still apply).';
+REVOKE ALL ON FUNCTION outbox_claim(integer) FROM PUBLIC;
+SELECT grant_relay('EXECUTE', 'FUNCTION outbox_claim(integer)');

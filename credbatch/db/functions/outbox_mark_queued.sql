@@ -1,30 +1,6 @@
--- 0950: the outbox relay runs as a role of its own.
+-- The relay's second step: the records it claimed, once the broker confirmed their jobs,
+-- become QUEUED, and their batches' pending counts (dispatch_batches) go down.
 --
--- The relay's functions claim, lock and move records of every tenant (SECURITY DEFINER,
--- outside RLS). Granted to the application role, any tenant-scoped session of any service
--- (a request handler in uploads, templates, batch status, public) could run them and lock or
--- mark the records of every tenant. From here on only the relay role (credbatch.relay_role,
--- set by credbatch.db.migrate; LOGIN, no superuser, no BYPASSRLS, owns nothing) may run them.
---
--- The relay's entry points are the functions named outbox_* (claim and mark queued, and any
--- function an earlier migration added under that name) and dispatchable_backlog, which the
--- relay polls while work is held back; the monitoring role keeps its own grant of the latter.
--- A function added later for the relay is granted with grant_relay() below.
-
-CREATE FUNCTION grant_relay(p_privileges text, p_object text) RETURNS void
-LANGUAGE plpgsql
-SET search_path = pg_catalog, public, pg_temp
-AS $$
-BEGIN
-  EXECUTE format('GRANT %s ON %s TO %I', p_privileges, p_object,
-                 current_setting('credbatch.relay_role'));
-END
-$$;
-REVOKE ALL ON FUNCTION grant_relay(text, text) FROM PUBLIC;
-COMMENT ON FUNCTION grant_relay(text, text) IS
-  'Migration helper: GRANT p_privileges ON p_object TO the outbox relay''s role named by the '
-  'session setting credbatch.relay_role (set by credbatch.db.migrate).';
-
 -- Marking QUEUED is limited to the records the calling transaction claimed. The claim locks
 -- its records FOR UPDATE, which stamps the transaction's id in each locked row's xmax (a
 -- lock writes no new row version); nothing else in the relay's transaction locks or changes
@@ -58,21 +34,5 @@ COMMENT ON FUNCTION outbox_mark_queued(uuid[], uuid[]) IS
   'jobs are confirmed by the broker. Only records that outbox_claim locked in the calling '
   'transaction change (same transaction, top level); others, and rows no longer PENDING, are '
   'left alone. Returns the number of rows changed.';
-
-DO $$
-DECLARE
-  v_app text := current_setting('credbatch.app_role');
-  v_relay text := current_setting('credbatch.relay_role');
-  v_fn regprocedure;
-BEGIN
-  FOR v_fn IN
-    SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
-    WHERE p.pronamespace = 'public'::regnamespace
-      AND (p.proname LIKE 'outbox\_%' OR p.proname = 'dispatchable_backlog')
-    ORDER BY 1
-  LOOP
-    EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC, %I', v_fn, v_app);
-    EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', v_fn, v_relay);
-  END LOOP;
-END
-$$;
+REVOKE ALL ON FUNCTION outbox_mark_queued(uuid[], uuid[]) FROM PUBLIC;
+SELECT grant_relay('EXECUTE', 'FUNCTION outbox_mark_queued(uuid[], uuid[])');

@@ -1,0 +1,11 @@
+-- The acting tenant, read by every row-level security policy.
+-- credbatch.tenancy.tenant_transaction sets app.tenant_id, app.user_id, app.roles and
+-- app.departments with set_config(..., true) (transaction-local). After such a transaction
+-- ends the setting still exists in the session but reads '' - hence nullif.
+-- Plain SQL and STABLE so the planner inlines it and uses it as an index condition. Every
+-- role may run it (no REVOKE): the row-level security policies call it as whoever queries.
+CREATE OR REPLACE FUNCTION app_tenant() RETURNS uuid
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT nullif(pg_catalog.current_setting('app.tenant_id', true), '')::uuid $$;
+COMMENT ON FUNCTION app_tenant() IS
+  'Tenant of the current transaction (app.tenant_id) or NULL when none is set.';

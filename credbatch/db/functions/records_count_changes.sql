@@ -1,0 +1,38 @@
+-- Appends each statement's net change of records per (batch, state) to batch_count_deltas
+-- (migrations/0003_batches.sql says how the counts are kept and read), from statement
+-- triggers over the transition tables (records_count_inserts, _updates, _deletes). Rows
+-- whose state did not change (the worker stamping email_sent_at on an ISSUED record) net to
+-- zero and add nothing.
+CREATE OR REPLACE FUNCTION records_count_changes() RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, public, pg_temp
+AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO public.batch_count_deltas (tenant_id, batch_id, state, n, last_update)
+    SELECT tenant_id, batch_id, state, count(*), max(updated_at)
+    FROM new_rows GROUP BY tenant_id, batch_id, state;
+  ELSIF TG_OP = 'DELETE' THEN
+    INSERT INTO public.batch_count_deltas (tenant_id, batch_id, state, n, last_update)
+    SELECT tenant_id, batch_id, state, -count(*), NULL
+    FROM old_rows GROUP BY tenant_id, batch_id, state;
+  ELSE
+    INSERT INTO public.batch_count_deltas (tenant_id, batch_id, state, n, last_update)
+    SELECT c.tenant_id, c.batch_id, c.state, sum(c.n), max(c.last_update)
+    FROM (
+      SELECT tenant_id, batch_id, state, 1 AS n, updated_at AS last_update FROM new_rows
+      UNION ALL
+      SELECT tenant_id, batch_id, state, -1, NULL FROM old_rows
+    ) c
+    GROUP BY c.tenant_id, c.batch_id, c.state
+    HAVING sum(c.n) <> 0;
+  END IF;
+  RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION records_count_changes() IS
+  'Trigger (AFTER INSERT / UPDATE / DELETE ON records FOR EACH STATEMENT): appends the '
+  'statement''s net change of records per (batch, state) to batch_count_deltas. SECURITY '
+  'DEFINER: it writes only aggregates of rows the statement itself changed.';
+REVOKE ALL ON FUNCTION records_count_changes() FROM PUBLIC;
