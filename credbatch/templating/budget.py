@@ -11,7 +11,11 @@ operands, and charged after it ran, from its result:
   containers counted through, each shared part once), so `| string` of a list of lists or
   `[a] * 1000` is priced before Python builds it; no single built value may exceed the
   output limit and all of them together (including every `{{ }}` output, which is what
-  captured buffers are made of) may not exceed ``BUILD_FACTOR`` times it.
+  captured buffers are made of) may not exceed ``BUILD_FACTOR`` times it;
+- time: every operation ticks, and the clock is read every few hundred ticks; calls that read
+  a long text also report that work (credbatch.templating.pricing), and the clock is read as
+  soon as ``CLOCK_EVERY_WORK`` characters were read since the last reading, so a loop of
+  cheap-looking calls on a long text is stopped on time too.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ from credbatch.templating.problems import (
 # Intermediate values (a `~` before a `| upper`, a set variable) may together be a few times
 # the output; a render that builds more than this is not making a credential.
 BUILD_FACTOR = 8
+# Reading this many characters takes well under a millisecond: the clock is read at least
+# that often, however few operations the work took.
+CLOCK_EVERY_WORK = 200_000
 _SCALAR_WEIGHT = 24
 
 
@@ -52,7 +59,16 @@ class Limits:
 class Budget:
     """The running account of one render (or of one compile-time constant check)."""
 
-    __slots__ = ("_weights", "built", "deadline", "limits", "max_built", "max_chars", "ticks")
+    __slots__ = (
+        "_weights",
+        "built",
+        "deadline",
+        "limits",
+        "max_built",
+        "max_chars",
+        "ticks",
+        "unclocked",
+    )
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
@@ -61,13 +77,25 @@ class Budget:
         self.max_built = limits.max_output_chars * BUILD_FACTOR
         self.built = 0
         self.ticks = 0
+        self.unclocked = 0
         # id -> (the container, kept alive so its id is not reused during the render; weight)
         self._weights: dict[int, tuple[Any, int]] = {}
 
     def tick(self) -> None:
         self.ticks += 1
         # Reading the clock every time would double the cost of a tight loop.
-        if not self.ticks & 0xFF and time.monotonic() > self.deadline:
+        if not self.ticks & 0xFF:
+            self._check_clock()
+
+    def work(self, characters: int) -> None:
+        """Account for a call that read about this many characters."""
+        self.unclocked += characters
+        if self.unclocked >= CLOCK_EVERY_WORK:
+            self.unclocked = 0
+            self._check_clock()
+
+    def _check_clock(self) -> None:
+        if time.monotonic() > self.deadline:
             raise TemplateProblem(TEMPLATE_TIMEOUT, "the template takes too long to render")
 
     def weight(self, value: Any) -> int:
@@ -102,6 +130,13 @@ class Budget:
                 f"{what} would be longer than {self.max_chars} characters",
             )
 
+    def compared(self, left: Any, right: Any) -> int:
+        """The work of comparing left and right (or looking for one in the other); refuses
+        operands longer than the output limit (a list holding one long text many times)."""
+        left_weight, right_weight = self.weight(left), self.weight(right)
+        self.ensure_fits(max(left_weight, right_weight), "a compared value")
+        return left_weight + right_weight
+
     def charge(self, value: Any, what: str = "a value") -> Any:
         """Account for a value just built; returns it."""
         if isinstance(value, int) and not isinstance(value, bool):
@@ -114,6 +149,7 @@ class Budget:
         return value
 
     def spend(self, weight: int) -> None:
+        self.work(weight)
         self.built += weight
         if self.built > self.max_built:
             raise TemplateProblem(

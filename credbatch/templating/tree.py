@@ -6,8 +6,10 @@ namespaces, deep loop nesting (a busy loop), recursive loops and `{% set %}` / `
 blocks (they render into a buffer joined before its length is counted), and arithmetic on
 constants that breaks the budget (a bomb behind an `{% if %}` no trial render takes).
 
-The rewrite sends every loop's iterable through the budget's counting iterator and every
-`~` through the priced join, both globals of the sandbox that templates cannot name.
+The rewrite sends every loop's iterable through the budget's counting iterator, every `~`
+through the priced join and every comparison (`==`, `<`, `in`, ...) through the priced compare,
+all globals of the sandbox that templates cannot name. A chained comparison (`a < b < c`) then
+evaluates all of its operands, as the priced compare is one call.
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ from credbatch.templating.problems import TEMPLATE_UNSAFE, TemplateProblem
 MAX_LOOP_NESTING = 3
 ITER_NAME = "_cb_iter"
 CONCAT_NAME = "_cb_concat"
-_FORBIDDEN_NAMES = frozenset({"self", "varargs", "kwargs", "caller", ITER_NAME, CONCAT_NAME})
+COMPARE_NAME = "_cb_compare"
+_FORBIDDEN_NAMES = frozenset(
+    {"self", "varargs", "kwargs", "caller", ITER_NAME, CONCAT_NAME, COMPARE_NAME}
+)
 
 
 def check_tree(tree: nodes.Template, limits: Limits) -> None:
@@ -111,7 +116,8 @@ def _check_constants(tree: nodes.Template, limits: Limits) -> None:
 
 
 class _Instrument(NodeTransformer):
-    """Route every loop through the budget's iterator and every `~` through the priced join."""
+    """Route every loop through the budget's iterator, every `~` through the priced join and
+    every comparison through the priced compare."""
 
     def visit_For(self, node: nodes.For) -> nodes.Node:
         self.generic_visit(node)
@@ -121,6 +127,13 @@ class _Instrument(NodeTransformer):
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
         self.generic_visit(node)
         return _call(CONCAT_NAME, node.nodes, node.lineno)
+
+    def visit_Compare(self, node: nodes.Compare) -> nodes.Node:
+        self.generic_visit(node)
+        args: list[nodes.Expr] = [node.expr]
+        for operand in node.ops:
+            args += [nodes.Const(operand.op), operand.expr]
+        return _call(COMPARE_NAME, args, node.lineno)
 
 
 def _call(name: str, args: list[nodes.Expr], lineno: int) -> nodes.Call:
