@@ -169,6 +169,14 @@ class Settings:
     # The dispatchers' claim connects as their own role (WEBHOOKS_ROLE); the rest of their
     # work runs in tenant transactions as the application role.
     webhooks_database_url: str = ""
+    # Template renders run in processes of their own (credbatch.templating.runner): this many
+    # per worker or template service process; one tenant uses at most all but one of them.
+    render_processes: int = 2
+    # Seconds a render may run past its templates' time budget before its process is killed
+    # (and replaced); its CPU time is limited to the same, rounded up to whole seconds.
+    render_grace_seconds: float = 1.0
+    # Address space of each render process (MiB); one starts at about 70.
+    render_memory_mb: int = 512
 
     @property
     def development(self) -> bool:
@@ -312,4 +320,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         **webhook_settings(env, Settings()),
         webhooks_database_url=env.get("CREDBATCH_WEBHOOKS_DATABASE_URL")
         or derive_role_url(database_url, WEBHOOKS_ROLE),
+        render_processes=env_int(env, "CREDBATCH_RENDER_PROCESSES", Settings.render_processes, 1),
+        render_grace_seconds=env_positive(
+            env, "CREDBATCH_RENDER_GRACE_SECONDS", Settings.render_grace_seconds
+        ),
+        render_memory_mb=env_int(env, "CREDBATCH_RENDER_MEMORY_MB", Settings.render_memory_mb, 128),
     )
