@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.fixtures.grpc",
     "tests.fixtures.relay",
     "tests.fixtures.templates",
+    "tests.fixtures.rendering",
     "tests.fixtures.issuance",
     "tests.fixtures.dispatch",
 ]
@@ -23,9 +24,12 @@ pytest_plugins = [
 # The fixtures that reach outside the process: db_settings creates the test database and
 # every pool, setting and stub is built on it; amqp_url and fresh_amqp_url make vhosts with
 # rabbitmqctl; sinks is the workers' SMTP and SMS; system (tests/cli) starts the whole system
-# as child processes. pytest puts a test's whole fixture closure in item.fixturenames, so a
-# test using app_pool, settings or any stub is caught through the fixture it rests on.
-INTEGRATION_FIXTURES = frozenset({"db_settings", "amqp_url", "fresh_amqp_url", "sinks", "system"})
+# as child processes; render_pool starts render processes. pytest puts a test's whole fixture
+# closure in item.fixturenames, so a test using app_pool, settings or any stub is caught
+# through the fixture it rests on.
+INTEGRATION_FIXTURES = frozenset(
+    {"db_settings", "amqp_url", "fresh_amqp_url", "sinks", "system", "render_pool"}
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -1,22 +1,29 @@
 """Compile stored templates once and check them, for creation, previews, uploads and workers.
 
 A template is checked when it is created (it compiles, passes the sandbox's parse checks and
-renders within its budgets with sample values), and again against a schema whenever the two
-are paired (every placeholder must exist). Only templates that passed reach a worker.
+renders within its budgets with sample values, in the caller's render processes), and again
+against a schema whenever the two are paired (every placeholder must exist). Only templates
+that passed reach a worker.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from credbatch.catalog.model import CertificateTemplate, EmailTemplate, SmsTemplate
 from credbatch.errors import FieldViolation, InvalidArgument
 from credbatch.schema.model import SchemaVersion
 from credbatch.templating.certificate import CompiledCertificate, check_layout
 from credbatch.templating.placeholders import CRED_URL, SAMPLE_SYSTEM_VALUES, check_placeholders
+from credbatch.templating.runner import CertificateJob, Renderer, TextJob
 from credbatch.templating.sandbox import CompiledTemplate, Limits, TemplateProblem
 from credbatch.templating.sms import sms_info
+
+T = TypeVar("T")
+C = TypeVar("C")
 
 MAX_DISPLAY_NAME = 200
 MAX_SMS_SEGMENTS = 10
@@ -127,32 +134,44 @@ def compile_certificate(
         ) from None
 
 
-def check_new_email(template: EmailTemplate, prefix: str = "email_template") -> CompiledEmail:
+async def check_new_email(
+    template: EmailTemplate, renderer: Renderer, tenant: str, prefix: str = "email_template"
+) -> CompiledEmail:
     """Everything a new email template must pass before it is stored."""
     violations = _check_display_name(template.display_name, f"{prefix}.display_name")
     try:
-        compiled = compile_email(template, prefix)
+        compiled = await _compile(compile_email, template, prefix)
     except InvalidArgument as error:
         raise _refuse(error.message, [*violations, *error.violations]) from None
-    for field, part in compiled.fields(prefix).items():
-        try:
-            part.render(_trial_context(part.placeholders))
-        except TemplateProblem as problem:
-            violations.append(_violation(field, problem))
+    fields = compiled.fields(prefix)
+    results = await renderer.render(
+        tenant, [TextJob((part,), _trial_context(part.placeholders)) for part in fields.values()]
+    )
+    for field, result in zip(fields, results, strict=True):
+        if isinstance(result, TemplateProblem):
+            violations.append(_violation(field, result))
     if violations:
         raise _refuse("the email template is not valid", violations)
     return compiled
 
 
-def check_new_sms(template: SmsTemplate, prefix: str = "sms_template") -> CompiledSms:
+async def check_new_sms(
+    template: SmsTemplate, renderer: Renderer, tenant: str, prefix: str = "sms_template"
+) -> CompiledSms:
     """Everything a new SMS template must pass before it is stored."""
     violations = _check_display_name(template.display_name, f"{prefix}.display_name")
     try:
-        compiled = compile_sms(template, prefix)
+        compiled = await _compile(compile_sms, template, prefix)
     except InvalidArgument as error:
         raise _refuse(error.message, [*violations, *error.violations]) from None
-    try:
-        text = compiled.body.render(_trial_context(compiled.body.placeholders))
+    [result] = await renderer.render(
+        tenant, [TextJob((compiled.body,), _trial_context(compiled.body.placeholders))]
+    )
+    if isinstance(result, TemplateProblem):
+        violations.append(_violation(f"{prefix}.body", result))
+    else:
+        [text] = result
+        assert isinstance(text, str)
         segments = sms_info(text).segments
         if segments > MAX_SMS_SEGMENTS:
             violations.append(
@@ -163,36 +182,46 @@ def check_new_sms(template: SmsTemplate, prefix: str = "sms_template") -> Compil
                     "SMS_TOO_LONG",
                 )
             )
-    except TemplateProblem as problem:
-        violations.append(_violation(f"{prefix}.body", problem))
     if violations:
         raise _refuse("the SMS template is not valid", violations)
     return compiled
 
 
-def check_new_certificate(
-    template: CertificateTemplate, prefix: str = "certificate_template"
+async def check_new_certificate(
+    template: CertificateTemplate,
+    renderer: Renderer,
+    tenant: str,
+    prefix: str = "certificate_template",
 ) -> CompiledCertificate:
     """Everything a new certificate template must pass before it is stored."""
     violations = _check_display_name(template.display_name, f"{prefix}.display_name")
     try:
-        compiled = compile_certificate(template, prefix)
+        compiled = await _compile(compile_certificate, template, prefix)
     except InvalidArgument as error:
         raise _refuse(error.message, [*violations, *error.violations]) from None
     context = _trial_context(compiled.placeholders)
-    for name, part in (("title", compiled.title), ("body", compiled.body)):
-        try:
-            part.render(context)
-        except TemplateProblem as problem:
-            violations.append(_violation(f"{prefix}.{name}", problem))
-    if not violations:
-        try:
-            compiled.render(context, SAMPLE_SYSTEM_VALUES[CRED_URL])
-        except TemplateProblem as problem:  # the text does not fit on the page
-            violations.append(_violation(f"{prefix}.body", problem))
+    title, body, pdf = await renderer.render(
+        tenant,
+        [
+            TextJob((compiled.title,), context),
+            TextJob((compiled.body,), context),
+            CertificateJob(compiled, context, SAMPLE_SYSTEM_VALUES[CRED_URL]),
+        ],
+    )
+    for name, result in (("title", title), ("body", body)):
+        if isinstance(result, TemplateProblem):
+            violations.append(_violation(f"{prefix}.{name}", result))
+    if not violations and isinstance(pdf, TemplateProblem):  # the text does not fit the page
+        violations.append(_violation(f"{prefix}.body", pdf))
     if violations:
         raise _refuse("the certificate template is not valid", violations)
     return compiled
+
+
+async def _compile(compile_template: Callable[[T, str], C], template: T, prefix: str) -> C:
+    # In a thread: compiling is linear in the source, up to a second or two of CPU for the
+    # largest, and the event loop keeps serving other calls meanwhile.
+    return await asyncio.to_thread(compile_template, template, prefix)
 
 
 def check_against_schema(

@@ -6,9 +6,8 @@ decides what exists; role checks happen at the edge (credbatch.auth.rules).
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
@@ -21,15 +20,14 @@ from credbatch.catalog.templates import Listed
 from credbatch.errors import FieldViolation, InvalidArgument
 from credbatch.schema.model import Medium, SchemaVersion
 from credbatch.schema.rules import check_schema_definition
+from credbatch.templating.runner import Renderer
 from credbatch.tenancy import TenantScope, tenant_transaction
 from services.templates import previews
 from services.templates.kinds import Fields, TemplateRules
 from services.templates.sample_csv import SampleCsv, sample_csv
 
 SchemaRef = tuple[uuid.UUID, int | None]
-T = TypeVar("T")
 R = TypeVar("R", bound=Listed)
-V = TypeVar("V")
 
 
 def _refuse_schema(violations: Sequence[FieldViolation]) -> InvalidArgument:
@@ -41,8 +39,9 @@ def _refuse_schema(violations: Sequence[FieldViolation]) -> InvalidArgument:
 class TemplateCatalog:
     """Schemas, templates, previews and sample CSVs of the caller's tenant."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, renderer: Renderer) -> None:
         self._pool = pool
+        self._renderer = renderer
 
     # --- schemas ---------------------------------------------------------------------
 
@@ -112,7 +111,7 @@ class TemplateCatalog:
         request_id: str,
         schema_name: str,
     ) -> R:
-        fields = await _off_loop(rules.checked_fields, template)
+        fields = await rules.checked_fields(template, self._renderer, str(scope.tenant_id))
         async with tenant_transaction(self._pool, scope) as conn:
             schema = await self._schema_for(conn, schema_name, "validate_against_schema")
             if schema is not None:
@@ -148,11 +147,12 @@ class TemplateCatalog:
                 sms = await repository.get_sms_template(conn, template_id)
             else:
                 certificate = await repository.get_certificate_template(conn, template_id)
+        render = previews.Rendering(self._renderer, str(scope.tenant_id))
         if collection == names.EMAIL_TEMPLATES:
-            return previews.preview_email(email, schema, overrides)
+            return await previews.preview_email(email, schema, overrides, render)
         if collection == names.SMS_TEMPLATES:
-            return previews.preview_sms(sms, schema, overrides)
-        return await previews.preview_certificate(certificate, schema, overrides)
+            return await previews.preview_sms(sms, schema, overrides, render)
+        return await previews.preview_certificate(certificate, schema, overrides, render)
 
     async def sample_csv(
         self, scope: TenantScope, schema_name: str, mediums: Collection[Medium]
@@ -167,12 +167,6 @@ class TemplateCatalog:
             )
         stored = await self.get_schema(scope, ref)
         return sample_csv(stored.schema, mediums)
-
-
-async def _off_loop(check: Callable[[T], V], template: T) -> V:
-    """Run a template's trial render in a thread: a hostile template may use its whole time
-    budget, and the event loop keeps serving other calls meanwhile."""
-    return await asyncio.to_thread(check, template)
 
 
 def _check_pairing(fields: Fields, schema: SchemaVersion) -> None:

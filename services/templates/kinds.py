@@ -7,7 +7,7 @@ compile, all named here so the catalog and the servicer have one implementation.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -25,6 +25,7 @@ from credbatch.catalog.checks import (
 from credbatch.catalog.model import CertificateTemplate, EmailTemplate, SmsTemplate
 from credbatch.catalog.templates import Listed, TemplateKind
 from credbatch.templating.certificate import CompiledCertificate
+from credbatch.templating.runner import Renderer
 from credbatch.templating.sandbox import CompiledTemplate
 
 R = TypeVar("R", bound=Listed)
@@ -39,19 +40,20 @@ class TemplateRules(Generic[R, C]):
 
     Attributes:
         kind: how it is stored.
-        check_new: everything a new template must pass (INVALID_ARGUMENT otherwise).
+        check_new: everything a new template must pass (INVALID_ARGUMENT otherwise), its
+            trial renders in the tenant's name.
         compile: compiles a template that passed its checks.
         fields: the compiled parts by request field, for pairing with a schema.
     """
 
     kind: TemplateKind[R]
-    check_new: Callable[[R], C]
+    check_new: Callable[[R, Renderer, str], Awaitable[C]]
     compile: Callable[[R], C]
     fields: Callable[[C], Fields]
 
-    def checked_fields(self, template: R) -> Fields:
+    async def checked_fields(self, template: R, renderer: Renderer, tenant: str) -> Fields:
         """A new template's compiled fields, once it passed its checks."""
-        return self.fields(self.check_new(template))
+        return self.fields(await self.check_new(template, renderer, tenant))
 
     def placeholders(self, template: R) -> frozenset[str]:
         """The placeholders a stored template uses (it passed its checks when created)."""

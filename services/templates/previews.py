@@ -1,10 +1,15 @@
-"""RenderTemplatePreview: a stored template rendered with sample values."""
+"""RenderTemplatePreview: a stored template rendered with sample values.
+
+Compiled here (checked once more, off the event loop), rendered in the service's render
+processes in the caller's tenant's name, like every render of a tenant's template.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from credbatch.catalog.checks import (
     check_against_schema,
@@ -21,8 +26,12 @@ from credbatch.templating.placeholders import (
     SYSTEM_PLACEHOLDERS,
     sample_context,
 )
+from credbatch.templating.runner import CertificateJob, Job, Renderer, Result, TextJob
 from credbatch.templating.sandbox import CompiledTemplate, TemplateProblem
 from credbatch.templating.sms import sms_info
+
+T = TypeVar("T")
+C = TypeVar("C")
 
 PREFIX = "template"
 MAX_SAMPLE_VALUE = 4096
@@ -50,6 +59,17 @@ class CertificatePreview:
 
 
 Preview = EmailPreview | SmsPreview | CertificatePreview
+
+
+@dataclass(frozen=True, slots=True)
+class Rendering:
+    """Where a preview renders: the service's render processes, for the caller's tenant."""
+
+    renderer: Renderer
+    tenant: str
+
+    async def __call__(self, jobs: list[Job]) -> list[Result]:
+        return await self.renderer.render(self.tenant, jobs)
 
 
 def _check_overrides(
@@ -81,15 +101,25 @@ def _check_overrides(
         raise InvalidArgument("sample_values are not valid", violations=violations)
 
 
-def _render(field: str, template: CompiledTemplate, context: Mapping[str, str]) -> str:
-    try:
-        return template.render(context)
-    except TemplateProblem as problem:
-        raise InvalidArgument(
-            "the template does not render with these values",
-            reason="TEMPLATE_RENDER_FAILED",
-            violations=[FieldViolation(field, problem.message, problem.code)],
-        ) from None
+def _texts(fields: Iterable[str], results: Iterable[Result]) -> list[str]:
+    """Each field's text; INVALID_ARGUMENT naming the first field that did not render."""
+    texts = []
+    for field, result in zip(fields, results, strict=True):
+        if isinstance(result, TemplateProblem):
+            raise InvalidArgument(
+                "the template does not render with these values",
+                reason="TEMPLATE_RENDER_FAILED",
+                violations=[FieldViolation(field, result.message, result.code)],
+            )
+        [text] = result
+        assert isinstance(text, str)
+        texts.append(text)
+    return texts
+
+
+async def _compile(compile_template: Callable[[T, str], C], template: T) -> C:
+    # In a thread: compiling a large template takes up to a second or two of CPU.
+    return await asyncio.to_thread(compile_template, template, PREFIX)
 
 
 def _prepare(
@@ -106,43 +136,56 @@ def _prepare(
     return sample_context(schema, placeholders, overrides)
 
 
-def preview_email(
-    template: EmailTemplate, schema: SchemaVersion | None, overrides: Mapping[str, str]
+async def preview_email(
+    template: EmailTemplate,
+    schema: SchemaVersion | None,
+    overrides: Mapping[str, str],
+    render: Rendering,
 ) -> EmailPreview:
-    compiled = compile_email(template, PREFIX)
+    compiled = await _compile(compile_email, template)
     fields = compiled.fields(PREFIX)
     context = _prepare(fields, schema, overrides)
-    return EmailPreview(*(_render(field, part, context) for field, part in fields.items()))
+    results = await render([TextJob((part,), context) for part in fields.values()])
+    return EmailPreview(*_texts(fields, results))
 
 
-def preview_sms(
-    template: SmsTemplate, schema: SchemaVersion | None, overrides: Mapping[str, str]
+async def preview_sms(
+    template: SmsTemplate,
+    schema: SchemaVersion | None,
+    overrides: Mapping[str, str],
+    render: Rendering,
 ) -> SmsPreview:
-    compiled = compile_sms(template, PREFIX)
+    compiled = await _compile(compile_sms, template)
     fields = compiled.fields(PREFIX)
     context = _prepare(fields, schema, overrides)
-    body = _render(f"{PREFIX}.body", compiled.body, context)
+    [body] = _texts(fields, await render([TextJob((compiled.body,), context)]))
     info = sms_info(body)
     return SmsPreview(body, info.segments, info.encoding, info.length)
 
 
 async def preview_certificate(
-    template: CertificateTemplate, schema: SchemaVersion | None, overrides: Mapping[str, str]
+    template: CertificateTemplate,
+    schema: SchemaVersion | None,
+    overrides: Mapping[str, str],
+    render: Rendering,
 ) -> CertificatePreview:
-    compiled = compile_certificate(template, PREFIX)
+    compiled = await _compile(compile_certificate, template)
     fields = {f"{PREFIX}.title": compiled.title, f"{PREFIX}.body": compiled.body}
     context = _prepare(fields, schema, overrides)
     cred_url = overrides.get(CRED_URL) or SAMPLE_SYSTEM_VALUES[CRED_URL]
     context.setdefault(CRED_URL, cred_url)
-    for field, part in fields.items():
-        _render(field, part, context)
-    try:
-        # A few milliseconds of CPU: keep them off the event loop.
-        pdf = await asyncio.to_thread(compiled.render, context, cred_url)
-    except TemplateProblem as problem:
+    *texts, pdf = await render(
+        [
+            *(TextJob((part,), context) for part in fields.values()),
+            CertificateJob(compiled, context, cred_url),
+        ]
+    )
+    _texts(fields, texts)
+    if isinstance(pdf, TemplateProblem):
         raise InvalidArgument(
             "the certificate does not render with these values",
             reason="TEMPLATE_RENDER_FAILED",
-            violations=[FieldViolation(f"{PREFIX}.body", problem.message, problem.code)],
-        ) from None
+            violations=[FieldViolation(f"{PREFIX}.body", pdf.message, pdf.code)],
+        )
+    assert isinstance(pdf, bytes)
     return CertificatePreview(pdf, cred_url)

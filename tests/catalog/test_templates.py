@@ -16,6 +16,7 @@ from credbatch.errors import NotFound
 from credbatch.tenancy import service_scope, tenant_transaction, user_scope
 from services.templates import kinds
 from services.templates.catalog import TemplateCatalog
+from tests.fixtures.rendering import InlineRenderer
 
 _TENANT_TABLES = ("tenants", "email_templates", "sms_templates", "idempotency_keys")
 
@@ -37,7 +38,7 @@ async def test_listing_a_fresh_tenant_writes_nothing_and_shows_the_defaults(
 ) -> None:
     tenant = uuid.uuid4()
     reader = user_scope(tenant, "olga", ["observer"], [])
-    catalog = TemplateCatalog(app_pool)
+    catalog = TemplateCatalog(app_pool, InlineRenderer())  # nothing renders here
     before = await _rows(owner_pool, tenant)
 
     emails = await catalog.list_templates(reader, kinds.EMAIL, 0, "")

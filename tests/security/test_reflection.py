@@ -11,6 +11,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from credbatch.config import Settings, load_settings
 from services.templates.main import service_specs
 from tests.fixtures.grpc import StartApp
+from tests.fixtures.rendering import InlineRenderer
 
 LIST = reflection_pb2.ServerReflectionRequest(list_services="")
 
@@ -25,15 +26,12 @@ async def _list(channel: grpc.aio.Channel) -> set[str]:
 async def test_reflection_is_off_unless_configured(
     settings: Settings, app_pool: asyncpg.Pool, start_app: StartApp
 ) -> None:
-    off = await start_app(
-        settings.with_overrides(reflection=False), service_specs(settings, app_pool)
-    )
+    specs = service_specs(settings, app_pool, InlineRenderer())  # nothing renders here
+    off = await start_app(settings.with_overrides(reflection=False), specs)
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await _list(off.channel)
     assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    on = await start_app(
-        settings.with_overrides(reflection=True), service_specs(settings, app_pool)
-    )
+    on = await start_app(settings.with_overrides(reflection=True), specs)
     assert "credbatch.templates.v1.TemplateService" in await _list(on.channel)
 
 

@@ -15,10 +15,12 @@ import pytest
 
 from credbatch.catalog.model import EmailTemplate as StoredEmailTemplate
 from credbatch.gen.templates.v1 import templates_pb2, templates_service_pb2
+from credbatch.templating.runner import RenderPool
 from credbatch.templating.sandbox import TemplateProblem
 from tests.fixtures.grpc import error_details
 from tests.fixtures.templates import REFUSED_WITHIN, make_tenant
 from workers.issuance.rendering import EmailTemplate as WorkerEmailTemplate
+from workers.issuance.rendering import RenderedEmail
 
 pb = templates_service_pb2
 LONG_NAME = "Maximilian Alexander Fitzgerald-Worthington"
@@ -54,9 +56,10 @@ async def test_a_constant_bomb_behind_a_condition_is_refused_at_creation(
 
 
 async def test_a_bomb_on_a_value_is_accepted_but_fails_fast_where_a_long_name_reaches_it(
-    templates_stub: Any, settings: Any
+    templates_stub: Any, settings: Any, render_pool: RenderPool
 ) -> None:
     tenant = make_tenant(settings)
+    tenant_name = str(tenant.id)
     created = await templates_stub.CreateEmailTemplate(
         pb.CreateEmailTemplateRequest(email_template=_email(VALUE_BOMB)), metadata=tenant.admin
     )
@@ -78,7 +81,8 @@ async def test_a_bomb_on_a_value_is_accepted_but_fails_fast_where_a_long_name_re
         "TEMPLATE_NUMBER_TOO_LARGE",
     )
 
-    # The worker compiles the stored template with its own code and renders each row.
+    # The worker compiles the stored template with its own code and renders each row in its
+    # render processes.
     stored = StoredEmailTemplate(
         id=uuid.UUID(created.name.rpartition("/")[2]),
         display_name=created.display_name,
@@ -87,9 +91,10 @@ async def test_a_bomb_on_a_value_is_accepted_but_fails_fast_where_a_long_name_re
         text_body=created.text_body,
     )
     worker_template = WorkerEmailTemplate.compile(stored)
-    assert worker_template.render({"name": "Ann"}).subject == "Hi Ann"
+    [fine] = await render_pool.render(tenant_name, [worker_template.job({"name": "Ann"})])
+    assert isinstance(fine, tuple) and RenderedEmail.of(fine).subject == "Hi Ann"
     started = time.monotonic()
-    with pytest.raises(TemplateProblem) as problem:
-        worker_template.render({"name": LONG_NAME})
+    [problem] = await render_pool.render(tenant_name, [worker_template.job({"name": LONG_NAME})])
     assert time.monotonic() - started < REFUSED_WITHIN
-    assert problem.value.code == "TEMPLATE_NUMBER_TOO_LARGE"
+    assert isinstance(problem, TemplateProblem)
+    assert problem.code == "TEMPLATE_NUMBER_TOO_LARGE"

@@ -25,6 +25,7 @@ from credbatch.server.health import DependencyCheck, DependencyHealth, postgres_
 from credbatch.server.runner import GrpcApp
 from services.templates.main import SERVICE_NAME, service_specs
 from tests.fixtures.proxy import TcpProxy, via_proxy, wait_for_health
+from tests.fixtures.rendering import InlineRenderer
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -43,7 +44,8 @@ async def proxy(settings: Settings) -> AsyncIterator[TcpProxy]:
 def _app(settings: Settings, pool: asyncpg.Pool) -> GrpcApp:
     """The TemplateService whose health follows ``pool``, checked every 0.2 s."""
     checks = [postgres_check(pool)]
-    return GrpcApp(settings, service_specs(settings, pool), checks, check_interval=0.2)
+    specs = service_specs(settings, pool, InlineRenderer())  # nothing renders here
+    return GrpcApp(settings, specs, checks, check_interval=0.2)
 
 
 async def test_health_turns_not_serving_while_postgres_is_cut_off_and_back_after(

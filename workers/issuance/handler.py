@@ -41,12 +41,18 @@ from credbatch.schema.model import Medium
 from credbatch.signing import sd_jwt
 from credbatch.signing.keys import KeyRing
 from credbatch.signing.status_list import StatusAllocator
+from credbatch.templating.runner import CertificateJob, Renderer
 from credbatch.templating.sandbox import TemplateProblem
 from credbatch.tenancy import service_scope, tenant_transaction
 from workers.issuance import outcome_repository as outcome_repo
 from workers.issuance import repository as repo
 from workers.issuance.context import ContextCache
-from workers.issuance.credential import draft_credential, links_for, new_identifiers
+from workers.issuance.credential import (
+    CredentialDraft,
+    draft_credential,
+    links_for,
+    new_identifiers,
+)
 from workers.issuance.delivery.email import SmtpPool
 from workers.issuance.delivery.sms import SmsClient
 from workers.issuance.invitations import Invitation, Inviter
@@ -93,14 +99,16 @@ class IssuanceHandler:
         *,
         smtp: SmtpPool | None,
         sms: SmsClient | None,
+        renderer: Renderer,
     ) -> None:
         self._settings = settings
         self._pool = pool
         self._keys = keys
         self._statuses = statuses
         self._publisher = publisher
+        self._renderer = renderer
         self._offers = Offers.from_settings(settings)
-        self._inviter = Inviter(settings, smtp, sms, self._offers, SendLog(pool).note)
+        self._inviter = Inviter(settings, smtp, sms, renderer, self._offers, SendLog(pool).note)
         self._contexts = ContextCache(pool, settings.public_url)
         # An issue transaction holds a connection while it loads contexts, keys and status
         # indexes through another one: with every connection held by such a transaction,
@@ -195,7 +203,7 @@ class IssuanceHandler:
             else:
                 raise RuntimeError("an issued record has no credential")
         cancelled = await self._cancelled_since(tenant_id, deliverable)
-        await asyncio.gather(*(self._invite(r) for r in deliverable if r.id not in cancelled))
+        await self._invite([r for r in deliverable if r.id not in cancelled])
         await self._finish(
             tenant_id,
             found.records,
@@ -218,9 +226,8 @@ class IssuanceHandler:
         key = await self._keys.active_key(tenant_id)
         entries = await self._statuses.take(tenant_id, len(records))
         now = int(time.time())
-        issued: list[repo.NewCredential] = []
-        for record, entry in zip(records, entries, strict=True):
-            draft = draft_credential(
+        drafts = [
+            draft_credential(
                 record.context,
                 record.holder,
                 ids=new_identifiers(tenant_id, record.context),
@@ -228,15 +235,15 @@ class IssuanceHandler:
                 issued_at=now,
                 public_url=self._settings.public_url,
             )
-            pdf = None
-            if draft.certificate is not None:
-                certificate = draft.certificate
-                with step_span("render certificate", record.span):
-                    try:
-                        pdf = certificate.template.render(certificate.values, certificate.cred_url)
-                    except TemplateProblem as problem:  # the batch's template, not our fault
-                        record.failure = template_failure(problem.code, str(problem))
-                        continue
+            for record, entry in zip(records, entries, strict=True)
+        ]
+        pdfs = await self._render_certificates(tenant_id, records, drafts)
+        issued: list[repo.NewCredential] = []
+        for record, entry, draft in zip(records, entries, drafts, strict=True):
+            pdf = pdfs.get(record.id)
+            if isinstance(pdf, TemplateProblem):  # the batch's template, not our fault
+                record.failure = template_failure(pdf.code, str(pdf))
+                continue
             with step_span("sign credential", record.span, **{"credbatch.kid": key.kid}):
                 token = sd_jwt.issue(
                     key=key.private_key,
@@ -270,6 +277,26 @@ class IssuanceHandler:
         )
         return {c.record_id: c for c in issued if c.record_id in stored}
 
+    async def _render_certificates(
+        self, tenant_id: uuid.UUID, records: list[WorkRecord], drafts: list[CredentialDraft]
+    ) -> dict[uuid.UUID, bytes | TemplateProblem]:
+        """The PDFs of the records whose batch issues certificates, in one render request."""
+        wanted = [
+            (record, draft.certificate)
+            for record, draft in zip(records, drafts, strict=True)
+            if draft.certificate is not None
+        ]
+        if not wanted:
+            return {}
+        jobs = [CertificateJob(c.template, c.values, c.cred_url) for _, c in wanted]
+        with group_spans("render certificate", [record.span for record, _ in wanted]):
+            results = await self._renderer.render(str(tenant_id), jobs)
+        pdfs: dict[uuid.UUID, bytes | TemplateProblem] = {}
+        for (record, _), result in zip(wanted, results, strict=True):
+            assert isinstance(result, bytes | TemplateProblem)
+            pdfs[record.id] = result
+        return pdfs
+
     async def _cancelled_since(
         self, tenant_id: uuid.UUID, records: list[WorkRecord]
     ) -> set[uuid.UUID]:
@@ -281,12 +308,16 @@ class IssuanceHandler:
             batches = await outcome_repo.cancelled_batches(c, tenant_id, batch_ids)
         return {r.id for r in records if r.context.batch_id in batches}
 
-    async def _invite(self, record: WorkRecord) -> None:
-        assert record.links is not None
-        delivery = await self._inviter.send(
-            Invitation(record.context, record.holder, record.links, record.due, record.span)
-        )
-        record.sent, record.failure = delivery.sent, delivery.failure
+    async def _invite(self, records: list[WorkRecord]) -> None:
+        invitations = []
+        for record in records:
+            assert record.links is not None
+            invitations.append(
+                Invitation(record.context, record.holder, record.links, record.due, record.span)
+            )
+        deliveries = await self._inviter.send_all(invitations)
+        for record, delivery in zip(records, deliveries, strict=True):
+            record.sent, record.failure = delivery.sent, delivery.failure
 
     async def _finish(
         self,

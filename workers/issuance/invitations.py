@@ -1,6 +1,8 @@
 """Invitations: one email and/or SMS per issued record, for each medium not yet sent.
 
-Sends run concurrently, at most ``worker_concurrency`` at a time per worker. A failed send
+The messages of a group's invitations are rendered together, in one request to the worker's
+render processes per tenant; sends then run concurrently, at most ``worker_concurrency`` at a
+time per worker. A failed send
 becomes an ``IssuanceFailure`` (transient or permanent) in the result, never an exception,
 so one holder's bad address does not disturb the group; any other error is a bug or an
 outage and propagates. Each send the server accepted is reported to ``on_sent`` at once (the
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -22,6 +24,7 @@ from credbatch.config import Settings
 from credbatch.metrics import INVITATION_DURATION, INVITATION_FAILURES
 from credbatch.schema.model import Medium
 from credbatch.templating.placeholders import OFFER_URL, TX_CODE
+from credbatch.templating.runner import Rendered, Renderer, TextJob
 from credbatch.templating.sandbox import TemplateProblem
 from workers.issuance.context import BatchContext
 from workers.issuance.credential import Holder, Links, holder_values
@@ -29,7 +32,8 @@ from workers.issuance.delivery.email import Envelope, SmtpPool, build_message
 from workers.issuance.delivery.sms import SmsClient
 from workers.issuance.offers import OfferLink, Offers
 from workers.issuance.outcomes import IssuanceFailure, permanent, template_failure
-from workers.issuance.spans import step_span
+from workers.issuance.rendering import RenderedEmail
+from workers.issuance.spans import group_spans, step_span
 
 
 @dataclass(frozen=True)
@@ -75,13 +79,15 @@ async def _ignore(tenant_id: uuid.UUID, record_id: uuid.UUID, medium: Medium) ->
 
 
 class Inviter:
-    """Sends invitations through the worker's SMTP pool and SMS client (either may be off)."""
+    """Sends invitations through the worker's SMTP pool and SMS client (either may be off),
+    rendered in the worker's render processes."""
 
     def __init__(
         self,
         settings: Settings,
         smtp: SmtpPool | None,
         sms: SmsClient | None,
+        renderer: Renderer,
         offers: Offers | None = None,
         on_sent: OnSent = _ignore,
     ) -> None:
@@ -92,10 +98,27 @@ class Inviter:
         self._smtp_port = settings.smtp_port
         self._smtp = smtp
         self._sms = sms
+        self._renderer = renderer
         self._sends = asyncio.Semaphore(settings.worker_concurrency)
         self._offers = offers
 
     async def send(self, invitation: Invitation) -> Delivery:
+        [delivery] = await self.send_all([invitation])
+        return delivery
+
+    async def send_all(self, invitations: Sequence[Invitation]) -> list[Delivery]:
+        """Render every message of the invitations in one request per tenant, then send them
+        concurrently; a delivery per invitation, in order."""
+        messages = [self._messages(invitation) for invitation in invitations]
+        await self._render(invitations, messages)
+        return list(
+            await asyncio.gather(
+                *(self._deliver(i, m) for i, m in zip(invitations, messages, strict=True))
+            )
+        )
+
+    def _messages(self, invitation: Invitation) -> dict[Medium, _Message]:
+        """The invitation's messages to render, or the failure that stops each before."""
         # The day the invitation goes out: a retried one may be sent days after issue.
         values = holder_values(
             invitation.context, invitation.holder, invitation.links, datetime.now(UTC).date()
@@ -105,10 +128,51 @@ class Inviter:
             offer = self._offers.link(
                 invitation.context, invitation.holder.record_id, invitation.links.claim_token
             )
-        mediums = [m for m in (Medium.EMAIL, Medium.SMS) if m in invitation.due]
+        messages: dict[Medium, _Message] = {}
+        context, holder = invitation.context, invitation.holder
+        if Medium.EMAIL in invitation.due:
+            if self._smtp is not None and context.email is not None and holder.email:
+                values_email = values | offer_values(offer, Medium.EMAIL)
+                messages[Medium.EMAIL] = _Message(context.email.job(values_email))
+            else:
+                problem = "the record has no email address or template"
+                messages[Medium.EMAIL] = _Message(None, permanent("EMAIL_UNAVAILABLE", problem))
+        if Medium.SMS in invitation.due:
+            if self._sms is not None and context.sms is not None and holder.phone:
+                values_sms = values | offer_values(offer, Medium.SMS)
+                messages[Medium.SMS] = _Message(TextJob((context.sms,), values_sms))
+            else:
+                problem = "the record has no phone number or template"
+                messages[Medium.SMS] = _Message(None, permanent("SMS_UNAVAILABLE", problem))
+        return messages
+
+    async def _render(
+        self, invitations: Sequence[Invitation], messages: Sequence[dict[Medium, _Message]]
+    ) -> None:
+        """Render the messages that have a job, per tenant, setting each one's outcome."""
+        by_tenant: dict[uuid.UUID, list[tuple[Span, Medium, _Message]]] = {}
+        for invitation, by_medium in zip(invitations, messages, strict=True):
+            for medium, message in by_medium.items():
+                if message.job is not None:
+                    entry = (invitation.span, medium, message)
+                    by_tenant.setdefault(invitation.context.tenant_id, []).append(entry)
+        for tenant, entries in by_tenant.items():
+            emails = [span for span, medium, _ in entries if medium is Medium.EMAIL]
+            texts = [span for span, medium, _ in entries if medium is Medium.SMS]
+            jobs = [message.job for _, _, message in entries if message.job is not None]
+            with group_spans("render email", emails), group_spans("render sms", texts):
+                results = await self._renderer.render(str(tenant), jobs)
+            for (_, _, message), result in zip(entries, results, strict=True):
+                if isinstance(result, TemplateProblem):
+                    message.failure = template_failure(result.code, str(result))
+                else:
+                    message.rendered = result
+
+    async def _deliver(self, invitation: Invitation, messages: dict[Medium, _Message]) -> Delivery:
+        mediums = [m for m in (Medium.EMAIL, Medium.SMS) if m in messages]
         senders = {Medium.EMAIL: self._send_email, Medium.SMS: self._send_sms}
         results = await asyncio.gather(
-            *(_timed(m, senders[m](invitation, values | offer_values(offer, m))) for m in mediums),
+            *(_timed(m, senders[m](invitation, messages[m])) for m in mediums),
             return_exceptions=True,
         )
         sent: set[Medium] = set()
@@ -133,44 +197,51 @@ class Inviter:
         )
         return Delivery(frozenset(sent), chosen[0] if chosen else None)
 
-    async def _send_email(self, invitation: Invitation, values: dict[str, str]) -> None:
-        template, address = invitation.context.email, invitation.holder.email
-        if self._smtp is None or template is None or not address:
-            raise permanent("EMAIL_UNAVAILABLE", "the record has no email address or template")
-        with step_span("render email", invitation.span):
-            try:
-                rendered = template.render(values)
-            except TemplateProblem as problem:
-                raise template_failure(problem.code, str(problem)) from None
-            message = Envelope(
-                self._sender,
-                address,
-                build_message(
-                    sender=self._sender,
-                    recipient=address,
-                    subject=rendered.subject,
-                    text=rendered.text,
-                    html=rendered.html,
-                ),
-            )
+    async def _send_email(self, invitation: Invitation, message: _Message) -> None:
+        rendered = message.outcome()
+        address = invitation.holder.email
+        assert self._smtp is not None and address
+        email = RenderedEmail.of(rendered)
+        envelope = Envelope(
+            self._sender,
+            address,
+            build_message(
+                sender=self._sender,
+                recipient=address,
+                subject=email.subject,
+                text=email.text,
+                html=email.html,
+            ),
+        )
         async with self._sends:
             with step_span("smtp send", invitation.span, **{"network.peer.port": self._smtp_port}):
-                await self._smtp.send(message)
+                await self._smtp.send(envelope)
         await self._on_sent(invitation.context.tenant_id, invitation.holder.record_id, Medium.EMAIL)
 
-    async def _send_sms(self, invitation: Invitation, values: dict[str, str]) -> None:
-        template, phone = invitation.context.sms, invitation.holder.phone
-        if self._sms is None or template is None or not phone:
-            raise permanent("SMS_UNAVAILABLE", "the record has no phone number or template")
-        with step_span("render sms", invitation.span):
-            try:
-                body = template.render(values)
-            except TemplateProblem as problem:
-                raise template_failure(problem.code, str(problem)) from None
+    async def _send_sms(self, invitation: Invitation, message: _Message) -> None:
+        [body] = message.outcome()
+        phone = invitation.holder.phone
+        assert self._sms is not None and phone and isinstance(body, str)
         async with self._sends:
             with step_span("sms send", invitation.span):
                 await self._sms.send(phone, body)
         await self._on_sent(invitation.context.tenant_id, invitation.holder.record_id, Medium.SMS)
+
+
+@dataclass
+class _Message:
+    """One medium's message of an invitation: its render job, then what rendering gave."""
+
+    job: TextJob | None
+    failure: IssuanceFailure | None = None
+    rendered: Rendered | None = None
+
+    def outcome(self) -> tuple[str, ...]:
+        """The rendered texts; raises the failure that stopped the message before sending."""
+        if self.failure is not None:
+            raise self.failure
+        assert isinstance(self.rendered, tuple)
+        return self.rendered
 
 
 _CHANNELS = {Medium.EMAIL: "email", Medium.SMS: "sms"}

@@ -14,6 +14,7 @@ from credbatch.server.health_server import serving_health
 from credbatch.signing.keys import KeyRing
 from credbatch.signing.status_list import StatusAllocator
 from credbatch.signing.status_tokens import StatusTokenSigner
+from credbatch.templating.runner import RenderPool
 from workers.issuance.consumer import IssuanceConsumer
 from workers.issuance.delivery.email import SmtpPool
 from workers.issuance.delivery.sms import SmsClient
@@ -59,6 +60,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         settings.sms_from,
         max_connections=settings.worker_concurrency,
     )
+    # Renders run in processes of their own, stopped by force when they run away.
+    renderer = RenderPool.from_settings(settings)
+    await renderer.start()
     connection = await connect(settings, name="credbatch-issuance")
     keys = KeyRing(pool, kek)
     signer = StatusTokenSigner(pool, keys, settings.public_url, ttl_seconds=settings.status_ttl)
@@ -75,6 +79,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             ConfirmingPublisher(publish_channel),
             smtp=smtp,
             sms=sms,
+            renderer=renderer,
         )
         consumer = IssuanceConsumer(settings, handler)
         checks = (postgres_check(pool), rabbitmq_check(connection))
@@ -94,5 +99,6 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         await connection.close()
         await smtp.close()
         await sms.close()
+        await renderer.close()
         await pool.close()
     log.info("issuance worker stopped")

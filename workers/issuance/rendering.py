@@ -1,4 +1,5 @@
-"""Invitation templates, compiled once per batch (credbatch.templating) and rendered per record.
+"""Invitation templates, compiled once per batch (credbatch.templating) and rendered per record
+in the worker's render processes (credbatch.templating.runner).
 
 Placeholders are the schema's attributes plus the documented system values
 (credbatch.templating.placeholders), the same ones the template service checks templates
@@ -23,6 +24,7 @@ from credbatch.templating.placeholders import (
     ISSUER_NAME,
     template_context,
 )
+from credbatch.templating.runner import Rendered, TextJob
 from credbatch.templating.sandbox import CompiledTemplate
 
 
@@ -31,6 +33,13 @@ class RenderedEmail:
     subject: str  # folded to one line
     html: str
     text: str
+
+    @classmethod
+    def of(cls, texts: Rendered) -> RenderedEmail:
+        """From the texts of EmailTemplate.job."""
+        subject, html, text = texts
+        assert isinstance(subject, str) and isinstance(html, str) and isinstance(text, str)
+        return cls(" ".join(subject.split()), html, text)
 
 
 @dataclass(frozen=True)
@@ -48,13 +57,9 @@ class EmailTemplate:
             CompiledTemplate(stored.text_body),
         )
 
-    def render(self, values: dict[str, Any]) -> RenderedEmail:
-        """Raises TemplateProblem."""
-        return RenderedEmail(
-            subject=" ".join(self.subject.render(values).split()),
-            html=self.html.render(values),
-            text=self.text.render(values),
-        )
+    def job(self, values: dict[str, Any]) -> TextJob:
+        """The render job of one holder's email (RenderedEmail.of reads its result)."""
+        return TextJob((self.subject, self.html, self.text), values)
 
 
 def template_values(

@@ -8,7 +8,14 @@ address space, and is killed and replaced when a job outlives its budget plus a 
 (``pool.RenderPool``). What crosses between them is in ``wire``; the jobs in ``jobs``.
 """
 
-from credbatch.templating.runner.jobs import CertificateJob, Job, Rendered, Result, TextJob
+from credbatch.templating.runner.jobs import (
+    CertificateJob,
+    Job,
+    Rendered,
+    Renderer,
+    Result,
+    TextJob,
+)
 from credbatch.templating.runner.pool import RenderPool, RenderPoolClosed
 
 __all__ = [
@@ -17,6 +24,7 @@ __all__ = [
     "RenderPool",
     "RenderPoolClosed",
     "Rendered",
+    "Renderer",
     "Result",
     "TextJob",
 ]

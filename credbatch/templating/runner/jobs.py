@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from credbatch.templating.certificate import CertificateLayout, CompiledCertificate
 from credbatch.templating.problems import (
@@ -48,6 +48,14 @@ Job = TextJob | CertificateJob
 Rendered = tuple[str, ...] | bytes
 """A text job's texts, in the order of its templates, or a certificate job's PDF."""
 Result = Rendered | TemplateProblem
+
+
+class Renderer(Protocol):
+    """Renders jobs of one tenant (RenderPool, in processes of its own)."""
+
+    async def render(self, tenant: str, jobs: Sequence[Job]) -> list[Result]:
+        """Each job's output or TemplateProblem, in order."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

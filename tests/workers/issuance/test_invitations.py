@@ -14,6 +14,7 @@ from opentelemetry import trace
 from credbatch.config import Settings
 from credbatch.schema.model import Attribute, AttributeType, Medium, SchemaVersion
 from credbatch.templating.sandbox import CompiledTemplate
+from tests.fixtures.rendering import InlineRenderer
 from workers.issuance.context import BatchContext
 from workers.issuance.credential import Holder, links_for
 from workers.issuance.delivery.email import SmtpPool
@@ -53,6 +54,10 @@ def invitation(due: frozenset[Medium]) -> Invitation:
     )
 
 
+def _inviter(settings: Settings, smtp: SmtpPool | None) -> Inviter:
+    return Inviter(settings, smtp=smtp, sms=None, renderer=InlineRenderer())
+
+
 def refused_port() -> int:
     """A local port nothing listens on (bound, then released)."""
     with socket.socket() as sock:
@@ -62,15 +67,13 @@ def refused_port() -> int:
 
 
 async def test_nothing_due_sends_nothing_and_succeeds() -> None:
-    delivery = await Inviter(Settings(), smtp=None, sms=None).send(invitation(frozenset()))
+    delivery = await _inviter(Settings(), None).send(invitation(frozenset()))
     assert delivery.sent == frozenset()
     assert delivery.failure is None
 
 
 async def test_a_medium_without_its_channel_fails_permanently() -> None:
-    delivery = await Inviter(Settings(), smtp=None, sms=None).send(
-        invitation(frozenset({Medium.SMS}))
-    )
+    delivery = await _inviter(Settings(), None).send(invitation(frozenset({Medium.SMS})))
     assert delivery.failure is not None
     assert (delivery.failure.code, delivery.failure.transient) == ("SMS_UNAVAILABLE", False)
     assert delivery.sent == frozenset()
@@ -80,7 +83,7 @@ async def test_a_permanent_failure_outweighs_a_transient_one() -> None:
     port = refused_port()
     smtp = SmtpPool("127.0.0.1", port, 1, timeout=2.0)
     try:
-        delivery = await Inviter(Settings(smtp_port=port), smtp=smtp, sms=None).send(
+        delivery = await _inviter(Settings(smtp_port=port), smtp).send(
             invitation(frozenset({Medium.EMAIL, Medium.SMS}))
         )
     finally:
@@ -95,7 +98,7 @@ async def test_a_transient_failure_alone_counts() -> None:
     port = refused_port()
     smtp = SmtpPool("127.0.0.1", port, 1, timeout=2.0)
     try:
-        delivery = await Inviter(Settings(smtp_port=port), smtp=smtp, sms=None).send(
+        delivery = await _inviter(Settings(smtp_port=port), smtp).send(
             invitation(frozenset({Medium.EMAIL}))
         )
     finally:

@@ -17,13 +17,14 @@ from credbatch.db.pool import create_pool
 from credbatch.messaging import ConfirmingPublisher, connect, declare_topology
 from credbatch.signing.keys import KeyRing
 from credbatch.signing.status_list import StatusAllocator
+from credbatch.templating.runner import RenderPool
 from tests.fixtures.issuance import KEK, Sinks, arrange_batch, publish_jobs
 from workers.issuance.delivery.email import SmtpPool
 from workers.issuance.handler import IssuanceHandler
 
 
 async def test_group_of_more_tenants_than_pool_connections_completes(
-    worker_settings: Settings, owner_pool: asyncpg.Pool, sinks: Sinks
+    worker_settings: Settings, owner_pool: asyncpg.Pool, sinks: Sinks, render_pool: RenderPool
 ) -> None:
     tenants = [
         await arrange_batch(owner_pool, 1, mediums=("EMAIL",), certificate=False) for _ in range(3)
@@ -54,6 +55,7 @@ async def test_group_of_more_tenants_than_pool_connections_completes(
             ConfirmingPublisher(channel),
             smtp=smtp,
             sms=None,
+            renderer=render_pool,
         )
         await asyncio.wait_for(handler.handle(messages), 20)
     finally:
