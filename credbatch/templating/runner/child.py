@@ -31,7 +31,6 @@ from collections import OrderedDict
 from PIL import Image
 
 from credbatch.templating.certificate import CertificateLayout, CompiledCertificate
-from credbatch.templating.pricing import FILTER_PRICES, METHOD_PRICES, TEST_PRICES
 from credbatch.templating.problems import TemplateProblem
 from credbatch.templating.runner.jobs import compile_source, run
 from credbatch.templating.runner.wire import (
@@ -54,13 +53,11 @@ def warm_up() -> None:
     Image.new("RGBA", (8, 8), "#1F3A93").save(logo, "PNG")
     for layout in (CertificateLayout(logo=logo.getvalue(), logo_mime_type="image/png"), None):
         CompiledCertificate("{{ a | title }}", "{{ a }}", layout).render({"a": "x"}, "https://x/c")
-    uses = [f"{{{{ a | {name} }}}}" for name in FILTER_PRICES]
-    uses += [f"{{{{ a is {name} }}}}" for name in TEST_PRICES]
-    uses += [f"{{{{ a.{name}() }}}}" for name in METHOD_PRICES]
-    for source in uses:
-        for html in (False, True):
-            with contextlib.suppress(TemplateProblem):
-                CompiledTemplate(source, html=html).render({"a": "1"})
+    # Modules loaded on first use: Jinja's traceback rewriting when a render fails, the HTML
+    # entities `striptags` unescapes (tests/templating/runner: every allowed name, limited).
+    for source in ("{{ a | striptags | urlencode }}", "{{ a.upper() is lower }}", "{{ b }}"):
+        with contextlib.suppress(TemplateProblem):
+            CompiledTemplate(source, html=True).render({"a": "<b>x</b> &amp;"})
 
 
 def _limit(which: int, value: int) -> None:

@@ -101,13 +101,15 @@ class RenderPool:
         grace: float = 1.0,
         memory_bytes: int = 512 * 1024 * 1024,
         *,
-        command: Sequence[str] = CHILD_COMMAND,
+        command: Sequence[str] | None = None,
     ) -> None:
+        """``command`` starts a render process (default CHILD_COMMAND) with two more
+        arguments: its socket's descriptor and its address-space limit in bytes."""
         self._size = max(1, processes)
         self._per_tenant = max(1, self._size - 1)
         self._grace = grace
         self._memory_bytes = memory_bytes
-        self._command = tuple(command)
+        self._command = tuple(command or CHILD_COMMAND)
         self._idle: list[_Process] = []
         self._alive: set[_Process] = set()
         self._held: Counter[str] = Counter()
@@ -139,8 +141,13 @@ class RenderPool:
             pending = self._set_aside(tenant, jobs, pending, results)
             if not pending:
                 break
-            batch = pending[:1] if alone else pending
             process = await self._acquire(tenant)
+            # A template may have been set aside while this waited for a process.
+            pending = self._set_aside(tenant, jobs, pending, results)
+            if not pending:
+                self._release(tenant, process)
+                break
+            batch = pending[:1] if alone else pending
             outcome = _Outcome([], None, healthy=False)
             try:
                 outcome = await self._run(process, [jobs[i] for i in batch])

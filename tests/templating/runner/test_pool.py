@@ -19,6 +19,7 @@ import pytest
 import pytest_asyncio
 
 from credbatch.templating.certificate import CompiledCertificate
+from credbatch.templating.pricing import FILTER_PRICES, METHOD_PRICES, TEST_PRICES
 from credbatch.templating.runner import CertificateJob, RenderPool, RenderPoolClosed, TextJob
 from credbatch.templating.runner.pool import child_environment
 from credbatch.templating.sandbox import CompiledTemplate, TemplateProblem
@@ -82,6 +83,25 @@ async def test_the_sandbox_refuses_the_issue_21_bomb_in_the_render_process(
     [result] = await pool.render("tenant-a", [TextJob((ROUND_BOMB,), BOMB_ROW)])
     assert isinstance(result, TemplateProblem)
     assert result.code == "TEMPLATE_UNSAFE"
+
+
+async def test_every_allowed_name_works_in_a_limited_render_process(pool: RenderPool) -> None:
+    # A module a name loads on first use could not be opened after the process's limits.
+    sources = [f"{{{{ a | {name} }}}}" for name in FILTER_PRICES]
+    # `is ==` and `is in` are not valid syntax: their aliases (`is eq`) are there.
+    sources += [f"{{{{ a is {name} }}}}" for name in TEST_PRICES if name.isalpha() and name != "in"]
+    sources += [f"{{{{ a.{name}() }}}}" for name in METHOD_PRICES]
+    sources += ["{% for i in range(2) %}{{ loop.cycle(1, 2) }}{{ loop.changed(i) }}{% endfor %}"]
+    cases = [(source, html) for source in sources for html in (False, True)]
+    row = {"a": "<b>Ann</b> &amp; 1"}
+    jobs = [TextJob((CompiledTemplate(source, html=html),), row) for source, html in cases]
+    results = await pool.render("tenant-a", jobs)
+    for (source, _), result in zip(cases, results, strict=True):
+        if isinstance(result, TemplateProblem):  # misuse the sandbox names (`a | round`), no more
+            assert not any(
+                kind in result.message
+                for kind in ("OSError", "ImportError", "ModuleNotFoundError", "MemoryError")
+            ), (source, result.message)
 
 
 async def test_a_render_process_holds_no_secret(pool: RenderPool) -> None:
