@@ -6,7 +6,8 @@ one socket (FD). It loads and exercises everything a render touches, then limits
 - address space to MEMORY_BYTES (a render that allocates more gets MemoryError, a template
   problem, or the process dies and its pool replaces it);
 - no new file descriptor (no file, socket or pipe can be opened: a broken sandbox could not
-  reach the network or the disk), no child process, no core file;
+  reach the network or the disk), no child process, no core file, and the first place in
+  line for the kernel's out-of-memory killer;
 - CPU time, before each job, to what it has used so far plus the job's budget and grace,
   rounded up to whole seconds: past it the kernel ends the process (SIGXCPU), even if its
   service process could not.
@@ -68,6 +69,9 @@ def _limit(which: int, value: int) -> None:
 
 
 def limit(memory_bytes: int) -> None:
+    # If its container runs out of memory, the kernel ends a render process first.
+    with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as adjust:
+        adjust.write("1000")
     if memory_bytes > 0:
         _limit(resource.RLIMIT_AS, memory_bytes)
     _limit(resource.RLIMIT_CORE, 0)
