@@ -42,6 +42,7 @@ from credbatch.db.migrate import ensure_database, migrate
 from credbatch.db.pool import create_pool
 from credbatch.gen.common.v1 import medium_pb2
 from credbatch.gen.uploads.v1 import uploads_service_pb2, uploads_service_pb2_grpc
+from credbatch.messaging.topology import WORK_QUEUE
 from credbatch.schema.model import Attribute, AttributeType
 from credbatch.templating.certificate import CertificateLayout
 from credbatch.tenancy import TenantScope, tenant_transaction
@@ -68,6 +69,24 @@ def free_port() -> int:
 
 def rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+async def wait_consumers(vhost: str, count: int, timeout: float = 60.0) -> None:
+    """Wait until the work queue has count consumers (the workers are ready)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listed = subprocess.run(
+            ["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name", "consumers"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        for line in listed.stdout.splitlines():
+            name, _, consumers = line.partition("\t")
+            if name == WORK_QUEUE and consumers.strip().isdigit() and int(consumers) >= count:
+                return
+        await asyncio.sleep(0.5)
+    raise SystemExit(f"{count} workers did not start consuming within {timeout:.0f} s")
 
 
 def csv_chunks(rows: int) -> Iterator[bytes]:
@@ -171,6 +190,21 @@ def external_pids() -> dict[str, list[int]]:
             found["postgres"].append(int(entry.name))
         elif comm in ("beam.smp", "erl_child_setup"):
             found["rabbitmq"].append(int(entry.name))
+    return found
+
+
+def children_of(parents: list[int]) -> list[int]:
+    """The processes whose parent is one of parents (read-only, for accounting)."""
+    found: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent in parents:
+            found.append(int(entry.name))
     return found
 
 
@@ -289,7 +323,8 @@ async def run(rows: int, metrics: bool, certificates: tuple[bool, ...] = (False,
                     tenant = uuid.uuid4()
                     schema, template = await create_schema(pool, tenant, certificate)
                     started = [processes.start("-m", "workers.issuance") for _ in range(workers)]
-                    await asyncio.sleep(2)  # let the workers connect and declare
+                    # Consuming: connected, declared, and their render processes started.
+                    await wait_consumers(vhost, workers)
                     if uploads.poll() is not None:
                         raise SystemExit("the upload service exited")
                     token = mint_dev_token(
@@ -308,6 +343,8 @@ async def run(rows: int, metrics: bool, certificates: tuple[bool, ...] = (False,
                     )
                     groups = {
                         "workers": [p.pid for p in started],
+                        # Each worker renders templates in processes of its own.
+                        "render processes": children_of([p.pid for p in started]),
                         "relay": [relay.pid],
                         "uploads": [uploads.pid],
                         "smtp sink": [sink.pid],
@@ -339,7 +376,7 @@ async def run(rows: int, metrics: bool, certificates: tuple[bool, ...] = (False,
                     cpu = ", ".join(
                         f"{name} {(after[name] - before[name]) * 1000 / rows:.2f}"
                         for name in groups
-                        if name in ("workers", "relay", "uploads", "smtp sink", "rabbitmq")
+                        if name not in ("postgres", "machine busy", "machine total")
                     )
                     cpu += f", postgres backends {backends * 1000 / rows:.2f}"
                     busy = after["machine busy"] - before["machine busy"]
