@@ -16,13 +16,13 @@ from credbatch.templating.runner.jobs import (
     Result,
     TextJob,
 )
-from credbatch.templating.runner.pool import RenderPool, RenderPoolClosed
+from credbatch.templating.runner.pool import RenderPool, RenderUnavailable
 
 __all__ = [
     "CertificateJob",
     "Job",
     "RenderPool",
-    "RenderPoolClosed",
+    "RenderUnavailable",
     "Rendered",
     "Renderer",
     "Result",

@@ -9,6 +9,7 @@ request only the values cross the process boundary.
 from __future__ import annotations
 
 import hashlib
+import pickle
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -87,7 +88,8 @@ def key_of(template: CompiledTemplate | CompiledCertificate) -> str:
     """A digest of everything the template was compiled from (computed once per object)."""
     key = _keys.get(template)
     if key is None:
-        key = hashlib.sha256(repr(source_of(template)).encode("utf-8", "surrogatepass")).hexdigest()
+        # Pickled as the render process receives it (a logo's bytes as they are).
+        key = hashlib.sha256(pickle.dumps(source_of(template), protocol=5)).hexdigest()
         _keys[template] = key
     return key
 

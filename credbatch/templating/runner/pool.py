@@ -1,11 +1,12 @@
 """RenderPool: a service process's render processes, and how a runaway is stopped.
 
 A request (one tenant's jobs, e.g. every message of an issuance group) goes to one idle render
-process and is answered job by job. Each job has a deadline, its templates' time budgets plus
-``grace`` seconds, counted from the previous answer: a process that misses it is killed
-(SIGKILL) and replaced, the job fails with TEMPLATE_TIMEOUT and the request's other jobs go on
-in another process. The event loop only ever awaits a socket, so no render, however long,
-holds it.
+process, which answers its jobs in order, in bursts (wire.FLUSH_SECONDS). Each job has a
+deadline, its templates' time budgets plus ``grace`` seconds: a process that leaves the next
+answer due past it is killed (SIGKILL) and replaced. When that leaves one job unanswered, that
+job fails with TEMPLATE_TIMEOUT; when several (a burst lost with the process), they are run
+again one per request, so only the one that runs away again fails. The event loop only ever
+awaits a socket, so no render, however long, holds it.
 
 Fairness: one tenant holds at most all but one of the processes at a time (one when there
 are two or fewer), so a tenant whose renders run away leaves a process to the others. A
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from credbatch.config import Settings
+from credbatch.errors import Unavailable
 from credbatch.templating.problems import (
     TEMPLATE_RENDER_ERROR,
     TEMPLATE_TIMEOUT,
@@ -68,8 +70,12 @@ _RESPAWN_PAUSE = 1.0
 _ENDED = (asyncio.IncompleteReadError, ConnectionError, ProtocolError)
 
 
-class RenderPoolClosed(RuntimeError):
-    """The pool was closed while a render waited for a process."""
+class RenderUnavailable(Unavailable):
+    """No render process can take the jobs: the pool is closed, or its processes keep ending
+    before they answer (a fault of the service, not of the templates: UNAVAILABLE to a caller,
+    a transient failure to a worker)."""
+
+    reason = "RENDER_UNAVAILABLE"
 
 
 @dataclass(frozen=True)
@@ -181,7 +187,7 @@ class RenderPool:
             elif not outcome.done and suspects:
                 lost += 1
                 if lost > 2:  # not the jobs' doing: a service error, transient
-                    raise RenderPoolClosed("render processes keep ending before answering")
+                    raise RenderUnavailable("render processes keep ending before answering")
         return cast(list[Result], results)
 
     async def close(self) -> None:
@@ -189,7 +195,7 @@ class RenderPool:
         self._closed = True
         for _, future in self._waiting:
             if not future.done():
-                future.set_exception(RenderPoolClosed("the render pool is closed"))
+                future.set_exception(RenderUnavailable("the render pool is closed"))
         self._waiting.clear()
         for task in list(self._tasks):
             task.cancel()
@@ -234,7 +240,7 @@ class RenderPool:
 
     def _request(self, process: _Process, jobs: Sequence[Job]) -> tuple[Request, list[str]]:
         """The request for jobs, sending only the templates the process lacks; updates the
-        account of what it has compiled by the rule it follows itself (render.child)."""
+        account of what it has compiled by the rule it follows itself (runner.child)."""
         templates = {key_of(t): t for job in jobs for t in templates_of(job)}
         keys = list(templates)
         new_keys = [key for key in keys if key not in process.known]
@@ -313,7 +319,7 @@ class RenderPool:
 
     async def _acquire(self, tenant: str) -> _Process:
         if self._closed:
-            raise RenderPoolClosed("the render pool is closed")
+            raise RenderUnavailable("the render pool is closed")
         if not self._waiting and self._idle and self._held[tenant] < self._per_tenant:
             self._held[tenant] += 1
             return self._idle.pop()

@@ -20,7 +20,7 @@ import pytest_asyncio
 
 from credbatch.templating.certificate import CompiledCertificate
 from credbatch.templating.pricing import FILTER_PRICES, METHOD_PRICES, TEST_PRICES
-from credbatch.templating.runner import CertificateJob, RenderPool, RenderPoolClosed, TextJob
+from credbatch.templating.runner import CertificateJob, RenderPool, RenderUnavailable, TextJob
 from credbatch.templating.runner.pool import child_environment
 from credbatch.templating.sandbox import CompiledTemplate, TemplateProblem
 
@@ -188,7 +188,7 @@ async def test_renders_waiting_for_a_process_fail_when_the_pool_closes() -> None
     waiting = asyncio.create_task(closing.render("tenant-b", [TextJob((GREETING,), {})]))
     await asyncio.sleep(0.1)
     await closing.close()
-    with pytest.raises(RenderPoolClosed):
+    with pytest.raises(RenderUnavailable):
         await waiting
     await asyncio.gather(bomb, return_exceptions=True)
 
