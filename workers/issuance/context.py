@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import asyncpg
 
@@ -24,6 +26,9 @@ from credbatch.tenancy import service_scope, tenant_transaction
 from workers.issuance.certificates import compile_certificate
 from workers.issuance.outcomes import TEMPLATE_ERROR
 from workers.issuance.rendering import EmailTemplate
+
+S = TypeVar("S")
+C = TypeVar("C")
 
 _BATCH = """
 SELECT b.schema_id, b.schema_version, b.mediums, b.email_template_id, b.sms_template_id,
@@ -82,21 +87,22 @@ async def load_context(
                 if row["email_template_id"] is not None
                 else await catalog.get_default_email_template(conn)
             )
-            email = EmailTemplate.compile(stored)
+            email = await _compiled(EmailTemplate.compile, stored)
         if Medium.SMS in mediums:
             stored_sms = (
                 await catalog.get_sms_template(conn, row["sms_template_id"])
                 if row["sms_template_id"] is not None
                 else await catalog.get_default_sms_template(conn)
             )
-            sms = CompiledTemplate(stored_sms.body, limits=SMS_LIMITS)
+            sms = await _compiled(lambda s: CompiledTemplate(s.body, limits=SMS_LIMITS), stored_sms)
         if schema.requires_certificate:
             if row["certificate_template_id"] is None:
                 raise BatchContextError(
                     "CERTIFICATE_TEMPLATE_MISSING", "the schema requires a certificate template"
                 )
-            certificate = compile_certificate(
-                await catalog.get_certificate_template(conn, row["certificate_template_id"])
+            certificate = await _compiled(
+                compile_certificate,
+                await catalog.get_certificate_template(conn, row["certificate_template_id"]),
             )
     except TemplateProblem as problem:
         raise BatchContextError(TEMPLATE_ERROR, f"{problem.code}: {problem}") from None
@@ -117,6 +123,13 @@ async def load_context(
         certificate=certificate,
         claim_mode=ClaimMode(row["claim_mode"]),
     )
+
+
+async def _compiled(compile_template: Callable[[S], C], stored: S) -> C:
+    # In a thread: compiling is linear in the source, up to a second or two of CPU for the
+    # largest template (and a large logo is decoded and flattened), and the event loop keeps
+    # serving the other groups meanwhile.
+    return await asyncio.to_thread(compile_template, stored)
 
 
 class ContextCache:
