@@ -131,10 +131,10 @@ class Settings:
     signer_url: str = "http://127.0.0.1:50055"
     signer_token: str | None = None
     # Jobs published but not finished (records QUEUED), overall, per tenant and per batch;
-    # 0 = no cap. The default is two workers' prefetch (200) plus about a second of what two
-    # workers issue without certificates (~1,000 records/s on 2 cores), two seconds on a busier
-    # machine. More keeps the workers no busier; it only lengthens the queue that a newly
-    # arriving batch waits behind (up to its batch's share of it).
+    # 0 = no cap. The default is two workers' prefetch (200) plus a second or two of what two
+    # workers issue without certificates (their measured rates: bench/RESULTS.md). More keeps
+    # the workers no busier; it only lengthens the queue that a newly arriving batch waits
+    # behind (up to its batch's share of it).
     relay_max_in_flight: int = 1000
     relay_tenant_in_flight: int = 750
     relay_batch_in_flight: int = 500
