@@ -426,12 +426,7 @@ async def _apply(
     applied = Applied()
 
     await conn.execute("SET LOCAL check_function_bodies = off")
-    for f in await _changed(conn, functions, "function"):
-        await _run_file(conn, f.path, f.sql)
-        if not await conn.fetchval(_FUNCTION_EXISTS, f.name):
-            raise MigrationError(f"{f.path} defines no function named {f.name}")
-        await conn.execute(_RECORD_REPEATABLE, f.kind, f.name, f.checksum)
-        applied.functions.append(f.name)
+    applied.functions = await _apply_repeatables(conn, functions, "function")
     await conn.execute("SET LOCAL check_function_bodies = on")
 
     for m in migrations:
@@ -446,12 +441,7 @@ async def _apply(
         )
         applied.migrations.append(m.version)
 
-    for t in await _changed(conn, triggers, "trigger"):
-        await _run_file(conn, t.path, t.sql)
-        if not await conn.fetchval(_TRIGGER_EXISTS, t.name):
-            raise MigrationError(f"{t.path} defines no trigger named {t.name}")
-        await conn.execute(_RECORD_REPEATABLE, t.kind, t.name, t.checksum)
-        applied.triggers.append(t.name)
+    applied.triggers = await _apply_repeatables(conn, triggers, "trigger")
 
     if applied.migrations:
         await _validate_functions(conn, None)  # a table a body reads may have changed
@@ -500,6 +490,24 @@ async def _refuse_other_history(conn: asyncpg.Connection, migrations: list[Migra
                 f"where the file is {row['version']}_{name}: it holds another migration "
                 f"history. {remedy}"
             )
+
+
+async def _apply_repeatables(
+    conn: asyncpg.Connection, files: list[Repeatable], kind: Kind
+) -> list[str]:
+    """Run the changed files of ``kind``, each checked to define its object, and record them.
+
+    Returns the names applied, in order.
+    """
+    exists = _FUNCTION_EXISTS if kind == "function" else _TRIGGER_EXISTS
+    names: list[str] = []
+    for r in await _changed(conn, files, kind):
+        await _run_file(conn, r.path, r.sql)
+        if not await conn.fetchval(exists, r.name):
+            raise MigrationError(f"{r.path} defines no {kind} named {r.name}")
+        await conn.execute(_RECORD_REPEATABLE, r.kind, r.name, r.checksum)
+        names.append(r.name)
+    return names
 
 
 async def _changed(
