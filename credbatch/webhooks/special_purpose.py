@@ -3,13 +3,13 @@
 A webhook may be sent only to an address on the public internet. Python's ``is_global``
 cannot decide that alone: its table is as old as the Python that runs it (older ones miss
 the IPv6 documentation prefix 3fff::/20, the SRv6 prefix 5f00::/16, local-use NAT64 and more)
-and it reads no IPv4 address embedded in an IPv6 one. So the rules are written out here, one
-row per range with the document that reserves it:
+and it does not look at the IPv4 address inside NAT64, SIIT, 6to4 or Teredo forms. So the
+rules are written out here, one row per range with the document that reserves it:
 
-* every entry of IANA's IPv4 and IPv6 Special-Purpose Address Registries is refused,
-  including the few the registries mark globally reachable (anycast relays, AS112 sinks,
-  protocol identifiers): each is a service or a label, never a webhook receiver, and none
-  needs an exception;
+* every entry of IANA's IPv4 and IPv6 Special-Purpose Address Registries is refused but
+  IPv4-mapped (below), including the few the registries mark globally reachable (anycast
+  relays, AS112 sinks, protocol identifiers): each is a service or a label, never a webhook
+  receiver;
 * also refused: multicast, and the forms the registries no longer list but stacks still
   parse (IPv4-compatible, SIIT's IPv4-translated, site-local);
 * IPv6 outside 2000::/3 is refused whatever it is: global unicast is allocated from there
@@ -22,16 +22,17 @@ says where it sits. Checking the embedded address and letting global ones throug
 trusting a translator or relay, possibly one inside the provider's network, to go exactly
 where the address says; local-use NAT64 (RFC 8215) lets the operator choose where the IPv4
 address sits, so no check could read it. No receiver needs these forms: an IPv4 receiver is
-reached at its IPv4 address. (An IPv6-only deployment reaching IPv4 receivers through DNS64
-would need the well-known prefix 64:ff9b::/96 allowed with its embedded address checked;
-credbatch's deployments are IPv4 or dual-stack, and the dispatchers' NetworkPolicy admits
-2000::/3 only.) The exception is IPv4-mapped ``::ffff:a.b.c.d``: it is not an IPv6
-destination but the socket API's spelling of an IPv4 one, so it is judged as that IPv4
-address (and the dispatcher connects to that IPv4 address).
+reached at its IPv4 address. (An IPv6-only cluster reaching IPv4 receivers through DNS64
+would need the well-known prefix 64:ff9b::/96 allowed, with its embedded address checked,
+here and in the dispatchers' NetworkPolicy, which admits IPv6 in 2000::/3 only.)
 
-What no table can catch: a NAT64 prefix an operator picked inside 2000::/3 (network-specific,
-RFC 6052) looks like any global address. The dispatchers' NetworkPolicy and the network's own
-egress rules are the defence there.
+The exception is IPv4-mapped ``::ffff:a.b.c.d``: it is not an IPv6 destination but the
+socket API's spelling of an IPv4 one, so it is judged as that IPv4 address (and the
+dispatcher connects to that IPv4 address).
+
+What no table can catch: a network-specific NAT64 prefix (RFC 6052), which an operator picks
+inside 2000::/3, looks like any global address. A network that runs one must keep its
+translator from reaching its own private addresses; nothing here can tell.
 """
 
 from __future__ import annotations
