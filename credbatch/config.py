@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from credbatch.config_checks import (
     DEFAULT_KEK_FILE,
@@ -19,6 +18,7 @@ from credbatch.config_checks import (
     SMTP_TLS_MODES,
     check_jwks_location,
     decode_kek,
+    encryption_key,
     ensure_dev_kek,
     signer_token,
     smtp_ca_file,
@@ -36,7 +36,6 @@ from credbatch.env_values import (
     env_positive,
     env_switch,
 )
-from credbatch.signing.kek_strength import WeakKekError, check_kek_strength
 from credbatch.webhook_settings import webhook_settings
 
 __all__ = [
@@ -45,7 +44,9 @@ __all__ = [
     "DEV_JWT_SECRET",
     "DEV_SIGNER_TOKEN",
     "MONITOR_ROLE",
+    "PUBLIC_ROLE",
     "RELAY_ROLE",
+    "SIGNER_ROLE",
     "SMTP_TLS_MODES",
     "WEBHOOKS_ROLE",
     "ConfigError",
@@ -63,6 +64,10 @@ MONITOR_ROLE = "credbatch_monitor"
 RELAY_ROLE = "credbatch_relay"
 # The webhook dispatchers' role: the only one that may claim deliveries of every tenant.
 WEBHOOKS_ROLE = "credbatch_webhooks"
+# The public endpoints' role: no table, only the functions that answer what they serve.
+PUBLIC_ROLE = "credbatch_public"
+# The signer's role: a stored credential and its tenant's wrapped key, through functions.
+SIGNER_ROLE = "credbatch_signer"
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,8 @@ class Settings:
     database_url: str = "postgresql://postgres@127.0.0.1:5432/credbatch"
     app_database_url: str = ""
     relay_database_url: str = ""
+    public_database_url: str = ""
+    signer_database_url: str = ""
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
@@ -203,15 +210,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         if jwt_secret is not None and len(jwt_secret.encode()) < 32:
             raise ConfigError("CREDBATCH_JWT_SECRET must be at least 32 bytes in production")
     check_jwks_location(mode, jwks_url)
-    kek = env.get("CREDBATCH_KEK") or None
-    if kek is None and mode == "development":
-        kek = ensure_dev_kek(Path(env.get("CREDBATCH_KEK_FILE", str(DEFAULT_KEK_FILE))))
+    kek = encryption_key(env, mode, "CREDBATCH_KEK", "CREDBATCH_KEK_FILE", DEFAULT_KEK_FILE)
     smtp_username, smtp_password = smtp_credentials(env)
-    if kek is not None and mode == "production":
-        try:
-            check_kek_strength(decode_kek(kek))
-        except WeakKekError as error:
-            raise ConfigError(f"CREDBATCH_KEK is refused in production: {error}") from None
     return Settings(
         mode=mode,
         database_url=database_url,
@@ -219,6 +219,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         or derive_role_url(database_url, APP_ROLE),
         relay_database_url=env.get("CREDBATCH_RELAY_DATABASE_URL")
         or derive_role_url(database_url, RELAY_ROLE),
+        public_database_url=env.get("CREDBATCH_PUBLIC_DATABASE_URL")
+        or derive_role_url(database_url, PUBLIC_ROLE),
+        signer_database_url=env.get("CREDBATCH_SIGNER_DATABASE_URL")
+        or derive_role_url(database_url, SIGNER_ROLE),
         amqp_url=env.get("CREDBATCH_AMQP_URL") or Settings.amqp_url,
         smtp_host=env.get("CREDBATCH_SMTP_HOST") or Settings.smtp_host,
         smtp_port=env_int(env, "CREDBATCH_SMTP_PORT", Settings.smtp_port, 1),
