@@ -45,6 +45,7 @@ __all__ = [
     "DEV_SIGNER_TOKEN",
     "MONITOR_ROLE",
     "PUBLIC_ROLE",
+    "REFRESHER_ROLE",
     "RELAY_ROLE",
     "SIGNER_ROLE",
     "SMTP_TLS_MODES",
@@ -68,6 +69,8 @@ WEBHOOKS_ROLE = "credbatch_webhooks"
 PUBLIC_ROLE = "credbatch_public"
 # The signer's role: a stored credential and its tenant's wrapped key, through functions.
 SIGNER_ROLE = "credbatch_signer"
+# The issuance workers' status list refresher: lists every tenant's due status list tokens.
+REFRESHER_ROLE = "credbatch_refresher"
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ class Settings:
     relay_database_url: str = ""
     public_database_url: str = ""
     signer_database_url: str = ""
+    refresher_database_url: str = ""
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
@@ -223,6 +227,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         or derive_role_url(database_url, PUBLIC_ROLE),
         signer_database_url=env.get("CREDBATCH_SIGNER_DATABASE_URL")
         or derive_role_url(database_url, SIGNER_ROLE),
+        refresher_database_url=env.get("CREDBATCH_REFRESHER_DATABASE_URL")
+        or derive_role_url(database_url, REFRESHER_ROLE),
         amqp_url=env.get("CREDBATCH_AMQP_URL") or Settings.amqp_url,
         smtp_host=env.get("CREDBATCH_SMTP_HOST") or Settings.smtp_host,
         smtp_port=env_int(env, "CREDBATCH_SMTP_PORT", Settings.smtp_port, 1),

@@ -56,6 +56,7 @@ from credbatch.config import (
     APP_ROLE,
     MONITOR_ROLE,
     PUBLIC_ROLE,
+    REFRESHER_ROLE,
     RELAY_ROLE,
     SIGNER_ROLE,
     WEBHOOKS_ROLE,
@@ -261,11 +262,13 @@ async def ensure_app_role(conn: asyncpg.Connection, role: str = APP_ROLE) -> Non
 #   a webhook secret.
 # * signer: a record's stored credential and its tenant's wrapped signing key (it holds the
 #   KEK), through two functions.
+# * refresher: the issuance workers' listing of every tenant's due status list tokens.
 PROCESS_ROLES = (
     ("relay", RELAY_ROLE),
     ("webhooks", WEBHOOKS_ROLE),
     ("public", PUBLIC_ROLE),
     ("signer", SIGNER_ROLE),
+    ("refresher", REFRESHER_ROLE),
 )
 
 

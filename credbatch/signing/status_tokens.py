@@ -51,7 +51,8 @@ _POSTPONE = """
 UPDATE status_list_tokens SET due_at = now() + make_interval(secs => $3)
 WHERE tenant_id = $1 AND list_id = $2 AND due_at <= now()
 """
-# Across tenants, through the one SECURITY DEFINER function that lists due rows (ids only).
+# Across tenants, through the one SECURITY DEFINER function that lists due rows (ids only),
+# which only the refresher's role may run.
 _DUE = "SELECT tenant_id, list_id FROM status_list_tokens_due($1)"
 
 
@@ -113,10 +114,14 @@ class StatusTokenSigner:
             )
         return True
 
-    async def refresh_due(self, limit: int = 100) -> RefreshPass:
-        """Sign up to ``limit`` due tokens of any tenant."""
-        async with self._pool.acquire() as conn:
-            due = await conn.fetch(_DUE, limit)
+    async def refresh_due(self, refresher_pool: asyncpg.Pool, limit: int = 100) -> RefreshPass:
+        """Sign up to ``limit`` due tokens of any tenant.
+
+        ``refresher_pool`` connects as the refresher's role, the only one that may list due
+        tokens across tenants; each is then signed in its tenant's transaction, as the
+        application role.
+        """
+        due = await refresher_pool.fetch(_DUE, limit)
         signed = 0
         for row in due:
             tenant_id, list_id = row["tenant_id"], row["list_id"]

@@ -16,12 +16,13 @@ from typing import Any
 import asyncpg
 import pytest
 
-from credbatch.config import APP_ROLE, PUBLIC_ROLE, SIGNER_ROLE
+from credbatch.config import APP_ROLE, PUBLIC_ROLE, REFRESHER_ROLE, SIGNER_ROLE
 from credbatch.signing.offer_codes import digest
+from credbatch.tenancy import service_scope, tenant_transaction
 from tests.fixtures.batches import HOLDER_PHONE
 from tests.services.public.oid4vci_world import offer_one
 
-ROLES = (PUBLIC_ROLE, SIGNER_ROLE)
+ROLES = (PUBLIC_ROLE, SIGNER_ROLE, REFRESHER_ROLE)
 
 
 async def tables(owner_pool: asyncpg.Pool) -> list[str]:
@@ -53,9 +54,15 @@ async def test_the_role_is_a_plain_login_role_apart_from_the_app_role(
 
 @pytest.mark.parametrize("role", ROLES)
 async def test_every_table_is_refused(
-    owner_pool: asyncpg.Pool, public_pool: asyncpg.Pool, signer_pool: asyncpg.Pool, role: str
+    owner_pool: asyncpg.Pool,
+    public_pool: asyncpg.Pool,
+    signer_pool: asyncpg.Pool,
+    refresher_pool: asyncpg.Pool,
+    role: str,
 ) -> None:
-    pool = {PUBLIC_ROLE: public_pool, SIGNER_ROLE: signer_pool}[role]
+    pool = {PUBLIC_ROLE: public_pool, SIGNER_ROLE: signer_pool, REFRESHER_ROLE: refresher_pool}[
+        role
+    ]
     assert await pool.fetchval("SELECT current_user") == role
     names = await tables(owner_pool)
     # The contact data, the wrapped keys and the webhook secrets among them.
@@ -129,3 +136,23 @@ async def test_what_the_public_functions_hand_out_holds_no_contact_data_key_or_s
     assert "whsec_" not in everything
     state = await owner_pool.fetchval("SELECT state FROM records WHERE id = $1", offered.record_id)
     assert state == "CLAIMED"
+
+
+async def test_only_the_refresher_lists_every_tenant_s_due_status_lists(
+    app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool, refresher_pool: asyncpg.Pool
+) -> None:
+    offered = await offer_one(app_pool)
+    due = await owner_pool.fetchrow(
+        "UPDATE status_list_tokens SET due_at = now() - interval '1 hour' WHERE tenant_id = $1"
+        " RETURNING tenant_id, list_id",
+        offered.tenant_id,
+    )
+    listing = "SELECT * FROM status_list_tokens_due(100000)"
+    # Not even inside the tenant's own scope.
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        async with tenant_transaction(app_pool, service_scope(offered.tenant_id)) as conn:
+            await conn.fetch(listing)
+    # Ids only, of every tenant.
+    rows = await refresher_pool.fetch(listing)
+    assert (due["tenant_id"], due["list_id"]) in {(r["tenant_id"], r["list_id"]) for r in rows}
+    assert all(set(row.keys()) == {"tenant_id", "list_id"} for row in rows)

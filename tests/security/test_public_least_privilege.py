@@ -146,7 +146,7 @@ async def set_invalid(app_pool: asyncpg.Pool, issued: Issued) -> None:
 
 
 async def test_status_list_is_served_from_storage_and_follows_a_change_after_refresh(
-    app_pool: asyncpg.Pool, public_pool: asyncpg.Pool
+    app_pool: asyncpg.Pool, public_pool: asyncpg.Pool, refresher_pool: asyncpg.Pool
 ) -> None:
     keys, signer = worker_side(app_pool, ttl=120)
     issued = await issue_one(app_pool, keys, signer)
@@ -161,7 +161,7 @@ async def test_status_list_is_served_from_storage_and_follows_a_change_after_ref
         await set_invalid(app_pool, issued)
         assert (await client.get(issued.list_path)).text == before.text
         stop = asyncio.Event()
-        refresher = asyncio.create_task(run_status_refresher(signer, stop, 0.05))
+        refresher = asyncio.create_task(run_status_refresher(signer, refresher_pool, stop, 0.05))
         try:
             deadline = time.monotonic() + 20
             while True:
