@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from credbatch.config_checks import (
     DEFAULT_KEK_FILE,
+    DEFAULT_WEBHOOK_KEK_FILE,
     DEV_SIGNER_TOKEN,
     SMTP_TLS_MODES,
     check_jwks_location,
@@ -41,6 +42,7 @@ from credbatch.webhook_settings import webhook_settings
 __all__ = [
     "APP_ROLE",
     "DEFAULT_KEK_FILE",
+    "DEFAULT_WEBHOOK_KEK_FILE",
     "DEV_JWT_SECRET",
     "DEV_SIGNER_TOKEN",
     "MONITOR_ROLE",
@@ -106,6 +108,8 @@ class Settings:
     jwt_issuer: str = "credbatch-dev"
     jwt_audience: str = "credbatch"
     kek: str | None = None
+    # Encrypts webhook signing secrets at rest; only the webhook service and dispatchers.
+    webhook_kek: str | None = None
     host: str = "127.0.0.1"
     templates_port: int = 50051
     uploads_port: int = 50052
@@ -191,6 +195,12 @@ class Settings:
             raise ConfigError("CREDBATCH_KEK is required (base64 of 32 random bytes)")
         return decode_kek(self.kek)
 
+    def webhook_kek_bytes(self) -> bytes:
+        """The decoded webhook KEK; raises ConfigError when it is absent or invalid."""
+        if not self.webhook_kek:
+            raise ConfigError("CREDBATCH_WEBHOOK_KEK is required (base64 of 32 random bytes)")
+        return decode_kek(self.webhook_kek, "CREDBATCH_WEBHOOK_KEK")
+
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
@@ -215,6 +225,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             raise ConfigError("CREDBATCH_JWT_SECRET must be at least 32 bytes in production")
     check_jwks_location(mode, jwks_url)
     kek = encryption_key(env, mode, "CREDBATCH_KEK", "CREDBATCH_KEK_FILE", DEFAULT_KEK_FILE)
+    webhook_kek = encryption_key(
+        env, mode, "CREDBATCH_WEBHOOK_KEK", "CREDBATCH_WEBHOOK_KEK_FILE", DEFAULT_WEBHOOK_KEK_FILE
+    )
     smtp_username, smtp_password = smtp_credentials(env)
     return Settings(
         mode=mode,
@@ -249,6 +262,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         jwt_issuer=env.get("CREDBATCH_JWT_ISSUER") or Settings.jwt_issuer,
         jwt_audience=env.get("CREDBATCH_JWT_AUDIENCE") or Settings.jwt_audience,
         kek=kek,
+        webhook_kek=webhook_kek,
         host=env.get("CREDBATCH_HOST") or Settings.host,
         templates_port=env_int(env, "CREDBATCH_TEMPLATES_PORT", Settings.templates_port),
         uploads_port=env_int(env, "CREDBATCH_UPLOADS_PORT", Settings.uploads_port),

@@ -17,6 +17,7 @@ from credbatch.signing.kek_strength import WeakKekError, check_kek_strength
 
 DEV_SIGNER_TOKEN = "credbatch-dev-signer-token"  # noqa: S105 - the development default
 DEFAULT_KEK_FILE = Path(".local/kek")
+DEFAULT_WEBHOOK_KEK_FILE = Path(".local/webhook-kek")
 SMTP_TLS_MODES = ("starttls", "implicit", "none")
 
 
