@@ -11,14 +11,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from credbatch.config_checks import (
     DEFAULT_KEK_FILE,
+    DEFAULT_WEBHOOK_KEK_FILE,
     DEV_SIGNER_TOKEN,
     SMTP_TLS_MODES,
     check_jwks_location,
     decode_kek,
+    encryption_key,
     ensure_dev_kek,
     signer_token,
     smtp_ca_file,
@@ -36,16 +37,19 @@ from credbatch.env_values import (
     env_positive,
     env_switch,
 )
-from credbatch.signing.kek_strength import WeakKekError, check_kek_strength
 from credbatch.webhook_settings import webhook_settings
 
 __all__ = [
     "APP_ROLE",
     "DEFAULT_KEK_FILE",
+    "DEFAULT_WEBHOOK_KEK_FILE",
     "DEV_JWT_SECRET",
     "DEV_SIGNER_TOKEN",
     "MONITOR_ROLE",
+    "PUBLIC_ROLE",
+    "REFRESHER_ROLE",
     "RELAY_ROLE",
+    "SIGNER_ROLE",
     "SMTP_TLS_MODES",
     "WEBHOOKS_ROLE",
     "ConfigError",
@@ -63,6 +67,12 @@ MONITOR_ROLE = "credbatch_monitor"
 RELAY_ROLE = "credbatch_relay"
 # The webhook dispatchers' role: the only one that may claim deliveries of every tenant.
 WEBHOOKS_ROLE = "credbatch_webhooks"
+# The public endpoints' role: no table, only the functions that answer what they serve.
+PUBLIC_ROLE = "credbatch_public"
+# The signer's role: a stored credential and its tenant's wrapped key, through functions.
+SIGNER_ROLE = "credbatch_signer"
+# The issuance workers' status list refresher: lists every tenant's due status list tokens.
+REFRESHER_ROLE = "credbatch_refresher"
 
 
 @dataclass(frozen=True)
@@ -73,6 +83,9 @@ class Settings:
     database_url: str = "postgresql://postgres@127.0.0.1:5432/credbatch"
     app_database_url: str = ""
     relay_database_url: str = ""
+    public_database_url: str = ""
+    signer_database_url: str = ""
+    refresher_database_url: str = ""
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
@@ -95,6 +108,8 @@ class Settings:
     jwt_issuer: str = "credbatch-dev"
     jwt_audience: str = "credbatch"
     kek: str | None = None
+    # Encrypts webhook signing secrets at rest; only the webhook service and dispatchers.
+    webhook_kek: str | None = None
     host: str = "127.0.0.1"
     templates_port: int = 50051
     uploads_port: int = 50052
@@ -131,10 +146,10 @@ class Settings:
     signer_url: str = "http://127.0.0.1:50055"
     signer_token: str | None = None
     # Jobs published but not finished (records QUEUED), overall, per tenant and per batch;
-    # 0 = no cap. The default is two workers' prefetch (200) plus about a second of what two
-    # workers issue without certificates (~1,000 records/s on 2 cores), two seconds on a busier
-    # machine. More keeps the workers no busier; it only lengthens the queue that a newly
-    # arriving batch waits behind (up to its batch's share of it).
+    # 0 = no cap. The default is two workers' prefetch (200) plus a second or two of what two
+    # workers issue without certificates (their measured rates: bench/RESULTS.md). More keeps
+    # the workers no busier; it only lengthens the queue that a newly arriving batch waits
+    # behind (up to its batch's share of it).
     relay_max_in_flight: int = 1000
     relay_tenant_in_flight: int = 750
     relay_batch_in_flight: int = 500
@@ -188,6 +203,12 @@ class Settings:
             raise ConfigError("CREDBATCH_KEK is required (base64 of 32 random bytes)")
         return decode_kek(self.kek)
 
+    def webhook_kek_bytes(self) -> bytes:
+        """The decoded webhook KEK; raises ConfigError when it is absent or invalid."""
+        if not self.webhook_kek:
+            raise ConfigError("CREDBATCH_WEBHOOK_KEK is required (base64 of 32 random bytes)")
+        return decode_kek(self.webhook_kek, "CREDBATCH_WEBHOOK_KEK")
+
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
@@ -211,15 +232,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         if jwt_secret is not None and len(jwt_secret.encode()) < 32:
             raise ConfigError("CREDBATCH_JWT_SECRET must be at least 32 bytes in production")
     check_jwks_location(mode, jwks_url)
-    kek = env.get("CREDBATCH_KEK") or None
-    if kek is None and mode == "development":
-        kek = ensure_dev_kek(Path(env.get("CREDBATCH_KEK_FILE", str(DEFAULT_KEK_FILE))))
+    kek = encryption_key(env, mode, "CREDBATCH_KEK", "CREDBATCH_KEK_FILE", DEFAULT_KEK_FILE)
+    webhook_kek = encryption_key(
+        env, mode, "CREDBATCH_WEBHOOK_KEK", "CREDBATCH_WEBHOOK_KEK_FILE", DEFAULT_WEBHOOK_KEK_FILE
+    )
     smtp_username, smtp_password = smtp_credentials(env)
-    if kek is not None and mode == "production":
-        try:
-            check_kek_strength(decode_kek(kek))
-        except WeakKekError as error:
-            raise ConfigError(f"CREDBATCH_KEK is refused in production: {error}") from None
     return Settings(
         mode=mode,
         database_url=database_url,
@@ -227,6 +244,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         or derive_role_url(database_url, APP_ROLE),
         relay_database_url=env.get("CREDBATCH_RELAY_DATABASE_URL")
         or derive_role_url(database_url, RELAY_ROLE),
+        public_database_url=env.get("CREDBATCH_PUBLIC_DATABASE_URL")
+        or derive_role_url(database_url, PUBLIC_ROLE),
+        signer_database_url=env.get("CREDBATCH_SIGNER_DATABASE_URL")
+        or derive_role_url(database_url, SIGNER_ROLE),
+        refresher_database_url=env.get("CREDBATCH_REFRESHER_DATABASE_URL")
+        or derive_role_url(database_url, REFRESHER_ROLE),
         amqp_url=env.get("CREDBATCH_AMQP_URL") or Settings.amqp_url,
         smtp_host=env.get("CREDBATCH_SMTP_HOST") or Settings.smtp_host,
         smtp_port=env_int(env, "CREDBATCH_SMTP_PORT", Settings.smtp_port, 1),
@@ -247,6 +270,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         jwt_issuer=env.get("CREDBATCH_JWT_ISSUER") or Settings.jwt_issuer,
         jwt_audience=env.get("CREDBATCH_JWT_AUDIENCE") or Settings.jwt_audience,
         kek=kek,
+        webhook_kek=webhook_kek,
         host=env.get("CREDBATCH_HOST") or Settings.host,
         templates_port=env_int(env, "CREDBATCH_TEMPLATES_PORT", Settings.templates_port),
         uploads_port=env_int(env, "CREDBATCH_UPLOADS_PORT", Settings.uploads_port),

@@ -13,9 +13,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from credbatch.env_values import ConfigError
+from credbatch.signing.kek_strength import WeakKekError, check_kek_strength
 
 DEV_SIGNER_TOKEN = "credbatch-dev-signer-token"  # noqa: S105 - the development default
 DEFAULT_KEK_FILE = Path(".local/kek")
+DEFAULT_WEBHOOK_KEK_FILE = Path(".local/webhook-kek")
 SMTP_TLS_MODES = ("starttls", "implicit", "none")
 
 
@@ -79,6 +81,27 @@ def check_jwks_location(mode: str, location: str | None) -> None:
             "CREDBATCH_JWKS_URL must be an https:// URL or a file path in production, got "
             f"{location.split('://', 1)[0]}://"
         )
+
+
+def encryption_key(
+    env: Mapping[str, str], mode: str, name: str, file_name: str, default_file: Path
+) -> str | None:
+    """A key-encryption key (base64 of 32 bytes) from the variable ``name``.
+
+    Development makes one up where none is given, once, into a git-ignored file (the
+    variable ``file_name`` names another); production never does, and refuses a key that
+    does not look drawn from a random source. Whether a process needs the key is its own
+    concern: a process without one fails when it asks for it.
+    """
+    key = env.get(name) or None
+    if key is None and mode == "development":
+        key = ensure_dev_kek(Path(env.get(file_name, str(default_file))))
+    if key is not None and mode == "production":
+        try:
+            check_kek_strength(decode_kek(key, name))
+        except WeakKekError as error:
+            raise ConfigError(f"{name} is refused in production: {error}") from None
+    return key
 
 
 def ensure_dev_kek(path: Path = DEFAULT_KEK_FILE) -> str:

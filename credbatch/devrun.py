@@ -85,17 +85,20 @@ def components(settings: Settings, workers: int) -> list[Component]:
             f"grpc {host}:{settings.batches_port} BatchStatusService",
             METRICS_PORTS["batch_status"],
         ),
+        # The signer and public connect as their own roles, which read no table.
         Component(
             "signer",
             ("-m", "services.signer"),
             f"http {host}:{settings.signer_port} (internal: signs wallet credentials)",
             METRICS_PORTS["signer"],
+            env=(("CREDBATCH_SIGNER_DATABASE_URL", settings.signer_database_url),),
         ),
         Component(
             "public",
             ("-m", "services.public"),
             f"http {settings.public_url}",
             METRICS_PORTS["public"],
+            env=(("CREDBATCH_PUBLIC_DATABASE_URL", settings.public_database_url),),
         ),
         Component(
             "webhooks",
@@ -120,11 +123,13 @@ def components(settings: Settings, workers: int) -> list[Component]:
             health_port=FIRST_DISPATCHER_METRICS_PORT + HEALTH_PORT_OFFSET,
         ),
     ]
+    # The workers' status refresher lists due status lists as its own role.
     found += [
         Component(
             f"worker-{i + 1}",
             ("-m", "workers.issuance"),
             metrics_port=FIRST_WORKER_METRICS_PORT + i,
+            env=(("CREDBATCH_REFRESHER_DATABASE_URL", settings.refresher_database_url),),
             health_port=FIRST_WORKER_METRICS_PORT + i + HEALTH_PORT_OFFSET,
         )
         for i in range(workers)
@@ -181,6 +186,9 @@ async def run(settings: Settings, workers: int) -> int:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     if settings.kek and "CREDBATCH_KEK" not in env:
         env["CREDBATCH_KEK"] = settings.kek
+    # One webhook key for the service that seals and the dispatcher that opens.
+    if settings.webhook_kek and "CREDBATCH_WEBHOOK_KEK" not in env:
+        env["CREDBATCH_WEBHOOK_KEK"] = settings.webhook_kek
     children: dict[str, asyncio.subprocess.Process] = {}
     pipes: list[asyncio.Task[None]] = []
     for component in components(settings, workers):

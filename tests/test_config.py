@@ -80,3 +80,42 @@ def test_the_issuance_worker_refuses_to_start_in_production_without_smtp_tls() -
     assert result.returncode == 2, result.stderr
     assert "configuration error: CREDBATCH_SMTP_TLS=none" in result.stderr
     assert "production" in result.stderr
+
+
+def test_the_webhook_kek_is_made_up_once_in_development_and_checked_in_production(
+    tmp_path: Path,
+) -> None:
+    files = {
+        "CREDBATCH_KEK_FILE": str(tmp_path / "kek"),
+        "CREDBATCH_WEBHOOK_KEK_FILE": str(tmp_path / "webhook-kek"),
+    }
+    development = load_settings(files)
+    assert len(development.webhook_kek_bytes()) == 32
+    assert development.webhook_kek_bytes() != development.kek_bytes()
+    assert load_settings(files).webhook_kek == development.webhook_kek
+    # Production makes none up: the processes that need it refuse to start, naming it.
+    with pytest.raises(ConfigError, match="CREDBATCH_WEBHOOK_KEK is required"):
+        load_settings(PRODUCTION).webhook_kek_bytes()
+    weak = base64.b64encode(bytes(32)).decode()
+    with pytest.raises(ConfigError, match="CREDBATCH_WEBHOOK_KEK is refused in production"):
+        load_settings({**PRODUCTION, "CREDBATCH_WEBHOOK_KEK": weak})
+    key = os.urandom(32)
+    given = load_settings({**PRODUCTION, "CREDBATCH_WEBHOOK_KEK": base64.b64encode(key).decode()})
+    assert given.webhook_kek_bytes() == key
+
+
+def test_each_process_role_defaults_to_its_role_on_the_owner_s_database(tmp_path: Path) -> None:
+    settings = load_settings(
+        {
+            "CREDBATCH_DATABASE_URL": "postgresql://owner:pw@db.example:6543/issuing",
+            "CREDBATCH_KEK_FILE": str(tmp_path / "kek"),
+            "CREDBATCH_WEBHOOK_KEK_FILE": str(tmp_path / "webhook-kek"),
+            "CREDBATCH_SIGNER_DATABASE_URL": "postgresql://signer:pw@other:5432/issuing",
+        }
+    )
+    assert settings.public_database_url == "postgresql://credbatch_public@db.example:6543/issuing"
+    assert (
+        settings.refresher_database_url
+        == "postgresql://credbatch_refresher@db.example:6543/issuing"
+    )
+    assert settings.signer_database_url == "postgresql://signer:pw@other:5432/issuing"

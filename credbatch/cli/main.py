@@ -14,6 +14,7 @@ from credbatch.cli.status import status
 from credbatch.cli.templates import templates
 from credbatch.cli.token import token
 from credbatch.cli.upload import upload
+from credbatch.cli.webhook_secrets import rewrap_secrets_command
 from credbatch.cli.webhooks import webhooks
 
 
@@ -26,6 +27,7 @@ cli.add_command(token)
 cli.add_command(keys)
 for command in (schemas, templates, sample_csv, upload, batches, status, report, demo):
     cli.add_command(command)
+webhooks.add_command(rewrap_secrets_command)
 cli.add_command(webhooks)
 
 

@@ -15,9 +15,9 @@ text changes, recorded in ``schema_repeatables`` with their checksum, skipped ot
 Changing a function or a trigger is editing its file.
 
 The runner connects as the owner (``Settings.database_url``), serialises concurrent runs with
-an advisory lock, makes sure the application, monitoring, relay and webhook dispatcher roles
-exist with the right attributes, then, in one transaction (a run applies everything or
-nothing):
+an advisory lock, makes sure the application and monitoring roles and each process's own
+role (``PROCESS_ROLES``) exist with the right attributes, then, in one transaction (a run
+applies everything or nothing):
 
 1. applies the function files whose checksum changed, with ``check_function_bodies`` off, so
    that a body may name a table or column a pending migration creates. Functions come first
@@ -52,7 +52,16 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import asyncpg
 
-from credbatch.config import APP_ROLE, MONITOR_ROLE, RELAY_ROLE, WEBHOOKS_ROLE, load_settings
+from credbatch.config import (
+    APP_ROLE,
+    MONITOR_ROLE,
+    PUBLIC_ROLE,
+    REFRESHER_ROLE,
+    RELAY_ROLE,
+    SIGNER_ROLE,
+    WEBHOOKS_ROLE,
+    load_settings,
+)
 
 log = logging.getLogger("credbatch.db.migrate")
 
@@ -237,13 +246,40 @@ async def ensure_app_role(conn: asyncpg.Connection, role: str = APP_ROLE) -> Non
     await _ensure_login_role(conn, role, "application")
 
 
-async def _ensure_cross_tenant_role(
-    conn: asyncpg.Connection, role: str, app_role: str, what: str
+# The login roles of single processes, beside the application role: (what, role). Each is
+# named in the session setting ``credbatch.<what>_role``, which its grant helper
+# (functions/grant_<what>.sql) reads; the function files grant each role only the functions
+# its process runs, and no migration grants any of them a table.
+#
+# * relay: the outbox functions that claim and mark records of every tenant, the sweeper,
+#   the count fold; a tenant-scoped session running them could lock or move every tenant's
+#   records.
+# * webhooks: the claim of every tenant's due deliveries (the dispatchers read and record
+#   each delivery as the application role, in its tenant's transaction).
+# * public: the internet-facing endpoints; they reach issuer keys, status list tokens,
+#   certificates, claims and OID4VCI offers, tokens and nonces through functions that answer
+#   exactly what the endpoints serve, and never a recipient's contact data, a wrapped key or
+#   a webhook secret.
+# * signer: a record's stored credential and its tenant's wrapped signing key (it holds the
+#   KEK), through two functions.
+# * refresher: the issuance workers' listing of every tenant's due status list tokens.
+PROCESS_ROLES = (
+    ("relay", RELAY_ROLE),
+    ("webhooks", WEBHOOKS_ROLE),
+    ("public", PUBLIC_ROLE),
+    ("signer", SIGNER_ROLE),
+    ("refresher", REFRESHER_ROLE),
+)
+
+
+async def ensure_process_role(
+    conn: asyncpg.Connection, role: str, app_role: str = APP_ROLE, what: str = "process"
 ) -> None:
-    """A plain login role for a process's cross-tenant functions, apart from the app role.
+    """Create a process's own login role, or restore its attributes; idempotent.
 
     The application role must not be a member of it (nor it of the application role), or
-    every tenant-scoped session could run those functions too.
+    every tenant-scoped session could run that process's functions too, and that process
+    could read every table the application role may.
     """
     await _ensure_login_role(conn, role, what)
     if await conn.fetchval(
@@ -255,29 +291,6 @@ async def _ensure_cross_tenant_role(
             f"the {what} role {role!r} and the application role {app_role!r} must be distinct "
             "and neither a member of the other"
         )
-
-
-async def ensure_relay_role(
-    conn: asyncpg.Connection, role: str = RELAY_ROLE, app_role: str = APP_ROLE
-) -> None:
-    """Create the outbox relay's role, or restore its attributes; idempotent.
-
-    Only this role may run the relay's cross-tenant functions (claim and mark records of
-    every tenant); the function files grant it nothing else, no table included.
-    """
-    await _ensure_cross_tenant_role(conn, role, app_role, "relay")
-
-
-async def ensure_webhooks_role(
-    conn: asyncpg.Connection, role: str = WEBHOOKS_ROLE, app_role: str = APP_ROLE
-) -> None:
-    """Create the webhook dispatchers' role, or restore its attributes; idempotent.
-
-    Only this role may claim the due deliveries of every tenant; the function files grant it
-    nothing else. The dispatcher reads and writes each claimed delivery in a tenant
-    transaction as the application role.
-    """
-    await _ensure_cross_tenant_role(conn, role, app_role, "webhooks")
 
 
 async def ensure_monitor_role(conn: asyncpg.Connection, role: str = MONITOR_ROLE) -> None:
@@ -393,12 +406,10 @@ async def _prepare_roles(conn: asyncpg.Connection, app_role: str) -> None:
     # Read by dispatchable_backlog's grant to the monitoring role.
     await conn.execute("SELECT set_config('credbatch.monitor_role', $1, false)", MONITOR_ROLE)
     await ensure_monitor_role(conn)
-    # Read by grant_relay().
-    await conn.execute("SELECT set_config('credbatch.relay_role', $1, false)", RELAY_ROLE)
-    await ensure_relay_role(conn, RELAY_ROLE, app_role)
-    # Read by grant_webhooks().
-    await conn.execute("SELECT set_config('credbatch.webhooks_role', $1, false)", WEBHOOKS_ROLE)
-    await ensure_webhooks_role(conn, WEBHOOKS_ROLE, app_role)
+    for what, role in PROCESS_ROLES:
+        # Read by grant_<what>().
+        await conn.execute(f"SELECT set_config('credbatch.{what}_role', $1, false)", role)
+        await ensure_process_role(conn, role, app_role, what)
 
 
 async def _apply(
@@ -426,12 +437,7 @@ async def _apply(
     applied = Applied()
 
     await conn.execute("SET LOCAL check_function_bodies = off")
-    for f in await _changed(conn, functions, "function"):
-        await _run_file(conn, f.path, f.sql)
-        if not await conn.fetchval(_FUNCTION_EXISTS, f.name):
-            raise MigrationError(f"{f.path} defines no function named {f.name}")
-        await conn.execute(_RECORD_REPEATABLE, f.kind, f.name, f.checksum)
-        applied.functions.append(f.name)
+    applied.functions = await _apply_repeatables(conn, functions, "function")
     await conn.execute("SET LOCAL check_function_bodies = on")
 
     for m in migrations:
@@ -446,12 +452,7 @@ async def _apply(
         )
         applied.migrations.append(m.version)
 
-    for t in await _changed(conn, triggers, "trigger"):
-        await _run_file(conn, t.path, t.sql)
-        if not await conn.fetchval(_TRIGGER_EXISTS, t.name):
-            raise MigrationError(f"{t.path} defines no trigger named {t.name}")
-        await conn.execute(_RECORD_REPEATABLE, t.kind, t.name, t.checksum)
-        applied.triggers.append(t.name)
+    applied.triggers = await _apply_repeatables(conn, triggers, "trigger")
 
     if applied.migrations:
         await _validate_functions(conn, None)  # a table a body reads may have changed
@@ -500,6 +501,24 @@ async def _refuse_other_history(conn: asyncpg.Connection, migrations: list[Migra
                 f"where the file is {row['version']}_{name}: it holds another migration "
                 f"history. {remedy}"
             )
+
+
+async def _apply_repeatables(
+    conn: asyncpg.Connection, files: list[Repeatable], kind: Kind
+) -> list[str]:
+    """Run the changed files of ``kind``, each checked to define its object, and record them.
+
+    Returns the names applied, in order.
+    """
+    exists = _FUNCTION_EXISTS if kind == "function" else _TRIGGER_EXISTS
+    names: list[str] = []
+    for r in await _changed(conn, files, kind):
+        await _run_file(conn, r.path, r.sql)
+        if not await conn.fetchval(exists, r.name):
+            raise MigrationError(f"{r.path} defines no {kind} named {r.name}")
+        await conn.execute(_RECORD_REPEATABLE, r.kind, r.name, r.checksum)
+        names.append(r.name)
+    return names
 
 
 async def _changed(

@@ -145,7 +145,7 @@ def _parse_date(raw: str) -> Value:
 def _parse_email(raw: str) -> Value:
     # Nearly every address is plain ASCII: this pattern accepts only addresses that
     # email-validator accepts too and normalises the same way (tests/schema check it), at a
-    # twentieth of its cost. Everything else takes the full validator.
+    # small fraction of its cost. Everything else takes the full validator.
     if len(raw) <= 254 and _PLAIN_EMAIL.fullmatch(raw) is not None:
         local, _, domain = raw.rpartition("@")
         if (

@@ -3,6 +3,10 @@
 Two workers signing the first credential of a tenant at the same time both generate a key;
 the partial unique index ``signing_keys_one_active`` lets only one insert win, and the loser
 reads and uses the winner's key, so a tenant has exactly one active key.
+
+The issuance workers read and create keys as the application role, in the tenant's
+transaction. The signer only reads them, as its own role, which has no table: through
+``signer_signing_key`` (``KeyRing(..., signer=True)``).
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from credbatch.signing import kek as kek_wrap
 from credbatch.signing.jose import ALG, public_jwk, thumbprint
-from credbatch.signing.jwks import published_jwks as published_jwks  # re-exported
 from credbatch.tenancy import service_scope, tenant_transaction
 
 _INSERT = """
@@ -29,6 +32,11 @@ _ACTIVE = """
 SELECT kid, private_key_enc, nonce, kek_id FROM signing_keys
 WHERE tenant_id = $1 AND active
 """
+_SIGNERS = "SELECT kid, private_key_enc, nonce, kek_id FROM signer_signing_key($1)"
+
+
+class NoSigningKey(LookupError):
+    """The tenant has no active key, and this ring does not create one."""
 
 
 @dataclass(frozen=True)
@@ -50,17 +58,21 @@ def new_key() -> tuple[ec.EllipticCurvePrivateKey, dict[str, str], str]:
 class KeyRing:
     """Per-process cache of tenants' active keys, backed by the ``signing_keys`` table."""
 
-    def __init__(self, pool: asyncpg.Pool, kek: bytes) -> None:
+    def __init__(self, pool: asyncpg.Pool, kek: bytes, *, signer: bool = False) -> None:
+        """``pool`` connects as the application role, which may create a tenant's first key;
+        with ``signer``, as the signer's role, which reads the active key and creates none."""
         if len(kek) != 32:
             raise ValueError("the KEK must be 32 bytes")
         self._pool = pool
+        self._signer = signer
         self._kek = kek
         self._kek_id = kek_wrap.kek_id(kek)
         self._cache: dict[uuid.UUID, SigningKey] = {}
         self._locks: dict[uuid.UUID, asyncio.Lock] = {}
 
     async def active_key(self, tenant_id: uuid.UUID) -> SigningKey:
-        """The tenant's active key, created when the tenant has none yet."""
+        """The tenant's active key, created when the tenant has none yet (a signer's ring
+        raises NoSigningKey instead)."""
         cached = self._cache.get(tenant_id)
         if cached is not None:
             return cached
@@ -74,6 +86,28 @@ class KeyRing:
             return cached
 
     async def _load_or_create(self, tenant_id: uuid.UUID) -> SigningKey:
+        row = await (self._read(tenant_id) if self._signer else self._read_or_create(tenant_id))
+        if row["kek_id"] is not None and row["kek_id"] != self._kek_id:
+            # Said before trying: a bare GCM failure would not tell the operator which KEK.
+            raise kek_wrap.KeyUnwrapError(
+                f"signing key {row['kid']} is wrapped under KEK {row['kek_id']}, this process "
+                f"has KEK {self._kek_id} (were the keys rewrapped? restart with the new KEK)"
+            )
+        der = kek_wrap.unwrap(
+            self._kek, tenant_id, row["kid"], bytes(row["nonce"]), bytes(row["private_key_enc"])
+        )
+        loaded = serialization.load_der_private_key(der, password=None)
+        if not isinstance(loaded, ec.EllipticCurvePrivateKey):
+            raise TypeError("a stored signing key is not an EC key")
+        return SigningKey(tenant_id=tenant_id, kid=row["kid"], private_key=loaded)
+
+    async def _read(self, tenant_id: uuid.UUID) -> asyncpg.Record:
+        row = await self._pool.fetchrow(_SIGNERS, tenant_id)
+        if row is None:
+            raise NoSigningKey(f"tenant {tenant_id} has no active signing key")
+        return row
+
+    async def _read_or_create(self, tenant_id: uuid.UUID) -> asyncpg.Record:
         async with tenant_transaction(self._pool, service_scope(tenant_id)) as conn:
             row = await conn.fetchrow(_ACTIVE, tenant_id)
             if row is None:
@@ -97,19 +131,7 @@ class KeyRing:
                 # Either ours or a concurrent winner's: whichever is active now.
                 row = await conn.fetchrow(_ACTIVE, tenant_id)
         assert row is not None
-        if row["kek_id"] is not None and row["kek_id"] != self._kek_id:
-            # Said before trying: a bare GCM failure would not tell the operator which KEK.
-            raise kek_wrap.KeyUnwrapError(
-                f"signing key {row['kid']} is wrapped under KEK {row['kek_id']}, this process "
-                f"has KEK {self._kek_id} (were the keys rewrapped? restart with the new KEK)"
-            )
-        der = kek_wrap.unwrap(
-            self._kek, tenant_id, row["kid"], bytes(row["nonce"]), bytes(row["private_key_enc"])
-        )
-        loaded = serialization.load_der_private_key(der, password=None)
-        if not isinstance(loaded, ec.EllipticCurvePrivateKey):
-            raise TypeError("a stored signing key is not an EC key")
-        return SigningKey(tenant_id=tenant_id, kid=row["kid"], private_key=loaded)
+        return row
 
 
 @dataclass(frozen=True)

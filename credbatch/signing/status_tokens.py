@@ -1,11 +1,12 @@
 """Signed status list tokens, stored for the public endpoints to serve.
 
 Signing needs a tenant's private key, so it happens in the issuance workers, which hold the
-KEK; the internet-facing public process only reads the stored token and holds no key at all.
-A token becomes due (``status_list_tokens.due_at``) when its list is created, when the list's
-bits change (database triggers), and ``ttl`` seconds before it expires. Due tokens are signed
-again by ``StatusTokenSigner``: by the allocator as soon as it reserves indexes in a list that
-has none yet, and by every worker's refresher for the rest.
+KEK; the internet-facing public process only reads the stored token
+(``public_status_list_token``) and holds no key at all. A token becomes due
+(``status_list_tokens.due_at``) when its list is created, when the list's bits change
+(database triggers), and ``ttl`` seconds before it expires. Due tokens are signed again by
+``StatusTokenSigner``: by the allocator as soon as it reserves indexes in a list that has
+none yet, and by every worker's refresher for the rest.
 
 Each row is signed by one worker at a time: it is locked ``FOR UPDATE SKIP LOCKED`` in the
 tenant's transaction, and a worker that finds it locked, or no longer due, leaves it. A bit
@@ -20,16 +21,12 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 import asyncpg
 
+from credbatch.signing.keys import KeyRing
 from credbatch.signing.status_list import list_uri, status_list_token
 from credbatch.tenancy import service_scope, tenant_transaction
-
-if TYPE_CHECKING:
-    # Only the type: the public endpoints import this module to read tokens.
-    from credbatch.signing.keys import KeyRing
 
 log = logging.getLogger(__name__)
 
@@ -54,29 +51,9 @@ _POSTPONE = """
 UPDATE status_list_tokens SET due_at = now() + make_interval(secs => $3)
 WHERE tenant_id = $1 AND list_id = $2 AND due_at <= now()
 """
-# Across tenants, through the one SECURITY DEFINER function that lists due rows (ids only).
+# Across tenants, through the one SECURITY DEFINER function that lists due rows (ids only),
+# which only the refresher's role may run.
 _DUE = "SELECT tenant_id, list_id FROM status_list_tokens_due($1)"
-_STORED = """
-SELECT token, expires_at FROM status_list_tokens WHERE tenant_id = $1 AND list_id = $2
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class StoredToken:
-    """A list's stored token; ``token`` is None until it is first signed."""
-
-    token: str | None
-    expires_at: datetime | None
-
-
-async def stored_token(
-    conn: asyncpg.Connection, tenant_id: uuid.UUID, list_id: uuid.UUID
-) -> StoredToken | None:
-    """The stored token of a list, or None when the tenant has no such list."""
-    row = await conn.fetchrow(_STORED, tenant_id, list_id)
-    if row is None:
-        return None
-    return StoredToken(row["token"], row["expires_at"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,10 +114,14 @@ class StatusTokenSigner:
             )
         return True
 
-    async def refresh_due(self, limit: int = 100) -> RefreshPass:
-        """Sign up to ``limit`` due tokens of any tenant."""
-        async with self._pool.acquire() as conn:
-            due = await conn.fetch(_DUE, limit)
+    async def refresh_due(self, refresher_pool: asyncpg.Pool, limit: int = 100) -> RefreshPass:
+        """Sign up to ``limit`` due tokens of any tenant.
+
+        ``refresher_pool`` connects as the refresher's role, the only one that may list due
+        tokens across tenants; each is then signed in its tenant's transaction, as the
+        application role.
+        """
+        due = await refresher_pool.fetch(_DUE, limit)
         signed = 0
         for row in due:
             tenant_id, list_id = row["tenant_id"], row["list_id"]

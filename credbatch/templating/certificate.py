@@ -29,8 +29,8 @@ from credbatch.templating.sandbox import CompiledTemplate, Limits, TemplateProbl
 CERTIFICATE_OVERFLOW = "CERTIFICATE_OVERFLOW"
 
 # reportlab wraps every stream (page content, images) in ASCII85 by default, a pure-Python
-# encoder that cost a third of a page's time; PDFs are binary files anyway. Process-wide,
-# and only this module renders PDFs.
+# encoder that took a large share of a page's time; PDFs are binary files anyway.
+# Process-wide, and only this module renders PDFs.
 rl_config.useA85 = 0
 
 MAX_LOGO_BYTES = 512 * 1024
@@ -150,7 +150,8 @@ def _flatten_logo(logo: bytes, background: str) -> tuple[bytes, float]:
 
 def qr_runs(data: str) -> tuple[int, list[tuple[int, int, int]]]:
     """The QR code of data as (modules per side, dark runs (row, first column, length))."""
-    # A fixed mask skips qrcode's evaluation of all eight (6x faster); any mask is valid.
+    # A fixed mask skips qrcode's evaluation of all eight, most of what making the code
+    # takes; any mask is valid.
     code = qrcode.QRCode(
         error_correction=qrcode.constants.ERROR_CORRECT_M, border=0, mask_pattern=2
     )

@@ -4,10 +4,11 @@ An endpoint URL is chosen by a tenant, so without these rules a tenant could mak
 network position reach what only credbatch should: the cloud metadata service (credentials),
 databases and admin panels on private networks, or services on the host itself. So:
 
-* production accepts only ``https`` URLs whose every resolved address is public: loopback,
-  private (RFC 1918), link-local (which holds the metadata service 169.254.169.254),
-  carrier-grade NAT, multicast, IPv6 unique-local (which holds AWS's fd00:ec2::254) and the
-  other special-purpose ranges are refused;
+* production accepts only ``https`` URLs whose every resolved address is globally routable
+  (``credbatch.webhooks.special_purpose``): loopback, private, link-local (which holds the
+  metadata service 169.254.169.254), carrier-grade NAT, multicast, IPv6 unique-local (which
+  holds AWS's fd00:ec2::254), every other special-purpose range, IPv6 outside 2000::/3 and
+  every IPv6 form that carries an IPv4 address (NAT64, 6to4, Teredo, ...) are refused;
 * the name is resolved once per delivery and the connection goes to the address that was
   checked (the name travels only in the Host header and TLS SNI), so a DNS answer that
   changes between the check and the connection (rebinding) cannot redirect it;
@@ -26,33 +27,8 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+from credbatch.webhooks.special_purpose import IPAddress, refusal
 
-# Ranges refused beyond what ipaddress's is_global already excludes, each stated so a reader
-# can see it is covered whatever the Python version's registry says.
-_REFUSED = tuple(
-    ipaddress.ip_network(net)
-    for net in (
-        "0.0.0.0/8",  # "this network"; 0.0.0.0 reaches the host itself on Linux
-        "10.0.0.0/8",  # private
-        "100.64.0.0/10",  # carrier-grade NAT
-        "127.0.0.0/8",  # loopback
-        "169.254.0.0/16",  # link-local, the cloud metadata service
-        "172.16.0.0/12",  # private
-        "192.0.0.0/24",  # IETF protocol assignments
-        "192.168.0.0/16",  # private
-        "198.18.0.0/15",  # benchmarking
-        "224.0.0.0/4",  # multicast
-        "240.0.0.0/4",  # reserved, broadcast
-        "::/128",  # unspecified
-        "::1/128",  # loopback
-        "::ffff:0:0/96",  # IPv4-mapped: judged by the IPv4 address instead
-        "64:ff9b::/96",  # NAT64: would reach any IPv4 address, private ones too
-        "fc00::/7",  # unique-local, AWS's metadata service fd00:ec2::254
-        "fe80::/10",  # link-local
-        "ff00::/8",  # multicast
-    )
-)
 _LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
 
@@ -101,12 +77,7 @@ def address_problem(address: IPAddress, *, allow_loopback: bool) -> str | None:
     address = _unmapped(address)
     if allow_loopback and is_loopback(address):
         return None
-    for net in _REFUSED:
-        if net.version == address.version and address in net:
-            return f"{address} is in the non-public range {net}"
-    if not address.is_global:
-        return f"{address} is not a public address"
-    return None
+    return refusal(address)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """SQL of webhook endpoints, secrets and deliveries, inside the caller's tenant transaction.
 
 Row-level security scopes every statement to the tenant, so an id of another tenant's row
-matches nothing and reads as absent.
+matches nothing and reads as absent. Secrets are stored sealed (``credbatch.webhooks.sealing``);
+their plain text leaves only in the answer to the call that created them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from credbatch.webhooks.model import (
     EndpointDraft,
     EventType,
 )
+from credbatch.webhooks.sealing import NewSecret
 
 _ENDPOINT_COLUMNS = """
 id, url, event_types, description, disabled, disabled_reason, created_at, updated_at
@@ -62,7 +64,7 @@ def _delivery(row: asyncpg.Record) -> Delivery:
 
 
 async def insert_endpoint(
-    conn: asyncpg.Connection, endpoint_id: uuid.UUID, draft: EndpointDraft, secret: str
+    conn: asyncpg.Connection, endpoint_id: uuid.UUID, draft: EndpointDraft, secret: NewSecret
 ) -> Endpoint:
     row = await conn.fetchrow(
         f"""
@@ -77,18 +79,24 @@ async def insert_endpoint(
         draft.disabled,
     )
     await insert_secret(conn, endpoint_id, secret)
-    return _endpoint(row, secret)
+    return _endpoint(row, secret.secret)
 
 
-async def insert_secret(conn: asyncpg.Connection, endpoint_id: uuid.UUID, secret: str) -> None:
+async def insert_secret(
+    conn: asyncpg.Connection, endpoint_id: uuid.UUID, secret: NewSecret
+) -> None:
+    """Store ``secret`` sealed; it must have been sealed for this transaction's tenant and
+    ``endpoint_id`` (the associated data), or the dispatchers cannot open it."""
     await conn.execute(
         """
-        INSERT INTO webhook_secrets (tenant_id, endpoint_id, id, secret)
-        VALUES (app_tenant(), $1, $2, $3)
+        INSERT INTO webhook_secrets (tenant_id, endpoint_id, id, secret_enc, nonce, kek_id)
+        VALUES (app_tenant(), $1, $2, $3, $4, $5)
         """,
         endpoint_id,
-        uuid.uuid4(),
-        secret,
+        secret.id,
+        secret.sealed.ciphertext,
+        secret.sealed.nonce,
+        secret.sealed.kek_id,
     )
 
 
@@ -149,7 +157,7 @@ async def delete_endpoint(conn: asyncpg.Connection, endpoint_id: uuid.UUID) -> b
 
 
 async def rotate_secret(
-    conn: asyncpg.Connection, endpoint_id: uuid.UUID, secret: str, overlap: timedelta
+    conn: asyncpg.Connection, endpoint_id: uuid.UUID, secret: NewSecret, overlap: timedelta
 ) -> Endpoint | None:
     """Give the live secrets ``overlap`` more to live (no more than they had) and add ``secret``."""
     endpoint = await conn.fetchrow(
@@ -170,7 +178,7 @@ async def rotate_secret(
         overlap,
     )
     await insert_secret(conn, endpoint_id, secret)
-    return _endpoint(endpoint, secret)
+    return _endpoint(endpoint, secret.secret)
 
 
 async def list_deliveries(

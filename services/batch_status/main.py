@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 import asyncpg
 
-from credbatch.batches.counts import fold_periodically
 from credbatch.config import Settings
 from credbatch.db.pool import create_pool
 from credbatch.gen.batches.v1 import batches_service_pb2, batches_service_pb2_grpc
@@ -39,8 +35,6 @@ def service_specs(settings: Settings, pool: asyncpg.Pool) -> list[ServiceSpec]:
 
 async def serve(settings: Settings) -> None:
     pool = await create_pool(settings.app_database_url, application_name="batch_status")
-    # Readers of this process sum count deltas; folding them here keeps those sums short.
-    folding = asyncio.create_task(fold_periodically(pool))
     try:
         await serve_until_signalled(
             settings,
@@ -50,7 +44,4 @@ async def serve(settings: Settings) -> None:
             [postgres_check(pool)],
         )
     finally:
-        folding.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await folding
         await pool.close()

@@ -1,9 +1,9 @@
 """The public Starlette application: issuer metadata, status lists, certificates, claim pages.
 
-Internet-facing and unauthenticated, so it holds as little as it can: it reads through the
-application role and holds no key (status list tokens are signed and stored by the issuance
-workers). Every response carries the security headers of ``headers``, and every client is
-rate limited (``ratelimit``).
+Internet-facing and unauthenticated, so it holds as little as it can: its database role
+reaches only the functions that answer its routes (``repository``), and it holds no key
+(status list tokens are signed and stored by the issuance workers). Every response carries
+the security headers of ``headers``, and every client is rate limited (``ratelimit``).
 """
 
 from __future__ import annotations
@@ -57,9 +57,10 @@ def create_app(
     burst: int = 40,
     signer: SignerClient | None = None,
 ) -> Starlette:
-    """The application; ``status_ttl`` caps how long HTTP caches keep a status list token,
-    ``rate`` and ``burst`` are each client's budget (requests per second, and at once),
-    ``signer`` signs the credentials of the OID4VCI endpoints (without one they answer 503)."""
+    """The application, on a ``pool`` of the public endpoints' role; ``status_ttl`` caps how
+    long HTTP caches keep a status list token, ``rate`` and ``burst`` are each client's
+    budget (requests per second, and at once), ``signer`` signs the credentials of the
+    OID4VCI endpoints (without one they answer 503)."""
     repository = PublicRepository(pool)
     if signer is None:
         signer = SignerClient(httpx.AsyncClient(), None)
@@ -115,16 +116,15 @@ def create_app(
             verified = sd_jwt.verify(found.sd_jwt, found.jwks)
         except JoseError:
             return PlainTextResponse("The credential does not verify", status_code=500)
-        details = await claim_page.claim_details(pool, found.tenant_id, token)
-        if details is None:
-            return _not_found()
         html = claim_page.render(
             public_url=public_url,
             tenant_id=found.tenant_id,
             claim_token=token,
             payload=verified.payload,
             claims=list(verified.disclosed.items()),
-            details=details,
+            schema_name=found.schema_name,
+            asks_tx_code=found.asks_tx_code,
+            revoked=found.revoked,
         )
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 

@@ -13,12 +13,10 @@ from __future__ import annotations
 import base64
 import io
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import qrcode
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from qrcode.image.pil import PilImage
@@ -27,7 +25,6 @@ from starlette.responses import Response
 
 from credbatch.offer_links import offer_link
 from credbatch.signing.offer_codes import pre_authorized_code
-from credbatch.tenancy import service_scope, tenant_transaction
 
 STYLESHEET_PATH = "/static/claim.css"
 _HERE = Path(__file__).parent
@@ -35,40 +32,6 @@ _PAGES = Environment(
     loader=FileSystemLoader(_HERE / "templates"), autoescape=select_autoescape(default=True)
 )
 _STYLESHEET = (_HERE / "static" / "claim.css").read_bytes()
-
-# What the page needs beyond the credential itself: the schema's name, whether the batch
-# invites by email and SMS (then the SMS carries the offer's transaction code and the email
-# the link), and whether the record was revoked.
-_DETAILS = """
-SELECT s.display_name, b.mediums, r.state
-FROM credentials c
-JOIN records r ON r.tenant_id = c.tenant_id AND r.id = c.record_id
-JOIN batches b ON b.tenant_id = c.tenant_id AND b.id = c.batch_id
-JOIN credential_schemas s ON s.tenant_id = b.tenant_id AND s.id = b.schema_id
-WHERE c.tenant_id = $1 AND c.claim_token = $2
-"""
-
-
-@dataclass(frozen=True)
-class ClaimDetails:
-    schema_name: str
-    asks_tx_code: bool
-    revoked: bool
-
-
-async def claim_details(
-    pool: asyncpg.Pool, tenant_id: uuid.UUID, claim_token: str
-) -> ClaimDetails | None:
-    """The page's details of a claim token of ``tenant_id``; None when it has no such token."""
-    async with tenant_transaction(pool, service_scope(tenant_id), readonly=True) as conn:
-        row = await conn.fetchrow(_DETAILS, tenant_id, claim_token)
-    if row is None:
-        return None
-    return ClaimDetails(
-        schema_name=row["display_name"],
-        asks_tx_code={"EMAIL", "SMS"} <= set(row["mediums"]),
-        revoked=row["state"] == "REVOKED",
-    )
 
 
 def qr_data_uri(text: str) -> str:
@@ -94,23 +57,27 @@ def render(
     claim_token: str,
     payload: dict[str, Any],
     claims: list[tuple[str, Any]],
-    details: ClaimDetails,
+    schema_name: str,
+    asks_tx_code: bool,
+    revoked: bool,
 ) -> str:
-    """The page of a verified credential (``payload``) and its disclosed ``claims``."""
+    """The page of a verified credential (``payload``) and its disclosed ``claims``: the
+    schema's name, whether the wallet will ask for a code sent by SMS, whether the issuer
+    revoked it (then no offer is shown)."""
     issued = datetime.fromtimestamp(int(payload.get("iat", 0)), UTC).date()
     # The offer's pre-authorized code derives from the claim token, so this page, which holds
     # no key, names the same offer as the invitation.
     issuer = f"{public_url.rstrip('/')}/tenants/{tenant_id}"
     link = offer_link(issuer, pre_authorized_code(tenant_id, claim_token))
     return _PAGES.get_template("claim.html").render(
-        schema_name=details.schema_name,
+        schema_name=schema_name,
         issuer=payload.get("iss", ""),
         issued=issued.isoformat(),
         issued_text=f"{issued.day} {issued:%B %Y}",
-        revoked=details.revoked,
+        revoked=revoked,
         offer_link=link,
-        qr_data_uri="" if details.revoked else qr_data_uri(link),
-        tx_code=details.asks_tx_code,
+        qr_data_uri="" if revoked else qr_data_uri(link),
+        tx_code=asks_tx_code,
         claims=claims,
         cred_url=payload.get("Cred_URL"),
         download=f"{public_url}/claim/{claim_token}/credential",

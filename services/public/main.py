@@ -19,11 +19,12 @@ log = logging.getLogger(__name__)
 async def serve(settings: Settings) -> None:
     """Serve on ``settings.host:settings.public_port`` until signalled.
 
-    Needs only the application role's database URL: no KEK, no owner URL, no broker. Status
-    list tokens are signed and stored by the issuance workers; holder-bound credentials are
-    signed by the internal signer (``settings.signer_url``, with ``settings.signer_token``).
+    Needs only its own role's database URL (``settings.public_database_url``): no KEK, no
+    owner or application URL, no broker. Status list tokens are signed and stored by the
+    issuance workers; holder-bound credentials are signed by the internal signer
+    (``settings.signer_url``, with ``settings.signer_token``).
     """
-    pool = await create_pool(settings.app_database_url, max_size=8, application_name="public")
+    pool = await create_pool(settings.public_database_url, max_size=8, application_name="public")
     signer_http = httpx.AsyncClient(base_url=settings.signer_url, timeout=10.0)
     try:
         app = HttpMetrics(

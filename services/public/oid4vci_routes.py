@@ -128,6 +128,7 @@ def oid4vci_routes(pool: Any, public_url: str, signer: SignerClient) -> list[Rou
             return _error("invalid_request")
         if outcome is not Exchange.GRANTED or access_token is None:
             return _error("invalid_grant")
+        # Five minutes, as public_offer_exchange stores it.
         return JSONResponse(
             {"access_token": access_token, "token_type": "Bearer", "expires_in": 300}
         )
@@ -145,7 +146,8 @@ def oid4vci_routes(pool: Any, public_url: str, signer: SignerClient) -> list[Rou
         scheme, _, access_token = authorization.partition(" ")
         if tenant is None or scheme.lower() != "bearer" or not access_token:
             return _invalid_token()
-        grant = await store.grant(tenant, access_token.strip())
+        access_token = access_token.strip()
+        grant = await store.grant(tenant, access_token)
         if grant is None:
             return _invalid_token()
         body = await request.body()
@@ -179,7 +181,7 @@ def oid4vci_routes(pool: Any, public_url: str, signer: SignerClient) -> list[Rou
             return _error("server_error", 503, **{"Retry-After": "5"})
         if issued is None:
             return _error("credential_request_denied")
-        await store.mark_claimed(tenant, grant.record_id)
+        await store.mark_claimed(tenant, access_token)
         return JSONResponse({"credentials": [{"credential": issued}]})
 
     prefix = "/tenants/{tenant}"

@@ -1,8 +1,11 @@
 """Lookups of the public endpoints, each inside the tenant its path or opaque id names.
 
 The public process has no caller: the tenant comes from the URL (a path segment, or the first
-16 bytes of an opaque id), and every query runs in that tenant's read-only transaction under
-row-level security, so nothing of one tenant is reachable through another's URLs.
+16 bytes of an opaque id). It connects as its own role (``credbatch_public``), which has no
+table: each lookup is one SECURITY DEFINER function (``credbatch/db/functions/public_*.sql``)
+given that tenant and the id or token, answering exactly what the route hands out, so nothing
+of one tenant is reachable through another's URLs, and a foothold in this process reaches no
+recipient's contact data, no wrapped key and no webhook secret.
 
 Nothing here can sign or decrypt: status list tokens are read as the workers stored them.
 """
@@ -18,72 +21,76 @@ import asyncpg
 
 from credbatch.batches.claim_mode import ClaimMode
 from credbatch.signing import opaque
-from credbatch.signing.jwks import published_jwks
-from credbatch.signing.status_tokens import StoredToken, stored_token
-from credbatch.tenancy import service_scope, tenant_transaction
+
+_JWKS = "SELECT public_issuer_jwks($1) AS jwk"
+_STATUS_LIST = "SELECT token, expires_at FROM public_status_list_token($1, $2)"
+_CERTIFICATE = "SELECT public_certificate($1, $2)"
+_CLAIM = "SELECT * FROM public_claim($1, $2)"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredToken:
+    """A list's stored token; ``token`` is None until it is first signed."""
+
+    token: str | None
+    expires_at: datetime | None
 
 
 @dataclass(frozen=True)
 class ClaimedCredential:
+    """What a claim link shows: the credential and what its page says beside it."""
+
     tenant_id: uuid.UUID
     sd_jwt: str
     jwks: list[dict[str, Any]]
     claim_expires_at: datetime
     claim_mode: ClaimMode
     revoked: bool
+    schema_name: str
+    # The batch invites by email and SMS: the SMS carries the offer's transaction code.
+    asks_tx_code: bool
 
 
 class PublicRepository:
     def __init__(self, pool: asyncpg.Pool) -> None:
+        """``pool`` connects as the public endpoints' role."""
         self._pool = pool
 
-    def _read(self, tenant_id: uuid.UUID) -> Any:
-        return tenant_transaction(self._pool, service_scope(tenant_id), readonly=True)
-
     async def jwks(self, tenant_id: uuid.UUID) -> list[dict[str, Any]]:
-        async with self._read(tenant_id) as conn:
-            return await published_jwks(conn, tenant_id)
+        """Every key of the tenant (active or retired) as public JWKs, for the issuer metadata."""
+        rows = await self._pool.fetch(_JWKS, tenant_id)
+        return [dict(row["jwk"]) for row in rows]
 
     async def status_list_token(
         self, tenant_id: uuid.UUID, list_id: uuid.UUID
     ) -> StoredToken | None:
-        async with self._read(tenant_id) as conn:
-            return await stored_token(conn, tenant_id, list_id)
+        """The stored token of a list, or None when the tenant has no such list."""
+        row = await self._pool.fetchrow(_STATUS_LIST, tenant_id, list_id)
+        if row is None:
+            return None
+        return StoredToken(row["token"], row["expires_at"])
 
     async def certificate(self, certificate_id: str) -> bytes | None:
         tenant_id = opaque.tenant_of(certificate_id)
         if tenant_id is None:
             return None
-        async with self._read(tenant_id) as conn:
-            pdf = await conn.fetchval(
-                "SELECT pdf FROM certificates WHERE tenant_id = $1 AND id = $2",
-                tenant_id,
-                certificate_id,
-            )
+        pdf = await self._pool.fetchval(_CERTIFICATE, tenant_id, certificate_id)
         return bytes(pdf) if pdf is not None else None
 
     async def credential(self, claim_token: str) -> ClaimedCredential | None:
         tenant_id = opaque.tenant_of(claim_token)
         if tenant_id is None:
             return None
-        async with self._read(tenant_id) as conn:
-            row = await conn.fetchrow(
-                "SELECT c.sd_jwt, c.claim_expires_at, b.claim_mode,"
-                " r.state = 'REVOKED' AS revoked FROM credentials c"
-                " JOIN batches b ON b.tenant_id = c.tenant_id AND b.id = c.batch_id"
-                " JOIN records r ON r.tenant_id = c.tenant_id AND r.id = c.record_id"
-                " WHERE c.tenant_id = $1 AND c.claim_token = $2",
-                tenant_id,
-                claim_token,
-            )
-            if row is None:
-                return None
-            jwks = await published_jwks(conn, tenant_id)
+        row = await self._pool.fetchrow(_CLAIM, tenant_id, claim_token)
+        if row is None:
+            return None
         return ClaimedCredential(
             tenant_id,
             row["sd_jwt"],
-            jwks,
+            await self.jwks(tenant_id),
             row["claim_expires_at"],
             ClaimMode(row["claim_mode"]),
             row["revoked"],
+            row["schema_name"],
+            row["asks_tx_code"],
         )

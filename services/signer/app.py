@@ -5,7 +5,9 @@ signs for them. It listens on loopback (or a cluster-internal address) only and 
 only callers presenting the shared ``CREDBATCH_SIGNER_TOKEN``. It signs nothing a caller
 makes up: the claims come from the record's stored credential, and the caller chooses only
 the record (of an OID4VCI batch) and the holder key, after checking the access token and the
-key proof.
+key proof. Its database role has no table: it reads the stored credential
+(``signer_stored_credential``) and the tenant's wrapped key (``signer_signing_key``) through
+functions granted to it alone.
 
 ``POST /v1/bound-credentials`` with ``{"tenant_id", "record_id", "holder_jwk"}``:
 200 ``{"credential": "<sd-jwt>"}``; 404 no such credential, or it was revoked; 400 bad input;
@@ -26,22 +28,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from credbatch.batches.claim_mode import ClaimMode
 from credbatch.signing.bound_credential import bind
 from credbatch.signing.jose import JoseError
 from credbatch.signing.keys import KeyRing
-from credbatch.tenancy import service_scope, tenant_transaction
 from services.signer.protocol import BOUND_CREDENTIALS_PATH
 
 _MAX_BODY = 16 * 1024
 
-# A revoked record's credential is never signed again, whatever access token the caller holds.
-_STORED = """
-SELECT c.sd_jwt FROM credentials c
-JOIN batches b ON b.tenant_id = c.tenant_id AND b.id = c.batch_id
-JOIN records r ON r.tenant_id = c.tenant_id AND r.id = c.record_id
-WHERE c.tenant_id = $1 AND c.record_id = $2 AND b.claim_mode = $3 AND r.state <> 'REVOKED'
-"""
+# Of an OID4VCI batch only; a revoked record's credential is never signed again, whatever
+# access token the caller holds.
+_STORED = "SELECT signer_stored_credential($1, $2)"
 
 
 def _error(status: int, error: str) -> Response:
@@ -49,6 +45,7 @@ def _error(status: int, error: str) -> Response:
 
 
 def create_signer_app(pool: asyncpg.Pool, keys: KeyRing, token: str) -> Starlette:
+    """The API on a ``pool`` of the signer's role, with a signer's ``keys`` ring on it."""
     expected = f"Bearer {token}".encode()
 
     async def bound_credential(request: Request) -> Response:
@@ -65,8 +62,7 @@ def create_signer_app(pool: asyncpg.Pool, keys: KeyRing, token: str) -> Starlett
             holder_jwk = data["holder_jwk"]
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return _error(400, "invalid request")
-        async with tenant_transaction(pool, service_scope(tenant_id), readonly=True) as conn:
-            stored = await conn.fetchval(_STORED, tenant_id, record_id, ClaimMode.OID4VCI.value)
+        stored = await pool.fetchval(_STORED, tenant_id, record_id)
         if stored is None:
             return _error(404, "no such credential")
         key = await keys.active_key(tenant_id)

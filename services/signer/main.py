@@ -17,14 +17,15 @@ log = logging.getLogger(__name__)
 async def serve(settings: Settings) -> None:
     """Serve on ``settings.host:settings.signer_port`` until signalled.
 
-    Holds the KEK (like the issuance workers) and the application role's database URL.
+    Holds the KEK (like the issuance workers) and its own role's database URL
+    (``settings.signer_database_url``).
     """
     if not settings.signer_token:
         raise ConfigError("CREDBATCH_SIGNER_TOKEN is required (the public endpoints send it)")
     kek = settings.kek_bytes()
-    pool = await create_pool(settings.app_database_url, max_size=4, application_name="signer")
+    pool = await create_pool(settings.signer_database_url, max_size=4, application_name="signer")
     try:
-        app = create_signer_app(pool, KeyRing(pool, kek), settings.signer_token)
+        app = create_signer_app(pool, KeyRing(pool, kek, signer=True), settings.signer_token)
         config = uvicorn.Config(
             app,
             host=settings.host,

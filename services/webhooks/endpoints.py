@@ -26,7 +26,7 @@ from credbatch.webhooks.model import (
     delivery_name,
     endpoint_name,
 )
-from credbatch.webhooks.secrets import new_secret
+from credbatch.webhooks.sealing import SecretBox
 
 ROTATION_OVERLAP = timedelta(hours=24)
 """How long a replaced secret goes on signing, so receivers can switch without a gap."""
@@ -40,27 +40,16 @@ def _not_found(name: str) -> NotFound:
 
 
 async def check_url(url: str, *, development: bool) -> list[FieldViolation]:
-    """Refuse a URL whose form or current addresses may not be sent to.
+    """Refuse a URL that ``addresses.check_target`` refuses, as every delivery will.
 
     A name that does not resolve yet is accepted: every delivery resolves and checks again.
     """
     try:
-        parsed = addresses.parse_url(url, development=development)
-        literal_or_names = await addresses.resolve(parsed.host, parsed.port)
+        await addresses.check_target(url, development=development)
     except addresses.NameNotResolved:
         return []
     except addresses.AddressRefused as error:
         return [FieldViolation("webhook_endpoint.url", str(error), "URL_REFUSED")]
-    for address in literal_or_names:
-        problem = addresses.address_problem(address, allow_loopback=development)
-        if problem is not None:
-            return [FieldViolation("webhook_endpoint.url", problem, "URL_REFUSED")]
-    if parsed.scheme == "http" and not all(addresses.is_loopback(a) for a in literal_or_names):
-        return [
-            FieldViolation(
-                "webhook_endpoint.url", "http is allowed only to loopback", "URL_REFUSED"
-            )
-        ]
     return []
 
 
@@ -88,9 +77,11 @@ def _refuse(violations: list[FieldViolation]) -> None:
 class WebhookEndpoints:
     """The caller tenant's webhook endpoints and their deliveries."""
 
-    def __init__(self, pool: asyncpg.Pool, *, development: bool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, development: bool, box: SecretBox) -> None:
+        """``box`` seals each new signing secret (under ``CREDBATCH_WEBHOOK_KEK``)."""
         self._pool = pool
         self._development = development
+        self._box = box
 
     async def create(
         self,
@@ -111,7 +102,8 @@ class WebhookEndpoints:
                 if found is None:
                     raise _not_found(endpoint_name(earlier))
                 return found
-            return await repository.insert_endpoint(conn, endpoint_id, draft, new_secret())
+            secret = self._box.new(scope.tenant_id, endpoint_id)
+            return await repository.insert_endpoint(conn, endpoint_id, draft, secret)
 
     async def get(self, scope: TenantScope, endpoint_id: uuid.UUID) -> Endpoint:
         async with tenant_transaction(self._pool, scope, readonly=True) as conn:
@@ -146,9 +138,8 @@ class WebhookEndpoints:
 
     async def rotate_secret(self, scope: TenantScope, endpoint_id: uuid.UUID) -> Endpoint:
         async with tenant_transaction(self._pool, scope) as conn:
-            found = await repository.rotate_secret(
-                conn, endpoint_id, new_secret(), ROTATION_OVERLAP
-            )
+            secret = self._box.new(scope.tenant_id, endpoint_id)
+            found = await repository.rotate_secret(conn, endpoint_id, secret, ROTATION_OVERLAP)
         if found is None:
             raise _not_found(endpoint_name(endpoint_id))
         return found

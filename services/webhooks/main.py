@@ -9,6 +9,7 @@ from credbatch.db.pool import create_pool
 from credbatch.gen.webhooks.v1 import webhooks_service_pb2, webhooks_service_pb2_grpc
 from credbatch.server.health import postgres_check
 from credbatch.server.runner import ServiceSpec, serve_until_signalled
+from credbatch.webhooks.sealing import SecretBox
 from services.webhooks.endpoints import WebhookEndpoints
 from services.webhooks.servicer import WebhookServicer
 
@@ -16,7 +17,10 @@ SERVICE_NAME = webhooks_service_pb2.DESCRIPTOR.services_by_name["WebhookService"
 
 
 def service_specs(settings: Settings, pool: asyncpg.Pool) -> list[ServiceSpec]:
-    servicer = WebhookServicer(WebhookEndpoints(pool, development=settings.development))
+    """The service; it needs the webhook KEK (ConfigError without one): secrets are stored
+    sealed under it."""
+    box = SecretBox(settings.webhook_kek_bytes())
+    servicer = WebhookServicer(WebhookEndpoints(pool, development=settings.development, box=box))
     return [
         ServiceSpec(
             SERVICE_NAME,

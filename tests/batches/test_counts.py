@@ -3,8 +3,9 @@
 Every transition runs as the role that runs it in production, through the same kind of
 statement: uploads insert as the creating issuer, the relay claims through its SECURITY
 DEFINER functions with no tenant set, the worker updates groups under its service scope,
-cancel and retry are the repository's own functions, a claim and a deletion run as the owner.
-The reader is the real repository (application role, RLS); the live count reads as the owner.
+cancel and retry are the repository's own functions, a claim and a deletion run as the owner,
+and the fold runs as the relay's role, as the relay process does. The reader is the real
+repository (application role, RLS); the live count reads as the owner.
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ async def test_random_transitions_keep_counts_exact(
                 await some_records(owner_pool, rng, batch_id, tuple(RecordState)),
             )
         else:
-            await fold_counts(app_pool)
+            await fold_counts(relay_pool)
         done.append(op)
         for b in batches:
             assert await incremental(app_pool, tenant, b) == await live(owner_pool, b), done
@@ -150,7 +151,7 @@ async def test_random_transitions_keep_counts_exact(
 
 @pytest.mark.timeout(120)
 async def test_concurrent_workers_on_one_batch_neither_deadlock_nor_miscount(
-    owner_pool: asyncpg.Pool, app_pool: asyncpg.Pool
+    owner_pool: asyncpg.Pool, app_pool: asyncpg.Pool, relay_pool: asyncpg.Pool
 ) -> None:
     tenant = uuid.uuid4()
     schema = await insert_schema(owner_pool, tenant)
@@ -179,7 +180,7 @@ async def test_concurrent_workers_on_one_batch_neither_deadlock_nor_miscount(
 
     async def folder(stop: asyncio.Event) -> None:
         while not stop.is_set():
-            await fold_counts(app_pool)
+            await fold_counts(relay_pool)
             await asyncio.sleep(0.01)
 
     stop = asyncio.Event()
@@ -193,7 +194,7 @@ async def test_concurrent_workers_on_one_batch_neither_deadlock_nor_miscount(
 
 
 async def test_a_worker_transaction_blocks_no_other_writer_of_its_batch(
-    owner_pool: asyncpg.Pool, app_pool: asyncpg.Pool
+    owner_pool: asyncpg.Pool, app_pool: asyncpg.Pool, relay_pool: asyncpg.Pool
 ) -> None:
     tenant = uuid.uuid4()
     schema = await insert_schema(owner_pool, tenant)
@@ -204,7 +205,7 @@ async def test_a_worker_transaction_blocks_no_other_writer_of_its_batch(
         async with tenant_transaction(app_pool, service_scope(tenant)) as other:
             await other.execute("SET LOCAL lock_timeout = '2s'")
             await other.execute(MARK_ISSUED, tenant, second)
-        async with app_pool.acquire() as conn:
+        async with relay_pool.acquire() as conn:
             await conn.execute("SET lock_timeout = '2s'")
             await conn.fetchval("SELECT batch_counts_fold(NULL, NULL)")
             await conn.execute("RESET lock_timeout")
@@ -214,7 +215,7 @@ async def test_a_worker_transaction_blocks_no_other_writer_of_its_batch(
 
 
 async def test_counts_of_a_finished_batch_follow_later_claims(
-    owner_pool: asyncpg.Pool, app_pool: asyncpg.Pool
+    owner_pool: asyncpg.Pool, app_pool: asyncpg.Pool, relay_pool: asyncpg.Pool
 ) -> None:
     tenant = uuid.uuid4()
     schema = await insert_schema(owner_pool, tenant)
@@ -225,7 +226,7 @@ async def test_counts_of_a_finished_batch_follow_later_claims(
         "UPDATE batches SET state = 'COMPLETED_WITH_ERRORS', completed_at = now() WHERE id = $1",
         arranged.batch_id,
     )
-    await fold_counts(app_pool)
+    await fold_counts(relay_pool)
     await owner_pool.execute(
         "UPDATE records SET state = 'CLAIMED', updated_at = now() + interval '1 minute'"
         " WHERE id = $1",
@@ -243,13 +244,13 @@ async def test_counts_of_a_finished_batch_follow_later_claims(
 
 
 async def test_count_rows_stay_in_their_tenant_and_only_triggers_write_them(
-    owner_pool: asyncpg.Pool, app_pool: asyncpg.Pool
+    owner_pool: asyncpg.Pool, app_pool: asyncpg.Pool, relay_pool: asyncpg.Pool
 ) -> None:
     a, b = uuid.uuid4(), uuid.uuid4()
     for tenant in (a, b):
         schema = await insert_schema(owner_pool, tenant)
         await insert_batch(owner_pool, tenant, schema, creator="ana", states=["PENDING"])
-    await fold_counts(app_pool)
+    await fold_counts(relay_pool)
     schema = await insert_schema(owner_pool, b)
     await insert_batch(owner_pool, b, schema, creator="ana", states=["PENDING"])  # a delta
     for table in ("batch_counts", "batch_count_deltas"):
@@ -267,3 +268,14 @@ async def test_count_rows_stay_in_their_tenant_and_only_triggers_write_them(
                     a,
                     uuid.uuid4(),
                 )
+
+
+async def test_the_application_role_cannot_fold_any_tenant_s_counts(
+    app_pool: asyncpg.Pool,
+) -> None:
+    # The fold moves every tenant's rows: not even inside a tenant's own scope.
+    tenant = uuid.uuid4()
+    for args in ("NULL, NULL", f"'{tenant}', NULL"):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            async with tenant_transaction(app_pool, service_scope(tenant)) as conn:
+                await conn.fetchval(f"SELECT batch_counts_fold({args})")

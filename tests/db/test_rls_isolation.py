@@ -208,7 +208,9 @@ def tenant_rows(tenant_id: uuid.UUID) -> dict[str, dict[str, Any]]:
             "tenant_id": t,
             "endpoint_id": endpoint_id,
             "id": uuid.uuid4(),
-            "secret": "whsec_" + "A" * 32,
+            "secret_enc": b"sealed",
+            "nonce": bytes(12),
+            "kek_id": "0" * 16,
         },
         "webhook_events": {
             "tenant_id": t,

@@ -31,6 +31,7 @@ from tests.fixtures.manifests import (
 # Settings production leaves unset on purpose (each with its default or derived value).
 DELIBERATELY_UNSET = {
     "CREDBATCH_KEK_FILE",  # development only: production takes CREDBATCH_KEK from the Secret
+    "CREDBATCH_WEBHOOK_KEK_FILE",  # likewise CREDBATCH_WEBHOOK_KEK
     "CREDBATCH_SMTP_CA_FILE",  # the system CAs; set it when a private bundle is mounted
 }
 _QUANTITY = re.compile(r"^(?P<n>\d+)(?P<unit>Ki|Mi|Gi|Ti|k|M|G|T)?$")
@@ -68,10 +69,11 @@ def config_data(manifests: list[Doc]) -> dict[str, str]:
 
 
 def placeholder_secrets() -> dict[str, str]:
-    """The base's placeholder Secret, with a key production accepts in place of the zeros."""
+    """The base's placeholder Secret, with keys production accepts in place of the zeros."""
     secret = by_name(resolve_resources(K8S / "base"), "Secret", "credbatch-secrets")
     values: dict[str, str] = dict(secret["stringData"])
-    values["CREDBATCH_KEK"] = base64.b64encode(secrets.token_bytes(32)).decode()
+    for key in ("CREDBATCH_KEK", "CREDBATCH_WEBHOOK_KEK"):
+        values[key] = base64.b64encode(secrets.token_bytes(32)).decode()
     return values
 
 
@@ -99,6 +101,8 @@ def test_every_workload_loads_its_production_settings(production: list[Doc]) -> 
         assert settings.jwks_url is not None and settings.jwks_url.startswith("https://"), name
         if name == "credbatch-relay":
             assert f"://{RELAY_ROLE}:" in settings.relay_database_url
+        if name in ("credbatch-webhooks", "credbatch-webhooks-dispatcher"):
+            assert len(settings.webhook_kek_bytes()) == 32, name
 
 
 def test_every_setting_is_configured_or_deliberately_left_out(production: list[Doc]) -> None:

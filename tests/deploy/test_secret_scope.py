@@ -1,10 +1,12 @@
 """Least privilege in deploy/: each workload sees only the secret keys it uses.
 
 Only the migration Job gets the owner's database URL; only the issuance workers and the
-signer the KEK; only the relay and the webhook dispatcher their own roles' URLs (the roles
-allowed to run the cross-tenant outbox functions and the webhook claim); and the
-internet-facing public component gets nothing but the application role's URL and the token it
-presents to the signer.
+signer the KEK; only the webhook service and dispatcher the webhook KEK; only the relay, the
+webhook dispatcher and the workers their own roles' URLs (the roles allowed to run the
+cross-tenant outbox functions and count fold, the webhook claim, and the listing of due status
+lists); and the internet-facing public component gets nothing but its own role's URL (a role
+that reads no table) and the token it presents to the signer, which gets its own role's URL
+and no application role's either.
 """
 
 from __future__ import annotations
@@ -14,29 +16,41 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from credbatch.config import RELAY_ROLE, WEBHOOKS_ROLE
+from credbatch.config import (
+    PUBLIC_ROLE,
+    REFRESHER_ROLE,
+    RELAY_ROLE,
+    SIGNER_ROLE,
+    WEBHOOKS_ROLE,
+)
 from tests.fixtures.manifests import DEPLOY, Doc, of_kind, visible_secret_keys
 
 OWNER_URL = "CREDBATCH_DATABASE_URL"
 RELAY_URL = "CREDBATCH_RELAY_DATABASE_URL"
 WEBHOOKS_URL = "CREDBATCH_WEBHOOKS_DATABASE_URL"
 APP_URL = "CREDBATCH_APP_DATABASE_URL"
+PUBLIC_URL = "CREDBATCH_PUBLIC_DATABASE_URL"
+SIGNER_URL = "CREDBATCH_SIGNER_DATABASE_URL"
+REFRESHER_URL = "CREDBATCH_REFRESHER_DATABASE_URL"
 KEK = "CREDBATCH_KEK"
+WEBHOOK_KEK = "CREDBATCH_WEBHOOK_KEK"
 SIGNER_TOKEN = "CREDBATCH_SIGNER_TOKEN"
 EXPECTED = {
     "credbatch-migrate": {OWNER_URL},
     "credbatch-templates": {"CREDBATCH_APP_DATABASE_URL", "CREDBATCH_JWT_SECRET"},
     "credbatch-uploads": {"CREDBATCH_APP_DATABASE_URL", "CREDBATCH_JWT_SECRET"},
     "credbatch-batch-status": {"CREDBATCH_APP_DATABASE_URL", "CREDBATCH_JWT_SECRET"},
-    "credbatch-webhooks": {"CREDBATCH_APP_DATABASE_URL", "CREDBATCH_JWT_SECRET"},
-    "credbatch-public": {APP_URL, SIGNER_TOKEN},
-    "credbatch-signer": {APP_URL, KEK, SIGNER_TOKEN},
+    "credbatch-webhooks": {"CREDBATCH_APP_DATABASE_URL", "CREDBATCH_JWT_SECRET", WEBHOOK_KEK},
+    "credbatch-public": {PUBLIC_URL, SIGNER_TOKEN},
+    "credbatch-signer": {SIGNER_URL, KEK, SIGNER_TOKEN},
     # Its own role claims and sweeps; dead letters are recorded as the application role.
     "credbatch-relay": {RELAY_URL, APP_URL, "CREDBATCH_AMQP_URL"},
     # Its own role claims; each delivery is read and recorded as the application role.
-    "credbatch-webhooks-dispatcher": {WEBHOOKS_URL, APP_URL},
+    "credbatch-webhooks-dispatcher": {WEBHOOKS_URL, APP_URL, WEBHOOK_KEK},
+    # Its own role lists every tenant's due status lists; each is signed as the application role.
     "credbatch-worker": {
         "CREDBATCH_APP_DATABASE_URL",
+        REFRESHER_URL,
         "CREDBATCH_AMQP_URL",
         KEK,
         "CREDBATCH_SMS_ACCOUNT",
@@ -44,6 +58,15 @@ EXPECTED = {
         "CREDBATCH_SMTP_USERNAME",
         "CREDBATCH_SMTP_PASSWORD",
     },
+}
+
+
+ROLE_URLS = {
+    RELAY_URL: RELAY_ROLE,
+    WEBHOOKS_URL: WEBHOOKS_ROLE,
+    PUBLIC_URL: PUBLIC_ROLE,
+    SIGNER_URL: SIGNER_ROLE,
+    REFRESHER_URL: REFRESHER_ROLE,
 }
 
 
@@ -65,31 +88,44 @@ def test_only_the_migration_job_sees_the_owner_url_and_public_sees_no_key(
     (migrate,) = of_kind(manifests, "Job")
     assert migrate["metadata"]["name"] == "credbatch-migrate"
     assert holders_of(KEK) == {"credbatch-worker", "credbatch-signer"}
+    assert holders_of(WEBHOOK_KEK) == {"credbatch-webhooks", "credbatch-webhooks-dispatcher"}
     (public,) = [d for d in workloads if d["metadata"]["name"] == "credbatch-public"]
-    assert visible_secret_keys(public) == {APP_URL, SIGNER_TOKEN}
+    assert visible_secret_keys(public) == {PUBLIC_URL, SIGNER_TOKEN}
     assert holders_of(SIGNER_TOKEN) == {"credbatch-public", "credbatch-signer"}
     assert holders_of(RELAY_URL) == {"credbatch-relay"}
     assert holders_of(WEBHOOKS_URL) == {"credbatch-webhooks-dispatcher"}
+    assert holders_of(PUBLIC_URL) == {"credbatch-public"}
+    assert holders_of(SIGNER_URL) == {"credbatch-signer"}
+    assert holders_of(REFRESHER_URL) == {"credbatch-worker"}
+    assert not holders_of(APP_URL) & {"credbatch-public", "credbatch-signer"}
 
 
 def test_the_role_urls_name_their_roles(manifests: list[Doc]) -> None:
     for secret in of_kind(manifests, "Secret"):
         values = {**secret.get("stringData", {})}
-        for key, role in ((RELAY_URL, RELAY_ROLE), (WEBHOOKS_URL, WEBHOOKS_ROLE)):
+        for key, role in ROLE_URLS.items():
             if key in values:
                 assert urlsplit(values[key]).username == role, key
 
 
-def test_compose_gives_the_owner_url_to_migrate_and_the_kek_to_workers_only() -> None:
+def test_compose_gives_each_key_and_role_url_only_to_the_services_that_use_them() -> None:
     services: dict[str, Any] = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
     env = {name: set(s.get("environment") or {}) for name, s in services.items()}
-    assert {name for name, keys in env.items() if OWNER_URL in keys} == {"migrate"}
-    assert {name for name, keys in env.items() if KEK in keys} == {"worker", "signer"}
-    assert OWNER_URL not in env["public"] and KEK not in env["public"]
-    assert {name for name, keys in env.items() if SIGNER_TOKEN in keys} == {"public", "signer"}
-    assert {name for name, keys in env.items() if RELAY_URL in keys} == {"relay"}
-    relay_url = services["relay"]["environment"][RELAY_URL]
-    assert urlsplit(relay_url).username == RELAY_ROLE
-    assert {name for name, keys in env.items() if WEBHOOKS_URL in keys} == {"webhooks-dispatcher"}
-    webhooks_url = services["webhooks-dispatcher"]["environment"][WEBHOOKS_URL]
-    assert urlsplit(webhooks_url).username == WEBHOOKS_ROLE
+
+    def holders(key: str) -> set[str]:
+        return {name for name, keys in env.items() if key in keys}
+
+    assert holders(OWNER_URL) == {"migrate"}
+    assert holders(KEK) == {"worker", "signer"}
+    assert holders(WEBHOOK_KEK) == {"webhooks", "webhooks-dispatcher"}
+    assert holders(SIGNER_TOKEN) == {"public", "signer"}
+    assert holders(RELAY_URL) == {"relay"}
+    assert holders(WEBHOOKS_URL) == {"webhooks-dispatcher"}
+    assert holders(PUBLIC_URL) == {"public"}
+    assert holders(SIGNER_URL) == {"signer"}
+    assert holders(REFRESHER_URL) == {"worker"}
+    assert not holders(APP_URL) & {"public", "signer", "migrate"}
+    assert env["public"] & {OWNER_URL, APP_URL, KEK, WEBHOOK_KEK} == set()
+    for key, role in ROLE_URLS.items():
+        for name in holders(key):
+            assert urlsplit(services[name]["environment"][key]).username == role, (name, key)

@@ -1,7 +1,8 @@
 """What the public endpoints serve, arranged as the issuance worker leaves it.
 
-The worker side (KeyRing, signer, allocator) runs in the test process; the public side gets
-only the application pool or, in a subprocess, only the application role's URL.
+The worker side (KeyRing, signer, allocator) runs in the test process as the application
+role; the public side gets only a pool of the public endpoints' role or, in a subprocess,
+only that role's URL.
 """
 
 from __future__ import annotations
@@ -113,8 +114,9 @@ async def issue_one(
     return Issued(tenant, entry.list_id, entry.index, claim_token, certificate_id)
 
 
-def public_app(app_pool: asyncpg.Pool, *, rate: float = 1000.0, burst: int = 1000) -> Starlette:
-    return create_app(app_pool, PUBLIC_URL, rate=rate, burst=burst)
+def public_app(public_pool: asyncpg.Pool, *, rate: float = 1000.0, burst: int = 1000) -> Starlette:
+    """The public application on ``public_pool`` (the public endpoints' role)."""
+    return create_app(public_pool, PUBLIC_URL, rate=rate, burst=burst)
 
 
 def client_of(app: Starlette, address: str = "198.51.100.7") -> httpx.AsyncClient:

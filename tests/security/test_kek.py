@@ -25,10 +25,11 @@ from credbatch.config import ConfigError, Settings, load_settings
 from credbatch.db.migrate import ensure_database, migrate
 from credbatch.db.pool import create_pool
 from credbatch.signing.kek import KeyUnwrapError, kek_id
-from credbatch.signing.keys import KeyRing, published_jwks
+from credbatch.signing.keys import KeyRing
 from credbatch.signing.sd_jwt import issue, verify
 from credbatch.tenancy import service_scope, tenant_transaction
 from tests.fixtures.database import drop_database, with_database
+from tests.fixtures.jwks import published_jwks
 
 CLI = Path(sys.executable).with_name("credbatch")
 

@@ -35,7 +35,7 @@ def assert_hardened(response_headers: dict[str, str], path: str) -> None:
 
 
 async def test_every_route_and_every_status_carries_the_security_headers(
-    app_pool: asyncpg.Pool, issued: Issued
+    app_pool: asyncpg.Pool, issued: Issued, public_pool: asyncpg.Pool
 ) -> None:
     expected = {
         issued.metadata_path: 200,
@@ -46,7 +46,7 @@ async def test_every_route_and_every_status_carries_the_security_headers(
         "/claim/not-a-token": 404,
         "/no/such/route": 404,
     }
-    async with client_of(public_app(app_pool)) as client:
+    async with client_of(public_app(public_pool)) as client:
         for path, status in expected.items():
             response = await client.get(path)
             assert response.status_code == status, path
@@ -68,10 +68,10 @@ async def test_every_route_and_every_status_carries_the_security_headers(
 
 
 async def test_a_client_over_its_burst_gets_429_with_retry_after_and_others_do_not(
-    app_pool: asyncpg.Pool, issued: Issued
+    app_pool: asyncpg.Pool, issued: Issued, public_pool: asyncpg.Pool
 ) -> None:
     burst, rate = 5, 0.5
-    app = public_app(app_pool, rate=rate, burst=burst)
+    app = public_app(public_pool, rate=rate, burst=burst)
     async with client_of(app, "203.0.113.9") as prober, client_of(app, "192.0.2.1") as holder:
         # Guessing claim tokens: the first `burst` guesses get their 404s, then 429.
         statuses = [(await prober.get(f"/claim/guess-{i}")).status_code for i in range(burst)]
@@ -84,10 +84,12 @@ async def test_a_client_over_its_burst_gets_429_with_retry_after_and_others_do_n
         assert (await holder.get(f"/claim/{issued.claim_token}")).status_code == 200
 
 
-async def test_an_expired_claim_link_answers_410_gone(app_pool: asyncpg.Pool) -> None:
+async def test_an_expired_claim_link_answers_410_gone(
+    app_pool: asyncpg.Pool, public_pool: asyncpg.Pool
+) -> None:
     keys, signer = worker_side(app_pool)
     expired = await issue_one(app_pool, keys, signer, claim_expires_in=-timedelta(seconds=1))
-    async with client_of(public_app(app_pool)) as client:
+    async with client_of(public_app(public_pool)) as client:
         page = await client.get(f"/claim/{expired.claim_token}")
         download = await client.get(f"/claim/{expired.claim_token}/credential")
         certificate = await client.get(f"/c/{expired.certificate_id}")

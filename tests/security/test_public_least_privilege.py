@@ -1,5 +1,6 @@
-"""The public component holds no key: it starts without the KEK and the owner's database URL,
-never loads key handling, and serves status list tokens the workers signed and stored."""
+"""The public component holds no key: it starts without the KEK, the owner's or the application
+role's database URL (only its own role's), never loads key handling, and serves status list
+tokens the workers signed and stored."""
 
 from __future__ import annotations
 
@@ -51,12 +52,12 @@ runpy.run_module(sys.argv[1], run_name="__main__", alter_sys=True)
 
 
 def public_env(settings: Settings, port: int) -> dict[str, str]:
-    """Production settings for the public process: the app role's URL and nothing secret."""
+    """Production settings for the public process: its own role's URL and nothing secret."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CREDBATCH_")}
     env.update(
         CREDBATCH_MODE="production",
         CREDBATCH_JWKS_URL="https://login.example.com/.well-known/jwks.json",
-        CREDBATCH_APP_DATABASE_URL=settings.app_database_url,
+        CREDBATCH_PUBLIC_DATABASE_URL=settings.public_database_url,
         CREDBATCH_HOST="127.0.0.1",
         CREDBATCH_PUBLIC_PORT=str(port),
         CREDBATCH_PUBLIC_URL=PUBLIC_URL,
@@ -109,7 +110,7 @@ async def test_public_serves_without_kek_or_owner_url_and_never_loads_keys(
     issued = await issue_one(app_pool, keys, signer)
     port = free_port()
     env = public_env(db_settings, port)
-    assert "CREDBATCH_KEK" not in env and "CREDBATCH_DATABASE_URL" not in env
+    assert not {"CREDBATCH_KEK", "CREDBATCH_DATABASE_URL", "CREDBATCH_APP_DATABASE_URL"} & set(env)
     with guarded("services.public", env) as process:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             deadline = time.monotonic() + 30
@@ -145,11 +146,11 @@ async def set_invalid(app_pool: asyncpg.Pool, issued: Issued) -> None:
 
 
 async def test_status_list_is_served_from_storage_and_follows_a_change_after_refresh(
-    app_pool: asyncpg.Pool,
+    app_pool: asyncpg.Pool, public_pool: asyncpg.Pool, refresher_pool: asyncpg.Pool
 ) -> None:
     keys, signer = worker_side(app_pool, ttl=120)
     issued = await issue_one(app_pool, keys, signer)
-    async with client_of(public_app(app_pool)) as client:
+    async with client_of(public_app(public_pool)) as client:
         jwks = (await client.get(issued.metadata_path)).json()["jwks"]["keys"]
         before = await client.get(issued.list_path)
         assert decoded_status(before.text, jwks, issued.index) == VALID
@@ -160,7 +161,7 @@ async def test_status_list_is_served_from_storage_and_follows_a_change_after_ref
         await set_invalid(app_pool, issued)
         assert (await client.get(issued.list_path)).text == before.text
         stop = asyncio.Event()
-        refresher = asyncio.create_task(run_status_refresher(signer, stop, 0.05))
+        refresher = asyncio.create_task(run_status_refresher(signer, refresher_pool, stop, 0.05))
         try:
             deadline = time.monotonic() + 20
             while True:
@@ -176,7 +177,7 @@ async def test_status_list_is_served_from_storage_and_follows_a_change_after_ref
 
 
 async def test_a_token_nobody_refreshed_is_not_served_once_expired(
-    app_pool: asyncpg.Pool,
+    app_pool: asyncpg.Pool, public_pool: asyncpg.Pool
 ) -> None:
     keys, signer = worker_side(app_pool)
     issued = await issue_one(app_pool, keys, signer)
@@ -187,6 +188,6 @@ async def test_a_token_nobody_refreshed_is_not_served_once_expired(
             issued.tenant_id,
             issued.list_id,
         )
-    async with client_of(public_app(app_pool)) as client:
+    async with client_of(public_app(public_pool)) as client:
         response = await client.get(issued.list_path)
     assert response.status_code == 503 and response.headers["retry-after"]

@@ -4,9 +4,10 @@ import uuid
 
 import asyncpg
 
-from credbatch.signing.keys import KeyRing, published_jwks
+from credbatch.signing.keys import KeyRing
 from credbatch.signing.sd_jwt import issue, verify
 from credbatch.tenancy import service_scope, tenant_transaction
+from tests.fixtures.jwks import published_jwks
 
 
 async def test_concurrent_first_use_creates_one_active_key(

@@ -6,7 +6,7 @@ import asyncpg
 import orjson
 
 from credbatch.signing.jose import b64url_decode, verify_compact
-from credbatch.signing.keys import KeyRing, published_jwks
+from credbatch.signing.keys import KeyRing
 from credbatch.signing.status_list import (
     StatusAllocator,
     get_status,
@@ -15,6 +15,7 @@ from credbatch.signing.status_list import (
     status_list_token,
 )
 from credbatch.tenancy import service_scope, tenant_transaction
+from tests.fixtures.jwks import published_jwks
 
 
 async def test_concurrent_allocators_never_share_an_index_and_open_new_lists(

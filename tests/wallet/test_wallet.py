@@ -80,18 +80,20 @@ async def _run_wallet(offer_link: str, tx_code: str | None) -> dict[str, Any]:
 
 
 async def test_a_wallet_of_others_claims_verifies_and_checks_status(
-    app_pool: asyncpg.Pool,
+    app_pool: asyncpg.Pool, public_pool: asyncpg.Pool, signer_pool: asyncpg.Pool
 ) -> None:
     public_sock, signer_sock = _listening(), _listening()
     public_url = _url(public_sock)
     offered = await offer_one(app_pool, public_url=public_url)
-    signer_app = create_signer_app(app_pool, KeyRing(app_pool, KEK), SIGNER_TOKEN)
+    # Each side on its own role, as deployed.
+    keys = KeyRing(signer_pool, KEK, signer=True)
+    signer_app = create_signer_app(signer_pool, keys, SIGNER_TOKEN)
     async with (
         _serving(signer_app, signer_sock),
         httpx.AsyncClient(base_url=_url(signer_sock)) as signer_http,
     ):
         signer = SignerClient(signer_http, SIGNER_TOKEN)
-        public_app = create_app(app_pool, public_url, rate=1000.0, burst=1000, signer=signer)
+        public_app = create_app(public_pool, public_url, rate=1000.0, burst=1000, signer=signer)
         async with _serving(public_app, public_sock):
             assert offered.link.tx_code is not None
             result = await _run_wallet(offered.link.offer_url, offered.link.tx_code)

@@ -63,11 +63,16 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     # Renders run in processes of their own, stopped by force when they run away.
     renderer = RenderPool.from_settings(settings)
     await renderer.start()
+    # The refresher lists due status list tokens of every tenant as its own role, the only
+    # one allowed to; it signs each in its tenant's transaction on the pool above.
+    refresher_pool = await create_pool(
+        settings.refresher_database_url, max_size=1, application_name="status_refresher"
+    )
     connection = await connect(settings, name="credbatch-issuance")
     keys = KeyRing(pool, kek)
     signer = StatusTokenSigner(pool, keys, settings.public_url, ttl_seconds=settings.status_ttl)
     refresher = asyncio.create_task(
-        run_status_refresher(signer, stop, settings.status_refresh_interval)
+        run_status_refresher(signer, refresher_pool, stop, settings.status_refresh_interval)
     )
     try:
         publish_channel = await connection.channel(publisher_confirms=True)
@@ -100,5 +105,6 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         await smtp.close()
         await sms.close()
         await renderer.close()
+        await refresher_pool.close()
         await pool.close()
     log.info("issuance worker stopped")

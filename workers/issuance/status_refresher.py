@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import logging
 
+import asyncpg
+
 from credbatch.signing.status_tokens import StatusTokenSigner
 
 log = logging.getLogger(__name__)
@@ -20,16 +22,17 @@ PAGE = 100
 
 
 async def run_status_refresher(
-    signer: StatusTokenSigner, stop: asyncio.Event, interval: float
+    signer: StatusTokenSigner, refresher_pool: asyncpg.Pool, stop: asyncio.Event, interval: float
 ) -> None:
-    """Refresh due tokens every ``interval`` seconds until ``stop`` is set."""
+    """Refresh due tokens every ``interval`` seconds until ``stop`` is set; the due ones are
+    found on ``refresher_pool`` (the refresher's role)."""
     while not stop.is_set():
         try:
             # A full page of which this worker signed some means more may be due: go on at
             # once. A page it signed none of is being signed by other workers: wait.
-            done = await signer.refresh_due(PAGE)
+            done = await signer.refresh_due(refresher_pool, PAGE)
             while done.found == PAGE and done.signed and not stop.is_set():
-                done = await signer.refresh_due(PAGE)
+                done = await signer.refresh_due(refresher_pool, PAGE)
         except Exception:
             log.exception("status list refresh failed; trying again in %.1fs", interval)
         with contextlib.suppress(TimeoutError):

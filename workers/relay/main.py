@@ -1,7 +1,8 @@
 """The relay process: connect to PostgreSQL and RabbitMQ, relay until SIGTERM/SIGINT.
 
-Beside the outbox relay it runs the sweeper (stuck records dispatched again) and the
-dead-letter consumer (records of dead-lettered jobs FAILED), so every batch ends.
+Beside the outbox relay it runs the sweeper (stuck records dispatched again), the dead-letter
+consumer (records of dead-lettered jobs FAILED), so every batch ends, and the count folder
+(every tenant's record count deltas folded into batch_counts, so readers sum few rows).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import asyncio
 import logging
 import signal
 
+from credbatch.batches.counts import fold_until
 from credbatch.config import Settings
 from credbatch.db.pool import create_pool
 from credbatch.messaging import ConfirmingPublisher, connect, declare_topology
@@ -41,9 +43,10 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    # As the relay role, the only one granted the cross-tenant outbox and sweeper functions: one
-    # connection each for a relay window, a sweeper pass, the backlog gauges and health.
-    pool = await create_pool(settings.relay_database_url, max_size=4, application_name="relay")
+    # As the relay role, the only one granted the cross-tenant outbox, sweeper and count fold
+    # functions: one connection each for a relay window, a sweeper pass, a fold, the backlog
+    # gauges and health.
+    pool = await create_pool(settings.relay_database_url, max_size=5, application_name="relay")
     # A dead letter names its tenant: its record is failed in that tenant's transaction, as
     # the application role (row-level security applies).
     tenant_pool = await create_pool(
@@ -77,7 +80,7 @@ async def serve(settings: Settings) -> None:
             async with serving_health("relay", settings.host, settings.health_port, checks, stop):
                 await dead_letters.start(connection)
                 log.info("relay started (window %d)", settings.relay_batch_size)
-                tasks = [relay.run(stop), sweeper.run(stop)]
+                tasks = [relay.run(stop), sweeper.run(stop), fold_until(pool, stop)]
                 if metrics_enabled():
                     # Its own channel: a failed passive declaration closes the channel it ran on.
                     tasks.append(BacklogGauges(pool, await connection.channel()).run(stop))

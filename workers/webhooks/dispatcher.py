@@ -12,6 +12,11 @@ without a redelivery having been asked for.
 Several dispatchers can run: the claim skips rows and endpoints another holds (SKIP LOCKED),
 and counts leases per endpoint so an endpoint never has more than
 ``webhook_endpoint_concurrency`` requests in flight across all of them.
+
+Signing secrets are stored sealed; the dispatcher opens an endpoint's live ones with the
+webhook KEK for each attempt and keeps none. A secret it cannot open (sealed under another
+key, or stored in plain text before secrets were sealed) makes the attempt fail, to be
+retried, with the reason in the delivery's last error and the key ids in the log.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from credbatch.metrics import WEBHOOK_DELIVERIES, WEBHOOK_DELIVERY_DURATION
 from credbatch.tenancy import service_scope, tenant_transaction
 from credbatch.webhooks import signing
 from credbatch.webhooks.addresses import AddressRefused, check_target
+from credbatch.webhooks.sealing import SecretBox, SecretUnsealError
 from workers.webhooks import repository
 from workers.webhooks.policy import Verdict, decide, retry_after_seconds
 from workers.webhooks.repository import Claimed, Job
@@ -61,12 +67,14 @@ class Dispatcher:
         config: DispatchConfig,
         *,
         claim_pool: asyncpg.Pool,
+        box: SecretBox,
     ) -> None:
         """``pool`` connects as the application role (each delivery in its tenant's
         transaction); ``claim_pool`` as the webhooks role, the only one allowed the
-        cross-tenant claim."""
+        cross-tenant claim; ``box`` opens the sealed signing secrets."""
         self._pool = pool
         self._claim_pool = claim_pool
+        self._box = box
         self._client = client
         self._config = config
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -170,9 +178,26 @@ class Dispatcher:
             return Reply(None, error=f"address refused: {error}")
         if not job.secrets:
             return Reply(None, error="the endpoint has no live signing secret")
+        try:
+            secrets = self._open(job)
+        except SecretUnsealError as error:
+            log.error("webhook delivery %s: %s", job.delivery_id, error)
+            return Reply(None, error="a signing secret of the endpoint cannot be opened")
         timestamp = int(time.time())
-        headers = signing.headers(job.secrets, job.event_id, timestamp, job.body)
+        headers = signing.headers(secrets, job.event_id, timestamp, job.body)
         return await post(self._client, target, headers, job.body, self._config.timeout)
+
+    def _open(self, job: Job) -> list[str]:
+        """The endpoint's live secrets in plain text, for this attempt only."""
+        opened = []
+        for stored in job.secrets:
+            if stored.sealed is None:
+                raise SecretUnsealError(
+                    f"webhook secret {stored.id} is stored unencrypted; run "
+                    "`credbatch webhooks rewrap-secrets` to seal it"
+                )
+            opened.append(self._box.open(job.tenant_id, job.endpoint_id, stored.id, stored.sealed))
+        return opened
 
 
 def _span(seconds: float) -> str:

@@ -10,6 +10,7 @@ from credbatch.config import Settings
 from credbatch.db.pool import create_pool
 from credbatch.server.health import postgres_check
 from credbatch.server.health_server import serving_health
+from credbatch.webhooks.sealing import SecretBox
 from workers.webhooks import gauges
 from workers.webhooks.dispatcher import DispatchConfig, Dispatcher
 from workers.webhooks.sender import new_client
@@ -31,6 +32,8 @@ def dispatch_config(settings: Settings) -> DispatchConfig:
 
 
 async def serve(settings: Settings) -> None:
+    # Refuses to start without the webhook KEK (ConfigError): it could sign nothing.
+    box = SecretBox(settings.webhook_kek_bytes())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -54,7 +57,9 @@ async def serve(settings: Settings) -> None:
                 "webhooks_dispatcher", settings.host, settings.health_port, checks, stop
             ),
         ):
-            dispatcher = Dispatcher(pool, client, dispatch_config(settings), claim_pool=claim_pool)
+            dispatcher = Dispatcher(
+                pool, client, dispatch_config(settings), claim_pool=claim_pool, box=box
+            )
             log.info(
                 "webhook dispatcher started (%d in flight, %d per endpoint)",
                 settings.webhook_dispatch_concurrency,

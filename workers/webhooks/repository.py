@@ -13,6 +13,8 @@ from datetime import timedelta
 
 import asyncpg
 
+from credbatch.webhooks.sealing import Sealed
+
 _CLAIM = "SELECT tenant_id, delivery_id FROM webhook_deliveries_claim($1, $2, $3)"
 
 
@@ -23,9 +25,19 @@ class Claimed:
 
 
 @dataclass(frozen=True)
+class StoredSecret:
+    """A live signing secret as stored: sealed, or None for one stored in plain text before
+    secrets were sealed (``credbatch webhooks rewrap-secrets`` seals those)."""
+
+    id: uuid.UUID
+    sealed: Sealed | None
+
+
+@dataclass(frozen=True)
 class Job:
     """A claimed delivery with what sending it needs."""
 
+    tenant_id: uuid.UUID
     delivery_id: uuid.UUID
     endpoint_id: uuid.UUID
     event_id: str
@@ -33,7 +45,7 @@ class Job:
     url: str
     endpoint_disabled: bool
     body: bytes
-    secrets: tuple[str, ...]
+    secrets: tuple[StoredSecret, ...]
 
 
 async def claim(
@@ -47,7 +59,7 @@ async def load(conn: asyncpg.Connection, delivery_id: uuid.UUID) -> Job | None:
     """The delivery if it is still PENDING; None when it was completed or deleted meanwhile."""
     row = await conn.fetchrow(
         """
-        SELECT d.id, d.endpoint_id, d.event_id, d.attempts, e.url, e.disabled,
+        SELECT d.tenant_id, d.id, d.endpoint_id, d.event_id, d.attempts, e.url, e.disabled,
                ev.payload::text AS body
         FROM webhook_deliveries d
         JOIN webhook_endpoints e ON e.tenant_id = d.tenant_id AND e.id = d.endpoint_id
@@ -61,13 +73,14 @@ async def load(conn: asyncpg.Connection, delivery_id: uuid.UUID) -> Job | None:
     # Newest first: receivers that know only the new secret find theirs first.
     secrets = await conn.fetch(
         """
-        SELECT secret FROM webhook_secrets
+        SELECT id, secret_enc, nonce, kek_id FROM webhook_secrets
         WHERE endpoint_id = $1 AND (expires_at IS NULL OR expires_at > now())
         ORDER BY created_at DESC
         """,
         row["endpoint_id"],
     )
     return Job(
+        tenant_id=row["tenant_id"],
         delivery_id=row["id"],
         endpoint_id=row["endpoint_id"],
         event_id=row["event_id"],
@@ -75,7 +88,15 @@ async def load(conn: asyncpg.Connection, delivery_id: uuid.UUID) -> Job | None:
         url=row["url"],
         endpoint_disabled=row["disabled"],
         body=row["body"].encode(),
-        secrets=tuple(s["secret"] for s in secrets),
+        secrets=tuple(
+            StoredSecret(
+                s["id"],
+                None
+                if s["secret_enc"] is None
+                else Sealed(bytes(s["secret_enc"]), bytes(s["nonce"]), s["kek_id"]),
+            )
+            for s in secrets
+        ),
     )
 
 

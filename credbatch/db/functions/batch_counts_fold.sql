@@ -1,6 +1,8 @@
--- Folds count deltas into batch_counts (credbatch.batches.counts runs it every second).
--- p_batch NULL folds every batch of the tenant; p_tenant NULL every tenant. One statement:
--- the deltas it deletes are exactly the ones it adds to batch_counts.
+-- Folds count deltas into batch_counts (credbatch.batches.counts runs it every second, in the
+-- relay process). p_batch NULL folds every batch of the tenant; p_tenant NULL every tenant.
+-- One statement: the deltas it deletes are exactly the ones it adds to batch_counts. It
+-- crosses tenants, so only the relay's role may run it (grant_relay.sql), never the
+-- application role: no tenant-scoped session moves another tenant's rows.
 CREATE OR REPLACE FUNCTION batch_counts_fold(p_tenant uuid, p_batch uuid) RETURNS integer
 LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, public, pg_temp
@@ -25,4 +27,12 @@ COMMENT ON FUNCTION batch_counts_fold(uuid, uuid) IS
   'Moves the deltas of batch p_batch of tenant p_tenant (NULL: all) into batch_counts in one '
   'statement; returns the number of delta rows folded. Changes no count a reader sees.';
 REVOKE ALL ON FUNCTION batch_counts_fold(uuid, uuid) FROM PUBLIC;
-SELECT grant_app('EXECUTE', 'FUNCTION batch_counts_fold(uuid, uuid)');
+-- The application role ran it before the fold moved to the relay: a database migrated then
+-- keeps that grant through CREATE OR REPLACE unless it is taken back here.
+DO $$
+BEGIN
+  EXECUTE format('REVOKE ALL ON FUNCTION batch_counts_fold(uuid, uuid) FROM %I',
+                 current_setting('credbatch.app_role'));
+END
+$$;
+SELECT grant_relay('EXECUTE', 'FUNCTION batch_counts_fold(uuid, uuid)');

@@ -3,11 +3,12 @@
 --
 -- The relay's functions claim, lock and move records of every tenant (SECURITY DEFINER,
 -- outside RLS). Granted to the application role, any tenant-scoped session of any service
--- (a request handler in uploads, templates, batch status, public) could run them and lock or
--- mark the records of every tenant. So only the relay role may run them: outbox_claim,
+-- (a request handler in uploads, templates, batch status) could run them and lock or mark
+-- the records of every tenant. So only the relay role may run them: outbox_claim,
 -- outbox_mark_queued, outbox_backlog, dispatchable_backlog (which the relay polls while work
--- is held back; the monitoring role has its own grant of it) and sweep_stuck, each granted
--- in its own file through this helper.
+-- is held back; the monitoring role has its own grant of it), sweep_stuck and
+-- batch_counts_fold (the relay folds every tenant's count deltas), each granted in its own
+-- file through this helper.
 CREATE OR REPLACE FUNCTION grant_relay(p_privileges text, p_object text) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, public, pg_temp

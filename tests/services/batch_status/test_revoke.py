@@ -58,6 +58,7 @@ async def test_revoked_credentials_are_invalid_in_the_served_status_list(
     app_pool: asyncpg.Pool,
     owner_pool: asyncpg.Pool,
     public_server: PublicServer,
+    refresher_pool: asyncpg.Pool,
 ) -> None:
     keys, signer = worker_side(app_pool, public_server.url)
     batch = await issue_batch(app_pool, owner_pool, keys, signer, public_server.url, STATES)
@@ -87,7 +88,7 @@ async def test_revoked_credentials_are_invalid_in_the_served_status_list(
         ]
         # The stored token is due again; the public side serves the old one until it is signed.
         assert await served_token(client, batch.tenant_id, invited.entry.list_id) == before
-        await signer.refresh_due()
+        await signer.refresh_due(refresher_pool)
         after = await served_token(client, batch.tenant_id, invited.entry.list_id)
     assert status_of_credential(by_record[invited.record_id], after) == 1
     assert status_of_credential(by_record[claimed.record_id], after) == 1
@@ -228,6 +229,7 @@ async def test_concurrent_revocations_and_refreshes_lose_no_bit(
     app_pool: asyncpg.Pool,
     owner_pool: asyncpg.Pool,
     public_server: PublicServer,
+    refresher_pool: asyncpg.Pool,
 ) -> None:
     keys, signer = worker_side(app_pool, public_server.url)
     batch = await issue_batch(
@@ -242,7 +244,7 @@ async def test_concurrent_revocations_and_refreshes_lose_no_bit(
 
     async def refresher() -> None:
         while not stop.is_set():
-            await signer.refresh_due()
+            await signer.refresh_due(refresher_pool)
             await asyncio.sleep(0)
 
     refreshing = asyncio.create_task(refresher())
@@ -254,7 +256,7 @@ async def test_concurrent_revocations_and_refreshes_lose_no_bit(
         stop.set()
         await refreshing
     assert sum(r.revoked_count for r in responses) == 12
-    await signer.refresh_due()
+    await signer.refresh_due(refresher_pool)
     by_record = await credentials(owner_pool, batch)
     entry = batch.records[0].entry
     assert entry is not None

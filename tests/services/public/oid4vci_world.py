@@ -1,7 +1,8 @@
 """A record issued and offered the way the issuance worker leaves it, and a wallet for it.
 
 The worker side (key ring, status allocator, offer codes) runs in the test process with a
-test KEK; the public application gets the application pool and a signer reached in-process.
+test KEK, as the application role; the public application gets a pool of the public
+endpoints' role and a signer, reached in-process, on a pool of the signer's role.
 """
 
 from __future__ import annotations
@@ -138,13 +139,15 @@ async def offer_one(
     return Offered(tenant, record_id, arranged.schema_id, link, entry.index)
 
 
-def oid4vci_app(app_pool: asyncpg.Pool) -> Starlette:
-    signer_app = create_signer_app(app_pool, KeyRing(app_pool, KEK), SIGNER_TOKEN)
+def oid4vci_app(public_pool: asyncpg.Pool, signer_pool: asyncpg.Pool) -> Starlette:
+    """The public application as deployed: each side on its own role's pool."""
+    keys = KeyRing(signer_pool, KEK, signer=True)
+    signer_app = create_signer_app(signer_pool, keys, SIGNER_TOKEN)
     transport = httpx.ASGITransport(app=signer_app)
     signer = SignerClient(
         httpx.AsyncClient(transport=transport, base_url="http://signer.test"), SIGNER_TOKEN
     )
-    return create_app(app_pool, PUBLIC_URL, rate=1000.0, burst=1000, signer=signer)
+    return create_app(public_pool, PUBLIC_URL, rate=1000.0, burst=1000, signer=signer)
 
 
 def client_of(app: Starlette) -> httpx.AsyncClient:

@@ -19,10 +19,12 @@ from tests.services.public.oid4vci_world import (
 )
 
 
-async def test_metadata_is_served_at_the_exact_well_known_urls(app_pool: asyncpg.Pool) -> None:
+async def test_metadata_is_served_at_the_exact_well_known_urls(
+    app_pool: asyncpg.Pool, public_pool: asyncpg.Pool, signer_pool: asyncpg.Pool
+) -> None:
     offered = await offer_one(app_pool)
     tenant, issuer = offered.tenant_id, offered.issuer
-    async with client_of(oid4vci_app(app_pool)) as client:
+    async with client_of(oid4vci_app(public_pool, signer_pool)) as client:
         inserted = await client.get(f"/.well-known/openid-credential-issuer/tenants/{tenant}")
         appended = await client.get(f"/tenants/{tenant}/.well-known/openid-credential-issuer")
         server = await client.get(f"/.well-known/oauth-authorization-server/tenants/{tenant}")
@@ -53,12 +55,12 @@ async def test_metadata_is_served_at_the_exact_well_known_urls(app_pool: asyncpg
 
 
 async def test_the_offer_names_its_configuration_and_asks_for_the_sms_code(
-    app_pool: asyncpg.Pool,
+    app_pool: asyncpg.Pool, public_pool: asyncpg.Pool, signer_pool: asyncpg.Pool
 ) -> None:
     offered = await offer_one(app_pool)
     assert offered.link.offer_url.startswith("openid-credential-offer://?credential_offer_uri=")
     assert offered.link.tx_code is not None and len(offered.link.tx_code) == 6
-    async with client_of(oid4vci_app(app_pool)) as client:
+    async with client_of(oid4vci_app(public_pool, signer_pool)) as client:
         response = await client.get(offered.offer_path)
     assert response.status_code == 200
     offer = response.json()
@@ -73,10 +75,12 @@ async def test_the_offer_names_its_configuration_and_asks_for_the_sms_code(
     }
 
 
-async def test_a_single_medium_offer_asks_no_code(app_pool: asyncpg.Pool) -> None:
+async def test_a_single_medium_offer_asks_no_code(
+    app_pool: asyncpg.Pool, public_pool: asyncpg.Pool, signer_pool: asyncpg.Pool
+) -> None:
     offered = await offer_one(app_pool, mediums=("EMAIL",))
     assert offered.link.tx_code is None
-    async with client_of(oid4vci_app(app_pool)) as client:
+    async with client_of(oid4vci_app(public_pool, signer_pool)) as client:
         offer = (await client.get(offered.offer_path)).json()
         wallet = Wallet(client, offered)
         with_code = await wallet.token(tx_code="123456")
@@ -87,9 +91,11 @@ async def test_a_single_medium_offer_asks_no_code(app_pool: asyncpg.Pool) -> Non
     assert granted.status_code == 200 and granted.json()["token_type"] == "Bearer"
 
 
-async def test_the_wallet_receives_a_credential_bound_to_its_key(app_pool: asyncpg.Pool) -> None:
+async def test_the_wallet_receives_a_credential_bound_to_its_key(
+    app_pool: asyncpg.Pool, public_pool: asyncpg.Pool, signer_pool: asyncpg.Pool
+) -> None:
     offered = await offer_one(app_pool)
-    async with client_of(oid4vci_app(app_pool)) as client:
+    async with client_of(oid4vci_app(public_pool, signer_pool)) as client:
         wallet = Wallet(client, offered)
         access_token = await wallet.access_token()
         response = await wallet.credential(access_token, wallet.proof(await wallet.nonce()))
@@ -122,9 +128,11 @@ async def _record_state(
     return row["state"], row["claimed"]
 
 
-async def test_a_pre_authorized_code_is_exchanged_once(app_pool: asyncpg.Pool) -> None:
+async def test_a_pre_authorized_code_is_exchanged_once(
+    app_pool: asyncpg.Pool, public_pool: asyncpg.Pool, signer_pool: asyncpg.Pool
+) -> None:
     offered = await offer_one(app_pool)
-    async with client_of(oid4vci_app(app_pool)) as client:
+    async with client_of(oid4vci_app(public_pool, signer_pool)) as client:
         wallet = Wallet(client, offered)
         await wallet.access_token()
         again = await wallet.token(tx_code=offered.link.tx_code)
@@ -133,9 +141,11 @@ async def test_a_pre_authorized_code_is_exchanged_once(app_pool: asyncpg.Pool) -
     assert offer_after.status_code == 404
 
 
-async def test_an_expired_pre_authorized_code_is_refused(app_pool: asyncpg.Pool) -> None:
+async def test_an_expired_pre_authorized_code_is_refused(
+    app_pool: asyncpg.Pool, public_pool: asyncpg.Pool, signer_pool: asyncpg.Pool
+) -> None:
     offered = await offer_one(app_pool, offer_ttl=1)
-    async with client_of(oid4vci_app(app_pool)) as client:
+    async with client_of(oid4vci_app(public_pool, signer_pool)) as client:
         wallet = Wallet(client, offered)
         time.sleep(1.2)
         response = await wallet.token(tx_code=offered.link.tx_code)
@@ -143,13 +153,13 @@ async def test_an_expired_pre_authorized_code_is_refused(app_pool: asyncpg.Pool)
 
 
 async def test_wrong_or_missing_tx_codes_and_the_five_attempt_limit(
-    app_pool: asyncpg.Pool,
+    app_pool: asyncpg.Pool, public_pool: asyncpg.Pool, signer_pool: asyncpg.Pool
 ) -> None:
     offered = await offer_one(app_pool)
     right = offered.link.tx_code
     assert right is not None
     wrong = str((int(right) + 1) % 1_000_000).zfill(6)
-    async with client_of(oid4vci_app(app_pool)) as client:
+    async with client_of(oid4vci_app(public_pool, signer_pool)) as client:
         wallet = Wallet(client, offered)
         missing = await wallet.token()
         assert missing.status_code == 400 and missing.json() == {"error": "invalid_request"}
@@ -161,19 +171,23 @@ async def test_wrong_or_missing_tx_codes_and_the_five_attempt_limit(
     assert late.status_code == 400 and late.json() == {"error": "invalid_grant"}
 
 
-async def test_four_wrong_codes_leave_the_offer_usable(app_pool: asyncpg.Pool) -> None:
+async def test_four_wrong_codes_leave_the_offer_usable(
+    app_pool: asyncpg.Pool, public_pool: asyncpg.Pool, signer_pool: asyncpg.Pool
+) -> None:
     offered = await offer_one(app_pool)
-    async with client_of(oid4vci_app(app_pool)) as client:
+    async with client_of(oid4vci_app(public_pool, signer_pool)) as client:
         wallet = Wallet(client, offered)
         for _ in range(4):
             assert (await wallet.token(tx_code="000000x")).status_code == 400
         assert (await wallet.token(tx_code=offered.link.tx_code)).status_code == 200
 
 
-async def test_another_tenants_offer_and_token_are_not_found(app_pool: asyncpg.Pool) -> None:
+async def test_another_tenants_offer_and_token_are_not_found(
+    app_pool: asyncpg.Pool, public_pool: asyncpg.Pool, signer_pool: asyncpg.Pool
+) -> None:
     first = await offer_one(app_pool)
     second = await offer_one(app_pool)
-    async with client_of(oid4vci_app(app_pool)) as client:
+    async with client_of(oid4vci_app(public_pool, signer_pool)) as client:
         # The first tenant's code at the second tenant's endpoints.
         offer = await client.get(f"/tenants/{second.tenant_id}/offers/{first.code}")
         response = await client.post(
@@ -194,10 +208,12 @@ async def test_another_tenants_offer_and_token_are_not_found(app_pool: asyncpg.P
     assert crossed.headers["www-authenticate"] == 'Bearer error="invalid_token"'
 
 
-async def test_token_requests_must_be_well_formed(app_pool: asyncpg.Pool) -> None:
+async def test_token_requests_must_be_well_formed(
+    app_pool: asyncpg.Pool, public_pool: asyncpg.Pool, signer_pool: asyncpg.Pool
+) -> None:
     offered = await offer_one(app_pool)
     path = f"/tenants/{offered.tenant_id}/token"
-    async with client_of(oid4vci_app(app_pool)) as client:
+    async with client_of(oid4vci_app(public_pool, signer_pool)) as client:
         as_json = await client.post(path, json={"grant_type": "x"})
         other_grant = await client.post(path, data={"grant_type": "authorization_code"})
         no_code = await client.post(
@@ -209,9 +225,11 @@ async def test_token_requests_must_be_well_formed(app_pool: asyncpg.Pool) -> Non
     assert {as_json.status_code, other_grant.status_code, no_code.status_code} == {400}
 
 
-async def test_bad_proofs_are_refused(app_pool: asyncpg.Pool) -> None:
+async def test_bad_proofs_are_refused(
+    app_pool: asyncpg.Pool, public_pool: asyncpg.Pool, signer_pool: asyncpg.Pool
+) -> None:
     offered = await offer_one(app_pool)
-    async with client_of(oid4vci_app(app_pool)) as client:
+    async with client_of(oid4vci_app(public_pool, signer_pool)) as client:
         wallet = Wallet(client, offered)
         access_token = await wallet.access_token()
         stranger = ec.generate_private_key(ec.SECP256R1())
@@ -245,9 +263,11 @@ async def test_bad_proofs_are_refused(app_pool: asyncpg.Pool) -> None:
     )
 
 
-async def test_stale_made_up_or_replayed_nonces_are_refused(app_pool: asyncpg.Pool) -> None:
+async def test_stale_made_up_or_replayed_nonces_are_refused(
+    app_pool: asyncpg.Pool, public_pool: asyncpg.Pool, signer_pool: asyncpg.Pool
+) -> None:
     offered = await offer_one(app_pool)
-    async with client_of(oid4vci_app(app_pool)) as client:
+    async with client_of(oid4vci_app(public_pool, signer_pool)) as client:
         wallet = Wallet(client, offered)
         access_token = await wallet.access_token()
         made_up = await wallet.credential(access_token, wallet.proof("not-a-nonce-we-issued"))
@@ -268,11 +288,11 @@ async def test_stale_made_up_or_replayed_nonces_are_refused(app_pool: asyncpg.Po
 
 
 async def test_download_batches_keep_the_bearer_download_and_wallet_ones_close_it(
-    app_pool: asyncpg.Pool,
+    app_pool: asyncpg.Pool, public_pool: asyncpg.Pool, signer_pool: asyncpg.Pool
 ) -> None:
     wallet_batch = await offer_one(app_pool)
     download_batch = await offer_one(app_pool, claim_mode="DOWNLOAD")
-    async with client_of(oid4vci_app(app_pool)) as client:
+    async with client_of(oid4vci_app(public_pool, signer_pool)) as client:
         tokens = {}
         for offered in (wallet_batch, download_batch):
             scope = service_scope(offered.tenant_id)

@@ -31,13 +31,16 @@ async def _record(owner_pool: asyncpg.Pool, record_id: uuid.UUID) -> asyncpg.Rec
 
 
 async def test_a_revoked_download_answers_410(
-    app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool
+    app_pool: asyncpg.Pool,
+    owner_pool: asyncpg.Pool,
+    public_pool: asyncpg.Pool,
+    signer_pool: asyncpg.Pool,
 ) -> None:
     offered = await offer_one(app_pool, claim_mode="DOWNLOAD")
     token = await owner_pool.fetchval(
         "SELECT claim_token FROM credentials WHERE record_id = $1", offered.record_id
     )
-    async with client_of(oid4vci_app(app_pool)) as client:
+    async with client_of(oid4vci_app(public_pool, signer_pool)) as client:
         assert (await client.get(f"/claim/{token}/credential")).status_code == 200
         await _set_state(owner_pool, offered.record_id, "REVOKED")
         gone = await client.get(f"/claim/{token}/credential")
@@ -46,10 +49,13 @@ async def test_a_revoked_download_answers_410(
 
 
 async def test_a_revoked_offer_answers_410_and_its_code_buys_no_token(
-    app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool
+    app_pool: asyncpg.Pool,
+    owner_pool: asyncpg.Pool,
+    public_pool: asyncpg.Pool,
+    signer_pool: asyncpg.Pool,
 ) -> None:
     offered = await offer_one(app_pool)
-    async with client_of(oid4vci_app(app_pool)) as client:
+    async with client_of(oid4vci_app(public_pool, signer_pool)) as client:
         assert (await client.get(offered.offer_path)).status_code == 200
         await _set_state(owner_pool, offered.record_id, "REVOKED")
         offer = await client.get(offered.offer_path)
@@ -64,10 +70,13 @@ async def test_a_revoked_offer_answers_410_and_its_code_buys_no_token(
 
 
 async def test_an_access_token_taken_before_revocation_gets_no_credential(
-    app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool
+    app_pool: asyncpg.Pool,
+    owner_pool: asyncpg.Pool,
+    public_pool: asyncpg.Pool,
+    signer_pool: asyncpg.Pool,
 ) -> None:
     offered = await offer_one(app_pool)
-    async with client_of(oid4vci_app(app_pool)) as client:
+    async with client_of(oid4vci_app(public_pool, signer_pool)) as client:
         wallet = Wallet(client, offered)
         access_token = await wallet.access_token()
         await _set_state(owner_pool, offered.record_id, "REVOKED")
@@ -78,11 +87,14 @@ async def test_an_access_token_taken_before_revocation_gets_no_credential(
 
 
 async def test_a_wallet_claiming_before_the_outcome_write_stays_claimed(
-    app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool
+    app_pool: asyncpg.Pool,
+    owner_pool: asyncpg.Pool,
+    public_pool: asyncpg.Pool,
+    signer_pool: asyncpg.Pool,
 ) -> None:
     # The worker stored the offer and sent the invitation, but has not written the outcome.
     offered = await offer_one(app_pool, state="ISSUED")
-    async with client_of(oid4vci_app(app_pool)) as client:
+    async with client_of(oid4vci_app(public_pool, signer_pool)) as client:
         wallet = Wallet(client, offered)
         access_token = await wallet.access_token()
         response = await wallet.credential(access_token, wallet.proof(await wallet.nonce()))

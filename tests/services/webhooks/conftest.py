@@ -10,6 +10,7 @@ import pytest_asyncio
 from credbatch.config import Settings
 from credbatch.gen.webhooks.v1 import webhooks_service_pb2_grpc
 from credbatch.server.runner import ServiceSpec
+from credbatch.webhooks.sealing import SecretBox
 from services.webhooks.endpoints import WebhookEndpoints
 from services.webhooks.main import SERVICE_NAME, service_specs
 from services.webhooks.servicer import WebhookServicer
@@ -25,7 +26,8 @@ async def hooks_stub(settings: Settings, app_pool: asyncpg.Pool, start_app: Star
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def production_stub(settings: Settings, app_pool: asyncpg.Pool, start_app: StartApp) -> Any:
     """The servicer as production mode builds it (tokens verified as in the other tests)."""
-    servicer = WebhookServicer(WebhookEndpoints(app_pool, development=False))
+    box = SecretBox(settings.webhook_kek_bytes())
+    servicer = WebhookServicer(WebhookEndpoints(app_pool, development=False, box=box))
     spec = ServiceSpec(
         SERVICE_NAME,
         lambda server: webhooks_service_pb2_grpc.add_WebhookServiceServicer_to_server(

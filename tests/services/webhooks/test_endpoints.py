@@ -170,6 +170,15 @@ async def test_invalid_endpoints_are_refused(
         "https://[::1]/hook",
         "https://224.0.0.5/hook",
         "http://127.0.0.1/hook",
+        # IPv6 forms that reach IPv4 internals, and IPv6 that is not global unicast.
+        "https://[64:ff9b:1::a9fe:a9fe]/",
+        "https://[::a9fe:a9fe]/",
+        "https://[::ffff:0:a9fe:a9fe]/",
+        "https://[::ffff:a9fe:a9fe]/",
+        "https://[2002:a9fe:a9fe::1]/",
+        "https://[fec0::1]/",
+        "https://[3fff::1]/",
+        "https://[5f00::1]/",
     ],
 )
 async def test_production_refuses_non_public_targets(

@@ -209,6 +209,36 @@ async def test_both_secrets_sign_during_a_rotation(
     verify(rotated.secret, later)
 
 
+async def test_a_secret_stored_in_plain_text_signs_nothing_until_sealed(
+    settings: Settings,
+    hooks_stub: Any,
+    owner_pool: asyncpg.Pool,
+    app_pool: asyncpg.Pool,
+    receiver: Receiver,
+    tenant: uuid.UUID,
+) -> None:
+    # As a database migrated before secrets were sealed holds it.
+    endpoint = await create_endpoint(hooks_stub, settings, tenant, receiver.url("/plain"))
+    await owner_pool.execute(
+        "UPDATE webhook_secrets SET legacy_secret = $2, secret_enc = NULL, nonce = NULL,"
+        " kek_id = NULL WHERE tenant_id = $1",
+        tenant,
+        endpoint.secret,
+    )
+    await finish_batch(owner_pool, app_pool, tenant)
+
+    async def refused() -> bool:
+        found = await deliveries(hooks_stub, settings, tenant, endpoint.name)
+        return bool(found) and "cannot be opened" in found[0].last_error
+
+    async with dispatching(app_pool, with_config(schedule=(60.0,))):
+        await wait_until(refused)
+    (delivery,) = await deliveries(hooks_stub, settings, tenant, endpoint.name)
+    # Retried later, not given up: sealing the secret lets it through.
+    assert delivery.outcome == OUTCOME.DELIVERY_OUTCOME_PENDING
+    assert "/plain" not in receiver.received
+
+
 async def test_redelivery_sends_the_same_event_again(
     settings: Settings,
     hooks_stub: Any,

@@ -1,0 +1,129 @@
+"""The SECURITY DEFINER functions work when the owner is no superuser, as in production.
+
+Development migrates as ``postgres``, a superuser, which row-level security never restricts;
+production's owner (``credbatch_owner`` in deploy/) is a plain role, and FORCE ROW LEVEL
+SECURITY applies to it, so each function that runs as the owner finds rows only through the
+owner's own policies. Here a database owned by a plain role is migrated by it, and the
+functions of the public endpoints, the signer, the status list refresher and the relay's count
+fold each find the rows they serve.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import asyncpg
+import pytest_asyncio
+
+from credbatch.config import Settings
+from credbatch.db.migrate import migrate
+from credbatch.db.pool import create_pool
+from credbatch.env_values import derive_role_url
+from credbatch.signing import opaque
+from credbatch.signing.offer_codes import digest
+from credbatch.tenancy import service_scope, tenant_transaction
+from tests.fixtures.database import drop_database, insert_row, on_database
+from tests.services.public.oid4vci_world import offer_one
+
+
+@dataclass(frozen=True)
+class PlainOwned:
+    settings: Settings
+    app: asyncpg.Pool
+    public: asyncpg.Pool
+    signer: asyncpg.Pool
+    refresher: asyncpg.Pool
+    relay: asyncpg.Pool
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def plain_owned(db_settings: Settings) -> AsyncIterator[PlainOwned]:
+    owner = f"credbatch_test_owner_{secrets.token_hex(4)}"
+    name = f"credbatch_plain_{secrets.token_hex(6)}"
+    settings = on_database(db_settings, name)
+    superuser = await asyncpg.connect(db_settings.database_url, database="postgres")
+    await superuser.execute(f'CREATE ROLE "{owner}" LOGIN NOSUPERUSER NOBYPASSRLS')
+    await superuser.execute(f'CREATE DATABASE "{name}" OWNER "{owner}"')
+    try:
+        await migrate(derive_role_url(settings.database_url, owner))
+        pools = [
+            await create_pool(url, max_size=2)
+            for url in (
+                settings.app_database_url,
+                settings.public_database_url,
+                settings.signer_database_url,
+                settings.refresher_database_url,
+                settings.relay_database_url,
+            )
+        ]
+        try:
+            yield PlainOwned(settings, *pools)
+        finally:
+            for pool in pools:
+                await pool.close()
+    finally:
+        await drop_database(settings.database_url)
+        await superuser.execute(f'DROP ROLE IF EXISTS "{owner}"')
+        await superuser.close()
+
+
+async def test_the_owner_is_no_superuser(plain_owned: PlainOwned) -> None:
+    owner = await plain_owned.app.fetchval(
+        "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'records'"
+    )
+    assert owner.startswith("credbatch_test_owner_")
+    assert not await plain_owned.app.fetchval(
+        "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = $1", owner
+    )
+
+
+async def test_every_role_s_functions_find_their_rows(plain_owned: PlainOwned) -> None:
+    world = plain_owned
+    offered = await offer_one(world.app)
+    tenant, code, tx_code = offered.tenant_id, digest(offered.code), offered.link.tx_code
+    assert tx_code is not None
+    certificate = opaque.new_id(tenant)
+    async with tenant_transaction(world.app, service_scope(tenant)) as conn:
+        claim_token = await conn.fetchval(
+            "SELECT claim_token FROM credentials WHERE record_id = $1", offered.record_id
+        )
+        list_id = await conn.fetchval(
+            "UPDATE status_list_tokens SET due_at = now() - interval '1 hour'"
+            " WHERE tenant_id = $1 RETURNING list_id",
+            tenant,
+        )
+        await insert_row(
+            conn,
+            "certificates",
+            {"tenant_id": tenant, "id": certificate, "record_id": offered.record_id, "pdf": b"%"},
+        )
+    public, signer = world.public, world.signer
+    assert len(await public.fetch("SELECT public_issuer_jwks($1)", tenant)) == 1
+    assert await public.fetchrow("SELECT * FROM public_status_list_token($1, $2)", tenant, list_id)
+    assert await public.fetchval("SELECT public_certificate($1, $2)", tenant, certificate) == b"%"
+    assert await public.fetchrow("SELECT * FROM public_claim($1, $2)", tenant, claim_token)
+    assert await public.fetch("SELECT * FROM public_credential_configurations($1)", tenant)
+    assert await public.fetchrow("SELECT * FROM public_offer($1, $2)", tenant, code)
+    token = digest(secrets.token_urlsafe(32))
+    exchange = "SELECT public_offer_exchange($1, $2, $3, $4)"
+    assert await public.fetchval(exchange, tenant, code, digest(tx_code), token) == "granted"
+    grant = await public.fetchrow("SELECT * FROM public_access_grant($1, $2)", tenant, token)
+    assert grant is not None and grant["record_id"] == offered.record_id
+    nonce = digest(secrets.token_urlsafe(32))
+    assert await public.fetchval("SELECT public_nonce_issue($1, $2)", tenant, nonce)
+    assert await public.fetchval("SELECT public_nonce_use($1, $2)", tenant, nonce)
+    record = offered.record_id
+    assert await signer.fetchval("SELECT signer_stored_credential($1, $2)", tenant, record)
+    assert await signer.fetchrow("SELECT * FROM signer_signing_key($1)", tenant)
+    assert await public.fetchval("SELECT public_mark_claimed($1, $2)", tenant, token)
+    due = await world.refresher.fetch("SELECT * FROM status_list_tokens_due(100)")
+    assert (tenant, list_id) in {(r["tenant_id"], r["list_id"]) for r in due}
+    assert await world.relay.fetchval("SELECT batch_counts_fold(NULL, NULL)") > 0
+    async with tenant_transaction(world.app, service_scope(tenant), readonly=True) as conn:
+        state = await conn.fetchval("SELECT state FROM records WHERE id = $1", record)
+        claimed = await conn.fetchval(
+            "SELECT n FROM batch_counts WHERE tenant_id = $1 AND state = 'CLAIMED'", tenant
+        )
+    assert (state, claimed) == ("CLAIMED", 1)
