@@ -54,6 +54,8 @@ DECLARE
                       OR p_batch_in_flight IS NOT NULL;
   v_clock double precision;
   v_min double precision;
+  -- The virtual time at which the claim last served a tenant.
+  v_served_at double precision;
   -- Records QUEUED when the claim began, per batch (read only when a cap is set).
   v_q_tenants uuid[] := '{}';
   v_q_batches uuid[] := '{}';
@@ -257,6 +259,7 @@ BEGIN
     IF v_t_served = 0 THEN
       v_skip_tenants := v_skip_tenants || t.tenant_id;
     ELSE
+      v_served_at := v_t_eff;
       -- The batch clock moves up to the least virtual time of the tenant's batches that
       -- can still be served (held-back ones excluded, as they are not competing). The
       -- buckets are stored as counted: a throttled channel's bucket is left as it was.
@@ -277,9 +280,13 @@ BEGIN
 
   -- The clock moves up to the least virtual time of the tenants still competing (those
   -- held back in this claim excluded), so a tenant that becomes active starts level with
-  -- them. A relay that finds it locked by another leaves it to that one rather than wait.
+  -- them. When every tenant ends the claim held back, it moves up to where the claim last
+  -- served: a tenant served alone while the others were held back would otherwise leave the
+  -- clock behind, and the others would come back with credit for the time they sat out.
+  -- A relay that finds it locked by another leaves it to that one rather than wait.
   SELECT min(d.vtime) INTO v_min FROM public.dispatch_tenants d
   WHERE d.tenant_id <> ALL (v_skip_tenants);
+  v_min := coalesce(v_min, v_served_at);
   IF v_min > v_clock THEN
     PERFORM 1 FROM public.dispatch_clock c FOR UPDATE SKIP LOCKED;
     IF FOUND THEN
