@@ -13,7 +13,7 @@ import uuid
 import asyncpg
 import pytest
 
-from credbatch.config import APP_ROLE, RELAY_ROLE, load_settings
+from credbatch.config import APP_ROLE, MONITOR_ROLE, RELAY_ROLE, WEBHOOKS_ROLE, load_settings
 from credbatch.tenancy import service_scope, tenant_transaction
 from tests.fixtures.batches import insert_batch
 
@@ -183,3 +183,40 @@ def test_the_relay_url_defaults_to_the_relay_role_on_the_owners_database() -> No
         }
     )
     assert settings.relay_database_url == given
+
+
+CLAIM_STEPS = ("dispatch_choose_", "dispatch_take_", "dispatch_advance_")
+
+
+async def test_the_claims_steps_run_only_inside_the_claim(owner_pool: asyncpg.Pool) -> None:
+    # outbox_claim runs as the owner, under its own search_path, and composes its steps; the
+    # steps lock and change the scheduler's keys of every tenant, so no role may run one on
+    # its own, and none runs with more rights or other settings than its caller.
+    rows = await owner_pool.fetch(
+        "SELECT oid::regprocedure::text AS fn, prosecdef, proconfig FROM pg_proc"
+        " WHERE pronamespace = 'public'::regnamespace"
+        " AND (proname LIKE ANY ($1::text[]) OR proname = 'outbox_claim')",
+        [prefix.replace("_", "\\_") + "%" for prefix in CLAIM_STEPS],
+    )
+    steps = {r["fn"]: r for r in rows if not r["fn"].startswith("outbox_claim(")}
+    assert {fn.split("(")[0] for fn in steps} == {
+        "dispatch_choose_tenant",
+        "dispatch_choose_batch",
+        "dispatch_take_records",
+        "dispatch_advance_batch",
+        "dispatch_advance_tenant",
+        "dispatch_advance_clock",
+    }
+    for row in rows:
+        claim = row["fn"].startswith("outbox_claim(")
+        assert row["prosecdef"] is claim, row["fn"]
+        if claim:
+            assert "search_path=pg_catalog, public, pg_temp" in row["proconfig"], row["fn"]
+        else:
+            assert row["proconfig"] is None, row["fn"]
+    for fn in steps:
+        for role in (RELAY_ROLE, APP_ROLE, WEBHOOKS_ROLE, MONITOR_ROLE, "public"):
+            granted = await owner_pool.fetchval(
+                "SELECT has_function_privilege($1, $2, 'EXECUTE')", role, fn
+            )
+            assert not granted, (role, fn)

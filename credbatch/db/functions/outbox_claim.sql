@@ -26,9 +26,13 @@
 -- dispatch_tenants, shared by every relay) hold a tenant's records back in the outbox rather
 -- than in a broker or worker slot, and so does a provider's throttle (dispatch_throttle):
 -- none of the tenant's batches using the throttled channel is dispatched until it ends,
--- while its batches using other channels, and other tenants, go on. A tenant's limits come
--- with its key, and a batch's state, mediums and trace context with its key, each in the
--- statement that locks the key.
+-- while its batches using other channels, and other tenants, go on.
+--
+-- The claim is a loop of picks, each made of named steps, one function each:
+-- dispatch_choose_tenant, then, until the tenant's quantum is taken, dispatch_choose_batch,
+-- dispatch_take_records and dispatch_advance_batch; then dispatch_advance_tenant; at the end,
+-- dispatch_advance_clock. This function holds what one claim knows and the steps do not:
+-- its budget, the records in flight as it counts them, and the keys it has skipped.
 --
 -- Two overloads: outbox_claim(integer) is the same claim with no in-flight caps and no
 -- default sending rates, for tests and manual use; the relay calls the full one.
@@ -47,245 +51,99 @@ SET enable_bitmapscan = off
 AS $$
 #variable_conflict use_column
 DECLARE
-  v_budget bigint := greatest(coalesce(p_limit, 0), 0);
+  v_budget bigint := greatest(coalesce(p_limit, 0), 0);  -- records the claim may still take
   v_quantum bigint := greatest(coalesce(p_quantum, 50), 1);
   v_now timestamptz := clock_timestamp();
-  v_capped boolean := p_max_in_flight IS NOT NULL OR p_tenant_in_flight IS NOT NULL
-                      OR p_batch_in_flight IS NOT NULL;
   v_clock double precision;
-  v_min double precision;
-  -- Records QUEUED when the claim began, per batch (read only when a cap is set).
-  v_q_tenants uuid[] := '{}';
-  v_q_batches uuid[] := '{}';
-  v_q_counts bigint[] := '{}';
-  -- Keys that can give nothing more to this claim (held back, exhausted, locked).
+  -- Records in flight as this claim counts them, per batch: QUEUED when it began (read only
+  -- when a cap is set), then each take of its own, up to a row (its own records are still
+  -- PENDING to it: it goes on in a batch after the last row it took).
+  v_in_flight public.dispatch_batch_flight[] := '{}';
+  -- Keys that can give nothing more to this claim (held back, exhausted).
   v_skip_tenants uuid[] := '{}';
   v_skip_batches uuid[] := '{}';
-  -- Per tenant / batch met in this claim: in-flight room left (NULL = no cap) and, per
-  -- batch, the last row claimed: the claim's own locked records are still PENDING to it.
-  v_tenants uuid[] := '{}';
-  v_tenant_room bigint[] := '{}';
-  v_batches uuid[] := '{}';
-  v_batch_room bigint[] := '{}';
-  v_batch_after integer[] := '{}';
-  t record;
-  b record;
-  v_weight double precision;
-  v_email double precision;
-  v_sms double precision;
-  v_qi integer;
-  v_ti integer;
-  v_bi integer;
-  v_t_eff double precision;
-  v_t_quota bigint;
-  v_t_served bigint;
-  v_b_eff double precision;
-  v_n bigint;
-  v_got bigint;
-  v_last integer;
-  v_ids uuid[];
-  v_attempts integer[];
-  v_left bigint;
+  v_served_at double precision;  -- the virtual time at which the claim last served a tenant
+  -- The steps are called as expressions (x := step(...)), which PL/pgSQL evaluates without
+  -- running a query around them.
+  t record;  -- the tenant picked (dispatch_choose_tenant)
+  b record;  -- its batch picked (dispatch_choose_batch)
+  r record;  -- the records taken (dispatch_take_records)
+  v_quota bigint;  -- what the tenant's pick may still take
+  v_taken bigint;  -- what it took
+  v_n bigint;  -- what the batch may give
+  v_after integer;  -- the batch's last row taken by this claim
 BEGIN
-  IF v_budget = 0 THEN
-    RETURN;
-  END IF;
-  IF v_capped THEN
+  IF v_budget > 0 AND coalesce(p_max_in_flight, p_tenant_in_flight, p_batch_in_flight) IS NOT NULL
+  THEN
     -- One read of the records in flight serves every cap of the claim.
-    SELECT coalesce(array_agg(q.tenant_id), '{}'), coalesce(array_agg(q.batch_id), '{}'),
-           coalesce(array_agg(q.n), '{}')
-      INTO v_q_tenants, v_q_batches, v_q_counts
+    SELECT coalesce(array_agg(ROW(q.tenant_id, q.batch_id, q.n, 0)::public.dispatch_batch_flight),
+                    '{}')
+      INTO v_in_flight
     FROM (SELECT f.tenant_id, f.batch_id, count(*) AS n FROM public.dispatch_in_flight f
           GROUP BY f.tenant_id, f.batch_id) q;
-  END IF;
-  IF p_max_in_flight IS NOT NULL THEN
     v_budget := least(v_budget, p_max_in_flight
-                      - coalesce((SELECT sum(n) FROM unnest(v_q_counts) AS n), 0));
-    IF v_budget <= 0 THEN
-      RETURN;
-    END IF;
+                                - (SELECT coalesce(sum(f.records), 0) FROM unnest(v_in_flight) f));
+  END IF;
+  IF v_budget <= 0 THEN
+    RETURN;
   END IF;
   SELECT c.tenant_clock INTO v_clock FROM public.dispatch_clock c;
 
   WHILE v_budget > 0 LOOP
-    -- The tenant with the least virtual time that no other relay is serving, with its limits.
-    SELECT d.tenant_id, d.vtime, d.batch_clock, d.email_tokens, d.sms_tokens, d.tokens_at,
-           d.email_throttled_until, d.sms_throttled_until,
-           l.tenant_id IS NOT NULL AS limited, l.dispatch_weight,
-           l.emails_per_second, l.sms_per_second
-      INTO t
-    FROM public.dispatch_tenants d
-    LEFT JOIN public.tenant_limits l ON l.tenant_id = d.tenant_id
-    WHERE d.tenant_id <> ALL (v_skip_tenants)
-    ORDER BY d.vtime NULLS FIRST
-    LIMIT 1
-    FOR NO KEY UPDATE OF d SKIP LOCKED;
-    EXIT WHEN NOT FOUND;
-
-    IF t.limited THEN
-      v_weight := t.dispatch_weight;
-      v_email := public.dispatch_tokens(t.email_tokens, t.tokens_at, t.emails_per_second, v_now);
-      v_sms := public.dispatch_tokens(t.sms_tokens, t.tokens_at, t.sms_per_second, v_now);
-    ELSE
-      v_weight := 1;
-      v_email := public.dispatch_tokens(t.email_tokens, t.tokens_at, p_emails_per_second, v_now);
-      v_sms := public.dispatch_tokens(t.sms_tokens, t.tokens_at, p_sms_per_second, v_now);
-    END IF;
-    -- A throttled channel sends nothing until the provider's delay has passed.
-    IF t.email_throttled_until > v_now THEN
-      v_email := 0;
-    END IF;
-    IF t.sms_throttled_until > v_now THEN
-      v_sms := 0;
-    END IF;
-    v_ti := array_position(v_tenants, t.tenant_id);
-    IF v_ti IS NULL THEN
-      v_tenants := v_tenants || t.tenant_id;
-      v_tenant_room := v_tenant_room || CASE WHEN p_tenant_in_flight IS NULL THEN NULL::bigint
-        ELSE p_tenant_in_flight - coalesce((SELECT sum(q.n)
-                                            FROM unnest(v_q_tenants, v_q_counts) AS q(t, n)
-                                            WHERE q.t = t.tenant_id), 0)
-        END;
-      v_ti := cardinality(v_tenants);
-    END IF;
-    v_t_quota := least(v_quantum, v_budget, v_tenant_room[v_ti]);
-    v_t_served := 0;
-    -- Held back or idle until now: start at the clock, with no credit.
-    v_t_eff := greatest(coalesce(t.vtime, v_clock), v_clock);
-
-    WHILE v_t_quota > 0 LOOP
-      SELECT d.tenant_id, d.batch_id, d.vtime, bt.id IS NOT NULL AS found, bt.state,
-             bt.mediums, bt.traceparent
-        INTO b
-      FROM public.dispatch_batches d
-      LEFT JOIN public.batches bt ON bt.tenant_id = d.tenant_id AND bt.id = d.batch_id
-      WHERE d.tenant_id = t.tenant_id AND d.batch_id <> ALL (v_skip_batches)
-      ORDER BY d.vtime NULLS FIRST
-      LIMIT 1
-      FOR UPDATE OF d SKIP LOCKED;
-      IF NOT FOUND THEN
-        -- Nothing left at all: drop the tenant's key, unless an upload or a retry still
-        -- adding a batch holds it (FOR KEY SHARE, see dispatch_note_pending).
-        IF NOT EXISTS (SELECT 1 FROM public.dispatch_batches d
-                       WHERE d.tenant_id = t.tenant_id) THEN
-          PERFORM 1 FROM public.dispatch_tenants d WHERE d.tenant_id = t.tenant_id
-          FOR UPDATE SKIP LOCKED;
-          IF FOUND THEN
-            DELETE FROM public.dispatch_tenants d WHERE d.tenant_id = t.tenant_id;
-          END IF;
-        END IF;
-        EXIT;
-      END IF;
-
-      IF NOT b.found OR b.state = 'CANCELLED' THEN
-        DELETE FROM public.dispatch_batches d
-        WHERE d.tenant_id = b.tenant_id AND d.batch_id = b.batch_id;
+    t := public.dispatch_choose_tenant(v_skip_tenants, v_clock, v_now, p_emails_per_second,
+                                       p_sms_per_second);
+    EXIT WHEN t.tenant_id IS NULL;
+    v_quota := least(v_quantum, v_budget, p_tenant_in_flight
+                     - (SELECT coalesce(sum(f.records), 0) FROM unnest(v_in_flight) f
+                        WHERE f.tenant_id = t.tenant_id));
+    v_taken := 0;
+    WHILE v_quota > 0 LOOP
+      b := public.dispatch_choose_batch(t.tenant_id, v_skip_batches, t.batch_clock);
+      EXIT WHEN b.batch_id IS NULL;
+      -- What the batch may give: the pick's quota within the batch's cap and the tenant's
+      -- sending rates for the batch's channels.
+      SELECT least(v_quota, p_batch_in_flight - coalesce(sum(f.records), 0),
+                   CASE WHEN 'EMAIL' = ANY (b.mediums) THEN floor(t.email_tokens)::bigint END,
+                   CASE WHEN 'SMS' = ANY (b.mediums) THEN floor(t.sms_tokens)::bigint END),
+             coalesce(max(f.last_row), 0)
+        INTO v_n, v_after
+      FROM unnest(v_in_flight) f WHERE f.batch_id = b.batch_id;
+      IF v_n <= 0 THEN  -- held back by its cap or a sending rate
         v_skip_batches := v_skip_batches || b.batch_id;
         CONTINUE;
       END IF;
-
-      v_bi := array_position(v_batches, b.batch_id);
-      IF v_bi IS NULL THEN
-        v_batches := v_batches || b.batch_id;
-        v_qi := array_position(v_q_batches, b.batch_id);
-        v_batch_room := v_batch_room || CASE WHEN p_batch_in_flight IS NULL THEN NULL::bigint
-          ELSE p_batch_in_flight - CASE WHEN v_qi IS NULL THEN 0 ELSE v_q_counts[v_qi] END
-          END;
-        v_batch_after := v_batch_after || 0;
-        v_bi := cardinality(v_batches);
-      END IF;
-      v_n := least(v_t_quota, v_batch_room[v_bi]);
-      IF 'EMAIL' = ANY (b.mediums) THEN
-        v_n := least(v_n, floor(v_email)::bigint);
-      END IF;
-      IF 'SMS' = ANY (b.mediums) THEN
-        v_n := least(v_n, floor(v_sms)::bigint);
-      END IF;
-      IF v_n <= 0 THEN
+      r := public.dispatch_take_records(t.tenant_id, b.batch_id, v_after, v_n);
+      IF r.short THEN
         v_skip_batches := v_skip_batches || b.batch_id;
-        CONTINUE;
       END IF;
-
-      SELECT array_agg(s.id ORDER BY s.row_number), array_agg(s.attempt ORDER BY s.row_number),
-             max(s.row_number)
-        INTO v_ids, v_attempts, v_last
-      FROM (SELECT r.id, r.attempt, r.row_number
-            FROM public.records r
-            WHERE r.tenant_id = b.tenant_id AND r.batch_id = b.batch_id
-              AND r.state = 'PENDING' AND r.row_number > v_batch_after[v_bi]
-            ORDER BY r.row_number
-            LIMIT v_n
-            FOR UPDATE OF r SKIP LOCKED) s;
-      v_got := coalesce(cardinality(v_ids), 0);
+      CONTINUE WHEN r.taken = 0;
       RETURN QUERY
-        SELECT b.tenant_id, b.batch_id, u.id, u.attempt, b.traceparent
-        FROM unnest(v_ids, v_attempts) WITH ORDINALITY AS u(id, attempt, n)
+        SELECT t.tenant_id, b.batch_id, u.id, u.attempt, b.traceparent
+        FROM unnest(r.record_ids, r.attempts) WITH ORDINALITY AS u(id, attempt, n)
         ORDER BY u.n;
-
-      IF v_got < v_n THEN
-        -- Short: PENDING records, locked or not, decide whether the batch is done.
-        SELECT count(*) INTO v_left FROM public.records r
-        WHERE r.tenant_id = b.tenant_id AND r.batch_id = b.batch_id AND r.state = 'PENDING';
-        IF v_left = 0 THEN
-          DELETE FROM public.dispatch_batches d
-          WHERE d.tenant_id = b.tenant_id AND d.batch_id = b.batch_id;
-        ELSE
-          UPDATE public.dispatch_batches d SET pending = v_left
-          WHERE d.tenant_id = b.tenant_id AND d.batch_id = b.batch_id;
-        END IF;
-        v_skip_batches := v_skip_batches || b.batch_id;
-      END IF;
-      CONTINUE WHEN v_got = 0;
-
-      v_batch_after[v_bi] := v_last;
-      v_batch_room[v_bi] := v_batch_room[v_bi] - v_got;
-      v_tenant_room[v_ti] := v_tenant_room[v_ti] - v_got;
+      b.vtime := public.dispatch_advance_batch(t.tenant_id, b.batch_id, b.vtime, r.taken);
+      v_in_flight := v_in_flight
+        || ROW(t.tenant_id, b.batch_id, r.taken, r.last_row)::public.dispatch_batch_flight;
       IF 'EMAIL' = ANY (b.mediums) THEN
-        v_email := v_email - v_got;
+        t.email_tokens := t.email_tokens - r.taken;
       END IF;
       IF 'SMS' = ANY (b.mediums) THEN
-        v_sms := v_sms - v_got;
+        t.sms_tokens := t.sms_tokens - r.taken;
       END IF;
-      v_b_eff := greatest(coalesce(b.vtime, t.batch_clock), t.batch_clock);
-      UPDATE public.dispatch_batches d SET vtime = v_b_eff + v_got
-      WHERE d.tenant_id = b.tenant_id AND d.batch_id = b.batch_id;
-      v_t_quota := v_t_quota - v_got;
-      v_t_served := v_t_served + v_got;
-      v_budget := v_budget - v_got;
+      v_quota := v_quota - r.taken;
+      v_taken := v_taken + r.taken;
+      v_budget := v_budget - r.taken;
     END LOOP;
-
-    IF v_t_served = 0 THEN
+    IF v_taken = 0 THEN
       v_skip_tenants := v_skip_tenants || t.tenant_id;
     ELSE
-      -- The batch clock moves up to the least virtual time of the tenant's batches that
-      -- can still be served (held-back ones excluded, as they are not competing). The
-      -- buckets are stored as counted: a throttled channel's bucket is left as it was.
-      UPDATE public.dispatch_tenants d
-      SET vtime = v_t_eff + v_t_served / v_weight,
-          batch_clock = greatest(d.batch_clock, coalesce(
-            (SELECT min(x.vtime) FROM public.dispatch_batches x
-             WHERE x.tenant_id = t.tenant_id AND x.batch_id <> ALL (v_skip_batches)),
-            d.batch_clock)),
-          email_tokens = CASE WHEN t.email_throttled_until > v_now THEN d.email_tokens
-                              ELSE v_email END,
-          sms_tokens = CASE WHEN t.sms_throttled_until > v_now THEN d.sms_tokens
-                            ELSE v_sms END,
-          tokens_at = v_now
-      WHERE d.tenant_id = t.tenant_id;
+      v_served_at := t.vtime;
+      t.vtime := public.dispatch_advance_tenant(t.tenant_id, t.vtime, v_taken, t.weight,
+                                                v_skip_batches, t.email_tokens, t.sms_tokens,
+                                                v_now);
     END IF;
   END LOOP;
-
-  -- The clock moves up to the least virtual time of the tenants still competing (those
-  -- held back in this claim excluded), so a tenant that becomes active starts level with
-  -- them. A relay that finds it locked by another leaves it to that one rather than wait.
-  SELECT min(d.vtime) INTO v_min FROM public.dispatch_tenants d
-  WHERE d.tenant_id <> ALL (v_skip_tenants);
-  IF v_min > v_clock THEN
-    PERFORM 1 FROM public.dispatch_clock c FOR UPDATE SKIP LOCKED;
-    IF FOUND THEN
-      UPDATE public.dispatch_clock c SET tenant_clock = greatest(c.tenant_clock, v_min);
-    END IF;
-  END IF;
+  PERFORM public.dispatch_advance_clock(v_clock, v_skip_tenants, v_served_at);
 END
 $$;
 COMMENT ON FUNCTION outbox_claim(integer, integer, integer, integer, double precision,

@@ -195,3 +195,24 @@ async def test_concurrent_claims_never_share_a_record(fair_db: FairDb) -> None:
     await asyncio.gather(relay(), relay(), relay())
     assert len(seen) == 3000
     assert set(seen.values()) == {1}
+
+
+async def test_a_tenant_held_back_comes_back_level_with_one_that_went_on(
+    fair_db: FairDb,
+) -> None:
+    # B's four batches fill their in-flight cap and stay there (its workers are stuck) while
+    # A's records keep finishing: A is served alone, and every claim ends with both at a cap.
+    a, b = uuid.uuid4(), uuid.uuid4()
+    alone = await add_pending_batch(fair_db.owner, a, 2000)
+    held = [await add_pending_batch(fair_db.owner, b, 2000) for _ in range(4)]
+    capped = DispatchLimits(batch_in_flight=50, quantum=10)
+    for _ in range(8):
+        rows = await claim_and_queue(fair_db.relay, 100, capped)
+        await finish(fair_db.owner, alone)
+    assert set(batches_of(rows)) == {alone}  # B held back at its cap
+    for batch in held:
+        await finish(fair_db.owner, batch)
+    # B comes back level with A, not where A was when B stopped: it gets no burst for the
+    # rounds it sat out, and A goes on getting its share from the first claim.
+    rows = await claim_and_queue(fair_db.relay, 100, capped)
+    assert batches_of(rows)[alone] >= 40

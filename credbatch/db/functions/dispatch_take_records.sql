@@ -1,0 +1,54 @@
+-- Fair dispatch, the third step of a pick (outbox_claim composes the steps): the records
+-- themselves.
+--
+-- Up to p_limit PENDING records of the batch in CSV row order, after row p_after (the records
+-- this claim took from the batch before are still PENDING to it until the relay marks them),
+-- locked FOR UPDATE SKIP LOCKED until the claim's transaction ends: another relay's records
+-- are passed over, never waited for. Fewer than asked means the batch may be done: its key is
+-- then settled from its PENDING records, locked or not, dropped when none is left, its count
+-- set again otherwise, and the claim skips the batch (short).
+--
+-- It runs only inside outbox_claim, as that function's owner and under its search_path and
+-- planner settings; it has no SET clause of its own, which every call would pay for, and
+-- names every table with its schema.
+CREATE OR REPLACE FUNCTION dispatch_take_records(
+  p_tenant uuid, p_batch uuid, p_after integer, p_limit bigint,
+  OUT record_ids uuid[], OUT attempts integer[], OUT last_row integer, OUT taken bigint,
+  OUT short boolean)
+LANGUAGE plpgsql VOLATILE
+AS $$
+#variable_conflict use_column
+DECLARE
+  v_left bigint;
+BEGIN
+  SELECT array_agg(s.id ORDER BY s.row_number), array_agg(s.attempt ORDER BY s.row_number),
+         max(s.row_number)
+    INTO record_ids, attempts, last_row
+  FROM (SELECT r.id, r.attempt, r.row_number
+        FROM public.records r
+        WHERE r.tenant_id = p_tenant AND r.batch_id = p_batch
+          AND r.state = 'PENDING' AND r.row_number > p_after
+        ORDER BY r.row_number
+        LIMIT p_limit
+        FOR UPDATE OF r SKIP LOCKED) s;
+  taken := coalesce(cardinality(record_ids), 0);
+  short := taken < p_limit;
+  IF short THEN
+    SELECT count(*) INTO v_left FROM public.records r
+    WHERE r.tenant_id = p_tenant AND r.batch_id = p_batch AND r.state = 'PENDING';
+    IF v_left = 0 THEN
+      DELETE FROM public.dispatch_batches d
+      WHERE d.tenant_id = p_tenant AND d.batch_id = p_batch;
+    ELSE
+      UPDATE public.dispatch_batches d SET pending = v_left
+      WHERE d.tenant_id = p_tenant AND d.batch_id = p_batch;
+    END IF;
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION dispatch_take_records(uuid, uuid, integer, bigint) IS
+  'Fair dispatch, a step of outbox_claim: locks up to p_limit PENDING records of the batch '
+  'after row p_after, in row order, and returns their ids and attempts, the last row taken, '
+  'how many, and whether that was fewer than asked (the batch''s key then settled from its '
+  'PENDING records).';
+REVOKE ALL ON FUNCTION dispatch_take_records(uuid, uuid, integer, bigint) FROM PUBLIC;
