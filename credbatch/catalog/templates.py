@@ -123,8 +123,10 @@ async def get(conn: asyncpg.Connection, kind: TemplateKind[R], template_id: uuid
 
 async def get_default(conn: asyncpg.Connection, kind: TemplateKind[R]) -> R:
     """The tenant's default template, stored on first use (a write: not in a read-only
-    transaction). Concurrent first uses store it once: the unique index on the default
-    makes the later INSERTs wait, then do nothing."""
+    transaction). Concurrent first uses store it once: the later INSERTs wait for the first,
+    then do nothing. They collide on the primary key (the default's id is derived from the
+    tenant) as well as on the one-default index, so the INSERT names no conflict target: with
+    one, a collision on the other index would raise instead."""
     if kind.default is None:
         raise ValueError(f"{kind.label} templates have no default")
     row = await conn.fetchrow(f"{kind.select} WHERE is_default")
@@ -137,7 +139,7 @@ async def get_default(conn: asyncpg.Connection, kind: TemplateKind[R]) -> R:
               (tenant_id, id, {", ".join(kind.columns)}, is_default, created_by, created_at)
             SELECT app_tenant(), $1, {_placeholders(2, len(values))}, true,
                    ${len(values) + 2}, {_TENANT_SINCE}
-            ON CONFLICT (tenant_id) WHERE is_default DO NOTHING
+            ON CONFLICT DO NOTHING
             """,
             default_template_id(kind, tenant_id),
             *values,
