@@ -82,7 +82,11 @@ async def test_app_role_privileges(app_pool: asyncpg.Pool) -> None:
         "SELECT has_function_privilege('grant_app(text, text)', 'EXECUTE')"
     )
     # The outbox functions belong to the relay's role (tests/security/test_outbox_privileges.py).
-    for fn in ("outbox_claim(integer)", "outbox_mark_queued(uuid[], uuid[])"):
+    claim = (
+        "outbox_claim(integer, integer, integer, integer, double precision, double precision,"
+        " integer)"
+    )
+    for fn in (claim, "outbox_mark_queued(uuid[], uuid[])"):
         assert not await app_pool.fetchval("SELECT has_function_privilege($1, 'EXECUTE')", fn)
         assert not await app_pool.fetchval(
             "SELECT has_function_privilege('public', $1, 'EXECUTE')", fn

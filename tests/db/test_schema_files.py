@@ -17,7 +17,8 @@ from credbatch.db.migrate import FUNCTIONS_DIR, MIGRATIONS_DIR, TRIGGERS_DIR
 
 DB_DIR = MIGRATIONS_DIR.parent
 # Functions with more than one signature, each file saying why.
-OVERLOADS = {"outbox_claim": 2}
+# Functions created under more than one signature (none: shorter calls use defaults).
+OVERLOADS: dict[str, int] = {}
 
 _IDENT = r"(?:public\.)?\"?([a-z_][a-z0-9_]*)\"?"
 CREATE_FUNCTION = re.compile(

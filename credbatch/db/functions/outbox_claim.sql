@@ -34,12 +34,16 @@
 -- dispatch_advance_clock. This function holds what one claim knows and the steps do not:
 -- its budget, the records in flight as it counts them, and the keys it has skipped.
 --
--- Two overloads: outbox_claim(integer) is the same claim with no in-flight caps and no
--- default sending rates, for tests and manual use; the relay calls the full one.
-CREATE OR REPLACE FUNCTION outbox_claim(p_limit integer, p_max_in_flight integer,
-                                        p_tenant_in_flight integer, p_batch_in_flight integer,
-                                        p_emails_per_second double precision,
-                                        p_sms_per_second double precision, p_quantum integer)
+-- The relay passes every argument; called with p_limit alone (tests, manual use) it is the
+-- same claim with no in-flight caps and no default sending rates.
+-- The one-argument overload it replaces is dropped first (databases migrated before this).
+DROP FUNCTION IF EXISTS outbox_claim(integer);
+CREATE OR REPLACE FUNCTION outbox_claim(p_limit integer, p_max_in_flight integer DEFAULT NULL,
+                                        p_tenant_in_flight integer DEFAULT NULL,
+                                        p_batch_in_flight integer DEFAULT NULL,
+                                        p_emails_per_second double precision DEFAULT NULL,
+                                        p_sms_per_second double precision DEFAULT NULL,
+                                        p_quantum integer DEFAULT 50)
 RETURNS TABLE (tenant_id uuid, batch_id uuid, record_id uuid, attempt integer,
                traceparent text)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -162,17 +166,3 @@ REVOKE ALL ON FUNCTION outbox_claim(integer, integer, integer, integer, double p
                                     double precision, integer) FROM PUBLIC;
 SELECT grant_relay('EXECUTE', 'FUNCTION outbox_claim(integer, integer, integer, integer, '
                               'double precision, double precision, integer)');
-
-CREATE OR REPLACE FUNCTION outbox_claim(p_limit integer)
-RETURNS TABLE (tenant_id uuid, batch_id uuid, record_id uuid, attempt integer,
-               traceparent text)
-LANGUAGE sql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, public, pg_temp
-AS $$
-  SELECT * FROM public.outbox_claim(p_limit, NULL, NULL, NULL, NULL, NULL, 50)
-$$;
-COMMENT ON FUNCTION outbox_claim(integer) IS
-  'Relay: outbox_claim with no in-flight caps and no default sending rates (tenant_limits '
-  'still apply).';
-REVOKE ALL ON FUNCTION outbox_claim(integer) FROM PUBLIC;
-SELECT grant_relay('EXECUTE', 'FUNCTION outbox_claim(integer)');
