@@ -149,13 +149,24 @@ async def test_cancel_while_the_worker_runs_issues_nothing_after_the_cancel_comm
     assert len({c["record_id"] for c in credentials}) == len(credentials), "issued twice"
 
     states = await record_states(owner_pool, batch_id)
-    # Records issued before the cancel keep their credential and get their invitation; every
-    # record that was PENDING or QUEUED is CANCELLED and has none.
+    # Records issued before the cancel keep their credential. They get their invitation, except
+    # those whose worker read the batch only after the cancel committed: no invitation leaves
+    # after a cancel, so they end CANCELLED with their credential. Every record that was PENDING
+    # or QUEUED is CANCELLED and has none.
     assert set(states) == {"INVITED", "CANCELLED"}, states
-    assert {c["state"] for c in credentials} == {"INVITED"}
-    assert states["INVITED"] == len(credentials)
-    assert states["CANCELLED"] == cancelled.record_counts.cancelled
-    assert cancelled.record_counts.invited + cancelled.record_counts.issued == len(credentials)
+    assert {c["state"] for c in credentials} <= {"INVITED", "CANCELLED"}
+    issued_then_cancelled = sum(1 for c in credentials if c["state"] == "CANCELLED")
+    assert states["INVITED"] + issued_then_cancelled == len(credentials)
+    assert states["INVITED"] > 0, "no record issued before the cancel was invited"
+    # The response counted those records ISSUED or already CANCELLED, depending on when their
+    # worker read the batch; every other record it counted is where it stayed.
+    at_response = cancelled.record_counts
+    assert at_response.invited <= states["INVITED"]
+    assert at_response.invited + at_response.issued + at_response.cancelled == (
+        states["INVITED"] + states["CANCELLED"]
+    )
+    assert states["CANCELLED"] - issued_then_cancelled <= at_response.cancelled
+    assert at_response.cancelled <= states["CANCELLED"]
     invited = {
         r["email"]
         for r in await owner_pool.fetch(
