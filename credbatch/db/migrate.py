@@ -23,8 +23,9 @@ applies everything or nothing):
    that a body may name a table or column a pending migration creates. Functions come first
    because migrations need them: row-level security policies call ``app_tenant()``, table
    grants call ``grant_app()``. The grant helpers (``grant_*.sql``) go before the other files,
-   whose own grants call them;
-2. applies the pending migrations in version order;
+   whose own grants call them. A file whose signature names a type that does not exist yet
+   (a pending migration creates it) is set aside, each file being tried in a savepoint;
+2. applies the pending migrations in version order, then the function files set aside;
 3. applies the trigger files whose checksum changed (their tables exist by now);
 4. checks the bodies of the functions applied, or of every function when a migration was
    applied, with their language's validator: what ``CREATE FUNCTION`` checks when
@@ -436,13 +437,11 @@ async def _apply(
             )
     applied = Applied()
 
+    pending = [m for m in migrations if m.version not in recorded]
     await conn.execute("SET LOCAL check_function_bodies = off")
-    applied.functions = await _apply_repeatables(conn, functions, "function")
-    await conn.execute("SET LOCAL check_function_bodies = on")
+    applied.functions, later = await _apply_functions(conn, functions, may_wait=bool(pending))
 
-    for m in migrations:
-        if m.version in recorded:
-            continue
+    for m in pending:
         await _run_file(conn, f"migrations/{m.version}_{m.name}.sql", m.sql)
         await conn.execute(
             "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
@@ -451,6 +450,10 @@ async def _apply(
             m.checksum,
         )
         applied.migrations.append(m.version)
+    for r in later:
+        await _apply_one(conn, r)
+        applied.functions.append(r.name)
+    await conn.execute("SET LOCAL check_function_bodies = on")
 
     applied.triggers = await _apply_repeatables(conn, triggers, "trigger")
 
@@ -503,6 +506,28 @@ async def _refuse_other_history(conn: asyncpg.Connection, migrations: list[Migra
             )
 
 
+async def _apply_functions(
+    conn: asyncpg.Connection, files: list[Repeatable], *, may_wait: bool
+) -> tuple[list[str], list[Repeatable]]:
+    """Run the changed function files; with ``may_wait``, set aside (and return) those that
+    name a type not created yet, to be run after the pending migrations."""
+    if not may_wait:
+        return await _apply_repeatables(conn, files, "function"), []
+    names: list[str] = []
+    later: list[Repeatable] = []
+    for r in await _changed(conn, files, "function"):
+        try:
+            async with conn.transaction():
+                await _apply_one(conn, r)
+        except MigrationError as exc:
+            if not isinstance(exc.__cause__, asyncpg.UndefinedObjectError):
+                raise
+            later.append(r)
+        else:
+            names.append(r.name)
+    return names, later
+
+
 async def _apply_repeatables(
     conn: asyncpg.Connection, files: list[Repeatable], kind: Kind
 ) -> list[str]:
@@ -510,15 +535,19 @@ async def _apply_repeatables(
 
     Returns the names applied, in order.
     """
-    exists = _FUNCTION_EXISTS if kind == "function" else _TRIGGER_EXISTS
     names: list[str] = []
     for r in await _changed(conn, files, kind):
-        await _run_file(conn, r.path, r.sql)
-        if not await conn.fetchval(exists, r.name):
-            raise MigrationError(f"{r.path} defines no {kind} named {r.name}")
-        await conn.execute(_RECORD_REPEATABLE, r.kind, r.name, r.checksum)
+        await _apply_one(conn, r)
         names.append(r.name)
     return names
+
+
+async def _apply_one(conn: asyncpg.Connection, r: Repeatable) -> None:
+    await _run_file(conn, r.path, r.sql)
+    exists = _FUNCTION_EXISTS if r.kind == "function" else _TRIGGER_EXISTS
+    if not await conn.fetchval(exists, r.name):
+        raise MigrationError(f"{r.path} defines no {r.kind} named {r.name}")
+    await conn.execute(_RECORD_REPEATABLE, r.kind, r.name, r.checksum)
 
 
 async def _changed(

@@ -224,6 +224,24 @@ async def test_a_changed_function_and_a_pending_migration_apply_in_one_run(
     assert (await fetch(scratch_url, "SELECT total() AS n"))[0]["n"] == 42
 
 
+async def test_a_function_naming_a_type_of_a_pending_migration_is_applied_after_it(
+    scratch_url: str, tree: Tree
+) -> None:
+    tree.write("functions/answer.sql", function("answer", "41"))
+    tree.write("migrations/0001_a.sql", "CREATE TABLE a (x int DEFAULT answer());")
+    tree.write("migrations/0002_pair.sql", "CREATE TYPE pair AS (l int, r int);")
+    tree.write(
+        "functions/pair_sum.sql",
+        "CREATE OR REPLACE FUNCTION pair_sum(p pair) RETURNS int LANGUAGE sql"
+        " AS $$ SELECT p.l + p.r $$;",
+    )
+    applied = await tree.migrate(scratch_url)
+    assert applied == Applied(["0001", "0002"], ["answer", "pair_sum"])
+    rows = await fetch(scratch_url, "SELECT pair_sum(ROW(40, 2)::pair) AS n")
+    assert rows[0]["n"] == 42
+    assert await tree.migrate(scratch_url) == Applied()
+
+
 async def test_migrations_call_functions_and_triggers_fire_on_their_tables(
     scratch_url: str, tree: Tree
 ) -> None:
@@ -412,9 +430,17 @@ async def test_cli_creates_and_migrates(db_settings: Settings, tmp_path: Path) -
             "functions": [f.name for f in discover_repeatables(FUNCTIONS_DIR, "function")],
             "triggers": [t.name for t in discover_repeatables(TRIGGERS_DIR, "trigger")],
         }
-        assert first.stdout.splitlines() == [
-            f"applied {label}: " + ", ".join(names) for label, names in applied.items() if names
-        ]
+        printed = {
+            label: names.split(", ")
+            for label, names in (
+                line.removeprefix("applied ").split(": ", 1) for line in first.stdout.splitlines()
+            )
+        }
+        assert list(printed) == list(applied)
+        assert printed["migrations"] == applied["migrations"]
+        assert printed["triggers"] == applied["triggers"]
+        # In file order, except those naming a type of the migrations: after them.
+        assert sorted(printed["functions"]) == sorted(applied["functions"])
         second = await asyncio.to_thread(
             subprocess.run, command, env=env, capture_output=True, text=True, check=True
         )

@@ -1,11 +1,15 @@
 -- A token bucket read at p_now: NULL when p_rate is NULL (unlimited). The bucket holds half
 -- a second of the rate (at least one record), so a tenant's burst stays small against its
 -- limit (at most rate x (window + 0.5 s) in any window).
+--
+-- A plain SQL expression with no SET clause, so the planner inlines it into its caller's
+-- expression; a SET clause would make every call a function call of its own, with the
+-- setting saved and restored around it. It names no table, only built-in operators and
+-- functions, which pg_catalog provides ahead of any schema.
 CREATE OR REPLACE FUNCTION dispatch_tokens(p_tokens double precision, p_at timestamptz,
                                            p_rate double precision, p_now timestamptz)
 RETURNS double precision
 LANGUAGE sql IMMUTABLE
-SET search_path = pg_catalog, public, pg_temp
 AS $$
   SELECT CASE WHEN p_rate IS NULL THEN NULL
     ELSE least(greatest(1, p_rate * 0.5),

@@ -102,16 +102,15 @@ BEGIN
                         WHERE f.tenant_id = t.tenant_id));
     v_taken := 0;
     WHILE v_quota > 0 LOOP
-      b := public.dispatch_choose_batch(t.tenant_id, v_skip_batches, t.batch_clock);
+      b := public.dispatch_choose_batch(t.tenant_id, v_skip_batches, t.batch_clock,
+                                        v_in_flight);
       EXIT WHEN b.batch_id IS NULL;
       -- What the batch may give: the pick's quota within the batch's cap and the tenant's
       -- sending rates for the batch's channels.
-      SELECT least(v_quota, p_batch_in_flight - coalesce(sum(f.records), 0),
+      v_n := least(v_quota, p_batch_in_flight - b.in_flight,
                    CASE WHEN 'EMAIL' = ANY (b.mediums) THEN floor(t.email_tokens)::bigint END,
-                   CASE WHEN 'SMS' = ANY (b.mediums) THEN floor(t.sms_tokens)::bigint END),
-             coalesce(max(f.last_row), 0)
-        INTO v_n, v_after
-      FROM unnest(v_in_flight) f WHERE f.batch_id = b.batch_id;
+                   CASE WHEN 'SMS' = ANY (b.mediums) THEN floor(t.sms_tokens)::bigint END);
+      v_after := b.after_row;
       IF v_n <= 0 THEN  -- held back by its cap or a sending rate
         v_skip_batches := v_skip_batches || b.batch_id;
         CONTINUE;

@@ -1,0 +1,206 @@
+"""Benchmark: this tree's fair claim against another revision's, on the same data, in turns.
+
+Machine load here swings by a factor of two from one minute to the next, so two runs of
+``bench.fairness`` minutes apart compare the machine more than the code. This one puts both
+claims in one database, the one ``bench.fairness`` arranges (1,000,000 PENDING records in
+1,000 batches of 100 tenants), and alternates their windows (ABBA order): each window of 500
+is claimed, marked QUEUED and committed, and its records then become ISSUED, as in
+``bench.fairness``. Every window of either side meets the same data and the same load.
+
+The other revision's claim is built, not copied by hand: its ``credbatch`` package is
+extracted (``git archive``) into a scratch folder, its own migration runner builds a scratch
+database, and that database's ``outbox_claim`` (the overload with the most parameters) is
+installed here as ``outbox_claim_before``. Its body must run against this tree's tables
+(true of every revision since the dispatch tables of the fair claim).
+
+Prints, per side, the CPU time the database server process spent in the claim statement
+(read from ``/proc/<pid>/schedstat``: what the claim costs, whatever the machine's load; the
+server runs on this machine) and the statement's p50/p95/p99 latency, and the ratios.
+
+    python -m bench.claim_ab --against REV [--windows N] [--vacuum-every N] [--database NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg
+
+from bench.fairness import (
+    CAPS,
+    DATABASE,
+    MARK,
+    QUANTUM,
+    WINDOW,
+    _with_database,
+    arrange,
+    finish,
+    percentile,
+)
+from credbatch.config import RELAY_ROLE, load_settings
+from credbatch.db.migrate import ensure_database, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+CLAIM = "SELECT tenant_id, batch_id, record_id FROM {name}($1, $2, $3, $4, NULL, NULL, $5)"
+_MIGRATE = (
+    "import asyncio, sys\n"
+    "from credbatch.db.migrate import ensure_database, migrate\n"
+    "asyncio.run(ensure_database(sys.argv[1]))\n"
+    "asyncio.run(migrate(sys.argv[1]))\n"
+)
+_DEFINITION = """
+SELECT pg_get_functiondef(p.oid) FROM pg_proc p
+WHERE p.proname = 'outbox_claim' AND p.pronamespace = 'public'::regnamespace
+ORDER BY p.pronargs DESC LIMIT 1
+"""
+
+
+def _claim_of(revision: str, owner_url: str) -> str:
+    """``revision``'s outbox_claim, as the definition its own migrations leave."""
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", revision],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    scratch_url = _with_database(owner_url, f"credbatch_bench_claim_{commit}")
+    with tempfile.TemporaryDirectory(prefix=f"claim-{commit}-") as folder:
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", commit, "credbatch"],
+            check=True,
+            capture_output=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
+        subprocess.run(
+            [sys.executable, "-c", _MIGRATE, scratch_url],
+            cwd=folder,
+            env={**os.environ, "PYTHONPATH": folder},
+            check=True,
+        )
+    definition: str = asyncio.run(_fetch_definition(scratch_url))
+    return definition
+
+
+async def _fetch_definition(url: str) -> str:
+    conn = await asyncpg.connect(url)
+    try:
+        definition: str = await conn.fetchval(_DEFINITION)
+        return definition
+    finally:
+        await conn.close()
+
+
+async def _install(owner: asyncpg.Connection, definition: str) -> None:
+    head = "CREATE OR REPLACE FUNCTION public.outbox_claim("
+    if head not in definition:
+        raise SystemExit("the other revision's outbox_claim definition is not in the expected form")
+    renamed = definition.replace(head, "CREATE OR REPLACE FUNCTION public.outbox_claim_before(", 1)
+    await owner.execute("DROP FUNCTION IF EXISTS outbox_claim_before")
+    await owner.execute(renamed)
+    await owner.execute(f"GRANT EXECUTE ON FUNCTION outbox_claim_before TO {RELAY_ROLE}")
+
+
+def _cpu_ns(pid: int) -> int:
+    """The nanoseconds process ``pid`` has run on a CPU (first field of its schedstat)."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+
+
+async def _window(relay: asyncpg.Connection, claim: str) -> tuple[float, float]:
+    """One window; the claim statement's latency and its server process's CPU, seconds."""
+    pid = relay.get_server_pid()
+    async with relay.transaction():
+        cpu = _cpu_ns(pid)
+        started = time.perf_counter()
+        rows = await relay.fetch(claim, WINDOW, *CAPS, QUANTUM)
+        took = time.perf_counter() - started
+        cpu = _cpu_ns(pid) - cpu
+        if rows:
+            await relay.fetchval(
+                MARK, [r["tenant_id"] for r in rows], [r["record_id"] for r in rows]
+            )
+    return took, cpu / 1e9
+
+
+def _summary(durations: list[float]) -> str:
+    return (
+        f"p50 {statistics.median(durations) * 1000:.2f} ms, "
+        f"p95 {percentile(durations, 0.95) * 1000:.2f} ms, "
+        f"p99 {percentile(durations, 0.99) * 1000:.2f} ms"
+    )
+
+
+async def _compare(
+    owner_url: str, relay_url: str, definition: str, windows: int, vacuum_every: int
+) -> None:
+    owner = await asyncpg.connect(owner_url)
+    relay = await asyncpg.connect(relay_url)
+    claims = {
+        "this tree": CLAIM.format(name="outbox_claim"),
+        "before": CLAIM.format(name="outbox_claim_before"),
+    }
+    durations: dict[str, list[float]] = {side: [] for side in claims}
+    cpu: dict[str, list[float]] = {side: [] for side in claims}
+    try:
+        await _install(owner, definition)
+        load_before = os.getloadavg()[0]
+        for n in range(windows):
+            order = list(claims) if n % 4 in (0, 3) else list(reversed(claims))
+            for side in order:
+                took, used = await _window(relay, claims[side])
+                durations[side].append(took)
+                cpu[side].append(used)
+                await finish(owner)
+            if vacuum_every and (n + 1) % vacuum_every == 0:
+                await owner.execute("VACUUM dispatch_in_flight, dispatch_batches, dispatch_tenants")
+        ratios = [
+            a / b for a, b in zip(durations["this tree"], durations["before"], strict=True) if b
+        ]
+        print(
+            f"claim of {WINDOW} (quantum {QUANTUM}, caps {CAPS}), {windows} windows each, "
+            f"alternating; load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}"
+        )
+        for side, values in durations.items():
+            print(
+                f"  {side:>9}: server CPU per claim {statistics.mean(cpu[side]) * 1000:.2f} ms "
+                f"(median {statistics.median(cpu[side]) * 1000:.2f}); latency {_summary(values)}"
+            )
+        medians = {side: statistics.median(values) for side, values in durations.items()}
+        print(
+            f"  this tree / before: server CPU "
+            f"{statistics.mean(cpu['this tree']) / statistics.mean(cpu['before']):.3f}; "
+            f"latency p50 {medians['this tree'] / medians['before']:.3f}, "
+            f"median of per-window ratios {statistics.median(ratios):.3f}"
+        )
+    finally:
+        await owner.execute("DROP FUNCTION IF EXISTS outbox_claim_before")
+        await relay.close()
+        await owner.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--against", required=True, help="the revision to compare with")
+    parser.add_argument("--windows", type=int, default=200, help="windows per side")
+    parser.add_argument("--vacuum-every", type=int, default=20)
+    parser.add_argument("--database", default=DATABASE)
+    args = parser.parse_args()
+    settings = load_settings()
+    owner_url = _with_database(settings.database_url, args.database)
+    relay_url = _with_database(settings.relay_database_url, args.database)
+    definition = _claim_of(args.against, settings.database_url)
+    asyncio.run(ensure_database(owner_url))
+    asyncio.run(migrate(owner_url))
+    asyncio.run(arrange(owner_url, rebuild=False))
+    asyncio.run(_compare(owner_url, relay_url, definition, args.windows, args.vacuum_every))
+
+
+if __name__ == "__main__":
+    main()
