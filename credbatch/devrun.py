@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import sys
 from dataclasses import dataclass
@@ -98,7 +99,11 @@ def components(settings: Settings, workers: int) -> list[Component]:
             ("-m", "services.public"),
             f"http {settings.public_url}",
             METRICS_PORTS["public"],
-            env=(("CREDBATCH_PUBLIC_DATABASE_URL", settings.public_database_url),),
+            env=(
+                ("CREDBATCH_PUBLIC_DATABASE_URL", settings.public_database_url),
+                # One public process: a key drawn for this run serves it (nonces last minutes).
+                ("CREDBATCH_NONCE_KEY", settings.nonce_key or secrets.token_urlsafe(32)),
+            ),
         ),
         Component(
             "webhooks",
