@@ -132,8 +132,9 @@ async def test_what_the_public_functions_hand_out_holds_no_contact_data_key_or_s
         assert secret not in everything
     assert repr(bytes(record["private_key_enc"])) not in everything
     assert "whsec_" not in everything
+    # Only the signer claims a record, as it spends the grant: the public role cannot.
     state = await owner_pool.fetchval("SELECT state FROM records WHERE id = $1", offered.record_id)
-    assert state == "CLAIMED"
+    assert state == "INVITED"
 
 
 async def test_only_the_refresher_lists_every_tenant_s_due_status_lists(

@@ -5,7 +5,7 @@
 -- can say credential_request_denied rather than invalid_token. The signer checks all of this
 -- again when it spends the token (signer_grant_spend); this answer is only the early one.
 DROP FUNCTION IF EXISTS public_access_grant(uuid, bytea);
-CREATE FUNCTION public_access_grant(p_tenant uuid, p_token_hash bytea)
+CREATE OR REPLACE FUNCTION public_access_grant(p_tenant uuid, p_token_hash bytea)
 RETURNS TABLE (record_id uuid, schema_id uuid, schema_version integer, revoked boolean)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, public, pg_temp

@@ -6,7 +6,7 @@
 -- public process whose clock lags the database's still finds them; the table holds about two
 -- nonce lifetimes of credential requests.
 DROP FUNCTION IF EXISTS public_nonce_use(uuid, bytea);
-CREATE FUNCTION public_nonce_use(p_tenant uuid, p_nonce_hash bytea,
+CREATE OR REPLACE FUNCTION public_nonce_use(p_tenant uuid, p_nonce_hash bytea,
                                             p_expires_at timestamptz)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER

@@ -275,9 +275,12 @@ async def test_stale_made_up_or_replayed_nonces_are_refused(
         made_up = await wallet.credential(access_token, wallet.proof("not-a-nonce-we-issued"))
         nonce = await wallet.nonce()
         first = await wallet.credential(access_token, wallet.proof(nonce))
-        replayed = await wallet.credential(access_token, wallet.proof(nonce))
+        # The first token is spent: a second holder of the tenant replays the nonce.
+        other = Wallet(client, await offer_one(app_pool, tenant_id=offered.tenant_id))
+        other_token = await other.access_token()
+        replayed = await other.credential(other_token, other.proof(nonce))
         stale_nonce = Nonces(NONCE_KEY).issue(offered.tenant_id, time.time() - TTL_SECONDS - 1)
-        stale = await wallet.credential(access_token, wallet.proof(stale_nonce))
+        stale = await other.credential(other_token, other.proof(stale_nonce))
     assert first.status_code == 200
     for response in (made_up, replayed, stale):
         assert response.status_code == 400 and response.json()["error"] == "invalid_nonce"
