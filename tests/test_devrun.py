@@ -49,3 +49,16 @@ def test_relay_dispatcher_and_workers_have_their_documented_health_ports() -> No
     assert describe(by_name["relay"], "127.0.0.1", True) == (
         "grpc health 127.0.0.1:9205, metrics http://127.0.0.1:9105/metrics"
     )
+
+
+def test_only_the_public_process_gets_a_nonce_key_drawn_unless_one_is_given() -> None:
+    def nonce_keys(settings: Settings) -> dict[str, str]:
+        return {
+            c.name: dict(c.env)["CREDBATCH_NONCE_KEY"]
+            for c in components(settings, workers=1)
+            if "CREDBATCH_NONCE_KEY" in dict(c.env)
+        }
+
+    drawn = nonce_keys(Settings())
+    assert set(drawn) == {"public"} and len(drawn["public"].encode()) >= 32
+    assert nonce_keys(Settings(nonce_key="n" * 40)) == {"public": "n" * 40}

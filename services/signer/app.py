@@ -17,12 +17,14 @@ tenant's wrapped key (``signer_signing_key``) through functions granted to it al
 ``POST /v1/bound-credentials`` with ``{"tenant_id", "record_id", "access_token",
 "holder_jwk"}``: 200 ``{"credential": "<sd-jwt>"}``; 403 no live grant for the record (none,
 expired, used, another record's or tenant's, record claimed or revoked); 400 bad input;
-401 bad shared token.
+401 bad shared token; 500 the stored credential could not be signed again (the grant is not
+spent).
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 import time
 import uuid
 from typing import Any
@@ -40,14 +42,16 @@ from credbatch.signing.keys import KeyRing, NoSigningKey
 from credbatch.signing.offer_codes import digest
 from services.signer.protocol import BOUND_CREDENTIALS_PATH, NO_GRANT
 
+log = logging.getLogger(__name__)
+
 _MAX_BODY = 16 * 1024
 _MAX_TOKEN = 512
 
 _SPEND = "SELECT signer_grant_spend($1, $2, $3)"
 
 
-class _Refused(Exception):
-    """Rolls the spending transaction back (the holder key did not sign)."""
+class _SigningFailed(Exception):
+    """Rolls the spending transaction back: no credential left, so the grant stays usable."""
 
 
 def _error(status: int, error: str) -> Response:
@@ -95,10 +99,12 @@ def create_signer_app(pool: asyncpg.Pool, keys: KeyRing, token: str) -> Starlett
                         kid=key.kid,
                         issued_at=int(time.time()),
                     )
-                except JoseError:
-                    raise _Refused from None
-        except _Refused:
-            return _error(400, "invalid holder key")
+                except JoseError as error:
+                    # The holder key was checked above: the stored credential does not parse.
+                    raise _SigningFailed(type(error).__name__) from None
+        except _SigningFailed as failure:
+            log.error("signing a bound credential failed (%s); the grant stays usable", failure)
+            return _error(500, "signing failed")
         return JSONResponse({"credential": credential})
 
     return Starlette(routes=[Route(BOUND_CREDENTIALS_PATH, bound_credential, methods=["POST"])])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from typing import Any
@@ -131,10 +132,24 @@ class _NoDatabase:
 
 
 async def test_a_nonce_costs_no_database_call() -> None:
-    app = create_app(_NoDatabase(), PUBLIC_URL, rate=1000.0, burst=1000, nonce_key=NONCE_KEY)  # type: ignore[arg-type]
+    app = create_app(_NoDatabase(), PUBLIC_URL, rate=1000.0, burst=1000, nonce_key=NONCE_KEY)
     tenant = "5f0c4a52-0000-4000-8000-000000000001"
     async with client_of(app) as client:
         responses = [await client.post(f"/tenants/{tenant}/nonce") for _ in range(3)]
     nonces = {r.json()["c_nonce"] for r in responses}
     assert [r.status_code for r in responses] == [200] * 3 and len(nonces) == 3
     assert responses[0].headers["cache-control"] == "no-store"
+
+
+async def test_of_two_concurrent_requests_with_one_access_token_one_gets_the_credential(
+    app_pool: asyncpg.Pool, public_pool: asyncpg.Pool, signer_pool: asyncpg.Pool
+) -> None:
+    offered = await offer_one(app_pool)
+    async with client_of(oid4vci_app(public_pool, signer_pool)) as client:
+        wallets = [Wallet(client, offered), Wallet(client, offered)]
+        access_token = await wallets[0].access_token()
+        proofs = [w.proof(await w.nonce()) for w in wallets]
+        responses = await asyncio.gather(
+            *(w.credential(access_token, p) for w, p in zip(wallets, proofs, strict=True))
+        )
+    assert sorted(r.status_code for r in responses) == [200, 401]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -118,3 +119,56 @@ async def test_the_shared_token_without_a_live_grant_signs_nothing(
     assert own.status_code == 200
     assert await _state(owner_pool, neighbour) == "INVITED"
     assert await _state(owner_pool, stranger) == "INVITED"
+
+
+async def test_a_signing_error_rolls_back_and_leaves_the_grant_usable(
+    app_pool: asyncpg.Pool,
+    owner_pool: asyncpg.Pool,
+    public_pool: asyncpg.Pool,
+    signer_pool: asyncpg.Pool,
+) -> None:
+    offered = await offer_one(app_pool)
+    stored = await owner_pool.fetchval(
+        "SELECT sd_jwt FROM credentials WHERE record_id = $1", offered.record_id
+    )
+    corrupt = "UPDATE credentials SET sd_jwt = $2 WHERE record_id = $1"
+    async with (
+        client_of(oid4vci_app(public_pool, signer_pool)) as client,
+        _signer(signer_pool) as signer,
+    ):
+        wallet = Wallet(client, offered)
+        access_token = await wallet.access_token()
+        await owner_pool.execute(corrupt, offered.record_id, "not-an-sd-jwt~")
+        failed = await _sign(signer, wallet, access_token)
+        used_after_failure = await owner_pool.fetchval(
+            "SELECT used_at FROM oid4vci_access_tokens WHERE record_id = $1", offered.record_id
+        )
+        state_after_failure = await _state(owner_pool, offered)
+        await owner_pool.execute(corrupt, offered.record_id, stored)
+        retried = await _sign(signer, wallet, access_token)
+    assert failed.status_code == 500 and failed.json() == {"error": "signing failed"}
+    assert used_after_failure is None and state_after_failure == "INVITED"
+    assert retried.status_code == 200
+
+
+async def test_of_concurrent_requests_with_one_grant_one_signs(
+    app_pool: asyncpg.Pool,
+    owner_pool: asyncpg.Pool,
+    public_pool: asyncpg.Pool,
+    signer_pool: asyncpg.Pool,
+) -> None:
+    offered = await offer_one(app_pool)
+    async with (
+        client_of(oid4vci_app(public_pool, signer_pool)) as client,
+        _signer(signer_pool) as signer,
+    ):
+        wallets = [Wallet(client, offered) for _ in range(4)]
+        access_token = await wallets[0].access_token()
+        responses = await asyncio.gather(*(_sign(signer, w, access_token) for w in wallets))
+    assert sorted(r.status_code for r in responses) == [200, 403, 403, 403]
+    # The record was claimed once: its batch counts one CLAIMED record, not four.
+    claimed = await owner_pool.fetchval(
+        "SELECT sum(n) FROM batch_count_deltas WHERE tenant_id = $1 AND state = 'CLAIMED'",
+        offered.tenant_id,
+    )
+    assert claimed == 1 and await _state(owner_pool, offered) == "CLAIMED"
