@@ -4,7 +4,7 @@ and the processes without a gRPC API their own health port."""
 from __future__ import annotations
 
 from credbatch.config import Settings
-from credbatch.devrun import components, describe, metrics_env
+from credbatch.devrun import components, describe, metrics_env, with_nonce_key
 
 
 def test_each_process_has_its_documented_metrics_port() -> None:
@@ -51,7 +51,7 @@ def test_relay_dispatcher_and_workers_have_their_documented_health_ports() -> No
     )
 
 
-def test_only_the_public_process_gets_a_nonce_key_drawn_unless_one_is_given() -> None:
+def test_only_the_public_process_gets_the_nonce_key_drawn_for_the_run_unless_given() -> None:
     def nonce_keys(settings: Settings) -> dict[str, str]:
         return {
             c.name: dict(c.env)["CREDBATCH_NONCE_KEY"]
@@ -59,6 +59,9 @@ def test_only_the_public_process_gets_a_nonce_key_drawn_unless_one_is_given() ->
             if "CREDBATCH_NONCE_KEY" in dict(c.env)
         }
 
-    drawn = nonce_keys(Settings())
-    assert set(drawn) == {"public"} and len(drawn["public"].encode()) >= 32
-    assert nonce_keys(Settings(nonce_key="n" * 40)) == {"public": "n" * 40}
+    drawn = with_nonce_key(Settings())
+    assert drawn.nonce_key is not None and len(drawn.nonce_key.encode()) >= 32
+    assert nonce_keys(drawn) == {"public": drawn.nonce_key}
+    assert with_nonce_key(Settings()).nonce_key != drawn.nonce_key
+    given = Settings(nonce_key="n" * 40)
+    assert with_nonce_key(given) is given and nonce_keys(given) == {"public": "n" * 40}
