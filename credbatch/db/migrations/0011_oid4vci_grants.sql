@@ -4,6 +4,9 @@
 -- transaction in which it signs. The nonce endpoint hands out stateless, MAC-ed nonces; the
 -- table of issued nonces gives way to one of spent nonces, written by the credential request
 -- only, each kept until the nonce would have expired anyway, so a nonce passes at most once.
+-- Tokens issued before this migration start unused (one credential each, from now on); the
+-- nonces handed out before it (at most five minutes' worth) go with their table, and a wallet
+-- holding one gets invalid_nonce and fetches a new one.
 ALTER TABLE oid4vci_access_tokens ADD COLUMN used_at timestamptz;
 COMMENT ON COLUMN oid4vci_access_tokens.used_at IS
   'When the signer issued the credential this token was good for; a used token obtains '
