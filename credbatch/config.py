@@ -73,6 +73,7 @@ PUBLIC_ROLE = "credbatch_public"
 SIGNER_ROLE = "credbatch_signer"
 # The issuance workers' status list refresher: lists every tenant's due status list tokens.
 REFRESHER_ROLE = "credbatch_refresher"
+NONCE_KEY_MIN_BYTES = 32
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,9 @@ class Settings:
     # one the public endpoints answer credential requests with 503.
     signer_url: str = "http://127.0.0.1:50055"
     signer_token: str | None = None
+    # The MAC key of the public endpoints' stateless c_nonces, the same for every replica (a
+    # nonce from one is checked by another); only the public process needs it.
+    nonce_key: str | None = None
     # Jobs published but not finished (records QUEUED), overall, per tenant and per batch;
     # 0 = no cap. The default is two workers' prefetch (200) plus a second or two of what two
     # workers issue without certificates (their measured rates: bench/RESULTS.md). More keeps
@@ -202,6 +206,20 @@ class Settings:
         if not self.kek:
             raise ConfigError("CREDBATCH_KEK is required (base64 of 32 random bytes)")
         return decode_kek(self.kek)
+
+    def nonce_key_bytes(self) -> bytes:
+        """The c_nonce MAC key; raises ConfigError when it is absent or too short."""
+        if not self.nonce_key:
+            raise ConfigError(
+                "CREDBATCH_NONCE_KEY is required by the public endpoints (at least 32 random "
+                "bytes, the same for every replica)"
+            )
+        if len(self.nonce_key.encode()) < NONCE_KEY_MIN_BYTES:
+            raise ConfigError(
+                f"CREDBATCH_NONCE_KEY must be at least {NONCE_KEY_MIN_BYTES} bytes, "
+                f"got {len(self.nonce_key.encode())}"
+            )
+        return self.nonce_key.encode()
 
     def webhook_kek_bytes(self) -> bytes:
         """The decoded webhook KEK; raises ConfigError when it is absent or invalid."""
@@ -307,6 +325,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         signer_port=env_int(env, "CREDBATCH_SIGNER_PORT", Settings.signer_port),
         signer_url=(env.get("CREDBATCH_SIGNER_URL") or Settings.signer_url).rstrip("/"),
         signer_token=signer_token(env, mode),
+        nonce_key=env.get("CREDBATCH_NONCE_KEY") or None,
         relay_max_in_flight=env_int(
             env, "CREDBATCH_RELAY_MAX_IN_FLIGHT", Settings.relay_max_in_flight
         ),

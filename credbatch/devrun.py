@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import sys
 from dataclasses import dataclass
@@ -98,7 +99,10 @@ def components(settings: Settings, workers: int) -> list[Component]:
             ("-m", "services.public"),
             f"http {settings.public_url}",
             METRICS_PORTS["public"],
-            env=(("CREDBATCH_PUBLIC_DATABASE_URL", settings.public_database_url),),
+            env=(
+                ("CREDBATCH_PUBLIC_DATABASE_URL", settings.public_database_url),
+                *((("CREDBATCH_NONCE_KEY", settings.nonce_key),) if settings.nonce_key else ()),
+            ),
         ),
         Component(
             "webhooks",
@@ -179,7 +183,16 @@ async def prepare(settings: Settings) -> None:
     print("broker topology declared")
 
 
+def with_nonce_key(settings: Settings) -> Settings:
+    """``settings`` with a c_nonce key: the given one, or one drawn for this run (one public
+    process checks the nonces it made, and they live minutes, so nothing needs to keep it)."""
+    if settings.nonce_key:
+        return settings
+    return settings.with_overrides(nonce_key=secrets.token_urlsafe(32))
+
+
 async def run(settings: Settings, workers: int) -> int:
+    settings = with_nonce_key(settings)
     await prepare(settings)
     os.makedirs(MAIL_DIR, exist_ok=True)
     os.makedirs(SMS_DIR, exist_ok=True)

@@ -119,3 +119,13 @@ def test_each_process_role_defaults_to_its_role_on_the_owner_s_database(tmp_path
         == "postgresql://credbatch_refresher@db.example:6543/issuing"
     )
     assert settings.signer_database_url == "postgresql://signer:pw@other:5432/issuing"
+
+
+def test_the_public_process_needs_a_nonce_key_of_32_bytes(tmp_path: Path) -> None:
+    files = {"CREDBATCH_KEK_FILE": str(tmp_path / "kek")}
+    with pytest.raises(ConfigError, match="CREDBATCH_NONCE_KEY is required"):
+        load_settings(files).nonce_key_bytes()
+    with pytest.raises(ConfigError, match="CREDBATCH_NONCE_KEY must be at least 32 bytes, got 31"):
+        load_settings({**files, "CREDBATCH_NONCE_KEY": "k" * 31}).nonce_key_bytes()
+    key = "k" * 32
+    assert load_settings({**files, "CREDBATCH_NONCE_KEY": key}).nonce_key_bytes() == key.encode()

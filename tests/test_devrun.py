@@ -4,7 +4,7 @@ and the processes without a gRPC API their own health port."""
 from __future__ import annotations
 
 from credbatch.config import Settings
-from credbatch.devrun import components, describe, metrics_env
+from credbatch.devrun import components, describe, metrics_env, with_nonce_key
 
 
 def test_each_process_has_its_documented_metrics_port() -> None:
@@ -49,3 +49,19 @@ def test_relay_dispatcher_and_workers_have_their_documented_health_ports() -> No
     assert describe(by_name["relay"], "127.0.0.1", True) == (
         "grpc health 127.0.0.1:9205, metrics http://127.0.0.1:9105/metrics"
     )
+
+
+def test_only_the_public_process_gets_the_nonce_key_drawn_for_the_run_unless_given() -> None:
+    def nonce_keys(settings: Settings) -> dict[str, str]:
+        return {
+            c.name: dict(c.env)["CREDBATCH_NONCE_KEY"]
+            for c in components(settings, workers=1)
+            if "CREDBATCH_NONCE_KEY" in dict(c.env)
+        }
+
+    drawn = with_nonce_key(Settings())
+    assert drawn.nonce_key is not None and len(drawn.nonce_key.encode()) >= 32
+    assert nonce_keys(drawn) == {"public": drawn.nonce_key}
+    assert with_nonce_key(Settings()).nonce_key != drawn.nonce_key
+    given = Settings(nonce_key="n" * 40)
+    assert with_nonce_key(given) is given and nonce_keys(given) == {"public": "n" * 40}

@@ -59,11 +59,23 @@ def thumbprint(jwk: dict[str, Any]) -> str:
     return b64url(hashlib.sha256(canonical).digest())
 
 
+def _coordinate(jwk: dict[str, Any], name: str) -> int:
+    value = jwk.get(name)
+    if not isinstance(value, str):
+        raise JoseError(f"the JWK has no {name} coordinate (a base64url string)")
+    raw = b64url_decode(value)
+    if len(raw) != _COORD:
+        raise JoseError(f"the JWK's {name} coordinate is not {_COORD} bytes")
+    return int.from_bytes(raw, "big")
+
+
 def public_key_from_jwk(jwk: dict[str, Any]) -> ec.EllipticCurvePublicKey:
     if jwk.get("kty") != "EC" or jwk.get("crv") != "P-256":
         raise JoseError("only EC P-256 keys are supported")
-    x = int.from_bytes(b64url_decode(str(jwk["x"])), "big")
-    y = int.from_bytes(b64url_decode(str(jwk["y"])), "big")
+    # A wallet's proof header brings this JWK: a missing or malformed coordinate is its
+    # mistake (JoseError, then invalid_proof), never a KeyError.
+    x = _coordinate(jwk, "x")
+    y = _coordinate(jwk, "y")
     try:
         return ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
     except ValueError as exc:

@@ -8,6 +8,7 @@ the security headers of ``headers``, and every client is rate limited (``ratelim
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from datetime import UTC, datetime
 
@@ -25,6 +26,7 @@ from credbatch.signing.jose import JoseError
 from credbatch.signing.status_list import MEDIA_TYPE
 from services.public import claim_page
 from services.public.headers import SecurityHeaders
+from services.public.nonces import Nonces
 from services.public.oid4vci_routes import oid4vci_routes
 from services.public.ratelimit import RateLimit, TokenBuckets
 from services.public.repository import PublicRepository
@@ -56,11 +58,14 @@ def create_app(
     rate: float = 20.0,
     burst: int = 40,
     signer: SignerClient | None = None,
+    nonce_key: bytes | None = None,
 ) -> Starlette:
     """The application, on a ``pool`` of the public endpoints' role; ``status_ttl`` caps how
     long HTTP caches keep a status list token, ``rate`` and ``burst`` are each client's
     budget (requests per second, and at once), ``signer`` signs the credentials of the
-    OID4VCI endpoints (without one they answer 503)."""
+    OID4VCI endpoints (without one they answer 503), ``nonce_key`` MACs their c_nonces
+    (without one, a key drawn for this application: its nonces pass only here, which is
+    enough for one process but not for replicas, so the process passes its setting)."""
     repository = PublicRepository(pool)
     if signer is None:
         signer = SignerClient(httpx.AsyncClient(), None)
@@ -151,7 +156,7 @@ def create_app(
             Route("/claim/{token}", claim),
             Route(claim_page.STYLESHEET_PATH, claim_page.stylesheet),
             Route("/claim/{token}/credential", claim_credential),
-            *oid4vci_routes(pool, public_url, signer),
+            *oid4vci_routes(pool, public_url, signer, Nonces(nonce_key or secrets.token_bytes(32))),
         ],
         # Outermost first: a 429 carries the security headers too.
         middleware=[

@@ -22,8 +22,10 @@ async def serve(settings: Settings) -> None:
     Needs only its own role's database URL (``settings.public_database_url``): no KEK, no
     owner or application URL, no broker. Status list tokens are signed and stored by the
     issuance workers; holder-bound credentials are signed by the internal signer
-    (``settings.signer_url``, with ``settings.signer_token``).
+    (``settings.signer_url``, with ``settings.signer_token``). Its c_nonces are MACs under
+    ``settings.nonce_key``, which it refuses to start without.
     """
+    nonce_key = settings.nonce_key_bytes()  # before anything starts: fail fast without it
     pool = await create_pool(settings.public_database_url, max_size=8, application_name="public")
     signer_http = httpx.AsyncClient(base_url=settings.signer_url, timeout=10.0)
     try:
@@ -35,6 +37,7 @@ async def serve(settings: Settings) -> None:
                 rate=settings.public_rate,
                 burst=settings.public_burst,
                 signer=SignerClient(signer_http, settings.signer_token),
+                nonce_key=nonce_key,
             )
         )
         config = uvicorn.Config(

@@ -3,6 +3,7 @@
 The issuer identifier carries the tenant (``/tenants/{tenant}``), and every call passes it to
 a function of the public endpoints' role (``credbatch/db/functions/public_*.sql``): an offer,
 access token or nonce of one tenant presented at another's endpoints is simply not found.
+Nonces themselves are stateless (``services.public.nonces``); only a spent one is stored.
 Secrets are looked up by their SHA-256 digest; the transaction code is checked, and wrong
 codes counted, inside the database, so this process never holds a code's digest.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
@@ -19,14 +21,13 @@ import asyncpg
 import orjson
 
 from credbatch.signing.offer_codes import digest
+from services.public.nonces import Nonce
 
 _CONFIGURATIONS = "SELECT * FROM public_credential_configurations($1)"
 _OFFER = "SELECT * FROM public_offer($1, $2)"
 _EXCHANGE = "SELECT public_offer_exchange($1, $2, $3, $4)"
 _GRANT = "SELECT * FROM public_access_grant($1, $2)"
-_NEW_NONCE = "SELECT public_nonce_issue($1, $2)"
-_USE_NONCE = "SELECT public_nonce_use($1, $2)"
-_CLAIMED = "SELECT public_mark_claimed($1, $2)"
+_USE_NONCE = "SELECT public_nonce_use($1, $2, $3)"
 
 
 @dataclass(frozen=True)
@@ -66,10 +67,11 @@ class Exchange(Enum):
 
 @dataclass(frozen=True)
 class Grant:
-    """The record an access token is good for, and its credential configuration."""
+    """The record an unused access token is good for, and its credential configuration."""
 
     record_id: uuid.UUID
     configuration_id: str
+    revoked: bool
 
 
 def _attributes(raw: Any) -> list[dict[str, Any]]:
@@ -121,20 +123,14 @@ class Oid4vciStore:
         row = await self._pool.fetchrow(_GRANT, tenant_id, digest(access_token))
         if row is None:
             return None
-        return Grant(row["record_id"], configuration_id(row["schema_id"], row["schema_version"]))
+        return Grant(
+            row["record_id"],
+            configuration_id(row["schema_id"], row["schema_version"]),
+            row["revoked"],
+        )
 
-    async def new_nonce(self, tenant_id: uuid.UUID) -> str | None:
-        """A fresh c_nonce; None when the tenant issues nothing (and nothing is written)."""
-        nonce = secrets.token_urlsafe(32)
-        if not await self._pool.fetchval(_NEW_NONCE, tenant_id, digest(nonce)):
-            return None
-        return nonce
-
-    async def use_nonce(self, tenant_id: uuid.UUID, nonce: str) -> bool:
-        used: bool = await self._pool.fetchval(_USE_NONCE, tenant_id, digest(nonce))
+    async def use_nonce(self, tenant_id: uuid.UUID, nonce: Nonce) -> bool:
+        """Spend a checked nonce; False when it was spent before."""
+        expires_at = datetime.fromtimestamp(nonce.expires_at, UTC)
+        used: bool = await self._pool.fetchval(_USE_NONCE, tenant_id, nonce.digest, expires_at)
         return used
-
-    async def mark_claimed(self, tenant_id: uuid.UUID, access_token: str) -> None:
-        """The record ``access_token`` was granted for is CLAIMED (its credential was handed
-        out); a record already past ISSUED and INVITED stays as it is."""
-        await self._pool.fetchval(_CLAIMED, tenant_id, digest(access_token))

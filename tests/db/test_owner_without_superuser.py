@@ -13,6 +13,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest_asyncio
@@ -112,12 +113,12 @@ async def test_every_role_s_functions_find_their_rows(plain_owned: PlainOwned) -
     grant = await public.fetchrow("SELECT * FROM public_access_grant($1, $2)", tenant, token)
     assert grant is not None and grant["record_id"] == offered.record_id
     nonce = digest(secrets.token_urlsafe(32))
-    assert await public.fetchval("SELECT public_nonce_issue($1, $2)", tenant, nonce)
-    assert await public.fetchval("SELECT public_nonce_use($1, $2)", tenant, nonce)
+    expiry = datetime.now(UTC) + timedelta(minutes=5)
+    assert await public.fetchval("SELECT public_nonce_use($1, $2, $3)", tenant, nonce, expiry)
     record = offered.record_id
-    assert await signer.fetchval("SELECT signer_stored_credential($1, $2)", tenant, record)
     assert await signer.fetchrow("SELECT * FROM signer_signing_key($1)", tenant)
-    assert await public.fetchval("SELECT public_mark_claimed($1, $2)", tenant, token)
+    spend = "SELECT signer_grant_spend($1, $2, $3)"
+    assert await signer.fetchval(spend, tenant, token, record)
     due = await world.refresher.fetch("SELECT * FROM status_list_tokens_due(100)")
     assert (tenant, list_id) in {(r["tenant_id"], r["list_id"]) for r in due}
     assert await world.relay.fetchval("SELECT batch_counts_fold(NULL, NULL)") > 0

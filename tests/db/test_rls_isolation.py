@@ -37,7 +37,6 @@ TENANT_TABLES = [
     "webhook_deliveries",
     "oid4vci_offers",
     "oid4vci_access_tokens",
-    "oid4vci_nonces",
 ]
 # Tenant tables the application role cannot write: seeded as the owner, as their triggers do.
 OWNER_SEEDED_TABLES = {"webhook_events"}
@@ -57,6 +56,9 @@ OWNER_TABLES = {
 SHARED_READ_TABLES = {"record_transitions"}
 # Tenant tables only the owner writes (RLS for reading; tests/db/test_tenant_limits.py).
 OWNER_WRITTEN_TENANT_TABLES = {"tenant_limits"}
+# Tenant tables no role but the owner reads or writes, through SECURITY DEFINER functions only
+# (spent c_nonces: public_nonce_use).
+DEFINER_ONLY_TENANT_TABLES = {"oid4vci_spent_nonces"}
 # Indexes not led by tenant_id, each for a reason (see the migrations' comments).
 CROSS_TENANT_INDEXES = {
     "credentials_claim_token_key",
@@ -236,11 +238,6 @@ def tenant_rows(tenant_id: uuid.UUID) -> dict[str, dict[str, Any]]:
             "record_id": record_id,
             "expires_at": datetime.now(UTC) + timedelta(minutes=5),
         },
-        "oid4vci_nonces": {
-            "tenant_id": t,
-            "nonce_hash": uuid.uuid4().bytes * 2,
-            "expires_at": datetime.now(UTC) + timedelta(minutes=5),
-        },
     }
 
 
@@ -299,7 +296,12 @@ async def test_tenant_tables_are_exactly_the_rls_tables(owner_pool: asyncpg.Pool
         """
     )
     rls = {t["relname"] for t in tables if t["relrowsecurity"]}
-    assert rls == set(TENANT_TABLES) | OWNER_WRITTEN_TENANT_TABLES | set(DERIVED_TENANT_TABLES)
+    assert rls == (
+        set(TENANT_TABLES)
+        | OWNER_WRITTEN_TENANT_TABLES
+        | set(DERIVED_TENANT_TABLES)
+        | DEFINER_ONLY_TENANT_TABLES
+    )
     # Every other table is explicitly owner-only: a new table without RLS fails here.
     assert {t["relname"] for t in tables} - rls == OWNER_TABLES | SHARED_READ_TABLES
     for t in tables:

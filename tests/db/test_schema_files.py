@@ -28,10 +28,11 @@ CREATE_TRIGGER = re.compile(
     r"\bCREATE\s+(?:OR\s+REPLACE\s+)?(?:CONSTRAINT\s+)?TRIGGER\s+" + _IDENT, re.IGNORECASE
 )
 COMMENT_FUNCTION = re.compile(r"\bCOMMENT\s+ON\s+FUNCTION\s+" + _IDENT + r"\s*\(", re.IGNORECASE)
-# What only a function or trigger file may do.
+# What only a function or trigger file may do (a migration drops a removed function with
+# DROP FUNCTION IF EXISTS, as the functions README says).
 CODE_IN_MIGRATION = re.compile(
     r"\b(CREATE\s+OR\s+REPLACE|CREATE\s+(?:CONSTRAINT\s+)?TRIGGER|CREATE\s+FUNCTION|"
-    r"CREATE\s+PROCEDURE|ALTER\s+FUNCTION|DROP\s+FUNCTION|DROP\s+TRIGGER)\b",
+    r"CREATE\s+PROCEDURE|ALTER\s+FUNCTION|DROP\s+FUNCTION(?!\s+IF\s+EXISTS)|DROP\s+TRIGGER)\b",
     re.IGNORECASE,
 )
 

@@ -35,13 +35,14 @@ REFRESHER_URL = "CREDBATCH_REFRESHER_DATABASE_URL"
 KEK = "CREDBATCH_KEK"
 WEBHOOK_KEK = "CREDBATCH_WEBHOOK_KEK"
 SIGNER_TOKEN = "CREDBATCH_SIGNER_TOKEN"
+NONCE_KEY = "CREDBATCH_NONCE_KEY"
 EXPECTED = {
     "credbatch-migrate": {OWNER_URL},
     "credbatch-templates": {"CREDBATCH_APP_DATABASE_URL", "CREDBATCH_JWT_SECRET"},
     "credbatch-uploads": {"CREDBATCH_APP_DATABASE_URL", "CREDBATCH_JWT_SECRET"},
     "credbatch-batch-status": {"CREDBATCH_APP_DATABASE_URL", "CREDBATCH_JWT_SECRET"},
     "credbatch-webhooks": {"CREDBATCH_APP_DATABASE_URL", "CREDBATCH_JWT_SECRET", WEBHOOK_KEK},
-    "credbatch-public": {PUBLIC_URL, SIGNER_TOKEN},
+    "credbatch-public": {PUBLIC_URL, SIGNER_TOKEN, NONCE_KEY},
     "credbatch-signer": {SIGNER_URL, KEK, SIGNER_TOKEN},
     # Its own role claims and sweeps; dead letters are recorded as the application role.
     "credbatch-relay": {RELAY_URL, APP_URL, "CREDBATCH_AMQP_URL"},
@@ -90,7 +91,7 @@ def test_only_the_migration_job_sees_the_owner_url_and_public_sees_no_key(
     assert holders_of(KEK) == {"credbatch-worker", "credbatch-signer"}
     assert holders_of(WEBHOOK_KEK) == {"credbatch-webhooks", "credbatch-webhooks-dispatcher"}
     (public,) = [d for d in workloads if d["metadata"]["name"] == "credbatch-public"]
-    assert visible_secret_keys(public) == {PUBLIC_URL, SIGNER_TOKEN}
+    assert visible_secret_keys(public) == {PUBLIC_URL, SIGNER_TOKEN, NONCE_KEY}
     assert holders_of(SIGNER_TOKEN) == {"credbatch-public", "credbatch-signer"}
     assert holders_of(RELAY_URL) == {"credbatch-relay"}
     assert holders_of(WEBHOOKS_URL) == {"credbatch-webhooks-dispatcher"}

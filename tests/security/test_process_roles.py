@@ -79,7 +79,7 @@ async def test_every_table_is_refused(
     "call",
     [
         "SELECT * FROM signer_signing_key($1)",
-        "SELECT signer_stored_credential($1, $1)",
+        "SELECT signer_grant_spend($1, NULL, $1)",
         "SELECT * FROM status_list_tokens_due(10)",
         "SELECT * FROM tenant_open_records(NULL)",
         "SELECT * FROM webhook_deliveries_claim(1, 1, 1)",
@@ -119,9 +119,7 @@ async def test_what_the_public_functions_hand_out_holds_no_contact_data_key_or_s
             [tenant, digest(offered.code), digest(offered.link.tx_code), digest(token)],
         ),
         ("SELECT * FROM public_access_grant($1, $2)", [tenant, digest(token)]),
-        ("SELECT public_nonce_issue($1, $2)", [tenant, digest(nonce)]),
-        ("SELECT public_nonce_use($1, $2)", [tenant, digest(nonce)]),
-        ("SELECT public_mark_claimed($1, $2)", [tenant, digest(token)]),
+        ("SELECT public_nonce_use($1, $2, now())", [tenant, digest(nonce)]),
     ]
     handed_out: list[str] = []
     for sql, args in calls:
@@ -134,8 +132,9 @@ async def test_what_the_public_functions_hand_out_holds_no_contact_data_key_or_s
         assert secret not in everything
     assert repr(bytes(record["private_key_enc"])) not in everything
     assert "whsec_" not in everything
+    # Only the signer claims a record, as it spends the grant: the public role cannot.
     state = await owner_pool.fetchval("SELECT state FROM records WHERE id = $1", offered.record_id)
-    assert state == "CLAIMED"
+    assert state == "INVITED"
 
 
 async def test_only_the_refresher_lists_every_tenant_s_due_status_lists(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -61,6 +62,7 @@ def public_env(settings: Settings, port: int) -> dict[str, str]:
         CREDBATCH_HOST="127.0.0.1",
         CREDBATCH_PUBLIC_PORT=str(port),
         CREDBATCH_PUBLIC_URL=PUBLIC_URL,
+        CREDBATCH_NONCE_KEY=secrets.token_urlsafe(32),
     )
     return env
 

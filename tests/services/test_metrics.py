@@ -230,6 +230,7 @@ async def test_public_process_times_requests_by_route_template(
         "services.public",
         CREDBATCH_PUBLIC_PORT=str(http_port),
         CREDBATCH_METRICS_PORT=str(metrics_port),
+        CREDBATCH_NONCE_KEY="metrics-tests-nonce-key-32-bytes-long",
     )
     token = "a-claim-token-that-must-not-become-a-label"
     try:

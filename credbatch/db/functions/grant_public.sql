@@ -6,7 +6,8 @@
 -- public_* functions (SECURITY DEFINER), each answering one route's question for the tenant
 -- and the opaque id, code or token it is given: issuer keys, a status list token, a
 -- certificate, a claim, the credential configurations, an offer, its exchange, an access
--- token's grant, nonces, and marking a claimed record. None of them returns a recipient's
+-- token's grant, and spending a nonce. It cannot claim a record or spend an access token:
+-- only the signer does, as it signs. None of them returns a recipient's
 -- email, phone or attributes, a wrapped signing key or a webhook secret. Each file grants
 -- its function through this helper.
 CREATE OR REPLACE FUNCTION grant_public(p_privileges text, p_object text) RETURNS void

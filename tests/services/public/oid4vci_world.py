@@ -38,6 +38,7 @@ from workers.issuance.offers import OfferLink, Offers
 PUBLIC_URL = "http://public.test"
 KEK = b"oid4vci-tests-kek-32-bytes-long!"
 SIGNER_TOKEN = "oid4vci-tests-signer-token"
+NONCE_KEY = b"oid4vci-tests-nonce-key-32-bytes!"
 PRE_AUTHORIZED = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
 
 
@@ -147,7 +148,9 @@ def oid4vci_app(public_pool: asyncpg.Pool, signer_pool: asyncpg.Pool) -> Starlet
     signer = SignerClient(
         httpx.AsyncClient(transport=transport, base_url="http://signer.test"), SIGNER_TOKEN
     )
-    return create_app(public_pool, PUBLIC_URL, rate=1000.0, burst=1000, signer=signer)
+    return create_app(
+        public_pool, PUBLIC_URL, rate=1000.0, burst=1000, signer=signer, nonce_key=NONCE_KEY
+    )
 
 
 def client_of(app: Starlette) -> httpx.AsyncClient:
