@@ -29,6 +29,7 @@ from services.public.oid4vci_metadata import (
 )
 from services.public.oid4vci_proof import ProofError, check_proof
 from services.public.oid4vci_store import Exchange, Oid4vciStore
+from services.public.ratelimit import TokenBuckets, slow_down
 from services.public.signer_client import SignerClient, SignerUnavailable
 
 _MAX_BODY = 64 * 1024
@@ -64,8 +65,11 @@ def _form(body: bytes) -> dict[str, str] | None:
     return form if len(form) == len(pairs) else None
 
 
-def oid4vci_routes(pool: Any, public_url: str, signer: SignerClient) -> list[Route]:
-    """The routes, mounted by the public application."""
+def oid4vci_routes(
+    pool: Any, public_url: str, signer: SignerClient, code_attempts: TokenBuckets
+) -> list[Route]:
+    """The routes, mounted by the public application; ``code_attempts`` limits the exchanges
+    of each pre-authorized code, whatever address they come from."""
     store = Oid4vciStore(pool)
 
     async def credential_issuer(request: Request) -> Response:
@@ -123,6 +127,9 @@ def oid4vci_routes(pool: Any, public_url: str, signer: SignerClient) -> list[Rou
             return _error("unsupported_grant_type" if grant_type else "invalid_request")
         if not isinstance(code, str) or not code or len(code) > 128:
             return _error("invalid_request")
+        wait = code_attempts.take(f"{tenant}/{code}")
+        if wait > 0:
+            return slow_down(wait)
         outcome, access_token = await store.exchange(tenant, code, tx_code)
         if outcome in (Exchange.TX_CODE_MISSING, Exchange.TX_CODE_UNEXPECTED):
             return _error("invalid_request")
