@@ -115,9 +115,17 @@ def env_networks(env: Mapping[str, str], key: str) -> tuple[Network, ...]:
         except ValueError as error:
             raise ConfigError(
                 f"{key}: entry {position} ({text!r}) is not a CIDR network: {error}"
+                + _did_you_mean(text)
             ) from None
         networks.append(_unmapped(network))
     return tuple(networks)
+
+
+def _did_you_mean(text: str) -> str:
+    try:
+        return f" (did you mean {ip_network(text, strict=False)}?)"
+    except ValueError:
+        return ""
 
 
 def _unmapped(network: Network) -> Network:

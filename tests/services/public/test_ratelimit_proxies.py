@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from ipaddress import IPv4Address, IPv4Network, IPv6Network
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -167,12 +171,33 @@ def test_trusted_proxies_are_read_as_networks_and_a_bad_entry_is_named() -> None
     )
     for value, named in (
         ("10.0.0.0/8, 10.0.0.300/24", r"entry 2 \('10.0.0.300/24'\)"),
-        ("10.0.0.1/8", r"entry 1 \('10.0.0.1/8'\).*host bits set"),
+        ("10.0.0.1/8", r"entry 1 \('10.0.0.1/8'\).*host bits set \(did you mean 10.0.0.0/8\?\)"),
         ("10.0.0.0/8;192.0.2.0/24", r"entry 1 \('10.0.0.0/8;192.0.2.0/24'\)"),
         ("*", r"entry 1 \('\*'\)"),
     ):
         with pytest.raises(ConfigError, match=f"CREDBATCH_TRUSTED_PROXIES: {named}"):
             networks(value)
+
+
+@pytest.mark.integration
+def test_the_public_process_refuses_to_start_with_a_bad_entry(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "CREDBATCH_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.0/33",
+        # Development mode would make up keys here before reading the setting.
+        "CREDBATCH_KEK_FILE": str(tmp_path / "kek"),
+        "CREDBATCH_WEBHOOK_KEK_FILE": str(tmp_path / "webhook-kek"),
+    }
+    started = subprocess.run(
+        [sys.executable, "-m", "services.public"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert started.returncode == 2, started.stderr
+    assert "CREDBATCH_TRUSTED_PROXIES: entry 2 ('192.0.2.0/33')" in started.stderr
 
 
 def test_the_client_is_the_first_untrusted_address_from_the_right() -> None:
