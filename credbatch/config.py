@@ -28,10 +28,12 @@ from credbatch.config_checks import (
 )
 from credbatch.env_values import (
     ConfigError,
+    Network,
     derive_role_url,
     env_float,
     env_float_list,
     env_int,
+    env_networks,
     env_optional_count,
     env_optional_positive,
     env_positive,
@@ -138,6 +140,9 @@ class Settings:
     status_refresh_interval: float = 5.0
     public_rate: float = 20.0
     public_burst: int = 40
+    # Proxies (CIDR networks) whose X-Forwarded-For the public endpoints believe; none by
+    # default, so a client cannot pick its own address (services/public/client_address.py).
+    trusted_proxies: tuple[Network, ...] = ()
     claim_ttl: int = 30 * 24 * 3600
     # Seconds a credential offer's pre-authorized code can be exchanged after issuance.
     offer_ttl: int = 7 * 24 * 3600
@@ -320,6 +325,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         public_rate=env_positive(env, "CREDBATCH_PUBLIC_RATE", Settings.public_rate),
         public_burst=env_int(env, "CREDBATCH_PUBLIC_BURST", Settings.public_burst, 1),
+        trusted_proxies=env_networks(env, "CREDBATCH_TRUSTED_PROXIES"),
         claim_ttl=env_int(env, "CREDBATCH_CLAIM_TTL", Settings.claim_ttl, 1),
         offer_ttl=env_int(env, "CREDBATCH_OFFER_TTL", Settings.offer_ttl, 1),
         signer_port=env_int(env, "CREDBATCH_SIGNER_PORT", Settings.signer_port),

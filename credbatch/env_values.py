@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from urllib.parse import urlsplit, urlunsplit
 
 
@@ -93,3 +94,43 @@ def env_switch(env: Mapping[str, str], key: str, default: bool) -> bool:
     if raw in ("off", "false", "0", "no"):
         return False
     raise ConfigError(f"{key} must be on or off, got {raw!r}")
+
+
+Network = IPv4Network | IPv6Network
+
+
+def env_networks(env: Mapping[str, str], key: str) -> tuple[Network, ...]:
+    """A comma-separated list of CIDR networks (a bare address is its own /32 or /128);
+    empty or unset = none. Each entry must be a network address: ``10.0.0.1/8`` (host bits
+    set) is refused as the typo it usually is. IPv4-mapped IPv6 networks are read as the
+    IPv4 networks they map, since clients are compared in that form."""
+    raw = env.get(key) or ""
+    networks: list[Network] = []
+    for position, entry in enumerate(raw.split(","), start=1):
+        text = entry.strip()
+        if not text:
+            continue
+        try:
+            network = ip_network(text)
+        except ValueError as error:
+            raise ConfigError(
+                f"{key}: entry {position} ({text!r}) is not a CIDR network: {error}"
+                + _did_you_mean(text)
+            ) from None
+        networks.append(_unmapped(network))
+    return tuple(networks)
+
+
+def _did_you_mean(text: str) -> str:
+    try:
+        return f" (did you mean {ip_network(text, strict=False)}?)"
+    except ValueError:
+        return ""
+
+
+def _unmapped(network: Network) -> Network:
+    if isinstance(network, IPv6Network) and network.prefixlen >= 96:
+        mapped = network.network_address.ipv4_mapped
+        if mapped is not None:
+            return IPv4Network((mapped, network.prefixlen - 96))
+    return network

@@ -3,7 +3,8 @@
 Internet-facing and unauthenticated, so it holds as little as it can: its database role
 reaches only the functions that answer its routes (``repository``), and it holds no key
 (status list tokens are signed and stored by the issuance workers). Every response carries
-the security headers of ``headers``, and every client is rate limited (``ratelimit``).
+the security headers of ``headers``, and every client is rate limited (``ratelimit``), the
+client being the address ``client_address`` decided, behind a trusted proxy or not.
 """
 
 from __future__ import annotations
@@ -21,14 +22,16 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from credbatch.batches.claim_mode import ClaimMode
+from credbatch.env_values import Network
 from credbatch.signing import sd_jwt
 from credbatch.signing.jose import JoseError
 from credbatch.signing.status_list import MEDIA_TYPE
 from services.public import claim_page
+from services.public.client_address import ClientAddress
 from services.public.headers import SecurityHeaders
 from services.public.nonces import Nonces
 from services.public.oid4vci_routes import oid4vci_routes
-from services.public.ratelimit import RateLimit, TokenBuckets
+from services.public.ratelimit import CODE_BURST, CODE_RATE, RateLimit, TokenBuckets
 from services.public.repository import PublicRepository
 from services.public.signer_client import SignerClient
 
@@ -59,13 +62,16 @@ def create_app(
     burst: int = 40,
     signer: SignerClient | None = None,
     nonce_key: bytes | None = None,
+    trusted_proxies: tuple[Network, ...] = (),
 ) -> Starlette:
     """The application, on a ``pool`` of the public endpoints' role; ``status_ttl`` caps how
     long HTTP caches keep a status list token, ``rate`` and ``burst`` are each client's
     budget (requests per second, and at once), ``signer`` signs the credentials of the
     OID4VCI endpoints (without one they answer 503), ``nonce_key`` MACs their c_nonces
     (without one, a key drawn for this application: its nonces pass only here, which is
-    enough for one process but not for replicas, so the process passes its setting)."""
+    enough for one process but not for replicas, so the process passes its setting);
+    ``trusted_proxies`` are the networks whose ``X-Forwarded-For`` names the client (none:
+    the peer is the client)."""
     repository = PublicRepository(pool)
     if signer is None:
         signer = SignerClient(httpx.AsyncClient(), None)
@@ -156,10 +162,18 @@ def create_app(
             Route("/claim/{token}", claim),
             Route(claim_page.STYLESHEET_PATH, claim_page.stylesheet),
             Route("/claim/{token}/credential", claim_credential),
-            *oid4vci_routes(pool, public_url, signer, Nonces(nonce_key or secrets.token_bytes(32))),
+            *oid4vci_routes(
+                pool,
+                public_url,
+                signer,
+                Nonces(nonce_key or secrets.token_bytes(32)),
+                TokenBuckets(CODE_RATE, CODE_BURST),
+            ),
         ],
-        # Outermost first: a 429 carries the security headers too.
+        # Outermost first: the client is decided before anything reads it, and a 429 carries
+        # the security headers too.
         middleware=[
+            Middleware(ClientAddress, trusted=trusted_proxies),
             Middleware(SecurityHeaders),
             Middleware(RateLimit, buckets=TokenBuckets(rate, burst)),
         ],

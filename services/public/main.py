@@ -6,6 +6,7 @@ import logging
 
 import httpx
 import uvicorn
+from starlette.types import ASGIApp
 
 from credbatch.config import Settings
 from credbatch.db.pool import create_pool
@@ -14,6 +15,23 @@ from services.public.http_metrics import HttpMetrics
 from services.public.signer_client import SignerClient
 
 log = logging.getLogger(__name__)
+
+
+def server_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
+    """uvicorn's configuration of the public process."""
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.public_port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.grace_seconds),
+        lifespan="off",
+        # The application decides who the client is (client_address, from
+        # CREDBATCH_TRUSTED_PROXIES); uvicorn's own handling would believe X-Forwarded-For
+        # from 127.0.0.1 and ::1 (or FORWARDED_ALLOW_IPS) before the application sees it.
+        proxy_headers=False,
+    )
 
 
 async def serve(settings: Settings) -> None:
@@ -38,19 +56,11 @@ async def serve(settings: Settings) -> None:
                 burst=settings.public_burst,
                 signer=SignerClient(signer_http, settings.signer_token),
                 nonce_key=nonce_key,
+                trusted_proxies=settings.trusted_proxies,
             )
         )
-        config = uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.public_port,
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=int(settings.grace_seconds),
-            lifespan="off",
-        )
         # uvicorn installs its own SIGTERM/SIGINT handlers and drains connections on them.
-        await uvicorn.Server(config).serve()
+        await uvicorn.Server(server_config(app, settings)).serve()
     finally:
         await signer_http.aclose()
         await pool.close()

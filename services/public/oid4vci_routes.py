@@ -33,6 +33,7 @@ from services.public.oid4vci_metadata import (
 )
 from services.public.oid4vci_proof import ProofError, check_proof
 from services.public.oid4vci_store import Exchange, Oid4vciStore
+from services.public.ratelimit import TokenBuckets, slow_down
 from services.public.signer_client import SignerClient, SignerUnavailable
 
 _MAX_BODY = 64 * 1024
@@ -100,8 +101,16 @@ def _form(body: bytes) -> dict[str, str] | None:
     return form if len(form) == len(pairs) else None
 
 
-def oid4vci_routes(pool: Any, public_url: str, signer: SignerClient, nonces: Nonces) -> list[Route]:
-    """The routes, mounted by the public application; ``nonces`` makes and checks c_nonces."""
+def oid4vci_routes(
+    pool: Any,
+    public_url: str,
+    signer: SignerClient,
+    nonces: Nonces,
+    code_attempts: TokenBuckets,
+) -> list[Route]:
+    """The routes, mounted by the public application; ``nonces`` makes and checks c_nonces,
+    ``code_attempts`` limits the exchanges of each pre-authorized code, whatever address they
+    come from."""
     store = Oid4vciStore(pool)
 
     async def credential_issuer(request: Request) -> Response:
@@ -166,6 +175,9 @@ def oid4vci_routes(pool: Any, public_url: str, signer: SignerClient, nonces: Non
             )
         if not isinstance(code, str) or not code or len(code) > 128:
             return _error("invalid_request", "pre-authorized_code is required")
+        wait = code_attempts.take(f"{tenant}/{code}")
+        if wait > 0:
+            return slow_down(wait)
         outcome, access_token = await store.exchange(tenant, code, tx_code)
         if outcome is Exchange.TX_CODE_MISSING:
             return _error("invalid_request", "this offer asks for tx_code: send it")
