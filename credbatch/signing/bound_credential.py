@@ -2,8 +2,10 @@
 
 The worker's credential (signed at issuance, bound to no key) is the source of truth for
 what the holder is issued: its always-visible claims (``iss``, ``vct``, ``status`` with the
-record's status list entry, ``exp``, ``Cred_URL``) stay visible, its disclosures stay
-selectively disclosable, and ``cnf`` and a new ``iat`` are added as visible claims.
+record's status list entry, ``exp``) stay visible, its disclosures (the attributes,
+``Cred_URL``) stay selectively disclosable, and ``cnf`` and a new ``iat`` are added as visible
+claims. A credential stored before ``Cred_URL`` became disclosable carries it visible: its
+bound copy discloses it selectively, like one issued today.
 """
 
 from __future__ import annotations
@@ -38,4 +40,6 @@ def bind(
     claims["iat"] = issued_at
     claims["cnf"] = {"jwk": holder_key(holder_jwk)}
     disclosable = dict(sd_jwt.decode_disclosure(d) for d in disclosures)
+    for name in sd_jwt.DISCLOSABLE_ONLY.intersection(claims):
+        disclosable[name] = claims.pop(name)
     return sd_jwt.issue(key=key, kid=kid, claims=claims, disclosable=disclosable)

@@ -3,6 +3,10 @@
 An issued credential is ``<issuer-signed JWT>~<disclosure>~...~`` (no key binding JWT). Each
 schema attribute is a selectively disclosable top-level claim: its disclosure is the base64url
 JSON array ``[salt, name, value]`` and the JWT carries only its digest in ``_sd``.
+
+``Cred_URL``, the link to the certificate, is always selectively disclosable too: the PDF it
+leads to shows every attribute, so a visible link would hand each verifier what the holder
+chose not to disclose. ``issue`` refuses it among the always-visible claims.
 """
 
 from __future__ import annotations
@@ -29,8 +33,10 @@ SD_ALG = "sha-256"
 _SALT_BYTES = 16
 # Registered and SD-JWT claims an attribute must never shadow.
 RESERVED_CLAIMS = frozenset(
-    {"iss", "sub", "iat", "exp", "nbf", "vct", "status", "cnf", "_sd", "_sd_alg", "...", "Cred_URL"}
+    {"iss", "sub", "iat", "exp", "nbf", "vct", "status", "cnf", "_sd", "_sd_alg", "..."}
 )
+# Claims never issued always-visible (see the module docstring).
+DISCLOSABLE_ONLY = frozenset({"Cred_URL"})
 
 
 class SdJwtError(JoseError):
@@ -59,12 +65,20 @@ def issue(
     Args:
         key: the tenant's active ES256 key.
         kid: its key id (RFC 7638 thumbprint), put in the header.
-        claims: always-visible claims (iss, vct, iat, exp, status, Cred_URL, ...).
-        disclosable: claims to make selectively disclosable, typed JSON values.
+        claims: always-visible claims (iss, vct, iat, exp, status, ...).
+        disclosable: claims to make selectively disclosable, typed JSON values (the schema's
+            attributes, Cred_URL).
+
+    Raises:
+        ValueError: a disclosable claim shadows a reserved one, or ``claims`` holds one that
+            must be disclosable (``DISCLOSABLE_ONLY``).
     """
     clash = RESERVED_CLAIMS.intersection(disclosable)
     if clash:
         raise ValueError(f"disclosable claims shadow reserved ones: {sorted(clash)}")
+    visible = DISCLOSABLE_ONLY.intersection(claims)
+    if visible:
+        raise ValueError(f"claims that must be selectively disclosable: {sorted(visible)}")
     disclosures = [make_disclosure(name, value) for name, value in disclosable.items()]
     payload = dict(claims)
     # Sorted, so the order of the digests does not reveal the order of the attributes.

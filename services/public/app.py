@@ -27,6 +27,7 @@ from credbatch.signing import sd_jwt
 from credbatch.signing.jose import JoseError
 from credbatch.signing.status_list import MEDIA_TYPE
 from services.public import claim_page
+from services.public.certificate_page import certificate_response
 from services.public.client_address import ClientAddress
 from services.public.headers import SecurityHeaders
 from services.public.nonces import Nonces
@@ -111,10 +112,10 @@ def create_app(
         )
 
     async def certificate(request: Request) -> Response:
-        pdf = await repository.certificate(request.path_params["id"])
-        if pdf is None:
+        found = await repository.certificate(request.path_params["id"])
+        if found is None:
             return _not_found()
-        return Response(pdf, media_type="application/pdf")
+        return certificate_response(found)
 
     async def claim(request: Request) -> Response:
         token = request.path_params["token"]

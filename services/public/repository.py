@@ -24,7 +24,7 @@ from credbatch.signing import opaque
 
 _JWKS = "SELECT public_issuer_jwks($1) AS jwk"
 _STATUS_LIST = "SELECT token, expires_at FROM public_status_list_token($1, $2)"
-_CERTIFICATE = "SELECT public_certificate($1, $2)"
+_CERTIFICATE = "SELECT revoked, pdf FROM public_certificate($1, $2)"
 _CLAIM = "SELECT * FROM public_claim($1, $2)"
 
 
@@ -34,6 +34,15 @@ class StoredToken:
 
     token: str | None
     expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCertificate:
+    """A certificate as ``/c/{id}`` serves it; a revoked record's ``pdf`` is None (the
+    database does not hand it out)."""
+
+    revoked: bool
+    pdf: bytes | None
 
 
 @dataclass(frozen=True)
@@ -70,12 +79,16 @@ class PublicRepository:
             return None
         return StoredToken(row["token"], row["expires_at"])
 
-    async def certificate(self, certificate_id: str) -> bytes | None:
+    async def certificate(self, certificate_id: str) -> StoredCertificate | None:
+        """The certificate, or None when the tenant its id names has no such certificate."""
         tenant_id = opaque.tenant_of(certificate_id)
         if tenant_id is None:
             return None
-        pdf = await self._pool.fetchval(_CERTIFICATE, tenant_id, certificate_id)
-        return bytes(pdf) if pdf is not None else None
+        row = await self._pool.fetchrow(_CERTIFICATE, tenant_id, certificate_id)
+        if row is None:
+            return None
+        pdf = row["pdf"]
+        return StoredCertificate(row["revoked"], bytes(pdf) if pdf is not None else None)
 
     async def credential(self, claim_token: str) -> ClaimedCredential | None:
         tenant_id = opaque.tenant_of(claim_token)

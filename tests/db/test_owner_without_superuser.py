@@ -103,7 +103,10 @@ async def test_every_role_s_functions_find_their_rows(plain_owned: PlainOwned) -
     public, signer = world.public, world.signer
     assert len(await public.fetch("SELECT public_issuer_jwks($1)", tenant)) == 1
     assert await public.fetchrow("SELECT * FROM public_status_list_token($1, $2)", tenant, list_id)
-    assert await public.fetchval("SELECT public_certificate($1, $2)", tenant, certificate) == b"%"
+    assert (
+        await public.fetchval("SELECT pdf FROM public_certificate($1, $2)", tenant, certificate)
+        == b"%"
+    )
     assert await public.fetchrow("SELECT * FROM public_claim($1, $2)", tenant, claim_token)
     assert await public.fetch("SELECT * FROM public_credential_configurations($1)", tenant)
     assert await public.fetchrow("SELECT * FROM public_offer($1, $2)", tenant, code)

@@ -73,10 +73,12 @@ async def issue_one(
         "status": {
             "status_list": {"idx": entry.index, "uri": list_uri(PUBLIC_URL, tenant, entry.list_id)}
         },
-        "Cred_URL": f"{PUBLIC_URL}/c/{certificate_id}",
     }
     credential = sd_jwt.issue(
-        key=key.private_key, kid=key.kid, claims=claims, disclosable={"name": "Ada"}
+        key=key.private_key,
+        kid=key.kid,
+        claims=claims,
+        disclosable={"name": "Ada", "Cred_URL": f"{PUBLIC_URL}/c/{certificate_id}"},
     )
     claim_token = opaque.new_id(tenant)
     async with tenant_transaction(app_pool, service_scope(tenant)) as conn:

@@ -58,3 +58,20 @@ def test_reserved_names_cannot_be_disclosable() -> None:
     key, _, kid = new_key()
     with pytest.raises(ValueError, match="reserved"):
         issue(key=key, kid=kid, claims={}, disclosable={"iss": "x"})
+
+
+def test_cred_url_is_issued_only_as_a_disclosure() -> None:
+    key, jwk, kid = new_key()
+    link = "https://issuer/c/abc"
+    with pytest.raises(ValueError, match="selectively disclosable: \\['Cred_URL'\\]"):
+        issue(key=key, kid=kid, claims={"iss": "https://issuer", "Cred_URL": link}, disclosable={})
+    token = issue(
+        key=key, kid=kid, claims={"iss": "https://issuer"}, disclosable={"Cred_URL": link}
+    )
+    jwt, _ = split(token)
+    assert link not in b64url_decode(jwt.split(".")[1]).decode()
+    jwks = [{**jwk, "kid": kid}]
+    assert verify(token, jwks).disclosed == {"Cred_URL": link}
+    # Presented without its disclosure, the credential still verifies and names no link.
+    bare = verify(jwt + "~", jwks)
+    assert "Cred_URL" not in bare.claims

@@ -3,8 +3,9 @@
 ``draft_credential`` is pure: the random ids (``new_identifiers``), the status-list entry
 and the time of issue come in as arguments, so the same inputs always build the same draft;
 signing and rendering happen in the handler, each in its span.
-The schema's attributes are selectively disclosable; what a verifier needs before any
-disclosure (issuer, type, times, status entry, Cred_URL) is always visible.
+The schema's attributes and ``Cred_URL`` are selectively disclosable (the certificate the link
+leads to shows every attribute, so the holder decides who gets it); what a verifier needs
+before any disclosure (issuer, type, times, status entry) is always visible.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from credbatch.signing import opaque
 from credbatch.signing.status_list import StatusEntry, list_uri
 from credbatch.templating.certificate import CompiledCertificate
+from credbatch.templating.placeholders import CRED_URL
 from workers.issuance.certificates import cred_url, new_certificate_id
 from workers.issuance.context import BatchContext
 from workers.issuance.rendering import template_values
@@ -127,14 +129,15 @@ def draft_credential(
         expires_at = datetime.fromtimestamp(issued_at, UTC) + timedelta(
             seconds=context.validity_seconds
         )
-    if links.cred_url is not None:
-        claims["Cred_URL"] = links.cred_url
     # Absent optional values are left out rather than disclosed as null.
     disclosable = {
         name: holder.attributes[name]
         for name in context.attribute_names
         if holder.attributes.get(name) is not None
     }
+    if links.cred_url is not None:
+        # No attribute is named Cred_URL: schemas reserve the name.
+        disclosable[CRED_URL] = links.cred_url
     certificate = None
     if context.certificate is not None and links.cred_url is not None:
         certificate = CertificateInputs(

@@ -109,11 +109,13 @@ def test_schema_attributes_with_values_are_disclosable_and_nothing_else() -> Non
     assert not set(built.disclosable) & set(built.claims)
 
 
-def test_a_certificate_puts_cred_url_in_the_claims_and_carries_its_inputs() -> None:
+def test_a_certificate_makes_cred_url_disclosable_and_carries_its_inputs() -> None:
     batch = context(certificate=True)
     built = draft(batch, {"full_name": "Ann", "score": 90}, "cert-1")
     cred_url = f"{PUBLIC}/c/cert-1"
-    assert built.claims["Cred_URL"] == cred_url
+    # The link leads to a PDF of every attribute: the holder discloses it, or not.
+    assert built.disclosable == {"full_name": "Ann", "score": 90, "Cred_URL": cred_url}
+    assert "Cred_URL" not in built.claims
     assert built.links.cred_url == cred_url
     assert built.certificate is not None
     assert built.certificate.template is batch.certificate

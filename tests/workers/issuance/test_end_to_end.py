@@ -86,12 +86,14 @@ async def test_batch_with_email_sms_and_certificates_is_fully_issued_and_verifia
             assert download.headers["content-type"] == "application/dc+sd-jwt"
             verified = sd_jwt.verify(download.text, jwks)
             assert verified.header["typ"] == "dc+sd-jwt"
-            assert verified.disclosed == row["attributes"]
+            # The attributes and the certificate's link are each selectively disclosable.
+            cred_url = verified.disclosed["Cred_URL"]
+            assert verified.disclosed == {**row["attributes"], "Cred_URL": cred_url}
             payload = verified.payload
+            assert "Cred_URL" not in payload
             assert payload["iss"] == issuer
             assert payload["exp"] - payload["iat"] == 86400
             # Cred_URL serves the PDF with this row's values.
-            cred_url = payload["Cred_URL"]
             assert cred_url in text
             pdf = await client.get(cred_url)
             assert pdf.headers["content-type"] == "application/pdf"
