@@ -203,7 +203,6 @@ async def test_the_claims_steps_run_only_inside_the_claim(owner_pool: asyncpg.Po
         "dispatch_choose_tenant",
         "dispatch_choose_batch",
         "dispatch_take_records",
-        "dispatch_advance_batch",
         "dispatch_advance_tenant",
         "dispatch_advance_clock",
     }

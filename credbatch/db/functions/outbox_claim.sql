@@ -29,8 +29,8 @@
 -- while its batches using other channels, and other tenants, go on.
 --
 -- The claim is a loop of picks, each made of named steps, one function each:
--- dispatch_choose_tenant, then, until the tenant's quantum is taken, dispatch_choose_batch,
--- dispatch_take_records and dispatch_advance_batch; then dispatch_advance_tenant; at the end,
+-- dispatch_choose_tenant, then, until the tenant's quantum is taken, dispatch_choose_batch
+-- and dispatch_take_records; then dispatch_advance_tenant; at the end,
 -- dispatch_advance_clock. This function holds what one claim knows and the steps do not:
 -- its budget, the records in flight as it counts them, and the keys it has skipped.
 --
@@ -95,11 +95,9 @@ BEGIN
 
   WHILE v_budget > 0 LOOP
     t := public.dispatch_choose_tenant(v_skip_tenants, v_clock, v_now, p_emails_per_second,
-                                       p_sms_per_second);
+                                       p_sms_per_second, v_in_flight);
     EXIT WHEN t.tenant_id IS NULL;
-    v_quota := least(v_quantum, v_budget, p_tenant_in_flight
-                     - (SELECT coalesce(sum(f.records), 0) FROM unnest(v_in_flight) f
-                        WHERE f.tenant_id = t.tenant_id));
+    v_quota := least(v_quantum, v_budget, p_tenant_in_flight - t.in_flight);
     v_taken := 0;
     WHILE v_quota > 0 LOOP
       b := public.dispatch_choose_batch(t.tenant_id, v_skip_batches, t.batch_clock,
@@ -115,7 +113,7 @@ BEGIN
         v_skip_batches := v_skip_batches || b.batch_id;
         CONTINUE;
       END IF;
-      r := public.dispatch_take_records(t.tenant_id, b.batch_id, v_after, v_n);
+      r := public.dispatch_take_records(t.tenant_id, b.batch_id, v_after, v_n, b.vtime);
       IF r.short THEN
         v_skip_batches := v_skip_batches || b.batch_id;
       END IF;
@@ -124,7 +122,6 @@ BEGIN
         SELECT t.tenant_id, b.batch_id, u.id, u.attempt, b.traceparent
         FROM unnest(r.record_ids, r.attempts) WITH ORDINALITY AS u(id, attempt, n)
         ORDER BY u.n;
-      b.vtime := public.dispatch_advance_batch(t.tenant_id, b.batch_id, b.vtime, r.taken);
       v_in_flight := v_in_flight
         || ROW(t.tenant_id, b.batch_id, r.taken, r.last_row)::public.dispatch_batch_flight;
       IF 'EMAIL' = ANY (b.mediums) THEN
