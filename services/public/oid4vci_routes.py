@@ -5,8 +5,11 @@ Pre-authorized code flow: the invitation carries ``openid-credential-offer://`` 
 pre-authorized code (and the transaction code when one was sent) once for a short-lived
 access token bound to the record, fetches a ``c_nonce``, and requests the credential with a
 key proof. The credential is signed by the internal signer, bound to the proof's key; the
-record then becomes CLAIMED. Errors are the JSON ``{"error": ...}`` of RFC 6749 (token) and
-RFC 6750 / OpenID4VCI (credential).
+record then becomes CLAIMED. Errors are ``{"error": ..., "error_description": ...}``
+(``errors``) with the codes of RFC 6749 (token) and RFC 6750 / OpenID4VCI (credential).
+
+Every metadata document is served at each place a wallet of OpenID4VCI 1.0 or of an earlier
+draft looks for it (``oid4vci_metadata``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from services.public.errors import error_response, not_found
 from services.public.oid4vci_metadata import (
+    AUTHORIZATION_SERVER_PATHS,
+    CREDENTIAL_ISSUER_PATHS,
     PRE_AUTHORIZED_GRANT,
     authorization_server_metadata,
     issuer_id,
@@ -34,14 +40,26 @@ from services.public.signer_client import SignerClient, SignerUnavailable
 _MAX_BODY = 64 * 1024
 _MAX_FORM = 4 * 1024
 _TX_CODE_LENGTH = 6
+_UNKNOWN_CODE = (
+    "The pre-authorized code is unknown to this issuer, already redeemed, expired or withdrawn"
+)
 
 
-def _error(error: str, status: int = 400, **headers: str) -> Response:
-    return JSONResponse({"error": error}, status_code=status, headers=headers or None)
+def _error(error: str, description: str, status: int = 400, **headers: str) -> Response:
+    return error_response(error, description, status, **headers)
 
 
 def _invalid_token() -> Response:
-    return _error("invalid_token", 401, **{"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    return _error(
+        "invalid_token",
+        "Send the access token of this issuer's token endpoint as 'Authorization: Bearer"
+        " <token>'; this one is missing, unknown, expired or of another issuer",
+        401,
+        **{"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
+
+
+_NO_ISSUER = "No credential issuer at this address: the tenant is unknown or issues nothing"
 
 
 def _tenant(request: Request) -> uuid.UUID | None:
@@ -51,11 +69,23 @@ def _tenant(request: Request) -> uuid.UUID | None:
         return None
 
 
+async def _bounded_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it exceeds ``limit`` bytes (read no further, so
+    an endless body costs no memory)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
 def _form(body: bytes) -> dict[str, str] | None:
     """An ``application/x-www-form-urlencoded`` body; None when malformed or a name repeats
     (RFC 6749 forbids repeated parameters)."""
-    if len(body) > _MAX_FORM:
-        return None
     try:
         pairs = parse_qsl(body.decode("ascii"), strict_parsing=bool(body), max_num_fields=16)
     except (UnicodeDecodeError, ValueError):
@@ -72,14 +102,14 @@ def oid4vci_routes(pool: Any, public_url: str, signer: SignerClient) -> list[Rou
         tenant = _tenant(request)
         configurations = await store.configurations(tenant) if tenant else []
         if tenant is None or not configurations:
-            return JSONResponse({"error": "not_found"}, status_code=404)
+            return not_found(_NO_ISSUER)
         issuer = issuer_id(public_url, tenant)
         return JSONResponse(issuer_metadata(issuer, configurations))
 
     async def authorization_server(request: Request) -> Response:
         tenant = _tenant(request)
         if tenant is None or not await store.configurations(tenant):
-            return JSONResponse({"error": "not_found"}, status_code=404)
+            return not_found(_NO_ISSUER)
         return JSONResponse(authorization_server_metadata(issuer_id(public_url, tenant)))
 
     async def offer(request: Request) -> Response:
@@ -87,9 +117,14 @@ def oid4vci_routes(pool: Any, public_url: str, signer: SignerClient) -> list[Rou
         code = request.path_params["code"]
         found = await store.offer(tenant, code) if tenant and len(code) <= 128 else None
         if tenant is None or found is None:
-            return JSONResponse({"error": "not_found"}, status_code=404)
+            return not_found(
+                "No such credential offer: it was already redeemed, has expired or never"
+                " existed; ask the issuer for a new one"
+            )
         if found.revoked:
-            return JSONResponse({"error": "revoked"}, status_code=410)
+            return error_response(
+                "revoked", "The issuer has revoked this credential: its offer is withdrawn", 410
+            )
         grant: dict[str, Any] = {"pre-authorized_code": code}
         if found.asks_tx_code:
             grant["tx_code"] = {
@@ -108,26 +143,57 @@ def oid4vci_routes(pool: Any, public_url: str, signer: SignerClient) -> list[Rou
     async def token(request: Request) -> Response:
         tenant = _tenant(request)
         if tenant is None:
-            return _error("invalid_grant")
+            return _error("invalid_grant", _UNKNOWN_CODE)
         if not request.headers.get("content-type", "").startswith(
             "application/x-www-form-urlencoded"
         ):
-            return _error("invalid_request")
-        form = _form(await request.body())
+            return _error(
+                "invalid_request", "Send the token request as application/x-www-form-urlencoded"
+            )
+        body = await _bounded_body(request, _MAX_FORM)
+        if body is None:
+            return _error(
+                "invalid_request", f"The token request body exceeds {_MAX_FORM} bytes", 413
+            )
+        form = _form(body)
         if form is None:
-            return _error("invalid_request")
+            return _error(
+                "invalid_request",
+                "The form body is malformed: ASCII name=value pairs joined by '&', at most 16,"
+                " no parameter repeated",
+            )
         grant_type = form.get("grant_type")
         code = form.get("pre-authorized_code")
         tx_code = form.get("tx_code")
+        if not grant_type:
+            return _error("invalid_request", f"grant_type is required: {PRE_AUTHORIZED_GRANT}")
         if grant_type != PRE_AUTHORIZED_GRANT:
-            return _error("unsupported_grant_type" if grant_type else "invalid_request")
-        if not isinstance(code, str) or not code or len(code) > 128:
-            return _error("invalid_request")
+            return _error(
+                "unsupported_grant_type",
+                f"This issuer grants only the pre-authorized code flow: {PRE_AUTHORIZED_GRANT}",
+            )
+        if not code or len(code) > 128:
+            return _error(
+                "invalid_request",
+                "pre-authorized_code is required: the code of the credential offer"
+                " (at most 128 characters)",
+            )
         outcome, access_token = await store.exchange(tenant, code, tx_code)
-        if outcome in (Exchange.TX_CODE_MISSING, Exchange.TX_CODE_UNEXPECTED):
-            return _error("invalid_request")
+        if outcome is Exchange.TX_CODE_MISSING:
+            return _error(
+                "invalid_request",
+                "tx_code is required: this offer asks for the transaction code sent to the"
+                " holder on another channel",
+            )
+        if outcome is Exchange.TX_CODE_UNEXPECTED:
+            return _error("invalid_request", "This offer has no transaction code: omit tx_code")
+        if outcome is Exchange.TX_CODE_WRONG:
+            return _error(
+                "invalid_grant",
+                "tx_code is wrong; after too many wrong codes the offer is withdrawn",
+            )
         if outcome is not Exchange.GRANTED or access_token is None:
-            return _error("invalid_grant")
+            return _error("invalid_grant", _UNKNOWN_CODE)
         # Five minutes, as public_offer_exchange stores it.
         return JSONResponse(
             {"access_token": access_token, "token_type": "Bearer", "expires_in": 300}
@@ -137,7 +203,7 @@ def oid4vci_routes(pool: Any, public_url: str, signer: SignerClient) -> list[Rou
         tenant = _tenant(request)
         fresh = await store.new_nonce(tenant) if tenant else None
         if fresh is None:
-            return JSONResponse({"error": "not_found"}, status_code=404)
+            return not_found(_NO_ISSUER)
         return JSONResponse({"c_nonce": fresh})
 
     async def credential(request: Request) -> Response:
@@ -156,39 +222,62 @@ def oid4vci_routes(pool: Any, public_url: str, signer: SignerClient) -> list[Rou
         except orjson.JSONDecodeError:
             data = None
         if not isinstance(data, dict):
-            return _error("invalid_credential_request")
+            return _error(
+                "invalid_credential_request",
+                f"The body must be a JSON object of at most {_MAX_BODY} bytes",
+            )
         if "credential_configuration_id" not in data or "credential_identifier" in data:
-            return _error("invalid_credential_request")
+            return _error(
+                "invalid_credential_request",
+                "Name the credential by credential_configuration_id (credential_identifier"
+                " is not used by this issuer)",
+            )
         if data["credential_configuration_id"] != grant.configuration_id:
-            return _error("unknown_credential_configuration")
+            return _error(
+                "unknown_credential_configuration",
+                "credential_configuration_id is not the one of the offer this token was"
+                " granted for",
+            )
         proofs = data.get("proofs")
         if "proof" in data or not isinstance(proofs, dict) or set(proofs) != {"jwt"}:
-            return _error("invalid_proof")
+            return _error("invalid_proof", 'Send one key proof as "proofs": {"jwt": [<proof>]}')
         jwts = proofs["jwt"]
         # No batch issuance is advertised: one key, one credential.
         if not isinstance(jwts, list) or len(jwts) != 1:
-            return _error("invalid_proof")
+            return _error("invalid_proof", "proofs.jwt must be a list of exactly one proof")
         issuer = issuer_id(public_url, tenant)
         try:
             proof = check_proof(jwts[0], audience=issuer, now=time.time())
-        except ProofError:
-            return _error("invalid_proof")
+        except ProofError as error:
+            # The checks' messages name what is wrong, never a value of the proof.
+            return _error("invalid_proof", f"The key proof is invalid: {error}")
         if not await store.use_nonce(tenant, proof.nonce):
-            return _error("invalid_nonce")
+            return _error(
+                "invalid_nonce",
+                "The proof's nonce is unknown, used or expired: fetch a fresh one from the"
+                " nonce endpoint",
+            )
         try:
             issued = await signer.bound_credential(tenant, grant.record_id, proof.holder_jwk)
         except SignerUnavailable:
-            return _error("server_error", 503, **{"Retry-After": "5"})
+            return _error(
+                "server_error",
+                "Signing is unavailable right now; retry",
+                503,
+                **{"Retry-After": "5"},
+            )
         if issued is None:
-            return _error("credential_request_denied")
+            return _error(
+                "credential_request_denied",
+                "The issuer no longer issues this credential (it was revoked or withdrawn)",
+            )
         await store.mark_claimed(tenant, access_token)
         return JSONResponse({"credentials": [{"credential": issued}]})
 
     prefix = "/tenants/{tenant}"
     return [
-        Route("/.well-known/openid-credential-issuer" + prefix, credential_issuer),
-        Route(prefix + "/.well-known/openid-credential-issuer", credential_issuer),
-        Route("/.well-known/oauth-authorization-server" + prefix, authorization_server),
+        *(Route(path, credential_issuer) for path in CREDENTIAL_ISSUER_PATHS),
+        *(Route(path, authorization_server) for path in AUTHORIZATION_SERVER_PATHS),
         Route(prefix + "/offers/{code}", offer),
         Route(prefix + "/token", token, methods=["POST"]),
         Route(prefix + "/nonce", nonce, methods=["POST"]),

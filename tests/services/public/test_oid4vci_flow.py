@@ -87,7 +87,7 @@ async def test_a_single_medium_offer_asks_no_code(
         granted = await wallet.token()
     grant = offer["grants"]["urn:ietf:params:oauth:grant-type:pre-authorized_code"]
     assert "tx_code" not in grant
-    assert with_code.status_code == 400 and with_code.json() == {"error": "invalid_request"}
+    assert with_code.status_code == 400 and with_code.json()["error"] == "invalid_request"
     assert granted.status_code == 200 and granted.json()["token_type"] == "Bearer"
 
 
@@ -137,7 +137,7 @@ async def test_a_pre_authorized_code_is_exchanged_once(
         await wallet.access_token()
         again = await wallet.token(tx_code=offered.link.tx_code)
         offer_after = await client.get(offered.offer_path)
-    assert again.status_code == 400 and again.json() == {"error": "invalid_grant"}
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
     assert offer_after.status_code == 404
 
 
@@ -149,7 +149,7 @@ async def test_an_expired_pre_authorized_code_is_refused(
         wallet = Wallet(client, offered)
         time.sleep(1.2)
         response = await wallet.token(tx_code=offered.link.tx_code)
-    assert response.status_code == 400 and response.json() == {"error": "invalid_grant"}
+    assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
 
 
 async def test_wrong_or_missing_tx_codes_and_the_five_attempt_limit(
@@ -162,13 +162,13 @@ async def test_wrong_or_missing_tx_codes_and_the_five_attempt_limit(
     async with client_of(oid4vci_app(public_pool, signer_pool)) as client:
         wallet = Wallet(client, offered)
         missing = await wallet.token()
-        assert missing.status_code == 400 and missing.json() == {"error": "invalid_request"}
+        assert missing.status_code == 400 and missing.json()["error"] == "invalid_request"
         for _ in range(5):
             response = await wallet.token(tx_code=wrong)
-            assert response.status_code == 400 and response.json() == {"error": "invalid_grant"}
+            assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
         # The right code no longer helps: the offer is spent.
         late = await wallet.token(tx_code=right)
-    assert late.status_code == 400 and late.json() == {"error": "invalid_grant"}
+    assert late.status_code == 400 and late.json()["error"] == "invalid_grant"
 
 
 async def test_four_wrong_codes_leave_the_offer_usable(
@@ -203,8 +203,8 @@ async def test_another_tenants_offer_and_token_are_not_found(
         other = Wallet(client, second)
         crossed = await other.credential(access_token, other.proof(await other.nonce()))
     assert offer.status_code == 404
-    assert response.status_code == 400 and response.json() == {"error": "invalid_grant"}
-    assert crossed.status_code == 401 and crossed.json() == {"error": "invalid_token"}
+    assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
+    assert crossed.status_code == 401 and crossed.json()["error"] == "invalid_token"
     assert crossed.headers["www-authenticate"] == 'Bearer error="invalid_token"'
 
 
@@ -219,9 +219,9 @@ async def test_token_requests_must_be_well_formed(
         no_code = await client.post(
             path, data={"grant_type": "urn:ietf:params:oauth:grant-type:pre-authorized_code"}
         )
-    assert as_json.json() == {"error": "invalid_request"}
-    assert other_grant.json() == {"error": "unsupported_grant_type"}
-    assert no_code.json() == {"error": "invalid_request"}
+    assert as_json.json()["error"] == "invalid_request"
+    assert other_grant.json()["error"] == "unsupported_grant_type"
+    assert no_code.json()["error"] == "invalid_request"
     assert {as_json.status_code, other_grant.status_code, no_code.status_code} == {400}
 
 
@@ -243,7 +243,7 @@ async def test_bad_proofs_are_refused(
         for name, proof in cases.items():
             response = await wallet.credential(access_token, proof)
             assert response.status_code == 400, name
-            assert response.json() == {"error": "invalid_proof"}, name
+            assert response.json()["error"] == "invalid_proof", name
         missing = await client.post(
             f"/tenants/{offered.tenant_id}/credential",
             json={"credential_configuration_id": offered.configuration_id},
@@ -253,10 +253,10 @@ async def test_bad_proofs_are_refused(
             access_token, wallet.proof(await wallet.nonce()), configuration_id="nope"
         )
         no_token = await client.post(f"/tenants/{offered.tenant_id}/credential", json={})
-    assert missing.status_code == 400 and missing.json() == {"error": "invalid_proof"}
+    assert missing.status_code == 400 and missing.json()["error"] == "invalid_proof"
     assert unknown.status_code == 400
-    assert unknown.json() == {"error": "unknown_credential_configuration"}
-    assert no_token.status_code == 401 and no_token.json() == {"error": "invalid_token"}
+    assert unknown.json()["error"] == "unknown_credential_configuration"
+    assert no_token.status_code == 401 and no_token.json()["error"] == "invalid_token"
     assert await _record_state(app_pool, offered.tenant_id, offered.record_id) == (
         "INVITED",
         False,
@@ -284,7 +284,7 @@ async def test_stale_made_up_or_replayed_nonces_are_refused(
         stale = await wallet.credential(access_token, wallet.proof(stale_nonce))
     assert first.status_code == 200
     for response in (made_up, replayed, stale):
-        assert response.status_code == 400 and response.json() == {"error": "invalid_nonce"}
+        assert response.status_code == 400 and response.json()["error"] == "invalid_nonce"
 
 
 async def test_download_batches_keep_the_bearer_download_and_wallet_ones_close_it(

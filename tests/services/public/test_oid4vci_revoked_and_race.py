@@ -60,8 +60,8 @@ async def test_a_revoked_offer_answers_410_and_its_code_buys_no_token(
         await _set_state(owner_pool, offered.record_id, "REVOKED")
         offer = await client.get(offered.offer_path)
         token = await Wallet(client, offered).token(tx_code=offered.link.tx_code)
-    assert offer.status_code == 410 and offer.json() == {"error": "revoked"}
-    assert token.status_code == 400 and token.json() == {"error": "invalid_grant"}
+    assert offer.status_code == 410 and offer.json()["error"] == "revoked"
+    assert token.status_code == 400 and token.json()["error"] == "invalid_grant"
     # The refused exchange did not spend the offer: nothing but the revocation stopped it.
     used = await owner_pool.fetchval(
         "SELECT used_at FROM oid4vci_offers WHERE record_id = $1", offered.record_id
@@ -82,7 +82,7 @@ async def test_an_access_token_taken_before_revocation_gets_no_credential(
         await _set_state(owner_pool, offered.record_id, "REVOKED")
         response = await wallet.credential(access_token, wallet.proof(await wallet.nonce()))
     assert response.status_code == 400
-    assert response.json() == {"error": "credential_request_denied"}
+    assert response.json()["error"] == "credential_request_denied"
     assert (await _record(owner_pool, offered.record_id))["state"] == "REVOKED"
 
 
