@@ -10,9 +10,11 @@ BUF_VERSION := 1.75.0
 BUF := .tools/node_modules/.bin/buf
 # The wallet test's npm libraries, exactly as tests/wallet/package-lock.json pins them.
 WALLET_DEPS := .tools/wallet/node_modules/.package-lock.json
+# The draft-13 wallet test's npm library, exactly as tests/wallet_draft/package-lock.json pins it.
+WALLET_DRAFT_DEPS := .tools/wallet_draft/node_modules/.package-lock.json
 
 .PHONY: help install lock check-lock hooks run test test-unit lint typecheck protos check-protos \
-	lint-protos clean demo descriptor-set validate-deploy browser wallet-deps
+	lint-protos clean demo descriptor-set validate-deploy browser wallet-deps wallet-draft-deps
 
 help:
 	@echo "make install         - create .venv and install credbatch with its dev tools from the lock"
@@ -24,6 +26,7 @@ help:
 	@echo "make test-unit       - the fast tier: tests needing no PostgreSQL, RabbitMQ or child process"
 	@echo "make browser         - install Debian's chromium (the claim page tests run it headless)"
 	@echo "make wallet-deps     - install the wallet test's pinned npm libraries into .tools/wallet"
+	@echo "make wallet-draft-deps - install the draft-13 wallet test's pinned npm library"
 	@echo "make lint            - lock check, ruff, ruff format, mypy, generated-code staleness, buf lint"
 	@echo "make typecheck       - mypy (strict) only"
 	@echo "make protos          - regenerate credbatch/gen from protos/"
@@ -61,7 +64,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) -m credbatch.devrun
 
-test: $(STAMP) browser $(WALLET_DEPS)
+test: $(STAMP) browser $(WALLET_DEPS) $(WALLET_DRAFT_DEPS)
 	$(PY) -m credbatch.codegen --check
 	$(PY) -m pytest -q -p no:cacheprovider
 
@@ -100,6 +103,14 @@ $(WALLET_DEPS): tests/wallet/package.json tests/wallet/package-lock.json
 	touch $(WALLET_DEPS)
 
 wallet-deps: $(WALLET_DEPS)
+
+$(WALLET_DRAFT_DEPS): tests/wallet_draft/package.json tests/wallet_draft/package-lock.json
+	mkdir -p .tools/wallet_draft
+	cp tests/wallet_draft/package.json tests/wallet_draft/package-lock.json .tools/wallet_draft/
+	npm ci --silent --no-audit --no-fund --prefix .tools/wallet_draft
+	touch $(WALLET_DRAFT_DEPS)
+
+wallet-draft-deps: $(WALLET_DRAFT_DEPS)
 
 lint-protos: $(BUF) $(STAMP)
 	rm -rf .tools/third_party

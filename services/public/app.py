@@ -3,8 +3,10 @@
 Internet-facing and unauthenticated, so it holds as little as it can: its database role
 reaches only the functions that answer its routes (``repository``), and it holds no key
 (status list tokens are signed and stored by the issuance workers). Every response carries
-the security headers of ``headers``, and every client is rate limited (``ratelimit``), the
-client being the address ``client_address`` decided, behind a trusted proxy or not.
+the security headers of ``headers``, every client is rate limited (``ratelimit``), the
+client being the address ``client_address`` decided, behind a trusted proxy or not, and every
+error is the JSON of ``errors``. ``openapi.yaml`` describes every route, served at
+``/openapi.yaml``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from credbatch.batches.claim_mode import ClaimMode
@@ -26,9 +28,10 @@ from credbatch.env_values import Network
 from credbatch.signing import sd_jwt
 from credbatch.signing.jose import JoseError
 from credbatch.signing.status_list import MEDIA_TYPE
-from services.public import claim_page
+from services.public import claim_page, openapi
 from services.public.certificate_page import certificate_response
 from services.public.client_address import ClientAddress
+from services.public.errors import EXCEPTION_HANDLERS, error_response, not_found
 from services.public.headers import SecurityHeaders
 from services.public.nonces import Nonces
 from services.public.oid4vci_routes import oid4vci_routes
@@ -40,11 +43,13 @@ SD_JWT_MEDIA_TYPE = "application/dc+sd-jwt"
 
 
 def _not_found() -> Response:
-    return PlainTextResponse("Not Found", status_code=404)
+    return not_found("Nothing is published at this address: check the link")
 
 
 def _gone() -> Response:
-    return PlainTextResponse("This link has expired", status_code=410)
+    return error_response(
+        "expired", "This claim link has expired: ask the issuer to send the credential again", 410
+    )
 
 
 def _uuid(value: str) -> uuid.UUID | None:
@@ -101,8 +106,11 @@ def create_app(
         if found.token is None or found.expires_at is None or found.expires_at <= now:
             # Not signed yet, or the workers have not refreshed it: a verifier would reject
             # an expired token, so say it is temporarily missing instead.
-            return PlainTextResponse(
-                "Status list not available yet", status_code=503, headers={"Retry-After": "5"}
+            return error_response(
+                "temporarily_unavailable",
+                "This status list is not signed yet; retry",
+                503,
+                **{"Retry-After": "5"},
             )
         max_age = min(status_ttl, int((found.expires_at - now).total_seconds()))
         return Response(
@@ -127,7 +135,9 @@ def create_app(
         try:
             verified = sd_jwt.verify(found.sd_jwt, found.jwks)
         except JoseError:
-            return PlainTextResponse("The credential does not verify", status_code=500)
+            return error_response(
+                "server_error", "The stored credential does not verify; tell its issuer", 500
+            )
         html = claim_page.render(
             public_url=public_url,
             tenant_id=found.tenant_id,
@@ -135,6 +145,7 @@ def create_app(
             payload=verified.payload,
             claims=list(verified.disclosed.items()),
             schema_name=found.schema_name,
+            claim_mode=found.claim_mode,
             asks_tx_code=found.asks_tx_code,
             revoked=found.revoked,
         )
@@ -147,10 +158,12 @@ def create_app(
         if found.claim_expires_at <= datetime.now(UTC):
             return _gone()
         if found.revoked:
-            return PlainTextResponse("Its issuer has revoked this credential", status_code=410)
+            return error_response("revoked", "Its issuer has revoked this credential", 410)
         if found.claim_mode is not ClaimMode.DOWNLOAD:
             # Wallet batches: a bearer copy, bound to no key, is not handed out.
-            return PlainTextResponse("Claim this credential with your wallet", status_code=410)
+            return error_response(
+                "wallet_only", "This credential is claimed with a wallet, from the claim page", 410
+            )
         return Response(
             found.sd_jwt, media_type=SD_JWT_MEDIA_TYPE, headers={"Cache-Control": "no-store"}
         )
@@ -170,7 +183,9 @@ def create_app(
                 Nonces(nonce_key or secrets.token_bytes(32)),
                 TokenBuckets(CODE_RATE, CODE_BURST),
             ),
+            Route(openapi.PATH, openapi.document),
         ],
+        exception_handlers=EXCEPTION_HANDLERS,
         # Outermost first: the client is decided before anything reads it, and a 429 carries
         # the security headers too.
         middleware=[

@@ -1,8 +1,11 @@
 """The holder's claim page: what the credential states and how to put it in a wallet.
 
-A plain HTML page that works without JavaScript: the credential's summary, a QR code of its
-OpenID4VCI offer link for a wallet on another device, the same link as an "Open in wallet"
-button for a wallet on this one, and a hint when the wallet will ask for a transaction code.
+A plain HTML page that works without JavaScript: the credential's summary and the ways to take
+it that its batch's claim mode opens, and no other (a link that cannot work is not shown).
+A wallet batch (OID4VCI) shows a QR code of the OpenID4VCI offer link for a wallet on another
+device, the same link as an "Open in wallet" button for a wallet on this one, and a hint when
+the wallet will ask for a transaction code; its bearer download is closed. A download batch
+has no offer, and shows the SD-JWT download instead.
 The QR code is a PNG inside the page (a ``data:`` URI) and the stylesheet is served by
 ``stylesheet`` from this origin, so the Content-Security-Policy (``headers``) allows images
 from ``data:`` and styles from ``'self'`` and nothing else.
@@ -23,6 +26,7 @@ from qrcode.image.pil import PilImage
 from starlette.requests import Request
 from starlette.responses import Response
 
+from credbatch.batches.claim_mode import ClaimMode
 from credbatch.offer_links import offer_link
 from credbatch.signing.offer_codes import pre_authorized_code
 
@@ -58,29 +62,36 @@ def render(
     payload: dict[str, Any],
     claims: list[tuple[str, Any]],
     schema_name: str,
+    claim_mode: ClaimMode,
     asks_tx_code: bool,
     revoked: bool,
 ) -> str:
     """The page of a verified credential (``payload``) and its disclosed ``claims``: the
-    schema's name, whether the wallet will ask for a code sent by SMS, whether the issuer
-    revoked it (then no offer is shown)."""
+    schema's name, how its holder claims it, whether the wallet will ask for a code sent by
+    SMS, whether the issuer revoked it (then neither offer nor download is shown)."""
     issued = datetime.fromtimestamp(int(payload.get("iat", 0)), UTC).date()
     # The offer's pre-authorized code derives from the claim token, so this page, which holds
     # no key, names the same offer as the invitation.
     issuer = f"{public_url.rstrip('/')}/tenants/{tenant_id}"
     link = offer_link(issuer, pre_authorized_code(tenant_id, claim_token))
+    wallet = claim_mode is ClaimMode.OID4VCI and not revoked
     return _PAGES.get_template("claim.html").render(
         schema_name=schema_name,
         issuer=payload.get("iss", ""),
         issued=issued.isoformat(),
         issued_text=f"{issued.day} {issued:%B %Y}",
         revoked=revoked,
+        wallet=wallet,
         offer_link=link,
-        qr_data_uri="" if revoked else qr_data_uri(link),
+        qr_data_uri=qr_data_uri(link) if wallet else "",
         tx_code=asks_tx_code,
         claims=claims,
         cred_url=payload.get("Cred_URL"),
-        download=f"{public_url}/claim/{claim_token}/credential",
+        download=(
+            f"{public_url}/claim/{claim_token}/credential"
+            if claim_mode is ClaimMode.DOWNLOAD
+            else None
+        ),
         stylesheet=STYLESHEET_PATH,
     )
 

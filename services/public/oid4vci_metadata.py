@@ -2,8 +2,10 @@
 
 Each tenant is its own credential issuer, ``{public_url}/tenants/{tenant}``, and its own
 authorization server for the pre-authorized code flow. Both metadata documents live at the
-well-known path inserted after the host (RFC 8615 as OpenID4VCI and RFC 8414 use it); the
-issuer's is also answered at the path appended to the identifier, which older wallets use.
+well-known path inserted after the host (RFC 8615 as OpenID4VCI 1.0 and RFC 8414 use it), and
+also where wallets of earlier drafts look: appended to the identifier, and for the
+authorization server under ``openid-configuration`` too (OpenID Connect Discovery's name,
+which draft-era wallets try first). Every path of one document answers the same document.
 """
 
 from __future__ import annotations
@@ -14,6 +16,17 @@ from services.public.oid4vci_store import Configuration
 
 PRE_AUTHORIZED_GRANT = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
 FORMAT = "dc+sd-jwt"
+
+_ISSUER = "/tenants/{tenant}"
+CREDENTIAL_ISSUER_PATHS = (
+    "/.well-known/openid-credential-issuer" + _ISSUER,
+    _ISSUER + "/.well-known/openid-credential-issuer",
+)
+AUTHORIZATION_SERVER_PATHS = tuple(
+    path
+    for name in ("oauth-authorization-server", "openid-configuration")
+    for path in (f"/.well-known/{name}" + _ISSUER, _ISSUER + f"/.well-known/{name}")
+)
 
 
 def issuer_id(public_url: str, tenant: object) -> str:

@@ -10,6 +10,9 @@ record then becomes CLAIMED. An access token obtains one credential: the signer 
 or with another token of a record already CLAIMED, gets ``invalid_token``. Errors are the JSON
 ``{"error", "error_description"}`` of RFC 6749 (token) and RFC 6750 / OpenID4VCI
 (credential).
+
+Every metadata document is served at each place a wallet of OpenID4VCI 1.0 or of an earlier
+draft looks for it (``oid4vci_metadata``).
 """
 
 from __future__ import annotations
@@ -24,15 +27,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from services.public.errors import error_response, not_found
 from services.public.nonces import Nonces
 from services.public.oid4vci_metadata import (
+    AUTHORIZATION_SERVER_PATHS,
+    CREDENTIAL_ISSUER_PATHS,
     PRE_AUTHORIZED_GRANT,
     authorization_server_metadata,
     issuer_id,
     issuer_metadata,
 )
 from services.public.oid4vci_proof import ProofError, check_proof
-from services.public.oid4vci_store import Exchange, Oid4vciStore
+from services.public.oid4vci_store import Exchange, Grant, Oid4vciStore
 from services.public.ratelimit import TokenBuckets, slow_down
 from services.public.signer_client import SignerClient, SignerUnavailable
 
@@ -40,19 +46,21 @@ _MAX_BODY = 64 * 1024
 _MAX_FORM = 4 * 1024
 _MAX_ACCESS_TOKEN = 512
 _TX_CODE_LENGTH = 6
+_UNKNOWN_CODE = (
+    "The pre-authorized code is unknown to this issuer, already redeemed, expired or withdrawn"
+)
 
 
 def _error(error: str, description: str, status: int = 400, **headers: str) -> Response:
-    """An OAuth / OpenID4VCI error; ``description`` tells the integrator what to change (and
-    holds no secret or personal data)."""
-    return JSONResponse(
-        {"error": error, "error_description": description},
-        status_code=status,
-        headers=headers or None,
-    )
+    return error_response(error, description, status, **headers)
 
 
-def _invalid_token(description: str) -> Response:
+def _invalid_token(
+    description: str = (
+        "Send the access token of this issuer's token endpoint as 'Authorization: Bearer"
+        " <token>'; this one is missing, unknown, expired or of another issuer"
+    ),
+) -> Response:
     return _error(
         "invalid_token", description, 401, **{"WWW-Authenticate": 'Bearer error="invalid_token"'}
     )
@@ -62,6 +70,24 @@ _UNUSABLE_GRANT = (
     "the access token is unknown, expired or already used (an access token obtains one "
     "credential); exchange a new credential offer at the token endpoint"
 )
+
+
+# The SD-JWT VC format identifiers of drafts 13-15 (vc+sd-jwt) and of 1.0 (dc+sd-jwt).
+_SD_JWT_FORMATS = frozenset({"vc+sd-jwt", "dc+sd-jwt"})
+
+
+def _requested_configuration(data: dict[str, Any], issuer: str, grant: Grant) -> str | None:
+    """The credential configuration a request names: 1.0's ``credential_configuration_id``,
+    or the ``format`` and ``vct`` of drafts 13-15 (the grant's configuration when its type
+    matches, an empty string when not); None when it names none it can."""
+    if "credential_identifier" in data:
+        return None
+    if "credential_configuration_id" in data:
+        named = data["credential_configuration_id"]
+        return named if isinstance(named, str) else ""
+    if data.get("format") in _SD_JWT_FORMATS and isinstance(data.get("vct"), str):
+        return grant.configuration_id if data["vct"] == issuer + grant.type_path else ""
+    return None
 
 
 def _proof_jwts(data: dict[str, Any]) -> list[Any] | str:
@@ -81,6 +107,9 @@ def _proof_jwts(data: dict[str, Any]) -> list[Any] | str:
     return jwts
 
 
+_NO_ISSUER = "No credential issuer at this address: the tenant is unknown or issues nothing"
+
+
 def _tenant(request: Request) -> uuid.UUID | None:
     try:
         return uuid.UUID(request.path_params["tenant"])
@@ -88,11 +117,23 @@ def _tenant(request: Request) -> uuid.UUID | None:
         return None
 
 
+async def _bounded_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it exceeds ``limit`` bytes (read no further, so
+    an endless body costs no memory)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
 def _form(body: bytes) -> dict[str, str] | None:
     """An ``application/x-www-form-urlencoded`` body; None when malformed or a name repeats
     (RFC 6749 forbids repeated parameters)."""
-    if len(body) > _MAX_FORM:
-        return None
     try:
         pairs = parse_qsl(body.decode("ascii"), strict_parsing=bool(body), max_num_fields=16)
     except (UnicodeDecodeError, ValueError):
@@ -117,14 +158,14 @@ def oid4vci_routes(
         tenant = _tenant(request)
         configurations = await store.configurations(tenant) if tenant else []
         if tenant is None or not configurations:
-            return JSONResponse({"error": "not_found"}, status_code=404)
+            return not_found(_NO_ISSUER)
         issuer = issuer_id(public_url, tenant)
         return JSONResponse(issuer_metadata(issuer, configurations))
 
     async def authorization_server(request: Request) -> Response:
         tenant = _tenant(request)
         if tenant is None or not await store.configurations(tenant):
-            return JSONResponse({"error": "not_found"}, status_code=404)
+            return not_found(_NO_ISSUER)
         return JSONResponse(authorization_server_metadata(issuer_id(public_url, tenant)))
 
     async def offer(request: Request) -> Response:
@@ -132,9 +173,14 @@ def oid4vci_routes(
         code = request.path_params["code"]
         found = await store.offer(tenant, code) if tenant and len(code) <= 128 else None
         if tenant is None or found is None:
-            return JSONResponse({"error": "not_found"}, status_code=404)
+            return not_found(
+                "No such credential offer: it was already redeemed, has expired or never"
+                " existed; ask the issuer for a new one"
+            )
         if found.revoked:
-            return JSONResponse({"error": "revoked"}, status_code=410)
+            return error_response(
+                "revoked", "The issuer has revoked this credential: its offer is withdrawn", 410
+            )
         grant: dict[str, Any] = {"pre-authorized_code": code}
         if found.asks_tx_code:
             grant["tx_code"] = {
@@ -153,42 +199,60 @@ def oid4vci_routes(
     async def token(request: Request) -> Response:
         tenant = _tenant(request)
         if tenant is None:
-            return _error("invalid_grant", "the issuer in the URL is not a credbatch tenant")
+            return _error("invalid_grant", _UNKNOWN_CODE)
         if not request.headers.get("content-type", "").startswith(
             "application/x-www-form-urlencoded"
         ):
             return _error(
-                "invalid_request", "send the token request as application/x-www-form-urlencoded"
+                "invalid_request", "Send the token request as application/x-www-form-urlencoded"
             )
-        form = _form(await request.body())
+        body = await _bounded_body(request, _MAX_FORM)
+        if body is None:
+            return _error(
+                "invalid_request", f"The token request body exceeds {_MAX_FORM} bytes", 413
+            )
+        form = _form(body)
         if form is None:
             return _error(
-                "invalid_request", "the form is malformed, too large or repeats a parameter"
+                "invalid_request",
+                "The form body is malformed: ASCII name=value pairs joined by '&', at most 16,"
+                " no parameter repeated",
             )
         grant_type = form.get("grant_type")
         code = form.get("pre-authorized_code")
         tx_code = form.get("tx_code")
+        if not grant_type:
+            return _error("invalid_request", f"grant_type is required: {PRE_AUTHORIZED_GRANT}")
         if grant_type != PRE_AUTHORIZED_GRANT:
             return _error(
-                "unsupported_grant_type" if grant_type else "invalid_request",
-                f"grant_type must be {PRE_AUTHORIZED_GRANT}",
+                "unsupported_grant_type",
+                f"This issuer grants only the pre-authorized code flow: {PRE_AUTHORIZED_GRANT}",
             )
-        if not isinstance(code, str) or not code or len(code) > 128:
-            return _error("invalid_request", "pre-authorized_code is required")
+        if not code or len(code) > 128:
+            return _error(
+                "invalid_request",
+                "pre-authorized_code is required: the code of the credential offer"
+                " (at most 128 characters)",
+            )
         wait = code_attempts.take(f"{tenant}/{code}")
         if wait > 0:
             return slow_down(wait)
         outcome, access_token = await store.exchange(tenant, code, tx_code)
         if outcome is Exchange.TX_CODE_MISSING:
-            return _error("invalid_request", "this offer asks for tx_code: send it")
+            return _error(
+                "invalid_request",
+                "tx_code is required: this offer asks for the transaction code sent to the"
+                " holder on another channel",
+            )
         if outcome is Exchange.TX_CODE_UNEXPECTED:
-            return _error("invalid_request", "this offer asks for no tx_code: leave it out")
-        if outcome is not Exchange.GRANTED or access_token is None:
+            return _error("invalid_request", "This offer has no transaction code: omit tx_code")
+        if outcome is Exchange.TX_CODE_WRONG:
             return _error(
                 "invalid_grant",
-                "the pre-authorized code or tx_code is wrong, or the offer is used, expired "
-                "or revoked",
+                "tx_code is wrong; after too many wrong codes the offer is withdrawn",
             )
+        if outcome is not Exchange.GRANTED or access_token is None:
+            return _error("invalid_grant", _UNKNOWN_CODE)
         # Five minutes, as public_offer_exchange stores it.
         return JSONResponse(
             {"access_token": access_token, "token_type": "Bearer", "expires_in": 300}
@@ -201,7 +265,7 @@ def oid4vci_routes(
         # issuing tenants would only make the answer differ, not safer.
         tenant = _tenant(request)
         if tenant is None:
-            return JSONResponse({"error": "not_found"}, status_code=404)
+            return not_found(_NO_ISSUER)
         return JSONResponse(
             {"c_nonce": nonces.issue(tenant, time.time())},
             headers={"Cache-Control": "no-store"},
@@ -228,40 +292,49 @@ def oid4vci_routes(
             data = None
         if not isinstance(data, dict):
             return _error(
-                "invalid_credential_request", "the body must be a JSON object of at most 64 KiB"
+                "invalid_credential_request",
+                f"The body must be a JSON object of at most {_MAX_BODY} bytes",
             )
-        if "credential_configuration_id" not in data or "credential_identifier" in data:
+        issuer = issuer_id(public_url, tenant)
+        requested = _requested_configuration(data, issuer, grant)
+        if requested is None:
             return _error(
                 "invalid_credential_request",
-                "send credential_configuration_id (credential_identifier is not supported)",
+                "Name the credential by credential_configuration_id, or (drafts 13-15) by"
+                f" format ({' or '.join(sorted(_SD_JWT_FORMATS))}) and vct;"
+                " credential_identifier is not used by this issuer",
             )
-        if data["credential_configuration_id"] != grant.configuration_id:
+        if requested != grant.configuration_id:
             return _error(
                 "unknown_credential_configuration",
-                "credential_configuration_id must be the one the credential offer named",
+                "credential_configuration_id is not the one of the offer this token was"
+                " granted for",
             )
         if "proof" in data and "proofs" in data:
-            return _error("invalid_credential_request", "send proofs or proof, not both")
+            return _error("invalid_credential_request", "Send proofs or proof, not both")
         jwts = _proof_jwts(data)
         if isinstance(jwts, str):
             return _error("invalid_proof", jwts)
         # No batch issuance is advertised: one key, one credential.
         if len(jwts) != 1:
-            return _error("invalid_proof", "send exactly one key proof")
-        issuer = issuer_id(public_url, tenant)
+            return _error("invalid_proof", "Send exactly one key proof")
         try:
             proof = check_proof(jwts[0], audience=issuer, now=time.time())
         except ProofError as error:
-            return _error("invalid_proof", f"the key proof is invalid: {error}")
+            # The checks' messages name what is wrong, never a value of the proof.
+            return _error("invalid_proof", f"The key proof is invalid: {error}")
         fresh = nonces.check(tenant, proof.nonce, time.time())
         if fresh is None:
             return _error(
                 "invalid_nonce",
-                "the proof's nonce is not a current c_nonce of this issuer; fetch one at the "
-                "nonce endpoint",
+                "The proof's nonce is not a current c_nonce of this issuer: fetch a fresh one"
+                " from the nonce endpoint",
             )
         if not await store.use_nonce(tenant, fresh):
-            return _error("invalid_nonce", "the proof's nonce was used before; fetch a new c_nonce")
+            return _error(
+                "invalid_nonce",
+                "The proof's nonce was used before: fetch a fresh one from the nonce endpoint",
+            )
         try:
             issued = await signer.bound_credential(
                 tenant, grant.record_id, access_token, proof.holder_jwk
@@ -269,7 +342,7 @@ def oid4vci_routes(
         except SignerUnavailable:
             return _error(
                 "server_error",
-                "the credential cannot be signed now; retry",
+                "Signing is unavailable right now; retry",
                 503,
                 **{"Retry-After": "5"},
             )
@@ -281,9 +354,8 @@ def oid4vci_routes(
 
     prefix = "/tenants/{tenant}"
     return [
-        Route("/.well-known/openid-credential-issuer" + prefix, credential_issuer),
-        Route(prefix + "/.well-known/openid-credential-issuer", credential_issuer),
-        Route("/.well-known/oauth-authorization-server" + prefix, authorization_server),
+        *(Route(path, credential_issuer) for path in CREDENTIAL_ISSUER_PATHS),
+        *(Route(path, authorization_server) for path in AUTHORIZATION_SERVER_PATHS),
         Route(prefix + "/offers/{code}", offer),
         Route(prefix + "/token", token, methods=["POST"]),
         Route(prefix + "/nonce", nonce, methods=["POST"]),

@@ -72,6 +72,7 @@ class Grant:
     record_id: uuid.UUID
     configuration_id: str
     revoked: bool
+    type_path: str  # the credential type (vct) below the issuer: /schemas/{id}/v{version}
 
 
 def _attributes(raw: Any) -> list[dict[str, Any]]:
@@ -127,6 +128,7 @@ class Oid4vciStore:
             row["record_id"],
             configuration_id(row["schema_id"], row["schema_version"]),
             row["revoked"],
+            f"/schemas/{row['schema_id']}/v{row['schema_version']}",
         )
 
     async def use_nonce(self, tenant_id: uuid.UUID, nonce: Nonce) -> bool:

@@ -59,8 +59,10 @@ async def issue_one(
     signer: StatusTokenSigner,
     *,
     claim_expires_in: timedelta = timedelta(days=30),
+    claim_mode: str = "DOWNLOAD",
 ) -> Issued:
-    """A credential issued the way the worker does it: entry, signed list token, SD-JWT."""
+    """A credential issued the way the worker does it: entry, signed list token, SD-JWT; of a
+    download batch unless ``claim_mode`` says otherwise."""
     tenant = uuid.uuid4()
     allocator = StatusAllocator(app_pool, block=8, list_size=64, publisher=signer)
     (entry,) = await allocator.take(tenant, 1)
@@ -82,9 +84,10 @@ async def issue_one(
     )
     claim_token = opaque.new_id(tenant)
     async with tenant_transaction(app_pool, service_scope(tenant)) as conn:
-        # A download batch: the world serves every public route, the bearer download included.
+        # A download batch by default: the world serves every public route, the bearer
+        # download included.
         arranged = await insert_batch(
-            conn, tenant, creator=SERVICE_USER, states=("ISSUED",), claim_mode="DOWNLOAD"
+            conn, tenant, creator=SERVICE_USER, states=("ISSUED",), claim_mode=claim_mode
         )
         batch_id, (record_id,) = arranged.batch_id, arranged.record_ids
         await insert_row(

@@ -7,8 +7,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import uuid
+from html import unescape
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import httpx
@@ -20,7 +23,8 @@ from credbatch.offer_links import offer_link
 from credbatch.signing import opaque
 from credbatch.signing.offer_codes import pre_authorized_code
 from tests.fixtures.issuance import PublicServer
-from tests.security.public_world import Issued, issue_one, worker_side
+from tests.security.public_world import PUBLIC_URL, Issued, issue_one, worker_side
+from tests.services.public.oid4vci_world import offer_one
 
 CHROMIUM = Path("/usr/bin/chromium")
 # A mid-range phone's viewport, in CSS pixels.
@@ -77,7 +81,7 @@ async def test_a_phone_shows_the_offer_qr_code_and_the_wallet_link(
     tmp_path: Path,
 ) -> None:
     keys, signer = worker_side(app_pool)
-    issued = await issue_one(app_pool, keys, signer)
+    issued = await issue_one(app_pool, keys, signer, claim_mode="OID4VCI")
     await set_mediums(owner_pool, issued, ["EMAIL", "SMS"])
     page_url = f"{public_server.url}/claim/{issued.claim_token}"
     # The link the invitation carries: the offer's code derives from the claim token.
@@ -98,6 +102,9 @@ async def test_a_phone_shows_the_offer_qr_code_and_the_wallet_link(
     assert "6-digit code by SMS" in html
     assert "<dt>name</dt><dd>Ada</dd>" in html
     assert "<script" not in html
+    # A wallet batch's bearer download answers 410: the page does not offer it.
+    assert "/credential" not in html and "SD-JWT" not in html
+    assert f'href="{PUBLIC_URL}/c/{issued.certificate_id}">Certificate (PDF)' in html
 
     image = await screenshot(page_url, tmp_path)
     assert image.size == (412, 915)
@@ -111,7 +118,7 @@ async def test_the_hint_shows_only_when_a_code_comes_by_sms_and_revoked_has_no_o
     app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool, public_server: PublicServer
 ) -> None:
     keys, signer = worker_side(app_pool)
-    issued = await issue_one(app_pool, keys, signer)
+    issued = await issue_one(app_pool, keys, signer, claim_mode="OID4VCI")
     await set_mediums(owner_pool, issued, ["EMAIL"])
     async with httpx.AsyncClient(base_url=public_server.url) as client:
         page = (await client.get(f"/claim/{issued.claim_token}")).text
@@ -132,3 +139,39 @@ async def test_an_unknown_token_has_no_page(public_server: PublicServer) -> None
     async with httpx.AsyncClient(base_url=public_server.url) as client:
         response = await client.get(f"/claim/{opaque.new_id(uuid.uuid4())}")
     assert response.status_code == 404
+
+
+async def test_every_link_of_either_claim_mode_works(
+    app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool, public_server: PublicServer
+) -> None:
+    """Each page links only to what answers for its mode: a wallet batch's page has the offer
+    and no bearer download (closed for wallet batches); a download batch's page has the
+    download and no offer (its batch stores none). Every link shown is followed."""
+    keys, signer = worker_side(app_pool)
+    offered = await offer_one(app_pool, public_url=public_server.url)
+    wallet_token = await owner_pool.fetchval(
+        "SELECT claim_token FROM credentials WHERE record_id = $1", offered.record_id
+    )
+    download = await issue_one(app_pool, keys, signer)
+    async with httpx.AsyncClient(base_url=public_server.url) as client:
+        wallet_page = (await client.get(f"/claim/{wallet_token}")).text
+        download_page = (await client.get(f"/claim/{download.claim_token}")).text
+        assert "Open in wallet" in wallet_page and "data:image/png" in wallet_page
+        assert "SD-JWT" not in wallet_page
+        assert (await client.get(f"/claim/{wallet_token}/credential")).status_code == 410
+        assert "The credential file (SD-JWT)" in download_page
+        assert "openid-credential-offer" not in download_page
+        assert "Open in wallet" not in download_page and "data:image/png" not in download_page
+        followed = []
+        for page in (wallet_page, download_page):
+            for href in re.findall(r'href="([^"]+)"', page):
+                url = unescape(href)
+                if url.startswith("openid-credential-offer://"):
+                    url = parse_qs(urlsplit(url).query)["credential_offer_uri"][0]
+                # The fixtures' credentials name the certificate under the fixed test origin.
+                url = url.replace(PUBLIC_URL, public_server.url, 1)
+                response = await client.get(url)
+                assert response.status_code == 200, url
+                followed.append(urlsplit(url).path.split("/")[1])
+    # The stylesheet twice, the wallet page's offer, the download page's file and certificate.
+    assert sorted(followed) == ["c", "claim", "static", "static", "tenants"]
