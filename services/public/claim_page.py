@@ -75,6 +75,10 @@ def render(
     issuer = f"{public_url.rstrip('/')}/tenants/{tenant_id}"
     link = offer_link(issuer, pre_authorized_code(tenant_id, claim_token))
     wallet = claim_mode is ClaimMode.OID4VCI and not revoked
+    # Cred_URL is disclosed like an attribute (a credential issued before that made it
+    # disclosable carries it in the payload): shown as the certificate's link, not as a claim.
+    cred_url = dict(claims).get("Cred_URL", payload.get("Cred_URL"))
+    claims = [(name, value) for name, value in claims if name != "Cred_URL"]
     return _PAGES.get_template("claim.html").render(
         schema_name=schema_name,
         issuer=payload.get("iss", ""),
@@ -86,7 +90,7 @@ def render(
         qr_data_uri=qr_data_uri(link) if wallet else "",
         tx_code=asks_tx_code,
         claims=claims,
-        cred_url=payload.get("Cred_URL"),
+        cred_url=cred_url,
         download=(
             f"{public_url}/claim/{claim_token}/credential"
             if claim_mode is ClaimMode.DOWNLOAD
