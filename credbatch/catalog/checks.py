@@ -1,6 +1,7 @@
 """Compile stored templates once and check them, for creation, previews, uploads and workers.
 
-A template is checked when it is created (it compiles, passes the sandbox's parse checks and
+A template is checked when it is created (it compiles, passes the sandbox's parse checks,
+never shows the wallet code with a link to its offer (credbatch.templating.channels) and
 renders within its budgets with sample values, in the caller's render processes), and again
 against a schema whenever the two are paired (every placeholder must exist). Only templates
 that passed reach a worker.
@@ -17,6 +18,7 @@ from credbatch.catalog.model import CertificateTemplate, EmailTemplate, SmsTempl
 from credbatch.errors import FieldViolation, InvalidArgument
 from credbatch.schema.model import SchemaVersion
 from credbatch.templating.certificate import CompiledCertificate, check_layout
+from credbatch.templating.channels import Message, template_violations
 from credbatch.templating.placeholders import CRED_URL, SAMPLE_SYSTEM_VALUES, check_placeholders
 from credbatch.templating.runner import CertificateJob, Renderer, TextJob
 from credbatch.templating.sandbox import CompiledTemplate, Limits, TemplateProblem
@@ -144,6 +146,7 @@ async def check_new_email(
     except InvalidArgument as error:
         raise _refuse(error.message, [*violations, *error.violations]) from None
     fields = compiled.fields(prefix)
+    violations += template_violations(Message("email", prefix, template.display_name, fields))
     results = await renderer.render(
         tenant, [TextJob((part,), _trial_context(part.placeholders)) for part in fields.values()]
     )
@@ -164,6 +167,10 @@ async def check_new_sms(
         compiled = await _compile(compile_sms, template, prefix)
     except InvalidArgument as error:
         raise _refuse(error.message, [*violations, *error.violations]) from None
+    fields = compiled.fields(prefix)
+    violations += template_violations(
+        Message("SMS", f"{prefix}.body", template.display_name, fields)
+    )
     [result] = await renderer.render(
         tenant, [TextJob((compiled.body,), _trial_context(compiled.body.placeholders))]
     )

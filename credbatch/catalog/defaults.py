@@ -1,6 +1,7 @@
 """The built-in default invitation templates every tenant has, by the columns they fill.
 
-They use system placeholders only, so they work with every schema.
+They use system placeholders only, so they work with every schema, and keep the wallet code
+apart from the links (credbatch.templating.channels), so they work with every batch.
 """
 
 from __future__ import annotations
@@ -30,10 +31,13 @@ Claim it here: {{ claim_url }}
 {% if offer_url %}
 Add it to your wallet: {{ offer_url }}
 {% endif %}"""
+# When the batch asks for a wallet code (email and SMS), the SMS carries the code alone and
+# the email the links; otherwise the SMS is the holder's only message and carries the links.
 DEFAULT_SMS_BODY = (
-    "{{ issuer_name }} issued you a credential. Claim it: {{ claim_url }}"
-    "{% if tx_code %} Wallet code: {{ tx_code }}{% elif offer_url %} Wallet: {{ offer_url }}"
-    "{% endif %}"
+    "{% if tx_code %}{{ issuer_name }} issued you a credential. Your wallet code: {{ tx_code }}"
+    " (the link to claim it came by email)"
+    "{% else %}{{ issuer_name }} issued you a credential. Claim it: {{ claim_url }}"
+    "{% if offer_url %} Wallet: {{ offer_url }}{% endif %}{% endif %}"
 )
 
 EMAIL_DEFAULT: Mapping[str, str] = {

@@ -25,7 +25,10 @@ TX_CODE = "tx_code"
 SYSTEM_PLACEHOLDERS: dict[str, str] = {
     HOLDER_EMAIL: "the holder's email address (empty without the EMAIL medium)",
     HOLDER_PHONE: "the holder's phone number in E.164 (empty without the SMS medium)",
-    CLAIM_URL: "the link to the holder's claim page",
+    CLAIM_URL: (
+        "the link to the holder's claim page, which shows the offer (empty in the SMS when the "
+        "batch invites by email and SMS)"
+    ),
     CRED_URL: "the link to the credential's certificate (schemas requiring a certificate)",
     ISSUER_NAME: "the issuing organisation's name",
     ISSUE_DATE: "the date of issuance, YYYY-MM-DD",
@@ -35,7 +38,8 @@ SYSTEM_PLACEHOLDERS: dict[str, str] = {
     ),
     TX_CODE: (
         "the 6-digit code the wallet asks for, in the SMS only, when the batch invites by "
-        "email and SMS (empty otherwise)"
+        "email and SMS (empty otherwise); never in an email template, and never shown beside "
+        "`claim_url` or `offer_url`: {% if tx_code %}...{% else %}...{% endif %} keeps them apart"
     ),
 }
 

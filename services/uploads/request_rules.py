@@ -20,6 +20,7 @@ from credbatch.catalog.checks import compile_certificate, compile_email, compile
 from credbatch.db.idempotency import request_id_violation
 from credbatch.errors import FieldViolation, InvalidArgument, PermissionDenied
 from credbatch.schema.model import Medium
+from credbatch.templating.channels import Message, batch_violations
 from credbatch.templating.placeholders import check_placeholders
 from credbatch.templating.sandbox import CompiledTemplate
 from credbatch.tenancy import TenantScope
@@ -200,8 +201,9 @@ async def resolve(conn: asyncpg.Connection, checked: CheckedRequest) -> Resolved
 
     Raises:
         NotFound: the schema or a named template does not exist in the tenant.
-        InvalidArgument: the certificate template is missing or not allowed, or a template
-            uses placeholders the schema does not provide.
+        InvalidArgument: the certificate template is missing or not allowed, a template
+            uses placeholders the schema does not provide, or the templates would send the
+            wallet code with the link to its offer (or not send one of them).
     """
     stored = await catalog.get_schema(conn, checked.schema_id, checked.schema_version)
     schema = stored.schema
@@ -209,16 +211,22 @@ async def resolve(conn: asyncpg.Connection, checked: CheckedRequest) -> Resolved
     violations: list[FieldViolation] = []
 
     email_id = sms_id = certificate_id = None
+    email_message = sms_message = None
     if Medium.EMAIL in checked.mediums:
         email = await catalog.use_email_template(conn, checked.email_template_id)
         email_id = email.id
-        compiled.update(
-            compile_email(email, "header.email_template").fields("header.email_template")
-        )
+        fields = compile_email(email, "header.email_template").fields("header.email_template")
+        compiled.update(fields)
+        email_message = Message("email", "header.email_template", email.display_name, fields)
     if Medium.SMS in checked.mediums:
         sms = await catalog.use_sms_template(conn, checked.sms_template_id)
         sms_id = sms.id
-        compiled.update(compile_sms(sms, "header.sms_template").fields("header.sms_template"))
+        fields = compile_sms(sms, "header.sms_template").fields("header.sms_template")
+        compiled.update(fields)
+        sms_message = Message("SMS", "header.sms_template", sms.display_name, fields)
+    # Checked again with the batch's mediums: a stored template may predate the rules, and
+    # only the mediums say whether the SMS carries the wallet code.
+    violations.extend(batch_violations(checked.claim_mode, email_message, sms_message))
     if checked.certificate_template_id is not None:
         if not schema.requires_certificate:
             violations.append(
@@ -247,7 +255,8 @@ async def resolve(conn: asyncpg.Connection, checked: CheckedRequest) -> Resolved
     violations.extend(check_placeholders(compiled, schema))
     if violations:
         raise InvalidArgument(
-            f"the upload header does not fit the schema ({len(violations)} problems)",
+            f"the upload header's templates do not fit the schema or mediums "
+            f"({len(violations)} problems)",
             reason="INVALID_UPLOAD_HEADER",
             violations=violations,
         )

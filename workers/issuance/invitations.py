@@ -7,6 +7,12 @@ becomes an ``IssuanceFailure`` (transient or permanent) in the result, never an 
 so one holder's bad address does not disturb the group; any other error is a bug or an
 outage and propagates. Each send the server accepted is reported to ``on_sent`` at once (the
 worker records it, so a restarted worker does not send it again).
+
+The wallet code never travels with the link to its offer (credbatch.templating.channels):
+the message that carries the code is given neither ``claim_url`` nor ``offer_url``, and it is
+not sent, failing with ``CODE_WITH_LINK``, when its template could show a link beside the code
+or its rendered text holds the claim token or the offer's code all the same. Templates and
+uploads are checked for this before; these checks hold for templates stored before them.
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ from opentelemetry.trace import Span
 from credbatch.config import Settings
 from credbatch.metrics import INVITATION_DURATION, INVITATION_FAILURES
 from credbatch.schema.model import Medium
-from credbatch.templating.placeholders import OFFER_URL, TX_CODE
+from credbatch.signing.offer_codes import pre_authorized_code
+from credbatch.templating.channels import CODE_WITH_LINK, links_beside_code, shows_links
+from credbatch.templating.placeholders import CLAIM_URL, OFFER_URL, TX_CODE
 from credbatch.templating.runner import Rendered, Renderer, TextJob
 from credbatch.templating.sandbox import TemplateProblem
 from workers.issuance.context import BatchContext
@@ -56,17 +64,18 @@ class Delivery:
 
 
 def offer_values(offer: OfferLink | None, medium: Medium) -> dict[str, str]:
-    """The offer placeholders of one medium's message.
+    """The offer placeholders of one medium's message (over the record's other values).
 
-    With a transaction code the link goes by email and the code by SMS only, so that one
-    intercepted message is not enough to obtain the credential.
+    With a transaction code the links go by email and the code by SMS only, so that one
+    intercepted message is not enough to obtain the credential: the SMS then loses the claim
+    link too, as the claim page shows the offer.
     """
     if offer is None:
         return {OFFER_URL: "", TX_CODE: ""}
     if offer.tx_code is None:
         return {OFFER_URL: offer.offer_url, TX_CODE: ""}
     if medium is Medium.SMS:
-        return {OFFER_URL: "", TX_CODE: offer.tx_code}
+        return {CLAIM_URL: "", OFFER_URL: "", TX_CODE: offer.tx_code}
     return {OFFER_URL: offer.offer_url, TX_CODE: ""}
 
 
@@ -133,14 +142,18 @@ class Inviter:
         if Medium.EMAIL in invitation.due:
             if self._smtp is not None and context.email is not None and holder.email:
                 values_email = values | offer_values(offer, Medium.EMAIL)
-                messages[Medium.EMAIL] = _Message(context.email.job(values_email))
+                messages[Medium.EMAIL] = _code_message(
+                    context.email.job(values_email), context.tenant_id, invitation.links
+                )
             else:
                 problem = "the record has no email address or template"
                 messages[Medium.EMAIL] = _Message(None, permanent("EMAIL_UNAVAILABLE", problem))
         if Medium.SMS in invitation.due:
             if self._sms is not None and context.sms is not None and holder.phone:
                 values_sms = values | offer_values(offer, Medium.SMS)
-                messages[Medium.SMS] = _Message(TextJob((context.sms,), values_sms))
+                messages[Medium.SMS] = _code_message(
+                    TextJob((context.sms,), values_sms), context.tenant_id, invitation.links
+                )
             else:
                 problem = "the record has no phone number or template"
                 messages[Medium.SMS] = _Message(None, permanent("SMS_UNAVAILABLE", problem))
@@ -165,6 +178,12 @@ class Inviter:
             for (_, _, message), result in zip(entries, results, strict=True):
                 if isinstance(result, TemplateProblem):
                     message.failure = template_failure(result.code, str(result))
+                elif shows_links((t for t in result if isinstance(t, str)), message.secrets):
+                    message.failure = template_failure(
+                        CODE_WITH_LINK,
+                        "the rendered message holds the link to the offer beside the wallet "
+                        "code: not sent",
+                    )
                 else:
                     message.rendered = result
 
@@ -230,11 +249,16 @@ class Inviter:
 
 @dataclass
 class _Message:
-    """One medium's message of an invitation: its render job, then what rendering gave."""
+    """One medium's message of an invitation: its render job, then what rendering gave.
+
+    ``secrets`` are what its rendered text must not hold (those of a message carrying the
+    wallet code: the claim token and the offer's pre-authorized code).
+    """
 
     job: TextJob | None
     failure: IssuanceFailure | None = None
     rendered: Rendered | None = None
+    secrets: tuple[str, ...] = ()
 
     def outcome(self) -> tuple[str, ...]:
         """The rendered texts; raises the failure that stopped the message before sending."""
@@ -242,6 +266,21 @@ class _Message:
             raise self.failure
         assert isinstance(self.rendered, tuple)
         return self.rendered
+
+
+def _code_message(job: TextJob, tenant_id: uuid.UUID, links: Links) -> _Message:
+    """The message of ``job``. When its values carry the wallet code (the SMS of a batch that
+    asks for one), it is refused if its templates could show a link beside the code, and
+    otherwise rendered to be checked for the links' secrets."""
+    if not job.values.get(TX_CODE):
+        return _Message(job)
+    clash = links_beside_code(job.templates)
+    if clash:
+        shown = " and ".join(f"`{name}`" for name in clash)
+        problem = f"the template can show `{TX_CODE}` with {shown}: not sent"
+        return _Message(None, template_failure(CODE_WITH_LINK, problem))
+    secrets = (links.claim_token, pre_authorized_code(tenant_id, links.claim_token))
+    return _Message(job, secrets=secrets)
 
 
 _CHANNELS = {Medium.EMAIL: "email", Medium.SMS: "sms"}

@@ -5,7 +5,8 @@ stores its credential, so no credential exists whose offer was lost. The offer's
 transaction code are derived again for every invitation (``OfferCodes``), which makes a
 re-sent invitation carry the same offer. When a batch invites by email and SMS the offer
 asks for a transaction code: the link goes by email and the code by SMS, so neither message
-alone obtains the credential.
+alone obtains the credential (credbatch.templating.channels). A batch with one medium has one
+message, and its offers ask for no code.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ import asyncpg
 from credbatch.batches.claim_mode import ClaimMode
 from credbatch.config import Settings
 from credbatch.offer_links import offer_link
-from credbatch.schema.model import Medium
 from credbatch.signing.offer_codes import OfferCodes, digest
+from credbatch.templating import channels
 from workers.issuance.context import BatchContext
 
 _INSERT = """
@@ -40,7 +41,7 @@ class OfferLink:
 
 
 def asks_tx_code(context: BatchContext) -> bool:
-    return {Medium.EMAIL, Medium.SMS} <= context.mediums
+    return channels.asks_tx_code(context.claim_mode, context.mediums)
 
 
 class Offers:
