@@ -260,10 +260,16 @@ async def test_records_not_yet_invited_or_finished_otherwise_are_skipped_by_reas
 async def test_a_cancelled_batch_is_a_failed_precondition(
     batches_stub: Any, settings: Settings, owner_pool: asyncpg.Pool
 ) -> None:
-    arranged = await insert_batch(owner_pool, states=["INVITED"], batch_state="IN_PROGRESS")
+    # A record still PENDING: a batch whose records are all finished cannot be cancelled.
+    arranged = await insert_batch(
+        owner_pool, states=["INVITED", "PENDING"], batch_state="IN_PROGRESS"
+    )
     md = bearer(settings, arranged.tenant_id, "root", ["org_admin"])
     name = f"batches/{arranged.batch_id}"
-    await batches_stub.CancelBatch(batches_service_pb2.CancelBatchRequest(name=name), metadata=md)
+    cancelled = await batches_stub.CancelBatch(
+        batches_service_pb2.CancelBatchRequest(name=name), metadata=md
+    )
+    assert cancelled.state == batch_pb2.BATCH_STATE_CANCELLED
     details = await fails(
         batches_stub.ResendInvitations(
             batches_service_pb2.ResendInvitationsRequest(name=name), metadata=md
@@ -271,7 +277,7 @@ async def test_a_cancelled_batch_is_a_failed_precondition(
         grpc.StatusCode.FAILED_PRECONDITION,
     )
     assert details.info.reason == "BATCH_CANCELLED"
-    assert await record_states(owner_pool, arranged.batch_id) == {"INVITED": 1}
+    assert await record_states(owner_pool, arranged.batch_id) == {"INVITED": 1, "CANCELLED": 1}
 
 
 async def test_another_tenants_batch_or_record_is_not_found(
