@@ -6,6 +6,9 @@ transaction code are derived again for every invitation (``OfferCodes``), which 
 re-sent invitation carry the same offer. When a batch invites by email and SMS the offer
 asks for a transaction code: the link goes by email and the code by SMS, so neither message
 alone obtains the credential.
+
+ResendInvitations replaces a record's offer: it deletes it, and the worker stores the record's
+next generation (``generations``) when it invites again.
 """
 
 from __future__ import annotations
