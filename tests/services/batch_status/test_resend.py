@@ -378,3 +378,28 @@ async def test_a_request_id_names_one_batch(
     )
     assert reused.fields == ["request_id"] and reused.info.reason == "REQUEST_ID_REUSED"
     assert await record_states(owner_pool, second.batch_id) == {"INVITED": 1}
+
+
+async def test_a_record_another_transaction_holds_is_counted_busy_not_waited_for(
+    batches_stub: Any, settings: Settings, owner_pool: asyncpg.Pool
+) -> None:
+    arranged = await insert_batch(
+        owner_pool, states=["INVITED", "INVITED"], batch_state="COMPLETED"
+    )
+    md = bearer(settings, arranged.tenant_id, "root", ["org_admin"])
+    held, free = arranged.record_ids
+    async with owner_pool.acquire() as conn, conn.transaction():
+        # As a worker's issue transaction of a redelivered job holds it.
+        await conn.execute("SELECT 1 FROM records WHERE id = $1 FOR UPDATE", held)
+        response = await asyncio.wait_for(
+            batches_stub.ResendInvitations(
+                batches_service_pb2.ResendInvitationsRequest(name=f"batches/{arranged.batch_id}"),
+                metadata=md,
+            ),
+            timeout=10,
+        )
+    assert (response.resent_count, response.busy_count) == (1, 1)
+    rows = await owner_pool.fetch(
+        "SELECT id, state FROM records WHERE batch_id = $1", arranged.batch_id
+    )
+    assert {r["id"]: r["state"] for r in rows} == {held: "INVITED", free: "PENDING"}
