@@ -40,11 +40,12 @@ RPC_ROLES: dict[str, frozenset[str]] = {
         _BATCHES + rpc: READERS
         for rpc in ("ListBatches", "GetBatch", "DownloadBatchReport", "WatchBatch")
     },
-    # An issuer may only retry, cancel or revoke in batches it created: row-level security
+    # An issuer may only retry, cancel, revoke or resend in batches it created: row-level security
     # hides the others from it, so they are NOT_FOUND to it. Observers may change nothing.
     _BATCHES + "RetryFailedRecords": UPLOADERS,
     _BATCHES + "CancelBatch": UPLOADERS,
     _BATCHES + "RevokeRecords": UPLOADERS,
+    _BATCHES + "ResendInvitations": UPLOADERS,
     # Endpoints receive every batch of the tenant, and their secrets sign for it.
     **{
         _WEBHOOKS + rpc: ADMINS

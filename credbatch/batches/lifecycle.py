@@ -31,7 +31,7 @@ TRANSITIONS: Mapping[RecordState, frozenset[RecordState]] = {
     S.PENDING: frozenset({S.QUEUED, S.ISSUED, S.FAILED, S.CANCELLED}),
     S.QUEUED: frozenset({S.PENDING, S.ISSUED, S.FAILED, S.CANCELLED}),
     S.ISSUED: frozenset({S.INVITED, S.FAILED, S.CANCELLED, S.CLAIMED, S.REVOKED}),
-    S.INVITED: frozenset({S.CLAIMED, S.REVOKED}),
+    S.INVITED: frozenset({S.PENDING, S.CLAIMED, S.REVOKED}),
     S.CLAIMED: frozenset({S.REVOKED}),
     S.FAILED: frozenset({S.PENDING}),
     S.CANCELLED: frozenset(),

@@ -168,3 +168,50 @@ def revoke(
         note(f"{response.batch.name}: {response.revoked_count:,} credential(s) revoked")
     else:
         note(f"nothing to revoke: {response.batch.name} has no such unrevoked credential")
+
+
+@batches.command("resend")
+@click.argument("batch")
+@click.option(
+    "--record",
+    "records",
+    multiple=True,
+    help="A record id; repeatable. Without it, every INVITED record of BATCH.",
+)
+@click.option(
+    "--request-id",
+    default="",
+    help="Makes the call safe to repeat: the same id answers the first result, sends nothing.",
+)
+@token_option
+@address_option("batches")
+def resend(
+    batch: str, records: tuple[str, ...], request_id: str, token: str | None, batches_addr: str
+) -> None:
+    """Send the invitations of INVITED records of BATCH (batches/ID or ID) again: a wallet
+    batch's holders get a fresh offer (the old one stops working), a claim-page batch's the
+    same link. CLAIMED records are skipped: revoke and upload again instead."""
+    name = resource_name("batches", batch)
+    endpoint = resolve("batches", token, batches_addr)
+    with channel(endpoint) as chan, rpc_errors(endpoint):
+        stub = batches_service_pb2_grpc.BatchStatusServiceStub(chan)
+        response = stub.ResendInvitations(
+            batches_service_pb2.ResendInvitationsRequest(
+                name=name, record_ids=list(records), request_id=request_id
+            ),
+            metadata=endpoint.metadata,
+            timeout=UNARY_TIMEOUT,
+        )
+    summary(response.batch)
+    note(f"{response.batch.name}: {response.resent_count:,} invitation(s) queued to be sent again")
+    skipped = [
+        (response.claimed_count, "already CLAIMED"),
+        (response.revoked_count, "REVOKED"),
+        (response.failed_count, "FAILED (use retry)"),
+        (response.cancelled_count, "CANCELLED"),
+        (response.in_progress_count, "not invited yet"),
+        (response.busy_count, "busy, try again"),
+    ]
+    for count, why in skipped:
+        if count:
+            note(f"  skipped {count:,}: {why}")

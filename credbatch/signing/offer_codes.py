@@ -12,6 +12,11 @@ sends the same link and code again, and the database holds only their SHA-256 di
   KEK: it travels by the other channel, and the public endpoints, which hold no KEK, cannot
   mint one. A KEK rotation changes it, so an invitation re-sent after one carries a code its
   stored digest does not match.
+
+Both take the offer's ``generation``: a record's first offer is generation 0 (derived exactly
+as before generations existed, so stored offers keep their codes), and ResendInvitations
+replaces it by generation 1, 2, ...: codes that an earlier offer's codes do not give, while a
+re-sent invitation of the same generation still carries the same codes.
 """
 
 from __future__ import annotations
@@ -46,9 +51,17 @@ class OfferSecrets:
 _CODE_LABEL = b"credbatch oid4vci pre-authorized code v1"
 
 
-def pre_authorized_code(tenant_id: uuid.UUID, claim_token: str) -> str:
+def _generation_label(label: bytes, generation: int) -> bytes:
+    if generation < 0:
+        raise ValueError("an offer generation is never negative")
+    # Generation 0 keeps the label alone: the codes of offers stored before generations.
+    return label if generation == 0 else label + b"\x00" + generation.to_bytes(4, "big")
+
+
+def pre_authorized_code(tenant_id: uuid.UUID, claim_token: str, generation: int = 0) -> str:
     """The offer's pre-authorized code: the tenant, then a MAC keyed by the claim token."""
-    mac = hmac.new(claim_token.encode("utf-8"), _CODE_LABEL, hashlib.sha256).digest()
+    label = _generation_label(_CODE_LABEL, generation)
+    mac = hmac.new(claim_token.encode("utf-8"), label, hashlib.sha256).digest()
     raw = tenant_id.bytes + mac[:_CODE_RANDOM_BYTES]
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
@@ -65,8 +78,12 @@ class OfferCodes:
         message = label + b"\x00" + tenant_id.bytes + record_id.bytes
         return hmac.new(self._key, message, hashlib.sha256).digest()
 
-    def secrets(self, tenant_id: uuid.UUID, record_id: uuid.UUID, claim_token: str) -> OfferSecrets:
-        code = pre_authorized_code(tenant_id, claim_token)
+    def secrets(
+        self, tenant_id: uuid.UUID, record_id: uuid.UUID, claim_token: str, generation: int = 0
+    ) -> OfferSecrets:
+        """The codes of the record's offer of ``generation`` (0: its first)."""
+        code = pre_authorized_code(tenant_id, claim_token, generation)
+        label = _generation_label(b"tx", generation)
         # 64 bits reduced mod 10^6: the bias (< 10^-13) is far below any guessing advantage.
-        number = int.from_bytes(self._mac(b"tx", tenant_id, record_id)[:8], "big")
+        number = int.from_bytes(self._mac(label, tenant_id, record_id)[:8], "big")
         return OfferSecrets(code, str(number % 10**TX_CODE_LENGTH).zfill(TX_CODE_LENGTH))

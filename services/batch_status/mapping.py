@@ -8,8 +8,10 @@ from collections.abc import Iterable
 from credbatch import names
 from credbatch.batches.mapping import batch_to_proto, record_state_from_proto
 from credbatch.batches.model import BatchView, RecordState
+from credbatch.batches.resend import Resent
 from credbatch.errors import FieldViolation, InvalidArgument
 from credbatch.gen.batches.v1 import batches_service_pb2
+from services.batch_status.resend import ResendRequest, resend_request
 from services.batch_status.revoke import RevokeRequest, revoke_request
 from services.batch_status.status import Page
 
@@ -17,6 +19,8 @@ __all__ = [
     "batch_id_from_name",
     "list_response",
     "report_states",
+    "resend_request_from_proto",
+    "resend_response",
     "revoke_request_from_proto",
     "revoke_response",
 ]
@@ -58,4 +62,25 @@ def revoke_request_from_proto(request: batches_service_pb2.RevokeRecordsRequest)
 def revoke_response(view: BatchView, revoked: int) -> batches_service_pb2.RevokeRecordsResponse:
     return batches_service_pb2.RevokeRecordsResponse(
         batch=batch_to_proto(view), revoked_count=revoked
+    )
+
+
+def resend_request_from_proto(
+    request: batches_service_pb2.ResendInvitationsRequest,
+) -> ResendRequest:
+    return resend_request(
+        batch_id_from_name(request.name), list(request.record_ids), request.request_id
+    )
+
+
+def resend_response(view: BatchView, done: Resent) -> batches_service_pb2.ResendInvitationsResponse:
+    return batches_service_pb2.ResendInvitationsResponse(
+        batch=batch_to_proto(view),
+        resent_count=done.resent,
+        claimed_count=done.claimed,
+        revoked_count=done.revoked,
+        failed_count=done.failed,
+        cancelled_count=done.cancelled,
+        in_progress_count=done.in_progress,
+        busy_count=done.busy,
     )

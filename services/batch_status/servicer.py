@@ -16,6 +16,8 @@ from services.batch_status.mapping import (
     batch_id_from_name,
     list_response,
     report_states,
+    resend_request_from_proto,
+    resend_response,
     revoke_request_from_proto,
     revoke_response,
 )
@@ -26,7 +28,7 @@ LIST_BATCHES = "ListBatches"
 
 
 class BatchStatusServicer(batches_service_pb2_grpc.BatchStatusServiceServicer):
-    """Upload history, progress, report, watch, retry, cancel, revoke (see status.BatchStatus)."""
+    """History, progress, report, watch, retry, cancel, revoke, resend (status.BatchStatus)."""
 
     def __init__(self, status: BatchStatus) -> None:
         self._status = status
@@ -84,3 +86,10 @@ class BatchStatusServicer(batches_service_pb2_grpc.BatchStatusServiceServicer):
         revocation = revoke_request_from_proto(request)
         view, revoked = await self._status.revoke(current_caller(), revocation)
         return revoke_response(view, revoked)
+
+    async def ResendInvitations(
+        self, request: batches_service_pb2.ResendInvitationsRequest, context: Context
+    ) -> batches_service_pb2.ResendInvitationsResponse:
+        resend = resend_request_from_proto(request)
+        view, done = await self._status.resend(current_caller(), resend)
+        return resend_response(view, done)

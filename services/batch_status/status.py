@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from credbatch.auth.roles import ADMINS
-from credbatch.batches import commands, repository, revocation
+from credbatch.batches import commands, repository, resend, revocation
 from credbatch.batches.model import (
     TERMINAL_BATCH_STATES,
     BatchFilter,
@@ -28,6 +28,7 @@ from credbatch.db.retry import in_transaction_with_retry
 from credbatch.errors import FailedPrecondition, NotFound, PermissionDenied
 from credbatch.tenancy import TenantScope, service_scope, tenant_transaction
 from services.batch_status.report import report_chunks
+from services.batch_status.resend import ResendRequest, records_not_found, request_reused
 from services.batch_status.revoke import RevokeRequest, refused
 from services.batch_status.watch import WatchHub, WatchLimits
 
@@ -209,3 +210,37 @@ class BatchStatus:
         # Bits and record states commit together; on a conflict the whole unit runs again.
         revoked = await in_transaction_with_retry(self._pool, scope, unit)
         return await self.get(scope, request.batch_id), revoked
+
+    async def resend(
+        self, scope: TenantScope, request: ResendRequest
+    ) -> tuple[BatchView, resend.Resent]:
+        """Send the invitations of INVITED records again (see credbatch.batches.resend).
+
+        NOT_FOUND, with nothing resent, when an id names no record of the batch;
+        FAILED_PRECONDITION for a cancelled batch.
+        """
+
+        async def unit(conn: asyncpg.Connection) -> resend.Resent:
+            view = await self._for_change(conn, scope, request.batch_id)
+            done = await resend.resend_invitations(
+                conn,
+                request.batch_id,
+                request.ids,
+                request.request_id,
+                batch_cancelled=view.state is BatchState.CANCELLED,
+            )
+            # Raising rolls the transaction back: the request id is not taken either.
+            if isinstance(done, resend.UnknownRecords):
+                raise records_not_found(request.batch_id, done)
+            if isinstance(done, resend.ReusedRequest):
+                raise request_reused(done)
+            if isinstance(done, resend.BatchCancelled):
+                raise FailedPrecondition(
+                    f"batches/{request.batch_id} is cancelled; its invitations are not resent",
+                    reason="BATCH_CANCELLED",
+                )
+            return done
+
+        # Records, offers, request id and batch commit together; on a conflict all runs again.
+        done = await in_transaction_with_retry(self._pool, scope, unit)
+        return await self.get(scope, request.batch_id), done

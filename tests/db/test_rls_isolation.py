@@ -37,6 +37,8 @@ TENANT_TABLES = [
     "webhook_deliveries",
     "oid4vci_offers",
     "oid4vci_access_tokens",
+    "oid4vci_superseded_offers",
+    "invitation_resends",
 ]
 # Tenant tables the application role cannot write: seeded as the owner, as their triggers do.
 OWNER_SEEDED_TABLES = {"webhook_events"}
@@ -231,6 +233,24 @@ def tenant_rows(tenant_id: uuid.UUID) -> dict[str, dict[str, Any]]:
             "record_id": record_id,
             "code_hash": uuid.uuid4().bytes * 2,
             "expires_at": datetime.now(UTC) + timedelta(days=1),
+        },
+        "oid4vci_superseded_offers": {
+            "tenant_id": t,
+            "code_hash": uuid.uuid4().bytes * 2,
+            "record_id": record_id,
+            "generation": 0,
+        },
+        "invitation_resends": {
+            "tenant_id": t,
+            "id": uuid.uuid4(),
+            "batch_id": batch_id,
+            "resent": 1,
+            "claimed": 0,
+            "revoked": 0,
+            "failed": 0,
+            "cancelled": 0,
+            "in_progress": 0,
+            "busy": 0,
         },
         "oid4vci_access_tokens": {
             "tenant_id": t,

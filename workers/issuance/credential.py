@@ -54,13 +54,17 @@ class Links:
     claim_token: str
     claim_url: str
     cred_url: str | None
+    offer_generation: int = 0  # of the record's current offer (see OfferCodes)
 
 
-def links_for(public_url: str, claim_token: str, certificate_id: str | None) -> Links:
+def links_for(
+    public_url: str, claim_token: str, certificate_id: str | None, offer_generation: int = 0
+) -> Links:
     return Links(
         claim_token=claim_token,
         claim_url=f"{public_url}/claim/{claim_token}",
         cred_url=cred_url(public_url, certificate_id) if certificate_id is not None else None,
+        offer_generation=offer_generation,
     )
 
 

@@ -174,6 +174,9 @@ class IssuanceHandler:
                 if found.starting:
                     await repo.mark_in_progress(conn, tenant_id, list(found.starting))
                 known = await self._issue(conn, tenant_id, found.to_issue)
+                await repo.mark_reissued(
+                    conn, tenant_id, [(r.id, r.attempt) for r in found.reissued]
+                )
                 failed = [
                     Failure(r.id, r.failure.code, r.failure.message, r.attempt)
                     for r in found.to_issue
@@ -188,6 +191,7 @@ class IssuanceHandler:
                 # before (redeliveries, retries) need theirs read back.
                 unknown = [r.id for r in found.records if r.failure is None and r.id not in known]
                 stored = await repo.stored_links(conn, tenant_id, unknown)
+                await self._store_current_offers(conn, tenant_id, found.records, stored)
         if known:  # committed: the issue transaction has ended
             RECORD_TRANSITIONS.add(len(known), {"credbatch.record.state": RecordState.ISSUED.value})
         deliverable = [r for r in found.records if r.failure is None]
@@ -199,7 +203,9 @@ class IssuanceHandler:
                 record.links = links_for(public, new.claim_token, certificate_id)
             elif record.id in stored:
                 old = stored[record.id]
-                record.links = links_for(public, old.claim_token, old.certificate_id)
+                record.links = links_for(
+                    public, old.claim_token, old.certificate_id, old.offer_generation
+                )
             else:
                 raise RuntimeError("an issued record has no credential")
         cancelled = await self._cancelled_since(tenant_id, deliverable)
@@ -276,6 +282,27 @@ class IssuanceHandler:
             [(c.record_id, c.claim_token, contexts[c.record_id]) for c in issued],
         )
         return {c.record_id: c for c in issued if c.record_id in stored}
+
+    async def _store_current_offers(
+        self,
+        conn: asyncpg.Connection,
+        tenant_id: uuid.UUID,
+        records: list[WorkRecord],
+        stored: dict[uuid.UUID, repo.StoredLinks],
+    ) -> None:
+        """Store the current offer of records issued before, where it is missing.
+
+        ResendInvitations deleted the offer it replaced: the next generation's is stored here,
+        in the transaction that makes the record ISSUED again, so no invitation carries an
+        offer that is not stored. Any other record keeps the offer it has.
+        """
+        contexts = {r.id: r.context for r in records}
+        await self._offers.store(
+            conn,
+            tenant_id,
+            [(rid, links.claim_token, contexts[rid]) for rid, links in stored.items()],
+            {rid: links.offer_generation for rid, links in stored.items()},
+        )
 
     async def _render_certificates(
         self, tenant_id: uuid.UUID, records: list[WorkRecord], drafts: list[CredentialDraft]

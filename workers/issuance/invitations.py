@@ -135,7 +135,10 @@ class Inviter:
         offer = None
         if self._offers is not None:
             offer = self._offers.link(
-                invitation.context, invitation.holder.record_id, invitation.links.claim_token
+                invitation.context,
+                invitation.holder.record_id,
+                invitation.links.claim_token,
+                invitation.links.offer_generation,
             )
         messages: dict[Medium, _Message] = {}
         context, holder = invitation.context, invitation.holder

@@ -7,12 +7,15 @@ re-sent invitation carry the same offer. When a batch invites by email and SMS t
 asks for a transaction code: the link goes by email and the code by SMS, so neither message
 alone obtains the credential (credbatch.templating.channels). A batch with one medium has one
 message, and its offers ask for no code.
+
+ResendInvitations replaces a record's offer: it deletes it, and the worker stores the record's
+next generation (``generations``) when it invites again.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -56,12 +59,13 @@ class Offers:
         return cls(OfferCodes(settings.kek_bytes()), settings.offer_ttl)
 
     def link(
-        self, context: BatchContext, record_id: uuid.UUID, claim_token: str
+        self, context: BatchContext, record_id: uuid.UUID, claim_token: str, generation: int = 0
     ) -> OfferLink | None:
-        """The record's offer link and code; None for a batch that does not use offers."""
+        """The record's offer link and code (of its offer ``generation``: see ``OfferCodes``);
+        None for a batch that does not use offers."""
         if context.claim_mode is not ClaimMode.OID4VCI:
             return None
-        secrets = self._codes.secrets(context.tenant_id, record_id, claim_token)
+        secrets = self._codes.secrets(context.tenant_id, record_id, claim_token, generation)
         return OfferLink(
             offer_url=offer_link(context.issuer, secrets.pre_authorized_code),
             tx_code=secrets.tx_code if asks_tx_code(context) else None,
@@ -72,15 +76,21 @@ class Offers:
         conn: asyncpg.Connection,
         tenant_id: uuid.UUID,
         records: Sequence[tuple[uuid.UUID, str, BatchContext]],
+        generations: Mapping[uuid.UUID, int] | None = None,
     ) -> None:
-        """Store the offers of ``records`` (those of OID4VCI batches); a stored one is kept."""
+        """Store the offers of ``records`` (those of OID4VCI batches); a stored one is kept.
+
+        ``generations`` gives the offer generation of records whose offer was replaced by a
+        resend (absent: 0, the first offer).
+        """
         ids: list[uuid.UUID] = []
         codes: list[bytes] = []
         tx_codes: list[bytes | None] = []
         for record_id, claim_token, context in records:
             if context.claim_mode is not ClaimMode.OID4VCI:
                 continue
-            secrets = self._codes.secrets(tenant_id, record_id, claim_token)
+            generation = (generations or {}).get(record_id, 0)
+            secrets = self._codes.secrets(tenant_id, record_id, claim_token, generation)
             ids.append(record_id)
             codes.append(digest(secrets.pre_authorized_code))
             tx_codes.append(digest(secrets.tx_code) if asks_tx_code(context) else None)

@@ -25,7 +25,11 @@ LOCK_RECORDS = """
 SELECT r.id, r.batch_id, r.state, r.email, r.phone, r.attributes,
        r.email_sent_at IS NOT NULL AS email_sent, r.sms_sent_at IS NOT NULL AS sms_sent,
        (SELECT b.state FROM batches b
-        WHERE b.tenant_id = r.tenant_id AND b.id = r.batch_id) AS batch_state
+        WHERE b.tenant_id = r.tenant_id AND b.id = r.batch_id) AS batch_state,
+       -- A PENDING record may hold a credential (a retried or resent one): it is only
+       -- invited again. One probe of the credentials' (tenant_id, record_id) key each.
+       EXISTS (SELECT 1 FROM credentials c
+               WHERE c.tenant_id = r.tenant_id AND c.record_id = r.id) AS has_credential
 FROM records r
 WHERE r.tenant_id = $1 AND r.id = ANY($2::uuid[])
 ORDER BY r.id
@@ -64,13 +68,28 @@ FROM unnest($2::uuid[], $3::int[]) AS u(id, attempt)
 WHERE r.tenant_id = $1 AND r.id = u.id
 """
 
+# Records issued before (they hold a credential) that came back through the outbox: ISSUED
+# again, keeping their issued_at, so that the outcome write (which changes only ISSUED
+# records) makes them INVITED. As for MARK_ISSUED, only records locked here are passed.
+MARK_REISSUED = """
+UPDATE records r
+SET state = 'ISSUED', updated_at = now(), attempt = u.attempt,
+    error_code = NULL, error_message = NULL
+FROM unnest($2::uuid[], $3::int[]) AS u(id, attempt)
+WHERE r.tenant_id = $1 AND r.id = u.id
+"""
+
 BATCHES_IN_PROGRESS = """
 UPDATE batches SET state = 'IN_PROGRESS', updated_at = now()
 WHERE tenant_id = $1 AND id = ANY($2::uuid[]) AND state = 'QUEUED'
 """
 
+# offer_generation: the generation of the record's current offer, one past the last offer a
+# resend replaced (0 when none was); its key (tenant_id, record_id, generation) serves it.
 DELIVERY_LINKS = """
-SELECT c.record_id, c.claim_token, ce.id AS certificate_id
+SELECT c.record_id, c.claim_token, ce.id AS certificate_id,
+       (SELECT coalesce(max(s.generation) + 1, 0) FROM oid4vci_superseded_offers s
+        WHERE s.tenant_id = c.tenant_id AND s.record_id = c.record_id) AS offer_generation
 FROM credentials c
 LEFT JOIN certificates ce ON ce.tenant_id = c.tenant_id AND ce.record_id = c.record_id
 WHERE c.tenant_id = $1 AND c.record_id = ANY($2::uuid[])
@@ -90,6 +109,7 @@ class LockedRecord:
     attributes: dict[str, Any]
     email_sent: bool
     sms_sent: bool
+    has_credential: bool = False
 
 
 async def lock_records(
@@ -108,9 +128,20 @@ async def lock_records(
             attributes=dict(row["attributes"]),
             email_sent=row["email_sent"],
             sms_sent=row["sms_sent"],
+            has_credential=row["has_credential"],
         )
         for row in rows
     }
+
+
+async def mark_reissued(
+    conn: asyncpg.Connection, tenant_id: uuid.UUID, records: Sequence[tuple[uuid.UUID, int]]
+) -> None:
+    """Make ISSUED again the locked (record id, attempt) records that hold a credential."""
+    if records:
+        await conn.execute(
+            MARK_REISSUED, tenant_id, [r for r, _ in records], [a for _, a in records]
+        )
 
 
 async def mark_in_progress(
@@ -187,6 +218,7 @@ class StoredLinks:
 
     claim_token: str
     certificate_id: str | None  # None: no certificate stored for the record
+    offer_generation: int = 0  # of the record's current offer (OID4VCI batches)
 
 
 async def stored_links(
@@ -196,5 +228,8 @@ async def stored_links(
         return {}
     rows = await conn.fetch(DELIVERY_LINKS, tenant_id, list(record_ids))
     return {
-        row["record_id"]: StoredLinks(row["claim_token"], row["certificate_id"]) for row in rows
+        row["record_id"]: StoredLinks(
+            row["claim_token"], row["certificate_id"], row["offer_generation"]
+        )
+        for row in rows
     }

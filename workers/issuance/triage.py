@@ -3,7 +3,8 @@
 A job whose record is not its tenant's or not in its batch is dead-lettered; a record that
 is finished, cancelled or in a cancelled batch is skipped (its job acked); a record whose
 batch cannot be issued fails; every other record is worked on: issued and invited when
-PENDING or QUEUED, only invited when ISSUED before (a retry, or a redelivery after a crash).
+PENDING or QUEUED without a credential, only invited when it holds one (ISSUED: a redelivery
+after a crash; PENDING or QUEUED: a retried record issued before, or a resent invitation).
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ class Triage:
 
     records: list[WorkRecord] = field(default_factory=list)
     to_issue: list[WorkRecord] = field(default_factory=list)  # not issued before
+    # PENDING or QUEUED again though issued before: ISSUED again, invited, never re-signed.
+    reissued: list[WorkRecord] = field(default_factory=list)
     unusable: list[Unusable] = field(default_factory=list)
     starting: set[uuid.UUID] = field(default_factory=set)  # batches still QUEUED
     recheck: set[uuid.UUID] = field(default_factory=set)  # batches maybe left unfinished
@@ -130,7 +133,7 @@ async def triage(
         )
         found.records.append(record)
         if row.state in (RecordState.PENDING, RecordState.QUEUED):
-            found.to_issue.append(record)
+            (found.reissued if row.has_credential else found.to_issue).append(record)
             if row.batch_state is BatchState.QUEUED:
                 # Only a batch's first groups mark it (a batch never goes back to QUEUED).
                 found.starting.add(row.batch_id)

@@ -83,3 +83,33 @@ class RevokeRecordsResponse(_message.Message):
     batch: _batch_pb2.Batch
     revoked_count: int
     def __init__(self, batch: _Optional[_Union[_batch_pb2.Batch, _Mapping]] = ..., revoked_count: _Optional[int] = ...) -> None: ...
+
+class ResendInvitationsRequest(_message.Message):
+    __slots__ = ("name", "record_ids", "request_id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    RECORD_IDS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    record_ids: _containers.RepeatedScalarFieldContainer[str]
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., record_ids: _Optional[_Iterable[str]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class ResendInvitationsResponse(_message.Message):
+    __slots__ = ("batch", "resent_count", "claimed_count", "revoked_count", "failed_count", "cancelled_count", "in_progress_count", "busy_count")
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    RESENT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CLAIMED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    FAILED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CANCELLED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    IN_PROGRESS_COUNT_FIELD_NUMBER: _ClassVar[int]
+    BUSY_COUNT_FIELD_NUMBER: _ClassVar[int]
+    batch: _batch_pb2.Batch
+    resent_count: int
+    claimed_count: int
+    revoked_count: int
+    failed_count: int
+    cancelled_count: int
+    in_progress_count: int
+    busy_count: int
+    def __init__(self, batch: _Optional[_Union[_batch_pb2.Batch, _Mapping]] = ..., resent_count: _Optional[int] = ..., claimed_count: _Optional[int] = ..., revoked_count: _Optional[int] = ..., failed_count: _Optional[int] = ..., cancelled_count: _Optional[int] = ..., in_progress_count: _Optional[int] = ..., busy_count: _Optional[int] = ...) -> None: ...

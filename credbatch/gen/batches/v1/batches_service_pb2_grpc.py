@@ -73,6 +73,11 @@ class BatchStatusServiceStub:
                 request_serializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.RevokeRecordsRequest.SerializeToString,
                 response_deserializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.RevokeRecordsResponse.FromString,
                 _registered_method=True)
+        self.ResendInvitations = channel.unary_unary(
+                '/credbatch.batches.v1.BatchStatusService/ResendInvitations',
+                request_serializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.ResendInvitationsRequest.SerializeToString,
+                response_deserializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.ResendInvitationsResponse.FromString,
+                _registered_method=True)
 
 
 class BatchStatusServiceServicer:
@@ -139,6 +144,23 @@ class BatchStatusServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ResendInvitations(self, request, context):
+        """ResendInvitations sends the invitation of INVITED records of the batch again, for a holder
+        who lost the message or the wallet before claiming. Creator, org_admin, service. Each
+        record goes back through the outbox and the issuance worker sends it the batch's messages
+        again, without issuing anything new. In an OID4VCI batch the record gets a fresh offer (a
+        new pre-authorized code and transaction code); its old offer answers 410 Gone and its old
+        code and access tokens are refused. A claim-page batch's record gets the same claim link
+        again. Records in any other state are skipped and counted by reason: a CLAIMED record's
+        holder already took its credential (one grant, one credential: a wallet lost after the
+        claim needs RevokeRecords and a new upload); a FAILED one is RetryFailedRecords' to send.
+        FAILED_PRECONDITION for a cancelled batch; NOT_FOUND for a batch or record id the caller
+        cannot see.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BatchStatusServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -176,6 +198,11 @@ def add_BatchStatusServiceServicer_to_server(servicer, server):
                     servicer.RevokeRecords,
                     request_deserializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.RevokeRecordsRequest.FromString,
                     response_serializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.RevokeRecordsResponse.SerializeToString,
+            ),
+            'ResendInvitations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResendInvitations,
+                    request_deserializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.ResendInvitationsRequest.FromString,
+                    response_serializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.ResendInvitationsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -370,6 +397,33 @@ class BatchStatusService:
             '/credbatch.batches.v1.BatchStatusService/RevokeRecords',
             credbatch_dot_batches_dot_v1_dot_batches__service__pb2.RevokeRecordsRequest.SerializeToString,
             credbatch_dot_batches_dot_v1_dot_batches__service__pb2.RevokeRecordsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResendInvitations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/credbatch.batches.v1.BatchStatusService/ResendInvitations',
+            credbatch_dot_batches_dot_v1_dot_batches__service__pb2.ResendInvitationsRequest.SerializeToString,
+            credbatch_dot_batches_dot_v1_dot_batches__service__pb2.ResendInvitationsResponse.FromString,
             options,
             channel_credentials,
             insecure,

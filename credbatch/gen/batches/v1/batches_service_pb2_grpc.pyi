@@ -62,6 +62,19 @@ class BatchStatusServiceStub:
     records of the batch with an issued credential (ISSUED, INVITED or CLAIMED); then nothing
     is revoked. Records already REVOKED are left as they are (a repeated call is harmless).
     """
+    ResendInvitations: _grpc.UnaryUnaryMultiCallable[_batches_service_pb2.ResendInvitationsRequest, _batches_service_pb2.ResendInvitationsResponse]
+    """ResendInvitations sends the invitation of INVITED records of the batch again, for a holder
+    who lost the message or the wallet before claiming. Creator, org_admin, service. Each
+    record goes back through the outbox and the issuance worker sends it the batch's messages
+    again, without issuing anything new. In an OID4VCI batch the record gets a fresh offer (a
+    new pre-authorized code and transaction code); its old offer answers 410 Gone and its old
+    code and access tokens are refused. A claim-page batch's record gets the same claim link
+    again. Records in any other state are skipped and counted by reason: a CLAIMED record's
+    holder already took its credential (one grant, one credential: a wallet lost after the
+    claim needs RevokeRecords and a new upload); a FAILED one is RetryFailedRecords' to send.
+    FAILED_PRECONDITION for a cancelled batch; NOT_FOUND for a batch or record id the caller
+    cannot see.
+    """
 
 @_typing.type_check_only
 class BatchStatusServiceAsyncStub(BatchStatusServiceStub):
@@ -95,6 +108,19 @@ class BatchStatusServiceAsyncStub(BatchStatusServiceStub):
     become REVOKED. Creator, org_admin, service. INVALID_ARGUMENT naming the ids that are not
     records of the batch with an issued credential (ISSUED, INVITED or CLAIMED); then nothing
     is revoked. Records already REVOKED are left as they are (a repeated call is harmless).
+    """
+    ResendInvitations: _aio.UnaryUnaryMultiCallable[_batches_service_pb2.ResendInvitationsRequest, _batches_service_pb2.ResendInvitationsResponse]  # type: ignore[assignment]
+    """ResendInvitations sends the invitation of INVITED records of the batch again, for a holder
+    who lost the message or the wallet before claiming. Creator, org_admin, service. Each
+    record goes back through the outbox and the issuance worker sends it the batch's messages
+    again, without issuing anything new. In an OID4VCI batch the record gets a fresh offer (a
+    new pre-authorized code and transaction code); its old offer answers 410 Gone and its old
+    code and access tokens are refused. A claim-page batch's record gets the same claim link
+    again. Records in any other state are skipped and counted by reason: a CLAIMED record's
+    holder already took its credential (one grant, one credential: a wallet lost after the
+    claim needs RevokeRecords and a new upload); a FAILED one is RetryFailedRecords' to send.
+    FAILED_PRECONDITION for a cancelled batch; NOT_FOUND for a batch or record id the caller
+    cannot see.
     """
 
 class BatchStatusServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -168,6 +194,25 @@ class BatchStatusServiceServicer(metaclass=_abc_1.ABCMeta):
         become REVOKED. Creator, org_admin, service. INVALID_ARGUMENT naming the ids that are not
         records of the batch with an issued credential (ISSUED, INVITED or CLAIMED); then nothing
         is revoked. Records already REVOKED are left as they are (a repeated call is harmless).
+        """
+
+    @_abc_1.abstractmethod
+    def ResendInvitations(
+        self,
+        request: _batches_service_pb2.ResendInvitationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_batches_service_pb2.ResendInvitationsResponse, _abc.Awaitable[_batches_service_pb2.ResendInvitationsResponse]]:
+        """ResendInvitations sends the invitation of INVITED records of the batch again, for a holder
+        who lost the message or the wallet before claiming. Creator, org_admin, service. Each
+        record goes back through the outbox and the issuance worker sends it the batch's messages
+        again, without issuing anything new. In an OID4VCI batch the record gets a fresh offer (a
+        new pre-authorized code and transaction code); its old offer answers 410 Gone and its old
+        code and access tokens are refused. A claim-page batch's record gets the same claim link
+        again. Records in any other state are skipped and counted by reason: a CLAIMED record's
+        holder already took its credential (one grant, one credential: a wallet lost after the
+        claim needs RevokeRecords and a new upload); a FAILED one is RetryFailedRecords' to send.
+        FAILED_PRECONDITION for a cancelled batch; NOT_FOUND for a batch or record id the caller
+        cannot see.
         """
 
 def add_BatchStatusServiceServicer_to_server(servicer: BatchStatusServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
