@@ -148,6 +148,7 @@ def create_app(
             claim_mode=found.claim_mode,
             asks_tx_code=found.asks_tx_code,
             revoked=found.revoked,
+            offer_generation=found.offer_generation,
         )
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 

@@ -65,15 +65,17 @@ def render(
     claim_mode: ClaimMode,
     asks_tx_code: bool,
     revoked: bool,
+    offer_generation: int = 0,
 ) -> str:
     """The page of a verified credential (``payload``) and its disclosed ``claims``: the
     schema's name, how its holder claims it, whether the wallet will ask for a code sent by
-    SMS, whether the issuer revoked it (then neither offer nor download is shown)."""
+    SMS, whether the issuer revoked it (then neither offer nor download is shown), and the
+    generation of the record's current offer (``offer_generation``, after a resend)."""
     issued = datetime.fromtimestamp(int(payload.get("iat", 0)), UTC).date()
     # The offer's pre-authorized code derives from the claim token, so this page, which holds
     # no key, names the same offer as the invitation.
     issuer = f"{public_url.rstrip('/')}/tenants/{tenant_id}"
-    link = offer_link(issuer, pre_authorized_code(tenant_id, claim_token))
+    link = offer_link(issuer, pre_authorized_code(tenant_id, claim_token, offer_generation))
     wallet = claim_mode is ClaimMode.OID4VCI and not revoked
     # Cred_URL is disclosed like an attribute (a credential issued before that made it
     # disclosable carries it in the payload): shown as the certificate's link, not as a claim.

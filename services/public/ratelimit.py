@@ -21,8 +21,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 from ipaddress import IPv6Address, ip_address
 
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from services.public.errors import error_response
 
 
 class TokenBuckets:
@@ -114,8 +116,11 @@ class RateLimit:
         client = scope.get("client")
         wait = self._buckets.take(bucket_of(client[0]) if client else "")
         if wait > 0:
-            response = PlainTextResponse(
-                "Too Many Requests", status_code=429, headers={"Retry-After": retry_after(wait)}
+            response = error_response(
+                "rate_limited",
+                "Too many requests from this client; retry after the Retry-After delay",
+                429,
+                **{"Retry-After": retry_after(wait)},
             )
             await response(scope, receive, send)
             return

@@ -58,6 +58,8 @@ class ClaimedCredential:
     schema_name: str
     # The batch invites by email and SMS: the SMS carries the offer's transaction code.
     asks_tx_code: bool
+    # The record's current offer (ResendInvitations replaces it with the next generation).
+    offer_generation: int
 
 
 class PublicRepository:
@@ -106,4 +108,5 @@ class PublicRepository:
             row["revoked"],
             row["schema_name"],
             row["asks_tx_code"],
+            row["offer_generation"],
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import html
 import re
 import uuid
 from typing import Any
@@ -173,6 +174,11 @@ async def test_a_resend_mails_a_fresh_offer_and_the_old_one_is_gone(
         new_path = offer_path(new_offer, public_server.url)
         gone = await client.get(old_path)
         assert gone.status_code == 410, gone.text
+        # The claim page, still at the same link, offers the new offer, never the old one.
+        page = await client.get(old_claim_link)
+        assert page.status_code == 200, page.text
+        shown = html.unescape(page.text)
+        assert new_offer in shown and old_offer not in shown
         refused = await token(client, tenant, old_offer, old_code)
         assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
         stale = await client.post(
