@@ -82,3 +82,6 @@ def test_dockerfile_runs_as_a_non_root_user_with_python_m() -> None:
     # Only what the image needs is copied: the package sources, never tests or .local.
     copied = re.findall(r"^COPY\s+(?!--from)(\S+)", text, re.M)
     assert set(copied) == {"pyproject.toml", "credbatch", "services", "workers"}
+    # Dependencies come from the lock with their hashes, and only from there.
+    assert "--require-hashes --wheel-dir /wheels -r requirements.lock" in text
+    assert "pip install --no-index --find-links /wheels credbatch" in text
