@@ -28,6 +28,7 @@ from credbatch.batches.model import RecordState
 from credbatch.config import Settings
 from credbatch.gen.jobs.v1 import issuance_job_pb2
 from credbatch.messaging import declare_topology
+from credbatch.metrics import DEAD_LETTERS
 from credbatch.tenancy import service_scope, tenant_transaction
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ class DeadLetterConsumer:
         except (DecodeError, ValueError):
             log.warning("dead letter without a valid job (message id %s)", message.message_id)
             await message.ack()
+            DEAD_LETTERS.add(1, {"credbatch.dead_letter.outcome": "malformed"})
             return
         try:
             changed = await fail_dead_lettered(self._pool, *target)
@@ -98,3 +100,4 @@ class DeadLetterConsumer:
         if changed:
             log.info("record %s failed: its job was dead-lettered", target[2])
         await message.ack()
+        DEAD_LETTERS.add(1, {"credbatch.dead_letter.outcome": "failed" if changed else "stale"})
