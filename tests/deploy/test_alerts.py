@@ -75,9 +75,7 @@ def _recorded(groups: list[dict[str, Any]]) -> set[str]:
 
 
 def _loaded_tests() -> list[dict[str, Any]]:
-    return [
-        case for path in unit_tests() for case in yaml.safe_load(path.read_text())["tests"]
-    ]
+    return [case for path in unit_tests() for case in yaml.safe_load(path.read_text())["tests"]]
 
 
 def test_promtool_checks_the_rules(promtool: str, tmp_path: Path) -> None:

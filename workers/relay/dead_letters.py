@@ -67,6 +67,10 @@ class DeadLetterConsumer:
         self._tag: str | None = None
 
     async def start(self, connection: AbstractRobustConnection) -> None:
+        # Every outcome's series from 0: increase() sees the first dead letter after a start
+        # (a counter that appears at 1 has no earlier sample to rise from).
+        for outcome in ("failed", "stale", "malformed"):
+            DEAD_LETTERS.add(0, {"credbatch.dead_letter.outcome": outcome})
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=self._prefetch)
         topology = await declare_topology(channel, self._settings)
