@@ -23,11 +23,13 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from credbatch.metrics import INSTRUMENTS
 from tests.fixtures.manifests import ROOT, Doc, by_name, of_kind
 from tests.fixtures.observed import (
     EXTERNAL,
+    assert_serves_what_is_used,
     dashboard,
     dashboard_exprs,
     metric_names,
@@ -129,6 +131,27 @@ def test_every_name_used_is_exported_and_served_by_a_known_process(exported: set
         "uploads",
         "http-service",
     }
+
+
+def test_a_process_missing_a_used_name_or_label_value_fails_the_check() -> None:
+    lead = "credbatch_record_upload_to_invited_seconds"
+    served = [
+        Sample(f"{lead}_bucket", {"le": "600.0"}, 5),
+        Sample(f"{lead}_bucket", {"le": "3600.0"}, 5),
+        *(
+            Sample(name, {}, 0)
+            for name, _ in used_selectors()
+            if role_of(name) == "worker" and not name.startswith(f"{lead}_bucket")
+        ),
+    ]
+    assert_serves_what_is_used(served, "worker")
+    with pytest.raises(AssertionError, match="credbatch_worker_slots_busy"):
+        assert_serves_what_is_used(
+            [s for s in served if s.name != "credbatch_worker_slots_busy"], "worker"
+        )
+    # The SLO's bucket boundary, as the exporter writes it, must be among the buckets served.
+    with pytest.raises(AssertionError, match=r"le=.3600\.0"):
+        assert_serves_what_is_used([s for s in served if s.labels.get("le") != "3600.0"], "worker")
 
 
 def test_dashboard_parses_and_queries_only_exported_metrics(exported: set[str]) -> None:

@@ -23,6 +23,7 @@ from tests.fixtures.issuance import (
     wait_for_batch,
     worker_env,
 )
+from tests.fixtures.observed import assert_serves_what_is_used
 from tests.fixtures.processes import free_port
 from tests.fixtures.scrape import find, wait_for_sample
 
@@ -82,8 +83,21 @@ async def test_worker_counts_outcomes_transitions_and_invitations(
 
         (in_flight,) = find(samples, "credbatch_worker_jobs_in_flight")
         assert in_flight.value == 0
-        (capacity,) = find(samples, "credbatch_worker_capacity")
-        assert capacity.value == worker_settings.worker_prefetch
+        # Idle now: no slot busy, nothing buffered, no SMTP connection sending.
+        (slots,) = find(samples, "credbatch_worker_slots_limit")
+        group_size = max(1, min(50, worker_settings.worker_prefetch // 4))
+        assert slots.value == max(1, worker_settings.worker_prefetch // group_size)
+        for idle in ("slots_busy", "buffered"):
+            (gauge,) = find(samples, f"credbatch_worker_{idle}")
+            assert gauge.value == 0, idle
+        (smtp_busy,) = find(samples, "credbatch_smtp_connections_busy")
+        (smtp_limit,) = find(samples, "credbatch_smtp_connections_limit")
+        assert (smtp_busy.value, smtp_limit.value) == (0, worker_settings.smtp_pool_size)
+        # The 5 invited records, each within the hour of the SLO (le="3600.0").
+        lead = "credbatch_record_upload_to_invited_seconds"
+        assert _total(samples, f"{lead}_count") == 5
+        assert _total(samples, f"{lead}_bucket", le="3600.0") == 5
+        assert_serves_what_is_used(samples, "worker")
         # Labels never name a tenant, batch, record or recipient.
         for sample in samples:
             values = " ".join(sample.labels.values())
