@@ -8,14 +8,17 @@ finished (skipped).
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+from typing import Any
 
 import asyncpg
 from prometheus_client.samples import Sample
 
 from credbatch.config import Settings
 from tests.fixtures.issuance import (
+    Arranged,
     Sinks,
     arrange_batch,
     publish_jobs,
@@ -25,9 +28,11 @@ from tests.fixtures.issuance import (
 )
 from tests.fixtures.observed import assert_serves_what_is_used
 from tests.fixtures.processes import free_port
-from tests.fixtures.scrape import find, wait_for_sample
+from tests.fixtures.scrape import find, scrape, wait_for_sample
 
 JOBS = "credbatch_jobs_total"
+# Seconds the slow SMTP relay takes to accept a message (the incident saw 8).
+SLOW_SMTP_SECONDS = 3.0
 
 
 def _total(samples: list[Sample], name: str, **labels: str) -> float:
@@ -104,4 +109,58 @@ async def test_worker_counts_outcomes_transitions_and_invitations(
             assert str(invited.tenant_id) not in values
             assert "example.test" not in values
     finally:
+        assert await stop_process(worker) == 0
+
+
+async def test_a_worker_stalled_on_slow_smtp_reads_saturated(
+    worker_settings: Settings, owner_pool: asyncpg.Pool, sinks: Sinks
+) -> None:
+    """Jobs arriving one by one on a relay that takes seconds to answer DATA: every group slot
+    is busy (what CredbatchWorkersSaturated reads) while the jobs in flight are a few percent of
+    the prefetch (what the alert read before, and stayed silent on)."""
+    accept = sinks.smtp.handler.handle_DATA
+
+    async def slow_data(server: Any, session: Any, envelope: Any) -> str:
+        await asyncio.sleep(SLOW_SMTP_SECONDS)
+        return await accept(server, session, envelope)
+
+    sinks.smtp.handler.handle_DATA = slow_data  # type: ignore[method-assign]
+    arranged = await arrange_batch(owner_pool, 12, mediums=("EMAIL",), certificate=False)
+    port = free_port()
+    env = {
+        **worker_env(worker_settings),
+        "CREDBATCH_METRICS_PORT": str(port),
+        "OTEL_SDK_DISABLED": "false",
+    }
+    worker = subprocess.Popen([sys.executable, "-m", "workers.issuance"], env=env)
+    try:
+        samples = await wait_for_sample(port, "credbatch_worker_slots_limit")
+        (limit,) = find(samples, "credbatch_worker_slots_limit")
+        # One job at a time, as a relay dispatching a trickle publishes them: each fills a group
+        # of its own, until no slot is left.
+        for record_id in arranged.record_ids:
+            one = Arranged(arranged.tenant_id, arranged.batch_id, [record_id])
+            await publish_jobs(worker_settings, one)
+        # The groups wait on the relay: SMTP connections are sending, every slot is busy and
+        # jobs wait for one, while the jobs in flight are a few.
+        await wait_for_sample(port, "credbatch_smtp_connections_busy", minimum=1)
+        seen = []
+        for _ in range(50):
+            samples = await scrape(port)
+            seen.append(
+                tuple(
+                    _total(samples, f"credbatch_worker_{name}")
+                    for name in ("slots_busy", "buffered", "jobs_in_flight")
+                )
+            )
+            busy, buffered, in_flight = seen[-1]
+            if busy == limit.value and buffered >= 1:
+                break
+            await asyncio.sleep(0.1)
+        assert (busy, limit.value) == (4, 4), seen
+        assert buffered >= 1, seen
+        assert in_flight <= 12 < 0.9 * worker_settings.worker_prefetch
+        assert await wait_for_batch(owner_pool, arranged.batch_id) == "COMPLETED"
+    finally:
+        sinks.smtp.handler.handle_DATA = accept  # type: ignore[method-assign]
         assert await stop_process(worker) == 0
