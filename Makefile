@@ -14,7 +14,8 @@ WALLET_DEPS := .tools/wallet/node_modules/.package-lock.json
 WALLET_DRAFT_DEPS := .tools/wallet_draft/node_modules/.package-lock.json
 
 .PHONY: help install lock check-lock hooks run test test-unit lint typecheck protos check-protos \
-	lint-protos clean demo descriptor-set validate-deploy browser wallet-deps wallet-draft-deps
+	lint-protos clean demo descriptor-set validate-deploy browser promtool wallet-deps \
+	wallet-draft-deps
 
 help:
 	@echo "make install         - create .venv and install credbatch with its dev tools from the lock"
@@ -25,6 +26,7 @@ help:
 	@echo "make test            - run the whole test suite against the local PostgreSQL and RabbitMQ"
 	@echo "make test-unit       - the fast tier: tests needing no PostgreSQL, RabbitMQ or child process"
 	@echo "make browser         - install Debian's chromium (the claim page tests run it headless)"
+	@echo "make promtool        - install Debian's prometheus for promtool (the alert rules' tests)"
 	@echo "make wallet-deps     - install the wallet test's pinned npm libraries into .tools/wallet"
 	@echo "make wallet-draft-deps - install the draft-13 wallet test's pinned npm library"
 	@echo "make lint            - lock check, ruff, ruff format, mypy, generated-code staleness, buf lint"
@@ -64,7 +66,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) -m credbatch.devrun
 
-test: $(STAMP) browser $(WALLET_DEPS) $(WALLET_DRAFT_DEPS)
+test: $(STAMP) browser promtool $(WALLET_DEPS) $(WALLET_DRAFT_DEPS)
 	$(PY) -m credbatch.codegen --check
 	$(PY) -m pytest -q -p no:cacheprovider
 
@@ -77,6 +79,12 @@ test-unit: $(STAMP)
 browser:
 	test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y --no-install-recommends chromium; }
+
+# The alert and recording rules' unit tests (tests/deploy/test_alerts.py) run promtool, which
+# comes with Debian's prometheus package; as root.
+promtool:
+	test -x /usr/bin/promtool || { apt-get update && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y --no-install-recommends prometheus; }
 
 lint: $(STAMP) check-lock check-protos lint-protos
 	$(VENV)/bin/ruff check .
@@ -126,5 +134,5 @@ demo: $(STAMP)
 descriptor-set: $(STAMP)
 	$(PY) -m credbatch.codegen --descriptor-set build/credbatch.pb
 
-validate-deploy: $(STAMP) descriptor-set
+validate-deploy: $(STAMP) descriptor-set promtool
 	$(PY) -m pytest -q -p no:cacheprovider tests/deploy

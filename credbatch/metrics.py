@@ -50,6 +50,23 @@ _ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTL
 
 # Seconds: from a fast RPC or SMTP hand-off (a few ms) to a slow upload or provider (a minute).
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# Seconds from an upload until its records are invited: a large batch takes minutes, a batch
+# held back by its tenant's sending rate or retried hours. 3600 is the SLO's threshold
+# (deploy/observability/rules.yaml).
+LEAD_TIME_BUCKETS = (
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    600.0,
+    900.0,
+    1800.0,
+    3600.0,
+    7200.0,
+    14400.0,
+    86400.0,
+)
 
 Kind = Literal["counter", "histogram", "up_down_counter", "gauge"]
 
@@ -62,6 +79,7 @@ class InstrumentSpec:
     kind: Kind
     unit: str
     description: str
+    buckets: tuple[float, ...] = ()  # a histogram's bucket boundaries
 
 
 INSTRUMENTS: list[InstrumentSpec] = []
@@ -75,13 +93,15 @@ def _counter(name: str, unit: str, description: str) -> Counter:
     return _meter.create_counter(name, unit=unit, description=description)
 
 
-def _histogram(name: str, description: str) -> Histogram:
-    INSTRUMENTS.append(InstrumentSpec(name, "histogram", "s", description))
+def _histogram(
+    name: str, description: str, buckets: tuple[float, ...] = DURATION_BUCKETS
+) -> Histogram:
+    INSTRUMENTS.append(InstrumentSpec(name, "histogram", "s", description, buckets))
     return _meter.create_histogram(
         name,
         unit="s",
         description=description,
-        explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        explicit_bucket_boundaries_advisory=buckets,
     )
 
 
@@ -148,6 +168,13 @@ OUTBOX_OLDEST_AGE = Sampled(
 DEAD_LETTER_DEPTH = Sampled(
     "credbatch.dead_letter.depth", "{message}", "Jobs in the dead-letter queue."
 )
+# credbatch.dead_letter.outcome: failed (its record became FAILED), stale (its record had
+# finished or was to be published again), malformed (the body names no record). The relay takes
+# each dead letter off the queue within a second, so the depth above stays near 0: this count is
+# what shows that jobs are being dead-lettered.
+DEAD_LETTERS = _counter(
+    "credbatch.dead_letters", "{job}", "Dead-lettered jobs the relay consumed, by outcome."
+)
 RELAY_PUBLISHED = _counter(
     "credbatch.relay.published", "{job}", "Jobs published and confirmed by the broker."
 )
@@ -171,11 +198,33 @@ INVITATION_DURATION = _histogram(
 INVITATION_FAILURES = _counter(
     "credbatch.invitation.failures", "{invitation}", "Invitations not sent, by channel and code."
 )
+# Records of batches uploaded that became INVITED: the upload-to-invited SLO's histogram.
+UPLOAD_TO_INVITED = _histogram(
+    "credbatch.record.upload_to_invited",
+    "From the upload of a record's batch until the record became INVITED.",
+    LEAD_TIME_BUCKETS,
+)
 JOBS_IN_FLIGHT = _up_down_counter(
     "credbatch.worker.jobs_in_flight", "{job}", "Jobs a worker is processing now."
 )
-WORKER_CAPACITY = Sampled(
-    "credbatch.worker.capacity", "{job}", "Jobs a worker processes at most at once."
+# What saturates a worker. Jobs are handled in groups, each holding a slot until its slowest
+# send is done: with every slot busy the worker takes nothing new, however few jobs the groups
+# hold (a slow SMTP relay keeps all slots busy with small groups). Messages received meanwhile
+# wait in the buffer; SMTP sends wait for one of the pool's connections.
+WORKER_SLOTS_BUSY = _up_down_counter(
+    "credbatch.worker.slots.busy", "{slot}", "Job group slots of a worker in use now."
+)
+WORKER_SLOTS = Sampled(
+    "credbatch.worker.slots.limit", "{slot}", "Job group slots of a worker (groups at once)."
+)
+WORKER_BUFFERED = _up_down_counter(
+    "credbatch.worker.buffered", "{message}", "Jobs received and waiting for a free slot."
+)
+SMTP_CONNECTIONS_BUSY = _up_down_counter(
+    "credbatch.smtp.connections.busy", "{connection}", "SMTP connections sending now."
+)
+SMTP_CONNECTIONS = Sampled(
+    "credbatch.smtp.connections.limit", "{connection}", "SMTP connections a worker opens at most."
 )
 
 # --- webhook dispatchers (workers.webhooks) -----------------------------------------------------

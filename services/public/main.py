@@ -10,8 +10,8 @@ from starlette.types import ASGIApp
 
 from credbatch.config import Settings
 from credbatch.db.pool import create_pool
+from credbatch.server.http_metrics import HttpMetrics
 from services.public.app import create_app
-from services.public.http_metrics import HttpMetrics
 from services.public.signer_client import SignerClient
 
 log = logging.getLogger(__name__)

@@ -8,6 +8,7 @@ import uvicorn
 
 from credbatch.config import ConfigError, Settings
 from credbatch.db.pool import create_pool
+from credbatch.server.http_metrics import HttpMetrics
 from credbatch.signing.keys import KeyRing
 from services.signer.app import create_signer_app
 
@@ -25,7 +26,9 @@ async def serve(settings: Settings) -> None:
     kek = settings.kek_bytes()
     pool = await create_pool(settings.signer_database_url, max_size=4, application_name="signer")
     try:
-        app = create_signer_app(pool, KeyRing(pool, kek, signer=True), settings.signer_token)
+        app = HttpMetrics(
+            create_signer_app(pool, KeyRing(pool, kek, signer=True), settings.signer_token)
+        )
         config = uvicorn.Config(
             app,
             host=settings.host,

@@ -31,7 +31,9 @@ from credbatch.gen.templates.v1 import templates_service_pb2, templates_service_
 from credbatch.gen.uploads.v1 import uploads_service_pb2, uploads_service_pb2_grpc
 from credbatch.schema.model import Attribute, AttributeType
 from credbatch.tenancy import TenantScope, tenant_transaction
+from services.signer.protocol import BOUND_CREDENTIALS_PATH
 from tests.fixtures.grpc import bearer
+from tests.fixtures.observed import assert_serves_what_is_used
 from tests.fixtures.processes import free_port, process_env
 from tests.fixtures.scrape import find, listening_ports, stop, wait_for_sample
 
@@ -117,6 +119,7 @@ async def test_templates_process_counts_rpcs_by_method_and_status(
         assert {b.labels["le"] for b in buckets} >= {"0.005", "1.0", "+Inf"}
         # Health probes are not RPCs of the service.
         assert not find(samples, RPC_COUNT, rpc_service="grpc.health.v1.Health")
+        assert_serves_what_is_used(samples, "grpc-service")
         # Nothing identifies a tenant, a caller or a request.
         for sample in samples:
             assert "tenant" not in " ".join(sample.labels)
@@ -181,6 +184,7 @@ async def test_uploads_process_counts_rows_and_bytes_read(
         (rows,) = find(samples, "credbatch_upload_rows_total")
         (size,) = find(samples, "credbatch_upload_size_bytes_total")
         assert (rows.value, size.value) == (3, len(content))
+        assert_serves_what_is_used(samples, "uploads")
         (upload,) = find(
             samples,
             RPC_COUNT,
@@ -254,6 +258,56 @@ async def test_public_process_times_requests_by_route_template(
             },
         )
         assert all(token not in " ".join(s.labels.values()) for s in samples)
+        assert_serves_what_is_used(samples, "http-service")
+    finally:
+        stop(process)
+
+
+async def test_signer_process_times_requests_by_route_and_status(
+    settings: Settings, ports: tuple[int, int]
+) -> None:
+    """The signer's answers are counted like the public endpoints' (its 5xx alert reads them)."""
+    http_port, metrics_port = ports
+    shared = "metrics-tests-signer-token"
+    process = spawn(
+        settings,
+        "services.signer",
+        CREDBATCH_SIGNER_PORT=str(http_port),
+        CREDBATCH_METRICS_PORT=str(metrics_port),
+        CREDBATCH_SIGNER_TOKEN=shared,
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}") as client:
+            deadline = time.monotonic() + 30
+            while True:
+                assert process.poll() is None, stop(process)
+                try:
+                    refused = await client.post(BOUND_CREDENTIALS_PATH, content=b"{}", timeout=2)
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline, "signer never answered"
+                    await asyncio.sleep(0.2)
+            bad = await client.post(
+                BOUND_CREDENTIALS_PATH,
+                content=b"not json",
+                headers={"authorization": f"Bearer {shared}"},
+                timeout=2,
+            )
+        assert (refused.status_code, bad.status_code) == (401, 400)
+        route = {"http_request_method": "POST", "http_route": BOUND_CREDENTIALS_PATH}
+        samples = await wait_for_sample(
+            metrics_port,
+            "http_server_request_duration_seconds_count",
+            {**route, "http_response_status_code": "400"},
+        )
+        (unauthorized,) = find(
+            samples,
+            "http_server_request_duration_seconds_count",
+            **route,
+            http_response_status_code="401",
+        )
+        assert unauthorized.value == 1
+        assert_serves_what_is_used(samples, "http-service")
     finally:
         stop(process)
 

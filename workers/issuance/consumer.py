@@ -23,7 +23,7 @@ from aio_pika.abc import (
 
 from credbatch.config import Settings
 from credbatch.messaging import declare_topology
-from credbatch.metrics import JOBS_IN_FLIGHT, WORKER_CAPACITY
+from credbatch.metrics import JOBS_IN_FLIGHT, WORKER_BUFFERED, WORKER_SLOTS, WORKER_SLOTS_BUSY
 from workers.issuance.handler import IssuanceHandler
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class IssuanceConsumer:
         self._buffer: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         groups = max(1, settings.worker_prefetch // self._group_size)
         self._slots = asyncio.Semaphore(groups)
-        WORKER_CAPACITY.set(groups * self._group_size)
+        WORKER_SLOTS.set(groups)
         self._inflight: set[asyncio.Task[None]] = set()
         self._channel: AbstractRobustChannel | None = None
         self._queue: AbstractQueue | None = None
@@ -66,6 +66,7 @@ class IssuanceConsumer:
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         self._buffer.put_nowait(message)
+        WORKER_BUFFERED.add(1)
 
     async def _take_group(self) -> list[AbstractIncomingMessage]:
         group = [await self._buffer.get()]
@@ -96,13 +97,16 @@ class IssuanceConsumer:
             task.add_done_callback(self._inflight.discard)
 
     async def _run(self, group: list[AbstractIncomingMessage]) -> None:
+        WORKER_BUFFERED.add(-len(group))
         JOBS_IN_FLIGHT.add(len(group))
+        WORKER_SLOTS_BUSY.add(1)
         try:
             await self._handler.handle(group)
         except Exception as error:  # handle() settles messages itself; this is a last guard
             log.error("issuance group crashed: %s", type(error).__name__)
         finally:
             JOBS_IN_FLIGHT.add(-len(group))
+            WORKER_SLOTS_BUSY.add(-1)
             self._slots.release()
 
     @property

@@ -11,6 +11,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TypeVar
 
 import asyncpg
@@ -32,7 +33,7 @@ C = TypeVar("C")
 
 _BATCH = """
 SELECT b.schema_id, b.schema_version, b.mediums, b.email_template_id, b.sms_template_id,
-       b.certificate_template_id, b.credential_validity_seconds, b.claim_mode
+       b.certificate_template_id, b.credential_validity_seconds, b.claim_mode, b.created_at
 FROM batches b
 WHERE b.tenant_id = $1 AND b.id = $2
 """
@@ -60,6 +61,7 @@ class BatchContext:
     sms: CompiledTemplate | None
     certificate: CompiledCertificate | None
     claim_mode: ClaimMode = ClaimMode.OID4VCI
+    uploaded_at: datetime | None = None  # the batch's creation, by its upload
 
     @property
     def attribute_names(self) -> tuple[str, ...]:
@@ -122,6 +124,7 @@ async def load_context(
         sms=sms,
         certificate=certificate,
         claim_mode=ClaimMode(row["claim_mode"]),
+        uploaded_at=row["created_at"],
     )
 
 

@@ -27,6 +27,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import asyncpg
 from aio_pika.abc import AbstractIncomingMessage
@@ -36,7 +37,7 @@ from credbatch.batches.lifecycle import Failure, complete_batches, fail_records
 from credbatch.batches.model import RecordState
 from credbatch.config import Settings
 from credbatch.messaging import ConfirmingPublisher
-from credbatch.metrics import RECORD_TRANSITIONS
+from credbatch.metrics import RECORD_TRANSITIONS, UPLOAD_TO_INVITED
 from credbatch.schema.model import Medium
 from credbatch.signing import sd_jwt
 from credbatch.signing.keys import KeyRing
@@ -403,6 +404,9 @@ class IssuanceHandler:
         entered = Counter(o.state for o in outcomes if o.state is not None)
         for state, count in entered.items():
             RECORD_TRANSITIONS.add(count, {"credbatch.record.state": state.value})
+        _time_since_upload(
+            [r for r, o in zip(records, outcomes, strict=True) if o.state is RecordState.INVITED]
+        )
         await hold_dispatch(self._pool, tenant_id, throttles_met(records), self._settings)
         # Decisions only now: a job is never acked before its record's outcome committed.
         for record, decision in zip(records, decisions, strict=True):
@@ -410,3 +414,12 @@ class IssuanceHandler:
                 job.decision = decision
                 if record.failure is not None:
                     job.span.set_attribute("credbatch.error_code", record.failure.code)
+
+
+def _time_since_upload(invited: list[WorkRecord]) -> None:
+    """Record the upload-to-invited time of records just made INVITED (the SLO's histogram)."""
+    now = datetime.now(UTC)
+    for record in invited:
+        uploaded = record.context.uploaded_at
+        if uploaded is not None:
+            UPLOAD_TO_INVITED.record(max(0.0, (now - uploaded).total_seconds()))

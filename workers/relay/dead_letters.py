@@ -28,6 +28,7 @@ from credbatch.batches.model import RecordState
 from credbatch.config import Settings
 from credbatch.gen.jobs.v1 import issuance_job_pb2
 from credbatch.messaging import declare_topology
+from credbatch.metrics import DEAD_LETTERS
 from credbatch.tenancy import service_scope, tenant_transaction
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,10 @@ class DeadLetterConsumer:
         self._tag: str | None = None
 
     async def start(self, connection: AbstractRobustConnection) -> None:
+        # Every outcome's series from 0: increase() sees the first dead letter after a start
+        # (a counter that appears at 1 has no earlier sample to rise from).
+        for outcome in ("failed", "stale", "malformed"):
+            DEAD_LETTERS.add(0, {"credbatch.dead_letter.outcome": outcome})
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=self._prefetch)
         topology = await declare_topology(channel, self._settings)
@@ -87,6 +92,7 @@ class DeadLetterConsumer:
         except (DecodeError, ValueError):
             log.warning("dead letter without a valid job (message id %s)", message.message_id)
             await message.ack()
+            DEAD_LETTERS.add(1, {"credbatch.dead_letter.outcome": "malformed"})
             return
         try:
             changed = await fail_dead_lettered(self._pool, *target)
@@ -98,3 +104,4 @@ class DeadLetterConsumer:
         if changed:
             log.info("record %s failed: its job was dead-lettered", target[2])
         await message.ack()
+        DEAD_LETTERS.add(1, {"credbatch.dead_letter.outcome": "failed" if changed else "stale"})

@@ -14,6 +14,7 @@ from credbatch.config import Settings
 from credbatch.messaging import declare_topology
 from credbatch.messaging.topology import DEAD_LETTER_EXCHANGE, DEAD_QUEUE, DEAD_ROUTING_KEY
 from credbatch.metrics import DEAD_LETTER_DEPTH
+from tests.fixtures.observed import assert_serves_what_is_used
 from tests.fixtures.processes import free_port
 from tests.fixtures.relay import MakePending
 from tests.fixtures.scrape import find, scrape, wait_for_sample
@@ -81,6 +82,15 @@ async def test_relay_counts_published_jobs_and_samples_the_backlog(
                 break
             await asyncio.sleep(0.5)
         assert age.value >= 1
+        # The malformed dead letter above is counted, though the queue is empty again.
+        dead = "credbatch_dead_letters_total"
+        samples = await scrape(port)
+        (malformed,) = find(samples, dead, credbatch_dead_letter_outcome="malformed")
+        assert malformed.value == 1
+        for outcome in ("failed", "stale"):
+            (other,) = find(samples, dead, credbatch_dead_letter_outcome=outcome)
+            assert other.value == 0, outcome
+        assert_serves_what_is_used(samples, "relay")
     finally:
         relay.terminate()
         assert relay.wait(20) == 0

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from credbatch.config import Settings
+from tests.fixtures.observed import assert_serves_what_is_used
 from tests.fixtures.processes import free_port
 from tests.fixtures.scrape import find, scrape, wait_for_sample
 from tests.fixtures.webhooks import spawn_dispatcher
@@ -50,6 +51,7 @@ async def test_dispatcher_counts_attempts_by_outcome_and_the_backlog_age(
                 break
             await asyncio.sleep(0.1)
         assert ages and ages[0].value == 0
+        assert_serves_what_is_used(await scrape(port), "webhooks-dispatcher")
         # No label names a tenant, an endpoint or an event.
         assert str(tenant) not in repr(samples)
     finally:

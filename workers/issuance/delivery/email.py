@@ -19,6 +19,7 @@ from email.utils import formatdate
 
 import aiosmtplib
 
+from credbatch.metrics import SMTP_CONNECTIONS, SMTP_CONNECTIONS_BUSY
 from credbatch.schema.model import Medium
 from workers.issuance.outcomes import IssuanceFailure, Throttle, permanent, throttled, transient
 
@@ -157,6 +158,7 @@ class SmtpPool:
         self._idle: asyncio.Queue[aiosmtplib.SMTP | None] = asyncio.Queue()
         for _ in range(size):
             self._idle.put_nowait(None)  # a slot with no connection yet
+        SMTP_CONNECTIONS.set(size)
 
     async def _connect(self) -> aiosmtplib.SMTP:
         """A connected client, TLS and login done.
@@ -209,6 +211,7 @@ class SmtpPool:
                 (connection, timeout, other 4xx) or permanent (5xx).
         """
         client = await self._idle.get()
+        SMTP_CONNECTIONS_BUSY.add(1)
         try:
             if client is None or not client.is_connected:
                 client = None
@@ -225,6 +228,7 @@ class SmtpPool:
                 client = None
             raise _classify(error) from None
         finally:
+            SMTP_CONNECTIONS_BUSY.add(-1)
             self._idle.put_nowait(client)
 
     async def close(self) -> None:

@@ -1,4 +1,7 @@
-"""ASGI middleware recording ``http.server.request.duration`` for every request served."""
+"""ASGI middleware recording ``http.server.request.duration`` for every request served.
+
+Used by the two HTTP processes, the public endpoints and the signer.
+"""
 
 from __future__ import annotations
 
