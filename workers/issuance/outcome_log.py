@@ -24,7 +24,7 @@ from workers.issuance.job import Job
 from workers.issuance.outcomes import Decision, Outcome
 from workers.issuance.triage import Unusable, WorkRecord
 
-log = logging.getLogger("workers.issuance.outcomes")
+log = logging.getLogger(__name__)
 
 # Record ids listed on one line at most; the count says how many there were.
 MAX_IDS = 20

@@ -117,3 +117,23 @@ async def test_a_malformed_job_is_logged_by_its_message_id(
                 await asyncio.sleep(0.05)
     (entry,) = logs.containing("malformed jobs dead-lettered")
     assert (entry["level"], entry["count"]) == ("WARNING", 1)
+
+
+async def test_records_of_a_batch_that_cannot_be_issued_are_logged_failed(
+    worker_settings: Settings, owner_pool: asyncpg.Pool, sinks: Sinks
+) -> None:
+    arranged = await arrange_batch(owner_pool, 2, mediums=("EMAIL",), certificate=True)
+    # The schema asks for a certificate; the batch names no template for it.
+    await owner_pool.execute(
+        "UPDATE batches SET certificate_template_id = NULL WHERE id = $1", arranged.batch_id
+    )
+    await publish_jobs(worker_settings, arranged)
+    with json_logs("issuance") as logs:
+        async with running_worker(worker_settings):
+            assert await wait_for_batch(owner_pool, arranged.batch_id) == "COMPLETED_WITH_ERRORS"
+    (entry,) = logs.containing("records FAILED: the batch cannot be issued")
+    assert (entry["level"], entry["count"]) == ("WARNING", 2)
+    assert entry["batch_id"] == str(arranged.batch_id)
+    assert entry["error_codes"] == {"CERTIFICATE_TEMPLATE_MISSING": 2}
+    assert sorted(entry["record_ids"]) == sorted(str(r) for r in arranged.record_ids)
+    _no_holder_data(logs, arranged)
