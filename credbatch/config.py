@@ -17,6 +17,7 @@ from credbatch.config_checks import (
     DEFAULT_WEBHOOK_KEK_FILE,
     DEV_SIGNER_TOKEN,
     SMTP_TLS_MODES,
+    check_drain_time,
     check_jwks_location,
     decode_kek,
     encryption_key,
@@ -100,6 +101,9 @@ class Settings:
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_ca_file: str | None = None
+    # Seconds the worker waits for each SMTP reply, and for the SMS provider's answer.
+    smtp_timeout: float = 10.0
+    sms_timeout: float = 10.0
     sms_url: str = "http://127.0.0.1:8025"
     sms_account: str = "ACdev"
     sms_token: str = "dev"  # noqa: S105 - the local SMS sink accepts any token
@@ -122,7 +126,9 @@ class Settings:
     # grpc.health.v1 of the processes without a gRPC API (relay, workers, webhook
     # dispatchers); 0 serves none. The gRPC services answer health on their own port.
     health_port: int = 0
-    grace_seconds: float = 10.0
+    # Drain time on SIGTERM: above the slowest send (check_drain_time), so a send in flight
+    # ends, and its outcome is written, before the process stops.
+    grace_seconds: float = 30.0
     max_rows: int = 1_000_000
     max_bytes: int = 512 * 1024 * 1024
     default_region: str = "US"
@@ -260,6 +266,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         env, mode, "CREDBATCH_WEBHOOK_KEK", "CREDBATCH_WEBHOOK_KEK_FILE", DEFAULT_WEBHOOK_KEK_FILE
     )
     smtp_username, smtp_password = smtp_credentials(env)
+    grace_seconds = env_positive(env, "CREDBATCH_GRACE_SECONDS", Settings.grace_seconds)
+    smtp_timeout = env_positive(env, "CREDBATCH_SMTP_TIMEOUT", Settings.smtp_timeout)
+    sms_timeout = env_positive(env, "CREDBATCH_SMS_TIMEOUT", Settings.sms_timeout)
+    check_drain_time(grace_seconds, smtp_timeout=smtp_timeout, sms_timeout=sms_timeout)
     return Settings(
         mode=mode,
         database_url=database_url,
@@ -282,6 +292,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         smtp_username=smtp_username,
         smtp_password=smtp_password,
         smtp_ca_file=smtp_ca_file(env),
+        smtp_timeout=smtp_timeout,
+        sms_timeout=sms_timeout,
         sms_url=(env.get("CREDBATCH_SMS_URL") or Settings.sms_url).rstrip("/"),
         sms_account=env.get("CREDBATCH_SMS_ACCOUNT") or Settings.sms_account,
         sms_token=env.get("CREDBATCH_SMS_TOKEN") or Settings.sms_token,
@@ -301,7 +313,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         public_port=env_int(env, "CREDBATCH_PUBLIC_PORT", Settings.public_port),
         metrics_port=env_int(env, "CREDBATCH_METRICS_PORT", Settings.metrics_port),
         health_port=env_int(env, "CREDBATCH_HEALTH_PORT", Settings.health_port, 0),
-        grace_seconds=env_float(env, "CREDBATCH_GRACE_SECONDS", Settings.grace_seconds),
+        grace_seconds=grace_seconds,
         max_rows=env_int(env, "CREDBATCH_MAX_ROWS", Settings.max_rows, 1),
         max_bytes=env_int(env, "CREDBATCH_MAX_BYTES", Settings.max_bytes, 1),
         default_region=env.get("CREDBATCH_DEFAULT_REGION") or Settings.default_region,

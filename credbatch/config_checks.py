@@ -1,7 +1,8 @@
-"""The checks on security-relevant settings: SMTP encryption, keys, token sources.
+"""The checks on settings that must agree: SMTP encryption, keys, token sources, drain time.
 
-Each refuses, in production, a value that would leak invitations or keys, and names the
-variable; the development defaults live beside them.
+The security checks refuse, in production, a value that would leak invitations or keys; the
+drain check refuses, in any mode, a grace period a slow send cannot finish in. Each names the
+variables; the development defaults live beside them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ DEV_SIGNER_TOKEN = "credbatch-dev-signer-token"  # noqa: S105 - the development 
 DEFAULT_KEK_FILE = Path(".local/kek")
 DEFAULT_WEBHOOK_KEK_FILE = Path(".local/webhook-kek")
 SMTP_TLS_MODES = ("starttls", "implicit", "none")
+# What a stopping worker still does after a send's last reply: stamp it sent, write the
+# group's outcomes in one transaction, ack. Milliseconds on a healthy database; a second
+# leaves room for a busy one.
+DRAIN_MARGIN_SECONDS = 1.0
 
 
 def smtp_tls_mode(env: Mapping[str, str], mode: str) -> str:
@@ -35,6 +40,30 @@ def smtp_tls_mode(env: Mapping[str, str], mode: str) -> str:
             "refusing to start in production mode (use starttls or implicit)"
         )
     return tls
+
+
+def check_drain_time(grace: float, *, smtp_timeout: float, sms_timeout: float) -> None:
+    """Refuse a grace period that a send waiting out its timeout would outlast.
+
+    A stopping worker finishes the sends it has begun within ``grace`` seconds, then cancels
+    what is left (its jobs are redelivered). A grace no longer than a provider's timeout
+    cancels exactly the sends a slow provider was about to answer, and their records' next
+    worker sends them again.
+
+    Raises:
+        ConfigError: ``grace`` is below either timeout plus the margin, naming all three.
+    """
+    for name, timeout in (
+        ("CREDBATCH_SMTP_TIMEOUT", smtp_timeout),
+        ("CREDBATCH_SMS_TIMEOUT", sms_timeout),
+    ):
+        if grace < timeout + DRAIN_MARGIN_SECONDS:
+            raise ConfigError(
+                f"CREDBATCH_GRACE_SECONDS ({grace:g}) must be at least {name} ({timeout:g}) "
+                f"plus {DRAIN_MARGIN_SECONDS:g} s, or a stopping worker cancels sends that a "
+                f"slow provider is still answering; raise CREDBATCH_GRACE_SECONDS to "
+                f"{timeout + DRAIN_MARGIN_SECONDS:g} or more, or lower {name}"
+            )
 
 
 def smtp_credentials(env: Mapping[str, str]) -> tuple[str | None, str | None]:

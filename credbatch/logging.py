@@ -1,8 +1,13 @@
 """Single-line JSON logs to stderr, correlated with the active trace.
 
 Each line holds ``ts``, ``level``, ``service``, ``logger``, ``message``, ``trace_id`` and
-``span_id`` (when a span is recording) and any ``extra=`` fields. The level comes from
-``CREDBATCH_LOG_LEVEL`` (default INFO).
+``span_id`` (when a span is current where the line is logged) and any ``extra=`` fields. The
+level comes from ``CREDBATCH_LOG_LEVEL`` (default INFO).
+
+The trace ids are stamped on the record when it is logged (``TraceContextFilter``), not when it
+is formatted, so any handler sees them. Code that logs for work it holds a span of but that is
+not current (a worker's line about one batch of a group) makes that span current around the
+call: ``with trace.use_span(span, end_on_exit=False): log.info(...)``.
 
 No personal data is ever logged by our code: no emails, phone numbers, attribute values, CSV
 cells, tokens or request bodies, in messages or in ``extra`` fields. Log identifiers instead
@@ -24,7 +29,7 @@ from opentelemetry import trace
 
 from credbatch.config import ConfigError
 
-__all__ = ["JsonFormatter", "configure_logging"]
+__all__ = ["JsonFormatter", "TraceContextFilter", "configure_logging"]
 
 _LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 
@@ -54,6 +59,21 @@ def redacted_traceback(error: BaseException) -> str:
     return "\n-- which was raised while handling --\n".join(reversed(parts))
 
 
+class TraceContextFilter(logging.Filter):
+    """Stamps ``trace_id`` and ``span_id`` of the current span on each record it passes.
+
+    A record given its own ids (``extra={"trace_id": ...}``) keeps them.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "trace_id"):
+            span_context = trace.get_current_span().get_span_context()
+            if span_context.is_valid:
+                record.trace_id = format(span_context.trace_id, "032x")
+                record.span_id = format(span_context.span_id, "016x")
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     """Formats a record as one JSON object on one line."""
 
@@ -69,10 +89,10 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        span_context = trace.get_current_span().get_span_context()
-        if span_context.is_valid:
-            entry["trace_id"] = format(span_context.trace_id, "032x")
-            entry["span_id"] = format(span_context.span_id, "016x")
+        # Stamped by TraceContextFilter when the record was logged; else (a handler without
+        # the filter) the span current now, which is the same for a synchronous handler.
+        if not hasattr(record, "trace_id"):
+            TraceContextFilter().filter(record)
         for key, value in vars(record).items():
             if key not in _RESERVED and key not in entry:
                 entry[key] = value
@@ -102,6 +122,7 @@ def configure_logging(
         raise ConfigError(f"CREDBATCH_LOG_LEVEL must be one of {', '.join(_LEVELS)}, got {level!r}")
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.setFormatter(JsonFormatter(service_name))
+    handler.addFilter(TraceContextFilter())
     handler.set_name("credbatch")
     root = logging.getLogger()
     for existing in list(root.handlers):

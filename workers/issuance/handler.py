@@ -59,6 +59,7 @@ from workers.issuance.delivery.sms import SmsClient
 from workers.issuance.invitations import Invitation, Inviter
 from workers.issuance.job import Job, parse
 from workers.issuance.offers import Offers
+from workers.issuance.outcome_log import log_outcomes, log_unusable
 from workers.issuance.outcomes import (
     Decision,
     IssuanceFailure,
@@ -135,11 +136,15 @@ class IssuanceHandler:
             # Database or broker trouble, or a bug: nothing was committed for the jobs left
             # undecided, so they go round again through the delay queues (bounded by
             # max_attempts). Only the error type is logged: messages may quote data.
+            batch_ids = sorted({str(j.target.batch_id) for j in jobs if j.target is not None})
             log.warning(
-                "issuance group of %d jobs failed: %s",
+                "tenant %s: issuance group of %d jobs failed (%s), batches %s",
+                tenant_id,
                 len(jobs),
                 type(error).__name__,
+                ", ".join(batch_ids),
                 exc_info=log.isEnabledFor(logging.DEBUG),
+                extra={"tenant_id": str(tenant_id), "batch_ids": batch_ids},
             )
             for job in jobs:
                 if job.decision is None:
@@ -195,6 +200,8 @@ class IssuanceHandler:
                 await self._store_current_offers(conn, tenant_id, found.records, stored)
         if known:  # committed: the issue transaction has ended
             RECORD_TRANSITIONS.add(len(known), {"credbatch.record.state": RecordState.ISSUED.value})
+        if found.unusable:
+            log_unusable(tenant_id, found.unusable)
         deliverable = [r for r in found.records if r.failure is None]
         public = self._settings.public_url
         for record in deliverable:
@@ -407,6 +414,7 @@ class IssuanceHandler:
         _time_since_upload(
             [r for r, o in zip(records, outcomes, strict=True) if o.state is RecordState.INVITED]
         )
+        log_outcomes(tenant_id, records, decisions, cancelled)
         await hold_dispatch(self._pool, tenant_id, throttles_met(records), self._settings)
         # Decisions only now: a job is never acked before its record's outcome committed.
         for record, decision in zip(records, decisions, strict=True):

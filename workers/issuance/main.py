@@ -48,6 +48,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         settings.smtp_host,
         settings.smtp_port,
         settings.smtp_pool_size,
+        timeout=settings.smtp_timeout,
         tls=settings.smtp_tls,
         username=settings.smtp_username,
         password=settings.smtp_password,
@@ -58,6 +59,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         settings.sms_account,
         settings.sms_token,
         settings.sms_from,
+        timeout=settings.sms_timeout,
         max_connections=settings.worker_concurrency,
     )
     # Renders run in processes of their own, stopped by force when they run away.

@@ -13,6 +13,7 @@ from credbatch.config import Settings
 from credbatch.messaging import ConfirmingPublisher
 from credbatch.metrics import JOBS
 from workers.issuance.job import Job, retry_message
+from workers.issuance.outcome_log import log_settled
 from workers.issuance.outcomes import Decision, Outcome
 
 log = logging.getLogger(__name__)
@@ -55,3 +56,4 @@ async def settle(jobs: list[Job], publisher: ConfirmingPublisher, settings: Sett
         log.warning("settling %d of %d messages failed: %s", count, len(jobs), error_name)
     for outcome, count in settled.items():
         JOBS.add(count, {"credbatch.job.outcome": outcome})
+    log_settled(jobs, retry_ok)

@@ -19,12 +19,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
+from opentelemetry import trace
 
-from credbatch.messaging import PublishError
+from credbatch.messaging import PublishError, trace_headers
 from workers.relay.relay import Publisher, _Claimed, _TraceHeaders, job_message
 
 log = logging.getLogger(__name__)
@@ -46,6 +49,39 @@ class SweepResult:
     @property
     def total(self) -> int:
         return self.requeued + self.republished + self.cancelled
+
+
+def _log_batches(rows: Sequence[asyncpg.Record]) -> None:
+    """One WARNING per batch a committed pass touched, in the trace of the batch's upload.
+
+    A swept record is a job lost or stalled somewhere (a worker killed, a broker restart):
+    worth a look when it happens often, so each line names its tenant and batch.
+    """
+    actions: dict[tuple[uuid.UUID, uuid.UUID], Counter[str]] = {}
+    traceparents: dict[tuple[uuid.UUID, uuid.UUID], str | None] = {}
+    for row in rows:
+        key = (row["tenant_id"], row["batch_id"])
+        actions.setdefault(key, Counter())[row["action"]] += 1
+        traceparents.setdefault(key, row["traceparent"])
+    for (tenant_id, batch_id), done in actions.items():
+        parent = trace_headers.extract({"traceparent": traceparents[(tenant_id, batch_id)] or ""})
+        with trace.use_span(trace.get_current_span(parent), end_on_exit=False):
+            log.warning(
+                "sweeper: tenant %s batch %s: %d stuck records requeued, %d republished, "
+                "%d cancelled",
+                tenant_id,
+                batch_id,
+                done["requeued"],
+                done["republish"],
+                done["cancelled"],
+                extra={
+                    "tenant_id": str(tenant_id),
+                    "batch_id": str(batch_id),
+                    "requeued": done["requeued"],
+                    "republished": done["republish"],
+                    "cancelled": done["cancelled"],
+                },
+            )
 
 
 class Sweeper:
@@ -92,12 +128,7 @@ class Sweeper:
             republished=len(republish),
             cancelled=actions.count("cancelled"),
         )
-        log.warning(
-            "sweeper: %d stuck records requeued, %d republished, %d cancelled",
-            result.requeued,
-            result.republished,
-            result.cancelled,
-        )
+        _log_batches(rows)
         return result
 
     async def run(self, stop: asyncio.Event) -> None:

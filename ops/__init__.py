@@ -1,0 +1,1 @@
+"""Operators' procedures that the runbook (docs/operations.md) names, each tried by tests/ops."""
