@@ -85,6 +85,37 @@ async def test_a_singular_proof_of_drafts_13_to_15_is_accepted_and_both_are_refu
     assert singular.json()["credentials"][0]["credential"]
 
 
+async def test_a_draft_request_names_the_credential_by_format_and_vct(
+    app_pool: asyncpg.Pool, public_pool: asyncpg.Pool, signer_pool: asyncpg.Pool
+) -> None:
+    offered = await offer_one(app_pool)
+    vct = f"{PUBLIC_URL}/tenants/{offered.tenant_id}/schemas/{offered.schema_id}/v1"
+    async with client_of(oid4vci_app(public_pool, signer_pool)) as client:
+        wallet = Wallet(client, offered)
+        access_token = await wallet.access_token()
+
+        async def draft(body: dict[str, Any]) -> Any:
+            proof = wallet.proof(await wallet.nonce())
+            return await client.post(
+                f"/tenants/{offered.tenant_id}/credential",
+                json={**body, "proof": {"proof_type": "jwt", "jwt": proof}},
+                headers={"Authorization": f"Bearer {access_token}"},
+            )
+
+        other_type = await draft({"format": "vc+sd-jwt", "vct": vct + "0"})
+        other_format = await draft({"format": "jwt_vc_json", "vct": vct})
+        no_vct = await draft({"format": "vc+sd-jwt"})
+        named = await draft({"format": "vc+sd-jwt", "vct": vct})
+    assert other_type.status_code == 400
+    assert other_type.json()["error"] == "unknown_credential_configuration"
+    for refused in (other_format, no_vct):
+        assert refused.status_code == 400
+        assert refused.json()["error"] == "invalid_credential_request"
+        assert "format" in refused.json()["error_description"]
+    assert named.status_code == 200, named.text
+    assert named.json()["credentials"][0]["credential"]
+
+
 async def test_a_proof_key_without_x_or_y_is_an_invalid_proof(
     app_pool: asyncpg.Pool, public_pool: asyncpg.Pool, signer_pool: asyncpg.Pool
 ) -> None:
