@@ -43,3 +43,16 @@ def render_copy(tmp_path: Path, overlay: str, images: list[dict[str, str]]) -> l
     kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
     resources = [(directory / entry).resolve() for entry in kustomization.pop("resources")]
     return render_in(tmp_path, {**kustomization, "images": images}, resources)
+
+
+DEPLOY_DOC = K8S.parents[1] / "docs" / "deploy.md"
+
+
+def documented_patches(containing: str) -> list[dict[str, Any]]:
+    """The ``patches:`` of the YAML block of docs/deploy.md that mentions ``containing``, so
+    the tests apply exactly what the page tells an SRE to write."""
+    text = DEPLOY_DOC.read_text()
+    blocks = [block.split("```", 1)[0] for block in text.split("```yaml\n")[1:]]
+    (block,) = [block for block in blocks if containing in block]
+    patches: list[dict[str, Any]] = yaml.safe_load(block)["patches"]
+    return patches

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.deploy.layered import render_over
+from tests.deploy.layered import documented_patches, render_over
 from tests.fixtures.manifests import Doc, by_name, of_kind, render
 
 MONITORING_KINDS = ("PodMonitor", "PrometheusRule")
@@ -27,12 +27,9 @@ def test_production_labels_them_for_kube_prometheus_stack() -> None:
 
 
 def test_an_overlay_sets_the_operators_selector_in_one_patch(tmp_path: Path) -> None:
-    patch = "- op: add\n  path: /metadata/labels/prometheus\n  value: team-payments\n"
-    docs = render_over(
-        tmp_path,
-        "prod",
-        {"patches": [{"target": {"group": "monitoring.coreos.com"}, "patch": patch}]},
-    )
+    # The patch docs/deploy.md shows.
+    patches = documented_patches("group: monitoring.coreos.com")
+    docs = render_over(tmp_path, "prod", {"patches": patches})
     for kind in MONITORING_KINDS:
         assert _labels(docs, kind)["prometheus"] == "team-payments", kind
     # Nothing else got the label (a Deployment's would leak into the PodMonitor's selector).

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
-from tests.deploy.layered import render_over
+from tests.deploy.layered import documented_patches, render_over
 from tests.fixtures.manifests import K8S, Doc, by_name, load_yaml_docs, of_kind, visible_secret_keys
 from tests.fixtures.network_policy import Address, Peer, Pod, Policies
 
@@ -294,21 +293,7 @@ def test_each_peer_is_set_by_one_patch(tmp_path: Path) -> None:
     """The documented patches (docs/deploy.md): a database outside the cluster, another
     ingress controller; each one patch by the `credbatch/peer` label."""
     database = Address("10.20.0.5")
-    patches: list[dict[str, Any]] = [
-        {
-            "target": {"kind": "NetworkPolicy", "labelSelector": "credbatch/peer=postgresql"},
-            "patch": "- op: replace\n  path: /spec/egress/0/to\n"
-            "  value: [{ipBlock: {cidr: 10.20.0.5/32}}]\n",
-        },
-        {
-            "target": {
-                "kind": "NetworkPolicy",
-                "labelSelector": "credbatch/peer=ingress-controller",
-            },
-            "patch": "- op: replace\n  path: /spec/ingress/0/from\n  value:\n"
-            "  - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: traefik}}\n",
-        },
-    ]
+    patches = documented_patches("credbatch/peer=postgresql")
     world = World(render_over(tmp_path, "prod", {"patches": patches}))
     traefik = Pod({"app.kubernetes.io/name": "traefik"}, "traefik")
     assert _reaches(world, "migrate", database, 5432)
