@@ -29,6 +29,7 @@ METADATA = Address("169.254.169.254")
 PRIVATE = Address("10.1.2.3")
 # Components that verify callers' tokens against CREDBATCH_JWKS_URL (HTTPS).
 JWT_VERIFIERS = {"templates", "uploads", "batch-status", "webhooks"}
+PGBOUNCER_PORT = 6432
 GRPC_PORTS = {"templates": 50051, "uploads": 50052, "batch-status": 50053, "webhooks": 50054}
 
 
@@ -152,11 +153,10 @@ def _needs(world: World, component: str) -> set[tuple[str, int, str]]:
         needs.add((name, port, "TCP"))
     labels = world.pods[component].labels
     if labels.get("app.kubernetes.io/name") == "credbatch":
-        # Every process traces to the collector, and may use PgBouncer once it is deployed.
+        # Every process traces to the collector, and may use PgBouncer (pgbouncer.yaml).
         collector = urlsplit(config["OTEL_EXPORTER_OTLP_ENDPOINT"])
         assert collector.port is not None
-        needs |= {("collector", collector.port, "TCP")}
-        needs |= {("pgbouncer", 5432, "TCP"), ("pgbouncer", 6432, "TCP")}
+        needs |= {("collector", collector.port, "TCP"), ("pgbouncer", PGBOUNCER_PORT, "TCP")}
     if component in {"relay", "worker"}:
         _, secrets = _base_values()
         amqp = urlsplit(secrets["CREDBATCH_AMQP_URL"])
@@ -257,14 +257,14 @@ def test_in_namespace_dependencies_accept_their_clients_only(manifests: list[Doc
     for outsider in (STRANGER, world.neighbour, INGRESS_CONTROLLER):
         assert not world.policies.connects(outsider, world.postgres, 5432)
         assert not world.policies.connects(outsider, world.rabbitmq, 5672)
-        assert not world.policies.connects(outsider, world.pgbouncer, 6432)
+        assert not world.policies.connects(outsider, world.pgbouncer, PGBOUNCER_PORT)
     # KEDA reads the backlog (PostgreSQL, directly or through PgBouncer) and the queue (the
     # management API), at the ports its URLs name.
     database = urlsplit(secrets["MONITOR_DATABASE_URL"])
     management = urlsplit(secrets["MONITOR_RABBITMQ_URL"])
     assert database.port is not None and management.port is not None
     assert world.policies.connects(KEDA, world.postgres, database.port)
-    assert world.policies.connects(KEDA, world.pgbouncer, 6432)
+    assert not world.policies.connects(KEDA, world.pgbouncer, PGBOUNCER_PORT)
     assert world.policies.connects(KEDA, world.rabbitmq, management.port)
     assert not world.policies.connects(KEDA, world.rabbitmq, 5672)
 
