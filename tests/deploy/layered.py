@@ -40,6 +40,8 @@ def render_over(tmp_path: Path, overlay: str, kustomization: dict[str, Any]) -> 
 def render_copy(tmp_path: Path, overlay: str, images: list[dict[str, str]]) -> list[Doc]:
     """``overlays/<overlay>`` itself with other ``images`` (a release bumping its tag)."""
     directory = K8S / "overlays" / overlay
+    # Its other files too (a generator's file sources are read beside the kustomization).
+    shutil.copytree(directory, tmp_path, dirs_exist_ok=True)
     kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
     resources = [(directory / entry).resolve() for entry in kustomization.pop("resources")]
     return render_in(tmp_path, {**kustomization, "images": images}, resources)

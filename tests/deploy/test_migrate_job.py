@@ -35,6 +35,7 @@ def test_the_job_is_named_after_its_image_tag(overlay: str) -> None:
     images = {
         c["image"]
         for d in of_kind(render(overlay), "Deployment")
+        if d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] == "credbatch"
         for c in d["spec"]["template"]["spec"]["containers"]
     }
     assert images == {container["image"]}
