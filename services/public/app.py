@@ -25,6 +25,8 @@ from starlette.routing import Route
 
 from credbatch.batches.claim_mode import ClaimMode
 from credbatch.env_values import Network
+from credbatch.server.health import postgres_check
+from credbatch.server.http_readiness import CachedReadiness, probe_routes
 from credbatch.signing import sd_jwt
 from credbatch.signing.jose import JoseError
 from credbatch.signing.status_list import MEDIA_TYPE
@@ -185,6 +187,8 @@ def create_app(
                 TokenBuckets(CODE_RATE, CODE_BURST),
             ),
             Route(openapi.PATH, openapi.document),
+            # Kubernetes' probes: readiness follows the database through this pool.
+            *probe_routes(CachedReadiness([postgres_check(pool)])),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         # Outermost first: the client is decided before anything reads it, and a 429 carries

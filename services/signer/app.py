@@ -36,6 +36,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from credbatch.server.health import postgres_check
+from credbatch.server.http_readiness import CachedReadiness, probe_routes
 from credbatch.signing.bound_credential import bind, holder_key
 from credbatch.signing.jose import JoseError
 from credbatch.signing.keys import KeyRing, NoSigningKey
@@ -107,4 +109,10 @@ def create_signer_app(pool: asyncpg.Pool, keys: KeyRing, token: str) -> Starlett
             return _error(500, "signing failed")
         return JSONResponse({"credential": credential})
 
-    return Starlette(routes=[Route(BOUND_CREDENTIALS_PATH, bound_credential, methods=["POST"])])
+    return Starlette(
+        routes=[
+            Route(BOUND_CREDENTIALS_PATH, bound_credential, methods=["POST"]),
+            # Kubernetes' probes (no token: they say nothing but up or not).
+            *probe_routes(CachedReadiness([postgres_check(pool)])),
+        ]
+    )

@@ -63,7 +63,8 @@ def test_every_component_has_a_deployment_running_its_module(manifests: list[Doc
     for name, module in ALL_COMPONENTS.items():
         (container,) = _pod_spec(deployments[name])["containers"]
         assert container["args"] == [module], name
-    job = by_name(manifests, "Job", "credbatch-migrate")
+    (job,) = of_kind(manifests, "Job")
+    assert job["metadata"]["name"].startswith("credbatch-migrate")
     assert _pod_spec(job)["containers"][0]["args"] == ["credbatch.db.migrate"]
 
 
@@ -187,7 +188,8 @@ def test_keda_scales_workers_on_the_issuance_queue(manifests: list[Doc]) -> None
     (ref,) = auth["spec"]["secretTargetRef"]
     assert ref["parameter"] == "host"
     assert ref["name"] == "credbatch-secrets"
-    assert ref["key"] == "CREDBATCH_AMQP_URL"
+    # KEDA's own read-only credential (test_keda_scaling.py), never the workers' AMQP URL.
+    assert ref["key"] == "MONITOR_RABBITMQ_URL"
 
 
 def test_configuration_names_are_ones_the_settings_read(manifests: list[Doc]) -> None:

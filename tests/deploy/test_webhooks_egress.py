@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from credbatch.webhooks.special_purpose import IPV4_RANGES, IPV6_RANGES, IPNetwork
 from tests.fixtures.manifests import K8S, Doc, by_name, load_yaml_docs, of_kind
+from tests.fixtures.network_policy import selects
 from tests.webhooks.test_special_purpose import TABLE
 
 DISPATCHER = "credbatch-webhooks-dispatcher"
@@ -36,15 +37,20 @@ PRIVATE = [
 
 
 def _policy(manifests: list[Doc]) -> dict[str, Any]:
+    """The dispatchers' own policy. The namespace's (networkpolicies.yaml) select them too,
+    and none of those opens HTTPS to them: what they add up to is checked in
+    test_network_policies.py."""
     labels = by_name(manifests, "Deployment", DISPATCHER)["spec"]["template"]["metadata"]["labels"]
-    selecting = [
-        doc
+    selecting = {
+        doc["metadata"]["name"]: doc["spec"]
         for doc in of_kind(manifests, "NetworkPolicy")
-        if doc["spec"]["podSelector"].get("matchLabels", {}).items() <= labels.items()
-    ]
-    assert [doc["metadata"]["name"] for doc in selecting] == [DISPATCHER]
-    spec: dict[str, Any] = selecting[0]["spec"]
+        if selects(doc["spec"]["podSelector"], labels)
+    }
+    spec: dict[str, Any] = selecting.pop(DISPATCHER)
     assert "Egress" in spec["policyTypes"]
+    for name, other in selecting.items():
+        for rule in other.get("egress", []):
+            assert ("TCP", 443) not in _ports(rule), name
     return spec
 
 
