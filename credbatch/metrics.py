@@ -148,6 +148,19 @@ OUTBOX_OLDEST_AGE = Sampled(
 DEAD_LETTER_DEPTH = Sampled(
     "credbatch.dead_letter.depth", "{message}", "Jobs in the dead-letter queue."
 )
+# reason: the broker's x-first-death-reason (rejected: a worker gave up on the job;
+# delivery_limit: the job kept coming back; expired, maxlen) or "unknown" when absent.
+DEAD_LETTERED_RECORDS = _counter(
+    "credbatch.dead_lettered_records",
+    "{record}",
+    "Records failed with DEAD_LETTERED by the relay, by the broker's dead-letter reason.",
+)
+# reason: malformed (the body is no issuance job) or unknown_record (it names no record).
+PARKED_MESSAGES = _counter(
+    "credbatch.parked_messages",
+    "{message}",
+    "Dead letters the relay could not map to a record, moved to the parking queue.",
+)
 RELAY_PUBLISHED = _counter(
     "credbatch.relay.published", "{job}", "Jobs published and confirmed by the broker."
 )
