@@ -31,6 +31,7 @@ import contextlib
 import enum
 import logging
 import uuid
+from collections.abc import Mapping
 
 import aio_pika
 import asyncpg
@@ -99,9 +100,9 @@ async def fail_dead_lettered(
     return Outcome.FAILED if changed else Outcome.STALE
 
 
-def death_reason(message: AbstractIncomingMessage) -> str:
+def death_reason(headers: Mapping[str, object] | None) -> str:
     """The broker's reason for the first dead-lettering, one of a fixed set."""
-    raw = (message.headers or {}).get("x-first-death-reason")
+    raw = (headers or {}).get("x-first-death-reason")
     reason = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
     return reason if reason in _BROKER_REASONS else "unknown"
 
@@ -185,7 +186,7 @@ class DeadLetterConsumer:
             await self._park(message, "unknown_record")
             return
         if outcome is Outcome.FAILED:
-            reason = death_reason(message)
+            reason = death_reason(message.headers)
             DEAD_LETTERED_RECORDS.add(1, {"reason": reason})
             log.warning(
                 "record failed DEAD_LETTERED (tenant %s, batch %s, record %s, reason %s)",

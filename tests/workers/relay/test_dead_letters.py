@@ -24,7 +24,7 @@ from credbatch.messaging import (
 )
 from tests.fixtures.batches import insert_batch
 from tests.fixtures.issuance import job_body
-from workers.relay.dead_letters import PARKED_REASON_HEADER, DeadLetterConsumer
+from workers.relay.dead_letters import PARKED_REASON_HEADER, DeadLetterConsumer, death_reason
 
 
 async def dead_letter(settings: Settings, body: bytes) -> None:
@@ -251,3 +251,12 @@ async def test_two_consumers_share_the_dead_letters_each_settled_once(
     assert failed == 20
     assert await depth(dead_settings, PARKED_QUEUE) == 0
     assert await depth(dead_settings, DEAD_QUEUE) == 0
+
+
+def test_death_reason_is_the_brokers_or_unknown() -> None:
+    assert death_reason({"x-first-death-reason": "rejected"}) == "rejected"
+    assert death_reason({"x-first-death-reason": b"delivery_limit"}) == "delivery_limit"
+    # A header anyone could set must not grow the metric's label set.
+    assert death_reason({"x-first-death-reason": "anything else"}) == "unknown"
+    assert death_reason({}) == "unknown"
+    assert death_reason(None) == "unknown"
