@@ -21,7 +21,9 @@ its tenant does not have) is republished, body and headers as they came plus an
 Every relay runs this consumer: the broker hands each message to one consumer, and it is acked
 only after its outcome committed (or its parked copy was confirmed), so a relay that dies
 mid-message leaves it to another relay, which finds the same outcome (the change is guarded
-by the record's state) and completes the batch if that was still to do.
+by the record's state) and completes the batch if that was still to do. A relay that dies
+between a parked copy's confirm and the ack parks that message twice: evidence kept twice, not
+lost.
 """
 
 from __future__ import annotations
