@@ -148,18 +148,12 @@ OUTBOX_OLDEST_AGE = Sampled(
 DEAD_LETTER_DEPTH = Sampled(
     "credbatch.dead_letter.depth", "{message}", "Jobs in the dead-letter queue."
 )
-# reason: the broker's x-first-death-reason (rejected: a worker gave up on the job;
-# delivery_limit: the job kept coming back; expired, maxlen) or "unknown" when absent.
-DEAD_LETTERED_RECORDS = _counter(
-    "credbatch.dead_lettered_records",
-    "{record}",
-    "Records failed with DEAD_LETTERED by the relay, by the broker's dead-letter reason.",
-)
-# reason: malformed (the body is no issuance job) or unknown_record (it names no record).
-PARKED_MESSAGES = _counter(
-    "credbatch.parked_messages",
-    "{message}",
-    "Dead letters the relay could not map to a record, moved to the parking queue.",
+# credbatch.dead_letter.outcome: failed (its record became FAILED), stale (its record had
+# finished or was to be published again), malformed (the body names no record). The relay takes
+# each dead letter off the queue within a second, so the depth above stays near 0: this count is
+# what shows that jobs are being dead-lettered.
+DEAD_LETTERS = _counter(
+    "credbatch.dead_letters", "{job}", "Dead-lettered jobs the relay consumed, by outcome."
 )
 RELAY_PUBLISHED = _counter(
     "credbatch.relay.published", "{job}", "Jobs published and confirmed by the broker."

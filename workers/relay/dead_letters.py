@@ -50,7 +50,7 @@ from credbatch.batches.model import RecordState
 from credbatch.config import Settings
 from credbatch.gen.jobs.v1 import issuance_job_pb2
 from credbatch.messaging import PARKED_QUEUE, declare_topology
-from credbatch.metrics import DEAD_LETTERED_RECORDS, PARKED_MESSAGES
+from credbatch.metrics import DEAD_LETTERS
 from credbatch.tenancy import service_scope, tenant_transaction
 
 log = logging.getLogger(__name__)
@@ -61,12 +61,13 @@ PARKED_REASON_HEADER = "x-credbatch-parked-reason"
 # A finished record keeps its outcome; a PENDING one is about to be published again.
 _DEAD_FROM = (RecordState.QUEUED, RecordState.ISSUED)
 
-# What the broker writes in x-first-death-reason; anything else is counted as "unknown", so a
-# header someone published cannot grow the metric's label set.
+# What the broker writes in x-first-death-reason; anything else is logged as "unknown".
 _BROKER_REASONS = frozenset({"rejected", "delivery_limit", "expired", "maxlen"})
 
 # Read-only: a read-only transaction does not provision the tenant, and a dead letter may name
 # a tenant that does not exist.
+_OUTCOME = "credbatch.dead_letter.outcome"
+
 _RECORD_EXISTS = """
 SELECT EXISTS (SELECT 1 FROM records WHERE tenant_id = $1 AND batch_id = $2 AND id = $3)
 """
@@ -153,6 +154,10 @@ class DeadLetterConsumer:
         self._tag: str | None = None
 
     async def start(self, connection: AbstractRobustConnection) -> None:
+        # Every outcome's series from 0: increase() sees the first dead letter after a start
+        # (a counter that appears at 1 has no earlier sample to rise from).
+        for outcome in ("failed", "stale", "malformed"):
+            DEAD_LETTERS.add(0, {_OUTCOME: outcome})
         # Confirms: a message is parked when the broker says so, and only then acked here.
         self._channel = await connection.channel(publisher_confirms=True)
         await self._channel.set_qos(prefetch_count=self._prefetch)
@@ -188,14 +193,13 @@ class DeadLetterConsumer:
             await self._park(message, "unknown_record")
             return
         if outcome is Outcome.FAILED:
-            reason = death_reason(message.headers)
-            DEAD_LETTERED_RECORDS.add(1, {"reason": reason})
             log.warning(
                 "record failed DEAD_LETTERED (tenant %s, batch %s, record %s, reason %s)",
                 *target,
-                reason,
+                death_reason(message.headers),
             )
         await message.ack()
+        DEAD_LETTERS.add(1, {_OUTCOME: outcome.value})
 
     async def _park(self, message: AbstractIncomingMessage, reason: str) -> None:
         assert self._channel is not None
@@ -211,7 +215,8 @@ class DeadLetterConsumer:
             log.warning("dead letter not parked (%s); requeued", type(error).__name__)
             await self._requeue(message)
             return
-        PARKED_MESSAGES.add(1, {"reason": reason})
+        # Both kinds count as "malformed": a body that names no record of this installation.
+        DEAD_LETTERS.add(1, {_OUTCOME: "malformed"})
         log.warning(
             "dead letter parked in %s (%s, message id %s)", PARKED_QUEUE, reason, message.message_id
         )

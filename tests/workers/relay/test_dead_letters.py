@@ -256,7 +256,7 @@ async def test_two_consumers_share_the_dead_letters_each_settled_once(
 def test_death_reason_is_the_brokers_or_unknown() -> None:
     assert death_reason({"x-first-death-reason": "rejected"}) == "rejected"
     assert death_reason({"x-first-death-reason": b"delivery_limit"}) == "delivery_limit"
-    # A header anyone could set must not grow the metric's label set.
+    # A header anyone could set is not repeated into the log as if the broker had said it.
     assert death_reason({"x-first-death-reason": "anything else"}) == "unknown"
     assert death_reason({}) == "unknown"
     assert death_reason(None) == "unknown"
