@@ -6,6 +6,11 @@ Layout (all durable)::
         | reject(requeue=False), or more than DELIVERY_LIMIT deliveries
         v
     credbatch.issuance.dlx (direct) --"dead"--> credbatch.issuance.dead (quorum)
+        | consumed by every relay: the job's record is FAILED DEAD_LETTERED; a body that
+        | names no record is republished, through the default exchange, to
+        v
+    credbatch.issuance.parked (quorum, x-message-ttl=PARKED_TTL_MS, x-max-length=PARKED_MAX)
+        kept for inspection, consumed by nobody
 
     credbatch.issuance.retry (direct) --"credbatch.issuance.retry.<ms>"-->
         credbatch.issuance.retry.<ms> (classic, x-message-ttl=<ms>)
@@ -30,6 +35,13 @@ Decisions:
   head). Their names carry the delay in milliseconds, so changing ``retry_delays`` declares new
   queues rather than conflicting with old ones. Classic dead-lettering is at-most-once; this
   only loses a message if the work queue refuses it (a length limit added by an operator).
+* The parking queue keeps what no one could act on (a body that is no job, a job naming no
+  record) for an operator to read. Nothing consumes it, so it is bounded: a message expires
+  after ``PARKED_TTL_MS`` (14 days: two weekly on-call hand-overs to look) and the queue holds
+  at most ``PARKED_MAX_LENGTH`` messages or ``PARKED_MAX_BYTES``, dropping the oldest first
+  (``drop-head``): the newest evidence is the most useful, and a flood of garbage must not
+  fill the broker's disk. It has no dead-letter exchange, so what it drops is gone. A quorum
+  queue, like the dead queue, so the evidence survives the loss of a broker node.
 * A job can be sent to a delay queue either through ``RETRY_EXCHANGE`` or the default exchange
   (``""``), in both cases with the delay queue's name as routing key.
 """
@@ -61,6 +73,13 @@ WORK_ROUTING_KEY = "issue"
 DEAD_LETTER_EXCHANGE = "credbatch.issuance.dlx"
 DEAD_QUEUE = "credbatch.issuance.dead"
 DEAD_ROUTING_KEY = "dead"
+PARKED_QUEUE = "credbatch.issuance.parked"
+PARKED_TTL_MS = 14 * 24 * 3600 * 1000
+"""How long a parked message is kept (14 days)."""
+PARKED_MAX_LENGTH = 100_000
+"""Messages the parking queue holds at most; the oldest are dropped beyond."""
+PARKED_MAX_BYTES = 256 * 1024 * 1024
+"""Bytes of bodies the parking queue holds at most; the oldest are dropped beyond."""
 RETRY_EXCHANGE = "credbatch.issuance.retry"
 RETRY_QUEUE_PREFIX = "credbatch.issuance.retry."
 DELIVERY_LIMIT = 20
@@ -86,6 +105,7 @@ class Topology:
     retry_exchange: AbstractExchange
     work_queue: AbstractQueue
     dead_queue: AbstractQueue
+    parked_queue: AbstractQueue
     retry_queues: Mapping[str, AbstractQueue]
 
 
@@ -124,6 +144,17 @@ def work_queue_arguments() -> dict[str, Any]:
         "x-dead-letter-routing-key": DEAD_ROUTING_KEY,
         "x-dead-letter-strategy": "at-least-once",
         "x-overflow": "reject-publish",
+    }
+
+
+def parked_queue_arguments() -> dict[str, Any]:
+    """Arguments of the parking queue: bounded in age, count and size (module docstring)."""
+    return {
+        "x-queue-type": "quorum",
+        "x-message-ttl": PARKED_TTL_MS,
+        "x-max-length": PARKED_MAX_LENGTH,
+        "x-max-length-bytes": PARKED_MAX_BYTES,
+        "x-overflow": "drop-head",
     }
 
 
@@ -201,6 +232,11 @@ async def declare_topology(channel: AbstractChannel, settings: Settings) -> Topo
         lambda: _declare_queue(channel, DEAD_QUEUE, {"x-queue-type": "quorum"}),
     )
     await _with_retry(f"binding {DEAD_QUEUE}", lambda: dead_queue.bind(dlx, DEAD_ROUTING_KEY))
+    # Reached through the default exchange (routing key = its name): no binding of its own.
+    parked_queue = await _with_retry(
+        f"queue {PARKED_QUEUE}",
+        lambda: _declare_queue(channel, PARKED_QUEUE, parked_queue_arguments()),
+    )
     work_queue = await _with_retry(
         f"queue {WORK_QUEUE}",
         lambda: _declare_queue(channel, WORK_QUEUE, work_queue_arguments()),
@@ -220,5 +256,6 @@ async def declare_topology(channel: AbstractChannel, settings: Settings) -> Topo
         retry_exchange=retry_exchange,
         work_queue=work_queue,
         dead_queue=dead_queue,
+        parked_queue=parked_queue,
         retry_queues=retry_queues,
     )

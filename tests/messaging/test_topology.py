@@ -17,6 +17,7 @@ from credbatch.messaging.topology import (
     DEAD_ROUTING_KEY,
     DELIVERY_LIMIT,
     EXCHANGE,
+    PARKED_QUEUE,
     RETRY_EXCHANGE,
     WORK_QUEUE,
     WORK_ROUTING_KEY,
@@ -87,6 +88,13 @@ async def _assert_topology_on_broker(url: str) -> None:
     """What the broker holds, asked on a plain connection (no robust declare cache)."""
     expected_queues: dict[str, dict[str, Any]] = {
         DEAD_QUEUE: {"x-queue-type": "quorum"},
+        PARKED_QUEUE: {
+            "x-queue-type": "quorum",
+            "x-message-ttl": 14 * 24 * 3600 * 1000,
+            "x-max-length": 100_000,
+            "x-max-length-bytes": 256 * 1024 * 1024,
+            "x-overflow": "drop-head",
+        },
         WORK_QUEUE: {
             "x-queue-type": "quorum",
             "x-delivery-limit": DELIVERY_LIMIT,

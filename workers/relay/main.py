@@ -3,6 +3,28 @@
 Beside the outbox relay it runs the sweeper (stuck records dispatched again), the dead-letter
 consumer (records of dead-lettered jobs FAILED), so every batch ends, and the count folder
 (every tenant's record count deltas folded into batch_counts, so readers sum few rows).
+
+Several relays run side by side, each running all four, with no leader. Each part is safe to
+run in every relay because of how it takes its work:
+
+* a relay window claims its records ``FOR UPDATE SKIP LOCKED`` and publishes them before its
+  commit (``workers.relay.relay``): two relays never hold the same record;
+* a sweeper pass locks its stuck records ``SKIP LOCKED`` too and touches each it keeps, so a
+  second sweeper skips the rows the first holds and, once it committed, finds them no longer
+  stuck (PostgreSQL re-checks a locked row's condition against its committed version);
+* the broker hands each dead letter to one consumer and it is acked only after its outcome
+  committed; a redelivery after a relay died finds the record's state already changed and
+  changes nothing again (``workers.relay.dead_letters``);
+* a count fold moves rows in one statement and changes no count a reader sees.
+
+A leader (a PostgreSQL advisory lock held by one relay's session) was the alternative, and
+rejected: a session lock cannot be held through a transaction-mode connection pooler, and
+while a leader's session lingers (a partitioned pod, until TCP keepalive notices) nobody would
+sweep or drain dead letters. Without one, a relay that dies stops nothing: its open
+transaction rolls back, its unacked dead letters go back to the queue, and the other relays
+go on. The cost is one sweeper query and one fold per relay per interval, all cheap.
+
+Every relay samples the same backlog gauges: aggregate them with ``max``, not ``sum``.
 """
 
 from __future__ import annotations
