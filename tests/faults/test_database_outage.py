@@ -255,10 +255,10 @@ async def test_database_cut_for_ten_seconds_mid_batch(
 
     Bound on duplicates: the sends mid-conversation (between recipient and end of data) at
     the cut, as issue 22 asks; the workers stay up, so in fact none is expected. Two jobs for
-    one record can still race (a relay window whose commit the cut lost is published again,
-    and both jobs read the record before either stamps it); here the first job has either
-    met the outage and waits in the delay queues past the second one, or is ahead of it in
-    the work queue, so one ends before the other starts and finds the record INVITED.
+    one record in two workers can still race (a relay window whose commit the cut lost is
+    published again, and both read the record before either stamps it); here the first job
+    has either met the outage and waits in the delay queues past the second one, or is ahead
+    of it in the work queue, so one ends before the other starts and finds the record INVITED.
     """
     settings = fault_settings(worker_settings, fair_db).with_overrides(
         retry_delays=OUTAGE_RETRY_DELAYS,

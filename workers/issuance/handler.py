@@ -1,7 +1,8 @@
 """Issuance of a group of jobs: credential, certificate, invitations, state, then outcomes.
 
-A group is what the consumer received together (up to a few dozen jobs). Per tenant of the
-group, in order:
+A group is what the consumer received together (up to a few dozen jobs). A job whose record
+another group of this worker is working on is skipped (that group's job settles the record).
+Per tenant of the group, in order:
 
 1. one transaction locks the records (id order), skips the cancelled and the finished, signs
    a credential (and renders a certificate) for each record not yet issued, inserts them and
@@ -61,7 +62,7 @@ from workers.issuance.delivery.email import SmtpPool
 from workers.issuance.delivery.sms import SmsClient
 from workers.issuance.durable import hold_until_written
 from workers.issuance.invitations import Invitation, Inviter
-from workers.issuance.job import Job, parse
+from workers.issuance.job import Job, Target, parse
 from workers.issuance.offers import Offers
 from workers.issuance.outcomes import (
     Decision,
@@ -119,17 +120,33 @@ class IssuanceHandler:
         # indexes through another one: with every connection held by such a transaction,
         # none could get its second. One connection always stays free for those loads.
         self._issue_slots = asyncio.Semaphore(max(1, pool.get_max_size() - 1))
+        # The jobs' targets its groups are working on, from before their issue transaction
+        # until their outcomes are written (through a database outage too).
+        self._in_hand: set[Target] = set()
 
     async def handle(self, messages: Sequence[AbstractIncomingMessage]) -> None:
         """Process a group of messages and settle every one of them."""
         jobs = [parse(m) for m in messages]
         by_tenant: dict[uuid.UUID, list[Job]] = {}
+        taken: set[Target] = set()
         for job in jobs:
             if job.target is None:
                 job.decision = Decision(Outcome.DEAD_LETTER)
+            elif job.target in self._in_hand:
+                # Another group of this worker works on the record (a job published twice:
+                # by a relay window whose commit was lost, by the sweeper): that group's job
+                # settles the record, and this one, run beside it, could read the record
+                # between its issue and its stamps and send the same invitation again.
+                job.span.set_attribute("credbatch.record.skipped", "IN_HAND")
+                job.decision = Decision(Outcome.SKIPPED)
             else:
+                taken.add(job.target)
                 by_tenant.setdefault(job.target.tenant_id, []).append(job)
-        await asyncio.gather(*(self._tenant_group(t, js) for t, js in by_tenant.items()))
+        self._in_hand |= taken
+        try:
+            await asyncio.gather(*(self._tenant_group(t, js) for t, js in by_tenant.items()))
+        finally:
+            self._in_hand -= taken
         await settle(jobs, self._publisher, self._settings)
 
     async def _tenant_group(self, tenant_id: uuid.UUID, jobs: list[Job]) -> None:
