@@ -5,7 +5,10 @@ groups of up to ``group_size`` — waiting at most ``linger`` seconds to fill on
 group's database work is a few statements instead of a few per record. Several groups run at
 once. On stop, the consumer is cancelled first (no new deliveries), then every message
 already received is processed and settled within the grace period; whatever is left unacked
-when the channel closes goes back to the queue.
+when the channel closes goes back to the queue. A group whose invitations went out while the
+database is down holds its messages until its outcomes are written (``durable``), so during
+an outage the grace period is what such a group gets: past it the group is cancelled, and
+the redelivery sends again what it had sent.
 """
 
 from __future__ import annotations

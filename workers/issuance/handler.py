@@ -1,7 +1,8 @@
 """Issuance of a group of jobs: credential, certificate, invitations, state, then outcomes.
 
-A group is what the consumer received together (up to a few dozen jobs). Per tenant of the
-group, in order:
+A group is what the consumer received together (up to a few dozen jobs). A job whose record
+another group of this worker is working on is skipped (that group's job settles the record).
+Per tenant of the group, in order:
 
 1. one transaction locks the records (id order), skips the cancelled and the finished, signs
    a credential (and renders a certificate) for each record not yet issued, inserts them and
@@ -13,7 +14,10 @@ group, in order:
    stamped (``*_sent_at``) within a few milliseconds by ``SendLog``, so a re-send after a
    crash or retry sends only what is missing or was in flight;
 4. one transaction writes every record's outcome (INVITED, FAILED, CANCELLED, or still ISSUED
-   with the attempt counted), then a short one finishes batches with no work left;
+   with the attempt counted), then a short one finishes batches with no work left; while the
+   database is unavailable these writes are run again until it takes them, the messages held
+   unacked meanwhile (``workers.issuance.durable``), since a redelivery would send the
+   invitations again;
 5. only then is each message acked, republished to its delay queue (and acked), or
    dead-lettered.
 """
@@ -28,6 +32,7 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
 
 import asyncpg
 from aio_pika.abc import AbstractIncomingMessage
@@ -56,8 +61,9 @@ from workers.issuance.credential import (
 )
 from workers.issuance.delivery.email import SmtpPool
 from workers.issuance.delivery.sms import SmsClient
+from workers.issuance.durable import hold_until_written
 from workers.issuance.invitations import Invitation, Inviter
-from workers.issuance.job import Job, parse
+from workers.issuance.job import Job, Target, parse
 from workers.issuance.offers import Offers
 from workers.issuance.outcome_log import log_outcomes, log_unusable
 from workers.issuance.outcomes import (
@@ -116,17 +122,33 @@ class IssuanceHandler:
         # indexes through another one: with every connection held by such a transaction,
         # none could get its second. One connection always stays free for those loads.
         self._issue_slots = asyncio.Semaphore(max(1, pool.get_max_size() - 1))
+        # The jobs' targets its groups are working on, from before their issue transaction
+        # until their outcomes are written (through a database outage too).
+        self._in_hand: set[Target] = set()
 
     async def handle(self, messages: Sequence[AbstractIncomingMessage]) -> None:
         """Process a group of messages and settle every one of them."""
         jobs = [parse(m) for m in messages]
         by_tenant: dict[uuid.UUID, list[Job]] = {}
+        taken: set[Target] = set()
         for job in jobs:
             if job.target is None:
                 job.decision = Decision(Outcome.DEAD_LETTER)
+            elif job.target in self._in_hand:
+                # Another group of this worker works on the record (a job published twice:
+                # by a relay window whose commit was lost, by the sweeper): that group's job
+                # settles the record, and this one, run beside it, could read the record
+                # between its issue and its stamps and send the same invitation again.
+                job.span.set_attribute("credbatch.record.skipped", "IN_HAND")
+                job.decision = Decision(Outcome.SKIPPED)
             else:
+                taken.add(job.target)
                 by_tenant.setdefault(job.target.tenant_id, []).append(job)
-        await asyncio.gather(*(self._tenant_group(t, js) for t, js in by_tenant.items()))
+        self._in_hand |= taken
+        try:
+            await asyncio.gather(*(self._tenant_group(t, js) for t, js in by_tenant.items()))
+        finally:
+            self._in_hand -= taken
         await settle(jobs, self._publisher, self._settings)
 
     async def _tenant_group(self, tenant_id: uuid.UUID, jobs: list[Job]) -> None:
@@ -354,6 +376,29 @@ class IssuanceHandler:
         for record, delivery in zip(records, deliveries, strict=True):
             record.sent, record.failure = delivery.sent, delivery.failure
 
+    async def _write_outcomes(
+        self,
+        tenant_id: uuid.UUID,
+        outcomes: list[outcome_repo.RecordOutcome],
+        finished_batches: set[uuid.UUID],
+    ) -> set[uuid.UUID]:
+        """Write the outcomes in one transaction; returns the batches among
+        ``finished_batches`` that may be finished now."""
+        async with tenant_transaction(self._pool, service_scope(tenant_id)) as conn:
+            await outcome_repo.write_outcomes(conn, tenant_id, outcomes)
+            if not finished_batches:
+                return set()
+            # Records other workers hold uncommitted still look unfinished here; they are at
+            # most the prefetched jobs of every worker, so only a batch with fewer open
+            # records than the bound can be done now.
+            return await outcome_repo.nearly_finished(
+                conn, tenant_id, list(finished_batches), _NEAR_END
+            )
+
+    async def _complete(self, tenant_id: uuid.UUID, batch_ids: set[uuid.UUID]) -> None:
+        async with tenant_transaction(self._pool, service_scope(tenant_id)) as conn:
+            await complete_batches(conn, tenant_id, list(batch_ids))
+
     async def _finish(
         self,
         tenant_id: uuid.UUID,
@@ -393,21 +438,19 @@ class IssuanceHandler:
                 )
             )
             decisions.append(decision)
-        scope = service_scope(tenant_id)
         with group_spans("db outcome", [j.span for r in records for j in r.jobs], **_DB):
+            # Invitations may have gone out: held through a database outage rather than
+            # redelivered and sent again (workers.issuance.durable). Each unit is idempotent.
             if outcomes:
-                async with tenant_transaction(self._pool, scope) as conn:
-                    await outcome_repo.write_outcomes(conn, tenant_id, outcomes)
-                    if finished_batches:
-                        # Records other workers hold uncommitted still look unfinished here;
-                        # they are at most the prefetched jobs of every worker, so only a
-                        # batch with fewer open records than the bound can be done now.
-                        finished_batches = await outcome_repo.nearly_finished(
-                            conn, tenant_id, list(finished_batches), _NEAR_END
-                        )
+                finished_batches = await hold_until_written(
+                    partial(self._write_outcomes, tenant_id, outcomes, set(finished_batches)),
+                    f"outcomes of {len(outcomes)} records",
+                )
             if finished_batches:
-                async with tenant_transaction(self._pool, scope) as conn:
-                    await complete_batches(conn, tenant_id, list(finished_batches))
+                await hold_until_written(
+                    partial(self._complete, tenant_id, finished_batches),
+                    f"completions of {len(finished_batches)} batches",
+                )
         entered = Counter(o.state for o in outcomes if o.state is not None)
         for state, count in entered.items():
             RECORD_TRANSITIONS.add(count, {"credbatch.record.state": state.value})
@@ -415,7 +458,12 @@ class IssuanceHandler:
             [r for r, o in zip(records, outcomes, strict=True) if o.state is RecordState.INVITED]
         )
         log_outcomes(tenant_id, records, decisions, cancelled)
-        await hold_dispatch(self._pool, tenant_id, throttles_met(records), self._settings)
+        throttles = throttles_met(records)
+        if throttles:
+            await hold_until_written(
+                partial(hold_dispatch, self._pool, tenant_id, throttles, self._settings),
+                f"dispatch holds of {len(throttles)} throttled sends",
+            )
         # Decisions only now: a job is never acked before its record's outcome committed.
         for record, decision in zip(records, decisions, strict=True):
             for job in record.jobs:

@@ -1,10 +1,10 @@
 """Outcomes of one job, and the errors that decide them.
 
 Every job ends in exactly one of: ``ACK`` (done), ``SKIPPED`` (nothing to do: the record is
-finished or cancelled; acked too), ``RETRY`` (a transient failure: republish to the delay
-queue for this attempt with attempt + 1, then ack), ``DEAD_LETTER`` (malformed, foreign or out
-of attempts: reject without requeue so the work queue's DLX moves it to the dead-letter
-queue) — always after the record's commit.
+finished or cancelled, or another group of the worker has it in hand; acked too), ``RETRY``
+(a transient failure: republish to the delay queue for this attempt with attempt + 1, then
+ack), ``DEAD_LETTER`` (malformed, foreign or out of attempts: reject without requeue so the
+work queue's DLX moves it to the dead-letter queue) — always after the record's commit.
 
 A provider that answers "too many requests" (SMS HTTP 429, SMTP 421 or a 4.7.x policy
 reply) has refused nothing about the record: the job is retried after the provider's

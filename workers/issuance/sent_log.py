@@ -6,7 +6,9 @@ stamped (``email_sent_at`` / ``sms_sent_at``) within about ``window`` seconds, s
 worker re-sends only what was truly in flight: sends not yet accepted, and those of the last
 window. Stamps of all groups are written together, one short transaction per tenant per
 window. A window that fails to write is only logged: the outcome transaction stamps the same
-sends again (``coalesce`` keeps the first time).
+sends again (``coalesce`` keeps the first time), and that write is held through a database
+outage until it is taken (``workers.issuance.durable``). So while the worker lives no
+accepted send is lost; the windows only bound what a worker killed mid-group sends twice.
 """
 
 from __future__ import annotations
