@@ -26,6 +26,7 @@ from credbatch.config_checks import (
     smtp_credentials,
     smtp_tls_mode,
 )
+from credbatch.db.pool_sizes import PoolSizes, pool_sizes
 from credbatch.env_values import (
     ConfigError,
     Network,
@@ -201,6 +202,8 @@ class Settings:
     render_grace_seconds: float = 1.0
     # Address space of each render process (MiB); one starts at about 70.
     render_memory_mb: int = 512
+    # Each pool's maximum connections (CREDBATCH_*_POOL_MAX): docs/connections.md adds them up.
+    pools: PoolSizes = field(default_factory=PoolSizes)
 
     @property
     def development(self) -> bool:
@@ -260,6 +263,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         env, mode, "CREDBATCH_WEBHOOK_KEK", "CREDBATCH_WEBHOOK_KEK_FILE", DEFAULT_WEBHOOK_KEK_FILE
     )
     smtp_username, smtp_password = smtp_credentials(env)
+    worker_prefetch = env_int(env, "CREDBATCH_WORKER_PREFETCH", Settings.worker_prefetch, 1)
     return Settings(
         mode=mode,
         database_url=database_url,
@@ -305,7 +309,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_rows=env_int(env, "CREDBATCH_MAX_ROWS", Settings.max_rows, 1),
         max_bytes=env_int(env, "CREDBATCH_MAX_BYTES", Settings.max_bytes, 1),
         default_region=env.get("CREDBATCH_DEFAULT_REGION") or Settings.default_region,
-        worker_prefetch=env_int(env, "CREDBATCH_WORKER_PREFETCH", Settings.worker_prefetch, 1),
+        worker_prefetch=worker_prefetch,
         worker_concurrency=env_int(
             env, "CREDBATCH_WORKER_CONCURRENCY", Settings.worker_concurrency, 1
         ),
@@ -374,4 +378,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env, "CREDBATCH_RENDER_GRACE_SECONDS", Settings.render_grace_seconds
         ),
         render_memory_mb=env_int(env, "CREDBATCH_RENDER_MEMORY_MB", Settings.render_memory_mb, 128),
+        pools=pool_sizes(env, worker_prefetch),
     )
