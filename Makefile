@@ -76,8 +76,9 @@ test: $(STAMP) browser pgbouncer $(WALLET_DEPS) $(WALLET_DRAFT_DEPS)
 # PgBouncer in transaction mode (tests/fixtures/pgbouncer.py starts one per run), as in
 # production: session state anywhere fails them. Debian's PgBouncer (1.18) keeps no prepared
 # statements, hence asyncpg's cache off. docs/connections.md says why these tiers and not all.
-PGBOUNCER_TIERS := tests/services tests/workers tests/batches tests/db/test_rls_isolation.py \
-	tests/db/test_session_state.py tests/test_tenancy.py
+PGBOUNCER_TIERS := tests/workers tests/batches tests/services/batch_status/test_commands_with_workers.py \
+	tests/services/public/test_oid4vci_flow.py tests/services/signer tests/db/test_rls_isolation.py \
+	tests/db/test_session_state.py tests/db/test_pool.py tests/db/test_pool_sizes.py tests/test_tenancy.py
 test-pgbouncer: $(STAMP) pgbouncer
 	CREDBATCH_TEST_PGBOUNCER=1 CREDBATCH_DB_STATEMENT_CACHE_SIZE=0 \
 		$(PY) -m pytest -q -p no:cacheprovider $(PGBOUNCER_TIERS)
