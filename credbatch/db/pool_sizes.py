@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, TypedDict, get_args
+from typing import Literal, TypedDict
 
 from credbatch.env_values import env_int
 
@@ -71,8 +71,6 @@ class PoolArgs(TypedDict):
     max_size: int
     statement_cache_size: int
 
-
-assert set(get_args(PoolName)) == set(POOL_VARIABLES), "every pool has its variable"
 
 @dataclass(frozen=True)
 class PoolSizes:

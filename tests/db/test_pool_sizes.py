@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import get_args
+
 import asyncpg
 import pytest
 
 from credbatch.config import ConfigError, Settings, load_settings
 from credbatch.db.pool import create_pool
-from credbatch.db.pool_sizes import POOL_VARIABLES, PoolSizes, default_worker_pool, pool_sizes
+from credbatch.db.pool_sizes import (
+    POOL_VARIABLES,
+    PoolName,
+    PoolSizes,
+    default_worker_pool,
+    pool_sizes,
+)
 
 
 def test_defaults_are_the_documented_ones() -> None:
@@ -15,6 +24,11 @@ def test_defaults_are_the_documented_ones() -> None:
     assert sizes == PoolSizes()
     assert sizes.args("public") == {"min_size": 1, "max_size": 8, "statement_cache_size": 100}
     assert sizes.args("worker")["max_size"] == 10
+
+
+def test_every_pool_has_a_variable_and_a_field() -> None:
+    fields = {f.name for f in dataclasses.fields(PoolSizes)} - {"min_size", "statement_cache_size"}
+    assert set(get_args(PoolName)) == set(POOL_VARIABLES) == fields
 
 
 @pytest.mark.parametrize("pool", sorted(POOL_VARIABLES))
