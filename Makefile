@@ -15,7 +15,7 @@ WALLET_DRAFT_DEPS := .tools/wallet_draft/node_modules/.package-lock.json
 
 .PHONY: help install lock check-lock hooks run test test-unit lint typecheck protos check-protos \
 	lint-protos clean demo descriptor-set validate-deploy browser promtool wallet-deps \
-	wallet-draft-deps
+	wallet-draft-deps pgbouncer test-pgbouncer
 
 help:
 	@echo "make install         - create .venv and install credbatch with its dev tools from the lock"
@@ -25,6 +25,8 @@ help:
 	@echo "make run             - create .venv, the database and roles, migrate, start every component"
 	@echo "make test            - run the whole test suite against the local PostgreSQL and RabbitMQ"
 	@echo "make test-unit       - the fast tier: tests needing no PostgreSQL, RabbitMQ or child process"
+	@echo "make test-pgbouncer  - the database-heavy tiers again, every role through PgBouncer"
+	@echo "make pgbouncer       - install Debian's pgbouncer (make test-pgbouncer runs one)"
 	@echo "make browser         - install Debian's chromium (the claim page tests run it headless)"
 	@echo "make promtool        - install Debian's prometheus for promtool (the alert rules' tests)"
 	@echo "make wallet-deps     - install the wallet test's pinned npm libraries into .tools/wallet"
@@ -66,9 +68,21 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) -m credbatch.devrun
 
-test: $(STAMP) browser promtool $(WALLET_DEPS) $(WALLET_DRAFT_DEPS)
+test: $(STAMP) browser promtool pgbouncer $(WALLET_DEPS) $(WALLET_DRAFT_DEPS)
 	$(PY) -m credbatch.codegen --check
 	$(PY) -m pytest -q -p no:cacheprovider
+	$(MAKE) --no-print-directory test-pgbouncer
+
+# The tiers that run the most transactions, again with every role but the owner going through a
+# PgBouncer in transaction mode (tests/fixtures/pgbouncer.py starts one per run), as in
+# production: session state anywhere fails them. Debian's PgBouncer (1.18) keeps no prepared
+# statements, hence asyncpg's cache off. docs/connections.md says why these tiers and not all.
+PGBOUNCER_TIERS := tests/workers tests/batches tests/services/batch_status/test_commands_with_workers.py \
+	tests/services/public/test_oid4vci_flow.py tests/services/signer tests/db/test_rls_isolation.py \
+	tests/db/test_session_state.py tests/db/test_pool.py tests/db/test_pool_sizes.py tests/test_tenancy.py
+test-pgbouncer: $(STAMP) pgbouncer
+	CREDBATCH_TEST_PGBOUNCER=1 CREDBATCH_DB_STATEMENT_CACHE_SIZE=0 \
+		$(PY) -m pytest -q -p no:cacheprovider $(PGBOUNCER_TIERS)
 
 # The fast tier: every test not marked integration (tests/conftest.py marks the ones needing
 # PostgreSQL, RabbitMQ, SMTP or child processes). No service needs to be running.
@@ -85,6 +99,11 @@ browser:
 promtool:
 	test -x /usr/bin/promtool || { apt-get update && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y --no-install-recommends prometheus; }
+
+# PgBouncer for test-pgbouncer; Debian's package, as root.
+pgbouncer:
+	test -x /usr/sbin/pgbouncer || { apt-get update && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y --no-install-recommends pgbouncer; }
 
 lint: $(STAMP) check-lock check-protos lint-protos
 	$(VENV)/bin/ruff check .

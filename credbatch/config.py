@@ -27,6 +27,7 @@ from credbatch.config_checks import (
     smtp_credentials,
     smtp_tls_mode,
 )
+from credbatch.db.pool_sizes import PoolSizes, pool_sizes
 from credbatch.env_values import (
     ConfigError,
     Network,
@@ -207,6 +208,8 @@ class Settings:
     render_grace_seconds: float = 1.0
     # Address space of each render process (MiB); one starts at about 70.
     render_memory_mb: int = 512
+    # Each pool's maximum connections (CREDBATCH_*_POOL_MAX): docs/connections.md adds them up.
+    pools: PoolSizes = field(default_factory=PoolSizes)
 
     @property
     def development(self) -> bool:
@@ -270,6 +273,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     smtp_timeout = env_positive(env, "CREDBATCH_SMTP_TIMEOUT", Settings.smtp_timeout)
     sms_timeout = env_positive(env, "CREDBATCH_SMS_TIMEOUT", Settings.sms_timeout)
     check_drain_time(grace_seconds, smtp_timeout=smtp_timeout, sms_timeout=sms_timeout)
+    worker_prefetch = env_int(env, "CREDBATCH_WORKER_PREFETCH", Settings.worker_prefetch, 1)
     return Settings(
         mode=mode,
         database_url=database_url,
@@ -317,7 +321,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_rows=env_int(env, "CREDBATCH_MAX_ROWS", Settings.max_rows, 1),
         max_bytes=env_int(env, "CREDBATCH_MAX_BYTES", Settings.max_bytes, 1),
         default_region=env.get("CREDBATCH_DEFAULT_REGION") or Settings.default_region,
-        worker_prefetch=env_int(env, "CREDBATCH_WORKER_PREFETCH", Settings.worker_prefetch, 1),
+        worker_prefetch=worker_prefetch,
         worker_concurrency=env_int(
             env, "CREDBATCH_WORKER_CONCURRENCY", Settings.worker_concurrency, 1
         ),
@@ -386,4 +390,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env, "CREDBATCH_RENDER_GRACE_SECONDS", Settings.render_grace_seconds
         ),
         render_memory_mb=env_int(env, "CREDBATCH_RENDER_MEMORY_MB", Settings.render_memory_mb, 128),
+        pools=pool_sizes(env, worker_prefetch),
     )

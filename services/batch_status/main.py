@@ -34,7 +34,11 @@ def service_specs(settings: Settings, pool: asyncpg.Pool) -> list[ServiceSpec]:
 
 
 async def serve(settings: Settings) -> None:
-    pool = await create_pool(settings.app_database_url, application_name="batch_status")
+    pool = await create_pool(
+        settings.app_database_url,
+        **settings.pools.args("batch_status"),
+        application_name="batch_status",
+    )
     try:
         await serve_until_signalled(
             settings,

@@ -44,7 +44,9 @@ async def serve(settings: Settings) -> None:
     ``settings.nonce_key``, which it refuses to start without.
     """
     nonce_key = settings.nonce_key_bytes()  # before anything starts: fail fast without it
-    pool = await create_pool(settings.public_database_url, max_size=8, application_name="public")
+    pool = await create_pool(
+        settings.public_database_url, **settings.pools.args("public"), application_name="public"
+    )
     signer_http = httpx.AsyncClient(base_url=settings.signer_url, timeout=10.0)
     try:
         app = HttpMetrics(

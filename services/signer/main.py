@@ -24,7 +24,9 @@ async def serve(settings: Settings) -> None:
     if not settings.signer_token:
         raise ConfigError("CREDBATCH_SIGNER_TOKEN is required (the public endpoints send it)")
     kek = settings.kek_bytes()
-    pool = await create_pool(settings.signer_database_url, max_size=4, application_name="signer")
+    pool = await create_pool(
+        settings.signer_database_url, **settings.pools.args("signer"), application_name="signer"
+    )
     try:
         app = HttpMetrics(
             create_signer_app(pool, KeyRing(pool, kek, signer=True), settings.signer_token)

@@ -29,7 +29,9 @@ def service_specs(settings: Settings, pool: asyncpg.Pool, renderer: Renderer) ->
 
 
 async def serve(settings: Settings) -> None:
-    pool = await create_pool(settings.app_database_url, application_name="templates")
+    pool = await create_pool(
+        settings.app_database_url, **settings.pools.args("templates"), application_name="templates"
+    )
     # Creation's trial renders and previews run in processes of their own.
     renderer = RenderPool.from_settings(settings)
     await renderer.start()

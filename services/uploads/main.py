@@ -29,7 +29,9 @@ def service_specs(settings: Settings, pool: asyncpg.Pool) -> list[ServiceSpec]:
 
 async def serve(settings: Settings) -> None:
     # Uploads hold a connection only for short transactions, never while a client streams.
-    pool = await create_pool(settings.app_database_url, max_size=10, application_name="uploads")
+    pool = await create_pool(
+        settings.app_database_url, **settings.pools.args("uploads"), application_name="uploads"
+    )
     try:
         await serve_until_signalled(
             settings,

@@ -32,7 +32,9 @@ def service_specs(settings: Settings, pool: asyncpg.Pool) -> list[ServiceSpec]:
 
 
 async def serve(settings: Settings) -> None:
-    pool = await create_pool(settings.app_database_url, application_name="webhooks")
+    pool = await create_pool(
+        settings.app_database_url, **settings.pools.args("webhooks"), application_name="webhooks"
+    )
     try:
         await serve_until_signalled(
             settings,

@@ -38,6 +38,8 @@ SIGNER_TOKEN = "CREDBATCH_SIGNER_TOKEN"
 NONCE_KEY = "CREDBATCH_NONCE_KEY"
 EXPECTED = {
     "credbatch-migrate": {OWNER_URL},
+    # The roles' passwords, to check clients' and log in to PostgreSQL with.
+    "credbatch-pgbouncer": {"PGBOUNCER_USERLIST"},
     "credbatch-templates": {"CREDBATCH_APP_DATABASE_URL", "CREDBATCH_JWT_SECRET"},
     "credbatch-uploads": {"CREDBATCH_APP_DATABASE_URL", "CREDBATCH_JWT_SECRET"},
     "credbatch-batch-status": {"CREDBATCH_APP_DATABASE_URL", "CREDBATCH_JWT_SECRET"},

@@ -85,7 +85,7 @@ def test_every_rule_names_its_ports_and_peers(manifests: list[Doc]) -> None:
         # A rule without ports or peers would open every port or every destination.
         assert rule.get("ports") and rule.get("to"), rule
     ports = set().union(*(_ports(rule) for rule in spec["egress"]))
-    assert ports == {("TCP", 443), ("UDP", 53), ("TCP", 53), ("TCP", 5432), ("TCP", 4317)}
+    assert ports == {("TCP", 443), ("UDP", 53), ("TCP", 53), ("TCP", 6432), ("TCP", 4317)}
 
 
 def test_https_goes_to_public_addresses_only(manifests: list[Doc]) -> None:
@@ -137,11 +137,16 @@ def test_the_database_and_the_collector_are_the_ones_configured(manifests: list[
     config = by_name(base, "ConfigMap", "credbatch-config")["data"]
     for key in ("CREDBATCH_APP_DATABASE_URL", "CREDBATCH_WEBHOOKS_DATABASE_URL"):
         url = urlsplit(secrets[key])
-        # A bare Service name: a Service of the dispatchers' own namespace.
-        assert url.hostname == "postgres" and url.port is not None
+        # A bare Service name: PgBouncer's Service in the dispatchers' own namespace, and
+        # only its pods.
+        assert url.hostname == "credbatch-pgbouncer" and url.port is not None
         (rule,) = [rule for rule in spec["egress"] if ("TCP", url.port) in _ports(rule)]
         assert _ports(rule) == {("TCP", url.port)}
-        assert rule["to"] == [{"podSelector": {}}]
+        pgbouncer = by_name(manifests, "Deployment", "credbatch-pgbouncer")
+        labels = pgbouncer["spec"]["template"]["metadata"]["labels"]
+        ((peer,),) = [rule["to"]]
+        assert set(peer) == {"podSelector"}
+        assert peer["podSelector"]["matchLabels"].items() <= labels.items()
     collector = urlsplit(config["OTEL_EXPORTER_OTLP_ENDPOINT"])
     assert collector.hostname is not None and collector.port is not None
     namespace = collector.hostname.split(".")[1]

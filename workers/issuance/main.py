@@ -38,11 +38,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
     # Connections: the groups in flight each hold one for a transaction, plus key and
-    # status-list reservations.
+    # status-list reservations (CREDBATCH_WORKER_POOL_MAX, by default a tenth of the prefetch).
     pool = await create_pool(
-        settings.app_database_url,
-        max_size=max(4, settings.worker_prefetch // 10),
-        application_name="issuance",
+        settings.app_database_url, **settings.pools.args("worker"), application_name="issuance"
     )
     smtp = SmtpPool(
         settings.smtp_host,
@@ -68,7 +66,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     # The refresher lists due status list tokens of every tenant as its own role, the only
     # one allowed to; it signs each in its tenant's transaction on the pool above.
     refresher_pool = await create_pool(
-        settings.refresher_database_url, max_size=1, application_name="status_refresher"
+        settings.refresher_database_url,
+        **settings.pools.args("refresher"),
+        application_name="status_refresher",
     )
     connection = await connect(settings, name="credbatch-issuance")
     keys = KeyRing(pool, kek)

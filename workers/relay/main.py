@@ -68,11 +68,15 @@ async def serve(settings: Settings) -> None:
     # As the relay role, the only one granted the cross-tenant outbox, sweeper and count fold
     # functions: one connection each for a relay window, a sweeper pass, a fold, the backlog
     # gauges and health.
-    pool = await create_pool(settings.relay_database_url, max_size=5, application_name="relay")
+    pool = await create_pool(
+        settings.relay_database_url, **settings.pools.args("relay"), application_name="relay"
+    )
     # A dead letter names its tenant: its record is failed in that tenant's transaction, as
     # the application role (row-level security applies).
     tenant_pool = await create_pool(
-        settings.app_database_url, max_size=1, application_name="relay_dead_letters"
+        settings.app_database_url,
+        **settings.pools.args("relay_dead_letters"),
+        application_name="relay_dead_letters",
     )
     try:
         # A robust connection: after a broker restart it reconnects and reopens the channel;

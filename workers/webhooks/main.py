@@ -41,12 +41,16 @@ async def serve(settings: Settings) -> None:
     # Each delivery holds a connection only for its short reads and writes, never across
     # the HTTP request.
     pool = await create_pool(
-        settings.app_database_url, max_size=4, application_name="webhooks_dispatcher"
+        settings.app_database_url,
+        **settings.pools.args("dispatcher"),
+        application_name="webhooks_dispatcher",
     )
     # The claim (and the backlog age for the metrics) alone run as the webhooks role: the
     # claim leases deliveries of every tenant.
     claim_pool = await create_pool(
-        settings.webhooks_database_url, max_size=2, application_name="webhooks_claim"
+        settings.webhooks_database_url,
+        **settings.pools.args("dispatcher_claim"),
+        application_name="webhooks_claim",
     )
     sampling = asyncio.create_task(gauges.run(claim_pool, stop))
     try:

@@ -80,7 +80,12 @@ async def credential_count(owner_pool: asyncpg.Pool, batch_id: uuid.UUID) -> int
 @contextlib.asynccontextmanager
 async def running_relay(settings: Settings) -> AsyncIterator[None]:
     """The real OutboxRelay (what ``python -m workers.relay`` runs) in this event loop."""
-    pool = await create_pool(settings.relay_database_url, max_size=2, application_name="relay")
+    pool = await create_pool(
+        settings.relay_database_url,
+        max_size=2,
+        statement_cache_size=settings.pools.statement_cache_size,
+        application_name="relay",
+    )
     connection = await connect(settings, name="credbatch-tests-relay")
     stop = asyncio.Event()
     try:

@@ -31,7 +31,11 @@ async def test_group_of_more_tenants_than_pool_connections_completes(
     ]
     for arranged in tenants:
         await publish_jobs(worker_settings, arranged)
-    pool = await create_pool(worker_settings.app_database_url, max_size=2)
+    pool = await create_pool(
+        worker_settings.app_database_url,
+        max_size=2,
+        statement_cache_size=worker_settings.pools.statement_cache_size,
+    )
     smtp = SmtpPool(worker_settings.smtp_host, worker_settings.smtp_port, 2)
     connection = await connect(worker_settings)
     try:
