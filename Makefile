@@ -77,7 +77,15 @@ test: $(STAMP) browser promtool pgbouncer $(WALLET_DEPS) $(WALLET_DRAFT_DEPS)
 # PgBouncer in transaction mode (tests/fixtures/pgbouncer.py starts one per run), as in
 # production: session state anywhere fails them. Debian's PgBouncer (1.18) keeps no prepared
 # statements, hence asyncpg's cache off. docs/connections.md says why these tiers and not all.
-PGBOUNCER_TIERS := tests/workers tests/batches tests/services/batch_status/test_commands_with_workers.py \
+# The relay's long end-to-end and fault tests (fairness at scale, crashes, a broker restart)
+# stay out: their SQL is the claim's and the sweeper's, which the tiers below run too, and CI's
+# time is bounded.
+PGBOUNCER_TIERS := tests/workers/issuance tests/workers/webhooks/test_delivery.py \
+	tests/workers/relay/test_relay.py tests/workers/relay/test_dead_letters.py \
+	tests/workers/relay/test_sweeper.py tests/workers/relay/test_fair_claim.py \
+	tests/workers/relay/test_fair_in_flight.py tests/workers/relay/test_rate_limits.py \
+	tests/workers/relay/test_fold.py tests/batches \
+	tests/services/batch_status/test_commands_with_workers.py \
 	tests/services/public/test_oid4vci_flow.py tests/services/signer tests/db/test_rls_isolation.py \
 	tests/db/test_session_state.py tests/db/test_pool.py tests/db/test_pool_sizes.py tests/test_tenancy.py
 test-pgbouncer: $(STAMP) pgbouncer
