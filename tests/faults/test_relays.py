@@ -12,7 +12,6 @@ within one worker's prefetch as in ``test_faults``.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 from collections.abc import AsyncIterator, Sequence
@@ -33,6 +32,7 @@ from tests.faults.harness import (
 )
 from tests.fixtures.dispatch import FairDb
 from tests.fixtures.issuance import Sinks, spawn_worker, stop_process
+from tests.fixtures.scrape import socket_ports
 
 RECORDS = 1500
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -52,27 +52,6 @@ async def system(fair_db: FairDb, worker_settings: Settings, sinks: Sinks) -> As
         yield running
 
 
-def local_ports(pid: int) -> set[int]:
-    """Local ports of the TCP sockets a process holds (Linux: /proc/<pid>/fd, /proc/net)."""
-    inodes = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[len("socket:[") : -1])
-    ports = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(table) as lines:
-            next(lines)
-            for line in lines:
-                fields = line.split()
-                if fields[9] in inodes:
-                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return ports
-
-
 async def relay_in_window(
     owner: asyncpg.Pool, relays: Sequence[subprocess.Popen[bytes]], timeout: float = 20
 ) -> subprocess.Popen[bytes]:
@@ -82,7 +61,7 @@ async def relay_in_window(
     while loop.time() < deadline:
         for row in await owner.fetch(_IN_WINDOW):
             for relay in relays:
-                if row["client_port"] in local_ports(relay.pid):
+                if row["client_port"] in socket_ports(relay.pid):
                     return relay
         await asyncio.sleep(0.005)
     raise AssertionError(f"no relay was seen inside a window in {timeout} s")
