@@ -49,7 +49,7 @@ def page_size(requested: int) -> int:
         InvalidArgument: naming ``page_size``, when it is negative.
     """
     if requested < 0:
-        raise _invalid("page_size", "must be 0 (the default) or more")
+        raise _invalid("page_size", "INVALID_PAGE_SIZE", "must be 0 (the default) or more")
     return min(requested or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
 
 
@@ -93,12 +93,20 @@ def decode_token(list_name: str, token: str, filter_text: str = "") -> PagePosit
         return None
     payload = _payload(token)
     if payload is None:
-        raise _invalid("page_token", f"not a next_page_token returned by {list_name}")
+        raise _invalid(
+            "page_token", "INVALID_PAGE_TOKEN", f"not a next_page_token returned by {list_name}"
+        )
     if payload.get("l") != list_name:
-        raise _invalid("page_token", f"a token of another list; {list_name} did not return it")
+        raise _invalid(
+            "page_token",
+            "INVALID_PAGE_TOKEN",
+            f"a token of another list; {list_name} did not return it",
+        )
     if payload.get("f") != _filter_digest(filter_text):
         raise _invalid(
-            "page_token", "the token was returned for another filter; repeat the same filter"
+            "page_token",
+            "INVALID_PAGE_TOKEN",
+            "the token was returned for another filter; repeat the same filter",
         )
     try:
         return PagePosition(
@@ -106,7 +114,9 @@ def decode_token(list_name: str, token: str, filter_text: str = "") -> PagePosit
             id=uuid.UUID(str(payload["i"])),
         )
     except (KeyError, TypeError, ValueError, OverflowError):
-        raise _invalid("page_token", f"not a next_page_token returned by {list_name}") from None
+        raise _invalid(
+            "page_token", "INVALID_PAGE_TOKEN", f"not a next_page_token returned by {list_name}"
+        ) from None
 
 
 def _payload(token: str) -> dict[str, Any] | None:
@@ -136,8 +146,7 @@ def _filter_digest(filter_text: str) -> str:
     return hashlib.sha256(filter_text.strip().encode()).hexdigest()[:16]
 
 
-def _invalid(field: str, description: str) -> InvalidArgument:
-    reason = f"INVALID_{field.upper()}"
+def _invalid(field: str, reason: str, description: str) -> InvalidArgument:
     return InvalidArgument(
         f"invalid {field}: {description}",
         reason=reason,

@@ -42,7 +42,11 @@ ROUND_PAUSE = 0.02
 
 def not_found(batch_id: uuid.UUID) -> NotFound:
     # One message for "does not exist" and "not yours": nothing tells them apart.
-    return NotFound(f"batch batches/{batch_id} not found", metadata={"resource": "batch"})
+    return NotFound(
+        f"batch batches/{batch_id} not found",
+        reason="BATCH_NOT_FOUND",
+        metadata={"resource": "batch"},
+    )
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,9 @@ from credbatch.errors import ResourceExhausted
 
 Read = Callable[[], Awaitable[BatchView]]
 
+WATCH_RETRY_SECONDS = 5.0
+"""The RetryInfo of a refused watch: other watches end (or re-watch) within seconds."""
+
 
 @dataclass(frozen=True)
 class WatchLimits:
@@ -94,12 +97,14 @@ class WatchHub:
                 "too many watches on this server; try again later",
                 reason="WATCH_LIMIT",
                 metadata={"limit": str(self._limits.total)},
+                retry_delay=WATCH_RETRY_SECONDS,
             )
         if self._per_caller[caller] >= self._limits.per_caller:
             raise ResourceExhausted(
                 f"at most {self._limits.per_caller} concurrent watches per caller",
                 reason="WATCH_LIMIT_PER_CALLER",
                 metadata={"limit": str(self._limits.per_caller)},
+                retry_delay=WATCH_RETRY_SECONDS,
             )
         self._per_caller[caller] += 1
         self._total += 1

@@ -78,7 +78,9 @@ def event_types(
     for value in values:
         event_type = _EVENT_TYPES.get(value)  # type: ignore[call-overload]
         if event_type is None:
-            violations.append(FieldViolation(field, f"unknown event type {value}", "INVALID"))
+            violations.append(
+                FieldViolation(field, f"unknown event type {value}", "INVALID_EVENT_TYPE")
+            )
         elif event_type not in found:
             found.append(event_type)
     if not values:
@@ -108,7 +110,7 @@ def endpoint_changes(
         )
         raise InvalidArgument(
             f"invalid update_mask: {description}",
-            violations=[FieldViolation("update_mask", description, "INVALID")],
+            violations=[FieldViolation("update_mask", description, "INVALID_UPDATE_MASK")],
         )
     message = request.webhook_endpoint
     types: tuple[EventType, ...] | None = None
@@ -130,7 +132,7 @@ def outcome(value: int) -> DeliveryState | None:
     if state is None:
         raise InvalidArgument(
             "invalid outcome",
-            violations=[FieldViolation("outcome", f"unknown outcome {value}", "INVALID")],
+            violations=[FieldViolation("outcome", f"unknown outcome {value}", "INVALID_OUTCOME")],
         )
     return state
 
