@@ -33,7 +33,7 @@ help:
 	@echo "make wallet-draft-deps - install the draft-13 wallet test's pinned npm library"
 	@echo "make lint            - lock check, ruff, ruff format, mypy, generated-code staleness, buf lint"
 	@echo "make typecheck       - mypy (strict) only"
-	@echo "make protos          - regenerate credbatch/gen from protos/"
+	@echo "make protos          - regenerate credbatch/gen and docs/errors.md from protos/"
 	@echo "make check-protos    - fail when credbatch/gen is stale"
 	@echo "make lint-protos     - buf lint of protos/ (installs buf into .tools)"
 	@echo "make clean           - remove build output and tool caches"

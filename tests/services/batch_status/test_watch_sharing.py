@@ -18,7 +18,7 @@ from credbatch.gen.batches.v1 import batch_pb2, batches_service_pb2, batches_ser
 from credbatch.tenancy import TenantScope
 from services.batch_status.main import service_specs
 from services.batch_status.status import BatchStatus
-from services.batch_status.watch import WatchLimits
+from services.batch_status.watch import WATCH_RETRY_SECONDS, WatchLimits
 from tests.fixtures.batches import insert_batch, insert_schema
 from tests.fixtures.grpc import StartApp, bearer
 from tests.fixtures.lifecycle import invite
@@ -113,6 +113,7 @@ async def test_caps_per_caller_and_per_process(
     with pytest.raises(ResourceExhausted) as caught:
         await anext(status.watch(user(tenant, "eve", {"org_admin"}), arranged.batch_id))
     assert caught.value.reason == "WATCH_LIMIT"
+    assert caught.value.retry_delay == WATCH_RETRY_SECONDS
     await open_[0].aclose()  # a slot comes free when a watch ends
     replacement = status.watch(ana, arranged.batch_id)
     await anext(replacement)
