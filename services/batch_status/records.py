@@ -103,8 +103,7 @@ def parse_record_filter(text: str) -> frozenset[RecordState]:
             joined = _OR.match(text, position)
             if joined is None:
                 raise _invalid(
-                    f"cannot read the filter at character {position + 1}; join conditions "
-                    "with OR"
+                    f"cannot read the filter at character {position + 1}; join conditions with OR"
                 )
             position = joined.end()
         condition = _CONDITION.match(text, position)

@@ -13,7 +13,6 @@ from credbatch.batches.mapping import batch_to_proto
 from credbatch.batches.model import BatchView
 from credbatch.gen.batches.v1 import batch_pb2, batches_service_pb2, batches_service_pb2_grpc
 from services.batch_status.filters import parse_filter
-from services.batch_status.records import parse_record_filter
 from services.batch_status.mapping import (
     batch_id_from_name,
     list_response,
@@ -24,6 +23,7 @@ from services.batch_status.mapping import (
     revoke_request_from_proto,
     revoke_response,
 )
+from services.batch_status.records import parse_record_filter
 from services.batch_status.status import BatchStatus
 from services.batch_status.watch import end_reason
 

@@ -17,8 +17,8 @@ from credbatch.errors import NotFound, ResourceExhausted
 from credbatch.gen.batches.v1 import batch_pb2, batches_service_pb2, batches_service_pb2_grpc
 from credbatch.tenancy import TenantScope
 from services.batch_status.main import service_specs
-from services.batch_status.status import BatchStatus
 from services.batch_status.servicer import WATCH_END_REASON_KEY
+from services.batch_status.status import BatchStatus
 from services.batch_status.watch import WatchLimits
 from tests.fixtures.batches import insert_batch, insert_schema
 from tests.fixtures.grpc import StartApp, bearer
