@@ -17,7 +17,7 @@ NODE_EXAMPLE_DEPS := .tools/node_example/node_modules/.package-lock.json
 
 .PHONY: help install lock check-lock hooks run test test-unit lint typecheck protos check-protos \
 	lint-protos clean demo descriptor-set validate-deploy browser promtool wallet-deps \
-	wallet-draft-deps node-example-deps pgbouncer test-pgbouncer
+	wallet-draft-deps node-example-deps openapi check-openapi pgbouncer test-pgbouncer
 
 help:
 	@echo "make install         - create .venv and install credbatch with its dev tools from the lock"
@@ -41,6 +41,7 @@ help:
 	@echo "make lint-protos     - buf lint of protos/ (installs buf into .tools)"
 	@echo "make clean           - remove build output and tool caches"
 	@echo "make demo            - against a running make run: 1,000 credentials end to end"
+	@echo "make openapi         - regenerate docs/openapi.yaml from the protos' http annotations"
 	@echo "make descriptor-set  - write build/credbatch.pb: the public contract with google.rpc errors"
 	@echo "make validate-deploy - check the compose file and Kubernetes manifests"
 
@@ -116,7 +117,7 @@ pgbouncer:
 	test -x /usr/sbin/pgbouncer || { apt-get update && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y --no-install-recommends pgbouncer; }
 
-lint: $(STAMP) check-lock check-protos lint-protos
+lint: $(STAMP) check-lock check-protos check-openapi lint-protos
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -167,6 +168,13 @@ clean:
 
 demo: $(STAMP)
 	$(PY) -m credbatch.cli.main demo
+
+# docs/openapi.yaml, generated from the protos' google.api.http annotations (never edited).
+openapi: $(STAMP)
+	$(PY) -m credbatch.contract.openapi
+
+check-openapi: $(STAMP)
+	$(PY) -m credbatch.contract.openapi --check
 
 descriptor-set: $(STAMP)
 	$(PY) -m credbatch.codegen --descriptor-set build/credbatch.pb

@@ -108,7 +108,7 @@ class BatchStatusServiceServicer:
     def DownloadBatchReport(self, request, context):
         """DownloadBatchReport streams the per-record report as CSV chunks of at most 1 MiB, each
         ending on a row boundary (see DownloadBatchReportResponse). ListRecords returns the same
-        rows as typed, paged messages.
+        rows as typed, paged messages. gRPC only (a stream): over REST, page through ListRecords.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -124,6 +124,7 @@ class BatchStatusServiceServicer:
         terminal; stop) or WATCH_END_REASON_STREAM_LIFETIME (call WatchBatch again).
         RESOURCE_EXHAUSTED when the caller (CREDBATCH_WATCH_MAX_PER_CALLER, default 10) or the
         server (CREDBATCH_WATCH_MAX, default 1000) already has as many watches open as allowed.
+        gRPC only (a stream): over REST, poll GetBatch (its update_time says when it changed).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

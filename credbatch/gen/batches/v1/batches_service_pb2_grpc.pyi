@@ -44,7 +44,7 @@ class BatchStatusServiceStub:
     DownloadBatchReport: _grpc.UnaryStreamMultiCallable[_batches_service_pb2.DownloadBatchReportRequest, _batches_service_pb2.DownloadBatchReportResponse]
     """DownloadBatchReport streams the per-record report as CSV chunks of at most 1 MiB, each
     ending on a row boundary (see DownloadBatchReportResponse). ListRecords returns the same
-    rows as typed, paged messages.
+    rows as typed, paged messages. gRPC only (a stream): over REST, page through ListRecords.
     """
     WatchBatch: _grpc.UnaryStreamMultiCallable[_batches_service_pb2.WatchBatchRequest, _batch_pb2.Batch]
     """WatchBatch streams the batch now and on each change (the batch is read about once a
@@ -56,6 +56,7 @@ class BatchStatusServiceStub:
     terminal; stop) or WATCH_END_REASON_STREAM_LIFETIME (call WatchBatch again).
     RESOURCE_EXHAUSTED when the caller (CREDBATCH_WATCH_MAX_PER_CALLER, default 10) or the
     server (CREDBATCH_WATCH_MAX, default 1000) already has as many watches open as allowed.
+    gRPC only (a stream): over REST, poll GetBatch (its update_time says when it changed).
     """
     ListRecords: _grpc.UnaryUnaryMultiCallable[_batches_service_pb2.ListRecordsRequest, _batches_service_pb2.ListRecordsResponse]
     """ListRecords lists the records (CSV rows) of a visible batch in row order: the report's
@@ -102,7 +103,7 @@ class BatchStatusServiceAsyncStub(BatchStatusServiceStub):
     DownloadBatchReport: _aio.UnaryStreamMultiCallable[_batches_service_pb2.DownloadBatchReportRequest, _batches_service_pb2.DownloadBatchReportResponse]  # type: ignore[assignment]
     """DownloadBatchReport streams the per-record report as CSV chunks of at most 1 MiB, each
     ending on a row boundary (see DownloadBatchReportResponse). ListRecords returns the same
-    rows as typed, paged messages.
+    rows as typed, paged messages. gRPC only (a stream): over REST, page through ListRecords.
     """
     WatchBatch: _aio.UnaryStreamMultiCallable[_batches_service_pb2.WatchBatchRequest, _batch_pb2.Batch]  # type: ignore[assignment]
     """WatchBatch streams the batch now and on each change (the batch is read about once a
@@ -114,6 +115,7 @@ class BatchStatusServiceAsyncStub(BatchStatusServiceStub):
     terminal; stop) or WATCH_END_REASON_STREAM_LIFETIME (call WatchBatch again).
     RESOURCE_EXHAUSTED when the caller (CREDBATCH_WATCH_MAX_PER_CALLER, default 10) or the
     server (CREDBATCH_WATCH_MAX, default 1000) already has as many watches open as allowed.
+    gRPC only (a stream): over REST, poll GetBatch (its update_time says when it changed).
     """
     ListRecords: _aio.UnaryUnaryMultiCallable[_batches_service_pb2.ListRecordsRequest, _batches_service_pb2.ListRecordsResponse]  # type: ignore[assignment]
     """ListRecords lists the records (CSV rows) of a visible batch in row order: the report's
@@ -175,7 +177,7 @@ class BatchStatusServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_batches_service_pb2.DownloadBatchReportResponse], _abc.AsyncIterator[_batches_service_pb2.DownloadBatchReportResponse]]:
         """DownloadBatchReport streams the per-record report as CSV chunks of at most 1 MiB, each
         ending on a row boundary (see DownloadBatchReportResponse). ListRecords returns the same
-        rows as typed, paged messages.
+        rows as typed, paged messages. gRPC only (a stream): over REST, page through ListRecords.
         """
 
     @_abc_1.abstractmethod
@@ -193,6 +195,7 @@ class BatchStatusServiceServicer(metaclass=_abc_1.ABCMeta):
         terminal; stop) or WATCH_END_REASON_STREAM_LIFETIME (call WatchBatch again).
         RESOURCE_EXHAUSTED when the caller (CREDBATCH_WATCH_MAX_PER_CALLER, default 10) or the
         server (CREDBATCH_WATCH_MAX, default 1000) already has as many watches open as allowed.
+        gRPC only (a stream): over REST, poll GetBatch (its update_time says when it changed).
         """
 
     @_abc_1.abstractmethod
