@@ -130,13 +130,13 @@ def decode_row_token(list_name: str, parent: str, token: str, filter_text: str =
     if not token:
         return 0
     payload = _checked(list_name, token, filter_text)
+    row = payload.get("r")
+    if not isinstance(row, int) or isinstance(row, bool) or row < 0:
+        raise _invalid("page_token", f"not a next_page_token returned by {list_name}")
     if payload.get("p") != parent:
         raise _invalid(
             "page_token", f"the token was returned for another parent; {parent} did not return it"
         )
-    row = payload.get("r")
-    if not isinstance(row, int) or isinstance(row, bool) or row < 0:
-        raise _invalid("page_token", f"not a next_page_token returned by {list_name}")
     return row
 
 
