@@ -233,3 +233,31 @@ def test_every_resource_exhausted_the_code_builds_says_when_to_retry() -> None:
     assert undecided == []
     # Unavailable and Aborted have a class delay; their subclasses inherit it.
     assert Unavailable.retry_delay is not None and Aborted.retry_delay is not None
+
+
+def test_every_error_the_code_builds_has_a_reason() -> None:
+    # A reason given, violations to take it from, or a class that names its own.
+    trees = _sources()
+    errors = _error_classes(trees)
+    own_reason = {
+        node.name
+        for tree in trees.values()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef)
+        and node.name in errors
+        and any(
+            isinstance(s, ast.Assign) and any(getattr(t, "id", None) == "reason" for t in s.targets)
+            for s in node.body
+        )
+    }
+    assert {"Internal", "Unimplemented"} <= own_reason
+    reasonless = []
+    for path, tree in trees.items():
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "id", getattr(node.func, "attr", None))
+            given = {k.arg for k in node.keywords}
+            if name in errors - own_reason and not given & {"reason", "violations"}:
+                reasonless.append(f"{path.relative_to(ROOT)}:{node.lineno} {name}")
+    assert reasonless == []

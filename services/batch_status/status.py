@@ -27,6 +27,7 @@ from credbatch.batches.model import (
 from credbatch.db.retry import in_transaction_with_retry
 from credbatch.errors import FailedPrecondition, NotFound, PermissionDenied
 from credbatch.tenancy import TenantScope, service_scope, tenant_transaction
+from services.batch_status.records import RecordPage, fetch_records
 from services.batch_status.report import report_chunks
 from services.batch_status.resend import ResendRequest, records_not_found, request_reused
 from services.batch_status.revoke import RevokeRequest, refused
@@ -95,6 +96,20 @@ class BatchStatus:
         await self.get(scope, batch_id)  # NOT_FOUND before the first byte
         async for chunk in report_chunks(self._pool, scope, batch_id, states, self._public_url):
             yield chunk
+
+    async def records(
+        self,
+        scope: TenantScope,
+        batch_id: uuid.UUID,
+        states: frozenset[RecordState],
+        after: int,
+        size: int,
+    ) -> RecordPage:
+        """A page of the batch's records in row order (see records.fetch_records)."""
+        async with tenant_transaction(self._pool, scope, readonly=True) as conn:
+            if await repository.get_batch(conn, batch_id) is None:
+                raise not_found(batch_id)
+            return await fetch_records(conn, batch_id, states, after, size, self._public_url)
 
     def watch(self, scope: TenantScope, batch_id: uuid.UUID) -> AsyncGenerator[BatchView, None]:
         """The batch now and after each change (see watch.WatchHub).
