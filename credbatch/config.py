@@ -143,6 +143,8 @@ class Settings:
     # Seconds without progress after which a QUEUED or ISSUED record is dispatched again (on
     # top of the retry delay of its attempt, so a record waiting to be retried is not stuck).
     stuck_after: float = 300.0
+    # Seconds between the relay's expiry passes (INVITED records whose claim link ran out).
+    expiry_interval: float = 30.0
     status_ttl: int = 300
     status_refresh_interval: float = 5.0
     public_rate: float = 20.0
@@ -335,6 +337,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env, "CREDBATCH_RELAY_POLL_INTERVAL", Settings.relay_poll_interval
         ),
         stuck_after=env_positive(env, "CREDBATCH_STUCK_AFTER", Settings.stuck_after),
+        expiry_interval=env_positive(env, "CREDBATCH_EXPIRY_INTERVAL", Settings.expiry_interval),
         status_ttl=env_int(env, "CREDBATCH_STATUS_TTL", Settings.status_ttl, 1),
         status_refresh_interval=env_positive(
             env, "CREDBATCH_STATUS_REFRESH_INTERVAL", Settings.status_refresh_interval

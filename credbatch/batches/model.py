@@ -44,6 +44,8 @@ class RecordState(enum.StrEnum):
     CANCELLED = "CANCELLED"
     CLAIMED = "CLAIMED"
     REVOKED = "REVOKED"
+    # The claim link ran out unclaimed; a resend or a contact correction invites it again.
+    EXPIRED = "EXPIRED"
 
 
 # A record in one of these states needs no more work (FAILED only until someone retries it).
@@ -54,11 +56,12 @@ TERMINAL_RECORD_STATES: frozenset[RecordState] = frozenset(
         RecordState.CANCELLED,
         RecordState.CLAIMED,
         RecordState.REVOKED,
+        RecordState.EXPIRED,
     }
 )
 # A record in one of these states has a credential that may be revoked.
 REVOCABLE_RECORD_STATES: frozenset[RecordState] = frozenset(
-    {RecordState.ISSUED, RecordState.INVITED, RecordState.CLAIMED}
+    {RecordState.ISSUED, RecordState.INVITED, RecordState.CLAIMED, RecordState.EXPIRED}
 )
 TERMINAL_BATCH_STATES: frozenset[BatchState] = frozenset(
     {
@@ -82,6 +85,7 @@ class RecordCounts:
     cancelled: int = 0
     claimed: int = 0
     revoked: int = 0
+    expired: int = 0
 
     @classmethod
     def from_mapping(cls, counts: Mapping[str, int]) -> RecordCounts:
@@ -96,7 +100,9 @@ class RecordCounts:
     @property
     def terminal(self) -> int:
         """Records needing no more work."""
-        return self.invited + self.failed + self.cancelled + self.claimed + self.revoked
+        return (
+            self.invited + self.failed + self.cancelled + self.claimed + self.revoked + self.expired
+        )
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ class EventType(enum.StrEnum):
     RECORD_FAILED = "record.failed"
     RECORD_CLAIMED = "record.claimed"
     RECORD_REVOKED = "record.revoked"
+    RECORD_EXPIRED = "record.expired"
+    RECORD_CONTACT_UPDATED = "record.contact_updated"
 
 
 class DeliveryState(enum.StrEnum):

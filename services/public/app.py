@@ -48,6 +48,14 @@ def _not_found() -> Response:
     return not_found("Nothing is published at this address: check the link")
 
 
+def _replaced() -> Response:
+    return error_response(
+        "replaced",
+        "This claim link no longer works: the issuer sent a new invitation to the holder",
+        410,
+    )
+
+
 def _gone() -> Response:
     return error_response(
         "expired", "This claim link has expired: ask the issuer to send the credential again", 410
@@ -131,7 +139,7 @@ def create_app(
         token = request.path_params["token"]
         found = await repository.credential(token)
         if found is None:
-            return _not_found()
+            return _replaced() if await repository.claim_replaced(token) else _not_found()
         if found.claim_expires_at <= datetime.now(UTC):
             return _gone()
         try:
@@ -155,9 +163,10 @@ def create_app(
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
     async def claim_credential(request: Request) -> Response:
-        found = await repository.credential(request.path_params["token"])
+        token = request.path_params["token"]
+        found = await repository.credential(token)
         if found is None:
-            return _not_found()
+            return _replaced() if await repository.claim_replaced(token) else _not_found()
         if found.claim_expires_at <= datetime.now(UTC):
             return _gone()
         if found.revoked:

@@ -35,6 +35,7 @@ class RecordState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RECORD_STATE_CANCELLED: _ClassVar[RecordState]
     RECORD_STATE_CLAIMED: _ClassVar[RecordState]
     RECORD_STATE_REVOKED: _ClassVar[RecordState]
+    RECORD_STATE_EXPIRED: _ClassVar[RecordState]
 BATCH_STATE_UNSPECIFIED: BatchState
 BATCH_STATE_QUEUED: BatchState
 BATCH_STATE_IN_PROGRESS: BatchState
@@ -51,9 +52,10 @@ RECORD_STATE_FAILED: RecordState
 RECORD_STATE_CANCELLED: RecordState
 RECORD_STATE_CLAIMED: RecordState
 RECORD_STATE_REVOKED: RecordState
+RECORD_STATE_EXPIRED: RecordState
 
 class RecordCounts(_message.Message):
-    __slots__ = ("pending", "queued", "issued", "invited", "failed", "cancelled", "claimed", "revoked")
+    __slots__ = ("pending", "queued", "issued", "invited", "failed", "cancelled", "claimed", "revoked", "expired")
     PENDING_FIELD_NUMBER: _ClassVar[int]
     QUEUED_FIELD_NUMBER: _ClassVar[int]
     ISSUED_FIELD_NUMBER: _ClassVar[int]
@@ -62,6 +64,7 @@ class RecordCounts(_message.Message):
     CANCELLED_FIELD_NUMBER: _ClassVar[int]
     CLAIMED_FIELD_NUMBER: _ClassVar[int]
     REVOKED_FIELD_NUMBER: _ClassVar[int]
+    EXPIRED_FIELD_NUMBER: _ClassVar[int]
     pending: int
     queued: int
     issued: int
@@ -70,7 +73,8 @@ class RecordCounts(_message.Message):
     cancelled: int
     claimed: int
     revoked: int
-    def __init__(self, pending: _Optional[int] = ..., queued: _Optional[int] = ..., issued: _Optional[int] = ..., invited: _Optional[int] = ..., failed: _Optional[int] = ..., cancelled: _Optional[int] = ..., claimed: _Optional[int] = ..., revoked: _Optional[int] = ...) -> None: ...
+    expired: int
+    def __init__(self, pending: _Optional[int] = ..., queued: _Optional[int] = ..., issued: _Optional[int] = ..., invited: _Optional[int] = ..., failed: _Optional[int] = ..., cancelled: _Optional[int] = ..., claimed: _Optional[int] = ..., revoked: _Optional[int] = ..., expired: _Optional[int] = ...) -> None: ...
 
 class Batch(_message.Message):
     __slots__ = ("name", "state", "schema", "schema_version", "mediums", "email_template", "sms_template", "certificate_template", "creator", "department", "filename", "create_time", "update_time", "complete_time", "total_records", "record_counts", "percent_done", "estimated_complete_time", "claim_mode")

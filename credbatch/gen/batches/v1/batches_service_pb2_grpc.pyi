@@ -73,7 +73,19 @@ class BatchStatusServiceStub:
     holder already took its credential (one grant, one credential: a wallet lost after the
     claim needs RevokeRecords and a new upload); a FAILED one is RetryFailedRecords' to send.
     FAILED_PRECONDITION for a cancelled batch; NOT_FOUND for a batch or record id the caller
-    cannot see.
+    cannot see. An EXPIRED record is resent too, with a new claim link lifetime.
+    """
+    UpdateRecordContact: _grpc.UnaryUnaryMultiCallable[_batches_service_pb2.UpdateRecordContactRequest, _batches_service_pb2.UpdateRecordContactResponse]
+    """UpdateRecordContact changes the email and/or phone of one record (validated as an upload
+    validates them) and invites its holder again. Creator, org_admin, service. The record's
+    credential is the same one, offered again (nothing is issued twice and nothing is
+    revoked: the holder never had it); the old claim link and offer answer 410 Gone and a new
+    link, offer and transaction code go to the new contact. Works for an INVITED, EXPIRED or
+    FAILED record (a FAILED one is issued first when it has no credential yet) and for one
+    whose invitation bounced. INVALID_ARGUMENT with a field violation per bad value;
+    FAILED_PRECONDITION for a record CLAIMED, REVOKED, CANCELLED or still on its first way
+    (PENDING, QUEUED, ISSUED), or a cancelled batch; NOT_FOUND for a record the caller cannot
+    see. Every change is recorded (who, when, which field; never the old value).
     """
 
 @_typing.type_check_only
@@ -120,7 +132,19 @@ class BatchStatusServiceAsyncStub(BatchStatusServiceStub):
     holder already took its credential (one grant, one credential: a wallet lost after the
     claim needs RevokeRecords and a new upload); a FAILED one is RetryFailedRecords' to send.
     FAILED_PRECONDITION for a cancelled batch; NOT_FOUND for a batch or record id the caller
-    cannot see.
+    cannot see. An EXPIRED record is resent too, with a new claim link lifetime.
+    """
+    UpdateRecordContact: _aio.UnaryUnaryMultiCallable[_batches_service_pb2.UpdateRecordContactRequest, _batches_service_pb2.UpdateRecordContactResponse]  # type: ignore[assignment]
+    """UpdateRecordContact changes the email and/or phone of one record (validated as an upload
+    validates them) and invites its holder again. Creator, org_admin, service. The record's
+    credential is the same one, offered again (nothing is issued twice and nothing is
+    revoked: the holder never had it); the old claim link and offer answer 410 Gone and a new
+    link, offer and transaction code go to the new contact. Works for an INVITED, EXPIRED or
+    FAILED record (a FAILED one is issued first when it has no credential yet) and for one
+    whose invitation bounced. INVALID_ARGUMENT with a field violation per bad value;
+    FAILED_PRECONDITION for a record CLAIMED, REVOKED, CANCELLED or still on its first way
+    (PENDING, QUEUED, ISSUED), or a cancelled batch; NOT_FOUND for a record the caller cannot
+    see. Every change is recorded (who, when, which field; never the old value).
     """
 
 class BatchStatusServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -212,7 +236,25 @@ class BatchStatusServiceServicer(metaclass=_abc_1.ABCMeta):
         holder already took its credential (one grant, one credential: a wallet lost after the
         claim needs RevokeRecords and a new upload); a FAILED one is RetryFailedRecords' to send.
         FAILED_PRECONDITION for a cancelled batch; NOT_FOUND for a batch or record id the caller
-        cannot see.
+        cannot see. An EXPIRED record is resent too, with a new claim link lifetime.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateRecordContact(
+        self,
+        request: _batches_service_pb2.UpdateRecordContactRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_batches_service_pb2.UpdateRecordContactResponse, _abc.Awaitable[_batches_service_pb2.UpdateRecordContactResponse]]:
+        """UpdateRecordContact changes the email and/or phone of one record (validated as an upload
+        validates them) and invites its holder again. Creator, org_admin, service. The record's
+        credential is the same one, offered again (nothing is issued twice and nothing is
+        revoked: the holder never had it); the old claim link and offer answer 410 Gone and a new
+        link, offer and transaction code go to the new contact. Works for an INVITED, EXPIRED or
+        FAILED record (a FAILED one is issued first when it has no credential yet) and for one
+        whose invitation bounced. INVALID_ARGUMENT with a field violation per bad value;
+        FAILED_PRECONDITION for a record CLAIMED, REVOKED, CANCELLED or still on its first way
+        (PENDING, QUEUED, ISSUED), or a cancelled batch; NOT_FOUND for a record the caller cannot
+        see. Every change is recorded (who, when, which field; never the old value).
         """
 
 def add_BatchStatusServiceServicer_to_server(servicer: BatchStatusServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
