@@ -25,6 +25,7 @@ COUNT_FIELDS = (
     "cancelled",
     "claimed",
     "revoked",
+    "expired",
 )
 
 

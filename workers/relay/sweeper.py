@@ -93,6 +93,25 @@ def _log_batches(rows: Sequence[asyncpg.Record]) -> None:
             )
 
 
+async def expire_links(pool: asyncpg.Pool, limit: int) -> int:
+    """One expiry pass: at most ``limit`` INVITED records whose link ran out become EXPIRED.
+
+    ``pool`` connects as the relay's role (``sweep_expired`` is its alone); how many expired.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(_EXPIRE, limit)
+    per_batch = Counter((row["tenant_id"], row["batch_id"]) for row in rows)
+    for (tenant_id, batch_id), n in per_batch.items():
+        log.info(
+            "expiry: tenant %s batch %s: %d claim links ran out unclaimed",
+            tenant_id,
+            batch_id,
+            n,
+            extra={"tenant_id": str(tenant_id), "batch_id": str(batch_id), "expired": n},
+        )
+    return len(rows)
+
+
 class Sweeper:
     """Runs ``sweep_stuck`` passes on the relay's pool and publisher."""
 
@@ -143,19 +162,8 @@ class Sweeper:
         return result
 
     async def expire_once(self) -> int:
-        """One expiry pass: at most ``limit`` INVITED records whose link ran out, EXPIRED."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(_EXPIRE, self._limit)
-        per_batch = Counter((row["tenant_id"], row["batch_id"]) for row in rows)
-        for (tenant_id, batch_id), n in per_batch.items():
-            log.info(
-                "expiry: tenant %s batch %s: %d claim links ran out unclaimed",
-                tenant_id,
-                batch_id,
-                n,
-                extra={"tenant_id": str(tenant_id), "batch_id": str(batch_id), "expired": n},
-            )
-        return len(rows)
+        """One expiry pass (``expire_links``) on the sweeper's pool."""
+        return await expire_links(self._pool, self._limit)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sweep until ``stop`` is set; a full pass goes straight on to the next one."""
