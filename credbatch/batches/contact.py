@@ -59,18 +59,19 @@ INSERT INTO record_contact_changes (tenant_id, record_id, batch_id, field, chang
 SELECT app_tenant(), $2, $1, f, app_user() FROM unnest($3::text[]) AS f
 """
 
-# The old token is kept as its digest only: the table must not hold a working link.
+# The old token is kept as its digest only: the table must not hold a working link. The old
+# value comes from a sub-select of the UPDATE (its snapshot): a locking read of the row in a
+# CTE beside the UPDATE would find the row changed by this very statement and return nothing.
 _REPLACE_CLAIM_LINK = """
-WITH old AS (
-  SELECT claim_token FROM credentials
-  WHERE tenant_id = app_tenant() AND record_id = $1
-  FOR UPDATE
-), kept AS (
-  INSERT INTO superseded_claim_tokens (tenant_id, token_hash, record_id)
-  SELECT app_tenant(), sha256(convert_to(claim_token, 'UTF8')), $1 FROM old
+WITH replaced AS (
+  UPDATE credentials c SET claim_token = $2
+  FROM (SELECT record_id, claim_token FROM credentials
+        WHERE tenant_id = app_tenant() AND record_id = $1) o
+  WHERE c.tenant_id = app_tenant() AND c.record_id = o.record_id
+  RETURNING o.claim_token AS old_token
 )
-UPDATE credentials SET claim_token = $2
-WHERE tenant_id = app_tenant() AND record_id = $1
+INSERT INTO superseded_claim_tokens (tenant_id, token_hash, record_id)
+SELECT app_tenant(), sha256(convert_to(old_token, 'UTF8')), $1 FROM replaced
 """
 
 

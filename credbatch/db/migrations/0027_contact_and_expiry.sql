@@ -83,6 +83,13 @@ ALTER TABLE superseded_claim_tokens FORCE ROW LEVEL SECURITY;
 CREATE POLICY superseded_claim_tokens_isolation ON superseded_claim_tokens
   USING (tenant_id = app_tenant()) WITH CHECK (tenant_id = app_tenant());
 SELECT grant_app('SELECT, INSERT', 'TABLE superseded_claim_tokens');
+-- public_claim_gone runs as the owner, which FORCE ROW LEVEL SECURITY holds to policies too.
+DO $$
+BEGIN
+  EXECUTE format('CREATE POLICY superseded_claim_tokens_owner ON superseded_claim_tokens '
+                 'FOR SELECT TO %I USING (true)', current_user);
+END
+$$;
 
 ALTER TABLE webhook_endpoints DROP CONSTRAINT webhook_endpoints_event_types_check;
 ALTER TABLE webhook_endpoints ADD CONSTRAINT webhook_endpoints_event_types_check
