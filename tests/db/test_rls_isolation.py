@@ -39,6 +39,8 @@ TENANT_TABLES = [
     "oid4vci_access_tokens",
     "oid4vci_superseded_offers",
     "invitation_resends",
+    "record_contact_changes",
+    "superseded_claim_tokens",
 ]
 # Tenant tables the application role cannot write: seeded as the owner, as their triggers do.
 OWNER_SEEDED_TABLES = {"webhook_events"}
@@ -69,6 +71,7 @@ CROSS_TENANT_INDEXES = {
     "webhook_deliveries_due_idx",
     # The sweeper's: it serves every tenant, through sweep_stuck only.
     "records_stuck_idx",
+    "records_invited_idx",
     "batches_cancelled_idx",
 }
 
@@ -257,6 +260,19 @@ def tenant_rows(tenant_id: uuid.UUID) -> dict[str, dict[str, Any]]:
             "token_hash": uuid.uuid4().bytes * 2,
             "record_id": record_id,
             "expires_at": datetime.now(UTC) + timedelta(minutes=5),
+        },
+        "record_contact_changes": {
+            "tenant_id": t,
+            "id": uuid.uuid4(),
+            "record_id": record_id,
+            "batch_id": batch_id,
+            "field": "email",
+            "changed_by": USER,
+        },
+        "superseded_claim_tokens": {
+            "tenant_id": t,
+            "token_hash": uuid.uuid4().bytes * 2,
+            "record_id": record_id,
         },
     }
 

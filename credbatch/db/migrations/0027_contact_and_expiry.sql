@@ -32,7 +32,7 @@ CREATE INDEX records_invited_idx ON records (invited_at) WHERE state = 'INVITED'
 -- current one, and the history says only that it changed.
 CREATE TABLE record_contact_changes (
   tenant_id  uuid        NOT NULL,
-  id         bigint      GENERATED ALWAYS AS IDENTITY,
+  id         uuid        NOT NULL DEFAULT gen_random_uuid(),
   record_id  uuid        NOT NULL,
   batch_id   uuid        NOT NULL,
   field      text        NOT NULL CHECK (field IN ('email', 'phone')),
