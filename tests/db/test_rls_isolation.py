@@ -39,6 +39,7 @@ TENANT_TABLES = [
     "oid4vci_access_tokens",
     "oid4vci_superseded_offers",
     "invitation_resends",
+    "audit_events",
 ]
 # Tenant tables the application role cannot write: seeded as the owner, as their triggers do.
 OWNER_SEEDED_TABLES = {"webhook_events"}
@@ -70,6 +71,8 @@ CROSS_TENANT_INDEXES = {
     # The sweeper's: it serves every tenant, through sweep_stuck only.
     "records_stuck_idx",
     "batches_cancelled_idx",
+    # audit_prune's: the oldest entries of every tenant, through audit_prune only.
+    "audit_events_age_idx",
 }
 
 USER = "admin"
@@ -257,6 +260,15 @@ def tenant_rows(tenant_id: uuid.UUID) -> dict[str, dict[str, Any]]:
             "token_hash": uuid.uuid4().bytes * 2,
             "record_id": record_id,
             "expires_at": datetime.now(UTC) + timedelta(minutes=5),
+        },
+        "audit_events": {
+            "tenant_id": t,
+            "id": uuid.uuid4(),
+            "actor": USER,
+            "actor_kind": "USER",
+            "action": "batch.upload",
+            "resource": f"batches/{batch_id}",
+            "outcome": "OK",
         },
     }
 
