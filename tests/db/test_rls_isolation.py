@@ -41,6 +41,7 @@ TENANT_TABLES = [
     "invitation_resends",
     "record_contact_changes",
     "superseded_claim_tokens",
+    "audit_events",
 ]
 # Tenant tables the application role cannot write: seeded as the owner, as their triggers do.
 OWNER_SEEDED_TABLES = {"webhook_events"}
@@ -73,6 +74,8 @@ CROSS_TENANT_INDEXES = {
     "records_stuck_idx",
     "records_invited_idx",
     "batches_cancelled_idx",
+    # audit_prune's: the oldest entries of every tenant, through audit_prune only.
+    "audit_events_age_idx",
 }
 
 USER = "admin"
@@ -273,6 +276,15 @@ def tenant_rows(tenant_id: uuid.UUID) -> dict[str, dict[str, Any]]:
             "tenant_id": t,
             "token_hash": uuid.uuid4().bytes * 2,
             "record_id": record_id,
+        },
+        "audit_events": {
+            "tenant_id": t,
+            "id": uuid.uuid4(),
+            "actor": USER,
+            "actor_kind": "USER",
+            "action": "batch.upload",
+            "resource": f"batches/{batch_id}",
+            "outcome": "OK",
         },
     }
 
