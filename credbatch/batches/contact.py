@@ -13,9 +13,9 @@ replaced (``resend.replace_offers``: the old one answers 410), and when a value 
 claim link gets a new token, the old token's digest kept in ``superseded_claim_tokens`` so
 that the public endpoints answer 410 for it. The new link works for ``claim_ttl`` from now.
 
-Each changed field is one row of ``record_contact_changes`` (who, when, which field; never a
-value) and ``records.contact_updated_at`` is set; the records trigger raises
-``record.contact_updated``. Every function takes a connection inside
+``records.contact_updated_at`` is set when a value changed, and the records trigger raises
+``record.contact_updated``; the caller writes the audit entry (who, when, which fields, never
+a value) in the same transaction. Every function takes a connection inside
 ``credbatch.tenancy.tenant_transaction``; the lock order is that of ResendInvitations (the
 record, then its credential and offers, then the batches row).
 """
@@ -54,11 +54,6 @@ SET email = $3, phone = $4, state = 'PENDING', attempt = 0, error_code = NULL,
 WHERE tenant_id = app_tenant() AND batch_id = $1 AND id = $2
 """
 
-_RECORD_CHANGES = """
-INSERT INTO record_contact_changes (tenant_id, record_id, batch_id, field, changed_by)
-SELECT app_tenant(), $2, $1, f, app_user() FROM unnest($3::text[]) AS f
-"""
-
 # The old token is kept as its digest only: the table must not hold a working link. The old
 # value comes from a sub-select of the UPDATE (its snapshot): a locking read of the row in a
 # CTE beside the UPDATE would find the row changed by this very statement and return nothing.
@@ -90,6 +85,7 @@ class Reinvited:
     """The record is PENDING again; ``changed`` names the fields whose value changed."""
 
     changed: tuple[str, ...]
+    previous: RecordState
     state: RecordState = RecordState.PENDING
 
 
@@ -131,8 +127,6 @@ async def update_contact(
         if old != new
     )
     await conn.execute(_REINVITE, change.batch_id, change.record_id, email, phone, bool(changed))
-    if changed:
-        await conn.execute(_RECORD_CHANGES, change.batch_id, change.record_id, list(changed))
     if row["has_credential"]:
         ids = [change.record_id]
         await resend.replace_offers(conn, ids)
@@ -141,4 +135,4 @@ async def update_contact(
             await conn.execute(_REPLACE_CLAIM_LINK, change.record_id, opaque.new_id(tenant_id))
         await resend.renew_links(conn, ids, claim_ttl)
     await resend.reopen_batch(conn, change.batch_id)
-    return Reinvited(changed)
+    return Reinvited(changed, state)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from credbatch import audit
 from credbatch.auth.roles import ADMINS
 from credbatch.batches import commands, contact, repository, resend, revocation
 from credbatch.batches.model import (
@@ -291,7 +292,19 @@ class BatchStatus:
                 raise record_not_found(request.batch_id, request.record_id)
             if isinstance(done, contact.NotCorrectable):
                 raise not_correctable(request.record_id, done)
+            # Which fields, never their values: the entry commits with the change.
+            await audit.record(
+                conn,
+                scope,
+                audit.Action.RECORD_CONTACT_UPDATE,
+                resource,
+                details={"fields": list(done.changed), "from_state": done.previous.value},
+            )
             return done
 
-        done = await in_transaction_with_retry(self._pool, scope, unit)
+        resource = f"batches/{request.batch_id}/records/{request.record_id}"
+        async with audit.failures_recorded(
+            self._pool, scope, audit.Action.RECORD_CONTACT_UPDATE, resource
+        ):
+            done = await in_transaction_with_retry(self._pool, scope, unit)
         return await self.get(scope, request.batch_id), done

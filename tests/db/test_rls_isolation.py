@@ -39,7 +39,6 @@ TENANT_TABLES = [
     "oid4vci_access_tokens",
     "oid4vci_superseded_offers",
     "invitation_resends",
-    "record_contact_changes",
     "superseded_claim_tokens",
     "audit_events",
 ]
@@ -263,14 +262,6 @@ def tenant_rows(tenant_id: uuid.UUID) -> dict[str, dict[str, Any]]:
             "token_hash": uuid.uuid4().bytes * 2,
             "record_id": record_id,
             "expires_at": datetime.now(UTC) + timedelta(minutes=5),
-        },
-        "record_contact_changes": {
-            "tenant_id": t,
-            "id": uuid.uuid4(),
-            "record_id": record_id,
-            "batch_id": batch_id,
-            "field": "email",
-            "changed_by": USER,
         },
         "superseded_claim_tokens": {
             "tenant_id": t,

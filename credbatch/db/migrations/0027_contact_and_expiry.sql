@@ -19,50 +19,13 @@ ALTER TABLE records ADD COLUMN contact_updated_at timestamptz;
 COMMENT ON COLUMN records.expired_at IS
   'When the expiry sweep found the record''s claim link run out unclaimed (state EXPIRED).';
 COMMENT ON COLUMN records.contact_updated_at IS
-  'When UpdateRecordContact last changed the record''s email or phone (record_contact_changes '
-  'says who and which field).';
+  'When UpdateRecordContact last changed the record''s email or phone (the audit trail, '
+  'action record.contact_update, says who and which field).';
 
 -- The expiry sweep walks the INVITED records oldest invitation first: a claim link's time
 -- is fixed before its invitation goes out, so the oldest invitations hold the links that run
 -- out first. Across tenants (not led by tenant_id: the sweep serves every tenant).
 CREATE INDEX records_invited_idx ON records (invited_at) WHERE state = 'INVITED';
-
--- Who changed which contact field of a record, and when. The old value is not kept, in clear
--- or as a digest (an email's digest is found again by hashing guesses): the record holds the
--- current one, and the history says only that it changed.
-CREATE TABLE record_contact_changes (
-  tenant_id  uuid        NOT NULL,
-  id         uuid        NOT NULL DEFAULT gen_random_uuid(),
-  record_id  uuid        NOT NULL,
-  batch_id   uuid        NOT NULL,
-  field      text        NOT NULL CHECK (field IN ('email', 'phone')),
-  changed_by text        NOT NULL,
-  changed_at timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (tenant_id, id),
-  FOREIGN KEY (tenant_id, record_id) REFERENCES records (tenant_id, id),
-  FOREIGN KEY (tenant_id, batch_id) REFERENCES batches (tenant_id, id)
-);
-COMMENT ON TABLE record_contact_changes IS
-  'One row per contact field UpdateRecordContact changed: the record, the field (email or '
-  'phone), the caller (token sub) and the time. Never the old or the new value.';
-CREATE INDEX record_contact_changes_record_idx
-  ON record_contact_changes (tenant_id, record_id, changed_at);
-ALTER TABLE record_contact_changes ENABLE ROW LEVEL SECURITY;
-ALTER TABLE record_contact_changes FORCE ROW LEVEL SECURITY;
--- Visible with the record (its batch's policies); written only by whoever may change it.
-CREATE POLICY record_contact_changes_select ON record_contact_changes FOR SELECT
-  USING (tenant_id = app_tenant() AND EXISTS (
-    SELECT 1 FROM batches b
-    WHERE b.tenant_id = record_contact_changes.tenant_id
-      AND b.id = record_contact_changes.batch_id));
-CREATE POLICY record_contact_changes_insert ON record_contact_changes FOR INSERT
-  WITH CHECK (tenant_id = app_tenant() AND changed_by = app_user() AND EXISTS (
-    SELECT 1 FROM batches b
-    WHERE b.tenant_id = record_contact_changes.tenant_id
-      AND b.id = record_contact_changes.batch_id AND (
-        app_roles() && ARRAY['org_admin', 'service']
-        OR ('issuer' = ANY (app_roles()) AND b.creator = app_user()))));
-SELECT grant_app('SELECT, INSERT', 'TABLE record_contact_changes');
 
 -- Claim links replaced by UpdateRecordContact: the SHA-256 of the old claim token, so the
 -- public endpoints answer 410 Gone for it (public_claim_gone) rather than 404. The new

@@ -58,23 +58,20 @@ async def test_a_failed_record_is_corrected_recorded_and_queued_again(
         "+14155550133",
     )
     assert row["error_code"] is None and row["contact_updated_at"] is not None
-    changes = await owner_pool.fetch(
-        "SELECT * FROM record_contact_changes WHERE record_id = $1 ORDER BY field", failed
+    resource = f"batches/{arranged.batch_id}/records/{failed}"
+    [entry] = await owner_pool.fetch(
+        "SELECT actor, action, outcome, details FROM audit_events WHERE resource = $1", resource
     )
-    assert [(c["field"], c["changed_by"]) for c in changes] == [("email", "ana"), ("phone", "ana")]
-    # Who, when and which field: no column holds a value, old or new.
-    assert set(changes[0].keys()) == {
-        "tenant_id",
-        "id",
-        "record_id",
-        "batch_id",
-        "field",
-        "changed_by",
-        "changed_at",
-    }
+    assert (entry["actor"], entry["action"], entry["outcome"]) == (
+        "ana",
+        "record.contact_update",
+        "OK",
+    )
+    # Which fields, never a value, old or new.
+    assert entry["details"] == {"fields": ["email", "phone"], "from_state": "FAILED"}
 
 
-async def test_the_same_value_reinvites_without_recording_a_change(
+async def test_the_same_value_reinvites_and_records_no_field(
     batches_stub: Any, settings: Settings, owner_pool: asyncpg.Pool
 ) -> None:
     arranged = await insert_batch(owner_pool, states=("INVITED",), batch_state="COMPLETED")
@@ -86,12 +83,11 @@ async def test_the_same_value_reinvites_without_recording_a_change(
     )
     assert list(response.changed_fields) == []
     assert response.record_state == batch_pb2.RECORD_STATE_PENDING
-    assert (
-        await owner_pool.fetchval(
-            "SELECT count(*) FROM record_contact_changes WHERE record_id = $1", record
-        )
-        == 0
+    details = await owner_pool.fetchval(
+        "SELECT details FROM audit_events WHERE resource = $1",
+        f"batches/{arranged.batch_id}/records/{record}",
     )
+    assert details == {"fields": [], "from_state": "INVITED"}
 
 
 async def test_bad_values_are_refused_field_by_field(
@@ -140,6 +136,11 @@ async def test_records_not_invited_again_are_refused(
         )
         assert refused.info.reason == "RECORD_NOT_CORRECTABLE"
         assert refused.info.metadata["state"] == state
+        outcome = await owner_pool.fetchval(
+            "SELECT outcome FROM audit_events WHERE resource = $1",
+            f"batches/{arranged.batch_id}/records/{record}",
+        )
+        assert outcome == "RECORD_NOT_CORRECTABLE"
     assert (
         await owner_pool.fetchval(
             "SELECT count(*) FROM records WHERE batch_id = $1 AND email = 'b@example.org'",
