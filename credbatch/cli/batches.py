@@ -189,9 +189,10 @@ def revoke(
 def resend(
     batch: str, records: tuple[str, ...], request_id: str, token: str | None, batches_addr: str
 ) -> None:
-    """Send the invitations of INVITED records of BATCH (batches/ID or ID) again: a wallet
-    batch's holders get a fresh offer (the old one stops working), a claim-page batch's the
-    same link. CLAIMED records are skipped: revoke and upload again instead."""
+    """Send the invitations of INVITED and EXPIRED records of BATCH (batches/ID or ID) again:
+    a wallet batch's holders get a fresh offer (the old one stops working), a claim-page
+    batch's the same link, working again for the claim TTL. CLAIMED records are skipped:
+    revoke and upload again instead."""
     name = resource_name("batches", batch)
     endpoint = resolve("batches", token, batches_addr)
     with channel(endpoint) as chan, rpc_errors(endpoint):
@@ -233,9 +234,10 @@ def update_contact(
     token: str | None,
     batches_addr: str,
 ) -> None:
-    """Correct the email and/or phone of RECORD (an id) of BATCH (batches/ID or ID) and send
-    its invitation again: the old claim link and offer stop working (410), the same credential
-    is offered at the new contact. Works for INVITED, EXPIRED, FAILED or bounced records."""
+    """Correct the email and/or phone of RECORD (the report's record_id) of BATCH (batches/ID
+    or ID) and send its invitation again: the old claim link and offer stop working (410), the
+    same credential is offered at the new contact. Works for INVITED, EXPIRED, FAILED or
+    bounced records."""
     if email is None and phone is None:
         raise click.UsageError("give --email, --phone or both")
     name = f"{resource_name('batches', batch)}/records/{record}"

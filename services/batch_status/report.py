@@ -35,6 +35,7 @@ COLUMNS = (
     "error_code",
     "error_message",
     "updated_at",
+    "record_id",
     "contact_updated_at",
 )
 _FORMULA_STARTS = ("=", "@", "\t", "\r")
@@ -49,7 +50,7 @@ SELECT r.row_number, r.email, r.phone, r.state, c.id AS credential_id,
        -- A revoked record's only message is why it was revoked.
        CASE WHEN r.state = 'REVOKED' THEN r.revoke_reason ELSE r.error_message END
          AS error_message,
-       r.updated_at, r.contact_updated_at
+       r.updated_at, r.id AS record_id, r.contact_updated_at
 FROM records r
 LEFT JOIN credentials c ON c.tenant_id = r.tenant_id AND c.record_id = r.id
 LEFT JOIN certificates cert ON cert.tenant_id = r.tenant_id AND cert.record_id = r.id
@@ -90,6 +91,7 @@ def _row(record: asyncpg.Record, public_url: str) -> list[object]:
         _text(record["error_code"]),
         _text(record["error_message"]),
         _time(record["updated_at"]),
+        str(record["record_id"]),
         "" if record["contact_updated_at"] is None else _time(record["contact_updated_at"]),
     ]
 
