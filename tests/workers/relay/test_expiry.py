@@ -3,16 +3,21 @@ counted and announced, and a resend makes them PENDING again with a renewed link
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 
-from credbatch.batches import repository, resend
+import aio_pika
+
+from credbatch.batches import repository, resend, revocation
 from credbatch.batches.model import RecordState
+from credbatch.messaging import ConfirmingPublisher
 from credbatch.tenancy import service_scope, tenant_transaction
 from tests.fixtures.batches import record_states
 from tests.fixtures.dispatch import FairDb
 from tests.services.batch_status.issued_world import issue_batch, worker_side
-from workers.relay.sweeper import expire_links
+from tests.workers.relay.test_sweeper import channel as channel
+from workers.relay.sweeper import Sweeper, expire_links
 
 PUBLIC_URL = "https://issuer.example.test"
 
@@ -83,3 +88,41 @@ async def test_run_out_links_expire_and_a_resend_revives_them(fair_db: FairDb) -
     assert renewed > datetime.now(UTC)
     assert await owner.fetchval("SELECT expired_at FROM records WHERE id = $1", run_out) is None
     assert await expire_links(relay, 100) == 0
+
+    # An expired record's credential may still be revoked (it was never claimed, but it is
+    # signed and its holder could have saved the link's download).
+    async with tenant_transaction(app, scope) as conn:
+        revoked = await revocation.revoke_records(conn, issued.batch_id, [locked], "withdrawn")
+    assert revoked == 1
+    assert await owner.fetchval("SELECT state FROM records WHERE id = $1", locked) == "REVOKED"
+
+
+async def test_the_sweeper_loop_runs_the_expiry_passes(
+    fair_db: FairDb, channel: aio_pika.abc.AbstractChannel
+) -> None:
+    keys, signer = worker_side(fair_db.app, PUBLIC_URL)
+    issued = await issue_batch(fair_db.app, fair_db.owner, keys, signer, PUBLIC_URL, ["INVITED"])
+    [record] = [r.record_id for r in issued.records]
+    await fair_db.owner.execute(
+        "UPDATE credentials SET claim_expires_at = now() WHERE record_id = $1", record
+    )
+    sweeper = Sweeper(
+        fair_db.relay,
+        ConfirmingPublisher(channel),
+        stuck_after=600,
+        retry_delays=[5.0],
+        interval=0.05,
+        expiry_interval=0.05,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(sweeper.run(stop))
+    try:
+        async with asyncio.timeout(30):
+            while (
+                await fair_db.owner.fetchval("SELECT state FROM records WHERE id = $1", record)
+                != "EXPIRED"
+            ):
+                await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await task
