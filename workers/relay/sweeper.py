@@ -33,7 +33,9 @@ from dataclasses import dataclass
 import asyncpg
 from opentelemetry import trace
 
+from credbatch.batches.model import RecordState
 from credbatch.messaging import PublishError, trace_headers
+from credbatch.metrics import RECORD_TRANSITIONS
 from workers.relay.relay import Publisher, _Claimed, _TraceHeaders, job_message
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,8 @@ async def expire_links(pool: asyncpg.Pool, limit: int) -> int:
     """
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(_EXPIRE, limit)
+    if rows:
+        RECORD_TRANSITIONS.add(len(rows), {"credbatch.record.state": RecordState.EXPIRED.value})
     per_batch = Counter((row["tenant_id"], row["batch_id"]) for row in rows)
     for (tenant_id, batch_id), n in per_batch.items():
         log.info(
