@@ -186,7 +186,7 @@ class BatchStatus:
             return await again(conn)
 
         async def again(conn: asyncpg.Connection) -> bool:
-            await commands.retry_failed(conn, batch_id, CHUNK)
+            await commands.retry_failed(conn, batch_id, CHUNK, claim_ttl=self._claim_ttl)
             return await commands.failed_records_left(conn, batch_id)
 
         # As for cancel: the relay publishes only what a round committed.

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import aio_pika
 
-from credbatch.batches import repository, resend, revocation
+from credbatch.batches import commands, repository, resend, revocation
 from credbatch.batches.model import RecordState
 from credbatch.messaging import ConfirmingPublisher
 from credbatch.tenancy import service_scope, tenant_transaction
@@ -126,3 +126,26 @@ async def test_the_sweeper_loop_runs_the_expiry_passes(
     finally:
         stop.set()
         await task
+
+
+async def test_a_retried_record_goes_out_with_a_link_that_works(fair_db: FairDb) -> None:
+    keys, signer = worker_side(fair_db.app, PUBLIC_URL)
+    issued = await issue_batch(
+        fair_db.app, fair_db.owner, keys, signer, PUBLIC_URL, ["ISSUED", "ISSUED"]
+    )
+    retried, untouched = (r.record_id for r in issued.records)
+    # Its invitation failed for good long ago: the link it would carry has run out.
+    await fair_db.owner.execute("UPDATE records SET state = 'FAILED' WHERE id = $1", retried)
+    await fair_db.owner.execute(
+        "UPDATE credentials SET claim_expires_at = now() - interval '1 day' WHERE batch_id = $1",
+        issued.batch_id,
+    )
+    async with tenant_transaction(fair_db.app, service_scope(issued.tenant_id)) as conn:
+        assert await commands.retry_failed(conn, issued.batch_id, claim_ttl=3600) == 1
+    expiries = dict(
+        await fair_db.owner.fetch(
+            "SELECT record_id, claim_expires_at > now() FROM credentials WHERE batch_id = $1",
+            issued.batch_id,
+        )
+    )
+    assert expiries == {retried: True, untouched: False}
