@@ -3,7 +3,7 @@
     python -m credbatch.codegen            # regenerate
     python -m credbatch.codegen --check    # fail when credbatch/gen is stale
     python -m credbatch.codegen --descriptor-set build/credbatch.pb   # for Envoy transcoding
-    python -m credbatch.codegen --vendor .tools/third_party   # google/api protos, for buf lint
+    python -m credbatch.codegen --vendor   # refresh protos/google from googleapis-common-protos
 
 protoc names modules after the proto packages (`credbatch.templates.v1`), which would collide
 with our own `credbatch` package, so the generated imports are rewritten to `credbatch.gen.…`,
@@ -22,6 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
+# A second include root: its files import as `credbatch/jobs/v1/...` but are not published.
+INTERNAL = PROTOS / "internal"
 GEN = ROOT / "credbatch" / "gen"
 _IMPORT = re.compile(
     r"^(from|import) credbatch\.(common|templates|uploads|batches|jobs|webhooks)\.v1", re.M
@@ -43,24 +45,39 @@ def _googleapis_root() -> Path:
 
 
 def _include_paths() -> list[str]:
+    """protos/ alone resolves every public import (google/api and google/rpc are vendored);
+    grpcio-tools' bundled well-known types stand in for those any protoc installation ships."""
     import grpc_tools
 
-    return [
-        str(PROTOS),
-        str(Path(grpc_tools.__file__).parent / "_proto"),
-        str(_googleapis_root()),
-    ]
+    return [str(PROTOS), str(INTERNAL), str(Path(grpc_tools.__file__).parent / "_proto")]
+
+
+def public_files() -> list[str]:
+    """The public contract: every proto under protos/credbatch, as protoc import paths."""
+    return sorted(str(p.relative_to(PROTOS)) for p in (PROTOS / "credbatch").rglob("*.proto"))
+
+
+def internal_files() -> list[str]:
+    """Messages only our own processes exchange (the RabbitMQ job body): not the contract."""
+    return sorted(str(p.relative_to(INTERNAL)) for p in INTERNAL.rglob("*.proto"))
+
+
+def vendored_files() -> list[str]:
+    """The third-party protos copied under protos/google (see protos/google/README.md)."""
+    return sorted(str(p.relative_to(PROTOS)) for p in (PROTOS / "google").rglob("*.proto"))
 
 
 def proto_files() -> list[str]:
-    return sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto"))
+    """Every proto compiled into credbatch/gen: the public and the internal ones. The vendored
+    google/ protos are not: their Python modules come from googleapis-common-protos."""
+    return public_files() + internal_files()
 
 
-def _protoc(args: list[str]) -> None:
+def _protoc(args: list[str], files: list[str]) -> None:
     from grpc_tools import protoc
 
     includes = [f"-I{path}" for path in _include_paths()]
-    code = protoc.main(["protoc", *includes, *args, *proto_files()])
+    code = protoc.main(["protoc", *includes, *args, *files])
     if code != 0:
         raise SystemExit(f"protoc failed with exit code {code}")
 
@@ -77,7 +94,8 @@ def generate(out: Path) -> None:
                 f"--grpc_python_out={raw}",
                 f"--plugin=protoc-gen-mypy_grpc={mypy_grpc}",
                 f"--mypy_grpc_out={raw}",
-            ]
+            ],
+            proto_files(),
         )
         out.mkdir(parents=True, exist_ok=True)
         (out / "__init__.py").write_text(_HEADER)
@@ -108,44 +126,49 @@ def _differences(a: Path, b: Path) -> list[str]:
 
 
 def descriptor_set(path: Path) -> None:
+    """The published contract: the public protos, their imports, and google.rpc's status and
+    error details (named explicitly: no public proto imports them, yet every error carries them)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    _protoc([f"--descriptor_set_out={path}", "--include_imports", "--include_source_info"])
+    rpc = [name for name in vendored_files() if name.startswith("google/rpc/")]
+    _protoc(
+        [f"--descriptor_set_out={path}", "--include_imports", "--include_source_info"],
+        public_files() + rpc,
+    )
 
 
-_GOOGLE_API_IMPORT = re.compile(r'^import "(google/api/[a-z_]+\.proto)";', re.M)
+def vendoring_differences() -> list[str]:
+    """Vendored protos that differ from the installed googleapis-common-protos' copies.
 
-
-def vendor_google_api(dest: Path) -> list[str]:
-    """Copy the google/api protos that protos/ imports, and those they import, into `dest`.
-
-    buf resolves imports only within its workspace, so `make lint-protos` vendors them;
-    google/protobuf files need no copy, buf ships them.
+    The generated code resolves google/api and google/rpc at run time from that package, so
+    protos/google must hold the same version (`make vendor-protos` refreshes it).
     """
     root = _googleapis_root()
-    pending = {
+    return [
         name
-        for proto in PROTOS.rglob("*.proto")
-        for name in _GOOGLE_API_IMPORT.findall(proto.read_text())
-    }
-    copied: set[str] = set()
-    while pending:
-        name = pending.pop()
-        copied.add(name)
-        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        for name in vendored_files()
+        if not (root / name).is_file() or (root / name).read_bytes() != (PROTOS / name).read_bytes()
+    ]
+
+
+def vendor(dest: Path) -> list[str]:
+    """Copy the installed package's version of every vendored proto into `dest`/google."""
+    root = _googleapis_root()
+    for name in vendored_files():
         shutil.copyfile(root / name, dest / name)
-        pending |= set(_GOOGLE_API_IMPORT.findall((root / name).read_text())) - copied
-    return sorted(copied)
+    return vendored_files()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail when credbatch/gen is stale")
     parser.add_argument("--descriptor-set", type=Path, help="write a descriptor set here instead")
-    parser.add_argument("--vendor", type=Path, help="copy the imported google/api protos here")
+    parser.add_argument(
+        "--vendor", action="store_true", help="refresh protos/google from googleapis-common-protos"
+    )
     args = parser.parse_args(argv)
     if args.vendor:
-        copied = vendor_google_api(args.vendor)
-        print(f"copied {', '.join(copied)} into {args.vendor}")
+        copied = vendor(PROTOS)
+        print(f"refreshed {', '.join(copied)} in protos/")
         return 0
     if args.descriptor_set:
         descriptor_set(args.descriptor_set)

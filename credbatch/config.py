@@ -78,6 +78,8 @@ SIGNER_ROLE = "credbatch_signer"
 # The issuance workers' status list refresher: lists every tenant's due status list tokens.
 REFRESHER_ROLE = "credbatch_refresher"
 NONCE_KEY_MIN_BYTES = 32
+# Row numbers and counts are int32 on the wire, and the validator reads one row past the limit.
+MAX_ROWS_LIMIT = 2**31 - 2
 
 
 @dataclass(frozen=True)
@@ -320,7 +322,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         metrics_port=env_int(env, "CREDBATCH_METRICS_PORT", Settings.metrics_port),
         health_port=env_int(env, "CREDBATCH_HEALTH_PORT", Settings.health_port, 0),
         grace_seconds=grace_seconds,
-        max_rows=env_int(env, "CREDBATCH_MAX_ROWS", Settings.max_rows, 1),
+        max_rows=env_int(env, "CREDBATCH_MAX_ROWS", Settings.max_rows, 1, MAX_ROWS_LIMIT),
         max_bytes=env_int(env, "CREDBATCH_MAX_BYTES", Settings.max_bytes, 1),
         default_region=env.get("CREDBATCH_DEFAULT_REGION") or Settings.default_region,
         worker_prefetch=worker_prefetch,

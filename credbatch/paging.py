@@ -91,6 +91,57 @@ def decode_token(list_name: str, token: str, filter_text: str = "") -> PagePosit
     """
     if not token:
         return None
+    payload = _checked(list_name, token, filter_text)
+    try:
+        return PagePosition(
+            create_time=_EPOCH + timedelta(microseconds=int(payload["t"])),
+            id=uuid.UUID(str(payload["i"])),
+        )
+    except (KeyError, TypeError, ValueError, OverflowError):
+        raise _invalid("page_token", f"not a next_page_token returned by {list_name}") from None
+
+
+def encode_row_token(list_name: str, parent: str, row_number: int, filter_text: str = "") -> str:
+    """The next_page_token of a list in row order under ``parent`` whose page ended at a row.
+
+    Lists of a batch's records page by row number, not by (create_time, id); the token is
+    bound to the parent as well, so a token of one batch is refused for another.
+    """
+    body = json.dumps(
+        {
+            "v": _VERSION,
+            "l": list_name,
+            "p": parent,
+            "f": _filter_digest(filter_text),
+            "r": row_number,
+        },
+        separators=(",", ":"),
+    ).encode()
+    return base64.urlsafe_b64encode(body + _checksum(body)).decode().rstrip("=")
+
+
+def decode_row_token(list_name: str, parent: str, token: str, filter_text: str = "") -> int:
+    """The row number a page_token of ``encode_row_token`` ends at; 0 for the first page.
+
+    Raises:
+        InvalidArgument: naming ``page_token``, when it is not a token this list returned
+            for this parent and filter.
+    """
+    if not token:
+        return 0
+    payload = _checked(list_name, token, filter_text)
+    row = payload.get("r")
+    if not isinstance(row, int) or isinstance(row, bool) or row < 0:
+        raise _invalid("page_token", f"not a next_page_token returned by {list_name}")
+    if payload.get("p") != parent:
+        raise _invalid(
+            "page_token", f"the token was returned for another parent; {parent} did not return it"
+        )
+    return row
+
+
+def _checked(list_name: str, token: str, filter_text: str) -> dict[str, Any]:
+    """The token's document when this list returned it for this filter; raises otherwise."""
     payload = _payload(token)
     if payload is None:
         raise _invalid("page_token", f"not a next_page_token returned by {list_name}")
@@ -100,13 +151,7 @@ def decode_token(list_name: str, token: str, filter_text: str = "") -> PagePosit
         raise _invalid(
             "page_token", "the token was returned for another filter; repeat the same filter"
         )
-    try:
-        return PagePosition(
-            create_time=_EPOCH + timedelta(microseconds=int(payload["t"])),
-            id=uuid.UUID(str(payload["i"])),
-        )
-    except (KeyError, TypeError, ValueError, OverflowError):
-        raise _invalid("page_token", f"not a next_page_token returned by {list_name}") from None
+    return payload
 
 
 def _payload(token: str) -> dict[str, Any] | None:

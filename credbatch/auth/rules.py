@@ -38,7 +38,7 @@ RPC_ROLES: dict[str, frozenset[str]] = {
     _UPLOADS + "UploadBatch": UPLOADERS,
     **{
         _BATCHES + rpc: READERS
-        for rpc in ("ListBatches", "GetBatch", "DownloadBatchReport", "WatchBatch")
+        for rpc in ("ListBatches", "GetBatch", "DownloadBatchReport", "ListRecords", "WatchBatch")
     },
     # An issuer may only retry, cancel, revoke or resend in batches it created: row-level security
     # hides the others from it, so they are NOT_FOUND to it. Observers may change nothing.

@@ -54,6 +54,9 @@ SET email = $3, phone = $4, state = 'PENDING', attempt = 0, error_code = NULL,
 WHERE tenant_id = app_tenant() AND batch_id = $1 AND id = $2
 """
 
+# The stamps of the earlier sends go too: the worker sends what has none, to the new contact.
+_UNSENT = "DELETE FROM record_sends WHERE tenant_id = app_tenant() AND record_id = $1"
+
 # The old token is kept as its digest only: the table must not hold a working link. The old
 # value comes from a sub-select of the UPDATE (its snapshot): a locking read of the row in a
 # CTE beside the UPDATE would find the row changed by this very statement and return nothing.
@@ -127,6 +130,7 @@ async def update_contact(
         if old != new
     )
     await conn.execute(_REINVITE, change.batch_id, change.record_id, email, phone, bool(changed))
+    await conn.execute(_UNSENT, change.record_id)
     if row["has_credential"]:
         ids = [change.record_id]
         await resend.replace_offers(conn, ids)

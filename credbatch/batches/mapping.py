@@ -64,7 +64,7 @@ def record_state_from_proto(value: int) -> RecordState | None:
     return _RECORD_STATES_BACK.get(value)
 
 
-def _timestamp(value: datetime) -> timestamp_pb2.Timestamp:
+def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
     stamp.FromDatetime(value)
     return stamp
@@ -88,8 +88,8 @@ def batch_to_proto(view: BatchView) -> batch_pb2.Batch:
         department=view.department,
         filename=view.filename,
         claim_mode=CLAIM_MODES[view.claim_mode],
-        create_time=_timestamp(view.create_time),
-        update_time=_timestamp(view.update_time),
+        create_time=timestamp(view.create_time),
+        update_time=timestamp(view.update_time),
         total_records=view.total,
         record_counts=batch_pb2.RecordCounts(
             pending=counts.pending,
@@ -105,7 +105,7 @@ def batch_to_proto(view: BatchView) -> batch_pb2.Batch:
         percent_done=view.percent_done,
     )
     if view.complete_time is not None:
-        message.complete_time.CopyFrom(_timestamp(view.complete_time))
+        message.complete_time.CopyFrom(timestamp(view.complete_time))
     if view.estimated_complete_time is not None:
-        message.estimated_complete_time.CopyFrom(_timestamp(view.estimated_complete_time))
+        message.estimated_complete_time.CopyFrom(timestamp(view.estimated_complete_time))
     return message

@@ -49,6 +49,10 @@ WITH chosen AS (
   FROM chosen c
   WHERE r.tenant_id = app_tenant() AND r.id = c.id AND r.state IN ('INVITED', 'EXPIRED')
   RETURNING r.id
+), unsent AS (
+  -- The stamps of the earlier sends go too: the worker sends what has none.
+  DELETE FROM record_sends s USING done d
+  WHERE s.tenant_id = app_tenant() AND s.record_id = d.id
 ), seen AS (
   SELECT state, count(*) AS n FROM records
   WHERE tenant_id = app_tenant() AND batch_id = $1

@@ -28,8 +28,8 @@ ATTRIBUTE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*", re.ASCII)
 # The recipient columns and the certificate link are filled from elsewhere, never from an
 # attribute: an attribute of that name would make the CSV header ambiguous.
 RESERVED_COLUMNS: dict[str, str] = {
-    "email": "`email` is reserved: it is the recipient column added for the EMAIL medium",
-    "phone": "`phone` is reserved: it is the recipient column added for the SMS medium",
+    "email": "`email` is reserved: it is the recipient column added for MEDIUM_EMAIL",
+    "phone": "`phone` is reserved: it is the recipient column added for MEDIUM_SMS",
     "cred_url": "`Cred_URL` is reserved: the system fills it with the certificate link",
 }
 # System placeholders of templates: an attribute of that name would be shadowed in templates.

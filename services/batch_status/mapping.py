@@ -7,12 +7,18 @@ from collections.abc import Iterable
 
 from credbatch import names
 from credbatch.batches.contact import Reinvited
-from credbatch.batches.mapping import batch_to_proto, record_state_from_proto, record_state_to_proto
+from credbatch.batches.mapping import (
+    batch_to_proto,
+    record_state_from_proto,
+    record_state_to_proto,
+    timestamp,
+)
 from credbatch.batches.model import BatchView, RecordState
 from credbatch.batches.resend import Resent
 from credbatch.errors import FieldViolation, InvalidArgument
-from credbatch.gen.batches.v1 import batches_service_pb2
+from credbatch.gen.batches.v1 import batches_service_pb2, record_pb2
 from services.batch_status.contact import ContactRequest, contact_request
+from services.batch_status.records import RecordPage, RecordView
 from services.batch_status.resend import ResendRequest, resend_request
 from services.batch_status.revoke import RevokeRequest, revoke_request
 from services.batch_status.status import Page
@@ -22,6 +28,7 @@ __all__ = [
     "contact_request_from_proto",
     "contact_response",
     "list_response",
+    "records_response",
     "report_states",
     "resend_request_from_proto",
     "resend_response",
@@ -54,6 +61,38 @@ def report_states(values: Iterable[int]) -> list[RecordState]:
 def list_response(page: Page, next_token: str) -> batches_service_pb2.ListBatchesResponse:
     return batches_service_pb2.ListBatchesResponse(
         batches=[batch_to_proto(view) for view in page.batches], next_page_token=next_token
+    )
+
+
+def record_to_proto(view: RecordView) -> record_pb2.Record:
+    """The Record message of a view; unset times and absent values stay unset."""
+    message = record_pb2.Record(
+        name=f"{names.format_name(names.BATCHES, view.batch_id)}/records/{view.id}",
+        row_number=view.row_number,
+        state=record_state_to_proto(view.state),
+        email=view.email or "",
+        phone=view.phone or "",
+        credential_id="" if view.credential_id is None else str(view.credential_id),
+        certificate_uri=view.certificate_uri or "",
+        error_code=view.error_code or "",
+        error_message=view.error_message or "",
+        create_time=timestamp(view.create_time),
+        update_time=timestamp(view.update_time),
+    )
+    for field, value in (
+        ("issue_time", view.issue_time),
+        ("invite_time", view.invite_time),
+        ("claim_time", view.claim_time),
+        ("revoke_time", view.revoke_time),
+    ):
+        if value is not None:
+            getattr(message, field).CopyFrom(timestamp(value))
+    return message
+
+
+def records_response(page: RecordPage, next_token: str) -> batches_service_pb2.ListRecordsResponse:
+    return batches_service_pb2.ListRecordsResponse(
+        records=[record_to_proto(view) for view in page.records], next_page_token=next_token
     )
 
 

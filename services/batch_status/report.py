@@ -7,6 +7,10 @@ snapshot between pages.
 Cells that a spreadsheet would evaluate are escaped the OWASP way, with a leading single quote;
 the file is also read by programs, so nothing else is touched. A signed plain number, such as
 a phone number in E.164 (+14155550123) or -3.5, is only a number to a spreadsheet and is kept.
+
+Each chunk holds whole rows: a client may decode and parse every chunk as it arrives, since no
+row, and so no UTF-8 sequence, is ever split between two chunks. States are spelled as the
+protos spell them (RECORD_STATE_INVITED), the one spelling clients meet everywhere.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from credbatch.tenancy import TenantScope, tenant_transaction
 
 CHUNK_BYTES = 1024 * 1024
 PAGE_ROWS = 5000
+STATE_PREFIX = "RECORD_STATE_"
 COLUMNS = (
     "row_number",
     "email",
@@ -85,7 +90,7 @@ def _row(record: asyncpg.Record, public_url: str) -> list[object]:
         record["row_number"],
         _text(record["email"]),
         _text(record["phone"]),
-        record["state"],
+        STATE_PREFIX + record["state"],
         "" if credential is None else str(credential),
         "" if certificate is None else _text(f"{public_url}/c/{certificate}"),
         _text(record["error_code"]),
@@ -106,28 +111,34 @@ async def report_chunks(
     page_rows: int = PAGE_ROWS,
     chunk_bytes: int = CHUNK_BYTES,
 ) -> AsyncIterator[bytes]:
-    """CSV bytes of the batch's records in row order, in chunks of at most ``chunk_bytes``.
+    """CSV bytes of the batch's records in row order, in chunks that end on a row boundary.
 
-    The caller has checked that the batch is visible (an invisible batch has no visible
-    records either, so the report would only be a header).
+    A chunk is at most ``chunk_bytes`` long, except when a single row is longer: that row
+    comes alone in a chunk of its own. The caller has checked that the batch is visible (an
+    invisible batch has no visible records either, so the report would only be a header).
     """
     base_url = public_url.rstrip("/")
     wanted = sorted({s.value for s in states}) or None
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
-    pending = bytearray()
+
+    def encoded(row: Sequence[object]) -> bytes:
+        text.seek(0)
+        text.truncate()
+        writer.writerow(row)
+        return text.getvalue().encode()
+
+    pending = bytearray(encoded(COLUMNS))
     after = 0
     while True:
         async with tenant_transaction(pool, scope, readonly=True) as conn:
             rows = await conn.fetch(_PAGE, batch_id, after, wanted, page_rows)
-        writer.writerows(_row(row, base_url) for row in rows)
-        pending += text.getvalue().encode()
-        text.seek(0)
-        text.truncate()
-        while len(pending) >= chunk_bytes:
-            yield bytes(pending[:chunk_bytes])
-            del pending[:chunk_bytes]
+        for row in rows:
+            line = encoded(_row(row, base_url))
+            if pending and len(pending) + len(line) > chunk_bytes:
+                yield bytes(pending)
+                pending.clear()
+            pending += line
         if len(rows) < page_rows:
             break
         after = rows[-1]["row_number"]

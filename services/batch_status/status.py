@@ -36,6 +36,7 @@ from services.batch_status.contact import (
     record_not_found,
     validated_change,
 )
+from services.batch_status.records import RecordPage, fetch_records
 from services.batch_status.report import report_chunks
 from services.batch_status.resend import ResendRequest, records_not_found, request_reused
 from services.batch_status.revoke import RevokeRequest, refused
@@ -110,6 +111,20 @@ class BatchStatus:
         await self.get(scope, batch_id)  # NOT_FOUND before the first byte
         async for chunk in report_chunks(self._pool, scope, batch_id, states, self._public_url):
             yield chunk
+
+    async def records(
+        self,
+        scope: TenantScope,
+        batch_id: uuid.UUID,
+        states: frozenset[RecordState],
+        after: int,
+        size: int,
+    ) -> RecordPage:
+        """A page of the batch's records in row order (see records.fetch_records)."""
+        async with tenant_transaction(self._pool, scope, readonly=True) as conn:
+            if await repository.get_batch(conn, batch_id) is None:
+                raise not_found(batch_id)
+            return await fetch_records(conn, batch_id, states, after, size, self._public_url)
 
     def watch(self, scope: TenantScope, batch_id: uuid.UUID) -> AsyncGenerator[BatchView, None]:
         """The batch now and after each change (see watch.WatchHub).

@@ -41,6 +41,7 @@ TENANT_TABLES = [
     "invitation_resends",
     "superseded_claim_tokens",
     "audit_events",
+    "record_sends",
 ]
 # Tenant tables the application role cannot write: seeded as the owner, as their triggers do.
 OWNER_SEEDED_TABLES = {"webhook_events"}
@@ -257,6 +258,7 @@ def tenant_rows(tenant_id: uuid.UUID) -> dict[str, dict[str, Any]]:
             "in_progress": 0,
             "busy": 0,
         },
+        "record_sends": {"tenant_id": t, "record_id": record_id, "medium": "EMAIL"},
         "oid4vci_access_tokens": {
             "tenant_id": t,
             "token_hash": uuid.uuid4().bytes * 2,

@@ -2,7 +2,7 @@
 
 The outcome transaction records a group's sends only once the whole group is done; a worker
 killed before it would send the whole group again on redelivery. Here every accepted send is
-stamped (``email_sent_at`` / ``sms_sent_at``) within about ``window`` seconds, so a restarted
+stamped (a row of ``record_sends``) within about ``window`` seconds, so a restarted
 worker re-sends only what was truly in flight: sends not yet accepted, and those of the last
 window. Stamps of all groups are written together, one short transaction per tenant per
 window. A window that fails to write is only logged: the outcome transaction stamps the same

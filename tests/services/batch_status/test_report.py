@@ -41,7 +41,9 @@ ERRORS: list[tuple[str | None, str | None]] = [
 CERTIFICATE_ID = "Cert_" + uuid.uuid4().hex
 
 
-async def add_credential(owner: asyncpg.Pool, arranged: ArrangedBatch, row: int) -> uuid.UUID:
+async def add_credential(
+    owner: asyncpg.Pool, arranged: ArrangedBatch, row: int, certificate_id: str = CERTIFICATE_ID
+) -> uuid.UUID:
     """A credential and certificate for one record, as a worker would write them."""
     tenant, record_id = arranged.tenant_id, arranged.record_ids[row - 1]
     kid, list_id, credential_id = f"k-{uuid.uuid4()}", uuid.uuid4(), uuid.uuid4()
@@ -75,7 +77,7 @@ async def add_credential(owner: asyncpg.Pool, arranged: ArrangedBatch, row: int)
         await conn.execute(
             "INSERT INTO certificates (tenant_id, id, record_id, pdf) VALUES ($1, $2, $3, $4)",
             tenant,
-            CERTIFICATE_ID,
+            certificate_id,
             record_id,
             b"%PDF-1.7",
         )
@@ -112,9 +114,9 @@ async def test_failed_rows_with_their_errors(
 
     failed = await download(batches_stub, md, name, [batch_pb2.RECORD_STATE_FAILED])
     assert [(r["row_number"], r["state"], r["error_code"], r["error_message"]) for r in failed] == [
-        ("2", "FAILED", "SMTP_REJECTED", "'+mailbox unavailable"),
-        ("4", "FAILED", "INVALID_PHONE", "'-1 is not a phone"),
-        ("6", "FAILED", "SIGNING_FAILED", "'\tkey unavailable"),
+        ("2", "RECORD_STATE_FAILED", "SMTP_REJECTED", "'+mailbox unavailable"),
+        ("4", "RECORD_STATE_FAILED", "INVALID_PHONE", "'-1 is not a phone"),
+        ("6", "RECORD_STATE_FAILED", "SIGNING_FAILED", "'\tkey unavailable"),
     ]
     assert failed[0]["email"] == '\'=HYPERLINK("x")@evil.org'
     assert failed[1]["email"] == "'@sum@x.org"
@@ -159,6 +161,77 @@ async def test_chunks_are_bounded_and_pages_join_seamlessly(
     assert all(len(c) <= 300 for c in chunks) and len(chunks) > 5
     rows = list(csv.DictReader(io.StringIO(b"".join(chunks).decode())))
     assert [int(r["row_number"]) for r in rows] == list(range(2, 101, 2))
+
+
+async def test_every_chunk_is_whole_rows_even_with_multibyte_values(
+    app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool
+) -> None:
+    tenant = uuid.uuid4()
+    schema = await insert_schema(owner_pool, tenant)
+    # Two- to four-byte UTF-8 sequences, and a line break inside a quoted cell.
+    emails = [f"{'çé漢字🎓' * (i % 5 + 1)}{i}@example.org" for i in range(60)]
+    errors: list[tuple[str | None, str | None]] = [
+        ("SMTP_REJECTED", f"boîte pleine 📫\nligne {i}") for i in range(60)
+    ]
+    arranged = await insert_batch(
+        owner_pool,
+        tenant,
+        schema,
+        creator="ana",
+        states=["FAILED"] * 60,
+        emails=emails,
+        errors=errors,
+    )
+    scope = TenantScope(tenant, "root", frozenset({"org_admin"}))
+    chunks = [
+        c
+        async for c in report_chunks(
+            app_pool, scope, arranged.batch_id, [], "http://x", page_rows=9, chunk_bytes=400
+        )
+    ]
+    assert len(chunks) > 10 and all(len(c) <= 400 for c in chunks)
+    rows: list[dict[str, str]] = []
+    for index, chunk in enumerate(chunks):
+        # Each chunk decodes and parses on its own: no UTF-8 sequence or row is split.
+        text = chunk.decode()
+        assert text.endswith("\r\n")
+        parsed = list(csv.reader(io.StringIO(text, newline="")))
+        if index == 0:
+            assert tuple(parsed.pop(0)) == COLUMNS
+        rows.extend(dict(zip(COLUMNS, cells, strict=True)) for cells in parsed)
+    assert [r["email"] for r in rows] == emails
+    assert [r["error_message"] for r in rows] == [m for _, m in errors]
+    assert {r["state"] for r in rows} == {"RECORD_STATE_FAILED"}
+
+
+async def test_a_row_longer_than_a_chunk_comes_alone(
+    app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool
+) -> None:
+    tenant = uuid.uuid4()
+    schema = await insert_schema(owner_pool, tenant)
+    errors: list[tuple[str | None, str | None]] = [
+        (None, None),
+        ("SMTP_REJECTED", "é" * 300),
+        (None, None),
+    ]
+    arranged = await insert_batch(
+        owner_pool,
+        tenant,
+        schema,
+        creator="ana",
+        states=["INVITED", "FAILED", "INVITED"],
+        errors=errors,
+    )
+    scope = TenantScope(tenant, "root", frozenset({"org_admin"}))
+    chunks = [
+        c
+        async for c in report_chunks(
+            app_pool, scope, arranged.batch_id, [], "http://x", chunk_bytes=200
+        )
+    ]
+    long_rows = [c for c in chunks if len(c) > 200]
+    assert len(long_rows) == 1 and long_rows[0].decode().startswith("2,")
+    assert all(c.decode().endswith("\r\n") for c in chunks)
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

@@ -105,7 +105,10 @@ async def test_revoked_credentials_are_invalid_in_the_served_status_list(
     report = b"".join([c.chunk async for c in chunks]).decode()
     lines = report.splitlines()[1:]
     assert len(lines) == 2
-    assert all(",REVOKED," in line and line.split(",")[7] == "issued in error" for line in lines)
+    assert all(
+        ",RECORD_STATE_REVOKED," in line and line.split(",")[7] == "issued in error"
+        for line in lines
+    )
 
 
 async def test_without_ids_every_issued_record_is_revoked_once(

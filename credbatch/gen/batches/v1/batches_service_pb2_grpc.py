@@ -58,6 +58,11 @@ class BatchStatusServiceStub:
                 request_serializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.WatchBatchRequest.SerializeToString,
                 response_deserializer=credbatch_dot_batches_dot_v1_dot_batch__pb2.Batch.FromString,
                 _registered_method=True)
+        self.ListRecords = channel.unary_unary(
+                '/credbatch.batches.v1.BatchStatusService/ListRecords',
+                request_serializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.ListRecordsRequest.SerializeToString,
+                response_deserializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.ListRecordsResponse.FromString,
+                _registered_method=True)
         self.RetryFailedRecords = channel.unary_unary(
                 '/credbatch.batches.v1.BatchStatusService/RetryFailedRecords',
                 request_serializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.RetryFailedRecordsRequest.SerializeToString,
@@ -106,7 +111,9 @@ class BatchStatusServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DownloadBatchReport(self, request, context):
-        """DownloadBatchReport streams the per-record report as CSV chunks of at most 1 MiB.
+        """DownloadBatchReport streams the per-record report as CSV chunks of at most 1 MiB, each
+        ending on a row boundary (see DownloadBatchReportResponse). ListRecords returns the same
+        rows as typed, paged messages. gRPC only (a stream): over REST, page through ListRecords.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -117,8 +124,21 @@ class BatchStatusServiceServicer:
         second; intermediate states may be skipped) and ends when it is terminal. A stream also
         ends, with OK, after its maximum lifetime (CREDBATCH_WATCH_MAX_SECONDS, default one hour):
         the last Batch it sent is the latest state; call WatchBatch again to go on following it.
+        A stream that ends with OK carries the trailing metadata key `credbatch-watch-end-reason`
+        whose value is a WatchEndReason name: WATCH_END_REASON_BATCH_ENDED (the last Batch is
+        terminal; stop) or WATCH_END_REASON_STREAM_LIFETIME (call WatchBatch again).
         RESOURCE_EXHAUSTED when the caller (CREDBATCH_WATCH_MAX_PER_CALLER, default 10) or the
         server (CREDBATCH_WATCH_MAX, default 1000) already has as many watches open as allowed.
+        gRPC only (a stream): over REST, poll GetBatch (its update_time says when it changed).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRecords(self, request, context):
+        """ListRecords lists the records (CSV rows) of a visible batch in row order: the report's
+        rows as typed messages, for clients that page instead of parsing CSV. Visibility is the
+        batch's (GetBatch): NOT_FOUND for a batch the caller cannot see.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -204,6 +224,11 @@ def add_BatchStatusServiceServicer_to_server(servicer, server):
                     servicer.WatchBatch,
                     request_deserializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.WatchBatchRequest.FromString,
                     response_serializer=credbatch_dot_batches_dot_v1_dot_batch__pb2.Batch.SerializeToString,
+            ),
+            'ListRecords': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRecords,
+                    request_deserializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.ListRecordsRequest.FromString,
+                    response_serializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.ListRecordsResponse.SerializeToString,
             ),
             'RetryFailedRecords': grpc.unary_unary_rpc_method_handler(
                     servicer.RetryFailedRecords,
@@ -342,6 +367,33 @@ class BatchStatusService:
             '/credbatch.batches.v1.BatchStatusService/WatchBatch',
             credbatch_dot_batches_dot_v1_dot_batches__service__pb2.WatchBatchRequest.SerializeToString,
             credbatch_dot_batches_dot_v1_dot_batch__pb2.Batch.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRecords(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/credbatch.batches.v1.BatchStatusService/ListRecords',
+            credbatch_dot_batches_dot_v1_dot_batches__service__pb2.ListRecordsRequest.SerializeToString,
+            credbatch_dot_batches_dot_v1_dot_batches__service__pb2.ListRecordsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -42,14 +42,26 @@ class BatchStatusServiceStub:
     GetBatch: _grpc.UnaryUnaryMultiCallable[_batches_service_pb2.GetBatchRequest, _batch_pb2.Batch]
     """GetBatch returns one batch with its progress. Invisible batches are NOT_FOUND."""
     DownloadBatchReport: _grpc.UnaryStreamMultiCallable[_batches_service_pb2.DownloadBatchReportRequest, _batches_service_pb2.DownloadBatchReportResponse]
-    """DownloadBatchReport streams the per-record report as CSV chunks of at most 1 MiB."""
+    """DownloadBatchReport streams the per-record report as CSV chunks of at most 1 MiB, each
+    ending on a row boundary (see DownloadBatchReportResponse). ListRecords returns the same
+    rows as typed, paged messages. gRPC only (a stream): over REST, page through ListRecords.
+    """
     WatchBatch: _grpc.UnaryStreamMultiCallable[_batches_service_pb2.WatchBatchRequest, _batch_pb2.Batch]
     """WatchBatch streams the batch now and on each change (the batch is read about once a
     second; intermediate states may be skipped) and ends when it is terminal. A stream also
     ends, with OK, after its maximum lifetime (CREDBATCH_WATCH_MAX_SECONDS, default one hour):
     the last Batch it sent is the latest state; call WatchBatch again to go on following it.
+    A stream that ends with OK carries the trailing metadata key `credbatch-watch-end-reason`
+    whose value is a WatchEndReason name: WATCH_END_REASON_BATCH_ENDED (the last Batch is
+    terminal; stop) or WATCH_END_REASON_STREAM_LIFETIME (call WatchBatch again).
     RESOURCE_EXHAUSTED when the caller (CREDBATCH_WATCH_MAX_PER_CALLER, default 10) or the
     server (CREDBATCH_WATCH_MAX, default 1000) already has as many watches open as allowed.
+    gRPC only (a stream): over REST, poll GetBatch (its update_time says when it changed).
+    """
+    ListRecords: _grpc.UnaryUnaryMultiCallable[_batches_service_pb2.ListRecordsRequest, _batches_service_pb2.ListRecordsResponse]
+    """ListRecords lists the records (CSV rows) of a visible batch in row order: the report's
+    rows as typed messages, for clients that page instead of parsing CSV. Visibility is the
+    batch's (GetBatch): NOT_FOUND for a batch the caller cannot see.
     """
     RetryFailedRecords: _grpc.UnaryUnaryMultiCallable[_batches_service_pb2.RetryFailedRecordsRequest, _batch_pb2.Batch]
     """RetryFailedRecords queues the batch's FAILED records again. Creator, org_admin, service."""
@@ -101,14 +113,26 @@ class BatchStatusServiceAsyncStub(BatchStatusServiceStub):
     GetBatch: _aio.UnaryUnaryMultiCallable[_batches_service_pb2.GetBatchRequest, _batch_pb2.Batch]  # type: ignore[assignment]
     """GetBatch returns one batch with its progress. Invisible batches are NOT_FOUND."""
     DownloadBatchReport: _aio.UnaryStreamMultiCallable[_batches_service_pb2.DownloadBatchReportRequest, _batches_service_pb2.DownloadBatchReportResponse]  # type: ignore[assignment]
-    """DownloadBatchReport streams the per-record report as CSV chunks of at most 1 MiB."""
+    """DownloadBatchReport streams the per-record report as CSV chunks of at most 1 MiB, each
+    ending on a row boundary (see DownloadBatchReportResponse). ListRecords returns the same
+    rows as typed, paged messages. gRPC only (a stream): over REST, page through ListRecords.
+    """
     WatchBatch: _aio.UnaryStreamMultiCallable[_batches_service_pb2.WatchBatchRequest, _batch_pb2.Batch]  # type: ignore[assignment]
     """WatchBatch streams the batch now and on each change (the batch is read about once a
     second; intermediate states may be skipped) and ends when it is terminal. A stream also
     ends, with OK, after its maximum lifetime (CREDBATCH_WATCH_MAX_SECONDS, default one hour):
     the last Batch it sent is the latest state; call WatchBatch again to go on following it.
+    A stream that ends with OK carries the trailing metadata key `credbatch-watch-end-reason`
+    whose value is a WatchEndReason name: WATCH_END_REASON_BATCH_ENDED (the last Batch is
+    terminal; stop) or WATCH_END_REASON_STREAM_LIFETIME (call WatchBatch again).
     RESOURCE_EXHAUSTED when the caller (CREDBATCH_WATCH_MAX_PER_CALLER, default 10) or the
     server (CREDBATCH_WATCH_MAX, default 1000) already has as many watches open as allowed.
+    gRPC only (a stream): over REST, poll GetBatch (its update_time says when it changed).
+    """
+    ListRecords: _aio.UnaryUnaryMultiCallable[_batches_service_pb2.ListRecordsRequest, _batches_service_pb2.ListRecordsResponse]  # type: ignore[assignment]
+    """ListRecords lists the records (CSV rows) of a visible batch in row order: the report's
+    rows as typed messages, for clients that page instead of parsing CSV. Visibility is the
+    batch's (GetBatch): NOT_FOUND for a batch the caller cannot see.
     """
     RetryFailedRecords: _aio.UnaryUnaryMultiCallable[_batches_service_pb2.RetryFailedRecordsRequest, _batch_pb2.Batch]  # type: ignore[assignment]
     """RetryFailedRecords queues the batch's FAILED records again. Creator, org_admin, service."""
@@ -175,7 +199,10 @@ class BatchStatusServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _batches_service_pb2.DownloadBatchReportRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_batches_service_pb2.DownloadBatchReportResponse], _abc.AsyncIterator[_batches_service_pb2.DownloadBatchReportResponse]]:
-        """DownloadBatchReport streams the per-record report as CSV chunks of at most 1 MiB."""
+        """DownloadBatchReport streams the per-record report as CSV chunks of at most 1 MiB, each
+        ending on a row boundary (see DownloadBatchReportResponse). ListRecords returns the same
+        rows as typed, paged messages. gRPC only (a stream): over REST, page through ListRecords.
+        """
 
     @_abc_1.abstractmethod
     def WatchBatch(
@@ -187,8 +214,23 @@ class BatchStatusServiceServicer(metaclass=_abc_1.ABCMeta):
         second; intermediate states may be skipped) and ends when it is terminal. A stream also
         ends, with OK, after its maximum lifetime (CREDBATCH_WATCH_MAX_SECONDS, default one hour):
         the last Batch it sent is the latest state; call WatchBatch again to go on following it.
+        A stream that ends with OK carries the trailing metadata key `credbatch-watch-end-reason`
+        whose value is a WatchEndReason name: WATCH_END_REASON_BATCH_ENDED (the last Batch is
+        terminal; stop) or WATCH_END_REASON_STREAM_LIFETIME (call WatchBatch again).
         RESOURCE_EXHAUSTED when the caller (CREDBATCH_WATCH_MAX_PER_CALLER, default 10) or the
         server (CREDBATCH_WATCH_MAX, default 1000) already has as many watches open as allowed.
+        gRPC only (a stream): over REST, poll GetBatch (its update_time says when it changed).
+        """
+
+    @_abc_1.abstractmethod
+    def ListRecords(
+        self,
+        request: _batches_service_pb2.ListRecordsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_batches_service_pb2.ListRecordsResponse, _abc.Awaitable[_batches_service_pb2.ListRecordsResponse]]:
+        """ListRecords lists the records (CSV rows) of a visible batch in row order: the report's
+        rows as typed messages, for clients that page instead of parsing CSV. Visibility is the
+        batch's (GetBatch): NOT_FOUND for a batch the caller cannot see.
         """
 
     @_abc_1.abstractmethod
