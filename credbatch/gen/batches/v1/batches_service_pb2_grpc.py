@@ -170,8 +170,9 @@ class BatchStatusServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ResendInvitations(self, request, context):
-        """ResendInvitations sends the invitation of INVITED records of the batch again, for a holder
-        who lost the message or the wallet before claiming. Creator, org_admin, service. Each
+        """ResendInvitations sends the invitation of INVITED (and EXPIRED) records of the batch
+        again, for a holder who lost the message or the wallet before claiming, or let the link
+        run out. Creator, org_admin, service. Each
         record goes back through the outbox and the issuance worker sends it the batch's messages
         again, without issuing anything new. In an OID4VCI batch the record gets a fresh offer (a
         new pre-authorized code and transaction code); its old offer answers 410 Gone and its old

@@ -75,8 +75,9 @@ class BatchStatusServiceStub:
     is revoked. Records already REVOKED are left as they are (a repeated call is harmless).
     """
     ResendInvitations: _grpc.UnaryUnaryMultiCallable[_batches_service_pb2.ResendInvitationsRequest, _batches_service_pb2.ResendInvitationsResponse]
-    """ResendInvitations sends the invitation of INVITED records of the batch again, for a holder
-    who lost the message or the wallet before claiming. Creator, org_admin, service. Each
+    """ResendInvitations sends the invitation of INVITED (and EXPIRED) records of the batch
+    again, for a holder who lost the message or the wallet before claiming, or let the link
+    run out. Creator, org_admin, service. Each
     record goes back through the outbox and the issuance worker sends it the batch's messages
     again, without issuing anything new. In an OID4VCI batch the record gets a fresh offer (a
     new pre-authorized code and transaction code); its old offer answers 410 Gone and its old
@@ -146,8 +147,9 @@ class BatchStatusServiceAsyncStub(BatchStatusServiceStub):
     is revoked. Records already REVOKED are left as they are (a repeated call is harmless).
     """
     ResendInvitations: _aio.UnaryUnaryMultiCallable[_batches_service_pb2.ResendInvitationsRequest, _batches_service_pb2.ResendInvitationsResponse]  # type: ignore[assignment]
-    """ResendInvitations sends the invitation of INVITED records of the batch again, for a holder
-    who lost the message or the wallet before claiming. Creator, org_admin, service. Each
+    """ResendInvitations sends the invitation of INVITED (and EXPIRED) records of the batch
+    again, for a holder who lost the message or the wallet before claiming, or let the link
+    run out. Creator, org_admin, service. Each
     record goes back through the outbox and the issuance worker sends it the batch's messages
     again, without issuing anything new. In an OID4VCI batch the record gets a fresh offer (a
     new pre-authorized code and transaction code); its old offer answers 410 Gone and its old
@@ -268,8 +270,9 @@ class BatchStatusServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _batches_service_pb2.ResendInvitationsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_batches_service_pb2.ResendInvitationsResponse, _abc.Awaitable[_batches_service_pb2.ResendInvitationsResponse]]:
-        """ResendInvitations sends the invitation of INVITED records of the batch again, for a holder
-        who lost the message or the wallet before claiming. Creator, org_admin, service. Each
+        """ResendInvitations sends the invitation of INVITED (and EXPIRED) records of the batch
+        again, for a holder who lost the message or the wallet before claiming, or let the link
+        run out. Creator, org_admin, service. Each
         record goes back through the outbox and the issuance worker sends it the batch's messages
         again, without issuing anything new. In an OID4VCI batch the record gets a fresh offer (a
         new pre-authorized code and transaction code); its old offer answers 410 Gone and its old
