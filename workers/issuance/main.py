@@ -59,6 +59,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         settings.sms_from,
         timeout=settings.sms_timeout,
         max_connections=settings.worker_concurrency,
+        # The public endpoints record what the provider later says of each message.
+        status_callback=f"{settings.public_url}/sms/status",
     )
     # Renders run in processes of their own, stopped by force when they run away.
     renderer = RenderPool.from_settings(settings)

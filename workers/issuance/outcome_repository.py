@@ -9,7 +9,7 @@ before any batches row, as ``workers.issuance.repository`` does.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -56,6 +56,13 @@ SET email_sent_at = CASE WHEN r.id = ANY($2::uuid[]) THEN coalesce(r.email_sent_
                          ELSE r.email_sent_at END,
     sms_sent_at = CASE WHEN r.id = ANY($3::uuid[]) THEN coalesce(r.sms_sent_at, now())
                        ELSE r.sms_sent_at END,
+    -- The first send's message id stays with its stamp (a duplicate send's receipts are
+    -- not this record's story). A window holds a few hundred sends at most.
+    sms_message_sid = CASE
+      WHEN r.sms_sent_at IS NULL AND r.id = ANY($3::uuid[]) THEN coalesce(
+        (SELECT s.sid FROM unnest($4::uuid[], $5::text[]) AS s(id, sid) WHERE s.id = r.id),
+        r.sms_message_sid)
+      ELSE r.sms_message_sid END,
     updated_at = now()
 WHERE r.tenant_id = $1 AND (r.id = ANY($2::uuid[]) OR r.id = ANY($3::uuid[]))
 """
@@ -128,13 +135,23 @@ async def stamp_sent(
     tenant_id: uuid.UUID,
     email_sent: Sequence[uuid.UUID],
     sms_sent: Sequence[uuid.UUID],
+    sms_ids: Mapping[uuid.UUID, str] | None = None,
 ) -> None:
-    """Record accepted sends (the first time of each stays)."""
+    """Record accepted sends (the first time of each stays), and the SMS provider's id of
+    each message sent now (``sms_ids``, by record)."""
     ids = sorted(set(email_sent) | set(sms_sent))
     if not ids:
         return
+    sms_ids = sms_ids or {}
     await conn.execute(LOCK_FOR_STAMP, tenant_id, ids)
-    await conn.execute(STAMP_SENT, tenant_id, list(email_sent), list(sms_sent))
+    await conn.execute(
+        STAMP_SENT,
+        tenant_id,
+        list(email_sent),
+        list(sms_sent),
+        list(sms_ids),
+        list(sms_ids.values()),
+    )
 
 
 async def cancelled_batches(
