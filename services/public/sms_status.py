@@ -1,0 +1,83 @@
+"""``POST /sms/status``: the SMS provider's delivery status callbacks.
+
+Only the provider can make a valid one: the form must carry ``X-Twilio-Signature`` under the
+account's token (``credbatch.delivery.twilio``), else 403 and nothing is read further. A
+valid callback is recorded on the record whose invitation the provider named by its message
+id (``public_sms_delivery``): 200 once recorded (or when it says nothing final), 404 when no
+record holds that id (the provider's retry may find it once the send's stamp is written).
+The callback is exempt from the per-client rate limit: the provider posts from few
+addresses at the rate of the messages it delivers, and a forgery costs one HMAC.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+import asyncpg
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from credbatch.delivery import twilio
+from credbatch.metrics import SMS_RECEIPTS
+from services.public.errors import error_response
+
+MAX_FORM = 16 * 1024
+_MAX_FIELDS = 64
+
+
+async def _bounded_body(request: Request) -> bytes | None:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_FORM:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM:
+            return None
+    return bytes(body)
+
+
+def sms_status_routes(pool: asyncpg.Pool, public_url: str, token: str | None) -> list[Route]:
+    """The route; without an account ``token`` every callback is refused (403)."""
+    url = public_url + twilio.STATUS_PATH
+
+    async def status(request: Request) -> Response:
+        body = await _bounded_body(request)
+        if body is None:
+            return error_response(
+                "invalid_request", f"The callback body exceeds {MAX_FORM} bytes", 413
+            )
+        try:
+            pairs = parse_qsl(body.decode("utf-8"), max_num_fields=_MAX_FIELDS)
+        except (UnicodeDecodeError, ValueError):
+            pairs = None
+        form = dict(pairs) if pairs is not None else None
+        signed = request.headers.get(twilio.SIGNATURE_HEADER)
+        if form is None or token is None or not twilio.verify(token, url, form, signed):
+            SMS_RECEIPTS.add(
+                1, {"credbatch.sms.status": "unknown", "credbatch.bounce.outcome": "forged"}
+            )
+            return error_response(
+                "forbidden", f"The {twilio.SIGNATURE_HEADER} signature does not match", 403
+            )
+        status_word = (form.get("MessageStatus") or form.get("SmsStatus") or "").lower()
+        sid = form.get("MessageSid") or form.get("SmsSid") or ""
+        state = twilio.STATES.get(status_word)
+        if state is None:
+            return Response(status_code=200)
+        if not sid or len(sid) > 64:
+            return error_response("invalid_request", "MessageSid is required", 400)
+        code = (form.get("ErrorCode") or "")[:32] or None
+        async with pool.acquire() as conn:
+            outcome: str = await conn.fetchval(
+                "SELECT public_sms_delivery($1, $2, $3)", sid, state.value, code
+            )
+        SMS_RECEIPTS.add(
+            1, {"credbatch.sms.status": status_word, "credbatch.bounce.outcome": outcome}
+        )
+        if outcome == "unknown":
+            return error_response("not_found", "No invitation was sent with this MessageSid", 404)
+        return Response(status_code=200)
+
+    return [Route(twilio.STATUS_PATH, status, methods=["POST"])]
