@@ -65,4 +65,6 @@ def build_dsn(
 async def send_dsn(host: str, port: int, to: str, data: bytes) -> None:
     """Deliver a DSN to ``to`` through the SMTP server at host:port, with the null reverse
     path a bounce always carries (so it can never bounce in its turn)."""
-    await aiosmtplib.send(data, sender="", recipients=[to], hostname=host, port=port, timeout=10.0)
+    client = aiosmtplib.SMTP(hostname=host, port=port, timeout=10.0)
+    async with client:
+        await client.sendmail("", [to], data)
