@@ -99,6 +99,8 @@ def batch_to_proto(view: BatchView) -> batch_pb2.Batch:
             cancelled=counts.cancelled,
             claimed=counts.claimed,
             revoked=counts.revoked,
+            delivered=counts.delivered,
+            bounced=counts.bounced,
         ),
         percent_done=view.percent_done,
     )

@@ -25,6 +25,9 @@ COUNT_FIELDS = (
     "cancelled",
     "claimed",
     "revoked",
+    # Across the states above: invitations confirmed delivered, and bounced or failed.
+    "delivered",
+    "bounced",
 )
 
 

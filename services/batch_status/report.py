@@ -30,6 +30,9 @@ COLUMNS = (
     "email",
     "phone",
     "state",
+    "email_delivery",
+    "sms_delivery",
+    "delivery_code",
     "credential_id",
     "cred_url",
     "error_code",
@@ -43,7 +46,13 @@ _SIGNS = ("+", "-")
 _SIGNED_NUMBER = re.compile(r"[+-](?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 _PAGE = """
-SELECT r.row_number, r.email, r.phone, r.state, c.id AS credential_id,
+SELECT r.row_number, r.email, r.phone, r.state, r.email_delivery, r.sms_delivery,
+       -- The code that explains a refusal: the bounce's enhanced status or the SMS
+       -- provider's error; a bounced email's first (an address is the likelier fix).
+       CASE WHEN r.email_delivery IN ('BOUNCED', 'DEFERRED') THEN r.email_delivery_code
+            WHEN r.sms_delivery IN ('BOUNCED', 'FAILED') THEN r.sms_delivery_code
+       END AS delivery_code,
+       c.id AS credential_id,
        cert.id AS certificate_id, r.error_code,
        -- A revoked record's only message is why it was revoked.
        CASE WHEN r.state = 'REVOKED' THEN r.revoke_reason ELSE r.error_message END
@@ -84,6 +93,9 @@ def _row(record: asyncpg.Record, public_url: str) -> list[object]:
         _text(record["email"]),
         _text(record["phone"]),
         record["state"],
+        record["email_delivery"] or "",
+        record["sms_delivery"] or "",
+        _text(record["delivery_code"]),
         "" if credential is None else str(credential),
         "" if certificate is None else _text(f"{public_url}/c/{certificate}"),
         _text(record["error_code"]),
