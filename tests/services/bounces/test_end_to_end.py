@@ -5,11 +5,16 @@ record each report on its own record."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import uuid
 
 import asyncpg
 
+from credbatch.batches.repository import get_batch
 from credbatch.config import Settings
+from credbatch.tenancy import service_scope, tenant_transaction
+from services.batch_status.report import report_chunks
 from services.bounces.main import start_server
 from tests.fixtures.batches import record_states
 from tests.fixtures.issuance import (
@@ -46,7 +51,11 @@ async def _settled(owner_pool: asyncpg.Pool, batch_id: uuid.UUID) -> list[asyncp
 
 
 async def test_bounces_and_receipts_land_on_their_records(
-    worker_settings: Settings, owner_pool: asyncpg.Pool, public_pool: asyncpg.Pool, sinks: Sinks
+    worker_settings: Settings,
+    owner_pool: asyncpg.Pool,
+    public_pool: asyncpg.Pool,
+    app_pool: asyncpg.Pool,
+    sinks: Sinks,
 ) -> None:
     settings = worker_settings.with_overrides(bounce_domain=BOUNCE_DOMAIN, bounce_key=BOUNCE_KEY)
     arranged = await arrange_batch(owner_pool, COUNT)
@@ -59,6 +68,12 @@ async def test_bounces_and_receipts_land_on_their_records(
     sinks.smtp.handler.receipts = True
     sinks.sms.state.bounce_patterns = tuple(rows[i]["phone"] for i in FAILING)
     sinks.sms.state.receipts = True
+    await owner_pool.execute(
+        "INSERT INTO webhook_endpoints (tenant_id, id, url, event_types)"
+        " VALUES ($1, $2, 'https://hooks.example/x', ARRAY['record.bounced'])",
+        arranged.tenant_id,
+        uuid.uuid4(),
+    )
     try:
         await publish_jobs(settings, arranged)
         async with running_worker(settings):
@@ -87,3 +102,37 @@ async def test_bounces_and_receipts_land_on_their_records(
     # The sink reports only to envelope senders of the bounce domain: every message had one.
     assert sinks.smtp.handler.reports_sent == COUNT
     assert sorted(status for _, _, status in sinks.sms.state.callbacks_answered) == [200] * COUNT
+
+    # GetBatch's counts: a record counts as delivered when one invitation arrived, as bounced
+    # when one bounced or failed (row 17: both of its invitations failed).
+    async with tenant_transaction(app_pool, service_scope(arranged.tenant_id)) as conn:
+        view = await get_batch(conn, arranged.batch_id)
+    assert view is not None
+    assert (view.counts.invited, view.counts.delivered, view.counts.bounced) == (COUNT, 39, 4)
+
+    # The report's columns.
+    report = b"".join(
+        [
+            chunk
+            async for chunk in report_chunks(
+                app_pool, service_scope(arranged.tenant_id), arranged.batch_id, [], "http://p"
+            )
+        ]
+    )
+    rows_out = {int(r["row_number"]) - 1: r for r in csv.DictReader(io.StringIO(report.decode()))}
+    assert (rows_out[3]["email_delivery"], rows_out[3]["delivery_code"]) == ("BOUNCED", "5.1.1")
+    assert (rows_out[5]["sms_delivery"], rows_out[5]["delivery_code"]) == ("FAILED", "30003")
+    assert (rows_out[0]["email_delivery"], rows_out[0]["sms_delivery"]) == (
+        "DELIVERED",
+        "DELIVERED",
+    )
+
+    # record.bounced, once per bounced or failed invitation, naming its channel.
+    events = await owner_pool.fetch(
+        "SELECT payload FROM webhook_events WHERE tenant_id = $1 AND type = 'record.bounced'",
+        arranged.tenant_id,
+    )
+    bounced = sorted(
+        (e["payload"]["data"]["row_number"] - 1, e["payload"]["data"]["channel"]) for e in events
+    )
+    assert bounced == sorted([(i, "email") for i in BOUNCING] + [(i, "sms") for i in FAILING])
