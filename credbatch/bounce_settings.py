@@ -1,5 +1,10 @@
-"""Settings of bounces and delivery receipts, read and checked together: a bounce domain is
-useless without the key that makes its addresses unforgeable."""
+"""Settings of bounces and delivery receipts, read and checked together.
+
+A bounce domain is useless without the key that makes its addresses unforgeable, but only the
+processes that address mail (the issuance workers) or receive bounces (``services.bounces``)
+need the key: the others share the domain through the common configuration and are never
+given the key. So a domain without a key is an error where it is used (``bounce_identity``),
+and a key that is given must be strong everywhere."""
 
 from __future__ import annotations
 
@@ -14,6 +19,12 @@ if TYPE_CHECKING:
 BOUNCE_KEY_MIN_BYTES = 32
 
 
+_KEY_NEEDED = (
+    f"CREDBATCH_BOUNCE_KEY must be at least {BOUNCE_KEY_MIN_BYTES} random bytes, the same for "
+    "the issuance workers and every bounce receiver"
+)
+
+
 class BounceSettings(TypedDict):
     bounce_domain: str | None
     bounce_key: str | None
@@ -25,8 +36,7 @@ def bounce_settings(env: Mapping[str, str], defaults: Settings) -> BounceSetting
     """The bounce fields of ``Settings``, from ``env`` or ``defaults``.
 
     Raises:
-        ConfigError: a bounce domain without a key of at least 32 bytes, or a malformed
-            domain, naming the variable.
+        ConfigError: a key under 32 bytes, or a malformed domain, naming the variable.
     """
     domain = (env.get("CREDBATCH_BOUNCE_DOMAIN") or "").strip().lower() or None
     key = env.get("CREDBATCH_BOUNCE_KEY") or None
@@ -36,12 +46,8 @@ def bounce_settings(env: Mapping[str, str], defaults: Settings) -> BounceSetting
             label and label.replace("-", "").isalnum() and label.isascii() for label in labels
         ):
             raise ConfigError(f"CREDBATCH_BOUNCE_DOMAIN is not a domain name: {domain!r}")
-        if key is None or len(key.encode()) < BOUNCE_KEY_MIN_BYTES:
-            raise ConfigError(
-                "CREDBATCH_BOUNCE_KEY is required with CREDBATCH_BOUNCE_DOMAIN (at least "
-                f"{BOUNCE_KEY_MIN_BYTES} random bytes, the same for the issuance workers and "
-                "every bounce receiver)"
-            )
+    if key is not None and len(key.encode()) < BOUNCE_KEY_MIN_BYTES:
+        raise ConfigError(_KEY_NEEDED)
     return {
         "bounce_domain": domain,
         "bounce_key": key,
@@ -50,3 +56,16 @@ def bounce_settings(env: Mapping[str, str], defaults: Settings) -> BounceSetting
             env, "CREDBATCH_BOUNCE_MAX_BYTES", defaults.bounce_max_bytes, 1024
         ),
     }
+
+
+def bounce_identity(settings: Settings) -> tuple[bytes, str] | None:
+    """The bounce key and domain, or None when no bounce domain is configured.
+
+    Raises:
+        ConfigError: a bounce domain without its key.
+    """
+    if settings.bounce_domain is None:
+        return None
+    if settings.bounce_key is None:
+        raise ConfigError(f"CREDBATCH_BOUNCE_DOMAIN is set: {_KEY_NEEDED}")
+    return settings.bounce_key.encode(), settings.bounce_domain

@@ -17,6 +17,7 @@ import signal
 import asyncpg
 from aiosmtpd.smtp import SMTP
 
+from credbatch.bounce_settings import bounce_identity
 from credbatch.config import ConfigError, Settings
 from credbatch.db.pool import create_pool
 from credbatch.server.health import postgres_check
@@ -26,18 +27,19 @@ from services.bounces.handler import BounceHandler
 log = logging.getLogger(__name__)
 
 
-def bounce_identity(settings: Settings) -> tuple[bytes, str]:
+def receiver_identity(settings: Settings) -> tuple[bytes, str]:
     """The bounce key and domain; a receiver without them could accept nothing."""
-    if settings.bounce_domain is None or settings.bounce_key is None:
+    identity = bounce_identity(settings)
+    if identity is None:
         raise ConfigError("services.bounces needs CREDBATCH_BOUNCE_DOMAIN and CREDBATCH_BOUNCE_KEY")
-    return settings.bounce_key.encode(), settings.bounce_domain
+    return identity
 
 
 async def start_server(
     settings: Settings, pool: asyncpg.Pool, host: str, port: int
 ) -> tuple[asyncio.base_events.Server, BounceHandler]:
     """The SMTP server on host:port (0: any free port), recording through ``pool``."""
-    key, domain = bounce_identity(settings)
+    key, domain = receiver_identity(settings)
     handler = BounceHandler.on_pool(key, domain, pool)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
@@ -60,7 +62,7 @@ async def start_server(
 
 
 async def serve(settings: Settings) -> None:
-    bounce_identity(settings)  # before anything starts: fail fast without them
+    receiver_identity(settings)  # before anything starts: fail fast without them
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

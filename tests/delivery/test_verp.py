@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from credbatch.bounce_settings import bounce_settings
+from credbatch.bounce_settings import bounce_identity, bounce_settings
 from credbatch.config import ConfigError, Settings
 from credbatch.delivery import verp
 
@@ -45,9 +45,12 @@ def test_addresses_that_are_not_ours() -> None:
     assert verp.record_of(KEY, DOMAIN, "no-at-sign") is None
 
 
-def test_a_bounce_domain_needs_a_strong_key() -> None:
+def test_a_bounce_domain_needs_a_strong_key_where_mail_is_addressed() -> None:
+    # Shared configuration may name the domain; only who addresses or receives needs the key.
+    read = bounce_settings({"CREDBATCH_BOUNCE_DOMAIN": DOMAIN}, Settings())
     with pytest.raises(ConfigError, match="CREDBATCH_BOUNCE_KEY"):
-        bounce_settings({"CREDBATCH_BOUNCE_DOMAIN": DOMAIN}, Settings())
+        bounce_identity(Settings().with_overrides(**read))
+    assert bounce_identity(Settings()) is None
     with pytest.raises(ConfigError, match="CREDBATCH_BOUNCE_KEY"):
         bounce_settings(
             {"CREDBATCH_BOUNCE_DOMAIN": DOMAIN, "CREDBATCH_BOUNCE_KEY": "short"}, Settings()

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 
 from opentelemetry.trace import Span
 
+from credbatch.bounce_settings import bounce_identity
 from credbatch.config import Settings
 from credbatch.delivery import verp
 from credbatch.metrics import INVITATION_DURATION, INVITATION_FAILURES
@@ -109,9 +110,7 @@ class Inviter:
         self._on_sent = on_sent
         self._sender = settings.smtp_from
         # Each email's envelope sender names its record (VERP), so its bounce finds it.
-        self._bounce: tuple[bytes, str] | None = None
-        if settings.bounce_domain is not None and settings.bounce_key is not None:
-            self._bounce = (settings.bounce_key.encode(), settings.bounce_domain)
+        self._bounce = bounce_identity(settings)
         self._smtp_port = settings.smtp_port
         self._smtp = smtp
         self._sms = sms
