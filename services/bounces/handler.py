@@ -114,5 +114,10 @@ class BounceHandler:
 
 def _count(kind: str, outcome: str) -> None:
     BOUNCE_NOTIFICATIONS.add(
-        1, {"credbatch.bounce.kind": kind, "credbatch.bounce.outcome": outcome}
+        1,
+        {
+            "credbatch.bounce.channel": "email",
+            "credbatch.bounce.kind": kind,
+            "credbatch.bounce.outcome": outcome,
+        },
     )

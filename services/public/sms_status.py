@@ -19,10 +19,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from credbatch.delivery import twilio
-from credbatch.metrics import SMS_RECEIPTS
+from credbatch.metrics import BOUNCE_NOTIFICATIONS
 from services.public.errors import error_response
 
 MAX_FORM = 16 * 1024
+# Statuses before the final one: acknowledged, nothing recorded.
+_EARLIER = frozenset({"accepted", "scheduled", "queued", "sending", "sent"})
 _MAX_FIELDS = 64
 
 
@@ -55,9 +57,7 @@ def sms_status_routes(pool: asyncpg.Pool, public_url: str, token: str | None) ->
         form = dict(pairs) if pairs is not None else None
         signed = request.headers.get(twilio.SIGNATURE_HEADER)
         if form is None or token is None or not twilio.verify(token, url, form, signed):
-            SMS_RECEIPTS.add(
-                1, {"credbatch.sms.status": "unknown", "credbatch.bounce.outcome": "forged"}
-            )
+            _count("refused", "signature")
             return error_response(
                 "forbidden", f"The {twilio.SIGNATURE_HEADER} signature does not match", 403
             )
@@ -65,6 +65,7 @@ def sms_status_routes(pool: asyncpg.Pool, public_url: str, token: str | None) ->
         sid = form.get("MessageSid") or form.get("SmsSid") or ""
         state = twilio.STATES.get(status_word)
         if state is None:
+            _count("ignored", status_word if status_word in _EARLIER else "other")
             return Response(status_code=200)
         if not sid or len(sid) > 64:
             return error_response("invalid_request", "MessageSid is required", 400)
@@ -73,11 +74,20 @@ def sms_status_routes(pool: asyncpg.Pool, public_url: str, token: str | None) ->
             outcome: str = await conn.fetchval(
                 "SELECT public_sms_delivery($1, $2, $3)", sid, state.value, code
             )
-        SMS_RECEIPTS.add(
-            1, {"credbatch.sms.status": status_word, "credbatch.bounce.outcome": outcome}
-        )
+        _count(state.value.lower(), outcome)
         if outcome == "unknown":
             return error_response("not_found", "No invitation was sent with this MessageSid", 404)
         return Response(status_code=200)
 
     return [Route(twilio.STATUS_PATH, status, methods=["POST"])]
+
+
+def _count(kind: str, outcome: str) -> None:
+    BOUNCE_NOTIFICATIONS.add(
+        1,
+        {
+            "credbatch.bounce.channel": "sms",
+            "credbatch.bounce.kind": kind,
+            "credbatch.bounce.outcome": outcome,
+        },
+    )
