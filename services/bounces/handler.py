@@ -8,8 +8,9 @@ What it accepts, and why each refusal is where it is:
   ``MAX_RECIPIENTS`` per message, as a report names one.
 - DATA: at most ``max_bytes`` (announced with SIZE; aiosmtpd stops reading past it and
   answers 552), parsed with the standard library (``credbatch.delivery.dsn``), then recorded
-  for each recipient's record before the reply. So "250" means recorded, and a database that
-  cannot take it gets "451": the sending system keeps the bounce and tries again later, and
+  for each recipient's record before the reply (with the other reports arriving meanwhile,
+  in one commit: ``services.bounces.repository``). So "250" means recorded, and a database
+  that cannot take it gets "451": the sending system keeps the bounce and tries again later, and
   nothing is lost between the two. A message that is no report (an automatic reply, spam)
   is accepted and dropped, telling its sender nothing.
 
@@ -31,7 +32,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from credbatch.delivery import verp
 from credbatch.delivery.dsn import Report, parse
 from credbatch.metrics import BOUNCE_DURATION, BOUNCE_NOTIFICATIONS
-from services.bounces.repository import Outcome, record_email_report
+from services.bounces.repository import Outcome, ReportWriter
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +54,8 @@ class BounceHandler:
 
     @classmethod
     def on_pool(cls, key: bytes, domain: str, pool: asyncpg.Pool) -> BounceHandler:
-        async def record(record_id: uuid.UUID, report: Report) -> Outcome:
-            return await record_email_report(pool, record_id, report)
-
-        return cls(key, domain, record)
+        """A handler writing through ``pool`` in groups (``ReportWriter``)."""
+        return cls(key, domain, ReportWriter(pool).record)
 
     async def handle_RCPT(
         self,
@@ -102,7 +101,9 @@ class BounceHandler:
             return "250 2.0.0 Accepted"
         records = [verp.record_of(self._key, self._domain, r) for r in envelope.rcpt_tos]
         try:
-            outcomes = [await self._record(r, report) for r in records if r is not None]
+            outcomes = await asyncio.gather(
+                *(self._record(r, report) for r in records if r is not None)
+            )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             log.warning("recording a bounce failed: %s", type(error).__name__)
             _count("retry", "database")

@@ -63,6 +63,10 @@ async def start_server(
 
 async def serve(settings: Settings) -> None:
     receiver_identity(settings)  # before anything starts: fail fast without them
+    # aiosmtpd logs every connection and command at INFO, with the peer's addresses in them:
+    # costly at hundreds of reports a second, and the recipients' VERP tokens are no one's
+    # business in a log.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

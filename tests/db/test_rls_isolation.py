@@ -70,6 +70,10 @@ CROSS_TENANT_INDEXES = {
     # The sweeper's: it serves every tenant, through sweep_stuck only.
     "records_stuck_idx",
     "batches_cancelled_idx",
+    # A bounce names its record by id alone, a status callback by the provider's message id
+    # (public_email_deliveries, public_sms_delivery, after the VERP MAC or the signature).
+    "records_id_idx",
+    "records_sms_message_sid_idx",
 }
 
 USER = "admin"

@@ -1,4 +1,4 @@
--- The order in which delivery news replaces older news (public_email_delivery,
+-- The order in which delivery news replaces older news (public_email_deliveries,
 -- public_sms_delivery): nothing or ACCEPTED, then DEFERRED (may still arrive), DELIVERED,
 -- and the final refusals BOUNCED and FAILED, which a later success report cannot undo.
 -- Executable by PUBLIC (no REVOKE): a pure function of its argument that reads nothing.

@@ -1,7 +1,7 @@
 -- Records what an SMS provider's status callback says about the invitation it names by its
 -- own message id (MessageSid), which the worker stored when the provider accepted the send.
 -- The public endpoint calls it only for a callback whose signature, under the account's
--- token, it checked. The same ranks as public_email_delivery decide between reports; the
+-- token, it checked. The same ranks as public_email_deliveries decide between reports; the
 -- record's state is never touched. Returns 'recorded', 'unchanged' or 'unknown' (no record
 -- holds that message id: not ours, or a message replaced by a resend).
 CREATE OR REPLACE FUNCTION public_sms_delivery(p_sid text, p_state text, p_code text)
