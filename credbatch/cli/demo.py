@@ -14,7 +14,6 @@ import io
 import shutil
 import time
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -163,7 +162,7 @@ def make_rows(sample_csv: bytes, rows: int, run_id: str) -> bytes:
 def await_bounces(
     stub: batches_service_pb2_grpc.BatchStatusServiceStub,
     name: str,
-    metadata: Sequence[tuple[str, str]],
+    metadata: tuple[tuple[str, str], ...],
     expected: int,
     batch: batch_pb2.Batch,
 ) -> batch_pb2.Batch:

@@ -119,7 +119,7 @@ def _field(block: Message, name: str) -> str:
     return " ".join(str(value).split()) if value is not None else ""
 
 
-def _from_fields(block: Message) -> Report | None:
+def _from_fields(block: object) -> Report | None:
     if not isinstance(block, Message):
         return None
     action = _field(block, "Action").lower()

@@ -36,7 +36,7 @@ async def _settled(owner_pool: asyncpg.Pool, batch_id: uuid.UUID) -> list[asyncp
     """The records once no channel is ACCEPTED any more (every report arrived)."""
     deadline = asyncio.get_running_loop().time() + 20
     while True:
-        rows = await owner_pool.fetch(
+        rows: list[asyncpg.Record] = await owner_pool.fetch(
             "SELECT row_number, state, email_delivery, email_delivery_code,"
             " email_delivery_diagnostic, sms_delivery, sms_delivery_code, sms_message_sid"
             " FROM records WHERE batch_id = $1 ORDER BY row_number",
