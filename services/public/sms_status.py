@@ -21,6 +21,7 @@ from starlette.routing import Route
 from credbatch.delivery import twilio
 from credbatch.metrics import BOUNCE_NOTIFICATIONS
 from services.public.errors import error_response
+from services.public.oid4vci_routes import _bounded_body
 
 MAX_FORM = 16 * 1024
 # Statuses before the final one: acknowledged, nothing recorded.
@@ -28,24 +29,12 @@ _EARLIER = frozenset({"accepted", "scheduled", "queued", "sending", "sent"})
 _MAX_FIELDS = 64
 
 
-async def _bounded_body(request: Request) -> bytes | None:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_FORM:
-        return None
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM:
-            return None
-    return bytes(body)
-
-
 def sms_status_routes(pool: asyncpg.Pool, public_url: str, token: str | None) -> list[Route]:
     """The route; without an account ``token`` every callback is refused (403)."""
     url = public_url + twilio.STATUS_PATH
 
     async def status(request: Request) -> Response:
-        body = await _bounded_body(request)
+        body = await _bounded_body(request, MAX_FORM)
         if body is None:
             return error_response(
                 "invalid_request", f"The callback body exceeds {MAX_FORM} bytes", 413
