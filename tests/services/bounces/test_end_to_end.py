@@ -109,6 +109,9 @@ async def test_bounces_and_receipts_land_on_their_records(
         view = await get_batch(conn, arranged.batch_id)
     assert view is not None
     assert (view.counts.invited, view.counts.delivered, view.counts.bounced) == (COUNT, 39, 4)
+    # Another tenant, as the application role, sees neither the batch nor its counts.
+    async with tenant_transaction(app_pool, service_scope(uuid.uuid4())) as conn:
+        assert await get_batch(conn, arranged.batch_id) is None
 
     # The report's columns.
     report = b"".join(
