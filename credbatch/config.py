@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from credbatch.bounce_settings import bounce_settings
 from credbatch.config_checks import (
     DEFAULT_KEK_FILE,
     DEFAULT_WEBHOOK_KEK_FILE,
@@ -212,6 +213,13 @@ class Settings:
     render_grace_seconds: float = 1.0
     # Address space of each render process (MiB); one starts at about 70.
     render_memory_mb: int = 512
+    # Envelope senders bounce+{token}@bounce_domain (credbatch.delivery.verp); None sends
+    # invitations from smtp_from with no bounce tracking. The key makes tokens unforgeable.
+    bounce_domain: str | None = None
+    bounce_key: str | None = None
+    bounce_port: int = 2525
+    # Largest bounce the receiver takes (announced as SIZE, enforced while reading).
+    bounce_max_bytes: int = 256 * 1024
     # Each pool's maximum connections (CREDBATCH_*_POOL_MAX): docs/connections.md adds them up.
     pools: PoolSizes = field(default_factory=PoolSizes)
 
@@ -388,6 +396,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         jwt_max_lifetime=env_positive(env, "CREDBATCH_JWT_MAX_LIFETIME", Settings.jwt_max_lifetime),
         reflection=env_switch(env, "CREDBATCH_REFLECTION", mode == "development"),
         **webhook_settings(env, Settings()),
+        **bounce_settings(env, Settings()),
         webhooks_database_url=env.get("CREDBATCH_WEBHOOKS_DATABASE_URL")
         or derive_role_url(database_url, WEBHOOKS_ROLE),
         render_processes=env_int(env, "CREDBATCH_RENDER_PROCESSES", Settings.render_processes, 1),

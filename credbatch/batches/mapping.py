@@ -101,6 +101,8 @@ def batch_to_proto(view: BatchView) -> batch_pb2.Batch:
             claimed=counts.claimed,
             revoked=counts.revoked,
             expired=counts.expired,
+            delivered=counts.delivered,
+            bounced=counts.bounced,
         ),
         percent_done=view.percent_done,
     )

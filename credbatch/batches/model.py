@@ -75,7 +75,9 @@ TERMINAL_BATCH_STATES: frozenset[BatchState] = frozenset(
 
 @dataclass(frozen=True)
 class RecordCounts:
-    """Number of a batch's records in each state."""
+    """Number of a batch's records in each state, and, across the states, how many had an
+    invitation confirmed delivered or bounced (a record may be both: its email bounced and
+    its SMS arrived)."""
 
     pending: int = 0
     queued: int = 0
@@ -86,6 +88,8 @@ class RecordCounts:
     claimed: int = 0
     revoked: int = 0
     expired: int = 0
+    delivered: int = 0
+    bounced: int = 0
 
     @classmethod
     def from_mapping(cls, counts: Mapping[str, int]) -> RecordCounts:

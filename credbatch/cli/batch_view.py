@@ -26,6 +26,9 @@ COUNT_FIELDS = (
     "claimed",
     "revoked",
     "expired",
+    # Across the states above: invitations confirmed delivered, and bounced or failed.
+    "delivered",
+    "bounced",
 )
 
 

@@ -26,6 +26,8 @@ class EventType(enum.StrEnum):
     RECORD_REVOKED = "record.revoked"
     RECORD_EXPIRED = "record.expired"
     RECORD_CONTACT_UPDATED = "record.contact_updated"
+    RECORD_BOUNCED = "record.bounced"
+    RECORD_DELIVERED = "record.delivered"
 
 
 class DeliveryState(enum.StrEnum):

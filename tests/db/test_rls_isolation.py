@@ -76,6 +76,10 @@ CROSS_TENANT_INDEXES = {
     "batches_cancelled_idx",
     # audit_prune's: the oldest entries of every tenant, through audit_prune only.
     "audit_events_age_idx",
+    # A bounce names its record by id alone, a status callback by the provider's message id
+    # (public_email_deliveries, public_sms_delivery, after the VERP MAC or the signature).
+    "records_id_idx",
+    "record_sends_message_id_idx",
 }
 
 USER = "admin"

@@ -58,5 +58,5 @@ ALTER TABLE webhook_endpoints DROP CONSTRAINT webhook_endpoints_event_types_chec
 ALTER TABLE webhook_endpoints ADD CONSTRAINT webhook_endpoints_event_types_check
   CHECK (cardinality(event_types) >= 1 AND event_types <@ ARRAY[
     'batch.completed', 'batch.completed_with_errors', 'batch.cancelled', 'batch.failed',
-    'record.failed', 'record.claimed', 'record.revoked', 'record.expired',
-    'record.contact_updated']);
+    'record.failed', 'record.claimed', 'record.revoked', 'record.bounced',
+    'record.delivered', 'record.expired', 'record.contact_updated']);
