@@ -46,6 +46,7 @@ RPC_ROLES: dict[str, frozenset[str]] = {
     _BATCHES + "CancelBatch": UPLOADERS,
     _BATCHES + "RevokeRecords": UPLOADERS,
     _BATCHES + "ResendInvitations": UPLOADERS,
+    _BATCHES + "UpdateRecordContact": UPLOADERS,
     # Endpoints receive every batch of the tenant, and their secrets sign for it.
     **{
         _WEBHOOKS + rpc: ADMINS

@@ -32,6 +32,7 @@ _RECORD_STATES: dict[RecordState, batch_pb2.RecordState] = {
     RecordState.CANCELLED: batch_pb2.RECORD_STATE_CANCELLED,
     RecordState.CLAIMED: batch_pb2.RECORD_STATE_CLAIMED,
     RecordState.REVOKED: batch_pb2.RECORD_STATE_REVOKED,
+    RecordState.EXPIRED: batch_pb2.RECORD_STATE_EXPIRED,
 }
 _RECORD_STATES_BACK: dict[int, RecordState] = {v: k for k, v in _RECORD_STATES.items()}
 _BATCH_STATES_BACK: dict[int, BatchState] = {v: k for k, v in _BATCH_STATES.items()}
@@ -99,6 +100,9 @@ def batch_to_proto(view: BatchView) -> batch_pb2.Batch:
             cancelled=counts.cancelled,
             claimed=counts.claimed,
             revoked=counts.revoked,
+            expired=counts.expired,
+            delivered=counts.delivered,
+            bounced=counts.bounced,
         ),
         percent_done=view.percent_done,
     )

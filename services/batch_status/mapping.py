@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterable
 
 from credbatch import names
+from credbatch.batches.contact import Reinvited
 from credbatch.batches.mapping import (
     batch_to_proto,
     record_state_from_proto,
@@ -16,6 +17,7 @@ from credbatch.batches.model import BatchView, RecordState
 from credbatch.batches.resend import Resent
 from credbatch.errors import FieldViolation, InvalidArgument
 from credbatch.gen.batches.v1 import batches_service_pb2, record_pb2
+from services.batch_status.contact import ContactRequest, contact_request
 from services.batch_status.records import RecordPage, RecordView
 from services.batch_status.resend import ResendRequest, resend_request
 from services.batch_status.revoke import RevokeRequest, revoke_request
@@ -23,6 +25,8 @@ from services.batch_status.status import Page
 
 __all__ = [
     "batch_id_from_name",
+    "contact_request_from_proto",
+    "contact_response",
     "list_response",
     "records_response",
     "report_states",
@@ -122,4 +126,23 @@ def resend_response(view: BatchView, done: Resent) -> batches_service_pb2.Resend
         cancelled_count=done.cancelled,
         in_progress_count=done.in_progress,
         busy_count=done.busy,
+    )
+
+
+def contact_request_from_proto(
+    request: batches_service_pb2.UpdateRecordContactRequest,
+) -> ContactRequest:
+    batch_id, record_id = names.parse_record_name(request.name, "name")
+    return contact_request(
+        batch_id, record_id, list(request.update_mask.paths), request.email, request.phone
+    )
+
+
+def contact_response(
+    view: BatchView, done: Reinvited
+) -> batches_service_pb2.UpdateRecordContactResponse:
+    return batches_service_pb2.UpdateRecordContactResponse(
+        batch=batch_to_proto(view),
+        record_state=record_state_to_proto(done.state),
+        changed_fields=list(done.changed),
     )

@@ -10,7 +10,8 @@ a phone number in E.164 (+14155550123) or -3.5, is only a number to a spreadshee
 
 Each chunk holds whole rows: a client may decode and parse every chunk as it arrives, since no
 row, and so no UTF-8 sequence, is ever split between two chunks. States are spelled as the
-protos spell them (RECORD_STATE_INVITED), the one spelling clients meet everywhere.
+protos spell them (RECORD_STATE_INVITED, DELIVERY_STATE_BOUNCED), the one spelling clients
+meet everywhere.
 """
 
 from __future__ import annotations
@@ -30,16 +31,22 @@ from credbatch.tenancy import TenantScope, tenant_transaction
 CHUNK_BYTES = 1024 * 1024
 PAGE_ROWS = 5000
 STATE_PREFIX = "RECORD_STATE_"
+DELIVERY_PREFIX = "DELIVERY_STATE_"
 COLUMNS = (
     "row_number",
     "email",
     "phone",
     "state",
+    "email_delivery",
+    "sms_delivery",
+    "delivery_code",
     "credential_id",
     "cred_url",
     "error_code",
     "error_message",
     "updated_at",
+    "record_id",
+    "contact_updated_at",
 )
 _FORMULA_STARTS = ("=", "@", "\t", "\r")
 _SIGNS = ("+", "-")
@@ -48,12 +55,18 @@ _SIGNS = ("+", "-")
 _SIGNED_NUMBER = re.compile(r"[+-](?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 _PAGE = """
-SELECT r.row_number, r.email, r.phone, r.state, c.id AS credential_id,
+SELECT r.row_number, r.email, r.phone, r.state, r.email_delivery, r.sms_delivery,
+       -- The code that explains a refusal: the bounce's enhanced status or the SMS
+       -- provider's error; a bounced email's first (an address is the likelier fix).
+       CASE WHEN r.email_delivery IN ('BOUNCED', 'DEFERRED') THEN r.email_delivery_code
+            WHEN r.sms_delivery IN ('BOUNCED', 'FAILED') THEN r.sms_delivery_code
+       END AS delivery_code,
+       c.id AS credential_id,
        cert.id AS certificate_id, r.error_code,
        -- A revoked record's only message is why it was revoked.
        CASE WHEN r.state = 'REVOKED' THEN r.revoke_reason ELSE r.error_message END
          AS error_message,
-       r.updated_at
+       r.updated_at, r.id AS record_id, r.contact_updated_at
 FROM records r
 LEFT JOIN credentials c ON c.tenant_id = r.tenant_id AND c.record_id = r.id
 LEFT JOIN certificates cert ON cert.tenant_id = r.tenant_id AND cert.record_id = r.id
@@ -77,6 +90,11 @@ def _text(value: str | None) -> str:
     return "" if value is None else escape_cell(value)
 
 
+def _delivery(value: str | None) -> str:
+    """A channel's DeliveryState as the protos spell it; empty when nothing was sent."""
+    return "" if value is None else DELIVERY_PREFIX + value
+
+
 def _time(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -89,11 +107,16 @@ def _row(record: asyncpg.Record, public_url: str) -> list[object]:
         _text(record["email"]),
         _text(record["phone"]),
         STATE_PREFIX + record["state"],
+        _delivery(record["email_delivery"]),
+        _delivery(record["sms_delivery"]),
+        _text(record["delivery_code"]),
         "" if credential is None else str(credential),
         "" if certificate is None else _text(f"{public_url}/c/{certificate}"),
         _text(record["error_code"]),
         _text(record["error_message"]),
         _time(record["updated_at"]),
+        str(record["record_id"]),
+        "" if record["contact_updated_at"] is None else _time(record["contact_updated_at"]),
     ]
 
 

@@ -15,6 +15,8 @@ from credbatch.gen.batches.v1 import batch_pb2, batches_service_pb2, batches_ser
 from services.batch_status.filters import parse_filter
 from services.batch_status.mapping import (
     batch_id_from_name,
+    contact_request_from_proto,
+    contact_response,
     list_response,
     records_response,
     report_states,
@@ -35,7 +37,8 @@ WATCH_END_REASON_KEY = "credbatch-watch-end-reason"
 
 
 class BatchStatusServicer(batches_service_pb2_grpc.BatchStatusServiceServicer):
-    """History, progress, report, watch, retry, cancel, revoke, resend (status.BatchStatus)."""
+    """History, progress, report, watch, retry, cancel, revoke, resend, contact corrections
+    (status.BatchStatus)."""
 
     def __init__(self, status: BatchStatus) -> None:
         self._status = status
@@ -120,3 +123,10 @@ class BatchStatusServicer(batches_service_pb2_grpc.BatchStatusServiceServicer):
         resend = resend_request_from_proto(request)
         view, done = await self._status.resend(current_caller(), resend)
         return resend_response(view, done)
+
+    async def UpdateRecordContact(
+        self, request: batches_service_pb2.UpdateRecordContactRequest, context: Context
+    ) -> batches_service_pb2.UpdateRecordContactResponse:
+        change = contact_request_from_proto(request)
+        view, done = await self._status.update_contact(current_caller(), change)
+        return contact_response(view, done)

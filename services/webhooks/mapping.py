@@ -33,6 +33,10 @@ _EVENT_TYPES = {
     webhook_endpoint_pb2.EVENT_TYPE_RECORD_FAILED: EventType.RECORD_FAILED,
     webhook_endpoint_pb2.EVENT_TYPE_RECORD_CLAIMED: EventType.RECORD_CLAIMED,
     webhook_endpoint_pb2.EVENT_TYPE_RECORD_REVOKED: EventType.RECORD_REVOKED,
+    webhook_endpoint_pb2.EVENT_TYPE_RECORD_EXPIRED: EventType.RECORD_EXPIRED,
+    webhook_endpoint_pb2.EVENT_TYPE_RECORD_CONTACT_UPDATED: EventType.RECORD_CONTACT_UPDATED,
+    webhook_endpoint_pb2.EVENT_TYPE_RECORD_BOUNCED: EventType.RECORD_BOUNCED,
+    webhook_endpoint_pb2.EVENT_TYPE_RECORD_DELIVERED: EventType.RECORD_DELIVERED,
 }
 _EVENT_TYPE_NUMBERS = {domain: number for number, domain in _EVENT_TYPES.items()}
 _OUTCOMES = {

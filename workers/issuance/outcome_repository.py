@@ -10,7 +10,7 @@ before any batches row, as ``workers.issuance.repository`` does.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -46,9 +46,9 @@ WHERE r.tenant_id = $1 AND r.id = u.id
 # of their own: the records are not touched, so no record lock is taken and no row rewritten.
 # A send stamped twice (a duplicate job's) keeps its first time.
 STAMP_SENT = """
-INSERT INTO record_sends (tenant_id, record_id, medium)
-SELECT $1, s.id, s.medium
-FROM unnest($2::uuid[], $3::text[]) AS s(id, medium)
+INSERT INTO record_sends (tenant_id, record_id, medium, message_id)
+SELECT $1, s.id, s.medium, s.message_id
+FROM unnest($2::uuid[], $3::text[], $4::text[]) AS s(id, medium, message_id)
 ORDER BY s.id, s.medium
 ON CONFLICT DO NOTHING
 """
@@ -129,13 +129,17 @@ async def stamp_sent(
     tenant_id: uuid.UUID,
     email_sent: Sequence[uuid.UUID],
     sms_sent: Sequence[uuid.UUID],
+    sms_ids: Mapping[uuid.UUID, str] | None = None,
 ) -> None:
-    """Record accepted sends (the first time of each stays)."""
+    """Record accepted sends (the first time of each stays), and the SMS provider's id of
+    each message sent now (``sms_ids``, by record): its status callbacks name it."""
     if not email_sent and not sms_sent:
         return
+    sms_ids = sms_ids or {}
     ids = [*email_sent, *sms_sent]
     mediums = [Medium.EMAIL.value] * len(email_sent) + [Medium.SMS.value] * len(sms_sent)
-    await conn.execute(STAMP_SENT, tenant_id, ids, mediums)
+    message_ids = [None] * len(email_sent) + [sms_ids.get(r) for r in sms_sent]
+    await conn.execute(STAMP_SENT, tenant_id, ids, mediums, message_ids)
 
 
 async def cancelled_batches(

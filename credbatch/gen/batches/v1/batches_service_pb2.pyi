@@ -3,6 +3,7 @@ from credbatch.gen.batches.v1 import record_pb2 as _record_pb2
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.api import resource_pb2 as _resource_pb2
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -144,3 +145,25 @@ class ResendInvitationsResponse(_message.Message):
     in_progress_count: int
     busy_count: int
     def __init__(self, batch: _Optional[_Union[_batch_pb2.Batch, _Mapping]] = ..., resent_count: _Optional[int] = ..., claimed_count: _Optional[int] = ..., revoked_count: _Optional[int] = ..., failed_count: _Optional[int] = ..., cancelled_count: _Optional[int] = ..., in_progress_count: _Optional[int] = ..., busy_count: _Optional[int] = ...) -> None: ...
+
+class UpdateRecordContactRequest(_message.Message):
+    __slots__ = ("name", "email", "phone", "update_mask")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    PHONE_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    email: str
+    phone: str
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, name: _Optional[str] = ..., email: _Optional[str] = ..., phone: _Optional[str] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdateRecordContactResponse(_message.Message):
+    __slots__ = ("batch", "record_state", "changed_fields")
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    RECORD_STATE_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELDS_FIELD_NUMBER: _ClassVar[int]
+    batch: _batch_pb2.Batch
+    record_state: _batch_pb2.RecordState
+    changed_fields: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, batch: _Optional[_Union[_batch_pb2.Batch, _Mapping]] = ..., record_state: _Optional[_Union[_batch_pb2.RecordState, str]] = ..., changed_fields: _Optional[_Iterable[str]] = ...) -> None: ...

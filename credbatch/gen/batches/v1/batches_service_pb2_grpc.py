@@ -83,6 +83,11 @@ class BatchStatusServiceStub:
                 request_serializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.ResendInvitationsRequest.SerializeToString,
                 response_deserializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.ResendInvitationsResponse.FromString,
                 _registered_method=True)
+        self.UpdateRecordContact = channel.unary_unary(
+                '/credbatch.batches.v1.BatchStatusService/UpdateRecordContact',
+                request_serializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.UpdateRecordContactRequest.SerializeToString,
+                response_deserializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.UpdateRecordContactResponse.FromString,
+                _registered_method=True)
 
 
 class BatchStatusServiceServicer:
@@ -165,8 +170,9 @@ class BatchStatusServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ResendInvitations(self, request, context):
-        """ResendInvitations sends the invitation of INVITED records of the batch again, for a holder
-        who lost the message or the wallet before claiming. Creator, org_admin, service. Each
+        """ResendInvitations sends the invitation of INVITED (and EXPIRED) records of the batch
+        again, for a holder who lost the message or the wallet before claiming, or let the link
+        run out. Creator, org_admin, service. Each
         record goes back through the outbox and the issuance worker sends it the batch's messages
         again, without issuing anything new. In an OID4VCI batch the record gets a fresh offer (a
         new pre-authorized code and transaction code); its old offer answers 410 Gone and its old
@@ -175,7 +181,23 @@ class BatchStatusServiceServicer:
         holder already took its credential (one grant, one credential: a wallet lost after the
         claim needs RevokeRecords and a new upload); a FAILED one is RetryFailedRecords' to send.
         FAILED_PRECONDITION for a cancelled batch; NOT_FOUND for a batch or record id the caller
-        cannot see.
+        cannot see. An EXPIRED record is resent too, with a new claim link lifetime.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateRecordContact(self, request, context):
+        """UpdateRecordContact changes the email and/or phone of one record (validated as an upload
+        validates them) and invites its holder again. Creator, org_admin, service. The record's
+        credential is the same one, offered again (nothing is issued twice and nothing is
+        revoked: the holder never had it); the old claim link and offer answer 410 Gone and a new
+        link, offer and transaction code go to the new contact. Works for an INVITED, EXPIRED or
+        FAILED record (a FAILED one is issued first when it has no credential yet) and for one
+        whose invitation bounced. INVALID_ARGUMENT with a field violation per bad value;
+        FAILED_PRECONDITION for a record CLAIMED, REVOKED, CANCELLED or still on its first way
+        (PENDING, QUEUED, ISSUED), or a cancelled batch; NOT_FOUND for a record the caller cannot
+        see. Every change is recorded (who, when, which field; never the old value).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -228,6 +250,11 @@ def add_BatchStatusServiceServicer_to_server(servicer, server):
                     servicer.ResendInvitations,
                     request_deserializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.ResendInvitationsRequest.FromString,
                     response_serializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.ResendInvitationsResponse.SerializeToString,
+            ),
+            'UpdateRecordContact': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateRecordContact,
+                    request_deserializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.UpdateRecordContactRequest.FromString,
+                    response_serializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.UpdateRecordContactResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -476,6 +503,33 @@ class BatchStatusService:
             '/credbatch.batches.v1.BatchStatusService/ResendInvitations',
             credbatch_dot_batches_dot_v1_dot_batches__service__pb2.ResendInvitationsRequest.SerializeToString,
             credbatch_dot_batches_dot_v1_dot_batches__service__pb2.ResendInvitationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateRecordContact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/credbatch.batches.v1.BatchStatusService/UpdateRecordContact',
+            credbatch_dot_batches_dot_v1_dot_batches__service__pb2.UpdateRecordContactRequest.SerializeToString,
+            credbatch_dot_batches_dot_v1_dot_batches__service__pb2.UpdateRecordContactResponse.FromString,
             options,
             channel_credentials,
             insecure,

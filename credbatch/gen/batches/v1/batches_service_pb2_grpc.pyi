@@ -75,8 +75,9 @@ class BatchStatusServiceStub:
     is revoked. Records already REVOKED are left as they are (a repeated call is harmless).
     """
     ResendInvitations: _grpc.UnaryUnaryMultiCallable[_batches_service_pb2.ResendInvitationsRequest, _batches_service_pb2.ResendInvitationsResponse]
-    """ResendInvitations sends the invitation of INVITED records of the batch again, for a holder
-    who lost the message or the wallet before claiming. Creator, org_admin, service. Each
+    """ResendInvitations sends the invitation of INVITED (and EXPIRED) records of the batch
+    again, for a holder who lost the message or the wallet before claiming, or let the link
+    run out. Creator, org_admin, service. Each
     record goes back through the outbox and the issuance worker sends it the batch's messages
     again, without issuing anything new. In an OID4VCI batch the record gets a fresh offer (a
     new pre-authorized code and transaction code); its old offer answers 410 Gone and its old
@@ -85,7 +86,19 @@ class BatchStatusServiceStub:
     holder already took its credential (one grant, one credential: a wallet lost after the
     claim needs RevokeRecords and a new upload); a FAILED one is RetryFailedRecords' to send.
     FAILED_PRECONDITION for a cancelled batch; NOT_FOUND for a batch or record id the caller
-    cannot see.
+    cannot see. An EXPIRED record is resent too, with a new claim link lifetime.
+    """
+    UpdateRecordContact: _grpc.UnaryUnaryMultiCallable[_batches_service_pb2.UpdateRecordContactRequest, _batches_service_pb2.UpdateRecordContactResponse]
+    """UpdateRecordContact changes the email and/or phone of one record (validated as an upload
+    validates them) and invites its holder again. Creator, org_admin, service. The record's
+    credential is the same one, offered again (nothing is issued twice and nothing is
+    revoked: the holder never had it); the old claim link and offer answer 410 Gone and a new
+    link, offer and transaction code go to the new contact. Works for an INVITED, EXPIRED or
+    FAILED record (a FAILED one is issued first when it has no credential yet) and for one
+    whose invitation bounced. INVALID_ARGUMENT with a field violation per bad value;
+    FAILED_PRECONDITION for a record CLAIMED, REVOKED, CANCELLED or still on its first way
+    (PENDING, QUEUED, ISSUED), or a cancelled batch; NOT_FOUND for a record the caller cannot
+    see. Every change is recorded (who, when, which field; never the old value).
     """
 
 @_typing.type_check_only
@@ -134,8 +147,9 @@ class BatchStatusServiceAsyncStub(BatchStatusServiceStub):
     is revoked. Records already REVOKED are left as they are (a repeated call is harmless).
     """
     ResendInvitations: _aio.UnaryUnaryMultiCallable[_batches_service_pb2.ResendInvitationsRequest, _batches_service_pb2.ResendInvitationsResponse]  # type: ignore[assignment]
-    """ResendInvitations sends the invitation of INVITED records of the batch again, for a holder
-    who lost the message or the wallet before claiming. Creator, org_admin, service. Each
+    """ResendInvitations sends the invitation of INVITED (and EXPIRED) records of the batch
+    again, for a holder who lost the message or the wallet before claiming, or let the link
+    run out. Creator, org_admin, service. Each
     record goes back through the outbox and the issuance worker sends it the batch's messages
     again, without issuing anything new. In an OID4VCI batch the record gets a fresh offer (a
     new pre-authorized code and transaction code); its old offer answers 410 Gone and its old
@@ -144,7 +158,19 @@ class BatchStatusServiceAsyncStub(BatchStatusServiceStub):
     holder already took its credential (one grant, one credential: a wallet lost after the
     claim needs RevokeRecords and a new upload); a FAILED one is RetryFailedRecords' to send.
     FAILED_PRECONDITION for a cancelled batch; NOT_FOUND for a batch or record id the caller
-    cannot see.
+    cannot see. An EXPIRED record is resent too, with a new claim link lifetime.
+    """
+    UpdateRecordContact: _aio.UnaryUnaryMultiCallable[_batches_service_pb2.UpdateRecordContactRequest, _batches_service_pb2.UpdateRecordContactResponse]  # type: ignore[assignment]
+    """UpdateRecordContact changes the email and/or phone of one record (validated as an upload
+    validates them) and invites its holder again. Creator, org_admin, service. The record's
+    credential is the same one, offered again (nothing is issued twice and nothing is
+    revoked: the holder never had it); the old claim link and offer answer 410 Gone and a new
+    link, offer and transaction code go to the new contact. Works for an INVITED, EXPIRED or
+    FAILED record (a FAILED one is issued first when it has no credential yet) and for one
+    whose invitation bounced. INVALID_ARGUMENT with a field violation per bad value;
+    FAILED_PRECONDITION for a record CLAIMED, REVOKED, CANCELLED or still on its first way
+    (PENDING, QUEUED, ISSUED), or a cancelled batch; NOT_FOUND for a record the caller cannot
+    see. Every change is recorded (who, when, which field; never the old value).
     """
 
 class BatchStatusServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -244,8 +270,9 @@ class BatchStatusServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _batches_service_pb2.ResendInvitationsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_batches_service_pb2.ResendInvitationsResponse, _abc.Awaitable[_batches_service_pb2.ResendInvitationsResponse]]:
-        """ResendInvitations sends the invitation of INVITED records of the batch again, for a holder
-        who lost the message or the wallet before claiming. Creator, org_admin, service. Each
+        """ResendInvitations sends the invitation of INVITED (and EXPIRED) records of the batch
+        again, for a holder who lost the message or the wallet before claiming, or let the link
+        run out. Creator, org_admin, service. Each
         record goes back through the outbox and the issuance worker sends it the batch's messages
         again, without issuing anything new. In an OID4VCI batch the record gets a fresh offer (a
         new pre-authorized code and transaction code); its old offer answers 410 Gone and its old
@@ -254,7 +281,25 @@ class BatchStatusServiceServicer(metaclass=_abc_1.ABCMeta):
         holder already took its credential (one grant, one credential: a wallet lost after the
         claim needs RevokeRecords and a new upload); a FAILED one is RetryFailedRecords' to send.
         FAILED_PRECONDITION for a cancelled batch; NOT_FOUND for a batch or record id the caller
-        cannot see.
+        cannot see. An EXPIRED record is resent too, with a new claim link lifetime.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateRecordContact(
+        self,
+        request: _batches_service_pb2.UpdateRecordContactRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_batches_service_pb2.UpdateRecordContactResponse, _abc.Awaitable[_batches_service_pb2.UpdateRecordContactResponse]]:
+        """UpdateRecordContact changes the email and/or phone of one record (validated as an upload
+        validates them) and invites its holder again. Creator, org_admin, service. The record's
+        credential is the same one, offered again (nothing is issued twice and nothing is
+        revoked: the holder never had it); the old claim link and offer answer 410 Gone and a new
+        link, offer and transaction code go to the new contact. Works for an INVITED, EXPIRED or
+        FAILED record (a FAILED one is issued first when it has no credential yet) and for one
+        whose invitation bounced. INVALID_ARGUMENT with a field violation per bad value;
+        FAILED_PRECONDITION for a record CLAIMED, REVOKED, CANCELLED or still on its first way
+        (PENDING, QUEUED, ISSUED), or a cancelled batch; NOT_FOUND for a record the caller cannot
+        see. Every change is recorded (who, when, which field; never the old value).
         """
 
 def add_BatchStatusServiceServicer_to_server(servicer: BatchStatusServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
