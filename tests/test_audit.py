@@ -137,9 +137,9 @@ async def test_a_refusal_is_recorded_in_its_own_transaction(app_pool: asyncpg.Po
             tenant_transaction(app_pool, admin(tenant)) as conn,
         ):
             await audit.record(conn, admin(tenant), Action.BATCH_CANCEL, "batches/9")
-            raise FailedPrecondition("finished", reason="BATCH_FINISHED")
+            raise FailedPrecondition("cancelled", reason="BATCH_CANCELLED")
     (entry,) = await _entries(app_pool, tenant)
-    assert (entry["outcome"], entry["request_id"]) == ("BATCH_FINISHED", "r-9")
+    assert (entry["outcome"], entry["request_id"]) == ("BATCH_CANCELLED", "r-9")
 
 
 async def test_platform_failures_are_not_recorded(app_pool: asyncpg.Pool) -> None:
@@ -148,7 +148,7 @@ async def test_platform_failures_are_not_recorded(app_pool: asyncpg.Pool) -> Non
         async with audit.failures_recorded(
             app_pool, admin(tenant), Action.BATCH_CANCEL, "batches/9"
         ):
-            raise Unavailable("database down")
+            raise Unavailable("database down", reason="DATABASE_UNAVAILABLE")
     assert await _entries(app_pool, tenant) == []
 
 
@@ -160,11 +160,13 @@ async def test_invalid_arguments_record_how_many_fields_not_their_text(
     tenant = uuid.uuid4()
     error = InvalidArgument(
         "bad",
-        violations=[FieldViolation("rows[3].email", "'ada@example.org' is not an address")],
+        violations=[
+            FieldViolation("rows[3].email", "'ada@example.org' is not an address", "INVALID_EMAIL")
+        ],
     )
     await audit.record_failure(app_pool, admin(tenant), Action.BATCH_UPLOAD, "batches", error)
     (entry,) = await _entries(app_pool, tenant)
-    assert entry["outcome"] == "INVALID_ARGUMENT"
+    assert entry["outcome"] == "INVALID_EMAIL"
     assert entry["details"] == {"violations": 1}
 
 

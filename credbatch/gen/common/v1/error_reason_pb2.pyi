@@ -127,6 +127,8 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     INVALID_PHONE: _ClassVar[ErrorReason]
     INVALID_URL: _ClassVar[ErrorReason]
     INVALID_ENUM: _ClassVar[ErrorReason]
+    MEDIUM_NOT_USED: _ClassVar[ErrorReason]
+    RECORD_NOT_CORRECTABLE: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 MISSING_TOKEN: ErrorReason
 INVALID_TOKEN: ErrorReason
@@ -248,3 +250,5 @@ INVALID_EMAIL: ErrorReason
 INVALID_PHONE: ErrorReason
 INVALID_URL: ErrorReason
 INVALID_ENUM: ErrorReason
+MEDIUM_NOT_USED: ErrorReason
+RECORD_NOT_CORRECTABLE: ErrorReason
