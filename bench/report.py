@@ -1,0 +1,167 @@
+"""DownloadBatchReport benchmark: rows/s streamed and the service's peak memory.
+
+Arranges, once per size, a batch of ``--rows`` records in the dedicated database
+``credbatch_bench_report`` (owner-side INSERT ... generate_series: most records INVITED, one
+in fifty FAILED with an error message, one in a thousand holding a comma and a quote so the
+quoting path runs too), starts ``python -m services.batch_status`` as its own process and
+downloads the whole report through gRPC as the application role (RLS applying), counting the
+CSV rows received. Peak memory is the service's VmHWM from /proc after the downloads.
+
+``--root`` runs the service from another checkout (e.g. a worktree of the previous revision),
+so that two revisions can be measured alternately in one sitting on the same data.
+
+    python -m bench.report --rows 1000000 [--root /tmp/before] [--downloads 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import grpc
+
+from bench.status import _free_port, _wait_serving
+from credbatch.auth.tokens import mint_dev_token
+from credbatch.config import load_settings
+from credbatch.db.migrate import ensure_database, migrate
+from credbatch.gen.batches.v1 import batches_service_pb2, batches_service_pb2_grpc
+
+DATABASE = "credbatch_bench_report"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+async def arrange(owner_url: str, rows: int) -> tuple[uuid.UUID, uuid.UUID]:
+    """The tenant and batch of ``rows`` records (made once per size, then reused)."""
+    tenant = uuid.uuid5(uuid.NAMESPACE_URL, f"credbatch-bench-report-{rows}")
+    conn = await asyncpg.connect(owner_url)
+    try:
+        found = await conn.fetchval(
+            "SELECT id FROM batches WHERE tenant_id = $1 AND total_records = $2", tenant, rows
+        )
+        if found is not None:
+            return tenant, found
+        started = time.perf_counter()
+        schema, batch = uuid.uuid4(), uuid.uuid4()
+        await conn.execute("INSERT INTO tenants (id) VALUES ($1)", tenant)
+        await conn.execute(
+            "INSERT INTO credential_schemas (tenant_id, id, display_name, created_by)"
+            " VALUES ($1, $2, 'Diploma', 'bench')",
+            tenant,
+            schema,
+        )
+        await conn.execute(
+            "INSERT INTO credential_schema_versions (tenant_id, schema_id, version,"
+            " attributes, created_by) VALUES ($1, $2, 1, '[]', 'bench')",
+            tenant,
+            schema,
+        )
+        await conn.execute(
+            "INSERT INTO batches (tenant_id, id, schema_id, schema_version, mediums, creator,"
+            " department, filename, total_records, state)"
+            " VALUES ($1, $2, $3, 1, ARRAY['EMAIL', 'SMS'], 'ana', 'default', 'report.csv', $4,"
+            " 'IN_PROGRESS')",
+            tenant,
+            batch,
+            schema,
+            rows,
+        )
+        await conn.execute(
+            """
+            INSERT INTO records (tenant_id, id, batch_id, row_number, state, email, phone,
+                                 error_code, error_message)
+            SELECT $1, gen_random_uuid(), $2, g,
+                   CASE WHEN g % 50 = 0 THEN 'FAILED' ELSE 'INVITED' END,
+                   'holder' || g || '@example.org', '+1415' || lpad(g::text, 7, '0'),
+                   CASE WHEN g % 50 = 0 THEN 'SMTP_REJECTED' END,
+                   CASE WHEN g % 1000 = 0 THEN 'mailbox "full", try later'
+                        WHEN g % 50 = 0 THEN 'mailbox unavailable' END
+            FROM generate_series(1, $3::int) AS g
+            """,
+            tenant,
+            batch,
+            rows,
+        )
+        await conn.execute("VACUUM (ANALYZE) records")
+        print(f"arranged {rows:,} records in {time.perf_counter() - started:.1f} s")
+        return tenant, batch
+    finally:
+        await conn.close()
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--downloads", type=int, default=2)
+    parser.add_argument("--root", type=Path, default=ROOT, help="checkout to run the service from")
+    args = parser.parse_args()
+    base = load_settings()
+    owner_url = _with_database(base.database_url, DATABASE)
+    app_url = _with_database(base.app_database_url, DATABASE)
+    await ensure_database(owner_url)
+    await migrate(owner_url)
+    tenant, batch = await arrange(owner_url, args.rows)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "CREDBATCH_DATABASE_URL": owner_url,
+        "CREDBATCH_APP_DATABASE_URL": app_url,
+        "CREDBATCH_BATCHES_PORT": str(port),
+        "CREDBATCH_KEK": base.kek or "",
+        "OTEL_SDK_DISABLED": "true",
+        "PYTHONPATH": str(args.root),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.batch_status"],
+        cwd=args.root,
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
+    token = mint_dev_token(base, tenant=tenant, sub="root", roles=["org_admin"], departments=[])
+    md = (("authorization", f"Bearer {token}"),)
+    try:
+        await _wait_serving(port, proc)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = batches_service_pb2_grpc.BatchStatusServiceStub(channel)
+            request = batches_service_pb2.DownloadBatchReportRequest(name=f"batches/{batch}")
+            rates = []
+            for _ in range(args.downloads):
+                received = 0
+                started = time.perf_counter()
+                async for reply in stub.DownloadBatchReport(request, metadata=md):
+                    received += reply.chunk.count(b"\n")
+                elapsed = time.perf_counter() - started
+                # The header row, and the quoted messages hold no line break.
+                assert received - 1 == args.rows, received
+                rates.append(args.rows / elapsed)
+        print(
+            f"{args.root.name}: {args.rows:,} rows, load average {os.getloadavg()[0]:.1f}: "
+            f"{', '.join(f'{r:,.0f}' for r in rates)} rows/s; service peak RSS (VmHWM) "
+            f"{_peak_rss_mb(proc.pid):.0f} MB"
+        )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
