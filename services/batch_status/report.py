@@ -59,11 +59,15 @@ def escape_cell(value: str) -> str:
 
 
 def escape_cell_sql(expression: str) -> str:
-    """SQL of ``escape_cell`` applied to a text ``expression``; NULL for NULL or ''."""
+    """SQL of ``escape_cell`` applied to a text ``expression``; NULL for NULL or ''.
+
+    ``ascii`` reads the first character without copying the text, and the pattern runs only
+    on cells that start with a sign.
+    """
     e = f"({expression})"
     return (
-        f"NULLIF(CASE WHEN left({e}, 1) IN ('=', '@', E'\\t', E'\\r')"
-        f" OR (left({e}, 1) IN ('+', '-') AND {e} !~ '^[+-]([0-9]+(\\.[0-9]*)?|\\.[0-9]+)$')"
+        f"NULLIF(CASE WHEN ascii({e}) IN (61, 64, 9, 13) OR (ascii({e}) IN (43, 45)"
+        f" AND {e} !~ '^[+-]([0-9]+(\\.[0-9]*)?|\\.[0-9]+)$')"
         f" THEN '''' || {e} ELSE {e} END, '')"
     )
 
@@ -71,15 +75,16 @@ def escape_cell_sql(expression: str) -> str:
 _MESSAGE = "CASE WHEN r.state = 'REVOKED' THEN r.revoke_reason ELSE r.error_message END"
 # updated_at as Python's isoformat() in UTC with a Z: a fraction only when it is not zero.
 _UPDATED_AT = (
-    "to_char(r.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS')"
-    " || CASE WHEN extract(microseconds FROM r.updated_at) % 1000000 = 0 THEN ''"
-    " ELSE to_char(r.updated_at AT TIME ZONE 'UTC', '.US') END || 'Z'"
+    "replace(to_char(r.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
+    " '.000000Z', 'Z')"
 )
-# A revoked record's only message is why it was revoked ($5 is the public base URL).
+# A revoked record's only message is why it was revoked. $5 is the certificate links' common
+# start, already escaped: the rest of a link follows a slash, so a link is never a number and
+# is escaped exactly when its start is.
 _PAGE = f"""
 SELECT r.row_number, {escape_cell_sql("r.email")}, {escape_cell_sql("r.phone")}, r.state, c.id,
-       {escape_cell_sql("($5::text || '/c/' || cert.id)")}, {escape_cell_sql("r.error_code")},
-       {escape_cell_sql(_MESSAGE)}, {_UPDATED_AT}
+       $5::text || cert.id, {escape_cell_sql("r.error_code")}, {escape_cell_sql(_MESSAGE)},
+       {_UPDATED_AT}
 FROM records r
 LEFT JOIN credentials c ON c.tenant_id = r.tenant_id AND c.record_id = r.id
 LEFT JOIN certificates cert ON cert.tenant_id = r.tenant_id AND cert.record_id = r.id
@@ -134,7 +139,7 @@ async def report_chunks(
     The caller has checked that the batch is visible (an invisible batch has no visible
     records either, so the report would only be a header).
     """
-    base_url = public_url.rstrip("/")
+    link_start = escape_cell(f"{public_url.rstrip('/')}/c/")
     wanted = sorted({s.value for s in states}) or None
     pending = bytearray(",".join(COLUMNS).encode() + b"\r\n")
     after = 0
@@ -146,7 +151,7 @@ async def report_chunks(
 
         async with tenant_transaction(pool, scope, readonly=True) as conn:
             await conn.copy_from_query(
-                _PAGE, batch_id, after, wanted, page_rows, base_url, output=collect, format="csv"
+                _PAGE, batch_id, after, wanted, page_rows, link_start, output=collect, format="csv"
             )
         page, records, last = crlf_records(b"".join(parts))
         del parts[:]
