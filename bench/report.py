@@ -5,7 +5,9 @@ Arranges, once per size, a batch of ``--rows`` records in the dedicated database
 in fifty FAILED with an error message, one in a thousand holding a comma and a quote so the
 quoting path runs too), starts ``python -m services.batch_status`` as its own process and
 downloads the whole report through gRPC as the application role (RLS applying), counting the
-CSV rows received. Peak memory is the service's VmHWM from /proc after the downloads.
+CSV rows received. Peak memory is the service's VmHWM from /proc after the downloads; CPU
+per row is the service's and its PostgreSQL backends' (utime + stime from /proc), which a
+shared machine's load does not inflate as it does wall time.
 
 ``--root`` runs the service from another checkout (e.g. a worktree of the previous revision),
 so that two revisions can be measured alternately in one sitting on the same data.
@@ -36,6 +38,7 @@ from credbatch.gen.batches.v1 import batches_service_pb2, batches_service_pb2_gr
 
 DATABASE = "credbatch_bench_report"
 ROOT = Path(__file__).resolve().parents[1]
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _with_database(url: str, name: str) -> str:
@@ -101,6 +104,27 @@ async def arrange(owner_url: str, rows: int) -> tuple[uuid.UUID, uuid.UUID]:
         await conn.close()
 
 
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+
+
+async def _backend_cpu(owner_url: str) -> dict[int, float]:
+    """CPU seconds of every PostgreSQL backend connected to the benchmark's database."""
+    conn = await asyncpg.connect(owner_url)
+    try:
+        pids = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            DATABASE,
+        )
+    finally:
+        await conn.close()
+    return {row["pid"]: _cpu_seconds(row["pid"]) for row in pids}
+
+
 def _peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -144,6 +168,10 @@ async def main() -> None:
             stub = batches_service_pb2_grpc.BatchStatusServiceStub(channel)
             request = batches_service_pb2.DownloadBatchReportRequest(name=f"batches/{batch}")
             rates = []
+            async for _ in stub.DownloadBatchReport(request, metadata=md):
+                pass  # warm-up: the pool's connections open, the first plans are made
+            backends = await _backend_cpu(owner_url)
+            service_cpu = _cpu_seconds(proc.pid)
             for _ in range(args.downloads):
                 received = 0
                 started = time.perf_counter()
@@ -153,10 +181,15 @@ async def main() -> None:
                 # The header row, and the quoted messages hold no line break.
                 assert received - 1 == args.rows, received
                 rates.append(args.rows / elapsed)
+            service_cpu = _cpu_seconds(proc.pid) - service_cpu
+            after = await _backend_cpu(owner_url)
+            backend_cpu = sum(cpu - backends.get(pid, 0.0) for pid, cpu in after.items())
+        per_row = 1e6 / (args.rows * args.downloads)
         print(
             f"{args.root.name}: {args.rows:,} rows, load average {os.getloadavg()[0]:.1f}: "
             f"{', '.join(f'{r:,.0f}' for r in rates)} rows/s; service peak RSS (VmHWM) "
-            f"{_peak_rss_mb(proc.pid):.0f} MB"
+            f"{_peak_rss_mb(proc.pid):.0f} MB; CPU per row: service "
+            f"{service_cpu * per_row:.2f} us, PostgreSQL {backend_cpu * per_row:.2f} us"
         )
     finally:
         proc.terminate()

@@ -20,6 +20,8 @@ one inside a quoted cell) becomes CRLF.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -124,6 +126,20 @@ def crlf_records(page: bytes) -> tuple[bytes, int, int]:
     return bytes(out), records, last
 
 
+async def _page(
+    pool: asyncpg.Pool, scope: TenantScope, arguments: tuple[object, ...]
+) -> tuple[bytes, int, int]:
+    """One page as CSV with CRLF record ends, its record count and its last record's start."""
+    parts: list[bytes] = []
+
+    async def collect(data: bytes) -> None:
+        parts.append(data)
+
+    async with tenant_transaction(pool, scope, readonly=True) as conn:
+        await conn.copy_from_query(_PAGE, *arguments, output=collect, format="csv")
+    return crlf_records(b"".join(parts))
+
+
 async def report_chunks(
     pool: asyncpg.Pool,
     scope: TenantScope,
@@ -136,32 +152,38 @@ async def report_chunks(
 ) -> AsyncIterator[bytes]:
     """CSV bytes of the batch's records in row order, in chunks of at most ``chunk_bytes``.
 
+    The next page is read while the current one is sent, so the database and the stream
+    work at the same time; at most two pages are held.
+
     The caller has checked that the batch is visible (an invisible batch has no visible
     records either, so the report would only be a header).
     """
     link_start = escape_cell(f"{public_url.rstrip('/')}/c/")
     wanted = sorted({s.value for s in states}) or None
+
+    def read(after: int) -> asyncio.Task[tuple[bytes, int, int]]:
+        arguments = (batch_id, after, wanted, page_rows, link_start)
+        return asyncio.ensure_future(_page(pool, scope, arguments))
+
     pending = bytearray(",".join(COLUMNS).encode() + b"\r\n")
-    after = 0
-    while True:
-        parts: list[bytes] = []
-
-        async def collect(data: bytes, parts: list[bytes] = parts) -> None:
-            parts.append(data)
-
-        async with tenant_transaction(pool, scope, readonly=True) as conn:
-            await conn.copy_from_query(
-                _PAGE, batch_id, after, wanted, page_rows, link_start, output=collect, format="csv"
-            )
-        page, records, last = crlf_records(b"".join(parts))
-        del parts[:]
-        pending += page
-        while len(pending) >= chunk_bytes:
-            yield bytes(pending[:chunk_bytes])
-            del pending[:chunk_bytes]
-        if records < page_rows:
-            break
-        # Each record starts with its row number, never quoted.
-        after = int(page[last : page.index(b",", last)])
+    reading: asyncio.Task[tuple[bytes, int, int]] | None = read(0)
+    try:
+        while reading is not None:
+            page, records, last = await reading
+            reading = None
+            if records == page_rows:
+                # Each record starts with its row number, never quoted.
+                reading = read(int(page[last : page.index(b",", last)]))
+            pending += page
+            del page
+            while len(pending) >= chunk_bytes:
+                yield bytes(pending[:chunk_bytes])
+                del pending[:chunk_bytes]
+    finally:
+        if reading is not None:
+            # The caller stopped reading (or failed): the page read ahead is not wanted.
+            reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reading
     if pending:
         yield bytes(pending)
