@@ -111,18 +111,14 @@ async def run(clients: int, seconds: float, root: Path, profile_to: Path | None)
             stub = uploads_service_pb2_grpc.UploadServiceStub(channel)
             # Warm-up: the pool's connections, prepared statements, the schema's first use.
             warm = time.perf_counter() + 1.0
-            await asyncio.gather(
-                *(client(stub, md, schema, warm, []) for md, schema in zip(metadata, schemas, strict=True))
-            )
+            pairs = list(zip(metadata, schemas, strict=True))
+            await asyncio.gather(*(client(stub, md, schema, warm, []) for md, schema in pairs))
             latencies: list[float] = []
             cpu_before = cpu_seconds(service.pid)
             started = time.perf_counter()
             until = started + seconds
             await asyncio.gather(
-                *(
-                    client(stub, md, schema, until, latencies)
-                    for md, schema in zip(metadata, schemas, strict=True)
-                )
+                *(client(stub, md, schema, until, latencies) for md, schema in pairs)
             )
             elapsed = time.perf_counter() - started
             cpu = cpu_seconds(service.pid) - cpu_before
