@@ -5,7 +5,9 @@ Starts ``python -m services.uploads`` as its own process (as ``bench/upload.py``
 in a fresh tenant per client (a tenant runs at most a few uploads at once), and lets
 ``--clients`` concurrent clients upload one-row batches (EMAIL,
 each with its own request id, stored: not validate_only) for ``--seconds``. Prints uploads/s,
-latency percentiles and the uploads process's CPU per upload (utime + stime from /proc).
+latency percentiles and the CPU per upload of the uploads process and of the PostgreSQL
+backends it opened (utime + stime from /proc; the backends are those of application
+``uploads`` on the database started after the service).
 ``--profile FILE`` runs the service under cProfile and writes its statistics there.
 
     python -m bench.small_uploads --clients 20 --seconds 15
@@ -23,6 +25,7 @@ import time
 import uuid
 from pathlib import Path
 
+import asyncpg
 import grpc
 
 from bench.upload import create_schema, free_port, wait_ready
@@ -37,8 +40,25 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+
+
+async def backend_cpu(owner_url: str, since: float) -> dict[int, float]:
+    """CPU seconds of the PostgreSQL backends the uploads process opened (since ``since``)."""
+    conn = await asyncpg.connect(owner_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND application_name = 'uploads' AND backend_start >= to_timestamp($1)",
+            since,
+        )
+    finally:
+        await conn.close()
+    return {row["pid"]: cpu_seconds(row["pid"]) for row in rows}
 
 
 async def client(
@@ -86,6 +106,7 @@ async def run(clients: int, seconds: float, root: Path, profile_to: Path | None)
         "OTEL_SDK_DISABLED": "true",
         "PYTHONPATH": str(root),
     }
+    service_start = time.time()
     profile = ["-m", "cProfile", "-o", str(profile_to)] if profile_to else []
     service = subprocess.Popen(
         [sys.executable, *profile, "-m", "services.uploads"],
@@ -115,6 +136,7 @@ async def run(clients: int, seconds: float, root: Path, profile_to: Path | None)
             await asyncio.gather(*(client(stub, md, schema, warm, []) for md, schema in pairs))
             latencies: list[float] = []
             cpu_before = cpu_seconds(service.pid)
+            backends = await backend_cpu(settings.database_url, service_start)
             started = time.perf_counter()
             until = started + seconds
             await asyncio.gather(
@@ -122,12 +144,15 @@ async def run(clients: int, seconds: float, root: Path, profile_to: Path | None)
             )
             elapsed = time.perf_counter() - started
             cpu = cpu_seconds(service.pid) - cpu_before
+            after = await backend_cpu(settings.database_url, service_start)
+            db_cpu = sum(value - backends.get(pid, 0.0) for pid, value in after.items())
         ms = sorted(x * 1000 for x in latencies)
         q = statistics.quantiles(ms, n=100)
         print(
             f"{root.name}: {clients} clients, {len(ms)} one-row uploads in {elapsed:.1f} s = "
             f"{len(ms) / elapsed:,.0f} uploads/s; p50 {q[49]:.1f} ms, p95 {q[94]:.1f} ms, "
-            f"p99 {q[98]:.1f} ms; uploads process CPU {cpu * 1000 / len(ms):.2f} ms per upload; "
+            f"p99 {q[98]:.1f} ms; CPU per upload: uploads process {cpu * 1000 / len(ms):.2f} ms, "
+            f"its PostgreSQL backends {db_cpu * 1000 / len(ms):.2f} ms; "
             f"load average {os.getloadavg()[0]:.1f}"
         )
     finally:
