@@ -25,12 +25,12 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import grpc
 
-from bench.status import _free_port, _wait_serving
+from bench.status import _free_port, _wait_serving, _with_database
+from bench.upload import peak_rss_mb
 from credbatch.auth.tokens import mint_dev_token
 from credbatch.config import load_settings
 from credbatch.db.migrate import ensure_database, migrate
@@ -39,11 +39,6 @@ from credbatch.gen.batches.v1 import batches_service_pb2, batches_service_pb2_gr
 DATABASE = "credbatch_bench_report"
 ROOT = Path(__file__).resolve().parents[1]
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
 async def arrange(owner_url: str, rows: int) -> tuple[uuid.UUID, uuid.UUID]:
@@ -104,7 +99,7 @@ async def arrange(owner_url: str, rows: int) -> tuple[uuid.UUID, uuid.UUID]:
         await conn.close()
 
 
-def _cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except FileNotFoundError:
@@ -122,14 +117,7 @@ async def _backend_cpu(owner_url: str) -> dict[int, float]:
         )
     finally:
         await conn.close()
-    return {row["pid"]: _cpu_seconds(row["pid"]) for row in pids}
-
-
-def _peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    return {row["pid"]: cpu_seconds(row["pid"]) for row in pids}
 
 
 async def main() -> None:
@@ -171,7 +159,7 @@ async def main() -> None:
             async for _ in stub.DownloadBatchReport(request, metadata=md):
                 pass  # warm-up: the pool's connections open, the first plans are made
             backends = await _backend_cpu(owner_url)
-            service_cpu = _cpu_seconds(proc.pid)
+            service_cpu = cpu_seconds(proc.pid)
             for _ in range(args.downloads):
                 received = 0
                 started = time.perf_counter()
@@ -181,14 +169,14 @@ async def main() -> None:
                 # The header row, and the quoted messages hold no line break.
                 assert received - 1 == args.rows, received
                 rates.append(args.rows / elapsed)
-            service_cpu = _cpu_seconds(proc.pid) - service_cpu
+            service_cpu = cpu_seconds(proc.pid) - service_cpu
             after = await _backend_cpu(owner_url)
             backend_cpu = sum(cpu - backends.get(pid, 0.0) for pid, cpu in after.items())
         per_row = 1e6 / (args.rows * args.downloads)
         print(
             f"{args.root.name}: {args.rows:,} rows, load average {os.getloadavg()[0]:.1f}: "
             f"{', '.join(f'{r:,.0f}' for r in rates)} rows/s; service peak RSS (VmHWM) "
-            f"{_peak_rss_mb(proc.pid):.0f} MB; CPU per row: service "
+            f"{peak_rss_mb(proc.pid):.0f} MB; CPU per row: service "
             f"{service_cpu * per_row:.2f} us, PostgreSQL {backend_cpu * per_row:.2f} us"
         )
     finally:

@@ -23,11 +23,14 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import grpc
 
+from bench.report import cpu_seconds
 from bench.upload import create_schema, free_port, wait_ready
 from credbatch.auth.tokens import mint_dev_token
 from credbatch.config import load_settings
@@ -36,15 +39,6 @@ from credbatch.gen.common.v1 import medium_pb2
 from credbatch.gen.uploads.v1 import uploads_service_pb2, uploads_service_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[1]
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
 
 
 async def backend_cpu(owner_url: str, since: float) -> dict[int, float]:
@@ -61,8 +55,15 @@ async def backend_cpu(owner_url: str, since: float) -> dict[int, float]:
     return {row["pid"]: cpu_seconds(row["pid"]) for row in rows}
 
 
+async def one_row(
+    header: uploads_service_pb2.UploadBatchHeader, body: bytes
+) -> AsyncIterator[uploads_service_pb2.UploadBatchRequest]:
+    yield uploads_service_pb2.UploadBatchRequest(header=header)
+    yield uploads_service_pb2.UploadBatchRequest(chunk=body)
+
+
 async def client(
-    stub: uploads_service_pb2_grpc.UploadServiceStub,
+    stub: Any,
     metadata: tuple[tuple[str, str], ...],
     schema: str,
     until: float,
@@ -76,19 +77,14 @@ async def client(
             "email,name,age,born,score,level\r\n"
             f"{holder}@example.com,Holder {n},{18 + n % 70},1980-01-1{n % 10},{n}.25,Gold\r\n"
         ).encode()
-        requests = [
-            uploads_service_pb2.UploadBatchRequest(
-                header=uploads_service_pb2.UploadBatchHeader(
-                    schema=schema,
-                    mediums=[medium_pb2.MEDIUM_EMAIL],
-                    filename="one.csv",
-                    request_id=str(uuid.uuid4()),
-                )
-            ),
-            uploads_service_pb2.UploadBatchRequest(chunk=body),
-        ]
+        header = uploads_service_pb2.UploadBatchHeader(
+            schema=schema,
+            mediums=[medium_pb2.MEDIUM_EMAIL],
+            filename="one.csv",
+            request_id=str(uuid.uuid4()),
+        )
         started = time.perf_counter()
-        response = await stub.UploadBatch(iter(requests), metadata=metadata)
+        response = await stub.UploadBatch(one_row(header, body), metadata=metadata)
         latencies.append(time.perf_counter() - started)
         assert response.report.valid and response.batch.name
 
