@@ -1,10 +1,10 @@
 """The per-record report of a batch as CSV, streamed in chunks with constant memory.
 
-Rows are read in keyset pages over (batch, row_number) (the records' unique key), each page in
-its own short read-only transaction, so a slow client holds neither a connection nor a
-snapshot between pages. PostgreSQL writes each page as CSV itself (``COPY (SELECT ...) TO
-STDOUT``, the tenant's row-level security applying as to any query): the service forwards
-bytes with no Python step per row or cell, and holds one page at a time.
+Rows are read in pages, ranges of row numbers over (batch, row_number) (the records' unique
+key), each page in its own short read-only transaction, so a slow client holds neither a
+connection nor a snapshot between pages. PostgreSQL writes each page as CSV itself (``COPY
+(SELECT ...) TO STDOUT``, the tenant's row-level security applying as to any query): the
+service forwards bytes with no Python step per row or cell, and holds a few pages at most.
 
 Cells that a spreadsheet would evaluate are escaped the OWASP way, with a leading single quote;
 the file is also read by programs, so nothing else is touched. A signed plain number, such as
@@ -21,6 +21,7 @@ one inside a quoted cell) becomes CRLF.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import re
 import uuid
@@ -33,6 +34,7 @@ from credbatch.tenancy import TenantScope, tenant_transaction
 
 CHUNK_BYTES = 1024 * 1024
 PAGE_ROWS = 10_000
+READ_AHEAD = 2
 COLUMNS = (
     "row_number",
     "email",
@@ -91,45 +93,36 @@ FROM records r
 LEFT JOIN credentials c ON c.tenant_id = r.tenant_id AND c.record_id = r.id
 LEFT JOIN certificates cert ON cert.tenant_id = r.tenant_id AND cert.record_id = r.id
 WHERE r.tenant_id = app_tenant() AND r.batch_id = $1 AND r.row_number > $2
-  AND ($3::text[] IS NULL OR r.state = ANY ($3::text[]))
+  AND r.row_number <= $4 AND ($3::text[] IS NULL OR r.state = ANY ($3::text[]))
 ORDER BY r.row_number
-LIMIT $4
+"""
+_LAST_ROW = """
+SELECT max(row_number) FROM records WHERE tenant_id = app_tenant() AND batch_id = $1
 """
 
 
-def crlf_records(page: bytes) -> tuple[bytes, int, int]:
-    """COPY's CSV ``page`` with CRLF record ends; its record count; where its last one starts.
+def crlf_records(page: bytes) -> bytes:
+    """COPY's CSV ``page`` with CRLF record ends.
 
     A record ends at an LF outside quotes: one with an even number of quotes before it in the
     page, since quotes inside a quoted cell come doubled. An LF inside a cell stays as it is.
     """
     if b'"' not in page:
         # Nothing is quoted, so every LF ends a record.
-        converted = page.replace(b"\n", b"\r\n")
-        last = converted.rfind(b"\n", 0, len(converted) - 1) + 1
-        return converted, page.count(b"\n"), last
+        return page.replace(b"\n", b"\r\n")
     out = bytearray()
-    records = 0
-    start = last = 0
     quotes = 0
     pieces = page.split(b"\n")
     for piece in pieces[:-1]:
         out += piece
         quotes += piece.count(b'"')
-        if quotes % 2:
-            out += b"\n"
-            continue
-        out += b"\r\n"
-        records += 1
-        last, start = start, len(out)
+        out += b"\n" if quotes % 2 else b"\r\n"
     out += pieces[-1]
-    return bytes(out), records, last
+    return bytes(out)
 
 
-async def _page(
-    pool: asyncpg.Pool, scope: TenantScope, arguments: tuple[object, ...]
-) -> tuple[bytes, int, int]:
-    """One page as CSV with CRLF record ends, its record count and its last record's start."""
+async def _page(pool: asyncpg.Pool, scope: TenantScope, arguments: tuple[object, ...]) -> bytes:
+    """The records of one range of rows as CSV with CRLF record ends."""
     parts: list[bytes] = []
 
     async def collect(data: bytes) -> None:
@@ -152,38 +145,49 @@ async def report_chunks(
 ) -> AsyncIterator[bytes]:
     """CSV bytes of the batch's records in row order, in chunks of at most ``chunk_bytes``.
 
-    The next page is read while the current one is sent, so the database and the stream
-    work at the same time; at most two pages are held.
+    Pages are ranges of ``page_rows`` row numbers, so no page waits for the one before it to
+    know where it starts (a batch's rows are numbered from 1 on; rows erased since only make
+    a page smaller). The next
+    ``READ_AHEAD`` pages are read, each on its own connection, while the current one is sent:
+    the database works on several cores and at the same time as the stream, and at most
+    ``READ_AHEAD`` + 1 pages are held.
 
     The caller has checked that the batch is visible (an invisible batch has no visible
     records either, so the report would only be a header).
     """
     link_start = escape_cell(f"{public_url.rstrip('/')}/c/")
     wanted = sorted({s.value for s in states}) or None
+    async with tenant_transaction(pool, scope, readonly=True) as conn:
+        last_row: int = await conn.fetchval(_LAST_ROW, batch_id) or 0
+    starts = iter(range(0, last_row, page_rows))
 
-    def read(after: int) -> asyncio.Task[tuple[bytes, int, int]]:
-        arguments = (batch_id, after, wanted, page_rows, link_start)
+    def read_next() -> asyncio.Task[bytes] | None:
+        start = next(starts, None)
+        if start is None:
+            return None
+        arguments = (batch_id, start, wanted, start + page_rows, link_start)
         return asyncio.ensure_future(_page(pool, scope, arguments))
 
     pending = bytearray(",".join(COLUMNS).encode() + b"\r\n")
-    reading: asyncio.Task[tuple[bytes, int, int]] | None = read(0)
+    reading: collections.deque[asyncio.Task[bytes]] = collections.deque()
     try:
-        while reading is not None:
-            page, records, last = await reading
-            reading = None
-            if records == page_rows:
-                # Each record starts with its row number, never quoted.
-                reading = read(int(page[last : page.index(b",", last)]))
+        while len(reading) < READ_AHEAD and (task := read_next()) is not None:
+            reading.append(task)
+        while reading:
+            page = await reading.popleft()
+            if (task := read_next()) is not None:
+                reading.append(task)
             pending += page
             del page
             while len(pending) >= chunk_bytes:
                 yield bytes(pending[:chunk_bytes])
                 del pending[:chunk_bytes]
     finally:
-        if reading is not None:
-            # The caller stopped reading (or failed): the page read ahead is not wanted.
-            reading.cancel()
+        # The caller stopped reading (or a page failed): the pages read ahead are not wanted.
+        for task in reading:
+            task.cancel()
+        for task in reading:
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reading
+                await task
     if pending:
         yield bytes(pending)
