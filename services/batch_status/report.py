@@ -65,8 +65,9 @@ def escape_cell(value: str) -> str:
 def escape_cell_sql(expression: str) -> str:
     """SQL of ``escape_cell`` applied to a text ``expression``; NULL for NULL or ''.
 
-    ``ascii`` reads the first character without copying the text, and the pattern runs only
-    on cells that start with a sign.
+    ``ascii`` reads the first character's code without copying the text (61 ``=``, 64 ``@``,
+    9 tab, 13 CR; 43 ``+``, 45 ``-``), and the pattern runs only on cells that start with a
+    sign.
     """
     e = f"({expression})"
     return (
