@@ -16,6 +16,13 @@ placeholders). Each side validates the whole file from bytes in memory:
 Rounds alternate A B B A so that a change of the machine's load hits both sides alike.
 
     python -m bench.notify_compare --notify-python /work/notify-venv/bin/python
+
+The Notify side needs its own interpreter (notifications-utils wants Python 3.13 and its own
+dependencies), made once:
+
+    git clone https://github.com/alphagov/notifications-utils
+    python3.13 -m venv /work/notify-venv
+    /work/notify-venv/bin/pip install ./notifications-utils
 """
 
 from __future__ import annotations
