@@ -14,6 +14,7 @@ import httpx
 
 from credbatch.config import Settings
 from credbatch.gen.batches.v1 import batch_pb2, batches_service_pb2
+from services.batch_status.report import COLUMNS
 from tests.fixtures.grpc import bearer, fails
 from tests.fixtures.issuance import PublicServer
 from tests.services.batch_status.issued_world import (
@@ -106,7 +107,8 @@ async def test_revoked_credentials_are_invalid_in_the_served_status_list(
     lines = report.splitlines()[1:]
     assert len(lines) == 2
     assert all(
-        ",RECORD_STATE_REVOKED," in line and line.split(",")[7] == "issued in error"
+        ",RECORD_STATE_REVOKED," in line
+        and line.split(",")[COLUMNS.index("error_message")] == "issued in error"
         for line in lines
     )
 
