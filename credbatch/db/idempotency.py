@@ -7,22 +7,44 @@ names. Two concurrent requests with one key meet on the primary key: the second 
 until the first transaction ends, then either takes the key (the first rolled back) or, its
 statement seeing the committed row, returns the first request's resource id.
 
-A key may keep the digest of the request it was first used with (``request_digest``): a later
+A key keeps the digest of the request it was first used with (``request_digest``): a later
 request with the same key and another digest is refused (REQUEST_ID_REUSED) instead of being
-answered with the first result. A key without a digest (stored before digests, or of a kind
-that keeps none) matches any request, as before.
+answered with the first result. A unary RPC's handler names its request with ``use_request``
+(the digest of the message without its request_id, for the rest of the RPC's task); an upload
+digests its header and file itself and passes ``digest``. A key without a digest (stored
+before digests) matches any request, as before.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from contextvars import ContextVar
 
 import asyncpg
+from google.protobuf.message import Message
 
 from credbatch.errors import AlreadyExists, FieldViolation, InvalidArgument
 
 MAX_REQUEST_ID_CHARS = 200
 DIGEST_BYTES = 32
+
+
+_request_digest: ContextVar[bytes | None] = ContextVar("credbatch_request_digest", default=None)
+
+
+def digest_of(request: Message) -> bytes:
+    """SHA-256 of ``request`` as sent, its ``request_id`` left out (the same request retried
+    digests the same; any other field changed does not)."""
+    copy = type(request)()
+    copy.CopyFrom(request)
+    copy.ClearField("request_id")
+    return hashlib.sha256(copy.SerializeToString(deterministic=True)).digest()
+
+
+def use_request(request: Message) -> None:
+    """The request this RPC's keys are claimed for, from now on in the current task."""
+    _request_digest.set(digest_of(request))
 
 
 def reused_error(field: str) -> AlreadyExists:
@@ -67,6 +89,7 @@ async def claim(
     """
     if not request_id:
         return None
+    digest = digest if digest is not None else _request_digest.get()
     violation = request_id_violation(request_id, field)
     if violation is not None:
         raise InvalidArgument(f"{field} is too long", violations=[violation])

@@ -11,6 +11,7 @@ from credbatch import paging
 from credbatch.auth.caller import current_caller
 from credbatch.batches.mapping import batch_to_proto
 from credbatch.batches.model import BatchView
+from credbatch.db import idempotency
 from credbatch.gen.batches.v1 import batch_pb2, batches_service_pb2, batches_service_pb2_grpc
 from services.batch_status.filters import parse_filter
 from services.batch_status.mapping import (
@@ -120,6 +121,7 @@ class BatchStatusServicer(batches_service_pb2_grpc.BatchStatusServiceServicer):
     async def ResendInvitations(
         self, request: batches_service_pb2.ResendInvitationsRequest, context: Context
     ) -> batches_service_pb2.ResendInvitationsResponse:
+        idempotency.use_request(request)
         resend = resend_request_from_proto(request)
         view, done = await self._status.resend(current_caller(), resend)
         return resend_response(view, done)

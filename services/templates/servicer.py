@@ -11,6 +11,7 @@ import grpc
 from credbatch import names
 from credbatch.auth.caller import current_caller
 from credbatch.catalog.templates import Listed
+from credbatch.db import idempotency
 from credbatch.gen.templates.v1 import (
     credential_schema_pb2,
     templates_pb2,
@@ -37,6 +38,7 @@ class TemplateServicer(templates_service_pb2_grpc.TemplateServiceServicer):
     async def CreateCredentialSchema(
         self, request: templates_service_pb2.CreateCredentialSchemaRequest, context: Context
     ) -> credential_schema_pb2.CredentialSchema:
+        idempotency.use_request(request)
         draft, violations = mapping.schema_draft(request.schema)
         stored = await self._catalog.create_schema(
             current_caller(), draft, violations, request.request_id
@@ -48,6 +50,7 @@ class TemplateServicer(templates_service_pb2_grpc.TemplateServiceServicer):
         request: templates_service_pb2.CreateCredentialSchemaVersionRequest,
         context: Context,
     ) -> credential_schema_pb2.CredentialSchema:
+        idempotency.use_request(request)
         schema_id, _ = names.parse_schema_name(request.name, "name", versioned=False)
         draft, violations = mapping.schema_draft(request.schema)
         stored = await self._catalog.create_schema_version(
@@ -77,16 +80,19 @@ class TemplateServicer(templates_service_pb2_grpc.TemplateServiceServicer):
     async def CreateEmailTemplate(
         self, request: templates_service_pb2.CreateEmailTemplateRequest, context: Context
     ) -> templates_pb2.EmailTemplate:
+        idempotency.use_request(request)
         return await self._create(_EMAIL, request.email_template, request)
 
     async def CreateSmsTemplate(
         self, request: templates_service_pb2.CreateSmsTemplateRequest, context: Context
     ) -> templates_pb2.SmsTemplate:
+        idempotency.use_request(request)
         return await self._create(_SMS, request.sms_template, request)
 
     async def CreateCertificateTemplate(
         self, request: templates_service_pb2.CreateCertificateTemplateRequest, context: Context
     ) -> templates_pb2.CertificateTemplate:
+        idempotency.use_request(request)
         return await self._create(_CERTIFICATE, request.certificate_template, request)
 
     async def GetEmailTemplate(

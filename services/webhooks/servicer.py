@@ -8,6 +8,7 @@ import grpc
 from google.protobuf import empty_pb2
 
 from credbatch.auth.caller import current_caller
+from credbatch.db import idempotency
 from credbatch.gen.webhooks.v1 import (
     webhook_endpoint_pb2,
     webhooks_service_pb2,
@@ -29,6 +30,7 @@ class WebhookServicer(webhooks_service_pb2_grpc.WebhookServiceServicer):
     async def CreateWebhookEndpoint(
         self, request: webhooks_service_pb2.CreateWebhookEndpointRequest, context: Context
     ) -> Endpoint:
+        idempotency.use_request(request)
         draft, violations = mapping.endpoint_draft(request.webhook_endpoint)
         created = await self._endpoints.create(
             current_caller(), draft, violations, request.request_id

@@ -380,7 +380,7 @@ async def test_a_request_id_names_one_batch(
             ),
             metadata=md,
         ),
-        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.ALREADY_EXISTS,
     )
     assert reused.fields == ["request_id"] and reused.info.reason == "REQUEST_ID_REUSED"
     assert await record_states(owner_pool, second.batch_id) == {"INVITED": 1}

@@ -110,9 +110,19 @@ async def test_display_names_are_unique_per_tenant_ignoring_case(
 async def test_a_retried_request_id_returns_the_first_result(
     templates_stub: Any, tenant: Tenant
 ) -> None:
-    first = await create_schema(templates_stub, tenant.admin, request_id="req-1")
-    again = await create_schema(templates_stub, tenant.admin, request_id="req-1")
+    first = await create_schema(
+        templates_stub, tenant.admin, display_name="Retried", request_id="req-1"
+    )
+    again = await create_schema(
+        templates_stub, tenant.admin, display_name="Retried", request_id="req-1"
+    )
     assert again == first
+    # The same request id with another schema is refused, not answered with the first.
+    reused = await fails(
+        create_schema(templates_stub, tenant.admin, request_id="req-1", display_name="Other"),
+        grpc.StatusCode.ALREADY_EXISTS,
+    )
+    assert reused.info.reason == "REQUEST_ID_REUSED"
     page = await templates_stub.ListCredentialSchemas(
         pb.ListCredentialSchemasRequest(), metadata=tenant.admin
     )

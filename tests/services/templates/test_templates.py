@@ -136,10 +136,21 @@ async def test_request_ids_return_the_first_template(templates_stub: Any, tenant
         metadata=tenant.admin,
     )
     again = await templates_stub.CreateEmailTemplate(
-        pb.CreateEmailTemplateRequest(email_template=_email(display_name="x"), request_id="e-1"),
+        pb.CreateEmailTemplateRequest(email_template=_email(), request_id="e-1"),
         metadata=tenant.admin,
     )
     assert again == first
+    # The same request id with another template is refused, not answered with the first.
+    reused = await fails(
+        templates_stub.CreateEmailTemplate(
+            pb.CreateEmailTemplateRequest(
+                email_template=_email(display_name="x"), request_id="e-1"
+            ),
+            metadata=tenant.admin,
+        ),
+        grpc.StatusCode.ALREADY_EXISTS,
+    )
+    assert reused.info.reason == "REQUEST_ID_REUSED" and reused.fields == ["request_id"]
     sms = templates_pb2.SmsTemplate(display_name="s", body="hi {{ claim_url }}")
     one = await templates_stub.CreateSmsTemplate(
         pb.CreateSmsTemplateRequest(sms_template=sms, request_id="s-1"), metadata=tenant.admin

@@ -42,11 +42,19 @@ async def test_create_answers_the_secret_once(settings: Settings, hooks_stub: An
         api.GetWebhookEndpointRequest(name=created.name), metadata=admin(settings, tenant)
     )
     assert got.secret == "" and got.url == URL
-    # The same request id: the same endpoint, and the secret is not shown again.
+    # The same request again: the same endpoint, and the secret is not shown again.
     again = await hooks_stub.CreateWebhookEndpoint(
-        _create(request_id="r-1"), metadata=admin(settings, tenant)
+        _create(description="billing", request_id="r-1"), metadata=admin(settings, tenant)
     )
     assert again.name == created.name and again.secret == ""
+    # The same request id with another request is refused, not answered with the first.
+    reused = await fails(
+        hooks_stub.CreateWebhookEndpoint(
+            _create(request_id="r-1"), metadata=admin(settings, tenant)
+        ),
+        grpc.StatusCode.ALREADY_EXISTS,
+    )
+    assert reused.info.reason == "REQUEST_ID_REUSED"
 
 
 async def test_list_pages_newest_first(settings: Settings, hooks_stub: Any) -> None:
