@@ -33,6 +33,7 @@ scalars.
 from __future__ import annotations
 
 import enum
+import hashlib
 import json
 import logging
 import re
@@ -172,6 +173,18 @@ def check_details(details: Details) -> dict[str, DetailValue]:
     return checked
 
 
+def stored_request_id(request_id: str) -> str:
+    """The request id as stored: itself when it reads as an id, else its SHA-256 prefix.
+
+    A request id is free text chosen by the caller; one that could carry anything else (a
+    space, an ``@``, more than 128 characters) is kept only as a digest, which still matches
+    the same id sent again.
+    """
+    if len(request_id) <= 128 and _SAFE_TEXT.fullmatch(request_id):
+        return request_id
+    return "sha256:" + hashlib.sha256(request_id.encode()).hexdigest()[:32]
+
+
 def _trace_id() -> str:
     context = trace.get_current_span().get_span_context()
     return format(context.trace_id, "032x") if context.is_valid else ""
@@ -202,7 +215,7 @@ async def record(
             create that failed before an id existed (``webhookEndpoints``).
         outcome: ``OK``, or the reason of the error that refused the action.
         details: counts, field names, ids (see the module docstring).
-        request_id: the request's ``request_id``, when it has one.
+        request_id: the request's ``request_id``, when it has one (``stored_request_id``).
     """
     who = _actor(actor)
     entry_id = uuid.uuid4()
@@ -215,7 +228,7 @@ async def record(
         Action(action).value,
         resource,
         outcome,
-        request_id,
+        stored_request_id(request_id),
         _trace_id(),
         json.dumps(check_details(details or {}), separators=(",", ":")),
     )
@@ -287,6 +300,7 @@ async def failures_recorded(
     try:
         yield
     except CredbatchError as error:
-        if is_recorded_refusal(error):
+        if is_recorded_refusal(error) and not error.audited:
             await record_failure(pool, actor, action, resource, error, request_id=request_id)
+            error.audited = True
         raise

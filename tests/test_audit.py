@@ -192,3 +192,11 @@ def test_a_system_actor() -> None:
         "cli:keys-rewrap",
         ActorKind.SYSTEM,
     )
+
+
+def test_a_request_id_that_is_not_an_id_is_stored_as_a_digest() -> None:
+    assert audit.stored_request_id("upload-2026-12-06_1") == "upload-2026-12-06_1"
+    digest = audit.stored_request_id("ada@example.org")
+    assert digest.startswith("sha256:")
+    assert "ada" not in digest
+    assert audit.stored_request_id("x" * 129).startswith("sha256:")
