@@ -46,6 +46,11 @@ class TenantServiceStub:
                 request_serializer=credbatch_dot_tenants_dot_v1_dot_tenants__service__pb2.UpdateTenantProfileRequest.SerializeToString,
                 response_deserializer=credbatch_dot_tenants_dot_v1_dot_tenant__pb2.TenantProfile.FromString,
                 _registered_method=True)
+        self.ListAuditEvents = channel.unary_unary(
+                '/credbatch.tenants.v1.TenantService/ListAuditEvents',
+                request_serializer=credbatch_dot_tenants_dot_v1_dot_tenants__service__pb2.ListAuditEventsRequest.SerializeToString,
+                response_deserializer=credbatch_dot_tenants_dot_v1_dot_tenants__service__pb2.ListAuditEventsResponse.FromString,
+                _registered_method=True)
 
 
 class TenantServiceServicer:
@@ -69,6 +74,14 @@ class TenantServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAuditEvents(self, request, context):
+        """ListAuditEvents returns the tenant's audit trail, newest first, filtered and paged.
+        Roles: org_admin, service.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TenantServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -81,6 +94,11 @@ def add_TenantServiceServicer_to_server(servicer, server):
                     servicer.UpdateTenantProfile,
                     request_deserializer=credbatch_dot_tenants_dot_v1_dot_tenants__service__pb2.UpdateTenantProfileRequest.FromString,
                     response_serializer=credbatch_dot_tenants_dot_v1_dot_tenant__pb2.TenantProfile.SerializeToString,
+            ),
+            'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEvents,
+                    request_deserializer=credbatch_dot_tenants_dot_v1_dot_tenants__service__pb2.ListAuditEventsRequest.FromString,
+                    response_serializer=credbatch_dot_tenants_dot_v1_dot_tenants__service__pb2.ListAuditEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -138,6 +156,33 @@ class TenantService:
             '/credbatch.tenants.v1.TenantService/UpdateTenantProfile',
             credbatch_dot_tenants_dot_v1_dot_tenants__service__pb2.UpdateTenantProfileRequest.SerializeToString,
             credbatch_dot_tenants_dot_v1_dot_tenant__pb2.TenantProfile.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/credbatch.tenants.v1.TenantService/ListAuditEvents',
+            credbatch_dot_tenants_dot_v1_dot_tenants__service__pb2.ListAuditEventsRequest.SerializeToString,
+            credbatch_dot_tenants_dot_v1_dot_tenants__service__pb2.ListAuditEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -43,6 +43,10 @@ class TenantServiceStub:
     clears it. Every field is checked and all problems reported at once (BadRequest).
     Roles: org_admin, service.
     """
+    ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_tenants_service_pb2.ListAuditEventsRequest, _tenants_service_pb2.ListAuditEventsResponse]
+    """ListAuditEvents returns the tenant's audit trail, newest first, filtered and paged.
+    Roles: org_admin, service.
+    """
 
 @_typing.type_check_only
 class TenantServiceAsyncStub(TenantServiceStub):
@@ -56,6 +60,10 @@ class TenantServiceAsyncStub(TenantServiceStub):
     UpdateTenantProfile: _aio.UnaryUnaryMultiCallable[_tenants_service_pb2.UpdateTenantProfileRequest, _tenant_pb2.TenantProfile]  # type: ignore[assignment]
     """UpdateTenantProfile changes the fields named by update_mask; a named field left empty
     clears it. Every field is checked and all problems reported at once (BadRequest).
+    Roles: org_admin, service.
+    """
+    ListAuditEvents: _aio.UnaryUnaryMultiCallable[_tenants_service_pb2.ListAuditEventsRequest, _tenants_service_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
+    """ListAuditEvents returns the tenant's audit trail, newest first, filtered and paged.
     Roles: org_admin, service.
     """
 
@@ -80,6 +88,16 @@ class TenantServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_tenant_pb2.TenantProfile, _abc.Awaitable[_tenant_pb2.TenantProfile]]:
         """UpdateTenantProfile changes the fields named by update_mask; a named field left empty
         clears it. Every field is checked and all problems reported at once (BadRequest).
+        Roles: org_admin, service.
+        """
+
+    @_abc_1.abstractmethod
+    def ListAuditEvents(
+        self,
+        request: _tenants_service_pb2.ListAuditEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tenants_service_pb2.ListAuditEventsResponse, _abc.Awaitable[_tenants_service_pb2.ListAuditEventsResponse]]:
+        """ListAuditEvents returns the tenant's audit trail, newest first, filtered and paged.
         Roles: org_admin, service.
         """
 
