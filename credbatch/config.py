@@ -41,6 +41,7 @@ from credbatch.env_values import (
     env_positive,
     env_switch,
 )
+from credbatch.retention_settings import retention_settings
 from credbatch.webhook_settings import webhook_settings
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "DEFAULT_WEBHOOK_KEK_FILE",
     "DEV_JWT_SECRET",
     "DEV_SIGNER_TOKEN",
+    "JANITOR_ROLE",
     "MONITOR_ROLE",
     "PUBLIC_ROLE",
     "REFRESHER_ROLE",
@@ -77,6 +79,8 @@ PUBLIC_ROLE = "credbatch_public"
 SIGNER_ROLE = "credbatch_signer"
 # The issuance workers' status list refresher: lists every tenant's due status list tokens.
 REFRESHER_ROLE = "credbatch_refresher"
+# The janitor: the retention purge and the pruning, across tenants, through functions only.
+JANITOR_ROLE = "credbatch_janitor"
 NONCE_KEY_MIN_BYTES = 32
 
 
@@ -91,6 +95,7 @@ class Settings:
     public_database_url: str = ""
     signer_database_url: str = ""
     refresher_database_url: str = ""
+    janitor_database_url: str = ""
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
@@ -211,6 +216,18 @@ class Settings:
     render_memory_mb: int = 512
     # Each pool's maximum connections (CREDBATCH_*_POOL_MAX): docs/connections.md adds them up.
     pools: PoolSizes = field(default_factory=PoolSizes)
+    # How long data is kept (credbatch/retention_settings.py; docs/operations.md, "Data
+    # retention"): personal data in days after a batch ends, the rest in seconds.
+    retention_days: int = 30
+    webhook_retention_days: int = 30
+    nonce_retention: float = 3600.0
+    offer_retention: float = 7 * 24 * 3600.0
+    access_token_retention: float = 24 * 3600.0
+    idempotency_retention: float = 7 * 24 * 3600.0
+    dispatch_retention: float = 24 * 3600.0
+    # Seconds between the janitor's passes, and the rows each of its transactions touches.
+    janitor_interval: float = 60.0
+    janitor_step_rows: int = 1000
 
     @property
     def development(self) -> bool:
@@ -288,6 +305,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         or derive_role_url(database_url, SIGNER_ROLE),
         refresher_database_url=env.get("CREDBATCH_REFRESHER_DATABASE_URL")
         or derive_role_url(database_url, REFRESHER_ROLE),
+        janitor_database_url=env.get("CREDBATCH_JANITOR_DATABASE_URL")
+        or derive_role_url(database_url, JANITOR_ROLE),
         amqp_url=env.get("CREDBATCH_AMQP_URL") or Settings.amqp_url,
         smtp_host=env.get("CREDBATCH_SMTP_HOST") or Settings.smtp_host,
         smtp_port=env_int(env, "CREDBATCH_SMTP_PORT", Settings.smtp_port, 1),
@@ -393,4 +412,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         render_memory_mb=env_int(env, "CREDBATCH_RENDER_MEMORY_MB", Settings.render_memory_mb, 128),
         pools=pool_sizes(env, worker_prefetch),
+        **retention_settings(env, Settings()),
     )
