@@ -72,7 +72,7 @@ CROSS_TENANT_INDEXES = {
     # The sweeper's: it serves every tenant, through sweep_stuck only.
     "records_stuck_idx",
     "batches_cancelled_idx",
-    # audit_prune's: the oldest entries of every tenant, through audit_prune only.
+    # The audit retention's: the oldest entries of every tenant, through janitor_audit_prune.
     "audit_events_age_idx",
 }
 
