@@ -47,9 +47,12 @@ async def test_revoking_a_purged_record_sets_its_status_bit(
         batch.batch_id,
     )
     await purge_all(janitor_pool, step=1000)
-    assert await owner_pool.fetchval(
-        "SELECT count(*) FROM credentials WHERE batch_id = $1 AND sd_jwt = ''", batch.batch_id
-    ) == 2
+    assert (
+        await owner_pool.fetchval(
+            "SELECT count(*) FROM credentials WHERE batch_id = $1 AND sd_jwt = ''", batch.batch_id
+        )
+        == 2
+    )
     assert invited.claim_token is not None
     async with httpx.AsyncClient(base_url=public_server.url) as client:
         assert (await client.get(f"/claim/{invited.claim_token}")).status_code == 410
