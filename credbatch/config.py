@@ -188,6 +188,7 @@ class Settings:
     jwt_max_lifetime: float = 24 * 3600.0
     reflection: bool = True
     webhooks_port: int = 50054
+    tenants_port: int = 50056
     # Delays before the 2nd, 3rd, ... attempt of a webhook delivery (each with jitter); when
     # they are used up the delivery fails.
     webhook_retry_schedule: tuple[float, ...] = field(
@@ -364,6 +365,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         claim_ttl=env_int(env, "CREDBATCH_CLAIM_TTL", Settings.claim_ttl, 1),
         offer_ttl=env_int(env, "CREDBATCH_OFFER_TTL", Settings.offer_ttl, 1),
         signer_port=env_int(env, "CREDBATCH_SIGNER_PORT", Settings.signer_port),
+        tenants_port=env_int(env, "CREDBATCH_TENANTS_PORT", Settings.tenants_port),
         signer_url=(env.get("CREDBATCH_SIGNER_URL") or Settings.signer_url).rstrip("/"),
         signer_token=signer_token(env, mode),
         nonce_key=env.get("CREDBATCH_NONCE_KEY") or None,

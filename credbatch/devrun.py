@@ -1,7 +1,7 @@
 """`make run`: the whole system in the foreground, against the local PostgreSQL and RabbitMQ.
 
 Creates the database and roles, applies migrations, declares the broker topology, then starts
-the local SMTP and SMS sinks, the four gRPC services, the internal signer, the public HTTP
+the local SMTP and SMS sinks, the five gRPC services, the internal signer, the public HTTP
 process, the outbox relay, one webhook dispatcher and the issuance workers as child processes,
 each prefixed in the output. Each process serves its metrics on its own port (``METRICS_PORTS``;
 worker N on 9110 + N, dispatcher N on 9120 + N) unless CREDBATCH_METRICS_PORT=0 turns them all
@@ -34,6 +34,7 @@ METRICS_PORTS = {
     "public": 9104,
     "webhooks": 9106,
     "signer": 9107,
+    "tenants": 9109,
 }
 RELAY_METRICS_PORT = 9105
 FIRST_WORKER_METRICS_PORT = 9111
@@ -109,6 +110,12 @@ def components(settings: Settings, workers: int) -> list[Component]:
             ("-m", "services.webhooks"),
             f"grpc {host}:{settings.webhooks_port} WebhookService",
             METRICS_PORTS["webhooks"],
+        ),
+        Component(
+            "tenants",
+            ("-m", "services.tenants"),
+            f"grpc {host}:{settings.tenants_port} TenantService",
+            METRICS_PORTS["tenants"],
         ),
         # The relay alone connects as the relay role (the outbox functions are granted to it).
         Component(

@@ -18,6 +18,7 @@ def test_each_process_has_its_documented_metrics_port() -> None:
         "signer": 9107,
         "public": 9104,
         "webhooks": 9106,
+        "tenants": 9109,
         "relay": 9105,
         "hooks-dispatch": 9121,
         "worker-1": 9111,

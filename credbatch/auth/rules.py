@@ -8,6 +8,7 @@ _TEMPLATES = "/credbatch.templates.v1.TemplateService/"
 _UPLOADS = "/credbatch.uploads.v1.UploadService/"
 _BATCHES = "/credbatch.batches.v1.BatchStatusService/"
 _WEBHOOKS = "/credbatch.webhooks.v1.WebhookService/"
+_TENANTS = "/credbatch.tenants.v1.TenantService/"
 
 RPC_ROLES: dict[str, frozenset[str]] = {
     **{
@@ -60,6 +61,9 @@ RPC_ROLES: dict[str, frozenset[str]] = {
             "RedeliverWebhookEvent",
         )
     },
+    # The profile is what every holder sees of the tenant: only its administrators change it.
+    _TENANTS + "GetTenantProfile": READERS,
+    _TENANTS + "UpdateTenantProfile": ADMINS,
 }
 
 # Infrastructure RPCs that every client (load balancers, grpcurl) may call without a token.

@@ -25,6 +25,7 @@ PoolName = Literal[
     "uploads",
     "batch_status",
     "webhooks",
+    "tenants",
     "public",
     "signer",
     "relay",
@@ -41,6 +42,7 @@ POOL_VARIABLES: dict[PoolName, str] = {
     "uploads": "CREDBATCH_UPLOADS_POOL_MAX",
     "batch_status": "CREDBATCH_BATCH_STATUS_POOL_MAX",
     "webhooks": "CREDBATCH_WEBHOOKS_POOL_MAX",
+    "tenants": "CREDBATCH_TENANTS_POOL_MAX",
     "public": "CREDBATCH_PUBLIC_POOL_MAX",
     "signer": "CREDBATCH_SIGNER_POOL_MAX",
     "relay": "CREDBATCH_RELAY_POOL_MAX",
@@ -82,6 +84,7 @@ class PoolSizes:
     uploads: int = 10
     batch_status: int = 10
     webhooks: int = 10
+    tenants: int = 4
     public: int = 8
     signer: int = 4
     relay: int = 5

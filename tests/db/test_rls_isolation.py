@@ -39,6 +39,7 @@ TENANT_TABLES = [
     "oid4vci_access_tokens",
     "oid4vci_superseded_offers",
     "invitation_resends",
+    "tenant_profiles",
 ]
 # Tenant tables the application role cannot write: seeded as the owner, as their triggers do.
 OWNER_SEEDED_TABLES = {"webhook_events"}
@@ -261,6 +262,7 @@ def tenant_rows(tenant_id: uuid.UUID) -> dict[str, dict[str, Any]]:
             "in_progress": 0,
             "busy": 0,
         },
+        "tenant_profiles": {"tenant_id": t, "display_name": "Tenant", "support_email": "a@b.c"},
         "oid4vci_access_tokens": {
             "tenant_id": t,
             "token_hash": uuid.uuid4().bytes * 2,

@@ -1,0 +1,40 @@
+"""TenantService servicer: requests to domain calls and back, nothing more.
+
+Each RPC is one method delegating to the module that owns it (``profiles`` for the profile).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from credbatch.auth.caller import current_caller
+from credbatch.gen.tenants.v1 import tenant_pb2, tenants_service_pb2, tenants_service_pb2_grpc
+from services.tenants import mapping
+from services.tenants.profiles import TenantProfiles
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class TenantServicer(tenants_service_pb2_grpc.TenantServiceServicer):
+    """The caller's tenant: its profile."""
+
+    def __init__(self, profiles: TenantProfiles, public_url: str) -> None:
+        self._profiles = profiles
+        self._public_url = public_url
+
+    async def GetTenantProfile(
+        self, request: tenants_service_pb2.GetTenantProfileRequest, context: Context
+    ) -> tenant_pb2.TenantProfile:
+        mapping.check_name(request.name)
+        caller = current_caller()
+        found = await self._profiles.get(caller)
+        return mapping.profile_to_proto(found, self._public_url, caller.tenant_id)
+
+    async def UpdateTenantProfile(
+        self, request: tenants_service_pb2.UpdateTenantProfileRequest, context: Context
+    ) -> tenant_pb2.TenantProfile:
+        caller = current_caller()
+        updated = await self._profiles.update(caller, mapping.profile_update(request))
+        return mapping.profile_to_proto(updated, self._public_url, caller.tenant_id)
