@@ -65,6 +65,9 @@ BEGIN
                  'USING (true) WITH CHECK (true)', current_user);
   EXECUTE format('CREATE POLICY invitation_resends_owner ON invitation_resends TO %I '
                  'USING (true) WITH CHECK (true)', current_user);
+  -- The purge reads each tenant's own retention period (tenant_retention_days).
+  EXECUTE format('CREATE POLICY tenant_profiles_owner ON tenant_profiles FOR SELECT TO %I '
+                 'USING (true)', current_user);
 END
 $$;
 
