@@ -28,7 +28,9 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class TenantServiceStub:
-    """TenantService manages the caller's tenant: its profile (how holders and wallets see it)."""
+    """TenantService manages the caller's tenant: its profile (how holders and wallets see it) and
+    the erasure of a holder's personal data on request.
+    """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
@@ -43,10 +45,21 @@ class TenantServiceStub:
     clears it. Every field is checked and all problems reported at once (BadRequest).
     Roles: org_admin, service.
     """
+    EraseHolder: _grpc.UnaryUnaryMultiCallable[_tenants_service_pb2.EraseHolderRequest, _tenants_service_pb2.EraseHolderResponse]
+    """EraseHolder erases one holder's personal data (contact data, attribute values, error
+    messages, credential bodies, certificates) from every record of the caller's tenant that
+    was sent to the given email address or phone number, at once. Records not yet issued are
+    cancelled first; issued credentials are revoked or left valid, as `credentials` says. What
+    remains of each record is its state history, timestamps, credential id and status list
+    entry, marked erased (the report's purge_reason `ERASURE`). Calling it again finds nothing
+    left to erase and answers zero. Roles: org_admin.
+    """
 
 @_typing.type_check_only
 class TenantServiceAsyncStub(TenantServiceStub):
-    """TenantService manages the caller's tenant: its profile (how holders and wallets see it)."""
+    """TenantService manages the caller's tenant: its profile (how holders and wallets see it) and
+    the erasure of a holder's personal data on request.
+    """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetTenantProfile: _aio.UnaryUnaryMultiCallable[_tenants_service_pb2.GetTenantProfileRequest, _tenant_pb2.TenantProfile]  # type: ignore[assignment]
@@ -58,9 +71,20 @@ class TenantServiceAsyncStub(TenantServiceStub):
     clears it. Every field is checked and all problems reported at once (BadRequest).
     Roles: org_admin, service.
     """
+    EraseHolder: _aio.UnaryUnaryMultiCallable[_tenants_service_pb2.EraseHolderRequest, _tenants_service_pb2.EraseHolderResponse]  # type: ignore[assignment]
+    """EraseHolder erases one holder's personal data (contact data, attribute values, error
+    messages, credential bodies, certificates) from every record of the caller's tenant that
+    was sent to the given email address or phone number, at once. Records not yet issued are
+    cancelled first; issued credentials are revoked or left valid, as `credentials` says. What
+    remains of each record is its state history, timestamps, credential id and status list
+    entry, marked erased (the report's purge_reason `ERASURE`). Calling it again finds nothing
+    left to erase and answers zero. Roles: org_admin.
+    """
 
 class TenantServiceServicer(metaclass=_abc_1.ABCMeta):
-    """TenantService manages the caller's tenant: its profile (how holders and wallets see it)."""
+    """TenantService manages the caller's tenant: its profile (how holders and wallets see it) and
+    the erasure of a holder's personal data on request.
+    """
 
     @_abc_1.abstractmethod
     def GetTenantProfile(
@@ -81,6 +105,21 @@ class TenantServiceServicer(metaclass=_abc_1.ABCMeta):
         """UpdateTenantProfile changes the fields named by update_mask; a named field left empty
         clears it. Every field is checked and all problems reported at once (BadRequest).
         Roles: org_admin, service.
+        """
+
+    @_abc_1.abstractmethod
+    def EraseHolder(
+        self,
+        request: _tenants_service_pb2.EraseHolderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tenants_service_pb2.EraseHolderResponse, _abc.Awaitable[_tenants_service_pb2.EraseHolderResponse]]:
+        """EraseHolder erases one holder's personal data (contact data, attribute values, error
+        messages, credential bodies, certificates) from every record of the caller's tenant that
+        was sent to the given email address or phone number, at once. Records not yet issued are
+        cancelled first; issued credentials are revoked or left valid, as `credentials` says. What
+        remains of each record is its state history, timestamps, credential id and status list
+        entry, marked erased (the report's purge_reason `ERASURE`). Calling it again finds nothing
+        left to erase and answers zero. Roles: org_admin.
         """
 
 def add_TenantServiceServicer_to_server(servicer: TenantServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
