@@ -49,6 +49,9 @@ class CredbatchError(Exception):
     code: grpc.StatusCode = grpc.StatusCode.INTERNAL
     reason: str = "INTERNAL"
     retryable: bool = False
+    # Set once the refusal is in the audit trail (credbatch.audit), so the edge, which
+    # records the refusals no domain code saw, does not record it twice.
+    audited: bool = False
 
     def __init__(
         self,

@@ -64,6 +64,8 @@ RPC_ROLES: dict[str, frozenset[str]] = {
     # The profile is what every holder sees of the tenant: only its administrators change it.
     _TENANTS + "GetTenantProfile": READERS,
     _TENANTS + "UpdateTenantProfile": ADMINS,
+    # The audit trail names every operator of the tenant and what each did.
+    _TENANTS + "ListAuditEvents": ADMINS,
 }
 
 # Infrastructure RPCs that every client (load balancers, grpcurl) may call without a token.

@@ -9,6 +9,7 @@ from credbatch.db.pool import create_pool
 from credbatch.gen.tenants.v1 import tenants_service_pb2, tenants_service_pb2_grpc
 from credbatch.server.health import postgres_check
 from credbatch.server.runner import ServiceSpec, serve_until_signalled
+from services.tenants.audit import AuditTrail
 from services.tenants.profiles import TenantProfiles
 from services.tenants.servicer import TenantServicer
 
@@ -16,7 +17,7 @@ SERVICE_NAME = tenants_service_pb2.DESCRIPTOR.services_by_name["TenantService"].
 
 
 def service_specs(settings: Settings, pool: asyncpg.Pool) -> list[ServiceSpec]:
-    servicer = TenantServicer(TenantProfiles(pool), settings.public_url)
+    servicer = TenantServicer(TenantProfiles(pool), settings.public_url, AuditTrail(pool))
     return [
         ServiceSpec(
             SERVICE_NAME,
@@ -38,6 +39,7 @@ async def serve(settings: Settings) -> None:
             settings.tenants_port,
             service_specs(settings, pool),
             [postgres_check(pool)],
+            audit_pool=pool,
         )
     finally:
         await pool.close()

@@ -10,12 +10,16 @@ from dataclasses import dataclass, replace
 
 import asyncpg
 
+from credbatch import audit
+from credbatch.audit import Action
 from credbatch.errors import FieldViolation, InvalidArgument
 from credbatch.tenancy import TenantScope, tenant_transaction
 from credbatch.tenants import profile as profiles
 from credbatch.tenants import validation
 from credbatch.tenants.logo import LogoRefused, accept_logo
 from credbatch.tenants.profile import TenantProfile
+
+_PROFILE = "tenantProfile"
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,17 @@ class TenantProfiles:
             return await profiles.load(conn)
 
     async def update(self, scope: TenantScope, update: ProfileUpdate) -> TenantProfile:
-        """Apply ``update``; InvalidArgument listing every problem, and nothing stored, if any."""
+        """Apply ``update``; InvalidArgument listing every problem, and nothing stored, if any.
+
+        Audited in its transaction with the names of the fields it set (never their values:
+        a support contact may be a person's), and when refused.
+        """
+        async with audit.failures_recorded(
+            self._pool, scope, Action.TENANT_PROFILE_UPDATE, _PROFILE
+        ):
+            return await self._update(scope, update)
+
+    async def _update(self, scope: TenantScope, update: ProfileUpdate) -> TenantProfile:
         values = update.values
         found: list[FieldViolation] = []
         if "logo" in update.paths:
@@ -62,4 +76,12 @@ class TenantProfiles:
                     reason="INVALID_TENANT_PROFILE",
                     violations=found,
                 )
-            return await profiles.save(conn, validation.normalised(merged))
+            saved = await profiles.save(conn, validation.normalised(merged))
+            await audit.record(
+                conn,
+                scope,
+                Action.TENANT_PROFILE_UPDATE,
+                _PROFILE,
+                details={"fields": sorted(update.paths)},
+            )
+            return saved

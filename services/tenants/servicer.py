@@ -1,6 +1,7 @@
 """TenantService servicer: requests to domain calls and back, nothing more.
 
-Each RPC is one method delegating to the module that owns it (``profiles`` for the profile).
+Each RPC is one method delegating to the module that owns it (``profiles`` for the profile,
+``audit`` for the audit trail).
 """
 
 from __future__ import annotations
@@ -11,18 +12,20 @@ import grpc
 
 from credbatch.auth.caller import current_caller
 from credbatch.gen.tenants.v1 import tenant_pb2, tenants_service_pb2, tenants_service_pb2_grpc
-from services.tenants import mapping
+from services.tenants import audit_mapping, mapping
+from services.tenants.audit import AuditTrail
 from services.tenants.profiles import TenantProfiles
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class TenantServicer(tenants_service_pb2_grpc.TenantServiceServicer):
-    """The caller's tenant: its profile."""
+    """The caller's tenant: its profile and its audit trail."""
 
-    def __init__(self, profiles: TenantProfiles, public_url: str) -> None:
+    def __init__(self, profiles: TenantProfiles, public_url: str, audit: AuditTrail) -> None:
         self._profiles = profiles
         self._public_url = public_url
+        self._audit = audit
 
     async def GetTenantProfile(
         self, request: tenants_service_pb2.GetTenantProfileRequest, context: Context
@@ -38,3 +41,11 @@ class TenantServicer(tenants_service_pb2_grpc.TenantServiceServicer):
         caller = current_caller()
         updated = await self._profiles.update(caller, mapping.profile_update(request))
         return mapping.profile_to_proto(updated, self._public_url, caller.tenant_id)
+
+    async def ListAuditEvents(
+        self, request: tenants_service_pb2.ListAuditEventsRequest, context: Context
+    ) -> tenants_service_pb2.ListAuditEventsResponse:
+        page = await self._audit.list(
+            current_caller(), request.filter, request.page_size, request.page_token
+        )
+        return audit_mapping.page_to_proto(page)

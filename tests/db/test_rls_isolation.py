@@ -39,6 +39,7 @@ TENANT_TABLES = [
     "oid4vci_access_tokens",
     "oid4vci_superseded_offers",
     "invitation_resends",
+    "audit_events",
     "tenant_profiles",
 ]
 # Tenant tables the application role cannot write: seeded as the owner, as their triggers do.
@@ -80,6 +81,8 @@ CROSS_TENANT_INDEXES = {
     "oid4vci_access_tokens_expiry_idx",
     "idempotency_keys_age_idx",
     "invitation_resends_age_idx",
+    # audit_prune's: the oldest entries of every tenant, through audit_prune only.
+    "audit_events_age_idx",
 }
 
 USER = "admin"
@@ -268,6 +271,15 @@ def tenant_rows(tenant_id: uuid.UUID) -> dict[str, dict[str, Any]]:
             "token_hash": uuid.uuid4().bytes * 2,
             "record_id": record_id,
             "expires_at": datetime.now(UTC) + timedelta(minutes=5),
+        },
+        "audit_events": {
+            "tenant_id": t,
+            "id": uuid.uuid4(),
+            "actor": USER,
+            "actor_kind": "USER",
+            "action": "batch.upload",
+            "resource": f"batches/{batch_id}",
+            "outcome": "OK",
         },
     }
 

@@ -22,13 +22,14 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from credbatch.gen.tenants.v1 import audit_event_pb2 as credbatch_dot_tenants_dot_v1_dot_audit__event__pb2
 from credbatch.gen.tenants.v1 import tenant_pb2 as credbatch_dot_tenants_dot_v1_dot_tenant__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*credbatch/tenants/v1/tenants_service.proto\x12\x14\x63redbatch.tenants.v1\x1a!credbatch/tenants/v1/tenant.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\"\x9e\x01\n\x12\x45raseHolderRequest\x12\x0f\n\x05\x65mail\x18\x01 \x01(\tH\x00\x12\x0f\n\x05phone\x18\x02 \x01(\tH\x00\x12\x46\n\x0b\x63redentials\x18\x03 \x01(\x0e\x32+.credbatch.tenants.v1.CredentialDispositionB\x04\xe2\x41\x01\x02\x12\x14\n\x06reason\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x42\x08\n\x06holder\"\x8e\x01\n\x13\x45raseHolderResponse\x12\x1c\n\x0erecords_erased\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12!\n\x13\x63redentials_revoked\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1f\n\x11records_cancelled\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x15\n\x07\x62\x61tches\x18\x04 \x01(\x05\x42\x04\xe2\x41\x01\x03\"-\n\x17GetTenantProfileRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\"\x96\x01\n\x1aUpdateTenantProfileRequest\x12\x41\n\x0etenant_profile\x18\x01 \x01(\x0b\x32#.credbatch.tenants.v1.TenantProfileB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02*\x89\x01\n\x15\x43redentialDisposition\x12&\n\"CREDENTIAL_DISPOSITION_UNSPECIFIED\x10\x00\x12!\n\x1d\x43REDENTIAL_DISPOSITION_REVOKE\x10\x01\x12%\n!CREDENTIAL_DISPOSITION_KEEP_VALID\x10\x02\x32\xb0\x03\n\rTenantService\x12\x81\x01\n\x10GetTenantProfile\x12-.credbatch.tenants.v1.GetTenantProfileRequest\x1a#.credbatch.tenants.v1.TenantProfile\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/tenantProfile\x12\x97\x01\n\x13UpdateTenantProfile\x12\x30.credbatch.tenants.v1.UpdateTenantProfileRequest\x1a#.credbatch.tenants.v1.TenantProfile\")\x82\xd3\xe4\x93\x02#2\x11/v1/tenantProfile:\x0etenant_profile\x12\x80\x01\n\x0b\x45raseHolder\x12(.credbatch.tenants.v1.EraseHolderRequest\x1a).credbatch.tenants.v1.EraseHolderResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/holders:erase:\x01*B Z\x1e\x63redbatch/tenants/v1;tenantsv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*credbatch/tenants/v1/tenants_service.proto\x12\x14\x63redbatch.tenants.v1\x1a&credbatch/tenants/v1/audit_event.proto\x1a!credbatch/tenants/v1/tenant.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\"-\n\x17GetTenantProfileRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\"\x96\x01\n\x1aUpdateTenantProfileRequest\x12\x41\n\x0etenant_profile\x18\x01 \x01(\x0b\x32#.credbatch.tenants.v1.TenantProfileB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\"a\n\x16ListAuditEventsRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x14\n\x06\x66ilter\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"j\n\x17ListAuditEventsResponse\x12\x36\n\x0c\x61udit_events\x18\x01 \x03(\x0b\x32 .credbatch.tenants.v1.AuditEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x9e\x01\n\x12\x45raseHolderRequest\x12\x0f\n\x05\x65mail\x18\x01 \x01(\tH\x00\x12\x0f\n\x05phone\x18\x02 \x01(\tH\x00\x12\x46\n\x0b\x63redentials\x18\x03 \x01(\x0e\x32+.credbatch.tenants.v1.CredentialDispositionB\x04\xe2\x41\x01\x02\x12\x14\n\x06reason\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x42\x08\n\x06holder\"\x8e\x01\n\x13\x45raseHolderResponse\x12\x1c\n\x0erecords_erased\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12!\n\x13\x63redentials_revoked\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1f\n\x11records_cancelled\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x15\n\x07\x62\x61tches\x18\x04 \x01(\x05\x42\x04\xe2\x41\x01\x03*\x89\x01\n\x15\x43redentialDisposition\x12&\n\"CREDENTIAL_DISPOSITION_UNSPECIFIED\x10\x00\x12!\n\x1d\x43REDENTIAL_DISPOSITION_REVOKE\x10\x01\x12%\n!CREDENTIAL_DISPOSITION_KEEP_VALID\x10\x02\x32\xba\x04\n\rTenantService\x12\x81\x01\n\x10GetTenantProfile\x12-.credbatch.tenants.v1.GetTenantProfileRequest\x1a#.credbatch.tenants.v1.TenantProfile\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/tenantProfile\x12\x97\x01\n\x13UpdateTenantProfile\x12\x30.credbatch.tenants.v1.UpdateTenantProfileRequest\x1a#.credbatch.tenants.v1.TenantProfile\")\x82\xd3\xe4\x93\x02#2\x11/v1/tenantProfile:\x0etenant_profile\x12\x80\x01\n\x0b\x45raseHolder\x12(.credbatch.tenants.v1.EraseHolderRequest\x1a).credbatch.tenants.v1.EraseHolderResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/holders:erase:\x01*\x12\x87\x01\n\x0fListAuditEvents\x12,.credbatch.tenants.v1.ListAuditEventsRequest\x1a-.credbatch.tenants.v1.ListAuditEventsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/auditEventsB Z\x1e\x63redbatch/tenants/v1;tenantsv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,6 +37,18 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'credbatch.tenants.v1.tenant
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z\036credbatch/tenants/v1;tenantsv1'
+  _globals['_GETTENANTPROFILEREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_GETTENANTPROFILEREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\001'
+  _globals['_UPDATETENANTPROFILEREQUEST'].fields_by_name['tenant_profile']._loaded_options = None
+  _globals['_UPDATETENANTPROFILEREQUEST'].fields_by_name['tenant_profile']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATETENANTPROFILEREQUEST'].fields_by_name['update_mask']._loaded_options = None
+  _globals['_UPDATETENANTPROFILEREQUEST'].fields_by_name['update_mask']._serialized_options = b'\342A\001\002'
+  _globals['_LISTAUDITEVENTSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTAUDITEVENTSREQUEST'].fields_by_name['page_size']._serialized_options = b'\342A\001\001'
+  _globals['_LISTAUDITEVENTSREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTAUDITEVENTSREQUEST'].fields_by_name['page_token']._serialized_options = b'\342A\001\001'
+  _globals['_LISTAUDITEVENTSREQUEST'].fields_by_name['filter']._loaded_options = None
+  _globals['_LISTAUDITEVENTSREQUEST'].fields_by_name['filter']._serialized_options = b'\342A\001\001'
   _globals['_ERASEHOLDERREQUEST'].fields_by_name['credentials']._loaded_options = None
   _globals['_ERASEHOLDERREQUEST'].fields_by_name['credentials']._serialized_options = b'\342A\001\002'
   _globals['_ERASEHOLDERREQUEST'].fields_by_name['reason']._loaded_options = None
@@ -48,28 +61,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ERASEHOLDERRESPONSE'].fields_by_name['records_cancelled']._serialized_options = b'\342A\001\003'
   _globals['_ERASEHOLDERRESPONSE'].fields_by_name['batches']._loaded_options = None
   _globals['_ERASEHOLDERRESPONSE'].fields_by_name['batches']._serialized_options = b'\342A\001\003'
-  _globals['_GETTENANTPROFILEREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_GETTENANTPROFILEREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\001'
-  _globals['_UPDATETENANTPROFILEREQUEST'].fields_by_name['tenant_profile']._loaded_options = None
-  _globals['_UPDATETENANTPROFILEREQUEST'].fields_by_name['tenant_profile']._serialized_options = b'\342A\001\002'
-  _globals['_UPDATETENANTPROFILEREQUEST'].fields_by_name['update_mask']._loaded_options = None
-  _globals['_UPDATETENANTPROFILEREQUEST'].fields_by_name['update_mask']._serialized_options = b'\342A\001\002'
   _globals['_TENANTSERVICE'].methods_by_name['GetTenantProfile']._loaded_options = None
   _globals['_TENANTSERVICE'].methods_by_name['GetTenantProfile']._serialized_options = b'\202\323\344\223\002\023\022\021/v1/tenantProfile'
   _globals['_TENANTSERVICE'].methods_by_name['UpdateTenantProfile']._loaded_options = None
   _globals['_TENANTSERVICE'].methods_by_name['UpdateTenantProfile']._serialized_options = b'\202\323\344\223\002#2\021/v1/tenantProfile:\016tenant_profile'
   _globals['_TENANTSERVICE'].methods_by_name['EraseHolder']._loaded_options = None
   _globals['_TENANTSERVICE'].methods_by_name['EraseHolder']._serialized_options = b'\202\323\344\223\002\026\"\021/v1/holders:erase:\001*'
-  _globals['_CREDENTIALDISPOSITION']._serialized_start=707
-  _globals['_CREDENTIALDISPOSITION']._serialized_end=844
-  _globals['_ERASEHOLDERREQUEST']._serialized_start=201
-  _globals['_ERASEHOLDERREQUEST']._serialized_end=359
-  _globals['_ERASEHOLDERRESPONSE']._serialized_start=362
-  _globals['_ERASEHOLDERRESPONSE']._serialized_end=504
-  _globals['_GETTENANTPROFILEREQUEST']._serialized_start=506
-  _globals['_GETTENANTPROFILEREQUEST']._serialized_end=551
-  _globals['_UPDATETENANTPROFILEREQUEST']._serialized_start=554
-  _globals['_UPDATETENANTPROFILEREQUEST']._serialized_end=704
-  _globals['_TENANTSERVICE']._serialized_start=847
-  _globals['_TENANTSERVICE']._serialized_end=1279
+  _globals['_TENANTSERVICE'].methods_by_name['ListAuditEvents']._loaded_options = None
+  _globals['_TENANTSERVICE'].methods_by_name['ListAuditEvents']._serialized_options = b'\202\323\344\223\002\021\022\017/v1/auditEvents'
+  _globals['_CREDENTIALDISPOSITION']._serialized_start=954
+  _globals['_CREDENTIALDISPOSITION']._serialized_end=1091
+  _globals['_GETTENANTPROFILEREQUEST']._serialized_start=240
+  _globals['_GETTENANTPROFILEREQUEST']._serialized_end=285
+  _globals['_UPDATETENANTPROFILEREQUEST']._serialized_start=288
+  _globals['_UPDATETENANTPROFILEREQUEST']._serialized_end=438
+  _globals['_LISTAUDITEVENTSREQUEST']._serialized_start=440
+  _globals['_LISTAUDITEVENTSREQUEST']._serialized_end=537
+  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_start=539
+  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_end=645
+  _globals['_ERASEHOLDERREQUEST']._serialized_start=648
+  _globals['_ERASEHOLDERREQUEST']._serialized_end=806
+  _globals['_ERASEHOLDERRESPONSE']._serialized_start=809
+  _globals['_ERASEHOLDERRESPONSE']._serialized_end=951
+  _globals['_TENANTSERVICE']._serialized_start=1094
+  _globals['_TENANTSERVICE']._serialized_end=1664
 # @@protoc_insertion_point(module_scope)

@@ -27,8 +27,8 @@ if _version_not_supported:
 
 
 class TenantServiceStub:
-    """TenantService manages the caller's tenant: its profile (how holders and wallets see it) and
-    the erasure of a holder's personal data on request.
+    """TenantService manages the caller's tenant: its profile (how holders and wallets see it), the
+    erasure of a holder's personal data on request, and its audit trail.
     """
 
     def __init__(self, channel):
@@ -52,11 +52,16 @@ class TenantServiceStub:
                 request_serializer=credbatch_dot_tenants_dot_v1_dot_tenants__service__pb2.EraseHolderRequest.SerializeToString,
                 response_deserializer=credbatch_dot_tenants_dot_v1_dot_tenants__service__pb2.EraseHolderResponse.FromString,
                 _registered_method=True)
+        self.ListAuditEvents = channel.unary_unary(
+                '/credbatch.tenants.v1.TenantService/ListAuditEvents',
+                request_serializer=credbatch_dot_tenants_dot_v1_dot_tenants__service__pb2.ListAuditEventsRequest.SerializeToString,
+                response_deserializer=credbatch_dot_tenants_dot_v1_dot_tenants__service__pb2.ListAuditEventsResponse.FromString,
+                _registered_method=True)
 
 
 class TenantServiceServicer:
-    """TenantService manages the caller's tenant: its profile (how holders and wallets see it) and
-    the erasure of a holder's personal data on request.
+    """TenantService manages the caller's tenant: its profile (how holders and wallets see it), the
+    erasure of a holder's personal data on request, and its audit trail.
     """
 
     def GetTenantProfile(self, request, context):
@@ -89,6 +94,14 @@ class TenantServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAuditEvents(self, request, context):
+        """ListAuditEvents returns the tenant's audit trail, newest first, filtered and paged.
+        Roles: org_admin, service.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TenantServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -107,6 +120,11 @@ def add_TenantServiceServicer_to_server(servicer, server):
                     request_deserializer=credbatch_dot_tenants_dot_v1_dot_tenants__service__pb2.EraseHolderRequest.FromString,
                     response_serializer=credbatch_dot_tenants_dot_v1_dot_tenants__service__pb2.EraseHolderResponse.SerializeToString,
             ),
+            'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEvents,
+                    request_deserializer=credbatch_dot_tenants_dot_v1_dot_tenants__service__pb2.ListAuditEventsRequest.FromString,
+                    response_serializer=credbatch_dot_tenants_dot_v1_dot_tenants__service__pb2.ListAuditEventsResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'credbatch.tenants.v1.TenantService', rpc_method_handlers)
@@ -116,8 +134,8 @@ def add_TenantServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class TenantService:
-    """TenantService manages the caller's tenant: its profile (how holders and wallets see it) and
-    the erasure of a holder's personal data on request.
+    """TenantService manages the caller's tenant: its profile (how holders and wallets see it), the
+    erasure of a holder's personal data on request, and its audit trail.
     """
 
     @staticmethod
@@ -191,6 +209,33 @@ class TenantService:
             '/credbatch.tenants.v1.TenantService/EraseHolder',
             credbatch_dot_tenants_dot_v1_dot_tenants__service__pb2.EraseHolderRequest.SerializeToString,
             credbatch_dot_tenants_dot_v1_dot_tenants__service__pb2.EraseHolderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/credbatch.tenants.v1.TenantService/ListAuditEvents',
+            credbatch_dot_tenants_dot_v1_dot_tenants__service__pb2.ListAuditEventsRequest.SerializeToString,
+            credbatch_dot_tenants_dot_v1_dot_tenants__service__pb2.ListAuditEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

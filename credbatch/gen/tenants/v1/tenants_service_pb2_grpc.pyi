@@ -28,8 +28,8 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class TenantServiceStub:
-    """TenantService manages the caller's tenant: its profile (how holders and wallets see it) and
-    the erasure of a holder's personal data on request.
+    """TenantService manages the caller's tenant: its profile (how holders and wallets see it), the
+    erasure of a holder's personal data on request, and its audit trail.
     """
 
     @_typing.overload
@@ -54,11 +54,15 @@ class TenantServiceStub:
     entry, marked erased (the report's purge_reason `ERASURE`). Calling it again finds nothing
     left to erase and answers zero. Roles: org_admin.
     """
+    ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_tenants_service_pb2.ListAuditEventsRequest, _tenants_service_pb2.ListAuditEventsResponse]
+    """ListAuditEvents returns the tenant's audit trail, newest first, filtered and paged.
+    Roles: org_admin, service.
+    """
 
 @_typing.type_check_only
 class TenantServiceAsyncStub(TenantServiceStub):
-    """TenantService manages the caller's tenant: its profile (how holders and wallets see it) and
-    the erasure of a holder's personal data on request.
+    """TenantService manages the caller's tenant: its profile (how holders and wallets see it), the
+    erasure of a holder's personal data on request, and its audit trail.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -80,10 +84,14 @@ class TenantServiceAsyncStub(TenantServiceStub):
     entry, marked erased (the report's purge_reason `ERASURE`). Calling it again finds nothing
     left to erase and answers zero. Roles: org_admin.
     """
+    ListAuditEvents: _aio.UnaryUnaryMultiCallable[_tenants_service_pb2.ListAuditEventsRequest, _tenants_service_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
+    """ListAuditEvents returns the tenant's audit trail, newest first, filtered and paged.
+    Roles: org_admin, service.
+    """
 
 class TenantServiceServicer(metaclass=_abc_1.ABCMeta):
-    """TenantService manages the caller's tenant: its profile (how holders and wallets see it) and
-    the erasure of a holder's personal data on request.
+    """TenantService manages the caller's tenant: its profile (how holders and wallets see it), the
+    erasure of a holder's personal data on request, and its audit trail.
     """
 
     @_abc_1.abstractmethod
@@ -120,6 +128,16 @@ class TenantServiceServicer(metaclass=_abc_1.ABCMeta):
         remains of each record is its state history, timestamps, credential id and status list
         entry, marked erased (the report's purge_reason `ERASURE`). Calling it again finds nothing
         left to erase and answers zero. Roles: org_admin.
+        """
+
+    @_abc_1.abstractmethod
+    def ListAuditEvents(
+        self,
+        request: _tenants_service_pb2.ListAuditEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tenants_service_pb2.ListAuditEventsResponse, _abc.Awaitable[_tenants_service_pb2.ListAuditEventsResponse]]:
+        """ListAuditEvents returns the tenant's audit trail, newest first, filtered and paged.
+        Roles: org_admin, service.
         """
 
 def add_TenantServiceServicer_to_server(servicer: TenantServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
