@@ -199,6 +199,7 @@ async def test_a_bad_request_names_its_field(
         tenants_stub.EraseHolder(request_, metadata=_admin(settings, uuid.uuid4())),
         grpc.StatusCode.INVALID_ARGUMENT,
     )
+    assert details.bad_request is not None
     assert [v.field for v in details.bad_request.field_violations] == [field]
 
 
