@@ -1,7 +1,9 @@
 """EraseHolder in domain terms: one holder's personal data erased from the tenant, at once.
 
 The holder is named by an email address or phone number, normalised as uploads normalise
-recipients (``credbatch.schema.values``), so the lookup finds exactly what uploads stored. In
+recipients (``credbatch.schema.values``), so the lookup finds what uploads stored; an email
+address matches without regard to case, as the uploads' duplicate check compares them (a
+mailbox differing only in case is, in practice, the same person's). In
 one tenant transaction as the application role (row-level security: only the caller's
 tenant's records are found, whatever the caller sends):
 
@@ -50,7 +52,7 @@ _LOCK = """
 SELECT r.id, r.batch_id, r.state
 FROM records r
 WHERE r.tenant_id = app_tenant() AND r.purged_at IS NULL
-  AND (r.email = $1 OR r.phone = $2)
+  AND (lower(r.email) = lower($1) OR r.phone = $2)
 ORDER BY r.id
 FOR UPDATE OF r
 """
