@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from credbatch.auth.roles import ADMINS, READERS, UPLOADERS
+from credbatch.auth.roles import ADMINS, ORG_ADMIN, READERS, UPLOADERS
 
 _TEMPLATES = "/credbatch.templates.v1.TemplateService/"
 _UPLOADS = "/credbatch.uploads.v1.UploadService/"
@@ -64,6 +64,9 @@ RPC_ROLES: dict[str, frozenset[str]] = {
     # The profile is what every holder sees of the tenant: only its administrators change it.
     _TENANTS + "GetTenantProfile": READERS,
     _TENANTS + "UpdateTenantProfile": ADMINS,
+    # Erasing a holder touches every batch of the tenant and cannot be undone: a person's
+    # decision, never a platform service's token.
+    _TENANTS + "EraseHolder": frozenset({ORG_ADMIN}),
     # The audit trail names every operator of the tenant and what each did.
     _TENANTS + "ListAuditEvents": ADMINS,
 }

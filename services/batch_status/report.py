@@ -4,6 +4,11 @@ Rows are read in keyset pages over (batch, row_number) (the records' unique key)
 its own short read-only transaction, so a slow client holds neither a connection nor a
 snapshot between pages.
 
+A record whose personal data was erased (its batch's retention period ran out, or an org
+admin erased the holder) says so on its row: ``purged_at`` is when, ``purge_reason`` why
+(``RETENTION`` or ``ERASURE``); its email, phone and error message are empty and its
+certificate link is gone, while its state, credential id and times remain.
+
 Cells that a spreadsheet would evaluate are escaped the OWASP way, with a leading single quote;
 the file is also read by programs, so nothing else is touched. A signed plain number, such as
 a phone number in E.164 (+14155550123) or -3.5, is only a number to a spreadsheet and is kept.
@@ -35,6 +40,8 @@ COLUMNS = (
     "error_code",
     "error_message",
     "updated_at",
+    "purged_at",
+    "purge_reason",
 )
 _FORMULA_STARTS = ("=", "@", "\t", "\r")
 _SIGNS = ("+", "-")
@@ -48,7 +55,7 @@ SELECT r.row_number, r.email, r.phone, r.state, c.id AS credential_id,
        -- A revoked record's only message is why it was revoked.
        CASE WHEN r.state = 'REVOKED' THEN r.revoke_reason ELSE r.error_message END
          AS error_message,
-       r.updated_at
+       r.updated_at, r.purged_at, r.purge_reason
 FROM records r
 LEFT JOIN credentials c ON c.tenant_id = r.tenant_id AND c.record_id = r.id
 LEFT JOIN certificates cert ON cert.tenant_id = r.tenant_id AND cert.record_id = r.id
@@ -89,6 +96,8 @@ def _row(record: asyncpg.Record, public_url: str) -> list[object]:
         _text(record["error_code"]),
         _text(record["error_message"]),
         _time(record["updated_at"]),
+        "" if record["purged_at"] is None else _time(record["purged_at"]),
+        record["purge_reason"] or "",
     ]
 
 

@@ -10,6 +10,7 @@ from credbatch.gen.tenants.v1 import tenants_service_pb2, tenants_service_pb2_gr
 from credbatch.server.health import postgres_check
 from credbatch.server.runner import ServiceSpec, serve_until_signalled
 from services.tenants.audit import AuditTrail
+from services.tenants.erasure import HolderErasure
 from services.tenants.profiles import TenantProfiles
 from services.tenants.servicer import TenantServicer
 
@@ -17,7 +18,12 @@ SERVICE_NAME = tenants_service_pb2.DESCRIPTOR.services_by_name["TenantService"].
 
 
 def service_specs(settings: Settings, pool: asyncpg.Pool) -> list[ServiceSpec]:
-    servicer = TenantServicer(TenantProfiles(pool), settings.public_url, AuditTrail(pool))
+    servicer = TenantServicer(
+        TenantProfiles(pool),
+        settings.public_url,
+        AuditTrail(pool),
+        HolderErasure(pool, settings.default_region),
+    )
     return [
         ServiceSpec(
             SERVICE_NAME,

@@ -72,6 +72,15 @@ CROSS_TENANT_INDEXES = {
     # The sweeper's: it serves every tenant, through sweep_stuck only.
     "records_stuck_idx",
     "batches_cancelled_idx",
+    # The janitor's: the retention purge and the pruning serve every tenant, oldest first,
+    # through janitor_purge and janitor_prune only.
+    "batches_purge_due_idx",
+    "webhook_deliveries_completed_idx",
+    "webhook_events_created_idx",
+    "oid4vci_offers_expiry_idx",
+    "oid4vci_access_tokens_expiry_idx",
+    "idempotency_keys_age_idx",
+    "invitation_resends_age_idx",
     # The audit retention's: the oldest entries of every tenant, through janitor_audit_prune.
     "audit_events_age_idx",
 }

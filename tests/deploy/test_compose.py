@@ -16,6 +16,7 @@ COMPONENTS = {
     "public": "services.public",
     "signer": "services.signer",
     "webhooks": "services.webhooks",
+    "tenants": "services.tenants",
     "webhooks-dispatcher": "workers.webhooks",
     "relay": "workers.relay",
     "worker": "workers.issuance",

@@ -23,6 +23,7 @@ RESOURCES = {
     "credbatch.dev/Batch",
     "credbatch.dev/WebhookEndpoint",
     "credbatch.dev/WebhookDelivery",
+    "credbatch.dev/TenantProfile",
 }
 _BOUND = re.compile(r"\{(?P<field>\w+)=(?P<collection>\w+)/\*\}")
 SERVICES = {
@@ -30,6 +31,7 @@ SERVICES = {
     "credbatch.uploads.v1.UploadService",
     "credbatch.batches.v1.BatchStatusService",
     "credbatch.webhooks.v1.WebhookService",
+    "credbatch.tenants.v1.TenantService",
 }
 
 

@@ -30,6 +30,7 @@ GRPC_COMPONENTS = {
     "credbatch-uploads": ("services.uploads", 50052),
     "credbatch-batch-status": ("services.batch_status", 50053),
     "credbatch-webhooks": ("services.webhooks", 50054),
+    "credbatch-tenants": ("services.tenants", 50056),
 }
 ALL_COMPONENTS = {
     **{name: module for name, (module, _) in GRPC_COMPONENTS.items()},
@@ -45,6 +46,7 @@ GRPC_PORT_SETTINGS = {
     "credbatch-uploads": "CREDBATCH_UPLOADS_PORT",
     "credbatch-batch-status": "CREDBATCH_BATCHES_PORT",
     "credbatch-webhooks": "CREDBATCH_WEBHOOKS_PORT",
+    "credbatch-tenants": "CREDBATCH_TENANTS_PORT",
 }
 
 

@@ -44,6 +44,7 @@ EXPECTED = {
     "credbatch-uploads": {"CREDBATCH_APP_DATABASE_URL", "CREDBATCH_JWT_SECRET"},
     "credbatch-batch-status": {"CREDBATCH_APP_DATABASE_URL", "CREDBATCH_JWT_SECRET"},
     "credbatch-webhooks": {"CREDBATCH_APP_DATABASE_URL", "CREDBATCH_JWT_SECRET", WEBHOOK_KEK},
+    "credbatch-tenants": {"CREDBATCH_APP_DATABASE_URL", "CREDBATCH_JWT_SECRET"},
     "credbatch-public": {PUBLIC_URL, SIGNER_TOKEN, NONCE_KEY},
     "credbatch-signer": {SIGNER_URL, KEK, SIGNER_TOKEN},
     # Its own role claims and sweeps; dead letters are recorded as the application role.

@@ -16,6 +16,7 @@ so a backlog after downtime drains in the order the data became due.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Iterable
@@ -137,7 +138,5 @@ async def run(
                     result.batches_done,
                     ", ".join(f"{k} {n}" for k, n in result.pruned.items() if n) or "nothing",
                 )
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval)
-        except TimeoutError:
-            pass

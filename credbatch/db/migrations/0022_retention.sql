@@ -38,8 +38,9 @@ CREATE INDEX batches_purge_due_idx
   WHERE purged_at IS NULL AND state IN ('COMPLETED', 'COMPLETED_WITH_ERRORS', 'CANCELLED',
                                         'FAILED');
 -- Erasure on request finds a holder's records by contact (as uploads normalise it), within
--- the tenant.
-CREATE INDEX records_email_idx ON records (tenant_id, email) WHERE email IS NOT NULL;
+-- the tenant; an email address without regard to case, as the uploads' duplicate check
+-- compares them.
+CREATE INDEX records_email_idx ON records (tenant_id, lower(email));
 CREATE INDEX records_phone_idx ON records (tenant_id, phone) WHERE phone IS NOT NULL;
 -- Pruning reads each table oldest first.
 CREATE INDEX webhook_deliveries_completed_idx ON webhook_deliveries (completed_at)
@@ -65,6 +66,9 @@ BEGIN
                  'USING (true) WITH CHECK (true)', current_user);
   EXECUTE format('CREATE POLICY invitation_resends_owner ON invitation_resends TO %I '
                  'USING (true) WITH CHECK (true)', current_user);
+  -- The purge reads each tenant's own retention period (tenant_retention_days).
+  EXECUTE format('CREATE POLICY tenant_profiles_owner ON tenant_profiles FOR SELECT TO %I '
+                 'USING (true)', current_user);
 END
 $$;
 

@@ -41,7 +41,9 @@ ERRORS: list[tuple[str | None, str | None]] = [
 CERTIFICATE_ID = "Cert_" + uuid.uuid4().hex
 
 
-async def add_credential(owner: asyncpg.Pool, arranged: ArrangedBatch, row: int) -> uuid.UUID:
+async def add_credential(
+    owner: asyncpg.Pool, arranged: ArrangedBatch, row: int, certificate_id: str = CERTIFICATE_ID
+) -> uuid.UUID:
     """A credential and certificate for one record, as a worker would write them."""
     tenant, record_id = arranged.tenant_id, arranged.record_ids[row - 1]
     kid, list_id, credential_id = f"k-{uuid.uuid4()}", uuid.uuid4(), uuid.uuid4()
@@ -75,7 +77,7 @@ async def add_credential(owner: asyncpg.Pool, arranged: ArrangedBatch, row: int)
         await conn.execute(
             "INSERT INTO certificates (tenant_id, id, record_id, pdf) VALUES ($1, $2, $3, $4)",
             tenant,
-            CERTIFICATE_ID,
+            certificate_id,
             record_id,
             b"%PDF-1.7",
         )
@@ -243,3 +245,41 @@ def test_signed_decimals_are_kept(number: Decimal) -> None:
 def test_phone_numbers_and_signed_digits_are_kept(phone: str, sign: str, digits: str) -> None:
     assert escape_cell(phone) == phone
     assert escape_cell(sign + digits) == sign + digits
+
+
+async def test_a_purged_batch_says_so_on_every_row(
+    batches_stub: Any, settings: Settings, owner_pool: asyncpg.Pool, janitor_pool: asyncpg.Pool
+) -> None:
+    tenant = uuid.uuid4()
+    schema = await insert_schema(owner_pool, tenant)
+    # Every record closed: a batch with a record still in flight waits for it.
+    states = [s.replace("QUEUED", "CANCELLED") for s in STATES]
+    arranged = await insert_batch(
+        owner_pool,
+        tenant,
+        schema,
+        creator="ana",
+        states=states,
+        emails=EMAILS,
+        errors=ERRORS,
+        batch_state="COMPLETED_WITH_ERRORS",
+    )
+    credential_id = await add_credential(owner_pool, arranged, 1, "Cert_" + uuid.uuid4().hex)
+    await owner_pool.execute(
+        "UPDATE batches SET completed_at = now() - interval '31 days' WHERE id = $1",
+        arranged.batch_id,
+    )
+    while await janitor_pool.fetchrow("SELECT * FROM janitor_purge(30, 1000)"):
+        pass
+    md = bearer(settings, tenant, "root", ["org_admin"])
+
+    rows = await download(batches_stub, md, f"batches/{arranged.batch_id}", [])
+
+    assert [r["row_number"] for r in rows] == ["1", "2", "3", "4", "5", "6"]
+    assert all(r["purge_reason"] == "RETENTION" and r["purged_at"].endswith("Z") for r in rows)
+    assert all(r["email"] == r["phone"] == r["error_message"] == "" for r in rows)
+    # The history stays: states, error codes, the credential's id; the certificate is gone.
+    assert [r["state"] for r in rows] == states
+    assert [r["error_code"] for r in rows] == [e[0] or "" for e in ERRORS]
+    assert rows[0]["credential_id"] == str(credential_id)
+    assert rows[0]["cred_url"] == ""

@@ -116,3 +116,28 @@ async def test_a_purged_record_cannot_get_data_back_nor_return_to_the_outbox(
 async def test_only_the_janitor_role_may_purge_or_prune(app_pool: asyncpg.Pool, call: str) -> None:
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         await app_pool.fetch(call)
+
+
+async def test_a_tenant_s_own_retention_period_wins(
+    owner_pool: asyncpg.Pool, janitor_pool: asyncpg.Pool
+) -> None:
+    longer = await ended_batch(owner_pool, 31)
+    shorter = await ended_batch(owner_pool, 10)
+    for batch, days in ((longer, 90), (shorter, 7)):
+        await owner_pool.execute(
+            "INSERT INTO tenant_profiles (tenant_id, retention_days) VALUES ($1, $2)",
+            batch.tenant_id,
+            days,
+        )
+
+    await purge_all(janitor_pool, days=30)
+
+    purged = await owner_pool.fetch(
+        "SELECT batch_id, bool_and(purged_at IS NOT NULL) AS all_purged FROM records"
+        " WHERE batch_id = ANY ($1::uuid[]) GROUP BY batch_id",
+        [longer.batch_id, shorter.batch_id],
+    )
+    assert {r["batch_id"]: r["all_purged"] for r in purged} == {
+        longer.batch_id: False,
+        shorter.batch_id: True,
+    }

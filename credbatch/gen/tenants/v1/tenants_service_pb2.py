@@ -29,7 +29,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*credbatch/tenants/v1/tenants_service.proto\x12\x14\x63redbatch.tenants.v1\x1a&credbatch/tenants/v1/audit_event.proto\x1a!credbatch/tenants/v1/tenant.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\"-\n\x17GetTenantProfileRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\"\x96\x01\n\x1aUpdateTenantProfileRequest\x12\x41\n\x0etenant_profile\x18\x01 \x01(\x0b\x32#.credbatch.tenants.v1.TenantProfileB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\"a\n\x16ListAuditEventsRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x14\n\x06\x66ilter\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"j\n\x17ListAuditEventsResponse\x12\x36\n\x0c\x61udit_events\x18\x01 \x03(\x0b\x32 .credbatch.tenants.v1.AuditEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xb7\x03\n\rTenantService\x12\x81\x01\n\x10GetTenantProfile\x12-.credbatch.tenants.v1.GetTenantProfileRequest\x1a#.credbatch.tenants.v1.TenantProfile\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/tenantProfile\x12\x97\x01\n\x13UpdateTenantProfile\x12\x30.credbatch.tenants.v1.UpdateTenantProfileRequest\x1a#.credbatch.tenants.v1.TenantProfile\")\x82\xd3\xe4\x93\x02#2\x11/v1/tenantProfile:\x0etenant_profile\x12\x87\x01\n\x0fListAuditEvents\x12,.credbatch.tenants.v1.ListAuditEventsRequest\x1a-.credbatch.tenants.v1.ListAuditEventsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/auditEventsB Z\x1e\x63redbatch/tenants/v1;tenantsv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*credbatch/tenants/v1/tenants_service.proto\x12\x14\x63redbatch.tenants.v1\x1a&credbatch/tenants/v1/audit_event.proto\x1a!credbatch/tenants/v1/tenant.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\"-\n\x17GetTenantProfileRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\"\x96\x01\n\x1aUpdateTenantProfileRequest\x12\x41\n\x0etenant_profile\x18\x01 \x01(\x0b\x32#.credbatch.tenants.v1.TenantProfileB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\"a\n\x16ListAuditEventsRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x14\n\x06\x66ilter\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"j\n\x17ListAuditEventsResponse\x12\x36\n\x0c\x61udit_events\x18\x01 \x03(\x0b\x32 .credbatch.tenants.v1.AuditEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x9e\x01\n\x12\x45raseHolderRequest\x12\x0f\n\x05\x65mail\x18\x01 \x01(\tH\x00\x12\x0f\n\x05phone\x18\x02 \x01(\tH\x00\x12\x46\n\x0b\x63redentials\x18\x03 \x01(\x0e\x32+.credbatch.tenants.v1.CredentialDispositionB\x04\xe2\x41\x01\x02\x12\x14\n\x06reason\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x42\x08\n\x06holder\"\x8e\x01\n\x13\x45raseHolderResponse\x12\x1c\n\x0erecords_erased\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12!\n\x13\x63redentials_revoked\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1f\n\x11records_cancelled\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x15\n\x07\x62\x61tches\x18\x04 \x01(\x05\x42\x04\xe2\x41\x01\x03*\x89\x01\n\x15\x43redentialDisposition\x12&\n\"CREDENTIAL_DISPOSITION_UNSPECIFIED\x10\x00\x12!\n\x1d\x43REDENTIAL_DISPOSITION_REVOKE\x10\x01\x12%\n!CREDENTIAL_DISPOSITION_KEEP_VALID\x10\x02\x32\xba\x04\n\rTenantService\x12\x81\x01\n\x10GetTenantProfile\x12-.credbatch.tenants.v1.GetTenantProfileRequest\x1a#.credbatch.tenants.v1.TenantProfile\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/tenantProfile\x12\x97\x01\n\x13UpdateTenantProfile\x12\x30.credbatch.tenants.v1.UpdateTenantProfileRequest\x1a#.credbatch.tenants.v1.TenantProfile\")\x82\xd3\xe4\x93\x02#2\x11/v1/tenantProfile:\x0etenant_profile\x12\x80\x01\n\x0b\x45raseHolder\x12(.credbatch.tenants.v1.EraseHolderRequest\x1a).credbatch.tenants.v1.EraseHolderResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/holders:erase:\x01*\x12\x87\x01\n\x0fListAuditEvents\x12,.credbatch.tenants.v1.ListAuditEventsRequest\x1a-.credbatch.tenants.v1.ListAuditEventsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/auditEventsB Z\x1e\x63redbatch/tenants/v1;tenantsv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -49,12 +49,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTAUDITEVENTSREQUEST'].fields_by_name['page_token']._serialized_options = b'\342A\001\001'
   _globals['_LISTAUDITEVENTSREQUEST'].fields_by_name['filter']._loaded_options = None
   _globals['_LISTAUDITEVENTSREQUEST'].fields_by_name['filter']._serialized_options = b'\342A\001\001'
+  _globals['_ERASEHOLDERREQUEST'].fields_by_name['credentials']._loaded_options = None
+  _globals['_ERASEHOLDERREQUEST'].fields_by_name['credentials']._serialized_options = b'\342A\001\002'
+  _globals['_ERASEHOLDERREQUEST'].fields_by_name['reason']._loaded_options = None
+  _globals['_ERASEHOLDERREQUEST'].fields_by_name['reason']._serialized_options = b'\342A\001\001'
+  _globals['_ERASEHOLDERRESPONSE'].fields_by_name['records_erased']._loaded_options = None
+  _globals['_ERASEHOLDERRESPONSE'].fields_by_name['records_erased']._serialized_options = b'\342A\001\003'
+  _globals['_ERASEHOLDERRESPONSE'].fields_by_name['credentials_revoked']._loaded_options = None
+  _globals['_ERASEHOLDERRESPONSE'].fields_by_name['credentials_revoked']._serialized_options = b'\342A\001\003'
+  _globals['_ERASEHOLDERRESPONSE'].fields_by_name['records_cancelled']._loaded_options = None
+  _globals['_ERASEHOLDERRESPONSE'].fields_by_name['records_cancelled']._serialized_options = b'\342A\001\003'
+  _globals['_ERASEHOLDERRESPONSE'].fields_by_name['batches']._loaded_options = None
+  _globals['_ERASEHOLDERRESPONSE'].fields_by_name['batches']._serialized_options = b'\342A\001\003'
   _globals['_TENANTSERVICE'].methods_by_name['GetTenantProfile']._loaded_options = None
   _globals['_TENANTSERVICE'].methods_by_name['GetTenantProfile']._serialized_options = b'\202\323\344\223\002\023\022\021/v1/tenantProfile'
   _globals['_TENANTSERVICE'].methods_by_name['UpdateTenantProfile']._loaded_options = None
   _globals['_TENANTSERVICE'].methods_by_name['UpdateTenantProfile']._serialized_options = b'\202\323\344\223\002#2\021/v1/tenantProfile:\016tenant_profile'
+  _globals['_TENANTSERVICE'].methods_by_name['EraseHolder']._loaded_options = None
+  _globals['_TENANTSERVICE'].methods_by_name['EraseHolder']._serialized_options = b'\202\323\344\223\002\026\"\021/v1/holders:erase:\001*'
   _globals['_TENANTSERVICE'].methods_by_name['ListAuditEvents']._loaded_options = None
   _globals['_TENANTSERVICE'].methods_by_name['ListAuditEvents']._serialized_options = b'\202\323\344\223\002\021\022\017/v1/auditEvents'
+  _globals['_CREDENTIALDISPOSITION']._serialized_start=954
+  _globals['_CREDENTIALDISPOSITION']._serialized_end=1091
   _globals['_GETTENANTPROFILEREQUEST']._serialized_start=240
   _globals['_GETTENANTPROFILEREQUEST']._serialized_end=285
   _globals['_UPDATETENANTPROFILEREQUEST']._serialized_start=288
@@ -63,6 +79,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTAUDITEVENTSREQUEST']._serialized_end=537
   _globals['_LISTAUDITEVENTSRESPONSE']._serialized_start=539
   _globals['_LISTAUDITEVENTSRESPONSE']._serialized_end=645
-  _globals['_TENANTSERVICE']._serialized_start=648
-  _globals['_TENANTSERVICE']._serialized_end=1087
+  _globals['_ERASEHOLDERREQUEST']._serialized_start=648
+  _globals['_ERASEHOLDERREQUEST']._serialized_end=806
+  _globals['_ERASEHOLDERRESPONSE']._serialized_start=809
+  _globals['_ERASEHOLDERRESPONSE']._serialized_end=951
+  _globals['_TENANTSERVICE']._serialized_start=1094
+  _globals['_TENANTSERVICE']._serialized_end=1664
 # @@protoc_insertion_point(module_scope)

@@ -4,12 +4,22 @@ from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class CredentialDisposition(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CREDENTIAL_DISPOSITION_UNSPECIFIED: _ClassVar[CredentialDisposition]
+    CREDENTIAL_DISPOSITION_REVOKE: _ClassVar[CredentialDisposition]
+    CREDENTIAL_DISPOSITION_KEEP_VALID: _ClassVar[CredentialDisposition]
+CREDENTIAL_DISPOSITION_UNSPECIFIED: CredentialDisposition
+CREDENTIAL_DISPOSITION_REVOKE: CredentialDisposition
+CREDENTIAL_DISPOSITION_KEEP_VALID: CredentialDisposition
 
 class GetTenantProfileRequest(_message.Message):
     __slots__ = ("name",)
@@ -42,3 +52,27 @@ class ListAuditEventsResponse(_message.Message):
     audit_events: _containers.RepeatedCompositeFieldContainer[_audit_event_pb2.AuditEvent]
     next_page_token: str
     def __init__(self, audit_events: _Optional[_Iterable[_Union[_audit_event_pb2.AuditEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class EraseHolderRequest(_message.Message):
+    __slots__ = ("email", "phone", "credentials", "reason")
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    PHONE_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIALS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    email: str
+    phone: str
+    credentials: CredentialDisposition
+    reason: str
+    def __init__(self, email: _Optional[str] = ..., phone: _Optional[str] = ..., credentials: _Optional[_Union[CredentialDisposition, str]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class EraseHolderResponse(_message.Message):
+    __slots__ = ("records_erased", "credentials_revoked", "records_cancelled", "batches")
+    RECORDS_ERASED_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIALS_REVOKED_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_CANCELLED_FIELD_NUMBER: _ClassVar[int]
+    BATCHES_FIELD_NUMBER: _ClassVar[int]
+    records_erased: int
+    credentials_revoked: int
+    records_cancelled: int
+    batches: int
+    def __init__(self, records_erased: _Optional[int] = ..., credentials_revoked: _Optional[int] = ..., records_cancelled: _Optional[int] = ..., batches: _Optional[int] = ...) -> None: ...

@@ -27,7 +27,8 @@ if _version_not_supported:
 
 
 class TenantServiceStub:
-    """TenantService manages the caller's tenant: its profile (how holders and wallets see it).
+    """TenantService manages the caller's tenant: its profile (how holders and wallets see it), the
+    erasure of a holder's personal data on request, and its audit trail.
     """
 
     def __init__(self, channel):
@@ -46,6 +47,11 @@ class TenantServiceStub:
                 request_serializer=credbatch_dot_tenants_dot_v1_dot_tenants__service__pb2.UpdateTenantProfileRequest.SerializeToString,
                 response_deserializer=credbatch_dot_tenants_dot_v1_dot_tenant__pb2.TenantProfile.FromString,
                 _registered_method=True)
+        self.EraseHolder = channel.unary_unary(
+                '/credbatch.tenants.v1.TenantService/EraseHolder',
+                request_serializer=credbatch_dot_tenants_dot_v1_dot_tenants__service__pb2.EraseHolderRequest.SerializeToString,
+                response_deserializer=credbatch_dot_tenants_dot_v1_dot_tenants__service__pb2.EraseHolderResponse.FromString,
+                _registered_method=True)
         self.ListAuditEvents = channel.unary_unary(
                 '/credbatch.tenants.v1.TenantService/ListAuditEvents',
                 request_serializer=credbatch_dot_tenants_dot_v1_dot_tenants__service__pb2.ListAuditEventsRequest.SerializeToString,
@@ -54,7 +60,8 @@ class TenantServiceStub:
 
 
 class TenantServiceServicer:
-    """TenantService manages the caller's tenant: its profile (how holders and wallets see it).
+    """TenantService manages the caller's tenant: its profile (how holders and wallets see it), the
+    erasure of a holder's personal data on request, and its audit trail.
     """
 
     def GetTenantProfile(self, request, context):
@@ -69,6 +76,19 @@ class TenantServiceServicer:
         """UpdateTenantProfile changes the fields named by update_mask; a named field left empty
         clears it. Every field is checked and all problems reported at once (BadRequest).
         Roles: org_admin, service.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EraseHolder(self, request, context):
+        """EraseHolder erases one holder's personal data (contact data, attribute values, error
+        messages, credential bodies, certificates) from every record of the caller's tenant that
+        was sent to the given email address or phone number, at once. Records not yet issued are
+        cancelled first; issued credentials are revoked or left valid, as `credentials` says. What
+        remains of each record is its state history, timestamps, credential id and status list
+        entry, marked erased (the report's purge_reason `ERASURE`). Calling it again finds nothing
+        left to erase and answers zero. Roles: org_admin.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -95,6 +115,11 @@ def add_TenantServiceServicer_to_server(servicer, server):
                     request_deserializer=credbatch_dot_tenants_dot_v1_dot_tenants__service__pb2.UpdateTenantProfileRequest.FromString,
                     response_serializer=credbatch_dot_tenants_dot_v1_dot_tenant__pb2.TenantProfile.SerializeToString,
             ),
+            'EraseHolder': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseHolder,
+                    request_deserializer=credbatch_dot_tenants_dot_v1_dot_tenants__service__pb2.EraseHolderRequest.FromString,
+                    response_serializer=credbatch_dot_tenants_dot_v1_dot_tenants__service__pb2.EraseHolderResponse.SerializeToString,
+            ),
             'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAuditEvents,
                     request_deserializer=credbatch_dot_tenants_dot_v1_dot_tenants__service__pb2.ListAuditEventsRequest.FromString,
@@ -109,7 +134,8 @@ def add_TenantServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class TenantService:
-    """TenantService manages the caller's tenant: its profile (how holders and wallets see it).
+    """TenantService manages the caller's tenant: its profile (how holders and wallets see it), the
+    erasure of a holder's personal data on request, and its audit trail.
     """
 
     @staticmethod
@@ -156,6 +182,33 @@ class TenantService:
             '/credbatch.tenants.v1.TenantService/UpdateTenantProfile',
             credbatch_dot_tenants_dot_v1_dot_tenants__service__pb2.UpdateTenantProfileRequest.SerializeToString,
             credbatch_dot_tenants_dot_v1_dot_tenant__pb2.TenantProfile.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseHolder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/credbatch.tenants.v1.TenantService/EraseHolder',
+            credbatch_dot_tenants_dot_v1_dot_tenants__service__pb2.EraseHolderRequest.SerializeToString,
+            credbatch_dot_tenants_dot_v1_dot_tenants__service__pb2.EraseHolderResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -28,7 +28,9 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class TenantServiceStub:
-    """TenantService manages the caller's tenant: its profile (how holders and wallets see it)."""
+    """TenantService manages the caller's tenant: its profile (how holders and wallets see it), the
+    erasure of a holder's personal data on request, and its audit trail.
+    """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
@@ -43,6 +45,15 @@ class TenantServiceStub:
     clears it. Every field is checked and all problems reported at once (BadRequest).
     Roles: org_admin, service.
     """
+    EraseHolder: _grpc.UnaryUnaryMultiCallable[_tenants_service_pb2.EraseHolderRequest, _tenants_service_pb2.EraseHolderResponse]
+    """EraseHolder erases one holder's personal data (contact data, attribute values, error
+    messages, credential bodies, certificates) from every record of the caller's tenant that
+    was sent to the given email address or phone number, at once. Records not yet issued are
+    cancelled first; issued credentials are revoked or left valid, as `credentials` says. What
+    remains of each record is its state history, timestamps, credential id and status list
+    entry, marked erased (the report's purge_reason `ERASURE`). Calling it again finds nothing
+    left to erase and answers zero. Roles: org_admin.
+    """
     ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_tenants_service_pb2.ListAuditEventsRequest, _tenants_service_pb2.ListAuditEventsResponse]
     """ListAuditEvents returns the tenant's audit trail, newest first, filtered and paged.
     Roles: org_admin, service.
@@ -50,7 +61,9 @@ class TenantServiceStub:
 
 @_typing.type_check_only
 class TenantServiceAsyncStub(TenantServiceStub):
-    """TenantService manages the caller's tenant: its profile (how holders and wallets see it)."""
+    """TenantService manages the caller's tenant: its profile (how holders and wallets see it), the
+    erasure of a holder's personal data on request, and its audit trail.
+    """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetTenantProfile: _aio.UnaryUnaryMultiCallable[_tenants_service_pb2.GetTenantProfileRequest, _tenant_pb2.TenantProfile]  # type: ignore[assignment]
@@ -62,13 +75,24 @@ class TenantServiceAsyncStub(TenantServiceStub):
     clears it. Every field is checked and all problems reported at once (BadRequest).
     Roles: org_admin, service.
     """
+    EraseHolder: _aio.UnaryUnaryMultiCallable[_tenants_service_pb2.EraseHolderRequest, _tenants_service_pb2.EraseHolderResponse]  # type: ignore[assignment]
+    """EraseHolder erases one holder's personal data (contact data, attribute values, error
+    messages, credential bodies, certificates) from every record of the caller's tenant that
+    was sent to the given email address or phone number, at once. Records not yet issued are
+    cancelled first; issued credentials are revoked or left valid, as `credentials` says. What
+    remains of each record is its state history, timestamps, credential id and status list
+    entry, marked erased (the report's purge_reason `ERASURE`). Calling it again finds nothing
+    left to erase and answers zero. Roles: org_admin.
+    """
     ListAuditEvents: _aio.UnaryUnaryMultiCallable[_tenants_service_pb2.ListAuditEventsRequest, _tenants_service_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
     """ListAuditEvents returns the tenant's audit trail, newest first, filtered and paged.
     Roles: org_admin, service.
     """
 
 class TenantServiceServicer(metaclass=_abc_1.ABCMeta):
-    """TenantService manages the caller's tenant: its profile (how holders and wallets see it)."""
+    """TenantService manages the caller's tenant: its profile (how holders and wallets see it), the
+    erasure of a holder's personal data on request, and its audit trail.
+    """
 
     @_abc_1.abstractmethod
     def GetTenantProfile(
@@ -89,6 +113,21 @@ class TenantServiceServicer(metaclass=_abc_1.ABCMeta):
         """UpdateTenantProfile changes the fields named by update_mask; a named field left empty
         clears it. Every field is checked and all problems reported at once (BadRequest).
         Roles: org_admin, service.
+        """
+
+    @_abc_1.abstractmethod
+    def EraseHolder(
+        self,
+        request: _tenants_service_pb2.EraseHolderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tenants_service_pb2.EraseHolderResponse, _abc.Awaitable[_tenants_service_pb2.EraseHolderResponse]]:
+        """EraseHolder erases one holder's personal data (contact data, attribute values, error
+        messages, credential bodies, certificates) from every record of the caller's tenant that
+        was sent to the given email address or phone number, at once. Records not yet issued are
+        cancelled first; issued credentials are revoked or left valid, as `credentials` says. What
+        remains of each record is its state history, timestamps, credential id and status list
+        entry, marked erased (the report's purge_reason `ERASURE`). Calling it again finds nothing
+        left to erase and answers zero. Roles: org_admin.
         """
 
     @_abc_1.abstractmethod
