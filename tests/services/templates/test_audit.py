@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 import grpc
 
-from credbatch.gen.templates.v1 import templates_pb2, templates_service_pb2
+from credbatch.gen.templates.v1 import credential_schema_pb2, templates_pb2, templates_service_pb2
 from tests.fixtures.audit import actions, audit_entries, entry_text
 from tests.fixtures.grpc import fails
 from tests.fixtures.templates import Tenant, attribute, create_schema
@@ -29,7 +29,7 @@ async def test_creates_are_audited(
     version = await templates_stub.CreateCredentialSchemaVersion(
         pb.CreateCredentialSchemaVersionRequest(
             name=schema.name.split("@")[0],
-            schema=templates_pb2.CredentialSchema(
+            schema=credential_schema_pb2.CredentialSchema(
                 attributes=[attribute("given_name", required=True), attribute("nickname")]
             ),
         ),
