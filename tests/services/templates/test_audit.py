@@ -26,7 +26,7 @@ async def test_creates_are_audited(
         attributes=[attribute("given_name", required=True)],
         request_id="schema-1",
     )
-    version = await templates_stub.CreateCredentialSchemaVersion(
+    await templates_stub.CreateCredentialSchemaVersion(
         pb.CreateCredentialSchemaVersionRequest(
             name=schema.name.split("@")[0],
             schema=credential_schema_pb2.CredentialSchema(
@@ -47,7 +47,7 @@ async def test_creates_are_audited(
     schema_id = schema.name.removeprefix("schemas/").split("@")[0]
     assert actions(entries) == [
         ("schema.create", f"schemas/{schema_id}@1", "OK"),
-        ("schema_version.create", version.name, "OK"),
+        ("schema_version.create", f"schemas/{schema_id}@2", "OK"),
         ("sms_template.create", sms.name, "OK"),
     ]
     assert [e["actor"] for e in entries] == ["admin-1", "svc-1", "admin-1"]

@@ -25,24 +25,17 @@ async def test_endpoint_changes_are_audited(
 ) -> None:
     tenant = uuid.uuid4()
     md = admin(settings, tenant)
-    created = await hooks_stub.CreateWebhookEndpoint(
-        api.CreateWebhookEndpointRequest(
-            webhook_endpoint=pb.WebhookEndpoint(
-                url=URL,
-                event_types=[pb.EVENT_TYPE_BATCH_COMPLETED],
-                description="ops of ada@example.org",
-            ),
-            request_id="hook-1",
+    create = api.CreateWebhookEndpointRequest(
+        webhook_endpoint=pb.WebhookEndpoint(
+            url=URL,
+            event_types=[pb.EVENT_TYPE_BATCH_COMPLETED],
+            description="ops of ada@example.org",
         ),
-        metadata=md,
+        request_id="hook-1",
     )
+    created = await hooks_stub.CreateWebhookEndpoint(create, metadata=md)
     # A repeat of the same request changes nothing: no second entry.
-    await hooks_stub.CreateWebhookEndpoint(
-        api.CreateWebhookEndpointRequest(
-            webhook_endpoint=pb.WebhookEndpoint(url=URL), request_id="hook-1"
-        ),
-        metadata=md,
-    )
+    await hooks_stub.CreateWebhookEndpoint(create, metadata=md)
     await hooks_stub.UpdateWebhookEndpoint(
         api.UpdateWebhookEndpointRequest(
             webhook_endpoint=pb.WebhookEndpoint(name=created.name, disabled=True),
