@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from credbatch.cli.limits import limits
 from credbatch.cli.main import cli
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -60,10 +61,12 @@ def test_options_named_in_the_prose_exist() -> None:
 
 
 def test_every_command_calling_a_service_takes_a_token() -> None:
-    # `token` signs one, `demo` mints its own, and `keys rewrap` and `webhooks rewrap-secrets`
-    # work on the database as its owner; every other command calls a service.
+    # `token` signs one, `demo` mints its own, and `keys rewrap`, `webhooks rewrap-secrets`
+    # and `limits show|set` work on the database as its owner; every other command calls a
+    # service.
+    owner_commands = {"rewrap", "rewrap-secrets"} | set(limits.commands)
     for command in all_commands(cli):
-        if command.name not in ("token", "demo", "rewrap", "rewrap-secrets"):
+        if command.name not in {"token", "demo"} | owner_commands:
             assert "--token" in options(command), command.name
 
 
