@@ -64,9 +64,11 @@ def test_every_command_calling_a_service_takes_a_token() -> None:
     # `token` signs one, `demo` mints its own, and `keys rewrap`, `webhooks rewrap-secrets`
     # and `limits show|set` work on the database as its owner; every other command calls a
     # service.
-    owner_commands = {"rewrap", "rewrap-secrets"} | set(limits.commands)
+    owner_commands = [*limits.commands.values()]
     for command in all_commands(cli):
-        if command.name not in {"token", "demo"} | owner_commands:
+        if command.name in ("token", "demo", "rewrap", "rewrap-secrets"):
+            continue
+        if not any(command is c for c in owner_commands):
             assert "--token" in options(command), command.name
 
 
