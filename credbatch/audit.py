@@ -11,6 +11,8 @@ Who may call it: every service and command that changes a tenant's data on a cal
 * ``record_failure(pool, actor, action, resource, error, ...)`` appends the entry of an action
   that was refused, in a transaction of its own (the action's rolled back), after the fact.
   ``failures_recorded(...)`` wraps an action with it.
+* ``prune(janitor_pool, retention_days, step_rows)`` deletes the entries past the audit
+  retention period (``CREDBATCH_AUDIT_RETENTION_DAYS``), as the janitor's role, in steps.
 
 Which refusals are recorded (``is_recorded_refusal``): the ones the caller's request earned:
 permission denied (a role that may not call the RPC, recorded by the edge interceptor),
@@ -128,6 +130,8 @@ INSERT INTO audit_events
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text::jsonb)
 """
 
+_PRUNE = "SELECT janitor_audit_prune($1, $2)"
+
 _RECORDED_REFUSALS: tuple[type[CredbatchError], ...] = (
     PermissionDenied,
     InvalidArgument,
@@ -233,6 +237,31 @@ async def record(
         json.dumps(check_details(details or {}), separators=(",", ":")),
     )
     return entry_id
+
+
+async def prune_step(
+    janitor: asyncpg.Pool | asyncpg.Connection, retention_days: int, limit: int
+) -> int:
+    """Delete up to ``limit`` entries older than ``retention_days``, of every tenant; how many.
+
+    ``janitor`` connects as the janitor's role, the only one allowed to run
+    ``janitor_audit_prune`` (the application role may never delete an entry). Each call is
+    one short transaction; call again while it returns ``limit``.
+    """
+    deleted: int = await janitor.fetchval(_PRUNE, retention_days, limit)
+    return deleted
+
+
+async def prune(
+    janitor: asyncpg.Pool | asyncpg.Connection, retention_days: int, step_rows: int
+) -> int:
+    """Delete every entry older than ``retention_days``, ``step_rows`` per transaction."""
+    total = 0
+    while True:
+        deleted = await prune_step(janitor, retention_days, step_rows)
+        total += deleted
+        if deleted < step_rows:
+            return total
 
 
 def is_recorded_refusal(error: BaseException) -> bool:

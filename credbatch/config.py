@@ -228,6 +228,9 @@ class Settings:
     # Seconds between the janitor's passes, and the rows each of its transactions touches.
     janitor_interval: float = 60.0
     janitor_step_rows: int = 1000
+    # Days the audit trail is kept (CREDBATCH_AUDIT_RETENTION_DAYS): far longer than the
+    # personal data, since it is the record of who did what with it (janitor_audit_prune).
+    audit_retention_days: int = 400
 
     @property
     def development(self) -> bool:
@@ -413,4 +416,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         render_memory_mb=env_int(env, "CREDBATCH_RENDER_MEMORY_MB", Settings.render_memory_mb, 128),
         pools=pool_sizes(env, worker_prefetch),
         **retention_settings(env, Settings()),
+        audit_retention_days=env_int(
+            env, "CREDBATCH_AUDIT_RETENTION_DAYS", Settings.audit_retention_days, 1
+        ),
     )

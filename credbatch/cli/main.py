@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from credbatch.cli.audit import audit
 from credbatch.cli.batches import batches
 from credbatch.cli.demo import demo
 from credbatch.cli.keys import keys
@@ -31,6 +32,7 @@ for command in (schemas, templates, sample_csv, upload, batches, status, report,
 webhooks.add_command(rewrap_secrets_command)
 cli.add_command(webhooks)
 cli.add_command(tenant)
+cli.add_command(audit)
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """The ListAuditEvents ``filter``: the fields the audit trail supports.
 
 Conditions joined by ``AND`` (the grammar is ``credbatch.filtering``'s): ``occur_time``
-compared (``<``, ``<=``, ``>``, ``>=``) with an RFC 3339 time; ``actor = "s"``, ``action =
+compared (``<``, ``<=``, ``>``, ``>=``) with a quoted RFC 3339 time; ``actor = "s"``, ``action =
 "batch.cancel"``, ``resource = "batches/{id}"`` and ``outcome = "OK"``. Every condition must
 hold (``action = A AND action = B`` matches nothing, as AIP-160 says). An unknown action is
 refused, naming the vocabulary, so that a typo does not silently match nothing.

@@ -81,7 +81,7 @@ CROSS_TENANT_INDEXES = {
     "oid4vci_access_tokens_expiry_idx",
     "idempotency_keys_age_idx",
     "invitation_resends_age_idx",
-    # audit_prune's: the oldest entries of every tenant, through audit_prune only.
+    # The audit retention's: the oldest entries of every tenant, through janitor_audit_prune.
     "audit_events_age_idx",
 }
 
