@@ -1,10 +1,11 @@
 """One janitor pass: the retention purge, then the pruning of each kind of bookkeeping.
 
-Everything crosses tenants, so it runs as the janitor's role through two functions,
-``janitor_purge`` and ``janitor_prune`` (their files say what each step erases or deletes and
-why it is safe). Each call is a step of at most ``step_rows`` rows in its own transaction
-(autocommit), so the janitor never holds a lock, nor a snapshot, for longer than one step: the
-relay, the workers and the dispatchers go on while it works, and rows they hold are skipped.
+Everything crosses tenants, so it runs as the janitor's role through three functions,
+``janitor_purge``, ``janitor_prune`` and ``janitor_audit_prune`` (their files say what each
+step erases or deletes and why it is safe). Each call is a step of at most ``step_rows`` rows
+in its own transaction (autocommit), so the janitor never holds a lock, nor a snapshot, for
+longer than one step: the relay, the workers and the dispatchers go on while it works, and
+rows they hold are skipped.
 A pass that stops (SIGTERM, a crash, a lost connection) leaves every committed step done and
 the rest as it was; the next pass starts over from what is committed, so passes are
 idempotent and no progress is recorded anywhere but in the rows themselves.
@@ -41,16 +42,22 @@ PRUNE_KINDS = (
     "dispatch",
 )
 
+# The audit trail's own, longer retention, counted as one more kind.
+AUDIT_KIND = "audit_events"
+
 _PURGE = "SELECT tenant_id, batch_id, purged, done FROM janitor_purge($1, $2)"
 _PRUNE = "SELECT janitor_prune($1, $2, $3)"
+_AUDIT_PRUNE = "SELECT janitor_audit_prune($1, $2)"
 
 
 @dataclass(frozen=True)
 class Periods:
     """How long each kind is kept: personal data after its batch ends (days, the tenant may
-    set its own), the rest past the moment that makes it prunable (see ``janitor_prune``)."""
+    set its own), the audit trail (days), the rest past the moment that makes it prunable
+    (see ``janitor_prune``)."""
 
     retention_days: int
+    audit_days: int
     prune: dict[str, timedelta] = field(default_factory=dict)
 
     def cutoffs(self, now: datetime) -> Iterable[tuple[str, datetime]]:
@@ -101,6 +108,18 @@ async def prune(
             return
 
 
+async def prune_audit(
+    pool: asyncpg.Pool, days: int, step_rows: int, stop: asyncio.Event, result: PassResult
+) -> None:
+    """Delete audit entries past their retention, step after step, until none is due."""
+    while not stop.is_set():
+        deleted: int = await pool.fetchval(_AUDIT_PRUNE, days, step_rows)
+        result.pruned[AUDIT_KIND] = result.pruned.get(AUDIT_KIND, 0) + deleted
+        JANITOR_PRUNED.add(deleted, {"credbatch.janitor.kind": AUDIT_KIND})
+        if deleted < step_rows:
+            return
+
+
 async def run_pass(
     pool: asyncpg.Pool, periods: Periods, step_rows: int, stop: asyncio.Event
 ) -> PassResult:
@@ -110,6 +129,7 @@ async def run_pass(
     await purge(pool, periods.retention_days, step_rows, stop, result)
     for kind, before in periods.cutoffs(datetime.now(UTC)):
         await prune(pool, kind, before, step_rows, stop, result)
+    await prune_audit(pool, periods.audit_days, step_rows, stop, result)
     JANITOR_PASS_DURATION.record(time.monotonic() - started)
     return result
 

@@ -21,6 +21,7 @@ def periods(settings: Settings) -> Periods:
     webhooks = timedelta(days=settings.webhook_retention_days)
     return Periods(
         retention_days=settings.retention_days,
+        audit_days=settings.audit_retention_days,
         prune={
             "webhook_deliveries": webhooks,
             "webhook_events": webhooks,

@@ -46,5 +46,6 @@ async def test_the_janitor_counts_what_it_purged_and_pruned(
         "access_tokens",
         "idempotency_keys",
         "dispatch",
+        "audit_events",
     }
     assert_serves_what_is_used(samples, "janitor")
