@@ -216,7 +216,17 @@ async def _due_rank_end(conn: asyncpg.Connection, n: dict[str, int]) -> int:
 
 
 async def _make_due(conn: asyncpg.Connection, n: dict[str, int]) -> None:
-    """Give the due slice its personal data back (a previous run purged it)."""
+    """Give the due slice its personal data back (a previous run purged it), and the outbox
+    its records (a previous run issued some: INVITED and QUEUED go back to PENDING, as a
+    resend and the sweeper move them)."""
+    await conn.execute(
+        """
+        UPDATE records r SET state = 'PENDING', updated_at = now()
+        FROM batches b
+        WHERE b.filename = 'running.csv' AND r.tenant_id = b.tenant_id AND r.batch_id = b.id
+          AND r.state IN ('INVITED', 'QUEUED')
+        """
+    )
     await conn.execute(
         """
         WITH due AS (
@@ -411,11 +421,14 @@ async def issuance_load(
                     )
             if not rows:
                 break
+            tenants = [r["tenant_id"] for r in rows]
             ids = [r["record_id"] for r in rows]
             for target, stamp in (("ISSUED", "issued_at"), ("INVITED", "invited_at")):
+                # By primary key (tenant, id), as the workers find their records.
                 await worker.execute(
                     f"UPDATE records SET state = '{target}', {stamp} = now(), updated_at = now()"
-                    " WHERE id = ANY ($1::uuid[])",
+                    " WHERE (tenant_id, id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))",
+                    tenants,
                     ids,
                 )
             done += len(ids)
