@@ -21,7 +21,7 @@ retention purge of the due records (the janitor's pass, as its role) while an is
 claims, marks QUEUED and finishes outbox records, with the claim's latency and the load's rate
 before and during it; and the table sizes.
 
-    python -m bench.history [--scale 0.1] [--rebuild] [--skip-purge]
+    python -m bench.history [--scale 0.1] [--rebuild] [--skip-purge] [--pause 0.1]
 
 The purge changes the data: a second run rebuilds the due slice first (``--rebuild``
 rebuilds everything).
@@ -438,7 +438,7 @@ async def issuance_load(
     return done
 
 
-async def purge_under_load(settings: Settings, owner_url: str) -> None:
+async def purge_under_load(settings: Settings, owner_url: str, pause: float) -> None:
     relay_url = _with_database(settings.relay_database_url, DATABASE)
     janitor_url = _with_database(settings.janitor_database_url, DATABASE)
     stop = asyncio.Event()
@@ -457,7 +457,8 @@ async def purge_under_load(settings: Settings, owner_url: str) -> None:
     pool = await asyncpg.create_pool(janitor_url, min_size=1, max_size=1)
     try:
         started = time.perf_counter()
-        result = await run_pass(pool, Periods(RETENTION_DAYS, 400, _prune_periods()), 1000, stop)
+        periods = Periods(RETENTION_DAYS, 400, _prune_periods())
+        result = await run_pass(pool, periods, 1000, stop, pause)
         took = time.perf_counter() - started
     finally:
         stop.set()
@@ -465,7 +466,8 @@ async def purge_under_load(settings: Settings, owner_url: str) -> None:
         await pool.close()
     print(
         f"retention purge              {result.purged:,} records of {result.batches_done:,}"
-        f" batches in {took:.0f} s ({result.purged / took:,.0f} records/s, steps of 1,000)"
+        f" batches in {took:.0f} s ({result.purged / took:,.0f} records/s, steps of 1,000,"
+        f" {pause:g} s pause)"
     )
     print(
         f"issuance during the purge    {busy / took:,.0f} records/s invited;"
@@ -543,6 +545,12 @@ async def main() -> None:
     parser.add_argument("--scale", type=float, default=0.1, help="1 = the full size")
     parser.add_argument("--rebuild", action="store_true", help="build the data again")
     parser.add_argument("--skip-purge", action="store_true", help="leave the purge out")
+    parser.add_argument(
+        "--pause",
+        type=float,
+        default=Settings.janitor_step_pause,
+        help="seconds the janitor rests between steps (CREDBATCH_JANITOR_STEP_PAUSE)",
+    )
     args = parser.parse_args()
     base = load_settings()
     owner_url = _with_database(base.database_url, DATABASE)
@@ -568,7 +576,7 @@ async def main() -> None:
         f"relay claim (window {WINDOW})     {_percentiles(await claim_latencies(relay_url, 300))}"
     )
     if not args.skip_purge:
-        await purge_under_load(base, owner_url)
+        await purge_under_load(base, owner_url, args.pause)
     print("table sizes:")
     await table_sizes(owner_url)
 

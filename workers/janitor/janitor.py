@@ -5,7 +5,9 @@ Everything crosses tenants, so it runs as the janitor's role through three funct
 step erases or deletes and why it is safe). Each call is a step of at most ``step_rows`` rows
 in its own transaction (autocommit), so the janitor never holds a lock, nor a snapshot, for
 longer than one step: the relay, the workers and the dispatchers go on while it works, and
-rows they hold are skipped.
+rows they hold are skipped. Between two steps it rests ``pause`` seconds, so that on a busy
+database it takes a bounded share of the time (a step of 1,000 records takes some tens of
+milliseconds; bench/RESULTS.md, "History", has the figures with and without a pause).
 A pass that stops (SIGTERM, a crash, a lost connection) leaves every committed step done and
 the rest as it was; the next pass starts over from what is committed, so passes are
 idempotent and no progress is recorded anywhere but in the rows themselves.
@@ -74,8 +76,20 @@ class PassResult:
     pruned: dict[str, int] = field(default_factory=dict)
 
 
+async def _rest(stop: asyncio.Event, pause: float) -> None:
+    """Wait ``pause`` seconds between two steps, or until ``stop`` is set."""
+    if pause > 0:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), pause)
+
+
 async def purge(
-    pool: asyncpg.Pool, retention_days: int, step_rows: int, stop: asyncio.Event, result: PassResult
+    pool: asyncpg.Pool,
+    retention_days: int,
+    step_rows: int,
+    stop: asyncio.Event,
+    result: PassResult,
+    pause: float = 0.0,
 ) -> None:
     """Purge step after step until nothing is due or ``stop`` is set."""
     while not stop.is_set():
@@ -89,6 +103,7 @@ async def purge(
         elif row["purged"] == 0:
             # Every record left is locked by someone else: come back next pass rather than spin.
             return
+        await _rest(stop, pause)
 
 
 async def prune(
@@ -98,6 +113,7 @@ async def prune(
     step_rows: int,
     stop: asyncio.Event,
     result: PassResult,
+    pause: float = 0.0,
 ) -> None:
     """Prune one kind step after step until a step finds fewer than ``step_rows`` rows."""
     while not stop.is_set():
@@ -106,10 +122,16 @@ async def prune(
         JANITOR_PRUNED.add(deleted, {"credbatch.janitor.kind": kind})
         if deleted < step_rows:
             return
+        await _rest(stop, pause)
 
 
 async def prune_audit(
-    pool: asyncpg.Pool, days: int, step_rows: int, stop: asyncio.Event, result: PassResult
+    pool: asyncpg.Pool,
+    days: int,
+    step_rows: int,
+    stop: asyncio.Event,
+    result: PassResult,
+    pause: float = 0.0,
 ) -> None:
     """Delete audit entries past their retention, step after step, until none is due."""
     while not stop.is_set():
@@ -118,18 +140,23 @@ async def prune_audit(
         JANITOR_PRUNED.add(deleted, {"credbatch.janitor.kind": AUDIT_KIND})
         if deleted < step_rows:
             return
+        await _rest(stop, pause)
 
 
 async def run_pass(
-    pool: asyncpg.Pool, periods: Periods, step_rows: int, stop: asyncio.Event
+    pool: asyncpg.Pool,
+    periods: Periods,
+    step_rows: int,
+    stop: asyncio.Event,
+    pause: float = 0.0,
 ) -> PassResult:
     """One pass: the purge, then each kind of pruning with cut-offs fixed at its start."""
     started = time.monotonic()
     result = PassResult()
-    await purge(pool, periods.retention_days, step_rows, stop, result)
+    await purge(pool, periods.retention_days, step_rows, stop, result, pause)
     for kind, before in periods.cutoffs(datetime.now(UTC)):
-        await prune(pool, kind, before, step_rows, stop, result)
-    await prune_audit(pool, periods.audit_days, step_rows, stop, result)
+        await prune(pool, kind, before, step_rows, stop, result, pause)
+    await prune_audit(pool, periods.audit_days, step_rows, stop, result, pause)
     JANITOR_PASS_DURATION.record(time.monotonic() - started)
     return result
 
@@ -140,12 +167,13 @@ async def run(
     step_rows: int,
     interval: float,
     stop: asyncio.Event,
+    pause: float = 0.0,
 ) -> None:
     """Pass after pass, ``interval`` seconds apart, until ``stop`` is set. A pass that fails
     (the database unreachable) is logged and the next one tries again."""
     while not stop.is_set():
         try:
-            result = await run_pass(pool, periods, step_rows, stop)
+            result = await run_pass(pool, periods, step_rows, stop, pause)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
             log.warning(
                 "janitor pass failed: %s; retrying in %.0fs", type(error).__name__, interval

@@ -55,7 +55,12 @@ async def serve(settings: Settings) -> None:
                 settings.janitor_step_rows,
             )
             await run(
-                pool, periods(settings), settings.janitor_step_rows, settings.janitor_interval, stop
+                pool,
+                periods(settings),
+                settings.janitor_step_rows,
+                settings.janitor_interval,
+                stop,
+                settings.janitor_step_pause,
             )
     finally:
         await pool.close()
