@@ -228,6 +228,8 @@ class Settings:
     # Seconds between the janitor's passes, and the rows each of its transactions touches.
     janitor_interval: float = 60.0
     janitor_step_rows: int = 1000
+    # Seconds the janitor rests between two steps: its share of a busy database stays bounded.
+    janitor_step_pause: float = 0.1
     # Days the audit trail is kept (CREDBATCH_AUDIT_RETENTION_DAYS): far longer than the
     # personal data, since it is the record of who did what with it (janitor_audit_prune).
     audit_retention_days: int = 400

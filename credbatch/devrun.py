@@ -2,13 +2,14 @@
 
 Creates the database and roles, applies migrations, declares the broker topology, then starts
 the local SMTP and SMS sinks, the five gRPC services, the internal signer, the public HTTP
-process, the outbox relay, one webhook dispatcher and the issuance workers as child processes,
-each prefixed in the output. Each process serves its metrics on its own port (``METRICS_PORTS``;
-worker N on 9110 + N, dispatcher N on 9120 + N) unless CREDBATCH_METRICS_PORT=0 turns them all
-off. The processes without a gRPC API (relay, dispatcher, workers) serve gRPC health 100 above
-their metrics port (relay 9205, dispatcher N 9220 + N, worker N 9210 + N). Ctrl-C or SIGTERM
-stops them all (SIGTERM first, so each drains within its grace period). If one child dies, the
-rest are stopped too: a half-running system would only hide the failure.
+process, the outbox relay, one webhook dispatcher, the janitor and the issuance workers as
+child processes, each prefixed in the output. Each process serves its metrics on its own port
+(``METRICS_PORTS``; worker N on 9110 + N, dispatcher N on 9120 + N, janitor 9130) unless
+CREDBATCH_METRICS_PORT=0 turns them all off. The processes without a gRPC API (relay,
+dispatcher, workers, janitor) serve gRPC health 100 above their metrics port (relay 9205,
+dispatcher N 9220 + N, worker N 9210 + N, janitor 9230). Ctrl-C or SIGTERM stops them all
+(SIGTERM first, so each drains within its grace period). If one child dies, the rest are
+stopped too: a half-running system would only hide the failure.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ METRICS_PORTS = {
 RELAY_METRICS_PORT = 9105
 FIRST_WORKER_METRICS_PORT = 9111
 FIRST_DISPATCHER_METRICS_PORT = 9121
+JANITOR_METRICS_PORT = 9130
 # The gRPC services answer health on their API port; the others on their metrics port + 100.
 HEALTH_PORT_OFFSET = 100
 
@@ -132,6 +134,14 @@ def components(settings: Settings, workers: int) -> list[Component]:
             metrics_port=FIRST_DISPATCHER_METRICS_PORT,
             env=(("CREDBATCH_WEBHOOKS_DATABASE_URL", settings.webhooks_database_url),),
             health_port=FIRST_DISPATCHER_METRICS_PORT + HEALTH_PORT_OFFSET,
+        ),
+        # The janitor purges and prunes every tenant's rows as its own role.
+        Component(
+            "janitor",
+            ("-m", "workers.janitor"),
+            metrics_port=JANITOR_METRICS_PORT,
+            env=(("CREDBATCH_JANITOR_DATABASE_URL", settings.janitor_database_url),),
+            health_port=JANITOR_METRICS_PORT + HEALTH_PORT_OFFSET,
         ),
     ]
     # The workers' status refresher lists due status lists as its own role.

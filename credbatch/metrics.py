@@ -250,7 +250,7 @@ JANITOR_PURGED = _counter(
     "Records whose personal data the retention purge erased.",
 )
 # credbatch.janitor.kind: webhook_deliveries, webhook_events, spent_nonces, offers,
-# access_tokens, idempotency_keys, dispatch.
+# access_tokens, idempotency_keys, dispatch, audit_events.
 JANITOR_PRUNED = _counter(
     "credbatch.janitor.pruned", "{row}", "Rows the janitor's pruning deleted, by kind."
 )

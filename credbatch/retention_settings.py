@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, TypedDict
 
-from credbatch.env_values import env_int, env_positive
+from credbatch.env_values import ConfigError, env_float, env_int, env_positive
 
 if TYPE_CHECKING:
     from credbatch.config import Settings
@@ -29,10 +29,14 @@ class RetentionSettings(TypedDict):
     dispatch_retention: float
     janitor_interval: float
     janitor_step_rows: int
+    janitor_step_pause: float
 
 
 def retention_settings(env: Mapping[str, str], defaults: Settings) -> RetentionSettings:
     """The retention fields of ``Settings``, from ``env`` or ``defaults``."""
+    pause = env_float(env, "CREDBATCH_JANITOR_STEP_PAUSE", defaults.janitor_step_pause)
+    if pause < 0:
+        raise ConfigError(f"CREDBATCH_JANITOR_STEP_PAUSE must be 0 or more, got {pause}")
     return {
         "retention_days": env_int(env, "CREDBATCH_RETENTION_DAYS", defaults.retention_days, 1),
         "webhook_retention_days": env_int(
@@ -55,4 +59,5 @@ def retention_settings(env: Mapping[str, str], defaults: Settings) -> RetentionS
         "janitor_step_rows": env_int(
             env, "CREDBATCH_JANITOR_STEP_ROWS", defaults.janitor_step_rows, 1
         ),
+        "janitor_step_pause": pause,
     }

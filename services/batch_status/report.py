@@ -1,8 +1,13 @@
 """The per-record report of a batch as CSV, streamed in chunks with constant memory.
 
-Rows are read in keyset pages over (batch, row_number) (the records' unique key), each page in
-its own short read-only transaction, so a slow client holds neither a connection nor a
-snapshot between pages.
+Rows are read in pages over (batch, row_number) (the records' unique key), each page in its
+own short read-only transaction, so a slow client holds neither a connection nor a snapshot
+between pages. A page is a range of row numbers, not "the next N rows": the planner estimates
+a batch's rows from the average batch, so on a long history with small batches it would read
+a large batch's whole remainder to sort out the next N (each page costing more than the last);
+a bounded range costs the same on any database. Row numbers are unique in a batch, so a range
+of N row numbers holds N rows at most (fewer where a file skipped lines or states are
+filtered).
 
 A record whose personal data was erased (its batch's retention period ran out, or an org
 admin erased the holder) says so on its row: ``purged_at`` is when, ``purge_reason`` why
@@ -59,10 +64,15 @@ SELECT r.row_number, r.email, r.phone, r.state, c.id AS credential_id,
 FROM records r
 LEFT JOIN credentials c ON c.tenant_id = r.tenant_id AND c.record_id = r.id
 LEFT JOIN certificates cert ON cert.tenant_id = r.tenant_id AND cert.record_id = r.id
-WHERE r.tenant_id = app_tenant() AND r.batch_id = $1 AND r.row_number > $2
+WHERE r.tenant_id = app_tenant() AND r.batch_id = $1
+  AND r.row_number > $2 AND r.row_number <= $2 + $4
   AND ($3::text[] IS NULL OR r.state = ANY ($3::text[]))
 ORDER BY r.row_number
-LIMIT $4
+"""
+# The last row number: a backward probe of the same unique index.
+_LAST = """
+SELECT coalesce(max(row_number), 0) FROM records
+WHERE tenant_id = app_tenant() AND batch_id = $1
 """
 
 
@@ -122,9 +132,11 @@ async def report_chunks(
     writer = csv.writer(text, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     pending = bytearray()
-    after = 0
-    while True:
+    after, last = 0, None
+    while last is None or after < last:
         async with tenant_transaction(pool, scope, readonly=True) as conn:
+            if last is None:
+                last = int(await conn.fetchval(_LAST, batch_id))
             rows = await conn.fetch(_PAGE, batch_id, after, wanted, page_rows)
         writer.writerows(_row(row, base_url) for row in rows)
         pending += text.getvalue().encode()
@@ -133,8 +145,6 @@ async def report_chunks(
         while len(pending) >= chunk_bytes:
             yield bytes(pending[:chunk_bytes])
             del pending[:chunk_bytes]
-        if len(rows) < page_rows:
-            break
-        after = rows[-1]["row_number"]
+        after += page_rows
     if pending:
         yield bytes(pending)

@@ -52,7 +52,8 @@ _LOCK = """
 SELECT r.id, r.batch_id, r.state
 FROM records r
 WHERE r.tenant_id = app_tenant() AND r.purged_at IS NULL
-  AND (lower(r.email) = lower($1) OR r.phone = $2)
+  -- email IS NOT NULL lets the planner use the partial records_email_idx.
+  AND ((r.email IS NOT NULL AND lower(r.email) = lower($1)) OR r.phone = $2)
 ORDER BY r.id
 FOR UPDATE OF r
 """

@@ -19,6 +19,7 @@ COMPONENTS = {
     "tenants": "services.tenants",
     "webhooks-dispatcher": "workers.webhooks",
     "relay": "workers.relay",
+    "janitor": "workers.janitor",
     "worker": "workers.issuance",
     "migrate": "credbatch.db.migrate",
 }

@@ -39,6 +39,7 @@ ALL_COMPONENTS = {
     "credbatch-relay": "workers.relay",
     "credbatch-worker": "workers.issuance",
     "credbatch-webhooks-dispatcher": "workers.webhooks",
+    "credbatch-janitor": "workers.janitor",
 }
 # The gRPC servers (each a package with main.py) and the manifests' ports settings.
 GRPC_PORT_SETTINGS = {
@@ -116,7 +117,12 @@ def test_grpc_services_use_native_grpc_health_probes(manifests: list[Doc]) -> No
 
 
 # Processes without a gRPC API that serve grpc.health.v1 on CREDBATCH_HEALTH_PORT.
-HEALTH_PORT_COMPONENTS = ("credbatch-relay", "credbatch-worker", "credbatch-webhooks-dispatcher")
+HEALTH_PORT_COMPONENTS = (
+    "credbatch-relay",
+    "credbatch-worker",
+    "credbatch-webhooks-dispatcher",
+    "credbatch-janitor",
+)
 
 
 def test_relay_workers_and_dispatchers_are_probed_on_the_health_port(manifests: list[Doc]) -> None:

@@ -51,6 +51,8 @@ EXPECTED = {
     "credbatch-relay": {RELAY_URL, APP_URL, "CREDBATCH_AMQP_URL"},
     # Its own role claims; each delivery is read and recorded as the application role.
     "credbatch-webhooks-dispatcher": {WEBHOOKS_URL, APP_URL, WEBHOOK_KEK},
+    # Its own role only: the janitor_* functions, nothing as the application role.
+    "credbatch-janitor": {"CREDBATCH_JANITOR_DATABASE_URL"},
     # Its own role lists every tenant's due status lists; each is signed as the application role.
     "credbatch-worker": {
         "CREDBATCH_APP_DATABASE_URL",

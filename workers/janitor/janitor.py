@@ -1,10 +1,13 @@
 """One janitor pass: the retention purge, then the pruning of each kind of bookkeeping.
 
-Everything crosses tenants, so it runs as the janitor's role through two functions,
-``janitor_purge`` and ``janitor_prune`` (their files say what each step erases or deletes and
-why it is safe). Each call is a step of at most ``step_rows`` rows in its own transaction
-(autocommit), so the janitor never holds a lock, nor a snapshot, for longer than one step: the
-relay, the workers and the dispatchers go on while it works, and rows they hold are skipped.
+Everything crosses tenants, so it runs as the janitor's role through three functions,
+``janitor_purge``, ``janitor_prune`` and ``janitor_audit_prune`` (their files say what each
+step erases or deletes and why it is safe). Each call is a step of at most ``step_rows`` rows
+in its own transaction (autocommit), so the janitor never holds a lock, nor a snapshot, for
+longer than one step: the relay, the workers and the dispatchers go on while it works, and
+rows they hold are skipped. Between two steps it rests ``pause`` seconds, so that on a busy
+database it takes a bounded share of the time (a step of 1,000 records takes some tens of
+milliseconds; bench/RESULTS.md, "History", has the figures with and without a pause).
 A pass that stops (SIGTERM, a crash, a lost connection) leaves every committed step done and
 the rest as it was; the next pass starts over from what is committed, so passes are
 idempotent and no progress is recorded anywhere but in the rows themselves.
@@ -41,16 +44,22 @@ PRUNE_KINDS = (
     "dispatch",
 )
 
+# The audit trail's own, longer retention, counted as one more kind.
+AUDIT_KIND = "audit_events"
+
 _PURGE = "SELECT tenant_id, batch_id, purged, done FROM janitor_purge($1, $2)"
 _PRUNE = "SELECT janitor_prune($1, $2, $3)"
+_AUDIT_PRUNE = "SELECT janitor_audit_prune($1, $2)"
 
 
 @dataclass(frozen=True)
 class Periods:
     """How long each kind is kept: personal data after its batch ends (days, the tenant may
-    set its own), the rest past the moment that makes it prunable (see ``janitor_prune``)."""
+    set its own), the audit trail (days), the rest past the moment that makes it prunable
+    (see ``janitor_prune``)."""
 
     retention_days: int
+    audit_days: int
     prune: dict[str, timedelta] = field(default_factory=dict)
 
     def cutoffs(self, now: datetime) -> Iterable[tuple[str, datetime]]:
@@ -67,8 +76,20 @@ class PassResult:
     pruned: dict[str, int] = field(default_factory=dict)
 
 
+async def _rest(stop: asyncio.Event, pause: float) -> None:
+    """Wait ``pause`` seconds between two steps, or until ``stop`` is set."""
+    if pause > 0:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), pause)
+
+
 async def purge(
-    pool: asyncpg.Pool, retention_days: int, step_rows: int, stop: asyncio.Event, result: PassResult
+    pool: asyncpg.Pool,
+    retention_days: int,
+    step_rows: int,
+    stop: asyncio.Event,
+    result: PassResult,
+    pause: float = 0.0,
 ) -> None:
     """Purge step after step until nothing is due or ``stop`` is set."""
     while not stop.is_set():
@@ -82,6 +103,7 @@ async def purge(
         elif row["purged"] == 0:
             # Every record left is locked by someone else: come back next pass rather than spin.
             return
+        await _rest(stop, pause)
 
 
 async def prune(
@@ -91,6 +113,7 @@ async def prune(
     step_rows: int,
     stop: asyncio.Event,
     result: PassResult,
+    pause: float = 0.0,
 ) -> None:
     """Prune one kind step after step until a step finds fewer than ``step_rows`` rows."""
     while not stop.is_set():
@@ -99,17 +122,41 @@ async def prune(
         JANITOR_PRUNED.add(deleted, {"credbatch.janitor.kind": kind})
         if deleted < step_rows:
             return
+        await _rest(stop, pause)
+
+
+async def prune_audit(
+    pool: asyncpg.Pool,
+    days: int,
+    step_rows: int,
+    stop: asyncio.Event,
+    result: PassResult,
+    pause: float = 0.0,
+) -> None:
+    """Delete audit entries past their retention, step after step, until none is due."""
+    while not stop.is_set():
+        deleted: int = await pool.fetchval(_AUDIT_PRUNE, days, step_rows)
+        result.pruned[AUDIT_KIND] = result.pruned.get(AUDIT_KIND, 0) + deleted
+        JANITOR_PRUNED.add(deleted, {"credbatch.janitor.kind": AUDIT_KIND})
+        if deleted < step_rows:
+            return
+        await _rest(stop, pause)
 
 
 async def run_pass(
-    pool: asyncpg.Pool, periods: Periods, step_rows: int, stop: asyncio.Event
+    pool: asyncpg.Pool,
+    periods: Periods,
+    step_rows: int,
+    stop: asyncio.Event,
+    pause: float = 0.0,
 ) -> PassResult:
     """One pass: the purge, then each kind of pruning with cut-offs fixed at its start."""
     started = time.monotonic()
     result = PassResult()
-    await purge(pool, periods.retention_days, step_rows, stop, result)
+    await purge(pool, periods.retention_days, step_rows, stop, result, pause)
     for kind, before in periods.cutoffs(datetime.now(UTC)):
-        await prune(pool, kind, before, step_rows, stop, result)
+        await prune(pool, kind, before, step_rows, stop, result, pause)
+    await prune_audit(pool, periods.audit_days, step_rows, stop, result, pause)
     JANITOR_PASS_DURATION.record(time.monotonic() - started)
     return result
 
@@ -120,12 +167,13 @@ async def run(
     step_rows: int,
     interval: float,
     stop: asyncio.Event,
+    pause: float = 0.0,
 ) -> None:
     """Pass after pass, ``interval`` seconds apart, until ``stop`` is set. A pass that fails
     (the database unreachable) is logged and the next one tries again."""
     while not stop.is_set():
         try:
-            result = await run_pass(pool, periods, step_rows, stop)
+            result = await run_pass(pool, periods, step_rows, stop, pause)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
             log.warning(
                 "janitor pass failed: %s; retrying in %.0fs", type(error).__name__, interval

@@ -21,6 +21,7 @@ def periods(settings: Settings) -> Periods:
     webhooks = timedelta(days=settings.webhook_retention_days)
     return Periods(
         retention_days=settings.retention_days,
+        audit_days=settings.audit_retention_days,
         prune={
             "webhook_deliveries": webhooks,
             "webhook_events": webhooks,
@@ -54,7 +55,12 @@ async def serve(settings: Settings) -> None:
                 settings.janitor_step_rows,
             )
             await run(
-                pool, periods(settings), settings.janitor_step_rows, settings.janitor_interval, stop
+                pool,
+                periods(settings),
+                settings.janitor_step_rows,
+                settings.janitor_interval,
+                stop,
+                settings.janitor_step_pause,
             )
     finally:
         await pool.close()

@@ -39,8 +39,8 @@ CREATE INDEX batches_purge_due_idx
                                         'FAILED');
 -- Erasure on request finds a holder's records by contact (as uploads normalise it), within
 -- the tenant; an email address without regard to case, as the uploads' duplicate check
--- compares them.
-CREATE INDEX records_email_idx ON records (tenant_id, lower(email));
+-- compares them. Partial: purged records (most of a long history) hold no contact.
+CREATE INDEX records_email_idx ON records (tenant_id, lower(email)) WHERE email IS NOT NULL;
 CREATE INDEX records_phone_idx ON records (tenant_id, phone) WHERE phone IS NOT NULL;
 -- Pruning reads each table oldest first.
 CREATE INDEX webhook_deliveries_completed_idx ON webhook_deliveries (completed_at)

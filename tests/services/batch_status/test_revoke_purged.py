@@ -1,5 +1,6 @@
 """A purged record's credential can still be revoked (its id and status list entry stay), while
-its claim link and everything that would hand the credential out again are gone."""
+its claim link and everything that would hand the credential out again are gone; retry and
+resend pass an erased record by."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import httpx
 
 from credbatch.config import Settings
 from credbatch.gen.batches.v1 import batches_service_pb2
+from credbatch.tenancy import TenantScope, tenant_transaction
+from tests.fixtures.batches import insert_batch
 from tests.fixtures.grpc import bearer
 from tests.fixtures.issuance import PublicServer
 from tests.services.batch_status.issued_world import (
@@ -81,3 +84,42 @@ async def test_revoking_a_purged_record_sets_its_status_bit(
         ("REVOKED", None, "RETENTION"),
         ("FAILED", None, "RETENTION"),
     ]
+
+
+async def test_retry_and_resend_leave_an_erased_record_alone(
+    batches_stub: Any, settings: Settings, app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool
+) -> None:
+    batch = await insert_batch(
+        owner_pool,
+        states=("FAILED", "FAILED", "INVITED", "INVITED"),
+        errors=[("SMTP_REJECTED", "no"), ("SMTP_REJECTED", "no"), (None, None), (None, None)],
+        batch_state="COMPLETED_WITH_ERRORS",
+    )
+    erased_failed, kept_failed, erased_invited, kept_invited = batch.record_ids
+    admin = TenantScope(batch.tenant_id, "admin", frozenset({"org_admin"}), ("default",))
+    async with tenant_transaction(app_pool, admin) as conn:
+        await conn.fetchval(
+            "SELECT holder_records_erase($1::uuid[])", [erased_failed, erased_invited]
+        )
+    md = bearer(settings, batch.tenant_id, "admin", ["org_admin"])
+    name = f"batches/{batch.batch_id}"
+
+    await batches_stub.RetryFailedRecords(
+        batches_service_pb2.RetryFailedRecordsRequest(name=name), metadata=md
+    )
+    await batches_stub.ResendInvitations(
+        batches_service_pb2.ResendInvitationsRequest(name=name), metadata=md
+    )
+
+    states = {
+        row["id"]: row["state"]
+        for row in await owner_pool.fetch(
+            "SELECT id, state FROM records WHERE batch_id = $1", batch.batch_id
+        )
+    }
+    assert states == {
+        erased_failed: "FAILED",
+        kept_failed: "PENDING",
+        erased_invited: "INVITED",
+        kept_invited: "PENDING",
+    }
