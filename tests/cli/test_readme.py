@@ -39,7 +39,8 @@ def resolve(words: list[str]) -> tuple[click.Command, list[str]]:
 
 
 def options(command: click.Command) -> set[str]:
-    return {name for param in command.params for name in param.opts}
+    # A flag pair (`--revoke/--keep-valid`) keeps its second spelling in secondary_opts.
+    return {name for param in command.params for name in (*param.opts, *param.secondary_opts)}
 
 
 def test_every_documented_command_and_option_exists() -> None:
