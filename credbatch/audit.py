@@ -11,12 +11,14 @@ Who may call it: every service and command that changes a tenant's data on a cal
 * ``record_failure(pool, actor, action, resource, error, ...)`` appends the entry of an action
   that was refused, in a transaction of its own (the action's rolled back), after the fact.
   ``failures_recorded(...)`` wraps an action with it.
+* ``prune(janitor_pool, retention_days, step_rows)`` deletes the entries past the audit
+  retention period (``CREDBATCH_AUDIT_RETENTION_DAYS``), as the janitor's role, in steps.
 
 Which refusals are recorded (``is_recorded_refusal``): the ones the caller's request earned:
 permission denied (a role that may not call the RPC, recorded by the edge interceptor),
 invalid arguments, not found (which is also what row-level security answers for another
-tenant's or another issuer's batch), already exists, failed precondition (cancelling a
-finished batch) and resource exhausted (a quota). Not recorded: failures of the platform
+tenant's or another issuer's batch), already exists, failed precondition (retrying a
+cancelled batch) and resource exhausted (a quota). Not recorded: failures of the platform
 rather than of the request (UNAVAILABLE, ABORTED conflicts the edge runs again, CANCELLED,
 DEADLINE_EXCEEDED, INTERNAL): the action did nothing, the request may simply be sent again,
 and metrics and logs cover them. Nor an unauthenticated call: it names no tenant to file
@@ -33,6 +35,7 @@ scalars.
 from __future__ import annotations
 
 import enum
+import hashlib
 import json
 import logging
 import re
@@ -127,6 +130,8 @@ INSERT INTO audit_events
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text::jsonb)
 """
 
+_PRUNE = "SELECT janitor_audit_prune($1, $2)"
+
 _RECORDED_REFUSALS: tuple[type[CredbatchError], ...] = (
     PermissionDenied,
     InvalidArgument,
@@ -172,6 +177,18 @@ def check_details(details: Details) -> dict[str, DetailValue]:
     return checked
 
 
+def stored_request_id(request_id: str) -> str:
+    """The request id as stored: itself when it reads as an id, else its SHA-256 prefix.
+
+    A request id is free text chosen by the caller; one that could carry anything else (a
+    space, an ``@``, more than 128 characters) is kept only as a digest, which still matches
+    the same id sent again.
+    """
+    if len(request_id) <= 128 and _SAFE_TEXT.fullmatch(request_id):
+        return request_id
+    return "sha256:" + hashlib.sha256(request_id.encode()).hexdigest()[:32]
+
+
 def _trace_id() -> str:
     context = trace.get_current_span().get_span_context()
     return format(context.trace_id, "032x") if context.is_valid else ""
@@ -202,7 +219,7 @@ async def record(
             create that failed before an id existed (``webhookEndpoints``).
         outcome: ``OK``, or the reason of the error that refused the action.
         details: counts, field names, ids (see the module docstring).
-        request_id: the request's ``request_id``, when it has one.
+        request_id: the request's ``request_id``, when it has one (``stored_request_id``).
     """
     who = _actor(actor)
     entry_id = uuid.uuid4()
@@ -215,11 +232,36 @@ async def record(
         Action(action).value,
         resource,
         outcome,
-        request_id,
+        stored_request_id(request_id),
         _trace_id(),
         json.dumps(check_details(details or {}), separators=(",", ":")),
     )
     return entry_id
+
+
+async def prune_step(
+    janitor: asyncpg.Pool | asyncpg.Connection, retention_days: int, limit: int
+) -> int:
+    """Delete up to ``limit`` entries older than ``retention_days``, of every tenant; how many.
+
+    ``janitor`` connects as the janitor's role, the only one allowed to run
+    ``janitor_audit_prune`` (the application role may never delete an entry). Each call is
+    one short transaction; call again while it returns ``limit``.
+    """
+    deleted: int = await janitor.fetchval(_PRUNE, retention_days, limit)
+    return deleted
+
+
+async def prune(
+    janitor: asyncpg.Pool | asyncpg.Connection, retention_days: int, step_rows: int
+) -> int:
+    """Delete every entry older than ``retention_days``, ``step_rows`` per transaction."""
+    total = 0
+    while True:
+        deleted = await prune_step(janitor, retention_days, step_rows)
+        total += deleted
+        if deleted < step_rows:
+            return total
 
 
 def is_recorded_refusal(error: BaseException) -> bool:
@@ -287,6 +329,7 @@ async def failures_recorded(
     try:
         yield
     except CredbatchError as error:
-        if is_recorded_refusal(error):
+        if is_recorded_refusal(error) and not error.audited:
             await record_failure(pool, actor, action, resource, error, request_id=request_id)
+            error.audited = True
         raise

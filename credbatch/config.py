@@ -42,6 +42,7 @@ from credbatch.env_values import (
     env_positive,
     env_switch,
 )
+from credbatch.retention_settings import retention_settings
 from credbatch.webhook_settings import webhook_settings
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "DEFAULT_WEBHOOK_KEK_FILE",
     "DEV_JWT_SECRET",
     "DEV_SIGNER_TOKEN",
+    "JANITOR_ROLE",
     "MONITOR_ROLE",
     "PUBLIC_ROLE",
     "REFRESHER_ROLE",
@@ -78,6 +80,8 @@ PUBLIC_ROLE = "credbatch_public"
 SIGNER_ROLE = "credbatch_signer"
 # The issuance workers' status list refresher: lists every tenant's due status list tokens.
 REFRESHER_ROLE = "credbatch_refresher"
+# The janitor: the retention purge and the pruning, across tenants, through functions only.
+JANITOR_ROLE = "credbatch_janitor"
 NONCE_KEY_MIN_BYTES = 32
 # Row numbers and counts are int32 on the wire, and the validator reads one row past the limit.
 MAX_ROWS_LIMIT = 2**31 - 2
@@ -94,6 +98,7 @@ class Settings:
     public_database_url: str = ""
     signer_database_url: str = ""
     refresher_database_url: str = ""
+    janitor_database_url: str = ""
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
@@ -188,6 +193,7 @@ class Settings:
     jwt_max_lifetime: float = 24 * 3600.0
     reflection: bool = True
     webhooks_port: int = 50054
+    tenants_port: int = 50056
     # Delays before the 2nd, 3rd, ... attempt of a webhook delivery (each with jitter); when
     # they are used up the delivery fails.
     webhook_retry_schedule: tuple[float, ...] = field(
@@ -222,6 +228,23 @@ class Settings:
     bounce_max_bytes: int = 256 * 1024
     # Each pool's maximum connections (CREDBATCH_*_POOL_MAX): docs/connections.md adds them up.
     pools: PoolSizes = field(default_factory=PoolSizes)
+    # How long data is kept (credbatch/retention_settings.py; docs/operations.md, "Data
+    # retention"): personal data in days after a batch ends, the rest in seconds.
+    retention_days: int = 30
+    webhook_retention_days: int = 30
+    nonce_retention: float = 3600.0
+    offer_retention: float = 7 * 24 * 3600.0
+    access_token_retention: float = 24 * 3600.0
+    idempotency_retention: float = 7 * 24 * 3600.0
+    dispatch_retention: float = 24 * 3600.0
+    # Seconds between the janitor's passes, and the rows each of its transactions touches.
+    janitor_interval: float = 60.0
+    janitor_step_rows: int = 1000
+    # Seconds the janitor rests between two steps: its share of a busy database stays bounded.
+    janitor_step_pause: float = 0.1
+    # Days the audit trail is kept (CREDBATCH_AUDIT_RETENTION_DAYS): far longer than the
+    # personal data, since it is the record of who did what with it (janitor_audit_prune).
+    audit_retention_days: int = 400
 
     @property
     def development(self) -> bool:
@@ -299,6 +322,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         or derive_role_url(database_url, SIGNER_ROLE),
         refresher_database_url=env.get("CREDBATCH_REFRESHER_DATABASE_URL")
         or derive_role_url(database_url, REFRESHER_ROLE),
+        janitor_database_url=env.get("CREDBATCH_JANITOR_DATABASE_URL")
+        or derive_role_url(database_url, JANITOR_ROLE),
         amqp_url=env.get("CREDBATCH_AMQP_URL") or Settings.amqp_url,
         smtp_host=env.get("CREDBATCH_SMTP_HOST") or Settings.smtp_host,
         smtp_port=env_int(env, "CREDBATCH_SMTP_PORT", Settings.smtp_port, 1),
@@ -358,6 +383,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         claim_ttl=env_int(env, "CREDBATCH_CLAIM_TTL", Settings.claim_ttl, 1),
         offer_ttl=env_int(env, "CREDBATCH_OFFER_TTL", Settings.offer_ttl, 1),
         signer_port=env_int(env, "CREDBATCH_SIGNER_PORT", Settings.signer_port),
+        tenants_port=env_int(env, "CREDBATCH_TENANTS_PORT", Settings.tenants_port),
         signer_url=(env.get("CREDBATCH_SIGNER_URL") or Settings.signer_url).rstrip("/"),
         signer_token=signer_token(env, mode),
         nonce_key=env.get("CREDBATCH_NONCE_KEY") or None,
@@ -405,4 +431,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         render_memory_mb=env_int(env, "CREDBATCH_RENDER_MEMORY_MB", Settings.render_memory_mb, 128),
         pools=pool_sizes(env, worker_prefetch),
+        **retention_settings(env, Settings()),
+        audit_retention_days=env_int(
+            env, "CREDBATCH_AUDIT_RETENTION_DAYS", Settings.audit_retention_days, 1
+        ),
     )

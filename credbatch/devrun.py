@@ -1,15 +1,15 @@
 """`make run`: the whole system in the foreground, against the local PostgreSQL and RabbitMQ.
 
 Creates the database and roles, applies migrations, declares the broker topology, then starts
-the local SMTP and SMS sinks, the four gRPC services, the internal signer, the public HTTP
-process, the bounce receiver, the outbox relay, one webhook dispatcher and the issuance workers
-as child processes,
-each prefixed in the output. Each process serves its metrics on its own port (``METRICS_PORTS``;
-worker N on 9110 + N, dispatcher N on 9120 + N) unless CREDBATCH_METRICS_PORT=0 turns them all
-off. The processes without a gRPC API (relay, dispatcher, workers) serve gRPC health 100 above
-their metrics port (relay 9205, dispatcher N 9220 + N, worker N 9210 + N). Ctrl-C or SIGTERM
-stops them all (SIGTERM first, so each drains within its grace period). If one child dies, the
-rest are stopped too: a half-running system would only hide the failure.
+the local SMTP and SMS sinks, the five gRPC services, the internal signer, the public HTTP
+process, the bounce receiver, the outbox relay, one webhook dispatcher, the janitor and the
+issuance workers as child processes, each prefixed in the output. Each process serves its
+metrics on its own port (``METRICS_PORTS``; worker N on 9110 + N, dispatcher N on 9120 + N,
+janitor 9130) unless CREDBATCH_METRICS_PORT=0 turns them all off. The processes without a gRPC
+API (relay, dispatcher, workers, janitor) serve gRPC health 100 above their metrics port (relay
+9205, dispatcher N 9220 + N, worker N 9210 + N, janitor 9230). Ctrl-C or SIGTERM stops them all
+(SIGTERM first, so each drains within its grace period). If one child dies, the rest are
+stopped too: a half-running system would only hide the failure.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ METRICS_PORTS = {
     "webhooks": 9106,
     "signer": 9107,
     "bounces": 9108,
+    "tenants": 9109,
 }
 # Envelope senders of make run's invitations are on this domain, and the sinks send their
 # bounces and receipts to the receiver on CREDBATCH_BOUNCE_PORT, as an MX record would.
@@ -46,6 +47,7 @@ DEV_BOUNCE_PATTERN = "*@bounce.example,+1202555??13"
 RELAY_METRICS_PORT = 9105
 FIRST_WORKER_METRICS_PORT = 9111
 FIRST_DISPATCHER_METRICS_PORT = 9121
+JANITOR_METRICS_PORT = 9130
 # The gRPC services answer health on their API port; the others on their metrics port + 100.
 HEALTH_PORT_OFFSET = 100
 
@@ -159,6 +161,12 @@ def components(settings: Settings, workers: int) -> list[Component]:
             f"grpc {host}:{settings.webhooks_port} WebhookService",
             METRICS_PORTS["webhooks"],
         ),
+        Component(
+            "tenants",
+            ("-m", "services.tenants"),
+            f"grpc {host}:{settings.tenants_port} TenantService",
+            METRICS_PORTS["tenants"],
+        ),
         # The relay alone connects as the relay role (the outbox functions are granted to it).
         Component(
             "relay",
@@ -174,6 +182,14 @@ def components(settings: Settings, workers: int) -> list[Component]:
             metrics_port=FIRST_DISPATCHER_METRICS_PORT,
             env=(("CREDBATCH_WEBHOOKS_DATABASE_URL", settings.webhooks_database_url),),
             health_port=FIRST_DISPATCHER_METRICS_PORT + HEALTH_PORT_OFFSET,
+        ),
+        # The janitor purges and prunes every tenant's rows as its own role.
+        Component(
+            "janitor",
+            ("-m", "workers.janitor"),
+            metrics_port=JANITOR_METRICS_PORT,
+            env=(("CREDBATCH_JANITOR_DATABASE_URL", settings.janitor_database_url),),
+            health_port=JANITOR_METRICS_PORT + HEALTH_PORT_OFFSET,
         ),
     ]
     # The workers' status refresher lists due status lists as its own role.

@@ -100,6 +100,9 @@ class CredbatchError(Exception):
     retry_delay: float | None = None
     """Seconds after which the same call may succeed (sent as RetryInfo); None: not by waiting."""
     permanent_reasons: ClassVar[frozenset[str]] = frozenset()
+    # Set once the refusal is in the audit trail (credbatch.audit), so the edge, which
+    # records the refusals no domain code saw, does not record it twice.
+    audited: bool = False
 
     def __init__(
         self,

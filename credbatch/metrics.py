@@ -257,6 +257,22 @@ WEBHOOK_OLDEST_UNDELIVERED_AGE = Sampled(
     "Age of the oldest webhook delivery still to make (0 when none is).",
 )
 
+# --- janitor (workers.janitor) ------------------------------------------------------------------
+# credbatch.janitor.reason: retention (the purge).
+JANITOR_PURGED = _counter(
+    "credbatch.janitor.purged",
+    "{record}",
+    "Records whose personal data the retention purge erased.",
+)
+# credbatch.janitor.kind: webhook_deliveries, webhook_events, spent_nonces, offers,
+# access_tokens, idempotency_keys, dispatch, audit_events.
+JANITOR_PRUNED = _counter(
+    "credbatch.janitor.pruned", "{row}", "Rows the janitor's pruning deleted, by kind."
+)
+JANITOR_PASS_DURATION = _histogram(
+    "credbatch.janitor.pass.duration",
+    "Time of one janitor pass: the retention purge and every kind of pruning.",
+)
 
 # --- provider set-up -----------------------------------------------------------------------------
 

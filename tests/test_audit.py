@@ -194,3 +194,68 @@ def test_a_system_actor() -> None:
         "cli:keys-rewrap",
         ActorKind.SYSTEM,
     )
+
+
+def test_a_request_id_that_is_not_an_id_is_stored_as_a_digest() -> None:
+    assert audit.stored_request_id("upload-2026-12-06_1") == "upload-2026-12-06_1"
+    digest = audit.stored_request_id("ada@example.org")
+    assert digest.startswith("sha256:")
+    assert "ada" not in digest
+    assert audit.stored_request_id("x" * 129).startswith("sha256:")
+
+
+async def test_the_application_role_cannot_date_an_entry(app_pool: asyncpg.Pool) -> None:
+    tenant = uuid.uuid4()
+    async with tenant_transaction(app_pool, admin(tenant)) as conn:
+        await conn.execute(
+            "INSERT INTO audit_events (tenant_id, id, occurred_at, actor, actor_kind, action,"
+            " resource, outcome) VALUES ($1, $2, '2001-01-01Z', 'x', 'USER', 'batch.upload',"
+            " '', 'OK')",
+            tenant,
+            uuid.uuid4(),
+        )
+        now = await conn.fetchval("SELECT now()")
+    (entry,) = await _entries(app_pool, tenant)
+    assert entry["occurred_at"] >= now
+
+
+async def _aged_entry(owner_pool: asyncpg.Pool, tenant: uuid.UUID, days: float) -> uuid.UUID:
+    entry_id = uuid.uuid4()
+    async with owner_pool.acquire() as conn:
+        await conn.execute("INSERT INTO tenants (id) VALUES ($1) ON CONFLICT DO NOTHING", tenant)
+        await conn.execute(
+            "INSERT INTO audit_events (tenant_id, id, occurred_at, actor, actor_kind, action,"
+            " resource, outcome) VALUES ($1, $2, now() - $3::float8 * interval '1 day',"
+            " 'x', 'USER', 'batch.upload', '', 'OK')",
+            tenant,
+            entry_id,
+            days,
+        )
+    return entry_id
+
+
+async def test_the_janitor_prunes_entries_past_the_retention_only(
+    janitor_pool: asyncpg.Pool, owner_pool: asyncpg.Pool
+) -> None:
+    a, b = uuid.uuid4(), uuid.uuid4()
+    old = [await _aged_entry(owner_pool, tenant, 500) for tenant in (a, b, a)]
+    kept = [await _aged_entry(owner_pool, a, 399), await _aged_entry(owner_pool, b, 1)]
+    # Steps of two: every tenant's old entries go (other runs' entries are not this old).
+    assert await audit.prune(janitor_pool, 400, 2) >= 3
+    left = await owner_pool.fetch(
+        "SELECT id FROM audit_events WHERE id = ANY($1::uuid[])", [*old, *kept]
+    )
+    assert {r["id"] for r in left} == set(kept)
+    assert await audit.prune_step(janitor_pool, 400, 10) == 0
+
+
+async def test_only_the_janitor_may_prune(
+    app_pool: asyncpg.Pool, janitor_pool: asyncpg.Pool
+) -> None:
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await audit.prune_step(app_pool, 400, 10)
+    # The janitor reaches entries through the function only.
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await janitor_pool.execute("DELETE FROM audit_events")
+    with pytest.raises(asyncpg.InvalidParameterValueError):
+        await audit.prune_step(janitor_pool, 0, 10)

@@ -26,8 +26,10 @@ def test_each_process_has_its_documented_metrics_port() -> None:
         "signer": 9107,
         "public": 9104,
         "webhooks": 9106,
+        "tenants": 9109,
         "relay": 9105,
         "hooks-dispatch": 9121,
+        "janitor": 9130,
         "worker-1": 9111,
         "worker-2": 9112,
         "worker-3": 9113,
@@ -48,7 +50,13 @@ def test_the_environment_carries_the_port_unless_metrics_are_off() -> None:
 
 def test_relay_dispatcher_and_workers_have_their_documented_health_ports() -> None:
     ports = {c.name: c.health_port for c in components(Settings(), workers=2) if c.health_port}
-    assert ports == {"relay": 9205, "hooks-dispatch": 9221, "worker-1": 9211, "worker-2": 9212}
+    assert ports == {
+        "relay": 9205,
+        "hooks-dispatch": 9221,
+        "janitor": 9230,
+        "worker-1": 9211,
+        "worker-2": 9212,
+    }
     by_name = {c.name: c for c in components(Settings(), workers=1)}
     # Kept when metrics are off: health is not a metric.
     off = {"CREDBATCH_METRICS_PORT": "0"}

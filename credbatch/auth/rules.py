@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from credbatch.auth.roles import ADMINS, READERS, UPLOADERS
+from credbatch.auth.roles import ADMINS, ORG_ADMIN, READERS, UPLOADERS
 
 _TEMPLATES = "/credbatch.templates.v1.TemplateService/"
 _UPLOADS = "/credbatch.uploads.v1.UploadService/"
 _BATCHES = "/credbatch.batches.v1.BatchStatusService/"
 _WEBHOOKS = "/credbatch.webhooks.v1.WebhookService/"
+_TENANTS = "/credbatch.tenants.v1.TenantService/"
 
 RPC_ROLES: dict[str, frozenset[str]] = {
     **{
@@ -61,6 +62,14 @@ RPC_ROLES: dict[str, frozenset[str]] = {
             "RedeliverWebhookEvent",
         )
     },
+    # The profile is what every holder sees of the tenant: only its administrators change it.
+    _TENANTS + "GetTenantProfile": READERS,
+    _TENANTS + "UpdateTenantProfile": ADMINS,
+    # Erasing a holder touches every batch of the tenant and cannot be undone: a person's
+    # decision, never a platform service's token.
+    _TENANTS + "EraseHolder": frozenset({ORG_ADMIN}),
+    # The audit trail names every operator of the tenant and what each did.
+    _TENANTS + "ListAuditEvents": ADMINS,
 }
 
 # Infrastructure RPCs that every client (load balancers, grpcurl) may call without a token.

@@ -103,6 +103,8 @@ async def retry_failed(
         WITH failed AS (
           SELECT r.id FROM records r
           WHERE r.tenant_id = app_tenant() AND r.batch_id = $1 AND r.state = 'FAILED'
+            -- An erased record has no data to issue from (records_purged_empty).
+            AND r.purged_at IS NULL
             -- The relay never publishes jobs of a cancelled batch: nothing to retry there.
             AND EXISTS (SELECT 1 FROM batches b
                         WHERE b.tenant_id = app_tenant() AND b.id = $1 AND b.cancelled_at IS NULL)

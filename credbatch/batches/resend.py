@@ -40,6 +40,8 @@ WITH chosen AS (
   SELECT id FROM records
   WHERE tenant_id = app_tenant() AND batch_id = $1 AND state IN ('INVITED', 'EXPIRED')
     AND ($2::uuid[] IS NULL OR id = ANY ($2::uuid[]))
+    -- An erased record has no contact to send to (records_purged_empty).
+    AND purged_at IS NULL
   ORDER BY id
   FOR UPDATE SKIP LOCKED
 ), done AS (

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import click
 
+from credbatch.cli.audit import audit
 from credbatch.cli.batches import batches
 from credbatch.cli.demo import demo
 from credbatch.cli.keys import keys
+from credbatch.cli.limits import limits
 from credbatch.cli.report import report
 from credbatch.cli.sample_csv import sample_csv
 from credbatch.cli.schemas import schemas
 from credbatch.cli.status import status
 from credbatch.cli.templates import templates
+from credbatch.cli.tenant import tenant
 from credbatch.cli.token import token
 from credbatch.cli.upload import upload
 from credbatch.cli.webhook_secrets import rewrap_secrets_command
@@ -25,10 +28,13 @@ def cli() -> None:
 
 cli.add_command(token)
 cli.add_command(keys)
+cli.add_command(limits)
 for command in (schemas, templates, sample_csv, upload, batches, status, report, demo):
     cli.add_command(command)
 webhooks.add_command(rewrap_secrets_command)
 cli.add_command(webhooks)
+cli.add_command(tenant)
+cli.add_command(audit)
 
 
 def main() -> None:

@@ -55,6 +55,7 @@ import asyncpg
 
 from credbatch.config import (
     APP_ROLE,
+    JANITOR_ROLE,
     MONITOR_ROLE,
     PUBLIC_ROLE,
     REFRESHER_ROLE,
@@ -264,12 +265,15 @@ async def ensure_app_role(conn: asyncpg.Connection, role: str = APP_ROLE) -> Non
 # * signer: a record's stored credential and its tenant's wrapped signing key (it holds the
 #   KEK), through two functions.
 # * refresher: the issuance workers' listing of every tenant's due status list tokens.
+# * janitor: the retention purge and the pruning, which erase and delete rows of every
+#   tenant.
 PROCESS_ROLES = (
     ("relay", RELAY_ROLE),
     ("webhooks", WEBHOOKS_ROLE),
     ("public", PUBLIC_ROLE),
     ("signer", SIGNER_ROLE),
     ("refresher", REFRESHER_ROLE),
+    ("janitor", JANITOR_ROLE),
 )
 
 

@@ -25,6 +25,7 @@ PoolName = Literal[
     "uploads",
     "batch_status",
     "webhooks",
+    "tenants",
     "public",
     "signer",
     "relay",
@@ -34,6 +35,7 @@ PoolName = Literal[
     "dispatcher",
     "dispatcher_claim",
     "bounces",
+    "janitor",
 ]
 # The pools, each with the variable holding its maximum.
 POOL_VARIABLES: dict[PoolName, str] = {
@@ -41,6 +43,7 @@ POOL_VARIABLES: dict[PoolName, str] = {
     "uploads": "CREDBATCH_UPLOADS_POOL_MAX",
     "batch_status": "CREDBATCH_BATCH_STATUS_POOL_MAX",
     "webhooks": "CREDBATCH_WEBHOOKS_POOL_MAX",
+    "tenants": "CREDBATCH_TENANTS_POOL_MAX",
     "public": "CREDBATCH_PUBLIC_POOL_MAX",
     "signer": "CREDBATCH_SIGNER_POOL_MAX",
     "relay": "CREDBATCH_RELAY_POOL_MAX",
@@ -50,6 +53,7 @@ POOL_VARIABLES: dict[PoolName, str] = {
     "dispatcher": "CREDBATCH_DISPATCHER_POOL_MAX",
     "dispatcher_claim": "CREDBATCH_DISPATCHER_CLAIM_POOL_MAX",
     "bounces": "CREDBATCH_BOUNCES_POOL_MAX",
+    "janitor": "CREDBATCH_JANITOR_POOL_MAX",
 }
 MIN_VARIABLE = "CREDBATCH_DB_POOL_MIN"
 STATEMENT_CACHE_VARIABLE = "CREDBATCH_DB_STATEMENT_CACHE_SIZE"
@@ -82,6 +86,7 @@ class PoolSizes:
     uploads: int = 10
     batch_status: int = 10
     webhooks: int = 10
+    tenants: int = 4
     public: int = 8
     signer: int = 4
     relay: int = 5
@@ -91,6 +96,8 @@ class PoolSizes:
     dispatcher: int = 4
     dispatcher_claim: int = 2
     bounces: int = 4
+    # The janitor runs one step at a time.
+    janitor: int = 1
     min_size: int = 1
     statement_cache_size: int = DEFAULT_STATEMENT_CACHE_SIZE
 

@@ -322,3 +322,29 @@ def _compile(columns: Sequence[Column], default_region: str) -> RowValidator:
         else:
             parsers.append(phone)
     return RowValidator(columns, parsers)
+
+
+def normalize_email(raw: str) -> str:
+    """``raw`` as an upload stores a recipient email, so a lookup finds what was stored.
+
+    Raises:
+        ValueError: not an email address an upload would accept (the message says why,
+            without the value).
+    """
+    try:
+        return str(_parse_email(raw.strip()))
+    except _Invalid as invalid:
+        raise ValueError(invalid.message) from None
+
+
+def normalize_phone(raw: str, default_region: str) -> str:
+    """``raw`` in E.164 as an upload stores a recipient phone (``default_region`` for numbers
+    without a country code).
+
+    Raises:
+        ValueError: not a phone number an upload would accept (the message says why).
+    """
+    try:
+        return str(_phone_parser(default_region)(raw.strip()))
+    except _Invalid as invalid:
+        raise ValueError(invalid.message) from None

@@ -30,6 +30,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
+import asyncpg
 import grpc
 from grpc_status import rpc_status
 
@@ -46,6 +47,7 @@ from credbatch.errors import (
     Unimplemented,
     to_status,
 )
+from credbatch.server.audit_refusals import record_refusal
 from credbatch.server.handlers import Shape, wrap_handler
 from credbatch.tenancy import TenantScope
 
@@ -110,20 +112,38 @@ async def abort_with(context: Context, error: CredbatchError) -> None:
 
 
 class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """Authenticate, authorise and map errors for every non-infrastructure RPC."""
+    """Authenticate, authorise and map errors for every non-infrastructure RPC.
 
-    def __init__(self, verifier: TokenVerifier) -> None:
+    With ``audit_pool`` (the process's application-role pool), a refusal of an audited RPC
+    that no service recorded (``credbatch.server.audit_refusals``) is recorded before the
+    caller gets it.
+    """
+
+    def __init__(self, verifier: TokenVerifier, audit_pool: asyncpg.Pool | None = None) -> None:
         self._verifier = verifier
+        self._audit_pool = audit_pool
 
-    async def _authorise(self, context: Context, method: str) -> TenantScope:
+    async def _authenticate(self, context: Context) -> TenantScope:
         caller = await self._verifier.verify(_bearer(context))
+        set_caller(caller)
+        return caller
+
+    @staticmethod
+    def _authorise(caller: TenantScope, method: str) -> None:
         if not caller.roles & allowed_roles(method):
             raise PermissionDenied(
                 f"roles {sorted(caller.roles) or '[]'} may not call {method.rsplit('/', 1)[-1]}",
                 reason="ROLE_NOT_ALLOWED",
                 metadata={"method": method},
             )
-        return caller
+
+    async def _abort(
+        self, context: Context, method: str, caller: TenantScope | None, exc: Exception
+    ) -> None:
+        error = _as_error(exc, method, context)
+        if caller is not None and self._audit_pool is not None:
+            await record_refusal(self._audit_pool, method, caller, error)
+        await abort_with(context, error)
 
     async def intercept_service(
         self,
@@ -138,23 +158,27 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             return handler
 
         async def unary(context: Context, call: Callable[[], Any], shape: Shape) -> Any:
+            caller: TenantScope | None = None
             try:
-                set_caller(await self._authorise(context, method))
+                caller = await self._authenticate(context)
+                self._authorise(caller, method)
                 if shape.request_streaming:
                     return await call()
                 return await retry_on_conflict(call, time_left=context.time_remaining)
             except grpc.aio.AbortError:
                 raise
             except Exception as exc:
-                await abort_with(context, _as_error(exc, method, context))
+                await self._abort(context, method, caller, exc)
             finally:
                 set_caller(None)
 
         async def streaming(
             context: Context, call: Callable[[], Any], shape: Shape
         ) -> AsyncIterator[Any]:
+            caller: TenantScope | None = None
             try:
-                set_caller(await self._authorise(context, method))
+                caller = await self._authenticate(context)
+                self._authorise(caller, method)
                 if shape.request_streaming:
                     responses, first = await _first(call())
                 else:
@@ -170,7 +194,7 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 raise
             except Exception as exc:
                 # Past the first message a conflict is not run again: ABORTED at once.
-                await abort_with(context, _as_error(exc, method, context))
+                await self._abort(context, method, caller, exc)
             finally:
                 set_caller(None)
 

@@ -17,6 +17,7 @@ import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import asyncpg
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
@@ -59,6 +60,7 @@ class GrpcApp:
         checks: Sequence[DependencyCheck] = (),
         *,
         check_interval: float = INTERVAL_SECONDS,
+        audit_pool: asyncpg.Pool | None = None,
     ) -> None:
         self._settings = settings
         self._services = services
@@ -74,7 +76,7 @@ class GrpcApp:
             interceptors=[
                 TracingInterceptor(),
                 RpcMetricsInterceptor(),
-                EdgeInterceptor(TokenVerifier(settings)),
+                EdgeInterceptor(TokenVerifier(settings), audit_pool),
             ],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -119,9 +121,14 @@ async def serve_until_signalled(
     port: int,
     services: Sequence[ServiceSpec],
     checks: Sequence[DependencyCheck] = (),
+    *,
+    audit_pool: asyncpg.Pool | None = None,
 ) -> None:
-    """Serve until SIGTERM/SIGINT, then stop gracefully; health follows ``checks``."""
-    app = GrpcApp(settings, services, checks)
+    """Serve until SIGTERM/SIGINT, then stop gracefully; health follows ``checks``.
+
+    ``audit_pool``: the application-role pool in which the edge records refused audited RPCs.
+    """
+    app = GrpcApp(settings, services, checks, audit_pool=audit_pool)
     bound = await app.start(settings.host, port)
     log.info("%s listening on %s:%d", component, settings.host, bound)
     stop = asyncio.Event()

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 
 import asyncpg
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from credbatch import audit
 from credbatch.signing import kek as kek_wrap
 from credbatch.signing.jose import ALG, public_jwk, thumbprint
 from credbatch.tenancy import service_scope, tenant_transaction
@@ -143,6 +145,9 @@ class RewrapResult:
     new_kek_id: str
 
 
+REWRAP_ACTOR = "cli:keys-rewrap"
+
+
 async def rewrap_all(owner: asyncpg.Connection, old_kek: bytes, new_kek: bytes) -> RewrapResult:
     """Re-wrap every tenant's signing keys under ``new_kek``, in one transaction.
 
@@ -150,6 +155,9 @@ async def rewrap_all(owner: asyncpg.Connection, old_kek: bytes, new_kek: bytes) 
     forces row-level security). All or nothing: a key that decrypts under neither KEK aborts
     the whole transaction, so no tenant is left half-moved. Keys already under the new KEK
     are left alone, which makes a second run after a crash harmless.
+
+    Each tenant whose keys moved gets an audit entry (system actor ``REWRAP_ACTOR``, the
+    count and the new KEK's id) in the same transaction.
 
     Raises:
         KeyUnwrapError: a key does not decrypt under ``old_kek``.
@@ -165,6 +173,7 @@ async def rewrap_all(owner: asyncpg.Connection, old_kek: bytes, new_kek: bytes) 
         )
     old_id, new_id = kek_wrap.kek_id(old_kek), kek_wrap.kek_id(new_kek)
     rewrapped = already = 0
+    moved: Counter[uuid.UUID] = Counter()
     async with owner.transaction():
         rows = await owner.fetch(
             "SELECT tenant_id, kid, private_key_enc, nonce, kek_id FROM signing_keys"
@@ -189,4 +198,13 @@ async def rewrap_all(owner: asyncpg.Connection, old_kek: bytes, new_kek: bytes) 
                 new_id,
             )
             rewrapped += 1
+            moved[tenant_id] += 1
+        for tenant_id, count in sorted(moved.items()):
+            await audit.record(
+                owner,
+                audit.Actor.system(tenant_id, REWRAP_ACTOR),
+                audit.Action.SIGNING_KEYS_REWRAP,
+                "signingKeys",
+                details={"rewrapped": count, "kek_id": new_id},
+            )
     return RewrapResult(rewrapped, already, new_id)

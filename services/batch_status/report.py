@@ -6,6 +6,11 @@ connection nor a snapshot between pages. PostgreSQL writes each page as CSV itse
 (SELECT ...) TO STDOUT``, the tenant's row-level security applying as to any query): the
 service forwards bytes with no Python step per row or cell, and holds a few pages at most.
 
+A record whose personal data was erased (its batch's retention period ran out, or an org
+admin erased the holder) says so on its row: ``purged_at`` is when, ``purge_reason`` why
+(``RETENTION`` or ``ERASURE``); its email, phone and error message are empty and its
+certificate link is gone, while its state, credential id and times remain.
+
 Cells that a spreadsheet would evaluate are escaped the OWASP way, with a leading single quote;
 the file is also read by programs, so nothing else is touched. A signed plain number, such as
 a phone number in E.164 (+14155550123) or -3.5, is only a number to a spreadsheet and is kept.
@@ -55,6 +60,8 @@ COLUMNS = (
     "updated_at",
     "record_id",
     "contact_updated_at",
+    "purged_at",
+    "purge_reason",
 )
 _FORMULA_STARTS = ("=", "@", "\t", "\r")
 _SIGNS = ("+", "-")
@@ -114,7 +121,8 @@ SELECT r.row_number, {escape_cell_sql("r.email")}, {escape_cell_sql("r.phone")},
        'RECORD_STATE_' || r.state, 'DELIVERY_STATE_' || r.email_delivery,
        'DELIVERY_STATE_' || r.sms_delivery, {escape_cell_sql(_DELIVERY_CODE)}, c.id,
        $5::text || cert.id, {escape_cell_sql("r.error_code")}, {escape_cell_sql(_MESSAGE)},
-       {_utc_text("r.updated_at")}, r.id, {_utc_text("r.contact_updated_at")}
+       {_utc_text("r.updated_at")}, r.id, {_utc_text("r.contact_updated_at")},
+       {_utc_text("r.purged_at")}, r.purge_reason
 FROM records r
 LEFT JOIN credentials c ON c.tenant_id = r.tenant_id AND c.record_id = r.id
 LEFT JOIN certificates cert ON cert.tenant_id = r.tenant_id AND cert.record_id = r.id

@@ -3,6 +3,10 @@
 Visibility is row-level security's alone (each unit of work runs in a tenant_transaction with
 the caller's scope): a batch the caller may not see reads as absent and is NOT_FOUND with the
 same message as one that does not exist.
+
+Every command (cancel, retry, revoke, resend) is audited: its entry is written in the
+transaction that decides it (the one that marks the batch, queues the first failed records,
+flips the status bits, resends), and a refusal is recorded after its rollback.
 """
 
 from __future__ import annotations
@@ -10,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 import asyncpg
 
 from credbatch import audit
+from credbatch.audit import Action
 from credbatch.auth.roles import ADMINS
 from credbatch.batches import commands, contact, repository, resend, revocation
 from credbatch.batches.model import (
@@ -28,6 +34,7 @@ from credbatch.batches.model import (
 from credbatch.config import Settings
 from credbatch.db.retry import in_transaction_with_retry
 from credbatch.errors import FailedPrecondition, NotFound, PermissionDenied
+from credbatch.names import BATCHES, format_name
 from credbatch.schema.model import Medium
 from credbatch.tenancy import TenantScope, service_scope, tenant_transaction
 from services.batch_status.contact import (
@@ -169,13 +176,21 @@ class BatchStatus:
 
         async def mark(conn: asyncpg.Connection) -> BatchView | None:
             view = await self._for_change(conn, scope, batch_id)
-            if view.state in TERMINAL_BATCH_STATES:
-                return view
-            await commands.mark_cancelled(conn, batch_id)
-            return None
+            finished = view.state in TERMINAL_BATCH_STATES
+            if not finished:
+                await commands.mark_cancelled(conn, batch_id)
+            await audit.record(
+                conn,
+                scope,
+                Action.BATCH_CANCEL,
+                format_name(BATCHES, batch_id),
+                details={"previous_state": view.state.value, "changed": not finished},
+            )
+            return view if finished else None
 
         # Each transaction writes nothing else: safe to run again on a conflict.
-        unchanged = await in_transaction_with_retry(self._pool, scope, mark)
+        async with self._refusals_recorded(scope, Action.BATCH_CANCEL, batch_id):
+            unchanged = await in_transaction_with_retry(self._pool, scope, mark)
         if unchanged is not None:
             return unchanged
 
@@ -200,6 +215,13 @@ class BatchStatus:
                     f"batches/{batch_id} is cancelled; its records cannot be retried",
                     reason="BATCH_CANCELLED",
                 )
+            await audit.record(
+                conn,
+                scope,
+                Action.BATCH_RETRY,
+                format_name(BATCHES, batch_id),
+                details={"failed_records": view.counts.failed},
+            )
             if view.counts.failed == 0:
                 return view
             return await again(conn)
@@ -209,12 +231,20 @@ class BatchStatus:
             return await commands.failed_records_left(conn, batch_id)
 
         # As for cancel: the relay publishes only what a round committed.
-        outcome = await in_transaction_with_retry(self._pool, scope, first)
+        async with self._refusals_recorded(scope, Action.BATCH_RETRY, batch_id):
+            outcome = await in_transaction_with_retry(self._pool, scope, first)
         if isinstance(outcome, BatchView):
             return outcome
         if outcome:
             await self._rounds(scope, again)
         return await self.get(scope, batch_id)
+
+    def _refusals_recorded(
+        self, scope: TenantScope, action: Action, batch_id: uuid.UUID, request_id: str = ""
+    ) -> AbstractAsyncContextManager[None]:
+        return audit.failures_recorded(
+            self._pool, scope, action, format_name(BATCHES, batch_id), request_id=request_id
+        )
 
     async def _rounds(
         self, scope: TenantScope, round_: Callable[[asyncpg.Connection], Awaitable[bool]]
@@ -243,10 +273,19 @@ class BatchStatus:
             if isinstance(done, revocation.Unrevocable):
                 # Raising rolls the transaction back, and the record locks go with it.
                 raise refused(done)
+            # The reason is the caller's free text: not audited, it may name the holder.
+            await audit.record(
+                conn,
+                scope,
+                Action.RECORDS_REVOKE,
+                format_name(BATCHES, request.batch_id),
+                details={"requested": len(request.ids), "revoked": done},
+            )
             return done
 
         # Bits and record states commit together; on a conflict the whole unit runs again.
-        revoked = await in_transaction_with_retry(self._pool, scope, unit)
+        async with self._refusals_recorded(scope, Action.RECORDS_REVOKE, request.batch_id):
+            revoked = await in_transaction_with_retry(self._pool, scope, unit)
         return await self.get(scope, request.batch_id), revoked
 
     async def resend(
@@ -278,10 +317,30 @@ class BatchStatus:
                     f"batches/{request.batch_id} is cancelled; its invitations are not resent",
                     reason="BATCH_CANCELLED",
                 )
+            await audit.record(
+                conn,
+                scope,
+                Action.INVITATIONS_RESEND,
+                format_name(BATCHES, request.batch_id),
+                details={
+                    "requested": "all" if request.ids is None else len(request.ids),
+                    "resent": done.resent,
+                    "skipped": done.claimed
+                    + done.revoked
+                    + done.failed
+                    + done.cancelled
+                    + done.in_progress
+                    + done.busy,
+                },
+                request_id=request.request_id,
+            )
             return done
 
         # Records, offers, request id and batch commit together; on a conflict all runs again.
-        done = await in_transaction_with_retry(self._pool, scope, unit)
+        async with self._refusals_recorded(
+            scope, Action.INVITATIONS_RESEND, request.batch_id, request.request_id
+        ):
+            done = await in_transaction_with_retry(self._pool, scope, unit)
         return await self.get(scope, request.batch_id), done
 
     async def update_contact(

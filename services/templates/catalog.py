@@ -1,7 +1,9 @@
 """What the TemplateService does, in domain terms: checks, then the catalog repository.
 
 Every method runs in one tenant transaction for the caller's scope, so row-level security
-decides what exists; role checks happen at the edge (credbatch.auth.rules).
+decides what exists; role checks happen at the edge (credbatch.auth.rules). Every create is
+audited in its transaction (the new resource's name, no display name or content: those are
+the tenant's free text), and a refused one after its rollback.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from credbatch import names
+from credbatch import audit, names
+from credbatch.audit import Action
 from credbatch.catalog import repository, templates
 from credbatch.catalog.checks import check_against_schema
 from credbatch.catalog.model import Page, SchemaDraft, StoredSchema
@@ -52,11 +55,16 @@ class TemplateCatalog:
         mapping_violations: Sequence[FieldViolation],
         request_id: str,
     ) -> StoredSchema:
-        violations = [*mapping_violations, *self._check_draft(draft)]
-        if violations:
-            raise _refuse_schema(violations)
-        async with tenant_transaction(self._pool, scope) as conn:
-            return await repository.create_schema(conn, draft, scope.user_id, request_id)
+        async with audit.failures_recorded(
+            self._pool, scope, Action.SCHEMA_CREATE, names.SCHEMAS, request_id=request_id
+        ):
+            violations = [*mapping_violations, *self._check_draft(draft)]
+            if violations:
+                raise _refuse_schema(violations)
+            async with tenant_transaction(self._pool, scope) as conn:
+                stored = await repository.create_schema(conn, draft, scope.user_id, request_id)
+                await _record_schema(conn, scope, Action.SCHEMA_CREATE, stored, request_id)
+                return stored
 
     async def create_schema_version(
         self,
@@ -66,15 +74,24 @@ class TemplateCatalog:
         mapping_violations: Sequence[FieldViolation],
         request_id: str,
     ) -> StoredSchema:
-        # An empty display_name means "the same"; the repository checks it against the row.
-        checked = draft if draft.display_name else _with_name(draft, "unchanged")
-        violations = [*mapping_violations, *self._check_draft(checked)]
-        if violations:
-            raise _refuse_schema(violations)
-        async with tenant_transaction(self._pool, scope) as conn:
-            return await repository.create_schema_version(
-                conn, schema_id, draft, scope.user_id, request_id
-            )
+        async with audit.failures_recorded(
+            self._pool,
+            scope,
+            Action.SCHEMA_VERSION_CREATE,
+            names.schema_name(schema_id),
+            request_id=request_id,
+        ):
+            # An empty display_name means "the same"; the repository checks it against the row.
+            checked = draft if draft.display_name else _with_name(draft, "unchanged")
+            violations = [*mapping_violations, *self._check_draft(checked)]
+            if violations:
+                raise _refuse_schema(violations)
+            async with tenant_transaction(self._pool, scope) as conn:
+                stored = await repository.create_schema_version(
+                    conn, schema_id, draft, scope.user_id, request_id
+                )
+                await _record_schema(conn, scope, Action.SCHEMA_VERSION_CREATE, stored, request_id)
+                return stored
 
     @staticmethod
     def _check_draft(draft: SchemaDraft) -> list[FieldViolation]:
@@ -111,12 +128,26 @@ class TemplateCatalog:
         request_id: str,
         schema_name: str,
     ) -> R:
-        fields = await rules.checked_fields(template, self._renderer, str(scope.tenant_id))
-        async with tenant_transaction(self._pool, scope) as conn:
-            schema = await self._schema_for(conn, schema_name, "validate_against_schema")
-            if schema is not None:
-                _check_pairing(fields, schema)
-            return await templates.create(conn, rules.kind, template, scope.user_id, request_id)
+        action = _TEMPLATE_CREATES[rules.kind.collection]
+        async with audit.failures_recorded(
+            self._pool, scope, action, rules.kind.collection, request_id=request_id
+        ):
+            fields = await rules.checked_fields(template, self._renderer, str(scope.tenant_id))
+            async with tenant_transaction(self._pool, scope) as conn:
+                schema = await self._schema_for(conn, schema_name, "validate_against_schema")
+                if schema is not None:
+                    _check_pairing(fields, schema)
+                created = await templates.create(
+                    conn, rules.kind, template, scope.user_id, request_id
+                )
+                await audit.record(
+                    conn,
+                    scope,
+                    action,
+                    names.format_name(rules.kind.collection, created.id),
+                    request_id=request_id,
+                )
+                return created
 
     async def get_template(self, scope: TenantScope, rules: TemplateRules[R, Any], name: str) -> R:
         template_id = names.parse_name(name, rules.kind.collection, "name")
@@ -167,6 +198,30 @@ class TemplateCatalog:
             )
         stored = await self.get_schema(scope, ref)
         return sample_csv(stored.schema, mediums)
+
+
+_TEMPLATE_CREATES = {
+    names.EMAIL_TEMPLATES: Action.EMAIL_TEMPLATE_CREATE,
+    names.SMS_TEMPLATES: Action.SMS_TEMPLATE_CREATE,
+    names.CERTIFICATE_TEMPLATES: Action.CERTIFICATE_TEMPLATE_CREATE,
+}
+
+
+async def _record_schema(
+    conn: asyncpg.Connection,
+    scope: TenantScope,
+    action: Action,
+    stored: StoredSchema,
+    request_id: str,
+) -> None:
+    await audit.record(
+        conn,
+        scope,
+        action,
+        names.schema_name(stored.schema.schema_id, stored.schema.version),
+        details={"attributes": len(stored.schema.attributes)},
+        request_id=request_id,
+    )
 
 
 def _check_pairing(fields: Fields, schema: SchemaVersion) -> None:

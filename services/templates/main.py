@@ -42,6 +42,7 @@ async def serve(settings: Settings) -> None:
             settings.templates_port,
             service_specs(settings, pool, renderer),
             [postgres_check(pool)],
+            audit_pool=pool,
         )
     finally:
         await renderer.close()

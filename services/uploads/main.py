@@ -39,6 +39,7 @@ async def serve(settings: Settings) -> None:
             settings.uploads_port,
             service_specs(settings, pool),
             [postgres_check(pool)],
+            audit_pool=pool,
         )
     finally:
         await pool.close()

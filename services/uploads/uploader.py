@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import asyncpg
 from opentelemetry import trace
 
+from credbatch import audit
 from credbatch.batches.model import BatchView
 from credbatch.batches.repository import get_batch
 from credbatch.config import Settings
@@ -27,6 +28,7 @@ from credbatch.db.retry import retry_on_conflict
 from credbatch.errors import AlreadyExists, Internal
 from credbatch.messaging import trace_headers
 from credbatch.metrics import UPLOAD_ROWS, UPLOAD_SIZE
+from credbatch.names import BATCHES, SCHEMAS, format_name
 from credbatch.telemetry import span_without_data
 from credbatch.tenancy import TenantScope, tenant_transaction
 from services.uploads import quota, repository
@@ -87,7 +89,25 @@ class Uploader:
             ResourceExhausted: the file is over the row or byte limit, or the tenant already
                 runs its maximum of concurrent uploads in this process.
             NotFound, PermissionDenied: schema/template/department problems.
+
+        An upload that stores a batch is audited in the batch's transaction; one refused
+        (except a validate_only one, which changes nothing either way) after the fact. A
+        repeat of a committed request_id changes nothing and is not audited again.
         """
+        if request.validate_only:
+            return await self._upload(caller, request, chunks)
+        async with audit.failures_recorded(
+            self._pool,
+            caller,
+            audit.Action.BATCH_UPLOAD,
+            BATCHES,
+            request_id=request.request_id,
+        ):
+            return await self._upload(caller, request, chunks)
+
+    async def _upload(
+        self, caller: TenantScope, request: UploadRequest, chunks: AsyncIterator[bytes]
+    ) -> UploadOutcome:
         checked = check_request(request, caller)
         with (
             self._slots.hold(caller.tenant_id),
@@ -222,6 +242,19 @@ class Uploader:
                 raise Internal("stored rows do not match the rows read")
             await quota.check_open_records(conn, self._settings.default_max_open_records)
             await repository.finish_batch(conn, batch_id, report.rows_total)
+            await audit.record(
+                conn,
+                caller,
+                audit.Action.BATCH_UPLOAD,
+                format_name(BATCHES, batch_id),
+                details={
+                    "records": report.rows_total,
+                    "schema": format_name(SCHEMAS, resolved.schema.schema_id),
+                    "schema_version": resolved.schema.version,
+                    "mediums": sorted(m.value for m in checked.mediums),
+                },
+                request_id=checked.request_id or "",
+            )
             view = await get_batch(conn, batch_id)
             if view is None:
                 raise Internal("the new batch is not visible to its creator")

@@ -1,22 +1,31 @@
 """What the WebhookService does, in domain terms: checks, then the webhooks repository.
 
 Every method runs in one tenant transaction for the caller's scope, so row-level security
-decides what exists; role checks happen at the edge (credbatch.auth.rules).
+decides what exists; role checks happen at the edge (credbatch.auth.rules). Every change is
+audited in its transaction (the endpoint's name and which fields changed; never its URL,
+which may carry the receiver's own token, nor its description, free text), and a refused
+one after its rollback.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import fields
 from datetime import timedelta
 
 import asyncpg
 
+from credbatch import audit
+from credbatch.audit import Action
 from credbatch.db import idempotency
 from credbatch.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from credbatch.paging import PagePosition, decode_token, next_page_token, page_size
 from credbatch.tenancy import TenantScope, tenant_transaction
 from credbatch.webhooks import addresses, repository
 from credbatch.webhooks.model import (
+    ENDPOINTS,
     Delivery,
     DeliveryState,
     Endpoint,
@@ -90,20 +99,33 @@ class WebhookEndpoints:
         violations: list[FieldViolation],
         request_id: str,
     ) -> Endpoint:
-        if draft.url:
-            violations += await check_url(draft.url, development=self._development)
-        violations += _description_violations(draft.description)
-        _refuse(violations)
-        endpoint_id = uuid.uuid4()
-        async with tenant_transaction(self._pool, scope) as conn:
-            earlier = await idempotency.claim(conn, _IDEMPOTENCY_KIND, request_id, endpoint_id)
-            if earlier is not None:
-                found = await repository.get_endpoint(conn, earlier)
-                if found is None:
-                    raise _not_found(endpoint_name(earlier))
-                return found
-            secret = self._box.new(scope.tenant_id, endpoint_id)
-            return await repository.insert_endpoint(conn, endpoint_id, draft, secret)
+        async with audit.failures_recorded(
+            self._pool, scope, Action.WEBHOOK_ENDPOINT_CREATE, ENDPOINTS, request_id=request_id
+        ):
+            if draft.url:
+                violations += await check_url(draft.url, development=self._development)
+            violations += _description_violations(draft.description)
+            _refuse(violations)
+            endpoint_id = uuid.uuid4()
+            async with tenant_transaction(self._pool, scope) as conn:
+                earlier = await idempotency.claim(conn, _IDEMPOTENCY_KIND, request_id, endpoint_id)
+                if earlier is not None:
+                    # A repeat of a committed request: nothing changes, nothing to audit.
+                    found = await repository.get_endpoint(conn, earlier)
+                    if found is None:
+                        raise _not_found(endpoint_name(earlier))
+                    return found
+                secret = self._box.new(scope.tenant_id, endpoint_id)
+                created = await repository.insert_endpoint(conn, endpoint_id, draft, secret)
+                await audit.record(
+                    conn,
+                    scope,
+                    Action.WEBHOOK_ENDPOINT_CREATE,
+                    endpoint_name(endpoint_id),
+                    details={"event_types": sorted(str(t) for t in created.event_types)},
+                    request_id=request_id,
+                )
+                return created
 
     async def get(self, scope: TenantScope, endpoint_id: uuid.UUID) -> Endpoint:
         async with tenant_transaction(self._pool, scope, readonly=True) as conn:
@@ -123,26 +145,54 @@ class WebhookEndpoints:
     async def update(
         self, scope: TenantScope, endpoint_id: uuid.UUID, changes: EndpointChanges
     ) -> Endpoint:
-        _refuse(_description_violations(changes.description))
-        async with tenant_transaction(self._pool, scope) as conn:
+        changed = [f.name for f in fields(changes) if getattr(changes, f.name) is not None]
+        action = Action.WEBHOOK_ENDPOINT_UPDATE
+        async with self._audited(scope, action, endpoint_id) as conn:
+            _refuse(_description_violations(changes.description))
             found = await repository.update_endpoint(conn, endpoint_id, changes)
-        if found is None:
-            raise _not_found(endpoint_name(endpoint_id))
+            if found is None:
+                raise _not_found(endpoint_name(endpoint_id))
+            await audit.record(
+                conn, scope, action, endpoint_name(endpoint_id), details={"fields": changed}
+            )
         return found
 
     async def delete(self, scope: TenantScope, endpoint_id: uuid.UUID) -> None:
-        async with tenant_transaction(self._pool, scope) as conn:
-            deleted = await repository.delete_endpoint(conn, endpoint_id)
-        if not deleted:
-            raise _not_found(endpoint_name(endpoint_id))
+        action = Action.WEBHOOK_ENDPOINT_DELETE
+        async with self._audited(scope, action, endpoint_id) as conn:
+            if not await repository.delete_endpoint(conn, endpoint_id):
+                raise _not_found(endpoint_name(endpoint_id))
+            await audit.record(conn, scope, action, endpoint_name(endpoint_id))
 
     async def rotate_secret(self, scope: TenantScope, endpoint_id: uuid.UUID) -> Endpoint:
-        async with tenant_transaction(self._pool, scope) as conn:
+        action = Action.WEBHOOK_SECRET_ROTATE
+        async with self._audited(scope, action, endpoint_id) as conn:
             secret = self._box.new(scope.tenant_id, endpoint_id)
             found = await repository.rotate_secret(conn, endpoint_id, secret, ROTATION_OVERLAP)
-        if found is None:
-            raise _not_found(endpoint_name(endpoint_id))
+            if found is None:
+                raise _not_found(endpoint_name(endpoint_id))
+            await audit.record(
+                conn,
+                scope,
+                action,
+                endpoint_name(endpoint_id),
+                details={"overlap_seconds": int(ROTATION_OVERLAP.total_seconds())},
+            )
         return found
+
+    @asynccontextmanager
+    async def _audited(
+        self, scope: TenantScope, action: Action, endpoint_id: uuid.UUID
+    ) -> AsyncIterator[asyncpg.Connection]:
+        """A tenant transaction for a change of one endpoint, its refusal recorded.
+
+        A NOT_FOUND raised inside rolls the (empty) transaction back: nothing had changed.
+        """
+        async with (
+            audit.failures_recorded(self._pool, scope, action, endpoint_name(endpoint_id)),
+            tenant_transaction(self._pool, scope) as conn,
+        ):
+            yield conn
 
     async def list_deliveries(
         self,
@@ -166,7 +216,8 @@ class WebhookEndpoints:
     async def redeliver(
         self, scope: TenantScope, endpoint_id: uuid.UUID, delivery_id: uuid.UUID
     ) -> Delivery:
-        async with tenant_transaction(self._pool, scope) as conn:
+        action = Action.WEBHOOK_EVENT_REDELIVER
+        async with self._audited(scope, action, endpoint_id) as conn:
             endpoint = await repository.get_endpoint(conn, endpoint_id)
             if endpoint is None:
                 raise _not_found(endpoint_name(endpoint_id))
@@ -176,9 +227,16 @@ class WebhookEndpoints:
                     reason="WEBHOOK_ENDPOINT_DISABLED",
                 )
             added = await repository.redeliver(conn, endpoint_id, delivery_id)
-        if added is None:
-            raise NotFound(
-                f"{delivery_name(endpoint_id, delivery_id)} not found",
-                reason="WEBHOOK_DELIVERY_NOT_FOUND",
+            if added is None:
+                raise NotFound(
+                    f"{delivery_name(endpoint_id, delivery_id)} not found",
+                    reason="WEBHOOK_DELIVERY_NOT_FOUND",
+                )
+            await audit.record(
+                conn,
+                scope,
+                action,
+                endpoint_name(endpoint_id),
+                details={"redelivery_of": str(delivery_id), "delivery": str(added.id)},
             )
         return added

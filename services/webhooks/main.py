@@ -42,6 +42,7 @@ async def serve(settings: Settings) -> None:
             settings.webhooks_port,
             service_specs(settings, pool),
             [postgres_check(pool)],
+            audit_pool=pool,
         )
     finally:
         await pool.close()

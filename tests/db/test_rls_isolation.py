@@ -42,6 +42,7 @@ TENANT_TABLES = [
     "superseded_claim_tokens",
     "audit_events",
     "record_sends",
+    "tenant_profiles",
 ]
 # Tenant tables the application role cannot write: seeded as the owner, as their triggers do.
 OWNER_SEEDED_TABLES = {"webhook_events"}
@@ -74,7 +75,16 @@ CROSS_TENANT_INDEXES = {
     "records_stuck_idx",
     "records_invited_idx",
     "batches_cancelled_idx",
-    # audit_prune's: the oldest entries of every tenant, through audit_prune only.
+    # The janitor's: the retention purge and the pruning serve every tenant, oldest first,
+    # through janitor_purge and janitor_prune only.
+    "batches_purge_due_idx",
+    "webhook_deliveries_completed_idx",
+    "webhook_events_created_idx",
+    "oid4vci_offers_expiry_idx",
+    "oid4vci_access_tokens_expiry_idx",
+    "idempotency_keys_age_idx",
+    "invitation_resends_age_idx",
+    # The audit retention's: the oldest entries of every tenant, through janitor_audit_prune.
     "audit_events_age_idx",
     # A bounce names its record by id alone, a status callback by the provider's message id
     # (public_email_deliveries, public_sms_delivery, after the VERP MAC or the signature).
@@ -263,6 +273,7 @@ def tenant_rows(tenant_id: uuid.UUID) -> dict[str, dict[str, Any]]:
             "busy": 0,
         },
         "record_sends": {"tenant_id": t, "record_id": record_id, "medium": "EMAIL"},
+        "tenant_profiles": {"tenant_id": t, "display_name": "Tenant", "support_email": "a@b.c"},
         "oid4vci_access_tokens": {
             "tenant_id": t,
             "token_hash": uuid.uuid4().bytes * 2,

@@ -16,8 +16,10 @@ COMPONENTS = {
     "public": "services.public",
     "signer": "services.signer",
     "webhooks": "services.webhooks",
+    "tenants": "services.tenants",
     "webhooks-dispatcher": "workers.webhooks",
     "relay": "workers.relay",
+    "janitor": "workers.janitor",
     "worker": "workers.issuance",
     "migrate": "credbatch.db.migrate",
 }

@@ -24,6 +24,8 @@ RESOURCES = {
     "credbatch.dev/Record",
     "credbatch.dev/WebhookEndpoint",
     "credbatch.dev/WebhookDelivery",
+    "credbatch.dev/TenantProfile",
+    "credbatch.dev/AuditEvent",
 }
 _BOUND = re.compile(r"\{(?P<field>\w+)=(?P<collection>\w+)/\*\}")
 SERVICES = {
@@ -31,6 +33,7 @@ SERVICES = {
     "credbatch.uploads.v1.UploadService",
     "credbatch.batches.v1.BatchStatusService",
     "credbatch.webhooks.v1.WebhookService",
+    "credbatch.tenants.v1.TenantService",
 }
 
 

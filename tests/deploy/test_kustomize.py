@@ -30,6 +30,7 @@ GRPC_COMPONENTS = {
     "credbatch-uploads": ("services.uploads", 50052),
     "credbatch-batch-status": ("services.batch_status", 50053),
     "credbatch-webhooks": ("services.webhooks", 50054),
+    "credbatch-tenants": ("services.tenants", 50056),
 }
 ALL_COMPONENTS = {
     **{name: module for name, (module, _) in GRPC_COMPONENTS.items()},
@@ -39,6 +40,7 @@ ALL_COMPONENTS = {
     "credbatch-relay": "workers.relay",
     "credbatch-worker": "workers.issuance",
     "credbatch-webhooks-dispatcher": "workers.webhooks",
+    "credbatch-janitor": "workers.janitor",
 }
 # The gRPC servers (each a package with main.py) and the manifests' ports settings.
 GRPC_PORT_SETTINGS = {
@@ -46,6 +48,7 @@ GRPC_PORT_SETTINGS = {
     "credbatch-uploads": "CREDBATCH_UPLOADS_PORT",
     "credbatch-batch-status": "CREDBATCH_BATCHES_PORT",
     "credbatch-webhooks": "CREDBATCH_WEBHOOKS_PORT",
+    "credbatch-tenants": "CREDBATCH_TENANTS_PORT",
 }
 
 
@@ -115,7 +118,12 @@ def test_grpc_services_use_native_grpc_health_probes(manifests: list[Doc]) -> No
 
 
 # Processes without a gRPC API that serve grpc.health.v1 on CREDBATCH_HEALTH_PORT.
-HEALTH_PORT_COMPONENTS = ("credbatch-relay", "credbatch-worker", "credbatch-webhooks-dispatcher")
+HEALTH_PORT_COMPONENTS = (
+    "credbatch-relay",
+    "credbatch-worker",
+    "credbatch-webhooks-dispatcher",
+    "credbatch-janitor",
+)
 
 
 def test_relay_workers_and_dispatchers_are_probed_on_the_health_port(manifests: list[Doc]) -> None:

@@ -28,9 +28,15 @@ INTERNET = Address("93.184.215.14")
 METADATA = Address("169.254.169.254")
 PRIVATE = Address("10.1.2.3")
 # Components that verify callers' tokens against CREDBATCH_JWKS_URL (HTTPS).
-JWT_VERIFIERS = {"templates", "uploads", "batch-status", "webhooks"}
+JWT_VERIFIERS = {"templates", "uploads", "batch-status", "webhooks", "tenants"}
 PGBOUNCER_PORT = 6432
-GRPC_PORTS = {"templates": 50051, "uploads": 50052, "batch-status": 50053, "webhooks": 50054}
+GRPC_PORTS = {
+    "templates": 50051,
+    "uploads": 50052,
+    "batch-status": 50053,
+    "webhooks": 50054,
+    "tenants": 50056,
+}
 
 
 def _namespace(manifests: list[Doc]) -> str:

@@ -47,6 +47,7 @@ EXPECTED = {
     "credbatch-uploads": {"CREDBATCH_APP_DATABASE_URL", "CREDBATCH_JWT_SECRET"},
     "credbatch-batch-status": {"CREDBATCH_APP_DATABASE_URL", "CREDBATCH_JWT_SECRET"},
     "credbatch-webhooks": {"CREDBATCH_APP_DATABASE_URL", "CREDBATCH_JWT_SECRET", WEBHOOK_KEK},
+    "credbatch-tenants": {"CREDBATCH_APP_DATABASE_URL", "CREDBATCH_JWT_SECRET"},
     # The SMS token only checks the provider's status callbacks here.
     "credbatch-public": {PUBLIC_URL, SIGNER_TOKEN, NONCE_KEY, "CREDBATCH_SMS_TOKEN"},
     # The bounce receiver: the public role's URL and the key that checks VERP tokens.
@@ -56,6 +57,8 @@ EXPECTED = {
     "credbatch-relay": {RELAY_URL, APP_URL, "CREDBATCH_AMQP_URL"},
     # Its own role claims; each delivery is read and recorded as the application role.
     "credbatch-webhooks-dispatcher": {WEBHOOKS_URL, APP_URL, WEBHOOK_KEK},
+    # Its own role only: the janitor_* functions, nothing as the application role.
+    "credbatch-janitor": {"CREDBATCH_JANITOR_DATABASE_URL"},
     # Its own role lists every tenant's due status lists; each is signed as the application role.
     "credbatch-worker": {
         "CREDBATCH_APP_DATABASE_URL",

@@ -24,6 +24,7 @@ SERVICES = {
         "credbatch.batches.v1.BatchStatusService",
     ),
     "services.webhooks": ("CREDBATCH_WEBHOOKS_PORT", "credbatch.webhooks.v1.WebhookService"),
+    "services.tenants": ("CREDBATCH_TENANTS_PORT", "credbatch.tenants.v1.TenantService"),
 }
 
 

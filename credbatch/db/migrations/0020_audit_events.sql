@@ -5,7 +5,8 @@
 -- tenant's rows, under row-level security) and holds no UPDATE, DELETE or TRUNCATE; the
 -- triggers audit_events_refuse_change and audit_events_refuse_truncate refuse those to every
 -- role but the owner anyway, so a grant added by mistake still changes nothing. The owner
--- deletes only through audit_prune, which removes rows older than the audit retention period.
+-- deletes only through janitor_audit_prune, which removes rows older than the audit
+-- retention period, and only the janitor's role may call it.
 --
 -- No personal data in clear: actor is the caller token's subject (or a system component's
 -- name), resource a resource name built of ids, details counts, field names and ids
@@ -27,13 +28,13 @@ CREATE TABLE audit_events (
 );
 COMMENT ON TABLE audit_events IS
   'The audit trail: who (actor, actor_kind) did what (action) to which resource, when, and '
-  'with which outcome (OK or the refusal''s reason). Append-only: only audit_prune (as the '
-  'owner) deletes, rows older than the audit retention period; nothing updates.';
+  'with which outcome (OK or the refusal''s reason). Append-only: only janitor_audit_prune '
+  '(as the owner) deletes, rows older than the audit retention period; nothing updates.';
 ALTER TABLE audit_events ENABLE ROW LEVEL SECURITY;
 ALTER TABLE audit_events FORCE ROW LEVEL SECURITY;
 CREATE POLICY audit_events_isolation ON audit_events
   USING (tenant_id = app_tenant()) WITH CHECK (tenant_id = app_tenant());
--- audit_prune runs as the owner and deletes across tenants.
+-- janitor_audit_prune runs as the owner and deletes across tenants.
 DO $$
 BEGIN
   EXECUTE format('CREATE POLICY audit_events_owner ON audit_events FOR ALL TO %I '
@@ -43,5 +44,5 @@ $$;
 SELECT grant_app('SELECT, INSERT', 'TABLE audit_events');
 -- ListAuditEvents: a tenant's entries newest first, by time range.
 CREATE INDEX audit_events_list_idx ON audit_events (tenant_id, occurred_at DESC, id DESC);
--- audit_prune: the oldest entries of every tenant first.
+-- janitor_audit_prune: the oldest entries of every tenant first.
 CREATE INDEX audit_events_age_idx ON audit_events (occurred_at);

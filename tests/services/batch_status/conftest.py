@@ -15,5 +15,5 @@ from tests.fixtures.grpc import StartApp
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def batches_stub(settings: Settings, app_pool: asyncpg.Pool, start_app: StartApp) -> Any:
-    running = await start_app(settings, service_specs(settings, app_pool))
+    running = await start_app(settings, service_specs(settings, app_pool), audit_pool=app_pool)
     return batches_service_pb2_grpc.BatchStatusServiceStub(running.channel)

@@ -409,6 +409,8 @@ async def test_the_bytes_are_what_python_csv_writes_across_pages(
                 r["updated_at"].astimezone(UTC).isoformat().replace("+00:00", "Z"),
                 str(r["id"]),
                 "",
+                "",  # not purged
+                "",
             ]
             for r in stored
         ]
@@ -429,3 +431,41 @@ def test_record_ends_are_found_outside_quotes() -> None:
     assert crlf_records(page) == b'1,a,b\r\n2,"x\ny",c\r\n3,"q""\n",z\r\n'
     assert crlf_records(b"1,a\n2,b\n") == b"1,a\r\n2,b\r\n"
     assert crlf_records(b"") == b""
+
+
+async def test_a_purged_batch_says_so_on_every_row(
+    batches_stub: Any, settings: Settings, owner_pool: asyncpg.Pool, janitor_pool: asyncpg.Pool
+) -> None:
+    tenant = uuid.uuid4()
+    schema = await insert_schema(owner_pool, tenant)
+    # Every record closed: a batch with a record still in flight waits for it.
+    states = [s.replace("QUEUED", "CANCELLED") for s in STATES]
+    arranged = await insert_batch(
+        owner_pool,
+        tenant,
+        schema,
+        creator="ana",
+        states=states,
+        emails=EMAILS,
+        errors=ERRORS,
+        batch_state="COMPLETED_WITH_ERRORS",
+    )
+    credential_id = await add_credential(owner_pool, arranged, 1, "Cert_" + uuid.uuid4().hex)
+    await owner_pool.execute(
+        "UPDATE batches SET completed_at = now() - interval '31 days' WHERE id = $1",
+        arranged.batch_id,
+    )
+    while await janitor_pool.fetchrow("SELECT * FROM janitor_purge(30, 1000)"):
+        pass
+    md = bearer(settings, tenant, "root", ["org_admin"])
+
+    rows = await download(batches_stub, md, f"batches/{arranged.batch_id}", [])
+
+    assert [r["row_number"] for r in rows] == ["1", "2", "3", "4", "5", "6"]
+    assert all(r["purge_reason"] == "RETENTION" and r["purged_at"].endswith("Z") for r in rows)
+    assert all(r["email"] == r["phone"] == r["error_message"] == "" for r in rows)
+    # The history stays: states, error codes, the credential's id; the certificate is gone.
+    assert [r["state"] for r in rows] == ["RECORD_STATE_" + s for s in states]
+    assert [r["error_code"] for r in rows] == [e[0] or "" for e in ERRORS]
+    assert rows[0]["credential_id"] == str(credential_id)
+    assert rows[0]["cred_url"] == ""

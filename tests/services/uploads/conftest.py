@@ -29,7 +29,9 @@ def upload_settings(settings: Settings) -> Settings:
 async def uploads_app(
     start_app: StartApp, upload_settings: Settings, app_pool: asyncpg.Pool
 ) -> RunningApp:
-    return await start_app(upload_settings, service_specs(upload_settings, app_pool))
+    return await start_app(
+        upload_settings, service_specs(upload_settings, app_pool), audit_pool=app_pool
+    )
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -1,0 +1,1 @@
+"""Tenants: the issuing organisation's profile and what is derived from it."""

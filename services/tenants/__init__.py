@@ -1,0 +1,1 @@
+"""TenantService: the caller's tenant (its profile)."""

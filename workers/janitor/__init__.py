@@ -1,0 +1,2 @@
+"""The janitor: the retention purge of personal data and the pruning of what is kept only for
+a while."""
