@@ -96,7 +96,7 @@ async def test_refusals_are_audited_with_their_reason(
     assert [(e["actor"], *a) for e, a in zip(entries, actions(entries), strict=True)] == [
         ("ana", "batch.cancel", name, "OK"),
         ("ana", "batch.retry", name, "BATCH_CANCELLED"),
-        ("bob", "batch.cancel", name, "NOT_FOUND"),
+        ("bob", "batch.cancel", name, "BATCH_NOT_FOUND"),
         ("olga", "batch.cancel", "", "ROLE_NOT_ALLOWED"),
         ("ana", "records.revoke", "", "REQUIRED"),
     ]
@@ -115,7 +115,7 @@ async def test_another_tenants_batch_is_refused_and_audited_in_the_callers_tenan
         grpc.StatusCode.NOT_FOUND,
     )
     assert await audit_entries(owner_pool, theirs.tenant_id) == []
-    assert actions(await audit_entries(owner_pool, mine)) == [("batch.cancel", name, "NOT_FOUND")]
+    assert actions(await audit_entries(owner_pool, mine)) == [("batch.cancel", name, "BATCH_NOT_FOUND")]
 
 
 async def test_revoke_is_audited_without_its_reason(
