@@ -17,8 +17,8 @@ Who may call it: every service and command that changes a tenant's data on a cal
 Which refusals are recorded (``is_recorded_refusal``): the ones the caller's request earned:
 permission denied (a role that may not call the RPC, recorded by the edge interceptor),
 invalid arguments, not found (which is also what row-level security answers for another
-tenant's or another issuer's batch), already exists, failed precondition (cancelling a
-finished batch) and resource exhausted (a quota). Not recorded: failures of the platform
+tenant's or another issuer's batch), already exists, failed precondition (retrying a
+cancelled batch) and resource exhausted (a quota). Not recorded: failures of the platform
 rather than of the request (UNAVAILABLE, ABORTED conflicts the edge runs again, CANCELLED,
 DEADLINE_EXCEEDED, INTERNAL): the action did nothing, the request may simply be sent again,
 and metrics and logs cover them. Nor an unauthenticated call: it names no tenant to file

@@ -8,6 +8,7 @@ from credbatch.cli.audit import audit
 from credbatch.cli.batches import batches
 from credbatch.cli.demo import demo
 from credbatch.cli.keys import keys
+from credbatch.cli.limits import limits
 from credbatch.cli.report import report
 from credbatch.cli.sample_csv import sample_csv
 from credbatch.cli.schemas import schemas
@@ -27,6 +28,7 @@ def cli() -> None:
 
 cli.add_command(token)
 cli.add_command(keys)
+cli.add_command(limits)
 for command in (schemas, templates, sample_csv, upload, batches, status, report, demo):
     cli.add_command(command)
 webhooks.add_command(rewrap_secrets_command)

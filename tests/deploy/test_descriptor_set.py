@@ -24,6 +24,7 @@ RESOURCES = {
     "credbatch.dev/WebhookEndpoint",
     "credbatch.dev/WebhookDelivery",
     "credbatch.dev/TenantProfile",
+    "credbatch.dev/AuditEvent",
 }
 _BOUND = re.compile(r"\{(?P<field>\w+)=(?P<collection>\w+)/\*\}")
 SERVICES = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import secrets
 import sys
@@ -112,6 +113,13 @@ async def _signs(pool: asyncpg.Pool, kek: bytes, tenant: uuid.UUID) -> bool:
     return verify(token, jwks).disclosed == {"a": 1}
 
 
+async def _audited(owner: asyncpg.Connection) -> set[tuple[object, ...]]:
+    rows = await owner.fetch(
+        "SELECT tenant_id, actor, actor_kind, action, resource, outcome FROM audit_events"
+    )
+    return {tuple(row.values()) for row in rows}
+
+
 async def test_rewrap_moves_every_key_to_the_new_kek(
     own_database: Settings, tmp_path: Path
 ) -> None:
@@ -136,6 +144,7 @@ async def test_rewrap_moves_every_key_to_the_new_kek(
         code, output = await _rewrap(own_database, old, new_file)
         assert code != 0 and "does not decrypt" in output
         assert await owner.fetch("SELECT tenant_id, nonce, kek_id FROM signing_keys") == before
+        assert await owner.fetchval("SELECT count(*) FROM audit_events") == 0
         await owner.execute("DELETE FROM signing_keys WHERE tenant_id = $1", foreign)
 
         code, output = await _rewrap(own_database, old, new_file)
@@ -143,6 +152,15 @@ async def test_rewrap_moves_every_key_to_the_new_kek(
         assert f"rewrapped 2 signing keys under KEK {kek_id(new)}" in output
         rows = await owner.fetch("SELECT kek_id FROM signing_keys")
         assert {row["kek_id"] for row in rows} == {kek_id(new)}
+        # Each tenant's audit trail says its keys moved, by the command, to which KEK.
+        assert await _audited(owner) == {
+            (tenant, "cli:keys-rewrap", "SYSTEM", "signing_keys.rewrap", "signingKeys", "OK")
+            for tenant in tenants
+        }
+        details = await owner.fetch("SELECT details::text FROM audit_events")
+        assert [json.loads(d["details"]) for d in details] == [
+            {"rewrapped": 1, "kek_id": kek_id(new)}
+        ] * 2
 
         # Workers started with the new KEK sign; with the old one they refuse, clearly.
         for tenant in tenants:
@@ -154,6 +172,7 @@ async def test_rewrap_moves_every_key_to_the_new_kek(
         # Running it again (the operator not sure the first run committed) changes nothing.
         code, output = await _rewrap(own_database, old, new_file)
         assert code == 0 and "rewrapped 0 signing keys" in output and "2 already" in output
+        assert await owner.fetchval("SELECT count(*) FROM audit_events") == 2
     finally:
         await pool.close()
         await owner.close()

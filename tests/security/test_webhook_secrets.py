@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import secrets
 import sys
@@ -168,6 +169,22 @@ async def test_rewrap_seals_plain_text_secrets_and_moves_every_secret_to_the_new
         # Again (not sure the first run committed): nothing to do.
         code, output = await rewrap(own_database, old, new_file)
         assert code == 0 and "rewrapped 0" in output and "3 already" in output
+        # One entry per run and tenant whose secrets it moved or sealed, none for a no-op.
+        audited = await owner.fetch(
+            "SELECT tenant_id, actor, actor_kind, details::text FROM audit_events"
+            " WHERE action = 'webhook_secrets.rewrap' ORDER BY occurred_at"
+        )
+        assert {(r["actor"], r["actor_kind"]) for r in audited} == {
+            ("cli:webhooks-rewrap-secrets", "SYSTEM")
+        }
+        first = audited[0]
+        assert (first["tenant_id"], json.loads(first["details"])) == (
+            legacy_tenant,
+            {"secrets": 1, "kek_id": kek_id(old)},
+        )
+        assert sorted(
+            (str(r["tenant_id"]), json.loads(r["details"])["kek_id"]) for r in audited[1:]
+        ) == sorted((str(t), kek_id(new)) for t in issued)
     finally:
         await pool.close()
         await owner.close()
