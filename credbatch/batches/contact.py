@@ -37,7 +37,7 @@ CORRECTABLE: frozenset[RecordState] = frozenset(
 )
 
 _LOCK = """
-SELECT r.state, r.email, r.phone,
+SELECT r.state, r.email, r.phone, r.purged_at IS NOT NULL AS purged,
        EXISTS (SELECT 1 FROM credentials c
                WHERE c.tenant_id = r.tenant_id AND c.record_id = r.id) AS has_credential
 FROM records r
@@ -99,9 +99,11 @@ class UnknownRecord:
 
 @dataclass(frozen=True)
 class NotCorrectable:
-    """The record is in a state a correction does not reinvite from (nothing changed)."""
+    """The record is in a state a correction does not reinvite from, or its personal data was
+    erased (a record without data is never issued or invited again); nothing changed."""
 
     state: RecordState
+    purged: bool = False
 
 
 async def update_contact(
@@ -120,8 +122,8 @@ async def update_contact(
     if row is None:
         return UnknownRecord()
     state = RecordState(row["state"])
-    if state not in CORRECTABLE:
-        return NotCorrectable(state)
+    if state not in CORRECTABLE or row["purged"]:
+        return NotCorrectable(state, purged=row["purged"])
     email = row["email"] if change.email is None else change.email
     phone = row["phone"] if change.phone is None else change.phone
     changed = tuple(

@@ -29,12 +29,8 @@ def tenant() -> None:
 @tenant.command("erase-holder")
 @click.option("--email", default="", help="The holder's email address.")
 @click.option("--phone", default="", help="The holder's phone number.")
-@click.option(
-    "--revoke/--keep-valid",
-    "revoke",
-    default=None,
-    help="Revoke the holder's issued credentials, or leave them valid (one is required).",
-)
+@click.option("--revoke", is_flag=True, help="Revoke the holder's issued credentials.")
+@click.option("--keep-valid", is_flag=True, help="Leave the holder's issued credentials valid.")
 @click.option("--reason", default="", help="Revoke reason kept with each revoked record.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @token_option
@@ -42,7 +38,8 @@ def tenant() -> None:
 def erase_holder(
     email: str,
     phone: str,
-    revoke: bool | None,
+    revoke: bool,
+    keep_valid: bool,
     reason: str,
     yes: bool,
     token: str | None,
@@ -52,7 +49,7 @@ def erase_holder(
     the tenant (org admins only). Records not yet delivered are cancelled."""
     if bool(email) == bool(phone):
         raise CliError("give exactly one of --email and --phone")
-    if revoke is None:
+    if revoke == keep_valid:
         raise CliError("choose --revoke or --keep-valid for the holder's issued credentials")
     if not yes:
         click.confirm(

@@ -99,6 +99,13 @@ def record_not_found(batch_id: uuid.UUID, record_id: uuid.UUID) -> NotFound:
 
 
 def not_correctable(record_id: uuid.UUID, refused: NotCorrectable) -> FailedPrecondition:
+    if refused.purged:
+        return FailedPrecondition(
+            f"record {record_id} had its personal data erased (retention or an erasure "
+            "request): it is never invited again; upload the holder in a new batch",
+            reason="RECORD_NOT_CORRECTABLE",
+            metadata={"state": refused.state.value, "purged": "true"},
+        )
     why = {
         "CLAIMED": "its holder already took the credential (revoke it and upload again)",
         "REVOKED": "its credential is revoked",

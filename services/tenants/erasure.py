@@ -135,9 +135,10 @@ class HolderErasure:
     async def erase(
         self, caller: TenantScope, holder: Holder, credentials: Credentials, reason: str = ""
     ) -> Erased:
-        email, phone = lookup_keys(holder, self._region)
-        reason = check_reason(reason)
         async with audit.failures_recorded(self._pool, caller, audit.Action.HOLDER_ERASE, RESOURCE):
+            # A refused request is recorded too (how many problems, never the value).
+            email, phone = lookup_keys(holder, self._region)
+            reason = check_reason(reason)
             async with tenant_transaction(self._pool, caller) as conn:
                 erased, batches = await self._erase(conn, caller, email, phone, credentials, reason)
             if erased.records_cancelled:

@@ -4,8 +4,8 @@ Development migrates as ``postgres``, a superuser, which row-level security neve
 production's owner (``credbatch_owner`` in deploy/) is a plain role, and FORCE ROW LEVEL
 SECURITY applies to it, so each function that runs as the owner finds rows only through the
 owner's own policies. Here a database owned by a plain role is migrated by it, and the
-functions of the public endpoints, the signer, the status list refresher and the relay's count
-fold each find the rows they serve.
+functions of the public endpoints, the signer, the status list refresher, the relay's count
+fold and the janitor, and the erasure on request, each find the rows they serve.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from credbatch.db.pool import create_pool
 from credbatch.env_values import derive_role_url
 from credbatch.signing import opaque
 from credbatch.signing.offer_codes import digest
-from credbatch.tenancy import service_scope, tenant_transaction
+from credbatch.tenancy import TenantScope, service_scope, tenant_transaction
 from tests.fixtures.database import drop_database, insert_row, on_database
 from tests.services.public.oid4vci_world import offer_one
 
@@ -37,6 +37,7 @@ class PlainOwned:
     signer: asyncpg.Pool
     refresher: asyncpg.Pool
     relay: asyncpg.Pool
+    janitor: asyncpg.Pool
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -57,6 +58,7 @@ async def plain_owned(db_settings: Settings) -> AsyncIterator[PlainOwned]:
                 settings.signer_database_url,
                 settings.refresher_database_url,
                 settings.relay_database_url,
+                settings.janitor_database_url,
             )
         ]
         try:
@@ -131,3 +133,61 @@ async def test_every_role_s_functions_find_their_rows(plain_owned: PlainOwned) -
             "SELECT n FROM batch_counts WHERE tenant_id = $1 AND state = 'CLAIMED'", tenant
         )
     assert (state, claimed) == ("CLAIMED", 1)
+
+
+async def test_the_purge_the_erasure_and_the_pruning_find_their_rows(
+    plain_owned: PlainOwned,
+) -> None:
+    world = plain_owned
+    old, asked = await offer_one(world.app), await offer_one(world.app)
+    for offered in (old, asked):
+        async with tenant_transaction(world.app, service_scope(offered.tenant_id)) as conn:
+            await insert_row(
+                conn,
+                "certificates",
+                {
+                    "tenant_id": offered.tenant_id,
+                    "id": opaque.new_id(offered.tenant_id),
+                    "record_id": offered.record_id,
+                    "pdf": b"%",
+                },
+            )
+    async with tenant_transaction(world.app, service_scope(old.tenant_id)) as conn:
+        # The tenant's own period, read by the purge through the owner's policy.
+        await insert_row(conn, "tenant_profiles", {"tenant_id": old.tenant_id, "retention_days": 7})
+        await conn.execute(
+            "UPDATE batches SET state = 'COMPLETED', completed_at = now() - interval '8 days'"
+        )
+        await insert_row(
+            conn,
+            "idempotency_keys",
+            {
+                "tenant_id": old.tenant_id,
+                "kind": "batch",
+                "request_id": "old",
+                "resource_id": old.record_id,
+                "created_at": datetime.now(UTC) - timedelta(days=9),
+            },
+        )
+
+    purged = await world.janitor.fetch("SELECT * FROM janitor_purge(30, 1000)")
+    pruned = await world.janitor.fetchval(
+        "SELECT janitor_prune('idempotency_keys', now() - interval '7 days', 1000)"
+    )
+    admin = TenantScope(asked.tenant_id, "admin", frozenset({"org_admin"}), ("default",))
+    async with tenant_transaction(world.app, admin) as conn:
+        erased = await conn.fetchval("SELECT holder_records_erase($1::uuid[])", [asked.record_id])
+
+    assert [(r["tenant_id"], r["purged"], r["done"]) for r in purged] == [(old.tenant_id, 1, True)]
+    assert (pruned, erased) == (1, 1)
+    for offered, reason in ((old, "RETENTION"), (asked, "ERASURE")):
+        async with tenant_transaction(world.app, service_scope(offered.tenant_id)) as conn:
+            row = await conn.fetchrow(
+                "SELECT r.email, r.purge_reason, c.sd_jwt,"
+                " (SELECT count(*) FROM certificates WHERE record_id = r.id) AS certificates,"
+                " (SELECT count(*) FROM oid4vci_offers WHERE record_id = r.id) AS offers"
+                " FROM records r JOIN credentials c ON c.record_id = r.id WHERE r.id = $1",
+                offered.record_id,
+            )
+        assert row is not None
+        assert tuple(row.values()) == (None, reason, "", 0, 0)

@@ -203,6 +203,7 @@ def test_alerts_query_only_exported_metrics_and_have_a_runbook(
         "CredbatchWorkersSaturated",
         "CredbatchWorkersAtMaxReplicas",
         "CredbatchWebhookBacklogAging",
+        "CredbatchJanitorDown",
         "CredbatchRpcAvailabilityBudgetBurn",
         "CredbatchUploadToInvitedBudgetBurn",
     } <= alerts

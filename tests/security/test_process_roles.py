@@ -1,4 +1,5 @@
-"""The public endpoints' and the signer's own roles reach no table.
+"""The public endpoints', the signer's, the refresher's and the janitor's own roles reach no
+table.
 
 The public process is internet-facing and the signer holds the KEK; each connects as a role of
 its own (``credbatch.db.migrate.PROCESS_ROLES``) that runs only the functions answering what
@@ -16,13 +17,13 @@ from typing import Any
 import asyncpg
 import pytest
 
-from credbatch.config import APP_ROLE, PUBLIC_ROLE, REFRESHER_ROLE, SIGNER_ROLE
+from credbatch.config import APP_ROLE, JANITOR_ROLE, PUBLIC_ROLE, REFRESHER_ROLE, SIGNER_ROLE
 from credbatch.signing.offer_codes import digest
 from credbatch.tenancy import service_scope, tenant_transaction
 from tests.fixtures.batches import HOLDER_PHONE
 from tests.services.public.oid4vci_world import offer_one
 
-ROLES = (PUBLIC_ROLE, SIGNER_ROLE, REFRESHER_ROLE)
+ROLES = (PUBLIC_ROLE, SIGNER_ROLE, REFRESHER_ROLE, JANITOR_ROLE)
 
 
 async def tables(owner_pool: asyncpg.Pool) -> list[str]:
@@ -58,11 +59,15 @@ async def test_every_table_is_refused(
     public_pool: asyncpg.Pool,
     signer_pool: asyncpg.Pool,
     refresher_pool: asyncpg.Pool,
+    janitor_pool: asyncpg.Pool,
     role: str,
 ) -> None:
-    pool = {PUBLIC_ROLE: public_pool, SIGNER_ROLE: signer_pool, REFRESHER_ROLE: refresher_pool}[
-        role
-    ]
+    pool = {
+        PUBLIC_ROLE: public_pool,
+        SIGNER_ROLE: signer_pool,
+        REFRESHER_ROLE: refresher_pool,
+        JANITOR_ROLE: janitor_pool,
+    }[role]
     assert await pool.fetchval("SELECT current_user") == role
     names = await tables(owner_pool)
     # The contact data, the wrapped keys and the webhook secrets among them.

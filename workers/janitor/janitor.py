@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from credbatch import audit
 from credbatch.metrics import JANITOR_PASS_DURATION, JANITOR_PRUNED, JANITOR_PURGED
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,6 @@ AUDIT_KIND = "audit_events"
 
 _PURGE = "SELECT tenant_id, batch_id, purged, done FROM janitor_purge($1, $2)"
 _PRUNE = "SELECT janitor_prune($1, $2, $3)"
-_AUDIT_PRUNE = "SELECT janitor_audit_prune($1, $2)"
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ async def prune_audit(
 ) -> None:
     """Delete audit entries past their retention, step after step, until none is due."""
     while not stop.is_set():
-        deleted: int = await pool.fetchval(_AUDIT_PRUNE, days, step_rows)
+        deleted = await audit.prune_step(pool, days, step_rows)
         result.pruned[AUDIT_KIND] = result.pruned.get(AUDIT_KIND, 0) + deleted
         JANITOR_PRUNED.add(deleted, {"credbatch.janitor.kind": AUDIT_KIND})
         if deleted < step_rows:

@@ -11,9 +11,10 @@
 --                       (a PENDING delivery keeps its event);
 --   spent_nonces        spent c_nonces that expired before p_before (a nonce is refused by
 --                       its expiry anyway, so its row guards nothing after it);
---   offers              credential offers that expired before p_before, of records that can
---                       no longer be sent a fresh offer (not INVITED: a resend derives the next
---                       offer's codes from the ones it replaced, so those are kept);
+--   offers              credential offers exchanged (used) that expired before p_before. An
+--                       unused offer stays until its record's retention purge erases it: a
+--                       resend derives the next offer's codes from the offers it replaced, and
+--                       an unused offer of a revoked record answers 410 rather than 404;
 --   access_tokens       wallet access tokens that expired before p_before;
 --   idempotency_keys    request ids (and the ResendInvitations answers they name) recorded
 --                       before p_before: a retry after that is a new request;
@@ -61,9 +62,8 @@ BEGIN
     DELETE FROM public.oid4vci_offers o
     WHERE (o.tenant_id, o.record_id) IN (
       SELECT x.tenant_id, x.record_id FROM public.oid4vci_offers x
-      JOIN public.records r ON r.tenant_id = x.tenant_id AND r.id = x.record_id
-      WHERE x.expires_at < p_before AND r.state <> 'INVITED'
-      ORDER BY x.expires_at LIMIT p_limit FOR UPDATE OF x SKIP LOCKED);
+      WHERE x.used_at IS NOT NULL AND x.expires_at < p_before
+      ORDER BY x.expires_at LIMIT p_limit FOR UPDATE SKIP LOCKED);
     GET DIAGNOSTICS v_n = ROW_COUNT;
   WHEN 'access_tokens' THEN
     DELETE FROM public.oid4vci_access_tokens t

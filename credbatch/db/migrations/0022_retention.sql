@@ -46,10 +46,14 @@ CREATE INDEX records_phone_idx ON records (tenant_id, phone) WHERE phone IS NOT 
 CREATE INDEX webhook_deliveries_completed_idx ON webhook_deliveries (completed_at)
   WHERE state <> 'PENDING';
 CREATE INDEX webhook_events_created_idx ON webhook_events (created_at);
-CREATE INDEX oid4vci_offers_expiry_idx ON oid4vci_offers (expires_at);
+-- Only used offers are pruned on their own (the others go with their record's purge), so the
+-- index holds only those: its scan never walks the unused offers of unclaimed records.
+CREATE INDEX oid4vci_offers_expiry_idx ON oid4vci_offers (expires_at) WHERE used_at IS NOT NULL;
 CREATE INDEX oid4vci_access_tokens_expiry_idx ON oid4vci_access_tokens (expires_at);
 CREATE INDEX idempotency_keys_age_idx ON idempotency_keys (created_at);
 CREATE INDEX invitation_resends_age_idx ON invitation_resends (created_at);
+-- Zero counts left by finished batches, pruned: the index holds only those still to prune.
+CREATE INDEX batch_counts_zero_idx ON batch_counts (tenant_id, batch_id) WHERE n = 0;
 
 -- The owner runs the purge, the erasure and the pruning (SECURITY DEFINER); FORCE ROW LEVEL
 -- SECURITY applies to it too, so it gets a policy for each write those functions make that

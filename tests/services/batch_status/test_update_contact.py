@@ -150,6 +150,30 @@ async def test_records_not_invited_again_are_refused(
     )
 
 
+async def test_a_record_whose_data_was_erased_is_refused(
+    batches_stub: Any, settings: Settings, owner_pool: asyncpg.Pool
+) -> None:
+    arranged = await insert_batch(owner_pool, states=("INVITED",), batch_state="COMPLETED")
+    [record] = arranged.record_ids
+    await owner_pool.execute(
+        "UPDATE records SET email = NULL, phone = NULL, attributes = '{}', error_message = NULL,"
+        " purged_at = now(), purge_reason = 'ERASURE' WHERE id = $1",
+        record,
+    )
+    md = bearer(settings, arranged.tenant_id, "root", ["org_admin"])
+    refused = await fails(
+        batches_stub.UpdateRecordContact(
+            update(f"batches/{arranged.batch_id}/records/{record}", email="d@example.org"),
+            metadata=md,
+        ),
+        grpc.StatusCode.FAILED_PRECONDITION,
+    )
+    assert refused.info.reason == "RECORD_NOT_CORRECTABLE"
+    assert refused.info.metadata["purged"] == "true"
+    row = await owner_pool.fetchrow("SELECT state, email FROM records WHERE id = $1", record)
+    assert (row["state"], row["email"]) == ("INVITED", None)
+
+
 async def test_a_cancelled_batch_is_refused(
     batches_stub: Any, settings: Settings, owner_pool: asyncpg.Pool
 ) -> None:

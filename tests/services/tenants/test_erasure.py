@@ -224,3 +224,25 @@ async def test_the_application_role_erases_no_other_tenant_s_records(
         async with tenant_transaction(app_pool, issuer) as conn:
             await conn.fetchval("SELECT holder_records_erase($1::uuid[])", their_batch.record_ids)
     assert await _records(owner_pool, their_batch.batch_id) == before
+
+
+async def test_a_refused_erasure_is_recorded_without_the_value(
+    settings: Settings, tenants_stub: Any, owner_pool: asyncpg.Pool
+) -> None:
+    tenant = uuid.uuid4()
+
+    await fails(
+        tenants_stub.EraseHolder(
+            api.EraseHolderRequest(email="ada at example", credentials=KEEP),
+            metadata=_admin(settings, tenant),
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
+
+    entry = await owner_pool.fetchrow(
+        "SELECT action, outcome, details::text AS details FROM audit_events WHERE tenant_id = $1",
+        tenant,
+    )
+    assert entry is not None
+    assert (entry["action"], entry["outcome"]) == ("holder.erase", "INVALID_ARGUMENT")
+    assert "ada" not in entry["details"]

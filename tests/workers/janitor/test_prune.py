@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
@@ -75,18 +75,20 @@ async def _webhooks(owner: asyncpg.Pool, tenant: uuid.UUID) -> None:
 
 
 async def _oid4vci(owner: asyncpg.Pool, tenant: uuid.UUID) -> None:
-    """Offers and tokens of three records: expired long ago (CLAIMED and INVITED), and live."""
+    """Offers and tokens of three records: expired long ago (CLAIMED, its offer used, and
+    INVITED, its offer never used), and live."""
     batch = await insert_batch(owner, tenant, states=("CLAIMED", "INVITED", "INVITED"))
     claimed, invited, live = batch.record_ids
     async with owner.acquire() as conn:
         for record, expired in ((claimed, True), (invited, True), (live, False)):
             expires = "now() - interval '10 days'" if expired else "now() + interval '1 day'"
             await conn.execute(
-                "INSERT INTO oid4vci_offers (tenant_id, record_id, code_hash, expires_at)"
-                f" VALUES ($1, $2, $3, {expires})",
+                "INSERT INTO oid4vci_offers (tenant_id, record_id, code_hash, expires_at, used_at)"
+                f" VALUES ($1, $2, $3, {expires}, $4)",
                 tenant,
                 record,
                 digest("code"),
+                datetime.now(UTC) - timedelta(days=11) if record == claimed else None,
             )
             await conn.execute(
                 "INSERT INTO oid4vci_access_tokens (tenant_id, token_hash, record_id, expires_at)"
@@ -148,7 +150,7 @@ async def test_a_pass_prunes_what_is_due_and_a_second_pass_nothing(
         # The PENDING delivery keeps its event; the recent one is kept with its event.
         "deliveries": ["PENDING", "SUCCEEDED"],
         "events": 2,
-        # An expired offer of an INVITED record stays: a resend derives its successor from it.
+        # An unused offer stays until its record's purge: a resend derives its successor from it.
         "offers": ["INVITED", "INVITED"],
         "tokens": 1,
         "nonces": 1,
