@@ -237,6 +237,9 @@ class Settings:
     access_token_retention: float = 24 * 3600.0
     idempotency_retention: float = 7 * 24 * 3600.0
     dispatch_retention: float = 24 * 3600.0
+    # Send stamps (record_sends) of records whose outcome is written; an SMS's receipts name
+    # its message id kept there, and providers report within hours.
+    send_stamp_retention: float = 7 * 24 * 3600.0
     # Seconds between the janitor's passes, and the rows each of its transactions touches.
     janitor_interval: float = 60.0
     janitor_step_rows: int = 1000

@@ -27,6 +27,7 @@ class RetentionSettings(TypedDict):
     access_token_retention: float
     idempotency_retention: float
     dispatch_retention: float
+    send_stamp_retention: float
     janitor_interval: float
     janitor_step_rows: int
     janitor_step_pause: float
@@ -52,6 +53,9 @@ def retention_settings(env: Mapping[str, str], defaults: Settings) -> RetentionS
         ),
         "dispatch_retention": env_positive(
             env, "CREDBATCH_DISPATCH_RETENTION", defaults.dispatch_retention
+        ),
+        "send_stamp_retention": env_positive(
+            env, "CREDBATCH_SEND_STAMP_RETENTION", defaults.send_stamp_retention
         ),
         "janitor_interval": env_positive(
             env, "CREDBATCH_JANITOR_INTERVAL", defaults.janitor_interval

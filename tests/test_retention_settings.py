@@ -13,7 +13,7 @@ def test_the_defaults_are_the_documented_ones() -> None:
     assert (settings.retention_days, settings.webhook_retention_days) == (30, 30)
     assert (settings.nonce_retention, settings.offer_retention) == (3600.0, 604800.0)
     assert (settings.access_token_retention, settings.idempotency_retention) == (86400.0, 604800.0)
-    assert settings.dispatch_retention == 86400.0
+    assert (settings.dispatch_retention, settings.send_stamp_retention) == (86400.0, 604800.0)
     assert (settings.janitor_interval, settings.janitor_step_rows) == (60.0, 1000)
     assert settings.janitor_step_pause == 0.1
     assert settings.janitor_database_url.startswith("postgresql://credbatch_janitor@")

@@ -43,6 +43,7 @@ PRUNE_KINDS = (
     "access_tokens",
     "idempotency_keys",
     "dispatch",
+    "send_stamps",
 )
 
 # The audit trail's own, longer retention, counted as one more kind.

@@ -30,6 +30,7 @@ def periods(settings: Settings) -> Periods:
             "access_tokens": timedelta(seconds=settings.access_token_retention),
             "idempotency_keys": timedelta(seconds=settings.idempotency_retention),
             "dispatch": timedelta(seconds=settings.dispatch_retention),
+            "send_stamps": timedelta(seconds=settings.send_stamp_retention),
         },
     )
 

@@ -20,7 +20,10 @@
 --                       before p_before: a retry after that is a new request;
 --   dispatch            fair-dispatch keys left behind: batches with nothing PENDING whose
 --                       batch ended before p_before, tenants without a batch to dispatch and
---                       no throttle in force, and zero counts of batches ended before p_before.
+--                       no throttle in force, and zero counts of batches ended before p_before;
+--   send_stamps         stamps of accepted sends (record_sends) made before p_before whose
+--                       record's outcome is written (it is no longer ISSUED): the record's
+--                       email_sent_at / sms_sent_at then hold the same fact.
 CREATE OR REPLACE FUNCTION janitor_prune(p_what text, p_before timestamptz, p_limit integer)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -114,6 +117,16 @@ BEGIN
       LIMIT p_limit FOR UPDATE OF x SKIP LOCKED);
     GET DIAGNOSTICS v_more = ROW_COUNT;
     v_n := greatest(v_n, v_more);
+  WHEN 'send_stamps' THEN
+    DELETE FROM public.record_sends s
+    WHERE (s.tenant_id, s.record_id, s.medium) IN (
+      SELECT x.tenant_id, x.record_id, x.medium FROM public.record_sends x
+      WHERE x.sent_at < p_before
+        AND NOT EXISTS (SELECT 1 FROM public.records r
+                        WHERE r.tenant_id = x.tenant_id AND r.id = x.record_id
+                          AND r.state = 'ISSUED')
+      ORDER BY x.sent_at LIMIT p_limit FOR UPDATE OF x SKIP LOCKED);
+    GET DIAGNOSTICS v_n = ROW_COUNT;
   ELSE
     RAISE EXCEPTION 'janitor_prune: unknown kind %', p_what
       USING ERRCODE = 'invalid_parameter_value';
@@ -123,7 +136,8 @@ END
 $$;
 COMMENT ON FUNCTION janitor_prune(text, timestamptz, integer) IS
   'Pruning step: deletes at most p_limit rows of kind p_what (webhook_deliveries, '
-  'webhook_events, spent_nonces, offers, access_tokens, idempotency_keys, dispatch) due '
+  'webhook_events, spent_nonces, offers, access_tokens, idempotency_keys, dispatch, '
+  'send_stamps) due '
   'before p_before, oldest first, skipping locked rows; returns how many (per table, the '
   'most of the tables it prunes).';
 REVOKE ALL ON FUNCTION janitor_prune(text, timestamptz, integer) FROM PUBLIC;

@@ -46,6 +46,7 @@ async def test_the_janitor_counts_what_it_purged_and_pruned(
         "access_tokens",
         "idempotency_keys",
         "dispatch",
+        "send_stamps",
         "audit_events",
     }
     assert_serves_what_is_used(samples, "janitor")

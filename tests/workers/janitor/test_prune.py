@@ -26,6 +26,7 @@ PERIODS = Periods(
         "access_tokens": DAY,
         "idempotency_keys": 7 * DAY,
         "dispatch": DAY,
+        "send_stamps": 7 * DAY,
     },
 )
 
@@ -185,3 +186,30 @@ async def test_small_steps_prune_the_same_as_one_large_one(
         )
         == 0
     )
+
+
+async def test_send_stamps_go_once_old_and_the_outcome_is_written(
+    owner_pool: asyncpg.Pool, janitor_pool: asyncpg.Pool
+) -> None:
+    arranged = await insert_batch(owner_pool, states=["INVITED", "ISSUED", "INVITED"])
+    invited, issued, recent = arranged.record_ids
+    for record, days in ((invited, 8), (issued, 8), (recent, 1)):
+        await owner_pool.execute(
+            "INSERT INTO record_sends (tenant_id, record_id, medium, message_id, sent_at)"
+            " VALUES ($1, $2, 'SMS', $3, now() - make_interval(days => $4))",
+            arranged.tenant_id,
+            record,
+            f"SM{uuid.uuid4().hex}",
+            days,
+        )
+
+    first = await run_pass(janitor_pool, PERIODS, 1000, asyncio.Event())
+
+    left = await owner_pool.fetch(
+        "SELECT record_id FROM record_sends WHERE tenant_id = $1", arranged.tenant_id
+    )
+    # An ISSUED record's stamp is what keeps a redelivered job from sending again: kept.
+    assert {r["record_id"] for r in left} == {issued, recent}
+    assert first.pruned["send_stamps"] >= 1
+    again = await run_pass(janitor_pool, PERIODS, 1000, asyncio.Event())
+    assert again.pruned["send_stamps"] == 0
