@@ -31,18 +31,21 @@ DEFAULT_ADDRESSES = {
     "uploads": "127.0.0.1:50052",
     "batches": "127.0.0.1:50053",
     "webhooks": "127.0.0.1:50054",
+    "tenants": "127.0.0.1:50056",
 }
 ADDRESS_ENV = {
     "templates": "CREDBATCH_TEMPLATES_ADDR",
     "uploads": "CREDBATCH_UPLOADS_ADDR",
     "batches": "CREDBATCH_BATCHES_ADDR",
     "webhooks": "CREDBATCH_WEBHOOKS_ADDR",
+    "tenants": "CREDBATCH_TENANTS_ADDR",
 }
 SERVICE_NAMES = {
     "templates": "TemplateService",
     "uploads": "UploadService",
     "batches": "BatchStatusService",
     "webhooks": "WebhookService",
+    "tenants": "TenantService",
 }
 # Unary calls get a deadline so a hung server cannot hang the CLI; streams set their own.
 UNARY_TIMEOUT = 30.0

@@ -12,6 +12,7 @@ from credbatch.cli.sample_csv import sample_csv
 from credbatch.cli.schemas import schemas
 from credbatch.cli.status import status
 from credbatch.cli.templates import templates
+from credbatch.cli.tenant import tenant
 from credbatch.cli.token import token
 from credbatch.cli.upload import upload
 from credbatch.cli.webhook_secrets import rewrap_secrets_command
@@ -29,6 +30,7 @@ for command in (schemas, templates, sample_csv, upload, batches, status, report,
     cli.add_command(command)
 webhooks.add_command(rewrap_secrets_command)
 cli.add_command(webhooks)
+cli.add_command(tenant)
 
 
 def main() -> None:
