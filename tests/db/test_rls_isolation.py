@@ -40,6 +40,7 @@ TENANT_TABLES = [
     "oid4vci_superseded_offers",
     "invitation_resends",
     "tenant_profiles",
+    "schema_type_metadata",
 ]
 # Tenant tables the application role cannot write: seeded as the owner, as their triggers do.
 OWNER_SEEDED_TABLES = {"webhook_events"}
@@ -252,6 +253,13 @@ def tenant_rows(tenant_id: uuid.UUID) -> dict[str, dict[str, Any]]:
             "cancelled": 0,
             "in_progress": 0,
             "busy": 0,
+        },
+        "schema_type_metadata": {
+            "tenant_id": t,
+            "schema_id": schema_id,
+            "version": 1,
+            "document": b"{}",
+            "integrity": "sha256-" + "A" * 43 + "=",
         },
         "tenant_profiles": {"tenant_id": t, "display_name": "Tenant", "support_email": "a@b.c"},
         "oid4vci_access_tokens": {
