@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from email_validator import EmailNotValidError, validate_email
 
 from credbatch.errors import FieldViolation
+from credbatch.locales import normalise_locale
 from credbatch.tenants.profile import TenantProfile
 
 MAX_NAME_CHARS = 200
@@ -32,32 +33,11 @@ MIN_TEXT_CONTRAST = 4.5
 PAGE_BACKGROUND = "#ffffff"
 _PREFIX = "tenant_profile."
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
-# BCP 47 language tags as wallets and browsers use them: language, optional script, region
-# and variants (no extensions or private use: nothing a display would be keyed by).
-_LOCALE = re.compile(
-    r"(?P<language>[A-Za-z]{2,3})(?:-(?P<script>[A-Za-z]{4}))?"
-    r"(?:-(?P<region>[A-Za-z]{2}|[0-9]{3}))?(?P<variants>(?:-(?:[A-Za-z0-9]{5,8}|[0-9][A-Za-z0-9]{3}))*)"
-)
 _SMS_SENDER = re.compile(r"[A-Za-z0-9 ]{1,11}")
 
 
 def _violation(field: str, description: str, reason: str) -> FieldViolation:
     return FieldViolation(_PREFIX + field, description, reason)
-
-
-def normalise_locale(tag: str) -> str | None:
-    """``tag`` in its canonical case (``de-CH``, ``zh-Hant-TW``), or None if not BCP 47."""
-    match = _LOCALE.fullmatch(tag)
-    if match is None:
-        return None
-    parts = [match["language"].lower()]
-    if match["script"]:
-        parts.append(match["script"].title())
-    if match["region"]:
-        parts.append(match["region"].upper())
-    if match["variants"]:
-        parts.extend(v.lower() for v in match["variants"].split("-") if v)
-    return "-".join(parts)
 
 
 def _has_control(text: str) -> bool:

@@ -74,7 +74,9 @@ def profile_to_proto(
     if profile.logo is not None:
         message.logo.media_type = profile.logo.media_type
         message.logo.sha256 = profile.logo.sha256
-        message.logo.uri = logo_url(public_url, tenant_id, profile.logo)
+        message.logo.uri = logo_url(
+            public_url, tenant_id, profile.logo.sha256, profile.logo.media_type
+        )
     if profile.updated_at is not None:
         message.update_time.FromDatetime(profile.updated_at)
     return message

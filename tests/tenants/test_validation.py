@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from credbatch.tenants.validation import contrast, normalise_locale, text_color
+from credbatch.locales import normalise_locale
+from credbatch.tenants.validation import contrast, text_color
 
 
 def test_contrast_matches_wcag_reference_values() -> None:
