@@ -119,6 +119,7 @@ def draft_credential(
     claims: dict[str, Any] = {
         "iss": context.issuer,
         "vct": context.vct,
+        "vct#integrity": context.vct_integrity,
         "iat": issued_at,
         "status": {
             "status_list": {
