@@ -37,7 +37,16 @@ RESERVED_COLUMNS: dict[str, str] = {
 }
 # System placeholders of templates: an attribute of that name would be shadowed in templates.
 RESERVED_PLACEHOLDERS = frozenset(
-    {"holder_email", "holder_phone", "claim_url", "issuer_name", "issue_date"}
+    {
+        "holder_email",
+        "holder_phone",
+        "claim_url",
+        "issuer_name",
+        "issue_date",
+        "issuer_logo_url",
+        "issuer_support_email",
+        "issuer_support_url",
+    }
 )
 # Claims the issuer sets itself in an SD-JWT VC (RFC 7519, SD-JWT VC, Token Status List).
 RESERVED_CLAIMS = frozenset(

@@ -54,11 +54,12 @@ def _text(field: str, value: str, limit: int) -> list[FieldViolation]:
     return []
 
 
-def _email(field: str, value: str) -> list[FieldViolation]:
+def _email(field: str, value: str, *, header: bool = False) -> list[FieldViolation]:
+    """``header``: the address goes into a mail header as is, so it must be ASCII."""
     if not value:
         return []
     try:
-        validate_email(value, check_deliverability=False)
+        validate_email(value, check_deliverability=False, allow_smtputf8=not header)
     except EmailNotValidError as error:
         return [_violation(field, f"not an email address: {error}", "INVALID_EMAIL")]
     return []
@@ -212,7 +213,7 @@ def violations(profile: TenantProfile) -> list[FieldViolation]:
         *_url("support_url", profile.support_url),
         *_locale("default_locale", profile.default_locale),
         *_text("email_sender_name", profile.email_sender_name, MAX_SENDER_NAME_CHARS),
-        *_email("reply_to", profile.reply_to),
+        *_email("reply_to", profile.reply_to, header=True),
         *_sms_sender(profile.sms_sender_id),
         *_retention(profile.retention_days),
         *reminder_violations(profile.reminder_days, _PREFIX + "reminder_days"),

@@ -224,6 +224,7 @@ class Inviter:
         address = invitation.holder.email
         assert self._smtp is not None and address
         email = RenderedEmail.of(rendered)
+        context = invitation.context
         envelope = Envelope(
             self._sender,
             address,
@@ -233,6 +234,8 @@ class Inviter:
                 subject=email.subject,
                 text=email.text,
                 html=email.html,
+                sender_name=context.profile.email_sender_name or context.display.name(),
+                reply_to=context.profile.reply_to,
             ),
         )
         async with self._sends:
@@ -246,7 +249,8 @@ class Inviter:
         assert self._sms is not None and phone and isinstance(body, str)
         async with self._sends:
             with step_span("sms send", invitation.span):
-                await self._sms.send(phone, body)
+                sender = invitation.context.profile.sms_sender_id or None
+                await self._sms.send(phone, body, sender=sender)
         await self._on_sent(invitation.context.tenant_id, invitation.holder.record_id, Medium.SMS)
 
 

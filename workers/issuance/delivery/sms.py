@@ -74,8 +74,8 @@ class SmsClient:
             ),
         )
 
-    async def send(self, to: str, body: str) -> None:
-        """Send one SMS.
+    async def send(self, to: str, body: str, *, sender: str | None = None) -> None:
+        """Send one SMS, from ``sender`` (an alphanumeric sender id) or the platform's number.
 
         Raises:
             IssuanceFailure: throttled (429, with its Retry-After), transient (connection,
@@ -83,7 +83,7 @@ class SmsClient:
         """
         try:
             response = await self._client.post(
-                self._path, data={"To": to, "From": self._sender, "Body": body}
+                self._path, data={"To": to, "From": sender or self._sender, "Body": body}
             )
         except httpx.TimeoutException:
             raise transient("SMS_TIMEOUT", "SMS provider timed out") from None
