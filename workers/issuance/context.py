@@ -91,6 +91,7 @@ async def load_context(
     if row is None:
         return None
     mediums = frozenset(Medium(m) for m in row["mediums"])
+    profile = await profiles.load(conn)
     try:
         schema = (await catalog.get_schema(conn, row["schema_id"], row["schema_version"])).schema
         email = sms = certificate = None
@@ -113,9 +114,11 @@ async def load_context(
                 raise BatchContextError(
                     "CERTIFICATE_TEMPLATE_MISSING", "the schema requires a certificate template"
                 )
+            stored_certificate = await catalog.get_certificate_template(
+                conn, row["certificate_template_id"]
+            )
             certificate = await _compiled(
-                compile_certificate,
-                await catalog.get_certificate_template(conn, row["certificate_template_id"]),
+                lambda t: compile_certificate(t, profile.logo), stored_certificate
             )
     except TemplateProblem as problem:
         raise BatchContextError(TEMPLATE_ERROR, f"{problem.code}: {problem}") from None
@@ -123,7 +126,6 @@ async def load_context(
         raise BatchContextError("BATCH_TEMPLATE_MISSING", str(error)) from None
     issuer = f"{public_url}/tenants/{tenant_id}"
     vct = f"{issuer}/schemas/{row['schema_id']}/v{row['schema_version']}"
-    profile = await profiles.load(conn)
     display = display_of(profile, public_url, tenant_id)
     vct_integrity = await type_metadata_store.stored_integrity(
         conn, row["schema_id"], row["schema_version"]
