@@ -108,7 +108,7 @@ PROFILE = tenant_pb2.TenantProfile(
     localized_display_names={"de": "Beispiel-Trainingsakademie", "fr": "Académie Exemple"},
     logo=tenant_pb2.Logo(content=demo_logo()),
     primary_color="#1f4e79",
-    background_color="#1f4e79",
+    background_color="#eef4fb",
     support_email="help@academy.example",
     support_url="https://academy.example/help",
     default_locale="en",
