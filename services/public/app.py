@@ -15,6 +15,7 @@ import re
 import secrets
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import httpx
@@ -49,6 +50,11 @@ _LOGO_FILE = re.compile(r"(?P<sha256>[0-9a-f]{64})\.(?P<extension>png|svg)")
 _LOGO_EXTENSIONS = {PNG: "png", SVG: "svg"}
 # A schema version in a vct: `v` and the number, as the workers write it.
 _VERSION = re.compile(r"v([1-9][0-9]{0,8})")
+# The vct the workers issue under: the issuer, the schema and its version.
+_OWN_VCT = re.compile(
+    r"(?P<origin>.+/tenants/[0-9a-f-]{36})"
+    r"/schemas/(?P<schema>[0-9a-f-]{36})/v(?P<version>[1-9][0-9]{0,8})"
+)
 
 
 def _not_found() -> Response:
@@ -149,6 +155,7 @@ def create_app(
             )
         display = await repository.display(found.tenant_id, public_url)
         html = claim_page.render(
+            type_metadata=await _type_metadata_of(found.tenant_id, verified.payload),
             public_url=public_url,
             tenant_id=found.tenant_id,
             claim_token=token,
@@ -163,6 +170,16 @@ def create_app(
             accept_language=request.headers.get("accept-language", ""),
         )
         return HTMLResponse(html, headers={"Cache-Control": "no-store", "Vary": "Accept-Language"})
+
+    async def _type_metadata_of(tenant_id: uuid.UUID, payload: dict[str, Any]) -> bytes | None:
+        """The stored type metadata the credential's vct names, when it is one of ours."""
+        match = _OWN_VCT.fullmatch(str(payload.get("vct", "")))
+        if match is None or match["origin"] != f"{public_url}/tenants/{tenant_id}":
+            return None
+        schema_id = _uuid(match["schema"])
+        if schema_id is None:
+            return None
+        return await repository.type_metadata(tenant_id, schema_id, int(match["version"]))
 
     async def logo(request: Request) -> Response:
         tenant_id = _uuid(request.path_params["tenant"])

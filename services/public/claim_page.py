@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 import uuid
 from datetime import UTC, datetime
@@ -35,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from credbatch.batches.claim_mode import ClaimMode
+from credbatch.locales import negotiate
 from credbatch.offer_links import offer_link
 from credbatch.signing.offer_codes import pre_authorized_code
 from credbatch.tenants.display import IssuerDisplay
@@ -82,14 +84,17 @@ def render(
     offer_generation: int = 0,
     display: IssuerDisplay | None = None,
     accept_language: str = "",
+    type_metadata: bytes | None = None,
 ) -> str:
     """The page of a verified credential (``payload``) and its disclosed ``claims``: the
     schema's name, how its holder claims it, whether the wallet will ask for a code sent by
     SMS, whether the issuer revoked it (then neither offer nor download is shown), and the
     generation of the record's current offer (``offer_generation``, after a resend); the
-    issuer as ``display`` shows it, named in the locale ``accept_language`` prefers."""
+    issuer as ``display`` shows it, named in the locale ``accept_language`` prefers, and each
+    claim by its label in that language when the credential's ``type_metadata`` has one."""
     display = display or IssuerDisplay()
     locale = display.choose_locale(accept_language)
+    label_locale, labels = claim_labels(type_metadata, accept_language, display.default_locale)
     issued = datetime.fromtimestamp(int(payload.get("iat", 0)), UTC).date()
     # The offer's pre-authorized code derives from the claim token, so this page, which holds
     # no key, names the same offer as the invitation.
@@ -110,7 +115,8 @@ def render(
         offer_link=link,
         qr_data_uri=qr_data_uri(link) if wallet else "",
         tx_code=asks_tx_code,
-        claims=claims,
+        claims=[(name, labels.get(name, name), value) for name, value in claims],
+        label_locale=label_locale,
         cred_url=cred_url,
         download=(
             f"{public_url}/claim/{claim_token}/credential"
@@ -126,6 +132,29 @@ def render(
         support_email=display.support_email,
         support_url=display.support_url,
     )
+
+
+def claim_labels(
+    type_metadata: bytes | None, accept_language: str, default: str
+) -> tuple[str, dict[str, str]]:
+    """The locale chosen among the type metadata's claim labels, and each top-level claim's
+    label in it; no labels without metadata (the page then shows the claim names)."""
+    if type_metadata is None:
+        return default, {}
+    by_claim: dict[str, dict[str, str]] = {}
+    for claim in json.loads(type_metadata).get("claims", []):
+        path = claim.get("path") or [None]
+        if isinstance(path[0], str) and len(path) == 1:
+            by_claim[path[0]] = {
+                d["locale"]: d["label"]
+                for d in claim.get("display", [])
+                if isinstance(d.get("locale"), str) and isinstance(d.get("label"), str)
+            }
+    locales = list(dict.fromkeys(locale for labels in by_claim.values() for locale in labels))
+    chosen = negotiate(accept_language, locales, default if default in locales else "")
+    if not chosen and locales:
+        chosen = locales[0]
+    return chosen, {name: labels[chosen] for name, labels in by_claim.items() if chosen in labels}
 
 
 def theme_path(display: IssuerDisplay) -> str:

@@ -26,6 +26,7 @@ from credbatch.tenancy import service_scope, tenant_transaction
 from credbatch.tenants import profile as profiles
 from credbatch.tenants.logo import accept_logo
 from credbatch.tenants.profile import TenantProfile
+from tests.fixtures.batches import insert_schema
 from tests.fixtures.issuance import PublicServer
 from tests.security.public_world import issue_one, worker_side
 from tests.services.public.oid4vci_world import offer_one
@@ -240,3 +241,35 @@ async def test_the_application_role_cannot_rewrite_stored_type_metadata(
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 async with conn.transaction():  # a savepoint: the next statement still runs
                     await conn.execute(statement)
+
+
+async def test_claims_show_their_labels_in_the_browsers_language(
+    app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool, public_server: PublicServer
+) -> None:
+    tenant = uuid.uuid4()
+    attributes = [
+        {
+            "name": "name",
+            "type": "STRING",
+            "required": True,
+            "description": "Holder's name",
+            "labels": {"de": "Vollständiger Name", "fr": "Nom complet"},
+        }
+    ]
+    async with tenant_transaction(app_pool, service_scope(tenant)) as conn:
+        schema_id = await insert_schema(conn, tenant, attributes=attributes)
+    await _set_profile(app_pool, tenant, display_name="Example University")
+    offered = await offer_one(
+        app_pool, public_url=public_server.url, tenant_id=tenant, schema_id=schema_id
+    )
+    token = await owner_pool.fetchval(
+        "SELECT claim_token FROM credentials WHERE record_id = $1", offered.record_id
+    )
+    async with httpx.AsyncClient(base_url=public_server.url) as client:
+        german = (await client.get(f"/claim/{token}", headers={"Accept-Language": "de"})).text
+        french = (await client.get(f"/claim/{token}", headers={"Accept-Language": "fr-CA"})).text
+        plain = (await client.get(f"/claim/{token}")).text
+    assert '<dt lang="de">Vollständiger Name</dt><dd>Ada</dd>' in german
+    assert '<dt lang="fr">Nom complet</dt><dd>Ada</dd>' in french
+    # No language asked: the issuer's default locale, whose label is the description.
+    assert '<dt lang="en">Holder&#39;s name</dt><dd>Ada</dd>' in plain
