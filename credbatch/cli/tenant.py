@@ -41,12 +41,13 @@ def tenant() -> None:
 
 
 def _show(profile: tenant_pb2.TenantProfile) -> None:
+    localized: list[list[object]] = [
+        [f"display_name[{locale}]", name]
+        for locale, name in sorted(profile.localized_display_names.items())
+    ]
     rows: list[list[object]] = [
         ["display_name", profile.display_name],
-        *(
-            list[object]((f"display_name[{locale}]", name))
-            for locale, name in sorted(profile.localized_display_names.items())
-        ),
+        *localized,
         ["logo", f"{profile.logo.uri} ({profile.logo.media_type})" if profile.logo.uri else ""],
         ["primary_color", profile.primary_color],
         ["background_color", profile.background_color],

@@ -11,6 +11,7 @@ import uuid
 
 import asyncpg
 
+from credbatch.errors import Aborted
 from credbatch.tenants import type_metadata
 
 _STORED = """
@@ -42,6 +43,11 @@ async def freeze(
     )
     if inserted is not None:
         return inserted
+    # The conflicting insert committed before ours gave up, so a new statement sees its row.
     existing = await stored_integrity(conn, schema_id, version)
-    assert existing is not None  # the conflicting row is visible once its insert committed
+    if existing is None:
+        raise Aborted(
+            "the schema version's type metadata was being written concurrently; retry",
+            reason="TYPE_METADATA_CONFLICT",
+        )
     return existing
