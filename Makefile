@@ -14,10 +14,12 @@ WALLET_DEPS := .tools/wallet/node_modules/.package-lock.json
 WALLET_DRAFT_DEPS := .tools/wallet_draft/node_modules/.package-lock.json
 # axe-core for the claim page's accessibility check, as tests/services/public/a11y pins it.
 A11Y_DEPS := .tools/a11y/node_modules/.package-lock.json
+# The Node.js example client's npm libraries, exactly as examples/node/package-lock.json pins them.
+NODE_EXAMPLE_DEPS := .tools/node_example/node_modules/.package-lock.json
 
 .PHONY: help install lock check-lock hooks run test test-unit lint typecheck protos check-protos \
 	lint-protos clean demo descriptor-set validate-deploy browser promtool wallet-deps \
-	wallet-draft-deps a11y-deps pgbouncer test-pgbouncer
+	wallet-draft-deps a11y-deps node-example-deps openapi check-openapi pgbouncer test-pgbouncer
 
 help:
 	@echo "make install         - create .venv and install credbatch with its dev tools from the lock"
@@ -34,14 +36,16 @@ help:
 	@echo "make wallet-deps     - install the wallet test's pinned npm libraries into .tools/wallet"
 	@echo "make wallet-draft-deps - install the draft-13 wallet test's pinned npm library"
 	@echo "make a11y-deps       - install the claim page accessibility test's pinned axe-core"
+	@echo "make node-example-deps - install examples/node's pinned npm libraries into .tools"
 	@echo "make lint            - lock check, ruff, ruff format, mypy, generated-code staleness, buf lint"
 	@echo "make typecheck       - mypy (strict) only"
-	@echo "make protos          - regenerate credbatch/gen from protos/"
+	@echo "make protos          - regenerate credbatch/gen and docs/errors.md from protos/"
 	@echo "make check-protos    - fail when credbatch/gen is stale"
 	@echo "make lint-protos     - buf lint of protos/ (installs buf into .tools)"
 	@echo "make clean           - remove build output and tool caches"
 	@echo "make demo            - against a running make run: 1,000 credentials end to end"
-	@echo "make descriptor-set  - write build/credbatch.pb for Envoy gRPC-JSON transcoding"
+	@echo "make openapi         - regenerate docs/openapi.yaml from the protos' http annotations"
+	@echo "make descriptor-set  - write build/credbatch.pb: the public contract with google.rpc errors"
 	@echo "make validate-deploy - check the compose file and Kubernetes manifests"
 
 # Every package, dev tools included, comes from the lock with its hashes checked, so two
@@ -71,7 +75,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) -m credbatch.devrun
 
-test: $(STAMP) browser promtool pgbouncer $(WALLET_DEPS) $(WALLET_DRAFT_DEPS) $(A11Y_DEPS)
+test: $(STAMP) browser promtool pgbouncer $(WALLET_DEPS) $(WALLET_DRAFT_DEPS) $(NODE_EXAMPLE_DEPS) $(A11Y_DEPS)
 	$(PY) -m credbatch.codegen --check
 	$(PY) -m pytest -q -p no:cacheprovider
 	$(MAKE) --no-print-directory test-pgbouncer
@@ -116,7 +120,7 @@ pgbouncer:
 	test -x /usr/sbin/pgbouncer || { apt-get update && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y --no-install-recommends pgbouncer; }
 
-lint: $(STAMP) check-lock check-protos lint-protos
+lint: $(STAMP) check-lock check-protos check-openapi lint-protos
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -159,9 +163,16 @@ $(WALLET_DRAFT_DEPS): tests/wallet_draft/package.json tests/wallet_draft/package
 
 wallet-draft-deps: $(WALLET_DRAFT_DEPS)
 
-lint-protos: $(BUF) $(STAMP)
-	rm -rf .tools/third_party
-	$(PY) -m credbatch.codegen --vendor .tools/third_party
+$(NODE_EXAMPLE_DEPS): examples/node/package.json examples/node/package-lock.json
+	mkdir -p .tools/node_example
+	cp examples/node/package.json examples/node/package-lock.json .tools/node_example/
+	npm ci --silent --no-audit --no-fund --prefix .tools/node_example
+	touch $(NODE_EXAMPLE_DEPS)
+
+node-example-deps: $(NODE_EXAMPLE_DEPS)
+
+# protos/google is vendored (protos/google/README.md), so buf needs nothing fetched.
+lint-protos: $(BUF)
 	$(BUF) lint
 
 clean:
@@ -169,6 +180,13 @@ clean:
 
 demo: $(STAMP)
 	$(PY) -m credbatch.cli.main demo
+
+# docs/openapi.yaml, generated from the protos' google.api.http annotations (never edited).
+openapi: $(STAMP)
+	$(PY) -m credbatch.contract.openapi
+
+check-openapi: $(STAMP)
+	$(PY) -m credbatch.contract.openapi --check
 
 descriptor-set: $(STAMP)
 	$(PY) -m credbatch.codegen --descriptor-set build/credbatch.pb

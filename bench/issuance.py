@@ -12,6 +12,11 @@ to a throw-away virtual host (created and deleted with rabbitmqctl).
     python bench/issuance.py --rows 5000
     python bench/issuance.py --metrics     # every process serves /metrics (traces unsampled)
     python bench/issuance.py --rows 5000 --certificates without
+    python bench/issuance.py --against 496825a --rounds 2   # both trees, in turns
+    python bench/issuance.py --statements 15   # each run's costliest statements per record
+
+``--statements`` reads ``pg_stat_statements`` (the server must preload it:
+``shared_preload_libraries = 'pg_stat_statements'``) for the run's database alone.
 """
 
 from __future__ import annotations
@@ -271,7 +276,39 @@ class Processes:
             self.started.remove(process)
 
 
-async def run(rows: int, metrics: bool, certificates: tuple[bool, ...] = (False, True)) -> None:
+_TOP_STATEMENTS = """
+SELECT calls, total_exec_time, rows, regexp_replace(query, '\\s+', ' ', 'g') AS query
+FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = $1)
+ORDER BY total_exec_time DESC LIMIT $2
+"""
+
+
+async def reset_statements(owner: asyncpg.Pool, database: str) -> None:
+    await owner.execute(
+        "SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = $1), 0)",
+        database,
+    )
+
+
+async def print_statements(owner: asyncpg.Pool, database: str, rows: int, top: int) -> None:
+    """The costliest statements of the run, per issued record (execution time, not CPU)."""
+    found = await owner.fetch(_TOP_STATEMENTS, database, top)
+    total = sum(row["total_exec_time"] for row in found)
+    print(f"{'':>38}top {top} statements: {total * 1000 / rows:.0f} µs per record in all")
+    for row in found:
+        print(
+            f"{'':>40}{row['total_exec_time'] * 1000 / rows:7.1f} µs  "
+            f"{row['calls'] / rows:5.2f} calls  {row['rows'] / rows:6.2f} rows  "
+            f"{row['query'][:110]}"
+        )
+
+
+async def run(
+    rows: int,
+    metrics: bool,
+    certificates: tuple[bool, ...] = (False, True),
+    statements: int = 0,
+) -> None:
     base: Settings = load_settings()
     # A database of its own: the relay serves every PENDING record of a database, and a
     # shared development database may hold other batches still waiting.
@@ -305,6 +342,8 @@ async def run(rows: int, metrics: bool, certificates: tuple[bool, ...] = (False,
     processes = Processes(env, metrics)
     pool = await create_pool(settings.app_database_url, max_size=2)
     owner = await create_pool(settings.database_url, max_size=2)
+    if statements:
+        await owner.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
     print(
         f"cores: {os.cpu_count()}; rows per batch: {rows:,} (EMAIL); SMTP: local aiosmtpd sink;"
         f" metrics {'on' if metrics else 'off'}"
@@ -350,6 +389,8 @@ async def run(rows: int, metrics: bool, certificates: tuple[bool, ...] = (False,
                         "smtp sink": [sink.pid],
                         **external_pids(),
                     }
+                    if statements:
+                        await reset_statements(owner, name)
                     before = cpu_snapshot(groups)
                     backends_before = database_backends(name)
                     upload_started = time.monotonic()
@@ -386,6 +427,8 @@ async def run(rows: int, metrics: bool, certificates: tuple[bool, ...] = (False,
                         f"({busy / max(total, 1e-9):.0%} of all cores busy)",
                         flush=True,
                     )
+                    if statements:
+                        await print_statements(owner, name, rows, statements)
     finally:
         processes.stop(list(processes.started))
         await pool.close()
@@ -407,9 +450,26 @@ def main() -> None:
     parser.add_argument(
         "--certificates", choices=("both", "with", "without"), default="both", help="runs to do"
     )
+    parser.add_argument(
+        "--against", metavar="REV", help="run REV's benchmark too, in turns (bench/issuance_ab.py)"
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="with --against: runs a side")
+    parser.add_argument(
+        "--statements",
+        type=int,
+        default=0,
+        metavar="N",
+        help="print each run's N costliest statements per record (pg_stat_statements)",
+    )
     args = parser.parse_args()
+    if args.against:
+        sys.path.insert(0, str(ROOT))  # run as a script, bench/ is not a package on the path
+        from bench.issuance_ab import compare
+
+        compare(args.against, args.rows, args.rounds, args.certificates)
+        return
     runs = {"both": (False, True), "with": (True,), "without": (False,)}[args.certificates]
-    asyncio.run(run(args.rows, args.metrics, runs))
+    asyncio.run(run(args.rows, args.metrics, runs, args.statements))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """Generate Python code from protos/ into credbatch/gen (never edit that package by hand).
 
-    python -m credbatch.codegen            # regenerate
-    python -m credbatch.codegen --check    # fail when credbatch/gen is stale
+    python -m credbatch.codegen            # regenerate, and docs/errors.md from ErrorReason
+    python -m credbatch.codegen --check    # fail when credbatch/gen or docs/errors.md is stale
     python -m credbatch.codegen --descriptor-set build/credbatch.pb   # for Envoy transcoding
-    python -m credbatch.codegen --vendor .tools/third_party   # google/api protos, for buf lint
+    python -m credbatch.codegen --vendor   # refresh protos/google from googleapis-common-protos
 
 protoc names modules after the proto packages (`credbatch.templates.v1`), which would collide
 with our own `credbatch` package, so the generated imports are rewritten to `credbatch.gen.…`,
@@ -22,6 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
+# A second include root: its files import as `credbatch/jobs/v1/...` but are not published.
+INTERNAL = PROTOS / "internal"
 GEN = ROOT / "credbatch" / "gen"
 _IMPORT = re.compile(
     r"^(from|import) credbatch\.(common|templates|uploads|batches|jobs|webhooks|tenants)\.v1", re.M
@@ -43,24 +45,39 @@ def _googleapis_root() -> Path:
 
 
 def _include_paths() -> list[str]:
+    """protos/ alone resolves every public import (google/api and google/rpc are vendored);
+    grpcio-tools' bundled well-known types stand in for those any protoc installation ships."""
     import grpc_tools
 
-    return [
-        str(PROTOS),
-        str(Path(grpc_tools.__file__).parent / "_proto"),
-        str(_googleapis_root()),
-    ]
+    return [str(PROTOS), str(INTERNAL), str(Path(grpc_tools.__file__).parent / "_proto")]
+
+
+def public_files() -> list[str]:
+    """The public contract: every proto under protos/credbatch, as protoc import paths."""
+    return sorted(str(p.relative_to(PROTOS)) for p in (PROTOS / "credbatch").rglob("*.proto"))
+
+
+def internal_files() -> list[str]:
+    """Messages only our own processes exchange (the RabbitMQ job body): not the contract."""
+    return sorted(str(p.relative_to(INTERNAL)) for p in INTERNAL.rglob("*.proto"))
+
+
+def vendored_files() -> list[str]:
+    """The third-party protos copied under protos/google (see protos/google/README.md)."""
+    return sorted(str(p.relative_to(PROTOS)) for p in (PROTOS / "google").rglob("*.proto"))
 
 
 def proto_files() -> list[str]:
-    return sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto"))
+    """Every proto compiled into credbatch/gen: the public and the internal ones. The vendored
+    google/ protos are not: their Python modules come from googleapis-common-protos."""
+    return public_files() + internal_files()
 
 
-def _protoc(args: list[str]) -> None:
+def _protoc(args: list[str], files: list[str]) -> None:
     from grpc_tools import protoc
 
     includes = [f"-I{path}" for path in _include_paths()]
-    code = protoc.main(["protoc", *includes, *args, *proto_files()])
+    code = protoc.main(["protoc", *includes, *args, *files])
     if code != 0:
         raise SystemExit(f"protoc failed with exit code {code}")
 
@@ -77,7 +94,8 @@ def generate(out: Path) -> None:
                 f"--grpc_python_out={raw}",
                 f"--plugin=protoc-gen-mypy_grpc={mypy_grpc}",
                 f"--mypy_grpc_out={raw}",
-            ]
+            ],
+            proto_files(),
         )
         out.mkdir(parents=True, exist_ok=True)
         (out / "__init__.py").write_text(_HEADER)
@@ -108,44 +126,117 @@ def _differences(a: Path, b: Path) -> list[str]:
 
 
 def descriptor_set(path: Path) -> None:
+    """The published contract: the public protos, their imports, and google.rpc's status and
+    error details (named explicitly: no public proto imports them, yet every error carries them)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    _protoc([f"--descriptor_set_out={path}", "--include_imports", "--include_source_info"])
+    rpc = [name for name in vendored_files() if name.startswith("google/rpc/")]
+    _protoc(
+        [f"--descriptor_set_out={path}", "--include_imports", "--include_source_info"],
+        public_files() + rpc,
+    )
 
 
-_GOOGLE_API_IMPORT = re.compile(r'^import "(google/api/[a-z_]+\.proto)";', re.M)
+def vendoring_differences() -> list[str]:
+    """Vendored protos that differ from the installed googleapis-common-protos' copies.
 
-
-def vendor_google_api(dest: Path) -> list[str]:
-    """Copy the google/api protos that protos/ imports, and those they import, into `dest`.
-
-    buf resolves imports only within its workspace, so `make lint-protos` vendors them;
-    google/protobuf files need no copy, buf ships them.
+    The generated code resolves google/api and google/rpc at run time from that package, so
+    protos/google must hold the same version (`make vendor-protos` refreshes it).
     """
     root = _googleapis_root()
-    pending = {
+    return [
         name
-        for proto in PROTOS.rglob("*.proto")
-        for name in _GOOGLE_API_IMPORT.findall(proto.read_text())
-    }
-    copied: set[str] = set()
-    while pending:
-        name = pending.pop()
-        copied.add(name)
-        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        for name in vendored_files()
+        if not (root / name).is_file() or (root / name).read_bytes() != (PROTOS / name).read_bytes()
+    ]
+
+
+def vendor(dest: Path) -> list[str]:
+    """Copy the installed package's version of every vendored proto into `dest`/google."""
+    root = _googleapis_root()
+    for name in vendored_files():
         shutil.copyfile(root / name, dest / name)
-        pending |= set(_GOOGLE_API_IMPORT.findall((root / name).read_text())) - copied
-    return sorted(copied)
+    return vendored_files()
+
+
+ERRORS_DOC = ROOT / "docs" / "errors.md"
+_REASON_FILE = "credbatch/common/v1/error_reason.proto"
+# FileDescriptorProto field numbers, for the source locations of the enum's comments.
+_ENUM_TYPE, _ENUM_VALUE = 5, 2
+
+
+def errors_doc() -> str:
+    """docs/errors.md: the table of credbatch.common.v1.ErrorReason, from the proto's comments."""
+    from google.protobuf import descriptor_pb2
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "reasons.pb"
+        _protoc([f"--descriptor_set_out={out}", "--include_source_info"], [_REASON_FILE])
+        found = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
+    (file,) = found.file
+    comments = {
+        tuple(location.path): location.leading_comments
+        for location in file.source_code_info.location
+    }
+    enum_index = next(i for i, e in enumerate(file.enum_type) if e.name == "ErrorReason")
+    intro = comments[(_ENUM_TYPE, enum_index)].strip()
+    rows = []
+    for index, value in enumerate(file.enum_type[enum_index].value):
+        if value.number == 0:
+            continue
+        text = comments.get((_ENUM_TYPE, enum_index, _ENUM_VALUE, index), "")
+        meaning, status, rpcs = _reason_parts(value.name, text)
+        rows.append(f"| `{value.name}` | {status} | {meaning} | {rpcs} |")
+    return "\n".join(
+        [
+            "# Error reasons",
+            "",
+            "<!-- Generated by `python -m credbatch.codegen` from",
+            f"     protos/{_REASON_FILE}. Do not edit. -->",
+            "",
+            " ".join(line.strip() for line in intro.splitlines() if line.strip()).replace(
+                ". One rule", ".\n\nOne rule"
+            ),
+            "",
+            f"Every error is a `google.rpc.Status` whose first detail is a `google.rpc.ErrorInfo` "
+            f"with domain `credbatch.dev` and one of these {len(rows)} reasons. The protos of "
+            "`google.rpc` are vendored in `protos/google/rpc`.",
+            "",
+            "| Reason | Status | Meaning | RPCs |",
+            "|---|---|---|---|",
+            *rows,
+            "",
+        ]
+    )
+
+
+def _reason_parts(name: str, text: str) -> tuple[str, str, str]:
+    """A value's comment is its meaning, then `Status: CODE`, then `RPCs: ...`."""
+    meaning: list[str] = []
+    status: list[str] = []
+    rpcs: list[str] = []
+    current = meaning
+    for line in (line.strip() for line in text.splitlines()):
+        if line.startswith("Status:"):
+            current, line = status, line.removeprefix("Status:")
+        elif line.startswith("RPCs:"):
+            current, line = rpcs, line.removeprefix("RPCs:")
+        current.append(line.strip())
+    if not (meaning and status and rpcs):
+        raise SystemExit(f"ErrorReason.{name}: its comment needs a meaning, Status: and RPCs:")
+    return (" ".join(meaning), " ".join(status), " ".join(rpcs))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail when credbatch/gen is stale")
     parser.add_argument("--descriptor-set", type=Path, help="write a descriptor set here instead")
-    parser.add_argument("--vendor", type=Path, help="copy the imported google/api protos here")
+    parser.add_argument(
+        "--vendor", action="store_true", help="refresh protos/google from googleapis-common-protos"
+    )
     args = parser.parse_args(argv)
     if args.vendor:
-        copied = vendor_google_api(args.vendor)
-        print(f"copied {', '.join(copied)} into {args.vendor}")
+        copied = vendor(PROTOS)
+        print(f"refreshed {', '.join(copied)} in protos/")
         return 0
     if args.descriptor_set:
         descriptor_set(args.descriptor_set)
@@ -156,15 +247,20 @@ def main(argv: list[str] | None = None) -> int:
             fresh = Path(tmp) / "gen"
             generate(fresh)
             diffs = _differences(fresh, GEN) if GEN.exists() else ["credbatch/gen missing"]
+        if not ERRORS_DOC.is_file() or ERRORS_DOC.read_text() != errors_doc():
+            diffs.append("docs/errors.md differs from protos/" + _REASON_FILE)
         if diffs:
-            print("credbatch/gen is stale; run `make protos`:", *diffs, sep="\n  ")
+            print(
+                "credbatch/gen or docs/errors.md is stale; run `make protos`:", *diffs, sep="\n  "
+            )
             return 1
         print("credbatch/gen is up to date")
         return 0
     if GEN.exists():
         shutil.rmtree(GEN)
     generate(GEN)
-    print(f"generated {len(proto_files())} proto files into {GEN.relative_to(ROOT)}")
+    ERRORS_DOC.write_text(errors_doc())
+    print(f"generated {len(proto_files())} protos into {GEN.relative_to(ROOT)} and docs/errors.md")
     return 0
 
 

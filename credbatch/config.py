@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from credbatch.bounce_settings import bounce_settings
 from credbatch.config_checks import (
     DEFAULT_KEK_FILE,
     DEFAULT_WEBHOOK_KEK_FILE,
@@ -78,6 +79,8 @@ SIGNER_ROLE = "credbatch_signer"
 # The issuance workers' status list refresher: lists every tenant's due status list tokens.
 REFRESHER_ROLE = "credbatch_refresher"
 NONCE_KEY_MIN_BYTES = 32
+# Row numbers and counts are int32 on the wire, and the validator reads one row past the limit.
+MAX_ROWS_LIMIT = 2**31 - 2
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,8 @@ class Settings:
     # Seconds without progress after which a QUEUED or ISSUED record is dispatched again (on
     # top of the retry delay of its attempt, so a record waiting to be retried is not stuck).
     stuck_after: float = 300.0
+    # Seconds between the relay's expiry passes (INVITED records whose claim link ran out).
+    expiry_interval: float = 30.0
     status_ttl: int = 300
     status_refresh_interval: float = 5.0
     public_rate: float = 20.0
@@ -209,6 +214,13 @@ class Settings:
     render_grace_seconds: float = 1.0
     # Address space of each render process (MiB); one starts at about 70.
     render_memory_mb: int = 512
+    # Envelope senders bounce+{token}@bounce_domain (credbatch.delivery.verp); None sends
+    # invitations from smtp_from with no bounce tracking. The key makes tokens unforgeable.
+    bounce_domain: str | None = None
+    bounce_key: str | None = None
+    bounce_port: int = 2525
+    # Largest bounce the receiver takes (announced as SIZE, enforced while reading).
+    bounce_max_bytes: int = 256 * 1024
     # Each pool's maximum connections (CREDBATCH_*_POOL_MAX): docs/connections.md adds them up.
     pools: PoolSizes = field(default_factory=PoolSizes)
 
@@ -319,7 +331,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         metrics_port=env_int(env, "CREDBATCH_METRICS_PORT", Settings.metrics_port),
         health_port=env_int(env, "CREDBATCH_HEALTH_PORT", Settings.health_port, 0),
         grace_seconds=grace_seconds,
-        max_rows=env_int(env, "CREDBATCH_MAX_ROWS", Settings.max_rows, 1),
+        max_rows=env_int(env, "CREDBATCH_MAX_ROWS", Settings.max_rows, 1, MAX_ROWS_LIMIT),
         max_bytes=env_int(env, "CREDBATCH_MAX_BYTES", Settings.max_bytes, 1),
         default_region=env.get("CREDBATCH_DEFAULT_REGION") or Settings.default_region,
         worker_prefetch=worker_prefetch,
@@ -336,6 +348,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env, "CREDBATCH_RELAY_POLL_INTERVAL", Settings.relay_poll_interval
         ),
         stuck_after=env_positive(env, "CREDBATCH_STUCK_AFTER", Settings.stuck_after),
+        expiry_interval=env_positive(env, "CREDBATCH_EXPIRY_INTERVAL", Settings.expiry_interval),
         status_ttl=env_int(env, "CREDBATCH_STATUS_TTL", Settings.status_ttl, 1),
         status_refresh_interval=env_positive(
             env, "CREDBATCH_STATUS_REFRESH_INTERVAL", Settings.status_refresh_interval
@@ -385,6 +398,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         jwt_max_lifetime=env_positive(env, "CREDBATCH_JWT_MAX_LIFETIME", Settings.jwt_max_lifetime),
         reflection=env_switch(env, "CREDBATCH_REFLECTION", mode == "development"),
         **webhook_settings(env, Settings()),
+        **bounce_settings(env, Settings()),
         webhooks_database_url=env.get("CREDBATCH_WEBHOOKS_DATABASE_URL")
         or derive_role_url(database_url, WEBHOOKS_ROLE),
         render_processes=env_int(env, "CREDBATCH_RENDER_PROCESSES", Settings.render_processes, 1),

@@ -2,7 +2,8 @@
 
 Creates the database and roles, applies migrations, declares the broker topology, then starts
 the local SMTP and SMS sinks, the five gRPC services, the internal signer, the public HTTP
-process, the outbox relay, one webhook dispatcher and the issuance workers as child processes,
+process, the bounce receiver, the outbox relay, one webhook dispatcher and the issuance workers
+as child processes,
 each prefixed in the output. Each process serves its metrics on its own port (``METRICS_PORTS``;
 worker N on 9110 + N, dispatcher N on 9120 + N) unless CREDBATCH_METRICS_PORT=0 turns them all
 off. The processes without a gRPC API (relay, dispatcher, workers) serve gRPC health 100 above
@@ -34,8 +35,15 @@ METRICS_PORTS = {
     "public": 9104,
     "webhooks": 9106,
     "signer": 9107,
+    "bounces": 9108,
     "tenants": 9109,
 }
+# Envelope senders of make run's invitations are on this domain, and the sinks send their
+# bounces and receipts to the receiver on CREDBATCH_BOUNCE_PORT, as an MX record would.
+DEV_BOUNCE_DOMAIN = "bounces.localhost"
+# Recipients the sinks bounce (email) or fail (SMS) unless CREDBATCH_DEV_BOUNCE_PATTERN says
+# otherwise: the demo's addresses at bounce.example, and one phone number in a hundred.
+DEV_BOUNCE_PATTERN = "*@bounce.example,+1202555??13"
 RELAY_METRICS_PORT = 9105
 FIRST_WORKER_METRICS_PORT = 9111
 FIRST_DISPATCHER_METRICS_PORT = 9121
@@ -58,15 +66,42 @@ class Component:
 def components(settings: Settings, workers: int) -> list[Component]:
     sms = urlsplit(settings.sms_url)
     host = settings.host
+    reports: tuple[str, ...] = ()
+    if settings.bounce_domain is not None:
+        reports = (
+            "--report-to",
+            f"{host}:{settings.bounce_port}",
+            "--bounce-domain",
+            settings.bounce_domain,
+            "--receipts",
+        )
     found = [
         Component(
             "smtp-sink",
-            ("-m", "credbatch.devsinks.smtp", "--port", str(settings.smtp_port), "--dir", MAIL_DIR),
+            (
+                "-m",
+                "credbatch.devsinks.smtp",
+                "--port",
+                str(settings.smtp_port),
+                "--dir",
+                MAIL_DIR,
+                *reports,
+            ),
             f"smtp://{settings.smtp_host}:{settings.smtp_port} (mail saved in {MAIL_DIR}/)",
         ),
         Component(
             "sms-sink",
-            ("-m", "credbatch.devsinks.sms", "--port", str(sms.port or 8025), "--dir", SMS_DIR),
+            (
+                "-m",
+                "credbatch.devsinks.sms",
+                "--port",
+                str(sms.port or 8025),
+                "--dir",
+                SMS_DIR,
+                "--token",
+                settings.sms_token,
+                "--receipts",
+            ),
             f"{settings.sms_url} (messages saved in {SMS_DIR}/)",
         ),
         Component(
@@ -104,6 +139,20 @@ def components(settings: Settings, workers: int) -> list[Component]:
                 ("CREDBATCH_PUBLIC_DATABASE_URL", settings.public_database_url),
                 *((("CREDBATCH_NONCE_KEY", settings.nonce_key),) if settings.nonce_key else ()),
             ),
+        ),
+        # Like public, the receiver connects as the public endpoints' role.
+        *(
+            [
+                Component(
+                    "bounces",
+                    ("-m", "services.bounces"),
+                    f"smtp {host}:{settings.bounce_port} (bounces for {settings.bounce_domain})",
+                    METRICS_PORTS["bounces"],
+                    env=(("CREDBATCH_PUBLIC_DATABASE_URL", settings.public_database_url),),
+                )
+            ]
+            if settings.bounce_domain is not None
+            else []
         ),
         Component(
             "webhooks",
@@ -198,8 +247,19 @@ def with_nonce_key(settings: Settings) -> Settings:
     return settings.with_overrides(nonce_key=secrets.token_urlsafe(32))
 
 
+def with_bounces(settings: Settings) -> Settings:
+    """``settings`` with a bounce domain and key: the given ones, or the development domain
+    and a key drawn for this run (a bounce of an earlier run's mail is then refused, as a
+    forgery would be; nothing else needs to keep it)."""
+    if settings.bounce_domain is not None:
+        return settings
+    return settings.with_overrides(
+        bounce_domain=DEV_BOUNCE_DOMAIN, bounce_key=secrets.token_urlsafe(32)
+    )
+
+
 async def run(settings: Settings, workers: int) -> int:
-    settings = with_nonce_key(settings)
+    settings = with_bounces(with_nonce_key(settings))
     await prepare(settings)
     os.makedirs(MAIL_DIR, exist_ok=True)
     os.makedirs(SMS_DIR, exist_ok=True)
@@ -209,6 +269,11 @@ async def run(settings: Settings, workers: int) -> int:
     # One webhook key for the service that seals and the dispatcher that opens.
     if settings.webhook_kek and "CREDBATCH_WEBHOOK_KEK" not in env:
         env["CREDBATCH_WEBHOOK_KEK"] = settings.webhook_kek
+    # One bounce key for the workers that address and the receiver that checks.
+    if settings.bounce_domain is not None and "CREDBATCH_BOUNCE_DOMAIN" not in env:
+        env["CREDBATCH_BOUNCE_DOMAIN"] = settings.bounce_domain
+        env["CREDBATCH_BOUNCE_KEY"] = settings.bounce_key or ""
+    env.setdefault("CREDBATCH_DEV_BOUNCE_PATTERN", DEV_BOUNCE_PATTERN)
     children: dict[str, asyncio.subprocess.Process] = {}
     pipes: list[asyncio.Task[None]] = []
     for component in components(settings, workers):

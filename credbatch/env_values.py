@@ -21,7 +21,9 @@ def derive_role_url(owner_url: str, role: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-def env_int(env: Mapping[str, str], key: str, default: int, minimum: int = 0) -> int:
+def env_int(
+    env: Mapping[str, str], key: str, default: int, minimum: int = 0, maximum: int | None = None
+) -> int:
     raw = env.get(key)
     if raw is None or raw == "":
         return default
@@ -31,6 +33,8 @@ def env_int(env: Mapping[str, str], key: str, default: int, minimum: int = 0) ->
         raise ConfigError(f"{key} must be an integer, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{key} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{key} must be at most {maximum}, got {value}")
     return value
 
 

@@ -25,13 +25,54 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
+from credbatch.gen.common.v1 import error_reason_pb2
+
 ERROR_DOMAIN = "credbatch.dev"
+
+REASONS: frozenset[str] = frozenset(error_reason_pb2.ErrorReason.keys()) - {
+    "ERROR_REASON_UNSPECIFIED"
+}
+"""Every reason credbatch may put in ErrorInfo.reason, BadRequest.FieldViolation.reason or a
+validation report's code: the value names of ``credbatch.common.v1.ErrorReason``."""
+
+WHOLE_REQUEST_REASONS = frozenset(
+    {
+        "INVALID_SCHEMA",
+        "INVALID_TEMPLATE",
+        "INVALID_UPLOAD_HEADER",
+        "INVALID_FILE",
+        "INVALID_WEBHOOK_ENDPOINT",
+        "TEMPLATE_RENDER_FAILED",
+    }
+)
+"""The reasons of a request checked as a whole: only they may differ from the reason of the
+error's first field violation (which is the ErrorInfo reason of every other error)."""
+
+RETRY_CODES = frozenset(
+    {grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED}
+)
+"""The codes whose errors say, with a RetryInfo, when the same call may succeed."""
+
+
+class UnknownReason(ValueError):
+    """A reason that ``credbatch.common.v1.ErrorReason`` does not list: a programming error."""
+
+
+def checked_reason(reason: str) -> str:
+    """``reason`` itself when the contract's ErrorReason enum lists it."""
+    if reason not in REASONS:
+        raise UnknownReason(
+            f"{reason!r} is not a credbatch.common.v1.ErrorReason value; add it to "
+            "protos/credbatch/common/v1/error_reason.proto"
+        )
+    return reason
 
 
 @dataclass(frozen=True)
@@ -40,15 +81,25 @@ class FieldViolation:
 
     field: str
     description: str
-    reason: str = ""
+    reason: str
+
+    def __post_init__(self) -> None:
+        checked_reason(self.reason)
 
 
 class CredbatchError(Exception):
-    """Root of every error credbatch raises on purpose."""
+    """Root of every error credbatch raises on purpose.
+
+    ``reason`` is required unless the class names one: every reason is specific to the error.
+    An error with violations has its first violation's reason (given or taken by default),
+    unless it is one of WHOLE_REQUEST_REASONS: ErrorInfo and BadRequest never disagree.
+    """
 
     code: grpc.StatusCode = grpc.StatusCode.INTERNAL
-    reason: str = "INTERNAL"
-    retryable: bool = False
+    reason: str = ""
+    retry_delay: float | None = None
+    """Seconds after which the same call may succeed (sent as RetryInfo); None: not by waiting."""
+    permanent_reasons: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(
         self,
@@ -57,13 +108,41 @@ class CredbatchError(Exception):
         reason: str | None = None,
         metadata: Mapping[str, str] | None = None,
         violations: Sequence[FieldViolation] = (),
+        retry_delay: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
+        self.violations = tuple(violations)
+        if reason is None and self.violations:
+            reason = self.violations[0].reason
         if reason is not None:
             self.reason = reason
+        if not self.reason:
+            raise UnknownReason(f"{type(self).__name__}({message!r}) needs a reason")
+        checked_reason(self.reason)
+        if (
+            self.violations
+            and self.reason != self.violations[0].reason
+            and self.reason not in WHOLE_REQUEST_REASONS
+        ):
+            raise UnknownReason(
+                f"{self.reason} differs from its first violation's {self.violations[0].reason}"
+            )
         self.metadata = dict(metadata or {})
-        self.violations = tuple(violations)
+        if retry_delay is not None:
+            self.retry_delay = retry_delay
+        if (
+            self.code in RETRY_CODES
+            and self.retry_delay is None
+            and self.reason not in self.permanent_reasons
+        ):
+            raise UnknownReason(
+                f"{type(self).__name__} {self.reason} needs a retry_delay (or is permanent)"
+            )
+
+    @property
+    def retryable(self) -> bool:
+        return self.retry_delay is not None
 
     def extra_details(self) -> Sequence[Message]:
         """Further google.rpc detail messages (e.g. QuotaFailure), after ErrorInfo/BadRequest."""
@@ -72,43 +151,39 @@ class CredbatchError(Exception):
 
 class InvalidArgument(CredbatchError):
     code = grpc.StatusCode.INVALID_ARGUMENT
-    reason = "INVALID_ARGUMENT"
 
 
 class NotFound(CredbatchError):
     code = grpc.StatusCode.NOT_FOUND
-    reason = "NOT_FOUND"
 
 
 class AlreadyExists(CredbatchError):
     code = grpc.StatusCode.ALREADY_EXISTS
-    reason = "ALREADY_EXISTS"
 
 
 class FailedPrecondition(CredbatchError):
     code = grpc.StatusCode.FAILED_PRECONDITION
-    reason = "FAILED_PRECONDITION"
 
 
 class Unauthenticated(CredbatchError):
     code = grpc.StatusCode.UNAUTHENTICATED
-    reason = "UNAUTHENTICATED"
 
 
 class PermissionDenied(CredbatchError):
     code = grpc.StatusCode.PERMISSION_DENIED
-    reason = "PERMISSION_DENIED"
 
 
 class ResourceExhausted(CredbatchError):
+    """A limit was reached. Those that waiting lifts carry a retry delay; the per-upload size
+    limits do not (the same file is refused again: split it), and say so with no RetryInfo."""
+
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
-    reason = "RESOURCE_EXHAUSTED"
+    permanent_reasons = frozenset({"FILE_TOO_LARGE", "TOO_MANY_ROWS"})
 
 
 class Unavailable(CredbatchError):
     code = grpc.StatusCode.UNAVAILABLE
-    reason = "UNAVAILABLE"
-    retryable = True
+    retry_delay = 1.0
 
 
 class Unimplemented(CredbatchError):
@@ -120,20 +195,18 @@ class Aborted(CredbatchError):
     """A concurrency conflict (serialization failure, deadlock): the same call may succeed."""
 
     code = grpc.StatusCode.ABORTED
-    reason = "ABORTED"
-    retryable = True
+    # Conflicts clear as soon as the other transaction ends: a short pause, not a backoff.
+    retry_delay = 0.1
 
 
 class Cancelled(CredbatchError):
     """The work was cancelled on the server's side (a statement cancelled or timed out)."""
 
     code = grpc.StatusCode.CANCELLED
-    reason = "CANCELLED"
 
 
 class DeadlineExceeded(CredbatchError):
     code = grpc.StatusCode.DEADLINE_EXCEEDED
-    reason = "DEADLINE_EXCEEDED"
 
 
 class Internal(CredbatchError):
@@ -141,31 +214,40 @@ class Internal(CredbatchError):
     reason = "INTERNAL"
 
 
-def to_status(error: CredbatchError) -> status_pb2.Status:
-    """Build the google.rpc.Status for an error: ErrorInfo first, then BadRequest if any."""
-    status = status_pb2.Status(code=_code_number(error.code), message=error.message)
-    info = error_details_pb2.ErrorInfo(
-        reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata
-    )
+def _pack(status: status_pb2.Status, detail: Message) -> None:
     packed = any_pb2.Any()
-    packed.Pack(info)
+    packed.Pack(detail)
     status.details.append(packed)
+
+
+def to_status(error: CredbatchError) -> status_pb2.Status:
+    """Build the google.rpc.Status for an error: ErrorInfo first, then BadRequest if any, then
+    RetryInfo when waiting may help, then the error's own further details."""
+    status = status_pb2.Status(code=_code_number(error.code), message=error.message)
+    _pack(
+        status,
+        error_details_pb2.ErrorInfo(
+            reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata
+        ),
+    )
     if error.violations:
-        bad = error_details_pb2.BadRequest(
-            field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(
-                    field=v.field, description=v.description, reason=v.reason
-                )
-                for v in error.violations
-            ]
+        _pack(
+            status,
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(
+                        field=v.field, description=v.description, reason=v.reason
+                    )
+                    for v in error.violations
+                ]
+            ),
         )
-        packed = any_pb2.Any()
-        packed.Pack(bad)
-        status.details.append(packed)
+    if error.retry_delay is not None:
+        delay = duration_pb2.Duration()
+        delay.FromNanoseconds(round(error.retry_delay * 1e9))
+        _pack(status, error_details_pb2.RetryInfo(retry_delay=delay))
     for detail in error.extra_details():
-        packed = any_pb2.Any()
-        packed.Pack(detail)
-        status.details.append(packed)
+        _pack(status, detail)
     return status
 
 

@@ -198,6 +198,21 @@ INVITATION_DURATION = _histogram(
 INVITATION_FAILURES = _counter(
     "credbatch.invitation.failures", "{invitation}", "Invitations not sent, by channel and code."
 )
+
+# --- bounces and receipts (services.bounces: email; services.public: SMS) ----------------------
+# credbatch.bounce.channel: email or sms; credbatch.bounce.kind: delivered, deferred, bounced,
+# failed (the report's news), ignored (no report, or an SMS status that is not final),
+# refused (RCPT refused, or an SMS callback's signature), retry (answered 451);
+# credbatch.bounce.outcome: recorded, unchanged, unknown (no such record), or why it was
+# refused or ignored.
+BOUNCE_NOTIFICATIONS = _counter(
+    "credbatch.bounce.notifications",
+    "{notification}",
+    "Bounces, delivery reports and SMS status callbacks, by channel, kind and outcome.",
+)
+BOUNCE_DURATION = _histogram(
+    "credbatch.bounce.duration", "Time to parse and record one bounce or receipt (DATA)."
+)
 # Records of batches uploaded that became INVITED: the upload-to-invited SLO's histogram.
 UPLOAD_TO_INVITED = _histogram(
     "credbatch.record.upload_to_invited",

@@ -19,6 +19,7 @@ EMAIL_TEMPLATES = "emailTemplates"
 SMS_TEMPLATES = "smsTemplates"
 CERTIFICATE_TEMPLATES = "certificateTemplates"
 BATCHES = "batches"
+RECORDS = "records"
 TEMPLATE_COLLECTIONS = (EMAIL_TEMPLATES, SMS_TEMPLATES, CERTIFICATE_TEMPLATES)
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -60,6 +61,28 @@ def parse_name(name: str, collection: str, field: str) -> uuid.UUID:
     """
     _, resource_id, _ = _parse(name, field, (collection,), versioned=False)
     return resource_id
+
+
+def parse_record_name(name: str, field: str) -> tuple[uuid.UUID, uuid.UUID]:
+    """The batch id and record id in `batches/{uuid}/records/{uuid}`.
+
+    Raises:
+        InvalidArgument: naming ``field``, when the name is empty or of another shape.
+    """
+    if not name:
+        raise InvalidArgument(
+            f"{field} is required", violations=[FieldViolation(field, "is required", "REQUIRED")]
+        )
+    parts = name.split("/")
+    if (
+        len(parts) != 4
+        or parts[0] != BATCHES
+        or parts[2] != RECORDS
+        or _UUID.fullmatch(parts[1]) is None
+        or _UUID.fullmatch(parts[3]) is None
+    ):
+        raise _invalid(name, field, f"`{BATCHES}/{{uuid}}/{RECORDS}/{{uuid}}`")
+    return uuid.UUID(parts[1]), uuid.UUID(parts[3])
 
 
 def parse_template_name(

@@ -49,7 +49,7 @@ def page_size(requested: int) -> int:
         InvalidArgument: naming ``page_size``, when it is negative.
     """
     if requested < 0:
-        raise _invalid("page_size", "must be 0 (the default) or more")
+        raise _invalid("page_size", "INVALID_PAGE_SIZE", "must be 0 (the default) or more")
     return min(requested or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
 
 
@@ -91,22 +91,81 @@ def decode_token(list_name: str, token: str, filter_text: str = "") -> PagePosit
     """
     if not token:
         return None
-    payload = _payload(token)
-    if payload is None:
-        raise _invalid("page_token", f"not a next_page_token returned by {list_name}")
-    if payload.get("l") != list_name:
-        raise _invalid("page_token", f"a token of another list; {list_name} did not return it")
-    if payload.get("f") != _filter_digest(filter_text):
-        raise _invalid(
-            "page_token", "the token was returned for another filter; repeat the same filter"
-        )
+    payload = _checked(list_name, token, filter_text)
     try:
         return PagePosition(
             create_time=_EPOCH + timedelta(microseconds=int(payload["t"])),
             id=uuid.UUID(str(payload["i"])),
         )
     except (KeyError, TypeError, ValueError, OverflowError):
-        raise _invalid("page_token", f"not a next_page_token returned by {list_name}") from None
+        raise _invalid(
+            "page_token", "INVALID_PAGE_TOKEN", f"not a next_page_token returned by {list_name}"
+        ) from None
+
+
+def encode_row_token(list_name: str, parent: str, row_number: int, filter_text: str = "") -> str:
+    """The next_page_token of a list in row order under ``parent`` whose page ended at a row.
+
+    Lists of a batch's records page by row number, not by (create_time, id); the token is
+    bound to the parent as well, so a token of one batch is refused for another.
+    """
+    body = json.dumps(
+        {
+            "v": _VERSION,
+            "l": list_name,
+            "p": parent,
+            "f": _filter_digest(filter_text),
+            "r": row_number,
+        },
+        separators=(",", ":"),
+    ).encode()
+    return base64.urlsafe_b64encode(body + _checksum(body)).decode().rstrip("=")
+
+
+def decode_row_token(list_name: str, parent: str, token: str, filter_text: str = "") -> int:
+    """The row number a page_token of ``encode_row_token`` ends at; 0 for the first page.
+
+    Raises:
+        InvalidArgument: naming ``page_token``, when it is not a token this list returned
+            for this parent and filter.
+    """
+    if not token:
+        return 0
+    payload = _checked(list_name, token, filter_text)
+    row = payload.get("r")
+    if not isinstance(row, int) or isinstance(row, bool) or row < 0:
+        raise _invalid(
+            "page_token", "INVALID_PAGE_TOKEN", f"not a next_page_token returned by {list_name}"
+        )
+    if payload.get("p") != parent:
+        raise _invalid(
+            "page_token",
+            "INVALID_PAGE_TOKEN",
+            f"the token was returned for another parent; {parent} did not return it",
+        )
+    return row
+
+
+def _checked(list_name: str, token: str, filter_text: str) -> dict[str, Any]:
+    """The token's document when this list returned it for this filter; raises otherwise."""
+    payload = _payload(token)
+    if payload is None:
+        raise _invalid(
+            "page_token", "INVALID_PAGE_TOKEN", f"not a next_page_token returned by {list_name}"
+        )
+    if payload.get("l") != list_name:
+        raise _invalid(
+            "page_token",
+            "INVALID_PAGE_TOKEN",
+            f"a token of another list; {list_name} did not return it",
+        )
+    if payload.get("f") != _filter_digest(filter_text):
+        raise _invalid(
+            "page_token",
+            "INVALID_PAGE_TOKEN",
+            "the token was returned for another filter; repeat the same filter",
+        )
+    return payload
 
 
 def _payload(token: str) -> dict[str, Any] | None:
@@ -136,8 +195,7 @@ def _filter_digest(filter_text: str) -> str:
     return hashlib.sha256(filter_text.strip().encode()).hexdigest()[:16]
 
 
-def _invalid(field: str, description: str) -> InvalidArgument:
-    reason = f"INVALID_{field.upper()}"
+def _invalid(field: str, reason: str, description: str) -> InvalidArgument:
     return InvalidArgument(
         f"invalid {field}: {description}",
         reason=reason,

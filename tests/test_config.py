@@ -129,3 +129,10 @@ def test_the_public_process_needs_a_nonce_key_of_32_bytes(tmp_path: Path) -> Non
         load_settings({**files, "CREDBATCH_NONCE_KEY": "k" * 31}).nonce_key_bytes()
     key = "k" * 32
     assert load_settings({**files, "CREDBATCH_NONCE_KEY": key}).nonce_key_bytes() == key.encode()
+
+
+def test_max_rows_stays_within_int32(tmp_path: Path) -> None:
+    base = {"CREDBATCH_KEK_FILE": str(tmp_path / "kek")}
+    assert load_settings({**base, "CREDBATCH_MAX_ROWS": "2147483646"}).max_rows == 2**31 - 2
+    with pytest.raises(ConfigError, match="CREDBATCH_MAX_ROWS must be at most 2147483646"):
+        load_settings({**base, "CREDBATCH_MAX_ROWS": "2147483647"})

@@ -4,12 +4,20 @@ and the processes without a gRPC API their own health port."""
 from __future__ import annotations
 
 from credbatch.config import Settings
-from credbatch.devrun import components, describe, metrics_env, with_nonce_key
+from credbatch.devrun import (
+    DEV_BOUNCE_DOMAIN,
+    components,
+    describe,
+    metrics_env,
+    with_bounces,
+    with_nonce_key,
+)
 
 
 def test_each_process_has_its_documented_metrics_port() -> None:
-    ports = {c.name: c.metrics_port for c in components(Settings(), workers=3)}
+    ports = {c.name: c.metrics_port for c in components(with_bounces(Settings()), workers=3)}
     assert ports == {
+        "bounces": 9108,
         "smtp-sink": 0,
         "sms-sink": 0,
         "templates": 9101,
@@ -66,3 +74,20 @@ def test_only_the_public_process_gets_the_nonce_key_drawn_for_the_run_unless_giv
     assert with_nonce_key(Settings()).nonce_key != drawn.nonce_key
     given = Settings(nonce_key="n" * 40)
     assert with_nonce_key(given) is given and nonce_keys(given) == {"public": "n" * 40}
+
+
+def test_make_run_starts_the_bounce_receiver_and_points_the_sinks_at_it() -> None:
+    settings = with_bounces(Settings())
+    assert settings.bounce_domain == DEV_BOUNCE_DOMAIN and settings.bounce_key
+    # A key given (or a domain of one's own) is kept.
+    assert with_bounces(settings).bounce_key == settings.bounce_key
+    by_name = {c.name: c for c in components(settings, workers=1)}
+    assert "smtp 127.0.0.1:2525" in by_name["bounces"].listens
+    smtp_args = by_name["smtp-sink"].args
+    assert smtp_args[smtp_args.index("--report-to") + 1] == "127.0.0.1:2525"
+    assert dict(by_name["bounces"].env) == {
+        "CREDBATCH_PUBLIC_DATABASE_URL": settings.public_database_url
+    }
+    # Without a bounce domain nothing receives bounces, and the sinks send none.
+    plain = {c.name: c for c in components(Settings(), workers=1)}
+    assert "bounces" not in plain and "--report-to" not in plain["smtp-sink"].args

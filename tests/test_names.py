@@ -109,3 +109,12 @@ def test_a_long_bad_name_is_not_echoed_whole() -> None:
 def test_qualify_prefixes_a_bare_id_only() -> None:
     assert names.qualify(names.SCHEMAS, f" {ID}@2 ") == f"schemas/{ID}@2"
     assert names.qualify(names.BATCHES, f"batches/{ID}") == f"batches/{ID}"
+
+
+def test_a_record_name_gives_its_batch_and_record() -> None:
+    record = uuid.uuid4()
+    assert names.parse_record_name(f"batches/{ID}/records/{record}", "name") == (ID, record)
+    for bad in (f"batches/{ID}", f"batches/{ID}/records/x", f"schemas/{ID}/records/{record}"):
+        error = _refusal(lambda bad=bad: names.parse_record_name(bad, "name"))
+        assert error.violations[0].field == "name"
+        assert "`batches/{uuid}/records/{uuid}`" in error.violations[0].description

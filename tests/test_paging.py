@@ -15,7 +15,9 @@ from credbatch.paging import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
     PagePosition,
+    decode_row_token,
     decode_token,
+    encode_row_token,
     encode_token,
     next_page_token,
     page_size,
@@ -104,3 +106,28 @@ def test_next_page_token_only_when_one_more_was_fetched() -> None:
     assert next_page_token("ListThings", positions[:2], 2) == ""
     token = next_page_token("ListThings", positions, 2)
     assert decode_token("ListThings", token) == positions[1]
+
+
+def _row_refused(parent: str, token: str, filter_text: str = "") -> str:
+    with pytest.raises(InvalidArgument) as caught:
+        decode_row_token("ListRecords", parent, token, filter_text)
+    assert [v.field for v in caught.value.violations] == ["page_token"]
+    return caught.value.violations[0].description
+
+
+@given(st.integers(min_value=0, max_value=2**31 - 1), st.text(max_size=30))
+def test_a_row_token_gives_back_its_row(row: int, filter_text: str) -> None:
+    token = encode_row_token("ListRecords", "batches/a", row, filter_text)
+    assert decode_row_token("ListRecords", "batches/a", token, filter_text) == row
+
+
+def test_a_row_token_is_bound_to_its_list_parent_and_filter() -> None:
+    assert decode_row_token("ListRecords", "batches/a", "") == 0
+    token = encode_row_token("ListRecords", "batches/a", 7, "state = RECORD_STATE_FAILED")
+    assert "another parent" in _row_refused("batches/b", token, "state = RECORD_STATE_FAILED")
+    assert "another filter" in _row_refused("batches/a", token)
+    # A token of a list ordered by time is no row token, and the reverse.
+    time_token = encode_token("ListRecords", POSITION)
+    assert "ListRecords" in _row_refused("batches/a", time_token)
+    with pytest.raises(InvalidArgument):
+        decode_token("ListBatches", encode_row_token("ListBatches", "", 3))

@@ -14,7 +14,7 @@ def current_caller() -> TenantScope:
     """The authenticated caller; only valid inside an RPC handled behind the interceptor."""
     caller = _current.get()
     if caller is None:
-        raise Unauthenticated("no authenticated caller", reason="UNAUTHENTICATED")
+        raise Unauthenticated("no authenticated caller", reason="MISSING_TOKEN")
     return caller
 
 

@@ -39,7 +39,7 @@ RPC_ROLES: dict[str, frozenset[str]] = {
     _UPLOADS + "UploadBatch": UPLOADERS,
     **{
         _BATCHES + rpc: READERS
-        for rpc in ("ListBatches", "GetBatch", "DownloadBatchReport", "WatchBatch")
+        for rpc in ("ListBatches", "GetBatch", "DownloadBatchReport", "ListRecords", "WatchBatch")
     },
     # An issuer may only retry, cancel, revoke or resend in batches it created: row-level security
     # hides the others from it, so they are NOT_FOUND to it. Observers may change nothing.
@@ -47,6 +47,7 @@ RPC_ROLES: dict[str, frozenset[str]] = {
     _BATCHES + "CancelBatch": UPLOADERS,
     _BATCHES + "RevokeRecords": UPLOADERS,
     _BATCHES + "ResendInvitations": UPLOADERS,
+    _BATCHES + "UpdateRecordContact": UPLOADERS,
     # Endpoints receive every batch of the tenant, and their secrets sign for it.
     **{
         _WEBHOOKS + rpc: ADMINS

@@ -11,6 +11,8 @@ import uuid
 
 import asyncpg
 
+from credbatch.batches import resend
+
 
 async def mark_cancelled(conn: asyncpg.Connection, batch_id: uuid.UUID) -> bool:
     """Mark the batch CANCELLED (first step of a cancel); whether this call cancelled it.
@@ -77,7 +79,11 @@ async def open_records_left(conn: asyncpg.Connection, batch_id: uuid.UUID) -> bo
 
 
 async def retry_failed(
-    conn: asyncpg.Connection, batch_id: uuid.UUID, limit: int | None = None
+    conn: asyncpg.Connection,
+    batch_id: uuid.UUID,
+    limit: int | None = None,
+    *,
+    claim_ttl: float | None = None,
 ) -> int:
     """Put up to ``limit`` (None: all) FAILED records of the batch back in the outbox.
 
@@ -87,8 +93,12 @@ async def retry_failed(
     redelivered job's issue transaction locks every record of its group, whatever its state)
     are skipped, not waited for: ``failed_records_left`` tells whether to call again, in a
     new transaction. Returns the number retried; a cancelled batch is left alone.
+
+    With ``claim_ttl``, the claim links of retried records that hold a credential work for
+    that long from now (never less than before): an invitation that failed long ago must not
+    go out with a link already run out (the expiry pass would make it EXPIRED at once).
     """
-    retried: int = await conn.fetchval(
+    retried_ids: list[uuid.UUID] = await conn.fetchval(
         """
         WITH failed AS (
           SELECT r.id FROM records r
@@ -105,13 +115,16 @@ async def retry_failed(
               updated_at = now()
           FROM failed f
           WHERE r.tenant_id = app_tenant() AND r.id = f.id
-          RETURNING 1
+          RETURNING r.id
         )
-        SELECT count(*) FROM done
+        SELECT coalesce(array_agg(id), '{}') FROM done
         """,
         batch_id,
         limit,
     )
+    retried = len(retried_ids)
+    if retried and claim_ttl is not None:
+        await resend.renew_links(conn, retried_ids, claim_ttl)
     if retried:
         await conn.execute(
             """

@@ -31,11 +31,12 @@ TRANSITIONS: Mapping[RecordState, frozenset[RecordState]] = {
     S.PENDING: frozenset({S.QUEUED, S.ISSUED, S.FAILED, S.CANCELLED}),
     S.QUEUED: frozenset({S.PENDING, S.ISSUED, S.FAILED, S.CANCELLED}),
     S.ISSUED: frozenset({S.INVITED, S.FAILED, S.CANCELLED, S.CLAIMED, S.REVOKED}),
-    S.INVITED: frozenset({S.PENDING, S.CLAIMED, S.REVOKED}),
+    S.INVITED: frozenset({S.PENDING, S.CLAIMED, S.REVOKED, S.EXPIRED}),
     S.CLAIMED: frozenset({S.REVOKED}),
     S.FAILED: frozenset({S.PENDING}),
     S.CANCELLED: frozenset(),
     S.REVOKED: frozenset(),
+    S.EXPIRED: frozenset({S.PENDING, S.REVOKED}),
 }
 
 

@@ -32,6 +32,7 @@ _RECORD_STATES: dict[RecordState, batch_pb2.RecordState] = {
     RecordState.CANCELLED: batch_pb2.RECORD_STATE_CANCELLED,
     RecordState.CLAIMED: batch_pb2.RECORD_STATE_CLAIMED,
     RecordState.REVOKED: batch_pb2.RECORD_STATE_REVOKED,
+    RecordState.EXPIRED: batch_pb2.RECORD_STATE_EXPIRED,
 }
 _RECORD_STATES_BACK: dict[int, RecordState] = {v: k for k, v in _RECORD_STATES.items()}
 _BATCH_STATES_BACK: dict[int, BatchState] = {v: k for k, v in _BATCH_STATES.items()}
@@ -63,7 +64,7 @@ def record_state_from_proto(value: int) -> RecordState | None:
     return _RECORD_STATES_BACK.get(value)
 
 
-def _timestamp(value: datetime) -> timestamp_pb2.Timestamp:
+def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
     stamp.FromDatetime(value)
     return stamp
@@ -87,8 +88,8 @@ def batch_to_proto(view: BatchView) -> batch_pb2.Batch:
         department=view.department,
         filename=view.filename,
         claim_mode=CLAIM_MODES[view.claim_mode],
-        create_time=_timestamp(view.create_time),
-        update_time=_timestamp(view.update_time),
+        create_time=timestamp(view.create_time),
+        update_time=timestamp(view.update_time),
         total_records=view.total,
         record_counts=batch_pb2.RecordCounts(
             pending=counts.pending,
@@ -99,11 +100,14 @@ def batch_to_proto(view: BatchView) -> batch_pb2.Batch:
             cancelled=counts.cancelled,
             claimed=counts.claimed,
             revoked=counts.revoked,
+            expired=counts.expired,
+            delivered=counts.delivered,
+            bounced=counts.bounced,
         ),
         percent_done=view.percent_done,
     )
     if view.complete_time is not None:
-        message.complete_time.CopyFrom(_timestamp(view.complete_time))
+        message.complete_time.CopyFrom(timestamp(view.complete_time))
     if view.estimated_complete_time is not None:
-        message.estimated_complete_time.CopyFrom(_timestamp(view.estimated_complete_time))
+        message.estimated_complete_time.CopyFrom(timestamp(view.estimated_complete_time))
     return message

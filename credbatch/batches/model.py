@@ -44,6 +44,8 @@ class RecordState(enum.StrEnum):
     CANCELLED = "CANCELLED"
     CLAIMED = "CLAIMED"
     REVOKED = "REVOKED"
+    # The claim link ran out unclaimed; a resend or a contact correction invites it again.
+    EXPIRED = "EXPIRED"
 
 
 # A record in one of these states needs no more work (FAILED only until someone retries it).
@@ -54,11 +56,12 @@ TERMINAL_RECORD_STATES: frozenset[RecordState] = frozenset(
         RecordState.CANCELLED,
         RecordState.CLAIMED,
         RecordState.REVOKED,
+        RecordState.EXPIRED,
     }
 )
 # A record in one of these states has a credential that may be revoked.
 REVOCABLE_RECORD_STATES: frozenset[RecordState] = frozenset(
-    {RecordState.ISSUED, RecordState.INVITED, RecordState.CLAIMED}
+    {RecordState.ISSUED, RecordState.INVITED, RecordState.CLAIMED, RecordState.EXPIRED}
 )
 TERMINAL_BATCH_STATES: frozenset[BatchState] = frozenset(
     {
@@ -72,7 +75,9 @@ TERMINAL_BATCH_STATES: frozenset[BatchState] = frozenset(
 
 @dataclass(frozen=True)
 class RecordCounts:
-    """Number of a batch's records in each state."""
+    """Number of a batch's records in each state, and, across the states, how many had an
+    invitation confirmed delivered or bounced (a record may be both: its email bounced and
+    its SMS arrived)."""
 
     pending: int = 0
     queued: int = 0
@@ -82,6 +87,9 @@ class RecordCounts:
     cancelled: int = 0
     claimed: int = 0
     revoked: int = 0
+    expired: int = 0
+    delivered: int = 0
+    bounced: int = 0
 
     @classmethod
     def from_mapping(cls, counts: Mapping[str, int]) -> RecordCounts:
@@ -96,7 +104,9 @@ class RecordCounts:
     @property
     def terminal(self) -> int:
         """Records needing no more work."""
-        return self.invited + self.failed + self.cancelled + self.claimed + self.revoked
+        return (
+            self.invited + self.failed + self.cancelled + self.claimed + self.revoked + self.expired
+        )
 
 
 @dataclass(frozen=True)

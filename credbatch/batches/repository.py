@@ -12,6 +12,7 @@ is in ``docs/architecture.md`` (section "Lock order"), with the triggers on ``re
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -44,7 +45,16 @@ SELECT b.id, b.schema_id, b.schema_version, b.mediums, b.email_template_id,
        b.cancelled_at,
        c.states, c.ns, c.last_update,
        batch_state_of(b.state, b.cancelled_at IS NOT NULL, b.total_records, c.states, c.ns)
-         AS derived_state
+         AS derived_state,
+       -- Counted from the partial indexes records_delivered_idx and records_bounced_idx,
+       -- which hold only the records concerned.
+       (SELECT count(*) FROM records r
+        WHERE r.tenant_id = b.tenant_id AND r.batch_id = b.id
+          AND (r.email_delivery = 'DELIVERED' OR r.sms_delivery = 'DELIVERED')) AS delivered,
+       (SELECT count(*) FROM records r
+        WHERE r.tenant_id = b.tenant_id AND r.batch_id = b.id
+          AND (r.email_delivery IN ('BOUNCED', 'FAILED')
+               OR r.sms_delivery IN ('BOUNCED', 'FAILED'))) AS bounced
 FROM batches b
 CROSS JOIN LATERAL batch_counts_of(b.tenant_id, b.id) c
 """
@@ -89,7 +99,11 @@ def _opt_uuid(value: Any) -> uuid.UUID | None:
 
 
 def _to_view(row: asyncpg.Record) -> BatchView:
-    counts = RecordCounts.from_mapping(dict(zip(row["states"] or (), row["ns"] or (), strict=True)))
+    counts = replace(
+        RecordCounts.from_mapping(dict(zip(row["states"] or (), row["ns"] or (), strict=True))),
+        delivered=row["delivered"],
+        bounced=row["bounced"],
+    )
     state = BatchState(row["derived_state"])
     last_update: datetime | None = row["last_update"]
     update_time: datetime = row["updated_at"]

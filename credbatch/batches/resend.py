@@ -1,6 +1,8 @@
-"""ResendInvitations: INVITED records back to the outbox, their offers replaced.
+"""ResendInvitations: INVITED and EXPIRED records back to the outbox, their offers replaced.
 
-A resent record goes INVITED -> PENDING with its sent stamps cleared; the relay publishes it
+A resent record goes INVITED (or EXPIRED) -> PENDING with its sent stamps cleared and its
+claim link given a new lifetime (``claim_ttl`` from now, never shortened), so an expired link
+works again; the relay publishes it
 as any PENDING record (the tenant's sending rates and fair share apply) and the issuance worker,
 finding its credential, makes it ISSUED again and sends every medium of the batch, with the
 crash safety of any invitation (each accepted send stamped, a redelivery sends only what is
@@ -30,23 +32,27 @@ from credbatch.db import idempotency
 _REQUEST_KIND = "invitation_resend"
 
 # One statement, so that the counts and the records resent come from one snapshot. The
-# INVITED records are locked in id order, SKIP LOCKED: a worker's issue transaction or a claim
-# holding one is never waited for; such a record is counted busy. The state is tested again
-# under the lock (a record claimed meanwhile is not resent).
+# INVITED and EXPIRED records are locked in id order, SKIP LOCKED: a worker's issue
+# transaction or a claim holding one is never waited for; such a record is counted busy. The
+# state is tested again under the lock (a record claimed meanwhile is not resent).
 _RESEND = """
 WITH chosen AS (
   SELECT id FROM records
-  WHERE tenant_id = app_tenant() AND batch_id = $1 AND state = 'INVITED'
+  WHERE tenant_id = app_tenant() AND batch_id = $1 AND state IN ('INVITED', 'EXPIRED')
     AND ($2::uuid[] IS NULL OR id = ANY ($2::uuid[]))
   ORDER BY id
   FOR UPDATE SKIP LOCKED
 ), done AS (
   UPDATE records r
   SET state = 'PENDING', attempt = 0, error_code = NULL, error_message = NULL,
-      email_sent_at = NULL, sms_sent_at = NULL, updated_at = now()
+      email_sent_at = NULL, sms_sent_at = NULL, expired_at = NULL, updated_at = now()
   FROM chosen c
-  WHERE r.tenant_id = app_tenant() AND r.id = c.id AND r.state = 'INVITED'
+  WHERE r.tenant_id = app_tenant() AND r.id = c.id AND r.state IN ('INVITED', 'EXPIRED')
   RETURNING r.id
+), unsent AS (
+  -- The stamps of the earlier sends go too: the worker sends what has none.
+  DELETE FROM record_sends s USING done d
+  WHERE s.tenant_id = app_tenant() AND s.record_id = d.id
 ), seen AS (
   SELECT state, count(*) AS n FROM records
   WHERE tenant_id = app_tenant() AND batch_id = $1
@@ -70,6 +76,13 @@ SELECT app_tenant(), g.code_hash, g.record_id,
        (SELECT coalesce(max(s.generation) + 1, 0) FROM oid4vci_superseded_offers s
         WHERE s.tenant_id = app_tenant() AND s.record_id = g.record_id)
 FROM gone g
+"""
+
+# The new invitation's link works for claim_ttl from now; one that still had longer keeps it.
+_RENEW_LINKS = """
+UPDATE credentials
+SET claim_expires_at = greatest(claim_expires_at, now() + make_interval(secs => $2))
+WHERE tenant_id = app_tenant() AND record_id = ANY ($1::uuid[])
 """
 
 # An access token obtained with the old offer must not fetch the credential after the resend.
@@ -140,8 +153,10 @@ async def resend_invitations(
     request_id: str = "",
     *,
     batch_cancelled: bool = False,
+    claim_ttl: float,
 ) -> Resent | UnknownRecords | ReusedRequest | BatchCancelled:
-    """Resend the invitations of the INVITED records among ``record_ids`` (None: the batch's).
+    """Resend the invitations of the INVITED and EXPIRED records among ``record_ids`` (None:
+    the batch's), their claim links renewed for ``claim_ttl`` seconds.
 
     The caller has checked that the batch is visible and its own to change, and says whether
     it is cancelled. With a ``request_id`` used before for this batch, the first call's answer
@@ -162,9 +177,9 @@ async def resend_invitations(
     resent_ids: list[uuid.UUID] = list(row["resent"])
     states: dict[str, int] = dict(zip(row["states"], row["counts"], strict=True))
     if resent_ids:
-        await conn.execute(_SUPERSEDE_OFFERS, resent_ids)
-        await conn.execute(_DROP_ACCESS_TOKENS, resent_ids)
-        await conn.execute(_REOPEN_BATCH, batch_id)
+        await replace_offers(conn, resent_ids)
+        await renew_links(conn, resent_ids, claim_ttl)
+        await reopen_batch(conn, batch_id)
     outcome = Resent(
         resent=len(resent_ids),
         claimed=states.get("CLAIMED", 0),
@@ -172,8 +187,8 @@ async def resend_invitations(
         failed=states.get("FAILED", 0),
         cancelled=states.get("CANCELLED", 0),
         in_progress=sum(states.get(s, 0) for s in ("PENDING", "QUEUED", "ISSUED")),
-        # INVITED in the statement's snapshot but not resent: locked by someone else.
-        busy=max(0, states.get("INVITED", 0) - len(resent_ids)),
+        # INVITED or EXPIRED in the statement's snapshot but not resent: locked by someone else.
+        busy=max(0, states.get("INVITED", 0) + states.get("EXPIRED", 0) - len(resent_ids)),
     )
     if request_id:
         await conn.execute(
@@ -189,6 +204,25 @@ async def resend_invitations(
             outcome.busy,
         )
     return outcome
+
+
+async def replace_offers(conn: asyncpg.Connection, record_ids: Sequence[uuid.UUID]) -> None:
+    """Retire the records' current offers (410 from now on) and their access tokens; the
+    worker stores the next generation's offer with the next invitation."""
+    await conn.execute(_SUPERSEDE_OFFERS, list(record_ids))
+    await conn.execute(_DROP_ACCESS_TOKENS, list(record_ids))
+
+
+async def renew_links(
+    conn: asyncpg.Connection, record_ids: Sequence[uuid.UUID], claim_ttl: float
+) -> None:
+    """Give the records' claim links ``claim_ttl`` seconds from now (never less than before)."""
+    await conn.execute(_RENEW_LINKS, list(record_ids), float(claim_ttl))
+
+
+async def reopen_batch(conn: asyncpg.Connection, batch_id: uuid.UUID) -> None:
+    """The batch has work again (IN_PROGRESS) until the new invitations are out."""
+    await conn.execute(_REOPEN_BATCH, batch_id)
 
 
 async def _stored(

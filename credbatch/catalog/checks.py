@@ -10,6 +10,7 @@ that passed reach a worker.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
@@ -31,6 +32,8 @@ MAX_DISPLAY_NAME = 200
 MAX_SMS_SEGMENTS = 10
 SUBJECT_LIMITS = Limits(max_source_chars=2_000, max_output_chars=998, max_seconds=0.1)
 SMS_LIMITS = Limits(max_source_chars=5_000, max_output_chars=2_000, max_seconds=0.1)
+COMPILED_CACHE_SIZE = 128
+"""Compiled template texts kept per process (a text is at most 100,000 characters)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,16 @@ def _refuse(message: str, violations: list[FieldViolation]) -> InvalidArgument:
     return InvalidArgument(message, reason="INVALID_TEMPLATE", violations=violations)
 
 
+@functools.lru_cache(maxsize=COMPILED_CACHE_SIZE)
+def _compiled(source: str, html: bool, limits: Limits | None) -> CompiledTemplate:
+    # Every upload compiles its batch's templates again to check them against the schema, and
+    # compiling costs milliseconds while the texts rarely change. A compiled template is never
+    # changed after it is built (each render keeps its own budget), so one copy serves every
+    # caller; the key is the text itself, so an edited template is simply another entry.
+    # Refused texts raise, and exceptions are not cached.
+    return CompiledTemplate(source, html=html, limits=limits)
+
+
 def _compile_fields(
     sources: Mapping[str, tuple[str, bool, Limits | None]],
 ) -> tuple[dict[str, CompiledTemplate], list[FieldViolation]]:
@@ -73,7 +86,7 @@ def _compile_fields(
             violations.append(FieldViolation(field, "a template text is required", "REQUIRED"))
             continue
         try:
-            compiled[field] = CompiledTemplate(source, html=html, limits=limits)
+            compiled[field] = _compiled(source, html, limits)
         except TemplateProblem as problem:
             violations.append(_violation(field, problem))
     return compiled, violations

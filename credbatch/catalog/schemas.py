@@ -79,7 +79,7 @@ def _name_taken(display_name: str) -> AlreadyExists:
                 "schema.display_name",
                 f"the tenant already has a schema named `{display_name}` (names are unique "
                 "ignoring case); publish a new version of it instead",
-                "ALREADY_EXISTS",
+                "SCHEMA_NAME_TAKEN",
             )
         ],
     )

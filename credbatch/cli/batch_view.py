@@ -25,6 +25,10 @@ COUNT_FIELDS = (
     "cancelled",
     "claimed",
     "revoked",
+    "expired",
+    # Across the states above: invitations confirmed delivered, and bounced or failed.
+    "delivered",
+    "bounced",
 )
 
 

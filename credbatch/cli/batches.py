@@ -8,6 +8,7 @@ Revoking records already revoked changes nothing either, and says how many this 
 from __future__ import annotations
 
 import click
+from google.protobuf import field_mask_pb2
 
 from credbatch.cli.batch_view import state_label, summary
 from credbatch.cli.client import (
@@ -188,9 +189,10 @@ def revoke(
 def resend(
     batch: str, records: tuple[str, ...], request_id: str, token: str | None, batches_addr: str
 ) -> None:
-    """Send the invitations of INVITED records of BATCH (batches/ID or ID) again: a wallet
-    batch's holders get a fresh offer (the old one stops working), a claim-page batch's the
-    same link. CLAIMED records are skipped: revoke and upload again instead."""
+    """Send the invitations of INVITED and EXPIRED records of BATCH (batches/ID or ID) again:
+    a wallet batch's holders get a fresh offer (the old one stops working), a claim-page
+    batch's the same link, working again for the claim TTL. CLAIMED records are skipped:
+    revoke and upload again instead."""
     name = resource_name("batches", batch)
     endpoint = resolve("batches", token, batches_addr)
     with channel(endpoint) as chan, rpc_errors(endpoint):
@@ -215,3 +217,44 @@ def resend(
     for count, why in skipped:
         if count:
             note(f"  skipped {count:,}: {why}")
+
+
+@batches.command("update-contact")
+@click.argument("batch")
+@click.argument("record")
+@click.option("--email", default=None, help="The record's new email address.")
+@click.option("--phone", default=None, help="The record's new phone number (E.164 preferred).")
+@token_option
+@address_option("batches")
+def update_contact(
+    batch: str,
+    record: str,
+    email: str | None,
+    phone: str | None,
+    token: str | None,
+    batches_addr: str,
+) -> None:
+    """Correct the email and/or phone of RECORD (the report's record_id) of BATCH (batches/ID
+    or ID) and send its invitation again: the old claim link and offer stop working (410), the
+    same credential is offered at the new contact. Works for INVITED, EXPIRED, FAILED or
+    bounced records."""
+    if email is None and phone is None:
+        raise click.UsageError("give --email, --phone or both")
+    name = f"{resource_name('batches', batch)}/records/{record}"
+    paths = [field for field, value in (("email", email), ("phone", phone)) if value is not None]
+    endpoint = resolve("batches", token, batches_addr)
+    with channel(endpoint) as chan, rpc_errors(endpoint):
+        stub = batches_service_pb2_grpc.BatchStatusServiceStub(chan)
+        response = stub.UpdateRecordContact(
+            batches_service_pb2.UpdateRecordContactRequest(
+                name=name,
+                email=email or "",
+                phone=phone or "",
+                update_mask=field_mask_pb2.FieldMask(paths=paths),
+            ),
+            metadata=endpoint.metadata,
+            timeout=UNARY_TIMEOUT,
+        )
+    summary(response.batch)
+    changed = ", ".join(response.changed_fields) or "nothing changed"
+    note(f"{name}: {changed}; invitation queued to be sent again")

@@ -46,7 +46,7 @@ from credbatch.cli.status import watch_with_progress
 from credbatch.cli.templates import create_template, preview_bytes, render_preview
 from credbatch.cli.upload import UploadOptions, send
 from credbatch.config import ConfigError, load_settings
-from credbatch.gen.batches.v1 import batch_pb2, batches_service_pb2_grpc
+from credbatch.gen.batches.v1 import batch_pb2, batches_service_pb2, batches_service_pb2_grpc
 from credbatch.gen.common.v1 import medium_pb2
 from credbatch.gen.templates.v1 import (
     credential_schema_pb2,
@@ -159,12 +159,24 @@ CERTIFICATE_TEMPLATE = templates_pb2.CertificateTemplate(
 )
 
 
+# make run's sinks bounce mail to this domain (CREDBATCH_DEV_BOUNCE_PATTERN).
+BOUNCE_DOMAIN = "bounce.example"
+# How long the demo waits, after the batch completed, for the bounces of its rows to arrive.
+BOUNCE_WAIT_SECONDS = 10.0
+
+
+def bounces(row: int) -> bool:
+    """Whether the demo addresses row ``row`` (from 0) to the bouncing domain."""
+    return row % 50 == 7
+
+
 def make_rows(sample_csv: bytes, rows: int, run_id: str) -> bytes:
     """`rows` data rows from the sample's header and example row.
 
     Recipients must be unique within a file, so each row gets its own address (tagged with the
     run id, to find this run's emails in the sink); names vary too, other values are the
-    sample's own (valid by construction).
+    sample's own (valid by construction). One row in fifty is addressed at ``BOUNCE_DOMAIN``,
+    which ``make run``'s SMTP sink bounces, so the demo shows bounces arriving.
     """
     reader = csv.reader(io.StringIO(sample_csv.decode("utf-8-sig")))
     header = next(reader)
@@ -178,7 +190,8 @@ def make_rows(sample_csv: bytes, rows: int, run_id: str) -> bytes:
         for column, value in zip(header, example, strict=True):
             key = column.strip().lower()
             if key == "email":
-                value = f"holder{i:04d}.{run_id}@example.org"
+                domain = BOUNCE_DOMAIN if bounces(i) else "example.org"
+                value = f"holder{i:04d}.{run_id}@{domain}"
             elif key == "phone":
                 value = f"+1202555{i:04d}"
             elif key == "full_name":
@@ -190,6 +203,22 @@ def make_rows(sample_csv: bytes, rows: int, run_id: str) -> bytes:
             row.append(value)
         writer.writerow(row)
     return buffer.getvalue().encode()
+
+
+def await_bounces(
+    stub: batches_service_pb2_grpc.BatchStatusServiceStub,
+    name: str,
+    metadata: tuple[tuple[str, str], ...],
+    expected: int,
+    batch: batch_pb2.Batch,
+) -> batch_pb2.Batch:
+    """The batch once ``expected`` of its records bounced, or as it is after
+    ``BOUNCE_WAIT_SECONDS`` (a system without a bounce receiver reports none)."""
+    deadline = time.monotonic() + BOUNCE_WAIT_SECONDS
+    while batch.record_counts.bounced < expected and time.monotonic() < deadline:
+        time.sleep(0.5)
+        batch = stub.GetBatch(batches_service_pb2.GetBatchRequest(name=name), metadata=metadata)
+    return batch
 
 
 def find_emails(mail_dir: Path, run_id: str, since: float) -> list[Path]:
@@ -356,6 +385,9 @@ def demo(
         stub_b = batches_service_pb2_grpc.BatchStatusServiceStub(chan)
         try:
             final = watch_with_progress(stub_b, batch_name, batches_ep.metadata)
+            final = await_bounces(
+                stub_b, batch_name, batches_ep.metadata, sum(map(bounces, range(rows))), final
+            )
             download(stub_b, batch_name, [], batches_ep.metadata, report_path)
         except grpc.RpcError as error:
             raise describe(error, batches_ep) from None
@@ -391,13 +423,24 @@ def demo(
     counts = final.record_counts
     table(
         f"{final.name}: {batch_pb2.BatchState.Name(final.state).removeprefix('BATCH_STATE_')}",
-        ["records", "invited", "failed", "cancelled", "emails in the sink", "seconds"],
+        [
+            "records",
+            "invited",
+            "failed",
+            "cancelled",
+            "delivered",
+            "bounced",
+            "emails in the sink",
+            "seconds",
+        ],
         [
             [
                 f"{final.total_records:,}",
                 f"{counts.invited:,}",
                 f"{counts.failed:,}",
                 f"{counts.cancelled:,}",
+                f"{counts.delivered:,}",
+                f"{counts.bounced:,}",
                 f"{len(emails):,}",
                 f"{time.time() - started:.1f}",
             ]

@@ -142,11 +142,21 @@ def send(
 
 
 # The UploadService names each problem `row N, column C`, `row N`, `file, column C` or `file`.
+# `rows[12].email`, ``rows[12].`Date of birth` ``, `rows[12]`, `file.email`, `file`; and the prose
+# servers before field paths sent (`row 12, column email`).
+_PATH = re.compile(
+    r"^(?:rows\[(?P<row>\d+)\]|file)(?:\.(?:`(?P<quoted>(?:[^`]|``)+)`|(?P<column>\w+)))?$"
+)
 _FIELD = re.compile(r"^(?:row\s+(?P<row>\d+)|file)(?:\s*,\s*column\s+(?P<column>.+))?$", re.I)
 
 
 def problem_from_violation(field: str, description: str, reason: str) -> Problem:
     """Read row and column out of a BadRequest field; other shapes keep the whole field."""
+    path = _PATH.match(field.strip())
+    if path is not None:
+        row = int(path["row"]) if path["row"] else 0
+        column = path["column"] or (path["quoted"] or "").replace("``", "`")
+        return Problem(row, column, reason, description)
     match = _FIELD.match(field.strip())
     if match is None:
         return Problem(0, field, reason, description)

@@ -28,6 +28,10 @@ EVENT_TYPES = {
     "record.failed": webhook_endpoint_pb2.EVENT_TYPE_RECORD_FAILED,
     "record.claimed": webhook_endpoint_pb2.EVENT_TYPE_RECORD_CLAIMED,
     "record.revoked": webhook_endpoint_pb2.EVENT_TYPE_RECORD_REVOKED,
+    "record.expired": webhook_endpoint_pb2.EVENT_TYPE_RECORD_EXPIRED,
+    "record.contact_updated": webhook_endpoint_pb2.EVENT_TYPE_RECORD_CONTACT_UPDATED,
+    "record.bounced": webhook_endpoint_pb2.EVENT_TYPE_RECORD_BOUNCED,
+    "record.delivered": webhook_endpoint_pb2.EVENT_TYPE_RECORD_DELIVERED,
 }
 EVENT_NAMES = {number: name for name, number in EVENT_TYPES.items()}
 BATCH_EVENTS = [name for name in EVENT_TYPES if name.startswith("batch.")]

@@ -98,6 +98,7 @@ def as_credbatch_error(error: BaseException, *, deadline_passed: bool) -> Credba
         if deadline_passed:
             return DeadlineExceeded(
                 "the deadline passed while a database statement ran",
+                reason="STATEMENT_DEADLINE_EXCEEDED",
                 metadata=_metadata(error),
             )
         return Cancelled(

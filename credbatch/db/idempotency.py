@@ -6,6 +6,11 @@ caller's own transaction, so the key commits or rolls back together with the res
 names. Two concurrent requests with one key meet on the primary key: the second INSERT waits
 until the first transaction ends, then either takes the key (the first rolled back) or, its
 statement seeing the committed row, returns the first request's resource id.
+
+A key may keep the digest of the request it was first used with (``request_digest``): a later
+request with the same key and another digest is refused (REQUEST_ID_REUSED) instead of being
+answered with the first result. A key without a digest (stored before digests, or of a kind
+that keeps none) matches any request, as before.
 """
 
 from __future__ import annotations
@@ -14,9 +19,24 @@ import uuid
 
 import asyncpg
 
-from credbatch.errors import FieldViolation, InvalidArgument
+from credbatch.errors import AlreadyExists, FieldViolation, InvalidArgument
 
 MAX_REQUEST_ID_CHARS = 200
+DIGEST_BYTES = 32
+
+
+def reused_error(field: str) -> AlreadyExists:
+    """ALREADY_EXISTS for a request id first used with another request."""
+    # The first request's resource is not named: the caller may not be allowed to see it.
+    description = (
+        "was already used for a different request; a retry must repeat the first request "
+        "exactly, a new request needs a new request id"
+    )
+    return AlreadyExists(
+        f"{field} {description}",
+        reason="REQUEST_ID_REUSED",
+        violations=[FieldViolation(field, description, "REQUEST_ID_REUSED")],
+    )
 
 
 def request_id_violation(request_id: str, field: str = "request_id") -> FieldViolation | None:
@@ -32,8 +52,10 @@ async def claim(
     request_id: str,
     resource_id: uuid.UUID,
     field: str = "request_id",
+    digest: bytes | None = None,
 ) -> uuid.UUID | None:
-    """Record ``request_id`` -> ``resource_id`` for ``kind`` in this transaction.
+    """Record ``request_id`` -> ``resource_id`` for ``kind`` in this transaction, with the
+    ``digest`` of the request when the kind keeps one.
 
     Returns:
         None when the key is now this transaction's (or request_id is empty: nothing to
@@ -41,6 +63,7 @@ async def claim(
 
     Raises:
         InvalidArgument: naming ``field``, when the request id is too long.
+        AlreadyExists: REQUEST_ID_REUSED, the earlier request had another digest.
     """
     if not request_id:
         return None
@@ -49,25 +72,44 @@ async def claim(
         raise InvalidArgument(f"{field} is too long", violations=[violation])
     inserted = await conn.fetchval(
         """
-        INSERT INTO idempotency_keys (tenant_id, kind, request_id, resource_id)
-        VALUES (app_tenant(), $1, $2, $3)
+        INSERT INTO idempotency_keys (tenant_id, kind, request_id, resource_id, request_digest)
+        VALUES (app_tenant(), $1, $2, $3, $4)
         ON CONFLICT DO NOTHING
         RETURNING resource_id
         """,
         kind,
         request_id,
         resource_id,
+        digest,
     )
     if inserted is not None:
         return None
-    return await find(conn, kind, request_id)
+    return await find(conn, kind, request_id, field, digest)
 
 
-async def find(conn: asyncpg.Connection, kind: str, request_id: str) -> uuid.UUID | None:
-    """The resource an earlier request with this key created, if any."""
-    found: uuid.UUID | None = await conn.fetchval(
-        "SELECT resource_id FROM idempotency_keys WHERE kind = $1 AND request_id = $2",
+async def find(
+    conn: asyncpg.Connection,
+    kind: str,
+    request_id: str,
+    field: str = "request_id",
+    digest: bytes | None = None,
+) -> uuid.UUID | None:
+    """The resource an earlier request with this key created, if any.
+
+    Raises:
+        AlreadyExists: REQUEST_ID_REUSED, ``digest`` is given and the earlier request had
+            another one.
+    """
+    row = await conn.fetchrow(
+        "SELECT resource_id, request_digest FROM idempotency_keys "
+        "WHERE kind = $1 AND request_id = $2",
         kind,
         request_id,
     )
+    if row is None:
+        return None
+    earlier: bytes | None = row["request_digest"]
+    if digest is not None and earlier is not None and earlier != digest:
+        raise reused_error(field)
+    found: uuid.UUID = row["resource_id"]
     return found

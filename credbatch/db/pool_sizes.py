@@ -34,6 +34,7 @@ PoolName = Literal[
     "refresher",
     "dispatcher",
     "dispatcher_claim",
+    "bounces",
 ]
 # The pools, each with the variable holding its maximum.
 POOL_VARIABLES: dict[PoolName, str] = {
@@ -50,6 +51,7 @@ POOL_VARIABLES: dict[PoolName, str] = {
     "refresher": "CREDBATCH_REFRESHER_POOL_MAX",
     "dispatcher": "CREDBATCH_DISPATCHER_POOL_MAX",
     "dispatcher_claim": "CREDBATCH_DISPATCHER_CLAIM_POOL_MAX",
+    "bounces": "CREDBATCH_BOUNCES_POOL_MAX",
 }
 MIN_VARIABLE = "CREDBATCH_DB_POOL_MIN"
 STATEMENT_CACHE_VARIABLE = "CREDBATCH_DB_STATEMENT_CACHE_SIZE"
@@ -91,6 +93,7 @@ class PoolSizes:
     refresher: int = 1
     dispatcher: int = 4
     dispatcher_claim: int = 2
+    bounces: int = 4
     min_size: int = 1
     statement_cache_size: int = DEFAULT_STATEMENT_CACHE_SIZE
 

@@ -6,6 +6,13 @@ answers every request with that status and a Twilio-style error body; ``throttle
 the next requests 429 Too Many Requests with a ``Retry-After`` header, as a provider's rate
 limit does, and notes when each was refused (``throttled``).
 
+Status callbacks, as the provider sends them: a message posted with a ``StatusCallback``
+URL to a number matching one of ``bounce_patterns`` (shell patterns such as ``+1555999*``,
+from ``CREDBATCH_DEV_BOUNCE_PATTERN``, comma-separated, shared with the SMTP sink) gets a
+signed ``failed`` callback with ErrorCode 30003 (unreachable handset); with ``receipts`` every
+other such message gets ``delivered``. Each is posted shortly after the answer and again a
+few times while the receiver answers 404 (the send's stamp not written yet) or is away.
+
 Run: ``python -m credbatch.devsinks.sms --port 8025 --dir .local/sms``.
 """
 
@@ -14,6 +21,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import fnmatch
+import logging
+import os
 import re
 import time
 import uuid
@@ -21,6 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+import httpx
 import orjson
 import uvicorn
 from starlette.applications import Starlette
@@ -28,6 +39,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from credbatch.delivery import twilio
+from credbatch.devsinks.smtp import BOUNCE_PATTERN_VARIABLE, bounce_patterns
+
+log = logging.getLogger(__name__)
 _E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 
 
@@ -45,6 +60,11 @@ class SmsSinkState:
         self.retry_after: str | None = None
         # (To, time.monotonic()) of every request answered 429 by throttle().
         self.throttled: list[tuple[str, float]] = []
+        self.bounce_patterns: tuple[str, ...] = ()
+        self.receipts = False
+        # Callbacks being posted, and (sid, status, HTTP status) of each one answered.
+        self.callbacks: set[asyncio.Task[None]] = set()
+        self.callbacks_answered: list[tuple[str, str, int]] = []
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
 
@@ -52,6 +72,59 @@ class SmsSinkState:
         """Answer the next ``requests`` requests 429, with ``Retry-After: retry_after`` if set."""
         self.throttle_left = requests
         self.retry_after = retry_after
+
+
+def _fails(state: SmsSinkState, to: str) -> bool:
+    return any(fnmatch.fnmatchcase(to, p) for p in state.bounce_patterns)
+
+
+async def _post_callback(state: SmsSinkState, url: str, params: dict[str, str]) -> None:
+    headers = {twilio.SIGNATURE_HEADER: twilio.signature(state.token, url, params)}
+    async with httpx.AsyncClient(timeout=10.0) as client:
+        for pause in (0.1, 0.3, 1.0, 2.0, None):
+            await asyncio.sleep(0.05)
+            try:
+                response = await client.post(url, data=params, headers=headers)
+            except httpx.TransportError as error:
+                status = 0
+                log.debug("status callback not delivered: %s", type(error).__name__)
+            else:
+                status = response.status_code
+                if status != 404 and status < 500:
+                    state.callbacks_answered.append(
+                        (params["MessageSid"], params["MessageStatus"], status)
+                    )
+                    return
+            if pause is None:
+                state.callbacks_answered.append(
+                    (params["MessageSid"], params["MessageStatus"], status)
+                )
+                return
+            await asyncio.sleep(pause)
+
+
+def _callback(state: SmsSinkState, url: str, message: dict[str, str]) -> None:
+    if _fails(state, message["to"]):
+        status, error_code = "failed", "30003"
+    elif state.receipts:
+        status, error_code = "delivered", ""
+    else:
+        return
+    params = {
+        "AccountSid": state.account,
+        "ApiVersion": "2010-04-01",
+        "From": message["from"],
+        "MessageSid": message["sid"],
+        "MessageStatus": status,
+        "SmsSid": message["sid"],
+        "SmsStatus": status,
+        "To": message["to"],
+    }
+    if error_code:
+        params["ErrorCode"] = error_code
+    task = asyncio.create_task(_post_callback(state, url, params))
+    state.callbacks.add(task)
+    task.add_done_callback(state.callbacks.discard)
 
 
 def _error(status: int, code: int, message: str) -> JSONResponse:
@@ -93,6 +166,9 @@ def create_app(state: SmsSinkState) -> Starlette:
             await asyncio.to_thread(path.write_bytes, orjson.dumps(message))
         if state.keep:
             state.messages.append(message)
+        callback = form.get("StatusCallback", [""])[0]
+        if callback.startswith(("http://", "https://")):
+            _callback(state, callback, message)
         return JSONResponse(message, status_code=201)
 
     return Starlette(
@@ -168,8 +244,13 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=Path(".local/sms"))
     parser.add_argument("--account", default="ACdev")
     parser.add_argument("--token", default="dev")
+    parser.add_argument(
+        "--receipts", action="store_true", help="post a delivered callback for every other message"
+    )
     args = parser.parse_args()
     state = SmsSinkState(args.dir, args.account, args.token, keep=False)
+    state.bounce_patterns = bounce_patterns(os.environ.get(BOUNCE_PATTERN_VARIABLE))
+    state.receipts = args.receipts
     print(f"SMS sink listening on {args.host}:{args.port}, storing into {args.dir}", flush=True)
     uvicorn.run(
         create_app(state), host=args.host, port=args.port, log_level="warning", access_log=False

@@ -4,6 +4,14 @@ Failure hooks for tests: ``refuse`` maps recipients to a permanent 550 reply,
 ``temporary_failure`` answers 451 to every recipient, and ``stop()`` / ``start()`` take the
 server down and bring it back on the same port.
 
+Bounces after acceptance, as a real relay's next hop produces them: a message to a recipient
+matching one of ``bounce_patterns`` (shell patterns such as ``*@bounce.example``, from
+``CREDBATCH_DEV_BOUNCE_PATTERN``, comma-separated) is accepted, then an RFC 3464 report of a
+hard bounce (5.1.1) is sent to its envelope sender through ``report_to`` (host, port: the
+bounce receiver). With ``receipts`` every other message gets a delivery report (2.0.0), as
+a relay asked for NOTIFY=SUCCESS would send. Reports go only to envelope senders of the
+bounce domain the sink is given (``bounce_domain``), never anywhere else.
+
 Run: ``python -m credbatch.devsinks.smtp --port 1025 --dir .local/mail``.
 """
 
@@ -12,12 +20,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import fnmatch
+import logging
+import os
 import signal
 import uuid
 from pathlib import Path
 from typing import Any
 
+import aiosmtplib
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from credbatch.devsinks.dsn import build_dsn, send_dsn
+
+log = logging.getLogger(__name__)
+BOUNCE_PATTERN_VARIABLE = "CREDBATCH_DEV_BOUNCE_PATTERN"
+
+
+def bounce_patterns(value: str | None) -> tuple[str, ...]:
+    """The lower-cased patterns of a comma-separated list (empty: none)."""
+    return tuple(p.strip().lower() for p in (value or "").split(",") if p.strip())
 
 
 class SinkHandler:
@@ -29,6 +51,13 @@ class SinkHandler:
         self.messages: list[tuple[list[str], bytes]] = []
         self.refuse: dict[str, str] = {}
         self.temporary_failure = False
+        self.bounce_patterns: tuple[str, ...] = ()
+        self.bounce_domain: str | None = None
+        self.report_to: tuple[str, int] | None = None
+        self.receipts = False
+        # Reports being sent, and how many were handed to the receiver.
+        self.reports: set[asyncio.Task[None]] = set()
+        self.reports_sent = 0
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
 
@@ -56,7 +85,55 @@ class SinkHandler:
             path.write_bytes(content)
         if self.keep:
             self.messages.append((list(envelope.rcpt_tos), content))
+        self._report(envelope, content)
         return "250 Message accepted for delivery"
+
+    def bounces(self, address: str) -> bool:
+        """Whether a message to ``address`` bounces after acceptance."""
+        return any(fnmatch.fnmatchcase(address.lower(), p) for p in self.bounce_patterns)
+
+    def _report(self, envelope: Envelope, content: bytes) -> None:
+        sender = envelope.mail_from or ""
+        if self.report_to is None or self.bounce_domain is None:
+            return
+        if sender.rpartition("@")[2].lower() != self.bounce_domain:
+            return
+        for recipient in envelope.rcpt_tos:
+            if self.bounces(recipient):
+                action, status = "failed", "5.1.1"
+                diagnostic = f"smtp; 550 5.1.1 <{recipient}>: Recipient address rejected"
+            elif self.receipts:
+                action, status, diagnostic = "delivered", "2.0.0", "smtp; 250 2.0.0 Ok"
+            else:
+                continue
+            data = build_dsn(
+                reporting_mta="credbatch-sink",
+                sender=sender,
+                recipient=recipient,
+                action=action,
+                status=status,
+                diagnostic=diagnostic,
+                original=content,
+            )
+            task = asyncio.create_task(self._send_report(sender, data))
+            self.reports.add(task)
+            task.add_done_callback(self.reports.discard)
+
+    async def _send_report(self, to: str, data: bytes) -> None:
+        assert self.report_to is not None
+        host, port = self.report_to
+        # A relay keeps a report it could not hand over and tries again; a few times here.
+        for pause in (0.2, 1.0, 2.0, None):
+            try:
+                await send_dsn(host, port, to, data)
+            except (aiosmtplib.SMTPException, OSError) as error:
+                if pause is None:
+                    log.warning("report not delivered to the bounce receiver: %s", error)
+                    return
+                await asyncio.sleep(pause)
+            else:
+                self.reports_sent += 1
+                return
 
 
 class SmtpSink:
@@ -107,8 +184,19 @@ class SmtpSink:
         await self.stop()
 
 
-async def _main(host: str, port: int, directory: Path) -> None:
+async def _main(
+    host: str,
+    port: int,
+    directory: Path,
+    report_to: tuple[str, int] | None,
+    bounce_domain: str | None,
+    receipts: bool,
+) -> None:
     sink = SmtpSink(directory, host, port, keep=False)
+    sink.handler.bounce_patterns = bounce_patterns(os.environ.get(BOUNCE_PATTERN_VARIABLE))
+    sink.handler.report_to = report_to
+    sink.handler.bounce_domain = bounce_domain
+    sink.handler.receipts = receipts
     await sink.start()
     print(f"SMTP sink listening on {host}:{sink.port}, storing into {directory}", flush=True)
     stop = asyncio.Event()
@@ -124,8 +212,22 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=1025)
     parser.add_argument("--dir", type=Path, default=Path(".local/mail"))
+    parser.add_argument(
+        "--report-to",
+        help="host:port of the bounce receiver, where bounces and receipts go "
+        f"(bounces: recipients matching {BOUNCE_PATTERN_VARIABLE})",
+    )
+    parser.add_argument("--bounce-domain", help="the bounce domain of envelope senders")
+    parser.add_argument(
+        "--receipts", action="store_true", help="send a delivery report for every other message"
+    )
     args = parser.parse_args()
-    asyncio.run(_main(args.host, args.port, args.dir))
+    report_to = None
+    if args.report_to:
+        report_host, _, report_port = args.report_to.rpartition(":")
+        report_to = (report_host, int(report_port))
+    bounce_domain = args.bounce_domain.lower() if args.bounce_domain else None
+    asyncio.run(_main(args.host, args.port, args.dir, report_to, bounce_domain, args.receipts))
 
 
 if __name__ == "__main__":

@@ -66,11 +66,8 @@ def header_key(cell: str) -> str:
     return cell.strip().casefold()
 
 
-def expected_columns(schema: SchemaVersion, mediums: Collection[Medium]) -> list[Column]:
-    """`email` iff EMAIL is a medium, `phone` iff SMS is, then the attributes in order.
-
-    `Cred_URL` is never a column: the system fills it.
-    """
+def recipient_columns(mediums: Collection[Medium]) -> list[Column]:
+    """`email` iff EMAIL is a medium, `phone` iff SMS is: the columns a medium adds."""
     columns: list[Column] = []
     if Medium.EMAIL in mediums:
         columns.append(
@@ -91,6 +88,15 @@ def expected_columns(schema: SchemaVersion, mediums: Collection[Medium]) -> list
                 EXAMPLE_PHONE,
             )
         )
+    return columns
+
+
+def expected_columns(schema: SchemaVersion, mediums: Collection[Medium]) -> list[Column]:
+    """`email` iff EMAIL is a medium, `phone` iff SMS is, then the attributes in order.
+
+    `Cred_URL` is never a column: the system fills it.
+    """
+    columns = recipient_columns(mediums)
     for attribute in schema.attributes:
         hint = format_hint(attribute)
         description = f"{attribute.description} ({hint})" if attribute.description else hint

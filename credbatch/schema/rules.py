@@ -31,8 +31,8 @@ ATTRIBUTE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*", re.ASCII)
 # The recipient columns and the certificate link are filled from elsewhere, never from an
 # attribute: an attribute of that name would make the CSV header ambiguous.
 RESERVED_COLUMNS: dict[str, str] = {
-    "email": "`email` is reserved: it is the recipient column added for the EMAIL medium",
-    "phone": "`phone` is reserved: it is the recipient column added for the SMS medium",
+    "email": "`email` is reserved: it is the recipient column added for MEDIUM_EMAIL",
+    "phone": "`phone` is reserved: it is the recipient column added for MEDIUM_SMS",
     "cred_url": "`Cred_URL` is reserved: the system fills it with the certificate link",
 }
 # System placeholders of templates: an attribute of that name would be shadowed in templates.
@@ -182,7 +182,7 @@ def _check_attribute(attribute: Attribute, path: str) -> list[FieldViolation]:
 def _check_labels(attribute: Attribute, path: str) -> list[FieldViolation]:
     field = f"{path}.labels"
     if len(attribute.labels) > MAX_LABEL_LOCALES:
-        return [FieldViolation(field, f"at most {MAX_LABEL_LOCALES} locales", "TOO_MANY")]
+        return [FieldViolation(field, f"at most {MAX_LABEL_LOCALES} locales", "TOO_MANY_ENTRIES")]
     violations: list[FieldViolation] = []
     seen: set[str] = set()
     for tag, label in attribute.labels:
@@ -195,7 +195,7 @@ def _check_labels(attribute: Attribute, path: str) -> list[FieldViolation]:
                 )
             )
         elif canonical in seen:
-            violations.append(FieldViolation(where, "locale given twice", "DUPLICATE"))
+            violations.append(FieldViolation(where, "locale given twice", "DUPLICATE_LOCALE"))
         seen.add(canonical or tag)
         if not label.strip() or len(label) > MAX_LABEL or not label.isprintable():
             violations.append(

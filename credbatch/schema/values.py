@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import phonenumbers
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
-from credbatch.schema.columns import Column, expected_columns
+from credbatch.schema.columns import Column, expected_columns, recipient_columns
 from credbatch.schema.examples import example_value
 from credbatch.schema.model import Attribute, AttributeType, Medium, SchemaVersion
 
@@ -300,7 +300,18 @@ def compile_row_validator(
     default_region is the ISO 3166 region used for phone numbers written without
     +country code.
     """
-    columns = expected_columns(schema, mediums)
+    return _compile(expected_columns(schema, mediums), default_region)
+
+
+def compile_recipient_validator(
+    mediums: Collection[Medium], default_region: str = "US"
+) -> RowValidator:
+    """The upload's rules for the recipient columns alone (`email`, then `phone`, as the
+    mediums add them): a contact changed after the upload is held to exactly these."""
+    return _compile(recipient_columns(mediums), default_region)
+
+
+def _compile(columns: Sequence[Column], default_region: str) -> RowValidator:
     phone = _phone_parser(default_region)
     parsers: list[Parser] = []
     for column in columns:

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
-from grpc_reflection.v1alpha import reflection
 
 from credbatch.auth.tokens import TokenVerifier
 from credbatch.config import Settings
 from credbatch.server.edge import EdgeInterceptor
 from credbatch.server.health import INTERVAL_SECONDS, DependencyCheck, DependencyHealth
+from credbatch.server.reflection import enable_server_reflection
 from credbatch.server.rpc_metrics import RpcMetricsInterceptor
 from credbatch.telemetry import TracingInterceptor
 
@@ -90,11 +90,10 @@ class GrpcApp:
         # Reflection hands anyone the whole API surface without a token: on in development,
         # off in production unless CREDBATCH_REFLECTION=on (credbatch.config).
         if settings.reflection:
-            reflection.enable_server_reflection(
+            enable_server_reflection(
                 [
                     *(spec.full_name for spec in services),
                     health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                    reflection.SERVICE_NAME,
                 ],
                 self.server,
             )

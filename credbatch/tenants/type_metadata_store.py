@@ -49,5 +49,6 @@ async def freeze(
         raise Aborted(
             "the schema version's type metadata was being written concurrently; retry",
             reason="TYPE_METADATA_CONFLICT",
+            retry_delay=0.1,
         )
     return existing

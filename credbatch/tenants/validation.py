@@ -95,7 +95,7 @@ def _locale(field: str, value: str) -> list[FieldViolation]:
 def _names(names: Mapping[str, str]) -> list[FieldViolation]:
     field = "localized_display_names"
     if len(names) > MAX_LOCALES:
-        return [_violation(field, f"at most {MAX_LOCALES} locales", "TOO_MANY")]
+        return [_violation(field, f"at most {MAX_LOCALES} locales", "TOO_MANY_ENTRIES")]
     found: list[FieldViolation] = []
     seen: set[str] = set()
     for tag, name in names.items():
@@ -104,7 +104,7 @@ def _names(names: Mapping[str, str]) -> list[FieldViolation]:
             found += _locale(f"{field}[{tag[:40]!r}]", tag)
             continue
         if canonical in seen:
-            found.append(_violation(f"{field}[{tag!r}]", "locale given twice", "DUPLICATE"))
+            found.append(_violation(f"{field}[{tag!r}]", "locale given twice", "DUPLICATE_LOCALE"))
         seen.add(canonical)
         if not name.strip():
             found.append(_violation(f"{field}[{tag!r}]", "must not be empty", "BLANK"))
@@ -193,7 +193,7 @@ def reminder_violations(days: Iterable[int], field: str) -> list[FieldViolation]
     """Reminder days: at most five, strictly ascending, each 1 to 90 (``field`` names them)."""
     values = list(days)
     if len(values) > MAX_REMINDERS:
-        return [FieldViolation(field, f"at most {MAX_REMINDERS} reminders", "TOO_MANY")]
+        return [FieldViolation(field, f"at most {MAX_REMINDERS} reminders", "TOO_MANY_ENTRIES")]
     if any(not 1 <= d <= MAX_REMINDER_DAY for d in values):
         return [FieldViolation(field, f"each day between 1 and {MAX_REMINDER_DAY}", "OUT_OF_RANGE")]
     if any(b <= a for a, b in itertools.pairwise(values)):

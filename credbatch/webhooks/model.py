@@ -24,6 +24,10 @@ class EventType(enum.StrEnum):
     RECORD_FAILED = "record.failed"
     RECORD_CLAIMED = "record.claimed"
     RECORD_REVOKED = "record.revoked"
+    RECORD_EXPIRED = "record.expired"
+    RECORD_CONTACT_UPDATED = "record.contact_updated"
+    RECORD_BOUNCED = "record.bounced"
+    RECORD_DELIVERED = "record.delivered"
 
 
 class DeliveryState(enum.StrEnum):

@@ -75,7 +75,7 @@ def _state(value: str) -> BatchState:
     try:
         return BatchState(name)
     except ValueError:
-        allowed = ", ".join(s.value for s in BatchState)
+        allowed = ", ".join(f"BATCH_STATE_{s.value}" for s in BatchState)
         raise _invalid(f"unknown state {value!r}; use one of {allowed}") from None
 
 

@@ -22,7 +22,14 @@ def service_specs(settings: Settings, pool: asyncpg.Pool) -> list[ServiceSpec]:
         total=settings.watch_max,
         max_seconds=settings.watch_max_seconds,
     )
-    servicer = BatchStatusServicer(BatchStatus(pool, settings.public_url, limits))
+    status = BatchStatus(
+        pool,
+        settings.public_url,
+        limits,
+        claim_ttl=settings.claim_ttl,
+        default_region=settings.default_region,
+    )
+    servicer = BatchStatusServicer(status)
     return [
         ServiceSpec(
             SERVICE_NAME,

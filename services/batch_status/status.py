@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from credbatch import audit
 from credbatch.auth.roles import ADMINS
-from credbatch.batches import commands, repository, resend, revocation
+from credbatch.batches import commands, contact, repository, resend, revocation
 from credbatch.batches.model import (
     TERMINAL_BATCH_STATES,
     BatchFilter,
@@ -24,9 +25,18 @@ from credbatch.batches.model import (
     PagePosition,
     RecordState,
 )
+from credbatch.config import Settings
 from credbatch.db.retry import in_transaction_with_retry
 from credbatch.errors import FailedPrecondition, NotFound, PermissionDenied
+from credbatch.schema.model import Medium
 from credbatch.tenancy import TenantScope, service_scope, tenant_transaction
+from services.batch_status.contact import (
+    ContactRequest,
+    not_correctable,
+    record_not_found,
+    validated_change,
+)
+from services.batch_status.records import RecordPage, fetch_records
 from services.batch_status.report import report_chunks
 from services.batch_status.resend import ResendRequest, records_not_found, request_reused
 from services.batch_status.revoke import RevokeRequest, refused
@@ -42,7 +52,11 @@ ROUND_PAUSE = 0.02
 
 def not_found(batch_id: uuid.UUID) -> NotFound:
     # One message for "does not exist" and "not yours": nothing tells them apart.
-    return NotFound(f"batch batches/{batch_id} not found", metadata={"resource": "batch"})
+    return NotFound(
+        f"batch batches/{batch_id} not found",
+        reason="BATCH_NOT_FOUND",
+        metadata={"resource": "batch"},
+    )
 
 
 @dataclass(frozen=True)
@@ -57,11 +71,21 @@ class BatchStatus:
     """Reads and commands on batches for the caller in ``scope``."""
 
     def __init__(
-        self, pool: asyncpg.Pool, public_url: str, watch_limits: WatchLimits | None = None
+        self,
+        pool: asyncpg.Pool,
+        public_url: str,
+        watch_limits: WatchLimits | None = None,
+        *,
+        claim_ttl: float = Settings.claim_ttl,
+        default_region: str = Settings.default_region,
     ) -> None:
         self._pool = pool
         self._public_url = public_url
         self._watches = WatchHub(watch_limits or WatchLimits())
+        # A resent or corrected record's claim link works this long from the resend.
+        self._claim_ttl = claim_ttl
+        # How a corrected phone without +country code is read, as the upload reads it.
+        self._default_region = default_region
 
     async def get(self, scope: TenantScope, batch_id: uuid.UUID) -> BatchView:
         async with tenant_transaction(self._pool, scope, readonly=True) as conn:
@@ -91,6 +115,20 @@ class BatchStatus:
         await self.get(scope, batch_id)  # NOT_FOUND before the first byte
         async for chunk in report_chunks(self._pool, scope, batch_id, states, self._public_url):
             yield chunk
+
+    async def records(
+        self,
+        scope: TenantScope,
+        batch_id: uuid.UUID,
+        states: frozenset[RecordState],
+        after: int,
+        size: int,
+    ) -> RecordPage:
+        """A page of the batch's records in row order (see records.fetch_records)."""
+        async with tenant_transaction(self._pool, scope, readonly=True) as conn:
+            if await repository.get_batch(conn, batch_id) is None:
+                raise not_found(batch_id)
+            return await fetch_records(conn, batch_id, states, after, size, self._public_url)
 
     def watch(self, scope: TenantScope, batch_id: uuid.UUID) -> AsyncGenerator[BatchView, None]:
         """The batch now and after each change (see watch.WatchHub).
@@ -167,7 +205,7 @@ class BatchStatus:
             return await again(conn)
 
         async def again(conn: asyncpg.Connection) -> bool:
-            await commands.retry_failed(conn, batch_id, CHUNK)
+            await commands.retry_failed(conn, batch_id, CHUNK, claim_ttl=self._claim_ttl)
             return await commands.failed_records_left(conn, batch_id)
 
         # As for cancel: the relay publishes only what a round committed.
@@ -228,6 +266,7 @@ class BatchStatus:
                 request.ids,
                 request.request_id,
                 batch_cancelled=view.state is BatchState.CANCELLED,
+                claim_ttl=self._claim_ttl,
             )
             # Raising rolls the transaction back: the request id is not taken either.
             if isinstance(done, resend.UnknownRecords):
@@ -243,4 +282,48 @@ class BatchStatus:
 
         # Records, offers, request id and batch commit together; on a conflict all runs again.
         done = await in_transaction_with_retry(self._pool, scope, unit)
+        return await self.get(scope, request.batch_id), done
+
+    async def update_contact(
+        self, scope: TenantScope, request: ContactRequest
+    ) -> tuple[BatchView, contact.Reinvited]:
+        """Correct one record's contact and invite it again (see credbatch.batches.contact).
+
+        INVALID_ARGUMENT for a value the upload would refuse; NOT_FOUND for a record the
+        caller cannot see; FAILED_PRECONDITION for a cancelled batch or a record in a state
+        that is not invited again.
+        """
+
+        async def unit(conn: asyncpg.Connection) -> contact.Reinvited:
+            view = await self._for_change(conn, scope, request.batch_id)
+            change = validated_change(
+                request, {Medium(m) for m in view.mediums}, self._default_region
+            )
+            if view.state is BatchState.CANCELLED:
+                raise FailedPrecondition(
+                    f"batches/{request.batch_id} is cancelled; its records are not invited again",
+                    reason="BATCH_CANCELLED",
+                )
+            done = await contact.update_contact(
+                conn, scope.tenant_id, change, claim_ttl=self._claim_ttl
+            )
+            if isinstance(done, contact.UnknownRecord):
+                raise record_not_found(request.batch_id, request.record_id)
+            if isinstance(done, contact.NotCorrectable):
+                raise not_correctable(request.record_id, done)
+            # Which fields, never their values: the entry commits with the change.
+            await audit.record(
+                conn,
+                scope,
+                audit.Action.RECORD_CONTACT_UPDATE,
+                resource,
+                details={"fields": list(done.changed), "from_state": done.previous.value},
+            )
+            return done
+
+        resource = f"batches/{request.batch_id}/records/{request.record_id}"
+        async with audit.failures_recorded(
+            self._pool, scope, audit.Action.RECORD_CONTACT_UPDATE, resource
+        ):
+            done = await in_transaction_with_retry(self._pool, scope, unit)
         return await self.get(scope, request.batch_id), done

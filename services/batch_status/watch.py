@@ -12,12 +12,14 @@ nothing. A watcher only takes the latest state whenever it is ready for it: a sl
 skips intermediate states instead of holding up the poll or the other watchers.
 
 Limits: concurrent watches per caller and per process (RESOURCE_EXHAUSTED past them), and a
-maximum lifetime after which a watch ends cleanly (OK) with the last state it sent.
+maximum lifetime after which a watch ends cleanly (OK) with the last state it sent. A client
+learns which of the two clean ends it met from ``end_reason``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import math
 from collections import Counter
 from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
@@ -29,6 +31,9 @@ from credbatch.errors import ResourceExhausted
 
 Read = Callable[[], Awaitable[BatchView]]
 
+WATCH_RETRY_SECONDS = 5.0
+"""The RetryInfo of a refused watch: other watches end (or re-watch) within seconds."""
+
 
 @dataclass(frozen=True)
 class WatchLimits:
@@ -38,6 +43,23 @@ class WatchLimits:
     total: int = 1000
     max_seconds: float = 3600.0
     interval: float = 1.0
+
+
+class WatchEnd(enum.StrEnum):
+    """Why a watch ended without an error, spelled as the protos' WatchEndReason."""
+
+    BATCH_ENDED = "WATCH_END_REASON_BATCH_ENDED"
+    STREAM_LIFETIME = "WATCH_END_REASON_STREAM_LIFETIME"
+
+
+def end_reason(last: BatchView) -> WatchEnd:
+    """Why a watch that ended cleanly after sending ``last`` ended.
+
+    A watch ends cleanly only after sending a terminal state or at its maximum lifetime, and a
+    terminal state is always sent (it differs from any running state in ``progress_key``), so
+    the last state sent tells the two apart.
+    """
+    return WatchEnd.BATCH_ENDED if last.terminal else WatchEnd.STREAM_LIFETIME
 
 
 class _SharedPoll:
@@ -94,12 +116,14 @@ class WatchHub:
                 "too many watches on this server; try again later",
                 reason="WATCH_LIMIT",
                 metadata={"limit": str(self._limits.total)},
+                retry_delay=WATCH_RETRY_SECONDS,
             )
         if self._per_caller[caller] >= self._limits.per_caller:
             raise ResourceExhausted(
                 f"at most {self._limits.per_caller} concurrent watches per caller",
                 reason="WATCH_LIMIT_PER_CALLER",
                 metadata={"limit": str(self._limits.per_caller)},
+                retry_delay=WATCH_RETRY_SECONDS,
             )
         self._per_caller[caller] += 1
         self._total += 1

@@ -26,6 +26,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from credbatch.batches.claim_mode import ClaimMode
+from credbatch.delivery import twilio
 from credbatch.env_values import Network
 from credbatch.server.health import postgres_check
 from credbatch.server.http_readiness import CachedReadiness, probe_routes
@@ -43,6 +44,7 @@ from services.public.oid4vci_routes import oid4vci_routes
 from services.public.ratelimit import CODE_BURST, CODE_RATE, RateLimit, TokenBuckets
 from services.public.repository import PublicRepository
 from services.public.signer_client import SignerClient
+from services.public.sms_status import sms_status_routes
 
 SD_JWT_MEDIA_TYPE = "application/dc+sd-jwt"
 TYPE_METADATA_MEDIA_TYPE = "application/json"
@@ -59,6 +61,14 @@ _OWN_VCT = re.compile(
 
 def _not_found() -> Response:
     return not_found("Nothing is published at this address: check the link")
+
+
+def _replaced() -> Response:
+    return error_response(
+        "replaced",
+        "This claim link no longer works: the issuer sent a new invitation to the holder",
+        410,
+    )
 
 
 def _gone() -> Response:
@@ -84,6 +94,7 @@ def create_app(
     signer: SignerClient | None = None,
     nonce_key: bytes | None = None,
     trusted_proxies: tuple[Network, ...] = (),
+    sms_token: str | None = None,
 ) -> Starlette:
     """The application, on a ``pool`` of the public endpoints' role; ``status_ttl`` caps how
     long HTTP caches keep a status list token, ``rate`` and ``burst`` are each client's
@@ -92,7 +103,8 @@ def create_app(
     (without one, a key drawn for this application: its nonces pass only here, which is
     enough for one process but not for replicas, so the process passes its setting);
     ``trusted_proxies`` are the networks whose ``X-Forwarded-For`` names the client (none:
-    the peer is the client)."""
+    the peer is the client); ``sms_token`` is the SMS account's token, which signs the
+    provider's status callbacks (without one they are all refused)."""
     repository = PublicRepository(pool)
     if signer is None:
         signer = SignerClient(httpx.AsyncClient(), None)
@@ -144,7 +156,7 @@ def create_app(
         token = request.path_params["token"]
         found = await repository.credential(token)
         if found is None:
-            return _not_found()
+            return _replaced() if await repository.claim_replaced(token) else _not_found()
         if found.claim_expires_at <= datetime.now(UTC):
             return _gone()
         try:
@@ -215,9 +227,10 @@ def create_app(
         )
 
     async def claim_credential(request: Request) -> Response:
-        found = await repository.credential(request.path_params["token"])
+        token = request.path_params["token"]
+        found = await repository.credential(token)
         if found is None:
-            return _not_found()
+            return _replaced() if await repository.claim_replaced(token) else _not_found()
         if found.claim_expires_at <= datetime.now(UTC):
             return _gone()
         if found.revoked:
@@ -249,6 +262,7 @@ def create_app(
                 Nonces(nonce_key or secrets.token_bytes(32)),
                 TokenBuckets(CODE_RATE, CODE_BURST),
             ),
+            *sms_status_routes(pool, public_url, sms_token),
             Route(openapi.PATH, openapi.document),
             # Kubernetes' probes: readiness follows the database through this pool.
             *probe_routes(CachedReadiness([postgres_check(pool)])),
@@ -259,6 +273,10 @@ def create_app(
         middleware=[
             Middleware(ClientAddress, trusted=trusted_proxies),
             Middleware(SecurityHeaders),
-            Middleware(RateLimit, buckets=TokenBuckets(rate, burst)),
+            Middleware(
+                RateLimit,
+                buckets=TokenBuckets(rate, burst),
+                exempt=frozenset({twilio.STATUS_PATH}),
+            ),
         ],
     )

@@ -59,6 +59,7 @@ async def serve(settings: Settings) -> None:
                 signer=SignerClient(signer_http, settings.signer_token),
                 nonce_key=nonce_key,
                 trusted_proxies=settings.trusted_proxies,
+                sms_token=settings.sms_token,
             )
         )
         # uvicorn installs its own SIGTERM/SIGINT handlers and drains connections on them.

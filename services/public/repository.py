@@ -12,6 +12,7 @@ Nothing here can sign or decrypt: status list tokens are read as the workers sto
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +29,7 @@ _JWKS = "SELECT public_issuer_jwks($1) AS jwk"
 _STATUS_LIST = "SELECT token, expires_at FROM public_status_list_token($1, $2)"
 _CERTIFICATE = "SELECT revoked, pdf FROM public_certificate($1, $2)"
 _CLAIM = "SELECT * FROM public_claim($1, $2)"
+_CLAIM_GONE = "SELECT public_claim_gone($1, $2)"
 _PROFILE = "SELECT * FROM public_tenant_profile($1)"
 _LOGO = "SELECT logo, logo_media_type FROM public_tenant_logo($1, $2)"
 _TYPE_METADATA = "SELECT document FROM public_type_metadata($1, $2, $3)"
@@ -96,6 +98,15 @@ class PublicRepository:
             return None
         pdf = row["pdf"]
         return StoredCertificate(row["revoked"], bytes(pdf) if pdf is not None else None)
+
+    async def claim_replaced(self, claim_token: str) -> bool:
+        """Whether the claim token was replaced by a contact correction (then 410, not 404)."""
+        tenant_id = opaque.tenant_of(claim_token)
+        if tenant_id is None:
+            return False
+        digest = hashlib.sha256(claim_token.encode()).digest()
+        replaced: bool = await self._pool.fetchval(_CLAIM_GONE, tenant_id, digest)
+        return replaced
 
     async def credential(self, claim_token: str) -> ClaimedCredential | None:
         tenant_id = opaque.tenant_of(claim_token)

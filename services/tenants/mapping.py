@@ -33,7 +33,7 @@ def profile_update(request: tenants_service_pb2.UpdateTenantProfileRequest) -> P
         )
         raise InvalidArgument(
             f"invalid update_mask: {description}",
-            violations=[FieldViolation("update_mask", description, "INVALID")],
+            violations=[FieldViolation("update_mask", description, "INVALID_UPDATE_MASK")],
         )
     values = TenantProfile(
         display_name=message.display_name,

@@ -57,9 +57,5 @@ class TenantProfiles:
             merged = replace(current, **changes)
             found += validation.violations(merged)
             if found:
-                raise InvalidArgument(
-                    "the tenant profile is not valid",
-                    reason="INVALID_TENANT_PROFILE",
-                    violations=found,
-                )
+                raise InvalidArgument("the tenant profile is not valid", violations=found)
             return await profiles.save(conn, validation.normalised(merged))

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from credbatch.errors import ResourceExhausted
 
 TOO_MANY_UPLOADS = "TOO_MANY_UPLOADS"
+RETRY_SECONDS = 5.0
+"""The RetryInfo of a refused upload: a running upload of a typical file ends within seconds."""
 
 
 class TenantUploadSlots:
@@ -47,6 +49,7 @@ class TenantUploadSlots:
                 f"this tenant already runs {self._cap} uploads at once; retry when one ends",
                 reason=TOO_MANY_UPLOADS,
                 metadata={"max_concurrent": str(self._cap)},
+                retry_delay=RETRY_SECONDS,
             )
         self._running[tenant_id] = running + 1
         try:

@@ -73,11 +73,15 @@ async def chunks_of(
         yield message.chunk
 
 
+INT32_MAX = 2**31 - 1
+
+
 def report_to_proto(report: Report) -> validation_report_pb2.ValidationReport:
     return validation_report_pb2.ValidationReport(
         valid=report.valid,
         rows_total=report.rows_total,
-        error_count=report.error_count,
+        # int32 on the wire; only a file of some 10^9 problems could reach it.
+        error_count=min(report.error_count, INT32_MAX),
         errors=[
             validation_report_pb2.ValidationError(
                 row=issue.row, column=issue.column, code=issue.code, message=issue.message

@@ -31,6 +31,8 @@ class OpenRecordsQuotaExceeded(ResourceExhausted):
             f"the upload would make {open_records} records open (waiting or in flight) in "
             f"this tenant; the limit is {limit}: retry once earlier batches have progressed",
             metadata={"open_records": str(open_records), "max_open_records": str(limit)},
+            # Workers drain open records at hundreds a second: a minute frees a lot of room.
+            retry_delay=60.0,
         )
         self.open_records = open_records
         self.limit = limit

@@ -29,6 +29,8 @@ SELECT app_tenant(), gen_random_uuid(), $1, u.n, u.email, u.phone, u.attributes:
 FROM unnest($2::int[], $3::text[], $4::text[], $5::text[]) AS u(n, email, phone, attributes)
 """
 
+REQUEST_ID_FIELD = "header.request_id"
+
 
 @dataclass(frozen=True)
 class NewBatch(UploadedBatch):
@@ -38,21 +40,31 @@ class NewBatch(UploadedBatch):
     traceparent: str | None
 
 
-async def find_request(conn: asyncpg.Connection, request_id: str) -> uuid.UUID | None:
-    """The batch an earlier upload with this request id created, if any."""
-    return await idempotency.find(conn, IDEMPOTENCY_KIND, request_id)
+async def find_request(
+    conn: asyncpg.Connection, request_id: str, digest: bytes | None = None
+) -> uuid.UUID | None:
+    """The batch an earlier upload with this request id created, if any.
+
+    Raises:
+        AlreadyExists: REQUEST_ID_REUSED, ``digest`` is given and the earlier upload's differs.
+    """
+    return await idempotency.find(conn, IDEMPOTENCY_KIND, request_id, REQUEST_ID_FIELD, digest)
 
 
 async def claim_request(
-    conn: asyncpg.Connection, request_id: str, batch_id: uuid.UUID
+    conn: asyncpg.Connection, request_id: str, batch_id: uuid.UUID, digest: bytes
 ) -> uuid.UUID | None:
-    """Reserve ``request_id`` for ``batch_id`` in this transaction (credbatch.db.idempotency).
+    """Reserve ``request_id`` for ``batch_id`` in this transaction (credbatch.db.idempotency),
+    keeping the request's ``digest`` (services.uploads.digest).
 
     Returns:
         None when reserved; otherwise the id of the batch that already holds it.
+
+    Raises:
+        AlreadyExists: REQUEST_ID_REUSED, the batch that holds it was another request.
     """
     return await idempotency.claim(
-        conn, IDEMPOTENCY_KIND, request_id, batch_id, "header.request_id"
+        conn, IDEMPOTENCY_KIND, request_id, batch_id, REQUEST_ID_FIELD, digest
     )
 
 

@@ -22,6 +22,7 @@ from opentelemetry import trace
 from credbatch.batches.model import BatchView
 from credbatch.batches.repository import get_batch
 from credbatch.config import Settings
+from credbatch.db.idempotency import reused_error
 from credbatch.db.retry import retry_on_conflict
 from credbatch.errors import AlreadyExists, Internal
 from credbatch.messaging import trace_headers
@@ -30,6 +31,7 @@ from credbatch.telemetry import span_without_data
 from credbatch.tenancy import TenantScope, tenant_transaction
 from services.uploads import quota, repository
 from services.uploads.admission import TenantUploadSlots
+from services.uploads.digest import RequestDigest
 from services.uploads.model import ResolvedUpload, UploadRequest
 from services.uploads.report_error import MAX_VIOLATIONS, invalid_file_error
 from services.uploads.request_rules import check_request, resolve
@@ -111,9 +113,16 @@ class Uploader:
                 finally:
                     _record(span, validator)
                 return UploadOutcome(None, validator.report())
+            digest = RequestDigest(checked)
             if checked.request_id is not None:
                 earlier = await self._earlier(caller, checked.request_id)
                 if earlier is not None:
+                    # A retry is answered only when it is the same request: the whole file is
+                    # read (not validated again) to compare its digest with the first one's.
+                    same = await digest.consume(chunks, self._settings.max_bytes)
+                    if same is None:
+                        raise reused_error(repository.REQUEST_ID_FIELD)
+                    await self._earlier(caller, checked.request_id, digest=same)
                     span.set_attribute("credbatch.upload.retry", True)
                     span.set_attribute("credbatch.batch_id", str(earlier.id))
                     return UploadOutcome(earlier, Report(earlier.total, 0, ()))
@@ -121,15 +130,15 @@ class Uploader:
                 resolved = await resolve(conn, checked)
             names = [attribute.name for attribute in resolved.schema.attributes]
             with RowSpool(names, self._settings.max_bytes) as spool:
-                report = await self._spool(resolved, chunks, spool, span)
+                report = await self._spool(resolved, digest.through(chunks), spool, span)
                 try:
                     # The file is spooled, so the store (one transaction) can run again on a
                     # conflict; the request stream itself is consumed and cannot.
                     return await retry_on_conflict(
-                        lambda: self._store(caller, resolved, spool, report, span)
+                        lambda: self._store(caller, resolved, spool, report, span, digest.digest())
                     )
                 except _RequestTaken as taken:
-                    # A concurrent upload with the same request id committed first.
+                    # A concurrent upload with the same request id (and request) committed first.
                     span.set_attribute("credbatch.upload.retry", True)
                     batch = await self._earlier(caller, checked.request_id or "", taken.batch_id)
                     if batch is None:
@@ -174,12 +183,13 @@ class Uploader:
         spool: RowSpool,
         report: Report,
         span: trace.Span,
+        digest: bytes,
     ) -> UploadOutcome:
         checked = resolved.request
         batch_id = uuid.uuid4()
         async with tenant_transaction(self._pool, caller) as conn:
             if checked.request_id is not None:
-                holder = await repository.claim_request(conn, checked.request_id, batch_id)
+                holder = await repository.claim_request(conn, checked.request_id, batch_id, digest)
                 if holder is not None:
                     raise _RequestTaken(holder)
             await repository.insert_batch(
@@ -219,10 +229,21 @@ class Uploader:
         return UploadOutcome(view, report)
 
     async def _earlier(
-        self, caller: TenantScope, request_id: str, batch_id: uuid.UUID | None = None
+        self,
+        caller: TenantScope,
+        request_id: str,
+        batch_id: uuid.UUID | None = None,
+        *,
+        digest: bytes | None = None,
     ) -> BatchView | None:
+        """The batch an earlier upload with ``request_id`` created, if any.
+
+        Raises:
+            AlreadyExists: REQUEST_ID_REUSED, ``digest`` differs from the earlier upload's;
+                REQUEST_ID_IN_USE, the earlier upload is another user's, not visible here.
+        """
         async with tenant_transaction(self._pool, caller, readonly=True) as conn:
-            found = batch_id or await repository.find_request(conn, request_id)
+            found = batch_id or await repository.find_request(conn, request_id, digest)
             if found is None:
                 return None
             view = await get_batch(conn, found)

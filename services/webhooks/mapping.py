@@ -33,6 +33,10 @@ _EVENT_TYPES = {
     webhook_endpoint_pb2.EVENT_TYPE_RECORD_FAILED: EventType.RECORD_FAILED,
     webhook_endpoint_pb2.EVENT_TYPE_RECORD_CLAIMED: EventType.RECORD_CLAIMED,
     webhook_endpoint_pb2.EVENT_TYPE_RECORD_REVOKED: EventType.RECORD_REVOKED,
+    webhook_endpoint_pb2.EVENT_TYPE_RECORD_EXPIRED: EventType.RECORD_EXPIRED,
+    webhook_endpoint_pb2.EVENT_TYPE_RECORD_CONTACT_UPDATED: EventType.RECORD_CONTACT_UPDATED,
+    webhook_endpoint_pb2.EVENT_TYPE_RECORD_BOUNCED: EventType.RECORD_BOUNCED,
+    webhook_endpoint_pb2.EVENT_TYPE_RECORD_DELIVERED: EventType.RECORD_DELIVERED,
 }
 _EVENT_TYPE_NUMBERS = {domain: number for number, domain in _EVENT_TYPES.items()}
 _OUTCOMES = {
@@ -78,7 +82,9 @@ def event_types(
     for value in values:
         event_type = _EVENT_TYPES.get(value)  # type: ignore[call-overload]
         if event_type is None:
-            violations.append(FieldViolation(field, f"unknown event type {value}", "INVALID"))
+            violations.append(
+                FieldViolation(field, f"unknown event type {value}", "INVALID_EVENT_TYPE")
+            )
         elif event_type not in found:
             found.append(event_type)
     if not values:
@@ -108,7 +114,7 @@ def endpoint_changes(
         )
         raise InvalidArgument(
             f"invalid update_mask: {description}",
-            violations=[FieldViolation("update_mask", description, "INVALID")],
+            violations=[FieldViolation("update_mask", description, "INVALID_UPDATE_MASK")],
         )
     message = request.webhook_endpoint
     types: tuple[EventType, ...] | None = None
@@ -130,7 +136,7 @@ def outcome(value: int) -> DeliveryState | None:
     if state is None:
         raise InvalidArgument(
             "invalid outcome",
-            violations=[FieldViolation("outcome", f"unknown outcome {value}", "INVALID")],
+            violations=[FieldViolation("outcome", f"unknown outcome {value}", "INVALID_OUTCOME")],
         )
     return state
 

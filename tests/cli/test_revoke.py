@@ -56,9 +56,9 @@ def test_revoke_one_credential_then_the_rest(system: System, org: Org, tmp_path:
     assert system.cli("report", name, "-o", str(report), token=org.token).returncode == 0
     rows = read(report)
     reasons = {r["credential_id"]: (r["state"], r["error_message"]) for r in rows}
-    assert reasons[first] == ("REVOKED", "wrong grade")
+    assert reasons[first] == ("RECORD_STATE_REVOKED", "wrong grade")
     assert sorted(reasons.values()) == [
-        ("REVOKED", "recalled"),
-        ("REVOKED", "recalled"),
-        ("REVOKED", "wrong grade"),
+        ("RECORD_STATE_REVOKED", "recalled"),
+        ("RECORD_STATE_REVOKED", "recalled"),
+        ("RECORD_STATE_REVOKED", "wrong grade"),
     ]

@@ -88,6 +88,15 @@ def test_bad_header_is_one_message_not_a_table(system: System, org: Org, tmp_pat
 def test_violation_fields_become_row_and_column() -> None:
     from credbatch.cli.upload import Problem, problem_from_violation
 
+    assert problem_from_violation("rows[12].email", "bad", "INVALID_EMAIL") == Problem(
+        12, "email", "INVALID_EMAIL", "bad"
+    )
+    assert problem_from_violation("rows[4].`Date of ``birth`", "m", "C") == Problem(
+        4, "Date of `birth", "C", "m"
+    )
+    assert problem_from_violation("rows[3]", "m", "C") == Problem(3, "", "C", "m")
+    assert problem_from_violation("file.level", "m", "C") == Problem(0, "level", "C", "m")
+    # The prose of servers before field paths.
     assert problem_from_violation("row 12, column email", "bad", "INVALID_EMAIL") == Problem(
         12, "email", "INVALID_EMAIL", "bad"
     )

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from credbatch.db import idempotency
-from credbatch.errors import InvalidArgument
+from credbatch.errors import AlreadyExists, InvalidArgument
 from credbatch.tenancy import service_scope, tenant_transaction
 
 
@@ -77,3 +77,36 @@ async def test_a_concurrent_claim_waits_for_the_first_transaction(
     finish.set()
     await holder
     assert await racer == (first if first_commits else None)
+
+
+async def test_a_key_refuses_another_request_digest(app_pool: asyncpg.Pool) -> None:
+    tenant, other = uuid.uuid4(), uuid.uuid4()
+    first, second = uuid.uuid4(), uuid.uuid4()
+    digest, changed = b"\x01" * 32, b"\x02" * 32
+    async with tenant_transaction(app_pool, service_scope(tenant)) as conn:
+        assert await idempotency.claim(conn, "thing", "r-1", first, "f", digest) is None
+    async with tenant_transaction(app_pool, service_scope(tenant)) as conn:
+        assert await idempotency.claim(conn, "thing", "r-1", second, "f", digest) == first
+        assert await idempotency.find(conn, "thing", "r-1", "f", digest) == first
+        with pytest.raises(AlreadyExists) as caught:
+            await idempotency.claim(conn, "thing", "r-1", second, "header.request_id", changed)
+        assert caught.value.reason == "REQUEST_ID_REUSED"
+        assert [v.field for v in caught.value.violations] == ["header.request_id"]
+        with pytest.raises(AlreadyExists):
+            await idempotency.find(conn, "thing", "r-1", "f", changed)
+    # Another tenant's key of the same id is not seen.
+    async with tenant_transaction(app_pool, service_scope(other)) as conn:
+        assert await idempotency.claim(conn, "thing", "r-1", second, "f", changed) is None
+
+
+async def test_a_key_without_a_digest_matches_any_request(app_pool: asyncpg.Pool) -> None:
+    # Keys stored before digests were kept, and kinds that keep none, answer every retry.
+    tenant, first = uuid.uuid4(), uuid.uuid4()
+    async with tenant_transaction(app_pool, service_scope(tenant)) as conn:
+        assert await idempotency.claim(conn, "thing", "r-1", first) is None
+    async with tenant_transaction(app_pool, service_scope(tenant)) as conn:
+        assert await idempotency.claim(conn, "thing", "r-1", uuid.uuid4(), "f", b"\x03" * 32) == (
+            first
+        )
+        digest = await conn.fetchval("SELECT request_digest FROM idempotency_keys")
+        assert digest is None

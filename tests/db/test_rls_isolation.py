@@ -39,6 +39,9 @@ TENANT_TABLES = [
     "oid4vci_access_tokens",
     "oid4vci_superseded_offers",
     "invitation_resends",
+    "superseded_claim_tokens",
+    "audit_events",
+    "record_sends",
     "tenant_profiles",
     "schema_type_metadata",
 ]
@@ -71,7 +74,14 @@ CROSS_TENANT_INDEXES = {
     "webhook_deliveries_due_idx",
     # The sweeper's: it serves every tenant, through sweep_stuck only.
     "records_stuck_idx",
+    "records_invited_idx",
     "batches_cancelled_idx",
+    # audit_prune's: the oldest entries of every tenant, through audit_prune only.
+    "audit_events_age_idx",
+    # A bounce names its record by id alone, a status callback by the provider's message id
+    # (public_email_deliveries, public_sms_delivery, after the VERP MAC or the signature).
+    "records_id_idx",
+    "record_sends_message_id_idx",
 }
 
 USER = "admin"
@@ -254,6 +264,7 @@ def tenant_rows(tenant_id: uuid.UUID) -> dict[str, dict[str, Any]]:
             "in_progress": 0,
             "busy": 0,
         },
+        "record_sends": {"tenant_id": t, "record_id": record_id, "medium": "EMAIL"},
         "schema_type_metadata": {
             "tenant_id": t,
             "schema_id": schema_id,
@@ -267,6 +278,20 @@ def tenant_rows(tenant_id: uuid.UUID) -> dict[str, dict[str, Any]]:
             "token_hash": uuid.uuid4().bytes * 2,
             "record_id": record_id,
             "expires_at": datetime.now(UTC) + timedelta(minutes=5),
+        },
+        "superseded_claim_tokens": {
+            "tenant_id": t,
+            "token_hash": uuid.uuid4().bytes * 2,
+            "record_id": record_id,
+        },
+        "audit_events": {
+            "tenant_id": t,
+            "id": uuid.uuid4(),
+            "actor": USER,
+            "actor_kind": "USER",
+            "action": "batch.upload",
+            "resource": f"batches/{batch_id}",
+            "outcome": "OK",
         },
     }
 

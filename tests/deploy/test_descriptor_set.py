@@ -13,7 +13,7 @@ from google.api import annotations_pb2, http_pb2, resource_pb2
 from google.protobuf import descriptor_pb2
 
 from credbatch.codegen import descriptor_set
-from tests.fixtures.manifests import DEPLOY
+from tests.fixtures.manifests import DEPLOY, ROOT
 
 RESOURCES = {
     "credbatch.dev/CredentialSchema",
@@ -21,6 +21,7 @@ RESOURCES = {
     "credbatch.dev/SmsTemplate",
     "credbatch.dev/CertificateTemplate",
     "credbatch.dev/Batch",
+    "credbatch.dev/Record",
     "credbatch.dev/WebhookEndpoint",
     "credbatch.dev/WebhookDelivery",
     "credbatch.dev/TenantProfile",
@@ -64,18 +65,28 @@ def test_descriptor_set_holds_every_service(descriptors: descriptor_pb2.FileDesc
     assert {"google/api/annotations.proto", "google/api/http.proto"} <= names
 
 
-def test_every_method_has_an_http_rule(descriptors: descriptor_pb2.FileDescriptorSet) -> None:
+def test_every_unary_method_has_an_http_rule_and_no_stream_has_one(
+    descriptors: descriptor_pb2.FileDescriptorSet,
+) -> None:
     services = _services(descriptors)
     methods = 0
+    streams = set()
     for name in SERVICES:
         for method in services[name].method:
-            assert method.options.HasExtension(annotations_pb2.http), f"{name}/{method.name}"
+            annotated = method.options.HasExtension(annotations_pb2.http)
+            if method.client_streaming or method.server_streaming:
+                # A REST request or response cannot hold a stream (README: REST gateways).
+                assert not annotated, f"{name}/{method.name}"
+                streams.add(method.name)
+                continue
+            assert annotated, f"{name}/{method.name}"
             rule = _rule(method)
             pattern = rule.WhichOneof("pattern")
             assert pattern in ("get", "post", "put", "patch", "delete"), method.name
             assert getattr(rule, pattern).startswith("/v1/"), method.name
             methods += 1
     assert methods >= 20
+    assert streams == {"UploadBatch", "DownloadBatchReport", "WatchBatch"}
 
 
 def test_known_routes(descriptors: descriptor_pb2.FileDescriptorSet) -> None:
@@ -98,9 +109,10 @@ def test_known_routes(descriptors: descriptor_pb2.FileDescriptorSet) -> None:
         "/v1/{name=batches/*}",
         "",
     )
-    assert route("credbatch.uploads.v1.UploadService", "UploadBatch")[:2] == (
-        "post",
-        "/v1/batches:upload",
+    assert route("credbatch.batches.v1.BatchStatusService", "ListRecords") == (
+        "get",
+        "/v1/{parent=batches/*}/records",
+        "",
     )
 
 
@@ -112,7 +124,8 @@ def test_envoy_transcodes_exactly_these_services() -> None:
     assert filters[-1]["name"] == "envoy.filters.http.router"
     (transcoder,) = [f for f in filters if f["name"] == "envoy.filters.http.grpc_json_transcoder"]
     settings = transcoder["typed_config"]
-    assert set(settings["services"]) == SERVICES
+    # UploadService's only method is a client stream, which has no REST mapping.
+    assert set(settings["services"]) == SERVICES - {"credbatch.uploads.v1.UploadService"}
     assert settings["proto_descriptor"] == "/etc/envoy/credbatch.pb"
     routes = manager["typed_config"]["route_config"]["virtual_hosts"][0]["routes"]
     clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
@@ -123,6 +136,33 @@ def test_envoy_transcodes_exactly_these_services() -> None:
         options = clusters[cluster]["typed_extension_protocol_options"]
         http = options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
         assert "http2_protocol_options" in http["explicit_http_config"]
+
+
+def test_envoy_reads_the_descriptor_set_make_builds(
+    descriptors: descriptor_pb2.FileDescriptorSet,
+) -> None:
+    # make descriptor-set writes build/credbatch.pb; compose mounts that file where the
+    # transcoder reads it, so Envoy transcodes exactly the contract this test compiled.
+    makefile = (ROOT / "Makefile").read_text()
+    (recipe,) = re.findall(r"^descriptor-set:.*\n\t(.+)$", makefile, re.M)
+    assert recipe.split()[-2:] == ["--descriptor-set", "build/credbatch.pb"]
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    envoy = yaml.safe_load((DEPLOY / "envoy" / "envoy.yaml").read_text())
+    (listener,) = envoy["static_resources"]["listeners"]
+    (manager,) = listener["filter_chains"][0]["filters"]
+    (transcoder,) = [
+        f
+        for f in manager["typed_config"]["http_filters"]
+        if f["name"] == "envoy.filters.http.grpc_json_transcoder"
+    ]
+    mounts = dict(volume.rsplit(":", 2)[:2] for volume in compose["services"]["envoy"]["volumes"])
+    source = mounts["../build/credbatch.pb"]
+    assert source == transcoder["typed_config"]["proto_descriptor"]
+    assert (DEPLOY / ".." / "build" / "credbatch.pb").resolve() == ROOT / "build" / "credbatch.pb"
+    # Every service the transcoder names is one of the set, with at least one REST method.
+    services = _services(descriptors)
+    for name in transcoder["typed_config"]["services"]:
+        assert any(m.options.HasExtension(annotations_pb2.http) for m in services[name].method)
 
 
 def _messages(
@@ -181,6 +221,8 @@ def test_route_variables_reference_their_resource(
     bound = 0
     for service in _services(descriptors).values():
         for method in service.method:
+            if not method.options.HasExtension(annotations_pb2.http):
+                continue  # a stream
             rule = _rule(method)
             pattern = rule.WhichOneof("pattern")
             assert pattern is not None

@@ -35,6 +35,7 @@ GRPC_COMPONENTS = {
 ALL_COMPONENTS = {
     **{name: module for name, (module, _) in GRPC_COMPONENTS.items()},
     "credbatch-public": "services.public",
+    "credbatch-bounces": "services.bounces",
     "credbatch-signer": "services.signer",
     "credbatch-relay": "workers.relay",
     "credbatch-worker": "workers.issuance",

@@ -130,6 +130,7 @@ def test_every_name_used_is_exported_and_served_by_a_known_process(exported: set
         "grpc-service",
         "uploads",
         "http-service",
+        "bounces",
     }
 
 

@@ -5,8 +5,9 @@ signer the KEK; only the webhook service and dispatcher the webhook KEK; only th
 webhook dispatcher and the workers their own roles' URLs (the roles allowed to run the
 cross-tenant outbox functions and count fold, the webhook claim, and the listing of due status
 lists); and the internet-facing public component gets nothing but its own role's URL (a role
-that reads no table) and the token it presents to the signer, which gets its own role's URL
-and no application role's either.
+that reads no table), the token it presents to the signer and the SMS token that signs the
+provider's status callbacks; the bounce receiver the same role's URL and the bounce key; the
+signer its own role's URL and no application role's either.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ KEK = "CREDBATCH_KEK"
 WEBHOOK_KEK = "CREDBATCH_WEBHOOK_KEK"
 SIGNER_TOKEN = "CREDBATCH_SIGNER_TOKEN"
 NONCE_KEY = "CREDBATCH_NONCE_KEY"
+BOUNCE_KEY = "CREDBATCH_BOUNCE_KEY"
+SMS_TOKEN = "CREDBATCH_SMS_TOKEN"
 EXPECTED = {
     "credbatch-migrate": {OWNER_URL},
     # The roles' passwords, to check clients' and log in to PostgreSQL with.
@@ -45,7 +48,10 @@ EXPECTED = {
     "credbatch-batch-status": {"CREDBATCH_APP_DATABASE_URL", "CREDBATCH_JWT_SECRET"},
     "credbatch-webhooks": {"CREDBATCH_APP_DATABASE_URL", "CREDBATCH_JWT_SECRET", WEBHOOK_KEK},
     "credbatch-tenants": {"CREDBATCH_APP_DATABASE_URL", "CREDBATCH_JWT_SECRET"},
-    "credbatch-public": {PUBLIC_URL, SIGNER_TOKEN, NONCE_KEY},
+    # The SMS token only checks the provider's status callbacks here.
+    "credbatch-public": {PUBLIC_URL, SIGNER_TOKEN, NONCE_KEY, "CREDBATCH_SMS_TOKEN"},
+    # The bounce receiver: the public role's URL and the key that checks VERP tokens.
+    "credbatch-bounces": {PUBLIC_URL, BOUNCE_KEY},
     "credbatch-signer": {SIGNER_URL, KEK, SIGNER_TOKEN},
     # Its own role claims and sweeps; dead letters are recorded as the application role.
     "credbatch-relay": {RELAY_URL, APP_URL, "CREDBATCH_AMQP_URL"},
@@ -61,6 +67,7 @@ EXPECTED = {
         "CREDBATCH_SMS_TOKEN",
         "CREDBATCH_SMTP_USERNAME",
         "CREDBATCH_SMTP_PASSWORD",
+        BOUNCE_KEY,
     },
 }
 
@@ -102,11 +109,12 @@ def test_only_the_migration_job_sees_the_owner_url_and_public_sees_no_key(
     assert holders_of(KEK) == {"credbatch-worker", "credbatch-signer"}
     assert holders_of(WEBHOOK_KEK) == {"credbatch-webhooks", "credbatch-webhooks-dispatcher"}
     (public,) = [d for d in workloads if d["metadata"]["name"] == "credbatch-public"]
-    assert visible_secret_keys(public) == {PUBLIC_URL, SIGNER_TOKEN, NONCE_KEY}
+    assert visible_secret_keys(public) == {PUBLIC_URL, SIGNER_TOKEN, NONCE_KEY, SMS_TOKEN}
+    assert holders_of(BOUNCE_KEY) == {"credbatch-worker", "credbatch-bounces"}
     assert holders_of(SIGNER_TOKEN) == {"credbatch-public", "credbatch-signer"}
     assert holders_of(RELAY_URL) == {"credbatch-relay"}
     assert holders_of(WEBHOOKS_URL) == {"credbatch-webhooks-dispatcher"}
-    assert holders_of(PUBLIC_URL) == {"credbatch-public"}
+    assert holders_of(PUBLIC_URL) == {"credbatch-public", "credbatch-bounces"}
     assert holders_of(SIGNER_URL) == {"credbatch-signer"}
     assert holders_of(REFRESHER_URL) == {"credbatch-worker"}
     assert not holders_of(APP_URL) & {"credbatch-public", "credbatch-signer"}

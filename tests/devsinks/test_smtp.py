@@ -1,10 +1,13 @@
+import asyncio
 from email import message_from_bytes
 from pathlib import Path
 
 import aiosmtplib
 import pytest
 
-from credbatch.devsinks.smtp import SmtpSink
+from credbatch.delivery.dsn import parse
+from credbatch.delivery.model import DeliveryState
+from credbatch.devsinks.smtp import SmtpSink, bounce_patterns
 
 
 async def test_sink_stores_messages_and_fails_on_request(tmp_path: Path) -> None:
@@ -62,3 +65,43 @@ async def test_sink_stores_messages_and_fails_on_request(tmp_path: Path) -> None
             port=port,
         )
         assert len(sink.messages) == 2
+
+
+async def test_sink_bounces_matching_recipients_to_the_envelope_sender_only() -> None:
+    async with SmtpSink() as sink, SmtpSink() as receiver:
+        sink.handler.bounce_patterns = bounce_patterns("*@bounce.example, +1555*")
+        sink.handler.bounce_domain = "bounces.test"
+        sink.handler.report_to = ("127.0.0.1", receiver.port)
+        for sender, recipient in (
+            ("bounce+abc@bounces.test", "jane@bounce.example"),  # bounces
+            ("bounce+abc@bounces.test", "john@example.org"),  # delivered, no receipt asked
+            ("someone@elsewhere.test", "jane@bounce.example"),  # never backscatter
+        ):
+            await aiosmtplib.send(
+                "Subject: invitation\r\n\r\nbody",
+                sender=sender,
+                recipients=[recipient],
+                hostname="127.0.0.1",
+                port=sink.port,
+            )
+        await asyncio.gather(*sink.handler.reports)
+        assert sink.handler.reports_sent == 1
+        [(recipients, data)] = receiver.messages
+        assert recipients == ["bounce+abc@bounces.test"]
+        report = parse(data)
+        assert report is not None and (report.state, report.code) == (
+            DeliveryState.BOUNCED,
+            "5.1.1",
+        )
+        # With receipts, the other recipients get a delivery report.
+        sink.handler.receipts = True
+        await aiosmtplib.send(
+            "Subject: invitation\r\n\r\nbody",
+            sender="bounce+def@bounces.test",
+            recipients=["john@example.org"],
+            hostname="127.0.0.1",
+            port=sink.port,
+        )
+        await asyncio.gather(*sink.handler.reports)
+        delivered = parse(receiver.messages[-1][1])
+        assert delivered is not None and delivered.state is DeliveryState.DELIVERED

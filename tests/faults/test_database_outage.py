@@ -144,7 +144,9 @@ async def unstamped_but_mailed(
 ) -> set[str]:
     """Holders mailed whose record holds no stamp of it: what a redelivery sends again."""
     rows = await owner_pool.fetch(
-        "SELECT email FROM records WHERE batch_id = $1 AND email_sent_at IS NULL",
+        "SELECT email FROM records r WHERE batch_id = $1 AND email_sent_at IS NULL"
+        " AND NOT EXISTS (SELECT 1 FROM record_sends s"
+        "                 WHERE s.record_id = r.id AND s.medium = 'EMAIL')",
         arranged.batch_id,
     )
     return {row["email"] for row in rows} & set(mails_per_holder(sinks, arranged))

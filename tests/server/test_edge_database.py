@@ -171,9 +171,12 @@ async def test_unary_persistent_conflict_is_aborted(
     servers.templates.scenario = _conflict_in(owner_pool, row, {1, 2, 3, 4})
     error = await _list_error(servers)
     assert error.code() == grpc.StatusCode.ABORTED
-    info = error_details(error).info
+    details = error_details(error)
+    info = details.info
     assert info.reason == "TRANSACTION_CONFLICT"
     assert dict(info.metadata) == {"sqlstate": "40001", "attempts": "3"}
+    # The same call may succeed once the other transaction ends: say when to try again.
+    assert details.retry is not None and details.retry.retry_delay.ToMilliseconds() == 100
     assert servers.templates.runs == 3
 
 
@@ -205,7 +208,9 @@ async def test_terminated_backend_is_unavailable_and_not_run_again(
     servers.templates.scenario = scenario
     error = await _list_error(servers)
     assert error.code() == grpc.StatusCode.UNAVAILABLE
-    assert error_details(error).info.reason == "DATABASE_UNAVAILABLE"
+    details = error_details(error)
+    assert details.info.reason == "DATABASE_UNAVAILABLE"
+    assert details.retry is not None and details.retry.retry_delay.seconds == 1
     assert error.details() == "the database is unavailable; try again"
     assert servers.templates.runs == 1
 

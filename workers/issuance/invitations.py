@@ -26,7 +26,9 @@ from datetime import UTC, datetime
 
 from opentelemetry.trace import Span
 
+from credbatch.bounce_settings import bounce_identity
 from credbatch.config import Settings
+from credbatch.delivery import verp
 from credbatch.metrics import INVITATION_DURATION, INVITATION_FAILURES
 from credbatch.schema.model import Medium
 from credbatch.signing.offer_codes import pre_authorized_code
@@ -79,11 +81,14 @@ def offer_values(offer: OfferLink | None, medium: Medium) -> dict[str, str]:
     return {OFFER_URL: offer.offer_url, TX_CODE: ""}
 
 
-OnSent = Callable[[uuid.UUID, uuid.UUID, Medium], Awaitable[None]]
-"""Called with (tenant id, record id, medium) once the server accepted a send."""
+OnSent = Callable[[uuid.UUID, uuid.UUID, Medium, str | None], Awaitable[None]]
+"""Called with (tenant id, record id, medium, the provider's message id if it gave one) once
+the server accepted a send."""
 
 
-async def _ignore(tenant_id: uuid.UUID, record_id: uuid.UUID, medium: Medium) -> None:
+async def _ignore(
+    tenant_id: uuid.UUID, record_id: uuid.UUID, medium: Medium, message_id: str | None
+) -> None:
     return None
 
 
@@ -104,6 +109,8 @@ class Inviter:
         send the server accepted."""
         self._on_sent = on_sent
         self._sender = settings.smtp_from
+        # Each email's envelope sender names its record (VERP), so its bounce finds it.
+        self._bounce = bounce_identity(settings)
         self._smtp_port = settings.smtp_port
         self._smtp = smtp
         self._sms = sms
@@ -225,8 +232,12 @@ class Inviter:
         assert self._smtp is not None and address
         email = RenderedEmail.of(rendered)
         context = invitation.context
+        envelope_sender = self._sender
+        if self._bounce is not None:
+            key, domain = self._bounce
+            envelope_sender = verp.address(key, domain, invitation.holder.record_id)
         envelope = Envelope(
-            self._sender,
+            envelope_sender,
             address,
             build_message(
                 sender=self._sender,
@@ -241,7 +252,9 @@ class Inviter:
         async with self._sends:
             with step_span("smtp send", invitation.span, **{"network.peer.port": self._smtp_port}):
                 await self._smtp.send(envelope)
-        await self._on_sent(invitation.context.tenant_id, invitation.holder.record_id, Medium.EMAIL)
+        await self._on_sent(
+            invitation.context.tenant_id, invitation.holder.record_id, Medium.EMAIL, None
+        )
 
     async def _send_sms(self, invitation: Invitation, message: _Message) -> None:
         [body] = message.outcome()
@@ -250,8 +263,10 @@ class Inviter:
         async with self._sends:
             with step_span("sms send", invitation.span):
                 sender = invitation.context.profile.sms_sender_id or None
-                await self._sms.send(phone, body, sender=sender)
-        await self._on_sent(invitation.context.tenant_id, invitation.holder.record_id, Medium.SMS)
+                sid = await self._sms.send(phone, body, sender=sender)
+        await self._on_sent(
+            invitation.context.tenant_id, invitation.holder.record_id, Medium.SMS, sid
+        )
 
 
 @dataclass

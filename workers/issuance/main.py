@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 
+from credbatch.bounce_settings import bounce_identity
 from credbatch.config import Settings
 from credbatch.db.pool import create_pool
 from credbatch.messaging import ConfirmingPublisher, connect
@@ -27,9 +28,11 @@ log = logging.getLogger(__name__)
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run one worker until ``stop`` is set (default: on SIGTERM or SIGINT).
 
-    Refuses to start (ConfigError) without a valid KEK: it could not sign anything.
+    Refuses to start (ConfigError) without a valid KEK: it could not sign anything; nor with
+    a bounce domain but no bounce key: it could not address its mail.
     """
     kek = settings.kek_bytes()
+    bounce_identity(settings)
     # httpx logs every request at INFO: one line per SMS is noise, not information.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if stop is None:
@@ -59,6 +62,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         settings.sms_from,
         timeout=settings.sms_timeout,
         max_connections=settings.worker_concurrency,
+        # The public endpoints record what the provider later says of each message.
+        status_callback=f"{settings.public_url}/sms/status",
     )
     # Renders run in processes of their own, stopped by force when they run away.
     renderer = RenderPool.from_settings(settings)

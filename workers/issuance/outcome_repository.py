@@ -1,4 +1,5 @@
-"""SQL of the issuance worker after the invitations: sends stamped as the server accepts them,
+"""SQL of the issuance worker after the invitations: sends stamped as the server accepts them
+(in ``record_sends``),
 and each record's outcome (batches left without work are completed by
 ``credbatch.batches.lifecycle.complete_batches``).
 
@@ -9,13 +10,14 @@ before any batches row, as ``workers.issuance.repository`` does.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import asyncpg
 
 from credbatch.batches.lifecycle import Failure, fail_records
 from credbatch.batches.model import RecordState
+from credbatch.schema.model import Medium
 
 # state NULL = keep (a transient failure: the record stays ISSUED and will be retried; a
 # permanent one, which write_outcomes then fails through the lifecycle's writer);
@@ -40,24 +42,15 @@ FROM unnest($2::uuid[], $3::text[], $4::bool[], $5::bool[], $6::text[], $7::text
 WHERE r.tenant_id = $1 AND r.id = u.id
 """
 
-# One short transaction per window of accepted sends (workers.issuance.sent_log). The rows
-# are locked in id order first, as LOCK_RECORDS locks them: a multi-row UPDATE locks in scan
-# order and could deadlock with a duplicate job's issue transaction holding the same records.
-LOCK_FOR_STAMP = """
-SELECT 1 FROM records
-WHERE tenant_id = $1 AND id = ANY($2::uuid[])
-ORDER BY id
-FOR UPDATE
-"""
-
+# One short transaction per window of accepted sends (workers.issuance.sent_log), in a table
+# of their own: the records are not touched, so no record lock is taken and no row rewritten.
+# A send stamped twice (a duplicate job's) keeps its first time.
 STAMP_SENT = """
-UPDATE records r
-SET email_sent_at = CASE WHEN r.id = ANY($2::uuid[]) THEN coalesce(r.email_sent_at, now())
-                         ELSE r.email_sent_at END,
-    sms_sent_at = CASE WHEN r.id = ANY($3::uuid[]) THEN coalesce(r.sms_sent_at, now())
-                       ELSE r.sms_sent_at END,
-    updated_at = now()
-WHERE r.tenant_id = $1 AND (r.id = ANY($2::uuid[]) OR r.id = ANY($3::uuid[]))
+INSERT INTO record_sends (tenant_id, record_id, medium, message_id)
+SELECT $1, s.id, s.medium, s.message_id
+FROM unnest($2::uuid[], $3::text[], $4::text[]) AS s(id, medium, message_id)
+ORDER BY s.id, s.medium
+ON CONFLICT DO NOTHING
 """
 
 # Read just before a group's invitations go out, outside any transaction: a batch cancelled
@@ -69,11 +62,19 @@ SELECT id FROM batches WHERE tenant_id = $1 AND id = ANY($2::uuid[]) AND state =
 # Inside the outcome transaction: how many records of each batch are still to finish, as
 # this transaction sees it (its own updates, others' commits), counted only up to a bound.
 # Far from the end of a batch the completion transaction is skipped; close to it, it runs.
+# A batch with a PENDING record is far from its end whatever the count: whoever finishes that
+# record asks again. One probe of the PENDING index answers that for most of a batch's life,
+# where counting its open records would read up to the bound of index entries per group.
 REMAINING = """
-SELECT b.id, (SELECT count(*) FROM (SELECT 1 FROM records r
-                                    WHERE r.tenant_id = $1 AND r.batch_id = b.id
-                                      AND r.state IN ('PENDING', 'QUEUED', 'ISSUED')
-                                    LIMIT $3) AS open) AS remaining
+SELECT b.id,
+       CASE WHEN EXISTS (SELECT 1 FROM records r
+                         WHERE r.tenant_id = $1 AND r.batch_id = b.id AND r.state = 'PENDING')
+            THEN $3::bigint
+            ELSE (SELECT count(*) FROM (SELECT 1 FROM records r
+                                        WHERE r.tenant_id = $1 AND r.batch_id = b.id
+                                          AND r.state IN ('QUEUED', 'ISSUED')
+                                        LIMIT $3) AS open)
+       END AS remaining
 FROM unnest($2::uuid[]) AS b(id)
 """
 
@@ -128,13 +129,17 @@ async def stamp_sent(
     tenant_id: uuid.UUID,
     email_sent: Sequence[uuid.UUID],
     sms_sent: Sequence[uuid.UUID],
+    sms_ids: Mapping[uuid.UUID, str] | None = None,
 ) -> None:
-    """Record accepted sends (the first time of each stays)."""
-    ids = sorted(set(email_sent) | set(sms_sent))
-    if not ids:
+    """Record accepted sends (the first time of each stays), and the SMS provider's id of
+    each message sent now (``sms_ids``, by record): its status callbacks name it."""
+    if not email_sent and not sms_sent:
         return
-    await conn.execute(LOCK_FOR_STAMP, tenant_id, ids)
-    await conn.execute(STAMP_SENT, tenant_id, list(email_sent), list(sms_sent))
+    sms_ids = sms_ids or {}
+    ids = [*email_sent, *sms_sent]
+    mediums = [Medium.EMAIL.value] * len(email_sent) + [Medium.SMS.value] * len(sms_sent)
+    message_ids = [None] * len(email_sent) + [sms_ids.get(r) for r in sms_sent]
+    await conn.execute(STAMP_SENT, tenant_id, ids, mediums, message_ids)
 
 
 async def cancelled_batches(

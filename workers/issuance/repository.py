@@ -23,7 +23,15 @@ from credbatch.batches.model import BatchState, RecordState
 # it is tiny) for each group. The batch's state is one primary-key probe per locked record.
 LOCK_RECORDS = """
 SELECT r.id, r.batch_id, r.state, r.email, r.phone, r.attributes,
-       r.email_sent_at IS NOT NULL AS email_sent, r.sms_sent_at IS NOT NULL AS sms_sent,
+       -- Sent: by the outcome, or stamped as accepted before a crash left no outcome.
+       r.email_sent_at IS NOT NULL OR EXISTS (
+         SELECT 1 FROM record_sends s
+         WHERE s.tenant_id = r.tenant_id AND s.record_id = r.id AND s.medium = 'EMAIL'
+       ) AS email_sent,
+       r.sms_sent_at IS NOT NULL OR EXISTS (
+         SELECT 1 FROM record_sends s
+         WHERE s.tenant_id = r.tenant_id AND s.record_id = r.id AND s.medium = 'SMS'
+       ) AS sms_sent,
        (SELECT b.state FROM batches b
         WHERE b.tenant_id = r.tenant_id AND b.id = r.batch_id) AS batch_state,
        -- A PENDING record may hold a credential (a retried or resent one): it is only

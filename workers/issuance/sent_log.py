@@ -2,7 +2,7 @@
 
 The outcome transaction records a group's sends only once the whole group is done; a worker
 killed before it would send the whole group again on redelivery. Here every accepted send is
-stamped (``email_sent_at`` / ``sms_sent_at``) within about ``window`` seconds, so a restarted
+stamped (a row of ``record_sends``) within about ``window`` seconds, so a restarted
 worker re-sends only what was truly in flight: sends not yet accepted, and those of the last
 window. Stamps of all groups are written together, one short transaction per tenant per
 window. A window that fails to write is only logged: the outcome transaction stamps the same
@@ -37,12 +37,23 @@ class SendLog:
         self._pool = pool
         self._window = window
         self._pending: dict[uuid.UUID, set[Sent]] = {}
+        # The SMS provider's message id of each record sent an SMS, per tenant.
+        self._sids: dict[uuid.UUID, dict[uuid.UUID, str]] = {}
         self._waiters: list[asyncio.Future[None]] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    async def note(self, tenant_id: uuid.UUID, record_id: uuid.UUID, medium: Medium) -> None:
-        """Record that ``medium`` was sent to the record; waits for the window to be written."""
+    async def note(
+        self,
+        tenant_id: uuid.UUID,
+        record_id: uuid.UUID,
+        medium: Medium,
+        message_id: str | None = None,
+    ) -> None:
+        """Record that ``medium`` was sent to the record (with the SMS provider's id of the
+        message, which its status callbacks name); waits for the window to be written."""
         self._pending.setdefault(tenant_id, set()).add((record_id, medium))
+        if medium is Medium.SMS and message_id is not None:
+            self._sids.setdefault(tenant_id, {})[record_id] = message_id
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         if self._flusher is None or self._flusher.done():
@@ -52,9 +63,12 @@ class SendLog:
     async def _flush(self) -> None:
         await asyncio.sleep(self._window)
         pending, self._pending = self._pending, {}
+        sids, self._sids = self._sids, {}
         waiters, self._waiters = self._waiters, []
         try:
-            await asyncio.gather(*(self._write(t, sent) for t, sent in pending.items()))
+            await asyncio.gather(
+                *(self._write(t, sent, sids.get(t, {})) for t, sent in pending.items())
+            )
         finally:
             for waiter in waiters:
                 if not waiter.done():
@@ -63,7 +77,9 @@ class SendLog:
                 # Noted while this window was being written: the next window takes them.
                 self._flusher = _spawn(self._flush)
 
-    async def _write(self, tenant_id: uuid.UUID, sent: set[Sent]) -> None:
+    async def _write(
+        self, tenant_id: uuid.UUID, sent: set[Sent], sids: dict[uuid.UUID, str]
+    ) -> None:
         try:
             async with tenant_transaction(self._pool, service_scope(tenant_id)) as conn:
                 await outcome_repo.stamp_sent(
@@ -71,6 +87,7 @@ class SendLog:
                     tenant_id,
                     [r for r, m in sent if m is Medium.EMAIL],
                     [r for r, m in sent if m is Medium.SMS],
+                    sids,
                 )
         except Exception as error:
             log.warning("recording %d sends failed: %s", len(sent), type(error).__name__)

@@ -1,6 +1,7 @@
 """The relay process: connect to PostgreSQL and RabbitMQ, relay until SIGTERM/SIGINT.
 
-Beside the outbox relay it runs the sweeper (stuck records dispatched again), the dead-letter
+Beside the outbox relay it runs the sweeper (stuck records dispatched again; INVITED records
+whose claim link ran out made EXPIRED), the dead-letter
 consumer (records of dead-lettered jobs FAILED), so every batch ends, and the count folder
 (every tenant's record count deltas folded into batch_counts, so readers sum few rows).
 
@@ -100,6 +101,7 @@ async def serve(settings: Settings) -> None:
                 stuck_after=settings.stuck_after,
                 retry_delays=settings.retry_delays,
                 publish_timeout=settings.relay_publish_timeout,
+                expiry_interval=settings.expiry_interval,
             )
             dead_letters = DeadLetterConsumer(settings, tenant_pool)
             checks = (postgres_check(pool), rabbitmq_check(connection))

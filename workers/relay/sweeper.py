@@ -12,6 +12,11 @@ attempt) are taken ``FOR UPDATE SKIP LOCKED``, at most ``limit`` of them:
 If the publish fails the transaction rolls back: nothing was changed and the next pass tries
 again. A record that was only slow, not lost, gets a second job; the worker's per-record
 guards (one credential per record, ``*_sent_at`` per medium) keep that harmless.
+
+Every ``expiry_interval`` seconds the same loop runs expiry passes
+(``credbatch/db/functions/sweep_expired.sql``): INVITED records whose claim link ran out
+become EXPIRED, at most ``limit`` per transaction, passes following each other while they
+are full. Several relays' passes skip each other's locked rows, as the stuck passes do.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -27,7 +33,9 @@ from dataclasses import dataclass
 import asyncpg
 from opentelemetry import trace
 
+from credbatch.batches.model import RecordState
 from credbatch.messaging import PublishError, trace_headers
+from credbatch.metrics import RECORD_TRANSITIONS
 from workers.relay.relay import Publisher, _Claimed, _TraceHeaders, job_message
 
 log = logging.getLogger(__name__)
@@ -36,6 +44,9 @@ _SWEEP = """
 SELECT tenant_id, batch_id, record_id, attempt, traceparent, action
 FROM sweep_stuck($1, $2::double precision[], $3)
 """
+
+
+_EXPIRE = "SELECT tenant_id, batch_id, record_id FROM sweep_expired($1)"
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,27 @@ def _log_batches(rows: Sequence[asyncpg.Record]) -> None:
             )
 
 
+async def expire_links(pool: asyncpg.Pool, limit: int) -> int:
+    """One expiry pass: at most ``limit`` INVITED records whose link ran out become EXPIRED.
+
+    ``pool`` connects as the relay's role (``sweep_expired`` is its alone); how many expired.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(_EXPIRE, limit)
+    if rows:
+        RECORD_TRANSITIONS.add(len(rows), {"credbatch.record.state": RecordState.EXPIRED.value})
+    per_batch = Counter((row["tenant_id"], row["batch_id"]) for row in rows)
+    for (tenant_id, batch_id), n in per_batch.items():
+        log.info(
+            "expiry: tenant %s batch %s: %d claim links ran out unclaimed",
+            tenant_id,
+            batch_id,
+            n,
+            extra={"tenant_id": str(tenant_id), "batch_id": str(batch_id), "expired": n},
+        )
+    return len(rows)
+
+
 class Sweeper:
     """Runs ``sweep_stuck`` passes on the relay's pool and publisher."""
 
@@ -97,6 +129,7 @@ class Sweeper:
         limit: int = 500,
         publish_timeout: float = 10.0,
         interval: float | None = None,
+        expiry_interval: float = 30.0,
     ) -> None:
         if stuck_after <= 0:
             raise ValueError(f"stuck_after must be positive, got {stuck_after}")
@@ -108,6 +141,7 @@ class Sweeper:
         self._publish_timeout = publish_timeout
         # Often enough that a stuck record waits at most about 1.5 x stuck_after.
         self._interval = interval if interval is not None else max(0.5, stuck_after / 2)
+        self._expiry_interval = expiry_interval
 
     async def sweep_once(self) -> SweepResult:
         """One pass: at most ``limit`` records, published and committed together."""
@@ -131,14 +165,25 @@ class Sweeper:
         _log_batches(rows)
         return result
 
+    async def expire_once(self) -> int:
+        """One expiry pass (``expire_links``) on the sweeper's pool."""
+        return await expire_links(self._pool, self._limit)
+
     async def run(self, stop: asyncio.Event) -> None:
         """Sweep until ``stop`` is set; a full pass goes straight on to the next one."""
+        next_expiry = time.monotonic()
         while not stop.is_set():
             delay = self._interval
             try:
                 result = await self.sweep_once()
                 if result.total >= self._limit:
                     delay = 0.0
+                if time.monotonic() >= next_expiry:
+                    if await self.expire_once() >= self._limit:
+                        delay = 0.0
+                    else:
+                        next_expiry = time.monotonic() + self._expiry_interval
+                delay = min(delay, max(0.0, next_expiry - time.monotonic()))
             except PublishError:
                 log.warning("sweeper: republished jobs not confirmed; retrying next pass")
             except (asyncpg.PostgresError, OSError, ConnectionError, TimeoutError) as error:

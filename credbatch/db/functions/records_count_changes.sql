@@ -1,7 +1,7 @@
 -- Appends each statement's net change of records per (batch, state) to batch_count_deltas
 -- (migrations/0003_batches.sql says how the counts are kept and read), from statement
 -- triggers over the transition tables (records_count_inserts, _updates, _deletes). Rows
--- whose state did not change (the worker stamping email_sent_at on an ISSUED record) net to
+-- whose state did not change (the outcome stamping email_sent_at on a CLAIMED record) net to
 -- zero and add nothing.
 CREATE OR REPLACE FUNCTION records_count_changes() RETURNS trigger
 LANGUAGE plpgsql

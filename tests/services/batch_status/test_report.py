@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
+import random
 import uuid
+from datetime import UTC
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +19,13 @@ from credbatch.batches.model import RecordState
 from credbatch.config import Settings
 from credbatch.gen.batches.v1 import batch_pb2, batches_service_pb2
 from credbatch.tenancy import TenantScope
-from services.batch_status.report import COLUMNS, escape_cell, report_chunks
+from services.batch_status.report import (
+    COLUMNS,
+    crlf_records,
+    escape_cell,
+    escape_cell_sql,
+    report_chunks,
+)
 from tests.fixtures.batches import ArrangedBatch, insert_batch, insert_schema
 from tests.fixtures.grpc import bearer
 
@@ -41,7 +49,9 @@ ERRORS: list[tuple[str | None, str | None]] = [
 CERTIFICATE_ID = "Cert_" + uuid.uuid4().hex
 
 
-async def add_credential(owner: asyncpg.Pool, arranged: ArrangedBatch, row: int) -> uuid.UUID:
+async def add_credential(
+    owner: asyncpg.Pool, arranged: ArrangedBatch, row: int, certificate_id: str = CERTIFICATE_ID
+) -> uuid.UUID:
     """A credential and certificate for one record, as a worker would write them."""
     tenant, record_id = arranged.tenant_id, arranged.record_ids[row - 1]
     kid, list_id, credential_id = f"k-{uuid.uuid4()}", uuid.uuid4(), uuid.uuid4()
@@ -75,7 +85,7 @@ async def add_credential(owner: asyncpg.Pool, arranged: ArrangedBatch, row: int)
         await conn.execute(
             "INSERT INTO certificates (tenant_id, id, record_id, pdf) VALUES ($1, $2, $3, $4)",
             tenant,
-            CERTIFICATE_ID,
+            certificate_id,
             record_id,
             b"%PDF-1.7",
         )
@@ -112,9 +122,9 @@ async def test_failed_rows_with_their_errors(
 
     failed = await download(batches_stub, md, name, [batch_pb2.RECORD_STATE_FAILED])
     assert [(r["row_number"], r["state"], r["error_code"], r["error_message"]) for r in failed] == [
-        ("2", "FAILED", "SMTP_REJECTED", "'+mailbox unavailable"),
-        ("4", "FAILED", "INVALID_PHONE", "'-1 is not a phone"),
-        ("6", "FAILED", "SIGNING_FAILED", "'\tkey unavailable"),
+        ("2", "RECORD_STATE_FAILED", "SMTP_REJECTED", "'+mailbox unavailable"),
+        ("4", "RECORD_STATE_FAILED", "INVALID_PHONE", "'-1 is not a phone"),
+        ("6", "RECORD_STATE_FAILED", "SIGNING_FAILED", "'\tkey unavailable"),
     ]
     assert failed[0]["email"] == '\'=HYPERLINK("x")@evil.org'
     assert failed[1]["email"] == "'@sum@x.org"
@@ -159,6 +169,77 @@ async def test_chunks_are_bounded_and_pages_join_seamlessly(
     assert all(len(c) <= 300 for c in chunks) and len(chunks) > 5
     rows = list(csv.DictReader(io.StringIO(b"".join(chunks).decode())))
     assert [int(r["row_number"]) for r in rows] == list(range(2, 101, 2))
+
+
+async def test_every_chunk_is_whole_rows_even_with_multibyte_values(
+    app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool
+) -> None:
+    tenant = uuid.uuid4()
+    schema = await insert_schema(owner_pool, tenant)
+    # Two- to four-byte UTF-8 sequences, and a line break inside a quoted cell.
+    emails = [f"{'çé漢字🎓' * (i % 5 + 1)}{i}@example.org" for i in range(60)]
+    errors: list[tuple[str | None, str | None]] = [
+        ("SMTP_REJECTED", f"boîte pleine 📫\nligne {i}") for i in range(60)
+    ]
+    arranged = await insert_batch(
+        owner_pool,
+        tenant,
+        schema,
+        creator="ana",
+        states=["FAILED"] * 60,
+        emails=emails,
+        errors=errors,
+    )
+    scope = TenantScope(tenant, "root", frozenset({"org_admin"}))
+    chunks = [
+        c
+        async for c in report_chunks(
+            app_pool, scope, arranged.batch_id, [], "http://x", page_rows=9, chunk_bytes=400
+        )
+    ]
+    assert len(chunks) > 10 and all(len(c) <= 400 for c in chunks)
+    rows: list[dict[str, str]] = []
+    for index, chunk in enumerate(chunks):
+        # Each chunk decodes and parses on its own: no UTF-8 sequence or row is split.
+        text = chunk.decode()
+        assert text.endswith("\r\n")
+        parsed = list(csv.reader(io.StringIO(text, newline="")))
+        if index == 0:
+            assert tuple(parsed.pop(0)) == COLUMNS
+        rows.extend(dict(zip(COLUMNS, cells, strict=True)) for cells in parsed)
+    assert [r["email"] for r in rows] == emails
+    assert [r["error_message"] for r in rows] == [m for _, m in errors]
+    assert {r["state"] for r in rows} == {"RECORD_STATE_FAILED"}
+
+
+async def test_a_row_longer_than_a_chunk_comes_alone(
+    app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool
+) -> None:
+    tenant = uuid.uuid4()
+    schema = await insert_schema(owner_pool, tenant)
+    errors: list[tuple[str | None, str | None]] = [
+        (None, None),
+        ("SMTP_REJECTED", "é" * 300),
+        (None, None),
+    ]
+    arranged = await insert_batch(
+        owner_pool,
+        tenant,
+        schema,
+        creator="ana",
+        states=["INVITED", "FAILED", "INVITED"],
+        errors=errors,
+    )
+    scope = TenantScope(tenant, "root", frozenset({"org_admin"}))
+    chunks = [
+        c
+        async for c in report_chunks(
+            app_pool, scope, arranged.batch_id, [], "http://x", chunk_bytes=200
+        )
+    ]
+    long_rows = [c for c in chunks if len(c) > 200]
+    assert len(long_rows) == 1 and long_rows[0].decode().startswith("2,")
+    assert all(c.decode().endswith("\r\n") for c in chunks)
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -243,3 +324,108 @@ def test_signed_decimals_are_kept(number: Decimal) -> None:
 def test_phone_numbers_and_signed_digits_are_kept(phone: str, sign: str, digits: str) -> None:
     assert escape_cell(phone) == phone
     assert escape_cell(sign + digits) == sign + digits
+
+
+def _corpus() -> list[str]:
+    """Cells for the SQL escaping: every edge of the rule, then random mixes of its characters."""
+    fixed = [
+        "=1+1", "+1+2", "-2+3", "@SUM(A1)", "\tx", "\rx", "+", "-", "+1 415 555 0123", "-1e5",
+        "+\u0663", "-5\n", "+14155550123", "-5", "-3.5", "+.5", "-7.", "+.", "-..5", "1+1",
+        "'quoted", "ana@example.org", "x", " =1", "\n=1",
+    ]  # fmt: skip
+    alphabet = "+-=@.0123456789\t\r\n ,\"'a\u0663\u00e9"
+    rng = random.Random(27)
+    mixes = ["".join(rng.choices(alphabet, k=rng.randint(1, 8))) for _ in range(3000)]
+    return fixed + mixes
+
+
+async def test_the_page_query_escapes_cells_as_escape_cell_does(app_pool: asyncpg.Pool) -> None:
+    values = _corpus()
+    async with app_pool.acquire() as conn:
+        escaped = await conn.fetchval(
+            f"SELECT array_agg({escape_cell_sql('v')} ORDER BY n)"
+            " FROM unnest($1::text[]) WITH ORDINALITY AS u(v, n)",
+            values,
+        )
+        empty = await conn.fetchval("SELECT " + escape_cell_sql("''::text"))
+    assert escaped == [escape_cell(v) for v in values]
+    assert empty is None  # written unquoted, as csv writes an empty cell
+
+
+def _python_csv(rows: list[list[object]]) -> bytes:
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    writer.writerows(rows)
+    return text.getvalue().encode()
+
+
+async def test_the_bytes_are_what_python_csv_writes_across_pages(
+    app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool
+) -> None:
+    messages: list[str | None] = [
+        'line one\nline "two"',
+        "a, b and c",
+        None,
+        '"quoted", then\r\nmore',
+        "=cmd",
+        "",
+        '"',
+        "plain",
+    ] * 3
+    errors: list[tuple[str | None, str | None]] = [
+        (None if m is None else "SMTP_REJECTED", m) for m in messages
+    ]
+    tenant = uuid.uuid4()
+    schema = await insert_schema(owner_pool, tenant)
+    arranged = await insert_batch(
+        owner_pool, tenant, schema, states=["FAILED"] * len(messages), errors=errors
+    )
+    async with owner_pool.acquire() as conn:
+        # A time on a whole second: isoformat() then writes no fraction.
+        await conn.execute(
+            "UPDATE records SET updated_at = '2026-01-02 03:04:05+00' WHERE id = $1",
+            arranged.record_ids[0],
+        )
+        stored = await conn.fetch(
+            "SELECT row_number, email, phone, state, error_code, error_message, updated_at, id"
+            " FROM records WHERE batch_id = $1 ORDER BY row_number",
+            arranged.batch_id,
+        )
+    expected = _python_csv(
+        [
+            [
+                r["row_number"],
+                escape_cell(r["email"] or ""),
+                escape_cell(r["phone"] or ""),
+                "RECORD_STATE_" + r["state"],
+                "",  # nothing sent: no delivery state on either channel, no code
+                "",
+                "",
+                "",
+                "",
+                escape_cell(r["error_code"] or ""),
+                escape_cell(r["error_message"] or ""),
+                r["updated_at"].astimezone(UTC).isoformat().replace("+00:00", "Z"),
+                str(r["id"]),
+                "",
+            ]
+            for r in stored
+        ]
+    )
+    scope = TenantScope(tenant, "root", frozenset({"org_admin"}))
+    for page_rows in (1, 3, 7, 100):
+        chunks = [
+            c
+            async for c in report_chunks(
+                app_pool, scope, arranged.batch_id, [], "http://x", page_rows=page_rows
+            )
+        ]
+        assert b"".join(chunks) == expected, page_rows
+
+
+def test_record_ends_are_found_outside_quotes() -> None:
+    page = b'1,a,b\n2,"x\ny",c\n3,"q""\n",z\n'
+    assert crlf_records(page) == b'1,a,b\r\n2,"x\ny",c\r\n3,"q""\n",z\r\n'
+    assert crlf_records(b"1,a\n2,b\n") == b"1,a\r\n2,b\r\n"
+    assert crlf_records(b"") == b""

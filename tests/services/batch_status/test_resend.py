@@ -299,7 +299,7 @@ async def test_another_tenants_batch_or_record_is_not_found(
         ),
         grpc.StatusCode.NOT_FOUND,
     )
-    assert their_batch.info.reason == "NOT_FOUND"
+    assert their_batch.info.reason == "BATCH_NOT_FOUND"
     their_record = await fails(
         batches_stub.ResendInvitations(
             batches_service_pb2.ResendInvitationsRequest(

@@ -14,6 +14,7 @@ import httpx
 
 from credbatch.config import Settings
 from credbatch.gen.batches.v1 import batch_pb2, batches_service_pb2
+from services.batch_status.report import COLUMNS
 from tests.fixtures.grpc import bearer, fails
 from tests.fixtures.issuance import PublicServer
 from tests.services.batch_status.issued_world import (
@@ -105,7 +106,11 @@ async def test_revoked_credentials_are_invalid_in_the_served_status_list(
     report = b"".join([c.chunk async for c in chunks]).decode()
     lines = report.splitlines()[1:]
     assert len(lines) == 2
-    assert all(",REVOKED," in line and line.split(",")[7] == "issued in error" for line in lines)
+    assert all(
+        ",RECORD_STATE_REVOKED," in line
+        and line.split(",")[COLUMNS.index("error_message")] == "issued in error"
+        for line in lines
+    )
 
 
 async def test_without_ids_every_issued_record_is_revoked_once(

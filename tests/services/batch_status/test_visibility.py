@@ -1,4 +1,4 @@
-"""Who sees which batch, for every RPC: three tenants, two departments, every role.
+"""Who sees which batch and its records, for every RPC: three tenants, two departments, every role.
 
 Tenant A has a batch of issuer ana in `sales` and one of issuer bob in `hr`; tenant B has a
 batch of a user with the same sub `ana`; tenant C has none. Every caller tries every batch of
@@ -188,6 +188,10 @@ async def test_get_list_report_watch(
                 )
             )
             assert b"".join(c.chunk for c in chunks).count(b"\r\n") == 4
+            records = await batches_stub.ListRecords(
+                batches_service_pb2.ListRecordsRequest(parent=name), metadata=md
+            )
+            assert [r.row_number for r in records.records] == [1, 2, 3]
             watched = await drain(
                 batches_stub.WatchBatch(
                     batches_service_pb2.WatchBatchRequest(name=name), metadata=md
@@ -204,6 +208,12 @@ async def test_get_list_report_watch(
                     batches_stub.DownloadBatchReport(
                         batches_service_pb2.DownloadBatchReportRequest(name=name), metadata=md
                     )
+                ),
+                batch_id,
+            )
+            await assert_not_found(
+                batches_stub.ListRecords(
+                    batches_service_pb2.ListRecordsRequest(parent=name), metadata=md
                 ),
                 batch_id,
             )

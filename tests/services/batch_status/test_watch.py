@@ -12,6 +12,7 @@ import pytest
 
 from credbatch.config import Settings
 from credbatch.gen.batches.v1 import batch_pb2, batches_service_pb2
+from services.batch_status.servicer import WATCH_END_REASON_KEY
 from tests.fixtures.batches import insert_batch, insert_schema
 from tests.fixtures.grpc import bearer
 from tests.fixtures.lifecycle import invite
@@ -25,11 +26,14 @@ async def test_watch_reports_changes_and_ends_on_completion(
     arranged = await insert_batch(owner_pool, tenant, schema, creator="ana", states=["QUEUED"] * 4)
     md = bearer(settings, tenant, "ana", ["issuer"])
     seen: list[Any] = []
+    trailers: list[tuple[str, str | bytes]] = []
 
     async def watch() -> None:
         request = batches_service_pb2.WatchBatchRequest(name=f"batches/{arranged.batch_id}")
-        async for batch in batches_stub.WatchBatch(request, metadata=md, timeout=30):
+        call = batches_stub.WatchBatch(request, metadata=md, timeout=30)
+        async for batch in call:
             seen.append(batch)
+        trailers.extend(await call.trailing_metadata())
 
     watcher = asyncio.create_task(watch())
     for record_id in arranged.record_ids:
@@ -42,6 +46,7 @@ async def test_watch_reports_changes_and_ends_on_completion(
     invited = [b.record_counts.invited for b in seen]
     assert invited == sorted(invited) and len(set(invited)) == len(invited) == 5
     assert any(b.HasField("estimated_complete_time") for b in seen[1:-1])
+    assert (WATCH_END_REASON_KEY, "WATCH_END_REASON_BATCH_ENDED") in trailers
 
 
 async def test_watch_honours_the_deadline(

@@ -17,8 +17,9 @@ from credbatch.errors import NotFound, ResourceExhausted
 from credbatch.gen.batches.v1 import batch_pb2, batches_service_pb2, batches_service_pb2_grpc
 from credbatch.tenancy import TenantScope
 from services.batch_status.main import service_specs
+from services.batch_status.servicer import WATCH_END_REASON_KEY
 from services.batch_status.status import BatchStatus
-from services.batch_status.watch import WatchLimits
+from services.batch_status.watch import WATCH_RETRY_SECONDS, WatchLimits
 from tests.fixtures.batches import insert_batch, insert_schema
 from tests.fixtures.grpc import StartApp, bearer
 from tests.fixtures.lifecycle import invite
@@ -113,6 +114,7 @@ async def test_caps_per_caller_and_per_process(
     with pytest.raises(ResourceExhausted) as caught:
         await anext(status.watch(user(tenant, "eve", {"org_admin"}), arranged.batch_id))
     assert caught.value.reason == "WATCH_LIMIT"
+    assert caught.value.retry_delay == WATCH_RETRY_SECONDS
     await open_[0].aclose()  # a slot comes free when a watch ends
     replacement = status.watch(ana, arranged.batch_id)
     await anext(replacement)
@@ -142,6 +144,10 @@ async def test_stream_ends_ok_after_its_lifetime_and_limits_reach_clients(
     # No change: nothing more, then the end of the stream, OK, within its lifetime.
     assert await call.read() is grpc.aio.EOF  # type: ignore[attr-defined]
     assert await call.code() == grpc.StatusCode.OK
+    # The batch still runs: the trailer tells the client to watch again.
+    assert (WATCH_END_REASON_KEY, "WATCH_END_REASON_STREAM_LIFETIME") in tuple(
+        await call.trailing_metadata()
+    )
 
 
 async def test_leaving_a_stream_logs_no_error(

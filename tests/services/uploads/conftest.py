@@ -36,6 +36,20 @@ async def uploads_app(
 async def tenant(
     uploads_app: RunningApp, upload_settings: Settings, app_pool: asyncpg.Pool
 ) -> Tenant:
+    return await _new_tenant(uploads_app, upload_settings, app_pool)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def other_tenant(
+    uploads_app: RunningApp, upload_settings: Settings, app_pool: asyncpg.Pool
+) -> Tenant:
+    """A second tenant, with its own schemas, for isolation tests."""
+    return await _new_tenant(uploads_app, upload_settings, app_pool)
+
+
+async def _new_tenant(
+    uploads_app: RunningApp, upload_settings: Settings, app_pool: asyncpg.Pool
+) -> Tenant:
     tenant_id = uuid.uuid4()
     scope = TenantScope(tenant_id, "admin", frozenset({"org_admin"}))
     async with tenant_transaction(app_pool, scope) as conn:

@@ -27,7 +27,7 @@ async def test_a_one_letter_or_numeric_top_level_domain_is_refused(
     assert details.bad_request is not None
     found = [(v.field, v.reason) for v in details.bad_request.field_violations]
     # The header is row 1: the second data row is row 3.
-    assert found == [("row 3, column email", "INVALID_EMAIL")]
+    assert found == [("rows[3].email", "INVALID_EMAIL")]
     assert await batch_count(owner_pool, tenant.tenant_id) == 0
 
 

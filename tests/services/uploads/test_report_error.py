@@ -36,7 +36,10 @@ async def test_five_thousand_errors_keep_the_trailer_small(
     listed = details.bad_request.field_violations
     assert 10 <= len(listed) <= 100
     assert details.info.metadata["errors_listed"] == str(len(listed))
-    assert listed[0].field == "row 2, column level" and listed[0].reason == "INVALID_ENUM"
+    assert listed[0].field == "rows[2].level" and listed[0].reason == "INVALID_ENUM"
+    assert details.info.metadata["first_error_row"] == "2"
+    assert details.info.metadata["first_error_column"] == "level"
+    assert details.info.metadata["first_error_reason"] == "INVALID_ENUM"
     assert all(len(v.description) <= 160 for v in listed)
     assert await batch_count(owner_pool, tenant.tenant_id) == 0
 

@@ -103,18 +103,18 @@ async def test_missing_unknown_and_duplicate_columns_each_named(
     header = " EMAIL ,phone,name,age,born,score,member,level,Name,shoe"  # no `site`
     error = await refused(tenant, csv_file([row(1) + ",x"], header=header))
     found = violations(error)
-    assert ("row 1, column site", "MISSING_COLUMN") in found
-    assert ("row 1, column shoe", "UNKNOWN_COLUMN") in found
-    assert ("row 1, column Name", "DUPLICATE_COLUMN") in found
+    assert ("rows[1].site", "MISSING_COLUMN") in found
+    assert ("rows[1].shoe", "UNKNOWN_COLUMN") in found
+    assert ("rows[1].Name", "DUPLICATE_COLUMN") in found
     assert await batch_count(owner_pool, tenant.tenant_id) == 0
 
 
 async def test_recipient_columns_follow_the_mediums(tenant: Tenant) -> None:
     error = await refused(tenant, csv_file([row(1)]), mediums=[EMAIL])
-    assert ("row 1, column phone", "UNKNOWN_COLUMN") in violations(error)
+    assert ("rows[1].phone", "UNKNOWN_COLUMN") in violations(error)
     no_email = ",".join(HEADER.split(",")[1:])
     error = await refused(tenant, csv_file([row(1)], header=no_email), mediums=[EMAIL, SMS])
-    assert ("row 1, column email", "MISSING_COLUMN") in violations(error)
+    assert ("rows[1].email", "MISSING_COLUMN") in violations(error)
 
 
 # --- row rules -------------------------------------------------------------------------
@@ -137,15 +137,15 @@ async def test_values_of_every_type_are_checked_with_row_and_column(
     ]
     error = await refused(tenant, csv_file(rows))
     assert violations(error) == [
-        ("row 3, column name", "REQUIRED_VALUE_MISSING"),
-        ("row 4, column age", "INVALID_INTEGER"),
-        ("row 5, column born", "INVALID_DATE"),
-        ("row 6, column score", "INVALID_NUMBER"),
-        ("row 7, column member", "INVALID_BOOLEAN"),
-        ("row 8, column email", "INVALID_EMAIL"),
-        ("row 9, column phone", "INVALID_PHONE"),
-        ("row 10, column site", "INVALID_URL"),
-        ("row 11, column level", "INVALID_ENUM"),
+        ("rows[3].name", "REQUIRED_VALUE_MISSING"),
+        ("rows[4].age", "INVALID_INTEGER"),
+        ("rows[5].born", "INVALID_DATE"),
+        ("rows[6].score", "INVALID_NUMBER"),
+        ("rows[7].member", "INVALID_BOOLEAN"),
+        ("rows[8].email", "INVALID_EMAIL"),
+        ("rows[9].phone", "INVALID_PHONE"),
+        ("rows[10].site", "INVALID_URL"),
+        ("rows[11].level", "INVALID_ENUM"),
     ]
     assert error_details(error).info.metadata["error_count"] == "9"
     assert await batch_count(owner_pool, tenant.tenant_id) == 0
@@ -158,7 +158,7 @@ async def test_international_email_domains_are_accepted(tenant: Tenant) -> None:
 
 async def test_ragged_rows(tenant: Tenant) -> None:
     error = await refused(tenant, csv_file([row(1), row(2) + ",extra", "a@b.co,+14155550003"]))
-    assert violations(error) == [("row 3", "RAGGED_ROW"), ("row 4", "RAGGED_ROW")]
+    assert violations(error) == [("rows[3]", "RAGGED_ROW"), ("rows[4]", "RAGGED_ROW")]
     # Trailing empty cells (spreadsheets export them) are not ragged.
     response = await tenant.upload(csv_file([row(1) + ",,"]))
     assert response.report.valid
@@ -170,15 +170,15 @@ async def test_duplicate_recipients_name_both_rows(tenant: Tenant) -> None:
     details = error_details(error)
     assert details.bad_request is not None
     found = [(v.field, v.reason, v.description) for v in details.bad_request.field_violations]
-    assert found[0][:2] == ("row 3, column email", "DUPLICATE_RECIPIENT")
+    assert found[0][:2] == ("rows[3].email", "DUPLICATE_RECIPIENT")
     assert "row 2" in found[0][2]
-    assert found[1][:2] == ("row 4, column phone", "DUPLICATE_RECIPIENT")
+    assert found[1][:2] == ("rows[4].phone", "DUPLICATE_RECIPIENT")
     assert "row 2" in found[1][2]
 
 
 async def test_blank_rows_inside_are_errors_trailing_ones_ignored(tenant: Tenant) -> None:
     error = await refused(tenant, csv_file([row(1), "", row(2)]))
-    assert violations(error) == [("row 3", "BLANK_ROW")]
+    assert violations(error) == [("rows[3]", "BLANK_ROW")]
     response = await tenant.upload(csv_file([row(1), "", ",,,", ""]))
     assert response.report.rows_total == 1
 
@@ -209,7 +209,7 @@ async def test_other_encodings_are_refused_saying_so(
     content = csv_file([row(1), row(2, name="Ren\u00e9e")]).decode().encode("latin-1")
     error = await refused(tenant, content)
     ((field, reason),) = violations(error)
-    assert (field, reason) == ("row 3", "NOT_UTF8")
+    assert (field, reason) == ("rows[3]", "NOT_UTF8")
     description = error_details(error).bad_request.field_violations[0].description  # type: ignore[union-attr]
     assert "not UTF-8" in description and "byte offset" in description
     error = await refused(tenant, csv_file([row(1)]).decode().encode("utf-16"))

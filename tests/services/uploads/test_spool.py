@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from credbatch.errors import DeadlineExceeded, ResourceExhausted
-from services.uploads.admission import TenantUploadSlots
+from services.uploads.admission import RETRY_SECONDS, TenantUploadSlots
 from services.uploads.idle import idle_limited
 from services.uploads.spool import RowSpool
 from services.uploads.validator import AcceptedRow
@@ -53,6 +53,7 @@ def test_a_tenant_gets_its_cap_of_slots_and_others_are_unaffected() -> None:
         with pytest.raises(ResourceExhausted) as refused, slots.hold(a):
             pass
         assert refused.value.reason == "TOO_MANY_UPLOADS"
+        assert refused.value.retry_delay == RETRY_SECONDS
         with slots.hold(b):
             assert slots.running(b) == 1
     assert slots.running(a) == 0

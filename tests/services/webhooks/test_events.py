@@ -147,3 +147,40 @@ async def test_record_events_only_for_endpoints_that_subscribe(
         assert await _events(owner_pool, other) == []
     finally:
         await owner_pool.execute("DELETE FROM webhook_endpoints WHERE tenant_id = $1", tenant)
+
+
+async def test_a_contact_change_names_its_fields_never_the_values(
+    settings: Settings,
+    hooks_stub: Any,
+    owner_pool: asyncpg.Pool,
+    app_pool: asyncpg.Pool,
+    tenant: uuid.UUID,
+) -> None:
+    await create_endpoint(
+        hooks_stub,
+        settings,
+        tenant,
+        URL,
+        [pb.EVENT_TYPE_RECORD_CONTACT_UPDATED, pb.EVENT_TYPE_RECORD_EXPIRED],
+    )
+    try:
+        arranged = await insert_batch(owner_pool, tenant, states=("INVITED", "INVITED"))
+        first, second = arranged.record_ids
+        async with tenant_transaction(app_pool, service_scope(tenant)) as conn:
+            await conn.execute(
+                "UPDATE records SET email = 'new.address@example.org' WHERE id = $1", first
+            )
+            # Touching a record without changing its contact raises nothing.
+            await conn.execute("UPDATE records SET updated_at = now() WHERE id = $1", second)
+        [event] = await _events(owner_pool, tenant)
+        assert (event["type"], event["deliveries"]) == ("record.contact_updated", 1)
+        data = event["payload"]["data"]
+        assert data == {
+            "batch": f"batches/{arranged.batch_id}",
+            "record": str(first),
+            "row_number": 1,
+            "fields": ["email"],
+        }
+        assert "new.address" not in str(event["payload"])
+    finally:
+        await owner_pool.execute("DELETE FROM webhook_endpoints WHERE tenant_id = $1", tenant)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -50,8 +51,15 @@ def _provider_message(response: httpx.Response) -> str:
     return f"{response.status_code} {response.text[:200]}"
 
 
+_SID = re.compile(r"^[A-Za-z0-9]{1,64}$")
+
+
 class SmsClient:
-    """Posts ``Messages.json`` (To in E.164, From, Body) with basic auth."""
+    """Posts ``Messages.json`` (To in E.164, From, Body) with basic auth.
+
+    With a ``status_callback`` URL the provider is asked to post each message's delivery
+    status there (Twilio's ``StatusCallback``), naming the message by the id it answered.
+    """
 
     def __init__(
         self,
@@ -62,7 +70,9 @@ class SmsClient:
         *,
         timeout: float = 10.0,
         max_connections: int = 32,
+        status_callback: str | None = None,
     ) -> None:
+        self._status_callback = status_callback
         self._path = f"/2010-04-01/Accounts/{account}/Messages.json"
         self._sender = sender
         self._client = httpx.AsyncClient(
@@ -74,17 +84,19 @@ class SmsClient:
             ),
         )
 
-    async def send(self, to: str, body: str, *, sender: str | None = None) -> None:
-        """Send one SMS, from ``sender`` (an alphanumeric sender id) or the platform's number.
+    async def send(self, to: str, body: str, *, sender: str | None = None) -> str | None:
+        """Send one SMS, from ``sender`` (an alphanumeric sender id) or the platform's number;
+        the provider's id of the message (its ``sid``), if it gave a usable one.
 
         Raises:
             IssuanceFailure: throttled (429, with its Retry-After), transient (connection,
                 timeout, 5xx) or permanent (other 4xx).
         """
+        form = {"To": to, "From": sender or self._sender, "Body": body}
+        if self._status_callback is not None:
+            form["StatusCallback"] = self._status_callback
         try:
-            response = await self._client.post(
-                self._path, data={"To": to, "From": sender or self._sender, "Body": body}
-            )
+            response = await self._client.post(self._path, data=form)
         except httpx.TimeoutException:
             raise transient("SMS_TIMEOUT", "SMS provider timed out") from None
         except httpx.TransportError as error:
@@ -92,11 +104,22 @@ class SmsClient:
                 "SMS_UNAVAILABLE", f"SMS provider unavailable: {type(error).__name__}"
             ) from None
         if response.is_success:
-            return
+            return _message_sid(response)
         raise _classify(response)
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+def _message_sid(response: httpx.Response) -> str | None:
+    """The accepted message's id; None when the answer has none (the send still counts as
+    accepted, only its receipts cannot be matched)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    sid = body.get("sid") if isinstance(body, dict) else None
+    return sid if isinstance(sid, str) and _SID.match(sid) else None
 
 
 def _classify(response: httpx.Response) -> IssuanceFailure:

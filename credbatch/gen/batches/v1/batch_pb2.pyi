@@ -35,6 +35,16 @@ class RecordState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RECORD_STATE_CANCELLED: _ClassVar[RecordState]
     RECORD_STATE_CLAIMED: _ClassVar[RecordState]
     RECORD_STATE_REVOKED: _ClassVar[RecordState]
+    RECORD_STATE_EXPIRED: _ClassVar[RecordState]
+
+class DeliveryState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DELIVERY_STATE_UNSPECIFIED: _ClassVar[DeliveryState]
+    DELIVERY_STATE_ACCEPTED: _ClassVar[DeliveryState]
+    DELIVERY_STATE_DELIVERED: _ClassVar[DeliveryState]
+    DELIVERY_STATE_DEFERRED: _ClassVar[DeliveryState]
+    DELIVERY_STATE_BOUNCED: _ClassVar[DeliveryState]
+    DELIVERY_STATE_FAILED: _ClassVar[DeliveryState]
 BATCH_STATE_UNSPECIFIED: BatchState
 BATCH_STATE_QUEUED: BatchState
 BATCH_STATE_IN_PROGRESS: BatchState
@@ -51,9 +61,16 @@ RECORD_STATE_FAILED: RecordState
 RECORD_STATE_CANCELLED: RecordState
 RECORD_STATE_CLAIMED: RecordState
 RECORD_STATE_REVOKED: RecordState
+RECORD_STATE_EXPIRED: RecordState
+DELIVERY_STATE_UNSPECIFIED: DeliveryState
+DELIVERY_STATE_ACCEPTED: DeliveryState
+DELIVERY_STATE_DELIVERED: DeliveryState
+DELIVERY_STATE_DEFERRED: DeliveryState
+DELIVERY_STATE_BOUNCED: DeliveryState
+DELIVERY_STATE_FAILED: DeliveryState
 
 class RecordCounts(_message.Message):
-    __slots__ = ("pending", "queued", "issued", "invited", "failed", "cancelled", "claimed", "revoked")
+    __slots__ = ("pending", "queued", "issued", "invited", "failed", "cancelled", "claimed", "revoked", "expired", "delivered", "bounced")
     PENDING_FIELD_NUMBER: _ClassVar[int]
     QUEUED_FIELD_NUMBER: _ClassVar[int]
     ISSUED_FIELD_NUMBER: _ClassVar[int]
@@ -62,6 +79,9 @@ class RecordCounts(_message.Message):
     CANCELLED_FIELD_NUMBER: _ClassVar[int]
     CLAIMED_FIELD_NUMBER: _ClassVar[int]
     REVOKED_FIELD_NUMBER: _ClassVar[int]
+    EXPIRED_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    BOUNCED_FIELD_NUMBER: _ClassVar[int]
     pending: int
     queued: int
     issued: int
@@ -70,7 +90,10 @@ class RecordCounts(_message.Message):
     cancelled: int
     claimed: int
     revoked: int
-    def __init__(self, pending: _Optional[int] = ..., queued: _Optional[int] = ..., issued: _Optional[int] = ..., invited: _Optional[int] = ..., failed: _Optional[int] = ..., cancelled: _Optional[int] = ..., claimed: _Optional[int] = ..., revoked: _Optional[int] = ...) -> None: ...
+    expired: int
+    delivered: int
+    bounced: int
+    def __init__(self, pending: _Optional[int] = ..., queued: _Optional[int] = ..., issued: _Optional[int] = ..., invited: _Optional[int] = ..., failed: _Optional[int] = ..., cancelled: _Optional[int] = ..., claimed: _Optional[int] = ..., revoked: _Optional[int] = ..., expired: _Optional[int] = ..., delivered: _Optional[int] = ..., bounced: _Optional[int] = ...) -> None: ...
 
 class Batch(_message.Message):
     __slots__ = ("name", "state", "schema", "schema_version", "mediums", "email_template", "sms_template", "certificate_template", "creator", "department", "filename", "create_time", "update_time", "complete_time", "total_records", "record_counts", "percent_done", "estimated_complete_time", "claim_mode")

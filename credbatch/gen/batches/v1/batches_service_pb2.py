@@ -23,19 +23,21 @@ _sym_db = _symbol_database.Default()
 
 
 from credbatch.gen.batches.v1 import batch_pb2 as credbatch_dot_batches_dot_v1_dot_batch__pb2
+from credbatch.gen.batches.v1 import record_pb2 as credbatch_dot_batches_dot_v1_dot_record__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*credbatch/batches/v1/batches_service.proto\x12\x14\x63redbatch.batches.v1\x1a credbatch/batches/v1/batch.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\"]\n\x12ListBatchesRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x14\n\x06\x66ilter\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"\\\n\x13ListBatchesResponse\x12,\n\x07\x62\x61tches\x18\x01 \x03(\x0b\x32\x1b.credbatch.batches.v1.Batch\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"=\n\x0fGetBatchRequest\x12*\n\x04name\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x63redbatch.dev/Batch\"\x81\x01\n\x1a\x44ownloadBatchReportRequest\x12*\n\x04name\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x63redbatch.dev/Batch\x12\x37\n\x06states\x18\x02 \x03(\x0e\x32!.credbatch.batches.v1.RecordStateB\x04\xe2\x41\x01\x01\"2\n\x1b\x44ownloadBatchReportResponse\x12\x13\n\x05\x63hunk\x18\x01 \x01(\x0c\x42\x04\xe2\x41\x01\x03\"?\n\x11WatchBatchRequest\x12*\n\x04name\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x63redbatch.dev/Batch\"G\n\x19RetryFailedRecordsRequest\x12*\n\x04name\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x63redbatch.dev/Batch\"@\n\x12\x43\x61ncelBatchRequest\x12*\n\x04name\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x63redbatch.dev/Batch\"r\n\x14RevokeRecordsRequest\x12*\n\x04name\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x63redbatch.dev/Batch\x12\x18\n\nrecord_ids\x18\x02 \x03(\tB\x04\xe2\x41\x01\x01\x12\x14\n\x06reason\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\"f\n\x15RevokeRecordsResponse\x12\x30\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x1b.credbatch.batches.v1.BatchB\x04\xe2\x41\x01\x03\x12\x1b\n\rrevoked_count\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x03\"z\n\x18ResendInvitationsRequest\x12*\n\x04name\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x63redbatch.dev/Batch\x12\x18\n\nrecord_ids\x18\x02 \x03(\tB\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"\x99\x02\n\x19ResendInvitationsResponse\x12\x30\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x1b.credbatch.batches.v1.BatchB\x04\xe2\x41\x01\x03\x12\x1a\n\x0cresent_count\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1b\n\rclaimed_count\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1b\n\rrevoked_count\x18\x04 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1a\n\x0c\x66\x61iled_count\x18\x05 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1d\n\x0f\x63\x61ncelled_count\x18\x06 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1f\n\x11in_progress_count\x18\x07 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x18\n\nbusy_count\x18\x08 \x01(\x03\x42\x04\xe2\x41\x01\x03\x32\xed\x08\n\x12\x42\x61tchStatusService\x12w\n\x0bListBatches\x12(.credbatch.batches.v1.ListBatchesRequest\x1a).credbatch.batches.v1.ListBatchesResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/batches\x12l\n\x08GetBatch\x12%.credbatch.batches.v1.GetBatchRequest\x1a\x1b.credbatch.batches.v1.Batch\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/{name=batches/*}\x12\xa1\x01\n\x13\x44ownloadBatchReport\x12\x30.credbatch.batches.v1.DownloadBatchReportRequest\x1a\x31.credbatch.batches.v1.DownloadBatchReportResponse\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/{name=batches/*}:report0\x01\x12x\n\nWatchBatch\x12\'.credbatch.batches.v1.WatchBatchRequest\x1a\x1b.credbatch.batches.v1.Batch\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/{name=batches/*}:watch0\x01\x12\x8f\x01\n\x12RetryFailedRecords\x12/.credbatch.batches.v1.RetryFailedRecordsRequest\x1a\x1b.credbatch.batches.v1.Batch\"+\x82\xd3\xe4\x93\x02%\" /v1/{name=batches/*}:retryFailed:\x01*\x12|\n\x0b\x43\x61ncelBatch\x12(.credbatch.batches.v1.CancelBatchRequest\x1a\x1b.credbatch.batches.v1.Batch\"&\x82\xd3\xe4\x93\x02 \"\x1b/v1/{name=batches/*}:cancel:\x01*\x12\x97\x01\n\rRevokeRecords\x12*.credbatch.batches.v1.RevokeRecordsRequest\x1a+.credbatch.batches.v1.RevokeRecordsResponse\"-\x82\xd3\xe4\x93\x02\'\"\"/v1/{name=batches/*}:revokeRecords:\x01*\x12\xa7\x01\n\x11ResendInvitations\x12..credbatch.batches.v1.ResendInvitationsRequest\x1a/.credbatch.batches.v1.ResendInvitationsResponse\"1\x82\xd3\xe4\x93\x02+\"&/v1/{name=batches/*}:resendInvitations:\x01*B Z\x1e\x63redbatch/batches/v1;batchesv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*credbatch/batches/v1/batches_service.proto\x12\x14\x63redbatch.batches.v1\x1a credbatch/batches/v1/batch.proto\x1a!credbatch/batches/v1/record.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\"]\n\x12ListBatchesRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x14\n\x06\x66ilter\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"\\\n\x13ListBatchesResponse\x12,\n\x07\x62\x61tches\x18\x01 \x03(\x0b\x32\x1b.credbatch.batches.v1.Batch\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"=\n\x0fGetBatchRequest\x12*\n\x04name\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x63redbatch.dev/Batch\"\x81\x01\n\x1a\x44ownloadBatchReportRequest\x12*\n\x04name\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x63redbatch.dev/Batch\x12\x37\n\x06states\x18\x02 \x03(\x0e\x32!.credbatch.batches.v1.RecordStateB\x04\xe2\x41\x01\x01\"2\n\x1b\x44ownloadBatchReportResponse\x12\x13\n\x05\x63hunk\x18\x01 \x01(\x0c\x42\x04\xe2\x41\x01\x03\"\x8b\x01\n\x12ListRecordsRequest\x12,\n\x06parent\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x63redbatch.dev/Batch\x12\x17\n\tpage_size\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x14\n\x06\x66ilter\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\"]\n\x13ListRecordsResponse\x12-\n\x07records\x18\x01 \x03(\x0b\x32\x1c.credbatch.batches.v1.Record\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"?\n\x11WatchBatchRequest\x12*\n\x04name\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x63redbatch.dev/Batch\"G\n\x19RetryFailedRecordsRequest\x12*\n\x04name\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x63redbatch.dev/Batch\"@\n\x12\x43\x61ncelBatchRequest\x12*\n\x04name\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x63redbatch.dev/Batch\"r\n\x14RevokeRecordsRequest\x12*\n\x04name\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x63redbatch.dev/Batch\x12\x18\n\nrecord_ids\x18\x02 \x03(\tB\x04\xe2\x41\x01\x01\x12\x14\n\x06reason\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\"f\n\x15RevokeRecordsResponse\x12\x30\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x1b.credbatch.batches.v1.BatchB\x04\xe2\x41\x01\x03\x12\x1b\n\rrevoked_count\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x03\"z\n\x18ResendInvitationsRequest\x12*\n\x04name\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13\x63redbatch.dev/Batch\x12\x18\n\nrecord_ids\x18\x02 \x03(\tB\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"\x99\x02\n\x19ResendInvitationsResponse\x12\x30\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x1b.credbatch.batches.v1.BatchB\x04\xe2\x41\x01\x03\x12\x1a\n\x0cresent_count\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1b\n\rclaimed_count\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1b\n\rrevoked_count\x18\x04 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1a\n\x0c\x66\x61iled_count\x18\x05 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1d\n\x0f\x63\x61ncelled_count\x18\x06 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1f\n\x11in_progress_count\x18\x07 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x18\n\nbusy_count\x18\x08 \x01(\x05\x42\x04\xe2\x41\x01\x03\"\x91\x01\n\x1aUpdateRecordContactRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05\x65mail\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x13\n\x05phone\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x35\n\x0bupdate_mask\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\"\xac\x01\n\x1bUpdateRecordContactResponse\x12\x30\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x1b.credbatch.batches.v1.BatchB\x04\xe2\x41\x01\x03\x12=\n\x0crecord_state\x18\x02 \x01(\x0e\x32!.credbatch.batches.v1.RecordStateB\x04\xe2\x41\x01\x03\x12\x1c\n\x0e\x63hanged_fields\x18\x03 \x03(\tB\x04\xe2\x41\x01\x03*z\n\x0eWatchEndReason\x12 \n\x1cWATCH_END_REASON_UNSPECIFIED\x10\x00\x12 \n\x1cWATCH_END_REASON_BATCH_ENDED\x10\x01\x12$\n WATCH_END_REASON_STREAM_LIFETIME\x10\x02\x32\xe6\n\n\x12\x42\x61tchStatusService\x12w\n\x0bListBatches\x12(.credbatch.batches.v1.ListBatchesRequest\x1a).credbatch.batches.v1.ListBatchesResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/batches\x12l\n\x08GetBatch\x12%.credbatch.batches.v1.GetBatchRequest\x1a\x1b.credbatch.batches.v1.Batch\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/{name=batches/*}\x12|\n\x13\x44ownloadBatchReport\x12\x30.credbatch.batches.v1.DownloadBatchReportRequest\x1a\x31.credbatch.batches.v1.DownloadBatchReportResponse0\x01\x12T\n\nWatchBatch\x12\'.credbatch.batches.v1.WatchBatchRequest\x1a\x1b.credbatch.batches.v1.Batch0\x01\x12\x8a\x01\n\x0bListRecords\x12(.credbatch.batches.v1.ListRecordsRequest\x1a).credbatch.batches.v1.ListRecordsResponse\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{parent=batches/*}/records\x12\x8f\x01\n\x12RetryFailedRecords\x12/.credbatch.batches.v1.RetryFailedRecordsRequest\x1a\x1b.credbatch.batches.v1.Batch\"+\x82\xd3\xe4\x93\x02%\" /v1/{name=batches/*}:retryFailed:\x01*\x12|\n\x0b\x43\x61ncelBatch\x12(.credbatch.batches.v1.CancelBatchRequest\x1a\x1b.credbatch.batches.v1.Batch\"&\x82\xd3\xe4\x93\x02 \"\x1b/v1/{name=batches/*}:cancel:\x01*\x12\x97\x01\n\rRevokeRecords\x12*.credbatch.batches.v1.RevokeRecordsRequest\x1a+.credbatch.batches.v1.RevokeRecordsResponse\"-\x82\xd3\xe4\x93\x02\'\"\"/v1/{name=batches/*}:revokeRecords:\x01*\x12\xa7\x01\n\x11ResendInvitations\x12..credbatch.batches.v1.ResendInvitationsRequest\x1a/.credbatch.batches.v1.ResendInvitationsResponse\"1\x82\xd3\xe4\x93\x02+\"&/v1/{name=batches/*}:resendInvitations:\x01*\x12\xb3\x01\n\x13UpdateRecordContact\x12\x30.credbatch.batches.v1.UpdateRecordContactRequest\x1a\x31.credbatch.batches.v1.UpdateRecordContactResponse\"7\x82\xd3\xe4\x93\x02\x31\",/v1/{name=batches/*/records/*}:updateContact:\x01*Bw\n\x18\x64\x65v.credbatch.batches.v1B\x13\x42\x61tchesServiceProtoP\x01ZDgithub.com/credbatch/credbatch/gen/go/credbatch/batches/v1;batchesv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'credbatch.batches.v1.batches_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
-  _globals['DESCRIPTOR']._serialized_options = b'Z\036credbatch/batches/v1;batchesv1'
+  _globals['DESCRIPTOR']._serialized_options = b'\n\030dev.credbatch.batches.v1B\023BatchesServiceProtoP\001ZDgithub.com/credbatch/credbatch/gen/go/credbatch/batches/v1;batchesv1'
   _globals['_LISTBATCHESREQUEST'].fields_by_name['page_size']._loaded_options = None
   _globals['_LISTBATCHESREQUEST'].fields_by_name['page_size']._serialized_options = b'\342A\001\001'
   _globals['_LISTBATCHESREQUEST'].fields_by_name['page_token']._loaded_options = None
@@ -50,6 +52,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DOWNLOADBATCHREPORTREQUEST'].fields_by_name['states']._serialized_options = b'\342A\001\001'
   _globals['_DOWNLOADBATCHREPORTRESPONSE'].fields_by_name['chunk']._loaded_options = None
   _globals['_DOWNLOADBATCHREPORTRESPONSE'].fields_by_name['chunk']._serialized_options = b'\342A\001\003'
+  _globals['_LISTRECORDSREQUEST'].fields_by_name['parent']._loaded_options = None
+  _globals['_LISTRECORDSREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002\372A\025\n\023credbatch.dev/Batch'
+  _globals['_LISTRECORDSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTRECORDSREQUEST'].fields_by_name['page_size']._serialized_options = b'\342A\001\001'
+  _globals['_LISTRECORDSREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTRECORDSREQUEST'].fields_by_name['page_token']._serialized_options = b'\342A\001\001'
+  _globals['_LISTRECORDSREQUEST'].fields_by_name['filter']._loaded_options = None
+  _globals['_LISTRECORDSREQUEST'].fields_by_name['filter']._serialized_options = b'\342A\001\001'
   _globals['_WATCHBATCHREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_WATCHBATCHREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\025\n\023credbatch.dev/Batch'
   _globals['_RETRYFAILEDRECORDSREQUEST'].fields_by_name['name']._loaded_options = None
@@ -88,14 +98,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RESENDINVITATIONSRESPONSE'].fields_by_name['in_progress_count']._serialized_options = b'\342A\001\003'
   _globals['_RESENDINVITATIONSRESPONSE'].fields_by_name['busy_count']._loaded_options = None
   _globals['_RESENDINVITATIONSRESPONSE'].fields_by_name['busy_count']._serialized_options = b'\342A\001\003'
+  _globals['_UPDATERECORDCONTACTREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_UPDATERECORDCONTACTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATERECORDCONTACTREQUEST'].fields_by_name['email']._loaded_options = None
+  _globals['_UPDATERECORDCONTACTREQUEST'].fields_by_name['email']._serialized_options = b'\342A\001\001'
+  _globals['_UPDATERECORDCONTACTREQUEST'].fields_by_name['phone']._loaded_options = None
+  _globals['_UPDATERECORDCONTACTREQUEST'].fields_by_name['phone']._serialized_options = b'\342A\001\001'
+  _globals['_UPDATERECORDCONTACTREQUEST'].fields_by_name['update_mask']._loaded_options = None
+  _globals['_UPDATERECORDCONTACTREQUEST'].fields_by_name['update_mask']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATERECORDCONTACTRESPONSE'].fields_by_name['batch']._loaded_options = None
+  _globals['_UPDATERECORDCONTACTRESPONSE'].fields_by_name['batch']._serialized_options = b'\342A\001\003'
+  _globals['_UPDATERECORDCONTACTRESPONSE'].fields_by_name['record_state']._loaded_options = None
+  _globals['_UPDATERECORDCONTACTRESPONSE'].fields_by_name['record_state']._serialized_options = b'\342A\001\003'
+  _globals['_UPDATERECORDCONTACTRESPONSE'].fields_by_name['changed_fields']._loaded_options = None
+  _globals['_UPDATERECORDCONTACTRESPONSE'].fields_by_name['changed_fields']._serialized_options = b'\342A\001\003'
   _globals['_BATCHSTATUSSERVICE'].methods_by_name['ListBatches']._loaded_options = None
   _globals['_BATCHSTATUSSERVICE'].methods_by_name['ListBatches']._serialized_options = b'\202\323\344\223\002\r\022\013/v1/batches'
   _globals['_BATCHSTATUSSERVICE'].methods_by_name['GetBatch']._loaded_options = None
   _globals['_BATCHSTATUSSERVICE'].methods_by_name['GetBatch']._serialized_options = b'\202\323\344\223\002\026\022\024/v1/{name=batches/*}'
-  _globals['_BATCHSTATUSSERVICE'].methods_by_name['DownloadBatchReport']._loaded_options = None
-  _globals['_BATCHSTATUSSERVICE'].methods_by_name['DownloadBatchReport']._serialized_options = b'\202\323\344\223\002\035\022\033/v1/{name=batches/*}:report'
-  _globals['_BATCHSTATUSSERVICE'].methods_by_name['WatchBatch']._loaded_options = None
-  _globals['_BATCHSTATUSSERVICE'].methods_by_name['WatchBatch']._serialized_options = b'\202\323\344\223\002\034\022\032/v1/{name=batches/*}:watch'
+  _globals['_BATCHSTATUSSERVICE'].methods_by_name['ListRecords']._loaded_options = None
+  _globals['_BATCHSTATUSSERVICE'].methods_by_name['ListRecords']._serialized_options = b'\202\323\344\223\002 \022\036/v1/{parent=batches/*}/records'
   _globals['_BATCHSTATUSSERVICE'].methods_by_name['RetryFailedRecords']._loaded_options = None
   _globals['_BATCHSTATUSSERVICE'].methods_by_name['RetryFailedRecords']._serialized_options = b'\202\323\344\223\002%\" /v1/{name=batches/*}:retryFailed:\001*'
   _globals['_BATCHSTATUSSERVICE'].methods_by_name['CancelBatch']._loaded_options = None
@@ -104,30 +126,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BATCHSTATUSSERVICE'].methods_by_name['RevokeRecords']._serialized_options = b'\202\323\344\223\002\'\"\"/v1/{name=batches/*}:revokeRecords:\001*'
   _globals['_BATCHSTATUSSERVICE'].methods_by_name['ResendInvitations']._loaded_options = None
   _globals['_BATCHSTATUSSERVICE'].methods_by_name['ResendInvitations']._serialized_options = b'\202\323\344\223\002+\"&/v1/{name=batches/*}:resendInvitations:\001*'
-  _globals['_LISTBATCHESREQUEST']._serialized_start=192
-  _globals['_LISTBATCHESREQUEST']._serialized_end=285
-  _globals['_LISTBATCHESRESPONSE']._serialized_start=287
-  _globals['_LISTBATCHESRESPONSE']._serialized_end=379
-  _globals['_GETBATCHREQUEST']._serialized_start=381
-  _globals['_GETBATCHREQUEST']._serialized_end=442
-  _globals['_DOWNLOADBATCHREPORTREQUEST']._serialized_start=445
-  _globals['_DOWNLOADBATCHREPORTREQUEST']._serialized_end=574
-  _globals['_DOWNLOADBATCHREPORTRESPONSE']._serialized_start=576
-  _globals['_DOWNLOADBATCHREPORTRESPONSE']._serialized_end=626
-  _globals['_WATCHBATCHREQUEST']._serialized_start=628
-  _globals['_WATCHBATCHREQUEST']._serialized_end=691
-  _globals['_RETRYFAILEDRECORDSREQUEST']._serialized_start=693
-  _globals['_RETRYFAILEDRECORDSREQUEST']._serialized_end=764
-  _globals['_CANCELBATCHREQUEST']._serialized_start=766
-  _globals['_CANCELBATCHREQUEST']._serialized_end=830
-  _globals['_REVOKERECORDSREQUEST']._serialized_start=832
-  _globals['_REVOKERECORDSREQUEST']._serialized_end=946
-  _globals['_REVOKERECORDSRESPONSE']._serialized_start=948
-  _globals['_REVOKERECORDSRESPONSE']._serialized_end=1050
-  _globals['_RESENDINVITATIONSREQUEST']._serialized_start=1052
-  _globals['_RESENDINVITATIONSREQUEST']._serialized_end=1174
-  _globals['_RESENDINVITATIONSRESPONSE']._serialized_start=1177
-  _globals['_RESENDINVITATIONSRESPONSE']._serialized_end=1458
-  _globals['_BATCHSTATUSSERVICE']._serialized_start=1461
-  _globals['_BATCHSTATUSSERVICE']._serialized_end=2594
+  _globals['_BATCHSTATUSSERVICE'].methods_by_name['UpdateRecordContact']._loaded_options = None
+  _globals['_BATCHSTATUSSERVICE'].methods_by_name['UpdateRecordContact']._serialized_options = b'\202\323\344\223\0021\",/v1/{name=batches/*/records/*}:updateContact:\001*'
+  _globals['_WATCHENDREASON']._serialized_start=2089
+  _globals['_WATCHENDREASON']._serialized_end=2211
+  _globals['_LISTBATCHESREQUEST']._serialized_start=261
+  _globals['_LISTBATCHESREQUEST']._serialized_end=354
+  _globals['_LISTBATCHESRESPONSE']._serialized_start=356
+  _globals['_LISTBATCHESRESPONSE']._serialized_end=448
+  _globals['_GETBATCHREQUEST']._serialized_start=450
+  _globals['_GETBATCHREQUEST']._serialized_end=511
+  _globals['_DOWNLOADBATCHREPORTREQUEST']._serialized_start=514
+  _globals['_DOWNLOADBATCHREPORTREQUEST']._serialized_end=643
+  _globals['_DOWNLOADBATCHREPORTRESPONSE']._serialized_start=645
+  _globals['_DOWNLOADBATCHREPORTRESPONSE']._serialized_end=695
+  _globals['_LISTRECORDSREQUEST']._serialized_start=698
+  _globals['_LISTRECORDSREQUEST']._serialized_end=837
+  _globals['_LISTRECORDSRESPONSE']._serialized_start=839
+  _globals['_LISTRECORDSRESPONSE']._serialized_end=932
+  _globals['_WATCHBATCHREQUEST']._serialized_start=934
+  _globals['_WATCHBATCHREQUEST']._serialized_end=997
+  _globals['_RETRYFAILEDRECORDSREQUEST']._serialized_start=999
+  _globals['_RETRYFAILEDRECORDSREQUEST']._serialized_end=1070
+  _globals['_CANCELBATCHREQUEST']._serialized_start=1072
+  _globals['_CANCELBATCHREQUEST']._serialized_end=1136
+  _globals['_REVOKERECORDSREQUEST']._serialized_start=1138
+  _globals['_REVOKERECORDSREQUEST']._serialized_end=1252
+  _globals['_REVOKERECORDSRESPONSE']._serialized_start=1254
+  _globals['_REVOKERECORDSRESPONSE']._serialized_end=1356
+  _globals['_RESENDINVITATIONSREQUEST']._serialized_start=1358
+  _globals['_RESENDINVITATIONSREQUEST']._serialized_end=1480
+  _globals['_RESENDINVITATIONSRESPONSE']._serialized_start=1483
+  _globals['_RESENDINVITATIONSRESPONSE']._serialized_end=1764
+  _globals['_UPDATERECORDCONTACTREQUEST']._serialized_start=1767
+  _globals['_UPDATERECORDCONTACTREQUEST']._serialized_end=1912
+  _globals['_UPDATERECORDCONTACTRESPONSE']._serialized_start=1915
+  _globals['_UPDATERECORDCONTACTRESPONSE']._serialized_end=2087
+  _globals['_BATCHSTATUSSERVICE']._serialized_start=2214
+  _globals['_BATCHSTATUSSERVICE']._serialized_end=3596
 # @@protoc_insertion_point(module_scope)

@@ -58,6 +58,11 @@ class BatchStatusServiceStub:
                 request_serializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.WatchBatchRequest.SerializeToString,
                 response_deserializer=credbatch_dot_batches_dot_v1_dot_batch__pb2.Batch.FromString,
                 _registered_method=True)
+        self.ListRecords = channel.unary_unary(
+                '/credbatch.batches.v1.BatchStatusService/ListRecords',
+                request_serializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.ListRecordsRequest.SerializeToString,
+                response_deserializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.ListRecordsResponse.FromString,
+                _registered_method=True)
         self.RetryFailedRecords = channel.unary_unary(
                 '/credbatch.batches.v1.BatchStatusService/RetryFailedRecords',
                 request_serializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.RetryFailedRecordsRequest.SerializeToString,
@@ -77,6 +82,11 @@ class BatchStatusServiceStub:
                 '/credbatch.batches.v1.BatchStatusService/ResendInvitations',
                 request_serializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.ResendInvitationsRequest.SerializeToString,
                 response_deserializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.ResendInvitationsResponse.FromString,
+                _registered_method=True)
+        self.UpdateRecordContact = channel.unary_unary(
+                '/credbatch.batches.v1.BatchStatusService/UpdateRecordContact',
+                request_serializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.UpdateRecordContactRequest.SerializeToString,
+                response_deserializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.UpdateRecordContactResponse.FromString,
                 _registered_method=True)
 
 
@@ -101,7 +111,9 @@ class BatchStatusServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DownloadBatchReport(self, request, context):
-        """DownloadBatchReport streams the per-record report as CSV chunks of at most 1 MiB.
+        """DownloadBatchReport streams the per-record report as CSV chunks of at most 1 MiB, each
+        ending on a row boundary (see DownloadBatchReportResponse). ListRecords returns the same
+        rows as typed, paged messages. gRPC only (a stream): over REST, page through ListRecords.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -112,8 +124,21 @@ class BatchStatusServiceServicer:
         second; intermediate states may be skipped) and ends when it is terminal. A stream also
         ends, with OK, after its maximum lifetime (CREDBATCH_WATCH_MAX_SECONDS, default one hour):
         the last Batch it sent is the latest state; call WatchBatch again to go on following it.
+        A stream that ends with OK carries the trailing metadata key `credbatch-watch-end-reason`
+        whose value is a WatchEndReason name: WATCH_END_REASON_BATCH_ENDED (the last Batch is
+        terminal; stop) or WATCH_END_REASON_STREAM_LIFETIME (call WatchBatch again).
         RESOURCE_EXHAUSTED when the caller (CREDBATCH_WATCH_MAX_PER_CALLER, default 10) or the
         server (CREDBATCH_WATCH_MAX, default 1000) already has as many watches open as allowed.
+        gRPC only (a stream): over REST, poll GetBatch (its update_time says when it changed).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRecords(self, request, context):
+        """ListRecords lists the records (CSV rows) of a visible batch in row order: the report's
+        rows as typed messages, for clients that page instead of parsing CSV. Visibility is the
+        batch's (GetBatch): NOT_FOUND for a batch the caller cannot see.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -145,8 +170,9 @@ class BatchStatusServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ResendInvitations(self, request, context):
-        """ResendInvitations sends the invitation of INVITED records of the batch again, for a holder
-        who lost the message or the wallet before claiming. Creator, org_admin, service. Each
+        """ResendInvitations sends the invitation of INVITED (and EXPIRED) records of the batch
+        again, for a holder who lost the message or the wallet before claiming, or let the link
+        run out. Creator, org_admin, service. Each
         record goes back through the outbox and the issuance worker sends it the batch's messages
         again, without issuing anything new. In an OID4VCI batch the record gets a fresh offer (a
         new pre-authorized code and transaction code); its old offer answers 410 Gone and its old
@@ -155,7 +181,23 @@ class BatchStatusServiceServicer:
         holder already took its credential (one grant, one credential: a wallet lost after the
         claim needs RevokeRecords and a new upload); a FAILED one is RetryFailedRecords' to send.
         FAILED_PRECONDITION for a cancelled batch; NOT_FOUND for a batch or record id the caller
-        cannot see.
+        cannot see. An EXPIRED record is resent too, with a new claim link lifetime.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateRecordContact(self, request, context):
+        """UpdateRecordContact changes the email and/or phone of one record (validated as an upload
+        validates them) and invites its holder again. Creator, org_admin, service. The record's
+        credential is the same one, offered again (nothing is issued twice and nothing is
+        revoked: the holder never had it); the old claim link and offer answer 410 Gone and a new
+        link, offer and transaction code go to the new contact. Works for an INVITED, EXPIRED or
+        FAILED record (a FAILED one is issued first when it has no credential yet) and for one
+        whose invitation bounced. INVALID_ARGUMENT with a field violation per bad value;
+        FAILED_PRECONDITION for a record CLAIMED, REVOKED, CANCELLED or still on its first way
+        (PENDING, QUEUED, ISSUED), or a cancelled batch; NOT_FOUND for a record the caller cannot
+        see. Every change is recorded (who, when, which field; never the old value).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -184,6 +226,11 @@ def add_BatchStatusServiceServicer_to_server(servicer, server):
                     request_deserializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.WatchBatchRequest.FromString,
                     response_serializer=credbatch_dot_batches_dot_v1_dot_batch__pb2.Batch.SerializeToString,
             ),
+            'ListRecords': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRecords,
+                    request_deserializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.ListRecordsRequest.FromString,
+                    response_serializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.ListRecordsResponse.SerializeToString,
+            ),
             'RetryFailedRecords': grpc.unary_unary_rpc_method_handler(
                     servicer.RetryFailedRecords,
                     request_deserializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.RetryFailedRecordsRequest.FromString,
@@ -203,6 +250,11 @@ def add_BatchStatusServiceServicer_to_server(servicer, server):
                     servicer.ResendInvitations,
                     request_deserializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.ResendInvitationsRequest.FromString,
                     response_serializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.ResendInvitationsResponse.SerializeToString,
+            ),
+            'UpdateRecordContact': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateRecordContact,
+                    request_deserializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.UpdateRecordContactRequest.FromString,
+                    response_serializer=credbatch_dot_batches_dot_v1_dot_batches__service__pb2.UpdateRecordContactResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -327,6 +379,33 @@ class BatchStatusService:
             _registered_method=True)
 
     @staticmethod
+    def ListRecords(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/credbatch.batches.v1.BatchStatusService/ListRecords',
+            credbatch_dot_batches_dot_v1_dot_batches__service__pb2.ListRecordsRequest.SerializeToString,
+            credbatch_dot_batches_dot_v1_dot_batches__service__pb2.ListRecordsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def RetryFailedRecords(request,
             target,
             options=(),
@@ -424,6 +503,33 @@ class BatchStatusService:
             '/credbatch.batches.v1.BatchStatusService/ResendInvitations',
             credbatch_dot_batches_dot_v1_dot_batches__service__pb2.ResendInvitationsRequest.SerializeToString,
             credbatch_dot_batches_dot_v1_dot_batches__service__pb2.ResendInvitationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateRecordContact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/credbatch.batches.v1.BatchStatusService/UpdateRecordContact',
+            credbatch_dot_batches_dot_v1_dot_batches__service__pb2.UpdateRecordContactRequest.SerializeToString,
+            credbatch_dot_batches_dot_v1_dot_batches__service__pb2.UpdateRecordContactResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -42,14 +42,26 @@ class BatchStatusServiceStub:
     GetBatch: _grpc.UnaryUnaryMultiCallable[_batches_service_pb2.GetBatchRequest, _batch_pb2.Batch]
     """GetBatch returns one batch with its progress. Invisible batches are NOT_FOUND."""
     DownloadBatchReport: _grpc.UnaryStreamMultiCallable[_batches_service_pb2.DownloadBatchReportRequest, _batches_service_pb2.DownloadBatchReportResponse]
-    """DownloadBatchReport streams the per-record report as CSV chunks of at most 1 MiB."""
+    """DownloadBatchReport streams the per-record report as CSV chunks of at most 1 MiB, each
+    ending on a row boundary (see DownloadBatchReportResponse). ListRecords returns the same
+    rows as typed, paged messages. gRPC only (a stream): over REST, page through ListRecords.
+    """
     WatchBatch: _grpc.UnaryStreamMultiCallable[_batches_service_pb2.WatchBatchRequest, _batch_pb2.Batch]
     """WatchBatch streams the batch now and on each change (the batch is read about once a
     second; intermediate states may be skipped) and ends when it is terminal. A stream also
     ends, with OK, after its maximum lifetime (CREDBATCH_WATCH_MAX_SECONDS, default one hour):
     the last Batch it sent is the latest state; call WatchBatch again to go on following it.
+    A stream that ends with OK carries the trailing metadata key `credbatch-watch-end-reason`
+    whose value is a WatchEndReason name: WATCH_END_REASON_BATCH_ENDED (the last Batch is
+    terminal; stop) or WATCH_END_REASON_STREAM_LIFETIME (call WatchBatch again).
     RESOURCE_EXHAUSTED when the caller (CREDBATCH_WATCH_MAX_PER_CALLER, default 10) or the
     server (CREDBATCH_WATCH_MAX, default 1000) already has as many watches open as allowed.
+    gRPC only (a stream): over REST, poll GetBatch (its update_time says when it changed).
+    """
+    ListRecords: _grpc.UnaryUnaryMultiCallable[_batches_service_pb2.ListRecordsRequest, _batches_service_pb2.ListRecordsResponse]
+    """ListRecords lists the records (CSV rows) of a visible batch in row order: the report's
+    rows as typed messages, for clients that page instead of parsing CSV. Visibility is the
+    batch's (GetBatch): NOT_FOUND for a batch the caller cannot see.
     """
     RetryFailedRecords: _grpc.UnaryUnaryMultiCallable[_batches_service_pb2.RetryFailedRecordsRequest, _batch_pb2.Batch]
     """RetryFailedRecords queues the batch's FAILED records again. Creator, org_admin, service."""
@@ -63,8 +75,9 @@ class BatchStatusServiceStub:
     is revoked. Records already REVOKED are left as they are (a repeated call is harmless).
     """
     ResendInvitations: _grpc.UnaryUnaryMultiCallable[_batches_service_pb2.ResendInvitationsRequest, _batches_service_pb2.ResendInvitationsResponse]
-    """ResendInvitations sends the invitation of INVITED records of the batch again, for a holder
-    who lost the message or the wallet before claiming. Creator, org_admin, service. Each
+    """ResendInvitations sends the invitation of INVITED (and EXPIRED) records of the batch
+    again, for a holder who lost the message or the wallet before claiming, or let the link
+    run out. Creator, org_admin, service. Each
     record goes back through the outbox and the issuance worker sends it the batch's messages
     again, without issuing anything new. In an OID4VCI batch the record gets a fresh offer (a
     new pre-authorized code and transaction code); its old offer answers 410 Gone and its old
@@ -73,7 +86,19 @@ class BatchStatusServiceStub:
     holder already took its credential (one grant, one credential: a wallet lost after the
     claim needs RevokeRecords and a new upload); a FAILED one is RetryFailedRecords' to send.
     FAILED_PRECONDITION for a cancelled batch; NOT_FOUND for a batch or record id the caller
-    cannot see.
+    cannot see. An EXPIRED record is resent too, with a new claim link lifetime.
+    """
+    UpdateRecordContact: _grpc.UnaryUnaryMultiCallable[_batches_service_pb2.UpdateRecordContactRequest, _batches_service_pb2.UpdateRecordContactResponse]
+    """UpdateRecordContact changes the email and/or phone of one record (validated as an upload
+    validates them) and invites its holder again. Creator, org_admin, service. The record's
+    credential is the same one, offered again (nothing is issued twice and nothing is
+    revoked: the holder never had it); the old claim link and offer answer 410 Gone and a new
+    link, offer and transaction code go to the new contact. Works for an INVITED, EXPIRED or
+    FAILED record (a FAILED one is issued first when it has no credential yet) and for one
+    whose invitation bounced. INVALID_ARGUMENT with a field violation per bad value;
+    FAILED_PRECONDITION for a record CLAIMED, REVOKED, CANCELLED or still on its first way
+    (PENDING, QUEUED, ISSUED), or a cancelled batch; NOT_FOUND for a record the caller cannot
+    see. Every change is recorded (who, when, which field; never the old value).
     """
 
 @_typing.type_check_only
@@ -89,14 +114,26 @@ class BatchStatusServiceAsyncStub(BatchStatusServiceStub):
     GetBatch: _aio.UnaryUnaryMultiCallable[_batches_service_pb2.GetBatchRequest, _batch_pb2.Batch]  # type: ignore[assignment]
     """GetBatch returns one batch with its progress. Invisible batches are NOT_FOUND."""
     DownloadBatchReport: _aio.UnaryStreamMultiCallable[_batches_service_pb2.DownloadBatchReportRequest, _batches_service_pb2.DownloadBatchReportResponse]  # type: ignore[assignment]
-    """DownloadBatchReport streams the per-record report as CSV chunks of at most 1 MiB."""
+    """DownloadBatchReport streams the per-record report as CSV chunks of at most 1 MiB, each
+    ending on a row boundary (see DownloadBatchReportResponse). ListRecords returns the same
+    rows as typed, paged messages. gRPC only (a stream): over REST, page through ListRecords.
+    """
     WatchBatch: _aio.UnaryStreamMultiCallable[_batches_service_pb2.WatchBatchRequest, _batch_pb2.Batch]  # type: ignore[assignment]
     """WatchBatch streams the batch now and on each change (the batch is read about once a
     second; intermediate states may be skipped) and ends when it is terminal. A stream also
     ends, with OK, after its maximum lifetime (CREDBATCH_WATCH_MAX_SECONDS, default one hour):
     the last Batch it sent is the latest state; call WatchBatch again to go on following it.
+    A stream that ends with OK carries the trailing metadata key `credbatch-watch-end-reason`
+    whose value is a WatchEndReason name: WATCH_END_REASON_BATCH_ENDED (the last Batch is
+    terminal; stop) or WATCH_END_REASON_STREAM_LIFETIME (call WatchBatch again).
     RESOURCE_EXHAUSTED when the caller (CREDBATCH_WATCH_MAX_PER_CALLER, default 10) or the
     server (CREDBATCH_WATCH_MAX, default 1000) already has as many watches open as allowed.
+    gRPC only (a stream): over REST, poll GetBatch (its update_time says when it changed).
+    """
+    ListRecords: _aio.UnaryUnaryMultiCallable[_batches_service_pb2.ListRecordsRequest, _batches_service_pb2.ListRecordsResponse]  # type: ignore[assignment]
+    """ListRecords lists the records (CSV rows) of a visible batch in row order: the report's
+    rows as typed messages, for clients that page instead of parsing CSV. Visibility is the
+    batch's (GetBatch): NOT_FOUND for a batch the caller cannot see.
     """
     RetryFailedRecords: _aio.UnaryUnaryMultiCallable[_batches_service_pb2.RetryFailedRecordsRequest, _batch_pb2.Batch]  # type: ignore[assignment]
     """RetryFailedRecords queues the batch's FAILED records again. Creator, org_admin, service."""
@@ -110,8 +147,9 @@ class BatchStatusServiceAsyncStub(BatchStatusServiceStub):
     is revoked. Records already REVOKED are left as they are (a repeated call is harmless).
     """
     ResendInvitations: _aio.UnaryUnaryMultiCallable[_batches_service_pb2.ResendInvitationsRequest, _batches_service_pb2.ResendInvitationsResponse]  # type: ignore[assignment]
-    """ResendInvitations sends the invitation of INVITED records of the batch again, for a holder
-    who lost the message or the wallet before claiming. Creator, org_admin, service. Each
+    """ResendInvitations sends the invitation of INVITED (and EXPIRED) records of the batch
+    again, for a holder who lost the message or the wallet before claiming, or let the link
+    run out. Creator, org_admin, service. Each
     record goes back through the outbox and the issuance worker sends it the batch's messages
     again, without issuing anything new. In an OID4VCI batch the record gets a fresh offer (a
     new pre-authorized code and transaction code); its old offer answers 410 Gone and its old
@@ -120,7 +158,19 @@ class BatchStatusServiceAsyncStub(BatchStatusServiceStub):
     holder already took its credential (one grant, one credential: a wallet lost after the
     claim needs RevokeRecords and a new upload); a FAILED one is RetryFailedRecords' to send.
     FAILED_PRECONDITION for a cancelled batch; NOT_FOUND for a batch or record id the caller
-    cannot see.
+    cannot see. An EXPIRED record is resent too, with a new claim link lifetime.
+    """
+    UpdateRecordContact: _aio.UnaryUnaryMultiCallable[_batches_service_pb2.UpdateRecordContactRequest, _batches_service_pb2.UpdateRecordContactResponse]  # type: ignore[assignment]
+    """UpdateRecordContact changes the email and/or phone of one record (validated as an upload
+    validates them) and invites its holder again. Creator, org_admin, service. The record's
+    credential is the same one, offered again (nothing is issued twice and nothing is
+    revoked: the holder never had it); the old claim link and offer answer 410 Gone and a new
+    link, offer and transaction code go to the new contact. Works for an INVITED, EXPIRED or
+    FAILED record (a FAILED one is issued first when it has no credential yet) and for one
+    whose invitation bounced. INVALID_ARGUMENT with a field violation per bad value;
+    FAILED_PRECONDITION for a record CLAIMED, REVOKED, CANCELLED or still on its first way
+    (PENDING, QUEUED, ISSUED), or a cancelled batch; NOT_FOUND for a record the caller cannot
+    see. Every change is recorded (who, when, which field; never the old value).
     """
 
 class BatchStatusServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -151,7 +201,10 @@ class BatchStatusServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _batches_service_pb2.DownloadBatchReportRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_batches_service_pb2.DownloadBatchReportResponse], _abc.AsyncIterator[_batches_service_pb2.DownloadBatchReportResponse]]:
-        """DownloadBatchReport streams the per-record report as CSV chunks of at most 1 MiB."""
+        """DownloadBatchReport streams the per-record report as CSV chunks of at most 1 MiB, each
+        ending on a row boundary (see DownloadBatchReportResponse). ListRecords returns the same
+        rows as typed, paged messages. gRPC only (a stream): over REST, page through ListRecords.
+        """
 
     @_abc_1.abstractmethod
     def WatchBatch(
@@ -163,8 +216,23 @@ class BatchStatusServiceServicer(metaclass=_abc_1.ABCMeta):
         second; intermediate states may be skipped) and ends when it is terminal. A stream also
         ends, with OK, after its maximum lifetime (CREDBATCH_WATCH_MAX_SECONDS, default one hour):
         the last Batch it sent is the latest state; call WatchBatch again to go on following it.
+        A stream that ends with OK carries the trailing metadata key `credbatch-watch-end-reason`
+        whose value is a WatchEndReason name: WATCH_END_REASON_BATCH_ENDED (the last Batch is
+        terminal; stop) or WATCH_END_REASON_STREAM_LIFETIME (call WatchBatch again).
         RESOURCE_EXHAUSTED when the caller (CREDBATCH_WATCH_MAX_PER_CALLER, default 10) or the
         server (CREDBATCH_WATCH_MAX, default 1000) already has as many watches open as allowed.
+        gRPC only (a stream): over REST, poll GetBatch (its update_time says when it changed).
+        """
+
+    @_abc_1.abstractmethod
+    def ListRecords(
+        self,
+        request: _batches_service_pb2.ListRecordsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_batches_service_pb2.ListRecordsResponse, _abc.Awaitable[_batches_service_pb2.ListRecordsResponse]]:
+        """ListRecords lists the records (CSV rows) of a visible batch in row order: the report's
+        rows as typed messages, for clients that page instead of parsing CSV. Visibility is the
+        batch's (GetBatch): NOT_FOUND for a batch the caller cannot see.
         """
 
     @_abc_1.abstractmethod
@@ -202,8 +270,9 @@ class BatchStatusServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _batches_service_pb2.ResendInvitationsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_batches_service_pb2.ResendInvitationsResponse, _abc.Awaitable[_batches_service_pb2.ResendInvitationsResponse]]:
-        """ResendInvitations sends the invitation of INVITED records of the batch again, for a holder
-        who lost the message or the wallet before claiming. Creator, org_admin, service. Each
+        """ResendInvitations sends the invitation of INVITED (and EXPIRED) records of the batch
+        again, for a holder who lost the message or the wallet before claiming, or let the link
+        run out. Creator, org_admin, service. Each
         record goes back through the outbox and the issuance worker sends it the batch's messages
         again, without issuing anything new. In an OID4VCI batch the record gets a fresh offer (a
         new pre-authorized code and transaction code); its old offer answers 410 Gone and its old
@@ -212,7 +281,25 @@ class BatchStatusServiceServicer(metaclass=_abc_1.ABCMeta):
         holder already took its credential (one grant, one credential: a wallet lost after the
         claim needs RevokeRecords and a new upload); a FAILED one is RetryFailedRecords' to send.
         FAILED_PRECONDITION for a cancelled batch; NOT_FOUND for a batch or record id the caller
-        cannot see.
+        cannot see. An EXPIRED record is resent too, with a new claim link lifetime.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateRecordContact(
+        self,
+        request: _batches_service_pb2.UpdateRecordContactRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_batches_service_pb2.UpdateRecordContactResponse, _abc.Awaitable[_batches_service_pb2.UpdateRecordContactResponse]]:
+        """UpdateRecordContact changes the email and/or phone of one record (validated as an upload
+        validates them) and invites its holder again. Creator, org_admin, service. The record's
+        credential is the same one, offered again (nothing is issued twice and nothing is
+        revoked: the holder never had it); the old claim link and offer answer 410 Gone and a new
+        link, offer and transaction code go to the new contact. Works for an INVITED, EXPIRED or
+        FAILED record (a FAILED one is issued first when it has no credential yet) and for one
+        whose invitation bounced. INVALID_ARGUMENT with a field violation per bad value;
+        FAILED_PRECONDITION for a record CLAIMED, REVOKED, CANCELLED or still on its first way
+        (PENDING, QUEUED, ISSUED), or a cancelled batch; NOT_FOUND for a record the caller cannot
+        see. Every change is recorded (who, when, which field; never the old value).
         """
 
 def add_BatchStatusServiceServicer_to_server(servicer: BatchStatusServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -24,14 +24,14 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$credbatch/common/v1/claim_mode.proto\x12\x13\x63redbatch.common.v1*X\n\tClaimMode\x12\x1a\n\x16\x43LAIM_MODE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x43LAIM_MODE_OID4VCI\x10\x01\x12\x17\n\x13\x43LAIM_MODE_DOWNLOAD\x10\x02\x42\x1eZ\x1c\x63redbatch/common/v1;commonv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$credbatch/common/v1/claim_mode.proto\x12\x13\x63redbatch.common.v1*X\n\tClaimMode\x12\x1a\n\x16\x43LAIM_MODE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x43LAIM_MODE_OID4VCI\x10\x01\x12\x17\n\x13\x43LAIM_MODE_DOWNLOAD\x10\x02\x42o\n\x17\x64\x65v.credbatch.common.v1B\x0e\x43laimModeProtoP\x01ZBgithub.com/credbatch/credbatch/gen/go/credbatch/common/v1;commonv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'credbatch.common.v1.claim_mode_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
-  _globals['DESCRIPTOR']._serialized_options = b'Z\034credbatch/common/v1;commonv1'
+  _globals['DESCRIPTOR']._serialized_options = b'\n\027dev.credbatch.common.v1B\016ClaimModeProtoP\001ZBgithub.com/credbatch/credbatch/gen/go/credbatch/common/v1;commonv1'
   _globals['_CLAIMMODE']._serialized_start=61
   _globals['_CLAIMMODE']._serialized_end=149
 # @@protoc_insertion_point(module_scope)

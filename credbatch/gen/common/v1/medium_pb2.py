@@ -24,14 +24,14 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n credbatch/common/v1/medium.proto\x12\x13\x63redbatch.common.v1*B\n\x06Medium\x12\x16\n\x12MEDIUM_UNSPECIFIED\x10\x00\x12\x10\n\x0cMEDIUM_EMAIL\x10\x01\x12\x0e\n\nMEDIUM_SMS\x10\x02\x42\x1eZ\x1c\x63redbatch/common/v1;commonv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n credbatch/common/v1/medium.proto\x12\x13\x63redbatch.common.v1*B\n\x06Medium\x12\x16\n\x12MEDIUM_UNSPECIFIED\x10\x00\x12\x10\n\x0cMEDIUM_EMAIL\x10\x01\x12\x0e\n\nMEDIUM_SMS\x10\x02\x42l\n\x17\x64\x65v.credbatch.common.v1B\x0bMediumProtoP\x01ZBgithub.com/credbatch/credbatch/gen/go/credbatch/common/v1;commonv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'credbatch.common.v1.medium_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
-  _globals['DESCRIPTOR']._serialized_options = b'Z\034credbatch/common/v1;commonv1'
+  _globals['DESCRIPTOR']._serialized_options = b'\n\027dev.credbatch.common.v1B\013MediumProtoP\001ZBgithub.com/credbatch/credbatch/gen/go/credbatch/common/v1;commonv1'
   _globals['_MEDIUM']._serialized_start=57
   _globals['_MEDIUM']._serialized_end=123
 # @@protoc_insertion_point(module_scope)

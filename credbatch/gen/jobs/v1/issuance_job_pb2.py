@@ -24,14 +24,14 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$credbatch/jobs/v1/issuance_job.proto\x12\x11\x63redbatch.jobs.v1\"V\n\x0bIssuanceJob\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x10\n\x08\x62\x61tch_id\x18\x02 \x01(\t\x12\x11\n\trecord_id\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x42\x1aZ\x18\x63redbatch/jobs/v1;jobsv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$credbatch/jobs/v1/issuance_job.proto\x12\x11\x63redbatch.jobs.v1\"V\n\x0bIssuanceJob\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x10\n\x08\x62\x61tch_id\x18\x02 \x01(\t\x12\x11\n\trecord_id\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x42t\n\x15\x64\x65v.credbatch.jobs.v1B\x10IssuanceJobProtoP\x01ZGgithub.com/credbatch/credbatch/gen/go/internal/credbatch/jobs/v1;jobsv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'credbatch.jobs.v1.issuance_job_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
-  _globals['DESCRIPTOR']._serialized_options = b'Z\030credbatch/jobs/v1;jobsv1'
+  _globals['DESCRIPTOR']._serialized_options = b'\n\025dev.credbatch.jobs.v1B\020IssuanceJobProtoP\001ZGgithub.com/credbatch/credbatch/gen/go/internal/credbatch/jobs/v1;jobsv1'
   _globals['_ISSUANCEJOB']._serialized_start=59
   _globals['_ISSUANCEJOB']._serialized_end=145
 # @@protoc_insertion_point(module_scope)

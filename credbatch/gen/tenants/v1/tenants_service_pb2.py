@@ -28,14 +28,14 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*credbatch/tenants/v1/tenants_service.proto\x12\x14\x63redbatch.tenants.v1\x1a!credbatch/tenants/v1/tenant.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\"-\n\x17GetTenantProfileRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\"\x96\x01\n\x1aUpdateTenantProfileRequest\x12\x41\n\x0etenant_profile\x18\x01 \x01(\x0b\x32#.credbatch.tenants.v1.TenantProfileB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\x32\xad\x02\n\rTenantService\x12\x81\x01\n\x10GetTenantProfile\x12-.credbatch.tenants.v1.GetTenantProfileRequest\x1a#.credbatch.tenants.v1.TenantProfile\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/tenantProfile\x12\x97\x01\n\x13UpdateTenantProfile\x12\x30.credbatch.tenants.v1.UpdateTenantProfileRequest\x1a#.credbatch.tenants.v1.TenantProfile\")\x82\xd3\xe4\x93\x02#2\x11/v1/tenantProfile:\x0etenant_profileB Z\x1e\x63redbatch/tenants/v1;tenantsv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*credbatch/tenants/v1/tenants_service.proto\x12\x14\x63redbatch.tenants.v1\x1a!credbatch/tenants/v1/tenant.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\"-\n\x17GetTenantProfileRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\"\x96\x01\n\x1aUpdateTenantProfileRequest\x12\x41\n\x0etenant_profile\x18\x01 \x01(\x0b\x32#.credbatch.tenants.v1.TenantProfileB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\x32\xad\x02\n\rTenantService\x12\x81\x01\n\x10GetTenantProfile\x12-.credbatch.tenants.v1.GetTenantProfileRequest\x1a#.credbatch.tenants.v1.TenantProfile\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/tenantProfile\x12\x97\x01\n\x13UpdateTenantProfile\x12\x30.credbatch.tenants.v1.UpdateTenantProfileRequest\x1a#.credbatch.tenants.v1.TenantProfile\")\x82\xd3\xe4\x93\x02#2\x11/v1/tenantProfile:\x0etenant_profileBw\n\x18\x64\x65v.credbatch.tenants.v1B\x13TenantsServiceProtoP\x01ZDgithub.com/credbatch/credbatch/gen/go/credbatch/tenants/v1;tenantsv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'credbatch.tenants.v1.tenants_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
-  _globals['DESCRIPTOR']._serialized_options = b'Z\036credbatch/tenants/v1;tenantsv1'
+  _globals['DESCRIPTOR']._serialized_options = b'\n\030dev.credbatch.tenants.v1B\023TenantsServiceProtoP\001ZDgithub.com/credbatch/credbatch/gen/go/credbatch/tenants/v1;tenantsv1'
   _globals['_GETTENANTPROFILEREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_GETTENANTPROFILEREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\001'
   _globals['_UPDATETENANTPROFILEREQUEST'].fields_by_name['tenant_profile']._loaded_options = None

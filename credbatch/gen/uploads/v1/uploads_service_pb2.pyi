@@ -4,7 +4,6 @@ from credbatch.gen.batches.v1 import batch_pb2 as _batch_pb2
 from credbatch.gen.common.v1 import claim_mode_pb2 as _claim_mode_pb2
 from credbatch.gen.common.v1 import medium_pb2 as _medium_pb2
 from credbatch.gen.uploads.v1 import validation_report_pb2 as _validation_report_pb2
-from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.api import resource_pb2 as _resource_pb2
 from google.protobuf import duration_pb2 as _duration_pb2

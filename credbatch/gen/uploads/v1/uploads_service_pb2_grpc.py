@@ -50,6 +50,8 @@ class UploadServiceServicer:
         """UploadBatch validates a streamed CSV file and, when valid, creates its batch and records.
         An invalid file creates nothing and fails with INVALID_ARGUMENT (google.rpc.BadRequest
         with the first violations, ErrorInfo with the total), unless validate_only is set.
+        gRPC only (a client stream): a REST gateway cannot split a file into the header and its
+        chunks; upload with a gRPC client (or `credbatch upload`), then use the REST methods.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

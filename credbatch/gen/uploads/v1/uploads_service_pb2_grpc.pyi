@@ -37,6 +37,8 @@ class UploadServiceStub:
     """UploadBatch validates a streamed CSV file and, when valid, creates its batch and records.
     An invalid file creates nothing and fails with INVALID_ARGUMENT (google.rpc.BadRequest
     with the first violations, ErrorInfo with the total), unless validate_only is set.
+    gRPC only (a client stream): a REST gateway cannot split a file into the header and its
+    chunks; upload with a gRPC client (or `credbatch upload`), then use the REST methods.
     """
 
 @_typing.type_check_only
@@ -48,6 +50,8 @@ class UploadServiceAsyncStub(UploadServiceStub):
     """UploadBatch validates a streamed CSV file and, when valid, creates its batch and records.
     An invalid file creates nothing and fails with INVALID_ARGUMENT (google.rpc.BadRequest
     with the first violations, ErrorInfo with the total), unless validate_only is set.
+    gRPC only (a client stream): a REST gateway cannot split a file into the header and its
+    chunks; upload with a gRPC client (or `credbatch upload`), then use the REST methods.
     """
 
 class UploadServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -62,6 +66,8 @@ class UploadServiceServicer(metaclass=_abc_1.ABCMeta):
         """UploadBatch validates a streamed CSV file and, when valid, creates its batch and records.
         An invalid file creates nothing and fails with INVALID_ARGUMENT (google.rpc.BadRequest
         with the first violations, ErrorInfo with the total), unless validate_only is set.
+        gRPC only (a client stream): a REST gateway cannot split a file into the header and its
+        chunks; upload with a gRPC client (or `credbatch upload`), then use the REST methods.
         """
 
 def add_UploadServiceServicer_to_server(servicer: UploadServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

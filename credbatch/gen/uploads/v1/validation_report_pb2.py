@@ -25,14 +25,14 @@ _sym_db = _symbol_database.Default()
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,credbatch/uploads/v1/validation_report.proto\x12\x14\x63redbatch.uploads.v1\x1a\x1fgoogle/api/field_behavior.proto\"e\n\x0fValidationError\x12\x11\n\x03row\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x14\n\x06\x63olumn\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x12\n\x04\x63ode\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07message\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\"\x99\x01\n\x10ValidationReport\x12\x13\n\x05valid\x18\x01 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x18\n\nrows_total\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x65rror_count\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12;\n\x06\x65rrors\x18\x04 \x03(\x0b\x32%.credbatch.uploads.v1.ValidationErrorB\x04\xe2\x41\x01\x03\x42 Z\x1e\x63redbatch/uploads/v1;uploadsv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,credbatch/uploads/v1/validation_report.proto\x12\x14\x63redbatch.uploads.v1\x1a\x1fgoogle/api/field_behavior.proto\"e\n\x0fValidationError\x12\x11\n\x03row\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x14\n\x06\x63olumn\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x12\n\x04\x63ode\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07message\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\"\x99\x01\n\x10ValidationReport\x12\x13\n\x05valid\x18\x01 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x18\n\nrows_total\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x65rror_count\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12;\n\x06\x65rrors\x18\x04 \x03(\x0b\x32%.credbatch.uploads.v1.ValidationErrorB\x04\xe2\x41\x01\x03\x42y\n\x18\x64\x65v.credbatch.uploads.v1B\x15ValidationReportProtoP\x01ZDgithub.com/credbatch/credbatch/gen/go/credbatch/uploads/v1;uploadsv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'credbatch.uploads.v1.validation_report_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
-  _globals['DESCRIPTOR']._serialized_options = b'Z\036credbatch/uploads/v1;uploadsv1'
+  _globals['DESCRIPTOR']._serialized_options = b'\n\030dev.credbatch.uploads.v1B\025ValidationReportProtoP\001ZDgithub.com/credbatch/credbatch/gen/go/credbatch/uploads/v1;uploadsv1'
   _globals['_VALIDATIONERROR'].fields_by_name['row']._loaded_options = None
   _globals['_VALIDATIONERROR'].fields_by_name['row']._serialized_options = b'\342A\001\003'
   _globals['_VALIDATIONERROR'].fields_by_name['column']._loaded_options = None

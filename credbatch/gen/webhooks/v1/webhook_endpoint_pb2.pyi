@@ -22,6 +22,10 @@ class EventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_TYPE_RECORD_FAILED: _ClassVar[EventType]
     EVENT_TYPE_RECORD_CLAIMED: _ClassVar[EventType]
     EVENT_TYPE_RECORD_REVOKED: _ClassVar[EventType]
+    EVENT_TYPE_RECORD_BOUNCED: _ClassVar[EventType]
+    EVENT_TYPE_RECORD_DELIVERED: _ClassVar[EventType]
+    EVENT_TYPE_RECORD_EXPIRED: _ClassVar[EventType]
+    EVENT_TYPE_RECORD_CONTACT_UPDATED: _ClassVar[EventType]
 
 class DeliveryOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -37,6 +41,10 @@ EVENT_TYPE_BATCH_FAILED: EventType
 EVENT_TYPE_RECORD_FAILED: EventType
 EVENT_TYPE_RECORD_CLAIMED: EventType
 EVENT_TYPE_RECORD_REVOKED: EventType
+EVENT_TYPE_RECORD_BOUNCED: EventType
+EVENT_TYPE_RECORD_DELIVERED: EventType
+EVENT_TYPE_RECORD_EXPIRED: EventType
+EVENT_TYPE_RECORD_CONTACT_UPDATED: EventType
 DELIVERY_OUTCOME_UNSPECIFIED: DeliveryOutcome
 DELIVERY_OUTCOME_PENDING: DeliveryOutcome
 DELIVERY_OUTCOME_SUCCEEDED: DeliveryOutcome

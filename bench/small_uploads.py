@@ -1,0 +1,170 @@
+"""Small uploads benchmark: one-row batches from many clients against one uploads process.
+
+Starts ``python -m services.uploads`` as its own process (as ``bench/upload.py`` does; or
+``--root`` another checkout, for an A/B in one sitting), creates a schema with five attributes
+in a fresh tenant per client (a tenant runs at most a few uploads at once), and lets
+``--clients`` concurrent clients upload one-row batches (EMAIL,
+each with its own request id, stored: not validate_only) for ``--seconds``. Prints uploads/s,
+latency percentiles and the CPU per upload of the uploads process and of the PostgreSQL
+backends it opened (utime + stime from /proc; the backends are those of application
+``uploads`` on the database started after the service).
+``--profile FILE`` runs the service under cProfile and writes its statistics there.
+
+    python -m bench.small_uploads --clients 20 --seconds 15
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import grpc
+
+from bench.report import cpu_seconds
+from bench.upload import create_schema, free_port, wait_ready
+from credbatch.auth.tokens import mint_dev_token
+from credbatch.config import load_settings
+from credbatch.db.migrate import ensure_database, migrate
+from credbatch.gen.common.v1 import medium_pb2
+from credbatch.gen.uploads.v1 import uploads_service_pb2, uploads_service_pb2_grpc
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+async def backend_cpu(owner_url: str, since: float) -> dict[int, float]:
+    """CPU seconds of the PostgreSQL backends the uploads process opened (since ``since``)."""
+    conn = await asyncpg.connect(owner_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND application_name = 'uploads' AND backend_start >= to_timestamp($1)",
+            since,
+        )
+    finally:
+        await conn.close()
+    return {row["pid"]: cpu_seconds(row["pid"]) for row in rows}
+
+
+async def one_row(
+    header: uploads_service_pb2.UploadBatchHeader, body: bytes
+) -> AsyncIterator[uploads_service_pb2.UploadBatchRequest]:
+    yield uploads_service_pb2.UploadBatchRequest(header=header)
+    yield uploads_service_pb2.UploadBatchRequest(chunk=body)
+
+
+async def client(
+    stub: Any,
+    metadata: tuple[tuple[str, str], ...],
+    schema: str,
+    until: float,
+    latencies: list[float],
+) -> None:
+    n = 0
+    while time.perf_counter() < until:
+        n += 1
+        holder = uuid.uuid4().hex
+        body = (
+            "email,name,age,born,score,level\r\n"
+            f"{holder}@example.com,Holder {n},{18 + n % 70},1980-01-1{n % 10},{n}.25,Gold\r\n"
+        ).encode()
+        header = uploads_service_pb2.UploadBatchHeader(
+            schema=schema,
+            mediums=[medium_pb2.MEDIUM_EMAIL],
+            filename="one.csv",
+            request_id=str(uuid.uuid4()),
+        )
+        started = time.perf_counter()
+        response = await stub.UploadBatch(one_row(header, body), metadata=metadata)
+        latencies.append(time.perf_counter() - started)
+        assert response.report.valid and response.batch.name
+
+
+async def run(clients: int, seconds: float, root: Path, profile_to: Path | None) -> None:
+    settings = load_settings()
+    await ensure_database(settings.database_url)
+    await migrate(settings.database_url)
+    tenants = [uuid.uuid4() for _ in range(clients)]
+    schemas = [await create_schema(settings, tenant) for tenant in tenants]
+    port = free_port()
+    env = {
+        **os.environ,
+        "CREDBATCH_UPLOADS_PORT": str(port),
+        "OTEL_SDK_DISABLED": "true",
+        "PYTHONPATH": str(root),
+    }
+    service_start = time.time()
+    profile = ["-m", "cProfile", "-o", str(profile_to)] if profile_to else []
+    service = subprocess.Popen(
+        [sys.executable, *profile, "-m", "services.uploads"],
+        cwd=root,
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
+    metadata = [
+        (
+            (
+                "authorization",
+                "Bearer "
+                + mint_dev_token(
+                    settings, tenant=tenant, sub="bench", roles=["issuer"], departments=["default"]
+                ),
+            ),
+        )
+        for tenant in tenants
+    ]
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            await wait_ready(channel, service)
+            stub = uploads_service_pb2_grpc.UploadServiceStub(channel)
+            # Warm-up: the pool's connections, prepared statements, the schema's first use.
+            warm = time.perf_counter() + 1.0
+            pairs = list(zip(metadata, schemas, strict=True))
+            await asyncio.gather(*(client(stub, md, schema, warm, []) for md, schema in pairs))
+            latencies: list[float] = []
+            cpu_before = cpu_seconds(service.pid)
+            backends = await backend_cpu(settings.database_url, service_start)
+            started = time.perf_counter()
+            until = started + seconds
+            await asyncio.gather(
+                *(client(stub, md, schema, until, latencies) for md, schema in pairs)
+            )
+            elapsed = time.perf_counter() - started
+            cpu = cpu_seconds(service.pid) - cpu_before
+            after = await backend_cpu(settings.database_url, service_start)
+            db_cpu = sum(value - backends.get(pid, 0.0) for pid, value in after.items())
+        ms = sorted(x * 1000 for x in latencies)
+        q = statistics.quantiles(ms, n=100)
+        print(
+            f"{root.name}: {clients} clients, {len(ms)} one-row uploads in {elapsed:.1f} s = "
+            f"{len(ms) / elapsed:,.0f} uploads/s; p50 {q[49]:.1f} ms, p95 {q[94]:.1f} ms, "
+            f"p99 {q[98]:.1f} ms; CPU per upload: uploads process {cpu * 1000 / len(ms):.2f} ms, "
+            f"its PostgreSQL backends {db_cpu * 1000 / len(ms):.2f} ms; "
+            f"load average {os.getloadavg()[0]:.1f}"
+        )
+    finally:
+        service.terminate()
+        service.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--root", type=Path, default=ROOT, help="checkout to run the service from")
+    parser.add_argument("--profile", type=Path, help="write the service's cProfile stats here")
+    args = parser.parse_args()
+    asyncio.run(run(args.clients, args.seconds, args.root, args.profile))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Descriptions of the public contract derived from protos/ (the REST description)."""

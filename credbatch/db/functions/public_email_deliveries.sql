@@ -1,0 +1,65 @@
+-- Records what bounces and delivery reports say about records' email invitations, several
+-- at once: the bounce receiver (services.bounces, as the public endpoints' role) gathers the
+-- reports its connections are answering and writes them in one statement and commit. It calls
+-- this only with record ids whose VERP MAC it checked, so a forged report names no record it
+-- could not name before; the unique index records_id_idx makes an id one record of one
+-- tenant. The records' states are never touched (a REVOKED or CLAIMED record keeps its own).
+-- A report replaces a state of no higher rank (delivery_rank): ACCEPTED and DEFERRED yield
+-- to anything, DELIVERED to a later hard bounce (a relay that said "relayed" and whose next
+-- hop bounced), BOUNCED and FAILED only to each other; so reports arriving out of order end
+-- on the strongest news. Of two reports for one record in one call the stronger counts.
+-- Rows are locked in id order, as every writer of records locks them.
+-- Returns, per position of p_records: 'recorded', 'unchanged' (weaker than what is
+-- recorded) or 'unknown' (no such record).
+CREATE OR REPLACE FUNCTION public_email_deliveries(
+  p_records uuid[], p_states text[], p_codes text[], p_diagnostics text[]
+) RETURNS text[]
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, public, pg_temp
+AS $$
+DECLARE
+  v_outcomes text[];
+BEGIN
+  IF EXISTS (SELECT 1 FROM unnest(p_states) AS s(state)
+             WHERE state IS NULL OR state NOT IN ('DELIVERED', 'DEFERRED', 'BOUNCED', 'FAILED'))
+  THEN
+    RAISE EXCEPTION 'a delivery report''s state must be DELIVERED, DEFERRED, BOUNCED or FAILED'
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  WITH input AS (
+    SELECT DISTINCT ON (u.id) u.id, u.state, left(u.code, 32) AS code,
+           left(u.diagnostic, 500) AS diagnostic
+    FROM unnest(p_records, p_states, p_codes, p_diagnostics) WITH ORDINALITY
+         AS u(id, state, code, diagnostic, ord)
+    ORDER BY u.id, public.delivery_rank(u.state) DESC, u.ord DESC
+  ), locked AS (
+    SELECT r.tenant_id, r.id, r.email_delivery
+    FROM public.records r
+    WHERE r.id IN (SELECT id FROM input)
+    ORDER BY r.id
+    FOR NO KEY UPDATE
+  ), changed AS (
+    UPDATE public.records r
+    SET email_delivery = i.state, email_delivery_code = i.code,
+        email_delivery_diagnostic = i.diagnostic, email_delivery_at = now()
+    FROM input i JOIN locked l ON l.id = i.id
+    WHERE r.tenant_id = l.tenant_id AND r.id = l.id
+      AND public.delivery_rank(i.state) >= public.delivery_rank(l.email_delivery)
+    RETURNING r.id
+  )
+  SELECT array_agg(CASE WHEN c.id IS NOT NULL THEN 'recorded'
+                        WHEN l.id IS NOT NULL THEN 'unchanged'
+                        ELSE 'unknown' END ORDER BY u.ord)
+  INTO v_outcomes
+  FROM unnest(p_records) WITH ORDINALITY AS u(id, ord)
+  LEFT JOIN locked l ON l.id = u.id
+  LEFT JOIN changed c ON c.id = u.id;
+  RETURN coalesce(v_outcomes, '{}');
+END
+$$;
+COMMENT ON FUNCTION public_email_deliveries(uuid[], text[], text[], text[]) IS
+  'Bounce receiver: records bounce and delivery reports (DELIVERED, DEFERRED, BOUNCED, '
+  'FAILED, with code and diagnostic) on the email channel of records whose VERP MAC the '
+  'caller checked; per record recorded, unchanged (weaker than what is recorded) or unknown.';
+REVOKE ALL ON FUNCTION public_email_deliveries(uuid[], text[], text[], text[]) FROM PUBLIC;
+SELECT grant_public('EXECUTE', 'FUNCTION public_email_deliveries(uuid[], text[], text[], text[])');

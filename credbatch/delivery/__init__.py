@@ -1,0 +1,1 @@
+"""After the send: VERP envelope senders, bounce and receipt parsing, delivery states."""

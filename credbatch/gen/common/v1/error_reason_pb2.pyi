@@ -1,0 +1,276 @@
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from typing import ClassVar as _ClassVar
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ERROR_REASON_UNSPECIFIED: _ClassVar[ErrorReason]
+    MISSING_TOKEN: _ClassVar[ErrorReason]
+    INVALID_TOKEN: _ClassVar[ErrorReason]
+    TOKEN_EXPIRED: _ClassVar[ErrorReason]
+    TOKEN_LIFETIME_TOO_LONG: _ClassVar[ErrorReason]
+    UNKNOWN_KEY: _ClassVar[ErrorReason]
+    JWKS_UNAVAILABLE: _ClassVar[ErrorReason]
+    ROLE_NOT_ALLOWED: _ClassVar[ErrorReason]
+    NO_DEPARTMENT: _ClassVar[ErrorReason]
+    DEPARTMENT_NOT_ALLOWED: _ClassVar[ErrorReason]
+    NOT_BATCH_CREATOR: _ClassVar[ErrorReason]
+    SCHEMA_NOT_FOUND: _ClassVar[ErrorReason]
+    TEMPLATE_NOT_FOUND: _ClassVar[ErrorReason]
+    BATCH_NOT_FOUND: _ClassVar[ErrorReason]
+    RECORD_NOT_FOUND: _ClassVar[ErrorReason]
+    WEBHOOK_ENDPOINT_NOT_FOUND: _ClassVar[ErrorReason]
+    WEBHOOK_DELIVERY_NOT_FOUND: _ClassVar[ErrorReason]
+    SCHEMA_NAME_TAKEN: _ClassVar[ErrorReason]
+    REQUEST_ID_IN_USE: _ClassVar[ErrorReason]
+    REQUEST_ID_REUSED: _ClassVar[ErrorReason]
+    BATCH_CANCELLED: _ClassVar[ErrorReason]
+    WEBHOOK_ENDPOINT_DISABLED: _ClassVar[ErrorReason]
+    WATCH_LIMIT: _ClassVar[ErrorReason]
+    WATCH_LIMIT_PER_CALLER: _ClassVar[ErrorReason]
+    TOO_MANY_UPLOADS: _ClassVar[ErrorReason]
+    OPEN_RECORDS_QUOTA_EXCEEDED: _ClassVar[ErrorReason]
+    FILE_TOO_LARGE: _ClassVar[ErrorReason]
+    TOO_MANY_ROWS: _ClassVar[ErrorReason]
+    DATABASE_UNAVAILABLE: _ClassVar[ErrorReason]
+    RENDER_UNAVAILABLE: _ClassVar[ErrorReason]
+    TRANSACTION_CONFLICT: _ClassVar[ErrorReason]
+    STATEMENT_CANCELLED: _ClassVar[ErrorReason]
+    STATEMENT_DEADLINE_EXCEEDED: _ClassVar[ErrorReason]
+    UPLOAD_IDLE_TIMEOUT: _ClassVar[ErrorReason]
+    NOT_IMPLEMENTED: _ClassVar[ErrorReason]
+    INTERNAL: _ClassVar[ErrorReason]
+    INVALID_SCHEMA: _ClassVar[ErrorReason]
+    INVALID_TEMPLATE: _ClassVar[ErrorReason]
+    INVALID_UPLOAD_HEADER: _ClassVar[ErrorReason]
+    INVALID_FILE: _ClassVar[ErrorReason]
+    INVALID_WEBHOOK_ENDPOINT: _ClassVar[ErrorReason]
+    TEMPLATE_RENDER_FAILED: _ClassVar[ErrorReason]
+    REQUIRED: _ClassVar[ErrorReason]
+    TOO_LONG: _ClassVar[ErrorReason]
+    INVALID_NAME: _ClassVar[ErrorReason]
+    INVALID_PAGE_SIZE: _ClassVar[ErrorReason]
+    INVALID_PAGE_TOKEN: _ClassVar[ErrorReason]
+    INVALID_FILTER: _ClassVar[ErrorReason]
+    INVALID_STATE: _ClassVar[ErrorReason]
+    INVALID_ID: _ClassVar[ErrorReason]
+    TOO_MANY_IDS: _ClassVar[ErrorReason]
+    REASON_TOO_LONG: _ClassVar[ErrorReason]
+    RECORD_NOT_ISSUED: _ClassVar[ErrorReason]
+    INVALID_MEDIUM: _ClassVar[ErrorReason]
+    DUPLICATE_MEDIUM: _ClassVar[ErrorReason]
+    TEMPLATE_WITHOUT_MEDIUM: _ClassVar[ErrorReason]
+    CERTIFICATE_TEMPLATE_REQUIRED: _ClassVar[ErrorReason]
+    CERTIFICATE_NOT_ALLOWED: _ClassVar[ErrorReason]
+    INVALID_DURATION: _ClassVar[ErrorReason]
+    INVALID_VALIDITY: _ClassVar[ErrorReason]
+    INVALID_CLAIM_MODE: _ClassVar[ErrorReason]
+    INVALID_FILENAME: _ClassVar[ErrorReason]
+    HEADER_FIRST: _ClassVar[ErrorReason]
+    HEADER_REPEATED: _ClassVar[ErrorReason]
+    CHUNK_TOO_LARGE: _ClassVar[ErrorReason]
+    DISPLAY_NAME_CHANGED: _ClassVar[ErrorReason]
+    INVALID_DISPLAY_NAME: _ClassVar[ErrorReason]
+    INVALID_ATTRIBUTE_NAME: _ClassVar[ErrorReason]
+    RESERVED_ATTRIBUTE_NAME: _ClassVar[ErrorReason]
+    DUPLICATE_ATTRIBUTE: _ClassVar[ErrorReason]
+    TOO_MANY_ATTRIBUTES: _ClassVar[ErrorReason]
+    UNEXPECTED_FIELD: _ClassVar[ErrorReason]
+    INVALID_ENUM_VALUE: _ClassVar[ErrorReason]
+    DUPLICATE_ENUM_VALUE: _ClassVar[ErrorReason]
+    TOO_MANY_VALUES: _ClassVar[ErrorReason]
+    UNKNOWN_PLACEHOLDER: _ClassVar[ErrorReason]
+    SMS_TOO_LONG: _ClassVar[ErrorReason]
+    CODE_IN_EMAIL: _ClassVar[ErrorReason]
+    CODE_WITH_LINK: _ClassVar[ErrorReason]
+    CODE_MISSING: _ClassVar[ErrorReason]
+    LINK_MISSING: _ClassVar[ErrorReason]
+    INVALID_COLOR: _ClassVar[ErrorReason]
+    INVALID_LOGO: _ClassVar[ErrorReason]
+    INVALID_LOGO_TYPE: _ClassVar[ErrorReason]
+    LOGO_TOO_LARGE: _ClassVar[ErrorReason]
+    INVALID_ORIENTATION: _ClassVar[ErrorReason]
+    CERTIFICATE_OVERFLOW: _ClassVar[ErrorReason]
+    TEMPLATE_SYNTAX_ERROR: _ClassVar[ErrorReason]
+    TEMPLATE_UNSAFE: _ClassVar[ErrorReason]
+    TEMPLATE_TOO_LARGE: _ClassVar[ErrorReason]
+    TEMPLATE_OUTPUT_TOO_LARGE: _ClassVar[ErrorReason]
+    TEMPLATE_NUMBER_TOO_LARGE: _ClassVar[ErrorReason]
+    TEMPLATE_TIMEOUT: _ClassVar[ErrorReason]
+    TEMPLATE_UNDEFINED_PLACEHOLDER: _ClassVar[ErrorReason]
+    TEMPLATE_RENDER_ERROR: _ClassVar[ErrorReason]
+    INVALID_EVENT_TYPE: _ClassVar[ErrorReason]
+    INVALID_UPDATE_MASK: _ClassVar[ErrorReason]
+    INVALID_OUTCOME: _ClassVar[ErrorReason]
+    URL_REFUSED: _ClassVar[ErrorReason]
+    EMPTY_FILE: _ClassVar[ErrorReason]
+    NO_ROWS: _ClassVar[ErrorReason]
+    NOT_UTF8: _ClassVar[ErrorReason]
+    UNCLOSED_QUOTE: _ClassVar[ErrorReason]
+    MALFORMED_CSV: _ClassVar[ErrorReason]
+    RECORD_TOO_LONG: _ClassVar[ErrorReason]
+    MISSING_COLUMN: _ClassVar[ErrorReason]
+    UNKNOWN_COLUMN: _ClassVar[ErrorReason]
+    DUPLICATE_COLUMN: _ClassVar[ErrorReason]
+    BLANK_ROW: _ClassVar[ErrorReason]
+    RAGGED_ROW: _ClassVar[ErrorReason]
+    DUPLICATE_RECIPIENT: _ClassVar[ErrorReason]
+    REQUIRED_VALUE_MISSING: _ClassVar[ErrorReason]
+    VALUE_TOO_LONG: _ClassVar[ErrorReason]
+    INVALID_INTEGER: _ClassVar[ErrorReason]
+    INVALID_NUMBER: _ClassVar[ErrorReason]
+    INVALID_BOOLEAN: _ClassVar[ErrorReason]
+    INVALID_DATE: _ClassVar[ErrorReason]
+    INVALID_EMAIL: _ClassVar[ErrorReason]
+    INVALID_PHONE: _ClassVar[ErrorReason]
+    INVALID_URL: _ClassVar[ErrorReason]
+    INVALID_ENUM: _ClassVar[ErrorReason]
+    MEDIUM_NOT_USED: _ClassVar[ErrorReason]
+    RECORD_NOT_CORRECTABLE: _ClassVar[ErrorReason]
+    INVALID_CHARACTERS: _ClassVar[ErrorReason]
+    BLANK: _ClassVar[ErrorReason]
+    INVALID_LOCALE: _ClassVar[ErrorReason]
+    DUPLICATE_LOCALE: _ClassVar[ErrorReason]
+    TOO_MANY_ENTRIES: _ClassVar[ErrorReason]
+    LOW_CONTRAST: _ClassVar[ErrorReason]
+    INVALID_SENDER_ID: _ClassVar[ErrorReason]
+    OUT_OF_RANGE: _ClassVar[ErrorReason]
+    NOT_ASCENDING: _ClassVar[ErrorReason]
+    INVALID_LABEL: _ClassVar[ErrorReason]
+    TYPE_METADATA_CONFLICT: _ClassVar[ErrorReason]
+ERROR_REASON_UNSPECIFIED: ErrorReason
+MISSING_TOKEN: ErrorReason
+INVALID_TOKEN: ErrorReason
+TOKEN_EXPIRED: ErrorReason
+TOKEN_LIFETIME_TOO_LONG: ErrorReason
+UNKNOWN_KEY: ErrorReason
+JWKS_UNAVAILABLE: ErrorReason
+ROLE_NOT_ALLOWED: ErrorReason
+NO_DEPARTMENT: ErrorReason
+DEPARTMENT_NOT_ALLOWED: ErrorReason
+NOT_BATCH_CREATOR: ErrorReason
+SCHEMA_NOT_FOUND: ErrorReason
+TEMPLATE_NOT_FOUND: ErrorReason
+BATCH_NOT_FOUND: ErrorReason
+RECORD_NOT_FOUND: ErrorReason
+WEBHOOK_ENDPOINT_NOT_FOUND: ErrorReason
+WEBHOOK_DELIVERY_NOT_FOUND: ErrorReason
+SCHEMA_NAME_TAKEN: ErrorReason
+REQUEST_ID_IN_USE: ErrorReason
+REQUEST_ID_REUSED: ErrorReason
+BATCH_CANCELLED: ErrorReason
+WEBHOOK_ENDPOINT_DISABLED: ErrorReason
+WATCH_LIMIT: ErrorReason
+WATCH_LIMIT_PER_CALLER: ErrorReason
+TOO_MANY_UPLOADS: ErrorReason
+OPEN_RECORDS_QUOTA_EXCEEDED: ErrorReason
+FILE_TOO_LARGE: ErrorReason
+TOO_MANY_ROWS: ErrorReason
+DATABASE_UNAVAILABLE: ErrorReason
+RENDER_UNAVAILABLE: ErrorReason
+TRANSACTION_CONFLICT: ErrorReason
+STATEMENT_CANCELLED: ErrorReason
+STATEMENT_DEADLINE_EXCEEDED: ErrorReason
+UPLOAD_IDLE_TIMEOUT: ErrorReason
+NOT_IMPLEMENTED: ErrorReason
+INTERNAL: ErrorReason
+INVALID_SCHEMA: ErrorReason
+INVALID_TEMPLATE: ErrorReason
+INVALID_UPLOAD_HEADER: ErrorReason
+INVALID_FILE: ErrorReason
+INVALID_WEBHOOK_ENDPOINT: ErrorReason
+TEMPLATE_RENDER_FAILED: ErrorReason
+REQUIRED: ErrorReason
+TOO_LONG: ErrorReason
+INVALID_NAME: ErrorReason
+INVALID_PAGE_SIZE: ErrorReason
+INVALID_PAGE_TOKEN: ErrorReason
+INVALID_FILTER: ErrorReason
+INVALID_STATE: ErrorReason
+INVALID_ID: ErrorReason
+TOO_MANY_IDS: ErrorReason
+REASON_TOO_LONG: ErrorReason
+RECORD_NOT_ISSUED: ErrorReason
+INVALID_MEDIUM: ErrorReason
+DUPLICATE_MEDIUM: ErrorReason
+TEMPLATE_WITHOUT_MEDIUM: ErrorReason
+CERTIFICATE_TEMPLATE_REQUIRED: ErrorReason
+CERTIFICATE_NOT_ALLOWED: ErrorReason
+INVALID_DURATION: ErrorReason
+INVALID_VALIDITY: ErrorReason
+INVALID_CLAIM_MODE: ErrorReason
+INVALID_FILENAME: ErrorReason
+HEADER_FIRST: ErrorReason
+HEADER_REPEATED: ErrorReason
+CHUNK_TOO_LARGE: ErrorReason
+DISPLAY_NAME_CHANGED: ErrorReason
+INVALID_DISPLAY_NAME: ErrorReason
+INVALID_ATTRIBUTE_NAME: ErrorReason
+RESERVED_ATTRIBUTE_NAME: ErrorReason
+DUPLICATE_ATTRIBUTE: ErrorReason
+TOO_MANY_ATTRIBUTES: ErrorReason
+UNEXPECTED_FIELD: ErrorReason
+INVALID_ENUM_VALUE: ErrorReason
+DUPLICATE_ENUM_VALUE: ErrorReason
+TOO_MANY_VALUES: ErrorReason
+UNKNOWN_PLACEHOLDER: ErrorReason
+SMS_TOO_LONG: ErrorReason
+CODE_IN_EMAIL: ErrorReason
+CODE_WITH_LINK: ErrorReason
+CODE_MISSING: ErrorReason
+LINK_MISSING: ErrorReason
+INVALID_COLOR: ErrorReason
+INVALID_LOGO: ErrorReason
+INVALID_LOGO_TYPE: ErrorReason
+LOGO_TOO_LARGE: ErrorReason
+INVALID_ORIENTATION: ErrorReason
+CERTIFICATE_OVERFLOW: ErrorReason
+TEMPLATE_SYNTAX_ERROR: ErrorReason
+TEMPLATE_UNSAFE: ErrorReason
+TEMPLATE_TOO_LARGE: ErrorReason
+TEMPLATE_OUTPUT_TOO_LARGE: ErrorReason
+TEMPLATE_NUMBER_TOO_LARGE: ErrorReason
+TEMPLATE_TIMEOUT: ErrorReason
+TEMPLATE_UNDEFINED_PLACEHOLDER: ErrorReason
+TEMPLATE_RENDER_ERROR: ErrorReason
+INVALID_EVENT_TYPE: ErrorReason
+INVALID_UPDATE_MASK: ErrorReason
+INVALID_OUTCOME: ErrorReason
+URL_REFUSED: ErrorReason
+EMPTY_FILE: ErrorReason
+NO_ROWS: ErrorReason
+NOT_UTF8: ErrorReason
+UNCLOSED_QUOTE: ErrorReason
+MALFORMED_CSV: ErrorReason
+RECORD_TOO_LONG: ErrorReason
+MISSING_COLUMN: ErrorReason
+UNKNOWN_COLUMN: ErrorReason
+DUPLICATE_COLUMN: ErrorReason
+BLANK_ROW: ErrorReason
+RAGGED_ROW: ErrorReason
+DUPLICATE_RECIPIENT: ErrorReason
+REQUIRED_VALUE_MISSING: ErrorReason
+VALUE_TOO_LONG: ErrorReason
+INVALID_INTEGER: ErrorReason
+INVALID_NUMBER: ErrorReason
+INVALID_BOOLEAN: ErrorReason
+INVALID_DATE: ErrorReason
+INVALID_EMAIL: ErrorReason
+INVALID_PHONE: ErrorReason
+INVALID_URL: ErrorReason
+INVALID_ENUM: ErrorReason
+MEDIUM_NOT_USED: ErrorReason
+RECORD_NOT_CORRECTABLE: ErrorReason
+INVALID_CHARACTERS: ErrorReason
+BLANK: ErrorReason
+INVALID_LOCALE: ErrorReason
+DUPLICATE_LOCALE: ErrorReason
+TOO_MANY_ENTRIES: ErrorReason
+LOW_CONTRAST: ErrorReason
+INVALID_SENDER_ID: ErrorReason
+OUT_OF_RANGE: ErrorReason
+NOT_ASCENDING: ErrorReason
+INVALID_LABEL: ErrorReason
+TYPE_METADATA_CONFLICT: ErrorReason

@@ -1,0 +1,1 @@
+"""The bounce receiver: inbound SMTP for the bounce domain, recording bounces and receipts."""
