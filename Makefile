@@ -12,12 +12,14 @@ BUF := .tools/node_modules/.bin/buf
 WALLET_DEPS := .tools/wallet/node_modules/.package-lock.json
 # The draft-13 wallet test's npm library, exactly as tests/wallet_draft/package-lock.json pins it.
 WALLET_DRAFT_DEPS := .tools/wallet_draft/node_modules/.package-lock.json
+# axe-core for the claim page's accessibility check, as tests/services/public/a11y pins it.
+A11Y_DEPS := .tools/a11y/node_modules/.package-lock.json
 # The Node.js example client's npm libraries, exactly as examples/node/package-lock.json pins them.
 NODE_EXAMPLE_DEPS := .tools/node_example/node_modules/.package-lock.json
 
 .PHONY: help install lock check-lock hooks run test test-unit lint typecheck protos check-protos \
 	lint-protos clean demo descriptor-set validate-deploy browser promtool wallet-deps \
-	wallet-draft-deps node-example-deps openapi check-openapi pgbouncer test-pgbouncer
+	wallet-draft-deps a11y-deps node-example-deps openapi check-openapi pgbouncer test-pgbouncer
 
 help:
 	@echo "make install         - create .venv and install credbatch with its dev tools from the lock"
@@ -33,6 +35,7 @@ help:
 	@echo "make promtool        - install Debian's prometheus for promtool (the alert rules' tests)"
 	@echo "make wallet-deps     - install the wallet test's pinned npm libraries into .tools/wallet"
 	@echo "make wallet-draft-deps - install the draft-13 wallet test's pinned npm library"
+	@echo "make a11y-deps       - install the claim page accessibility test's pinned axe-core"
 	@echo "make node-example-deps - install examples/node's pinned npm libraries into .tools"
 	@echo "make lint            - lock check, ruff, ruff format, mypy, generated-code staleness, buf lint"
 	@echo "make typecheck       - mypy (strict) only"
@@ -72,7 +75,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) -m credbatch.devrun
 
-test: $(STAMP) browser promtool pgbouncer $(WALLET_DEPS) $(WALLET_DRAFT_DEPS) $(NODE_EXAMPLE_DEPS)
+test: $(STAMP) browser promtool pgbouncer $(WALLET_DEPS) $(WALLET_DRAFT_DEPS) $(NODE_EXAMPLE_DEPS) $(A11Y_DEPS)
 	$(PY) -m credbatch.codegen --check
 	$(PY) -m pytest -q -p no:cacheprovider
 	$(MAKE) --no-print-directory test-pgbouncer
@@ -142,6 +145,15 @@ $(WALLET_DEPS): tests/wallet/package.json tests/wallet/package-lock.json
 	touch $(WALLET_DEPS)
 
 wallet-deps: $(WALLET_DEPS)
+
+$(A11Y_DEPS): tests/services/public/a11y/package.json tests/services/public/a11y/package-lock.json
+	mkdir -p .tools/a11y
+	cp tests/services/public/a11y/package.json tests/services/public/a11y/package-lock.json \
+		.tools/a11y/
+	npm ci --silent --no-audit --no-fund --prefix .tools/a11y
+	touch $(A11Y_DEPS)
+
+a11y-deps: $(A11Y_DEPS)
 
 $(WALLET_DRAFT_DEPS): tests/wallet_draft/package.json tests/wallet_draft/package-lock.json
 	mkdir -p .tools/wallet_draft

@@ -37,6 +37,7 @@ def _attributes_json(attributes: Sequence[Attribute]) -> list[dict[str, Any]]:
             "required": a.required,
             "description": a.description,
             "enum_values": list(a.enum_values),
+            **({"labels": dict(a.labels)} if a.labels else {}),
         }
         for a in attributes
     ]
@@ -50,6 +51,7 @@ def _schema(row: asyncpg.Record) -> StoredSchema:
             required=bool(item.get("required", False)),
             description=item.get("description", ""),
             enum_values=tuple(item.get("enum_values", ())),
+            labels=tuple(item.get("labels", {}).items()),
         )
         for item in row["attributes"]
     )

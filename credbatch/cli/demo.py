@@ -1,26 +1,32 @@
 """`credbatch demo` (`make demo`): the whole flow against a running `make run`.
 
-Mints an org_admin token for a fresh tenant, creates a schema that requires a certificate,
-an email and a certificate template, turns the schema's sample CSV into a 1,000-row file,
-uploads it, watches it to completion, downloads the report, finds the invitation emails the
-SMTP sink stored and downloads one certificate from its Cred_URL. Everything it produces goes
-to one directory, whose paths it prints at the end. Uses the CLI's own modules, no subprocess.
+Mints an org_admin token for a fresh tenant, gives it a profile (name in three languages,
+logo, colours, support contact: what holders and wallets see of the issuer), creates a schema
+that requires a certificate, an email and a certificate template, turns the schema's sample
+CSV into a 1,000-row file, uploads it, watches it to completion, downloads the report, finds
+the invitation emails the SMTP sink stored, downloads one certificate from its Cred_URL and
+one claim page. Everything it produces goes to one directory, whose paths it prints at the
+end. Uses the CLI's own modules, no subprocess.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 import shutil
 import time
 import uuid
 from datetime import UTC, datetime
+from email import message_from_bytes
+from email import policy as email_policy
 from pathlib import Path
 
 import click
 import grpc
 import httpx
-from google.protobuf import json_format
+from google.protobuf import field_mask_pb2, json_format
+from PIL import Image, ImageDraw, ImageFont
 
 from credbatch.auth.tokens import mint_dev_token
 from credbatch.cli.client import (
@@ -47,6 +53,7 @@ from credbatch.gen.templates.v1 import (
     templates_pb2,
     templates_service_pb2_grpc,
 )
+from credbatch.gen.tenants.v1 import tenant_pb2, tenants_service_pb2, tenants_service_pb2_grpc
 from credbatch.gen.uploads.v1 import uploads_service_pb2_grpc
 
 SCHEMA = credential_schema_pb2.CredentialSchema(
@@ -82,6 +89,45 @@ SCHEMA = credential_schema_pb2.CredentialSchema(
     ],
 )
 
+
+def demo_logo() -> bytes:
+    """A logo drawn here, so the demo needs no file: a navy badge with a white check mark
+    beside the academy's name (a PNG, which the certificates can draw too)."""
+    image = Image.new("RGBA", (240, 72), (255, 255, 255, 0))
+    draw = ImageDraw.Draw(image)
+    draw.rounded_rectangle((4, 4, 68, 68), radius=12, fill="#1f4e79")
+    draw.line((18, 37, 31, 50, 54, 22), fill="#ffffff", width=8, joint="curve")
+    draw.text((80, 24), "Training Academy", fill="#1f4e79", font=ImageFont.load_default(18))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+PROFILE = tenant_pb2.TenantProfile(
+    display_name="Example Training Academy",
+    localized_display_names={"de": "Beispiel-Trainingsakademie", "fr": "Académie Exemple"},
+    logo=tenant_pb2.Logo(content=demo_logo()),
+    primary_color="#1f4e79",
+    background_color="#eef4fb",
+    support_email="help@academy.example",
+    support_url="https://academy.example/help",
+    default_locale="en",
+    email_sender_name="Example Training Academy",
+    reply_to="registrar@academy.example",
+)
+PROFILE_FIELDS = [
+    "display_name",
+    "localized_display_names",
+    "logo",
+    "primary_color",
+    "background_color",
+    "support_email",
+    "support_url",
+    "default_locale",
+    "email_sender_name",
+    "reply_to",
+]
+
 EMAIL_TEMPLATE = templates_pb2.EmailTemplate(
     display_name="Course certificate invitation",
     subject="Your {{ course }} certificate is ready",
@@ -101,7 +147,7 @@ CERTIFICATE_TEMPLATE = templates_pb2.CertificateTemplate(
     title="Certificate of completion",
     body=(
         "This certifies that\n\n{{ full_name }}\n\nhas completed the course {{ course }} "
-        "on {{ completed_on }}."
+        "on {{ completed_on }}.\n\n{{ issuer_name }}"
     ),
     layout=templates_pb2.CertificateLayout(
         page_size=templates_pb2.PAGE_SIZE_A4,
@@ -187,6 +233,25 @@ def find_emails(mail_dir: Path, run_id: str, since: float) -> list[Path]:
     )
 
 
+def claim_link(email_file: Path) -> str:
+    """The claim page link of an invitation email, empty when it has none."""
+    message = message_from_bytes(email_file.read_bytes(), policy=email_policy.default)
+    body = message.get_body(("plain",))
+    text = body.get_content() if body is not None else ""
+    found = re.search(r"https?://\S+/claim/[A-Za-z0-9_-]+", text)
+    return found.group(0) if found else ""
+
+
+def fetch_claim_page(claim_url: str) -> str:
+    try:
+        page = httpx.get(claim_url, timeout=30, headers={"Accept-Language": "de"})
+    except httpx.HTTPError as error:
+        raise CliError(f"cannot open the claim page at {claim_url}: {error}") from None
+    if page.status_code != 200:
+        raise CliError(f"{claim_url} answered {page.status_code}")
+    return page.text
+
+
 def _call(endpoint: Endpoint, what: str) -> CliError:
     return CliError(f"demo stopped at {what}", EXIT_ERROR)
 
@@ -211,6 +276,7 @@ def _call(endpoint: Endpoint, what: str) -> CliError:
 @address_option("templates")
 @address_option("uploads")
 @address_option("batches")
+@address_option("tenants")
 def demo(
     rows: int,
     sms: bool,
@@ -221,6 +287,7 @@ def demo(
     templates_addr: str,
     uploads_addr: str,
     batches_addr: str,
+    tenants_addr: str,
 ) -> None:
     """Run the end-to-end demo against a running `make run`."""
     started = time.time()
@@ -245,7 +312,23 @@ def demo(
     templates_ep = resolve("templates", token, templates_addr)
     uploads_ep = resolve("uploads", token, uploads_addr)
     batches_ep = resolve("batches", token, batches_addr)
+    tenants_ep = resolve("tenants", token, tenants_addr)
     mediums = [medium_pb2.MEDIUM_EMAIL] + ([medium_pb2.MEDIUM_SMS] if sms else [])
+
+    # First: the schema's type metadata takes the profile of its first issuance.
+    with channel(tenants_ep) as chan:
+        try:
+            profile = tenants_service_pb2_grpc.TenantServiceStub(chan).UpdateTenantProfile(
+                tenants_service_pb2.UpdateTenantProfileRequest(
+                    tenant_profile=PROFILE,
+                    update_mask=field_mask_pb2.FieldMask(paths=PROFILE_FIELDS),
+                ),
+                metadata=tenants_ep.metadata,
+                timeout=30,
+            )
+        except grpc.RpcError as error:
+            raise describe(error, tenants_ep) from None
+    note(f"profile: {profile.display_name}, logo at {profile.logo.uri}")
 
     with channel(templates_ep) as chan:
         stub = templates_service_pb2_grpc.TemplateServiceStub(chan)
@@ -331,6 +414,11 @@ def demo(
     if emails:
         shutil.copyfile(emails[0], directory / "invitation.eml")
         produced.append(("one invitation email", directory / "invitation.eml"))
+        claim_url = claim_link(emails[0])
+        if claim_url:
+            claim_path = directory / "claim.html"
+            claim_path.write_text(fetch_claim_page(claim_url), encoding="utf-8")
+            produced.append(("one claim page (as a German browser sees it)", claim_path))
 
     counts = final.record_counts
     table(

@@ -39,6 +39,15 @@ class Attribute:
     required: bool = False
     description: str = ""
     enum_values: tuple[str, ...] = ()
+    # The label per BCP 47 locale, in the order given.
+    labels: tuple[tuple[str, str], ...] = ()
+
+    def label(self, locale: str | None = None) -> str:
+        """The label in ``locale``; the description, else the name, where it has none."""
+        for tag, text in self.labels:
+            if tag == locale:
+                return text
+        return self.description or self.name
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,10 +10,13 @@ import re
 from collections.abc import Sequence
 
 from credbatch.errors import FieldViolation
+from credbatch.locales import normalise_locale
 from credbatch.schema.model import Attribute, AttributeType
 
 MAX_DISPLAY_NAME = 200
 MAX_DESCRIPTION = 2000
+MAX_LABEL = 100
+MAX_LABEL_LOCALES = 20
 MAX_ATTRIBUTES = 200
 MAX_ATTRIBUTE_NAME = 64
 MAX_ENUM_VALUES = 500
@@ -34,7 +37,16 @@ RESERVED_COLUMNS: dict[str, str] = {
 }
 # System placeholders of templates: an attribute of that name would be shadowed in templates.
 RESERVED_PLACEHOLDERS = frozenset(
-    {"holder_email", "holder_phone", "claim_url", "issuer_name", "issue_date"}
+    {
+        "holder_email",
+        "holder_phone",
+        "claim_url",
+        "issuer_name",
+        "issue_date",
+        "issuer_logo_url",
+        "issuer_support_email",
+        "issuer_support_url",
+    }
 )
 # Claims the issuer sets itself in an SD-JWT VC (RFC 7519, SD-JWT VC, Token Status List).
 RESERVED_CLAIMS = frozenset(
@@ -163,6 +175,32 @@ def _check_attribute(attribute: Attribute, path: str) -> list[FieldViolation]:
             )
         )
     violations.extend(_check_enum_values(attribute, path))
+    violations.extend(_check_labels(attribute, path))
+    return violations
+
+
+def _check_labels(attribute: Attribute, path: str) -> list[FieldViolation]:
+    field = f"{path}.labels"
+    if len(attribute.labels) > MAX_LABEL_LOCALES:
+        return [FieldViolation(field, f"at most {MAX_LABEL_LOCALES} locales", "TOO_MANY_ENTRIES")]
+    violations: list[FieldViolation] = []
+    seen: set[str] = set()
+    for tag, label in attribute.labels:
+        canonical = normalise_locale(tag)
+        where = f"{field}[{tag[:40]!r}]"
+        if canonical is None:
+            violations.append(
+                FieldViolation(
+                    where, "not a BCP 47 language tag (e.g. en, de-CH)", "INVALID_LOCALE"
+                )
+            )
+        elif canonical in seen:
+            violations.append(FieldViolation(where, "locale given twice", "DUPLICATE_LOCALE"))
+        seen.add(canonical or tag)
+        if not label.strip() or len(label) > MAX_LABEL or not label.isprintable():
+            violations.append(
+                FieldViolation(where, f"1 to {MAX_LABEL} printable characters", "INVALID_LABEL")
+            )
     return violations
 
 

@@ -33,7 +33,20 @@ SD_ALG = "sha-256"
 _SALT_BYTES = 16
 # Registered and SD-JWT claims an attribute must never shadow.
 RESERVED_CLAIMS = frozenset(
-    {"iss", "sub", "iat", "exp", "nbf", "vct", "status", "cnf", "_sd", "_sd_alg", "..."}
+    {
+        "iss",
+        "sub",
+        "iat",
+        "exp",
+        "nbf",
+        "vct",
+        "vct#integrity",
+        "status",
+        "cnf",
+        "_sd",
+        "_sd_alg",
+        "...",
+    }
 )
 # Claims never issued always-visible (see the module docstring).
 DISCLOSABLE_ONLY = frozenset({"Cred_URL"})

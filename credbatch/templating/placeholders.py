@@ -20,6 +20,9 @@ ISSUER_NAME = "issuer_name"
 ISSUE_DATE = "issue_date"
 OFFER_URL = "offer_url"
 TX_CODE = "tx_code"
+ISSUER_LOGO_URL = "issuer_logo_url"
+ISSUER_SUPPORT_EMAIL = "issuer_support_email"
+ISSUER_SUPPORT_URL = "issuer_support_url"
 
 # Filled by the system for every record; documented in templates.proto.
 SYSTEM_PLACEHOLDERS: dict[str, str] = {
@@ -30,7 +33,13 @@ SYSTEM_PLACEHOLDERS: dict[str, str] = {
         "batch invites by email and SMS)"
     ),
     CRED_URL: "the link to the credential's certificate (schemas requiring a certificate)",
-    ISSUER_NAME: "the issuing organisation's name",
+    ISSUER_NAME: (
+        "the issuing organisation's name from its tenant profile (the schema's name when the "
+        "profile gives none)"
+    ),
+    ISSUER_LOGO_URL: "the public URL of the organisation's logo (empty without one)",
+    ISSUER_SUPPORT_EMAIL: "the organisation's support email address (empty without one)",
+    ISSUER_SUPPORT_URL: "the organisation's support page (empty without one)",
     ISSUE_DATE: "the date of issuance, YYYY-MM-DD",
     OFFER_URL: (
         "the openid-credential-offer:// link a wallet claims the credential with (empty for "
@@ -49,6 +58,9 @@ SAMPLE_SYSTEM_VALUES: dict[str, str] = {
     CLAIM_URL: "https://issuer.example.com/claim/SAMPLE",
     CRED_URL: "https://issuer.example.com/c/SAMPLE",
     ISSUER_NAME: "Example Issuer",
+    ISSUER_LOGO_URL: "https://issuer.example.com/tenants/SAMPLE/logo/SAMPLE.png",
+    ISSUER_SUPPORT_EMAIL: "support@issuer.example.com",
+    ISSUER_SUPPORT_URL: "https://issuer.example.com/help",
     ISSUE_DATE: "2026-01-31",
     OFFER_URL: "openid-credential-offer://?credential_offer_uri=https%3A%2F%2Fissuer.example.com",
     TX_CODE: "123456",

@@ -100,7 +100,7 @@ def sanitise_svg(content: bytes) -> bytes:
             drawing that refers only inside itself.
     """
     try:
-        root = SafeET.fromstring(content)
+        root = SafeET.fromstring(content, forbid_dtd=True)
     except DefusedXmlException as error:
         raise LogoRefused("SVG may not declare a DTD or entities") from error
     except ET.ParseError as error:

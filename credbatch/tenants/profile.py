@@ -168,7 +168,9 @@ async def save(conn: asyncpg.Connection, profile: TenantProfile) -> TenantProfil
     return from_row(row)
 
 
-def logo_url(public_url: str, tenant_id: object, logo: Logo) -> str:
-    """Where the public endpoints serve ``logo``: the digest in the path makes each version its
-    own immutable resource, so caches and wallets may keep it for ever."""
-    return f"{public_url.rstrip('/')}/tenants/{tenant_id}/logo/{logo.sha256}.{logo.extension}"
+def logo_url(public_url: str, tenant_id: object, sha256: str, media_type: str) -> str:
+    """Where the public endpoints serve the logo of digest ``sha256`` (hex): the digest in the
+    path makes each version its own immutable resource, so caches and wallets may keep it for
+    ever."""
+    extension = "svg" if media_type == SVG else "png"
+    return f"{public_url.rstrip('/')}/tenants/{tenant_id}/logo/{sha256}.{extension}"

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from email_validator import EmailNotValidError, validate_email
 
 from credbatch.errors import FieldViolation
+from credbatch.locales import normalise_locale
 from credbatch.tenants.profile import TenantProfile
 
 MAX_NAME_CHARS = 200
@@ -32,32 +33,7 @@ MIN_TEXT_CONTRAST = 4.5
 PAGE_BACKGROUND = "#ffffff"
 _PREFIX = "tenant_profile."
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
-# BCP 47 language tags as wallets and browsers use them: language, optional script, region
-# and variants (no extensions or private use: nothing a display would be keyed by).
-_LOCALE = re.compile(
-    r"(?P<language>[A-Za-z]{2,3})(?:-(?P<script>[A-Za-z]{4}))?"
-    r"(?:-(?P<region>[A-Za-z]{2}|[0-9]{3}))?(?P<variants>(?:-(?:[A-Za-z0-9]{5,8}|[0-9][A-Za-z0-9]{3}))*)"
-)
 _SMS_SENDER = re.compile(r"[A-Za-z0-9 ]{1,11}")
-
-
-def _violation(field: str, description: str, reason: str) -> FieldViolation:
-    return FieldViolation(_PREFIX + field, description, reason)
-
-
-def normalise_locale(tag: str) -> str | None:
-    """``tag`` in its canonical case (``de-CH``, ``zh-Hant-TW``), or None if not BCP 47."""
-    match = _LOCALE.fullmatch(tag)
-    if match is None:
-        return None
-    parts = [match["language"].lower()]
-    if match["script"]:
-        parts.append(match["script"].title())
-    if match["region"]:
-        parts.append(match["region"].upper())
-    if match["variants"]:
-        parts.extend(v.lower() for v in match["variants"].split("-") if v)
-    return "-".join(parts)
 
 
 def _has_control(text: str) -> bool:
@@ -66,21 +42,26 @@ def _has_control(text: str) -> bool:
 
 def _text(field: str, value: str, limit: int) -> list[FieldViolation]:
     if len(value) > limit:
-        return [_violation(field, f"at most {limit} characters", "TOO_LONG")]
+        return [FieldViolation(_PREFIX + field, f"at most {limit} characters", "TOO_LONG")]
     if _has_control(value):
-        return [_violation(field, "no control or line-break characters", "INVALID_CHARACTERS")]
+        return [
+            FieldViolation(
+                _PREFIX + field, "no control or line-break characters", "INVALID_CHARACTERS"
+            )
+        ]
     if value and not value.strip():
-        return [_violation(field, "must not be only spaces", "BLANK")]
+        return [FieldViolation(_PREFIX + field, "must not be only spaces", "BLANK")]
     return []
 
 
-def _email(field: str, value: str) -> list[FieldViolation]:
+def _email(field: str, value: str, *, header: bool = False) -> list[FieldViolation]:
+    """``header``: the address goes into a mail header as is, so it must be ASCII."""
     if not value:
         return []
     try:
-        validate_email(value, check_deliverability=False)
+        validate_email(value, check_deliverability=False, allow_smtputf8=not header)
     except EmailNotValidError as error:
-        return [_violation(field, f"not an email address: {error}", "INVALID_EMAIL")]
+        return [FieldViolation(_PREFIX + field, f"not an email address: {error}", "INVALID_EMAIL")]
     return []
 
 
@@ -88,22 +69,24 @@ def _url(field: str, value: str) -> list[FieldViolation]:
     if not value:
         return []
     if len(value) > MAX_URL_CHARS:
-        return [_violation(field, f"at most {MAX_URL_CHARS} characters", "TOO_LONG")]
+        return [FieldViolation(_PREFIX + field, f"at most {MAX_URL_CHARS} characters", "TOO_LONG")]
     parts = urlsplit(value)
     if parts.scheme != "https" or not parts.hostname or "@" in parts.netloc:
         return [
-            _violation(field, "must be an https URL with a host and no user info", "INVALID_URL")
+            FieldViolation(
+                _PREFIX + field, "must be an https URL with a host and no user info", "INVALID_URL"
+            )
         ]
     if _has_control(value) or any(c.isspace() for c in value):
-        return [_violation(field, "no spaces or control characters", "INVALID_URL")]
+        return [FieldViolation(_PREFIX + field, "no spaces or control characters", "INVALID_URL")]
     return []
 
 
 def _locale(field: str, value: str) -> list[FieldViolation]:
     if value and normalise_locale(value) is None:
         return [
-            _violation(
-                field,
+            FieldViolation(
+                _PREFIX + field,
                 f"{value[:40]!r} is not a BCP 47 language tag (e.g. en, de-CH)",
                 "INVALID_LOCALE",
             )
@@ -114,7 +97,9 @@ def _locale(field: str, value: str) -> list[FieldViolation]:
 def _names(names: Mapping[str, str]) -> list[FieldViolation]:
     field = "localized_display_names"
     if len(names) > MAX_LOCALES:
-        return [_violation(field, f"at most {MAX_LOCALES} locales", "TOO_MANY")]
+        return [
+            FieldViolation(_PREFIX + field, f"at most {MAX_LOCALES} locales", "TOO_MANY_ENTRIES")
+        ]
     found: list[FieldViolation] = []
     seen: set[str] = set()
     for tag, name in names.items():
@@ -123,10 +108,16 @@ def _names(names: Mapping[str, str]) -> list[FieldViolation]:
             found += _locale(f"{field}[{tag[:40]!r}]", tag)
             continue
         if canonical in seen:
-            found.append(_violation(f"{field}[{tag!r}]", "locale given twice", "DUPLICATE"))
+            found.append(
+                FieldViolation(
+                    _PREFIX + f"{field}[{tag!r}]", "locale given twice", "DUPLICATE_LOCALE"
+                )
+            )
         seen.add(canonical)
         if not name.strip():
-            found.append(_violation(f"{field}[{tag!r}]", "must not be empty", "BLANK"))
+            found.append(
+                FieldViolation(_PREFIX + f"{field}[{tag!r}]", "must not be empty", "BLANK")
+            )
         else:
             found += _text(f"{field}[{tag!r}]", name, MAX_NAME_CHARS)
     return found
@@ -134,7 +125,9 @@ def _names(names: Mapping[str, str]) -> list[FieldViolation]:
 
 def _color(field: str, value: str) -> list[FieldViolation]:
     if value and not _COLOR.fullmatch(value):
-        return [_violation(field, "must be #rrggbb (six hex digits)", "INVALID_COLOR")]
+        return [
+            FieldViolation(_PREFIX + field, "must be #rrggbb (six hex digits)", "INVALID_COLOR")
+        ]
     return []
 
 
@@ -174,8 +167,8 @@ def _contrast(profile: TenantProfile) -> list[FieldViolation]:
     if ratio < MIN_TEXT_CONTRAST:
         against = "background_color" if profile.background_color else "a white page"
         return [
-            _violation(
-                "primary_color",
+            FieldViolation(
+                _PREFIX + "primary_color",
                 f"contrast with {against} is {ratio:.2f}:1; text needs at least "
                 f"{MIN_TEXT_CONTRAST}:1 (WCAG 1.4.3)",
                 "LOW_CONTRAST",
@@ -187,8 +180,8 @@ def _contrast(profile: TenantProfile) -> list[FieldViolation]:
 def _sms_sender(value: str) -> list[FieldViolation]:
     if value and (not _SMS_SENDER.fullmatch(value) or not any(c.isalpha() for c in value)):
         return [
-            _violation(
-                "sms_sender_id",
+            FieldViolation(
+                _PREFIX + "sms_sender_id",
                 "1 to 11 letters, digits or spaces, at least one letter",
                 "INVALID_SENDER_ID",
             )
@@ -199,8 +192,8 @@ def _sms_sender(value: str) -> list[FieldViolation]:
 def _retention(value: int | None) -> list[FieldViolation]:
     if value is not None and not MIN_RETENTION_DAYS <= value <= MAX_RETENTION_DAYS:
         return [
-            _violation(
-                "retention_days",
+            FieldViolation(
+                _PREFIX + "retention_days",
                 f"between {MIN_RETENTION_DAYS} and {MAX_RETENTION_DAYS} days",
                 "OUT_OF_RANGE",
             )
@@ -212,7 +205,7 @@ def reminder_violations(days: Iterable[int], field: str) -> list[FieldViolation]
     """Reminder days: at most five, strictly ascending, each 1 to 90 (``field`` names them)."""
     values = list(days)
     if len(values) > MAX_REMINDERS:
-        return [FieldViolation(field, f"at most {MAX_REMINDERS} reminders", "TOO_MANY")]
+        return [FieldViolation(field, f"at most {MAX_REMINDERS} reminders", "TOO_MANY_ENTRIES")]
     if any(not 1 <= d <= MAX_REMINDER_DAY for d in values):
         return [FieldViolation(field, f"each day between 1 and {MAX_REMINDER_DAY}", "OUT_OF_RANGE")]
     if any(b <= a for a, b in itertools.pairwise(values)):
@@ -232,7 +225,7 @@ def violations(profile: TenantProfile) -> list[FieldViolation]:
         *_url("support_url", profile.support_url),
         *_locale("default_locale", profile.default_locale),
         *_text("email_sender_name", profile.email_sender_name, MAX_SENDER_NAME_CHARS),
-        *_email("reply_to", profile.reply_to),
+        *_email("reply_to", profile.reply_to, header=True),
         *_sms_sender(profile.sms_sender_id),
         *_retention(profile.retention_days),
         *reminder_violations(profile.reminder_days, _PREFIX + "reminder_days"),

@@ -11,9 +11,11 @@ error is the JSON of ``errors``. ``openapi.yaml`` describes every route, served 
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import httpx
@@ -31,6 +33,7 @@ from credbatch.server.http_readiness import CachedReadiness, probe_routes
 from credbatch.signing import sd_jwt
 from credbatch.signing.jose import JoseError
 from credbatch.signing.status_list import MEDIA_TYPE
+from credbatch.tenants.profile import PNG, SVG
 from services.public import claim_page, openapi
 from services.public.certificate_page import certificate_response
 from services.public.client_address import ClientAddress
@@ -44,6 +47,16 @@ from services.public.signer_client import SignerClient
 from services.public.sms_status import sms_status_routes
 
 SD_JWT_MEDIA_TYPE = "application/dc+sd-jwt"
+TYPE_METADATA_MEDIA_TYPE = "application/json"
+_LOGO_FILE = re.compile(r"(?P<sha256>[0-9a-f]{64})\.(?P<extension>png|svg)")
+_LOGO_EXTENSIONS = {PNG: "png", SVG: "svg"}
+# A schema version in a vct: `v` and the number, as the workers write it.
+_VERSION = re.compile(r"v([1-9][0-9]{0,8})")
+# The vct the workers issue under: the issuer, the schema and its version.
+_OWN_VCT = re.compile(
+    r"(?P<origin>.+/tenants/[0-9a-f-]{36})"
+    r"/schemas/(?P<schema>[0-9a-f-]{36})/v(?P<version>[1-9][0-9]{0,8})"
+)
 
 
 def _not_found() -> Response:
@@ -152,7 +165,9 @@ def create_app(
             return error_response(
                 "server_error", "The stored credential does not verify; tell its issuer", 500
             )
+        display = await repository.display(found.tenant_id, public_url)
         html = claim_page.render(
+            type_metadata=await _type_metadata_of(found.tenant_id, verified.payload),
             public_url=public_url,
             tenant_id=found.tenant_id,
             claim_token=token,
@@ -163,8 +178,53 @@ def create_app(
             asks_tx_code=found.asks_tx_code,
             revoked=found.revoked,
             offer_generation=found.offer_generation,
+            display=display,
+            accept_language=request.headers.get("accept-language", ""),
         )
-        return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+        return HTMLResponse(html, headers={"Cache-Control": "no-store", "Vary": "Accept-Language"})
+
+    async def _type_metadata_of(tenant_id: uuid.UUID, payload: dict[str, Any]) -> bytes | None:
+        """The stored type metadata the credential's vct names, when it is one of ours."""
+        match = _OWN_VCT.fullmatch(str(payload.get("vct", "")))
+        if match is None or match["origin"] != f"{public_url}/tenants/{tenant_id}":
+            return None
+        schema_id = _uuid(match["schema"])
+        if schema_id is None:
+            return None
+        return await repository.type_metadata(tenant_id, schema_id, int(match["version"]))
+
+    async def logo(request: Request) -> Response:
+        tenant_id = _uuid(request.path_params["tenant"])
+        match = _LOGO_FILE.fullmatch(request.path_params["file"])
+        if tenant_id is None or match is None:
+            return _not_found()
+        found = await repository.logo(tenant_id, bytes.fromhex(match["sha256"]))
+        if found is None or _LOGO_EXTENSIONS[found[1]] != match["extension"]:
+            return _not_found()
+        content, media_type = found
+        # The digest is in the URL: this address answers these bytes or nothing, for ever.
+        return Response(
+            content,
+            media_type=media_type,
+            headers={"Cache-Control": "public, max-age=31536000, immutable"},
+        )
+
+    async def type_metadata(request: Request) -> Response:
+        tenant_id = _uuid(request.path_params["tenant"])
+        schema_id = _uuid(request.path_params["schema"])
+        version = _VERSION.fullmatch(request.path_params["version"])
+        if tenant_id is None or schema_id is None or version is None:
+            return _not_found()
+        document = await repository.type_metadata(tenant_id, schema_id, int(version[1]))
+        if document is None:
+            return _not_found()
+        # Credentials carry the digest of exactly these bytes (vct#integrity); they never
+        # change for the version, so caches may keep them for ever.
+        return Response(
+            document,
+            media_type=TYPE_METADATA_MEDIA_TYPE,
+            headers={"Cache-Control": "public, max-age=31536000, immutable"},
+        )
 
     async def claim_credential(request: Request) -> Response:
         token = request.path_params["token"]
@@ -188,9 +248,12 @@ def create_app(
         routes=[
             Route("/.well-known/jwt-vc-issuer/tenants/{tenant}", issuer_metadata),
             Route("/tenants/{tenant}/statuslists/{list_id}", status_list),
+            Route("/tenants/{tenant}/logo/{file}", logo),
+            Route("/tenants/{tenant}/schemas/{schema}/{version}", type_metadata),
             Route("/c/{id}", certificate),
             Route("/claim/{token}", claim),
             Route(claim_page.STYLESHEET_PATH, claim_page.stylesheet),
+            Route(claim_page.THEME_PATH, claim_page.theme),
             Route("/claim/{token}/credential", claim_credential),
             *oid4vci_routes(
                 pool,

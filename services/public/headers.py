@@ -2,8 +2,9 @@
 
 The claim pages show personal data and carry an unguessable token in their URL, so:
 - ``Content-Security-Policy`` allows nothing to load, run or submit but the claim page's
-  stylesheet (from this origin) and its QR code (a ``data:`` image inside the page): no
-  script, no other origin, no form; and nobody may frame the pages (clickjacking);
+  stylesheets and the issuer's logo (from this origin) and its QR code (a ``data:`` image
+  inside the page): no script, no other origin, no form; and nobody may frame the pages
+  (clickjacking). The same policy on the logo itself keeps an SVG opened on its own inert;
   ``X-Frame-Options: DENY`` says the same to browsers that predate ``frame-ancestors``;
 - ``X-Content-Type-Options: nosniff``: a PDF or token is never sniffed into HTML;
 - ``Referrer-Policy: no-referrer``: following a link never sends the token-bearing URL on;
@@ -17,7 +18,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; img-src data:; style-src 'self'; base-uri 'none'; form-action 'none';"
+    "default-src 'none'; img-src 'self' data:; style-src 'self'; base-uri 'none';"
+    " form-action 'none';"
     " frame-ancestors 'none'"
 )
 FIXED_HEADERS = {

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from credbatch.tenants.display import IssuerDisplay
 from services.public.oid4vci_store import Configuration
 
 PRE_AUTHORIZED_GRANT = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
@@ -38,12 +39,38 @@ def vct(issuer: str, configuration: Configuration) -> str:
     return f"{issuer}/schemas/{configuration.schema_id}/v{configuration.version}"
 
 
-def _configuration(issuer: str, configuration: Configuration) -> dict[str, Any]:
+def _claim_display(attribute: dict[str, Any], locales: tuple[str, ...]) -> list[dict[str, str]]:
+    fallback = str(attribute.get("description") or attribute["name"])
+    labels = attribute.get("labels") or {}
+    every = dict.fromkeys((*locales, *labels))
+    return [{"name": str(labels.get(locale) or fallback), "locale": locale} for locale in every]
+
+
+def _logo(display: IssuerDisplay, locale: str) -> dict[str, str]:
+    return {"uri": display.logo_uri, "alt_text": display.logo_alt(locale)}
+
+
+def _credential_display(configuration: Configuration, display: IssuerDisplay) -> list[Any]:
+    found: list[dict[str, Any]] = []
+    for locale in display.locales:
+        entry: dict[str, Any] = {"name": configuration.display_name, "locale": locale}
+        if display.logo_uri:
+            entry["logo"] = _logo(display, locale)
+        if display.background_color:
+            entry["background_color"] = display.background_color
+            entry["text_color"] = display.text_color
+        found.append(entry)
+    return found
+
+
+def _configuration(
+    issuer: str, configuration: Configuration, display: IssuerDisplay
+) -> dict[str, Any]:
     claims = [
         {
             "path": [attribute["name"]],
             "mandatory": bool(attribute.get("required", False)),
-            "display": [{"name": str(attribute.get("description") or attribute["name"])}],
+            "display": _claim_display(attribute, display.locales),
         }
         for attribute in configuration.attributes
         if isinstance(attribute.get("name"), str)
@@ -55,22 +82,41 @@ def _configuration(issuer: str, configuration: Configuration) -> dict[str, Any]:
         "credential_signing_alg_values_supported": ["ES256"],
         "proof_types_supported": {"jwt": {"proof_signing_alg_values_supported": ["ES256"]}},
         "credential_metadata": {
-            "display": [{"name": configuration.display_name}],
+            "display": _credential_display(configuration, display),
             "claims": claims,
         },
     }
 
 
-def issuer_metadata(issuer: str, configurations: list[Configuration]) -> dict[str, Any]:
-    """Credential issuer metadata: one configuration per schema version of the tenant."""
-    return {
+def _issuer_display(display: IssuerDisplay) -> list[dict[str, Any]]:
+    # A tenant that never named itself has no display: a wallet then shows the issuer's URL
+    # rather than a name we made up.
+    found: list[dict[str, Any]] = []
+    for locale, name in display.names.items():
+        entry: dict[str, Any] = {"name": name, "locale": locale}
+        if display.logo_uri:
+            entry["logo"] = _logo(display, locale)
+        found.append(entry)
+    return found
+
+
+def issuer_metadata(
+    issuer: str, configurations: list[Configuration], display: IssuerDisplay | None = None
+) -> dict[str, Any]:
+    """Credential issuer metadata: the issuer's name and logo per locale (``display``), and one
+    configuration per schema version of the tenant."""
+    display = display or IssuerDisplay()
+    metadata: dict[str, Any] = {
         "credential_issuer": issuer,
         "credential_endpoint": f"{issuer}/credential",
         "nonce_endpoint": f"{issuer}/nonce",
-        "credential_configurations_supported": {
-            c.id: _configuration(issuer, c) for c in configurations
-        },
     }
+    if display.names:
+        metadata["display"] = _issuer_display(display)
+    metadata["credential_configurations_supported"] = {
+        c.id: _configuration(issuer, c, display) for c in configurations
+    }
+    return metadata
 
 
 def authorization_server_metadata(issuer: str) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from services.public.oid4vci_metadata import (
 from services.public.oid4vci_proof import ProofError, check_proof
 from services.public.oid4vci_store import Exchange, Grant, Oid4vciStore
 from services.public.ratelimit import TokenBuckets, slow_down
+from services.public.repository import PublicRepository
 from services.public.signer_client import SignerClient, SignerUnavailable
 
 _MAX_BODY = 64 * 1024
@@ -153,6 +154,7 @@ def oid4vci_routes(
     ``code_attempts`` limits the exchanges of each pre-authorized code, whatever address they
     come from."""
     store = Oid4vciStore(pool)
+    profiles = PublicRepository(pool)
 
     async def credential_issuer(request: Request) -> Response:
         tenant = _tenant(request)
@@ -160,7 +162,8 @@ def oid4vci_routes(
         if tenant is None or not configurations:
             return not_found(_NO_ISSUER)
         issuer = issuer_id(public_url, tenant)
-        return JSONResponse(issuer_metadata(issuer, configurations))
+        display = await profiles.display(tenant, public_url)
+        return JSONResponse(issuer_metadata(issuer, configurations, display))
 
     async def authorization_server(request: Request) -> Response:
         tenant = _tenant(request)

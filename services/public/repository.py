@@ -22,12 +22,17 @@ import asyncpg
 
 from credbatch.batches.claim_mode import ClaimMode
 from credbatch.signing import opaque
+from credbatch.tenants.display import IssuerDisplay, issuer_display
+from credbatch.tenants.profile import TenantProfile, logo_url
 
 _JWKS = "SELECT public_issuer_jwks($1) AS jwk"
 _STATUS_LIST = "SELECT token, expires_at FROM public_status_list_token($1, $2)"
 _CERTIFICATE = "SELECT revoked, pdf FROM public_certificate($1, $2)"
 _CLAIM = "SELECT * FROM public_claim($1, $2)"
 _CLAIM_GONE = "SELECT public_claim_gone($1, $2)"
+_PROFILE = "SELECT * FROM public_tenant_profile($1)"
+_LOGO = "SELECT logo, logo_media_type FROM public_tenant_logo($1, $2)"
+_TYPE_METADATA = "SELECT document FROM public_type_metadata($1, $2, $3)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,3 +126,41 @@ class PublicRepository:
             row["asks_tx_code"],
             row["offer_generation"],
         )
+
+    async def display(self, tenant_id: uuid.UUID, public_url: str) -> IssuerDisplay:
+        """What holders see of the tenant; the platform's defaults when it has no profile."""
+        row = await self._pool.fetchrow(_PROFILE, tenant_id)
+        if row is None:
+            return IssuerDisplay()
+        profile = TenantProfile(
+            display_name=row["display_name"],
+            localized_display_names=dict(row["display_names"]),
+            primary_color=row["primary_color"],
+            background_color=row["background_color"],
+            support_email=row["support_email"],
+            support_url=row["support_url"],
+            default_locale=row["default_locale"],
+        )
+        digest = row["logo_sha256"]
+        if digest is None:
+            return issuer_display(profile)
+        sha256 = bytes(digest).hex()
+        return issuer_display(
+            profile,
+            logo_uri=logo_url(public_url, tenant_id, sha256, row["logo_media_type"]),
+            logo_sha256=sha256,
+        )
+
+    async def logo(self, tenant_id: uuid.UUID, sha256: bytes) -> tuple[bytes, str] | None:
+        """The tenant's current logo and its media type, if its digest is ``sha256``."""
+        row = await self._pool.fetchrow(_LOGO, tenant_id, sha256)
+        if row is None:
+            return None
+        return bytes(row["logo"]), row["logo_media_type"]
+
+    async def type_metadata(
+        self, tenant_id: uuid.UUID, schema_id: uuid.UUID, version: int
+    ) -> bytes | None:
+        """The stored type metadata document of a schema version (None before it is issued)."""
+        document = await self._pool.fetchval(_TYPE_METADATA, tenant_id, schema_id, version)
+        return None if document is None else bytes(document)

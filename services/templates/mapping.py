@@ -21,6 +21,7 @@ from credbatch.gen.templates.v1 import (
     templates_pb2,
     templates_service_pb2,
 )
+from credbatch.locales import normalise_locale
 from credbatch.schema.model import Attribute, AttributeType, Medium
 from credbatch.templating.certificate import CertificateLayout
 from services.templates.previews import CertificatePreview, EmailPreview, Preview, SmsPreview
@@ -68,6 +69,10 @@ def schema_draft(
                 required=attribute.required,
                 description=attribute.description,
                 enum_values=tuple(attribute.enum_values),
+                labels=tuple(
+                    (normalise_locale(tag) or tag, label)
+                    for tag, label in sorted(attribute.labels.items())
+                ),
             )
         )
     validity: int | None = None
@@ -109,6 +114,7 @@ def schema_to_proto(stored: StoredSchema) -> credential_schema_pb2.CredentialSch
                 required=a.required,
                 description=a.description,
                 enum_values=a.enum_values,
+                labels=dict(a.labels),
             )
             for a in schema.attributes
         ],

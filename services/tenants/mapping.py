@@ -33,7 +33,7 @@ def profile_update(request: tenants_service_pb2.UpdateTenantProfileRequest) -> P
         )
         raise InvalidArgument(
             f"invalid update_mask: {description}",
-            violations=[FieldViolation("update_mask", description, "INVALID")],
+            violations=[FieldViolation("update_mask", description, "INVALID_UPDATE_MASK")],
         )
     values = TenantProfile(
         display_name=message.display_name,
@@ -74,7 +74,9 @@ def profile_to_proto(
     if profile.logo is not None:
         message.logo.media_type = profile.logo.media_type
         message.logo.sha256 = profile.logo.sha256
-        message.logo.uri = logo_url(public_url, tenant_id, profile.logo)
+        message.logo.uri = logo_url(
+            public_url, tenant_id, profile.logo.sha256, profile.logo.media_type
+        )
     if profile.updated_at is not None:
         message.update_time.FromDatetime(profile.updated_at)
     return message

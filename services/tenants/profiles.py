@@ -71,11 +71,7 @@ class TenantProfiles:
             merged = replace(current, **changes)
             found += validation.violations(merged)
             if found:
-                raise InvalidArgument(
-                    "the tenant profile is not valid",
-                    reason="INVALID_TENANT_PROFILE",
-                    violations=found,
-                )
+                raise InvalidArgument("the tenant profile is not valid", violations=found)
             saved = await profiles.save(conn, validation.normalised(merged))
             await audit.record(
                 conn,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+from email import message_from_bytes, policy
 from pathlib import Path
 
 import phonenumbers
+from pypdf import PdfReader
 
 from tests.fixtures.cli_system import System
 
@@ -41,6 +43,17 @@ def test_demo_issues_every_record_and_prints_what_it_produced(
     assert bounced[0]["email"].endswith("@bounce.example")
     assert bounced[0]["delivery_code"] == "5.1.1"
     assert f"({ROWS:,} for this run)" in result.stdout
+    # The profile the demo set shows where holders look: the claim page (in German, as asked),
+    # the invitation's sender, the certificate (its logo slot and the name in its body).
+    claim = (out / "claim.html").read_text(encoding="utf-8")
+    assert '<strong lang="de">Beispiel-Trainingsakademie</strong>' in claim
+    assert '<img class="logo" src="/tenants/' in claim
+    invitation = message_from_bytes((out / "invitation.eml").read_bytes(), policy=policy.default)
+    assert invitation["From"].addresses[0].display_name == "Example Training Academy"
+    assert invitation["Reply-To"] == "registrar@academy.example"
+    certificate = PdfReader(out / "certificate.pdf").pages[0]
+    assert len(certificate.images) == 1
+    assert "Example Training Academy" in certificate.extract_text()
 
 
 def test_demo_with_services_down(system: System, tmp_path: Path) -> None:

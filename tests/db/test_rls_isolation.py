@@ -43,6 +43,7 @@ TENANT_TABLES = [
     "audit_events",
     "record_sends",
     "tenant_profiles",
+    "schema_type_metadata",
 ]
 # Tenant tables the application role cannot write: seeded as the owner, as their triggers do.
 OWNER_SEEDED_TABLES = {"webhook_events"}
@@ -273,6 +274,13 @@ def tenant_rows(tenant_id: uuid.UUID) -> dict[str, dict[str, Any]]:
             "busy": 0,
         },
         "record_sends": {"tenant_id": t, "record_id": record_id, "medium": "EMAIL"},
+        "schema_type_metadata": {
+            "tenant_id": t,
+            "schema_id": schema_id,
+            "version": 1,
+            "document": b"{}",
+            "integrity": "sha256-" + "A" * 43 + "=",
+        },
         "tenant_profiles": {"tenant_id": t, "display_name": "Tenant", "support_email": "a@b.c"},
         "oid4vci_access_tokens": {
             "tenant_id": t,

@@ -133,6 +133,29 @@ const sdjwt = new SDJwtVcInstance({
   kbSignAlg: 'ES256',
 });
 
+// 4. The credential type as a wallet renders it: the library resolves the credential's vct
+// to its SD-JWT VC Type Metadata through this fetcher, which checks vct#integrity as W3C
+// Subresource Integrity defines it (sha256-<base64 digest> of the bytes served).
+let integrityChecked = false;
+const vctFetcher = async (uri, integrity) => {
+  const response = await fetch(uri);
+  if (!response.ok) throw new Error(`type metadata ${uri}: HTTP ${response.status}`);
+  const body = Buffer.from(await response.arrayBuffer());
+  if (!integrity) throw new Error('the credential carries no vct#integrity');
+  const [alg, digest] = [integrity.slice(0, integrity.indexOf('-')), integrity.slice(integrity.indexOf('-') + 1)];
+  if (alg !== 'sha256') throw new Error(`unexpected integrity algorithm ${alg}`);
+  const actual = crypto.createHash('sha256').update(body).digest('base64');
+  if (actual !== digest) throw new Error(`vct#integrity ${digest} does not match the document (${actual})`);
+  integrityChecked = true;
+  return JSON.parse(body.toString('utf8'));
+};
+const typeReader = new SDJwtVcInstance({
+  hasher: (data, alg) => crypto.createHash(alg.replace('-', '')).update(data).digest(),
+  vctFetcher,
+});
+const resolvedType = await typeReader.getVct(credential);
+const typeMetadata = resolvedType?.mergedTypeMetadata ?? resolvedType;
+
 const audience = 'https://verifier.example';
 const kbNonce = b64u(crypto.randomBytes(16));
 const presentation = await sdjwt.present(credential, undefined, {
@@ -149,6 +172,9 @@ const cnf = verified.payload.cnf?.jwk ?? {};
 process.stdout.write(
   `${JSON.stringify({
     credential_verified: true,
+    issuer_display: issuerMetadata.credentialIssuer.display ?? [],
+    type_metadata: typeMetadata ?? null,
+    vct_integrity_checked: integrityChecked,
     iss: verified.payload.iss,
     vct: verified.payload.vct,
     cnf_matches_wallet_key: ['kty', 'crv', 'x', 'y'].every((k) => cnf[k] === walletJwk[k]),
@@ -157,7 +183,7 @@ process.stdout.write(
     status_index: verified.payload.status?.status_list?.idx,
     disclosed: Object.fromEntries(
       Object.entries(verified.payload).filter(
-        ([k]) => !['iss', 'vct', 'cnf', 'status', 'iat', 'exp', 'nbf', '_sd_alg', 'sub'].includes(k),
+        ([k]) => !['iss', 'vct', 'vct#integrity', 'cnf', 'status', 'iat', 'exp', 'nbf', '_sd_alg', 'sub'].includes(k),
       ),
     ),
   })}\n`,

@@ -8,11 +8,13 @@ transaction as its credential.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 from credbatch.catalog.model import CertificateTemplate
 from credbatch.signing import opaque
 from credbatch.templating.certificate import CompiledCertificate
+from credbatch.tenants.profile import PNG, Logo
 
 
 def new_certificate_id(tenant_id: uuid.UUID) -> str:
@@ -24,5 +26,12 @@ def cred_url(public_url: str, certificate_id: str) -> str:
     return f"{public_url}/c/{certificate_id}"
 
 
-def compile_certificate(template: CertificateTemplate) -> CompiledCertificate:
-    return CompiledCertificate(template.title, template.body, template.layout)
+def compile_certificate(
+    template: CertificateTemplate, tenant_logo: Logo | None = None
+) -> CompiledCertificate:
+    """The template compiled; a template without a logo of its own shows the tenant's (a PNG:
+    the PDF cannot draw an SVG), so certificates carry the issuer's mark by default."""
+    layout = template.layout
+    if layout.logo is None and tenant_logo is not None and tenant_logo.media_type == PNG:
+        layout = dataclasses.replace(layout, logo=tenant_logo.content, logo_mime_type=PNG)
+    return CompiledCertificate(template.title, template.body, layout)

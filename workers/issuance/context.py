@@ -1,7 +1,10 @@
 """What every record of a batch shares, loaded and compiled once per batch per process.
 
-Schema attributes, validity, mediums, the compiled email / SMS / certificate templates and
-the credential's iss and vct: compiling templates per row would cost more than signing.
+Schema attributes, validity, mediums, the compiled email / SMS / certificate templates, the
+tenant's profile and the credential's iss, vct and vct#integrity: compiling templates per row
+would cost more than signing. Loading the first batch of a schema version stores the
+version's type metadata (``credbatch.tenants.type_metadata_store``), with the profile of
+that moment.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import asyncio
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
@@ -24,6 +27,10 @@ from credbatch.schema.model import Medium, SchemaVersion
 from credbatch.templating.certificate import CompiledCertificate
 from credbatch.templating.sandbox import CompiledTemplate, TemplateProblem
 from credbatch.tenancy import service_scope, tenant_transaction
+from credbatch.tenants import profile as profiles
+from credbatch.tenants import type_metadata, type_metadata_store
+from credbatch.tenants.display import IssuerDisplay, display_of
+from credbatch.tenants.profile import TenantProfile
 from workers.issuance.certificates import compile_certificate
 from workers.issuance.outcomes import TEMPLATE_ERROR
 from workers.issuance.rendering import EmailTemplate
@@ -62,6 +69,10 @@ class BatchContext:
     certificate: CompiledCertificate | None
     claim_mode: ClaimMode = ClaimMode.OID4VCI
     uploaded_at: datetime | None = None  # the batch's creation, by its upload
+    profile: TenantProfile = field(default_factory=TenantProfile)
+    display: IssuerDisplay = field(default_factory=IssuerDisplay)
+    # SRI digest of the schema version's stored type metadata (the credential's vct#integrity).
+    vct_integrity: str = ""
 
     @property
     def attribute_names(self) -> tuple[str, ...]:
@@ -80,6 +91,7 @@ async def load_context(
     if row is None:
         return None
     mediums = frozenset(Medium(m) for m in row["mediums"])
+    profile = await profiles.load(conn)
     try:
         schema = (await catalog.get_schema(conn, row["schema_id"], row["schema_version"])).schema
         email = sms = certificate = None
@@ -102,15 +114,27 @@ async def load_context(
                 raise BatchContextError(
                     "CERTIFICATE_TEMPLATE_MISSING", "the schema requires a certificate template"
                 )
+            stored_certificate = await catalog.get_certificate_template(
+                conn, row["certificate_template_id"]
+            )
             certificate = await _compiled(
-                compile_certificate,
-                await catalog.get_certificate_template(conn, row["certificate_template_id"]),
+                lambda t: compile_certificate(t, profile.logo), stored_certificate
             )
     except TemplateProblem as problem:
         raise BatchContextError(TEMPLATE_ERROR, f"{problem.code}: {problem}") from None
     except CredbatchError as error:
         raise BatchContextError("BATCH_TEMPLATE_MISSING", str(error)) from None
     issuer = f"{public_url}/tenants/{tenant_id}"
+    vct = f"{issuer}/schemas/{row['schema_id']}/v{row['schema_version']}"
+    display = display_of(profile, public_url, tenant_id)
+    vct_integrity = await type_metadata_store.stored_integrity(
+        conn, row["schema_id"], row["schema_version"]
+    ) or await type_metadata_store.freeze(
+        conn,
+        row["schema_id"],
+        row["schema_version"],
+        type_metadata.build(vct, schema, display),
+    )
     validity = row["credential_validity_seconds"] or schema.validity_seconds
     return BatchContext(
         tenant_id=tenant_id,
@@ -119,12 +143,15 @@ async def load_context(
         mediums=mediums,
         validity_seconds=int(validity) if validity is not None else None,
         issuer=issuer,
-        vct=f"{issuer}/schemas/{row['schema_id']}/v{row['schema_version']}",
+        vct=vct,
         email=email,
         sms=sms,
         certificate=certificate,
         claim_mode=ClaimMode(row["claim_mode"]),
         uploaded_at=row["created_at"],
+        profile=profile,
+        display=display,
+        vct_integrity=vct_integrity,
     )
 
 

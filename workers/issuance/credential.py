@@ -100,8 +100,9 @@ def holder_values(
         phone=holder.phone,
         claim_url=links.claim_url,
         cred_url=links.cred_url,
-        issuer_name=context.schema.display_name,
+        issuer_name=context.display.name() or context.schema.display_name,
         issue_date=issue_date,
+        issuer=context.display,
     )
 
 
@@ -127,6 +128,10 @@ def draft_credential(
             }
         },
     }
+    if context.vct_integrity:
+        # The digest of the type metadata the vct URL serves, so a wallet knows it has the
+        # document the issuer signed for.
+        claims["vct#integrity"] = context.vct_integrity
     expires_at = None
     if context.validity_seconds:
         claims["exp"] = issued_at + context.validity_seconds

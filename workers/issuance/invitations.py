@@ -231,6 +231,7 @@ class Inviter:
         address = invitation.holder.email
         assert self._smtp is not None and address
         email = RenderedEmail.of(rendered)
+        context = invitation.context
         envelope_sender = self._sender
         if self._bounce is not None:
             key, domain = self._bounce
@@ -244,6 +245,8 @@ class Inviter:
                 subject=email.subject,
                 text=email.text,
                 html=email.html,
+                sender_name=context.profile.email_sender_name or context.display.name(),
+                reply_to=context.profile.reply_to,
             ),
         )
         async with self._sends:
@@ -259,7 +262,8 @@ class Inviter:
         assert self._sms is not None and phone and isinstance(body, str)
         async with self._sends:
             with step_span("sms send", invitation.span):
-                sid = await self._sms.send(phone, body)
+                sender = invitation.context.profile.sms_sender_id or None
+                sid = await self._sms.send(phone, body, sender=sender)
         await self._on_sent(
             invitation.context.tenant_id, invitation.holder.record_id, Medium.SMS, sid
         )

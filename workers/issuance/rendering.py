@@ -21,11 +21,15 @@ from credbatch.templating.placeholders import (
     HOLDER_EMAIL,
     HOLDER_PHONE,
     ISSUE_DATE,
+    ISSUER_LOGO_URL,
     ISSUER_NAME,
+    ISSUER_SUPPORT_EMAIL,
+    ISSUER_SUPPORT_URL,
     template_context,
 )
 from credbatch.templating.runner import Rendered, TextJob
 from credbatch.templating.sandbox import CompiledTemplate
+from credbatch.tenants.display import IssuerDisplay
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ def template_values(
     cred_url: str | None,
     issuer_name: str,
     issue_date: date,
+    issuer: IssuerDisplay | None = None,
 ) -> dict[str, str]:
     """The placeholders of one record's templates."""
     system = {
@@ -81,6 +86,10 @@ def template_values(
         ISSUER_NAME: issuer_name,
         ISSUE_DATE: issue_date.isoformat(),
     }
+    if issuer is not None:
+        system[ISSUER_LOGO_URL] = issuer.logo_uri
+        system[ISSUER_SUPPORT_EMAIL] = issuer.support_email
+        system[ISSUER_SUPPORT_URL] = issuer.support_url
     if cred_url is not None:
         system[CRED_URL] = cred_url
     return template_context(schema, attributes, system)

@@ -80,6 +80,7 @@ async def offer_one(
     tenant_id: uuid.UUID | None = None,
     public_url: str = PUBLIC_URL,
     state: str = "INVITED",
+    schema_id: uuid.UUID | None = None,
 ) -> Offered:
     tenant = tenant_id or uuid.uuid4()
     keys = KeyRing(app_pool, KEK)
@@ -93,6 +94,7 @@ async def offer_one(
         arranged = await insert_batch(
             conn,
             tenant,
+            schema_id,
             creator=SERVICE_USER,
             states=(state,),
             mediums=mediums,
@@ -105,6 +107,7 @@ async def offer_one(
             "iss": context.issuer,
             "iat": int(time.time()),
             "vct": context.vct,
+            "vct#integrity": context.vct_integrity,
             "status": {
                 "status_list": {
                     "idx": entry.index,

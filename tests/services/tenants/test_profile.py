@@ -112,7 +112,7 @@ async def test_update_changes_only_the_masked_fields(settings: Settings, tenants
         ("retention_days", 3651, "OUT_OF_RANGE"),
         ("reminder_days", [10, 3], "NOT_ASCENDING"),
         ("reminder_days", [0], "OUT_OF_RANGE"),
-        ("reminder_days", [1, 2, 3, 4, 5, 6], "TOO_MANY"),
+        ("reminder_days", [1, 2, 3, 4, 5, 6], "TOO_MANY_ENTRIES"),
     ],
 )
 async def test_each_invalid_field_is_named(

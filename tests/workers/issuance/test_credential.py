@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, date, datetime
 from typing import Any
@@ -159,3 +160,10 @@ def test_holder_values_fill_the_system_placeholders_as_text() -> None:
     assert values["issue_date"] == "2024-02-29"
     assert values["born"] == ""
     assert "Cred_URL" not in values
+
+
+def test_the_type_metadata_digest_is_carried_when_the_context_has_one() -> None:
+    batch = dataclasses.replace(context(certificate=False), vct_integrity="sha256-" + "A" * 44)
+    built = draft(batch, {"full_name": "Ann", "score": 90}, None)
+    assert built.claims["vct#integrity"] == "sha256-" + "A" * 44
+    assert "vct#integrity" not in built.disclosable

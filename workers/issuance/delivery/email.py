@@ -15,7 +15,7 @@ import secrets
 import ssl
 from dataclasses import dataclass
 from email.header import Header
-from email.utils import formatdate
+from email.utils import formataddr, formatdate
 
 import aiosmtplib
 
@@ -60,6 +60,14 @@ def _address(value: str) -> str:
     return value
 
 
+def _from(address: str, name: str) -> str:
+    if not name:
+        return _address(address)
+    # formataddr quotes the name, or encodes it (RFC 2047) when it is not ASCII; the profile
+    # refuses control characters, so the name cannot end the header.
+    return formataddr((name, _address(address)), charset="utf-8")
+
+
 def _part(content_type: str, text: str) -> bytes:
     body = base64.encodebytes(text.encode("utf-8")).replace(b"\n", b"\r\n")
     return (
@@ -68,17 +76,29 @@ def _part(content_type: str, text: str) -> bytes:
     ).encode("ascii") + body
 
 
-def build_message(*, sender: str, recipient: str, subject: str, text: str, html: str) -> bytes:
+def build_message(
+    *,
+    sender: str,
+    recipient: str,
+    subject: str,
+    text: str,
+    html: str,
+    sender_name: str = "",
+    reply_to: str = "",
+) -> bytes:
     """A multipart/alternative message (plain text first, HTML preferred), as wire bytes.
+    ``sender_name`` is the From's display name (the issuer's; the address stays ours, which
+    the relay signs for), ``reply_to`` where holders' replies go.
 
     Built by hand: building and flattening such a message with the ``email`` package costs
     more than everything else a record costs together.
     """
     boundary = "=_" + secrets.token_hex(16)
     head = (
-        f"From: {_address(sender)}\r\n"
+        f"From: {_from(sender, sender_name)}\r\n"
         f"To: {_address(recipient)}\r\n"
-        f"Subject: {_header_text(subject)}\r\n"
+        + (f"Reply-To: {_address(reply_to)}\r\n" if reply_to else "")
+        + f"Subject: {_header_text(subject)}\r\n"
         f"Date: {formatdate(localtime=False)}\r\n"
         f"Message-ID: <{secrets.token_hex(16)}@credbatch>\r\n"
         "MIME-Version: 1.0\r\n"

@@ -84,14 +84,15 @@ class SmsClient:
             ),
         )
 
-    async def send(self, to: str, body: str) -> str | None:
-        """Send one SMS; the provider's id of the message (its ``sid``), if it gave a usable one.
+    async def send(self, to: str, body: str, *, sender: str | None = None) -> str | None:
+        """Send one SMS, from ``sender`` (an alphanumeric sender id) or the platform's number;
+        the provider's id of the message (its ``sid``), if it gave a usable one.
 
         Raises:
             IssuanceFailure: throttled (429, with its Retry-After), transient (connection,
                 timeout, 5xx) or permanent (other 4xx).
         """
-        form = {"To": to, "From": self._sender, "Body": body}
+        form = {"To": to, "From": sender or self._sender, "Body": body}
         if self._status_callback is not None:
             form["StatusCallback"] = self._status_callback
         try:

@@ -129,6 +129,17 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     INVALID_ENUM: _ClassVar[ErrorReason]
     MEDIUM_NOT_USED: _ClassVar[ErrorReason]
     RECORD_NOT_CORRECTABLE: _ClassVar[ErrorReason]
+    INVALID_CHARACTERS: _ClassVar[ErrorReason]
+    BLANK: _ClassVar[ErrorReason]
+    INVALID_LOCALE: _ClassVar[ErrorReason]
+    DUPLICATE_LOCALE: _ClassVar[ErrorReason]
+    TOO_MANY_ENTRIES: _ClassVar[ErrorReason]
+    LOW_CONTRAST: _ClassVar[ErrorReason]
+    INVALID_SENDER_ID: _ClassVar[ErrorReason]
+    OUT_OF_RANGE: _ClassVar[ErrorReason]
+    NOT_ASCENDING: _ClassVar[ErrorReason]
+    INVALID_LABEL: _ClassVar[ErrorReason]
+    TYPE_METADATA_CONFLICT: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 MISSING_TOKEN: ErrorReason
 INVALID_TOKEN: ErrorReason
@@ -252,3 +263,14 @@ INVALID_URL: ErrorReason
 INVALID_ENUM: ErrorReason
 MEDIUM_NOT_USED: ErrorReason
 RECORD_NOT_CORRECTABLE: ErrorReason
+INVALID_CHARACTERS: ErrorReason
+BLANK: ErrorReason
+INVALID_LOCALE: ErrorReason
+DUPLICATE_LOCALE: ErrorReason
+TOO_MANY_ENTRIES: ErrorReason
+LOW_CONTRAST: ErrorReason
+INVALID_SENDER_ID: ErrorReason
+OUT_OF_RANGE: ErrorReason
+NOT_ASCENDING: ErrorReason
+INVALID_LABEL: ErrorReason
+TYPE_METADATA_CONFLICT: ErrorReason

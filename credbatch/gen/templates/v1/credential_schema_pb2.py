@@ -28,7 +28,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.credbatch/templates/v1/credential_schema.proto\x12\x16\x63redbatch.templates.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa8\x01\n\tAttribute\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x39\n\x04type\x18\x02 \x01(\x0e\x32%.credbatch.templates.v1.AttributeTypeB\x04\xe2\x41\x01\x02\x12\x16\n\x08required\x18\x03 \x01(\x08\x42\x04\xe2\x41\x01\x01\x12\x19\n\x0b\x64\x65scription\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12\x19\n\x0b\x65num_values\x18\x05 \x03(\tB\x04\xe2\x41\x01\x01\"\xc4\x03\n\x10\x43redentialSchema\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\x07version\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12;\n\nattributes\x18\x04 \x03(\x0b\x32!.credbatch.templates.v1.AttributeB\x04\xe2\x41\x01\x02\x12\"\n\x14requires_certificate\x18\x05 \x01(\x08\x42\x04\xe2\x41\x01\x01\x12\x19\n\x0b\x64\x65scription\x18\x06 \x01(\tB\x04\xe2\x41\x01\x01\x12<\n\x13\x63redential_validity\x18\x07 \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x01\x12\x35\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1c\n\x0elatest_version\x18\t \x01(\x05\x42\x04\xe2\x41\x01\x03:Z\xea\x41W\n\x1e\x63redbatch.dev/CredentialSchema\x12\x10schemas/{schema}*\x11\x63redentialSchemas2\x10\x63redentialSchema*\x9b\x02\n\rAttributeType\x12\x1e\n\x1a\x41TTRIBUTE_TYPE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41TTRIBUTE_TYPE_STRING\x10\x01\x12\x1a\n\x16\x41TTRIBUTE_TYPE_INTEGER\x10\x02\x12\x19\n\x15\x41TTRIBUTE_TYPE_NUMBER\x10\x03\x12\x1a\n\x16\x41TTRIBUTE_TYPE_BOOLEAN\x10\x04\x12\x17\n\x13\x41TTRIBUTE_TYPE_DATE\x10\x05\x12\x18\n\x14\x41TTRIBUTE_TYPE_EMAIL\x10\x06\x12\x18\n\x14\x41TTRIBUTE_TYPE_PHONE\x10\x07\x12\x16\n\x12\x41TTRIBUTE_TYPE_URL\x10\x08\x12\x17\n\x13\x41TTRIBUTE_TYPE_ENUM\x10\tB\x7f\n\x1a\x64\x65v.credbatch.templates.v1B\x15\x43redentialSchemaProtoP\x01ZHgithub.com/credbatch/credbatch/gen/go/credbatch/templates/v1;templatesv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.credbatch/templates/v1/credential_schema.proto\x12\x16\x63redbatch.templates.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9c\x02\n\tAttribute\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x39\n\x04type\x18\x02 \x01(\x0e\x32%.credbatch.templates.v1.AttributeTypeB\x04\xe2\x41\x01\x02\x12\x16\n\x08required\x18\x03 \x01(\x08\x42\x04\xe2\x41\x01\x01\x12\x19\n\x0b\x64\x65scription\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12\x19\n\x0b\x65num_values\x18\x05 \x03(\tB\x04\xe2\x41\x01\x01\x12\x43\n\x06labels\x18\x06 \x03(\x0b\x32-.credbatch.templates.v1.Attribute.LabelsEntryB\x04\xe2\x41\x01\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc4\x03\n\x10\x43redentialSchema\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\x07version\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12;\n\nattributes\x18\x04 \x03(\x0b\x32!.credbatch.templates.v1.AttributeB\x04\xe2\x41\x01\x02\x12\"\n\x14requires_certificate\x18\x05 \x01(\x08\x42\x04\xe2\x41\x01\x01\x12\x19\n\x0b\x64\x65scription\x18\x06 \x01(\tB\x04\xe2\x41\x01\x01\x12<\n\x13\x63redential_validity\x18\x07 \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x01\x12\x35\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1c\n\x0elatest_version\x18\t \x01(\x05\x42\x04\xe2\x41\x01\x03:Z\xea\x41W\n\x1e\x63redbatch.dev/CredentialSchema\x12\x10schemas/{schema}*\x11\x63redentialSchemas2\x10\x63redentialSchema*\x9b\x02\n\rAttributeType\x12\x1e\n\x1a\x41TTRIBUTE_TYPE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41TTRIBUTE_TYPE_STRING\x10\x01\x12\x1a\n\x16\x41TTRIBUTE_TYPE_INTEGER\x10\x02\x12\x19\n\x15\x41TTRIBUTE_TYPE_NUMBER\x10\x03\x12\x1a\n\x16\x41TTRIBUTE_TYPE_BOOLEAN\x10\x04\x12\x17\n\x13\x41TTRIBUTE_TYPE_DATE\x10\x05\x12\x18\n\x14\x41TTRIBUTE_TYPE_EMAIL\x10\x06\x12\x18\n\x14\x41TTRIBUTE_TYPE_PHONE\x10\x07\x12\x16\n\x12\x41TTRIBUTE_TYPE_URL\x10\x08\x12\x17\n\x13\x41TTRIBUTE_TYPE_ENUM\x10\tB\x7f\n\x1a\x64\x65v.credbatch.templates.v1B\x15\x43redentialSchemaProtoP\x01ZHgithub.com/credbatch/credbatch/gen/go/credbatch/templates/v1;templatesv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,6 +36,8 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'credbatch.templates.v1.cred
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\032dev.credbatch.templates.v1B\025CredentialSchemaProtoP\001ZHgithub.com/credbatch/credbatch/gen/go/credbatch/templates/v1;templatesv1'
+  _globals['_ATTRIBUTE_LABELSENTRY']._loaded_options = None
+  _globals['_ATTRIBUTE_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_ATTRIBUTE'].fields_by_name['name']._loaded_options = None
   _globals['_ATTRIBUTE'].fields_by_name['name']._serialized_options = b'\342A\001\002'
   _globals['_ATTRIBUTE'].fields_by_name['type']._loaded_options = None
@@ -46,6 +48,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ATTRIBUTE'].fields_by_name['description']._serialized_options = b'\342A\001\001'
   _globals['_ATTRIBUTE'].fields_by_name['enum_values']._loaded_options = None
   _globals['_ATTRIBUTE'].fields_by_name['enum_values']._serialized_options = b'\342A\001\001'
+  _globals['_ATTRIBUTE'].fields_by_name['labels']._loaded_options = None
+  _globals['_ATTRIBUTE'].fields_by_name['labels']._serialized_options = b'\342A\001\001'
   _globals['_CREDENTIALSCHEMA'].fields_by_name['name']._loaded_options = None
   _globals['_CREDENTIALSCHEMA'].fields_by_name['name']._serialized_options = b'\342A\001\003'
   _globals['_CREDENTIALSCHEMA'].fields_by_name['display_name']._loaded_options = None
@@ -66,10 +70,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREDENTIALSCHEMA'].fields_by_name['latest_version']._serialized_options = b'\342A\001\003'
   _globals['_CREDENTIALSCHEMA']._loaded_options = None
   _globals['_CREDENTIALSCHEMA']._serialized_options = b'\352AW\n\036credbatch.dev/CredentialSchema\022\020schemas/{schema}*\021credentialSchemas2\020credentialSchema'
-  _globals['_ATTRIBUTETYPE']._serialized_start=826
-  _globals['_ATTRIBUTETYPE']._serialized_end=1109
+  _globals['_ATTRIBUTETYPE']._serialized_start=942
+  _globals['_ATTRIBUTETYPE']._serialized_end=1225
   _globals['_ATTRIBUTE']._serialized_start=200
-  _globals['_ATTRIBUTE']._serialized_end=368
-  _globals['_CREDENTIALSCHEMA']._serialized_start=371
-  _globals['_CREDENTIALSCHEMA']._serialized_end=823
+  _globals['_ATTRIBUTE']._serialized_end=484
+  _globals['_ATTRIBUTE_LABELSENTRY']._serialized_start=439
+  _globals['_ATTRIBUTE_LABELSENTRY']._serialized_end=484
+  _globals['_CREDENTIALSCHEMA']._serialized_start=487
+  _globals['_CREDENTIALSCHEMA']._serialized_end=939
 # @@protoc_insertion_point(module_scope)

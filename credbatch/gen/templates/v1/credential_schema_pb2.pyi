@@ -37,18 +37,27 @@ ATTRIBUTE_TYPE_URL: AttributeType
 ATTRIBUTE_TYPE_ENUM: AttributeType
 
 class Attribute(_message.Message):
-    __slots__ = ("name", "type", "required", "description", "enum_values")
+    __slots__ = ("name", "type", "required", "description", "enum_values", "labels")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     NAME_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     REQUIRED_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     ENUM_VALUES_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
     name: str
     type: AttributeType
     required: bool
     description: str
     enum_values: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., type: _Optional[_Union[AttributeType, str]] = ..., required: _Optional[bool] = ..., description: _Optional[str] = ..., enum_values: _Optional[_Iterable[str]] = ...) -> None: ...
+    labels: _containers.ScalarMap[str, str]
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[_Union[AttributeType, str]] = ..., required: _Optional[bool] = ..., description: _Optional[str] = ..., enum_values: _Optional[_Iterable[str]] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class CredentialSchema(_message.Message):
     __slots__ = ("name", "display_name", "version", "attributes", "requires_certificate", "description", "credential_validity", "create_time", "latest_version")

@@ -27,14 +27,14 @@ from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!credbatch/tenants/v1/tenant.proto\x12\x14\x63redbatch.tenants.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc7\x05\n\rTenantProfile\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x65\n\x17localized_display_names\x18\x03 \x03(\x0b\x32>.credbatch.tenants.v1.TenantProfile.LocalizedDisplayNamesEntryB\x04\xe2\x41\x01\x01\x12.\n\x04logo\x18\x04 \x01(\x0b\x32\x1a.credbatch.tenants.v1.LogoB\x04\xe2\x41\x01\x01\x12\x1b\n\rprimary_color\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1e\n\x10\x62\x61\x63kground_color\x18\x06 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1b\n\rsupport_email\x18\x07 \x01(\tB\x04\xe2\x41\x01\x01\x12\x19\n\x0bsupport_url\x18\x08 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1c\n\x0e\x64\x65\x66\x61ult_locale\x18\t \x01(\tB\x04\xe2\x41\x01\x01\x12\x1f\n\x11\x65mail_sender_name\x18\n \x01(\tB\x04\xe2\x41\x01\x01\x12\x16\n\x08reply_to\x18\x0b \x01(\tB\x04\xe2\x41\x01\x01\x12\x1b\n\rsms_sender_id\x18\x0c \x01(\tB\x04\xe2\x41\x01\x01\x12!\n\x0eretention_days\x18\r \x01(\x05\x42\x04\xe2\x41\x01\x01H\x00\x88\x01\x01\x12\x1b\n\rreminder_days\x18\x0e \x03(\x05\x42\x04\xe2\x41\x01\x01\x12\x35\n\x0bupdate_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x1a<\n\x1aLocalizedDisplayNamesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01:>\xea\x41;\n\x1b\x63redbatch.dev/TenantProfile\x12\rtenantProfile2\rtenantProfileB\x11\n\x0f_retention_days\"a\n\x04Logo\x12\x16\n\x07\x63ontent\x18\x01 \x01(\x0c\x42\x05\xe2\x41\x02\x02\x04\x12\x18\n\nmedia_type\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x11\n\x03uri\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06sha256\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x42 Z\x1e\x63redbatch/tenants/v1;tenantsv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!credbatch/tenants/v1/tenant.proto\x12\x14\x63redbatch.tenants.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc7\x05\n\rTenantProfile\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x65\n\x17localized_display_names\x18\x03 \x03(\x0b\x32>.credbatch.tenants.v1.TenantProfile.LocalizedDisplayNamesEntryB\x04\xe2\x41\x01\x01\x12.\n\x04logo\x18\x04 \x01(\x0b\x32\x1a.credbatch.tenants.v1.LogoB\x04\xe2\x41\x01\x01\x12\x1b\n\rprimary_color\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1e\n\x10\x62\x61\x63kground_color\x18\x06 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1b\n\rsupport_email\x18\x07 \x01(\tB\x04\xe2\x41\x01\x01\x12\x19\n\x0bsupport_url\x18\x08 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1c\n\x0e\x64\x65\x66\x61ult_locale\x18\t \x01(\tB\x04\xe2\x41\x01\x01\x12\x1f\n\x11\x65mail_sender_name\x18\n \x01(\tB\x04\xe2\x41\x01\x01\x12\x16\n\x08reply_to\x18\x0b \x01(\tB\x04\xe2\x41\x01\x01\x12\x1b\n\rsms_sender_id\x18\x0c \x01(\tB\x04\xe2\x41\x01\x01\x12!\n\x0eretention_days\x18\r \x01(\x05\x42\x04\xe2\x41\x01\x01H\x00\x88\x01\x01\x12\x1b\n\rreminder_days\x18\x0e \x03(\x05\x42\x04\xe2\x41\x01\x01\x12\x35\n\x0bupdate_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x1a<\n\x1aLocalizedDisplayNamesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01:>\xea\x41;\n\x1b\x63redbatch.dev/TenantProfile\x12\rtenantProfile2\rtenantProfileB\x11\n\x0f_retention_days\"`\n\x04Logo\x12\x15\n\x07\x63ontent\x18\x01 \x01(\x0c\x42\x04\xe2\x41\x01\x04\x12\x18\n\nmedia_type\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x11\n\x03uri\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06sha256\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x42o\n\x18\x64\x65v.credbatch.tenants.v1B\x0bTenantProtoP\x01ZDgithub.com/credbatch/credbatch/gen/go/credbatch/tenants/v1;tenantsv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'credbatch.tenants.v1.tenant_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
-  _globals['DESCRIPTOR']._serialized_options = b'Z\036credbatch/tenants/v1;tenantsv1'
+  _globals['DESCRIPTOR']._serialized_options = b'\n\030dev.credbatch.tenants.v1B\013TenantProtoP\001ZDgithub.com/credbatch/credbatch/gen/go/credbatch/tenants/v1;tenantsv1'
   _globals['_TENANTPROFILE_LOCALIZEDDISPLAYNAMESENTRY']._loaded_options = None
   _globals['_TENANTPROFILE_LOCALIZEDDISPLAYNAMESENTRY']._serialized_options = b'8\001'
   _globals['_TENANTPROFILE'].fields_by_name['name']._loaded_options = None
@@ -70,7 +70,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TENANTPROFILE']._loaded_options = None
   _globals['_TENANTPROFILE']._serialized_options = b'\352A;\n\033credbatch.dev/TenantProfile\022\rtenantProfile2\rtenantProfile'
   _globals['_LOGO'].fields_by_name['content']._loaded_options = None
-  _globals['_LOGO'].fields_by_name['content']._serialized_options = b'\342A\002\002\004'
+  _globals['_LOGO'].fields_by_name['content']._serialized_options = b'\342A\001\004'
   _globals['_LOGO'].fields_by_name['media_type']._loaded_options = None
   _globals['_LOGO'].fields_by_name['media_type']._serialized_options = b'\342A\001\003'
   _globals['_LOGO'].fields_by_name['uri']._loaded_options = None
@@ -82,5 +82,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TENANTPROFILE_LOCALIZEDDISPLAYNAMESENTRY']._serialized_start=721
   _globals['_TENANTPROFILE_LOCALIZEDDISPLAYNAMESENTRY']._serialized_end=781
   _globals['_LOGO']._serialized_start=866
-  _globals['_LOGO']._serialized_end=963
+  _globals['_LOGO']._serialized_end=962
 # @@protoc_insertion_point(module_scope)

@@ -1,0 +1,38 @@
+"""A certificate template without a logo of its own shows the tenant's PNG logo."""
+
+from __future__ import annotations
+
+import io
+import uuid
+
+from pypdf import PdfReader
+
+from credbatch.catalog.model import CertificateTemplate
+from credbatch.templating.certificate import CertificateLayout
+from credbatch.tenants.logo import accept_logo
+from tests.tenants.images import PNG_LOGO, SVG_CLEAN
+from workers.issuance.certificates import compile_certificate
+
+
+def _images(pdf: bytes) -> int:
+    return len(PdfReader(io.BytesIO(pdf)).pages[0].images)
+
+
+def _template(layout: CertificateLayout) -> CertificateTemplate:
+    return CertificateTemplate(uuid.uuid4(), "Plain", "{{ issuer_name }}", "For {{ name }}", layout)
+
+
+def test_the_tenants_png_fills_the_logo_slot_and_the_templates_own_wins() -> None:
+    values = {"issuer_name": "Example University", "name": "Ann"}
+    bare = compile_certificate(_template(CertificateLayout()))
+    assert _images(bare.render(values, "https://issuer.example/c/1")) == 0
+    branded = compile_certificate(_template(CertificateLayout()), accept_logo(PNG_LOGO))
+    pdf = branded.render(values, "https://issuer.example/c/1")
+    assert _images(pdf) == 1
+    assert "Example University" in PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+    own = CertificateLayout(logo=PNG_LOGO, logo_mime_type="image/png")
+    kept = compile_certificate(_template(own), accept_logo(SVG_CLEAN))
+    assert kept.layout.logo == PNG_LOGO
+    # An SVG logo cannot be drawn into the PDF: the slot stays empty rather than fail.
+    svg_only = compile_certificate(_template(CertificateLayout()), accept_logo(SVG_CLEAN))
+    assert svg_only.layout.logo is None
