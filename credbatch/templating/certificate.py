@@ -17,11 +17,14 @@ from dataclasses import dataclass
 import qrcode
 from PIL import Image, UnidentifiedImageError
 from reportlab import rl_config
+from reportlab.graphics import renderPDF
+from reportlab.graphics.shapes import Drawing
 from reportlab.lib.colors import Color, HexColor
 from reportlab.lib.pagesizes import A4, LETTER, landscape, portrait
 from reportlab.lib.utils import ImageReader, simpleSplit
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
+from svglib.svglib import svg2rlg
 
 from credbatch.errors import FieldViolation
 from credbatch.templating.sandbox import CompiledTemplate, Limits, TemplateProblem
@@ -50,6 +53,8 @@ _BODY_FONT = "Helvetica"
 _BODY_SIZE = 13.0
 _LEADING = 18.0
 _LOGO_HEIGHT = 56.0
+# A tenant's SVG logo: drawn as vectors. A certificate template's own logo is PNG or JPEG.
+SVG_MIME_TYPE = "image/svg+xml"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +140,19 @@ def _check_logo(layout: CertificateLayout, prefix: str) -> list[FieldViolation]:
     return []
 
 
+def _vector_logo(svg: bytes, max_width: float) -> Drawing:
+    """An SVG logo (a tenant's, reduced to a safe subset of SVG when it was stored) as a vector
+    drawing fitted into the logo's height and ``max_width``: the PDF draws it as paths,
+    nothing is rasterised."""
+    drawing = svg2rlg(io.BytesIO(svg))
+    if drawing is None or drawing.width <= 0 or drawing.height <= 0:
+        raise TemplateProblem("INVALID_LOGO", "the tenant's SVG logo cannot be drawn")
+    scale = min(_LOGO_HEIGHT / drawing.height, max_width / drawing.width)
+    drawing.scale(scale, scale)
+    drawing.width, drawing.height = drawing.width * scale, drawing.height * scale
+    return drawing
+
+
 def _flatten_logo(logo: bytes, background: str) -> tuple[bytes, float]:
     """The logo as a JPEG on the page's background (alpha flattened) and its aspect ratio."""
     with Image.open(io.BytesIO(logo)) as image:
@@ -187,8 +205,12 @@ class CompiledCertificate:
         self._text: Color = HexColor(self.layout.text_color)
         self._background: Color = HexColor(self.layout.background_color)
         self._logo: bytes | None = None
+        self._vector_logo: Drawing | None = None
         self._logo_width = 0.0
-        if self.layout.logo is not None:
+        if self.layout.logo is not None and self.layout.logo_mime_type == SVG_MIME_TYPE:
+            self._vector_logo = _vector_logo(self.layout.logo, self.width / 2)
+            self._logo_width = self._vector_logo.width
+        elif self.layout.logo is not None:
             self._logo, aspect = _flatten_logo(self.layout.logo, self.layout.background_color)
             self._logo_width = min(_LOGO_HEIGHT * aspect, self.width / 2)
         self._text_width = self.width - 2 * _MARGIN - 24
@@ -212,6 +234,10 @@ class CompiledCertificate:
                 self._logo_width,
                 _LOGO_HEIGHT,
             )
+            top -= 16
+        elif self._vector_logo is not None:
+            top -= _LOGO_HEIGHT
+            renderPDF.draw(self._vector_logo, canvas, (self.width - self._logo_width) / 2, top)
             top -= 16
         top = self._draw_title(canvas, title, top)
         bottom = _MARGIN + _QR_SIZE + 24

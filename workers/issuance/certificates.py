@@ -14,7 +14,7 @@ import uuid
 from credbatch.catalog.model import CertificateTemplate
 from credbatch.signing import opaque
 from credbatch.templating.certificate import CompiledCertificate
-from credbatch.tenants.profile import PNG, Logo
+from credbatch.tenants.profile import Logo
 
 
 def new_certificate_id(tenant_id: uuid.UUID) -> str:
@@ -29,9 +29,11 @@ def cred_url(public_url: str, certificate_id: str) -> str:
 def compile_certificate(
     template: CertificateTemplate, tenant_logo: Logo | None = None
 ) -> CompiledCertificate:
-    """The template compiled; a template without a logo of its own shows the tenant's (a PNG:
-    the PDF cannot draw an SVG), so certificates carry the issuer's mark by default."""
+    """The template compiled; a template without a logo of its own shows the tenant's (a PNG as
+    an image, an SVG as vector paths), so certificates carry the issuer's mark by default."""
     layout = template.layout
-    if layout.logo is None and tenant_logo is not None and tenant_logo.media_type == PNG:
-        layout = dataclasses.replace(layout, logo=tenant_logo.content, logo_mime_type=PNG)
+    if layout.logo is None and tenant_logo is not None:
+        layout = dataclasses.replace(
+            layout, logo=tenant_logo.content, logo_mime_type=tenant_logo.media_type
+        )
     return CompiledCertificate(template.title, template.body, layout)

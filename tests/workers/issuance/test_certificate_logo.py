@@ -1,4 +1,5 @@
-"""A certificate template without a logo of its own shows the tenant's PNG logo."""
+"""A certificate template without a logo of its own shows the tenant's logo: a PNG as an image,
+an SVG as vector paths."""
 
 from __future__ import annotations
 
@@ -33,6 +34,21 @@ def test_the_tenants_png_fills_the_logo_slot_and_the_templates_own_wins() -> Non
     own = CertificateLayout(logo=PNG_LOGO, logo_mime_type="image/png")
     kept = compile_certificate(_template(own), accept_logo(SVG_CLEAN))
     assert kept.layout.logo == PNG_LOGO
-    # An SVG logo cannot be drawn into the PDF: the slot stays empty rather than fail.
+
+
+def test_the_tenants_svg_is_drawn_as_paths() -> None:
+    values = {"issuer_name": "Example University", "name": "Ann"}
+    bare = compile_certificate(_template(CertificateLayout())).render(values, "https://x/c/1")
     svg_only = compile_certificate(_template(CertificateLayout()), accept_logo(SVG_CLEAN))
-    assert svg_only.layout.logo is None
+    pdf = svg_only.render(values, "https://issuer.example/c/1")
+    page = PdfReader(io.BytesIO(pdf)).pages[0]
+    assert _images(pdf) == 0
+    contents = page.get_contents()
+    assert contents is not None
+    drawn = contents.get_data()
+    # The 120x40 drawing scaled to the logo's 56 points of height, and its text drawn in it.
+    assert b"1.4 0 0 1.4 0 0 cm" in drawn and b"(Example) Tj" in drawn
+    assert b"(Example) Tj" not in compile_certificate(_template(CertificateLayout())).render(
+        values, "https://issuer.example/c/1"
+    )
+    assert len(pdf) > len(bare)
