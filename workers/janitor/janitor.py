@@ -22,9 +22,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import asyncpg
 
@@ -108,37 +109,19 @@ async def purge(
 
 
 async def prune(
-    pool: asyncpg.Pool,
     kind: str,
-    before: datetime,
+    step: Callable[[], Awaitable[int]],
     step_rows: int,
     stop: asyncio.Event,
     result: PassResult,
     pause: float = 0.0,
 ) -> None:
-    """Prune one kind step after step until a step finds fewer than ``step_rows`` rows."""
+    """Run ``step`` (one pruning transaction of ``kind``, returning the rows it deleted) until
+    a step finds fewer than ``step_rows`` rows."""
     while not stop.is_set():
-        deleted: int = await pool.fetchval(_PRUNE, kind, before, step_rows)
+        deleted = await step()
         result.pruned[kind] = result.pruned.get(kind, 0) + deleted
         JANITOR_PRUNED.add(deleted, {"credbatch.janitor.kind": kind})
-        if deleted < step_rows:
-            return
-        await _rest(stop, pause)
-
-
-async def prune_audit(
-    pool: asyncpg.Pool,
-    days: int,
-    step_rows: int,
-    stop: asyncio.Event,
-    result: PassResult,
-    pause: float = 0.0,
-) -> None:
-    """Delete audit entries past their retention, step after step, until none is due."""
-    while not stop.is_set():
-        deleted = await audit.prune_step(pool, days, step_rows)
-        result.pruned[AUDIT_KIND] = result.pruned.get(AUDIT_KIND, 0) + deleted
-        JANITOR_PRUNED.add(deleted, {"credbatch.janitor.kind": AUDIT_KIND})
         if deleted < step_rows:
             return
         await _rest(stop, pause)
@@ -156,8 +139,11 @@ async def run_pass(
     result = PassResult()
     await purge(pool, periods.retention_days, step_rows, stop, result, pause)
     for kind, before in periods.cutoffs(datetime.now(UTC)):
-        await prune(pool, kind, before, step_rows, stop, result, pause)
-    await prune_audit(pool, periods.audit_days, step_rows, stop, result, pause)
+        step = partial(pool.fetchval, _PRUNE, kind, before, step_rows)
+        await prune(kind, step, step_rows, stop, result, pause)
+    # The audit trail's own, longer retention, through its own function.
+    audit_step = partial(audit.prune_step, pool, periods.audit_days, step_rows)
+    await prune(AUDIT_KIND, audit_step, step_rows, stop, result, pause)
     JANITOR_PASS_DURATION.record(time.monotonic() - started)
     return result
 
