@@ -91,10 +91,10 @@ class Erased:
     batches: int
 
 
-def _invalid(field: str, description: str) -> InvalidArgument:
+def _invalid(field: str, description: str, reason: str) -> InvalidArgument:
     return InvalidArgument(
         f"invalid {field}: {description}",
-        violations=[FieldViolation(field, description, "INVALID_ARGUMENT")],
+        violations=[FieldViolation(field, description, reason)],
     )
 
 
@@ -105,13 +105,15 @@ def lookup_keys(holder: Holder, default_region: str) -> tuple[str | None, str | 
         InvalidArgument: neither or both given, or the one given is not a valid recipient.
     """
     if bool(holder.email) == bool(holder.phone):
-        raise _invalid("holder", "give exactly one of email and phone")
+        raise _invalid("holder", "give exactly one of email and phone", "EXACTLY_ONE_REQUIRED")
     try:
         if holder.email:
             return normalize_email(holder.email), None
         return None, normalize_phone(holder.phone, default_region)
     except ValueError as error:
-        raise _invalid("email" if holder.email else "phone", str(error)) from None
+        if holder.email:
+            raise _invalid("email", str(error), "INVALID_EMAIL") from None
+        raise _invalid("phone", str(error), "INVALID_PHONE") from None
 
 
 def check_reason(reason: str) -> str:
@@ -121,7 +123,7 @@ def check_reason(reason: str) -> str:
         InvalidArgument: longer than MAX_REASON characters.
     """
     if len(reason) > MAX_REASON:
-        raise _invalid("reason", f"at most {MAX_REASON} characters")
+        raise _invalid("reason", f"at most {MAX_REASON} characters", "REASON_TOO_LONG")
     return reason or DEFAULT_REASON
 
 

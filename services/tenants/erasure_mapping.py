@@ -25,7 +25,7 @@ def erase_request(
         description = "choose CREDENTIAL_DISPOSITION_REVOKE or CREDENTIAL_DISPOSITION_KEEP_VALID"
         raise InvalidArgument(
             f"invalid credentials: {description}",
-            violations=[FieldViolation("credentials", description, "INVALID_ARGUMENT")],
+            violations=[FieldViolation("credentials", description, "REQUIRED")],
         )
     return Holder(email=request.email, phone=request.phone), credentials, request.reason
 

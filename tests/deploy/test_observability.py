@@ -239,7 +239,7 @@ def test_every_pod_is_scraped_on_its_metrics_port(manifests: list[Doc]) -> None:
     deployments = [
         d for d in of_kind(manifests, "Deployment") if d["metadata"]["name"] not in THIRD_PARTY
     ]
-    assert len(deployments) == 13
+    assert len(deployments) == 12
     for doc in deployments:
         labels = doc["spec"]["template"]["metadata"]["labels"]
         assert selector.items() <= labels.items(), doc["metadata"]["name"]

@@ -244,5 +244,5 @@ async def test_a_refused_erasure_is_recorded_without_the_value(
         tenant,
     )
     assert entry is not None
-    assert (entry["action"], entry["outcome"]) == ("holder.erase", "INVALID_ARGUMENT")
+    assert (entry["action"], entry["outcome"]) == ("holder.erase", "INVALID_EMAIL")
     assert "ada" not in entry["details"]

@@ -140,6 +140,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     NOT_ASCENDING: _ClassVar[ErrorReason]
     INVALID_LABEL: _ClassVar[ErrorReason]
     TYPE_METADATA_CONFLICT: _ClassVar[ErrorReason]
+    EXACTLY_ONE_REQUIRED: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 MISSING_TOKEN: ErrorReason
 INVALID_TOKEN: ErrorReason
@@ -274,3 +275,4 @@ OUT_OF_RANGE: ErrorReason
 NOT_ASCENDING: ErrorReason
 INVALID_LABEL: ErrorReason
 TYPE_METADATA_CONFLICT: ErrorReason
+EXACTLY_ONE_REQUIRED: ErrorReason
