@@ -18,11 +18,14 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Sequence
+from functools import partial
 from typing import Literal
 
 import asyncpg
 
+from credbatch.db.retry import retry_on_conflict
 from credbatch.delivery.dsn import Report
+from credbatch.errors import Aborted
 
 Outcome = Literal["recorded", "unchanged", "unknown"]
 
@@ -76,14 +79,20 @@ class ReportWriter:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._full.wait(), self._window)
             group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
+            reports = [(record, report) for record, report, _ in group]
             try:
-                outcomes = await record_email_reports(
-                    self._pool, [(record, report) for record, report, _ in group]
+                # A receipt can arrive while the worker still writes its record's outcome: the
+                # two lock the same rows, and a deadlock between them is run again.
+                outcomes = await retry_on_conflict(
+                    partial(record_email_reports, self._pool, reports)
                 )
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, Aborted) as error:
+                # Conflicts every time (Aborted) fail the group like any database error: each
+                # sender gets 451 and tries again later.
+                failure = error.__cause__ if isinstance(error, Aborted) else error
                 for _, _, future in group:
                     if not future.done():
-                        future.set_exception(error)
+                        future.set_exception(failure or error)
                 continue
             for (_, _, future), outcome in zip(group, outcomes, strict=True):
                 if not future.done():
