@@ -82,6 +82,27 @@ async def test_the_owner_is_no_superuser(plain_owned: PlainOwned) -> None:
     )
 
 
+async def test_every_table_an_owner_s_function_reads_has_an_owner_policy(
+    plain_owned: PlainOwned,
+) -> None:
+    # A function's text naming a table is how it reads it: SQL and PL/pgSQL bodies record no
+    # dependency on the tables they query.
+    unreachable = await plain_owned.app.fetch(
+        """
+        SELECT c.relname, string_agg(DISTINCT p.proname, ', ' ORDER BY p.proname) AS readers
+        FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+        JOIN pg_proc p ON p.prosecdef AND p.proowner = c.relowner
+          AND p.prosrc ~ ('\\m' || c.relname || '\\M')
+        WHERE c.relkind IN ('r', 'p') AND c.relforcerowsecurity
+          AND NOT EXISTS (SELECT 1 FROM pg_policy pol
+                          WHERE pol.polrelid = c.oid AND c.relowner = ANY (pol.polroles))
+        GROUP BY c.relname ORDER BY c.relname
+        """
+    )
+    assert [dict(row) for row in unreachable] == []
+
+
 async def test_every_role_s_functions_find_their_rows(plain_owned: PlainOwned) -> None:
     world = plain_owned
     offered = await offer_one(world.app)
@@ -191,3 +212,30 @@ async def test_the_purge_the_erasure_and_the_pruning_find_their_rows(
             )
         assert row is not None
         assert tuple(row.values()) == (None, reason, "", 0, 0)
+
+
+async def test_an_offer_a_resend_replaced_is_gone_and_counted(plain_owned: PlainOwned) -> None:
+    world = plain_owned
+    offered = await offer_one(world.app)
+    tenant, old_code = offered.tenant_id, digest(offered.code)
+    async with tenant_transaction(world.app, service_scope(tenant)) as conn:
+        claim_token = await conn.fetchval(
+            "SELECT claim_token FROM credentials WHERE record_id = $1", offered.record_id
+        )
+        await insert_row(
+            conn,
+            "oid4vci_superseded_offers",
+            {
+                "tenant_id": tenant,
+                "code_hash": old_code,
+                "record_id": offered.record_id,
+                "generation": 0,
+            },
+        )
+        await conn.execute("DELETE FROM oid4vci_offers WHERE record_id = $1", offered.record_id)
+
+    gone = await world.public.fetchrow("SELECT * FROM public_offer($1, $2)", tenant, old_code)
+    claim = await world.public.fetchrow("SELECT * FROM public_claim($1, $2)", tenant, claim_token)
+
+    assert gone is not None and gone["revoked"]
+    assert claim is not None and claim[-1] == 1
