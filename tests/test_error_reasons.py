@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import re
 from collections import defaultdict
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,8 @@ SINKS = frozenset(
 _CODE = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*")
 
 
+# Parsed once for the module's tests: the trees are only read.
+@cache
 def _sources() -> dict[Path, ast.Module]:
     found = {}
     for top in SCANNED:
@@ -86,6 +89,7 @@ def _constants(trees: dict[Path, ast.Module]) -> dict[str, set[str]]:
     return found
 
 
+@cache
 def reasons_in_code() -> dict[str, set[str]]:
     """Every reason-like string the code passes where a reason goes, with where."""
     trees = _sources()
