@@ -103,6 +103,31 @@ async def test_every_table_an_owner_s_function_reads_has_an_owner_policy(
     assert [dict(row) for row in unreachable] == []
 
 
+async def test_every_table_an_owner_s_function_writes_has_an_owner_policy_for_it(
+    plain_owned: PlainOwned,
+) -> None:
+    unwritable = await plain_owned.app.fetch(
+        """
+        WITH verbs (cmd, pattern) AS (VALUES
+          ('w', '\\mUPDATE\\s+(public\\.)?'),
+          ('d', '\\mDELETE\\s+FROM\\s+(public\\.)?'),
+          ('a', '\\mINSERT\\s+INTO\\s+(public\\.)?'))
+        SELECT c.relname, v.cmd, string_agg(DISTINCT p.proname, ', ' ORDER BY p.proname)
+        FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+        CROSS JOIN verbs v
+        JOIN pg_proc p ON p.prosecdef AND p.proowner = c.relowner
+          AND p.prosrc ~* (v.pattern || c.relname || '\\M')
+        WHERE c.relkind IN ('r', 'p') AND c.relforcerowsecurity
+          AND NOT EXISTS (SELECT 1 FROM pg_policy pol
+                          WHERE pol.polrelid = c.oid AND c.relowner = ANY (pol.polroles)
+                            AND pol.polcmd IN (v.cmd, '*'))
+        GROUP BY c.relname, v.cmd ORDER BY c.relname, v.cmd
+        """
+    )
+    assert [tuple(row) for row in unwritable] == []
+
+
 async def test_every_role_s_functions_find_their_rows(plain_owned: PlainOwned) -> None:
     world = plain_owned
     offered = await offer_one(world.app)
