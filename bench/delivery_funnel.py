@@ -98,7 +98,9 @@ def phone(i: int) -> str:
 def csv_chunks(rows: int) -> Iterator[bytes]:
     lines = ["email,phone,name,score,passed\r\n"]
     for i in range(rows):
-        lines.append(f"{email(i)},{phone(i)},Holder {i},{i % 100},{'true' if i % 2 else 'false'}\r\n")
+        lines.append(
+            f"{email(i)},{phone(i)},Holder {i},{i % 100},{'true' if i % 2 else 'false'}\r\n"
+        )
         if len(lines) >= 20_000:
             yield "".join(lines).encode()
             lines = []

@@ -27,7 +27,7 @@ from credbatch.db.retry import retry_on_conflict
 from credbatch.delivery.dsn import Report
 from credbatch.errors import Aborted
 
-Outcome = Literal["recorded", "unchanged", "unknown"]
+Outcome = Literal["recorded", "unchanged", "gone", "unknown"]
 
 _RECORD = "SELECT public_email_deliveries($1, $2, $3, $4)"
 # A group is written once it holds this many, without waiting for the window.

@@ -8,9 +8,13 @@
 -- to anything, DELIVERED to a later hard bounce (a relay that said "relayed" and whose next
 -- hop bounced), BOUNCED and FAILED only to each other; so reports arriving out of order end
 -- on the strongest news. Of two reports for one record in one call the stronger counts.
+-- A record whose personal data was erased (purged_at: retention or EraseHolder) takes no
+-- report: what a mailbox said about an erased holder is no longer ours to keep, and the
+-- record changes no more (no record.bounced either). Its report is 'gone', which the receiver
+-- answers 250 like any other, so the reporting system stops retrying.
 -- Rows are locked in id order, as every writer of records locks them.
 -- Returns, per position of p_records: 'recorded', 'unchanged' (weaker than what is
--- recorded) or 'unknown' (no such record).
+-- recorded), 'gone' (the record was purged) or 'unknown' (no such record).
 CREATE OR REPLACE FUNCTION public_email_deliveries(
   p_records uuid[], p_states text[], p_codes text[], p_diagnostics text[]
 ) RETURNS text[]
@@ -33,7 +37,7 @@ BEGIN
          AS u(id, state, code, diagnostic, ord)
     ORDER BY u.id, public.delivery_rank(u.state) DESC, u.ord DESC
   ), locked AS (
-    SELECT r.tenant_id, r.id, r.email_delivery
+    SELECT r.tenant_id, r.id, r.email_delivery, r.purged_at
     FROM public.records r
     WHERE r.id IN (SELECT id FROM input)
     ORDER BY r.id
@@ -43,11 +47,12 @@ BEGIN
     SET email_delivery = i.state, email_delivery_code = i.code,
         email_delivery_diagnostic = i.diagnostic, email_delivery_at = now()
     FROM input i JOIN locked l ON l.id = i.id
-    WHERE r.tenant_id = l.tenant_id AND r.id = l.id
+    WHERE r.tenant_id = l.tenant_id AND r.id = l.id AND l.purged_at IS NULL
       AND public.delivery_rank(i.state) >= public.delivery_rank(l.email_delivery)
     RETURNING r.id
   )
   SELECT array_agg(CASE WHEN c.id IS NOT NULL THEN 'recorded'
+                        WHEN l.purged_at IS NOT NULL THEN 'gone'
                         WHEN l.id IS NOT NULL THEN 'unchanged'
                         ELSE 'unknown' END ORDER BY u.ord)
   INTO v_outcomes
@@ -60,6 +65,7 @@ $$;
 COMMENT ON FUNCTION public_email_deliveries(uuid[], text[], text[], text[]) IS
   'Bounce receiver: records bounce and delivery reports (DELIVERED, DEFERRED, BOUNCED, '
   'FAILED, with code and diagnostic) on the email channel of records whose VERP MAC the '
-  'caller checked; per record recorded, unchanged (weaker than what is recorded) or unknown.';
+  'caller checked; per record recorded, unchanged (weaker than what is recorded), gone '
+  '(purged: nothing recorded) or unknown.';
 REVOKE ALL ON FUNCTION public_email_deliveries(uuid[], text[], text[], text[]) FROM PUBLIC;
 SELECT grant_public('EXECUTE', 'FUNCTION public_email_deliveries(uuid[], text[], text[], text[])');
