@@ -37,8 +37,9 @@ import secrets
 import statistics
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from typing import cast
 
 import asyncpg
 import grpc
@@ -149,8 +150,11 @@ async def poll(
     rows: int,
 ) -> batch_pb2.Batch:
     produced_now = len({to for _, to in watch.produced})
-    batch = await stub.GetBatch(
-        batches_service_pb2.GetBatchRequest(name=f"batches/{batch_id}"), metadata=metadata
+    batch: batch_pb2.Batch = await cast(
+        Awaitable[batch_pb2.Batch],
+        stub.GetBatch(
+            batches_service_pb2.GetBatchRequest(name=f"batches/{batch_id}"), metadata=metadata
+        ),
     )
     now = time.time()
     watch.polls += 1
@@ -213,8 +217,15 @@ async def run(args: argparse.Namespace) -> None:
     smtp.handler.bounce_domain = BOUNCE_DOMAIN
     smtp.handler.report_to = ("127.0.0.1", ports["bounces"])
     sms.state.bounce_patterns = ("+1*13",)
-    smtp.handler.on_report = lambda to, _: watch.produced.setdefault(("email", to), time.time())
-    sms.state.on_callback = lambda to, _: watch.produced.setdefault(("sms", to), time.time())
+
+    def made(channel: str) -> Callable[[str, str], None]:
+        def note(to: str, _: str) -> None:
+            watch.produced.setdefault((channel, to), time.time())
+
+        return note
+
+    smtp.handler.on_report = made("email")
+    sms.state.on_callback = made("sms")
     env = {
         **os.environ,
         "CREDBATCH_DATABASE_URL": owner_url,

@@ -14,8 +14,11 @@ import pytest_asyncio
 
 from credbatch.config import Settings
 from credbatch.delivery import verp
+from credbatch.delivery.dsn import Report
+from credbatch.delivery.model import DeliveryState
 from credbatch.devsinks.dsn import build_dsn
 from services.bounces.main import start_server
+from services.bounces.repository import record_email_reports
 from tests.fixtures.issuance import Arranged, arrange_batch
 
 DOMAIN = "bounces.receiver.test"
@@ -247,3 +250,28 @@ async def test_the_public_role_changes_records_only_through_the_function(
         )
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         await public_pool.fetch("SELECT email FROM records WHERE id = $1", record)
+
+
+async def test_reports_of_a_replaced_send_are_stale(
+    receiver: int, owner_pool: asyncpg.Pool, public_pool: asyncpg.Pool
+) -> None:
+    arranged = await _sent(owner_pool, 1)
+    [record] = arranged.record_ids
+    # A resend: the stamp cleared (send 1 begins), then the new invitation stamped.
+    await owner_pool.execute("UPDATE records SET email_sent_at = NULL WHERE id = $1", record)
+    await owner_pool.execute("UPDATE records SET email_sent_at = now() WHERE id = $1", record)
+    assert await owner_pool.fetchval("SELECT email_send FROM records WHERE id = $1", record) == 1
+    old = verp.address(KEY.encode(), DOMAIN, record, 0)
+    await _send(receiver, old, _bounce(old))
+    assert await _delivery(owner_pool, record) == ("ACCEPTED", None)
+    # In one call, the stale bounce (stronger) does not hide the current send's receipt.
+    outcomes = await record_email_reports(
+        public_pool,
+        [
+            (verp.Send(record, 0), Report(DeliveryState.BOUNCED, "5.1.1", "unknown user")),
+            (verp.Send(record, 1), Report(DeliveryState.DELIVERED, "2.0.0", None)),
+            (verp.Send(uuid.uuid4(), 0), Report(DeliveryState.BOUNCED, "5.1.1", None)),
+        ],
+    )
+    assert outcomes == ["stale", "recorded", "unknown"]
+    assert await _delivery(owner_pool, record) == ("DELIVERED", "2.0.0")
