@@ -243,6 +243,13 @@ SMTP_CONNECTIONS = Sampled(
     "credbatch.smtp.connections.limit", "{connection}", "SMTP connections a worker opens at most."
 )
 
+# --- the signer (services.signer) --------------------------------------------------------------
+# The funnel's last step (invited, delivered, claimed): the signer alone makes a record CLAIMED,
+# in the transaction that spends the wallet's grant; counted once that committed.
+CLAIMS = _counter(
+    "credbatch.claims", "{credential}", "Credentials holders claimed (their records CLAIMED)."
+)
+
 # --- webhook dispatchers (workers.webhooks) -----------------------------------------------------
 # credbatch.webhook.outcome: succeeded, retry, failed, gone (the endpoint answered 410).
 WEBHOOK_DELIVERIES = _counter(
