@@ -203,8 +203,9 @@ INVITATION_FAILURES = _counter(
 # credbatch.bounce.channel: email or sms; credbatch.bounce.kind: delivered, deferred, bounced,
 # failed (the report's news), ignored (no report, or an SMS status that is not final),
 # refused (RCPT refused, or an SMS callback's signature), retry (answered 451);
-# credbatch.bounce.outcome: recorded, unchanged, unknown (no such record), or why it was
-# refused or ignored.
+# credbatch.bounce.outcome: recorded, unchanged, gone (its record was purged: nothing
+# recorded), stale (a report of an earlier send of a record sent again), unknown (no such
+# record), or why it was refused or ignored.
 BOUNCE_NOTIFICATIONS = _counter(
     "credbatch.bounce.notifications",
     "{notification}",
@@ -240,6 +241,13 @@ SMTP_CONNECTIONS_BUSY = _up_down_counter(
 )
 SMTP_CONNECTIONS = Sampled(
     "credbatch.smtp.connections.limit", "{connection}", "SMTP connections a worker opens at most."
+)
+
+# --- the signer (services.signer) --------------------------------------------------------------
+# The funnel's last step (invited, delivered, claimed): the signer alone makes a record CLAIMED,
+# in the transaction that spends the wallet's grant; counted once that committed.
+CLAIMS = _counter(
+    "credbatch.claims", "{credential}", "Credentials holders claimed (their records CLAIMED)."
 )
 
 # --- webhook dispatchers (workers.webhooks) -----------------------------------------------------

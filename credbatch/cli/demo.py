@@ -5,8 +5,11 @@ logo, colours, support contact: what holders and wallets see of the issuer), cre
 that requires a certificate, an email and a certificate template, turns the schema's sample
 CSV into a 1,000-row file, uploads it, watches it to completion, downloads the report, finds
 the invitation emails the SMTP sink stored, downloads one certificate from its Cred_URL and
-one claim page. Everything it produces goes to one directory, whose paths it prints at the
-end. Uses the CLI's own modules, no subprocess.
+one claim page. One row in fifty is addressed at a domain the development SMTP sink bounces:
+the demo waits for those bounces to reach their records, then corrects the first bounced
+address and sends that invitation again (UpdateRecordContact), showing the record invited
+anew and the bounced invitation's claim link answering 410. Everything it produces goes to
+one directory, whose paths it prints at the end. Uses the CLI's own modules, no subprocess.
 """
 
 from __future__ import annotations
@@ -221,6 +224,60 @@ def await_bounces(
     return batch
 
 
+# How long the demo waits for a corrected record's new invitation to go out.
+RESEND_WAIT_SECONDS = 30.0
+
+
+def corrected_address(address: str) -> str:
+    """The demo's correction of a bounced address: the same mailbox at the domain that works."""
+    return address.rpartition("@")[0] + "@example.org"
+
+
+def correct_and_resend(
+    stub: batches_service_pb2_grpc.BatchStatusServiceStub,
+    batch_name: str,
+    record: dict[str, str],
+    metadata: tuple[tuple[str, str], ...],
+) -> batch_pb2.Batch:
+    """Correct one bounced record's email (UpdateRecordContact sends its invitation again, at
+    the new address, with a new claim link) and return the batch once the record is INVITED
+    again and no longer counted bounced, or as it is after ``RESEND_WAIT_SECONDS``."""
+    response = stub.UpdateRecordContact(
+        batches_service_pb2.UpdateRecordContactRequest(
+            name=f"{batch_name}/records/{record['record_id']}",
+            email=corrected_address(record["email"]),
+            update_mask=field_mask_pb2.FieldMask(paths=["email"]),
+        ),
+        metadata=metadata,
+        timeout=30,
+    )
+    bounced_before = response.batch.record_counts.bounced
+    batch = response.batch
+    deadline = time.monotonic() + RESEND_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        batch = stub.GetBatch(
+            batches_service_pb2.GetBatchRequest(name=batch_name), metadata=metadata
+        )
+        counts = batch.record_counts
+        if counts.invited == batch.total_records and counts.bounced < bounced_before + 1:
+            break
+    return batch
+
+
+def emails_to(mail_dir: Path, address: str, since: float) -> list[Path]:
+    """The .eml files the SMTP sink stored for ``address`` since ``since``, oldest first."""
+    if not mail_dir.is_dir():
+        return []
+    marker = f"\r\nTo: {address}\r\n".encode()
+    found = [
+        path
+        for path in mail_dir.glob("*.eml")
+        if path.stat().st_mtime >= since - 1 and marker in path.read_bytes()
+    ]
+    return sorted(found, key=lambda path: path.stat().st_mtime)
+
+
 def find_emails(mail_dir: Path, run_id: str, since: float) -> list[Path]:
     """The .eml files the SMTP sink stored for this run."""
     if not mail_dir.is_dir():
@@ -396,6 +453,45 @@ def demo(
     with report_path.open(newline="", encoding="utf-8") as handle:
         records = list(csv.DictReader(handle))
     invited = [r for r in records if r.get("state", "").upper().endswith("INVITED")]
+    bounced_rows = [r for r in records if r.get("email_delivery") == "DELIVERY_STATE_BOUNCED"]
+    for row in bounced_rows:
+        note(f"row {row['row_number']}: email bounced ({row['delivery_code']})")
+
+    # Correct the first bounced address and send its invitation again: the holder gets a new
+    # claim link at the new address, and the link the bounced email carried stops working.
+    resend_lines: list[str] = []
+    if bounced_rows:
+        first = bounced_rows[0]
+        old_emails = emails_to(mail_dir, first["email"], started)
+        old_link = claim_link(old_emails[0]) if old_emails else ""
+        with channel(batches_ep) as chan:
+            stub_b = batches_service_pb2_grpc.BatchStatusServiceStub(chan)
+            try:
+                final = correct_and_resend(stub_b, batch_name, first, batches_ep.metadata)
+                after_path = directory / "report-after-resend.csv"
+                download(stub_b, batch_name, [], batches_ep.metadata, after_path)
+            except grpc.RpcError as error:
+                raise describe(error, batches_ep) from None
+        produced.append(("report after the correction and resend", after_path))
+        with after_path.open(newline="", encoding="utf-8") as handle:
+            row = next(r for r in csv.DictReader(handle) if r["record_id"] == first["record_id"])
+        new_emails = emails_to(mail_dir, corrected_address(first["email"]), started)
+        if new_emails:
+            shutil.copyfile(new_emails[-1], directory / "resent-invitation.eml")
+            produced.append(
+                ("the corrected record's new invitation", directory / "resent-invitation.eml")
+            )
+        old_status = httpx.get(old_link, timeout=30).status_code if old_link else 0
+        resend_lines = [
+            f"row {first['row_number']} corrected and resent: now "
+            f"{row['state'].removeprefix('RECORD_STATE_')}, email "
+            f"{row['email_delivery'].removeprefix('DELIVERY_STATE_') or 'not sent yet'}, "
+            f"{len(new_emails)} invitation(s) at the new address",
+            "the bounced invitation's claim link now answers "
+            + (str(old_status) if old_status else "nothing (none found)"),
+        ]
+        for line in resend_lines:
+            note(line)
     cred_url = next((r["cred_url"] for r in invited if r.get("cred_url")), "")
 
     certificate_path = directory / "certificate.pdf"
@@ -456,6 +552,8 @@ def demo(
         out.print(f"SMS messages the SMS sink received: {sms_dir.resolve()}/")
     if public_url or settings.public_url:
         out.print(f"Public endpoints: {public_url or settings.public_url}")
+    for line in resend_lines:
+        out.print(line)
     if counts.invited != rows or len(invited) != rows:
         raise CliError(
             f"expected {rows:,} INVITED records, got {counts.invited:,} "

@@ -12,6 +12,7 @@ from ``CREDBATCH_DEV_BOUNCE_PATTERN``, comma-separated, shared with the SMTP sin
 signed ``failed`` callback with ErrorCode 30003 (unreachable handset); with ``receipts`` every
 other such message gets ``delivered``. Each is posted shortly after the answer and again a
 few times while the receiver answers 404 (the send's stamp not written yet) or is away.
+``on_callback`` is told of each callback as it is made.
 
 Run: ``python -m credbatch.devsinks.sms --port 8025 --dir .local/sms``.
 """
@@ -27,6 +28,7 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -65,6 +67,8 @@ class SmsSinkState:
         # Callbacks being posted, and (sid, status, HTTP status) of each one answered.
         self.callbacks: set[asyncio.Task[None]] = set()
         self.callbacks_answered: list[tuple[str, str, int]] = []
+        # Told (To, status) as each callback is made, before it is posted.
+        self.on_callback: Callable[[str, str], None] | None = None
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
 
@@ -122,6 +126,8 @@ def _callback(state: SmsSinkState, url: str, message: dict[str, str]) -> None:
     }
     if error_code:
         params["ErrorCode"] = error_code
+    if state.on_callback is not None:
+        state.on_callback(message["to"], status)
     task = asyncio.create_task(_post_callback(state, url, params))
     state.callbacks.add(task)
     task.add_done_callback(state.callbacks.discard)

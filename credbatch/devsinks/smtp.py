@@ -10,7 +10,8 @@ matching one of ``bounce_patterns`` (shell patterns such as ``*@bounce.example``
 hard bounce (5.1.1) is sent to its envelope sender through ``report_to`` (host, port: the
 bounce receiver). With ``receipts`` every other message gets a delivery report (2.0.0), as
 a relay asked for NOTIFY=SUCCESS would send. Reports go only to envelope senders of the
-bounce domain the sink is given (``bounce_domain``), never anywhere else.
+bounce domain the sink is given (``bounce_domain``), never anywhere else. ``on_report`` is
+told of each report as it is made (``bench/delivery_funnel.py`` times them from there).
 
 Run: ``python -m credbatch.devsinks.smtp --port 1025 --dir .local/mail``.
 """
@@ -25,6 +26,7 @@ import logging
 import os
 import signal
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +60,9 @@ class SinkHandler:
         # Reports being sent, and how many were handed to the receiver.
         self.reports: set[asyncio.Task[None]] = set()
         self.reports_sent = 0
+        # Told (recipient, action) as each report is made, before it is sent: when the
+        # sink produced a bounce, for a measure of how long until its record shows it.
+        self.on_report: Callable[[str, str], None] | None = None
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
 
@@ -115,6 +120,8 @@ class SinkHandler:
                 diagnostic=diagnostic,
                 original=content,
             )
+            if self.on_report is not None:
+                self.on_report(recipient, action)
             task = asyncio.create_task(self._send_report(sender, data))
             self.reports.add(task)
             task.add_done_callback(self.reports.discard)

@@ -2,13 +2,14 @@
 
 What it accepts, and why each refusal is where it is:
 
-- RCPT: only VERP addresses of the bounce domain whose MAC checks (``credbatch.delivery.verp``).
+- RCPT: only VERP addresses of the bounce domain whose MAC checks (``credbatch.delivery.verp``:
+  each names one send of one record's invitation).
   Anything else is refused there (550), before any data is read: the receiver relays
   nothing, and a forged address costs its sender one round trip and us one HMAC. At most
   ``MAX_RECIPIENTS`` per message, as a report names one.
 - DATA: at most ``max_bytes`` (announced with SIZE; aiosmtpd stops reading past it and
   answers 552), parsed with the standard library (``credbatch.delivery.dsn``), then recorded
-  for each recipient's record before the reply (with the other reports arriving meanwhile,
+  for each recipient's send before the reply (with the other reports arriving meanwhile,
   in one commit: ``services.bounces.repository``). So "250" means recorded, and a database
   that cannot take it gets "451": the sending system keeps the bounce and tries again later, and
   nothing is lost between the two. A message that is no report (an automatic reply, spam)
@@ -23,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 
 import asyncpg
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 MAX_RECIPIENTS = 10
 
-Recorder = Callable[[uuid.UUID, Report], Awaitable[Outcome]]
+Recorder = Callable[[verp.Send, Report], Awaitable[Outcome]]
 
 
 class BounceHandler:
@@ -69,7 +69,7 @@ class BounceHandler:
         if host != self._domain:
             _count("refused", "relay")
             return "550 5.7.1 Relaying denied: this server takes bounces for its domain only"
-        if verp.record_of(self._key, self._domain, address) is None:
+        if verp.send_of(self._key, self._domain, address) is None:
             _count("refused", "token")
             return "550 5.1.1 No such bounce address"
         if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
@@ -99,10 +99,10 @@ class BounceHandler:
         if report is None:
             _count("ignored", "not_a_report")
             return "250 2.0.0 Accepted"
-        records = [verp.record_of(self._key, self._domain, r) for r in envelope.rcpt_tos]
+        sends = [verp.send_of(self._key, self._domain, r) for r in envelope.rcpt_tos]
         try:
             outcomes = await asyncio.gather(
-                *(self._record(r, report) for r in records if r is not None)
+                *(self._record(send, report) for send in sends if send is not None)
             )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             log.warning("recording a bounce failed: %s", type(error).__name__)

@@ -1,7 +1,8 @@
 """Recording bounces and receipts on their records, as the public endpoints' role, in groups.
 
 The role reads no table: ``public_email_deliveries`` (SECURITY DEFINER) changes exactly the
-email delivery columns of the records named, whose VERP MACs the caller checked.
+email delivery columns of the records named, whose VERP MACs the caller checked, when the send
+a report names is still the record's current one.
 
 Each report's SMTP reply waits until its report is committed (so "250" means recorded), and
 a commit per report would bound a receiver by the database's commit rate. So the reports
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import Sequence
 from functools import partial
 from typing import Literal
@@ -25,22 +25,24 @@ import asyncpg
 
 from credbatch.db.retry import retry_on_conflict
 from credbatch.delivery.dsn import Report
+from credbatch.delivery.verp import Send
 from credbatch.errors import Aborted
 
-Outcome = Literal["recorded", "unchanged", "unknown"]
+Outcome = Literal["recorded", "unchanged", "stale", "gone", "unknown"]
 
-_RECORD = "SELECT public_email_deliveries($1, $2, $3, $4)"
+_RECORD = "SELECT public_email_deliveries($1, $2, $3, $4, $5)"
 # A group is written once it holds this many, without waiting for the window.
 MAX_GROUP = 500
 
 
 async def record_email_reports(
-    conn: asyncpg.Connection | asyncpg.Pool, reports: Sequence[tuple[uuid.UUID, Report]]
+    conn: asyncpg.Connection | asyncpg.Pool, reports: Sequence[tuple[Send, Report]]
 ) -> list[Outcome]:
-    """Record each (record, report) on the record's email channel; what became of each."""
+    """Record each (send, report) on its record's email channel; what became of each."""
     outcomes: list[Outcome] = await conn.fetchval(
         _RECORD,
-        [record for record, _ in reports],
+        [send.record_id for send, _ in reports],
+        [send.number for send, _ in reports],
         [report.state.value for _, report in reports],
         [report.code for _, report in reports],
         [report.diagnostic for _, report in reports],
@@ -54,18 +56,18 @@ class ReportWriter:
     def __init__(self, pool: asyncpg.Pool, *, window: float = 0.002) -> None:
         self._pool = pool
         self._window = window
-        self._pending: list[tuple[uuid.UUID, Report, asyncio.Future[Outcome]]] = []
+        self._pending: list[tuple[Send, Report, asyncio.Future[Outcome]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._full = asyncio.Event()
 
-    async def record(self, record_id: uuid.UUID, report: Report) -> Outcome:
+    async def record(self, send: Send, report: Report) -> Outcome:
         """Record one report.
 
         Raises:
             OSError, asyncpg.PostgresError, asyncpg.InterfaceError: its group was not written.
         """
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._pending.append((record_id, report, future))
+        self._pending.append((send, report, future))
         if len(self._pending) >= MAX_GROUP:
             self._full.set()
         if self._flusher is None or self._flusher.done():
@@ -79,7 +81,7 @@ class ReportWriter:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._full.wait(), self._window)
             group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
-            reports = [(record, report) for record, report, _ in group]
+            reports = [(send, report) for send, report, _ in group]
             try:
                 # A receipt can arrive while the worker still writes its record's outcome: the
                 # two lock the same rows, and a deadlock between them is run again.

@@ -3,7 +3,8 @@
 Only the provider can make a valid one: the form must carry ``X-Twilio-Signature`` under the
 account's token (``credbatch.delivery.twilio``), else 403 and nothing is read further. A
 valid callback is recorded on the record whose invitation the provider named by its message
-id (``public_sms_delivery``): 200 once recorded (or when it says nothing final), 404 when no
+id (``public_sms_delivery``): 200 once recorded (or when it says nothing final, or its record
+was purged: nothing is recorded, and the provider has no reason to try again), 404 when no
 record holds that id (the provider's retry may find it once the send's stamp is written).
 The callback is exempt from the per-client rate limit: the provider posts from few
 addresses at the rate of the messages it delivers, and a forgery costs one HMAC.

@@ -36,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from credbatch.metrics import CLAIMS
 from credbatch.server.health import postgres_check
 from credbatch.server.http_readiness import CachedReadiness, probe_routes
 from credbatch.signing.bound_credential import bind, holder_key
@@ -107,6 +108,7 @@ def create_signer_app(pool: asyncpg.Pool, keys: KeyRing, token: str) -> Starlett
         except _SigningFailed as failure:
             log.error("signing a bound credential failed (%s); the grant stays usable", failure)
             return _error(500, "signing failed")
+        CLAIMS.add(1)
         return JSONResponse({"credential": credential})
 
     return Starlette(

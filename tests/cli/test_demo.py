@@ -42,7 +42,21 @@ def test_demo_issues_every_record_and_prints_what_it_produced(
     assert [r["row_number"] for r in bounced] == ["8"]
     assert bounced[0]["email"].endswith("@bounce.example")
     assert bounced[0]["delivery_code"] == "5.1.1"
-    assert f"({ROWS:,} for this run)" in result.stdout
+    # One invitation per row, and row 8's again at its corrected address (below).
+    assert f"({ROWS + 1:,} for this run)" in result.stdout
+    # The demo corrects that bounced address and sends its invitation again: the record is
+    # invited at the new address, the bounced invitation's claim link answers 410.
+    assert "row 8 corrected and resent: now INVITED" in result.stdout
+    assert "1 invitation(s) at the new address" in result.stdout
+    assert "claim link now answers 410" in result.stdout
+    with (out / "report-after-resend.csv").open(newline="") as handle:
+        after = {r["row_number"]: r for r in csv.DictReader(handle)}
+    assert after["8"]["record_id"] == bounced[0]["record_id"]
+    assert after["8"]["email"].endswith("@example.org")
+    assert after["8"]["state"] == "RECORD_STATE_INVITED"
+    assert after["8"]["email_delivery"] in ("DELIVERY_STATE_ACCEPTED", "DELIVERY_STATE_DELIVERED")
+    resent = message_from_bytes((out / "resent-invitation.eml").read_bytes(), policy=policy.default)
+    assert resent["To"] == after["8"]["email"]
     # The profile the demo set shows where holders look: the claim page (in German, as asked),
     # the invitation's sender, the certificate (its logo slot and the name in its body).
     claim = (out / "claim.html").read_text(encoding="utf-8")

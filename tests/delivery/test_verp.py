@@ -1,7 +1,11 @@
-"""VERP envelope senders: one per record, unforgeable, within RFC 5321's local-part limit."""
+"""VERP envelope senders: one per send of a record's invitation, unforgeable, within RFC 5321's
+local-part limit."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import uuid
 
 import pytest
@@ -16,33 +20,55 @@ KEY = b"k" * 32
 DOMAIN = "bounces.example"
 
 
-@given(st.uuids())
-def test_each_record_gets_its_own_address_back(record_id: uuid.UUID) -> None:
-    address = verp.address(KEY, DOMAIN, record_id)
+@given(st.uuids(), st.integers(0, verp.MAX_SEND))
+def test_each_send_gets_its_own_address_back(record_id: uuid.UUID, number: int) -> None:
+    address = verp.address(KEY, DOMAIN, record_id, number)
     local = address.partition("@")[0]
     assert len(local) <= 64
-    assert verp.record_of(KEY, DOMAIN, address) == record_id
+    assert verp.send_of(KEY, DOMAIN, address) == verp.Send(record_id, number)
     # Mail systems may change the case of an address, or wrap it in brackets.
-    assert verp.record_of(KEY, DOMAIN, f"<{address.upper()}>") == record_id
+    assert verp.send_of(KEY, DOMAIN, f"<{address.upper()}>") == verp.Send(record_id, number)
 
 
 @given(st.uuids(), st.uuids())
 def test_a_token_does_not_name_another_record(mine: uuid.UUID, other: uuid.UUID) -> None:
     token = verp.token(KEY, mine)
-    # The other record's id with this record's MAC: refused unless it is the same record.
+    # The other record's id with this record's send and MAC: refused unless the same record.
     spliced = f"{verp.PREFIX}{verp.token(KEY, other)[:26]}{token[26:]}@{DOMAIN}"
-    assert verp.record_of(KEY, DOMAIN, spliced) == (mine if mine == other else None)
+    assert verp.send_of(KEY, DOMAIN, spliced) == (verp.Send(mine, 0) if mine == other else None)
+
+
+@given(st.uuids(), st.integers(0, 1000), st.integers(0, 1000))
+def test_a_token_does_not_name_another_send(record_id: uuid.UUID, mine: int, other: int) -> None:
+    # The send number (bytes 16-19, characters 26-32) of another send, this one's MAC.
+    token = verp.token(KEY, record_id, mine)
+    spliced = token[:25] + verp.token(KEY, record_id, other)[25:32] + token[32:]
+    expected = verp.Send(record_id, mine) if mine == other else None
+    assert verp.send_of(KEY, DOMAIN, f"{verp.PREFIX}{spliced}@{DOMAIN}") == expected
+
+
+def test_tokens_of_the_first_format_name_send_zero() -> None:
+    # Invitations already out when send numbers came: id and MAC (v1 context), 45 characters.
+    record_id = uuid.uuid4()
+    tag = hmac.new(KEY, b"credbatch verp v1\x00" + record_id.bytes, hashlib.sha256).digest()
+    v1 = base64.b32encode(record_id.bytes + tag[:12]).decode().rstrip("=").lower()
+    assert len(v1) == 45
+    assert verp.send_of(KEY, DOMAIN, f"bounce+{v1}@{DOMAIN}") == verp.Send(record_id, 0)
+    assert verp.send_of(b"x" * 32, DOMAIN, f"bounce+{v1}@{DOMAIN}") is None
 
 
 def test_addresses_that_are_not_ours() -> None:
     record_id = uuid.uuid4()
-    address = verp.address(KEY, DOMAIN, record_id)
-    assert verp.record_of(b"x" * 32, DOMAIN, address) is None  # another key
-    assert verp.record_of(KEY, "other.example", address) is None
-    assert verp.record_of(KEY, DOMAIN, address.replace("bounce+", "bounces+")) is None
-    assert verp.record_of(KEY, DOMAIN, f"bounce+{'!' * 45}@{DOMAIN}") is None
-    assert verp.record_of(KEY, DOMAIN, f"bounce+short@{DOMAIN}") is None
-    assert verp.record_of(KEY, DOMAIN, "no-at-sign") is None
+    address = verp.address(KEY, DOMAIN, record_id, 3)
+    assert verp.send_of(b"x" * 32, DOMAIN, address) is None  # another key
+    assert verp.send_of(KEY, "other.example", address) is None
+    assert verp.send_of(KEY, DOMAIN, address.replace("bounce+", "bounces+")) is None
+    assert verp.send_of(KEY, DOMAIN, f"bounce+{'!' * 52}@{DOMAIN}") is None
+    assert verp.send_of(KEY, DOMAIN, f"bounce+{'!' * 45}@{DOMAIN}") is None
+    assert verp.send_of(KEY, DOMAIN, f"bounce+short@{DOMAIN}") is None
+    assert verp.send_of(KEY, DOMAIN, "no-at-sign") is None
+    with pytest.raises(ValueError, match="send number"):
+        verp.token(KEY, record_id, -1)
 
 
 def test_a_bounce_domain_needs_a_strong_key_where_mail_is_addressed() -> None:

@@ -132,6 +132,7 @@ def test_every_name_used_is_exported_and_served_by_a_known_process(exported: set
         "uploads",
         "http-service",
         "bounces",
+        "signer",
     }
 
 

@@ -32,6 +32,8 @@ class Holder:
     email: str | None
     phone: str | None
     attributes: dict[str, Any]
+    # Which send of the email invitation this is (records.email_send): the VERP token's.
+    email_send: int = 0
 
 
 @dataclass(frozen=True)

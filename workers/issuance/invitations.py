@@ -235,7 +235,8 @@ class Inviter:
         envelope_sender = self._sender
         if self._bounce is not None:
             key, domain = self._bounce
-            envelope_sender = verp.address(key, domain, invitation.holder.record_id)
+            holder = invitation.holder
+            envelope_sender = verp.address(key, domain, holder.record_id, holder.email_send)
         envelope = Envelope(
             envelope_sender,
             address,

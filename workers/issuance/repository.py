@@ -22,7 +22,7 @@ from credbatch.batches.model import BatchState, RecordState
 # batch and filter its every record by id (all 20,000 of a fresh batch, whose statistics say
 # it is tiny) for each group. The batch's state is one primary-key probe per locked record.
 LOCK_RECORDS = """
-SELECT r.id, r.batch_id, r.state, r.email, r.phone, r.attributes,
+SELECT r.id, r.batch_id, r.state, r.email, r.phone, r.attributes, r.email_send,
        -- Sent: by the outcome, or stamped as accepted before a crash left no outcome.
        r.email_sent_at IS NOT NULL OR EXISTS (
          SELECT 1 FROM record_sends s
@@ -118,6 +118,8 @@ class LockedRecord:
     email_sent: bool
     sms_sent: bool
     has_credential: bool = False
+    # Which send of the email this is (records.email_send): its VERP token carries it.
+    email_send: int = 0
 
 
 async def lock_records(
@@ -137,6 +139,7 @@ async def lock_records(
             email_sent=row["email_sent"],
             sms_sent=row["sms_sent"],
             has_credential=row["has_credential"],
+            email_send=row["email_send"],
         )
         for row in rows
     }

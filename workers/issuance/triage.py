@@ -126,7 +126,7 @@ async def triage(
         sent_before = {Medium.EMAIL} if row.email_sent else set()
         sent_before |= {Medium.SMS} if row.sms_sent else set()
         record = WorkRecord(
-            holder=Holder(record_id, row.email, row.phone, row.attributes),
+            holder=Holder(record_id, row.email, row.phone, row.attributes, row.email_send),
             jobs=record_jobs,
             context=context,
             due=context.mediums - sent_before,

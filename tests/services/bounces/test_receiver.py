@@ -14,8 +14,11 @@ import pytest_asyncio
 
 from credbatch.config import Settings
 from credbatch.delivery import verp
+from credbatch.delivery.dsn import Report
+from credbatch.delivery.model import DeliveryState
 from credbatch.devsinks.dsn import build_dsn
 from services.bounces.main import start_server
+from services.bounces.repository import record_email_reports
 from tests.fixtures.issuance import Arranged, arrange_batch
 
 DOMAIN = "bounces.receiver.test"
@@ -69,6 +72,13 @@ async def _send(port: int, to: str, data: bytes) -> None:
     client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=10)
     async with client:
         await client.sendmail("", [to], data)
+
+
+async def _send_replying(port: int, to: str, data: bytes) -> tuple[dict[str, object], str]:
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=10)
+    async with client:
+        errors, reply = await client.sendmail("", [to], data)
+    return dict(errors), reply
 
 
 async def _delivery(owner_pool: asyncpg.Pool, record_id: uuid.UUID) -> tuple[str, str | None]:
@@ -188,6 +198,45 @@ async def test_a_bounce_for_a_revoked_record_keeps_its_state(
         "SELECT state, email_delivery FROM records WHERE id = $1", record
     )
     assert (row["state"], row["email_delivery"]) == ("REVOKED", "BOUNCED")
+    # The same bounce again (a relay retrying): accepted, nothing changes.
+    await _send(receiver, _address(record), _bounce(_address(record)))
+    row = await owner_pool.fetchrow(
+        "SELECT state, email_delivery FROM records WHERE id = $1", record
+    )
+    assert (row["state"], row["email_delivery"]) == ("REVOKED", "BOUNCED")
+
+
+async def test_a_bounce_for_a_purged_record_is_accepted_and_records_nothing(
+    receiver: int, owner_pool: asyncpg.Pool
+) -> None:
+    arranged = await _sent(owner_pool, 1)
+    [record] = arranged.record_ids
+    await owner_pool.execute(
+        "INSERT INTO webhook_endpoints (tenant_id, id, url, event_types)"
+        " VALUES ($1, $2, 'https://hooks.example/x', ARRAY['record.bounced'])",
+        arranged.tenant_id,
+        uuid.uuid4(),
+    )
+    erased = await owner_pool.fetchval(
+        "SELECT records_erase($1, $2, 'ERASURE')", arranged.tenant_id, [record]
+    )
+    assert erased == 1
+    before = await owner_pool.fetchrow("SELECT * FROM records WHERE id = $1", record)
+    # Answered 250 each time (the reporting system stops retrying), recorded nowhere.
+    for _ in range(2):
+        errors, reply = await _send_replying(receiver, _address(record), _bounce(_address(record)))
+        assert not errors and reply.startswith("2.0.0"), reply
+    after = await owner_pool.fetchrow("SELECT * FROM records WHERE id = $1", record)
+    assert dict(after) == dict(before)
+    assert (after["state"], after["email"], after["email_delivery"]) == (
+        "INVITED",
+        None,
+        "ACCEPTED",
+    )
+    assert after["purged_at"] is not None
+    assert not await owner_pool.fetchval(
+        "SELECT count(*) FROM webhook_events WHERE tenant_id = $1", arranged.tenant_id
+    )
 
 
 async def test_the_public_role_changes_records_only_through_the_function(
@@ -201,3 +250,28 @@ async def test_the_public_role_changes_records_only_through_the_function(
         )
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         await public_pool.fetch("SELECT email FROM records WHERE id = $1", record)
+
+
+async def test_reports_of_a_replaced_send_are_stale(
+    receiver: int, owner_pool: asyncpg.Pool, public_pool: asyncpg.Pool
+) -> None:
+    arranged = await _sent(owner_pool, 1)
+    [record] = arranged.record_ids
+    # A resend: the stamp cleared (send 1 begins), then the new invitation stamped.
+    await owner_pool.execute("UPDATE records SET email_sent_at = NULL WHERE id = $1", record)
+    await owner_pool.execute("UPDATE records SET email_sent_at = now() WHERE id = $1", record)
+    assert await owner_pool.fetchval("SELECT email_send FROM records WHERE id = $1", record) == 1
+    old = verp.address(KEY.encode(), DOMAIN, record, 0)
+    await _send(receiver, old, _bounce(old))
+    assert await _delivery(owner_pool, record) == ("ACCEPTED", None)
+    # In one call, the stale bounce (stronger) does not hide the current send's receipt.
+    outcomes = await record_email_reports(
+        public_pool,
+        [
+            (verp.Send(record, 0), Report(DeliveryState.BOUNCED, "5.1.1", "unknown user")),
+            (verp.Send(record, 1), Report(DeliveryState.DELIVERED, "2.0.0", None)),
+            (verp.Send(uuid.uuid4(), 0), Report(DeliveryState.BOUNCED, "5.1.1", None)),
+        ],
+    )
+    assert outcomes == ["stale", "recorded", "unknown"]
+    assert await _delivery(owner_pool, record) == ("DELIVERED", "2.0.0")

@@ -115,3 +115,38 @@ async def test_an_unknown_message_is_404(public_server: PublicServer) -> None:
 async def test_an_oversized_callback_is_413(public_server: PublicServer) -> None:
     params = _params("SM1", "delivered") | {"Body": "x" * (20 * 1024)}
     assert (await _post(public_server, params)).status_code == 413
+
+
+async def test_a_callback_for_a_revoked_record_is_recorded_and_the_record_stays_revoked(
+    public_server: PublicServer, owner_pool: asyncpg.Pool
+) -> None:
+    arranged, sids = await _sent_sms(owner_pool)
+    record = arranged.record_ids[0]
+    await owner_pool.execute(
+        "UPDATE records SET state = 'REVOKED', revoked_at = now(), revoke_reason = 'test'"
+        " WHERE id = $1",
+        record,
+    )
+    for _ in range(2):  # the provider posting it twice changes nothing more
+        response = await _post(public_server, _params(sids[record], "undelivered", "30005"))
+        assert response.status_code == 200
+    assert await _delivery(owner_pool, record) == ("BOUNCED", "30005")
+    assert await owner_pool.fetchval("SELECT state FROM records WHERE id = $1", record) == "REVOKED"
+
+
+async def test_a_callback_for_a_purged_record_is_answered_and_records_nothing(
+    public_server: PublicServer, owner_pool: asyncpg.Pool
+) -> None:
+    arranged, sids = await _sent_sms(owner_pool)
+    record = arranged.record_ids[0]
+    assert await owner_pool.fetchval(
+        "SELECT records_erase($1, $2, 'RETENTION')", arranged.tenant_id, [record]
+    )
+    before = await owner_pool.fetchrow("SELECT * FROM records WHERE id = $1", record)
+    # 200, not 404: the provider has nothing to try again.
+    for _ in range(2):
+        response = await _post(public_server, _params(sids[record], "failed", "30003"))
+        assert response.status_code == 200
+    after = await owner_pool.fetchrow("SELECT * FROM records WHERE id = $1", record)
+    assert dict(after) == dict(before)
+    assert (after["phone"], after["sms_delivery"]) == (None, "ACCEPTED")
