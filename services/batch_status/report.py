@@ -115,9 +115,11 @@ def _utc_text(column: str) -> str:
 # A revoked record's only message is why it was revoked. $5 is the certificate links' common
 # start, already escaped: the rest of a link follows a slash, so a link is never a number and
 # is escaped exactly when its start is. A channel nothing was sent on has no delivery state
-# (NULL, an empty cell).
+# (NULL, an empty cell). A phone is E.164 or NULL (records_phone_check), a signed number that
+# escape_cell keeps as it is, so it is sent as stored: the pattern of escape_cell_sql would
+# otherwise run on every phone, a sixth of the page's CPU.
 _PAGE = f"""
-SELECT r.row_number, {escape_cell_sql("r.email")}, {escape_cell_sql("r.phone")},
+SELECT r.row_number, {escape_cell_sql("r.email")}, r.phone,
        'RECORD_STATE_' || r.state, 'DELIVERY_STATE_' || r.email_delivery,
        'DELIVERY_STATE_' || r.sms_delivery, {escape_cell_sql(_DELIVERY_CODE)}, c.id,
        $5::text || cert.id, {escape_cell_sql("r.error_code")}, {escape_cell_sql(_MESSAGE)},
