@@ -141,20 +141,14 @@ def crlf_records(page: bytes) -> bytes:
     """COPY's CSV ``page`` with CRLF record ends.
 
     A record ends at an LF outside quotes: one with an even number of quotes before it in the
-    page, since quotes inside a quoted cell come doubled. An LF inside a cell stays as it is.
+    page, since quotes inside a quoted cell come doubled. Split at the quotes, the pieces at
+    even positions are those outside; an LF inside a cell stays as it is. Quotes are rare (a
+    cell holding a comma, a quote or a line break), so the page is a few pieces, each
+    replaced at C speed, not a loop over its rows.
     """
-    if b'"' not in page:
-        # Nothing is quoted, so every LF ends a record.
-        return page.replace(b"\n", b"\r\n")
-    out = bytearray()
-    quotes = 0
-    pieces = page.split(b"\n")
-    for piece in pieces[:-1]:
-        out += piece
-        quotes += piece.count(b'"')
-        out += b"\n" if quotes % 2 else b"\r\n"
-    out += pieces[-1]
-    return bytes(out)
+    pieces = page.split(b'"')
+    pieces[::2] = [piece.replace(b"\n", b"\r\n") for piece in pieces[::2]]
+    return b'"'.join(pieces)
 
 
 def record_end(buffer: bytes | bytearray, limit: int) -> int:
