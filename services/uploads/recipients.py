@@ -23,10 +23,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-SORT_RUN = 1 << 16
+SORT_RUN = 1 << 14
 _ITEM_BYTES = array("q").itemsize
-_READ_ITEMS = 4096
-"""Hashes read at a time from each spilled run during the merge (32 KiB)."""
+_READ_ITEMS = 1024
+"""Hashes read at a time from each spilled run during the merge (8 KiB)."""
 
 
 @dataclass(frozen=True, slots=True)
