@@ -112,8 +112,8 @@ async def _backend_cpu(owner_url: str) -> dict[int, float]:
     conn = await asyncpg.connect(owner_url)
     try:
         pids = await conn.fetch(
-            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-            DATABASE,
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
     finally:
         await conn.close()
@@ -125,10 +125,11 @@ async def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--downloads", type=int, default=2)
     parser.add_argument("--root", type=Path, default=ROOT, help="checkout to run the service from")
+    parser.add_argument("--database", default=DATABASE, help="the database to arrange it in")
     args = parser.parse_args()
     base = load_settings()
-    owner_url = _with_database(base.database_url, DATABASE)
-    app_url = _with_database(base.app_database_url, DATABASE)
+    owner_url = _with_database(base.database_url, args.database)
+    app_url = _with_database(base.app_database_url, args.database)
     await ensure_database(owner_url)
     await migrate(owner_url)
     tenant, batch = await arrange(owner_url, args.rows)

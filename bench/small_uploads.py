@@ -27,11 +27,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import grpc
 
-from bench.report import cpu_seconds
-from bench.upload import create_schema, free_port, wait_ready
+from bench.upload import backend_cpu, cpu_seconds, create_schema, free_port, wait_ready
 from credbatch.auth.tokens import mint_dev_token
 from credbatch.config import load_settings
 from credbatch.db.migrate import ensure_database, migrate
@@ -39,20 +37,6 @@ from credbatch.gen.common.v1 import medium_pb2
 from credbatch.gen.uploads.v1 import uploads_service_pb2, uploads_service_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-async def backend_cpu(owner_url: str, since: float) -> dict[int, float]:
-    """CPU seconds of the PostgreSQL backends the uploads process opened (since ``since``)."""
-    conn = await asyncpg.connect(owner_url)
-    try:
-        rows = await conn.fetch(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-            " AND application_name = 'uploads' AND backend_start >= to_timestamp($1)",
-            since,
-        )
-    finally:
-        await conn.close()
-    return {row["pid"]: cpu_seconds(row["pid"]) for row in rows}
 
 
 async def one_row(

@@ -4,10 +4,14 @@ Starts the UploadService as its own process (``python -m services.uploads``) on 
 against the configured database (CREDBATCH_* environment; migrations are applied first),
 creates a schema with five attributes in a fresh tenant, generates a file of ``--rows`` rows
 (email, phone and the five attributes) streamed in 1 MiB chunks, and uploads it twice:
-validate_only, then accept-and-store. Peak RSS is the service's VmHWM from /proc.
+validate_only, then accept-and-store. Peak RSS is the service's VmHWM from /proc. Each phase
+also prints the CPU per row of the service and of the PostgreSQL backends it opened (utime +
+stime from /proc), which a shared machine's load moves far less than wall time. ``--root``
+runs the service from another checkout (a worktree of the previous revision) for an A/B.
 
     python bench/upload.py                # 100,000 rows
     python bench/upload.py --rows 1000000
+    python bench/upload.py --root /tmp/before
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
 import grpc
 
 from credbatch.auth.tokens import mint_dev_token
@@ -117,7 +122,29 @@ async def wait_ready(channel: grpc.aio.Channel, service: subprocess.Popen[bytes]
     raise SystemExit("the upload service did not start")
 
 
-async def run(rows: int, target: str | None) -> None:
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+async def backend_cpu(owner_url: str, since: float) -> dict[int, float]:
+    """CPU seconds of the PostgreSQL backends the uploads process opened (since ``since``)."""
+    conn = await asyncpg.connect(owner_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND application_name = 'uploads' AND backend_start >= to_timestamp($1)",
+            since,
+        )
+    finally:
+        await conn.close()
+    return {row["pid"]: cpu_seconds(row["pid"]) for row in rows}
+
+
+async def run(rows: int, target: str | None, root: Path = ROOT) -> None:
     settings = load_settings()
     await ensure_database(settings.database_url)
     await migrate(settings.database_url)
@@ -131,10 +158,12 @@ async def run(rows: int, target: str | None) -> None:
             "CREDBATCH_UPLOADS_PORT": str(port),
             "CREDBATCH_MAX_ROWS": str(max(rows, settings.max_rows)),
             "OTEL_SDK_DISABLED": "true",
+            "PYTHONPATH": str(root),
         }
+        service_start = time.time() - 1
         service = subprocess.Popen(
             [sys.executable, "-m", "services.uploads"],
-            cwd=ROOT,
+            cwd=root,
             env=env,
             stderr=subprocess.DEVNULL,
         )
@@ -158,13 +187,23 @@ async def run(rows: int, target: str | None) -> None:
                     filename=f"bench-{rows}.csv",
                     validate_only=validate_only,
                 )
+                cpu = cpu_seconds(service.pid) if service is not None else 0.0
+                backends = await backend_cpu(settings.database_url, service_start)
                 started = time.perf_counter()
                 response = await stub.UploadBatch(requests(header, rows), metadata=metadata)
                 elapsed = time.perf_counter() - started
                 assert response.report.valid, response.report.errors[:3]
                 assert response.report.rows_total == rows
+                if service is not None:
+                    cpu = cpu_seconds(service.pid) - cpu
+                after = await backend_cpu(settings.database_url, service_start)
+                db_cpu = sum(value - backends.get(pid, 0.0) for pid, value in after.items())
                 label = "validate_only" if validate_only else "accept-and-store"
-                print(f"{label:>17}: {rows / elapsed:10,.0f} rows/s ({elapsed:.1f} s)")
+                print(
+                    f"{label:>17}: {rows / elapsed:10,.0f} rows/s ({elapsed:.1f} s); CPU per "
+                    f"row: service {cpu * 1e6 / rows:.1f} us, PostgreSQL {db_cpu * 1e6 / rows:.1f} "
+                    f"us; load average {os.getloadavg()[0]:.1f}"
+                )
             if service is not None:
                 print(f"service peak RSS (VmHWM): {peak_rss_mb(service.pid):.0f} MB")
     finally:
@@ -177,8 +216,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--target", help="host:port of a running UploadService (no RSS then)")
+    parser.add_argument("--root", type=Path, default=ROOT, help="checkout to run the service from")
     args = parser.parse_args()
-    asyncio.run(run(args.rows, args.target))
+    asyncio.run(run(args.rows, args.target, args.root))
 
 
 if __name__ == "__main__":

@@ -139,7 +139,15 @@ def _to_view(row: asyncpg.Record) -> BatchView:
 async def _with_estimates(conn: asyncpg.Connection, views: list[BatchView]) -> list[BatchView]:
     """The views, those still running with their completion estimate (two statements at most
     for a whole page, however many of its batches are running)."""
-    running = [v for v in views if v.state in (BatchState.QUEUED, BatchState.IN_PROGRESS)]
+    # A batch with no record INVITED, CLAIMED or FAILED has no recent completion to read
+    # (_RECENT counts only those states): no estimate, without the two statements. A new
+    # batch, the one an upload returns, is such a batch.
+    running = [
+        v
+        for v in views
+        if v.state in (BatchState.QUEUED, BatchState.IN_PROGRESS)
+        and v.counts.invited + v.counts.claimed + v.counts.failed > 0
+    ]
     if not running:
         return views
     now: datetime = await conn.fetchval("SELECT clock_timestamp()")

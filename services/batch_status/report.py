@@ -115,9 +115,11 @@ def _utc_text(column: str) -> str:
 # A revoked record's only message is why it was revoked. $5 is the certificate links' common
 # start, already escaped: the rest of a link follows a slash, so a link is never a number and
 # is escaped exactly when its start is. A channel nothing was sent on has no delivery state
-# (NULL, an empty cell).
+# (NULL, an empty cell). A phone is E.164 or NULL (records_phone_check), a signed number that
+# escape_cell keeps as it is, so it is sent as stored: the pattern of escape_cell_sql would
+# otherwise run on every phone, a sixth of the page's CPU.
 _PAGE = f"""
-SELECT r.row_number, {escape_cell_sql("r.email")}, {escape_cell_sql("r.phone")},
+SELECT r.row_number, {escape_cell_sql("r.email")}, r.phone,
        'RECORD_STATE_' || r.state, 'DELIVERY_STATE_' || r.email_delivery,
        'DELIVERY_STATE_' || r.sms_delivery, {escape_cell_sql(_DELIVERY_CODE)}, c.id,
        $5::text || cert.id, {escape_cell_sql("r.error_code")}, {escape_cell_sql(_MESSAGE)},
@@ -139,20 +141,14 @@ def crlf_records(page: bytes) -> bytes:
     """COPY's CSV ``page`` with CRLF record ends.
 
     A record ends at an LF outside quotes: one with an even number of quotes before it in the
-    page, since quotes inside a quoted cell come doubled. An LF inside a cell stays as it is.
+    page, since quotes inside a quoted cell come doubled. Split at the quotes, the pieces at
+    even positions are those outside; an LF inside a cell stays as it is. Quotes are rare (a
+    cell holding a comma, a quote or a line break), so the page is a few pieces, each
+    replaced at C speed, not a loop over its rows.
     """
-    if b'"' not in page:
-        # Nothing is quoted, so every LF ends a record.
-        return page.replace(b"\n", b"\r\n")
-    out = bytearray()
-    quotes = 0
-    pieces = page.split(b"\n")
-    for piece in pieces[:-1]:
-        out += piece
-        quotes += piece.count(b'"')
-        out += b"\n" if quotes % 2 else b"\r\n"
-    out += pieces[-1]
-    return bytes(out)
+    pieces = page.split(b'"')
+    pieces[::2] = [piece.replace(b"\n", b"\r\n") for piece in pieces[::2]]
+    return b'"'.join(pieces)
 
 
 def record_end(buffer: bytes | bytearray, limit: int) -> int:

@@ -2,9 +2,9 @@
 
 Everything happens in one short tenant transaction, opened once the whole file was read and
 found valid (its rows wait in ``services.uploads.spool``): the request id claimed, the batch
-row (the records' foreign key and RLS policy need it), then the records in groups of
-``GROUP_ROWS`` through ``INSERT ... SELECT FROM unnest(...)`` (COPY is refused on RLS tables),
-then the batch's total. A failure rolls it all back: nothing is ever half visible.
+row with its total (the records' foreign key and RLS policy need it), then the records in
+groups of ``GROUP_ROWS`` through ``INSERT ... SELECT FROM unnest(...)`` (COPY is refused on
+RLS tables). A failure rolls it all back: nothing is ever half visible.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ class NewBatch(UploadedBatch):
 
     validity_seconds: int | None
     traceparent: str | None
+    total_records: int
 
 
 async def find_request(
@@ -69,14 +70,18 @@ async def claim_request(
 
 
 async def insert_batch(conn: asyncpg.Connection, batch: NewBatch) -> None:
-    """The batch row, QUEUED with no records yet (``finish_batch`` sets the total)."""
+    """The batch row, QUEUED, with the total of the records the same transaction writes.
+
+    The file was read whole before its transaction opens, so the total is known here: no
+    second statement (and no run of the batches' update trigger) to set it afterwards.
+    """
     await conn.execute(
         """
         INSERT INTO batches (tenant_id, id, schema_id, schema_version, mediums,
                              email_template_id, sms_template_id, certificate_template_id,
                              creator, department, filename, total_records,
                              credential_validity_seconds, traceparent, claim_mode)
-        VALUES (app_tenant(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $12, $13)
+        VALUES (app_tenant(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $14, $11, $12, $13)
         """,
         batch.id,
         batch.schema_id,
@@ -91,14 +96,7 @@ async def insert_batch(conn: asyncpg.Connection, batch: NewBatch) -> None:
         batch.validity_seconds,
         batch.traceparent,
         batch.claim_mode.value,
-    )
-
-
-async def finish_batch(conn: asyncpg.Connection, batch_id: uuid.UUID, total: int) -> None:
-    await conn.execute(
-        "UPDATE batches SET total_records = $2, updated_at = now() WHERE id = $1",
-        batch_id,
-        total,
+        batch.total_records,
     )
 
 

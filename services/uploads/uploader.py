@@ -1,13 +1,14 @@
 """The upload flow: request rules, then the file validated while it streams, then storage.
 
-No database connection is held while the client streams. The header is resolved (schema,
-templates) in a short transaction; the file is then validated as it arrives, its accepted
-rows spooled to a temporary file (``services.uploads.spool``); only a file found valid is
-stored, in ONE short tenant transaction: request id, batch row, records group by group from
-the spool, total, commit. The first problem stops the spooling (the rest of the file is only
-validated, for the report); an invalid, too large or stalled file creates nothing. A slow
-client therefore costs a stream and a tenant slot (``services.uploads.admission``), never a
-pooled connection. Memory is bounded by a chunk, a group of rows and the kept problems.
+No database connection is held while the client streams. The header is resolved in one
+short transaction (an earlier upload with the request id, else the schema and templates);
+the file is then validated as it arrives, its accepted rows spooled to a temporary file
+(``services.uploads.spool``); only a file found valid is stored, in ONE short tenant
+transaction: request id, batch row with its total, records group by group from the spool,
+commit. The first problem stops the spooling (the rest of the file is only validated, for
+the report); an invalid, too large or stalled file creates nothing. A slow client therefore
+costs a stream and a tenant slot (``services.uploads.admission``), never a pooled
+connection. Memory is bounded by a chunk, a group of rows and the kept problems.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from credbatch.tenancy import TenantScope, tenant_transaction
 from services.uploads import quota, repository
 from services.uploads.admission import TenantUploadSlots
 from services.uploads.digest import RequestDigest
-from services.uploads.model import ResolvedUpload, UploadRequest
+from services.uploads.model import CheckedRequest, ResolvedUpload, UploadRequest
 from services.uploads.report_error import MAX_VIOLATIONS, invalid_file_error
 from services.uploads.request_rules import check_request, resolve
 from services.uploads.spool import RowSpool
@@ -134,20 +135,18 @@ class Uploader:
                     _record(span, validator)
                 return UploadOutcome(None, validator.report())
             digest = RequestDigest(checked)
-            if checked.request_id is not None:
-                earlier = await self._earlier(caller, checked.request_id)
-                if earlier is not None:
-                    # A retry is answered only when it is the same request: the whole file is
-                    # read (not validated again) to compare its digest with the first one's.
-                    same = await digest.consume(chunks, self._settings.max_bytes)
-                    if same is None:
-                        raise reused_error(repository.REQUEST_ID_FIELD)
-                    await self._earlier(caller, checked.request_id, digest=same)
-                    span.set_attribute("credbatch.upload.retry", True)
-                    span.set_attribute("credbatch.batch_id", str(earlier.id))
-                    return UploadOutcome(earlier, Report(earlier.total, 0, ()))
-            async with tenant_transaction(self._pool, caller) as conn:
-                resolved = await resolve(conn, checked)
+            found = await self._look_up(caller, checked)
+            if isinstance(found, BatchView):
+                # A retry is answered only when it is the same request: the whole file is
+                # read (not validated again) to compare its digest with the first one's.
+                same = await digest.consume(chunks, self._settings.max_bytes)
+                if same is None:
+                    raise reused_error(repository.REQUEST_ID_FIELD)
+                await self._earlier(caller, checked.request_id or "", digest=same)
+                span.set_attribute("credbatch.upload.retry", True)
+                span.set_attribute("credbatch.batch_id", str(found.id))
+                return UploadOutcome(found, Report(found.total, 0, ()))
+            resolved = found
             names = [attribute.name for attribute in resolved.schema.attributes]
             with RowSpool(names, self._settings.max_bytes) as spool:
                 report = await self._spool(resolved, digest.through(chunks), spool, span)
@@ -228,6 +227,7 @@ class Uploader:
                     claim_mode=checked.claim_mode,
                     validity_seconds=resolved.validity_seconds,
                     traceparent=trace_headers.inject({}).get("traceparent"),
+                    total_records=report.rows_total,
                 ),
             )
             writer = repository.RecordWriter(conn, batch_id)
@@ -241,7 +241,6 @@ class Uploader:
             if writer.written != report.rows_total:
                 raise Internal("stored rows do not match the rows read")
             await quota.check_open_records(conn, self._settings.default_max_open_records)
-            await repository.finish_batch(conn, batch_id, report.rows_total)
             await audit.record(
                 conn,
                 caller,
@@ -261,6 +260,22 @@ class Uploader:
         span.set_attribute("credbatch.batch_id", str(batch_id))
         return UploadOutcome(view, report)
 
+    async def _look_up(
+        self, caller: TenantScope, checked: CheckedRequest
+    ) -> BatchView | ResolvedUpload:
+        """Before the file is read, in one transaction: the batch an earlier upload with the
+        request id created (a retry), else the request's schema and templates.
+
+        Raises:
+            As ``_earlier`` and ``resolve``.
+        """
+        async with tenant_transaction(self._pool, caller) as conn:
+            if checked.request_id is not None:
+                earlier = await self._find_earlier(conn, checked.request_id)
+                if earlier is not None:
+                    return earlier
+            return await resolve(conn, checked)
+
     async def _earlier(
         self,
         caller: TenantScope,
@@ -276,10 +291,20 @@ class Uploader:
                 REQUEST_ID_IN_USE, the earlier upload is another user's, not visible here.
         """
         async with tenant_transaction(self._pool, caller, readonly=True) as conn:
-            found = batch_id or await repository.find_request(conn, request_id, digest)
-            if found is None:
-                return None
-            view = await get_batch(conn, found)
+            return await self._find_earlier(conn, request_id, batch_id, digest=digest)
+
+    async def _find_earlier(
+        self,
+        conn: asyncpg.Connection,
+        request_id: str,
+        batch_id: uuid.UUID | None = None,
+        *,
+        digest: bytes | None = None,
+    ) -> BatchView | None:
+        found = batch_id or await repository.find_request(conn, request_id, digest)
+        if found is None:
+            return None
+        view = await get_batch(conn, found)
         if view is None:
             raise self._foreign_request()
         return view

@@ -69,6 +69,36 @@ async def test_estimate_follows_recent_completions(
     assert 50 < left < 61
 
 
+async def test_estimate_counts_failures_and_a_batch_with_none_finished_has_none(
+    app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool
+) -> None:
+    # The estimate is skipped for a running batch with no record INVITED, CLAIMED or FAILED
+    # (there is no recent completion to read); a FAILED record alone must still count.
+    tenant = uuid.uuid4()
+    schema = await insert_schema(owner_pool, tenant)
+    old = datetime.now(UTC) - timedelta(minutes=10)
+    failing = await insert_batch(
+        owner_pool,
+        tenant,
+        schema,
+        creator="ana",
+        states=["FAILED"] * 30 + ["QUEUED"] * 30,
+        created_at=old,
+    )
+    fresh = await insert_batch(
+        owner_pool, tenant, schema, creator="ana", states=["PENDING", "QUEUED"], created_at=old
+    )
+    async with tenant_transaction(app_pool, admin(tenant)) as conn:
+        failing_view = await repository.get_batch(conn, failing.batch_id)
+        fresh_view = await repository.get_batch(conn, fresh.batch_id)
+    assert failing_view is not None and fresh_view is not None
+    assert abs(failing_view.recent_rate - 0.5) < 0.01
+    assert failing_view.estimated_complete_time is not None
+    assert fresh_view.state in (BatchState.QUEUED, BatchState.IN_PROGRESS)
+    assert fresh_view.estimated_complete_time is None
+    assert fresh_view.recent_rate == 0.0
+
+
 async def test_completed_batch_has_complete_time_and_no_estimate(
     app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool
 ) -> None:
