@@ -56,7 +56,8 @@ WHERE tenant_id = app_tenant() AND id = $1
 """
 _MARK = """
 UPDATE records
-SET state = 'REVOKED', revoke_reason = $2, revoked_at = now(), updated_at = now()
+SET state = 'REVOKED', revoke_reason = CASE WHEN purged_at IS NULL THEN $2 END,
+    revoked_at = now(), updated_at = now()
 WHERE tenant_id = app_tenant() AND id = ANY ($1::uuid[])
 """
 

@@ -1,5 +1,5 @@
 -- Erases the personal data of records of one tenant: contact data, attribute values, the error
--- message (it may quote a value), the signed credential's body (its disclosures carry the
+-- message (it may quote a value), the revocation's reason (free text about the holder), the signed credential's body (its disclosures carry the
 -- attributes; id, key, status list entry and expiry stay, so it can still be revoked), the
 -- rendered certificate, and the offer and access tokens that would hand the credential out
 -- (its claim link answers 410 from now on). Records still open (PENDING, QUEUED, ISSUED) are
@@ -29,7 +29,7 @@ BEGIN
   SET sd_jwt = '', claim_expires_at = least(c.claim_expires_at, now())
   WHERE c.tenant_id = p_tenant AND c.record_id = ANY (v_ids);
   UPDATE public.records r
-  SET email = NULL, phone = NULL, attributes = '{}', error_message = NULL,
+  SET email = NULL, phone = NULL, attributes = '{}', error_message = NULL, revoke_reason = NULL,
       purged_at = now(), purge_reason = p_reason
   WHERE r.tenant_id = p_tenant AND r.id = ANY (v_ids);
   RETURN cardinality(v_ids);

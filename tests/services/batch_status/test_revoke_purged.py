@@ -76,13 +76,15 @@ async def test_revoking_a_purged_record_sets_its_status_bit(
     assert status_of_credential(jwts[invited.record_id], after) == 1
     assert status_of_credential(jwts[claimed.record_id], after) == 1
     rows = await owner_pool.fetch(
-        "SELECT state, email, purge_reason FROM records WHERE batch_id = $1 ORDER BY row_number",
+        "SELECT state, email, revoke_reason, purge_reason FROM records"
+        " WHERE batch_id = $1 ORDER BY row_number",
         batch.batch_id,
     )
     assert [tuple(r.values()) for r in rows] == [
-        ("REVOKED", None, "RETENTION"),
-        ("REVOKED", None, "RETENTION"),
-        ("FAILED", None, "RETENTION"),
+        # Revoked after the purge: the reason, free text about the holder, is not kept.
+        ("REVOKED", None, None, "RETENTION"),
+        ("REVOKED", None, None, "RETENTION"),
+        ("FAILED", None, None, "RETENTION"),
     ]
 
 

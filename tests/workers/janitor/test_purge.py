@@ -16,6 +16,11 @@ async def test_an_old_batch_loses_its_personal_data_and_keeps_its_history(
         owner_pool, 31, ("INVITED", "FAILED", "CLAIMED", "REVOKED", "CANCELLED")
     )
     recent = await ended_batch(owner_pool, 10, tenant_id=old.tenant_id)
+    await owner_pool.execute(
+        "UPDATE records SET revoke_reason = 'asked by Holder 3' WHERE batch_id = $1"
+        " AND state = 'REVOKED'",
+        old.batch_id,
+    )
     before = await owner_pool.fetch(
         "SELECT id, state, row_number, error_code, created_at, updated_at FROM records"
         " WHERE batch_id = $1 ORDER BY row_number",
@@ -27,18 +32,14 @@ async def test_an_old_batch_loses_its_personal_data_and_keeps_its_history(
 
     after = await owner_pool.fetch(
         "SELECT id, state, row_number, error_code, created_at, updated_at, email, phone,"
-        " attributes, error_message, purged_at, purge_reason FROM records"
+        " attributes, error_message, revoke_reason, purged_at, purge_reason FROM records"
         " WHERE batch_id = $1 ORDER BY row_number",
         old.batch_id,
     )
     assert [tuple(r.values())[:6] for r in after] == [tuple(r.values()) for r in before]
     for row in after:
-        assert (row["email"], row["phone"], row["attributes"], row["error_message"]) == (
-            None,
-            None,
-            {},
-            None,
-        )
+        erased = ("email", "phone", "attributes", "error_message", "revoke_reason")
+        assert tuple(row[c] for c in erased) == (None, None, {}, None, None)
         assert row["purged_at"] is not None
         assert row["purge_reason"] == "RETENTION"
     assert await owner_pool.fetchval(
