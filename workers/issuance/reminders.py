@@ -53,7 +53,7 @@ from workers.issuance.rendering import EmailTemplate
 # What a reminder needs of each record, read without a lock: the stamps, not a lock, keep a
 # step from going out twice (a lock held across the sends would block their own stamps).
 READ = """
-SELECT r.id, r.batch_id, r.state, r.email, r.phone, r.attributes,
+SELECT r.id, r.batch_id, r.state, r.email, r.phone, r.attributes, r.purged_at IS NOT NULL AS purged,
        m.step, m.email_step, m.sms_step,
        b.state = 'CANCELLED' AS cancelled,
        c.claim_token, c.claim_expires_at IS NULL OR c.claim_expires_at > now() AS link_open,
@@ -249,7 +249,12 @@ async def _read(
         _Row(
             id=row["id"],
             batch_id=row["batch_id"],
-            open=row["state"] == "INVITED" and row["link_open"] and not row["cancelled"],
+            open=(
+                row["state"] == "INVITED"
+                and row["link_open"]
+                and not row["cancelled"]
+                and not row["purged"]
+            ),
             step=row["step"],
             email_step=row["email_step"],
             sms_step=row["sms_step"],

@@ -13,7 +13,8 @@
 -- allow. Rows are locked FOR UPDATE SKIP LOCKED until the caller's transaction ends; the
 -- caller publishes their jobs and marks the confirmed ones (reminder_mark_queued). A row
 -- whose record is no longer INVITED (claimed, revoked, expired, cancelled, invited again),
--- whose claim link has run out or whose batch was cancelled is dropped on the way: its
+-- whose personal data was erased, whose claim link has run out or whose batch was cancelled
+-- is dropped on the way: its
 -- reminders are over (an invitation again starts a new schedule). A row published more than
 -- p_stuck_after seconds ago and not finished is published again.
 CREATE OR REPLACE FUNCTION reminder_claim(p_limit integer,
@@ -91,8 +92,8 @@ BEGIN
     FOR r IN
       SELECT d.record_id, d.batch_id, d.step, b.mediums, b.traceparent,
              b.state = 'CANCELLED' AS cancelled,
-             rec.state = 'INVITED' AND (c.claim_expires_at IS NULL OR c.claim_expires_at > v_now)
-               AS open
+             rec.state = 'INVITED' AND rec.purged_at IS NULL
+               AND (c.claim_expires_at IS NULL OR c.claim_expires_at > v_now) AS open
       FROM public.record_reminders d
       JOIN public.batches b ON b.tenant_id = d.tenant_id AND b.id = d.batch_id
       JOIN public.records rec ON rec.tenant_id = d.tenant_id AND rec.id = d.record_id

@@ -88,6 +88,22 @@ async def test_only_due_reminders_of_open_records_are_claimed_once(fair_db: Fair
     assert not left & set(closed)
 
 
+async def test_an_erased_holder_gets_no_reminder(fair_db: FairDb) -> None:
+    tenant = uuid.uuid4()
+    erased, kept = await invited_batch(fair_db, tenant, 2)
+    # As the retention purge and EraseHolder erase a holder's data.
+    await fair_db.owner.execute(
+        "SELECT records_erase($1, ARRAY[$2]::uuid[], 'ERASURE')", tenant, erased
+    )
+    assert [r["record_id"] for r in await claim(fair_db.relay, 10)] == [kept]
+    assert (
+        await fair_db.owner.fetchval(
+            "SELECT count(*) FROM record_reminders WHERE record_id = $1", erased
+        )
+        == 0
+    )
+
+
 async def test_a_record_sent_back_to_the_outbox_leaves_its_schedule(fair_db: FairDb) -> None:
     tenant = uuid.uuid4()
     [record] = await invited_batch(fair_db, tenant, 1)
