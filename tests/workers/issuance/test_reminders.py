@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
+import io
 import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -16,7 +18,8 @@ import pytest_asyncio
 from credbatch.batches.repository import get_batch
 from credbatch.config import Settings
 from credbatch.messaging import ConfirmingPublisher, connect, declare_topology
-from credbatch.tenancy import service_scope, tenant_transaction
+from credbatch.tenancy import TenantScope, service_scope, tenant_transaction
+from services.batch_status.report import report_chunks
 from tests.fixtures.batches import record_states
 from tests.fixtures.dispatch import FairDb
 from tests.fixtures.issuance import Arranged, Sinks, arrange_batch, running_worker
@@ -149,7 +152,7 @@ async def test_each_step_reaches_every_channel_with_the_claim_link(
         assert [t.startswith("Reminder: ") for t in texts] == [False, True, True]
         # A wallet batch sends its code by SMS, apart from the link (the email's): the
         # reminders too, with the record's current offer's code each time.
-        codes = {re.search(r"wallet code: (\d+)", t).group(1) for t in texts[1:]}  # type: ignore[union-attr]
+        codes = {re.findall(r"wallet code: (\d+)", t)[0] for t in texts[1:]}
         assert len(codes) == 1
         assert not any(link in t for t in texts)
     sent = await fair_db.owner.fetch(
@@ -161,6 +164,12 @@ async def test_each_step_reaches_every_channel_with_the_claim_link(
         view = await get_batch(conn, arranged.batch_id)
     assert view is not None
     assert (view.reminder_days, view.reminders_sent) == ((1, 2), 10)
+    scope = TenantScope(arranged.tenant_id, "root", frozenset({"org_admin"}))
+    report = b"".join(
+        [c async for c in report_chunks(fair_db.app, scope, arranged.batch_id, [], "http://x")]
+    )
+    rows = list(csv.DictReader(io.StringIO(report.decode())))
+    assert [r["reminders_sent"] for r in rows] == ["2"] * 5
 
 
 async def test_a_custom_reminder_template_is_used(
