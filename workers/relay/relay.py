@@ -67,7 +67,7 @@ FROM outbox_claim($1, $2, $3, $4, $5, $6, $7)
 """
 _CLAIM_REMINDERS = """
 SELECT tenant_id, batch_id, record_id, step, traceparent
-FROM reminder_claim($1, $2, $3, $4, $5)
+FROM reminder_claim($1, $2, $3, $4, $5, $6)
 """
 _BACKLOG = "SELECT dispatchable_backlog($1, $2)"
 _MARK_QUEUED = "SELECT outbox_mark_queued($1::uuid[], $2::uuid[])"
@@ -226,6 +226,9 @@ class OutboxRelay:
                     limits.sms_per_second,
                     limits.quantum,
                     limits.reminder_stuck_after,
+                    # What the outbox claim left of the cap: its own records are not QUEUED
+                    # yet, so they are taken off here.
+                    None if limits.max_in_flight is None else limits.max_in_flight - len(claimed),
                 )
                 claimed += [
                     _Claimed(

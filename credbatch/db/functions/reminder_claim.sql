@@ -8,6 +8,10 @@
 -- pick advances the tenant's virtual time as outbox_claim's do, so reminders take their
 -- share of the tenant's turn in the round robin across tenants.
 --
+-- Work in flight is bounded as outbox_claim bounds it: with p_max_in_flight set, the claim
+-- takes at most what the cap leaves after the records QUEUED (dispatch_in_flight) and the
+-- reminders published and not finished.
+--
 -- Tenants are served in turn, the one with the least virtual time first, up to p_quantum
 -- reminders each per turn, until p_limit reminders are taken or none is left that the rates
 -- allow. Rows are locked FOR UPDATE SKIP LOCKED until the caller's transaction ends; the
@@ -17,11 +21,14 @@
 -- is dropped on the way: its
 -- reminders are over (an invitation again starts a new schedule). A row published more than
 -- p_stuck_after seconds ago and not finished is published again.
+DROP FUNCTION IF EXISTS reminder_claim(integer, double precision, double precision, integer,
+                                       double precision);
 CREATE OR REPLACE FUNCTION reminder_claim(p_limit integer,
                                           p_emails_per_second double precision DEFAULT NULL,
                                           p_sms_per_second double precision DEFAULT NULL,
                                           p_quantum integer DEFAULT 50,
-                                          p_stuck_after double precision DEFAULT 600)
+                                          p_stuck_after double precision DEFAULT 600,
+                                          p_max_in_flight integer DEFAULT NULL)
 RETURNS TABLE (tenant_id uuid, batch_id uuid, record_id uuid, step integer,
                traceparent text)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -43,6 +50,11 @@ DECLARE
   v_weight double precision;
   v_taken bigint;
 BEGIN
+  IF p_max_in_flight IS NOT NULL THEN
+    v_budget := least(v_budget, p_max_in_flight
+      - (SELECT count(*) FROM public.dispatch_in_flight)
+      - (SELECT count(*) FROM public.record_reminders m WHERE m.queued_at IS NOT NULL));
+  END IF;
   IF v_budget <= 0 THEN
     RETURN;
   END IF;
@@ -142,15 +154,16 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION reminder_claim(integer, double precision, double precision, integer,
-                                   double precision) IS
+                                   double precision, integer) IS
   'Relay: up to p_limit due reminders (record_reminders), tenants served in turn by virtual '
   'time, p_quantum per turn, each spending a token of its batch''s channels from the tenant''s '
   'buckets (tenant_limits, or p_emails_per_second / p_sms_per_second; NULL = unlimited) and '
   'held back while a channel is throttled. Rows are locked FOR UPDATE until the caller''s '
   'transaction ends; rows whose record is no longer INVITED, whose claim link ran out or whose '
   'batch was cancelled are deleted. Rows published p_stuck_after seconds ago and unfinished '
-  'are claimed again. Publish the jobs, then reminder_mark_queued, then commit.';
+  'are claimed again; with p_max_in_flight, at most what it leaves after the QUEUED records '
+  'and the reminders in flight. Publish the jobs, then reminder_mark_queued, then commit.';
 REVOKE ALL ON FUNCTION reminder_claim(integer, double precision, double precision, integer,
-                                      double precision) FROM PUBLIC;
+                                      double precision, integer) FROM PUBLIC;
 SELECT grant_relay('EXECUTE', 'FUNCTION reminder_claim(integer, double precision, '
-                              'double precision, integer, double precision)');
+                              'double precision, integer, double precision, integer)');

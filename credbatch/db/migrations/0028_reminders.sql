@@ -51,6 +51,10 @@ COMMENT ON TABLE record_reminders IS
 CREATE INDEX record_reminders_due_idx ON record_reminders (tenant_id, due_at)
   WHERE due_at IS NOT NULL;
 CREATE INDEX record_reminders_batch_idx ON record_reminders (tenant_id, batch_id);
+-- The reminders in flight (published, not finished), counted against the relay's cap on work
+-- in flight: only they are in this index, so the count stays as small as the cap.
+CREATE INDEX record_reminders_queued_idx ON record_reminders (queued_at)
+  WHERE queued_at IS NOT NULL;
 ALTER TABLE record_reminders ENABLE ROW LEVEL SECURITY;
 ALTER TABLE record_reminders FORCE ROW LEVEL SECURITY;
 CREATE POLICY record_reminders_isolation ON record_reminders

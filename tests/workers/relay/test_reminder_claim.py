@@ -12,7 +12,7 @@ import pytest_asyncio
 from tests.fixtures.batches import insert_batch
 from tests.fixtures.dispatch import FairDb, claim_and_queue, drain
 
-CLAIM = "SELECT * FROM reminder_claim($1, $2, $3, $4, $5)"
+CLAIM = "SELECT * FROM reminder_claim($1, $2, $3, $4, $5, $6)"
 MARK = "SELECT reminder_mark_queued($1::uuid[], $2::uuid[])"
 
 
@@ -53,11 +53,15 @@ async def invited_batch(
 
 
 async def claim(
-    pool: asyncpg.Pool, limit: int, emails: float | None = None, sms: float | None = None
+    pool: asyncpg.Pool,
+    limit: int,
+    emails: float | None = None,
+    sms: float | None = None,
+    max_in_flight: int | None = None,
 ) -> list[asyncpg.Record]:
     """One claim, marked and committed as the relay does."""
     async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(CLAIM, limit, emails, sms, 50, 600.0)
+        rows = await conn.fetch(CLAIM, limit, emails, sms, 50, 600.0, max_in_flight)
         if rows:
             await conn.fetchval(
                 MARK, [r["tenant_id"] for r in rows], [r["record_id"] for r in rows]
@@ -162,3 +166,14 @@ async def test_a_tenants_key_is_dropped_once_no_reminder_is_due(fair_db: FairDb)
     )
     await claim_and_queue(fair_db.relay, 10)
     assert await fair_db.owner.fetchval(keyed, tenant) == 0
+
+
+async def test_reminders_in_flight_count_against_the_cap(fair_db: FairDb) -> None:
+    tenant = uuid.uuid4()
+    await invited_batch(fair_db, tenant, 10)
+    # Records QUEUED by earlier tests' claims count too.
+    queued = await fair_db.owner.fetchval("SELECT count(*) FROM dispatch_in_flight")
+    assert len(await claim(fair_db.relay, 100, max_in_flight=queued + 4)) == 4
+    # Four published and not finished: the cap is reached.
+    assert await claim(fair_db.relay, 100, max_in_flight=queued + 4) == []
+    assert len(await claim(fair_db.relay, 100, max_in_flight=queued + 7)) == 3
