@@ -13,7 +13,8 @@ Then the step is finished: the schedule moves on to the next step, due that many
 the invitation, or ends after the last. A step that fails for good (no address, a bad
 template, the provider refused the number), or transiently past the last attempt, is given up:
 a reminder is a courtesy, and the next step may still reach the holder. A transient failure
-within the attempts is retried through the delay queues like an invitation.
+within the attempts is retried through the delay queues like an invitation; a provider's
+throttle also holds the tenant's dispatch on that channel back, as an invitation's does.
 """
 
 from __future__ import annotations
@@ -47,8 +48,9 @@ from workers.issuance.context import BatchContext, BatchContextError, ContextCac
 from workers.issuance.credential import Holder, links_for
 from workers.issuance.invitations import Invitation, Inviter
 from workers.issuance.job import Job
-from workers.issuance.outcomes import Decision, Outcome, decide
+from workers.issuance.outcomes import Decision, Outcome, Throttle, decide
 from workers.issuance.rendering import EmailTemplate
+from workers.issuance.throttle import hold_dispatch
 
 # What a reminder needs of each record, read without a lock: the stamps, not a lock, keep a
 # step from going out twice (a lock held across the sends would block their own stamps).
@@ -186,10 +188,13 @@ class Reminders:
                 continue
             sending.append((job, row, invitation))
         deliveries = await self._inviter.send_all([i for _, _, i in sending])
+        throttles: list[tuple[Throttle, int]] = []
         for (job, row, invitation), delivery in zip(sending, deliveries, strict=True):
             for medium in delivery.sent:
                 REMINDERS_SENT.add(1, {"credbatch.reminder.channel": medium.value.lower()})
             decision = decide(delivery.failure, job.attempt, self._settings.max_attempts)
+            if delivery.failure is not None and delivery.failure.throttle is not None:
+                throttles.append((delivery.failure.throttle, job.attempt))
             if decision.outcome is Outcome.RETRY:
                 job.decision = decision
                 continue
@@ -198,6 +203,10 @@ class Reminders:
             # Sent, or given up for good: either way this step is over.
             finished.append((row.id, invitation.reminder_step))
             job.decision = Decision(Outcome.ACK)
+        if throttles:
+            # The provider throttles the tenant: its invitations and reminders on that channel
+            # wait in the outbox meanwhile, as after an invitation's throttle.
+            await hold_dispatch(self._pool, tenant_id, throttles, self._settings)
         if finished or over:
             async with tenant_transaction(self._pool, service_scope(tenant_id)) as conn:
                 await schedules.drop(conn, tenant_id, over)
