@@ -155,6 +155,9 @@ class Reminders:
         self._contexts = contexts
         self._templates = ReminderTemplates(pool)
         self._inviter = inviter
+        # Both channels' series from 0, so increase() sees a worker's first reminder.
+        for channel in ("email", "sms"):
+            REMINDERS_SENT.add(0, {"credbatch.reminder.channel": channel})
 
     async def process(self, tenant_id: uuid.UUID, jobs: Sequence[Job]) -> None:
         """Send and finish the jobs' steps; sets every job's decision."""
