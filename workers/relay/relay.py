@@ -219,7 +219,7 @@ class OutboxRelay:
             )
             claimed = [_Claimed(*row) for row in rows]
             if len(claimed) < self._window:
-                reminders = await conn.fetch(
+                due = await conn.fetch(
                     _CLAIM_REMINDERS,
                     self._window - len(claimed),
                     limits.emails_per_second,
@@ -239,7 +239,7 @@ class OutboxRelay:
                         r["traceparent"],
                         reminder_step=r["step"],
                     )
-                    for r in reminders
+                    for r in due
                 ]
             if not claimed:
                 return WindowResult(0, 0)
