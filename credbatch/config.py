@@ -161,6 +161,8 @@ class Settings:
     # default, so a client cannot pick its own address (services/public/client_address.py).
     trusted_proxies: tuple[Network, ...] = ()
     claim_ttl: int = 30 * 24 * 3600
+    # Seconds in a "day" of a batch's reminder days (tests make a day a second).
+    reminder_day_seconds: float = 86400.0
     # Seconds a credential offer's pre-authorized code can be exchanged after issuance.
     offer_ttl: int = 7 * 24 * 3600
     signer_port: int = 50055
@@ -384,6 +386,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         public_burst=env_int(env, "CREDBATCH_PUBLIC_BURST", Settings.public_burst, 1),
         trusted_proxies=env_networks(env, "CREDBATCH_TRUSTED_PROXIES"),
         claim_ttl=env_int(env, "CREDBATCH_CLAIM_TTL", Settings.claim_ttl, 1),
+        reminder_day_seconds=env_positive(
+            env, "CREDBATCH_REMINDER_DAY_SECONDS", Settings.reminder_day_seconds
+        ),
         offer_ttl=env_int(env, "CREDBATCH_OFFER_TTL", Settings.offer_ttl, 1),
         signer_port=env_int(env, "CREDBATCH_SIGNER_PORT", Settings.signer_port),
         tenants_port=env_int(env, "CREDBATCH_TENANTS_PORT", Settings.tenants_port),

@@ -199,6 +199,11 @@ INVITATION_FAILURES = _counter(
     "credbatch.invitation.failures", "{invitation}", "Invitations not sent, by channel and code."
 )
 
+# credbatch.reminder.channel: email or sms. A reminder step's message accepted by the server.
+REMINDERS_SENT = _counter(
+    "credbatch.reminders.sent", "{reminder}", "Reminders sent to holders who had not claimed."
+)
+
 # --- bounces and receipts (services.bounces: email; services.public: SMS) ----------------------
 # credbatch.bounce.channel: email or sms; credbatch.bounce.kind: delivered, deferred, bounced,
 # failed (the report's news), ignored (no report, or an SMS status that is not final),

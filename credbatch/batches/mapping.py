@@ -105,6 +105,14 @@ def batch_to_proto(view: BatchView) -> batch_pb2.Batch:
             bounced=counts.bounced,
         ),
         percent_done=view.percent_done,
+        reminder_days=list(view.reminder_days),
+        reminder_email_template=names.optional_name(
+            names.EMAIL_TEMPLATES, view.reminder_email_template_id
+        ),
+        reminder_sms_template=names.optional_name(
+            names.SMS_TEMPLATES, view.reminder_sms_template_id
+        ),
+        reminders_sent=min(view.reminders_sent, 2**31 - 1),
     )
     if view.complete_time is not None:
         message.complete_time.CopyFrom(timestamp(view.complete_time))

@@ -145,6 +145,13 @@ class BatchView(UploadedBatch):
     estimated_complete_time: datetime | None = None
     # Records that became terminal per second, recently; 0 when unknown.
     recent_rate: float = field(default=0.0, compare=False)
+    # The reminder schedule (days after the invitation; empty = none) and its templates (None
+    # = the built-in reminder wording).
+    reminder_days: tuple[int, ...] = ()
+    reminder_email_template_id: uuid.UUID | None = None
+    reminder_sms_template_id: uuid.UUID | None = None
+    # Reminders sent to the batch's holders (read by GetBatch only; 0 in lists).
+    reminders_sent: int = 0
 
     @property
     def name(self) -> str:

@@ -42,7 +42,7 @@ _VIEW_SELECT = """
 SELECT b.id, b.schema_id, b.schema_version, b.mediums, b.email_template_id,
        b.sms_template_id, b.certificate_template_id, b.creator, b.department, b.filename,
        b.claim_mode, b.total_records, b.state, b.created_at, b.updated_at, b.completed_at,
-       b.cancelled_at,
+       b.cancelled_at, b.reminder_days, b.reminder_email_template_id, b.reminder_sms_template_id,
        c.states, c.ns, c.last_update,
        batch_state_of(b.state, b.cancelled_at IS NOT NULL, b.total_records, c.states, c.ns)
          AS derived_state,
@@ -60,6 +60,13 @@ CROSS JOIN LATERAL batch_counts_of(b.tenant_id, b.id) c
 """
 
 _GET = _VIEW_SELECT + "WHERE b.tenant_id = app_tenant() AND b.id = $1"
+
+# Reminders sent to a batch's holders, for GetBatch alone (a list would sum every schedule row
+# of every batch on the page): record_reminders_batch_idx holds the batch's rows.
+_REMINDERS_SENT = """
+SELECT coalesce(sum(sent), 0)::bigint FROM record_reminders
+WHERE tenant_id = app_tenant() AND batch_id = $1
+"""
 
 # The most recent completions (terminal successes and failures) of each batch of $1, newest
 # first, at most RATE_SAMPLE of them and none older than the batch's bound in $2: each branch
@@ -133,6 +140,9 @@ def _to_view(row: asyncpg.Record) -> BatchView:
         update_time=update_time,
         complete_time=complete_time,
         cancel_time=row["cancelled_at"],
+        reminder_days=tuple(row["reminder_days"] or ()),
+        reminder_email_template_id=_opt_uuid(row["reminder_email_template_id"]),
+        reminder_sms_template_id=_opt_uuid(row["reminder_sms_template_id"]),
     )
 
 
@@ -186,7 +196,11 @@ async def get_batch(conn: asyncpg.Connection, batch_id: uuid.UUID) -> BatchView 
     row = await conn.fetchrow(_GET, batch_id)
     if row is None:
         return None
-    return (await _with_estimates(conn, [_to_view(row)]))[0]
+    view = _to_view(row)
+    if view.reminder_days:
+        sent = await conn.fetchval(_REMINDERS_SENT, batch_id)
+        view = replace(view, reminders_sent=sent)
+    return (await _with_estimates(conn, [view]))[0]
 
 
 def _filter_sql(where: list[str], args: list[Any], batch_filter: BatchFilter) -> None:

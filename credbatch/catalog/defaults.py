@@ -50,3 +50,34 @@ SMS_DEFAULT: Mapping[str, str] = {
     "display_name": DEFAULT_TEMPLATE_NAME,
     "body": DEFAULT_SMS_BODY,
 }
+
+# The built-in reminder wording: what a batch with reminder days sends when it names no
+# reminder templates. The same placeholders, and the same separation of the wallet code from
+# the links, as the invitation defaults.
+REMINDER_TEMPLATE_NAME = "Default reminder"
+REMINDER_EMAIL_SUBJECT = "Reminder: {{ issuer_name }} has issued you a credential"
+REMINDER_EMAIL_HTML = """<!doctype html>
+<html>
+  <body>
+    <p>Hello,</p>
+    <p>{{ issuer_name }} issued you a verifiable credential that you have not claimed yet.</p>
+    <p><a href="{{ claim_url }}">Claim your credential</a></p>
+    <p>If the link does not open, copy this address into your browser:<br>{{ claim_url }}</p>
+    {% if offer_url %}<p><a href="{{ offer_url }}">Add it to your wallet</a></p>{% endif %}
+  </body>
+</html>
+"""
+REMINDER_EMAIL_TEXT = """Hello,
+
+{{ issuer_name }} issued you a verifiable credential that you have not claimed yet.
+
+Claim it here: {{ claim_url }}
+{% if offer_url %}
+Add it to your wallet: {{ offer_url }}
+{% endif %}"""
+REMINDER_SMS_BODY = (
+    "{% if tx_code %}Reminder: {{ issuer_name }} issued you a credential. Your wallet code: "
+    "{{ tx_code }} (the link to claim it came by email)"
+    "{% else %}Reminder: {{ issuer_name }} issued you a credential. Claim it: {{ claim_url }}"
+    "{% if offer_url %} Wallet: {{ offer_url }}{% endif %}{% endif %}"
+)

@@ -56,6 +56,8 @@ def summary(batch: batch_pb2.Batch) -> None:
             ["records", f"{batch.total_records:,}"],
             ["done", f"{batch.percent_done:.1f} %"],
             *([field, f"{getattr(batch.record_counts, field):,}"] for field in COUNT_FIELDS),
+            ["reminder days", ",".join(str(d) for d in batch.reminder_days) or "none"],
+            ["reminders sent", f"{batch.reminders_sent:,}"],
             ["created", timestamp(batch.create_time)],
             ["updated", timestamp(batch.update_time)],
             ["completed", timestamp(batch.complete_time)],

@@ -88,7 +88,8 @@ def show(token: str | None, tenants_addr: str) -> None:
     _show(profile)
 
 
-def _days(text: str, option: str) -> list[int]:
+def day_list(text: str, option: str) -> list[int]:
+    """Comma-separated whole days (reminder days), refused naming ``option``."""
     try:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError as error:
@@ -159,12 +160,12 @@ def update(
         if retention_days.strip().lower() == "default":
             fields["retention_days"] = None
         else:
-            given = _days(retention_days, "--retention-days")
+            given = day_list(retention_days, "--retention-days")
             if len(given) != 1:
                 raise CliError("--retention-days: one whole number or 'default'", EXIT_INVALID)
             fields["retention_days"] = given[0]
     if reminder_days is not None:
-        fields["reminder_days"] = _days(reminder_days, "--reminder-days")
+        fields["reminder_days"] = day_list(reminder_days, "--reminder-days")
     if not fields:
         raise CliError("nothing to change: give at least one option", EXIT_INVALID)
     paths = sorted(fields)

@@ -35,6 +35,7 @@ from credbatch.cli.client import (
 )
 from credbatch.cli.mediums import medium_option, to_mediums
 from credbatch.cli.output import err, note, out, table
+from credbatch.cli.tenant import day_list
 from credbatch.gen.common.v1 import claim_mode_pb2, medium_pb2
 from credbatch.gen.uploads.v1 import (
     uploads_service_pb2,
@@ -67,6 +68,9 @@ class UploadOptions:
     department: str = ""
     request_id: str = ""
     claim_mode: claim_mode_pb2.ClaimMode = claim_mode_pb2.CLAIM_MODE_UNSPECIFIED
+    reminder_days: tuple[int, ...] = ()  # empty: the tenant's default
+    reminder_email_template: str = ""
+    reminder_sms_template: str = ""
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,9 @@ def _header(
         request_id=options.request_id,
         validate_only=validate_only,
         claim_mode=options.claim_mode,
+        reminder_days=list(options.reminder_days),
+        reminder_email_template=named("emailTemplates", options.reminder_email_template),
+        reminder_sms_template=named("smsTemplates", options.reminder_sms_template),
     )
 
 
@@ -217,6 +224,16 @@ def full_report(
     help="oid4vci: offer each credential to the holder's wallet; download: a claim page "
     "download, for holders without a wallet.",
 )
+@click.option(
+    "--reminder-days",
+    default="",
+    help="Remind holders who have not claimed, days after the invitation, e.g. 3,10 "
+    "(default: the tenant's default).",
+)
+@click.option(
+    "--reminder-email-template", default="", help="emailTemplates/ID of the reminder emails."
+)
+@click.option("--reminder-sms-template", default="", help="smsTemplates/ID of the reminder SMS.")
 @click.option("--validate-only", is_flag=True, help="Validate and report; create nothing.")
 @click.option(
     "--errors-out",
@@ -235,6 +252,9 @@ def upload(
     department: str,
     request_id: str,
     claim_mode: str,
+    reminder_days: str,
+    reminder_email_template: str,
+    reminder_sms_template: str,
     validate_only: bool,
     errors_out: Path | None,
     token: str | None,
@@ -250,6 +270,9 @@ def upload(
         department=department,
         request_id=request_id or str(uuid.uuid4()),
         claim_mode=CLAIM_MODES[claim_mode.lower()],
+        reminder_days=tuple(day_list(reminder_days, "--reminder-days")),
+        reminder_email_template=reminder_email_template,
+        reminder_sms_template=reminder_sms_template,
     )
     endpoint = resolve("uploads", token, uploads_addr)
     with channel(endpoint) as chan:

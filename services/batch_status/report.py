@@ -62,6 +62,7 @@ COLUMNS = (
     "contact_updated_at",
     "purged_at",
     "purge_reason",
+    "reminders_sent",
 )
 _FORMULA_STARTS = ("=", "@", "\t", "\r")
 _SIGNS = ("+", "-")
@@ -124,7 +125,10 @@ SELECT r.row_number, {escape_cell_sql("r.email")}, r.phone,
        'DELIVERY_STATE_' || r.sms_delivery, {escape_cell_sql(_DELIVERY_CODE)}, c.id,
        $5::text || cert.id, {escape_cell_sql("r.error_code")}, {escape_cell_sql(_MESSAGE)},
        {_utc_text("r.updated_at")}, r.id, {_utc_text("r.contact_updated_at")},
-       {_utc_text("r.purged_at")}, r.purge_reason
+       {_utc_text("r.purged_at")}, r.purge_reason,
+       -- A primary-key probe per record; empty when its batch has no reminder schedule.
+       (SELECT m.sent FROM record_reminders m
+        WHERE m.tenant_id = r.tenant_id AND m.record_id = r.id)
 FROM records r
 LEFT JOIN credentials c ON c.tenant_id = r.tenant_id AND c.record_id = r.id
 LEFT JOIN certificates cert ON cert.tenant_id = r.tenant_id AND cert.record_id = r.id

@@ -19,7 +19,7 @@ _TAG = b"credbatch upload request v1\0"
 
 
 def _header(checked: CheckedRequest) -> bytes:
-    fields = {
+    fields: dict[str, object] = {
         "schema_id": str(checked.schema_id),
         "schema_version": checked.schema_version,
         "mediums": sorted(medium.value for medium in checked.mediums),
@@ -31,6 +31,13 @@ def _header(checked: CheckedRequest) -> bytes:
         "validity_seconds": checked.validity_seconds,
         "claim_mode": checked.claim_mode.value,
     }
+    # Only when given: the digests of uploads without reminders stay what they were.
+    if checked.reminder_days:
+        fields["reminder_days"] = list(checked.reminder_days)
+    if checked.reminder_email_template_id is not None:
+        fields["reminder_email_template_id"] = str(checked.reminder_email_template_id)
+    if checked.reminder_sms_template_id is not None:
+        fields["reminder_sms_template_id"] = str(checked.reminder_sms_template_id)
     return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
 
 

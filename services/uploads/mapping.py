@@ -41,6 +41,9 @@ def request_from_proto(header: uploads_service_pb2.UploadBatchHeader) -> UploadR
         department=header.department.strip(),
         credential_validity_seconds=validity,
         claim_mode=_CLAIM_MODES.get(header.claim_mode),
+        reminder_days=tuple(header.reminder_days),
+        reminder_email_template=header.reminder_email_template.strip(),
+        reminder_sms_template=header.reminder_sms_template.strip(),
     )
 
 

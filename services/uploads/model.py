@@ -25,6 +25,10 @@ class UploadRequest:
     credential_validity_seconds: float | None = None
     # None: a value this server does not know; unspecified already became OID4VCI.
     claim_mode: ClaimMode | None = ClaimMode.OID4VCI
+    # Empty: the tenant's default schedule (none when it has none).
+    reminder_days: tuple[int, ...] = ()
+    reminder_email_template: str = ""
+    reminder_sms_template: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +47,9 @@ class CheckedRequest:
     department: str
     validity_seconds: int | None  # None: the schema's own
     claim_mode: ClaimMode
+    reminder_days: tuple[int, ...] = ()  # empty: the tenant's default
+    reminder_email_template_id: uuid.UUID | None = None
+    reminder_sms_template_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,9 @@ class NewBatch(UploadedBatch):
     validity_seconds: int | None
     traceparent: str | None
     total_records: int
+    reminder_days: tuple[int, ...] = ()  # empty: the tenant's default
+    reminder_email_template_id: uuid.UUID | None = None
+    reminder_sms_template_id: uuid.UUID | None = None
 
 
 async def find_request(
@@ -80,8 +83,13 @@ async def insert_batch(conn: asyncpg.Connection, batch: NewBatch) -> None:
         INSERT INTO batches (tenant_id, id, schema_id, schema_version, mediums,
                              email_template_id, sms_template_id, certificate_template_id,
                              creator, department, filename, total_records,
-                             credential_validity_seconds, traceparent, claim_mode)
-        VALUES (app_tenant(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $14, $11, $12, $13)
+                             credential_validity_seconds, traceparent, claim_mode,
+                             reminder_days, reminder_email_template_id, reminder_sms_template_id)
+        VALUES (app_tenant(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $14, $11, $12, $13,
+                -- The upload's schedule, else the tenant's default as it is now.
+                coalesce($15::integer[], (SELECT p.reminder_days FROM tenant_profiles p
+                                          WHERE p.tenant_id = app_tenant())),
+                $16, $17)
         """,
         batch.id,
         batch.schema_id,
@@ -97,6 +105,9 @@ async def insert_batch(conn: asyncpg.Connection, batch: NewBatch) -> None:
         batch.traceparent,
         batch.claim_mode.value,
         batch.total_records,
+        list(batch.reminder_days) or None,
+        batch.reminder_email_template_id,
+        batch.reminder_sms_template_id,
     )
 
 

@@ -24,6 +24,7 @@ from credbatch.templating.channels import Message, batch_violations
 from credbatch.templating.placeholders import check_placeholders
 from credbatch.templating.sandbox import CompiledTemplate
 from credbatch.tenancy import TenantScope
+from credbatch.tenants.validation import reminder_violations
 from services.uploads.model import CheckedRequest, ResolvedUpload, UploadRequest
 
 MAX_FILENAME_CHARS = 255
@@ -117,6 +118,31 @@ def check_request(request: UploadRequest, caller: TenantScope) -> CheckedRequest
         "header.certificate_template",
         violations,
     )
+    reminder_email_id = _template_id(
+        request.reminder_email_template,
+        names.EMAIL_TEMPLATES,
+        "header.reminder_email_template",
+        violations,
+    )
+    reminder_sms_id = _template_id(
+        request.reminder_sms_template,
+        names.SMS_TEMPLATES,
+        "header.reminder_sms_template",
+        violations,
+    )
+    violations.extend(reminder_violations(request.reminder_days, "header.reminder_days"))
+    for field, given, medium in (
+        ("header.reminder_email_template", request.reminder_email_template, Medium.EMAIL),
+        ("header.reminder_sms_template", request.reminder_sms_template, Medium.SMS),
+    ):
+        if given and medium not in mediums:
+            violations.append(
+                FieldViolation(
+                    field,
+                    f"a reminder template is only allowed with MEDIUM_{medium.value}",
+                    "TEMPLATE_WITHOUT_MEDIUM",
+                )
+            )
     if request.email_template and Medium.EMAIL not in mediums:
         violations.append(
             FieldViolation(
@@ -190,6 +216,9 @@ def check_request(request: UploadRequest, caller: TenantScope) -> CheckedRequest
         department=department,
         validity_seconds=validity,
         claim_mode=request.claim_mode or ClaimMode.OID4VCI,
+        reminder_days=tuple(request.reminder_days),
+        reminder_email_template_id=reminder_email_id,
+        reminder_sms_template_id=reminder_sms_id,
     )
 
 
@@ -224,6 +253,27 @@ async def resolve(conn: asyncpg.Connection, checked: CheckedRequest) -> Resolved
         fields = compile_sms(sms, "header.sms_template").fields("header.sms_template")
         compiled.update(fields)
         sms_message = Message("SMS", "header.sms_template", sms.display_name, fields)
+    # Reminder templates are checked as the invitation templates are, against the same schema
+    # and with the same mediums (a reminder carries the same links and code).
+    reminder_email = reminder_sms = None
+    if checked.reminder_email_template_id is not None:
+        stored_email = await catalog.get_email_template(conn, checked.reminder_email_template_id)
+        field = "header.reminder_email_template"
+        fields = compile_email(stored_email, field).fields(field)
+        compiled.update(fields)
+        reminder_email = Message("email", field, stored_email.display_name, fields)
+    if checked.reminder_sms_template_id is not None:
+        stored_sms = await catalog.get_sms_template(conn, checked.reminder_sms_template_id)
+        field = "header.reminder_sms_template"
+        fields = compile_sms(stored_sms, field).fields(field)
+        compiled.update(fields)
+        reminder_sms = Message("SMS", field, stored_sms.display_name, fields)
+    if reminder_email is not None or reminder_sms is not None:
+        violations.extend(
+            batch_violations(
+                checked.claim_mode, reminder_email or email_message, reminder_sms or sms_message
+            )
+        )
     # Checked again with the batch's mediums: a stored template may predate the rules, and
     # only the mediums say whether the SMS carries the wallet code.
     violations.extend(batch_violations(checked.claim_mode, email_message, sms_message))

@@ -228,6 +228,9 @@ class Uploader:
                     validity_seconds=resolved.validity_seconds,
                     traceparent=trace_headers.inject({}).get("traceparent"),
                     total_records=report.rows_total,
+                    reminder_days=checked.reminder_days,
+                    reminder_email_template_id=checked.reminder_email_template_id,
+                    reminder_sms_template_id=checked.reminder_sms_template_id,
                 ),
             )
             writer = repository.RecordWriter(conn, batch_id)

@@ -7,7 +7,7 @@ import csv
 import subprocess
 from pathlib import Path
 
-from tests.fixtures.cli_org import Org, batch_csv, upload
+from tests.fixtures.cli_org import Org, batch_csv, row, upload
 from tests.fixtures.cli_system import System
 
 BAD_ROWS = 150
@@ -106,3 +106,23 @@ def test_violation_fields_become_row_and_column() -> None:
     assert problem_from_violation("header.schema", "m", "C") == Problem(
         0, "header.schema", "C", "m"
     )
+
+
+def test_reminder_days_are_the_batchs_schedule(system: System, org: Org, tmp_path: Path) -> None:
+    path = tmp_path / "remind.csv"
+    path.write_text(batch_csv(2))
+    result = _upload(system, org, path, "--reminder-days", "3,10")
+    assert result.returncode == 0, result.stderr
+    shown = system.cli("status", result.stdout.strip(), token=org.token)
+    assert row(shown.stdout, "reminder days") == "3,10"
+
+
+def test_reminder_days_out_of_shape_are_refused(system: System, org: Org, tmp_path: Path) -> None:
+    path = tmp_path / "remind.csv"
+    path.write_text(batch_csv(2))
+    result = _upload(system, org, path, "--reminder-days", "10,3")
+    assert result.returncode == 5
+    assert "header.reminder_days" in result.stderr
+    result = _upload(system, org, path, "--reminder-days", "soon")
+    assert result.returncode == 5
+    assert "--reminder-days" in result.stderr

@@ -42,6 +42,7 @@ TENANT_TABLES = [
     "superseded_claim_tokens",
     "audit_events",
     "record_sends",
+    "record_reminders",
     "tenant_profiles",
     "schema_type_metadata",
 ]
@@ -274,6 +275,12 @@ def tenant_rows(tenant_id: uuid.UUID) -> dict[str, dict[str, Any]]:
             "busy": 0,
         },
         "record_sends": {"tenant_id": t, "record_id": record_id, "medium": "EMAIL"},
+        "record_reminders": {
+            "tenant_id": t,
+            "record_id": record_id,
+            "batch_id": batch_id,
+            "step": 1,
+        },
         "schema_type_metadata": {
             "tenant_id": t,
             "schema_id": schema_id,

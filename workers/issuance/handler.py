@@ -20,6 +20,9 @@ Per tenant of the group, in order:
    invitations again;
 5. only then is each message acked, republished to its delay queue (and acked), or
    dead-lettered.
+
+Reminder jobs of the group go to ``workers.issuance.reminders`` instead, per tenant, beside
+the invitations, and are settled with them.
 """
 
 from __future__ import annotations
@@ -73,6 +76,7 @@ from workers.issuance.outcomes import (
     decide,
     template_failure,
 )
+from workers.issuance.reminders import Reminders
 from workers.issuance.sent_log import SendLog
 from workers.issuance.settle import settle
 from workers.issuance.spans import group_spans, step_span
@@ -118,6 +122,7 @@ class IssuanceHandler:
         self._offers = Offers.from_settings(settings)
         self._inviter = Inviter(settings, smtp, sms, renderer, self._offers, SendLog(pool).note)
         self._contexts = ContextCache(pool, settings.public_url)
+        self._reminders = Reminders(settings, pool, self._contexts, self._inviter)
         # An issue transaction holds a connection while it loads contexts, keys and status
         # indexes through another one: with every connection held by such a transaction,
         # none could get its second. One connection always stays free for those loads.
@@ -130,6 +135,7 @@ class IssuanceHandler:
         """Process a group of messages and settle every one of them."""
         jobs = [parse(m) for m in messages]
         by_tenant: dict[uuid.UUID, list[Job]] = {}
+        reminders: dict[uuid.UUID, list[Job]] = {}
         taken: set[Target] = set()
         for job in jobs:
             if job.target is None:
@@ -143,17 +149,29 @@ class IssuanceHandler:
                 job.decision = Decision(Outcome.SKIPPED)
             else:
                 taken.add(job.target)
-                by_tenant.setdefault(job.target.tenant_id, []).append(job)
+                group = reminders if job.target.is_reminder else by_tenant
+                group.setdefault(job.target.tenant_id, []).append(job)
         self._in_hand |= taken
         try:
-            await asyncio.gather(*(self._tenant_group(t, js) for t, js in by_tenant.items()))
+            await asyncio.gather(
+                *(self._tenant_group(t, js) for t, js in by_tenant.items()),
+                *(self._reminder_group(t, js) for t, js in reminders.items()),
+            )
         finally:
             self._in_hand -= taken
         await settle(jobs, self._publisher, self._settings)
 
-    async def _tenant_group(self, tenant_id: uuid.UUID, jobs: list[Job]) -> None:
+    async def _reminder_group(self, tenant_id: uuid.UUID, jobs: list[Job]) -> None:
+        await self._tenant_group(tenant_id, jobs, reminders=True)
+
+    async def _tenant_group(
+        self, tenant_id: uuid.UUID, jobs: list[Job], *, reminders: bool = False
+    ) -> None:
         try:
-            await self._process(tenant_id, jobs)
+            if reminders:
+                await self._reminders.process(tenant_id, jobs)
+            else:
+                await self._process(tenant_id, jobs)
         except Exception as error:
             # Database or broker trouble, or a bug: nothing was committed for the jobs left
             # undecided, so they go round again through the delay queues (bounded by
@@ -385,7 +403,9 @@ class IssuanceHandler:
         """Write the outcomes in one transaction; returns the batches among
         ``finished_batches`` that may be finished now."""
         async with tenant_transaction(self._pool, service_scope(tenant_id)) as conn:
-            await outcome_repo.write_outcomes(conn, tenant_id, outcomes)
+            await outcome_repo.write_outcomes(
+                conn, tenant_id, outcomes, self._settings.reminder_day_seconds
+            )
             if not finished_batches:
                 return set()
             # Records other workers hold uncommitted still look unfinished here; they are at

@@ -55,6 +55,8 @@ class Invitation:
     links: Links
     due: frozenset[Medium]  # the batch's mediums not sent to this holder yet
     span: Span
+    # The step of the batch's reminder schedule this message is (0: the invitation itself).
+    reminder_step: int = 0
 
 
 @dataclass(frozen=True)
@@ -81,13 +83,17 @@ def offer_values(offer: OfferLink | None, medium: Medium) -> dict[str, str]:
     return {OFFER_URL: offer.offer_url, TX_CODE: ""}
 
 
-OnSent = Callable[[uuid.UUID, uuid.UUID, Medium, str | None], Awaitable[None]]
-"""Called with (tenant id, record id, medium, the provider's message id if it gave one) once
-the server accepted a send."""
+OnSent = Callable[[uuid.UUID, uuid.UUID, Medium, str | None, int], Awaitable[None]]
+"""Called with (tenant id, record id, medium, the provider's message id if it gave one, the
+reminder step or 0) once the server accepted a send."""
 
 
 async def _ignore(
-    tenant_id: uuid.UUID, record_id: uuid.UUID, medium: Medium, message_id: str | None
+    tenant_id: uuid.UUID,
+    record_id: uuid.UUID,
+    medium: Medium,
+    message_id: str | None,
+    reminder_step: int,
 ) -> None:
     return None
 
@@ -254,7 +260,11 @@ class Inviter:
             with step_span("smtp send", invitation.span, **{"network.peer.port": self._smtp_port}):
                 await self._smtp.send(envelope)
         await self._on_sent(
-            invitation.context.tenant_id, invitation.holder.record_id, Medium.EMAIL, None
+            invitation.context.tenant_id,
+            invitation.holder.record_id,
+            Medium.EMAIL,
+            None,
+            invitation.reminder_step,
         )
 
     async def _send_sms(self, invitation: Invitation, message: _Message) -> None:
@@ -266,7 +276,11 @@ class Inviter:
                 sender = invitation.context.profile.sms_sender_id or None
                 sid = await self._sms.send(phone, body, sender=sender)
         await self._on_sent(
-            invitation.context.tenant_id, invitation.holder.record_id, Medium.SMS, sid
+            invitation.context.tenant_id,
+            invitation.holder.record_id,
+            Medium.SMS,
+            sid,
+            invitation.reminder_step,
         )
 
 

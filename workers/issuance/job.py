@@ -1,6 +1,7 @@
 """Jobs as the worker receives them, and the message that retries one.
 
-A job names one record (tenant, batch, record) and the attempt it runs at. A body that does
+A job names one record (tenant, batch, record) and the attempt it runs at; a reminder job
+also the step of its batch's reminder schedule it sends. A body that does
 not decode, or names no valid ids, is kept as a malformed job: it is dead-lettered, never
 dropped, so that someone can see what was sent.
 """
@@ -29,6 +30,12 @@ class Target:
     tenant_id: uuid.UUID
     batch_id: uuid.UUID
     record_id: uuid.UUID
+    # The reminder step the job sends (from 1); 0 = the record's invitation.
+    reminder_step: int = 0
+
+    @property
+    def is_reminder(self) -> bool:
+        return self.reminder_step > 0
 
 
 @dataclass
@@ -48,10 +55,14 @@ def parse(message: AbstractIncomingMessage) -> Job:
     body = issuance_job_pb2.IssuanceJob()
     try:
         body.ParseFromString(message.body)
+        reminder = body.kind == issuance_job_pb2.JOB_KIND_REMINDER
+        if reminder and body.reminder_step < 1:
+            raise ValueError("a reminder job names no step")
         target = Target(
             tenant_id=uuid.UUID(body.tenant_id),
             batch_id=uuid.UUID(body.batch_id),
             record_id=uuid.UUID(body.record_id),
+            reminder_step=body.reminder_step if reminder else 0,
         )
     except (DecodeError, ValueError):
         span.set_attribute("credbatch.job.malformed", True)
@@ -63,6 +74,7 @@ def parse(message: AbstractIncomingMessage) -> Job:
             "credbatch.batch_id": str(target.batch_id),
             "credbatch.record_id": str(target.record_id),
             "credbatch.attempt": job.attempt,
+            "credbatch.job.reminder_step": target.reminder_step,
         }
     )
     return job
@@ -101,6 +113,9 @@ def retry_message(job: Job, settings: Settings) -> OutgoingMessage:
         record_id=str(job.target.record_id),
         attempt=next_attempt,
     )
+    if job.target.is_reminder:
+        body.kind = issuance_job_pb2.JOB_KIND_REMINDER
+        body.reminder_step = job.target.reminder_step
     headers = {k: v for k, v in (job.message.headers or {}).items() if isinstance(v, str | bytes)}
     throttle = job.decision.throttle
     queue = (
@@ -111,7 +126,11 @@ def retry_message(job: Job, settings: Settings) -> OutgoingMessage:
     return OutgoingMessage(
         routing_key=queue,
         body=body.SerializeToString(),
-        message_id=f"{job.target.record_id}:{next_attempt}",
+        message_id=(
+            f"{job.target.record_id}:reminder:{job.target.reminder_step}:{next_attempt}"
+            if job.target.is_reminder
+            else f"{job.target.record_id}:{next_attempt}"
+        ),
         headers=headers,
         exchange=RETRY_EXCHANGE,
     )

@@ -24,7 +24,11 @@ from credbatch.schema.model import Medium
 # CANCELLED = its batch was cancelled before the invitations went out (none were sent).
 # Only an ISSUED record changes state: a record cancelled or finished meanwhile keeps its own,
 # CLAIMED included (a wallet can take the offer before this write).
+# A record made INVITED here (invited_at = now(), this transaction's time) in a batch with
+# reminder days gets its reminder schedule, starting over when it was invited before (a
+# resend or a correction invites it again with a new link).
 WRITE_OUTCOMES = """
+WITH written AS (
 UPDATE records r
 SET email_sent_at = CASE WHEN u.email_sent THEN coalesce(r.email_sent_at, now())
                          ELSE r.email_sent_at END,
@@ -40,6 +44,17 @@ SET email_sent_at = CASE WHEN u.email_sent THEN coalesce(r.email_sent_at, now())
 FROM unnest($2::uuid[], $3::text[], $4::bool[], $5::bool[], $6::text[], $7::text[], $8::int[])
      AS u(id, state, email_sent, sms_sent, code, message, attempt)
 WHERE r.tenant_id = $1 AND r.id = u.id
+RETURNING r.id, r.batch_id, r.state, r.invited_at
+)
+INSERT INTO record_reminders (tenant_id, record_id, batch_id, step, due_at)
+SELECT $1, w.id, w.batch_id, 1,
+       w.invited_at + make_interval(secs => b.reminder_days[1] * $9::double precision)
+FROM written w
+JOIN batches b ON b.tenant_id = $1 AND b.id = w.batch_id
+WHERE w.state = 'INVITED' AND w.invited_at = now() AND b.reminder_days IS NOT NULL
+ORDER BY w.id
+ON CONFLICT (tenant_id, record_id) DO UPDATE
+SET step = 1, due_at = EXCLUDED.due_at, queued_at = NULL, email_step = 0, sms_step = 0
 """
 
 # One short transaction per window of accepted sends (workers.issuance.sent_log), in a table
@@ -51,6 +66,19 @@ SELECT $1, s.id, s.medium, s.message_id
 FROM unnest($2::uuid[], $3::text[], $4::text[]) AS s(id, medium, message_id)
 ORDER BY s.id, s.medium
 ON CONFLICT DO NOTHING
+"""
+
+# Reminders accepted by the server: the step each channel was last sent, per record (the
+# greatest, so a late stamp of an earlier step cannot take a later one back).
+STAMP_REMINDERS = """
+UPDATE record_reminders m
+SET email_step = greatest(m.email_step, coalesce(s.email_step, 0)),
+    sms_step = greatest(m.sms_step, coalesce(s.sms_step, 0))
+FROM (SELECT u.id, max(u.step) FILTER (WHERE u.medium = 'EMAIL') AS email_step,
+             max(u.step) FILTER (WHERE u.medium = 'SMS') AS sms_step
+      FROM unnest($2::uuid[], $3::text[], $4::int[]) AS u(id, medium, step)
+      GROUP BY u.id) s
+WHERE m.tenant_id = $1 AND m.record_id = s.id
 """
 
 # Read just before a group's invitations go out, outside any transaction: a batch cancelled
@@ -91,10 +119,16 @@ class RecordOutcome:
 
 
 async def write_outcomes(
-    conn: asyncpg.Connection, tenant_id: uuid.UUID, outcomes: Sequence[RecordOutcome]
+    conn: asyncpg.Connection,
+    tenant_id: uuid.UUID,
+    outcomes: Sequence[RecordOutcome],
+    reminder_day_seconds: float = 86400.0,
 ) -> None:
     """Record each outcome; a record that fails for good fails through the lifecycle's
-    writer (``credbatch.batches.lifecycle.fail_records``), after its sends are stamped."""
+    writer (``credbatch.batches.lifecycle.fail_records``), after its sends are stamped.
+
+    A record invited now in a batch with reminder days gets its reminder schedule, a "day"
+    being ``reminder_day_seconds`` long."""
     if not outcomes:
         return
     await conn.execute(
@@ -107,6 +141,7 @@ async def write_outcomes(
         [o.code for o in outcomes],
         [o.message for o in outcomes],
         [o.attempt for o in outcomes],
+        reminder_day_seconds,
     )
     failures = [
         Failure(o.record_id, o.code or "", o.message or "", o.attempt)
@@ -148,3 +183,21 @@ async def cancelled_batches(
     """The batches among ``batch_ids`` that are CANCELLED now."""
     rows = await conn.fetch(CANCELLED_BATCHES, tenant_id, list(batch_ids))
     return {row["id"] for row in rows}
+
+
+async def stamp_reminders(
+    conn: asyncpg.Connection,
+    tenant_id: uuid.UUID,
+    sent: Sequence[tuple[uuid.UUID, Medium, int]],
+) -> None:
+    """Record accepted reminders: (record, medium, step) each."""
+    if not sent:
+        return
+    ordered = sorted(sent, key=lambda s: (s[0], s[1].value))
+    await conn.execute(
+        STAMP_REMINDERS,
+        tenant_id,
+        [r for r, _, _ in ordered],
+        [m.value for _, m, _ in ordered],
+        [step for _, _, step in ordered],
+    )

@@ -2,13 +2,15 @@
 
 The outcome transaction records a group's sends only once the whole group is done; a worker
 killed before it would send the whole group again on redelivery. Here every accepted send is
-stamped (a row of ``record_sends``) within about ``window`` seconds, so a restarted
-worker re-sends only what was truly in flight: sends not yet accepted, and those of the last
-window. Stamps of all groups are written together, one short transaction per tenant per
-window. A window that fails to write is only logged: the outcome transaction stamps the same
-sends again (``coalesce`` keeps the first time), and that write is held through a database
-outage until it is taken (``workers.issuance.durable``). So while the worker lives no
-accepted send is lost; the windows only bound what a worker killed mid-group sends twice.
+stamped (a row of ``record_sends``) within about ``window`` seconds, so a restarted worker
+re-sends only what was truly in flight: sends not yet accepted, and those of the last window. A
+reminder's send is stamped the same way, with its step, on the record's reminder schedule
+(``record_reminders``), so no step of a schedule goes out twice either. Stamps of all groups are
+written together, one short transaction per tenant per window. A window that fails to write is
+only logged: the outcome transaction stamps the same sends again (``coalesce`` keeps the first
+time), and that write is held through a database outage until it is taken
+(``workers.issuance.durable``). So while the worker lives no accepted send is lost; the windows
+only bound what a worker killed mid-group sends twice.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from workers.issuance import outcome_repository as outcome_repo
 
 log = logging.getLogger(__name__)
 
-Sent = tuple[uuid.UUID, Medium]
+# (record, medium, reminder step: 0 = the invitation)
+Sent = tuple[uuid.UUID, Medium, int]
 
 
 class SendLog:
@@ -48,11 +51,13 @@ class SendLog:
         record_id: uuid.UUID,
         medium: Medium,
         message_id: str | None = None,
+        reminder_step: int = 0,
     ) -> None:
         """Record that ``medium`` was sent to the record (with the SMS provider's id of the
-        message, which its status callbacks name); waits for the window to be written."""
-        self._pending.setdefault(tenant_id, set()).add((record_id, medium))
-        if medium is Medium.SMS and message_id is not None:
+        message, which its status callbacks name), or step ``reminder_step`` of its reminders;
+        waits for the window to be written."""
+        self._pending.setdefault(tenant_id, set()).add((record_id, medium, reminder_step))
+        if medium is Medium.SMS and message_id is not None and not reminder_step:
             self._sids.setdefault(tenant_id, {})[record_id] = message_id
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
@@ -85,9 +90,12 @@ class SendLog:
                 await outcome_repo.stamp_sent(
                     conn,
                     tenant_id,
-                    [r for r, m in sent if m is Medium.EMAIL],
-                    [r for r, m in sent if m is Medium.SMS],
+                    [r for r, m, step in sent if m is Medium.EMAIL and not step],
+                    [r for r, m, step in sent if m is Medium.SMS and not step],
                     sids,
+                )
+                await outcome_repo.stamp_reminders(
+                    conn, tenant_id, [(r, m, step) for r, m, step in sent if step]
                 )
         except Exception as error:
             log.warning("recording %d sends failed: %s", len(sent), type(error).__name__)

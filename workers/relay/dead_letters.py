@@ -13,6 +13,9 @@ is about to be published again (a retry, the sweeper), so the dead job is stale.
 completed whatever changed: a relay that died between the two transactions left the record
 FAILED and its batch open, and the redelivered message is the only thing that will close it.
 
+A reminder job (``JOB_KIND_REMINDER``) changes no record: its step is given up (the schedule
+moves on to the next step), so a reminder that kept failing is not published again.
+
 A message that maps to no record (a body that is no ``IssuanceJob``, or a job naming a record
 its tenant does not have) is republished, body and headers as they came plus an
 ``x-credbatch-parked-reason`` header, to the parking queue ``credbatch.issuance.parked``
@@ -45,6 +48,7 @@ from aio_pika.abc import (
 )
 from google.protobuf.message import DecodeError
 
+from credbatch.batches import reminders as schedules
 from credbatch.batches.lifecycle import Failure, complete_batches, fail_records
 from credbatch.batches.model import RecordState
 from credbatch.config import Settings
@@ -82,6 +86,28 @@ class Outcome(enum.StrEnum):
     """The record had moved on (finished, or PENDING to be published again): unchanged."""
     UNKNOWN = "unknown"
     """Its tenant has no such record in that batch."""
+
+    REMINDER_GIVEN_UP = "reminder_given_up"
+    """A reminder job: its step was given up (or was finished already)."""
+
+
+async def give_up_reminder(
+    pool: asyncpg.Pool,
+    tenant_id: uuid.UUID,
+    batch_id: uuid.UUID,
+    record_id: uuid.UUID,
+    step: int,
+    day_seconds: float,
+) -> Outcome:
+    """Finish the step of a dead-lettered reminder job, unless it was finished already."""
+    scope = service_scope(tenant_id)
+    async with tenant_transaction(pool, scope, readonly=True) as conn:
+        exists = await conn.fetchval(_RECORD_EXISTS, tenant_id, batch_id, record_id)
+    if not exists:
+        return Outcome.UNKNOWN
+    async with tenant_transaction(pool, scope) as conn:
+        await schedules.finish_steps(conn, tenant_id, [(record_id, step)], day_seconds)
+    return Outcome.REMINDER_GIVEN_UP
 
 
 async def fail_dead_lettered(
@@ -156,7 +182,7 @@ class DeadLetterConsumer:
     async def start(self, connection: AbstractRobustConnection) -> None:
         # Every outcome's series from 0: increase() sees the first dead letter after a start
         # (a counter that appears at 1 has no earlier sample to rise from).
-        for outcome in ("failed", "stale", "malformed"):
+        for outcome in ("failed", "stale", "malformed", "reminder_given_up"):
             DEAD_LETTERS.add(0, {_OUTCOME: outcome})
         # Confirms: a message is parked when the broker says so, and only then acked here.
         self._channel = await connection.channel(publisher_confirms=True)
@@ -182,7 +208,15 @@ class DeadLetterConsumer:
             await self._park(message, "malformed")
             return
         try:
-            outcome = await fail_dead_lettered(self._pool, *target)
+            if job.kind == issuance_job_pb2.JOB_KIND_REMINDER:
+                outcome = await give_up_reminder(
+                    self._pool,
+                    *target,
+                    job.reminder_step,
+                    self._settings.reminder_day_seconds,
+                )
+            else:
+                outcome = await fail_dead_lettered(self._pool, *target)
         except Exception as error:
             # Not committed: handed back to the broker, for this relay or another, after a
             # pause so an unreachable database is not asked in a tight loop.

@@ -57,6 +57,8 @@ def dispatch_limits(settings: Settings) -> DispatchLimits:
         batch_in_flight=settings.relay_batch_in_flight or None,
         emails_per_second=settings.default_emails_per_second,
         sms_per_second=settings.default_sms_per_second,
+        # A reminder job unfinished this long is published again, as a QUEUED record is.
+        reminder_stuck_after=settings.stuck_after,
     )
 
 

@@ -22,6 +22,12 @@ workers are idempotent per record. Records the broker did not confirm stay PENDI
 Work held back by a cap or a rate limit stays PENDING in the database, occupying no broker or
 worker slot; while some waits, the relay polls at ``held_back_poll`` instead of backing off.
 
+Due reminders ride in the same windows (``reminder_claim``, after the PENDING records, in
+what the window has left): they spend the same tenant token buckets, their jobs carry the
+reminder's step, and the rows the broker confirmed are marked published
+(``reminder_mark_queued``) in the same transaction. A reminder job published twice the same
+way is harmless: the worker's per-step stamps keep it from sending a step twice.
+
 Each job's AMQP headers carry the upload's trace context (the batch's stored
 ``traceparent``), so the worker's span joins the trace of the upload that created the record.
 """
@@ -59,8 +65,13 @@ _CLAIM = """
 SELECT tenant_id, batch_id, record_id, attempt, traceparent
 FROM outbox_claim($1, $2, $3, $4, $5, $6, $7)
 """
+_CLAIM_REMINDERS = """
+SELECT tenant_id, batch_id, record_id, step, traceparent
+FROM reminder_claim($1, $2, $3, $4, $5, $6)
+"""
 _BACKLOG = "SELECT dispatchable_backlog($1, $2)"
 _MARK_QUEUED = "SELECT outbox_mark_queued($1::uuid[], $2::uuid[])"
+_MARK_REMINDERS = "SELECT reminder_mark_queued($1::uuid[], $2::uuid[])"
 
 
 class Publisher(Protocol):
@@ -84,6 +95,8 @@ class DispatchLimits:
     sms_per_second: float | None = None
     # Records per pick of a key: the grain of the round robin.
     quantum: int = 50
+    # Seconds after which a published reminder not yet finished is published again.
+    reminder_stuck_after: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -101,6 +114,16 @@ class _Claimed:
     record_id: uuid.UUID
     attempt: int
     traceparent: str | None
+    # A reminder's step of the batch's schedule (attempt then 0); 0 = an invitation.
+    reminder_step: int = 0
+
+    @property
+    def message_id(self) -> str:
+        """The job's message id: the record's id, with the step for a reminder (the broker's
+        confirms are matched by it)."""
+        if self.reminder_step:
+            return f"{self.record_id}:reminder:{self.reminder_step}"
+        return str(self.record_id)
 
 
 class _TraceHeaders:
@@ -132,7 +155,7 @@ class _TraceHeaders:
 
 
 def job_message(claimed: _Claimed, headers: dict[str, Any]) -> OutgoingMessage:
-    """The IssuanceJob for one claimed record (message id = record id)."""
+    """The IssuanceJob for one claimed record or reminder (message id: ``_Claimed.message_id``)."""
     job = issuance_job_pb2.IssuanceJob(
         tenant_id=str(claimed.tenant_id),
         batch_id=str(claimed.batch_id),
@@ -140,10 +163,13 @@ def job_message(claimed: _Claimed, headers: dict[str, Any]) -> OutgoingMessage:
         # records.attempt counts from 0; a job's attempt from 1.
         attempt=claimed.attempt + 1,
     )
+    if claimed.reminder_step:
+        job.kind = issuance_job_pb2.JOB_KIND_REMINDER
+        job.reminder_step = claimed.reminder_step
     return OutgoingMessage(
         routing_key=WORK_ROUTING_KEY,
         body=job.SerializeToString(),
-        message_id=str(claimed.record_id),
+        message_id=claimed.message_id,
         headers=headers,
         exchange=EXCHANGE,
     )
@@ -191,9 +217,32 @@ class OutboxRelay:
                 limits.sms_per_second,
                 limits.quantum,
             )
-            if not rows:
-                return WindowResult(0, 0)
             claimed = [_Claimed(*row) for row in rows]
+            if len(claimed) < self._window:
+                due = await conn.fetch(
+                    _CLAIM_REMINDERS,
+                    self._window - len(claimed),
+                    limits.emails_per_second,
+                    limits.sms_per_second,
+                    limits.quantum,
+                    limits.reminder_stuck_after,
+                    # What the outbox claim left of the cap: its own records are not QUEUED
+                    # yet, so they are taken off here.
+                    None if limits.max_in_flight is None else limits.max_in_flight - len(claimed),
+                )
+                claimed += [
+                    _Claimed(
+                        r["tenant_id"],
+                        r["batch_id"],
+                        r["record_id"],
+                        0,
+                        r["traceparent"],
+                        reminder_step=r["step"],
+                    )
+                    for r in due
+                ]
+            if not claimed:
+                return WindowResult(0, 0)
             traces = _TraceHeaders()
             messages = [job_message(c, traces.headers(c.traceparent)) for c in claimed]
             with span_without_data(
@@ -224,13 +273,21 @@ class OutboxRelay:
                         type(error.cause).__name__ if error.cause else "no confirm",
                     )
                 RELAY_CONFIRM_DURATION.record(time.perf_counter() - started)
-                confirmed = [c for c in claimed if str(c.record_id) not in unconfirmed]
+                confirmed = [c for c in claimed if c.message_id not in unconfirmed]
+                invitations = [c for c in confirmed if not c.reminder_step]
+                reminders = [c for c in confirmed if c.reminder_step]
                 queued = 0
-                if confirmed:
+                if invitations:
                     queued = await conn.fetchval(
                         _MARK_QUEUED,
-                        [c.tenant_id for c in confirmed],
-                        [c.record_id for c in confirmed],
+                        [c.tenant_id for c in invitations],
+                        [c.record_id for c in invitations],
+                    )
+                if reminders:
+                    queued += await conn.fetchval(
+                        _MARK_REMINDERS,
+                        [c.tenant_id for c in reminders],
+                        [c.record_id for c in reminders],
                     )
                 span.set_attribute("credbatch.relay.queued", queued)
             return WindowResult(len(claimed), queued)

@@ -8,7 +8,8 @@
 -- spares the claim a query of its own per pick. A key idle until now starts at the tenant's batch clock,
 -- as a tenant starts at the clock. Keys whose batch is CANCELLED or gone are dropped on the
 -- way. When the tenant has no batch key left at all, its own key is dropped too, unless an
--- upload or a retry adding a batch still holds it (FOR KEY SHARE, see dispatch_note_pending).
+-- upload or a retry adding a batch still holds it (FOR KEY SHARE, see dispatch_note_pending)
+-- or a reminder of the tenant is due (reminder_claim spends the key's token buckets).
 --
 -- It runs only inside outbox_claim, as that function's owner and under its search_path and
 -- planner settings; it has no SET clause of its own, which every call would pay for, and
@@ -40,7 +41,11 @@ BEGIN
     LIMIT 1
     FOR UPDATE OF d SKIP LOCKED;
     IF NOT FOUND THEN
-      IF NOT EXISTS (SELECT 1 FROM public.dispatch_batches d WHERE d.tenant_id = p_tenant) THEN
+      -- A tenant with a reminder due keeps its key (and its buckets) for reminder_claim.
+      IF NOT EXISTS (SELECT 1 FROM public.dispatch_batches d WHERE d.tenant_id = p_tenant)
+         AND NOT EXISTS (SELECT 1 FROM public.record_reminders m
+                         WHERE m.tenant_id = p_tenant AND m.due_at <= clock_timestamp())
+      THEN
         PERFORM 1 FROM public.dispatch_tenants d WHERE d.tenant_id = p_tenant
         FOR UPDATE SKIP LOCKED;
         IF FOUND THEN
@@ -62,6 +67,6 @@ COMMENT ON FUNCTION dispatch_choose_batch(uuid, uuid[], double precision,
   'CANCELLED) and returns the virtual time its pick starts at (at least p_batch_clock), its '
   'mediums and trace context, and its records in flight and last row taken as p_in_flight '
   'counts them. All NULL when there is none; drops the keys of cancelled or '
-  'missing batches, and the tenant''s key once it has no batch left.';
+  'missing batches, and the tenant''s key once it has no batch left and no reminder due.';
 REVOKE ALL ON FUNCTION dispatch_choose_batch(uuid, uuid[], double precision,
                                             public.dispatch_batch_flight[]) FROM PUBLIC;

@@ -411,6 +411,7 @@ async def test_the_bytes_are_what_python_csv_writes_across_pages(
                 "",
                 "",  # not purged
                 "",
+                "",  # no reminder schedule
             ]
             for r in stored
         ]

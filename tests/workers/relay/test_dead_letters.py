@@ -13,6 +13,7 @@ import pytest_asyncio
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
 from credbatch.config import Settings
+from credbatch.gen.jobs.v1 import issuance_job_pb2
 from credbatch.messaging import (
     DEAD_LETTER_EXCHANGE,
     DEAD_QUEUE,
@@ -141,6 +142,45 @@ async def test_dead_letter_fails_the_record_and_completes_the_batch(
     assert (await take_parked(dead_settings)).body == b"\xff not a job"
     assert await depth(dead_settings, PARKED_QUEUE) == 0
     assert await depth(dead_settings, DEAD_QUEUE) == 0
+
+
+async def test_a_dead_reminder_gives_its_step_up_and_leaves_the_record_invited(
+    owner_pool: asyncpg.Pool, dead_settings: Settings, consumer: DeadLetterConsumer
+) -> None:
+    arranged = await insert_batch(owner_pool, states=["INVITED"], batch_state="COMPLETED")
+    [record] = arranged.record_ids
+    await owner_pool.execute(
+        "UPDATE batches SET reminder_days = '{1}' WHERE id = $1", arranged.batch_id
+    )
+    # Published a day ahead of time: no relay of another test claims it meanwhile.
+    await owner_pool.execute(
+        "INSERT INTO record_reminders (tenant_id, record_id, batch_id, step, due_at, queued_at)"
+        " VALUES ($1, $2, $3, 1, now() + interval '1 day', now())",
+        arranged.tenant_id,
+        record,
+        arranged.batch_id,
+    )
+    job = issuance_job_pb2.IssuanceJob(
+        tenant_id=str(arranged.tenant_id),
+        batch_id=str(arranged.batch_id),
+        record_id=str(record),
+        attempt=4,
+        kind=issuance_job_pb2.JOB_KIND_REMINDER,
+        reminder_step=1,
+    )
+    await dead_letter(dead_settings, job.SerializeToString())
+    # The last step given up: the schedule ends, nothing sent; the record is untouched.
+    step = await wait_for(
+        owner_pool, "SELECT step FROM record_reminders WHERE record_id = $1", record, want=2
+    )
+    assert step == 2
+    row = await owner_pool.fetchrow(
+        "SELECT due_at, queued_at, sent FROM record_reminders WHERE record_id = $1", record
+    )
+    assert tuple(row) == (None, None, 0)
+    assert await owner_pool.fetchval("SELECT state FROM records WHERE id = $1", record) == "INVITED"
+    assert await depth(dead_settings, DEAD_QUEUE) == 0
+    assert await depth(dead_settings, PARKED_QUEUE) == 0
 
 
 async def test_malformed_dead_letter_is_parked_with_its_body_and_headers(

@@ -96,7 +96,7 @@ class RecordCounts(_message.Message):
     def __init__(self, pending: _Optional[int] = ..., queued: _Optional[int] = ..., issued: _Optional[int] = ..., invited: _Optional[int] = ..., failed: _Optional[int] = ..., cancelled: _Optional[int] = ..., claimed: _Optional[int] = ..., revoked: _Optional[int] = ..., expired: _Optional[int] = ..., delivered: _Optional[int] = ..., bounced: _Optional[int] = ...) -> None: ...
 
 class Batch(_message.Message):
-    __slots__ = ("name", "state", "schema", "schema_version", "mediums", "email_template", "sms_template", "certificate_template", "creator", "department", "filename", "create_time", "update_time", "complete_time", "total_records", "record_counts", "percent_done", "estimated_complete_time", "claim_mode")
+    __slots__ = ("name", "state", "schema", "schema_version", "mediums", "email_template", "sms_template", "certificate_template", "creator", "department", "filename", "create_time", "update_time", "complete_time", "total_records", "record_counts", "percent_done", "estimated_complete_time", "claim_mode", "reminder_days", "reminder_email_template", "reminder_sms_template", "reminders_sent")
     NAME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     SCHEMA_FIELD_NUMBER: _ClassVar[int]
@@ -116,6 +116,10 @@ class Batch(_message.Message):
     PERCENT_DONE_FIELD_NUMBER: _ClassVar[int]
     ESTIMATED_COMPLETE_TIME_FIELD_NUMBER: _ClassVar[int]
     CLAIM_MODE_FIELD_NUMBER: _ClassVar[int]
+    REMINDER_DAYS_FIELD_NUMBER: _ClassVar[int]
+    REMINDER_EMAIL_TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    REMINDER_SMS_TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    REMINDERS_SENT_FIELD_NUMBER: _ClassVar[int]
     name: str
     state: BatchState
     schema: str
@@ -135,4 +139,8 @@ class Batch(_message.Message):
     percent_done: float
     estimated_complete_time: _timestamp_pb2.Timestamp
     claim_mode: _claim_mode_pb2.ClaimMode
-    def __init__(self, name: _Optional[str] = ..., state: _Optional[_Union[BatchState, str]] = ..., schema: _Optional[str] = ..., schema_version: _Optional[int] = ..., mediums: _Optional[_Iterable[_Union[_medium_pb2.Medium, str]]] = ..., email_template: _Optional[str] = ..., sms_template: _Optional[str] = ..., certificate_template: _Optional[str] = ..., creator: _Optional[str] = ..., department: _Optional[str] = ..., filename: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., total_records: _Optional[int] = ..., record_counts: _Optional[_Union[RecordCounts, _Mapping]] = ..., percent_done: _Optional[float] = ..., estimated_complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., claim_mode: _Optional[_Union[_claim_mode_pb2.ClaimMode, str]] = ...) -> None: ...
+    reminder_days: _containers.RepeatedScalarFieldContainer[int]
+    reminder_email_template: str
+    reminder_sms_template: str
+    reminders_sent: int
+    def __init__(self, name: _Optional[str] = ..., state: _Optional[_Union[BatchState, str]] = ..., schema: _Optional[str] = ..., schema_version: _Optional[int] = ..., mediums: _Optional[_Iterable[_Union[_medium_pb2.Medium, str]]] = ..., email_template: _Optional[str] = ..., sms_template: _Optional[str] = ..., certificate_template: _Optional[str] = ..., creator: _Optional[str] = ..., department: _Optional[str] = ..., filename: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., total_records: _Optional[int] = ..., record_counts: _Optional[_Union[RecordCounts, _Mapping]] = ..., percent_done: _Optional[float] = ..., estimated_complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., claim_mode: _Optional[_Union[_claim_mode_pb2.ClaimMode, str]] = ..., reminder_days: _Optional[_Iterable[int]] = ..., reminder_email_template: _Optional[str] = ..., reminder_sms_template: _Optional[str] = ..., reminders_sent: _Optional[int] = ...) -> None: ...

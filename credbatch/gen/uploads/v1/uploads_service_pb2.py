@@ -31,7 +31,7 @@ from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*credbatch/uploads/v1/uploads_service.proto\x12\x14\x63redbatch.uploads.v1\x1a credbatch/batches/v1/batch.proto\x1a$credbatch/common/v1/claim_mode.proto\x1a credbatch/common/v1/medium.proto\x1a,credbatch/uploads/v1/validation_report.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\"\xa3\x04\n\x11UploadBatchHeader\x12\x37\n\x06schema\x18\x01 \x01(\tB\'\xe2\x41\x01\x02\xfa\x41 \n\x1e\x63redbatch.dev/CredentialSchema\x12\x32\n\x07mediums\x18\x02 \x03(\x0e\x32\x1b.credbatch.common.v1.MediumB\x04\xe2\x41\x01\x02\x12<\n\x0e\x65mail_template\x18\x03 \x01(\tB$\xe2\x41\x01\x01\xfa\x41\x1d\n\x1b\x63redbatch.dev/EmailTemplate\x12\x38\n\x0csms_template\x18\x04 \x01(\tB\"\xe2\x41\x01\x01\xfa\x41\x1b\n\x19\x63redbatch.dev/SmsTemplate\x12H\n\x14\x63\x65rtificate_template\x18\x05 \x01(\tB*\xe2\x41\x01\x01\xfa\x41#\n!credbatch.dev/CertificateTemplate\x12\x16\n\x08\x66ilename\x18\x06 \x01(\tB\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x07 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1b\n\rvalidate_only\x18\x08 \x01(\x08\x42\x04\xe2\x41\x01\x01\x12\x18\n\ndepartment\x18\t \x01(\tB\x04\xe2\x41\x01\x01\x12<\n\x13\x63redential_validity\x18\n \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x01\x12\x38\n\nclaim_mode\x18\x0b \x01(\x0e\x32\x1e.credbatch.common.v1.ClaimModeB\x04\xe2\x41\x01\x01\"h\n\x12UploadBatchRequest\x12\x39\n\x06header\x18\x01 \x01(\x0b\x32\'.credbatch.uploads.v1.UploadBatchHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"\x85\x01\n\x13UploadBatchResponse\x12\x30\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x1b.credbatch.batches.v1.BatchB\x04\xe2\x41\x01\x03\x12<\n\x06report\x18\x02 \x01(\x0b\x32&.credbatch.uploads.v1.ValidationReportB\x04\xe2\x41\x01\x03\x32u\n\rUploadService\x12\x64\n\x0bUploadBatch\x12(.credbatch.uploads.v1.UploadBatchRequest\x1a).credbatch.uploads.v1.UploadBatchResponse(\x01\x42w\n\x18\x64\x65v.credbatch.uploads.v1B\x13UploadsServiceProtoP\x01ZDgithub.com/credbatch/credbatch/gen/go/credbatch/uploads/v1;uploadsv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*credbatch/uploads/v1/uploads_service.proto\x12\x14\x63redbatch.uploads.v1\x1a credbatch/batches/v1/batch.proto\x1a$credbatch/common/v1/claim_mode.proto\x1a credbatch/common/v1/medium.proto\x1a,credbatch/uploads/v1/validation_report.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\"\xca\x05\n\x11UploadBatchHeader\x12\x37\n\x06schema\x18\x01 \x01(\tB\'\xe2\x41\x01\x02\xfa\x41 \n\x1e\x63redbatch.dev/CredentialSchema\x12\x32\n\x07mediums\x18\x02 \x03(\x0e\x32\x1b.credbatch.common.v1.MediumB\x04\xe2\x41\x01\x02\x12<\n\x0e\x65mail_template\x18\x03 \x01(\tB$\xe2\x41\x01\x01\xfa\x41\x1d\n\x1b\x63redbatch.dev/EmailTemplate\x12\x38\n\x0csms_template\x18\x04 \x01(\tB\"\xe2\x41\x01\x01\xfa\x41\x1b\n\x19\x63redbatch.dev/SmsTemplate\x12H\n\x14\x63\x65rtificate_template\x18\x05 \x01(\tB*\xe2\x41\x01\x01\xfa\x41#\n!credbatch.dev/CertificateTemplate\x12\x16\n\x08\x66ilename\x18\x06 \x01(\tB\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x07 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1b\n\rvalidate_only\x18\x08 \x01(\x08\x42\x04\xe2\x41\x01\x01\x12\x18\n\ndepartment\x18\t \x01(\tB\x04\xe2\x41\x01\x01\x12<\n\x13\x63redential_validity\x18\n \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x01\x12\x38\n\nclaim_mode\x18\x0b \x01(\x0e\x32\x1e.credbatch.common.v1.ClaimModeB\x04\xe2\x41\x01\x01\x12\x1b\n\rreminder_days\x18\x0c \x03(\x05\x42\x04\xe2\x41\x01\x01\x12\x45\n\x17reminder_email_template\x18\r \x01(\tB$\xe2\x41\x01\x01\xfa\x41\x1d\n\x1b\x63redbatch.dev/EmailTemplate\x12\x41\n\x15reminder_sms_template\x18\x0e \x01(\tB\"\xe2\x41\x01\x01\xfa\x41\x1b\n\x19\x63redbatch.dev/SmsTemplate\"h\n\x12UploadBatchRequest\x12\x39\n\x06header\x18\x01 \x01(\x0b\x32\'.credbatch.uploads.v1.UploadBatchHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"\x85\x01\n\x13UploadBatchResponse\x12\x30\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x1b.credbatch.batches.v1.BatchB\x04\xe2\x41\x01\x03\x12<\n\x06report\x18\x02 \x01(\x0b\x32&.credbatch.uploads.v1.ValidationReportB\x04\xe2\x41\x01\x03\x32u\n\rUploadService\x12\x64\n\x0bUploadBatch\x12(.credbatch.uploads.v1.UploadBatchRequest\x1a).credbatch.uploads.v1.UploadBatchResponse(\x01\x42w\n\x18\x64\x65v.credbatch.uploads.v1B\x13UploadsServiceProtoP\x01ZDgithub.com/credbatch/credbatch/gen/go/credbatch/uploads/v1;uploadsv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -61,16 +61,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPLOADBATCHHEADER'].fields_by_name['credential_validity']._serialized_options = b'\342A\001\001'
   _globals['_UPLOADBATCHHEADER'].fields_by_name['claim_mode']._loaded_options = None
   _globals['_UPLOADBATCHHEADER'].fields_by_name['claim_mode']._serialized_options = b'\342A\001\001'
+  _globals['_UPLOADBATCHHEADER'].fields_by_name['reminder_days']._loaded_options = None
+  _globals['_UPLOADBATCHHEADER'].fields_by_name['reminder_days']._serialized_options = b'\342A\001\001'
+  _globals['_UPLOADBATCHHEADER'].fields_by_name['reminder_email_template']._loaded_options = None
+  _globals['_UPLOADBATCHHEADER'].fields_by_name['reminder_email_template']._serialized_options = b'\342A\001\001\372A\035\n\033credbatch.dev/EmailTemplate'
+  _globals['_UPLOADBATCHHEADER'].fields_by_name['reminder_sms_template']._loaded_options = None
+  _globals['_UPLOADBATCHHEADER'].fields_by_name['reminder_sms_template']._serialized_options = b'\342A\001\001\372A\033\n\031credbatch.dev/SmsTemplate'
   _globals['_UPLOADBATCHRESPONSE'].fields_by_name['batch']._loaded_options = None
   _globals['_UPLOADBATCHRESPONSE'].fields_by_name['batch']._serialized_options = b'\342A\001\003'
   _globals['_UPLOADBATCHRESPONSE'].fields_by_name['report']._loaded_options = None
   _globals['_UPLOADBATCHRESPONSE'].fields_by_name['report']._serialized_options = b'\342A\001\003'
   _globals['_UPLOADBATCHHEADER']._serialized_start=313
-  _globals['_UPLOADBATCHHEADER']._serialized_end=860
-  _globals['_UPLOADBATCHREQUEST']._serialized_start=862
-  _globals['_UPLOADBATCHREQUEST']._serialized_end=966
-  _globals['_UPLOADBATCHRESPONSE']._serialized_start=969
-  _globals['_UPLOADBATCHRESPONSE']._serialized_end=1102
-  _globals['_UPLOADSERVICE']._serialized_start=1104
-  _globals['_UPLOADSERVICE']._serialized_end=1221
+  _globals['_UPLOADBATCHHEADER']._serialized_end=1027
+  _globals['_UPLOADBATCHREQUEST']._serialized_start=1029
+  _globals['_UPLOADBATCHREQUEST']._serialized_end=1133
+  _globals['_UPLOADBATCHRESPONSE']._serialized_start=1136
+  _globals['_UPLOADBATCHRESPONSE']._serialized_end=1269
+  _globals['_UPLOADSERVICE']._serialized_start=1271
+  _globals['_UPLOADSERVICE']._serialized_end=1388
 # @@protoc_insertion_point(module_scope)

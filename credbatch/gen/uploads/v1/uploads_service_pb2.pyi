@@ -16,7 +16,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class UploadBatchHeader(_message.Message):
-    __slots__ = ("schema", "mediums", "email_template", "sms_template", "certificate_template", "filename", "request_id", "validate_only", "department", "credential_validity", "claim_mode")
+    __slots__ = ("schema", "mediums", "email_template", "sms_template", "certificate_template", "filename", "request_id", "validate_only", "department", "credential_validity", "claim_mode", "reminder_days", "reminder_email_template", "reminder_sms_template")
     SCHEMA_FIELD_NUMBER: _ClassVar[int]
     MEDIUMS_FIELD_NUMBER: _ClassVar[int]
     EMAIL_TEMPLATE_FIELD_NUMBER: _ClassVar[int]
@@ -28,6 +28,9 @@ class UploadBatchHeader(_message.Message):
     DEPARTMENT_FIELD_NUMBER: _ClassVar[int]
     CREDENTIAL_VALIDITY_FIELD_NUMBER: _ClassVar[int]
     CLAIM_MODE_FIELD_NUMBER: _ClassVar[int]
+    REMINDER_DAYS_FIELD_NUMBER: _ClassVar[int]
+    REMINDER_EMAIL_TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    REMINDER_SMS_TEMPLATE_FIELD_NUMBER: _ClassVar[int]
     schema: str
     mediums: _containers.RepeatedScalarFieldContainer[_medium_pb2.Medium]
     email_template: str
@@ -39,7 +42,10 @@ class UploadBatchHeader(_message.Message):
     department: str
     credential_validity: _duration_pb2.Duration
     claim_mode: _claim_mode_pb2.ClaimMode
-    def __init__(self, schema: _Optional[str] = ..., mediums: _Optional[_Iterable[_Union[_medium_pb2.Medium, str]]] = ..., email_template: _Optional[str] = ..., sms_template: _Optional[str] = ..., certificate_template: _Optional[str] = ..., filename: _Optional[str] = ..., request_id: _Optional[str] = ..., validate_only: _Optional[bool] = ..., department: _Optional[str] = ..., credential_validity: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., claim_mode: _Optional[_Union[_claim_mode_pb2.ClaimMode, str]] = ...) -> None: ...
+    reminder_days: _containers.RepeatedScalarFieldContainer[int]
+    reminder_email_template: str
+    reminder_sms_template: str
+    def __init__(self, schema: _Optional[str] = ..., mediums: _Optional[_Iterable[_Union[_medium_pb2.Medium, str]]] = ..., email_template: _Optional[str] = ..., sms_template: _Optional[str] = ..., certificate_template: _Optional[str] = ..., filename: _Optional[str] = ..., request_id: _Optional[str] = ..., validate_only: _Optional[bool] = ..., department: _Optional[str] = ..., credential_validity: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., claim_mode: _Optional[_Union[_claim_mode_pb2.ClaimMode, str]] = ..., reminder_days: _Optional[_Iterable[int]] = ..., reminder_email_template: _Optional[str] = ..., reminder_sms_template: _Optional[str] = ...) -> None: ...
 
 class UploadBatchRequest(_message.Message):
     __slots__ = ("header", "chunk")
