@@ -40,7 +40,7 @@ RATE_SAMPLE = 1000
 # that batches_complete stores when a batch finishes. The delivered and bounced figures come
 # from the same few count rows, never from the records: a read costs the same for a batch of
 # ten records and one of a million, however long the history.
-_VIEW_SELECT = """
+_VIEW_COLUMNS = """
 SELECT b.id, b.schema_id, b.schema_version, b.mediums, b.email_template_id,
        b.sms_template_id, b.certificate_template_id, b.creator, b.department, b.filename,
        b.claim_mode, b.total_records, b.state, b.created_at, b.updated_at, b.completed_at,
@@ -49,11 +49,11 @@ SELECT b.id, b.schema_id, b.schema_version, b.mediums, b.email_template_id,
        batch_state_of(b.state, b.cancelled_at IS NOT NULL, b.total_records, c.states, c.ns)
          AS derived_state,
        c.delivered, c.bounced
-FROM batches b
-CROSS JOIN LATERAL batch_counts_of(b.tenant_id, b.id) c
 """
-
-_GET = _VIEW_SELECT + "WHERE b.tenant_id = app_tenant() AND b.id = $1"
+_COUNTS = "CROSS JOIN LATERAL batch_counts_of(b.tenant_id, b.id) c\n"
+_GET = (
+    _VIEW_COLUMNS + "FROM batches b\n" + _COUNTS + "WHERE b.tenant_id = app_tenant() AND b.id = $1"
+)
 
 # The most recent completions (terminal successes and failures) of each batch of $1, newest
 # first, at most RATE_SAMPLE of them and none older than the batch's bound in $2: each branch
@@ -196,6 +196,28 @@ def _filter_sql(where: list[str], args: list[Any], batch_filter: BatchFilter) ->
         where.append(f"b.created_at {bound.op} {param(bound.at)}")
 
 
+def list_sql(
+    batch_filter: BatchFilter, after: PagePosition | None, limit: int
+) -> tuple[str, list[Any]]:
+    """The statement of ``list_batches`` and its arguments."""
+    where = ["b.tenant_id = app_tenant()"]
+    args: list[Any] = []
+    _filter_sql(where, args, batch_filter)
+    if after is not None:
+        args.extend((after.create_time, after.id))
+        where.append(f"(b.created_at, b.id) < (${len(args) - 1}, ${len(args)})")
+    args.append(limit)
+    sql = (
+        _VIEW_COLUMNS
+        + "FROM (SELECT * FROM batches b WHERE "
+        + " AND ".join(where)
+        + f" ORDER BY b.created_at DESC, b.id DESC LIMIT ${len(args)}) b\n"
+        + _COUNTS
+        + "ORDER BY b.created_at DESC, b.id DESC"
+    )
+    return sql, args
+
+
 async def list_batches(
     conn: asyncpg.Connection,
     batch_filter: BatchFilter,
@@ -206,20 +228,12 @@ async def list_batches(
 
     Keyset paging on (created_at, id) over batches_created_idx: batches inserted while a
     client pages land before its position and never shift the pages it has not read yet.
+    The page is chosen first and only its batches' counts are read: with the counts joined
+    before the ORDER BY ... LIMIT, the planner (which row-level security leaves estimating a
+    single visible batch) read the counts of every batch of the tenant, then sorted, so a
+    page cost grew with the tenant's whole history.
     """
-    where = ["b.tenant_id = app_tenant()"]
-    args: list[Any] = []
-    _filter_sql(where, args, batch_filter)
-    if after is not None:
-        args.extend((after.create_time, after.id))
-        where.append(f"(b.created_at, b.id) < (${len(args) - 1}, ${len(args)})")
-    args.append(limit)
-    sql = (
-        _VIEW_SELECT
-        + "WHERE "
-        + " AND ".join(where)
-        + f" ORDER BY b.created_at DESC, b.id DESC LIMIT ${len(args)}"
-    )
+    sql, args = list_sql(batch_filter, after, limit)
     rows = await conn.fetch(sql, *args)
     views = [_to_view(row) for row in rows]
     return await _with_estimates(conn, views)
