@@ -44,6 +44,7 @@ from typing import Any
 import asyncpg
 import grpc
 
+from bench.issuance import backends_cpu, cpu_seconds, database_backends
 from bench.status import _free_port, _percentiles, _timed, _wait_serving, _with_database
 from credbatch.auth.tokens import mint_dev_token
 from credbatch.config import Settings, load_settings
@@ -74,6 +75,11 @@ TABLES = (
     "dispatch_tenants",
     "dispatch_in_flight",
 )
+
+
+def _load() -> str:
+    """The machine's load average now (1, 5 and 15 minutes): the machine is shared."""
+    return "load {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
 
 
 def sizes(scale: float) -> dict[str, int]:
@@ -343,7 +349,30 @@ async def service(settings: Settings) -> tuple[subprocess.Popen[bytes], int]:
     return proc, port
 
 
-async def reads(settings: Settings, port: int, owner_url: str) -> None:
+class _Cpu:
+    """CPU the service process and the database's backends spent since the last reading, per
+    call: unlike latency, it does not grow with the load of a shared machine."""
+
+    def __init__(self, pid: int, database: str) -> None:
+        self.pid = pid
+        self.database = database
+        self._mark()
+
+    def _mark(self) -> None:
+        self.service = cpu_seconds(self.pid)
+        self.backends = database_backends(self.database)
+
+    def per_call(self, calls: int) -> str:
+        service = cpu_seconds(self.pid) - self.service
+        backends = backends_cpu(self.backends, database_backends(self.database))
+        self._mark()
+        return (
+            f"CPU per call: service {service * 1000 / calls:.2f} ms,"
+            f" database {backends * 1000 / calls:.2f} ms"
+        )
+
+
+async def reads(settings: Settings, port: int, owner_url: str, pid: int, database: str) -> None:
     conn = await asyncpg.connect(owner_url)
     try:
         rows = await conn.fetch(
@@ -351,6 +380,9 @@ async def reads(settings: Settings, port: int, owner_url: str) -> None:
             " 'holders-%' LIMIT 2000"
         )
         tenants = [r["id"] for r in await conn.fetch("SELECT id FROM tenants")]
+        big = await conn.fetchrow(
+            "SELECT tenant_id, id FROM batches WHERE filename = $1", REPORT_FILE
+        )
     finally:
         await conn.close()
     rng = random.Random(7)
@@ -366,6 +398,7 @@ async def reads(settings: Settings, port: int, owner_url: str) -> None:
         stub: Any = batches_service_pb2_grpc.BatchStatusServiceStub(channel)
         for tenant in tenants[:20]:
             await stub.ListBatches(batches_service_pb2.ListBatchesRequest(), metadata=md(tenant))
+        cpu = _Cpu(pid, database)
         samples: list[float] = []
         filters = ["", "state = COMPLETED_WITH_ERRORS", 'creator = "bob"']
         for i in range(300):
@@ -377,13 +410,21 @@ async def reads(settings: Settings, port: int, owner_url: str) -> None:
                     filter=request.filter, page_token=page.next_page_token
                 )
                 await _timed(samples, stub.ListBatches, deeper, md(tenant))
-        print(f"ListBatches (page 50)        {_percentiles(samples)}")
+        print(f"ListBatches (page 50)        {_percentiles(samples)}; {_load()}")
+        print(f"{'':29}{cpu.per_call(len(samples))}")
         samples = []
         for _ in range(1000):
             row = rng.choice(rows)
             get = batches_service_pb2.GetBatchRequest(name=f"batches/{row['id']}")
             await _timed(samples, stub.GetBatch, get, md(row["tenant_id"]))
-        print(f"GetBatch (finished, 200)     {_percentiles(samples)}")
+        print(f"GetBatch (finished, 200)     {_percentiles(samples)}; {_load()}")
+        print(f"{'':29}{cpu.per_call(len(samples))}")
+        samples = []
+        get = batches_service_pb2.GetBatchRequest(name=f"batches/{big['id']}")
+        for _ in range(300):
+            await _timed(samples, stub.GetBatch, get, md(big["tenant_id"]))
+        print(f"GetBatch ({REPORT_ROWS:,} records)  {_percentiles(samples)}; {_load()}")
+        print(f"{'':29}{cpu.per_call(len(samples))}")
 
 
 async def report_rate(settings: Settings, port: int, owner_url: str) -> float:
@@ -478,7 +519,7 @@ async def purge_under_load(settings: Settings, owner_url: str, database: str, pa
     quiet = await load
     print(
         f"issuance alone ({LOAD_SECONDS:.0f} s)        {quiet / LOAD_SECONDS:,.0f} records/s"
-        f" invited; claim {_percentiles(before)}"
+        f" invited; claim {_percentiles(before)}; {_load()}"
     )
     pool = await asyncpg.create_pool(janitor_url, min_size=1, max_size=1)
     try:
@@ -499,11 +540,11 @@ async def purge_under_load(settings: Settings, owner_url: str, database: str, pa
     print(
         f"retention purge              {result.purged:,} records of {result.batches_done:,}"
         f" batches in {took:.0f} s ({result.purged / took:,.0f} records/s, steps of 1,000,"
-        f" {pause:g} s pause)"
+        f" {pause:g} s pause); {_load()}"
     )
     print(
         f"issuance during it ({LOAD_SECONDS:.0f} s)    {busy / LOAD_SECONDS:,.0f} records/s"
-        f" invited; claim {_percentiles(during)}"
+        f" invited; claim {_percentiles(during)}; {_load()}"
         + ("" if throughout else "  (the purge ended within the window)")
     )
 
@@ -606,17 +647,21 @@ async def main() -> None:
     print(f"machine: {os.cpu_count()} cores (shared); scale {args.scale}")
     proc, port = await service(settings)
     try:
-        await reads(settings, port, owner_url)
+        await reads(settings, port, owner_url, proc.pid, args.database)
         full = await report_rate(settings, port, owner_url)
     finally:
         proc.terminate()
         proc.wait(timeout=15)
     empty = await empty_report_rate(base, args.database + "_empty")
-    print(f"DownloadBatchReport {REPORT_ROWS:,}   {full:,.0f} rows/s here, {empty:,.0f} empty db")
+    print(
+        f"DownloadBatchReport {REPORT_ROWS:,}   {full:,.0f} rows/s here, {empty:,.0f} empty db;"
+        f" {_load()}"
+    )
     relay_url = _with_database(base.relay_database_url, args.database)
     await claim_latencies(relay_url, 20)
     print(
-        f"relay claim (window {WINDOW})     {_percentiles(await claim_latencies(relay_url, 300))}"
+        f"relay claim (window {WINDOW})     {_percentiles(await claim_latencies(relay_url, 300))};"
+        f" {_load()}"
     )
     if not args.skip_purge:
         await purge_under_load(base, owner_url, args.database, args.pause)
