@@ -1,27 +1,34 @@
 """Benchmark: a database after years of use, and what it costs to read and purge it.
 
-Builds, in the dedicated database ``credbatch_bench_history`` (once; reused when its scale
-matches), with owner-side INSERT … SELECT generate_series (never through the API), at
-``--scale`` S (1 = the full size):
+Builds, in the dedicated database ``--database`` (``credbatch_bench_history``; once, reused
+when its scale matches), with owner-side INSERT … SELECT generate_series (never through the
+API; the records' secondary indexes built after the load), at ``--scale`` S (1 = the full
+size: about 22 minutes and 8.5 GB on 2 shared cores):
 
 * 1,000 S tenants (at least 10), each with a schema;
 * 100,000 S finished batches of 200 records each (20,000,000 S records), ended over the last
   three years, newest first: those ended within the retention period (30 days) keep their
   personal data, the next 5,000 S batches (1,000,000 S records) are due for the retention
   purge, and every older one is already purged (contact data and attributes NULL, as the
-  janitor leaves them);
+  janitor leaves them); their invitations DELIVERED, one in 50 BOUNCED (none for the
+  FAILED records);
 * 1,000,000 S PENDING records in 50 running batches of 50 tenants (the outbox);
 * one finished batch of 100,000 records (the report), whatever the scale.
 
 Then measures, the service as its own process and the client here: ListBatches and GetBatch
-latency through gRPC as the application role (RLS applying); the relay's claim
-(``outbox_claim``, as the relay's role, each window rolled back so the outbox stays as it
-is); DownloadBatchReport of the 100,000-record batch, here and in an empty database; the
-retention purge of the due records (the janitor's pass, as its role) while an issuance load
-claims, marks QUEUED and finishes outbox records, with the claim's latency and the load's rate
-before and during it; and the table sizes.
+latency through gRPC as the application role (RLS applying), with the CPU per call of the
+service and of the database (the machine is shared: latency follows its load, CPU does
+not); the relay's claim (``outbox_claim``, as the relay's role, each window rolled back so
+the outbox stays as it is); DownloadBatchReport of the 100,000-record batch, here and in an
+empty database; the retention purge of the due records (the janitor's pass, as its role)
+while an issuance load claims, marks QUEUED and finishes outbox records, with the claim's
+latency and the load's rate before and during it; and the table sizes.
 
-    python -m bench.history [--scale 0.1] [--rebuild] [--skip-purge] [--pause 0.1]
+    python -m bench.history [--scale 0.1] [--database NAME] [--rebuild] [--build-only]
+                            [--skip-purge] [--pause 0.1]
+
+Every figure is printed with the load average at the time. ``bench/purge_ab.py`` runs the
+purge on this history beside ``bench/issuance.py``.
 
 The purge changes the data: a second run rebuilds the due slice first (``--rebuild``
 rebuilds everything).
@@ -44,6 +51,7 @@ from typing import Any
 import asyncpg
 import grpc
 
+from bench.issuance import backends_cpu, cpu_seconds, database_backends
 from bench.status import _free_port, _percentiles, _timed, _wait_serving, _with_database
 from credbatch.auth.tokens import mint_dev_token
 from credbatch.config import Settings, load_settings
@@ -52,7 +60,6 @@ from credbatch.gen.batches.v1 import batches_service_pb2, batches_service_pb2_gr
 from workers.janitor.janitor import Periods, run_pass
 
 DATABASE = "credbatch_bench_history"
-EMPTY_DATABASE = "credbatch_bench_history_empty"
 RECORDS_PER_BATCH = 200
 RETENTION_DAYS = 30
 HISTORY_DAYS = 3 * 365
@@ -75,6 +82,11 @@ TABLES = (
     "dispatch_tenants",
     "dispatch_in_flight",
 )
+
+
+def _load() -> str:
+    """The machine's load average now (1, 5 and 15 minutes): the machine is shared."""
+    return "load {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
 
 
 def sizes(scale: float) -> dict[str, int]:
@@ -163,38 +175,22 @@ async def build(owner_url: str, scale: float, rebuild: bool) -> None:
             RETENTION_DAYS,
             await _due_rank_end(conn, n),
         )
-        # Records in slices of batches, so no one statement holds millions of rows in its
-        # transition tables.
-        step = max(1, 500_000 // RECORDS_PER_BATCH)
-        for low in range(0, n["batches"], step):
-            await conn.execute(
-                """
-                INSERT INTO records (tenant_id, id, batch_id, row_number, state, email, phone,
-                                     attributes, error_code, created_at, updated_at,
-                                     invited_at, purged_at, purge_reason)
-                SELECT b.tenant_id, gen_random_uuid(), b.id, g,
-                       CASE WHEN b.state = 'COMPLETED_WITH_ERRORS' AND g % 20 = 0
-                            THEN 'FAILED' ELSE 'INVITED' END,
-                       CASE WHEN b.purged_at IS NULL THEN 'holder' || g || '@example.org' END,
-                       CASE WHEN b.purged_at IS NULL
-                            THEN '+1500555' || lpad((g % 10000)::text, 4, '0') END,
-                       CASE WHEN b.purged_at IS NULL
-                            THEN jsonb_build_object('name', 'Holder ' || g)
-                            ELSE '{}'::jsonb END,
-                       CASE WHEN b.state = 'COMPLETED_WITH_ERRORS' AND g % 20 = 0
-                            THEN 'SMTP_REJECTED' END,
-                       b.created_at, b.completed_at, b.completed_at,
-                       b.purged_at, CASE WHEN b.purged_at IS NOT NULL THEN 'RETENTION' END
-                FROM plan p
-                JOIN batches b ON b.tenant_id = p.tenant_id AND b.id = p.id
-                CROSS JOIN LATERAL generate_series(1, b.total_records) g
-                WHERE p.rank >= $1 AND p.rank < $2
-                """,
-                low,
-                low + step,
-            )
-        await _running(conn, n)
-        await _report_batch(conn)
+        # The secondary indexes of records are built once over the loaded rows rather than
+        # maintained row by row (the full scale loads 21,000,000 records).
+        await conn.execute("SET synchronous_commit = off")
+        indexes = await conn.fetch(
+            "SELECT indexrelid::regclass::text AS name, pg_get_indexdef(indexrelid) AS def"
+            " FROM pg_index i WHERE indrelid = 'records'::regclass"
+            " AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)"
+        )
+        try:
+            for index in indexes:
+                await conn.execute(f"DROP INDEX {index['name']}")
+            await _load_records(conn, n)
+        finally:
+            await conn.execute("SET maintenance_work_mem = '1GB'")
+            for index in indexes:
+                await conn.execute(index["def"])
         await conn.fetchval("SELECT batch_counts_fold(NULL, NULL)")
         await conn.execute("INSERT INTO bench_history_meta VALUES ($1)", scale)
         await conn.execute("VACUUM (ANALYZE)")
@@ -206,6 +202,47 @@ async def build(owner_url: str, scale: float, rebuild: bool) -> None:
         )
     finally:
         await conn.close()
+
+
+async def _load_records(conn: asyncpg.Connection, n: dict[str, int]) -> None:
+    """The finished batches' records, the outbox and the report's batch."""
+    # Records in slices of batches, so no one statement holds millions of rows in its
+    # transition tables.
+    step = max(1, 500_000 // RECORDS_PER_BATCH)
+    for low in range(0, n["batches"], step):
+        await conn.execute(
+            """
+            INSERT INTO records (tenant_id, id, batch_id, row_number, state, email, phone,
+                                 attributes, error_code, created_at, updated_at,
+                                 invited_at, purged_at, purge_reason, email_delivery,
+                                 email_delivery_at)
+            SELECT b.tenant_id, gen_random_uuid(), b.id, g,
+                   CASE WHEN b.state = 'COMPLETED_WITH_ERRORS' AND g % 20 = 0
+                        THEN 'FAILED' ELSE 'INVITED' END,
+                   CASE WHEN b.purged_at IS NULL THEN 'holder' || g || '@example.org' END,
+                   CASE WHEN b.purged_at IS NULL
+                        THEN '+1500555' || lpad((g % 10000)::text, 4, '0') END,
+                   CASE WHEN b.purged_at IS NULL
+                        THEN jsonb_build_object('name', 'Holder ' || g)
+                        ELSE '{}'::jsonb END,
+                   CASE WHEN b.state = 'COMPLETED_WITH_ERRORS' AND g % 20 = 0
+                        THEN 'SMTP_REJECTED' END,
+                   b.created_at, b.completed_at, b.completed_at,
+                   b.purged_at, CASE WHEN b.purged_at IS NOT NULL THEN 'RETENTION' END,
+                   CASE WHEN b.state = 'COMPLETED_WITH_ERRORS' AND g % 20 = 0 THEN NULL
+                        WHEN g % 50 = 7 THEN 'BOUNCED' ELSE 'DELIVERED' END,
+                   CASE WHEN NOT (b.state = 'COMPLETED_WITH_ERRORS' AND g % 20 = 0)
+                        THEN b.completed_at END
+            FROM plan p
+            JOIN batches b ON b.tenant_id = p.tenant_id AND b.id = p.id
+            CROSS JOIN LATERAL generate_series(1, b.total_records) g
+            WHERE p.rank >= $1 AND p.rank < $2
+            """,
+            low,
+            low + step,
+        )
+    await _running(conn, n)
+    await _report_batch(conn)
 
 
 async def _due_rank_end(conn: asyncpg.Connection, n: dict[str, int]) -> int:
@@ -293,10 +330,11 @@ async def _report_batch(conn: asyncpg.Connection) -> None:
     await conn.execute(
         """
         INSERT INTO records (tenant_id, id, batch_id, row_number, state, email, phone,
-                             attributes, invited_at)
+                             attributes, invited_at, email_delivery, email_delivery_at)
         SELECT b.tenant_id, gen_random_uuid(), b.id, g, 'INVITED',
                'holder' || g || '@example.org', '+15005550006',
-               jsonb_build_object('name', 'Holder ' || g), now()
+               jsonb_build_object('name', 'Holder ' || g), now(),
+               CASE WHEN g % 50 = 7 THEN 'BOUNCED' ELSE 'DELIVERED' END, now()
         FROM batches b CROSS JOIN LATERAL generate_series(1, b.total_records) g
         WHERE b.filename = $1
         """,
@@ -318,7 +356,30 @@ async def service(settings: Settings) -> tuple[subprocess.Popen[bytes], int]:
     return proc, port
 
 
-async def reads(settings: Settings, port: int, owner_url: str) -> None:
+class _Cpu:
+    """CPU the service process and the database's backends spent since the last reading, per
+    call: unlike latency, it does not grow with the load of a shared machine."""
+
+    def __init__(self, pid: int, database: str) -> None:
+        self.pid = pid
+        self.database = database
+        self._mark()
+
+    def _mark(self) -> None:
+        self.service = cpu_seconds(self.pid)
+        self.backends = database_backends(self.database)
+
+    def per_call(self, calls: int) -> str:
+        service = cpu_seconds(self.pid) - self.service
+        backends = backends_cpu(self.backends, database_backends(self.database))
+        self._mark()
+        return (
+            f"CPU per call: service {service * 1000 / calls:.2f} ms,"
+            f" database {backends * 1000 / calls:.2f} ms"
+        )
+
+
+async def reads(settings: Settings, port: int, owner_url: str, pid: int, database: str) -> None:
     conn = await asyncpg.connect(owner_url)
     try:
         rows = await conn.fetch(
@@ -326,6 +387,9 @@ async def reads(settings: Settings, port: int, owner_url: str) -> None:
             " 'holders-%' LIMIT 2000"
         )
         tenants = [r["id"] for r in await conn.fetch("SELECT id FROM tenants")]
+        big = await conn.fetchrow(
+            "SELECT tenant_id, id FROM batches WHERE filename = $1", REPORT_FILE
+        )
     finally:
         await conn.close()
     rng = random.Random(7)
@@ -341,6 +405,7 @@ async def reads(settings: Settings, port: int, owner_url: str) -> None:
         stub: Any = batches_service_pb2_grpc.BatchStatusServiceStub(channel)
         for tenant in tenants[:20]:
             await stub.ListBatches(batches_service_pb2.ListBatchesRequest(), metadata=md(tenant))
+        cpu = _Cpu(pid, database)
         samples: list[float] = []
         filters = ["", "state = COMPLETED_WITH_ERRORS", 'creator = "bob"']
         for i in range(300):
@@ -352,13 +417,21 @@ async def reads(settings: Settings, port: int, owner_url: str) -> None:
                     filter=request.filter, page_token=page.next_page_token
                 )
                 await _timed(samples, stub.ListBatches, deeper, md(tenant))
-        print(f"ListBatches (page 50)        {_percentiles(samples)}")
+        print(f"ListBatches (page 50)        {_percentiles(samples)}; {_load()}")
+        print(f"{'':29}{cpu.per_call(len(samples))}")
         samples = []
         for _ in range(1000):
             row = rng.choice(rows)
             get = batches_service_pb2.GetBatchRequest(name=f"batches/{row['id']}")
             await _timed(samples, stub.GetBatch, get, md(row["tenant_id"]))
-        print(f"GetBatch (finished, 200)     {_percentiles(samples)}")
+        print(f"GetBatch (finished, 200)     {_percentiles(samples)}; {_load()}")
+        print(f"{'':29}{cpu.per_call(len(samples))}")
+        samples = []
+        get = batches_service_pb2.GetBatchRequest(name=f"batches/{big['id']}")
+        for _ in range(300):
+            await _timed(samples, stub.GetBatch, get, md(big["tenant_id"]))
+        print(f"GetBatch ({REPORT_ROWS:,} records)  {_percentiles(samples)}; {_load()}")
+        print(f"{'':29}{cpu.per_call(len(samples))}")
 
 
 async def report_rate(settings: Settings, port: int, owner_url: str) -> float:
@@ -440,11 +513,11 @@ async def issuance_load(
     return done
 
 
-async def purge_under_load(settings: Settings, owner_url: str, pause: float) -> None:
+async def purge_under_load(settings: Settings, owner_url: str, database: str, pause: float) -> None:
     """Issuance for LOAD_SECONDS alone, then for LOAD_SECONDS while the purge runs (the purge
     goes on to its end); the rates and claim latencies of both windows, the purge's rate."""
-    relay_url = _with_database(settings.relay_database_url, DATABASE)
-    janitor_url = _with_database(settings.janitor_database_url, DATABASE)
+    relay_url = _with_database(settings.relay_database_url, database)
+    janitor_url = _with_database(settings.janitor_database_url, database)
     stop = asyncio.Event()
     before: list[float] = []
     load = asyncio.create_task(issuance_load(relay_url, owner_url, stop, before))
@@ -453,7 +526,7 @@ async def purge_under_load(settings: Settings, owner_url: str, pause: float) -> 
     quiet = await load
     print(
         f"issuance alone ({LOAD_SECONDS:.0f} s)        {quiet / LOAD_SECONDS:,.0f} records/s"
-        f" invited; claim {_percentiles(before)}"
+        f" invited; claim {_percentiles(before)}; {_load()}"
     )
     pool = await asyncpg.create_pool(janitor_url, min_size=1, max_size=1)
     try:
@@ -474,11 +547,11 @@ async def purge_under_load(settings: Settings, owner_url: str, pause: float) -> 
     print(
         f"retention purge              {result.purged:,} records of {result.batches_done:,}"
         f" batches in {took:.0f} s ({result.purged / took:,.0f} records/s, steps of 1,000,"
-        f" {pause:g} s pause)"
+        f" {pause:g} s pause); {_load()}"
     )
     print(
         f"issuance during it ({LOAD_SECONDS:.0f} s)    {busy / LOAD_SECONDS:,.0f} records/s"
-        f" invited; claim {_percentiles(during)}"
+        f" invited; claim {_percentiles(during)}; {_load()}"
         + ("" if throughout else "  (the purge ended within the window)")
     )
 
@@ -518,11 +591,11 @@ async def table_sizes(owner_url: str) -> None:
         await conn.close()
 
 
-async def empty_report_rate(base: Settings) -> float:
-    owner_url = _with_database(base.database_url, EMPTY_DATABASE)
+async def empty_report_rate(base: Settings, database: str) -> float:
+    owner_url = _with_database(base.database_url, database)
     settings = base.with_overrides(
         database_url=owner_url,
-        app_database_url=_with_database(base.app_database_url, EMPTY_DATABASE),
+        app_database_url=_with_database(base.app_database_url, database),
     )
     await ensure_database(owner_url)
     await migrate(owner_url)
@@ -553,38 +626,52 @@ async def main() -> None:
     parser.add_argument("--scale", type=float, default=0.1, help="1 = the full size")
     parser.add_argument("--rebuild", action="store_true", help="build the data again")
     parser.add_argument("--skip-purge", action="store_true", help="leave the purge out")
+    parser.add_argument("--build-only", action="store_true", help="build the data and stop")
     parser.add_argument(
         "--pause",
         type=float,
         default=Settings.janitor_step_pause,
         help="seconds the janitor rests between steps (CREDBATCH_JANITOR_STEP_PAUSE)",
     )
+    parser.add_argument(
+        "--database",
+        default=DATABASE,
+        help="the history's database (the empty one is this name with _empty)",
+    )
     args = parser.parse_args()
     base = load_settings()
-    owner_url = _with_database(base.database_url, DATABASE)
+    owner_url = _with_database(base.database_url, args.database)
     settings = base.with_overrides(
-        database_url=owner_url, app_database_url=_with_database(base.app_database_url, DATABASE)
+        database_url=owner_url,
+        app_database_url=_with_database(base.app_database_url, args.database),
     )
     await ensure_database(owner_url)
     await migrate(owner_url)
     await build(owner_url, args.scale, args.rebuild)
+    if args.build_only:
+        await table_sizes(owner_url)
+        return
     print(f"machine: {os.cpu_count()} cores (shared); scale {args.scale}")
     proc, port = await service(settings)
     try:
-        await reads(settings, port, owner_url)
+        await reads(settings, port, owner_url, proc.pid, args.database)
         full = await report_rate(settings, port, owner_url)
     finally:
         proc.terminate()
         proc.wait(timeout=15)
-    empty = await empty_report_rate(base)
-    print(f"DownloadBatchReport {REPORT_ROWS:,}   {full:,.0f} rows/s here, {empty:,.0f} empty db")
-    relay_url = _with_database(base.relay_database_url, DATABASE)
+    empty = await empty_report_rate(base, args.database + "_empty")
+    print(
+        f"DownloadBatchReport {REPORT_ROWS:,}   {full:,.0f} rows/s here, {empty:,.0f} empty db;"
+        f" {_load()}"
+    )
+    relay_url = _with_database(base.relay_database_url, args.database)
     await claim_latencies(relay_url, 20)
     print(
-        f"relay claim (window {WINDOW})     {_percentiles(await claim_latencies(relay_url, 300))}"
+        f"relay claim (window {WINDOW})     {_percentiles(await claim_latencies(relay_url, 300))};"
+        f" {_load()}"
     )
     if not args.skip_purge:
-        await purge_under_load(base, owner_url, args.pause)
+        await purge_under_load(base, owner_url, args.database, args.pause)
     print("table sizes:")
     await table_sizes(owner_url)
 

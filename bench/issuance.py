@@ -308,11 +308,13 @@ async def run(
     metrics: bool,
     certificates: tuple[bool, ...] = (False, True),
     statements: int = 0,
+    worker_counts: tuple[int, ...] = (1, 2),
+    prefix: str = "credbatch_bench_",
 ) -> None:
     base: Settings = load_settings()
     # A database of its own: the relay serves every PENDING record of a database, and a
     # shared development database may hold other batches still waiting.
-    name = f"credbatch_bench_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}{uuid.uuid4().hex[:12]}"
     settings = base.with_overrides(
         database_url=with_database(base.database_url, name),
         app_database_url=with_database(base.app_database_url, name),
@@ -358,7 +360,7 @@ async def run(
             await asyncio.wait_for(channel.channel_ready(), 30)
             stub = uploads_service_pb2_grpc.UploadServiceStub(channel)
             for certificate in certificates:
-                for workers in (1, 2):
+                for workers in worker_counts:
                     tenant = uuid.uuid4()
                     schema, template = await create_schema(pool, tenant, certificate)
                     started = [processes.start("-m", "workers.issuance") for _ in range(workers)]
@@ -461,6 +463,14 @@ def main() -> None:
         metavar="N",
         help="print each run's N costliest statements per record (pg_stat_statements)",
     )
+    parser.add_argument(
+        "--workers", type=int, choices=(1, 2), help="only this many workers (default: 1, then 2)"
+    )
+    parser.add_argument(
+        "--database-prefix",
+        default="credbatch_bench_",
+        help="the throw-away database's name starts with this",
+    )
     args = parser.parse_args()
     if args.against:
         sys.path.insert(0, str(ROOT))  # run as a script, bench/ is not a package on the path
@@ -469,7 +479,8 @@ def main() -> None:
         compare(args.against, args.rows, args.rounds, args.certificates)
         return
     runs = {"both": (False, True), "with": (True,), "without": (False,)}[args.certificates]
-    asyncio.run(run(args.rows, args.metrics, runs, args.statements))
+    workers = (args.workers,) if args.workers else (1, 2)
+    asyncio.run(run(args.rows, args.metrics, runs, args.statements, workers, args.database_prefix))
 
 
 if __name__ == "__main__":

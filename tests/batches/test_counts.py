@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
+from dataclasses import replace
 
 import asyncpg
 import pytest
@@ -279,3 +280,77 @@ async def test_the_application_role_cannot_fold_any_tenant_s_counts(
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             async with tenant_transaction(app_pool, service_scope(tenant)) as conn:
                 await conn.fetchval(f"SELECT batch_counts_fold({args})")
+
+
+async def live_deliveries(owner: asyncpg.Pool, batch_id: uuid.UUID) -> tuple[int, int]:
+    row = await owner.fetchrow(
+        "SELECT count(*) FILTER (WHERE email_delivery = 'DELIVERED' OR sms_delivery = 'DELIVERED')"
+        " AS delivered, count(*) FILTER (WHERE email_delivery IN ('BOUNCED', 'FAILED')"
+        " OR sms_delivery IN ('BOUNCED', 'FAILED')) AS bounced FROM records WHERE batch_id = $1",
+        batch_id,
+    )
+    assert row is not None
+    return row["delivered"], row["bounced"]
+
+
+@pytest.mark.timeout(120)
+async def test_delivered_and_bounced_counts_follow_every_delivery_change(
+    owner_pool: asyncpg.Pool, app_pool: asyncpg.Pool, relay_pool: asyncpg.Pool
+) -> None:
+    rng = random.Random(20261206)
+    tenant = uuid.uuid4()
+    schema = await insert_schema(owner_pool, tenant)
+    arranged = await insert_batch(
+        owner_pool, tenant, schema, creator="ana", states=["INVITED"] * 40
+    )
+    channels = ("email_delivery", "sms_delivery")
+    outcomes = (None, "ACCEPTED", "DELIVERED", "DEFERRED", "BOUNCED", "FAILED")
+    done: list[str] = []
+    for _ in range(80):
+        op = rng.choice(["set", "set", "set", "fold", "delete", "insert"])
+        if op == "set":
+            # Several records at once, as the bounce receiver writes a group of reports.
+            ids = rng.sample(arranged.record_ids, k=rng.randint(1, 6))
+            await owner_pool.execute(
+                f"UPDATE records SET {rng.choice(channels)} = $2 WHERE id = ANY($1)",
+                ids,
+                rng.choice(outcomes),
+            )
+        elif op == "fold":
+            await fold_counts(relay_pool)
+        elif op == "delete":
+            gone = rng.choice(arranged.record_ids)
+            arranged.record_ids.remove(gone)
+            await owner_pool.execute("DELETE FROM records WHERE id = $1", gone)
+        else:
+            # A record stored with its delivery already known (a copy, a restore).
+            row = await owner_pool.fetchval(
+                "SELECT max(row_number) + 1 FROM records WHERE batch_id = $1", arranged.batch_id
+            )
+            new = uuid.uuid4()
+            await owner_pool.execute(
+                "INSERT INTO records (tenant_id, id, batch_id, row_number, state, email,"
+                " email_delivery, sms_delivery) VALUES ($1, $2, $3, $4, 'INVITED',"
+                " 'x@example.org', $5, $6)",
+                tenant,
+                new,
+                arranged.batch_id,
+                row or 1,
+                rng.choice(outcomes),
+                rng.choice(outcomes),
+            )
+            arranged.record_ids.append(new)
+        done.append(op)
+        counts = await incremental(app_pool, tenant, arranged.batch_id)
+        assert (counts.delivered, counts.bounced) == await live_deliveries(
+            owner_pool, arranged.batch_id
+        ), done
+        # The delivery keys are no record state: the states still add up to the records.
+        assert counts == replace(
+            await live(owner_pool, arranged.batch_id),
+            delivered=counts.delivered,
+            bounced=counts.bounced,
+        )
+    assert set(done) == {"set", "fold", "delete", "insert"}
+    delivered, bounced = await live_deliveries(owner_pool, arranged.batch_id)
+    assert delivered > 0 and bounced > 0  # both figures were exercised, not only zeros
