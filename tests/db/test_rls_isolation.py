@@ -92,6 +92,9 @@ CROSS_TENANT_INDEXES = {
     # (public_email_deliveries, public_sms_delivery, after the VERP MAC or the signature).
     "records_id_idx",
     "record_sends_message_id_idx",
+    # The relay's: the reminders in flight of every tenant, counted against its cap on work in
+    # flight (reminder_claim).
+    "record_reminders_queued_idx",
 }
 
 USER = "admin"
