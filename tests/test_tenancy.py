@@ -84,6 +84,24 @@ async def test_settings_do_not_survive_a_rollback(single_pool: asyncpg.Pool) -> 
         assert (await conn.fetchrow(SETTINGS))["tenant"] is None
 
 
+async def test_a_transaction_not_durable_commits_without_waiting_for_the_disk(
+    single_pool: asyncpg.Pool,
+) -> None:
+    tenant = uuid.uuid4()
+    async with tenant_transaction(single_pool, service_scope(tenant), durable=False) as conn:
+        assert await conn.fetchval("SHOW synchronous_commit") == "off"
+        assert (await conn.fetchrow(SETTINGS))["tenant"] == tenant
+        await conn.execute("CREATE TEMPORARY TABLE lazy_commit (n int)")
+        await conn.execute("INSERT INTO lazy_commit VALUES (1)")
+    async with single_pool.acquire() as conn:
+        # Committed all the same; the setting was the transaction's alone.
+        assert await conn.fetchval("SELECT n FROM lazy_commit") == 1
+        assert await conn.fetchval("SHOW synchronous_commit") == "on"
+        await conn.execute("DROP TABLE lazy_commit")
+    async with tenant_transaction(single_pool, service_scope(tenant)) as conn:
+        assert await conn.fetchval("SHOW synchronous_commit") == "on"
+
+
 async def test_awkward_departments_round_trip(single_pool: asyncpg.Pool) -> None:
     departments = ("a,b", 'quote"d', "back\\slash", "{braces}", "with space", "NULL", "")
     scope = TenantScope(uuid.uuid4(), "u", frozenset({"observer"}), departments)

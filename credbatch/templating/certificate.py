@@ -14,7 +14,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import qrcode
 from PIL import Image, UnidentifiedImageError
 from reportlab import rl_config
 from reportlab.graphics import renderPDF
@@ -27,6 +26,7 @@ from reportlab.pdfgen.canvas import Canvas
 from svglib.svglib import svg2rlg
 
 from credbatch.errors import FieldViolation
+from credbatch.templating import qr
 from credbatch.templating.sandbox import CompiledTemplate, Limits, TemplateProblem
 
 CERTIFICATE_OVERFLOW = "CERTIFICATE_OVERFLOW"
@@ -168,14 +168,7 @@ def _flatten_logo(logo: bytes, background: str) -> tuple[bytes, float]:
 
 def qr_runs(data: str) -> tuple[int, list[tuple[int, int, int]]]:
     """The QR code of data as (modules per side, dark runs (row, first column, length))."""
-    # A fixed mask skips qrcode's evaluation of all eight, most of what making the code
-    # takes; any mask is valid.
-    code = qrcode.QRCode(
-        error_correction=qrcode.constants.ERROR_CORRECT_M, border=0, mask_pattern=2
-    )
-    code.add_data(data, optimize=0)
-    code.make(fit=True)
-    matrix: list[list[bool]] = code.get_matrix()
+    matrix = qr.matrix(data)
     runs: list[tuple[int, int, int]] = []
     for row_index, row in enumerate(matrix):
         start = -1

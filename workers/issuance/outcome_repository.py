@@ -98,10 +98,18 @@ SELECT b.id,
        CASE WHEN EXISTS (SELECT 1 FROM records r
                          WHERE r.tenant_id = $1 AND r.batch_id = b.id AND r.state = 'PENDING')
             THEN $3::bigint
+            -- One count per state, each an equality the index descends to: with IN (...)
+            -- the planner walked every entry of the batch (its finished records too) and
+            -- filtered the state. Each count stops at the bound, so the sum is below the
+            -- bound exactly when the open records are.
             ELSE (SELECT count(*) FROM (SELECT 1 FROM records r
                                         WHERE r.tenant_id = $1 AND r.batch_id = b.id
-                                          AND r.state IN ('QUEUED', 'ISSUED')
-                                        LIMIT $3) AS open)
+                                          AND r.state = 'QUEUED'
+                                        LIMIT $3) AS queued)
+               + (SELECT count(*) FROM (SELECT 1 FROM records r
+                                        WHERE r.tenant_id = $1 AND r.batch_id = b.id
+                                          AND r.state = 'ISSUED'
+                                        LIMIT $3) AS issued)
        END AS remaining
 FROM unnest($2::uuid[]) AS b(id)
 """

@@ -6,11 +6,12 @@ stamped (a row of ``record_sends``) within about ``window`` seconds, so a restar
 re-sends only what was truly in flight: sends not yet accepted, and those of the last window. A
 reminder's send is stamped the same way, with its step, on the record's reminder schedule
 (``record_reminders``), so no step of a schedule goes out twice either. Stamps of all groups are
-written together, one short transaction per tenant per window. A window that fails to write is
-only logged: the outcome transaction stamps the same sends again (``coalesce`` keeps the first
-time), and that write is held through a database outage until it is taken
-(``workers.issuance.durable``). So while the worker lives no accepted send is lost; the windows
-only bound what a worker killed mid-group sends twice.
+written together, one short transaction per tenant per window, its commit not waiting for the
+disk (a stamp only needs to be seen by the next worker, not to outlive a crash of the database
+server). A window that fails to write is only logged: the outcome transaction stamps the same
+sends again (``coalesce`` keeps the first time), and that write is held through a database
+outage until it is taken (``workers.issuance.durable``). So while the worker lives no accepted
+send is lost; the windows only bound what a worker killed mid-group sends twice.
 """
 
 from __future__ import annotations
@@ -86,7 +87,13 @@ class SendLog:
         self, tenant_id: uuid.UUID, sent: set[Sent], sids: dict[uuid.UUID, str]
     ) -> None:
         try:
-            async with tenant_transaction(self._pool, service_scope(tenant_id)) as conn:
+            # Not waiting for the disk: a stamp bounds what a killed worker sends again, and
+            # a committed one is seen at once whether or not the worker lives on; only a crash
+            # of the database server in the next few hundred milliseconds could lose it, and
+            # the outcome transaction, which waits, stamps the same sends again.
+            async with tenant_transaction(
+                self._pool, service_scope(tenant_id), durable=False
+            ) as conn:
                 await outcome_repo.stamp_sent(
                     conn,
                     tenant_id,
