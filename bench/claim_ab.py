@@ -63,15 +63,16 @@ ORDER BY p.pronargs DESC LIMIT 1
 """
 
 
-def _claim_of(revision: str, owner_url: str) -> str:
-    """``revision``'s outbox_claim, as the definition its own migrations leave."""
+def _claim_of(revision: str, owner_url: str, database: str) -> str:
+    """``revision``'s outbox_claim, as the definition its own migrations leave (built in the
+    scratch database ``<database>_claim_<commit>``)."""
     commit = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", revision],
         check=True,
         capture_output=True,
         text=True,
     ).stdout.strip()
-    scratch_url = _with_database(owner_url, f"credbatch_bench_claim_{commit}")
+    scratch_url = _with_database(owner_url, f"{database}_claim_{commit}")
     with tempfile.TemporaryDirectory(prefix=f"claim-{commit}-") as folder:
         archive = subprocess.run(
             ["git", "-C", str(ROOT), "archive", commit, "credbatch"],
@@ -200,7 +201,7 @@ def main() -> None:
     settings = load_settings()
     owner_url = _with_database(settings.database_url, args.database)
     relay_url = _with_database(settings.relay_database_url, args.database)
-    definition = _claim_of(args.against, settings.database_url)
+    definition = _claim_of(args.against, settings.database_url, args.database)
     asyncio.run(ensure_database(owner_url))
     asyncio.run(migrate(owner_url))
     asyncio.run(arrange(owner_url, rebuild=False))
