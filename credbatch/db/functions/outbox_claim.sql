@@ -83,6 +83,7 @@ DECLARE
   v_n bigint;  -- what the batch may give
   v_after integer;  -- the batch's last row taken by this claim
   v_queued bigint;  -- records QUEUED when the claim began
+  v_moved boolean;  -- whether the claim moved the clock (dispatch_advance_clock)
 BEGIN
   IF v_budget > 0 AND coalesce(p_max_in_flight, p_tenant_in_flight, p_batch_in_flight) IS NOT NULL
   THEN
@@ -155,7 +156,7 @@ BEGIN
                                                 v_now);
     END IF;
   END LOOP;
-  PERFORM public.dispatch_advance_clock(v_clock, v_skip_tenants, v_served_at);
+  v_moved := public.dispatch_advance_clock(v_clock, v_skip_tenants, v_served_at);
 END
 $$;
 COMMENT ON FUNCTION outbox_claim(integer, integer, integer, integer, double precision,
