@@ -17,7 +17,12 @@ Prints, per side, the CPU time the database server process spent in the claim st
 (read from ``/proc/<pid>/schedstat``: what the claim costs, whatever the machine's load; the
 server runs on this machine) and the statement's p50/p95/p99 latency, and the ratios.
 
+With ``--rollback`` each claim is rolled back rather than marked and committed: every window
+of either side then claims the same 500 records from the same dispatch keys, with nothing in
+flight, which compares the claims' code alone and consumes none of the PENDING records.
+
     python -m bench.claim_ab --against REV [--windows N] [--vacuum-every N] [--database NAME]
+                             [--rollback]
 """
 
 from __future__ import annotations
@@ -63,15 +68,16 @@ ORDER BY p.pronargs DESC LIMIT 1
 """
 
 
-def _claim_of(revision: str, owner_url: str) -> str:
-    """``revision``'s outbox_claim, as the definition its own migrations leave."""
+def _claim_of(revision: str, owner_url: str, database: str) -> str:
+    """``revision``'s outbox_claim, as the definition its own migrations leave (built in the
+    scratch database ``<database>_claim_<commit>``)."""
     commit = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", revision],
         check=True,
         capture_output=True,
         text=True,
     ).stdout.strip()
-    scratch_url = _with_database(owner_url, f"credbatch_bench_claim_{commit}")
+    scratch_url = _with_database(owner_url, f"{database}_claim_{commit}")
     with tempfile.TemporaryDirectory(prefix=f"claim-{commit}-") as folder:
         archive = subprocess.run(
             ["git", "-C", str(ROOT), "archive", commit, "credbatch"],
@@ -114,19 +120,34 @@ def _cpu_ns(pid: int) -> int:
     return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
 
 
-async def _window(relay: asyncpg.Connection, claim: str) -> tuple[float, float]:
-    """One window; the claim statement's latency and its server process's CPU, seconds."""
+async def _window(
+    relay: asyncpg.Connection, claim: str, rollback: bool = False
+) -> tuple[float, float]:
+    """One window; the claim statement's latency and its server process's CPU, seconds.
+
+    With ``rollback`` the claim is rolled back instead of marked and committed: every window
+    then meets the same state (the same records, the dispatch keys as they were).
+    """
     pid = relay.get_server_pid()
-    async with relay.transaction():
+    transaction = relay.transaction()
+    await transaction.start()
+    try:
         cpu = _cpu_ns(pid)
         started = time.perf_counter()
         rows = await relay.fetch(claim, WINDOW, *CAPS, QUANTUM)
         took = time.perf_counter() - started
         cpu = _cpu_ns(pid) - cpu
-        if rows:
+        if rows and not rollback:
             await relay.fetchval(
                 MARK, [r["tenant_id"] for r in rows], [r["record_id"] for r in rows]
             )
+    except BaseException:
+        await transaction.rollback()
+        raise
+    if rollback:
+        await transaction.rollback()
+    else:
+        await transaction.commit()
     return took, cpu / 1e9
 
 
@@ -139,7 +160,12 @@ def _summary(durations: list[float]) -> str:
 
 
 async def _compare(
-    owner_url: str, relay_url: str, definition: str, windows: int, vacuum_every: int
+    owner_url: str,
+    relay_url: str,
+    definition: str,
+    windows: int,
+    vacuum_every: int,
+    rollback: bool = False,
 ) -> None:
     owner = await asyncpg.connect(owner_url)
     relay = await asyncpg.connect(relay_url)
@@ -155,15 +181,17 @@ async def _compare(
         for n in range(windows):
             order = list(claims) if n % 4 in (0, 3) else list(reversed(claims))
             for side in order:
-                took, used = await _window(relay, claims[side])
+                took, used = await _window(relay, claims[side], rollback)
                 durations[side].append(took)
                 cpu[side].append(used)
-                await finish(owner)
+                if not rollback:
+                    await finish(owner)
             if vacuum_every and (n + 1) % vacuum_every == 0:
                 await owner.execute("VACUUM dispatch_in_flight, dispatch_batches, dispatch_tenants")
                 # The first window after a VACUUM reads cold pages: counted for neither side.
-                await _window(relay, claims["this tree"])
-                await finish(owner)
+                await _window(relay, claims["this tree"], rollback)
+                if not rollback:
+                    await finish(owner)
         ratios = [
             a / b for a, b in zip(durations["this tree"], durations["before"], strict=True) if b
         ]
@@ -196,15 +224,22 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=200, help="windows per side")
     parser.add_argument("--vacuum-every", type=int, default=20)
     parser.add_argument("--database", default=DATABASE)
+    parser.add_argument(
+        "--rollback",
+        action="store_true",
+        help="roll every claim back: each window meets the same state, nothing is consumed",
+    )
     args = parser.parse_args()
     settings = load_settings()
     owner_url = _with_database(settings.database_url, args.database)
     relay_url = _with_database(settings.relay_database_url, args.database)
-    definition = _claim_of(args.against, settings.database_url)
+    definition = _claim_of(args.against, settings.database_url, args.database)
     asyncio.run(ensure_database(owner_url))
     asyncio.run(migrate(owner_url))
     asyncio.run(arrange(owner_url, rebuild=False))
-    asyncio.run(_compare(owner_url, relay_url, definition, args.windows, args.vacuum_every))
+    asyncio.run(
+        _compare(owner_url, relay_url, definition, args.windows, args.vacuum_every, args.rollback)
+    )
 
 
 if __name__ == "__main__":

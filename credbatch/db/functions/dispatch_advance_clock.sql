@@ -12,9 +12,13 @@
 -- It runs only inside outbox_claim, as that function's owner and under its search_path and
 -- planner settings; it has no SET clause of its own, which every call would pay for, and
 -- names every table with its schema.
+--
+-- It returns whether it moved the clock, so that the claim calls it as an expression
+-- (x := step(...)) rather than as a query of its own (PERFORM).
+DROP FUNCTION IF EXISTS dispatch_advance_clock(double precision, uuid[], double precision);
 CREATE OR REPLACE FUNCTION dispatch_advance_clock(p_clock double precision, p_skip uuid[],
                                                   p_served_at double precision)
-RETURNS void
+RETURNS boolean
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
@@ -27,13 +31,16 @@ BEGIN
     PERFORM 1 FROM public.dispatch_clock c FOR UPDATE SKIP LOCKED;
     IF FOUND THEN
       UPDATE public.dispatch_clock c SET tenant_clock = greatest(c.tenant_clock, v_min);
+      RETURN true;
     END IF;
   END IF;
+  RETURN false;
 END
 $$;
 COMMENT ON FUNCTION dispatch_advance_clock(double precision, uuid[], double precision) IS
   'Fair dispatch, a step of outbox_claim: moves the clock (p_clock when the claim began) up to '
   'the least virtual time of the tenants outside p_skip, or to p_served_at, where the claim '
-  'last served, when there is none.';
+  'last served, when there is none. Returns whether it moved it (false when it need not, or '
+  'another relay holds it).';
 REVOKE ALL ON FUNCTION dispatch_advance_clock(double precision, uuid[], double precision)
   FROM PUBLIC;

@@ -3,23 +3,20 @@
 --
 -- The tenant's batch key with the least virtual time, among those the claim has not skipped
 -- and no other relay holds, locked FOR UPDATE until the claim's transaction ends, with the
--- batch's mediums and trace context, and what the claim counts in flight for that batch
--- (p_in_flight: records and the last CSV row it took); reading that in the same statement
--- spares the claim a query of its own per pick. A key idle until now starts at the tenant's batch clock,
--- as a tenant starts at the clock. Keys whose batch is CANCELLED or gone are dropped on the
--- way. When the tenant has no batch key left at all, its own key is dropped too, unless an
--- upload or a retry adding a batch still holds it (FOR KEY SHARE, see dispatch_note_pending)
--- or a reminder of the tenant is due (reminder_claim spends the key's token buckets).
+-- batch's mediums and trace context (what the claim counts in flight for the batch is the
+-- claim's to look up, as for the tenant). A key idle until now starts at the tenant's batch
+-- clock, as a tenant starts at the clock. Keys whose batch is CANCELLED or gone are dropped
+-- on the way. When the tenant has no batch key left at all, its own key is dropped too,
+-- unless an upload or a retry adding a batch still holds it (FOR KEY SHARE, see
+-- dispatch_note_pending) or a reminder of the tenant is due (reminder_claim spends the key's
+-- token buckets).
 --
 -- It runs only inside outbox_claim, as that function's owner and under its search_path and
 -- planner settings; it has no SET clause of its own, which every call would pay for, and
 -- names every table with its schema.
-DROP FUNCTION IF EXISTS dispatch_choose_batch(uuid, uuid[], double precision);
 CREATE OR REPLACE FUNCTION dispatch_choose_batch(
   p_tenant uuid, p_skip uuid[], p_batch_clock double precision,
-  p_in_flight public.dispatch_batch_flight[],
-  OUT batch_id uuid, OUT vtime double precision, OUT mediums text[], OUT traceparent text,
-  OUT in_flight bigint, OUT after_row integer)
+  OUT batch_id uuid, OUT vtime double precision, OUT mediums text[], OUT traceparent text)
 LANGUAGE plpgsql VOLATILE
 AS $$
 #variable_conflict use_column
@@ -28,14 +25,10 @@ DECLARE
 BEGIN
   LOOP
     SELECT d.batch_id, greatest(coalesce(d.vtime, p_batch_clock), p_batch_clock),
-           bt.mediums, bt.traceparent, bt.id IS NOT NULL AND bt.state <> 'CANCELLED',
-           f.records, f.last_row
-      INTO batch_id, vtime, mediums, traceparent, v_live, in_flight, after_row
+           bt.mediums, bt.traceparent, bt.id IS NOT NULL AND bt.state <> 'CANCELLED'
+      INTO batch_id, vtime, mediums, traceparent, v_live
     FROM public.dispatch_batches d
     LEFT JOIN public.batches bt ON bt.tenant_id = d.tenant_id AND bt.id = d.batch_id
-    CROSS JOIN LATERAL (SELECT coalesce(sum(x.records), 0)::bigint AS records,
-                               coalesce(max(x.last_row), 0) AS last_row
-                        FROM unnest(p_in_flight) x WHERE x.batch_id = d.batch_id) f
     WHERE d.tenant_id = p_tenant AND d.batch_id <> ALL (p_skip)
     ORDER BY d.vtime NULLS FIRST
     LIMIT 1
@@ -60,13 +53,10 @@ BEGIN
   END LOOP;
 END
 $$;
-COMMENT ON FUNCTION dispatch_choose_batch(uuid, uuid[], double precision,
-                                          public.dispatch_batch_flight[]) IS
+COMMENT ON FUNCTION dispatch_choose_batch(uuid, uuid[], double precision) IS
   'Fair dispatch, a step of outbox_claim: locks the key of the batch of p_tenant to take '
   'records from next (least virtual time, not in p_skip, not held by another relay, not '
   'CANCELLED) and returns the virtual time its pick starts at (at least p_batch_clock), its '
-  'mediums and trace context, and its records in flight and last row taken as p_in_flight '
-  'counts them. All NULL when there is none; drops the keys of cancelled or '
+  'mediums and trace context. All NULL when there is none; drops the keys of cancelled or '
   'missing batches, and the tenant''s key once it has no batch left and no reminder due.';
-REVOKE ALL ON FUNCTION dispatch_choose_batch(uuid, uuid[], double precision,
-                                            public.dispatch_batch_flight[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION dispatch_choose_batch(uuid, uuid[], double precision) FROM PUBLIC;

@@ -8,22 +8,19 @@
 -- no credit. With the key come what the pick needs: the tenant's weight and what its sending
 -- rates let it send now, per channel (the token buckets of tenant_limits, or of the relay's
 -- default rates for a tenant without a row; NULL = unlimited; nothing while the channel's
--- provider throttles the tenant, dispatch_throttle), and the tenant's records in flight as
--- the claim counts them (p_in_flight), read in the same statement: a query of its own per
--- pick would cost the claim about as much again as this step.
+-- provider throttles the tenant, dispatch_throttle). The tenant's records in flight are the
+-- claim's to count (outbox_claim keeps them in a map): a lookup joined to this statement
+-- would add plan nodes that every pick starts and stops.
 --
 -- It runs only inside outbox_claim, as that function's owner and under its search_path and
 -- planner settings; it has no SET clause of its own, which every call would pay for, and
 -- names every table with its schema.
-DROP FUNCTION IF EXISTS dispatch_choose_tenant(uuid[], double precision, timestamptz,
-                                              double precision, double precision);
 CREATE OR REPLACE FUNCTION dispatch_choose_tenant(
   p_skip uuid[], p_clock double precision, p_now timestamptz,
   p_emails_per_second double precision, p_sms_per_second double precision,
-  p_in_flight public.dispatch_batch_flight[],
   OUT tenant_id uuid, OUT vtime double precision, OUT weight double precision,
   OUT batch_clock double precision, OUT email_tokens double precision,
-  OUT sms_tokens double precision, OUT in_flight bigint)
+  OUT sms_tokens double precision)
 LANGUAGE plpgsql VOLATILE
 AS $$
 #variable_conflict use_column
@@ -33,12 +30,10 @@ BEGIN
   SELECT d.tenant_id, d.vtime, d.batch_clock, d.email_tokens, d.sms_tokens, d.tokens_at,
          d.email_throttled_until, d.sms_throttled_until,
          l.tenant_id IS NOT NULL AS limited, l.dispatch_weight,
-         l.emails_per_second, l.sms_per_second, f.records AS in_flight
+         l.emails_per_second, l.sms_per_second
     INTO k
   FROM public.dispatch_tenants d
   LEFT JOIN public.tenant_limits l ON l.tenant_id = d.tenant_id
-  CROSS JOIN LATERAL (SELECT coalesce(sum(x.records), 0)::bigint AS records
-                      FROM unnest(p_in_flight) x WHERE x.tenant_id = d.tenant_id) f
   WHERE d.tenant_id <> ALL (p_skip)
   ORDER BY d.vtime NULLS FIRST
   LIMIT 1
@@ -49,7 +44,6 @@ BEGIN
   tenant_id := k.tenant_id;
   vtime := greatest(coalesce(k.vtime, p_clock), p_clock);
   batch_clock := k.batch_clock;
-  in_flight := k.in_flight;
   -- Computed here, not in the query: dispatch_tokens is then evaluated as a simple
   -- expression, whose plan PL/pgSQL keeps, rather than planned again by every query run.
   IF k.limited THEN
@@ -72,13 +66,10 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION dispatch_choose_tenant(uuid[], double precision, timestamptz,
-                                           double precision, double precision,
-                                           public.dispatch_batch_flight[]) IS
+                                           double precision, double precision) IS
   'Fair dispatch, a step of outbox_claim: locks the key of the tenant to serve next (least '
   'virtual time, not in p_skip, not held by another relay) and returns the virtual time its '
   'pick starts at (at least p_clock), its weight, its batch clock and the records its sending '
-  'rates allow now per channel (NULL = unlimited), and its records in flight as p_in_flight '
-  'counts them. All NULL when there is none.';
+  'rates allow now per channel (NULL = unlimited). All NULL when there is none.';
 REVOKE ALL ON FUNCTION dispatch_choose_tenant(uuid[], double precision, timestamptz,
-                                              double precision, double precision,
-                                              public.dispatch_batch_flight[]) FROM PUBLIC;
+                                              double precision, double precision) FROM PUBLIC;

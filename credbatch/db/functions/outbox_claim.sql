@@ -21,8 +21,9 @@
 -- Bounded broker depth: the claim stops at a number of records published but not finished
 -- (QUEUED) overall, per tenant and per batch, so work not yet dispatched waits here, where
 -- a newly arrived small batch can still overtake it. The records in flight are read once,
--- at the start, from dispatch_in_flight (kept by the records_in_flight_* triggers), and
--- serve every cap of the claim. Per-tenant sending rates (token buckets kept in
+-- at the start, from dispatch_in_flight (kept by the records_in_flight_* triggers), into
+-- two maps (jsonb objects: tenant or batch id -> records) that serve every cap of the claim;
+-- looking a key up in them is an expression, not a query. Per-tenant sending rates (token buckets kept in
 -- dispatch_tenants, shared by every relay) hold a tenant's records back in the outbox rather
 -- than in a broker or worker slot, and so does a provider's throttle (dispatch_throttle):
 -- none of the tenant's batches using the throttled channel is dispatched until it ends,
@@ -59,10 +60,13 @@ DECLARE
   v_quantum bigint := greatest(coalesce(p_quantum, 50), 1);
   v_now timestamptz := clock_timestamp();
   v_clock double precision;
-  -- Records in flight as this claim counts them, per batch: QUEUED when it began (read only
-  -- when a cap is set), then each take of its own, up to a row (its own records are still
-  -- PENDING to it: it goes on in a batch after the last row it took).
-  v_in_flight public.dispatch_batch_flight[] := '{}';
+  -- Records in flight as this claim counts them, per tenant and per batch (id -> records):
+  -- QUEUED when it began (read only when a cap is set), plus its own takes.
+  v_tenant_flight jsonb := '{}';
+  v_batch_flight jsonb := '{}';
+  -- The last CSV row this claim took from each batch (id -> row): its own records are still
+  -- PENDING to it, so it goes on in a batch after that row.
+  v_batch_after jsonb := '{}';
   -- Keys that can give nothing more to this claim (held back, exhausted).
   v_skip_tenants uuid[] := '{}';
   v_skip_batches uuid[] := '{}';
@@ -72,21 +76,26 @@ DECLARE
   t record;  -- the tenant picked (dispatch_choose_tenant)
   b record;  -- its batch picked (dispatch_choose_batch)
   r record;  -- the records taken (dispatch_take_records)
+  v_tenant_in_flight bigint;  -- the tenant's records in flight when its pick began
   v_quota bigint;  -- what the tenant's pick may still take
   v_taken bigint;  -- what it took
+  v_batch_in_flight bigint;  -- the batch's records in flight
   v_n bigint;  -- what the batch may give
   v_after integer;  -- the batch's last row taken by this claim
+  v_queued bigint;  -- records QUEUED when the claim began
+  v_moved boolean;  -- whether the claim moved the clock (dispatch_advance_clock)
 BEGIN
   IF v_budget > 0 AND coalesce(p_max_in_flight, p_tenant_in_flight, p_batch_in_flight) IS NOT NULL
   THEN
     -- One read of the records in flight serves every cap of the claim.
-    SELECT coalesce(array_agg(ROW(q.tenant_id, q.batch_id, q.n, 0)::public.dispatch_batch_flight),
-                    '{}')
-      INTO v_in_flight
-    FROM (SELECT f.tenant_id, f.batch_id, count(*) AS n FROM public.dispatch_in_flight f
-          GROUP BY f.tenant_id, f.batch_id) q;
-    v_budget := least(v_budget, p_max_in_flight
-                                - (SELECT coalesce(sum(f.records), 0) FROM unnest(v_in_flight) f));
+    WITH q AS (SELECT f.tenant_id, f.batch_id, count(*) AS n FROM public.dispatch_in_flight f
+               GROUP BY f.tenant_id, f.batch_id)
+    SELECT (SELECT coalesce(jsonb_object_agg(qt.tenant_id, qt.n), '{}')
+            FROM (SELECT q.tenant_id, sum(q.n) AS n FROM q GROUP BY q.tenant_id) qt),
+           (SELECT coalesce(jsonb_object_agg(q.batch_id, q.n), '{}') FROM q),
+           (SELECT coalesce(sum(q.n), 0) FROM q)
+      INTO v_tenant_flight, v_batch_flight, v_queued;
+    v_budget := least(v_budget, p_max_in_flight - v_queued);
   END IF;
   IF v_budget <= 0 THEN
     RETURN;
@@ -95,24 +104,25 @@ BEGIN
 
   WHILE v_budget > 0 LOOP
     t := public.dispatch_choose_tenant(v_skip_tenants, v_clock, v_now, p_emails_per_second,
-                                       p_sms_per_second, v_in_flight);
+                                       p_sms_per_second);
     EXIT WHEN t.tenant_id IS NULL;
-    v_quota := least(v_quantum, v_budget, p_tenant_in_flight - t.in_flight);
+    v_tenant_in_flight := coalesce((v_tenant_flight -> t.tenant_id::text)::bigint, 0);
+    v_quota := least(v_quantum, v_budget, p_tenant_in_flight - v_tenant_in_flight);
     v_taken := 0;
     WHILE v_quota > 0 LOOP
-      b := public.dispatch_choose_batch(t.tenant_id, v_skip_batches, t.batch_clock,
-                                        v_in_flight);
+      b := public.dispatch_choose_batch(t.tenant_id, v_skip_batches, t.batch_clock);
       EXIT WHEN b.batch_id IS NULL;
+      v_batch_in_flight := coalesce((v_batch_flight -> b.batch_id::text)::bigint, 0);
       -- What the batch may give: the pick's quota within the batch's cap and the tenant's
       -- sending rates for the batch's channels.
-      v_n := least(v_quota, p_batch_in_flight - b.in_flight,
+      v_n := least(v_quota, p_batch_in_flight - v_batch_in_flight,
                    CASE WHEN 'EMAIL' = ANY (b.mediums) THEN floor(t.email_tokens)::bigint END,
                    CASE WHEN 'SMS' = ANY (b.mediums) THEN floor(t.sms_tokens)::bigint END);
-      v_after := b.after_row;
       IF v_n <= 0 THEN  -- held back by its cap or a sending rate
         v_skip_batches := v_skip_batches || b.batch_id;
         CONTINUE;
       END IF;
+      v_after := coalesce((v_batch_after -> b.batch_id::text)::integer, 0);
       r := public.dispatch_take_records(t.tenant_id, b.batch_id, v_after, v_n, b.vtime);
       IF r.short THEN
         v_skip_batches := v_skip_batches || b.batch_id;
@@ -122,8 +132,9 @@ BEGIN
         SELECT t.tenant_id, b.batch_id, u.id, u.attempt, b.traceparent
         FROM unnest(r.record_ids, r.attempts) WITH ORDINALITY AS u(id, attempt, n)
         ORDER BY u.n;
-      v_in_flight := v_in_flight
-        || ROW(t.tenant_id, b.batch_id, r.taken, r.last_row)::public.dispatch_batch_flight;
+      v_batch_flight := v_batch_flight
+        || jsonb_build_object(b.batch_id, v_batch_in_flight + r.taken);
+      v_batch_after := v_batch_after || jsonb_build_object(b.batch_id, r.last_row);
       IF 'EMAIL' = ANY (b.mediums) THEN
         t.email_tokens := t.email_tokens - r.taken;
       END IF;
@@ -137,13 +148,15 @@ BEGIN
     IF v_taken = 0 THEN
       v_skip_tenants := v_skip_tenants || t.tenant_id;
     ELSE
+      v_tenant_flight := v_tenant_flight
+        || jsonb_build_object(t.tenant_id, v_tenant_in_flight + v_taken);
       v_served_at := t.vtime;
       t.vtime := public.dispatch_advance_tenant(t.tenant_id, t.vtime, v_taken, t.weight,
                                                 v_skip_batches, t.email_tokens, t.sms_tokens,
                                                 v_now);
     END IF;
   END LOOP;
-  PERFORM public.dispatch_advance_clock(v_clock, v_skip_tenants, v_served_at);
+  v_moved := public.dispatch_advance_clock(v_clock, v_skip_tenants, v_served_at);
 END
 $$;
 COMMENT ON FUNCTION outbox_claim(integer, integer, integer, integer, double precision,
