@@ -149,7 +149,6 @@ async def poll(
     batch_id: uuid.UUID,
     rows: int,
 ) -> batch_pb2.Batch:
-    produced_now = len({to for _, to in watch.produced})
     batch: batch_pb2.Batch = await cast(
         Awaitable[batch_pb2.Batch],
         stub.GetBatch(
@@ -157,6 +156,8 @@ async def poll(
         ),
     )
     now = time.time()
+    # Taken once the answer is in: a bounce the sinks made while GetBatch ran may be counted.
+    produced_now = len({to for _, to in watch.produced})
     watch.polls += 1
     counts = batch.record_counts
     states = sum(getattr(counts, name) for name in STATE_FIELDS)
