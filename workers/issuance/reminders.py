@@ -5,9 +5,12 @@ send. It is sent only while the record is INVITED, its claim link has not run ou
 is not cancelled and the step is the record's next (``record_reminders.step``); it goes to
 the channels of the batch the step was not accepted on before, with the record's current
 claim link and offer (the credential is never signed again), rendered from the batch's
-reminder templates or the built-in reminder wording. Each accepted message is stamped with
-its step within a few milliseconds (``SendLog``), so a job delivered again after a crash
-sends only what was not accepted. The record's state never changes.
+reminder templates or the built-in reminder wording. Each channel of the step is taken
+(``record_reminders``, committed) before its message is sent, so a job delivered again after
+a crash, or to a second worker, sends nothing on a channel taken before: a step reaches a
+holder at most once on each channel, and a worker killed between the take and the send loses
+that message rather than sending it twice. A channel whose message failed and is to be tried
+again is given back. The record's state never changes.
 
 Then the step is finished: the schedule moves on to the next step, due that many days after
 the invitation, or ends after the last. A step that fails for good (no address, a bad
@@ -190,7 +193,9 @@ class Reminders:
                 job.decision = Decision(Outcome.ACK)
                 continue
             sending.append((job, row, invitation))
+        sending = await self._take(tenant_id, sending)
         deliveries = await self._inviter.send_all([i for _, _, i in sending])
+        returned: list[schedules.Channels] = []
         throttles: list[tuple[Throttle, int]] = []
         for (job, row, invitation), delivery in zip(sending, deliveries, strict=True):
             for medium in delivery.sent:
@@ -199,6 +204,7 @@ class Reminders:
             if delivery.failure is not None and delivery.failure.throttle is not None:
                 throttles.append((delivery.failure.throttle, job.attempt))
             if decision.outcome is Outcome.RETRY:
+                returned.append((row.id, invitation.reminder_step, invitation.due - delivery.sent))
                 job.decision = decision
                 continue
             if delivery.failure is not None:
@@ -210,12 +216,26 @@ class Reminders:
             # The provider throttles the tenant: its invitations and reminders on that channel
             # wait in the outbox meanwhile, as after an invitation's throttle.
             await hold_dispatch(self._pool, tenant_id, throttles, self._settings)
-        if finished or over:
+        if finished or over or returned:
             async with tenant_transaction(self._pool, service_scope(tenant_id)) as conn:
+                await schedules.give_back(conn, tenant_id, returned)
                 await schedules.drop(conn, tenant_id, over)
                 await schedules.finish_steps(
                     conn, tenant_id, finished, self._settings.reminder_day_seconds
                 )
+
+    async def _take(
+        self, tenant_id: uuid.UUID, sending: list[tuple[Job, _Row, Invitation]]
+    ) -> list[tuple[Job, _Row, Invitation]]:
+        """The invitations with only the channels this worker took (committed before any is
+        sent); one whose channels were all taken before sends nothing, and its step is over."""
+        asked = [(row.id, i.reminder_step, i.due) for _, row, i in sending]
+        async with tenant_transaction(self._pool, service_scope(tenant_id)) as conn:
+            taken = await schedules.take(conn, tenant_id, asked)
+        return [
+            (job, row, dataclasses.replace(invitation, due=taken.get(row.id, frozenset())))
+            for job, row, invitation in sending
+        ]
 
     async def _invitation(self, job: Job, row: _Row) -> Invitation | None:
         """The step's messages to send, or None when the batch cannot be loaded."""
