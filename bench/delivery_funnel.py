@@ -37,7 +37,7 @@ import secrets
 import statistics
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -48,8 +48,10 @@ import httpx
 from bench.issuance import (
     Processes,
     create_schema,
+    csv_chunks,
     free_port,
     rabbitmqctl,
+    requests,
     wait_consumers,
     with_database,
 )
@@ -96,25 +98,8 @@ def phone(i: int) -> str:
     return f"+1{AREA_CODES[i // 10_000]}555{i % 10_000:04d}"
 
 
-def csv_chunks(rows: int) -> Iterator[bytes]:
-    lines = ["email,phone,name,score,passed\r\n"]
-    for i in range(rows):
-        lines.append(
-            f"{email(i)},{phone(i)},Holder {i},{i % 100},{'true' if i % 2 else 'false'}\r\n"
-        )
-        if len(lines) >= 20_000:
-            yield "".join(lines).encode()
-            lines = []
-    if lines:
-        yield "".join(lines).encode()
-
-
-async def upload_requests(
-    header: uploads_service_pb2.UploadBatchHeader, rows: int
-) -> AsyncIterator[uploads_service_pb2.UploadBatchRequest]:
-    yield uploads_service_pb2.UploadBatchRequest(header=header)
-    for chunk in csv_chunks(rows):
-        yield uploads_service_pb2.UploadBatchRequest(chunk=chunk)
+def holder_line(i: int) -> str:
+    return f"{email(i)},{phone(i)},Holder {i},{i % 100},{'true' if i % 2 else 'false'}\r\n"
 
 
 def percentiles(values: list[float]) -> str:
@@ -295,7 +280,13 @@ async def run(args: argparse.Namespace) -> None:
             started = time.monotonic()
             response = await uploads_service_pb2_grpc.UploadServiceStub(
                 uploads_channel
-            ).UploadBatch(upload_requests(header, args.records), metadata=metadata)
+            ).UploadBatch(
+                requests(
+                    header,
+                    csv_chunks(args.records, "email,phone,name,score,passed\r\n", holder_line),
+                ),
+                metadata=metadata,
+            )
             batch_id = uuid.UUID(response.batch.name.split("/")[-1])
             stub = batches_service_pb2_grpc.BatchStatusServiceStub(batches_channel)
             deadline = time.monotonic() + args.records / 20 + 120

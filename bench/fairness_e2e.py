@@ -33,6 +33,7 @@ from bench.issuance import (
     backends_cpu,
     cpu_snapshot,
     create_schema,
+    csv_chunks,
     database_backends,
     external_pids,
     free_port,
@@ -72,7 +73,7 @@ async def upload(
         request_id=str(uuid.uuid4()),
     )
     response = await stub.UploadBatch(
-        requests(header, rows), metadata=(("authorization", f"Bearer {tenant.token}"),)
+        requests(header, csv_chunks(rows)), metadata=(("authorization", f"Bearer {tenant.token}"),)
     )
     return uuid.UUID(response.batch.name.split("/")[-1]), time.monotonic()
 

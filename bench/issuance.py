@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -94,12 +94,17 @@ async def wait_consumers(vhost: str, count: int, timeout: float = 60.0) -> None:
     raise SystemExit(f"{count} workers did not start consuming within {timeout:.0f} s")
 
 
-def csv_chunks(rows: int) -> Iterator[bytes]:
-    lines = ["email,name,score,passed\r\n"]
+def holder_line(i: int) -> str:
+    return f"holder{i}@example.com,Holder {i},{i % 100},{'true' if i % 2 else 'false'}\r\n"
+
+
+def csv_chunks(
+    rows: int, header: str = "email,name,score,passed\r\n", line: Callable[[int], str] = holder_line
+) -> Iterator[bytes]:
+    """The CSV of ``rows`` rows (``line(i)`` each, after ``header``), in chunks of 20,000."""
+    lines = [header]
     for i in range(rows):
-        lines.append(
-            f"holder{i}@example.com,Holder {i},{i % 100},{'true' if i % 2 else 'false'}\r\n"
-        )
+        lines.append(line(i))
         if len(lines) >= 20_000:
             yield "".join(lines).encode()
             lines = []
@@ -108,10 +113,10 @@ def csv_chunks(rows: int) -> Iterator[bytes]:
 
 
 async def requests(
-    header: uploads_service_pb2.UploadBatchHeader, rows: int
+    header: uploads_service_pb2.UploadBatchHeader, chunks: Iterator[bytes]
 ) -> AsyncIterator[uploads_service_pb2.UploadBatchRequest]:
     yield uploads_service_pb2.UploadBatchRequest(header=header)
-    for chunk in csv_chunks(rows):
+    for chunk in chunks:
         yield uploads_service_pb2.UploadBatchRequest(chunk=chunk)
 
 
@@ -397,7 +402,7 @@ async def run(
                     backends_before = database_backends(name)
                     upload_started = time.monotonic()
                     response = await stub.UploadBatch(
-                        requests(header, rows),
+                        requests(header, csv_chunks(rows)),
                         metadata=(("authorization", f"Bearer {token}"),),
                     )
                     accepted = time.monotonic()
