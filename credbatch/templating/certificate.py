@@ -1,10 +1,10 @@
 """PDF certificates: a template compiled once, then rendered for every credential.
 
 Everything that does not depend on the record is prepared in CompiledCertificate: the
-compiled title/body templates, page geometry, colours and the logo (decoded, flattened onto
-the background and re-encoded as a JPEG, which reportlab embeds without re-encoding). Per
-record, only the text is laid out and the QR code computed and drawn as ONE path of
-horizontal runs, not a rectangle per cell.
+compiled title/body templates, page geometry, colours, the logo (decoded, flattened onto the
+background and re-encoded as a JPEG, embedded as it is; or an SVG's drawing operators) and
+the file's fixed objects (``pdf_page.OnePageWriter``). Per record, only the text is laid out
+and the QR code computed and drawn as a one-bit image, a bit a module.
 """
 
 from __future__ import annotations
