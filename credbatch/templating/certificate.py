@@ -1,17 +1,17 @@
 """PDF certificates: a template compiled once, then rendered for every credential.
 
 Everything that does not depend on the record is prepared in CompiledCertificate: the
-compiled title/body templates, page geometry, colours and the logo (decoded, flattened onto
-the background and re-encoded as a JPEG, which reportlab embeds without re-encoding). Per
-record, only the text is laid out and the QR code computed and drawn as ONE path of
-horizontal runs, not a rectangle per cell.
+compiled title/body templates, page geometry, colours, the logo (decoded, flattened onto the
+background and re-encoded as a JPEG, embedded as it is; or an SVG's drawing operators) and
+the file's fixed objects (``pdf_page.OnePageWriter``). Per record, only the text is laid out
+and the QR code computed and drawn as a one-bit image, a bit a module.
 """
 
 from __future__ import annotations
 
 import io
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
@@ -20,13 +20,16 @@ from reportlab.graphics import renderPDF
 from reportlab.graphics.shapes import Drawing
 from reportlab.lib.colors import Color, HexColor
 from reportlab.lib.pagesizes import A4, LETTER, landscape, portrait
-from reportlab.lib.utils import ImageReader, simpleSplit
+from reportlab.lib.rl_accel import fp_str
+from reportlab.lib.utils import simpleSplit
+from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 from svglib.svglib import svg2rlg
 
 from credbatch.errors import FieldViolation
 from credbatch.templating import qr
+from credbatch.templating.pdf_page import FontNames, JpegImage, OnePageWriter, text_ops
 from credbatch.templating.sandbox import CompiledTemplate, Limits, TemplateProblem
 
 CERTIFICATE_OVERFLOW = "CERTIFICATE_OVERFLOW"
@@ -153,8 +156,8 @@ def _vector_logo(svg: bytes, max_width: float) -> Drawing:
     return drawing
 
 
-def _flatten_logo(logo: bytes, background: str) -> tuple[bytes, float]:
-    """The logo as a JPEG on the page's background (alpha flattened) and its aspect ratio."""
+def _flatten_logo(logo: bytes, background: str) -> JpegImage:
+    """The logo as a JPEG on the page's background (alpha flattened)."""
     with Image.open(io.BytesIO(logo)) as image:
         image.load()
         rgba = image.convert("RGBA")
@@ -163,28 +166,35 @@ def _flatten_logo(logo: bytes, background: str) -> tuple[bytes, float]:
     flat.paste(rgba, mask=rgba.getchannel("A"))
     out = io.BytesIO()
     flat.save(out, "JPEG", quality=90)
-    return out.getvalue(), flat.width / flat.height
+    return JpegImage(out.getvalue(), flat.width, flat.height)
 
 
-def qr_runs(data: str) -> tuple[int, list[tuple[int, int, int]]]:
-    """The QR code of data as (modules per side, dark runs (row, first column, length))."""
-    matrix = qr.matrix(data)
-    runs: list[tuple[int, int, int]] = []
-    for row_index, row in enumerate(matrix):
-        start = -1
-        for column, dark in enumerate(row):
-            if dark and start < 0:
-                start = column
-            elif not dark and start >= 0:
-                runs.append((row_index, start, column - start))
-                start = -1
-        if start >= 0:
-            runs.append((row_index, start, len(row) - start))
-    return len(matrix), runs
+def qr_image(data: str) -> tuple[int, str]:
+    """The QR code of data: its modules per side, and an inline image of it (``BI`` … ``EI``)
+    to draw in the unit square.
+
+    A bit a module (DeviceGray, 0 black), one bit row per module row, hex-encoded so no byte
+    of it can end the image early. A path of the dark runs would be formatted in Python, a few
+    hundred numbers per code; these are one integer per row.
+    """
+    rows = qr.rows(data)
+    side = len(rows)
+    row_bytes = -(-side // 8)
+    pad = 8 * row_bytes - side
+    light = (1 << side) - 1
+    bits = b"".join(((int(row, 2) ^ light) << pad).to_bytes(row_bytes, "big") for row in rows)
+    return side, f"BI /W {side} /H {side} /CS /G /BPC 1 /F /AHx ID\n{bits.hex()}>\nEI"
 
 
 class CompiledCertificate:
-    """A certificate template prepared once; render() makes one PDF per credential."""
+    """A certificate template prepared once; render() makes one PDF per credential.
+
+    The page is written as PDF operators here, the same for every record but its text and QR
+    code, and the file by ``OnePageWriter`` (fixed objects written once). A vector logo is
+    drawn once by reportlab into a scratch canvas and its operators kept; when it needs more
+    than standard fonts and graphics states (text in a TrueType font found on the system), the
+    file is written by reportlab instead, with the same operators around the logo.
+    """
 
     def __init__(self, title: str, body: str, layout: CertificateLayout | None = None) -> None:
         self.layout = layout or CertificateLayout()
@@ -194,77 +204,112 @@ class CompiledCertificate:
         size = PAGE_SIZES.get(self.layout.page_size, A4)
         orient = portrait if self.layout.orientation == "PORTRAIT" else landscape
         self.width, self.height = orient(size)
-        self._primary: Color = HexColor(self.layout.primary_color)
-        self._text: Color = HexColor(self.layout.text_color)
-        self._background: Color = HexColor(self.layout.background_color)
-        self._logo: bytes | None = None
-        self._vector_logo: Drawing | None = None
-        self._logo_width = 0.0
-        if self.layout.logo is not None and self.layout.logo_mime_type == SVG_MIME_TYPE:
-            self._vector_logo = _vector_logo(self.layout.logo, self.width / 2)
-            self._logo_width = self._vector_logo.width
-        elif self.layout.logo is not None:
-            self._logo, aspect = _flatten_logo(self.layout.logo, self.layout.background_color)
-            self._logo_width = min(_LOGO_HEIGHT * aspect, self.width / 2)
+        self._primary = _color_ops(HexColor(self.layout.primary_color))
+        self._text = _color_ops(HexColor(self.layout.text_color))
         self._text_width = self.width - 2 * _MARGIN - 24
+        inset = _MARGIN / 2
+        frame = [
+            _color_ops(HexColor(self.layout.background_color)),
+            f"n 0 0 {fp_str(self.width)} {fp_str(self.height)} re f*",
+            _color_ops(HexColor(self.layout.primary_color), "RG"),
+            "3 w",
+            f"n {fp_str(inset, inset, self.width - 2 * inset, self.height - 2 * inset)} re S",
+        ]
+        top = self.height - _MARGIN - 24
+        fonts = FontNames()
+        graphics_states: dict[str, dict[str, float]] = {}
+        image: JpegImage | None = None
+        self._vector_logo: tuple[Drawing, float, float] | None = None
+        if self.layout.logo is not None and self.layout.logo_mime_type == SVG_MIME_TYPE:
+            drawing = _vector_logo(self.layout.logo, self.width / 2)
+            top -= _LOGO_HEIGHT
+            at = ((self.width - drawing.width) / 2, top)
+            captured = _capture(drawing, at)
+            if captured is None:
+                self._vector_logo = (drawing, *at)
+            else:
+                ops, names, graphics_states = captured
+                fonts = FontNames(names)
+                frame.extend(ops)
+            top -= 16
+        elif self.layout.logo is not None:
+            image = _flatten_logo(self.layout.logo, self.layout.background_color)
+            logo_width = min(_LOGO_HEIGHT * image.pixels_wide / image.pixels_high, self.width / 2)
+            top -= _LOGO_HEIGHT
+            left = (self.width - logo_width) / 2
+            frame.append(f"q\n{fp_str(logo_width, 0, 0, _LOGO_HEIGHT, left, top)} cm\n/Im1 Do\nQ")
+            top -= 16
+        self._frame = "\n".join(frame)
+        self._top = top
+        for font_name in (_TITLE_FONT, _BODY_FONT):
+            fonts.add_with_substitutes(font_name)
+        self._fonts = fonts
+        self._writer = (
+            None
+            if self._vector_logo is not None
+            else OnePageWriter(self.width, self.height, fonts, graphics_states, image)
+        )
 
     def render(self, values: Mapping[str, str], cred_url: str) -> bytes:
         """The PDF for one credential; raises TemplateProblem on a template failure or when
         the text does not fit on the page (never silently cut)."""
         title = " ".join(self.title.render(values).split())
         paragraphs = _paragraphs(self.body.render(values))
+        if self._writer is None:
+            return self._render_with_reportlab(title, paragraphs, cred_url)
+        return self._writer.write(
+            self._frame + "\n" + self._page(title, paragraphs, cred_url, self._fonts.__getitem__),
+            title,
+        )
+
+    def _render_with_reportlab(
+        self, title: str, paragraphs: Sequence[Sequence[str]], cred_url: str
+    ) -> bytes:
+        assert self._vector_logo is not None
         out = io.BytesIO()
         canvas = Canvas(out, pagesize=(self.width, self.height), pageCompression=1, invariant=1)
         canvas.setTitle(title)
-        self._draw_frame(canvas)
-        top = self.height - _MARGIN - 24
-        if self._logo is not None:
-            top -= _LOGO_HEIGHT
-            canvas.drawImage(
-                ImageReader(io.BytesIO(self._logo)),
-                (self.width - self._logo_width) / 2,
-                top,
-                self._logo_width,
-                _LOGO_HEIGHT,
-            )
-            top -= 16
-        elif self._vector_logo is not None:
-            top -= _LOGO_HEIGHT
-            renderPDF.draw(self._vector_logo, canvas, (self.width - self._logo_width) / 2, top)
-            top -= 16
-        top = self._draw_title(canvas, title, top)
-        bottom = _MARGIN + _QR_SIZE + 24
-        self._draw_body(canvas, paragraphs, top - 12, bottom)
-        self._draw_qr(canvas, cred_url)
+        canvas.addLiteral(self._frame)
+        drawing, x, y = self._vector_logo
+        renderPDF.draw(drawing, canvas, x, y)
+        canvas.addLiteral(self._page(title, paragraphs, cred_url, canvas._doc.getInternalFontName))
         canvas.showPage()
         canvas.save()
         return out.getvalue()
 
-    def _draw_frame(self, canvas: Canvas) -> None:
-        canvas.setFillColor(self._background)
-        canvas.rect(0, 0, self.width, self.height, stroke=0, fill=1)
-        canvas.setStrokeColor(self._primary)
-        canvas.setLineWidth(3)
-        inset = _MARGIN / 2
-        canvas.rect(inset, inset, self.width - 2 * inset, self.height - 2 * inset, stroke=1, fill=0)
+    def _page(
+        self,
+        title: str,
+        paragraphs: Sequence[Sequence[str]],
+        cred_url: str,
+        fonts: Callable[[str], str],
+    ) -> str:
+        """The operators of everything below the logo: title, body, QR code and link."""
+        ops: list[str] = []
+        top = self._title(ops, title, self._top, fonts)
+        self._body(ops, paragraphs, top - 12, _MARGIN + _QR_SIZE + 24, fonts)
+        self._qr(ops, cred_url, fonts)
+        return "\n".join(ops)
 
-    def _draw_title(self, canvas: Canvas, title: str, top: float) -> float:
+    def _title(self, ops: list[str], title: str, top: float, fonts: Callable[[str], str]) -> float:
         size = 30.0
         while size > 16 and stringWidth(title, _TITLE_FONT, size) > self._text_width:
             size -= 2
-        lines = simpleSplit(title, _TITLE_FONT, size, self._text_width)
-        canvas.setFillColor(self._primary)
-        canvas.setFont(_TITLE_FONT, size)
-        for line in lines:
+        ops.append(self._primary)
+        for line in simpleSplit(title, _TITLE_FONT, size, self._text_width):
             top -= size * 1.2
-            canvas.drawCentredString(self.width / 2, top, line)
+            ops.append(self._centred(line, _TITLE_FONT, size, top, fonts))
         return top
 
-    def _draw_body(
-        self, canvas: Canvas, paragraphs: Sequence[Sequence[str]], top: float, bottom: float
+    def _body(
+        self,
+        ops: list[str],
+        paragraphs: Sequence[Sequence[str]],
+        top: float,
+        bottom: float,
+        fonts: Callable[[str], str],
     ) -> None:
-        canvas.setFillColor(self._text)
-        canvas.setFont(_BODY_FONT, _BODY_SIZE)
+        ops.append(self._text)
         y = top
         for paragraph in paragraphs:
             y -= _LEADING / 2
@@ -276,37 +321,53 @@ class CompiledCertificate:
                             CERTIFICATE_OVERFLOW,
                             "the certificate text does not fit on the page; shorten the body",
                         )
-                    canvas.drawCentredString(self.width / 2, y, line)
+                    ops.append(self._centred(line, _BODY_FONT, _BODY_SIZE, y, fonts))
 
-    def _draw_qr(self, canvas: Canvas, cred_url: str) -> None:
-        modules, runs = qr_runs(cred_url)
-        cell = _QR_SIZE / modules
+    def _centred(
+        self, line: str, font: str, size: float, y: float, fonts: Callable[[str], str]
+    ) -> str:
+        x = (self.width - stringWidth(line, font, size)) / 2
+        return f"BT 1 0 0 1 {fp_str(x, y)} Tm {text_ops(line, font, size, fonts)} ET"
+
+    def _qr(self, ops: list[str], cred_url: str, fonts: Callable[[str], str]) -> None:
         left = self.width - _MARGIN - _QR_SIZE
-        top = _MARGIN + _QR_SIZE
+        bottom = _MARGIN
+        modules, image = qr_image(cred_url)
         # White quiet zone first: scanners need it whatever the background colour.
-        quiet = 4 * cell
-        canvas.setFillColor(Color(1, 1, 1))
-        canvas.rect(
-            left - quiet,
-            top - _QR_SIZE - quiet,
-            _QR_SIZE + 2 * quiet,
-            _QR_SIZE + 2 * quiet,
-            stroke=0,
-            fill=1,
-        )
-        canvas.setFillColor(Color(0, 0, 0))
-        # One path in module units: a transform puts module (column, row) at its place on
-        # the page (rows downwards), so each run is written as small integers. reportlab's
-        # path API formats every float in Python, which cost more than the rest of the page.
-        canvas.saveState()
-        canvas.transform(cell, 0, 0, -cell, left, top)
-        canvas.addLiteral(
-            "".join(f"{column} {row} {length} 1 re\n" for row, column, length in runs) + "f"
-        )
-        canvas.restoreState()
-        canvas.setFillColor(self._text)
-        canvas.setFont(_BODY_FONT, 8)
-        canvas.drawString(_MARGIN, _MARGIN - 6, f"Verify: {cred_url}")
+        quiet = 4 * _QR_SIZE / modules
+        side = _QR_SIZE + 2 * quiet
+        ops.append("1 1 1 rg")
+        ops.append(f"n {fp_str(left - quiet, bottom - quiet, side, side)} re f*")
+        ops.append(f"q\n{fp_str(_QR_SIZE, 0, 0, _QR_SIZE, left, bottom)} cm")
+        ops.append(image)
+        ops.append("Q")
+        ops.append(self._text)
+        verify = text_ops(f"Verify: {cred_url}", _BODY_FONT, 8, fonts)
+        ops.append(f"BT 1 0 0 1 {fp_str(_MARGIN, _MARGIN - 6)} Tm {verify} ET")
+
+
+def _color_ops(color: Color, operator: str = "rg") -> str:
+    return f"{fp_str(color.red, color.green, color.blue)} {operator}"
+
+
+def _capture(
+    drawing: Drawing, at: tuple[float, float]
+) -> tuple[list[str], dict[str, str], dict[str, dict[str, float]]] | None:
+    """The operators reportlab draws ``drawing`` with at ``at``, the fonts they name and their
+    graphics states; None when they need other objects (an embedded font, an image)."""
+    canvas = Canvas(io.BytesIO(), invariant=1)
+    doc = canvas._doc
+    objects, start = set(doc.idToObject), len(canvas._code)
+    renderPDF.draw(drawing, canvas, *at)
+    fonts = dict(doc.fontMapping)
+    if (
+        set(doc.idToObject) != objects
+        or doc.delayedFonts
+        or any(pdfmetrics.getFont(name)._dynamicFont for name in fonts)
+    ):
+        return None
+    states = {name: {key: value} for (key, value), name in canvas._extgstate._c.items()}
+    return list(canvas._code[start:]), fonts, states
 
 
 def _paragraphs(text: str) -> list[list[str]]:

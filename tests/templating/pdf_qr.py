@@ -1,14 +1,16 @@
 """Read the QR code back out of a certificate PDF, from the PDF's own drawing operators.
 
 No PDF rasteriser (poppler, mupdf) is installed here and reportlab cannot rasterise, so this
-paints the page's filled rectangles (`re` … `f`, with their fill colours, `cm` transforms and
-`q`/`Q` state) onto an image and lets zxing-cpp decode it. It reads what is really in the
+paints the page's filled rectangles (`re` … `f`, with their fill colours) and one-bit inline
+images (`BI` … `EI`), under their `cm` transforms and `q`/`Q` state, onto an image and lets
+zxing-cpp decode it. It reads what is really in the
 document: a QR path drawn wrongly, or not at all, does not decode.
 """
 
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pypdf
 import zxingcpp
@@ -75,7 +77,32 @@ def rasterise(pdf: bytes, scale: float = 4.0) -> Image.Image:
             rects = []
         elif op in ("n", "S", "s"):
             rects = []
+        elif op == "INLINE IMAGE":
+            _paint_image(draw, operands, ctm, scale, height)
     return image
+
+
+def _paint_image(
+    draw: ImageDraw.ImageDraw, image: dict[str, Any], ctm: Matrix, scale: float, page: float
+) -> None:
+    """A one-bit grey inline image drawn in the unit square under ``ctm``, pixel by pixel."""
+    settings, data = image["settings"], image["data"]
+    assert settings.get("/CS") in ("/G", "/DeviceGray") and int(settings["/BPC"]) == 1
+    if settings.get("/F") in ("/AHx", "/ASCIIHexDecode"):
+        data = bytes.fromhex(data.decode("ascii").split(">")[0])
+    width, height = int(settings["/W"]), int(settings["/H"])
+    row_bytes = -(-width // 8)
+    for row in range(height):
+        for col in range(width):
+            bit = data[row * row_bytes + col // 8] >> (7 - col % 8) & 1
+            x0, y0 = _apply(ctm, col / width, 1 - (row + 1) / height)
+            x1, y1 = _apply(ctm, (col + 1) / width, 1 - row / height)
+            (left, right), (low, high) = (
+                sorted((x0 * scale, x1 * scale)),
+                sorted((y0 * scale, y1 * scale)),
+            )
+            box = (left, page * scale - high, right - 1, page * scale - low - 1)
+            draw.rectangle(box, fill=255 * bit)
 
 
 def decode_qr(pdf: bytes) -> list[str]:

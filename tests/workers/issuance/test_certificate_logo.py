@@ -16,7 +16,9 @@ from workers.issuance.certificates import compile_certificate
 
 
 def _images(pdf: bytes) -> int:
-    return len(PdfReader(io.BytesIO(pdf)).pages[0].images)
+    """Image objects on the page: the logo's (the QR code is an inline image of the content)."""
+    images = PdfReader(io.BytesIO(pdf)).pages[0].images
+    return sum(1 for image in images if not image.name.startswith("~"))
 
 
 def _template(layout: CertificateLayout) -> CertificateTemplate:
