@@ -125,7 +125,8 @@ def _utc_text(column: str) -> str:
 # expects in the page's range, and on a long history of small batches it expects one from any
 # range of a large batch (the row numbers' statistics are the small batches'), so the same
 # page was nested loops rescanning the joined tables per row there and hash joins on a
-# younger database. A probe is what a page costs wherever those tables hold a row per record.
+# younger database, which read the tenant's whole credentials table once they hold a row per
+# record. A probe per record is the right plan wherever they do, so it is the only one.
 # Each probe runs only when the batch can have such rows, decided once per page in the page's
 # own snapshot (each test a subquery of its own, an InitPlan): a credential and a reminder row
 # carry their record's batch (written from the record), so a batch with none has no record
