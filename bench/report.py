@@ -12,7 +12,7 @@ shared machine's load does not inflate as it does wall time.
 ``--root`` runs the service from another checkout (e.g. a worktree of the previous revision),
 so that two revisions can be measured alternately in one sitting on the same data.
 
-    python -m bench.report --rows 1000000 [--root /tmp/before] [--downloads 3]
+    python -m bench.report --rows 1000000 [--root /tmp/before] [--downloads 3] [--issued]
 """
 
 from __future__ import annotations
@@ -41,9 +41,35 @@ ROOT = Path(__file__).resolve().parents[1]
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-async def arrange(owner_url: str, rows: int) -> tuple[uuid.UUID, uuid.UUID]:
-    """The tenant and batch of ``rows`` records (made once per size, then reused)."""
-    tenant = uuid.uuid5(uuid.NAMESPACE_URL, f"credbatch-bench-report-{rows}")
+# What an issued record holds besides its row: a credential (its SD-JWT about a kilobyte)
+# and a certificate; the report reads only their ids, through the (tenant_id, record_id) keys.
+ISSUE = """
+WITH k AS (
+  INSERT INTO signing_keys (tenant_id, kid, alg, public_jwk, private_key_enc, nonce)
+  VALUES ($1, 'bench', 'ES256', '{"kty": "EC"}', '\\x00', '\\x000000000000000000000000')
+  RETURNING kid
+), l AS (
+  INSERT INTO status_lists (tenant_id, id, size, bits)
+  VALUES ($1, gen_random_uuid(), $3, decode(repeat('00', ($3 + 7) / 8), 'hex'))
+  RETURNING id
+), c AS (
+  INSERT INTO credentials (tenant_id, id, record_id, batch_id, kid, status_list_id,
+                           status_index, sd_jwt, claim_token)
+  SELECT $1, gen_random_uuid(), r.id, r.batch_id, (SELECT kid FROM k), (SELECT id FROM l),
+         r.row_number - 1, repeat('j', 1000), md5(r.id::text)
+  FROM records r WHERE r.tenant_id = $1 AND r.batch_id = $2
+)
+INSERT INTO certificates (tenant_id, id, record_id, pdf)
+SELECT $1, 'Cert_' || replace(r.id::text, '-', ''), r.id, '\\x255044462d312e37'
+FROM records r WHERE r.tenant_id = $1 AND r.batch_id = $2
+"""
+
+
+async def arrange(owner_url: str, rows: int, issued: bool = False) -> tuple[uuid.UUID, uuid.UUID]:
+    """The tenant and batch of ``rows`` records (made once per size, then reused); with
+    ``issued``, every record with a credential and a certificate."""
+    suffix = "-issued" if issued else ""
+    tenant = uuid.uuid5(uuid.NAMESPACE_URL, f"credbatch-bench-report-{rows}{suffix}")
     conn = await asyncpg.connect(owner_url)
     try:
         found = await conn.fetchval(
@@ -92,7 +118,9 @@ async def arrange(owner_url: str, rows: int) -> tuple[uuid.UUID, uuid.UUID]:
             batch,
             rows,
         )
-        await conn.execute("VACUUM (ANALYZE) records")
+        if issued:
+            await conn.execute(ISSUE, tenant, batch, rows)
+        await conn.execute("VACUUM (ANALYZE) records, credentials, certificates")
         print(f"arranged {rows:,} records in {time.perf_counter() - started:.1f} s")
         return tenant, batch
     finally:
@@ -126,13 +154,16 @@ async def main() -> None:
     parser.add_argument("--downloads", type=int, default=2)
     parser.add_argument("--root", type=Path, default=ROOT, help="checkout to run the service from")
     parser.add_argument("--database", default=DATABASE, help="the database to arrange it in")
+    parser.add_argument(
+        "--issued", action="store_true", help="every record with a credential and a certificate"
+    )
     args = parser.parse_args()
     base = load_settings()
     owner_url = _with_database(base.database_url, args.database)
     app_url = _with_database(base.app_database_url, args.database)
     await ensure_database(owner_url)
     await migrate(owner_url)
-    tenant, batch = await arrange(owner_url, args.rows)
+    tenant, batch = await arrange(owner_url, args.rows, args.issued)
     port = _free_port()
     env = {
         **os.environ,
@@ -175,7 +206,8 @@ async def main() -> None:
             backend_cpu = sum(cpu - backends.get(pid, 0.0) for pid, cpu in after.items())
         per_row = 1e6 / (args.rows * args.downloads)
         print(
-            f"{args.root.name}: {args.rows:,} rows, load average {os.getloadavg()[0]:.1f}: "
+            f"{args.root.name}: {args.rows:,} rows{' issued' if args.issued else ''}, "
+            f"load average {os.getloadavg()[0]:.1f}: "
             f"{', '.join(f'{r:,.0f}' for r in rates)} rows/s; service peak RSS (VmHWM) "
             f"{peak_rss_mb(proc.pid):.0f} MB; CPU per row: service "
             f"{service_cpu * per_row:.2f} us, PostgreSQL {backend_cpu * per_row:.2f} us"

@@ -145,6 +145,50 @@ async def test_failed_rows_with_their_errors(
     assert [r["row_number"] for r in two_states] == ["1", "3", "5"]
 
 
+async def test_credentials_certificates_and_reminders_of_each_batch_only(
+    app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool
+) -> None:
+    """Of two batches of one tenant, only the first has a credential, a certificate and a
+    reminder row: each report shows its own records' and no other's, whichever pages."""
+    tenant = uuid.uuid4()
+    schema = await insert_schema(owner_pool, tenant)
+    issued = await insert_batch(owner_pool, tenant, schema, states=["INVITED"] * 5)
+    other = await insert_batch(owner_pool, tenant, schema, states=["INVITED"] * 5)
+    certificate = "Cert_" + uuid.uuid4().hex
+    credential_id = await add_credential(owner_pool, issued, 4, certificate)
+    await owner_pool.execute(
+        "INSERT INTO record_reminders (tenant_id, record_id, batch_id, step, sent)"
+        " VALUES ($1, $2, $3, 2, 1)",
+        tenant,
+        issued.record_ids[1],
+        issued.batch_id,
+    )
+    scope = TenantScope(tenant, "root", frozenset({"org_admin"}))
+
+    async def report(batch_id: uuid.UUID, page_rows: int) -> list[dict[str, str]]:
+        chunks = [
+            c
+            async for c in report_chunks(
+                app_pool, scope, batch_id, [], "http://x", page_rows=page_rows
+            )
+        ]
+        return list(csv.DictReader(io.StringIO(b"".join(chunks).decode())))
+
+    for page_rows in (2, 10):
+        rows = await report(issued.batch_id, page_rows)
+        assert [(r["credential_id"], r["cred_url"], r["reminders_sent"]) for r in rows] == [
+            ("", "", ""),
+            ("", "", "1"),
+            ("", "", ""),
+            (str(credential_id), f"http://x/c/{certificate}", ""),
+            ("", "", ""),
+        ]
+        rows = await report(other.batch_id, page_rows)
+        assert [(r["credential_id"], r["cred_url"], r["reminders_sent"]) for r in rows] == [
+            ("", "", "")
+        ] * 5
+
+
 async def test_chunks_are_bounded_and_pages_join_seamlessly(
     app_pool: asyncpg.Pool, owner_pool: asyncpg.Pool
 ) -> None:
