@@ -8,9 +8,9 @@ Per tenant of the group, in order:
    a credential (and renders a certificate) for each record not yet issued, inserts them and
    marks the records ISSUED — ``UNIQUE (tenant_id, record_id)`` on credentials is the final
    guard against two credentials for one record;
-2. the batches' states are read again as that transaction's last statement (no transaction
-   of its own): a batch cancelled since the records were locked gets no invitation (its
-   records issued in step 1 end CANCELLED);
+2. the batches' states are read again as that transaction's last statement (and, for a
+   batch that transaction started, once more after its commit): a batch cancelled since the
+   records were locked gets no invitation (its records issued in step 1 end CANCELLED);
 3. invitations are sent concurrently for each medium not yet sent, each accepted send
    stamped (``*_sent_at``) within a few milliseconds by ``SendLog``, so a re-send after a
    crash or retry sends only what is missing or was in flight;
@@ -266,6 +266,13 @@ class IssuanceHandler:
                 )
             else:
                 raise RuntimeError("an issued record has no credential")
+        if found.starting:
+            # The batch rows this group made IN_PROGRESS stayed locked until its commit, so a
+            # cancel of those batches waited for it and could not be seen inside: read again
+            # (once per batch, at its first group).
+            cancelled_batches |= await self._cancelled(
+                tenant_id, {r.context.batch_id for r in deliverable} & set(found.starting)
+            )
         cancelled = {r.id for r in deliverable if r.context.batch_id in cancelled_batches}
         await self._invite([r for r in deliverable if r.id not in cancelled])
         await self._finish(
@@ -381,6 +388,13 @@ class IssuanceHandler:
             assert isinstance(result, bytes | TemplateProblem)
             pdfs[record.id] = result
         return pdfs
+
+    async def _cancelled(self, tenant_id: uuid.UUID, batch_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+        """The batches among ``batch_ids`` that are CANCELLED now."""
+        if not batch_ids:
+            return set()
+        async with tenant_transaction(self._pool, service_scope(tenant_id), readonly=True) as c:
+            return await outcome_repo.cancelled_batches(c, tenant_id, list(batch_ids))
 
     async def _invite(self, records: list[WorkRecord]) -> None:
         invitations = []
