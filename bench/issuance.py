@@ -448,8 +448,8 @@ async def run(
                         f"({busy / max(total, 1e-9):.0%} of all cores busy)",
                         flush=True,
                     )
-                    # Independent of the machine's load: the transactions of the workers,
-                    # the relay and this benchmark's polling, per record.
+                    # The transactions of the workers, the relay and this benchmark's polling, per
+                    # record (the send stamps' share falls as the rate rises).
                     print(f"{'':>38}database transactions per record: {ended / rows:.3f}")
                     if statements:
                         await print_statements(owner, name, rows, statements)
