@@ -7,7 +7,8 @@ in a fresh tenant per client (a tenant runs at most a few uploads at once), and 
 each with its own request id, stored: not validate_only) for ``--seconds``. Prints uploads/s,
 latency percentiles and the CPU per upload of the uploads process and of the PostgreSQL
 backends it opened (utime + stime from /proc; the backends are those of application
-``uploads`` on the database started after the service).
+``uploads`` on the database started after the service), and of the clients (this process),
+which share the machine with them.
 ``--profile FILE`` runs the service under cProfile and writes its statistics there.
 
     python -m bench.small_uploads --clients 20 --seconds 15
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -73,6 +75,12 @@ async def client(
         assert response.report.valid and response.batch.name
 
 
+def _own_cpu() -> float:
+    # This process's CPU (its gRPC threads included): the load generator shares the machine.
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 async def run(clients: int, seconds: float, root: Path, profile_to: Path | None) -> None:
     settings = load_settings()
     await ensure_database(settings.database_url)
@@ -115,6 +123,7 @@ async def run(clients: int, seconds: float, root: Path, profile_to: Path | None)
             pairs = list(zip(metadata, schemas, strict=True))
             await asyncio.gather(*(client(stub, md, schema, warm, []) for md, schema in pairs))
             latencies: list[float] = []
+            client_before = _own_cpu()
             cpu_before = cpu_seconds(service.pid)
             backends = await backend_cpu(settings.database_url, service_start)
             started = time.perf_counter()
@@ -124,6 +133,7 @@ async def run(clients: int, seconds: float, root: Path, profile_to: Path | None)
             )
             elapsed = time.perf_counter() - started
             cpu = cpu_seconds(service.pid) - cpu_before
+            client_cpu = _own_cpu() - client_before
             after = await backend_cpu(settings.database_url, service_start)
             db_cpu = sum(value - backends.get(pid, 0.0) for pid, value in after.items())
         ms = sorted(x * 1000 for x in latencies)
@@ -132,7 +142,8 @@ async def run(clients: int, seconds: float, root: Path, profile_to: Path | None)
             f"{root.name}: {clients} clients, {len(ms)} one-row uploads in {elapsed:.1f} s = "
             f"{len(ms) / elapsed:,.0f} uploads/s; p50 {q[49]:.1f} ms, p95 {q[94]:.1f} ms, "
             f"p99 {q[98]:.1f} ms; CPU per upload: uploads process {cpu * 1000 / len(ms):.2f} ms, "
-            f"its PostgreSQL backends {db_cpu * 1000 / len(ms):.2f} ms; "
+            f"its PostgreSQL backends {db_cpu * 1000 / len(ms):.2f} ms, "
+            f"the clients (this process) {client_cpu * 1000 / len(ms):.2f} ms; "
             f"load average {os.getloadavg()[0]:.1f}"
         )
     finally:

@@ -124,11 +124,18 @@ _SAFE_TEXT = re.compile(r"[A-Za-z0-9_.:/-]{0,200}")
 _SAFE_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _MAX_LIST = 100
 
-_INSERT = """
+
+def _insert_sql(first: int) -> str:
+    # The entry's INSERT with its ten parameters numbered from $first (_entry_args).
+    values = [f"${first + i}" for i in range(10)]
+    return f"""
 INSERT INTO audit_events
   (tenant_id, id, actor, actor_kind, action, resource, outcome, request_id, trace_id, details)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text::jsonb)
+VALUES ({", ".join(values)}::text::jsonb)
 """
+
+
+_INSERT = _insert_sql(1)
 
 _PRUNE = "SELECT janitor_audit_prune($1, $2)"
 
@@ -198,6 +205,30 @@ def _actor(actor: Actor | TenantScope) -> Actor:
     return actor if isinstance(actor, Actor) else Actor.of(actor)
 
 
+def _entry_args(
+    actor: Actor | TenantScope,
+    action: Action,
+    resource: str,
+    outcome: str,
+    details: Details | None,
+    request_id: str,
+) -> tuple[object, ...]:
+    # The parameters of _INSERT, in order; the entry's id second.
+    who = _actor(actor)
+    return (
+        who.tenant_id,
+        uuid.uuid4(),
+        who.name,
+        who.kind.value,
+        Action(action).value,
+        resource,
+        outcome,
+        stored_request_id(request_id),
+        _trace_id(),
+        json.dumps(check_details(details or {}), separators=(",", ":")),
+    )
+
+
 async def record(
     conn: asyncpg.Connection,
     actor: Actor | TenantScope,
@@ -221,22 +252,39 @@ async def record(
         details: counts, field names, ids (see the module docstring).
         request_id: the request's ``request_id``, when it has one (``stored_request_id``).
     """
-    who = _actor(actor)
-    entry_id = uuid.uuid4()
-    await conn.execute(
-        _INSERT,
-        who.tenant_id,
-        entry_id,
-        who.name,
-        who.kind.value,
-        Action(action).value,
-        resource,
-        outcome,
-        stored_request_id(request_id),
-        _trace_id(),
-        json.dumps(check_details(details or {}), separators=(",", ":")),
-    )
+    args = _entry_args(actor, action, resource, outcome, details, request_id)
+    await conn.execute(_INSERT, *args)
+    entry_id = args[1]
+    assert isinstance(entry_id, uuid.UUID)
     return entry_id
+
+
+async def record_alongside(
+    conn: asyncpg.Connection,
+    query: str,
+    query_args: Sequence[object],
+    actor: Actor | TenantScope,
+    action: Action,
+    resource: str,
+    *,
+    details: Details | None = None,
+    request_id: str = "",
+) -> asyncpg.Record | None:
+    """Append one OK entry (as ``record``) in the statement that runs ``query``: one round
+    trip for both. Returns ``query``'s first row.
+
+    ``query`` is a SELECT whose parameters are ``$1`` to ``$n`` (``n = len(query_args)``);
+    the entry is inserted by a data-modifying ``WITH`` before it, which PostgreSQL runs in
+    the same statement in no set order (``query`` must not read the audit log). In the same
+    transaction, too: an error the caller raises from the row rolls the entry back with the
+    rest of it.
+    """
+    insert = _insert_sql(len(query_args) + 1)
+    args = _entry_args(actor, action, resource, OK, details, request_id)
+    row: asyncpg.Record | None = await conn.fetchrow(
+        f"WITH audit_entry AS ({insert})\n{query}", *query_args, *args
+    )
+    return row
 
 
 async def prune_step(

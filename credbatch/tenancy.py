@@ -12,26 +12,17 @@ import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+from asyncpg.transaction import Transaction, TransactionState
 
 from credbatch.db.failures import unavailable_error
 
 ROLES = frozenset({"org_admin", "issuer", "observer", "service"})
 SERVICE_USER = "system:worker"
 
-_SET_SCOPE = """
-SELECT set_config('app.tenant_id', $1, true),
-       set_config('app.user_id', $2, true),
-       set_config('app.roles', $3::text[]::text, true),
-       set_config('app.departments', $4::text[]::text, true)
-"""
-# The same, and the commit does not wait for its WAL to reach the disk (the WAL writer flushes
-# it within a few hundred milliseconds): in one statement, so it costs no round trip.
-_SET_SCOPE_LAZY_COMMIT = (
-    _SET_SCOPE.rstrip() + ",\n       set_config('synchronous_commit', 'off', true)\n"
-)
-_PROVISION_TENANT = "INSERT INTO tenants (id) VALUES ($1) ON CONFLICT DO NOTHING"
 
 # Tenants known to exist, per pool (a pool is bound to one database). Keyed by id() because
 # asyncpg pools cannot be weakly referenced; the entry holds the pool, so the id is not
@@ -87,6 +78,87 @@ def user_scope(
     return TenantScope(tenant_id, user_id, frozenset(roles), tuple(departments))
 
 
+def _literal(text: str) -> str:
+    """``text`` as an SQL string literal, whatever it holds.
+
+    An escape string (``E'...'``) with its backslashes and quotes doubled reads the same
+    whether or not the server has ``standard_conforming_strings`` on; the client encoding
+    is always UTF-8, where no multibyte character hides a quote or a backslash. A NUL would
+    end the query message early, and PostgreSQL text cannot hold one anyway.
+    """
+    if "\x00" in text:
+        raise ValueError("a tenant scope value cannot contain NUL")
+    return "E'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _text_array(items: Iterable[str]) -> str:
+    # PostgreSQL writes the array's text form, as ``$n::text[]::text`` did with a parameter.
+    return "ARRAY[" + ", ".join(_literal(item) for item in items) + "]::text[]::text"
+
+
+def _begin(scope: TenantScope, *, readonly: bool, durable: bool, provision: bool) -> str:
+    """BEGIN, the scope's settings and, on a tenant's first write, its provisioning: one
+    simple-protocol message, so one round trip where a BEGIN and a prepared statement (and
+    the provisioning) took one each. The values are sent as literals (``_literal``), as a
+    simple-protocol query takes no parameters."""
+    tenant = _literal(str(scope.tenant_id))
+    settings = [
+        f"set_config('app.tenant_id', {tenant}, true)",
+        f"set_config('app.user_id', {_literal(scope.user_id)}, true)",
+        f"set_config('app.roles', {_text_array(sorted(scope.roles))}, true)",
+        f"set_config('app.departments', {_text_array(scope.departments)}, true)",
+    ]
+    if not durable:
+        # The commit does not wait for its WAL to reach the disk (the WAL writer flushes it
+        # within a few hundred milliseconds).
+        settings.append("set_config('synchronous_commit', 'off', true)")
+    sql = (
+        ("BEGIN READ ONLY;\n" if readonly else "BEGIN;\n") + "SELECT " + ",\n       ".join(settings)
+    )
+    if provision:
+        sql += f";\nINSERT INTO tenants (id) VALUES ({tenant}::uuid) ON CONFLICT DO NOTHING"
+    return sql
+
+
+class _ScopedTransaction(Transaction):  # type: ignore[misc]  # asyncpg is untyped
+    """asyncpg's transaction block, begun by ``_begin``'s message instead of a bare BEGIN.
+
+    Everything after the start is asyncpg's own: COMMIT or ROLLBACK on leaving the block,
+    savepoints for a ``conn.transaction()`` nested in it, the rollback of a connection
+    released mid-transaction. The start does what ``Transaction.start`` does for an
+    outermost block (asyncpg is pinned; tests/test_tenancy.py runs nested savepoints and a
+    failed start through it).
+    """
+
+    __slots__ = ("_begin_sql",)
+
+    def __init__(self, connection: asyncpg.Connection, begin_sql: str, readonly: bool) -> None:
+        super().__init__(connection, None, readonly, False)
+        self._begin_sql = begin_sql
+
+    async def start(self) -> None:
+        self._check_conn_validity("start")
+        # asyncpg's attributes, untyped (mypy sees neither the base's slots nor their types).
+        this: Any = self
+        con: Any = self._connection
+        if this._state is not TransactionState.NEW or con._top_xact is not None:
+            raise asyncpg.InterfaceError("a tenant transaction is the connection's outermost")
+        if con._protocol.is_in_transaction():
+            raise asyncpg.InterfaceError("a tenant transaction cannot join an open transaction")
+        con._top_xact = self
+        try:
+            await con.execute(self._begin_sql)
+        except BaseException:
+            this._state = TransactionState.FAILED
+            raise
+        this._state = TransactionState.STARTED
+
+
+def _unwrapped(conn: asyncpg.Connection) -> asyncpg.Connection:
+    # A pool hands out a proxy; the transaction keeps its state on the connection itself.
+    return conn._con if isinstance(conn, PoolConnectionProxy) else conn
+
+
 def _lost(conn: asyncpg.Connection) -> bool:
     # A pool detaches the proxy of a connection it saw close, before the proxy is released;
     # a detached proxy answers every call, is_closed() included, with InterfaceError.
@@ -118,21 +190,13 @@ async def tenant_transaction(
     """
     known = _known_tenants(pool)
     provision = not readonly and scope.tenant_id not in known
+    begin = _begin(scope, readonly=readonly, durable=durable, provision=provision)
     try:
         conn = await pool.acquire()
     except OSError as error:
         raise unavailable_error(error) from error
     try:
-        async with conn.transaction(readonly=readonly):
-            await conn.execute(
-                _SET_SCOPE if durable else _SET_SCOPE_LAZY_COMMIT,
-                str(scope.tenant_id),
-                scope.user_id,
-                sorted(scope.roles),
-                list(scope.departments),
-            )
-            if provision:
-                await conn.execute(_PROVISION_TENANT, scope.tenant_id)
+        async with _ScopedTransaction(_unwrapped(conn), begin, readonly):
             yield conn
     except asyncpg.InterfaceError as error:
         if _lost(conn):

@@ -52,6 +52,50 @@ async def test_an_entry_commits_with_its_transaction(app_pool: asyncpg.Pool) -> 
     assert entry["details"] == {"fields": ["email", "phone"], "records_cancelled": 3}
 
 
+async def test_an_entry_alongside_a_query_is_one_statement_and_commits_with_it(
+    app_pool: asyncpg.Pool,
+) -> None:
+    tenant = uuid.uuid4()
+    batch = uuid.uuid4()
+    async with tenant_transaction(app_pool, admin(tenant)) as conn:
+        row = await audit.record_alongside(
+            conn,
+            "SELECT $1::int + $2::int AS sum",
+            (2, 3),
+            admin(tenant),
+            Action.BATCH_UPLOAD,
+            f"batches/{batch}",
+            details={"records": 1},
+            request_id="req-2",
+        )
+        assert row is not None and row["sum"] == 5
+    with pytest.raises(RuntimeError):
+        async with tenant_transaction(app_pool, admin(tenant)) as conn:
+            await audit.record_alongside(
+                conn, "SELECT 1", (), admin(tenant), Action.BATCH_UPLOAD, f"batches/{batch}"
+            )
+            raise RuntimeError("the row said no")
+    (entry,) = await _entries(app_pool, tenant)
+    assert (entry["action"], entry["resource"], entry["outcome"]) == (
+        "batch.upload",
+        f"batches/{batch}",
+        "OK",
+    )
+    assert entry["request_id"] == "req-2" and entry["details"] == {"records": 1}
+    # The same tripwire as record: nothing is written when a detail may not be stored.
+    with pytest.raises(ValueError):
+        async with tenant_transaction(app_pool, admin(tenant)) as conn:
+            await audit.record_alongside(
+                conn,
+                "SELECT 1",
+                (),
+                admin(tenant),
+                Action.BATCH_UPLOAD,
+                f"batches/{batch}",
+                details={"holder": "someone@example.com"},
+            )
+
+
 async def test_a_service_token_is_a_service_actor(app_pool: asyncpg.Pool) -> None:
     tenant = uuid.uuid4()
     service = TenantScope(tenant, "billing-sync", frozenset({"service"}))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -107,6 +109,97 @@ async def test_awkward_departments_round_trip(single_pool: asyncpg.Pool) -> None
     scope = TenantScope(uuid.uuid4(), "u", frozenset({"observer"}), departments)
     async with tenant_transaction(single_pool, scope, readonly=True) as conn:
         assert tuple(await conn.fetchval("SELECT app_departments()")) == departments
+
+
+async def test_awkward_user_ids_and_departments_are_values_never_sql(
+    single_pool: asyncpg.Pool, owner_pool: asyncpg.Pool
+) -> None:
+    # The scope travels as literals in the BEGIN message: each of these must come back as it
+    # went, and none may end the literal early.
+    awkward = (
+        "o'brien",
+        "x'); SELECT set_config('app.tenant_id', NULL, true); --",
+        "back\\'slash",
+        "\\",
+        "E'\\x41'",
+        "$$dollar$$",
+        "semi;colon",
+        "tab\tnew\nline",
+        "ünï€ødé 🙂",
+    )
+    tenant = uuid.uuid4()
+    for text in awkward:
+        scope = TenantScope(tenant, text, frozenset({"issuer"}), (text, "plain"))
+        async with tenant_transaction(single_pool, scope) as conn:
+            row = await conn.fetchrow(SETTINGS)
+            assert row["user"] == text
+            assert row["tenant"] == tenant
+            assert row["departments"] == [text, "plain"]
+    assert await owner_pool.fetchval("SELECT count(*) FROM tenants WHERE id = $1", tenant) == 1
+
+
+async def test_begin_and_the_scope_are_one_message(single_pool: asyncpg.Pool) -> None:
+    sent: list[str] = []
+
+    def log(record: Any) -> None:
+        sent.append(record.query)
+
+    async with single_pool.acquire() as conn:
+        conn.add_query_logger(log)
+    tenant = uuid.uuid4()
+    async with tenant_transaction(single_pool, alice(tenant)) as conn:
+        await conn.fetchval("SELECT 1")
+    async with tenant_transaction(single_pool, alice(tenant), readonly=True) as conn:
+        pass
+    await asyncio.sleep(0.05)  # the logger runs from the event loop
+    async with single_pool.acquire() as conn:
+        conn.remove_query_logger(log)
+    assert len(sent) == 5, sent  # begin with scope and provisioning, SELECT 1, COMMIT; twice
+    first, _, commit, readonly, _ = sent
+    assert first.startswith("BEGIN;") and "set_config('app.tenant_id'" in first
+    assert "INSERT INTO tenants" in first
+    assert commit.startswith("COMMIT")
+    assert readonly.startswith("BEGIN READ ONLY;") and "INSERT" not in readonly
+
+
+async def test_a_nested_block_is_a_savepoint(single_pool: asyncpg.Pool) -> None:
+    tenant = uuid.uuid4()
+    async with tenant_transaction(single_pool, service_scope(tenant)) as conn:
+        with pytest.raises(asyncpg.UndefinedTableError):
+            async with conn.transaction():
+                await conn.execute("SELECT * FROM no_such_table")
+        # The savepoint rolled back alone: the transaction and its scope go on.
+        assert (await conn.fetchrow(SETTINGS))["tenant"] == tenant
+
+
+async def test_a_failed_begin_leaves_the_connection_usable(
+    single_pool: asyncpg.Pool, owner_pool: asyncpg.Pool
+) -> None:
+    tenant = uuid.uuid4()
+    async with single_pool.acquire() as conn:
+        await conn.execute("SET default_transaction_read_only = on")
+    try:
+        # The provisioning in the BEGIN message fails: nothing was begun for the caller.
+        with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
+            async with tenant_transaction(single_pool, service_scope(tenant)):
+                pytest.fail("the block must not run")
+        # A value the client cannot even encode fails before anything is sent.
+        with pytest.raises(UnicodeEncodeError):
+            async with tenant_transaction(
+                single_pool, TenantScope(tenant, "\udc80", frozenset()), readonly=True
+            ):
+                pytest.fail("the block must not run")
+    finally:
+        async with single_pool.acquire() as conn:
+            await conn.execute("RESET default_transaction_read_only")
+    with pytest.raises(ValueError, match="NUL"):
+        async with tenant_transaction(single_pool, TenantScope(tenant, "a\x00b", frozenset())):
+            pytest.fail("the block must not run")
+    async with tenant_transaction(single_pool, service_scope(tenant)) as conn:
+        assert await conn.fetchval("SHOW transaction_read_only") == "off"
+        assert (await conn.fetchrow(SETTINGS))["tenant"] == tenant
+    # The failed first write did not count as provisioned: this one provisioned.
+    assert await owner_pool.fetchval("SELECT count(*) FROM tenants WHERE id = $1", tenant) == 1
 
 
 async def test_tenant_is_provisioned_once_on_first_write(

@@ -22,6 +22,7 @@ from typing import Any
 import jwt
 
 from credbatch.auth.roles import ALL_ROLES
+from credbatch.auth.verified import VerifiedToken, VerifiedTokens, token_digest
 from credbatch.config import ConfigError, Settings, check_jwks_location
 from credbatch.errors import Unauthenticated
 from credbatch.tenancy import TenantScope
@@ -128,7 +129,14 @@ class _JwksSource:
 class TokenVerifier:
     """Turns an `authorization: Bearer` token into the caller's TenantScope."""
 
-    def __init__(self, settings: Settings, *, clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock = time.monotonic,
+        wall_clock: Clock = time.time,
+        verified: VerifiedTokens | None = None,
+    ) -> None:
         if settings.jwks_url:
             check_jwks_location(settings.mode, settings.jwks_url)
             self._jwks: _JwksSource | None = _JwksSource(
@@ -149,8 +157,29 @@ class TokenVerifier:
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self._max_lifetime = settings.jwt_max_lifetime
+        self._wall_clock = wall_clock
+        self._verified = verified if verified is not None else VerifiedTokens()
+
+    async def _key(self, kid: str) -> Any:
+        if self._jwks is not None:
+            return await self._jwks.key(kid)
+        return self._secret
 
     async def verify(self, token: str) -> TenantScope:
+        """The caller ``token`` names, once it is verified (or was, with the same key, and
+        has not expired since: ``credbatch.auth.verified``).
+
+        Raises:
+            Unauthenticated: the token is refused; ``reason`` says why.
+        """
+        digest = token_digest(token)
+        known = self._verified.get(digest, self._wall_clock())
+        if known is not None:
+            # Asked every time: a key source past its stale window, or without the key any
+            # more, refuses the token here as it would a token never seen.
+            if await self._key(known.kid) is known.key:
+                return known.caller
+            self._verified.forget(digest)
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -159,11 +188,8 @@ class TokenVerifier:
             raise Unauthenticated(
                 f"token algorithm must be {self._algorithm}", reason="INVALID_TOKEN"
             )
-        key: Any
-        if self._jwks is not None:
-            key = await self._jwks.key(str(header.get("kid", "")))
-        else:
-            key = self._secret
+        kid = str(header.get("kid", ""))
+        key = await self._key(kid)
         try:
             with _short_dev_secret_allowed():
                 claims = jwt.decode(
@@ -184,7 +210,11 @@ class TokenVerifier:
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"invalid token: {exc}", reason="INVALID_TOKEN") from None
         self._check_lifetime(claims)
-        return claims_to_scope(claims)
+        caller = claims_to_scope(claims)
+        self._verified.put(
+            digest, VerifiedToken(caller, float(claims["exp"]), kid, key), self._wall_clock()
+        )
+        return caller
 
     def _check_lifetime(self, claims: dict[str, Any]) -> None:
         """Refuse a token valid for longer than CREDBATCH_JWT_MAX_LIFETIME.

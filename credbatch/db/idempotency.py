@@ -93,21 +93,28 @@ async def claim(
     violation = request_id_violation(request_id, field)
     if violation is not None:
         raise InvalidArgument(f"{field} is too long", violations=[violation])
-    inserted = await conn.fetchval(
-        """
-        INSERT INTO idempotency_keys (tenant_id, kind, request_id, resource_id, request_digest)
-        VALUES (app_tenant(), $1, $2, $3, $4)
-        ON CONFLICT DO NOTHING
-        RETURNING resource_id
-        """,
-        kind,
-        request_id,
-        resource_id,
-        digest,
-    )
+    inserted = await conn.fetchval(claim_sql(1), kind, request_id, resource_id, digest)
     if inserted is not None:
         return None
     return await find(conn, kind, request_id, field, digest)
+
+
+def claim_sql(first: int) -> str:
+    """The statement of ``claim``, its parameters numbered from ``$first``: kind, request id,
+    resource id, digest. It returns ``resource_id`` when the key is now the transaction's and
+    no row when an earlier request holds it (then ``find`` names that request's resource).
+
+    For a create that claims its key and writes its resource in one statement (the claim as
+    a data-modifying ``WITH``, the resource written only when the claim returned a row); the
+    caller checks the request id first (``request_id_violation``).
+    """
+    kind, request_id, resource_id, digest = (f"${first + i}" for i in range(4))
+    return f"""
+        INSERT INTO idempotency_keys (tenant_id, kind, request_id, resource_id, request_digest)
+        VALUES (app_tenant(), {kind}, {request_id}, {resource_id}, {digest})
+        ON CONFLICT DO NOTHING
+        RETURNING resource_id
+        """
 
 
 async def find(

@@ -5,14 +5,15 @@ A tenant may have at most ``max_open_records`` records waiting for dispatch or i
 else no limit. The check runs after the upload's records are written, so it counts them, and
 ``tenant_open_records`` holds a per-tenant lock until the transaction ends: two concurrent
 uploads are checked one after the other, never both against the count without the other.
-A refused upload raises inside the transaction, which rolls back: it creates nothing.
+A refused upload raises inside the transaction, which rolls back: it creates nothing, its audit
+entry (written in the check's statement) included.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-import asyncpg
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 
@@ -53,14 +54,18 @@ class OpenRecordsQuotaExceeded(ResourceExhausted):
         )
 
 
-async def check_open_records(conn: asyncpg.Connection, default_limit: int | None) -> None:
-    """Raise OpenRecordsQuotaExceeded when the tenant is over its quota with this upload.
+OPEN_RECORDS = "SELECT open_records, max_open_records FROM tenant_open_records($1)"
+"""The tenant's open records with this transaction's and its limit; ``$1`` the default limit.
+Run in the upload's tenant transaction after its records are written (it may share its
+statement: ``credbatch.audit.record_alongside``)."""
 
-    Call it in the upload's tenant transaction after its records are written.
+
+def check_open_records(row: Mapping[str, Any] | None) -> None:
+    """Raise OpenRecordsQuotaExceeded when ``OPEN_RECORDS``'s row says the tenant is over.
+
+    Raises:
+        OpenRecordsQuotaExceeded: the upload would leave the tenant over its quota.
     """
-    row = await conn.fetchrow(
-        "SELECT open_records, max_open_records FROM tenant_open_records($1)", default_limit
-    )
     if row is None or row["max_open_records"] is None:
         return
     if row["open_records"] > row["max_open_records"]:

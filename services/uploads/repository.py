@@ -1,8 +1,9 @@
 """Storing an accepted upload: the batch, its records (the job outbox) and its request id.
 
 Everything happens in one short tenant transaction, opened once the whole file was read and
-found valid (its rows wait in ``services.uploads.spool``): the request id claimed, the batch
-row with its total (the records' foreign key and RLS policy need it), then the records in
+found valid (its rows wait in ``services.uploads.spool``): the request id claimed with the batch
+row and its total, in one statement (the records' foreign key and RLS policy need the batch
+before them, so they cannot join it), then the records in
 groups of ``GROUP_ROWS`` through ``INSERT ... SELECT FROM unnest(...)`` (COPY is refused on
 RLS tables). A failure rolls it all back: nothing is ever half visible.
 """
@@ -18,6 +19,7 @@ import asyncpg
 
 from credbatch.batches.model import UploadedBatch
 from credbatch.db import idempotency
+from credbatch.errors import Internal
 from services.uploads.spool import SpooledRow
 
 IDEMPOTENCY_KIND = "batch"
@@ -55,42 +57,53 @@ async def find_request(
     return await idempotency.find(conn, IDEMPOTENCY_KIND, request_id, REQUEST_ID_FIELD, digest)
 
 
-async def claim_request(
-    conn: asyncpg.Connection, request_id: str, batch_id: uuid.UUID, digest: bytes
+_BATCH_COLUMNS = """
+INSERT INTO batches (tenant_id, id, schema_id, schema_version, mediums,
+                     email_template_id, sms_template_id, certificate_template_id,
+                     creator, department, filename, total_records,
+                     credential_validity_seconds, traceparent, claim_mode,
+                     reminder_days, reminder_email_template_id, reminder_sms_template_id)
+"""
+_BATCH_VALUES = """
+app_tenant(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $14, $11, $12, $13,
+-- The upload's schedule, else the tenant's default as it is now.
+coalesce($15::integer[], (SELECT p.reminder_days FROM tenant_profiles p
+                          WHERE p.tenant_id = app_tenant())),
+$16, $17
+"""
+_INSERT_BATCH = _BATCH_COLUMNS + "VALUES (" + _BATCH_VALUES + ")"
+# The request id claimed and the batch inserted in one statement (one round trip, not two):
+# the batch only when the claim returned its row, i.e. the key is this transaction's now.
+_CLAIM_AND_INSERT_BATCH = (
+    f"WITH claim AS ({idempotency.claim_sql(18)})\n"
+    + _BATCH_COLUMNS
+    + "SELECT "
+    + _BATCH_VALUES
+    + "WHERE EXISTS (SELECT FROM claim)\nRETURNING id"
+)
+
+
+async def insert_batch(
+    conn: asyncpg.Connection,
+    batch: NewBatch,
+    request_id: str | None = None,
+    digest: bytes | None = None,
 ) -> uuid.UUID | None:
-    """Reserve ``request_id`` for ``batch_id`` in this transaction (credbatch.db.idempotency),
+    """The batch row, QUEUED, with the total of the records the same transaction writes; with
+    a ``request_id``, reserved for the batch in the same statement (credbatch.db.idempotency),
     keeping the request's ``digest`` (services.uploads.digest).
 
+    The file was read whole before its transaction opens, so the total is known here: no
+    second statement (and no run of the batches' update trigger) to set it afterwards.
+
     Returns:
-        None when reserved; otherwise the id of the batch that already holds it.
+        None when the batch is inserted; otherwise the id of the batch that already holds
+        ``request_id``, and nothing is inserted.
 
     Raises:
         AlreadyExists: REQUEST_ID_REUSED, the batch that holds it was another request.
     """
-    return await idempotency.claim(
-        conn, IDEMPOTENCY_KIND, request_id, batch_id, REQUEST_ID_FIELD, digest
-    )
-
-
-async def insert_batch(conn: asyncpg.Connection, batch: NewBatch) -> None:
-    """The batch row, QUEUED, with the total of the records the same transaction writes.
-
-    The file was read whole before its transaction opens, so the total is known here: no
-    second statement (and no run of the batches' update trigger) to set it afterwards.
-    """
-    await conn.execute(
-        """
-        INSERT INTO batches (tenant_id, id, schema_id, schema_version, mediums,
-                             email_template_id, sms_template_id, certificate_template_id,
-                             creator, department, filename, total_records,
-                             credential_validity_seconds, traceparent, claim_mode,
-                             reminder_days, reminder_email_template_id, reminder_sms_template_id)
-        VALUES (app_tenant(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $14, $11, $12, $13,
-                -- The upload's schedule, else the tenant's default as it is now.
-                coalesce($15::integer[], (SELECT p.reminder_days FROM tenant_profiles p
-                                          WHERE p.tenant_id = app_tenant())),
-                $16, $17)
-        """,
+    args = (
         batch.id,
         batch.schema_id,
         batch.schema_version,
@@ -109,6 +122,18 @@ async def insert_batch(conn: asyncpg.Connection, batch: NewBatch) -> None:
         batch.reminder_email_template_id,
         batch.reminder_sms_template_id,
     )
+    if request_id is None:
+        await conn.execute(_INSERT_BATCH, *args)
+        return None
+    claim = (IDEMPOTENCY_KIND, request_id, batch.id, digest)
+    # A second round only if the key that refused the claim was pruned before it was read.
+    for _ in range(2):
+        if await conn.fetchval(_CLAIM_AND_INSERT_BATCH, *args, *claim) is not None:
+            return None
+        holder = await find_request(conn, request_id, digest)
+        if holder is not None:
+            return holder
+    raise Internal("the request id was neither claimed nor held by an earlier upload")
 
 
 class RecordWriter:

@@ -4,11 +4,12 @@ No database connection is held while the client streams. The header is resolved 
 short transaction (an earlier upload with the request id, else the schema and templates);
 the file is then validated as it arrives, its accepted rows spooled to a temporary file
 (``services.uploads.spool``); only a file found valid is stored, in ONE short tenant
-transaction: request id, batch row with its total, records group by group from the spool,
-commit. The first problem stops the spooling (the rest of the file is only validated, for
-the report); an invalid, too large or stalled file creates nothing. A slow client therefore
-costs a stream and a tenant slot (``services.uploads.admission``), never a pooled
-connection. Memory is bounded by a chunk, a group of rows and the kept problems.
+transaction: request id and batch row with its total (one statement), records group by
+group from the spool, commit. The first problem stops the spooling (the rest of the file is
+only validated, for the report); an invalid, too large or stalled file creates nothing. A
+slow client therefore costs a stream and a tenant slot (``services.uploads.admission``),
+never a pooled connection. Memory is bounded by a chunk, a group of rows and the kept
+problems.
 """
 
 from __future__ import annotations
@@ -207,11 +208,7 @@ class Uploader:
         checked = resolved.request
         batch_id = uuid.uuid4()
         async with tenant_transaction(self._pool, caller) as conn:
-            if checked.request_id is not None:
-                holder = await repository.claim_request(conn, checked.request_id, batch_id, digest)
-                if holder is not None:
-                    raise _RequestTaken(holder)
-            await repository.insert_batch(
+            holder = await repository.insert_batch(
                 conn,
                 repository.NewBatch(
                     id=batch_id,
@@ -232,7 +229,11 @@ class Uploader:
                     reminder_email_template_id=checked.reminder_email_template_id,
                     reminder_sms_template_id=checked.reminder_sms_template_id,
                 ),
+                checked.request_id,
+                digest,
             )
+            if holder is not None:
+                raise _RequestTaken(holder)
             writer = repository.RecordWriter(conn, batch_id)
             try:
                 for row in spool:
@@ -243,9 +244,12 @@ class Uploader:
                 raise
             if writer.written != report.rows_total:
                 raise Internal("stored rows do not match the rows read")
-            await quota.check_open_records(conn, self._settings.default_max_open_records)
-            await audit.record(
+            # The quota check and the audit entry in one statement (one round trip); over
+            # the quota, the raise rolls the entry back with the batch.
+            open_records = await audit.record_alongside(
                 conn,
+                quota.OPEN_RECORDS,
+                (self._settings.default_max_open_records,),
                 caller,
                 audit.Action.BATCH_UPLOAD,
                 format_name(BATCHES, batch_id),
@@ -257,6 +261,7 @@ class Uploader:
                 },
                 request_id=checked.request_id or "",
             )
+            quota.check_open_records(open_records)
             view = await get_batch(conn, batch_id)
             if view is None:
                 raise Internal("the new batch is not visible to its creator")

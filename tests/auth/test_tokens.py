@@ -87,6 +87,69 @@ async def test_token_lifetime_is_bounded(dev: Settings) -> None:
     assert caught.value.reason == "TOKEN_LIFETIME_TOO_LONG"
 
 
+class _Decodes:
+    """Counts full verifications (jwt.decode calls) while the test runs."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        real = jwt.decode
+
+        def counting(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(jwt, "decode", counting)
+
+
+async def test_a_token_is_verified_once_until_it_expires(
+    dev: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decodes = _Decodes(monkeypatch)
+    wall = [time.time()]
+    verifier = TokenVerifier(dev, wall_clock=lambda: wall[0])
+    now = int(wall[0])
+    token = jwt.encode(_claims(iat=now, exp=now + 60), dev.jwt_secret or "")
+    first = await verifier.verify(token)
+    assert await verifier.verify(token) is first
+    assert decodes.calls == 1
+    # Another token of the same caller is another entry.
+    other = jwt.encode(_claims(iat=now - 1, exp=now + 60), dev.jwt_secret or "")
+    assert (await verifier.verify(other)).user_id == "alice"
+    assert decodes.calls == 2
+    # At its exp the entry is no longer used: the token is verified again (and accepted by
+    # jwt's own clock here, which has not reached exp).
+    wall[0] = now + 60
+    assert (await verifier.verify(token)).user_id == "alice"
+    assert decodes.calls == 3
+
+
+async def test_a_kept_token_changed_by_one_byte_is_verified_and_refused(dev: Settings) -> None:
+    verifier = TokenVerifier(dev)
+    token = jwt.encode(_claims(), dev.jwt_secret or "")
+    assert (await verifier.verify(token)).user_id == "alice"
+    head, payload, signature = token.split(".")
+    forged_payload = jwt.utils.base64url_encode(
+        json.dumps(_claims(sub="mallory")).encode()
+    ).decode()
+    changed = "A" if signature[0] != "A" else "B"
+    for forged in (
+        f"{head}.{payload}.{changed}{signature[1:]}",
+        f"{head}.{forged_payload}.{signature}",
+    ):
+        with pytest.raises(Unauthenticated) as caught:
+            await verifier.verify(forged)
+        assert caught.value.reason == "INVALID_TOKEN"
+
+
+async def test_a_token_past_exp_is_never_kept(dev: Settings) -> None:
+    verifier = TokenVerifier(dev)
+    now = int(time.time())
+    # Past exp but within jwt's leeway: accepted, and not kept for the next call.
+    token = jwt.encode(_claims(iat=now - 30, exp=now - 2), dev.jwt_secret or "")
+    assert (await verifier.verify(token)).user_id == "alice"
+    assert len(verifier._verified) == 0
+
+
 async def test_unknown_roles_are_dropped(dev: Settings) -> None:
     token = jwt.encode(_claims(roles=["root", "observer"]), dev.jwt_secret or "")
     assert (await TokenVerifier(dev).verify(token)).roles == {"observer"}

@@ -4,6 +4,8 @@
   serve their own keys);
 * a JWKS server that goes down after the first fetch: tokens still verify within the stale
   window, and are refused after it; a JWKS document over the size cap is refused;
+* a token verified (and kept) before is refused once the key it was signed with is replaced
+  under the same kid or withdrawn, from the next refresh of the keys;
 * a token without a ``departments`` claim has no department: through the real
   BatchStatusService as the application role, such an observer sees nothing of ``default``.
 """
@@ -122,6 +124,41 @@ async def test_cached_keys_verify_while_the_jwks_is_down_within_the_stale_window
     with pytest.raises(Unauthenticated) as refused:
         await verifier.verify(_token(private))
     assert refused.value.reason == "JWKS_UNAVAILABLE"
+
+
+def _jwks_of(private: rsa.RSAPrivateKey, kid: str) -> bytes:
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key()))
+    jwk["kid"] = kid
+    return json.dumps({"keys": [jwk]}).encode()
+
+
+async def test_a_token_verified_before_is_refused_once_its_key_is_replaced_or_withdrawn(
+    signer: tuple[rsa.RSAPrivateKey, _Jwks],
+) -> None:
+    private, server = signer
+    now = [1000.0]
+    settings = Settings(jwks_url=server.url, jwt_secret=None, jwt_algorithm="RS256")
+    verifier = TokenVerifier(settings, clock=lambda: now[0])
+    token = _token(private)
+    assert (await verifier.verify(token)).user_id == "alice"
+    assert (await verifier.verify(token)).user_id == "alice"  # the kept entry
+    # The identity provider replaces the key under the same kid: at the next refresh the
+    # token, verified and kept before, is checked against the new key and refused.
+    replacement = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    server.body = _jwks_of(replacement, "k1")
+    now[0] += 301
+    with pytest.raises(Unauthenticated) as refused:
+        await verifier.verify(token)
+    assert refused.value.reason == "INVALID_TOKEN"
+    renewed = _token(replacement)
+    assert (await verifier.verify(renewed)).user_id == "alice"
+    # Then it withdraws the key (only k2 published): the kept token is refused at once
+    # after the next refresh.
+    server.body = _jwks_of(rsa.generate_private_key(public_exponent=65537, key_size=2048), "k2")
+    now[0] += 301
+    with pytest.raises(Unauthenticated) as withdrawn:
+        await verifier.verify(renewed)
+    assert withdrawn.value.reason == "UNKNOWN_KEY"
 
 
 async def test_an_oversized_jwks_is_refused(signer: tuple[rsa.RSAPrivateKey, _Jwks]) -> None:
