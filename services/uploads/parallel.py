@@ -15,11 +15,12 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
+from typing import Protocol
 
 from credbatch.errors import Internal
 from services.uploads.blocks import Block, RecordBlocks
 from services.uploads.spool import RowSpool
-from services.uploads.validation_pool import BlockResult, BlockTask, ValidationPool
+from services.uploads.validation_pool import BlockResult, BlockTask
 from services.uploads.validator import AcceptedRow, FileValidator
 
 FIRST_BLOCK_BYTES = 256 * 1024
@@ -27,11 +28,22 @@ BLOCK_BYTES = 1024 * 1024
 IN_FLIGHT_PER_PROCESS = 2
 
 
+class BlockValidation(Protocol):
+    """What validates blocks: a ``ValidationPool``."""
+
+    processes: int
+
+    async def validate(self, task: BlockTask) -> BlockResult: ...
+
+
 async def validate_file(
     validator: FileValidator,
     chunks: AsyncIterator[bytes],
-    pool: ValidationPool | None,
+    pool: BlockValidation | None,
     spool: RowSpool | None = None,
+    *,
+    first_block: int = FIRST_BLOCK_BYTES,
+    block: int = BLOCK_BYTES,
 ) -> None:
     """Feed the whole file to ``validator`` (then ``validator.report()`` is complete),
     spooling the accepted rows while no problem is found.
@@ -45,7 +57,7 @@ async def validate_file(
             _spool(validator, validator.feed(chunk), spool)
         _spool(validator, validator.finish(), spool)
         return
-    await _Blocks(validator, pool, spool).run(chunks)
+    await _Blocks(validator, pool, spool).run(chunks, RecordBlocks(block, first_block))
 
 
 def _spool(validator: FileValidator, rows: Iterable[AcceptedRow], spool: RowSpool | None) -> None:
@@ -55,7 +67,9 @@ def _spool(validator: FileValidator, rows: Iterable[AcceptedRow], spool: RowSpoo
 
 
 class _Blocks:
-    def __init__(self, validator: FileValidator, pool: ValidationPool, spool: RowSpool | None):
+    def __init__(
+        self, validator: FileValidator, pool: BlockValidation, spool: RowSpool | None
+    ) -> None:
         self._validator = validator
         self._pool = pool
         self._spool = spool
@@ -64,8 +78,7 @@ class _Blocks:
         self._in_flight: deque[tuple[int, asyncio.Future[BlockResult]]] = deque()
         self._limit = IN_FLIGHT_PER_PROCESS * pool.processes
 
-    async def run(self, chunks: AsyncIterator[bytes]) -> None:
-        blocks = RecordBlocks(BLOCK_BYTES, FIRST_BLOCK_BYTES)
+    async def run(self, chunks: AsyncIterator[bytes], blocks: RecordBlocks) -> None:
         try:
             async for chunk in chunks:
                 self._validator.count_bytes(len(chunk))

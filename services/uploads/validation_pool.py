@@ -17,9 +17,10 @@ that did not come back, so a death can delay an upload but never corrupt it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
@@ -91,6 +92,37 @@ def _ready() -> bool:
     return True
 
 
+async def _uncancelled(future: Future[BlockResult]) -> BlockResult:
+    """The future's result; cancelling the wait leaves the future itself alone.
+
+    Python 3.11's executor fails a pending future with BrokenProcessPool without checking
+    whether it was cancelled, which raises in its manager thread; so a block whose upload
+    ended is left to finish (at most a few blocks per upload are in flight).
+    """
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[BlockResult] = loop.create_future()
+
+    def settle(done: Future[BlockResult]) -> None:
+        if waiter.done():
+            return
+        if done.cancelled():
+            waiter.cancel()
+            return
+        error = done.exception()
+        if error is not None:
+            waiter.set_exception(error)
+        else:
+            waiter.set_result(done.result())
+
+    def wake(done: Future[BlockResult]) -> None:
+        # Runs in the executor's thread; the loop may have closed since (its upload ended).
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, done)
+
+    future.add_done_callback(wake)
+    return await waiter
+
+
 class ValidationPool:
     """``processes`` validation processes; ``start()`` before use, ``close()`` at the end."""
 
@@ -123,7 +155,7 @@ class ValidationPool:
                 break
             executor = self._executor
             try:
-                return await asyncio.wrap_future(executor.submit(validate_block, task))
+                return await _uncancelled(executor.submit(validate_block, task))
             except BrokenProcessPool:
                 self._replace(executor)
         raise ValidationUnavailable(
@@ -134,7 +166,7 @@ class ValidationPool:
         if self._executor is broken and not self._closed:
             log.warning("a validation process ended; starting %d new ones", self.processes)
             self._executor = self._new_executor()
-            broken.shutdown(wait=False, cancel_futures=True)
+            broken.shutdown(wait=False)
 
     def pids(self) -> list[int]:
         """The live processes' ids (for tests and diagnostics)."""
@@ -143,4 +175,4 @@ class ValidationPool:
 
     def close(self) -> None:
         self._closed = True
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._executor.shutdown(wait=True)
