@@ -126,6 +126,14 @@ class CsvStreamReader:
         dropped at the end of the file."""
         return range(self._blank_first, self._blank_first + self._blank_count)
 
+    def hold_blank_rows(self, rows: range) -> None:
+        """Start as if ``rows``, blank records just before this reader's first, were held."""
+        if rows:
+            if rows.stop != self._next_row:
+                raise ValueError("held blank rows must come just before the next row")
+            self._blank_first = rows.start
+            self._blank_count = len(rows)
+
     def feed(self, chunk: bytes) -> Iterator[Row]:
         """Records completed by ``chunk`` (a generator: iterate it before the next feed)."""
         if not self._head_checked:

@@ -40,8 +40,9 @@ class Block:
 class RecordBlocks:
     """Feed the file's chunks; take each block once it holds at least ``size`` bytes.
 
-    The first block is cut at ``first_size`` (so a small file is one block); a file whose
-    record ends are never line feeds (old Mac files end lines with a bare CR) is one block.
+    The first block is cut at ``first_size`` (so a small file is one block). Bytes with no
+    record-ending LF (an unclosed quote, lines ended by a bare CR as old Mac files are) are
+    held until ``finish``: the caller watches ``held``.
     """
 
     def __init__(self, size: int, first_size: int | None = None) -> None:
@@ -78,6 +79,11 @@ class RecordBlocks:
         while self._cuts:
             blocks.append(self._take(*self._cuts.pop(0)))
         return blocks
+
+    @property
+    def held(self) -> int:
+        """Bytes fed and not yet in a block."""
+        return self._held
 
     def finish(self) -> Block | None:
         """The rest of the file (records not necessarily ended), if any byte is left."""

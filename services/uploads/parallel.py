@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from typing import Protocol
 
+from credbatch.csvstream import DEFAULT_MAX_RECORD_CHARS
 from credbatch.errors import Internal
 from services.uploads.blocks import Block, RecordBlocks
 from services.uploads.spool import RowSpool
@@ -44,6 +45,7 @@ async def validate_file(
     *,
     first_block: int = FIRST_BLOCK_BYTES,
     block: int = BLOCK_BYTES,
+    hold: int | None = None,
 ) -> None:
     """Feed the whole file to ``validator`` (then ``validator.report()`` is complete),
     spooling the accepted rows while no problem is found.
@@ -51,13 +53,19 @@ async def validate_file(
     Raises:
         ResourceExhausted: the file is over the row or byte limit, or the spool's bound.
         ValidationUnavailable: the pool could not validate a block.
+
+    When more than ``hold`` bytes (default: a few blocks and the longest record) come with
+    no record end to cut a block at (a quote never closed, lines ended by a bare CR), the
+    rest of the file is read here, as without a pool, so memory stays bounded.
     """
     if pool is None:
         async for chunk in chunks:
             _spool(validator, validator.feed(chunk), spool)
         _spool(validator, validator.finish(), spool)
         return
-    await _Blocks(validator, pool, spool).run(chunks, RecordBlocks(block, first_block))
+    if hold is None:
+        hold = 4 * max(block, first_block) + 4 * DEFAULT_MAX_RECORD_CHARS
+    await _Blocks(validator, pool, spool).run(chunks, RecordBlocks(block, first_block), hold)
 
 
 def _spool(validator: FileValidator, rows: Iterable[AcceptedRow], spool: RowSpool | None) -> None:
@@ -78,18 +86,26 @@ class _Blocks:
         self._in_flight: deque[tuple[int, asyncio.Future[BlockResult]]] = deque()
         self._limit = IN_FLIGHT_PER_PROCESS * pool.processes
 
-    async def run(self, chunks: AsyncIterator[bytes], blocks: RecordBlocks) -> None:
+    async def run(self, chunks: AsyncIterator[bytes], blocks: RecordBlocks, hold: int) -> None:
+        validator = self._validator
+        alone = False  # reading the rest here, without blocks
         try:
             async for chunk in chunks:
-                self._validator.count_bytes(len(chunk))
+                validator.count_bytes(len(chunk))
+                if alone:
+                    _spool(validator, validator.feed_records(chunk), self._spool)
+                    continue
                 for block in blocks.feed(chunk):
                     await self._take(block, last=False)
+                if blocks.held > hold:
+                    alone = True
+                    await self._read_alone(blocks)
             rest = blocks.finish()
             if rest is not None:
                 await self._take(rest, last=True)
             while self._in_flight:
                 await self._merge_oldest()
-            if self._header is None:
+            if self._header is None or alone:
                 _spool(self._validator, self._validator.finish(), self._spool)
             else:
                 for _ in self._validator.finish():
@@ -97,6 +113,19 @@ class _Blocks:
         finally:
             for _, future in self._in_flight:
                 future.cancel()
+
+    async def _read_alone(self, blocks: RecordBlocks) -> None:
+        """Merge the blocks in flight, then read the bytes held here, and the rest after."""
+        while self._in_flight:
+            await self._merge_oldest()
+        held = blocks.finish()
+        validator = self._validator
+        if held is None or validator.stopped:
+            return
+        if self._header is not None:
+            validator.read_from(self._next_row, held.byte_offset)
+        for piece in held.pieces:
+            _spool(validator, validator.feed_records(piece), self._spool)
 
     async def _take(self, block: Block, *, last: bool) -> None:
         validator = self._validator

@@ -223,6 +223,15 @@ class FileValidator:
         self._blank_rows_held = self._reader.blank_rows_held()
         self._in_blocks = True
 
+    def read_from(self, row: int, byte_offset: int) -> None:
+        """Read the rest of the file here again (``feed_records``), from the record that is
+        ``row`` at ``byte_offset``, just after the blocks merged so far."""
+        held = self._blank_rows_held
+        self._reader = CsvStreamReader(first_row=row, byte_offset=byte_offset)
+        self._reader.hold_blank_rows(held)
+        self._blank_rows_held = range(0)
+        self._in_blocks = False
+
     def absorb(self, outcome: BlockOutcome) -> None:
         """Merge the next block's outcome, as if its records had been fed here.
 

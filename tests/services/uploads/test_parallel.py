@@ -6,6 +6,7 @@ from __future__ import annotations
 import pickle
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -69,6 +70,7 @@ async def outcome(
     max_rows: int = 1_000_000,
     first_block: int = 64,
     block: int = 48,
+    hold: int | None = None,
 ) -> object:
     """Everything an upload would see: the report and, for a valid file, the spooled rows."""
     validator = FileValidator(
@@ -77,7 +79,13 @@ async def outcome(
     with RowSpool([a.name for a in SCHEMA.attributes], 1 << 24) as spool:
         try:
             await validate_file(
-                validator, chunked(data, sizes), pool, spool, first_block=first_block, block=block
+                validator,
+                chunked(data, sizes),
+                pool,
+                spool,
+                first_block=first_block,
+                block=block,
+                hold=hold,
             )
         except ResourceExhausted as error:
             return ("exhausted", error.reason, error.message)
@@ -85,7 +93,7 @@ async def outcome(
         return (report, list(spool) if report.valid else None)
 
 
-async def same(data: bytes, sizes: Sequence[int], **options: int) -> object:
+async def same(data: bytes, sizes: Sequence[int], **options: Any) -> object:
     pool = PickledBlocks()
     alone = await outcome(data, sizes, None, **options)
     merged = await outcome(data, sizes, pool, **options)
@@ -156,6 +164,7 @@ async def test_stops_where_one_process_stops() -> None:
     ):
         await same(broken, [33])
         await same(broken, [1000])
+        await same(broken, [33], hold=100)  # the rest read in-process past 100 bytes uncut
 
 
 async def test_row_limit_across_blocks() -> None:
@@ -194,6 +203,7 @@ _line = st.one_of(
     sizes=st.lists(st.integers(1, 90), min_size=1, max_size=4),
     block=st.integers(1, 120),
     keep=st.integers(1, 6),
+    hold=st.none() | st.integers(1, 300),
 )
 async def test_any_file(
     lines: list[str],
@@ -202,9 +212,10 @@ async def test_any_file(
     sizes: list[int],
     block: int,
     keep: int,
+    hold: int | None,
 ) -> None:
     data = prefix + ends.join([HEADER, *lines]).encode()
-    await same(data, sizes, keep=keep, first_block=block, block=block)
+    await same(data, sizes, keep=keep, first_block=block, block=block, hold=hold)
 
 
 @settings(max_examples=300, deadline=None)
