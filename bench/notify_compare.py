@@ -8,7 +8,10 @@ recipient column's header, which each side names its own way (``email``/``phone`
 placeholders). Each side validates the whole file from bytes in memory:
 
 - here: ``services.uploads.validator.FileValidator`` (1 MiB chunks, CSV reading, header,
-  every value rule, duplicate recipients, the report), as an upload runs it;
+  every value rule, duplicate recipients, the report), as an upload runs it: through
+  ``services.uploads.parallel.validate_file`` with a ``ValidationPool`` of
+  ``--validation-processes`` (default: the cores; 0 or 1: in this process alone), started
+  before the timing as the service starts it;
 - Notify: ``RecipientCSV(...).has_errors`` and ``len()``, in a fresh process of the
   Python given by ``--notify-python`` (a virtualenv with notifications-utils installed),
   which times itself, so neither side pays the other's start-up.
@@ -28,15 +31,19 @@ dependencies), made once:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import statistics
 import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from credbatch.schema.model import Attribute, AttributeType, Medium, SchemaVersion
+from services.uploads.parallel import validate_file
+from services.uploads.validation_pool import ValidationPool
 from services.uploads.validator import FileValidator
 
 CHUNK = 1 << 20
@@ -65,10 +72,11 @@ else:
     template = SMSMessageTemplate({"content": body, "template_type": "sms"})
 data = open(path, encoding="utf-8").read()
 started = time.perf_counter()
+cpu = time.process_time()
 recipients = RecipientCSV(data, template=template, allow_international_sms=True)
 errors = recipients.has_errors
 rows = len(recipients)
-print(time.perf_counter() - started, rows, errors)
+print(time.perf_counter() - started, rows, errors, time.process_time() - cpu)
 """
 
 
@@ -94,23 +102,45 @@ def generate(rows: int, medium: Medium, notify: bool) -> str:
     return "\r\n".join(lines) + "\r\n"
 
 
-def ours(data: bytes, medium: Medium) -> float:
+class Run:
+    """One side's run: wall seconds and CPU seconds (every process of that side)."""
+
+    def __init__(self, wall: float, cpu: float) -> None:
+        self.wall = wall
+        self.cpu = cpu
+
+
+def _cpu_of(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+async def _chunks(data: bytes) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), CHUNK):
+        yield data[start : start + CHUNK]
+
+
+def ours(data: bytes, medium: Medium, pool: ValidationPool | None) -> Run:
+    pids = pool.pids() if pool is not None else []
+    cpu = time.process_time() + _cpu_of(pids)
     started = time.perf_counter()
     validator = FileValidator(
         SCHEMA, [medium], default_region="GB", max_rows=10_000_000, max_bytes=1 << 31
     )
-    for start in range(0, len(data), CHUNK):
-        for _ in validator.feed(data[start : start + CHUNK]):
-            pass
-    for _ in validator.finish():
-        pass
+    asyncio.run(validate_file(validator, _chunks(data), pool))
     report = validator.report()
     elapsed = time.perf_counter() - started
     assert report.valid, report.errors[:3]
-    return elapsed
+    if pool is not None and pool.pids() != pids:
+        raise RuntimeError("a validation process was replaced during the run")
+    return Run(elapsed, time.process_time() + _cpu_of(pids) - cpu)
 
 
-def notify(python: str, path: Path, medium: Medium, rows: int) -> float:
+def notify(python: str, path: Path, medium: Medium, rows: int) -> Run:
     out = subprocess.run(
         [python, "-c", NOTIFY_SCRIPT, medium.value, str(path)],
         check=True,
@@ -118,7 +148,7 @@ def notify(python: str, path: Path, medium: Medium, rows: int) -> float:
         text=True,
     ).stdout.split()
     assert int(out[1]) == rows and out[2] == "False", out
-    return float(out[0])
+    return Run(float(out[0]), float(out[3]))
 
 
 def main() -> None:
@@ -126,32 +156,51 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=2, help="A B B A rounds")
     parser.add_argument("--notify-python", default="/work/notify-venv/bin/python")
+    parser.add_argument("--validation-processes", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
+    pool = ValidationPool(args.validation_processes) if args.validation_processes > 1 else None
+    if pool is not None:
+        asyncio.run(pool.start())
     print(
         f"rows: {args.rows:,} (recipient + 5 attributes), {os.cpu_count()} cores, "
+        f"{args.validation_processes} validation processes, "
         f"load average {os.getloadavg()[0]:.1f}"
     )
-    for medium in (Medium.EMAIL, Medium.SMS):
-        ours_data = generate(args.rows, medium, notify=False).encode()
-        with tempfile.NamedTemporaryFile("w", suffix=".csv", encoding="utf-8") as file:
-            file.write(generate(args.rows, medium, notify=True))
-            file.flush()
-            path = Path(file.name)
-            times: dict[str, list[float]] = {"ours": [], "notify": []}
-            for _ in range(args.rounds):
-                for side in ("ours", "notify", "notify", "ours"):
-                    if side == "ours":
-                        times[side].append(ours(ours_data, medium))
-                    else:
-                        times[side].append(notify(args.notify_python, path, medium, args.rows))
-        rate = {side: args.rows / statistics.median(t) for side, t in times.items()}
-        print(
-            f"{medium.value:>5}: ours {rate['ours']:9,.0f} rows/s, Notify {rate['notify']:8,.0f} "
-            f"rows/s, ratio {rate['ours'] / rate['notify']:.1f}x (medians of "
-            f"{len(times['ours'])} runs each; ours "
-            f"{', '.join(f'{args.rows / t:,.0f}' for t in times['ours'])}; Notify "
-            f"{', '.join(f'{args.rows / t:,.0f}' for t in times['notify'])})"
-        )
+    try:
+        for medium in (Medium.EMAIL, Medium.SMS):
+            _compare(args, medium, pool)
+    finally:
+        if pool is not None:
+            pool.close()
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
+
+
+def _compare(args: argparse.Namespace, medium: Medium, pool: ValidationPool | None) -> None:
+    ours_data = generate(args.rows, medium, notify=False).encode()
+    with tempfile.NamedTemporaryFile("w", suffix=".csv", encoding="utf-8") as file:
+        file.write(generate(args.rows, medium, notify=True))
+        file.flush()
+        path = Path(file.name)
+        runs: dict[str, list[Run]] = {"ours": [], "notify": []}
+        for _ in range(args.rounds):
+            for side in ("ours", "notify", "notify", "ours"):
+                if side == "ours":
+                    runs[side].append(ours(ours_data, medium, pool))
+                else:
+                    runs[side].append(notify(args.notify_python, path, medium, args.rows))
+    times = {side: [run.wall for run in found] for side, found in runs.items()}
+    cpu = {side: statistics.median(run.cpu for run in found) for side, found in runs.items()}
+    rate = {side: args.rows / statistics.median(t) for side, t in times.items()}
+    print(
+        f"{medium.value:>5}: ours {rate['ours']:9,.0f} rows/s, Notify {rate['notify']:8,.0f} "
+        f"rows/s, ratio {rate['ours'] / rate['notify']:.1f}x (medians of "
+        f"{len(times['ours'])} runs each; ours "
+        f"{', '.join(f'{args.rows / t:,.0f}' for t in times['ours'])}; Notify "
+        f"{', '.join(f'{args.rows / t:,.0f}' for t in times['notify'])}); CPU per "
+        f"1,000 rows: ours {cpu['ours'] / args.rows * 1000 * 1000:.1f} ms, Notify "
+        f"{cpu['notify'] / args.rows * 1000 * 1000:.1f} ms (ratio "
+        f"{cpu['notify'] / cpu['ours']:.1f}x)"
+    )
 
 
 if __name__ == "__main__":

@@ -190,6 +190,9 @@ class Settings:
     watch_max_seconds: float = 3600.0
     upload_idle_timeout: float = 30.0
     upload_max_concurrent_per_tenant: int = 4
+    # Processes validating blocks of large uploads beside each uploads process; 0 or 1:
+    # every upload is validated in the uploads process itself.
+    validation_processes: int = field(default_factory=lambda: os.cpu_count() or 1)
     jwks_stale_seconds: float = 3600.0
     jwks_max_bytes: int = 64 * 1024
     jwt_max_lifetime: float = 24 * 3600.0
@@ -422,6 +425,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "CREDBATCH_UPLOAD_MAX_CONCURRENT_PER_TENANT",
             Settings.upload_max_concurrent_per_tenant,
             1,
+        ),
+        validation_processes=env_int(
+            env, "CREDBATCH_VALIDATION_PROCESSES", os.cpu_count() or 1, 0, 256
         ),
         jwks_stale_seconds=env_float(
             env, "CREDBATCH_JWKS_STALE_SECONDS", Settings.jwks_stale_seconds

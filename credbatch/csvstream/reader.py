@@ -84,12 +84,22 @@ class CsvStreamReader:
     yielded before the error are valid records.
     """
 
-    def __init__(self, max_record_chars: int = DEFAULT_MAX_RECORD_CHARS) -> None:
-        self._decoder = codecs.getincrementaldecoder("utf-8-sig")("strict")
+    def __init__(
+        self,
+        max_record_chars: int = DEFAULT_MAX_RECORD_CHARS,
+        *,
+        first_row: int = 1,
+        byte_offset: int = 0,
+    ) -> None:
+        """``first_row`` and ``byte_offset`` > 0 read a run of whole records from inside a file
+        (its first record is that row, its first byte at that offset): no BOM or UTF-16 check
+        there, and rows and offsets in problems are the file's."""
+        within = byte_offset > 0
+        self._decoder = codecs.getincrementaldecoder("utf-8" if within else "utf-8-sig")("strict")
         self._max_record_chars = max_record_chars
         self._head = b""  # the first bytes, until the UTF-16 check has seen enough
-        self._head_checked = False
-        self._bytes_decoded = 0  # bytes handed to the decoder so far
+        self._head_checked = within
+        self._bytes_decoded = byte_offset  # bytes handed to the decoder so far
         # Text after the last complete line, as the pieces it arrived in: joined only once a
         # line end arrives, so a long line costs time linear in its length, not quadratic.
         self._partial: list[str] = []
@@ -97,7 +107,7 @@ class CsvStreamReader:
         self._pending: list[str] = []  # lines of a record whose quoted field is still open
         self._pending_chars = 0
         self._in_quotes = False
-        self._next_row = 1
+        self._next_row = first_row
         self._blank_first = 0
         self._blank_count = 0
 
@@ -105,6 +115,24 @@ class CsvStreamReader:
     def bytes_read(self) -> int:
         """Bytes fed so far."""
         return self._bytes_decoded + len(self._head)
+
+    @property
+    def next_row(self) -> int:
+        """The row the next record will have."""
+        return self._next_row
+
+    def blank_rows_held(self) -> range:
+        """Blank records read but not yet yielded: yielded before the next record with data,
+        dropped at the end of the file."""
+        return range(self._blank_first, self._blank_first + self._blank_count)
+
+    def hold_blank_rows(self, rows: range) -> None:
+        """Start as if ``rows``, blank records just before this reader's first, were held."""
+        if rows:
+            if rows.stop != self._next_row:
+                raise ValueError("held blank rows must come just before the next row")
+            self._blank_first = rows.start
+            self._blank_count = len(rows)
 
     def feed(self, chunk: bytes) -> Iterator[Row]:
         """Records completed by ``chunk`` (a generator: iterate it before the next feed)."""

@@ -37,6 +37,29 @@ class Duplicate:
     first_row: int
 
 
+class RecipientRun:
+    """One block's recipients, kept as their keys for the file's ``RecipientIndex``.
+
+    A block validated in another process cannot send hashes: ``hash()`` of a string differs
+    between processes. The keys themselves are hashed where the file's index lives.
+    """
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.break_positions = array("i")
+        self.break_rows = array("i")
+        self._last_row = -1
+
+    def add(self, key: str, row: int) -> None:
+        if row != self._last_row + 1:
+            if row <= self._last_row:
+                raise ValueError("rows must be added in increasing order")
+            self.break_positions.append(len(self.keys))
+            self.break_rows.append(row)
+        self._last_row = row
+        self.keys.append(key)
+
+
 class RecipientIndex:
     """Collects (recipient key, row) pairs of one column and finds the repeated keys.
 
@@ -61,6 +84,20 @@ class RecipientIndex:
             self._break_rows.append(row)
         self._last_row = row
         self._hashes.append(hash(key))
+
+    def add_run(self, run: RecipientRun) -> None:
+        """Add a block's recipients, whose rows all follow the rows added so far."""
+        if not run.keys:
+            return
+        if run.break_rows[0] <= self._last_row:
+            raise ValueError("rows must be added in increasing order")
+        start = len(self._hashes)
+        self._hashes.extend(map(hash, run.keys))
+        # The run's first row is always a break of its own; harmless when it continues the
+        # previous run, and it saves comparing.
+        self._break_positions.extend(position + start for position in run.break_positions)
+        self._break_rows.extend(run.break_rows)
+        self._last_row = run.break_rows[-1] + len(run.keys) - 1 - run.break_positions[-1]
 
     def _row_at(self, position: int) -> int:
         at = bisect_right(self._break_positions, position) - 1

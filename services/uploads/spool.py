@@ -47,12 +47,35 @@ def _json_default(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
+def attribute_positions(attribute_names: Sequence[str]) -> dict[str, int]:
+    """Each attribute's bit in a spooled row's mask."""
+    return {name: i for i, name in enumerate(attribute_names)}
+
+
+def encode_row(row: AcceptedRow, positions: dict[str, int]) -> bytes:
+    """One accepted row as a spool line (``positions`` from ``attribute_positions``)."""
+    mask = 0
+    present: list[Any] = []
+    for name, value in row.attributes.items():
+        position = positions.get(name)
+        if position is None:
+            raise Internal("an accepted row has an attribute the schema does not have")
+        mask |= 1 << position
+        present.append((position, value))
+    present.sort(key=lambda item: item[0])
+    return orjson.dumps(
+        [row.row, row.email, row.phone, mask, *(value for _, value in present)],
+        default=_json_default,
+        option=orjson.OPT_APPEND_NEWLINE,
+    )
+
+
 class RowSpool:
     """Append accepted rows, then read them back once; a context manager that deletes them."""
 
     def __init__(self, attribute_names: Sequence[str], max_bytes: int) -> None:
         self._names = tuple(attribute_names)
-        self._index = {name: i for i, name in enumerate(self._names)}
+        self._index = attribute_positions(self._names)
         self._limit = SPOOL_FACTOR * max_bytes
         # In memory while small, then an anonymous file (deleted when closed, or by the OS
         # if the process dies).
@@ -79,29 +102,23 @@ class RowSpool:
         Raises:
             ResourceExhausted: the spool would pass its bound.
         """
-        mask = 0
-        present: list[Any] = []
-        for name, value in row.attributes.items():
-            position = self._index.get(name)
-            if position is None:
-                raise Internal("an accepted row has an attribute the schema does not have")
-            mask |= 1 << position
-            present.append((position, value))
-        present.sort(key=lambda item: item[0])
-        line = orjson.dumps(
-            [row.row, row.email, row.phone, mask, *(value for _, value in present)],
-            default=_json_default,
-            option=orjson.OPT_APPEND_NEWLINE,
-        )
-        self.bytes += len(line)
+        self.add_lines(encode_row(row, self._index), 1)
+
+    def add_lines(self, lines: bytes, rows: int) -> None:
+        """Spool ``rows`` rows already encoded (``encode_row``), in order.
+
+        Raises:
+            ResourceExhausted: the spool would pass its bound.
+        """
+        self.bytes += len(lines)
         if self.bytes > self._limit:
             raise ResourceExhausted(
                 "the file's rows are larger than the upload limit; split it into several batches",
                 reason=FILE_TOO_LARGE,
                 metadata={"max_bytes": str(self._limit // SPOOL_FACTOR)},
             )
-        self._file.write(line)
-        self.rows += 1
+        self._file.write(lines)
+        self.rows += rows
 
     def __iter__(self) -> Iterator[SpooledRow]:
         """Every spooled row, in the order added, with its attributes as stored JSON."""

@@ -37,9 +37,11 @@ from services.uploads import quota, repository
 from services.uploads.admission import TenantUploadSlots
 from services.uploads.digest import RequestDigest
 from services.uploads.model import CheckedRequest, ResolvedUpload, UploadRequest
+from services.uploads.parallel import validate_file
 from services.uploads.report_error import MAX_VIOLATIONS, invalid_file_error
 from services.uploads.request_rules import check_request, resolve
 from services.uploads.spool import RowSpool
+from services.uploads.validation_pool import ValidationPool
 from services.uploads.validator import FileValidator, Report
 
 _tracer = trace.get_tracer(__name__)
@@ -65,9 +67,17 @@ class _RequestTaken(Exception):
 class Uploader:
     """Runs uploads against one database pool with the process settings."""
 
-    def __init__(self, settings: Settings, pool: asyncpg.Pool) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        validation: ValidationPool | None = None,
+    ) -> None:
+        """``validation``: the processes that validate large files' blocks (None: this
+        process validates every file)."""
         self._settings = settings
         self._pool = pool
+        self._validation = validation
         self._slots = TenantUploadSlots(settings.upload_max_concurrent_per_tenant)
 
     def _validator(self, resolved: ResolvedUpload, keep: int) -> FileValidator:
@@ -127,11 +137,7 @@ class Uploader:
                     resolved = await resolve(conn, checked)
                 validator = self._validator(resolved, FULL_REPORT_ERRORS)
                 try:
-                    async for chunk in chunks:
-                        for _ in validator.feed(chunk):
-                            pass
-                    for _ in validator.finish():
-                        pass
+                    await validate_file(validator, chunks, self._validation)
                 finally:
                     _record(span, validator)
                 return UploadOutcome(None, validator.report())
@@ -180,13 +186,7 @@ class Uploader:
         """
         validator = self._validator(resolved, MAX_VIOLATIONS)
         try:
-            async for chunk in chunks:
-                for row in validator.feed(chunk):
-                    if not validator.has_errors:
-                        spool.add(row)
-            for row in validator.finish():
-                if not validator.has_errors:
-                    spool.add(row)
+            await validate_file(validator, chunks, self._validation, spool)
             report = validator.report()
         finally:
             _record(span, validator)

@@ -141,6 +141,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     INVALID_LABEL: _ClassVar[ErrorReason]
     TYPE_METADATA_CONFLICT: _ClassVar[ErrorReason]
     EXACTLY_ONE_REQUIRED: _ClassVar[ErrorReason]
+    VALIDATION_UNAVAILABLE: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 MISSING_TOKEN: ErrorReason
 INVALID_TOKEN: ErrorReason
@@ -276,3 +277,4 @@ NOT_ASCENDING: ErrorReason
 INVALID_LABEL: ErrorReason
 TYPE_METADATA_CONFLICT: ErrorReason
 EXACTLY_ONE_REQUIRED: ErrorReason
+VALIDATION_UNAVAILABLE: ErrorReason
