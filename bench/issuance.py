@@ -288,17 +288,6 @@ ORDER BY total_exec_time DESC LIMIT $2
 """
 
 
-async def transactions(owner: asyncpg.Pool, database: str) -> int:
-    """Transactions the database has ended (committed or rolled back), as the statistics say.
-
-    A backend reports its counts at most once a second and when it exits: read after the
-    workers stopped, the relay's last second may be missing (a few of its transactions)."""
-    ended: int = await owner.fetchval(
-        "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = $1", database
-    )
-    return ended
-
-
 async def reset_statements(owner: asyncpg.Pool, database: str) -> None:
     await owner.execute(
         "SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = $1), 0)",
@@ -411,7 +400,6 @@ async def run(
                         await reset_statements(owner, name)
                     before = cpu_snapshot(groups)
                     backends_before = database_backends(name)
-                    transactions_before = await transactions(owner, name)
                     upload_started = time.monotonic()
                     response = await stub.UploadBatch(
                         requests(header, csv_chunks(rows)),
@@ -423,8 +411,6 @@ async def run(
                     after = cpu_snapshot(groups)
                     backends = backends_cpu(backends_before, database_backends(name))
                     processes.stop(started)
-                    await asyncio.sleep(1.5)  # the relay's counts of its last second
-                    ended = await transactions(owner, name) - transactions_before
                     label = f"{workers} worker{'s' if workers > 1 else ''}, " + (
                         "with certificates" if certificate else "without certificates"
                     )
@@ -448,9 +434,6 @@ async def run(
                         f"({busy / max(total, 1e-9):.0%} of all cores busy)",
                         flush=True,
                     )
-                    # The transactions of the workers, the relay and this benchmark's polling, per
-                    # record (the send stamps' share falls as the rate rises).
-                    print(f"{'':>38}database transactions per record: {ended / rows:.3f}")
                     if statements:
                         await print_statements(owner, name, rows, statements)
     finally:

@@ -2,17 +2,13 @@
 
 Messages are buffered as they arrive (at most ``worker_prefetch`` unacked) and taken in
 groups of up to ``group_size`` — waiting at most ``linger`` seconds to fill one — so each
-group's database work is a few statements instead of a few per record. When more is already
-buffered than one group takes (a deep queue), the group goes on taking it, up to
-``deep_group_size``: a group costs the same round trips and transactions whatever its size,
-so a backlog is worked through in fewer, larger groups, while a shallow queue keeps small
-ones that start at once. Several groups run at once. On stop, the consumer is cancelled
-first (no new deliveries), then every message already received is processed and settled
-within the grace period; whatever is left unacked when the channel closes goes back to the
-queue. A group whose invitations went out while the database is down holds its messages
-until its outcomes are written (``durable``), so during an outage the grace period is what
-such a group gets: past it the group is cancelled, and the redelivery sends again what it
-had sent.
+group's database work is a few statements instead of a few per record. Several groups run at
+once. On stop, the consumer is cancelled first (no new deliveries), then every message
+already received is processed and settled within the grace period; whatever is left unacked
+when the channel closes goes back to the queue. A group whose invitations went out while the
+database is down holds its messages until its outcomes are written (``durable``), so during
+an outage the grace period is what such a group gets: past it the group is cancelled, and
+the redelivery sends again what it had sent.
 """
 
 from __future__ import annotations
@@ -45,16 +41,11 @@ class IssuanceConsumer:
         handler: IssuanceHandler,
         *,
         group_size: int | None = None,
-        deep_group_size: int | None = None,
         linger: float = 0.005,
     ) -> None:
         self._settings = settings
         self._handler = handler
         self._group_size = group_size or max(1, min(50, settings.worker_prefetch // 4))
-        # Half the prefetch: a second group still fills while the first one works.
-        self._deep_group_size = max(
-            self._group_size, deep_group_size or min(100, settings.worker_prefetch // 2)
-        )
         self._linger = linger
         self._buffer: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         groups = max(1, settings.worker_prefetch // self._group_size)
@@ -94,9 +85,6 @@ class IssuanceConsumer:
                 group.append(await asyncio.wait_for(self._buffer.get(), remaining))
             except TimeoutError:
                 break
-        # Only what is already here: a deep queue never makes a group wait for more.
-        while len(group) < self._deep_group_size and not self._buffer.empty():
-            group.append(self._buffer.get_nowait())
         return group
 
     async def _dispatch(self) -> None:

@@ -8,9 +8,8 @@ Per tenant of the group, in order:
    a credential (and renders a certificate) for each record not yet issued, inserts them and
    marks the records ISSUED — ``UNIQUE (tenant_id, record_id)`` on credentials is the final
    guard against two credentials for one record;
-2. the batches' states are read again as that transaction's last statement (and, for a
-   batch that transaction started, once more after its commit): a batch cancelled since the
-   records were locked gets no invitation (its records issued in step 1 end CANCELLED);
+2. the batches' states are read again: a batch cancelled since step 1 gets no invitation
+   (its records issued in step 1 end CANCELLED);
 3. invitations are sent concurrently for each medium not yet sent, each accepted send
    stamped (``*_sent_at``) within a few milliseconds by ``SendLog``, so a re-send after a
    crash or retry sends only what is missing or was in flight;
@@ -204,7 +203,6 @@ class IssuanceHandler:
         found = Triage()
         known: dict[uuid.UUID, repo.NewCredential] = {}
         stored: dict[uuid.UUID, repo.StoredLinks] = {}
-        cancelled_batches: set[uuid.UUID] = set()
         with (
             group_spans("db issue", [j.span for j in jobs], **_DB),
             contextlib.suppress(_NothingToDo),
@@ -240,14 +238,6 @@ class IssuanceHandler:
                 unknown = [r.id for r in found.records if r.failure is None and r.id not in known]
                 stored = await repo.stored_links(conn, tenant_id, unknown)
                 await self._store_current_offers(conn, tenant_id, found.records, stored)
-                # Last, so that it sees every cancel committed while this group signed and
-                # rendered; one committed after it races the invitations as it would race a
-                # read of its own after the commit, and costs no transaction of its own.
-                to_invite = {r.context.batch_id for r in found.records if r.failure is None}
-                if to_invite:
-                    cancelled_batches = await outcome_repo.cancelled_batches(
-                        conn, tenant_id, list(to_invite)
-                    )
         if known:  # committed: the issue transaction has ended
             RECORD_TRANSITIONS.add(len(known), {"credbatch.record.state": RecordState.ISSUED.value})
         if found.unusable:
@@ -266,14 +256,7 @@ class IssuanceHandler:
                 )
             else:
                 raise RuntimeError("an issued record has no credential")
-        if found.starting:
-            # The batch rows this group made IN_PROGRESS stayed locked until its commit, so a
-            # cancel of those batches waited for it and could not be seen inside: read again
-            # (once per batch, at its first group).
-            cancelled_batches |= await self._cancelled(
-                tenant_id, {r.context.batch_id for r in deliverable} & set(found.starting)
-            )
-        cancelled = {r.id for r in deliverable if r.context.batch_id in cancelled_batches}
+        cancelled = await self._cancelled_since(tenant_id, deliverable)
         await self._invite([r for r in deliverable if r.id not in cancelled])
         await self._finish(
             tenant_id,
@@ -389,12 +372,16 @@ class IssuanceHandler:
             pdfs[record.id] = result
         return pdfs
 
-    async def _cancelled(self, tenant_id: uuid.UUID, batch_ids: set[uuid.UUID]) -> set[uuid.UUID]:
-        """The batches among ``batch_ids`` that are CANCELLED now."""
-        if not batch_ids:
+    async def _cancelled_since(
+        self, tenant_id: uuid.UUID, records: list[WorkRecord]
+    ) -> set[uuid.UUID]:
+        """The records whose batch was cancelled after the issue transaction read it."""
+        if not records:
             return set()
+        batch_ids = list({r.context.batch_id for r in records})
         async with tenant_transaction(self._pool, service_scope(tenant_id), readonly=True) as c:
-            return await outcome_repo.cancelled_batches(c, tenant_id, list(batch_ids))
+            batches = await outcome_repo.cancelled_batches(c, tenant_id, batch_ids)
+        return {r.id for r in records if r.context.batch_id in batches}
 
     async def _invite(self, records: list[WorkRecord]) -> None:
         invitations = []
@@ -416,21 +403,17 @@ class IssuanceHandler:
         """Write the outcomes in one transaction; returns the batches among
         ``finished_batches`` that may be finished now."""
         async with tenant_transaction(self._pool, service_scope(tenant_id)) as conn:
-            pending = await outcome_repo.write_outcomes(
-                conn,
-                tenant_id,
-                outcomes,
-                self._settings.reminder_day_seconds,
-                probe=list(finished_batches),
+            await outcome_repo.write_outcomes(
+                conn, tenant_id, outcomes, self._settings.reminder_day_seconds
             )
-            # A batch with a PENDING record is far from its end (the write told); the others,
-            # at their tail, are counted. Records other workers hold uncommitted still look
-            # unfinished here; they are at most the prefetched jobs of every worker, so only
-            # a batch with fewer open records than the bound can be done now.
-            counted = finished_batches - pending
-            if not counted:
+            if not finished_batches:
                 return set()
-            return await outcome_repo.nearly_finished(conn, tenant_id, list(counted), _NEAR_END)
+            # Records other workers hold uncommitted still look unfinished here; they are at
+            # most the prefetched jobs of every worker, so only a batch with fewer open
+            # records than the bound can be done now.
+            return await outcome_repo.nearly_finished(
+                conn, tenant_id, list(finished_batches), _NEAR_END
+            )
 
     async def _complete(self, tenant_id: uuid.UUID, batch_ids: set[uuid.UUID]) -> None:
         async with tenant_transaction(self._pool, service_scope(tenant_id)) as conn:

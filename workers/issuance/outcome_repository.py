@@ -27,10 +27,6 @@ from credbatch.schema.model import Medium
 # A record made INVITED here (invited_at = now(), this transaction's time) in a batch with
 # reminder days gets its reminder schedule, starting over when it was invited before (a
 # resend or a correction invites it again with a new link).
-# It answers, for the batches in $10, which still have a PENDING record (REMAINING's first
-# question, asked here to save the group a round trip): the statement's snapshot is taken
-# before its own writes, which make no record PENDING, and a PENDING record it sees is
-# finished by a later transaction, which asks again.
 WRITE_OUTCOMES = """
 WITH written AS (
 UPDATE records r
@@ -49,7 +45,7 @@ FROM unnest($2::uuid[], $3::text[], $4::bool[], $5::bool[], $6::text[], $7::text
      AS u(id, state, email_sent, sms_sent, code, message, attempt)
 WHERE r.tenant_id = $1 AND r.id = u.id
 RETURNING r.id, r.batch_id, r.state, r.invited_at
-), reminded AS (
+)
 INSERT INTO record_reminders (tenant_id, record_id, batch_id, step, due_at)
 SELECT $1, w.id, w.batch_id, 1,
        w.invited_at + make_interval(secs => b.reminder_days[1] * $9::double precision)
@@ -59,10 +55,6 @@ WHERE w.state = 'INVITED' AND w.invited_at = now() AND b.reminder_days IS NOT NU
 ORDER BY w.id
 ON CONFLICT (tenant_id, record_id) DO UPDATE
 SET step = 1, due_at = EXCLUDED.due_at, queued_at = NULL, email_step = 0, sms_step = 0
-)
-SELECT p.id FROM unnest($10::uuid[]) AS p(id)
-WHERE EXISTS (SELECT 1 FROM records r
-              WHERE r.tenant_id = $1 AND r.batch_id = p.id AND r.state = 'PENDING')
 """
 
 # One short transaction per window of accepted sends (workers.issuance.sent_log), in a table
@@ -89,9 +81,8 @@ FROM (SELECT u.id, max(u.step) FILTER (WHERE u.medium = 'EMAIL') AS email_step,
 WHERE m.tenant_id = $1 AND m.record_id = s.id
 """
 
-# Read as the issue transaction's last statement (read committed: a fresh snapshot), just
-# before the group's invitations go out: a batch cancelled after the group's records were
-# locked gets no new invitation from it.
+# Read just before a group's invitations go out, outside any transaction: a batch cancelled
+# after the group's issue transaction gets no new invitation from it.
 CANCELLED_BATCHES = """
 SELECT id FROM batches WHERE tenant_id = $1 AND id = ANY($2::uuid[]) AND state = 'CANCELLED'
 """
@@ -140,17 +131,15 @@ async def write_outcomes(
     tenant_id: uuid.UUID,
     outcomes: Sequence[RecordOutcome],
     reminder_day_seconds: float = 86400.0,
-    probe: Sequence[uuid.UUID] = (),
-) -> set[uuid.UUID]:
+) -> None:
     """Record each outcome; a record that fails for good fails through the lifecycle's
     writer (``credbatch.batches.lifecycle.fail_records``), after its sends are stamped.
 
     A record invited now in a batch with reminder days gets its reminder schedule, a "day"
-    being ``reminder_day_seconds`` long. Returns the batches among ``probe`` that have a
-    PENDING record (far from their end: see ``nearly_finished``)."""
+    being ``reminder_day_seconds`` long."""
     if not outcomes:
-        return set()
-    rows = await conn.fetch(
+        return
+    await conn.execute(
         WRITE_OUTCOMES,
         tenant_id,
         [o.record_id for o in outcomes],
@@ -161,7 +150,6 @@ async def write_outcomes(
         [o.message for o in outcomes],
         [o.attempt for o in outcomes],
         reminder_day_seconds,
-        list(probe),
     )
     failures = [
         Failure(o.record_id, o.code or "", o.message or "", o.attempt)
@@ -169,7 +157,6 @@ async def write_outcomes(
         if o.state is RecordState.FAILED
     ]
     await fail_records(conn, tenant_id, failures, from_states=(RecordState.ISSUED,))
-    return {row["id"] for row in rows}
 
 
 async def nearly_finished(

@@ -44,22 +44,7 @@ ORDER BY r.id
 FOR UPDATE OF r
 """
 
-# The credentials stored and their records marked ISSUED in one statement (one round trip per
-# group; the two write different tables, and nothing on credentials reads records' state).
-# Only records LOCK_RECORDS locked, in this transaction, as PENDING or QUEUED are passed, so
-# their state cannot have changed and is not tested again: a state condition let the planner
-# walk every PENDING/QUEUED record of the tenant in records_progress_idx and compare each with
-# every id of the group: work that grows with the tenant's open records, however small the group.
-# Every record passed is marked, whether or not its credential was stored now (one stored
-# before stays, ON CONFLICT): the RETURNING tells the two apart.
-ISSUE = """
-WITH marked AS (
-  UPDATE records r
-  SET state = 'ISSUED', issued_at = now(), updated_at = now(), attempt = m.attempt,
-      error_code = NULL, error_message = NULL
-  FROM unnest($4::uuid[], $12::int[]) AS m(id, attempt)
-  WHERE r.tenant_id = $1 AND r.id = m.id
-)
+INSERT_CREDENTIALS = """
 INSERT INTO credentials (tenant_id, id, record_id, batch_id, kid, status_list_id, status_index,
                          sd_jwt, claim_token, expires_at, claim_expires_at)
 SELECT $1, u.id, u.record_id, u.batch_id, $2, u.list_id, u.idx, u.sd_jwt, u.claim_token,
@@ -79,9 +64,21 @@ ON CONFLICT (tenant_id, record_id) DO NOTHING
 RETURNING record_id
 """
 
+# Only records LOCK_RECORDS locked, in this transaction, as PENDING or QUEUED are passed, so
+# their state cannot have changed and is not tested again: a state condition let the planner
+# walk every PENDING/QUEUED record of the tenant in records_progress_idx and compare each with
+# every id of the group: work that grows with the tenant's open records, however small the group.
+MARK_ISSUED = """
+UPDATE records r
+SET state = 'ISSUED', issued_at = now(), updated_at = now(), attempt = u.attempt,
+    error_code = NULL, error_message = NULL
+FROM unnest($2::uuid[], $3::int[]) AS u(id, attempt)
+WHERE r.tenant_id = $1 AND r.id = u.id
+"""
+
 # Records issued before (they hold a credential) that came back through the outbox: ISSUED
 # again, keeping their issued_at, so that the outcome write (which changes only ISSUED
-# records) makes them INVITED. As for ISSUE, only records locked here are passed.
+# records) makes them INVITED. As for MARK_ISSUED, only records locked here are passed.
 MARK_REISSUED = """
 UPDATE records r
 SET state = 'ISSUED', updated_at = now(), attempt = u.attempt,
@@ -195,7 +192,7 @@ async def insert_issued(
     if not issued:
         return set()
     inserted = await conn.fetch(
-        ISSUE,
+        INSERT_CREDENTIALS,
         tenant_id,
         kid,
         [c.id for c in issued],
@@ -207,7 +204,6 @@ async def insert_issued(
         [c.claim_token for c in issued],
         [c.expires_at for c in issued],
         float(claim_ttl),
-        [c.attempt for c in issued],
     )
     stored = {row["record_id"] for row in inserted}
     with_pdf = [c for c in issued if c.pdf is not None]
@@ -221,6 +217,9 @@ async def insert_issued(
         )
         stored_pdf = {row["record_id"] for row in rows}
         stored -= {c.record_id for c in with_pdf if c.record_id not in stored_pdf}
+    await conn.execute(
+        MARK_ISSUED, tenant_id, [c.record_id for c in issued], [c.attempt for c in issued]
+    )
     return stored
 
 

@@ -114,7 +114,6 @@ async def test_a_wallet_claiming_before_the_outcome_write_stays_claimed(
         [None],
         [1],
         86400.0,  # a reminder "day"; the batch has no reminder days
-        [],  # no batch to probe for PENDING records
     )
     after = await _record(owner_pool, offered.record_id)
     assert after["state"] == "CLAIMED"
