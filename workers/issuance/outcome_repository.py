@@ -139,6 +139,10 @@ async def write_outcomes(
     being ``reminder_day_seconds`` long."""
     if not outcomes:
         return
+    # In record order, the order every writer of several records locks them in (the bounce
+    # receiver's public_email_deliveries among them): the update locks its rows in the order
+    # of the ids it is given, and two writers taking two records in opposite orders deadlock.
+    outcomes = sorted(outcomes, key=lambda o: o.record_id)
     await conn.execute(
         WRITE_OUTCOMES,
         tenant_id,
