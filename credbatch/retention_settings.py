@@ -31,6 +31,7 @@ class RetentionSettings(TypedDict):
     janitor_interval: float
     janitor_step_rows: int
     janitor_step_pause: float
+    janitor_share: float
 
 
 def retention_settings(env: Mapping[str, str], defaults: Settings) -> RetentionSettings:
@@ -38,6 +39,9 @@ def retention_settings(env: Mapping[str, str], defaults: Settings) -> RetentionS
     pause = env_float(env, "CREDBATCH_JANITOR_STEP_PAUSE", defaults.janitor_step_pause)
     if pause < 0:
         raise ConfigError(f"CREDBATCH_JANITOR_STEP_PAUSE must be 0 or more, got {pause}")
+    share = env_float(env, "CREDBATCH_JANITOR_SHARE", defaults.janitor_share)
+    if not 0 < share <= 1:
+        raise ConfigError(f"CREDBATCH_JANITOR_SHARE must be above 0 and at most 1, got {share}")
     return {
         "retention_days": env_int(env, "CREDBATCH_RETENTION_DAYS", defaults.retention_days, 1),
         "webhook_retention_days": env_int(
@@ -64,4 +68,5 @@ def retention_settings(env: Mapping[str, str], defaults: Settings) -> RetentionS
             env, "CREDBATCH_JANITOR_STEP_ROWS", defaults.janitor_step_rows, 1
         ),
         "janitor_step_pause": pause,
+        "janitor_share": share,
     }

@@ -15,7 +15,7 @@ def test_the_defaults_are_the_documented_ones() -> None:
     assert (settings.access_token_retention, settings.idempotency_retention) == (86400.0, 604800.0)
     assert (settings.dispatch_retention, settings.send_stamp_retention) == (86400.0, 604800.0)
     assert (settings.janitor_interval, settings.janitor_step_rows) == (60.0, 1000)
-    assert settings.janitor_step_pause == 0.1
+    assert (settings.janitor_step_pause, settings.janitor_share) == (0.1, 0.3)
     assert settings.janitor_database_url.startswith("postgresql://credbatch_janitor@")
 
 
@@ -25,10 +25,11 @@ def test_the_environment_wins() -> None:
             "CREDBATCH_RETENTION_DAYS": "7",
             "CREDBATCH_OFFER_RETENTION": "60",
             "CREDBATCH_JANITOR_STEP_PAUSE": "0",
+            "CREDBATCH_JANITOR_SHARE": "1",
         }
     )
     assert (settings.retention_days, settings.offer_retention) == (7, 60.0)
-    assert settings.janitor_step_pause == 0.0
+    assert (settings.janitor_step_pause, settings.janitor_share) == (0.0, 1.0)
 
 
 @pytest.mark.parametrize(
@@ -39,6 +40,8 @@ def test_the_environment_wins() -> None:
         ("CREDBATCH_NONCE_RETENTION", "-1"),
         ("CREDBATCH_JANITOR_STEP_ROWS", "0"),
         ("CREDBATCH_JANITOR_STEP_PAUSE", "-0.5"),
+        ("CREDBATCH_JANITOR_SHARE", "0"),
+        ("CREDBATCH_JANITOR_SHARE", "1.5"),
     ],
 )
 def test_a_bad_value_is_refused_naming_its_variable(key: str, value: str) -> None:

@@ -5,9 +5,11 @@ Everything crosses tenants, so it runs as the janitor's role through three funct
 step erases or deletes and why it is safe). Each call is a step of at most ``step_rows`` rows
 in its own transaction (autocommit), so the janitor never holds a lock, nor a snapshot, for
 longer than one step: the relay, the workers and the dispatchers go on while it works, and
-rows they hold are skipped. Between two steps it rests ``pause`` seconds, so that on a busy
-database it takes a bounded share of the time (a step of 1,000 records takes some tens of
-milliseconds; bench/RESULTS.md, "History", has the figures with and without a pause).
+rows they hold are skipped. After each step it rests ``pause`` seconds, and longer when the
+step was slow: at least as long as keeps its work to ``share`` of the time (a step of 1,000
+records takes some tens of milliseconds on an idle database and much more on a busy one, so a
+fixed pause alone would let it take more of a busy database, the very time issuance needs it;
+bench/RESULTS.md, "History", has the figures).
 A pass that stops (SIGTERM, a crash, a lost connection) leaves every committed step done and
 the rest as it was; the next pass starts over from what is committed, so passes are
 idempotent and no progress is recorded anywhere but in the rows themselves.
@@ -78,11 +80,21 @@ class PassResult:
     pruned: dict[str, int] = field(default_factory=dict)
 
 
-async def _rest(stop: asyncio.Event, pause: float) -> None:
-    """Wait ``pause`` seconds between two steps, or until ``stop`` is set."""
-    if pause > 0:
+# The most of the time the janitor works by default (CREDBATCH_JANITOR_SHARE).
+DEFAULT_SHARE = 0.3
+
+
+def rest_after(worked: float, pause: float, share: float) -> float:
+    """Seconds to rest after a step that took ``worked`` seconds: ``pause`` at least, and
+    enough that working takes no more than ``share`` of the time."""
+    return max(pause, worked * (1 - share) / share)
+
+
+async def _rest(stop: asyncio.Event, seconds: float) -> None:
+    """Wait ``seconds`` between two steps, or until ``stop`` is set."""
+    if seconds > 0:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), pause)
+            await asyncio.wait_for(stop.wait(), seconds)
 
 
 async def purge(
@@ -92,9 +104,11 @@ async def purge(
     stop: asyncio.Event,
     result: PassResult,
     pause: float = 0.0,
+    share: float = DEFAULT_SHARE,
 ) -> None:
     """Purge step after step until nothing is due or ``stop`` is set."""
     while not stop.is_set():
+        started = time.monotonic()
         row = await pool.fetchrow(_PURGE, retention_days, step_rows)
         if row is None:
             return
@@ -105,7 +119,7 @@ async def purge(
         elif row["purged"] == 0:
             # Every record left is locked by someone else: come back next pass rather than spin.
             return
-        await _rest(stop, pause)
+        await _rest(stop, rest_after(time.monotonic() - started, pause, share))
 
 
 async def prune(
@@ -115,16 +129,18 @@ async def prune(
     stop: asyncio.Event,
     result: PassResult,
     pause: float = 0.0,
+    share: float = DEFAULT_SHARE,
 ) -> None:
     """Run ``step`` (one pruning transaction of ``kind``, returning the rows it deleted) until
     a step finds fewer than ``step_rows`` rows."""
     while not stop.is_set():
+        started = time.monotonic()
         deleted = await step()
         result.pruned[kind] = result.pruned.get(kind, 0) + deleted
         JANITOR_PRUNED.add(deleted, {"credbatch.janitor.kind": kind})
         if deleted < step_rows:
             return
-        await _rest(stop, pause)
+        await _rest(stop, rest_after(time.monotonic() - started, pause, share))
 
 
 async def run_pass(
@@ -133,17 +149,18 @@ async def run_pass(
     step_rows: int,
     stop: asyncio.Event,
     pause: float = 0.0,
+    share: float = DEFAULT_SHARE,
 ) -> PassResult:
     """One pass: the purge, then each kind of pruning with cut-offs fixed at its start."""
     started = time.monotonic()
     result = PassResult()
-    await purge(pool, periods.retention_days, step_rows, stop, result, pause)
+    await purge(pool, periods.retention_days, step_rows, stop, result, pause, share)
     for kind, before in periods.cutoffs(datetime.now(UTC)):
         step = partial(pool.fetchval, _PRUNE, kind, before, step_rows)
-        await prune(kind, step, step_rows, stop, result, pause)
+        await prune(kind, step, step_rows, stop, result, pause, share)
     # The audit trail's own, longer retention, through its own function.
     audit_step = partial(audit.prune_step, pool, periods.audit_days, step_rows)
-    await prune(AUDIT_KIND, audit_step, step_rows, stop, result, pause)
+    await prune(AUDIT_KIND, audit_step, step_rows, stop, result, pause, share)
     JANITOR_PASS_DURATION.record(time.monotonic() - started)
     return result
 
@@ -155,12 +172,13 @@ async def run(
     interval: float,
     stop: asyncio.Event,
     pause: float = 0.0,
+    share: float = DEFAULT_SHARE,
 ) -> None:
     """Pass after pass, ``interval`` seconds apart, until ``stop`` is set. A pass that fails
     (the database unreachable) is logged and the next one tries again."""
     while not stop.is_set():
         try:
-            result = await run_pass(pool, periods, step_rows, stop, pause)
+            result = await run_pass(pool, periods, step_rows, stop, pause, share)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
             log.warning(
                 "janitor pass failed: %s; retrying in %.0fs", type(error).__name__, interval

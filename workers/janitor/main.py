@@ -62,6 +62,7 @@ async def serve(settings: Settings) -> None:
                 settings.janitor_interval,
                 stop,
                 settings.janitor_step_pause,
+                settings.janitor_share,
             )
     finally:
         await pool.close()
