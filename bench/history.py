@@ -20,15 +20,17 @@ latency through gRPC as the application role (RLS applying), with the CPU per ca
 service and of the database (the machine is shared: latency follows its load, CPU does
 not); the relay's claim (``outbox_claim``, as the relay's role, each window rolled back so
 the outbox stays as it is); DownloadBatchReport of the 100,000-record batch, here and in an
-empty database; the retention purge of the due records (the janitor's pass, as its role)
-while an issuance load claims, marks QUEUED and finishes outbox records, with the claim's
-latency and the load's rate before and during it; and the table sizes.
+empty database holding only that batch, in turns (history, empty, empty, history; each side a
+fresh service, one download to warm it, then three counted, with the CPU per row of the
+service and of the database); the retention purge of the due records (the janitor's pass,
+as its role) while an issuance load claims, marks QUEUED and finishes outbox records, with
+the claim's latency and the load's rate before and during it; and the table sizes.
 
     python -m bench.history [--scale 0.1] [--database NAME] [--rebuild] [--build-only]
-                            [--skip-purge] [--pause 0.1]
+                            [--skip-purge] [--pause 0.1] [--report-only] [--report-rounds 2]
 
-Every figure is printed with the load average at the time. ``bench/purge_ab.py`` runs the
-purge on this history beside ``bench/issuance.py``.
+Every figure is printed with the load average at the time. ``bench/purge_ab.py`` and
+``bench/purge_windows.py`` run the purge on this history beside ``bench/issuance.py``.
 
 The purge changes the data: a second run rebuilds the due slice first (``--rebuild``
 rebuilds everything).
@@ -434,7 +436,10 @@ async def reads(settings: Settings, port: int, owner_url: str, pid: int, databas
         print(f"{'':29}{cpu.per_call(len(samples))}")
 
 
-async def report_rate(settings: Settings, port: int, owner_url: str) -> float:
+async def report_rate(
+    settings: Settings, port: int, owner_url: str, downloads: int = 3
+) -> list[float]:
+    """Rows per second of each of ``downloads`` downloads of the report batch."""
     conn = await asyncpg.connect(owner_url)
     try:
         row = await conn.fetchrow(
@@ -449,13 +454,13 @@ async def report_rate(settings: Settings, port: int, owner_url: str) -> float:
     rates = []
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub: Any = batches_service_pb2_grpc.BatchStatusServiceStub(channel)
-        for _ in range(3):
+        for _ in range(downloads):
             lines = 0
             started = time.perf_counter()
             async for chunk in stub.DownloadBatchReport(request, metadata=md):
                 lines += chunk.chunk.count(b"\n")
             rates.append((lines - 1) / (time.perf_counter() - started))
-    return statistics.median(rates)
+    return rates
 
 
 async def claim_latencies(relay_url: str, windows: int, warm: int = 0) -> list[float]:
@@ -593,7 +598,8 @@ async def table_sizes(owner_url: str) -> None:
         await conn.close()
 
 
-async def empty_report_rate(base: Settings, database: str) -> float:
+async def empty_database(base: Settings, database: str) -> Settings:
+    """Settings for ``database``, made (once) empty but for the same report batch."""
     owner_url = _with_database(base.database_url, database)
     settings = base.with_overrides(
         database_url=owner_url,
@@ -615,12 +621,43 @@ async def empty_report_rate(base: Settings, database: str) -> float:
             await conn.execute("VACUUM (ANALYZE)")
     finally:
         await conn.close()
+    return settings
+
+
+async def report_side(settings: Settings, database: str, downloads: int) -> tuple[float, str]:
+    """The median rate of ``downloads`` downloads from a service started for them, after one
+    download that is not counted (the service's first page on each connection prepares its
+    statements, and the batch's pages come into shared buffers), and the CPU per row."""
     proc, port = await service(settings)
     try:
-        return await report_rate(settings, port, owner_url)
+        await report_rate(settings, port, settings.database_url, downloads=1)
+        cpu = _Cpu(proc.pid, database)
+        rates = await report_rate(settings, port, settings.database_url, downloads)
+        per_row = cpu.per_call(downloads * REPORT_ROWS // 1000)
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+    return statistics.median(rates), per_row.replace("per call", "per 1,000 rows")
+
+
+async def report_pairs(history: Settings, empty: Settings, rounds: int, downloads: int) -> None:
+    """The report batch from the history and from the empty database in turns (A B B A per
+    round), each side a fresh service: the two differ only in what else the database holds."""
+    sides: dict[str, list[float]] = {"history": [], "empty": []}
+    names = {"history": history, "empty": empty}
+    for side in ["history", "empty", "empty", "history"] * rounds:
+        settings = names[side]
+        database = settings.database_url.rsplit("/", 1)[1]
+        rate, cpu = await report_side(settings, database, downloads)
+        sides[side].append(rate)
+        print(
+            f"DownloadBatchReport {REPORT_ROWS:,}, {side:<7} {rate:9,.0f} rows/s; {cpu}; {_load()}"
+        )
+    full, empty_rate = (statistics.median(sides[k]) for k in ("history", "empty"))
+    print(
+        f"DownloadBatchReport {REPORT_ROWS:,}, medians: history {full:,.0f}, empty"
+        f" {empty_rate:,.0f} rows/s ({full / empty_rate:.2f})"
+    )
 
 
 async def main() -> None:
@@ -629,6 +666,15 @@ async def main() -> None:
     parser.add_argument("--rebuild", action="store_true", help="build the data again")
     parser.add_argument("--skip-purge", action="store_true", help="leave the purge out")
     parser.add_argument("--build-only", action="store_true", help="build the data and stop")
+    parser.add_argument(
+        "--report-only", action="store_true", help="only the report, history against empty"
+    )
+    parser.add_argument(
+        "--report-rounds",
+        type=int,
+        default=2,
+        help="report rounds (history, empty, empty, history)",
+    )
     parser.add_argument(
         "--pause",
         type=float,
@@ -654,18 +700,17 @@ async def main() -> None:
         await table_sizes(owner_url)
         return
     print(f"machine: {os.cpu_count()} cores (shared); scale {args.scale}")
+    empty = await empty_database(base, args.database + "_empty")
+    if args.report_only:
+        await report_pairs(settings, empty, args.report_rounds, 3)
+        return
     proc, port = await service(settings)
     try:
         await reads(settings, port, owner_url, proc.pid, args.database)
-        full = await report_rate(settings, port, owner_url)
     finally:
         proc.terminate()
         proc.wait(timeout=15)
-    empty = await empty_report_rate(base, args.database + "_empty")
-    print(
-        f"DownloadBatchReport {REPORT_ROWS:,}   {full:,.0f} rows/s here, {empty:,.0f} empty db;"
-        f" {_load()}"
-    )
+    await report_pairs(settings, empty, args.report_rounds, 3)
     relay_url = _with_database(base.relay_database_url, args.database)
     cold = await claim_latencies(relay_url, 1)
     print(f"relay claim, a new connection's first window: {cold[0] * 1000:.1f} ms")
