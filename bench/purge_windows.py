@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import statistics
@@ -141,6 +142,7 @@ async def issuance_windows(base: Settings, purger: Purge, args: argparse.Namespa
         *("--database-prefix", prefix),
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     server = await asyncpg.connect(_with_database(base.database_url, "postgres"))
     try:
@@ -150,10 +152,13 @@ async def issuance_windows(base: Settings, purger: Purge, args: argparse.Namespa
     conn = await asyncpg.connect(_with_database(base.database_url, name))
     try:
         count = "SELECT count(*) FROM records WHERE state = 'INVITED'"
-        # Past the upload and the first groups: the steady state.
-        while await conn.fetchval(count) < args.rows * 0.05:
+        # Past the migrations, the upload and the first groups: the steady state.
+        while True:
             if process.returncode is not None:
                 raise SystemExit(f"bench/issuance.py exited {process.returncode}")
+            with contextlib.suppress(asyncpg.UndefinedTableError):
+                if await conn.fetchval(count) >= args.rows * 0.05:
+                    break
             await asyncio.sleep(0.5)
 
         async def rate() -> float:
@@ -170,8 +175,11 @@ async def issuance_windows(base: Settings, purger: Purge, args: argparse.Namespa
     finally:
         await conn.close()
         # bench/issuance.py stops its processes and drops its database and vhost on SIGINT.
-        process.send_signal(signal.SIGINT)
-        await process.communicate()
+        if process.returncode is None:
+            process.send_signal(signal.SIGINT)
+        _out, err = await process.communicate()
+        if process.returncode != -signal.SIGINT:
+            print(err.decode(), file=sys.stderr)
 
 
 async def claim_windows(base: Settings, purger: Purge, args: argparse.Namespace) -> None:
