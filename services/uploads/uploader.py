@@ -36,6 +36,7 @@ from credbatch.tenancy import TenantScope, tenant_transaction
 from services.uploads import quota, repository
 from services.uploads.admission import TenantUploadSlots
 from services.uploads.digest import RequestDigest
+from services.uploads.look_up import read_header
 from services.uploads.model import CheckedRequest, ResolvedUpload, UploadRequest
 from services.uploads.parallel import validate_file
 from services.uploads.report_error import MAX_VIOLATIONS, invalid_file_error
@@ -272,17 +273,19 @@ class Uploader:
         self, caller: TenantScope, checked: CheckedRequest
     ) -> BatchView | ResolvedUpload:
         """Before the file is read, in one transaction: the batch an earlier upload with the
-        request id created (a retry), else the request's schema and templates.
+        request id created (a retry), else the request's schema and templates; all three
+        read by one statement (``look_up``), the rest only when it found nothing.
 
         Raises:
             As ``_earlier`` and ``resolve``.
         """
         async with tenant_transaction(self._pool, caller) as conn:
-            if checked.request_id is not None:
-                earlier = await self._find_earlier(conn, checked.request_id)
-                if earlier is not None:
-                    return earlier
-            return await resolve(conn, checked)
+            found = await read_header(conn, checked)
+            if found.earlier is not None:
+                earlier = await self._find_earlier(conn, checked.request_id or "", found.earlier)
+                assert earlier is not None  # _find_earlier raises rather than answer None
+                return earlier
+            return await resolve(conn, checked, found)
 
     async def _earlier(
         self,
