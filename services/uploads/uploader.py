@@ -23,7 +23,7 @@ from opentelemetry import trace
 
 from credbatch import audit
 from credbatch.batches.model import BatchView
-from credbatch.batches.repository import get_batch
+from credbatch.batches.repository import batch_view, get_batch
 from credbatch.config import Settings
 from credbatch.db.idempotency import reused_error
 from credbatch.db.retry import retry_on_conflict
@@ -245,12 +245,12 @@ class Uploader:
                 raise
             if writer.written != report.rows_total:
                 raise Internal("stored rows do not match the rows read")
-            # The quota check and the audit entry in one statement (one round trip); over
-            # the quota, the raise rolls the entry back with the batch.
-            open_records = await audit.record_alongside(
+            # The quota check, the audit entry and the batch's view in one statement (one
+            # round trip); over the quota, the raise rolls the entry back with the batch.
+            answer = await audit.record_alongside(
                 conn,
-                quota.OPEN_RECORDS,
-                (self._settings.default_max_open_records,),
+                quota.OPEN_RECORDS_AND_BATCH,
+                (self._settings.default_max_open_records, batch_id),
                 caller,
                 audit.Action.BATCH_UPLOAD,
                 format_name(BATCHES, batch_id),
@@ -262,8 +262,8 @@ class Uploader:
                 },
                 request_id=checked.request_id or "",
             )
-            quota.check_open_records(open_records)
-            view = await get_batch(conn, batch_id)
+            quota.check_open_records(answer)
+            view = await batch_view(conn, answer) if answer is not None else None
             if view is None:
                 raise Internal("the new batch is not visible to its creator")
         span.set_attribute("credbatch.batch_id", str(batch_id))
