@@ -100,7 +100,7 @@ def _opt_uuid(value: Any) -> uuid.UUID | None:
     return None if value is None else uuid.UUID(str(value))
 
 
-def _to_view(row: Mapping[str, Any]) -> BatchView:
+def _to_view(row: Mapping[str, Any], reminders_sent: int = 0) -> BatchView:
     counts = replace(
         RecordCounts.from_mapping(dict(zip(row["states"] or (), row["ns"] or (), strict=True))),
         delivered=row["delivered"],
@@ -138,6 +138,7 @@ def _to_view(row: Mapping[str, Any]) -> BatchView:
         reminder_days=tuple(row["reminder_days"] or ()),
         reminder_email_template_id=_opt_uuid(row["reminder_email_template_id"]),
         reminder_sms_template_id=_opt_uuid(row["reminder_sms_template_id"]),
+        reminders_sent=reminders_sent,
     )
 
 
@@ -218,7 +219,7 @@ async def batch_view(conn: asyncpg.Connection, row: Mapping[str, Any]) -> BatchV
     completions to estimate from (a new batch has none)."""
     if row["id"] is None:
         return None
-    view = replace(_to_view(row), reminders_sent=row["reminders_sent"])
+    view = _to_view(row, row["reminders_sent"])
     return (await _with_estimates(conn, [view]))[0]
 
 
