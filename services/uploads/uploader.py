@@ -59,8 +59,9 @@ FULL_REPORT_ERRORS = 10_000
 WHOLE_FILE_BYTES = 16 * 1024
 """A file whose stream ends within this many bytes is read before the database is asked
 anything, then looked up, validated and stored in one transaction (``Uploader._whole``): a
-connection is then held while such a file is validated in this process (a few milliseconds
-for the slowest rows, phone numbers), never while a client sends."""
+connection is then held while such a file is validated in this process (a few hundred rows at
+most; tens of milliseconds when they are all phone numbers, the slowest), never while a
+client sends."""
 
 
 @dataclass(frozen=True)
