@@ -9,7 +9,7 @@ is a second resource of the same schema, so its request id is kept on the versio
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -23,7 +23,9 @@ from credbatch.schema.model import Attribute, AttributeType, SchemaVersion
 LIST_SCHEMAS = "ListCredentialSchemas"
 _REQUEST_KIND = "credential_schema"
 
-_SCHEMA_COLUMNS = """
+# The columns a StoredSchema is read from (``schema_from_row``), of ``s`` the schema and ``v``
+# its version.
+SCHEMA_COLUMNS = """
     s.id, s.display_name, s.latest_version, v.version, v.attributes, v.requires_certificate,
     v.validity_seconds, v.description, v.created_at
 """
@@ -43,7 +45,8 @@ def _attributes_json(attributes: Sequence[Attribute]) -> list[dict[str, Any]]:
     ]
 
 
-def _schema(row: asyncpg.Record) -> StoredSchema:
+def schema_from_row(row: Mapping[str, Any]) -> StoredSchema:
+    """The schema of a row of ``SCHEMA_COLUMNS``."""
     attributes = tuple(
         Attribute(
             name=item["name"],
@@ -184,6 +187,18 @@ async def create_schema_version(
     return await get_schema(conn, schema_id, version)
 
 
+def schema_select(schema_id: str, version: str) -> str:
+    """The read of a schema version (``version`` NULL: the latest), the parameters named."""
+    return f"""
+        SELECT {SCHEMA_COLUMNS}
+        FROM credential_schemas s
+        JOIN credential_schema_versions v
+          ON v.tenant_id = s.tenant_id AND v.schema_id = s.id
+         AND v.version = coalesce({version}::integer, s.latest_version)
+        WHERE s.id = {schema_id}::uuid
+        """
+
+
 def schema_not_found() -> NotFound:
     return NotFound("schema not found", reason="SCHEMA_NOT_FOUND")
 
@@ -192,21 +207,10 @@ async def get_schema(
     conn: asyncpg.Connection, schema_id: uuid.UUID, version: int | None = None
 ) -> StoredSchema:
     """A version of a schema (the latest when version is None); NOT_FOUND otherwise."""
-    row = await conn.fetchrow(
-        f"""
-        SELECT {_SCHEMA_COLUMNS}
-        FROM credential_schemas s
-        JOIN credential_schema_versions v
-          ON v.tenant_id = s.tenant_id AND v.schema_id = s.id
-         AND v.version = coalesce($2, s.latest_version)
-        WHERE s.id = $1
-        """,
-        schema_id,
-        version,
-    )
+    row = await conn.fetchrow(schema_select("$1", "$2"), schema_id, version)
     if row is None:
         raise schema_not_found()
-    return _schema(row)
+    return schema_from_row(row)
 
 
 async def list_schemas(conn: asyncpg.Connection, size: int, token: str) -> Page[StoredSchema]:
@@ -215,7 +219,7 @@ async def list_schemas(conn: asyncpg.Connection, size: int, token: str) -> Page[
     after = decode_token(LIST_SCHEMAS, token)
     rows = await conn.fetch(
         f"""
-        SELECT {_SCHEMA_COLUMNS}, s.created_at AS schema_created_at
+        SELECT {SCHEMA_COLUMNS}, s.created_at AS schema_created_at
         FROM credential_schemas s
         JOIN credential_schema_versions v
           ON v.tenant_id = s.tenant_id AND v.schema_id = s.id AND v.version = s.latest_version
@@ -230,5 +234,6 @@ async def list_schemas(conn: asyncpg.Connection, size: int, token: str) -> Page[
     # Pages follow the schema's creation, not its latest version's.
     positions = [PagePosition(row["schema_created_at"], row["id"]) for row in rows]
     return Page(
-        [_schema(row) for row in rows[:limit]], next_page_token(LIST_SCHEMAS, positions, limit)
+        [schema_from_row(row) for row in rows[:limit]],
+        next_page_token(LIST_SCHEMAS, positions, limit),
     )

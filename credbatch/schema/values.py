@@ -10,6 +10,7 @@ logged by callers, and cells are personal data.
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -299,8 +300,17 @@ def compile_row_validator(
     """Compile the value rules of every expected column (see columns.expected_columns).
 
     default_region is the ISO 3166 region used for phone numbers written without
-    +country code.
+    +country code. Compiled once per process for each schema version, mediums and region:
+    the rules are a function of their values alone (the whole schema version is the key, so
+    another version or another schema is compiled anew) and a RowValidator never changes.
     """
+    return _compiled_rules(schema, frozenset(mediums), default_region)
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled_rules(
+    schema: SchemaVersion, mediums: frozenset[Medium], default_region: str
+) -> RowValidator:
     return _compile(expected_columns(schema, mediums), default_region)
 
 

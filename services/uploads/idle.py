@@ -29,7 +29,10 @@ async def idle_limited(messages: AsyncIterator[T], seconds: float) -> AsyncItera
     source = aiter(messages)
     while True:
         try:
-            message = await asyncio.wait_for(anext(source), seconds)
+            # asyncio.timeout, not wait_for: wait_for (before Python 3.12) runs the wait in a
+            # task of its own, a task and an event loop turn more for every message.
+            async with asyncio.timeout(seconds):
+                message = await anext(source)
         except StopAsyncIteration:
             return
         except TimeoutError:

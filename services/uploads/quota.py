@@ -17,6 +17,7 @@ from typing import Any
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 
+from credbatch.batches.repository import batch_view_sql
 from credbatch.errors import ResourceExhausted
 
 QUOTA_SUBJECT = "tenant"
@@ -54,14 +55,21 @@ class OpenRecordsQuotaExceeded(ResourceExhausted):
         )
 
 
-OPEN_RECORDS = "SELECT open_records, max_open_records FROM tenant_open_records($1)"
-"""The tenant's open records with this transaction's and its limit; ``$1`` the default limit.
-Run in the upload's tenant transaction after its records are written (it may share its
-statement: ``credbatch.audit.record_alongside``)."""
+OPEN_RECORDS_AND_BATCH = (
+    "SELECT q.open_records, q.max_open_records, b.*\n"
+    "FROM tenant_open_records($1) q\n"
+    f"LEFT JOIN LATERAL ({batch_view_sql('$2')}) b ON true"
+)
+"""The tenant's open records with this transaction's and its limit (``$1`` the default
+limit) and, in the same row, the new batch as ``GetBatch`` shows it (``$2`` its id; its view:
+``credbatch.batches.repository.batch_view``): the upload's answer read in the quota's round
+trip. Run in the upload's tenant transaction after its records are written (it shares its
+statement with the audit entry: ``credbatch.audit.record_alongside``)."""
 
 
 def check_open_records(row: Mapping[str, Any] | None) -> None:
-    """Raise OpenRecordsQuotaExceeded when ``OPEN_RECORDS``'s row says the tenant is over.
+    """Raise OpenRecordsQuotaExceeded when the row of ``OPEN_RECORDS_AND_BATCH`` says the
+    tenant is over.
 
     Raises:
         OpenRecordsQuotaExceeded: the upload would leave the tenant over its quota.

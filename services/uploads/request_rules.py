@@ -25,6 +25,7 @@ from credbatch.templating.placeholders import check_placeholders
 from credbatch.templating.sandbox import CompiledTemplate
 from credbatch.tenancy import TenantScope
 from credbatch.tenants.validation import reminder_violations
+from services.uploads.look_up import HeaderRows
 from services.uploads.model import CheckedRequest, ResolvedUpload, UploadRequest
 
 MAX_FILENAME_CHARS = 255
@@ -222,11 +223,14 @@ def check_request(request: UploadRequest, caller: TenantScope) -> CheckedRequest
     )
 
 
-async def resolve(conn: asyncpg.Connection, checked: CheckedRequest) -> ResolvedUpload:
+async def resolve(
+    conn: asyncpg.Connection, checked: CheckedRequest, found: HeaderRows | None = None
+) -> ResolvedUpload:
     """Look the schema and templates up in the caller's tenant and check they fit.
 
     The tenant's default email/SMS template is used when none is named; a default is
-    stored on first use, as the batch refers to it.
+    stored on first use, as the batch refers to it. ``found``: what ``look_up.read_header``
+    read in this transaction; only what it did not find is read here.
 
     Raises:
         NotFound: the schema or a named template does not exist in the tenant.
@@ -234,7 +238,12 @@ async def resolve(conn: asyncpg.Connection, checked: CheckedRequest) -> Resolved
             uses placeholders the schema does not provide, or the templates would send the
             wallet code with the link to its offer (or not send one of them).
     """
-    stored = await catalog.get_schema(conn, checked.schema_id, checked.schema_version)
+    if found is None:
+        stored = await catalog.get_schema(conn, checked.schema_id, checked.schema_version)
+    elif found.schema is None:
+        raise catalog.schema_not_found()
+    else:
+        stored = found.schema
     schema = stored.schema
     compiled: dict[str, CompiledTemplate] = {}
     violations: list[FieldViolation] = []
@@ -242,13 +251,17 @@ async def resolve(conn: asyncpg.Connection, checked: CheckedRequest) -> Resolved
     email_id = sms_id = certificate_id = None
     email_message = sms_message = None
     if Medium.EMAIL in checked.mediums:
-        email = await catalog.use_email_template(conn, checked.email_template_id)
+        email = found.email if found is not None else None
+        if email is None:
+            email = await catalog.use_email_template(conn, checked.email_template_id)
         email_id = email.id
         fields = compile_email(email, "header.email_template").fields("header.email_template")
         compiled.update(fields)
         email_message = Message("email", "header.email_template", email.display_name, fields)
     if Medium.SMS in checked.mediums:
-        sms = await catalog.use_sms_template(conn, checked.sms_template_id)
+        sms = found.sms if found is not None else None
+        if sms is None:
+            sms = await catalog.use_sms_template(conn, checked.sms_template_id)
         sms_id = sms.id
         fields = compile_sms(sms, "header.sms_template").fields("header.sms_template")
         compiled.update(fields)

@@ -201,3 +201,28 @@ def test_a_top_level_domain_that_cannot_exist_is_refused_naming_the_column(
 def test_real_top_level_domains_are_accepted() -> None:
     for address in ("holder@example.co", "holder@example.museum", "holder@example.xn--p1ai"):
         assert _one(AttributeType.EMAIL, address)[1] == [], address
+
+
+def test_rules_are_compiled_once_per_schema_version_mediums_and_region() -> None:
+    schema = SchemaVersion(
+        uuid.uuid4(), 1, "Once", (Attribute("level", AttributeType.ENUM, enum_values=("A",)),)
+    )
+    rules = compile_row_validator(schema, [Medium.EMAIL], "GB")
+    assert compile_row_validator(schema, (Medium.EMAIL,), "GB") is rules
+    # Anything that changes the rules compiles them again: another version's attributes,
+    # other mediums, another region.
+    changed = SchemaVersion(
+        schema.schema_id,
+        2,
+        "Once",
+        (Attribute("level", AttributeType.ENUM, enum_values=("A", "B")),),
+    )
+    assert (
+        compile_row_validator(changed, [Medium.EMAIL], "GB")
+        .validate(["ada@example.com", "B"])
+        .errors
+        == []
+    )
+    assert rules.validate(["ada@example.com", "B"]).errors != []
+    assert compile_row_validator(schema, [Medium.EMAIL, Medium.SMS], "GB") is not rules
+    assert compile_row_validator(schema, [Medium.EMAIL], "US") is not rules
