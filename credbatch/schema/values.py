@@ -292,6 +292,41 @@ class RowValidator:
                 errors.append(CellError(name, invalid.code, invalid.message))
         return RowResult(values, errors)
 
+    def validate_columns(
+        self, rows: Sequence[Sequence[str]]
+    ) -> dict[str, list[Value | None]] | None:
+        """Every row's normalised values, column by column (None for an empty optional
+        cell), when no cell of ``rows`` is invalid; None as soon as one is (``validate``
+        each row then, for its errors).
+
+        The rows must all be as wide as the file (every position within them). Working a
+        column at a time keeps the per-cell steps in C (``map``), where ``validate`` pays the
+        interpreter for each cell: a few times faster on the rows almost every file holds.
+        """
+        if not rows:
+            return {name: [] for name, _, _, _ in self._plan}
+        cells_by_position = list(zip(*rows, strict=True))
+        columns: dict[str, list[Value | None]] = {}
+        for name, position, required, parser in self._plan:
+            if position < 0:
+                if required:
+                    return None
+                columns[name] = [None] * len(rows)
+                continue
+            cells = list(map(str.strip, cells_by_position[position]))
+            if max(map(len, cells)) > MAX_VALUE_LENGTH:
+                return None
+            try:
+                if all(cells):
+                    columns[name] = list(map(parser, cells))
+                elif required:
+                    return None
+                else:
+                    columns[name] = [parser(cell) if cell else None for cell in cells]
+            except _Invalid:
+                return None
+        return columns
+
 
 def compile_row_validator(
     schema: SchemaVersion, mediums: Collection[Medium], default_region: str = "US"
