@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import NamedTuple
+from typing import NamedTuple, cast
 from urllib.parse import urlsplit
 
 import phonenumbers
@@ -239,6 +239,103 @@ def _parser_for(attribute: Attribute, default_region: str) -> Parser:
     return _enum_parser(attribute.enum_values)
 
 
+ColumnParser = Callable[[list[str]], list[Value] | None]
+"""A column's cells (stripped, none empty) parsed at once: each its parser's value, or None
+when a cell may be invalid or needs its parser's slower path (the parser then decides)."""
+
+# Cells joined with a line feed, one pattern for the column; a cell holding a line feed itself
+# would be read as two, so the count of line feeds is checked too.
+_INTEGERS = re.compile(rf"(?:{_INTEGER.pattern}\n)*")
+_NUMBERS = re.compile(rf"(?:{_NUMBER.pattern}\n)*")
+_DATES = re.compile(rf"(?:{_DATE.pattern}\n)*")
+# What _parse_email's plain path accepts, the length checks and the refused domains as
+# lookaheads: at most 254 characters, a local part of at most 64, no `--` in the domain, a
+# top-level domain that is not a special-use name.
+_PLAIN_EMAILS = re.compile(
+    r"(?:(?=[^\n]{1,254}\n)(?=[^@\n]{1,64}@)"
+    + _PLAIN_EMAIL.pattern.replace("@", r"@(?![^\n]*--)", 1).replace(
+        "[A-Za-z]{2,63}",
+        rf"(?!(?i:{'|'.join(map(re.escape, sorted(_SPECIAL_TLDS)))})\n)[A-Za-z]{{2,63}}",
+    )
+    + r"\n)*",
+)
+_UPPER_IN_DOMAIN = re.compile(r"@[^\n]*[A-Z]")
+
+
+def _joined(cells: list[str]) -> str | None:
+    text = "\n".join(cells) + "\n"
+    return text if text.count("\n") == len(cells) else None
+
+
+def _string_column(cells: list[str]) -> list[Value] | None:
+    return cast("list[Value]", cells)
+
+
+def _integer_column(cells: list[str]) -> list[Value] | None:
+    text = _joined(cells)
+    if text is None or _INTEGERS.fullmatch(text) is None:
+        return None
+    values = list(map(int, cells))
+    if min(values) < INT_MIN or max(values) > INT_MAX:
+        return None
+    return cast("list[Value]", values)
+
+
+def _number_column(cells: list[str]) -> list[Value] | None:
+    text = _joined(cells)
+    if text is None or _NUMBERS.fullmatch(text) is None:
+        return None
+    return list(map(Decimal, cells))
+
+
+def _date_column(cells: list[str]) -> list[Value] | None:
+    text = _joined(cells)
+    if text is None or _DATES.fullmatch(text) is None:
+        return None
+    try:
+        return list(map(datetime.date.fromisoformat, cells))
+    except ValueError:
+        return None
+
+
+def _email_column(cells: list[str]) -> list[Value] | None:
+    text = _joined(cells)
+    if text is None or _PLAIN_EMAILS.fullmatch(text) is None:
+        return None
+    if _UPPER_IN_DOMAIN.search(text) is None:
+        return cast("list[Value]", cells)  # normalised already: no capital in any domain
+    return list(map(_parse_email, cells))
+
+
+def _enum_column(values: Sequence[str]) -> ColumnParser:
+    canonical = {value.casefold(): value for value in values}
+
+    def parse_enums(cells: list[str]) -> list[Value] | None:
+        found = list(map(canonical.get, map(str.casefold, cells)))
+        return None if None in found else cast("list[Value]", found)
+
+    return parse_enums
+
+
+def _column_parser_for(column: Column) -> ColumnParser | None:
+    attribute = column.attribute
+    if attribute is None:
+        return _email_column if column.name == "email" else None
+    kind = attribute.type
+    if kind is AttributeType.ENUM:
+        return _enum_column(attribute.enum_values)
+    return _COLUMN_PARSERS.get(kind)
+
+
+_COLUMN_PARSERS: dict[AttributeType, ColumnParser] = {
+    AttributeType.STRING: _string_column,
+    AttributeType.INTEGER: _integer_column,
+    AttributeType.NUMBER: _number_column,
+    AttributeType.DATE: _date_column,
+    AttributeType.EMAIL: _email_column,
+}
+
+
 class RowValidator:
     """Validates rows of one schema and mediums; build it once per file, reuse for every row."""
 
@@ -247,9 +344,13 @@ class RowValidator:
         columns: Sequence[Column],
         parsers: Sequence[Parser],
         positions: Sequence[int] | None = None,
+        column_parsers: Sequence[ColumnParser | None] | None = None,
     ) -> None:
         self.columns = tuple(columns)
         self._parsers = tuple(parsers)
+        self._column_parsers = tuple(
+            [None] * len(self.columns) if column_parsers is None else column_parsers
+        )
         self.positions = tuple(range(len(columns)) if positions is None else positions)
         if len(self.positions) != len(self.columns):
             raise ValueError("one position per expected column is needed")
@@ -259,13 +360,17 @@ class RowValidator:
                 self.columns, self.positions, self._parsers, strict=True
             )
         )
+        self._column_plan = tuple(
+            (*step, column_parser)
+            for step, column_parser in zip(self._plan, self._column_parsers, strict=True)
+        )
 
     def with_positions(self, positions: Sequence[int]) -> RowValidator:
         """The same rules for a file whose columns sit at these cell indices.
 
         Pass HeaderMatch.positions; a position of -1 (missing column) reads as empty.
         """
-        return RowValidator(self.columns, self._parsers, positions)
+        return RowValidator(self.columns, self._parsers, positions, self._column_parsers)
 
     def validate(self, cells: Sequence[str]) -> RowResult:
         """Normalised values of one row, or every invalid cell of it.
@@ -307,7 +412,7 @@ class RowValidator:
             return {name: [] for name, _, _, _ in self._plan}
         cells_by_position = list(zip(*rows, strict=True))
         columns: dict[str, list[Value | None]] = {}
-        for name, position, required, parser in self._plan:
+        for name, position, required, parser, column_parser in self._column_plan:
             if position < 0:
                 if required:
                     return None
@@ -318,7 +423,10 @@ class RowValidator:
                 return None
             try:
                 if all(cells):
-                    columns[name] = list(map(parser, cells))
+                    parsed = None if column_parser is None else column_parser(cells)
+                    if parsed is None:
+                        parsed = list(map(parser, cells))
+                    columns[name] = cast("list[Value | None]", parsed)
                 elif required:
                     return None
                 else:
@@ -357,7 +465,7 @@ def _compile(columns: Sequence[Column], default_region: str) -> RowValidator:
             parsers.append(_parse_email)
         else:
             parsers.append(phone)
-    return RowValidator(columns, parsers)
+    return RowValidator(columns, parsers, column_parsers=list(map(_column_parser_for, columns)))
 
 
 def normalize_email(raw: str) -> str:
