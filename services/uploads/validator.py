@@ -339,8 +339,8 @@ class FileValidator:
                     continue
                 if self.rows_total >= self._max_rows:
                     yield from self._batch(batch)
+                    self._count_row()  # raises: past the limit
                 self.rows_total += 1
-                self._check_rows()
                 if len(fields) == width and self._header_ok:
                     batch.append((row, fields))
                     if len(batch) >= BATCH_ROWS:
