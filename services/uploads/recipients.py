@@ -4,29 +4,29 @@ A set or dict of a million addresses costs over 100 MB in Python objects; here e
 recipient costs 8 bytes: its 64-bit hash in an ``array``, in the order added. Its row is not
 stored: rows come in increasing order and mostly one after the other, so the index keeps only
 where that run of rows breaks (a row without a recipient, an invalid one), and the row of a
-hash is found from its position. The duplicates are found once at the end by sorting the
-hashes in runs of ``SORT_RUN`` and merging the runs: a sorted list holds a Python int per hash,
-five times the array's size, so only one run's list exists at a time, and a file of more than
-one run spills its sorted runs to a temporary file for the merge instead of holding a second
-copy of every hash. Two different addresses share a 64-bit hash with a probability of about
+hash is found from its position. The duplicates are found once at the end: a Python int per
+hash (in a list or set) is five times the array's size, so the hashes are sorted in runs of
+``SORT_RUN``, one run's list at a time, and each sorted run, cut where the 64-bit hash space is
+cut into as many equal ranges as there are runs, spills to a temporary file instead of holding
+a second copy of every hash. Equal hashes fall in the same range; a range gathers about one
+run's worth from all the runs, and a set of it (built in C, as the sorts are) shows whether it
+holds a repeat. Two different addresses share a 64-bit hash with a probability of about
 n^2 / 2^65 (5e-8 for a million rows), an accepted risk: the worst case is a false duplicate
 report, never a silent duplicate.
 """
 
 from __future__ import annotations
 
-import heapq
 import tempfile
 from array import array
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
 
-SORT_RUN = 1 << 14
+SORT_RUN = 1 << 17
+"""Hashes sorted, or gathered in one set, at a time: about 9 MB of Python ints at most."""
 _ITEM_BYTES = array("q").itemsize
-_READ_ITEMS = 1024
-"""Hashes read at a time from each spilled run during the merge (8 KiB)."""
+_HASH_MIN = -(1 << 63)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +59,18 @@ class RecipientRun:
         self._last_row = row
         self.keys.append(key)
 
+    def add_many(self, keys: list[str], first_row: int) -> None:
+        """Add ``keys`` as the recipients of the consecutive rows from ``first_row``."""
+        if not keys:
+            return
+        if first_row != self._last_row + 1:
+            if first_row <= self._last_row:
+                raise ValueError("rows must be added in increasing order")
+            self.break_positions.append(len(self.keys))
+            self.break_rows.append(first_row)
+        self._last_row = first_row + len(keys) - 1
+        self.keys.extend(keys)
+
 
 class RecipientIndex:
     """Collects (recipient key, row) pairs of one column and finds the repeated keys.
@@ -85,6 +97,18 @@ class RecipientIndex:
         self._last_row = row
         self._hashes.append(hash(key))
 
+    def add_many(self, keys: list[str], first_row: int) -> None:
+        """Add ``keys`` as the recipients of the consecutive rows from ``first_row``."""
+        if not keys:
+            return
+        if first_row != self._last_row + 1:
+            if first_row <= self._last_row:
+                raise ValueError("rows must be added in increasing order")
+            self._break_positions.append(len(self._hashes))
+            self._break_rows.append(first_row)
+        self._last_row = first_row + len(keys) - 1
+        self._hashes.extend(map(hash, keys))
+
     def add_run(self, run: RecipientRun) -> None:
         """Add a block's recipients, whose rows all follow the rows added so far."""
         if not run.keys:
@@ -105,12 +129,7 @@ class RecipientIndex:
 
     def duplicates(self) -> Iterator[Duplicate]:
         """Each later occurrence of a key, with the row of its first occurrence, by row."""
-        repeated: set[int] = set()
-        previous: int | None = None
-        for value in self._sorted():
-            if value == previous:
-                repeated.add(value)
-            previous = value
+        repeated = self._repeated()
         if not repeated:
             return
         first: dict[int, int] = {}
@@ -121,27 +140,40 @@ class RecipientIndex:
                 if seen != row:
                     yield Duplicate(row, seen)
 
-    def _sorted(self) -> Iterator[int]:
-        """Every hash in ascending order."""
+    def _repeated(self) -> set[int]:
+        """The hashes that occur more than once."""
         count = len(self._hashes)
         if count <= SORT_RUN:
-            yield from sorted(self._hashes)
-            return
+            return _repeats(self._hashes)
+        ranges = -(-count // SORT_RUN)
+        bounds = [_HASH_MIN + (k << 64) // ranges for k in range(ranges + 1)]
+        repeated: set[int] = set()
         with tempfile.TemporaryFile() as spill:
-            runs = []
+            # Each run's offset in the file and where its sorted hashes cross the bounds.
+            runs: list[tuple[int, array[int]]] = []
             for start in range(0, count, SORT_RUN):
-                run = array("q", sorted(self._hashes[start : start + SORT_RUN]))
-                run.tofile(spill)
-                runs.append(_read_run(spill, start * _ITEM_BYTES, len(run)))
-            yield from heapq.merge(*runs)
+                run = sorted(self._hashes[start : start + SORT_RUN])
+                cuts = array("q", (bisect_left(run, bound) for bound in bounds))
+                runs.append((start * _ITEM_BYTES, cuts))
+                array("q", run).tofile(spill)
+            for k in range(ranges):
+                gathered = array("q")
+                for offset, cuts in runs:
+                    if cuts[k + 1] > cuts[k]:
+                        spill.seek(offset + cuts[k] * _ITEM_BYTES)
+                        gathered.fromfile(spill, cuts[k + 1] - cuts[k])
+                repeated |= _repeats(gathered)
+        return repeated
 
 
-def _read_run(spill: BinaryIO, offset: int, length: int) -> Iterator[int]:
-    # The runs share one file: each read seeks to where this run's reader left off.
-    done = 0
-    while done < length:
-        block = array("q")
-        spill.seek(offset + done * _ITEM_BYTES)
-        block.fromfile(spill, min(_READ_ITEMS, length - done))
-        done += len(block)
-        yield from block
+def _repeats(hashes: array[int]) -> set[int]:
+    if len(set(hashes)) == len(hashes):
+        return set()
+    seen: set[int] = set()
+    repeated: set[int] = set()
+    for value in hashes:
+        if value in seen:
+            repeated.add(value)
+        else:
+            seen.add(value)
+    return repeated

@@ -14,7 +14,8 @@ from __future__ import annotations
 import heapq
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
-from typing import NamedTuple
+from itertools import repeat
+from typing import NamedTuple, cast
 
 from credbatch.csvstream import CsvFormatError, CsvStreamReader
 from credbatch.errors import ResourceExhausted
@@ -34,6 +35,8 @@ FILE_TOO_LARGE = "FILE_TOO_LARGE"
 MAX_MESSAGE_CHARS = 300
 """Longest message kept in a report: messages quote schema text (enum lists, names)."""
 MAX_COLUMN_CHARS = 100
+BATCH_ROWS = 512
+"""Rows validated together, column by column (see ``FileValidator._batch``)."""
 
 
 def _clip(text: str, limit: int) -> str:
@@ -318,6 +321,13 @@ class FileValidator:
             self._problem(0, "", NO_ROWS, "the file has a header but no data rows")
 
     def _read(self, rows: Iterator[tuple[int, list[str]]]) -> Iterator[AcceptedRow]:
+        # Rows as wide as the header are gathered into a batch of consecutive rows and
+        # validated a column at a time (``_batch``); any other record (the header, a blank or
+        # ragged row, the row past the limit, the end of the reader's records or an error of
+        # the file) first settles the batch, so problems and accepted rows come in row order
+        # exactly as one row at a time.
+        batch: list[tuple[int, list[str]]] = []
+        width = self._width
         try:
             for row, fields in rows:
                 if not self._header_seen:
@@ -325,9 +335,18 @@ class FileValidator:
                         self._problem(row, "", BLANK_ROW, "the header row is empty")
                         continue
                     self._header(row, fields)
+                    width = self._width
                     continue
+                if self.rows_total >= self._max_rows:
+                    yield from self._batch(batch)
+                    self._count_row()  # raises: past the limit
                 self.rows_total += 1
-                self._check_rows()
+                if len(fields) == width and self._header_ok:
+                    batch.append((row, fields))
+                    if len(batch) >= BATCH_ROWS:
+                        yield from self._batch(batch)
+                    continue
+                yield from self._batch(batch)
                 if not fields:
                     self._blank(row)
                 elif self._header_ok:
@@ -335,8 +354,60 @@ class FileValidator:
                     if accepted is not None:
                         yield accepted
         except CsvFormatError as error:
+            yield from self._batch(batch)
             self._stopped = True
             self._problem(error.row, "", error.code, error.message)
+        else:
+            yield from self._batch(batch)
+
+    def _batch(self, batch: list[tuple[int, list[str]]]) -> Iterator[AcceptedRow]:
+        """The accepted rows of ``batch`` (consecutive rows as wide as the header), which it
+        then empties: column by column when no cell is invalid, else one row at a time."""
+        if not batch:
+            return
+        columns = self._rules.validate_columns([fields for _, fields in batch])
+        if columns is None:
+            for row, fields in batch:
+                accepted = self._row(row, fields)
+                if accepted is not None:
+                    yield accepted
+            batch.clear()
+            return
+        # The recipient columns are required: every value of theirs is a str.
+        emails = cast("list[str] | None", columns.pop(EMAIL_COLUMN, None))
+        phones = cast("list[str] | None", columns.pop(PHONE_COLUMN, None))
+        row_numbers = [row for row, _ in batch]
+        batch.clear()
+        if self._emails is None:
+            emails = None
+        elif emails is not None:
+            self._emails.add_many([email.casefold() for email in emails], row_numbers[0])
+        if self._phones is None:
+            phones = None
+        elif phones is not None:
+            self._phones.add_many(phones, row_numbers[0])
+        count = len(row_numbers)
+        attributes: list[dict[str, Value]]
+        if columns:
+            names = list(columns)
+            attributes = [
+                dict(zip(names, values, strict=True))
+                for values in zip(*columns.values(), strict=True)
+            ]
+            for name, values in columns.items():
+                if None in values:  # empty optional cells: absent from their rows
+                    for at, value in enumerate(values):
+                        if value is None:
+                            del attributes[at][name]
+        else:
+            attributes = [{} for _ in range(count)]
+        yield from map(
+            AcceptedRow,
+            row_numbers,
+            emails if emails is not None else repeat(None, count),
+            phones if phones is not None else repeat(None, count),
+            attributes,
+        )
 
     def _count_row(self) -> None:
         self.rows_total += 1
