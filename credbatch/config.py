@@ -252,7 +252,7 @@ class Settings:
     janitor_step_pause: float = 0.1
     # The most of the time the janitor works: after a slow step it rests longer than the pause
     # (workers.janitor.janitor.rest_after).
-    janitor_share: float = 0.3
+    janitor_share: float = 0.02
     # Days the audit trail is kept (CREDBATCH_AUDIT_RETENTION_DAYS): far longer than the
     # personal data, since it is the record of who did what with it (janitor_audit_prune).
     audit_retention_days: int = 400

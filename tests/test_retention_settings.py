@@ -15,7 +15,7 @@ def test_the_defaults_are_the_documented_ones() -> None:
     assert (settings.access_token_retention, settings.idempotency_retention) == (86400.0, 604800.0)
     assert (settings.dispatch_retention, settings.send_stamp_retention) == (86400.0, 604800.0)
     assert (settings.janitor_interval, settings.janitor_step_rows) == (60.0, 1000)
-    assert (settings.janitor_step_pause, settings.janitor_share) == (0.1, 0.3)
+    assert (settings.janitor_step_pause, settings.janitor_share) == (0.1, 0.02)
     assert settings.janitor_database_url.startswith("postgresql://credbatch_janitor@")
 
 

@@ -81,7 +81,7 @@ class PassResult:
 
 
 # The most of the time the janitor works by default (CREDBATCH_JANITOR_SHARE).
-DEFAULT_SHARE = 0.3
+DEFAULT_SHARE = 0.02
 
 
 def rest_after(worked: float, pause: float, share: float) -> float:
