@@ -37,6 +37,30 @@ class Duplicate:
     first_row: int
 
 
+class RowBreaks:
+    """Where consecutive rows restart in a list of per-row entries (a recipient's key or hash
+    each): the entry's position and the row added there, so any entry's row follows from its
+    position. Rows must be added in increasing order (a file's rows are)."""
+
+    def __init__(self) -> None:
+        self.positions = array("i")
+        self.rows = array("i")
+        self.last_row = -1
+
+    def add(self, position: int, first_row: int, count: int) -> None:
+        """Note ``count`` entries from ``position`` on, for the rows from ``first_row`` on."""
+        if first_row != self.last_row + 1:
+            if first_row <= self.last_row:
+                raise ValueError("rows must be added in increasing order")
+            self.positions.append(position)
+            self.rows.append(first_row)
+        self.last_row = first_row + count - 1
+
+    def row_at(self, position: int) -> int:
+        at = bisect_right(self.positions, position) - 1
+        return self.rows[at] + position - self.positions[at]
+
+
 class RecipientRun:
     """One block's recipients, kept as their keys for the file's ``RecipientIndex``.
 
@@ -46,30 +70,17 @@ class RecipientRun:
 
     def __init__(self) -> None:
         self.keys: list[str] = []
-        self.break_positions = array("i")
-        self.break_rows = array("i")
-        self._last_row = -1
+        self.breaks = RowBreaks()
 
     def add(self, key: str, row: int) -> None:
-        if row != self._last_row + 1:
-            if row <= self._last_row:
-                raise ValueError("rows must be added in increasing order")
-            self.break_positions.append(len(self.keys))
-            self.break_rows.append(row)
-        self._last_row = row
+        self.breaks.add(len(self.keys), row, 1)
         self.keys.append(key)
 
     def add_many(self, keys: list[str], first_row: int) -> None:
         """Add ``keys`` as the recipients of the consecutive rows from ``first_row``."""
-        if not keys:
-            return
-        if first_row != self._last_row + 1:
-            if first_row <= self._last_row:
-                raise ValueError("rows must be added in increasing order")
-            self.break_positions.append(len(self.keys))
-            self.break_rows.append(first_row)
-        self._last_row = first_row + len(keys) - 1
-        self.keys.extend(keys)
+        if keys:
+            self.breaks.add(len(self.keys), first_row, len(keys))
+            self.keys.extend(keys)
 
 
 class RecipientIndex:
@@ -80,52 +91,34 @@ class RecipientIndex:
 
     def __init__(self) -> None:
         self._hashes = array("q")
-        # Where consecutive rows restart: position in _hashes, and the row added there.
-        self._break_positions = array("i")
-        self._break_rows = array("i")
-        self._last_row = -1
+        self._breaks = RowBreaks()
 
     def __len__(self) -> int:
         return len(self._hashes)
 
     def add(self, key: str, row: int) -> None:
-        if row != self._last_row + 1:
-            if row <= self._last_row:
-                raise ValueError("rows must be added in increasing order")
-            self._break_positions.append(len(self._hashes))
-            self._break_rows.append(row)
-        self._last_row = row
+        self._breaks.add(len(self._hashes), row, 1)
         self._hashes.append(hash(key))
 
     def add_many(self, keys: list[str], first_row: int) -> None:
         """Add ``keys`` as the recipients of the consecutive rows from ``first_row``."""
-        if not keys:
-            return
-        if first_row != self._last_row + 1:
-            if first_row <= self._last_row:
-                raise ValueError("rows must be added in increasing order")
-            self._break_positions.append(len(self._hashes))
-            self._break_rows.append(first_row)
-        self._last_row = first_row + len(keys) - 1
-        self._hashes.extend(map(hash, keys))
+        if keys:
+            self._breaks.add(len(self._hashes), first_row, len(keys))
+            self._hashes.extend(map(hash, keys))
 
     def add_run(self, run: RecipientRun) -> None:
         """Add a block's recipients, whose rows all follow the rows added so far."""
         if not run.keys:
             return
-        if run.break_rows[0] <= self._last_row:
+        if run.breaks.rows[0] <= self._breaks.last_row:
             raise ValueError("rows must be added in increasing order")
         start = len(self._hashes)
         self._hashes.extend(map(hash, run.keys))
         # The run's first row is always a break of its own; harmless when it continues the
         # previous run, and it saves comparing.
-        self._break_positions.extend(position + start for position in run.break_positions)
-        self._break_rows.extend(run.break_rows)
-        self._last_row = run.break_rows[-1] + len(run.keys) - 1 - run.break_positions[-1]
-
-    def _row_at(self, position: int) -> int:
-        at = bisect_right(self._break_positions, position) - 1
-        return self._break_rows[at] + position - self._break_positions[at]
+        self._breaks.positions.extend(position + start for position in run.breaks.positions)
+        self._breaks.rows.extend(run.breaks.rows)
+        self._breaks.last_row = run.breaks.last_row
 
     def duplicates(self) -> Iterator[Duplicate]:
         """Each later occurrence of a key, with the row of its first occurrence, by row."""
@@ -135,7 +128,7 @@ class RecipientIndex:
         first: dict[int, int] = {}
         for position, value in enumerate(self._hashes):
             if value in repeated:
-                row = self._row_at(position)
+                row = self._breaks.row_at(position)
                 seen = first.setdefault(value, row)
                 if seen != row:
                     yield Duplicate(row, seen)
