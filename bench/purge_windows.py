@@ -17,8 +17,12 @@ warm-up, and a drift of the machine weighs on both alike.
 The purge erases the due records of the history ``bench/history.py`` built (at scale 1:
 1,000,000 records in 5,000 batches); the due slice is made due again first.
 
+Each part prints every window, the sides' medians and the ratio within each A B B A group
+(mean, median, spread): read the groups, since a long run drifts.
+
     python -m bench.purge_windows --database i24hist_history [--rows 150000] [--window 15]
-        [--settle 3] [--rounds 2] [--share 0.1] [--pause 0.1] [--claims 60]
+        [--settle 3] [--rounds 2] [--share 0.02] [--pause 0.1] [--claims 60]
+        [--skip-issuance] [--skip-claim]
 """
 
 from __future__ import annotations
@@ -117,8 +121,20 @@ async def alternate(
 
 
 def medians(sides: dict[str, list[float]], what: str) -> None:
+    """Print the sides' medians, and B / A within each A B B A group: the figure to read when
+    the run drifts (each group's two sides are next to each other in time)."""
     a, b = (statistics.median(sides[k]) for k in "AB")
     print(f"median {what}: alone {a:,.2f}, with the purge {b:,.2f} ({b / a:.3f})", flush=True)
+    ratios = [
+        statistics.mean(sides["B"][k : k + 2]) / statistics.mean(sides["A"][k : k + 2])
+        for k in range(0, len(sides["A"]), 2)
+    ]
+    spread = f", standard deviation {statistics.stdev(ratios):.3f}" if len(ratios) > 1 else ""
+    print(
+        f"{what}, with / alone per A B B A group: {', '.join(f'{r:.3f}' for r in ratios)};"
+        f" mean {statistics.mean(ratios):.3f}, median {statistics.median(ratios):.3f}{spread}",
+        flush=True,
+    )
 
 
 async def _issuance_database(prefix: str, owner: asyncpg.Connection) -> str:
