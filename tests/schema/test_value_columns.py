@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from hypothesis import example, given
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from credbatch.schema import values
@@ -52,6 +52,9 @@ def _agrees(column: values.ColumnParser, parse: Callable[[str], Value], cells: l
         assert list(map(type, found)) == list(map(type, expected))
 
 
+# Drawing these inputs is slow on a busy machine (the email strategy builds its domains on
+# first use); the health check then fails on time, not on an input.
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     cells=st.lists(
         addresses() | st.emails().map(str) | st.sampled_from(["holder1@example.com"]),
@@ -74,6 +77,7 @@ def test_email_column(cells: list[str]) -> None:
 _digits = st.text(st.sampled_from(list("0123456789+-.eE \n\u0660")), min_size=1, max_size=22)
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cells=st.lists(_digits | st.integers().map(str), min_size=1))
 @example(cells=[str(2**63 - 1), str(2**63)])
 @example(cells=[str(-(2**63)), str(-(2**63) - 1)])
@@ -83,12 +87,14 @@ def test_integer_column(cells: list[str]) -> None:
     _agrees(values._integer_column, values._parse_integer, cells)
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cells=st.lists(_digits | st.decimals(allow_nan=False).map(str), min_size=1))
 def test_number_column(cells: list[str]) -> None:
     cells = [cell.strip() for cell in cells if cell.strip()] or ["1"]
     _agrees(values._number_column, values._parse_number, cells)
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     cells=st.lists(
         st.dates().map(str) | st.from_regex(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", fullmatch=True),
@@ -100,6 +106,7 @@ def test_date_column(cells: list[str]) -> None:
     _agrees(values._date_column, values._parse_date, cells)
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     cells=st.lists(st.sampled_from(["Gold", "gold", "GOLD", "Silver", "x", "\u00df"]), min_size=1)
 )

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from credbatch.errors import ResourceExhausted
@@ -130,6 +130,9 @@ def outcome(
 
 
 @pytest.mark.parametrize("batch", [1, 3, validator_module.BATCH_ROWS])
+# Drawing these inputs is slow on a busy machine (the email strategy builds its domains on
+# first use); the health check then fails on time, not on an input.
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     file=files(),
     sizes=st.lists(st.integers(1, 400), min_size=1, max_size=3),
@@ -150,6 +153,7 @@ def test_columns_find_what_rows_find(
     assert by_columns == by_rows
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(file=files())
 def test_validate_columns_is_validate_row_by_row(file: tuple[str, list[str]]) -> None:
     header, lines = file
