@@ -182,12 +182,7 @@ class Uploader:
                         lambda: self._store(caller, resolved, spool, report, span, digest.digest())
                     )
                 except _RequestTaken as taken:
-                    # A concurrent upload with the same request id (and request) committed first.
-                    span.set_attribute("credbatch.upload.retry", True)
-                    batch = await self._earlier(caller, checked.request_id or "", taken.batch_id)
-                    if batch is None:
-                        raise self._foreign_request() from None
-                    return UploadOutcome(batch, Report(batch.total, 0, ()))
+                    return await self._taken(caller, checked, taken, span)
 
     async def _spool(
         self,
@@ -245,15 +240,21 @@ class Uploader:
                 lambda: self._look_up_and_store(caller, checked, content, span)
             )
         except _RequestTaken as taken:
-            # A concurrent upload with the same request id (and request) committed first.
-            span.set_attribute("credbatch.upload.retry", True)
-            batch = await self._earlier(caller, checked.request_id or "", taken.batch_id)
-            if batch is None:
-                raise self._foreign_request() from None
-            return UploadOutcome(batch, Report(batch.total, 0, ()))
+            return await self._taken(caller, checked, taken, span)
         assert outcome.batch is not None
         span.set_attribute("credbatch.batch_id", str(outcome.batch.id))
         return outcome
+
+    async def _taken(
+        self, caller: TenantScope, checked: CheckedRequest, taken: _RequestTaken, span: trace.Span
+    ) -> UploadOutcome:
+        """The answer when a concurrent upload with the same request id (and request)
+        committed first: the batch it created."""
+        span.set_attribute("credbatch.upload.retry", True)
+        batch = await self._earlier(caller, checked.request_id or "", taken.batch_id)
+        if batch is None:
+            raise self._foreign_request() from None
+        return UploadOutcome(batch, Report(batch.total, 0, ()))
 
     async def _look_up_and_store(
         self, caller: TenantScope, checked: CheckedRequest, content: list[bytes], span: trace.Span
