@@ -9,9 +9,19 @@ latency percentiles and the CPU per upload of the uploads process and of the Pos
 backends it opened (utime + stime from /proc; the backends are those of application
 ``uploads`` on the database started after the service), and of the clients (this process),
 which share the machine with them.
+
+Two ways to load it. By default each client uploads again as soon as its last upload is
+answered (a closed loop): the figure is the most the service answers, and the latency is what
+20 clients queueing on it see; by Little's law their mean latency is then 20 / (uploads/s), so a
+closed loop of 20 clients at 300 uploads/s cannot have a mean below 67 ms, whatever the service.
+``--rate R`` offers R uploads/s in all instead (an open loop, as independent callers arrive):
+each client starts its uploads at random (Poisson) times averaging R / clients a second, and each
+latency runs from the time the upload was due, not the time it could start, so a service that
+falls behind is charged for the wait it causes (no coordinated omission).
 ``--profile FILE`` runs the service under cProfile and writes its statistics there.
 
     python -m bench.small_uploads --clients 20 --seconds 15
+    python -m bench.small_uploads --clients 20 --seconds 15 --rate 300
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import resource
 import statistics
 import subprocess
@@ -54,9 +65,19 @@ async def client(
     schema: str,
     until: float,
     latencies: list[float],
+    rate: float | None = None,
 ) -> None:
+    """Uploads one-row files until ``until``: back to back, or at Poisson times ``rate`` a second."""
     n = 0
-    while time.perf_counter() < until:
+    due = time.perf_counter()
+    while True:
+        if rate is not None:
+            due += random.expovariate(rate)
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        else:
+            due = time.perf_counter()
+        if due >= until:
+            return
         n += 1
         holder = uuid.uuid4().hex
         body = (
@@ -69,9 +90,8 @@ async def client(
             filename="one.csv",
             request_id=str(uuid.uuid4()),
         )
-        started = time.perf_counter()
         response = await stub.UploadBatch(one_row(header, body), metadata=metadata)
-        latencies.append(time.perf_counter() - started)
+        latencies.append(time.perf_counter() - due)
         assert response.report.valid and response.batch.name
 
 
@@ -81,7 +101,9 @@ def _own_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def run(clients: int, seconds: float, root: Path, profile_to: Path | None) -> None:
+async def run(
+    clients: int, seconds: float, root: Path, profile_to: Path | None, rate: float | None
+) -> None:
     settings = load_settings()
     await ensure_database(settings.database_url)
     await migrate(settings.database_url)
@@ -128,8 +150,9 @@ async def run(clients: int, seconds: float, root: Path, profile_to: Path | None)
             backends = await backend_cpu(settings.database_url, service_start)
             started = time.perf_counter()
             until = started + seconds
+            each = rate / clients if rate else None
             await asyncio.gather(
-                *(client(stub, md, schema, until, latencies) for md, schema in pairs)
+                *(client(stub, md, schema, until, latencies, each) for md, schema in pairs)
             )
             elapsed = time.perf_counter() - started
             cpu = cpu_seconds(service.pid) - cpu_before
@@ -138,8 +161,9 @@ async def run(clients: int, seconds: float, root: Path, profile_to: Path | None)
             db_cpu = sum(value - backends.get(pid, 0.0) for pid, value in after.items())
         ms = sorted(x * 1000 for x in latencies)
         q = statistics.quantiles(ms, n=100)
+        offered = f" offered {rate:,.0f}/s," if rate else " back to back,"
         print(
-            f"{root.name}: {clients} clients, {len(ms)} one-row uploads in {elapsed:.1f} s = "
+            f"{root.name}: {clients} clients,{offered} {len(ms)} one-row uploads in {elapsed:.1f} s = "
             f"{len(ms) / elapsed:,.0f} uploads/s; p50 {q[49]:.1f} ms, p95 {q[94]:.1f} ms, "
             f"p99 {q[98]:.1f} ms; CPU per upload: uploads process {cpu * 1000 / len(ms):.2f} ms, "
             f"its PostgreSQL backends {db_cpu * 1000 / len(ms):.2f} ms, "
@@ -157,8 +181,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--root", type=Path, default=ROOT, help="checkout to run the service from")
     parser.add_argument("--profile", type=Path, help="write the service's cProfile stats here")
+    parser.add_argument(
+        "--rate", type=float, help="offer this many uploads/s in all (open loop; default: closed)"
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.clients, args.seconds, args.root, args.profile))
+    if args.rate is not None and args.rate <= 0:
+        parser.error("--rate must be positive")
+    asyncio.run(run(args.clients, args.seconds, args.root, args.profile, args.rate))
 
 
 if __name__ == "__main__":
