@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from typing import Any
 
 import asyncpg
 import pytest
@@ -220,6 +221,67 @@ async def test_a_batch_is_complete_exactly_when_python_counts_every_record_finis
         state = await batch_state(conn, counts)
     every_finished = all(s in TERMINAL_RECORD_STATES for s in states)
     assert (state in {BatchState.COMPLETED, BatchState.COMPLETED_WITH_ERRORS}) == every_finished
+
+
+def _rule(
+    stored: str | None,
+    cancelled: bool | None,
+    total: int | None,
+    states: list[str | None] | None,
+    ns: list[int | None] | None,
+) -> str:
+    """The batch state rule stated in Python, with SQL's NULLs: arrays paired as unnest pairs
+    them (the shorter padded with NULLs), a NULL state counted nowhere, a NULL count as 0, and
+    a comparison with a NULL total false."""
+    if cancelled:
+        return "CANCELLED"
+    if stored == "FAILED":
+        return "FAILED"
+    pairs = [(s, n or 0) for s, n in itertools.zip_longest(states or [], ns or []) if s is not None]
+    finished = sum(n for s, n in pairs if s not in {"PENDING", "QUEUED", "ISSUED"})
+    unstarted = sum(n for s, n in pairs if s in {"PENDING", "QUEUED"})
+    failed = sum(n for s, n in pairs if s == "FAILED")
+    if total is not None and finished >= total:
+        return "COMPLETED_WITH_ERRORS" if failed > 0 else "COMPLETED"
+    if total is not None and unstarted >= total and stored == "QUEUED":
+        return "QUEUED"
+    return "IN_PROGRESS"
+
+
+_STATE_NAMES = st.sampled_from([s.value for s in RecordState] + ["DELIVERED"])
+
+
+def _sometimes_null(values: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    # NULL about one time in eight: often enough to be tried, rarely enough that most
+    # examples reach the counting.
+    return st.integers(0, 7).flatmap(lambda k: st.none() if k == 0 else values)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    stored=_sometimes_null(st.sampled_from([s.value for s in BatchState])),
+    cancelled=_sometimes_null(st.sampled_from([False, False, False, True])),
+    total=_sometimes_null(st.integers(0, 12)),
+    states=_sometimes_null(st.lists(_sometimes_null(_STATE_NAMES), max_size=6)),
+    ns=_sometimes_null(st.lists(_sometimes_null(st.integers(0, 6)), max_size=6)),
+)
+async def test_batch_state_of_with_nulls_and_unpaired_arrays(
+    owner_pool: asyncpg.Pool,
+    stored: str | None,
+    cancelled: bool | None,
+    total: int | None,
+    states: list[str | None] | None,
+    ns: list[int | None] | None,
+) -> None:
+    value = await owner_pool.fetchval(
+        "SELECT batch_state_of($1, $2, $3, $4::text[], $5::bigint[])",
+        stored,
+        cancelled,
+        total,
+        states,
+        ns,
+    )
+    assert value == _rule(stored, cancelled, total, states, ns)
 
 
 def test_revocable_states_are_those_revocation_may_follow() -> None:
