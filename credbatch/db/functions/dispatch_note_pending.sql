@@ -15,36 +15,42 @@ SET enable_nestloop = off
 AS $$
 DECLARE
   v_tenants uuid[];
-  v_batches uuid[];
-  v_counts bigint[];
   v_locked integer;
 BEGIN
-  -- Workers update records all the time and never to PENDING: leave at once.
-  IF NOT EXISTS (SELECT 1 FROM new_rows WHERE state = 'PENDING') THEN
-    RETURN NULL;
-  END IF;
+  -- The counts go straight from the transition table into the keys, which hand back their
+  -- tenants: one query where an aggregate into arrays, an insert from them and a DISTINCT
+  -- over them were three (a one-row upload spent about 150 µs in this trigger).
   IF TG_OP = 'INSERT' THEN
-    SELECT array_agg(s.tenant_id), array_agg(s.batch_id), array_agg(s.n)
-      INTO v_tenants, v_batches, v_counts
-    FROM (SELECT n.tenant_id, n.batch_id, count(*) AS n FROM new_rows n
-          WHERE n.state = 'PENDING' GROUP BY n.tenant_id, n.batch_id) s;
+    WITH counted AS (
+      INSERT INTO dispatch_batches AS d (tenant_id, batch_id, pending)
+      SELECT n.tenant_id, n.batch_id, count(*) FROM new_rows n
+      WHERE n.state = 'PENDING'
+      GROUP BY n.tenant_id, n.batch_id
+      ORDER BY n.tenant_id, n.batch_id
+      ON CONFLICT (tenant_id, batch_id) DO UPDATE SET pending = d.pending + excluded.pending
+      RETURNING d.tenant_id
+    )
+    SELECT array_agg(DISTINCT c.tenant_id) INTO v_tenants FROM counted c;
   ELSE
-    SELECT array_agg(s.tenant_id), array_agg(s.batch_id), array_agg(s.n)
-      INTO v_tenants, v_batches, v_counts
-    FROM (SELECT n.tenant_id, n.batch_id, count(*) AS n
-          FROM new_rows n JOIN old_rows o ON o.tenant_id = n.tenant_id AND o.id = n.id
-          WHERE n.state = 'PENDING' AND o.state <> 'PENDING'
-          GROUP BY n.tenant_id, n.batch_id) s;
+    -- Workers update records all the time and never to PENDING: leave at once.
+    IF NOT EXISTS (SELECT 1 FROM new_rows WHERE state = 'PENDING') THEN
+      RETURN NULL;
+    END IF;
+    WITH counted AS (
+      INSERT INTO dispatch_batches AS d (tenant_id, batch_id, pending)
+      SELECT n.tenant_id, n.batch_id, count(*)
+      FROM new_rows n JOIN old_rows o ON o.tenant_id = n.tenant_id AND o.id = n.id
+      WHERE n.state = 'PENDING' AND o.state <> 'PENDING'
+      GROUP BY n.tenant_id, n.batch_id
+      ORDER BY n.tenant_id, n.batch_id
+      ON CONFLICT (tenant_id, batch_id) DO UPDATE SET pending = d.pending + excluded.pending
+      RETURNING d.tenant_id
+    )
+    SELECT array_agg(DISTINCT c.tenant_id) INTO v_tenants FROM counted c;
   END IF;
   IF v_tenants IS NULL THEN
     RETURN NULL;
   END IF;
-  INSERT INTO dispatch_batches AS d (tenant_id, batch_id, pending)
-  SELECT u.tenant_id, u.batch_id, u.n FROM unnest(v_tenants, v_batches, v_counts)
-    AS u(tenant_id, batch_id, n)
-  ORDER BY u.tenant_id, u.batch_id
-  ON CONFLICT (tenant_id, batch_id) DO UPDATE SET pending = d.pending + excluded.pending;
-  v_tenants := ARRAY(SELECT DISTINCT t FROM unnest(v_tenants) AS t);
   -- The tenant row must exist when this transaction commits. FOR KEY SHARE keeps a relay
   -- from deleting it meanwhile (it sees no batch of the tenant, ours being uncommitted) yet
   -- lets relays serve the tenant's other batches (they lock it FOR NO KEY UPDATE). A relay
