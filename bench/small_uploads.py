@@ -67,7 +67,8 @@ async def client(
     latencies: list[float],
     rate: float | None = None,
 ) -> None:
-    """Uploads one-row files until ``until``: back to back, or at Poisson times ``rate`` a second."""
+    """Uploads one-row files until ``until``: back to back, or at Poisson times, ``rate`` a
+    second on average."""
     n = 0
     due = time.perf_counter()
     while True:
@@ -163,7 +164,8 @@ async def run(
         q = statistics.quantiles(ms, n=100)
         offered = f" offered {rate:,.0f}/s," if rate else " back to back,"
         print(
-            f"{root.name}: {clients} clients,{offered} {len(ms)} one-row uploads in {elapsed:.1f} s = "
+            f"{root.name}: {clients} clients,{offered} {len(ms)} one-row uploads in "
+            f"{elapsed:.1f} s = "
             f"{len(ms) / elapsed:,.0f} uploads/s; p50 {q[49]:.1f} ms, p95 {q[94]:.1f} ms, "
             f"p99 {q[98]:.1f} ms; CPU per upload: uploads process {cpu * 1000 / len(ms):.2f} ms, "
             f"its PostgreSQL backends {db_cpu * 1000 / len(ms):.2f} ms, "
