@@ -1,7 +1,8 @@
 """Small uploads benchmark: one-row batches from many clients against one uploads process.
 
 Starts ``python -m services.uploads`` as its own process (as ``bench/upload.py`` does; or
-``--root`` another checkout, for an A/B in one sitting), creates a schema with five attributes
+``--root`` another checkout, for an A/B in one sitting: that checkout's migration runner
+applies its own database functions and triggers first), creates a schema with five attributes
 in a fresh tenant per client (a tenant runs at most a few uploads at once), and lets
 ``--clients`` concurrent clients upload one-row batches (EMAIL,
 each with its own request id, stored: not validate_only) for ``--seconds``. Prints uploads/s,
@@ -45,11 +46,16 @@ import grpc
 from bench.upload import backend_cpu, cpu_seconds, create_schema, free_port, wait_ready
 from credbatch.auth.tokens import mint_dev_token
 from credbatch.config import load_settings
-from credbatch.db.migrate import ensure_database, migrate
 from credbatch.gen.common.v1 import medium_pb2
 from credbatch.gen.uploads.v1 import uploads_service_pb2, uploads_service_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[1]
+_MIGRATE = (
+    "import asyncio, sys\n"
+    "from credbatch.db.migrate import ensure_database, migrate\n"
+    "asyncio.run(ensure_database(sys.argv[1]))\n"
+    "asyncio.run(migrate(sys.argv[1]))\n"
+)
 
 
 async def one_row(
@@ -106,8 +112,14 @@ async def run(
     clients: int, seconds: float, root: Path, profile_to: Path | None, rate: float | None
 ) -> None:
     settings = load_settings()
-    await ensure_database(settings.database_url)
-    await migrate(settings.database_url)
+    # The database code (functions, triggers) is the tree's under test: its own migration
+    # runner applies it, so trees taken in turns on one database each run their own.
+    subprocess.run(
+        [sys.executable, "-c", _MIGRATE, settings.database_url],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        check=True,
+    )
     tenants = [uuid.uuid4() for _ in range(clients)]
     schemas = [await create_schema(settings, tenant) for tenant in tenants]
     port = free_port()
