@@ -13,7 +13,7 @@ import pytest
 
 from credbatch.config import Settings
 from tests.fixtures.processes import process_env
-from tests.workers.janitor.test_prune import PERIODS
+from tests.workers.janitor.test_prune import FLAT_OUT, PERIODS
 from tests.workers.janitor.world import ended_batch
 from workers.janitor.janitor import run_pass
 
@@ -41,7 +41,10 @@ async def test_a_killed_janitor_leaves_whole_steps_and_the_next_pass_finishes(
         RECORDS,
     )
     env = process_env(
-        db_settings, CREDBATCH_JANITOR_STEP_ROWS="5", CREDBATCH_JANITOR_INTERVAL="3600"
+        db_settings,
+        CREDBATCH_JANITOR_STEP_ROWS="5",
+        CREDBATCH_JANITOR_INTERVAL="3600",
+        CREDBATCH_JANITOR_SHARE=str(FLAT_OUT),
     )
     janitor = subprocess.Popen(
         [sys.executable, "-m", "workers.janitor"], env=env, stdout=subprocess.DEVNULL
@@ -72,7 +75,7 @@ async def test_a_killed_janitor_leaves_whole_steps_and_the_next_pass_finishes(
         "SELECT purged_at IS NOT NULL FROM batches WHERE id = $1", batch.batch_id
     )
 
-    result = await run_pass(janitor_pool, PERIODS, 1000, asyncio.Event())
+    result = await run_pass(janitor_pool, PERIODS, 1000, asyncio.Event(), share=FLAT_OUT)
 
     assert result.purged >= RECORDS - cut
     assert await _purged(owner_pool, batch.batch_id) == RECORDS

@@ -15,6 +15,9 @@ from tests.fixtures.database import insert_row
 from workers.janitor.janitor import AUDIT_KIND, PRUNE_KINDS, Periods, run_pass
 
 DAY = timedelta(days=1)
+# Passes run flat out: the default share (0.02) would rest 49 times as long as each step works,
+# and pacing has tests of its own (test_share.py).
+FLAT_OUT = 1.0
 PERIODS = Periods(
     retention_days=30,
     audit_days=400,
@@ -145,7 +148,7 @@ async def test_a_pass_prunes_what_is_due_and_a_second_pass_nothing(
     await _webhooks(owner_pool, tenant)
     await _oid4vci(owner_pool, tenant)
 
-    first = await run_pass(janitor_pool, PERIODS, 1000, asyncio.Event())
+    first = await run_pass(janitor_pool, PERIODS, 1000, asyncio.Event(), share=FLAT_OUT)
 
     assert await _left(owner_pool, tenant) == {
         # The PENDING delivery keeps its event; the recent one is kept with its event.
@@ -160,7 +163,7 @@ async def test_a_pass_prunes_what_is_due_and_a_second_pass_nothing(
     assert set(first.pruned) == {*PRUNE_KINDS, AUDIT_KIND}
     assert first.pruned["webhook_deliveries"] >= 2
 
-    again = await run_pass(janitor_pool, PERIODS, 1000, asyncio.Event())
+    again = await run_pass(janitor_pool, PERIODS, 1000, asyncio.Event(), share=FLAT_OUT)
     assert all(n == 0 for n in again.pruned.values()), again.pruned
     assert again.purged == 0
 
@@ -177,7 +180,7 @@ async def test_small_steps_prune_the_same_as_one_large_one(
         tenant,
     )
 
-    result = await run_pass(janitor_pool, PERIODS, 4, asyncio.Event())
+    result = await run_pass(janitor_pool, PERIODS, 4, asyncio.Event(), share=FLAT_OUT)
 
     assert result.pruned["idempotency_keys"] >= 25
     assert (
@@ -203,7 +206,7 @@ async def test_send_stamps_go_once_old_and_the_outcome_is_written(
             days,
         )
 
-    first = await run_pass(janitor_pool, PERIODS, 1000, asyncio.Event())
+    first = await run_pass(janitor_pool, PERIODS, 1000, asyncio.Event(), share=FLAT_OUT)
 
     left = await owner_pool.fetch(
         "SELECT record_id FROM record_sends WHERE tenant_id = $1", arranged.tenant_id
@@ -211,5 +214,5 @@ async def test_send_stamps_go_once_old_and_the_outcome_is_written(
     # An ISSUED record's stamp is what keeps a redelivered job from sending again: kept.
     assert {r["record_id"] for r in left} == {issued, recent}
     assert first.pruned["send_stamps"] >= 1
-    again = await run_pass(janitor_pool, PERIODS, 1000, asyncio.Event())
+    again = await run_pass(janitor_pool, PERIODS, 1000, asyncio.Event(), share=FLAT_OUT)
     assert again.pruned["send_stamps"] == 0
