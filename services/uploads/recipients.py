@@ -185,8 +185,14 @@ class RecipientIndex:
     def _repeated(self) -> set[int]:
         """The hashes that occur more than once."""
         count = len(self)
-        if count <= SORT_RUN and self._file is None:
-            return _repeats(self._hashes)
+        if count <= SORT_RUN:
+            # One set of them all, as one range would be, with no sort.
+            if self._file is None:
+                return _repeats(self._hashes)
+            hashes = array("q")
+            for run in self._runs():
+                hashes.extend(run)
+            return _repeats(hashes)
         ranges = -(-count // SORT_RUN)
         bounds = [_HASH_MIN + (k << 64) // ranges for k in range(ranges + 1)]
         repeated: set[int] = set()
