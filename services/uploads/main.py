@@ -32,7 +32,7 @@ def service_specs(
 
 
 async def serve(settings: Settings) -> None:
-    # Before any upload: a peak that grows with the file's size otherwise (see the module).
+    # Before any upload, so its large buffers go back to the system when freed (see the module).
     fix_mmap_threshold()
     # Uploads hold a connection only for short transactions, never while a client streams.
     pool = await create_pool(
