@@ -4,10 +4,12 @@ Starts the UploadService as its own process (``python -m services.uploads``) on 
 against the configured database (CREDBATCH_* environment; migrations are applied first),
 creates a schema with five attributes in a fresh tenant, generates a file of ``--rows`` rows
 (email, phone and the five attributes) streamed in 1 MiB chunks, and uploads it twice:
-validate_only, then accept-and-store. Peak RSS is the service's VmHWM from /proc. Each phase
-also prints the CPU per row of the service and of the PostgreSQL backends it opened (utime +
-stime from /proc), which a shared machine's load moves far less than wall time. ``--root``
-runs the service from another checkout (a worktree of the previous revision) for an A/B.
+validate_only, then accept-and-store. Peak RSS is the service's VmHWM from /proc, the
+service's process alone; each phase prints its own (VmHWM reset before it) and that of each
+validation pool process (the service's children), and the CPU per row of the service and of
+the PostgreSQL backends it opened (utime + stime from /proc), which a shared machine's load
+moves far less than wall time. ``--root`` runs the service from another checkout (a worktree
+of the previous revision) for an A/B.
 
     python bench/upload.py                # 100,000 rows
     python bench/upload.py --rows 1000000
@@ -91,10 +93,33 @@ def free_port() -> int:
 
 
 def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return float("nan")
+    for line in status.splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def validation_processes(pid: int) -> list[int]:
+    """The service's validation pool processes (its children but multiprocessing's resource
+    tracker)."""
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children.extend(int(child) for child in (task / "children").read_text().split())
+    return sorted(
+        child
+        for child in children
+        if b"resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes()
+    )
+
+
+def reset_peak_rss(pids: list[int]) -> None:
+    """Start each process's VmHWM again from its current RSS, so a phase has its own peak."""
+    for pid in pids:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
 async def create_schema(settings: Settings, tenant: uuid.UUID) -> str:
@@ -151,6 +176,7 @@ async def run(rows: int, target: str | None, root: Path = ROOT) -> None:
     tenant = uuid.uuid4()
     schema = await create_schema(settings, tenant)
     service: subprocess.Popen[bytes] | None = None
+    service_start = time.time() - 1
     if target is None:
         port = free_port()
         env = {
@@ -160,7 +186,6 @@ async def run(rows: int, target: str | None, root: Path = ROOT) -> None:
             "OTEL_SDK_DISABLED": "true",
             "PYTHONPATH": str(root),
         }
-        service_start = time.time() - 1
         service = subprocess.Popen(
             [sys.executable, "-m", "services.uploads"],
             cwd=root,
@@ -180,6 +205,7 @@ async def run(rows: int, target: str | None, root: Path = ROOT) -> None:
             print(
                 f"rows: {rows:,} (email, phone, 5 attributes), 1 MiB chunks, {os.cpu_count()} cores"
             )
+            peak = 0.0
             for validate_only in (True, False):
                 header = uploads_service_pb2.UploadBatchHeader(
                     schema=schema,
@@ -187,6 +213,9 @@ async def run(rows: int, target: str | None, root: Path = ROOT) -> None:
                     filename=f"bench-{rows}.csv",
                     validate_only=validate_only,
                 )
+                pool = validation_processes(service.pid) if service is not None else []
+                if service is not None:
+                    reset_peak_rss([service.pid, *pool])
                 cpu = cpu_seconds(service.pid) if service is not None else 0.0
                 backends = await backend_cpu(settings.database_url, service_start)
                 started = time.perf_counter()
@@ -204,8 +233,16 @@ async def run(rows: int, target: str | None, root: Path = ROOT) -> None:
                     f"row: service {cpu * 1e6 / rows:.1f} us, PostgreSQL {db_cpu * 1e6 / rows:.1f} "
                     f"us; load average {os.getloadavg()[0]:.1f}"
                 )
+                if service is not None:
+                    phase = peak_rss_mb(service.pid)
+                    peak = max(peak, phase)
+                    pooled = ", ".join(f"{peak_rss_mb(pid):.0f}" for pid in pool) or "none"
+                    print(
+                        f"{'':>17}  peak RSS (VmHWM): service {phase:.0f} MB, validation "
+                        f"processes {pooled} MB"
+                    )
             if service is not None:
-                print(f"service peak RSS (VmHWM): {peak_rss_mb(service.pid):.0f} MB")
+                print(f"service peak RSS (VmHWM): {peak:.0f} MB")
     finally:
         if service is not None:
             service.terminate()

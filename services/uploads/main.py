@@ -9,6 +9,7 @@ from credbatch.db.pool import create_pool
 from credbatch.gen.uploads.v1 import uploads_service_pb2, uploads_service_pb2_grpc
 from credbatch.server.health import postgres_check
 from credbatch.server.runner import ServiceSpec, serve_until_signalled
+from services.uploads.allocator import fix_mmap_threshold
 from services.uploads.servicer import UploadServicer
 from services.uploads.uploader import Uploader
 from services.uploads.validation_pool import ValidationPool
@@ -31,6 +32,8 @@ def service_specs(
 
 
 async def serve(settings: Settings) -> None:
+    # Before any upload, so its large buffers go back to the system when freed (see the module).
+    fix_mmap_threshold()
     # Uploads hold a connection only for short transactions, never while a client streams.
     pool = await create_pool(
         settings.app_database_url, **settings.pools.args("uploads"), application_name="uploads"

@@ -74,18 +74,24 @@ def validate_block(task: BlockTask) -> BlockResult:
         keep_errors=task.keep_errors,
     )
     positions = attribute_positions([attribute.name for attribute in task.schema.attributes])
-    lines: list[bytes] = []
+    # One buffer, not a list of lines: each of orjson's results holds an allocation of a few
+    # KiB whatever its length, so a block's lines kept apart would take tens of times their
+    # size.
+    lines = bytearray()
+    rows = 0
     spool = task.spool
     for piece in task.block.pieces:
         for row in validator.feed_records(piece):
             if spool and not validator.has_errors:
-                lines.append(encode_row(row, positions))
+                lines += encode_row(row, positions)
+                rows += 1
     for row in validator.end_block(last=task.last):
         if spool and not validator.has_errors:
-            lines.append(encode_row(row, positions))
+            lines += encode_row(row, positions)
+            rows += 1
     if validator.has_errors:
-        lines.clear()
-    return BlockResult(validator.block_outcome(), b"".join(lines), len(lines))
+        return BlockResult(validator.block_outcome(), b"", 0)
+    return BlockResult(validator.block_outcome(), bytes(lines), rows)
 
 
 def _ready() -> bool:

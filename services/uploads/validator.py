@@ -476,8 +476,9 @@ class FileValidator:
         if self._report is None:
             duplicates: list[Issue] = []
             for column, index in ((EMAIL_COLUMN, self._emails), (PHONE_COLUMN, self._phones)):
-                found = index.duplicates() if isinstance(index, RecipientIndex) else ()
-                for duplicate in found:
+                if not isinstance(index, RecipientIndex):
+                    continue
+                for duplicate in index.duplicates():
                     self.error_count += 1
                     if len(duplicates) < self._keep:
                         duplicates.append(
@@ -489,6 +490,7 @@ class FileValidator:
                                 f"{duplicate.first_row}; each holder appears once per batch",
                             )
                         )
+                index.close()  # the report is kept: the index is not read again
             duplicates.sort(key=_by_row)
             kept = list(heapq.merge(self._errors, duplicates, key=_by_row))[: self._keep]
             self._report = Report(self.rows_total, self.error_count, tuple(kept))

@@ -4,6 +4,7 @@ the kept first problems, duplicates and spooled rows, whatever the file and its 
 from __future__ import annotations
 
 import pickle
+import tracemalloc
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 from credbatch.csvstream import iter_rows
 from credbatch.errors import ResourceExhausted
 from credbatch.schema.model import Attribute, AttributeType, Medium, SchemaVersion
-from services.uploads.blocks import RecordBlocks
+from services.uploads.blocks import Block, RecordBlocks
 from services.uploads.parallel import BlockValidation, validate_file
 from services.uploads.spool import RowSpool
 from services.uploads.validation_pool import BlockResult, BlockTask, validate_block
@@ -264,3 +265,31 @@ def _records(data: bytes) -> int:
     for _ in reader.finish():
         pass
     return reader.next_row - 1
+
+
+def test_a_blocks_spool_lines_take_about_their_own_size() -> None:
+    # What validating a block holds at its peak is a few times the block (its recipients'
+    # keys, its rows as spool lines), not an allocation per row many times the row's size.
+    count = 12_000
+    data = ("\r\n".join(valid_row(i) for i in range(count)) + "\r\n").encode()
+    task = BlockTask(
+        schema=SCHEMA,
+        mediums=frozenset(MEDIUMS),
+        default_region="GB",
+        keep_errors=5,
+        header=HEADER.split(","),
+        block=Block((data,), len(HEADER) + 2, count),
+        first_row=2,
+        last=False,
+        spool=True,
+    )
+    validate_block(task)  # what the first block loads once (phone metadata) is not counted
+    tracemalloc.start()
+    try:
+        result = validate_block(task)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.rows == count
+    print(peak / len(data))
+    assert peak < 10 * len(data)
