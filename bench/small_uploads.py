@@ -1,11 +1,11 @@
 """Small uploads benchmark: one-row batches from many clients against one uploads process.
 
 Starts ``python -m services.uploads`` as its own process (as ``bench/upload.py`` does; or
-``--root`` another checkout, for an A/B in one sitting: that checkout's migration runner
-applies its own database functions and triggers first), creates a schema with five attributes
-in a fresh tenant per client (a tenant runs at most a few uploads at once), and lets
-``--clients`` concurrent clients upload one-row batches (EMAIL,
-each with its own request id, stored: not validate_only) for ``--seconds``. Prints uploads/s,
+``--root`` another checkout, for an A/B in one sitting) on a throw-away database of its own,
+created and migrated by that checkout's migration runner and dropped at the end, creates a
+schema with five attributes in a fresh tenant per client (a tenant runs at most a few uploads
+at once), and lets ``--clients`` concurrent clients upload one-row batches (EMAIL, each with
+its own request id, stored: not validate_only) for ``--seconds``. Prints uploads/s,
 latency percentiles and the CPU per upload of the uploads process and of the PostgreSQL
 backends it opened (utime + stime from /proc; the backends are those of application
 ``uploads`` on the database started after the service), and of the clients (this process),
@@ -41,11 +41,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import grpc
 
+from bench.issuance import with_database
 from bench.upload import backend_cpu, cpu_seconds, create_schema, free_port, wait_ready
 from credbatch.auth.tokens import mint_dev_token
-from credbatch.config import load_settings
+from credbatch.config import Settings, load_settings
 from credbatch.gen.common.v1 import medium_pb2
 from credbatch.gen.uploads.v1 import uploads_service_pb2, uploads_service_pb2_grpc
 
@@ -111,20 +113,47 @@ def _own_cpu() -> float:
 async def run(
     clients: int, seconds: float, root: Path, profile_to: Path | None, rate: float | None
 ) -> None:
-    settings = load_settings()
-    # The database code (functions, triggers) is the tree's under test: its own migration
-    # runner applies it, so trees taken in turns on one database each run their own.
+    base = load_settings()
+    # A database of its own, new each run: one that earlier runs filled answers slower (this
+    # server runs without autovacuum, so nothing analyzes or vacuums it), which the figures
+    # would then measure. Its code (functions, triggers) is the tree's under test, applied by
+    # that tree's own migration runner.
+    name = f"credbatch_bench_small_{uuid.uuid4().hex[:12]}"
+    settings = base.with_overrides(
+        database_url=with_database(base.database_url, name),
+        app_database_url=with_database(base.app_database_url, name),
+    )
     subprocess.run(
         [sys.executable, "-c", _MIGRATE, settings.database_url],
         cwd=root,
         env={**os.environ, "PYTHONPATH": str(root)},
         check=True,
     )
+    try:
+        await _measure(settings, clients, seconds, root, profile_to, rate)
+    finally:
+        conn = await asyncpg.connect(with_database(base.database_url, "postgres"))
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+async def _measure(
+    settings: Settings,
+    clients: int,
+    seconds: float,
+    root: Path,
+    profile_to: Path | None,
+    rate: float | None,
+) -> None:
     tenants = [uuid.uuid4() for _ in range(clients)]
     schemas = [await create_schema(settings, tenant) for tenant in tenants]
     port = free_port()
     env = {
         **os.environ,
+        "CREDBATCH_DATABASE_URL": settings.database_url,
+        "CREDBATCH_APP_DATABASE_URL": settings.app_database_url,
         "CREDBATCH_UPLOADS_PORT": str(port),
         "OTEL_SDK_DISABLED": "true",
         "PYTHONPATH": str(root),
