@@ -55,7 +55,9 @@ from credbatch.db.migrate import ensure_database, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 CLAIM = "SELECT tenant_id, batch_id, record_id FROM {name}($1, $2, $3, $4, NULL, NULL, $5)"
-_MIGRATE = (
+# Creates and migrates the database at argv[1] with the code of the checkout it runs in
+# (its PYTHONPATH): how a benchmark applies another revision's database code.
+MIGRATE_SCRIPT = (
     "import asyncio, sys\n"
     "from credbatch.db.migrate import ensure_database, migrate\n"
     "asyncio.run(ensure_database(sys.argv[1]))\n"
@@ -86,7 +88,7 @@ def _claim_of(revision: str, owner_url: str, database: str) -> str:
         ).stdout
         subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
         subprocess.run(
-            [sys.executable, "-c", _MIGRATE, scratch_url],
+            [sys.executable, "-c", MIGRATE_SCRIPT, scratch_url],
             cwd=folder,
             env={**os.environ, "PYTHONPATH": folder},
             check=True,

@@ -44,6 +44,7 @@ from typing import Any
 import asyncpg
 import grpc
 
+from bench.claim_ab import MIGRATE_SCRIPT
 from bench.issuance import with_database
 from bench.upload import backend_cpu, cpu_seconds, create_schema, free_port, wait_ready
 from credbatch.auth.tokens import mint_dev_token
@@ -52,12 +53,6 @@ from credbatch.gen.common.v1 import medium_pb2
 from credbatch.gen.uploads.v1 import uploads_service_pb2, uploads_service_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[1]
-_MIGRATE = (
-    "import asyncio, sys\n"
-    "from credbatch.db.migrate import ensure_database, migrate\n"
-    "asyncio.run(ensure_database(sys.argv[1]))\n"
-    "asyncio.run(migrate(sys.argv[1]))\n"
-)
 
 
 async def one_row(
@@ -124,7 +119,7 @@ async def run(
         app_database_url=with_database(base.app_database_url, name),
     )
     subprocess.run(
-        [sys.executable, "-c", _MIGRATE, settings.database_url],
+        [sys.executable, "-c", MIGRATE_SCRIPT, settings.database_url],
         cwd=root,
         env={**os.environ, "PYTHONPATH": str(root)},
         check=True,
