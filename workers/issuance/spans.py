@@ -1,7 +1,8 @@
 """Spans of the issuance worker: one consumer span per job, children for each step.
 
 A group of jobs shares its SQL transactions, but every job keeps a trace of its own: work
-done once for the whole group gets one child span under each job's span. Only an error's
+done once for the whole group gets one child span under each job's span. A job whose span is
+not recorded gets no child spans at all. Only an error's
 type is recorded, never its message (messages may quote holders' data).
 """
 
@@ -46,6 +47,7 @@ def group_spans(name: str, parents: Sequence[Span], **attributes: Any) -> Iterat
             attributes={**attributes, "credbatch.group_size": len(parents)},
         )
         for parent in parents
+        if parent.is_recording()
     ]
     try:
         yield
@@ -60,7 +62,15 @@ def group_spans(name: str, parents: Sequence[Span], **attributes: Any) -> Iterat
 
 @contextmanager
 def step_span(name: str, parent: Span, **attributes: Any) -> Iterator[Span]:
-    """A span for one job's step (render, sign, send), current while the step runs."""
+    """A span for one job's step (render, sign, send), current while the step runs.
+
+    Under a job whose span is not recorded (sampled out, or tracing off) the step yields that
+    span: a child would not be recorded either (the sampler follows the parent), and making
+    one per step of every record cost a worker a few percent of its CPU.
+    """
+    if not parent.is_recording():
+        yield parent
+        return
     with _tracer.start_as_current_span(
         name,
         context=trace.set_span_in_context(parent),
