@@ -10,6 +10,7 @@ finished.
 from __future__ import annotations
 
 import itertools
+import re
 import uuid
 from typing import Any
 
@@ -39,6 +40,20 @@ async def test_python_transitions_are_the_database_table(owner_pool: asyncpg.Poo
     in_python = {(a, b) for a, targets in TRANSITIONS.items() for b in targets}
     assert in_db == in_python
     assert set(TRANSITIONS) == set(RecordState)
+
+
+async def test_the_changes_the_guard_passes_unchecked_are_legal(owner_pool: asyncpg.Pool) -> None:
+    """The guard's WHEN clause lets the hot path's changes through without the function: each
+    of them must be a row of record_transitions, or the table would no longer be the rule."""
+    definition = await owner_pool.fetchval(
+        "SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgname = 'records_state_guard'"
+    )
+    # PostgreSQL keeps (OLD.state, NEW.state) NOT IN (...) as one OR per pair.
+    pair = r"\(old\.state <> '(\w+)'::text\) OR \(new\.state <> '(\w+)'::text\)"
+    unchecked = set(re.findall(pair, definition))
+    rows = await owner_pool.fetch("SELECT from_state, to_state FROM record_transitions")
+    assert len(unchecked) == 4
+    assert unchecked <= {(r["from_state"], r["to_state"]) for r in rows}
 
 
 async def test_every_pair_of_states_is_accepted_or_refused(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from credbatch.gen.jobs.v1 import issuance_job_pb2
 from credbatch.messaging import ConfirmingPublisher, OutgoingMessage, PublishError, Topology
 from tests.fixtures.batches import record_states
 from tests.fixtures.relay import TRACEPARENT, MakePending
-from workers.relay.relay import OutboxRelay
+from workers.relay.relay import OutboxRelay, WindowResult
 
 
 async def drain(
@@ -158,3 +159,30 @@ async def test_two_relays_share_the_outbox_without_double_publishing(
     jobs = [j for j, _ in await drain(topology.work_queue) if j.batch_id == str(batch.batch_id)]
     assert Counter(Counter(j.record_id for j in jobs).values()) == {1: 2000}
     assert {uuid.UUID(j.record_id) for j in jobs} == set(batch.record_ids)
+
+
+class _ScriptedWindows(OutboxRelay):
+    """The relay's loop over scripted window outcomes, noting when each window began."""
+
+    def __init__(self, pool: asyncpg.Pool, publisher: ConfirmingPublisher) -> None:
+        super().__init__(pool, publisher, window=500, min_poll_interval=1.0, poll_interval=5.0)
+        self.script = [WindowResult(500, 500), WindowResult(500, 500), WindowResult(40, 40)]
+        self.began: list[float] = []
+        self.stop = asyncio.Event()
+
+    async def relay_window(self) -> WindowResult:
+        self.began.append(time.monotonic())
+        if not self.script:
+            self.stop.set()
+            return WindowResult(0, 0)
+        return self.script.pop(0)
+
+
+async def test_full_windows_follow_at_once_and_a_short_one_waits_for_slots(
+    relay_pool: asyncpg.Pool, amqp_channel: AbstractRobustChannel
+) -> None:
+    relay = _ScriptedWindows(relay_pool, ConfirmingPublisher(amqp_channel))
+    await asyncio.wait_for(relay.run(relay.stop), timeout=30)
+    first, second, short, after_short = relay.began
+    assert second - first < 0.5 and short - second < 0.5  # no pause after a full window
+    assert after_short - short >= 1.0  # min_poll_interval after the short one
