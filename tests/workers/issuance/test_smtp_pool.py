@@ -28,6 +28,7 @@ class Scripted:
     mail_options: list[list[str]] = field(default_factory=list)
     accepted: list[tuple[str, list[str], bytes]] = field(default_factory=list)
     sessions: set[int] = field(default_factory=set)
+    helo_only: bool = False
 
     async def handle_MAIL(
         self,
@@ -66,11 +67,19 @@ class Scripted:
         return "250 Queued"
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[tuple[Scripted, int]]:
-    handler = Scripted()
+class WithoutEsmtp(SMTP):
+    """A server that knows HELO only."""
+
+    async def smtp_EHLO(self, hostname: str) -> None:
+        await self.push("502 5.5.1 EHLO not implemented")
+
+
+@pytest.fixture(params=[SMTP, WithoutEsmtp])
+async def server(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Scripted, int]]:
+    kind: type[SMTP] = request.param
+    handler = Scripted(helo_only=kind is WithoutEsmtp)
     loop = asyncio.get_running_loop()
-    listener = await loop.create_server(lambda: SMTP(handler, hostname="sink.test"), "127.0.0.1", 0)
+    listener = await loop.create_server(lambda: kind(handler, hostname="sink.test"), "127.0.0.1", 0)
     port = listener.sockets[0].getsockname()[1]
     try:
         yield handler, port
@@ -109,7 +118,9 @@ async def test_the_message_arrives_byte_for_byte_with_its_envelope_and_size(
         ("bounces+abc@example.org", ["holder@example.org"], DATA),
         ("bounces+abc@example.org", ["second@example.org"], DATA),
     ]
-    assert handler.mail_options == [[f"SIZE={len(DATA)}"]] * 2
+    # SIZE is declared where the server offers it (EHLO), never to a HELO-only server.
+    size = [] if handler.helo_only else [f"SIZE={len(DATA)}"]
+    assert handler.mail_options == [size] * 2
     assert len(handler.sessions) == 1  # one connection, reused
 
 

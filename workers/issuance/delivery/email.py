@@ -223,7 +223,10 @@ class SmtpPool:
         try:
             await client.connect()
             if client.is_ehlo_or_helo_needed:  # no TLS or login asked for it
-                await client.ehlo()
+                try:
+                    await client.ehlo()
+                except aiosmtplib.SMTPHeloError:
+                    await client.helo()  # a server without ESMTP: no SIZE then
         except aiosmtplib.SMTPAuthenticationError as error:
             client.close()
             raise transient(
