@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import base64
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -438,6 +439,7 @@ async def run(
                         await print_statements(owner, name, rows, statements)
     finally:
         processes.stop(list(processes.started))
+        shutil.rmtree(mail_dir, ignore_errors=True)  # every message of the run, one file each
         await pool.close()
         await owner.close()
         rabbitmqctl("delete_vhost", vhost)
