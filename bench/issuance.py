@@ -410,6 +410,10 @@ async def run(
                     batch_id = uuid.UUID(response.batch.name.split("/")[-1])
                     published, done = await wait_completed(owner, batch_id, timeout=rows / 20 + 60)
                     after = cpu_snapshot(groups)
+                    # Render processes the workers started after the first snapshot (or in
+                    # place of one that ended): all their CPU belongs to this run.
+                    late = set(children_of(groups["workers"])) - set(groups["render processes"])
+                    after["render processes"] += sum(cpu_seconds(pid) for pid in late)
                     backends = backends_cpu(backends_before, database_backends(name))
                     processes.stop(started)
                     label = f"{workers} worker{'s' if workers > 1 else ''}, " + (
