@@ -50,22 +50,27 @@ DECLARE
   v_weight double precision;
   v_taken bigint;
 BEGIN
-  IF p_max_in_flight IS NOT NULL THEN
-    v_budget := least(v_budget, p_max_in_flight
-      - (SELECT count(*) FROM public.dispatch_in_flight)
-      - (SELECT count(*) FROM public.record_reminders m WHERE m.queued_at IS NOT NULL));
-  END IF;
   IF v_budget <= 0 THEN
     RETURN;
   END IF;
-  SELECT c.tenant_clock INTO v_clock FROM public.dispatch_clock c;
-  -- The tenants with a due reminder; each gets a dispatch key if it has none.
+  -- The tenants with a due reminder; each gets a dispatch key if it has none. Looked for
+  -- before the records in flight are counted: the relay asks every window, and most windows
+  -- find no reminder due.
   SELECT coalesce(array_agg(DISTINCT d.tenant_id), '{}') INTO v_tenants
   FROM public.record_reminders d
   WHERE d.due_at <= v_now AND (d.queued_at IS NULL OR d.queued_at < v_stuck);
   IF cardinality(v_tenants) = 0 THEN
     RETURN;
   END IF;
+  IF p_max_in_flight IS NOT NULL THEN
+    v_budget := least(v_budget, p_max_in_flight
+      - (SELECT count(*) FROM public.dispatch_in_flight)
+      - (SELECT count(*) FROM public.record_reminders m WHERE m.queued_at IS NOT NULL));
+    IF v_budget <= 0 THEN
+      RETURN;
+    END IF;
+  END IF;
+  SELECT c.tenant_clock INTO v_clock FROM public.dispatch_clock c;
   INSERT INTO public.dispatch_tenants (tenant_id)
   SELECT u FROM unnest(v_tenants) u
   ON CONFLICT DO NOTHING;
