@@ -7,6 +7,7 @@ from typing import Any
 
 import pypdf
 import pytest
+from reportlab.lib import rl_accel
 
 from credbatch.templating.certificate import CertificateLayout, CompiledCertificate
 from credbatch.templating.pdf_page import FontNames, OnePageWriter, text_ops
@@ -100,3 +101,10 @@ def test_each_file_has_its_own_content_and_the_shared_objects_unchanged() -> Non
         resources: Any = page["/Resources"]
         assert resources["/ExtGState"]["/gs1"]["/ca"] == 0.5
         assert reader.metadata is not None and reader.metadata.title == title
+
+
+def test_reportlab_formats_with_its_c_accelerators() -> None:
+    """rl_accel is a dependency for speed alone: were it not loaded, reportlab would fall back
+    to its pure Python versions silently, a sixth of a certificate's render."""
+    for name in ("fp_str", "escapePDF", "unicode2T1", "instanceStringWidthT1"):
+        assert getattr(rl_accel, name).__module__ == "_rl_accel", name
