@@ -22,7 +22,7 @@ workers are idempotent per record. Records the broker did not confirm stay PENDI
 Work held back by a cap or a rate limit stays PENDING in the database, occupying no broker or
 worker slot; while some waits, the relay polls at ``held_back_poll`` instead of backing off. A
 full window is followed at once by the next; after a shorter one the relay waits
-``min_poll_interval``, so that the slots workers free meanwhile are claimed in one window.
+``held_back_poll`` too, so that the slots workers free meanwhile are claimed in one window.
 
 Due reminders ride in the same windows (``reminder_claim``, after the PENDING records, in
 what the window has left): they spend the same tenant token buckets, their jobs carry the
@@ -331,14 +331,15 @@ class OutboxRelay:
                 # Committed by now; adding 0 too keeps the series present while idle.
                 RELAY_PUBLISHED.add(result.queued)
                 if result.queued:
-                    delay = self._min_poll_interval
                     if result.claimed >= self._window:
+                        delay = self._min_poll_interval
                         continue  # a full window: more is waiting, straight on
                     # A short window took all that the caps and the backlog allowed. Slots
                     # free up one record at a time as workers finish: taken at once they made
                     # windows of a few dozen records, each paying the claim's fixed cost, so
-                    # the next window waits a moment and takes them together.
-                if result.claimed:
+                    # the next window waits as held-back work does and takes them together.
+                    delay = self._held_back_poll
+                elif result.claimed:
                     # Claimed but nothing confirmed: the broker is in trouble, do not spin.
                     delay = min(max(delay * 2, self._poll_interval), failure_cap)
                 elif await self._held_back_safely():

@@ -165,7 +165,14 @@ class _ScriptedWindows(OutboxRelay):
     """The relay's loop over scripted window outcomes, noting when each window began."""
 
     def __init__(self, pool: asyncpg.Pool, publisher: ConfirmingPublisher) -> None:
-        super().__init__(pool, publisher, window=500, min_poll_interval=1.0, poll_interval=5.0)
+        super().__init__(
+            pool,
+            publisher,
+            window=500,
+            min_poll_interval=0.01,
+            held_back_poll=1.0,
+            poll_interval=6.0,
+        )
         self.script = [WindowResult(500, 500), WindowResult(500, 500), WindowResult(40, 40)]
         self.began: list[float] = []
         self.stop = asyncio.Event()
@@ -185,4 +192,5 @@ async def test_full_windows_follow_at_once_and_a_short_one_waits_for_slots(
     await asyncio.wait_for(relay.run(relay.stop), timeout=30)
     first, second, short, after_short = relay.began
     assert second - first < 0.5 and short - second < 0.5  # no pause after a full window
-    assert after_short - short >= 1.0  # min_poll_interval after the short one
+    # held_back_poll after the short one: neither straight on nor the idle poll_interval.
+    assert 1.0 <= after_short - short < 5.0
