@@ -75,15 +75,17 @@ class WithoutEsmtp(SMTP):
 
 
 @pytest.fixture(params=[SMTP, WithoutEsmtp])
-async def server(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Scripted, int]]:
+async def server(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Scripted, SmtpPool]]:
+    """A scripted server of each kind, and a pool of one connection to it."""
     kind: type[SMTP] = request.param
     handler = Scripted(helo_only=kind is WithoutEsmtp)
     loop = asyncio.get_running_loop()
     listener = await loop.create_server(lambda: kind(handler, hostname="sink.test"), "127.0.0.1", 0)
-    port = listener.sockets[0].getsockname()[1]
+    pool = SmtpPool("127.0.0.1", listener.sockets[0].getsockname()[1], 1)
     try:
-        yield handler, port
+        yield handler, pool
     finally:
+        await pool.close()
         listener.close()
         await listener.wait_closed()
 
@@ -105,15 +107,11 @@ async def _failure(pool: SmtpPool, envelope: Envelope) -> IssuanceFailure:
 
 
 async def test_the_message_arrives_byte_for_byte_with_its_envelope_and_size(
-    server: tuple[Scripted, int],
+    server: tuple[Scripted, SmtpPool],
 ) -> None:
-    handler, port = server
-    pool = SmtpPool("127.0.0.1", port, 1)
-    try:
-        await pool.send(_envelope())
-        await pool.send(_envelope("second@example.org"))
-    finally:
-        await pool.close()
+    handler, pool = server
+    await pool.send(_envelope())
+    await pool.send(_envelope("second@example.org"))
     assert handler.accepted == [
         ("bounces+abc@example.org", ["holder@example.org"], DATA),
         ("bounces+abc@example.org", ["second@example.org"], DATA),
@@ -125,48 +123,38 @@ async def test_the_message_arrives_byte_for_byte_with_its_envelope_and_size(
 
 
 async def test_a_refused_recipient_is_permanent_and_the_connection_goes_on(
-    server: tuple[Scripted, int],
+    server: tuple[Scripted, SmtpPool],
 ) -> None:
-    handler, port = server
-    pool = SmtpPool("127.0.0.1", port, 1)
-    try:
-        handler.rcpt = "550 5.1.1 No such user"
-        failure = await _failure(pool, _envelope())
-        assert (failure.code, failure.transient) == ("SMTP_REJECTED", False)
-        assert "550" in failure.message
-        handler.rcpt = None
-        await pool.send(_envelope())
-    finally:
-        await pool.close()
+    handler, pool = server
+    handler.rcpt = "550 5.1.1 No such user"
+    failure = await _failure(pool, _envelope())
+    assert (failure.code, failure.transient) == ("SMTP_REJECTED", False)
+    assert "550" in failure.message
+    handler.rcpt = None
+    await pool.send(_envelope())
     assert len(handler.accepted) == 1
     assert len(handler.sessions) == 1  # reset, not reconnected
 
 
 async def test_a_throttled_sender_is_a_throttle_and_the_next_send_reconnects(
-    server: tuple[Scripted, int],
+    server: tuple[Scripted, SmtpPool],
 ) -> None:
-    handler, port = server
-    pool = SmtpPool("127.0.0.1", port, 1)
-    try:
-        handler.mail = "451 4.7.1 Too many messages, slow down"
-        failure = await _failure(pool, _envelope())
-        assert failure.code == "SMTP_THROTTLED" and failure.throttle is not None
-        handler.mail = None
-        await pool.send(_envelope())
-    finally:
-        await pool.close()
+    handler, pool = server
+    handler.mail = "451 4.7.1 Too many messages, slow down"
+    failure = await _failure(pool, _envelope())
+    assert failure.code == "SMTP_THROTTLED" and failure.throttle is not None
+    handler.mail = None
+    await pool.send(_envelope())
     assert len(handler.accepted) == 1
     assert len(handler.sessions) == 2
 
 
-async def test_a_temporary_recipient_failure_is_transient(server: tuple[Scripted, int]) -> None:
-    handler, port = server
-    pool = SmtpPool("127.0.0.1", port, 1)
-    try:
-        handler.rcpt = "452 4.2.2 Mailbox full"
-        failure = await _failure(pool, _envelope())
-    finally:
-        await pool.close()
+async def test_a_temporary_recipient_failure_is_transient(
+    server: tuple[Scripted, SmtpPool],
+) -> None:
+    handler, pool = server
+    handler.rcpt = "452 4.2.2 Mailbox full"
+    failure = await _failure(pool, _envelope())
     assert (failure.code, failure.transient, failure.throttle) == (
         "SMTP_TEMPORARY_FAILURE",
         True,
@@ -174,15 +162,11 @@ async def test_a_temporary_recipient_failure_is_transient(server: tuple[Scripted
     )
 
 
-async def test_refused_data_is_permanent(server: tuple[Scripted, int]) -> None:
-    handler, port = server
-    pool = SmtpPool("127.0.0.1", port, 1)
-    try:
-        handler.data = "554 5.6.0 Message content rejected"
-        failure = await _failure(pool, _envelope())
-        handler.data = None
-        await pool.send(_envelope())
-    finally:
-        await pool.close()
+async def test_refused_data_is_permanent(server: tuple[Scripted, SmtpPool]) -> None:
+    handler, pool = server
+    handler.data = "554 5.6.0 Message content rejected"
+    failure = await _failure(pool, _envelope())
+    handler.data = None
+    await pool.send(_envelope())
     assert (failure.code, failure.transient) == ("SMTP_REJECTED", False)
     assert len(handler.accepted) == 1
