@@ -68,6 +68,7 @@ class IssuanceConsumer:
         self._tag = await self._queue.consume(self._on_message)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        self._handler.deliveries.received(message)
         self._buffer.put_nowait(message)
         WORKER_BUFFERED.add(1)
 

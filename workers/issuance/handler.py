@@ -55,6 +55,7 @@ from credbatch.templating.sandbox import TemplateProblem
 from credbatch.tenancy import service_scope, tenant_transaction
 from workers.issuance import outcome_repository as outcome_repo
 from workers.issuance import repository as repo
+from workers.issuance.acks import DeliveryLedger
 from workers.issuance.context import ContextCache
 from workers.issuance.credential import (
     CredentialDraft,
@@ -130,6 +131,8 @@ class IssuanceHandler:
         # The jobs' targets its groups are working on, from before their issue transaction
         # until their outcomes are written (through a database outage too).
         self._in_hand: set[Target] = set()
+        # The consumer notes each delivery here, so that consecutive acks go out as one.
+        self.deliveries = DeliveryLedger()
 
     async def handle(self, messages: Sequence[AbstractIncomingMessage]) -> None:
         """Process a group of messages and settle every one of them."""
@@ -159,7 +162,7 @@ class IssuanceHandler:
             )
         finally:
             self._in_hand -= taken
-        await settle(jobs, self._publisher, self._settings)
+        await settle(jobs, self._publisher, self._settings, self.deliveries)
 
     async def _reminder_group(self, tenant_id: uuid.UUID, jobs: list[Job]) -> None:
         await self._tenant_group(tenant_id, jobs, reminders=True)

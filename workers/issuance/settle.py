@@ -9,9 +9,12 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
+from aio_pika.abc import AbstractIncomingMessage
+
 from credbatch.config import Settings
 from credbatch.messaging import ConfirmingPublisher
 from credbatch.metrics import JOBS
+from workers.issuance.acks import DeliveryLedger
 from workers.issuance.job import Job, retry_message
 from workers.issuance.outcome_log import log_settled
 from workers.issuance.outcomes import Decision, Outcome
@@ -19,7 +22,12 @@ from workers.issuance.outcomes import Decision, Outcome
 log = logging.getLogger(__name__)
 
 
-async def settle(jobs: list[Job], publisher: ConfirmingPublisher, settings: Settings) -> None:
+async def settle(
+    jobs: list[Job],
+    publisher: ConfirmingPublisher,
+    settings: Settings,
+    deliveries: DeliveryLedger,
+) -> None:
     """Ack, retry or dead-letter every message; records are committed by now."""
     retrying = [j for j in jobs if j.decision and j.decision.outcome is Outcome.RETRY]
     retry_ok = True
@@ -34,22 +42,23 @@ async def settle(jobs: list[Job], publisher: ConfirmingPublisher, settings: Sett
             log.warning("republishing %d retries failed: %s", len(retrying), type(error).__name__)
             retry_ok = False
     settled: Counter[str] = Counter()
-    unsettled: Counter[str] = Counter()
+    ack: list[AbstractIncomingMessage] = []
+    requeue: list[AbstractIncomingMessage] = []
+    reject: list[AbstractIncomingMessage] = []
     for job in jobs:
         decision = job.decision or Decision(Outcome.ACK)
         job.span.set_attribute("credbatch.outcome", decision.outcome.value)
         settled[decision.outcome.value] += 1
-        try:
-            if decision.outcome is Outcome.DEAD_LETTER:
-                await job.message.reject(requeue=False)
-            elif decision.outcome is Outcome.RETRY and not retry_ok:
-                await job.message.nack(requeue=True)
-            else:
-                await job.message.ack()
-        except Exception as error:
-            # The channel died: the broker redelivers the message; handling is idempotent.
-            unsettled[type(error).__name__] += 1
-        finally:
+        if decision.outcome is Outcome.DEAD_LETTER:
+            reject.append(job.message)
+        elif decision.outcome is Outcome.RETRY and not retry_ok:
+            requeue.append(job.message)
+        else:
+            ack.append(job.message)
+    try:
+        unsettled = (await deliveries.settle(ack, requeue, reject)).failed
+    finally:
+        for job in jobs:
             job.span.end()
     for error_name, count in unsettled.items():
         # One line per group, not per message: a lost channel fails a whole group at once.
