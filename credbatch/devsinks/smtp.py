@@ -1,5 +1,7 @@
 """SMTP sink (aiosmtpd): stores every accepted message as an .eml file.
 
+It offers PIPELINING, as the relays a deployment sends to do.
+
 Failure hooks for tests: ``refuse`` maps recipients to a permanent 550 reply,
 ``temporary_failure`` answers 451 to every recipient, and ``stop()`` / ``start()`` take the
 server down and bring it back on the same port.
@@ -65,6 +67,19 @@ class SinkHandler:
         self.on_report: Callable[[str, str], None] | None = None
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        # aiosmtpd reads each command off a buffered stream and answers in order, so it
+        # serves pipelined commands; it does not say so, and a relay does (RFC 2920).
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
     async def handle_RCPT(
         self,

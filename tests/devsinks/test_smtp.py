@@ -105,3 +105,24 @@ async def test_sink_bounces_matching_recipients_to_the_envelope_sender_only() ->
         await asyncio.gather(*sink.handler.reports)
         delivered = parse(receiver.messages[-1][1])
         assert delivered is not None and delivered.state is DeliveryState.DELIVERED
+
+
+async def test_sink_offers_pipelining_and_takes_pipelined_messages(tmp_path: Path) -> None:
+    from workers.issuance.delivery.email import Envelope, SmtpPool
+
+    async with SmtpSink(tmp_path) as sink:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=sink.port)
+        await client.connect()
+        await client.ehlo()
+        assert client.supports_extension("pipelining")
+        await client.quit()
+
+        pool = SmtpPool("127.0.0.1", sink.port, 1)
+        try:
+            for i in range(3):
+                await pool.send(Envelope("a@x.test", f"b{i}@x.test", b"Subject: hi\r\n\r\n.\r\n"))
+        finally:
+            await pool.close()
+        assert [(to, body) for to, body in sink.messages] == [
+            ([f"b{i}@x.test"], b"Subject: hi\r\n\r\n.\r\n") for i in range(3)
+        ]

@@ -21,6 +21,7 @@ import aiosmtplib
 
 from credbatch.metrics import SMTP_CONNECTIONS, SMTP_CONNECTIONS_BUSY
 from credbatch.schema.model import Medium
+from workers.issuance.delivery.smtp_session import SmtpSession
 from workers.issuance.outcomes import IssuanceFailure, Throttle, permanent, throttled, transient
 
 # Replies that throttle the sender rather than refuse the message: 421 (the server closes the
@@ -145,27 +146,6 @@ def _classify(error: Exception) -> IssuanceFailure:
     return transient("SMTP_UNAVAILABLE", f"SMTP server unavailable: {type(error).__name__}")
 
 
-async def _transaction(client: aiosmtplib.SMTP, message: Envelope) -> None:
-    """MAIL, RCPT and DATA for one message, on a connection past its EHLO.
-
-    ``sendmail`` would parse both addresses twice and scan the message for bare line endings
-    twice more, about a tenth of a worker's CPU per invitation. Both addresses were checked
-    by ``_address`` as ``build_message`` wrote them into the headers (the envelope sender is
-    the From address or its VERP form), and ``build_message`` writes CRLF line endings only
-    (``data`` still stuffs leading dots). Refusals raise what ``sendmail`` raises.
-    """
-    sender = message.sender
-    size = f" SIZE={len(message.data)}" if client.supports_extension("size") else ""
-    reply = await client.execute_command(b"MAIL", f"FROM:<{sender}>{size}".encode("ascii"))
-    if reply.code != 250:
-        raise aiosmtplib.SMTPSenderRefused(reply.code, reply.message, sender)
-    reply = await client.execute_command(b"RCPT", f"TO:<{message.recipient}>".encode("ascii"))
-    if reply.code not in (250, 251):
-        refused = aiosmtplib.SMTPRecipientRefused(reply.code, reply.message, message.recipient)
-        raise aiosmtplib.SMTPRecipientsRefused([refused])
-    await client.data(message.data)
-
-
 class SmtpPool:
     """Up to ``size`` reused SMTP connections to one server.
 
@@ -196,13 +176,13 @@ class SmtpPool:
         self._username = username
         self._password = password
         self._tls_context = ssl.create_default_context(cafile=ca_file) if tls != "none" else None
-        self._idle: asyncio.Queue[aiosmtplib.SMTP | None] = asyncio.Queue()
+        self._idle: asyncio.Queue[SmtpSession | None] = asyncio.Queue()
         for _ in range(size):
             self._idle.put_nowait(None)  # a slot with no connection yet
         SMTP_CONNECTIONS.set(size)
 
-    async def _connect(self) -> aiosmtplib.SMTP:
-        """A connected client, TLS and login done.
+    async def _connect(self) -> SmtpSession:
+        """A connected session, TLS and login done.
 
         Raises:
             IssuanceFailure: transient SMTP_TLS_FAILED, SMTP_AUTH_FAILED or
@@ -247,7 +227,11 @@ class SmtpPool:
                     "SMTP_SETUP_FAILED", f"SMTP connection set-up failed: {error}"
                 ) from None
             raise
-        return client
+        try:
+            return SmtpSession(client, self._timeout)
+        except aiosmtplib.SMTPException:
+            client.close()
+            raise
 
     async def send(self, message: Envelope) -> None:
         """Send one message.
@@ -262,7 +246,9 @@ class SmtpPool:
             if client is None or not client.is_connected:
                 client = None
                 client = await self._connect()
-            await _transaction(client, message)
+            # Both addresses were checked as build_message wrote them into the headers (the
+            # envelope sender is the From address or its VERP form), with CRLF line endings.
+            await client.send(message.sender, message.recipient, message.data)
         except aiosmtplib.SMTPRecipientsRefused as error:
             # The connection is still fine after RCPT refusals; reset the transaction.
             with contextlib.suppress(aiosmtplib.SMTPException):
@@ -286,8 +272,9 @@ class SmtpPool:
         await asyncio.gather(*(self._quit(c) for c in clients))
 
     @staticmethod
-    async def _quit(client: aiosmtplib.SMTP) -> None:
+    async def _quit(client: SmtpSession) -> None:
         # A polite QUIT, but never let a slow server hold up a stopping worker.
         with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
-            await client.quit(timeout=1.0)
+            async with asyncio.timeout(1.0):
+                await client.quit()
         client.close()
