@@ -487,7 +487,7 @@ def main() -> None:
         sys.path.insert(0, str(ROOT))  # run as a script, bench/ is not a package on the path
         from bench.issuance_ab import compare
 
-        compare(args.against, args.rows, args.rounds, args.certificates)
+        compare(args.against, args.rows, args.rounds, args.certificates, args.workers)
         return
     runs = {"both": (False, True), "with": (True,), "without": (False,)}[args.certificates]
     workers = (args.workers,) if args.workers else (1, 2)

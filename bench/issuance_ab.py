@@ -73,13 +73,17 @@ def parse(output: str) -> Figures:
     return figures
 
 
-def run_side(tree: Path, rows: int, certificates: str) -> Figures:
+def run_side(tree: Path, rows: int, certificates: str, workers: int | None = None) -> Figures:
     command = [sys.executable, str(tree / "bench" / "issuance.py"), "--rows", str(rows)]
     knows = subprocess.run(
         [*command[:2], "--help"], cwd=tree, capture_output=True, text=True, env=_env(tree)
     )
     if "--certificates" in knows.stdout:
         command += ["--certificates", certificates]
+    if workers is not None:
+        if "--workers" not in knows.stdout:
+            raise SystemExit(f"{tree}: its benchmark knows no --workers")
+        command += ["--workers", str(workers)]
     done = subprocess.run(command, cwd=tree, capture_output=True, text=True, env=_env(tree))
     if done.returncode != 0:
         raise SystemExit(f"{tree}: the benchmark failed\n{done.stdout}\n{done.stderr}")
@@ -91,7 +95,9 @@ def _env(tree: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(tree)}
 
 
-def compare(revision: str, rows: int, rounds: int, certificates: str) -> None:
+def compare(
+    revision: str, rows: int, rounds: int, certificates: str, workers: int | None = None
+) -> None:
     with tempfile.TemporaryDirectory(prefix="credbatch-against-") as folder:
         commit = extract(revision, Path(folder))
         sides = {"this tree": ROOT, commit: Path(folder)}
@@ -100,7 +106,7 @@ def compare(revision: str, rows: int, rounds: int, certificates: str) -> None:
             order = list(sides) if round_ % 2 == 0 else list(reversed(sides))
             for side in order:
                 print(f"--- round {round_ + 1}: {side}", flush=True)
-                runs[side].append(run_side(sides[side], rows, certificates))
+                runs[side].append(run_side(sides[side], rows, certificates, workers))
     report(runs, "this tree", commit)
 
 
