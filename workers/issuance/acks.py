@@ -41,12 +41,15 @@ class Settled:
 
 
 class DeliveryLedger:
-    """The consumer channel's deliveries not settled yet, oldest first."""
+    """The consumer channel's deliveries not settled yet, oldest first.
+
+    Every delivery of the channel must be noted (``received``): a multiple ack covers all the
+    channel delivered before it, so the channel serves this consumer alone.
+    """
 
     def __init__(self) -> None:
         self._channel: object | None = None
-        # tag -> acked by the settlement under way (True) or not settled yet (False)
-        self._open: OrderedDict[int, bool] = OrderedDict()
+        self._open: OrderedDict[int, None] = OrderedDict()  # delivery tags, oldest first
         self._sending = asyncio.Lock()
 
     def received(self, message: AbstractIncomingMessage) -> None:
@@ -61,7 +64,7 @@ class DeliveryLedger:
             self._open.clear()
         tag = message.delivery_tag
         if tag is not None:
-            self._open[tag] = False
+            self._open[tag] = None
 
     def _known(self, message: AbstractIncomingMessage) -> bool:
         return _channel_of(message) is self._channel and message.delivery_tag in self._open
@@ -105,16 +108,14 @@ class DeliveryLedger:
                 await send([message], "reject")
             for message in requeue:
                 await send([message], "requeue")
-            for message in ack:
-                if self._known(message):
-                    self._open[message.delivery_tag] = True  # type: ignore[index]
+            # The oldest open deliveries, as far as they are all this settlement's acks.
+            mine = {m.delivery_tag: m for m in ack if self._known(m)}
             oldest: list[int] = []
-            for tag, acked in self._open.items():
-                if not acked:
+            for tag in self._open:
+                if tag not in mine:
                     break
                 oldest.append(tag)
             if oldest:
-                mine = {m.delivery_tag: m for m in ack if self._known(m)}
                 await send([mine[tag] for tag in oldest], "multiple")
             covered = set(oldest)
             for message in ack:
