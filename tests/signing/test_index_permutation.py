@@ -40,3 +40,19 @@ async def test_consecutive_credentials_do_not_get_consecutive_indexes(
     # In order, 64 positions would sit in 0..63; permuted, they spread over the list.
     assert indexes != sorted(indexes)
     assert max(indexes) > 1000
+
+
+def test_the_permutation_of_existing_lists_never_changes() -> None:
+    # Lists issued from keep reserving positions: a different mapping for the same key would
+    # hand out indexes already given to other credentials. These values are what every list
+    # so far was issued with.
+    key = bytes(range(32))
+    assert [permute(p, 131072, key) for p in (0, 1, 2, 3, 1000, 131071)] == [
+        70419,
+        17721,
+        10725,
+        119960,
+        34318,
+        33316,
+    ]
+    assert [permute(p, 100, b"k" * 32) for p in range(10)] == [97, 87, 6, 65, 50, 5, 95, 84, 15, 54]
