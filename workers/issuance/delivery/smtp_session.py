@@ -25,7 +25,11 @@ _MAX_REPLY = 64 << 10  # a reply longer than this is no SMTP server's
 class _Replies(asyncio.Protocol):
     """The connection's replies, parsed as they arrive, however many come at once."""
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
+        # The loop is kept: on Python 3.11 every get_running_loop() is a getpid() system
+        # call, and a worker reads two replies a message.
+        self._loop = loop
+        self._seconds = seconds
         self._buffer = bytearray()
         self._ready: deque[SMTPResponse] = deque()
         self._waiter: asyncio.Future[None] | None = None
@@ -78,16 +82,26 @@ class _Replies(asyncio.Protocol):
             self._waiter.set_result(None)
 
     async def next(self) -> SMTPResponse:
-        """The next reply, in the order the commands were sent."""
+        """The next reply, in the order the commands were sent, within ``seconds``."""
         while not self._ready:
             if self.error is not None:
                 raise self.error
-            self._waiter = asyncio.get_running_loop().create_future()
+            waiter = self._waiter = self._loop.create_future()
+            timer = self._loop.call_later(self._seconds, self._time_out, waiter)
             try:
-                await self._waiter
+                await waiter
             finally:
                 self._waiter = None
+                timer.cancel()
         return self._ready.popleft()
+
+    def _time_out(self, waiter: asyncio.Future[None]) -> None:
+        if not waiter.done():
+            # The replies are out of step with the commands from here: the pool drops the
+            # connection on this error.
+            waiter.set_exception(
+                aiosmtplib.SMTPReadTimeoutError("Timed out waiting for server response")
+            )
 
 
 def _accepted(replies: list[SMTPResponse]) -> bool:
@@ -106,8 +120,7 @@ class SmtpSession:
             raise aiosmtplib.SMTPServerDisconnected("Server not connected")
         self.pipelining = client.supports_extension("pipelining")
         self._size = client.supports_extension("size")
-        self._timeout = timeout
-        self._replies = _Replies()
+        self._replies = _Replies(asyncio.get_running_loop(), timeout)
         self._transport = transport
         transport.set_protocol(self._replies)
 
@@ -121,11 +134,7 @@ class SmtpSession:
         self._transport.write(data)
 
     async def _reply(self) -> SMTPResponse:
-        try:
-            async with asyncio.timeout(self._timeout):
-                return await self._replies.next()
-        except TimeoutError:
-            raise aiosmtplib.SMTPReadTimeoutError("Timed out waiting for server response") from None
+        return await self._replies.next()
 
     async def _command(self, line: bytes) -> SMTPResponse:
         self._write(line)
@@ -185,7 +194,7 @@ class SmtpSession:
             raise aiosmtplib.SMTPResponseException(reply.code, reply.message)
 
     async def quit(self) -> None:
-        """QUIT, and its reply (the caller bounds the wait)."""
+        """QUIT, and its reply."""
         self._write(b"QUIT\r\n")
         await self._replies.next()
 
