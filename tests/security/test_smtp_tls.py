@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvloop
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from cryptography import x509
@@ -239,3 +240,23 @@ async def test_starttls_against_a_relay_without_it_is_refused_not_downgraded() -
     assert failure.code == "SMTP_SETUP_FAILED", failure.message
     assert "STARTTLS" in failure.message
     assert relay.messages == []
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+@pytest.mark.parametrize("mode", ["starttls", "implicit"])
+def test_tls_delivers_on_uvloop_as_the_worker_runs(
+    mode: str, certificates: dict[str, Path], request: pytest.FixtureRequest
+) -> None:
+    # The worker's loop is uvloop, whose TLS transport the SMTP session takes over after
+    # aiosmtplib's set-up, as on asyncio's (the tests above).
+    controller, relay = request.getfixturevalue(f"{mode}_relay")
+    uvloop.run(
+        _send(
+            _port(controller),
+            tls=mode,
+            username=USER,
+            password=PASSWORD,
+            ca_file=str(certificates["cert"]),
+        )
+    )
+    assert len(relay.messages) == 2 and all(m[3] for m in relay.messages)
