@@ -6,7 +6,7 @@ local broker). A ``basic.ack`` with ``multiple`` set acks every unsettled delive
 channel up to its tag, so it may only be sent when each of those is settled here. The ledger
 keeps the channel's unsettled deliveries in delivery order (a channel's tags only grow): when
 the messages a group acks are the oldest unsettled ones, one frame acks them all; what a
-group settles ahead of an older group is acked one by one, as before, rather than held back.
+group settles ahead of an older group is acked one by one rather than held back.
 
 A tag leaves the ledger only once its frame is written, and frames are sent one settlement at
 a time: a ``multiple`` ack never covers a delivery that another group is about to reject or

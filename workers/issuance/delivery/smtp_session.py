@@ -4,8 +4,8 @@ aiosmtplib reads one reply per command written and drops what arrives while no c
 so it cannot pipeline. Where the server offers PIPELINING (RFC 2920: Postfix, Exim and the
 hosted relays do) MAIL, RCPT and DATA go out in one write and their three replies are read
 together: two round trips a message instead of four, and half the socket writes on both sides.
-Without it the commands go one at a time, as aiosmtplib would send them. The replies are
-raised as aiosmtplib's exceptions, so their classification does not depend on the path.
+Without it the commands go one at a time. Refusals are raised as aiosmtplib's exceptions, so
+their classification does not depend on the path.
 """
 
 from __future__ import annotations
