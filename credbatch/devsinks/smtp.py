@@ -46,6 +46,13 @@ def bounce_patterns(value: str | None) -> tuple[str, ...]:
     return tuple(p.strip().lower() for p in (value or "").split(",") if p.strip())
 
 
+def with_pipelining(responses: list[str]) -> list[str]:
+    """aiosmtpd's EHLO reply lines with PIPELINING offered (RFC 2920). aiosmtpd reads each
+    command off a buffered stream and answers in order, so it serves pipelined commands; it
+    only does not say so."""
+    return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
+
 class SinkHandler:
     """aiosmtpd handler: writes each message to ``directory`` and keeps it in memory."""
 
@@ -76,10 +83,8 @@ class SinkHandler:
         hostname: str,
         responses: list[str],
     ) -> list[str]:
-        # aiosmtpd reads each command off a buffered stream and answers in order, so it
-        # serves pipelined commands; it does not say so, and a relay does (RFC 2920).
-        session.host_name = hostname
-        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+        session.host_name = hostname  # aiosmtpd leaves it to an EHLO hook
+        return with_pipelining(responses)
 
     async def handle_RCPT(
         self,

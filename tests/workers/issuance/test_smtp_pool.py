@@ -17,7 +17,7 @@ import uvloop
 from aiosmtpd.smtp import SMTP, Session
 from aiosmtpd.smtp import Envelope as ServerEnvelope
 
-from credbatch.devsinks.smtp import SmtpSink
+from credbatch.devsinks.smtp import SmtpSink, with_pipelining
 from workers.issuance.delivery.email import Envelope, SmtpPool
 from workers.issuance.outcomes import IssuanceFailure
 
@@ -44,9 +44,7 @@ class Scripted:
         responses: list[str],
     ) -> list[str]:
         session.host_name = hostname
-        if self.pipelining:
-            return [*responses[:-1], "250-PIPELINING", responses[-1]]
-        return responses
+        return with_pipelining(responses) if self.pipelining else responses
 
     async def handle_MAIL(
         self,
