@@ -146,6 +146,8 @@ class Settings:
     max_attempts: int = 5
     retry_delays: tuple[float, ...] = field(default=(5.0, 30.0, 120.0, 600.0))
     relay_batch_size: int = 500
+    # Consecutive jobs of one batch the relay puts in one message.
+    job_bundle_size: int = 10
     relay_publish_timeout: float = 10.0
     relay_poll_interval: float = 0.5
     # Seconds without progress after which a QUEUED or ISSUED record is dispatched again (on
@@ -376,6 +378,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_attempts=env_int(env, "CREDBATCH_MAX_ATTEMPTS", Settings.max_attempts, 1),
         retry_delays=env_float_list(env, "CREDBATCH_RETRY_DELAYS", Settings().retry_delays),
         relay_batch_size=env_int(env, "CREDBATCH_RELAY_BATCH_SIZE", Settings.relay_batch_size, 1),
+        job_bundle_size=env_int(
+            env, "CREDBATCH_JOB_BUNDLE_SIZE", Settings.job_bundle_size, 1, 1000
+        ),
         relay_publish_timeout=env_float(
             env, "CREDBATCH_RELAY_PUBLISH_TIMEOUT", Settings.relay_publish_timeout
         ),

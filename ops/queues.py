@@ -30,6 +30,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from google.protobuf.message import DecodeError
 
 from credbatch.gen.jobs.v1 import issuance_job_pb2
+from credbatch.messaging import JOBS_TYPE
 
 # Bytes of an undecodable body shown; enough to recognise what published it.
 HEAD_BYTES = 32
@@ -49,21 +50,37 @@ def _text(value: object) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
-def _body(body: bytes) -> str:
-    job = issuance_job_pb2.IssuanceJob()
-    try:
-        job.ParseFromString(body)
-        ids = [uuid.UUID(v) for v in (job.tenant_id, job.batch_id, job.record_id)]
-    except (DecodeError, ValueError):
-        return f"undecodable body, {len(body)} bytes: {body[:HEAD_BYTES].hex()}"
-    tenant, batch, record = ids
+def _undecodable(body: bytes) -> str:
+    return f"undecodable body, {len(body)} bytes: {body[:HEAD_BYTES].hex()}"
+
+
+def _job(job: issuance_job_pb2.IssuanceJob) -> str:
+    tenant, batch, record = (uuid.UUID(v) for v in (job.tenant_id, job.batch_id, job.record_id))
     return f"tenant {tenant} batch {batch} record {record} attempt {job.attempt}"
 
 
+def _body(body: bytes, message_type: str | None) -> str:
+    if message_type == JOBS_TYPE:
+        bundle = issuance_job_pb2.IssuanceJobs()
+        try:
+            bundle.ParseFromString(body)
+            jobs = [_job(job) for job in bundle.jobs]
+        except (DecodeError, ValueError):
+            return _undecodable(body)
+        return f"{len(jobs)} jobs: " + "; ".join(jobs)
+    job = issuance_job_pb2.IssuanceJob()
+    try:
+        job.ParseFromString(body)
+        return _job(job)
+    except (DecodeError, ValueError):
+        return _undecodable(body)
+
+
 def describe(message: AbstractIncomingMessage) -> str:
-    """One line about ``message``."""
+    """One line about ``message`` (every job of a message of several)."""
     headers = dict(message.headers or {})
-    return f"{message.message_id or '-'}  {_death(headers)}  {_body(message.body)}"
+    body = _body(message.body, message.type)
+    return f"{message.message_id or '-'}  {_death(headers)}  {body}"
 
 
 async def peek(amqp_url: str, queue_name: str, count: int) -> list[str]:

@@ -2,6 +2,7 @@
 
 from credbatch.messaging.publisher import (
     CONTENT_TYPE,
+    JOBS_TYPE,
     ConfirmingPublisher,
     OutgoingMessage,
     PublishError,
@@ -9,6 +10,7 @@ from credbatch.messaging.publisher import (
 from credbatch.messaging.topology import (
     DEAD_LETTER_EXCHANGE,
     DEAD_QUEUE,
+    DEAD_REASON_HEADER,
     DEAD_ROUTING_KEY,
     DELIVERY_LIMIT,
     EXCHANGE,
@@ -29,9 +31,11 @@ __all__ = [
     "CONTENT_TYPE",
     "DEAD_LETTER_EXCHANGE",
     "DEAD_QUEUE",
+    "DEAD_REASON_HEADER",
     "DEAD_ROUTING_KEY",
     "DELIVERY_LIMIT",
     "EXCHANGE",
+    "JOBS_TYPE",
     "PARKED_QUEUE",
     "RETRY_EXCHANGE",
     "RETRY_QUEUE_PREFIX",

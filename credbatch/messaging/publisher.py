@@ -20,6 +20,9 @@ from aiormq.abc import DeliveredMessage
 from credbatch.messaging.topology import EXCHANGE
 
 CONTENT_TYPE = "application/x-protobuf"
+# The AMQP ``type`` of a message whose body is an ``IssuanceJobs`` (several jobs); a message
+# without a type is one ``IssuanceJob``.
+JOBS_TYPE = "credbatch.jobs.v1.IssuanceJobs"
 
 
 class PublishError(Exception):
@@ -85,6 +88,7 @@ class OutgoingMessage:
         message_id: a stable id (e.g. the record id), unique within a window.
         headers: AMQP headers, e.g. the ``traceparent`` from ``trace_headers.inject``.
         exchange: the exchange name; ``""`` is the default exchange.
+        type: the AMQP ``type`` property (``JOBS_TYPE`` for several jobs), or None.
     """
 
     routing_key: str
@@ -92,6 +96,7 @@ class OutgoingMessage:
     message_id: str
     headers: Mapping[str, Any] = field(default_factory=dict)
     exchange: str = EXCHANGE
+    type: str | None = None
 
 
 class ConfirmingPublisher:
@@ -216,6 +221,7 @@ class ConfirmingPublisher:
             delivery_mode=DeliveryMode.PERSISTENT,
             message_id=message.message_id,
             headers=dict(message.headers),
+            type=message.type,
         )
         result = await exchange.publish(
             amqp_message, message.routing_key, mandatory=True, timeout=confirm_timeout

@@ -73,6 +73,9 @@ WORK_ROUTING_KEY = "issue"
 DEAD_LETTER_EXCHANGE = "credbatch.issuance.dlx"
 DEAD_QUEUE = "credbatch.issuance.dead"
 DEAD_ROUTING_KEY = "dead"
+# Why a worker dead-lettered one job of a message of several by publishing it (the broker's
+# ``x-first-death-reason`` is written only when the broker dead-letters a whole message).
+DEAD_REASON_HEADER = "x-credbatch-death-reason"
 PARKED_QUEUE = "credbatch.issuance.parked"
 PARKED_TTL_MS = 14 * 24 * 3600 * 1000
 """How long a parked message is kept (14 days)."""

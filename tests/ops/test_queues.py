@@ -10,7 +10,8 @@ from typing import Any
 
 import aio_pika
 
-from tests.fixtures.issuance import job_body
+from credbatch.messaging import JOBS_TYPE
+from tests.fixtures.issuance import job_body, jobs_body
 
 ROOT = Path(__file__).resolve().parents[2]
 QUEUE = "credbatch.issuance.parked"
@@ -83,3 +84,25 @@ def test_peek_needs_the_broker_url() -> None:
         check=False,
     )
     assert done.returncode == 2 and "CREDBATCH_AMQP_URL" in done.stderr
+
+
+async def test_peek_shows_every_job_of_a_message_of_several(fresh_amqp_url: str) -> None:
+    tenant, batch = uuid.uuid4(), uuid.uuid4()
+    records = [uuid.uuid4(), uuid.uuid4()]
+    connection = await aio_pika.connect(fresh_amqp_url)
+    try:
+        channel = await connection.channel()
+        await channel.declare_queue(QUEUE, durable=True)
+        for body, message_id in ((jobs_body(tenant, batch, records), "b-1"), (b"\x0a\xff", "b-2")):
+            await channel.default_exchange.publish(
+                aio_pika.Message(body, message_id=message_id, type=JOBS_TYPE), QUEUE
+            )
+        shown = _peek(fresh_amqp_url, QUEUE)
+        assert shown.returncode == 0, shown.stderr
+        assert shown.stdout.splitlines() == [
+            f"b-1  not dead-lettered  2 jobs: tenant {tenant} batch {batch} record {records[0]}"
+            f" attempt 1; tenant {tenant} batch {batch} record {records[1]} attempt 1",
+            "b-2  not dead-lettered  undecodable body, 2 bytes: 0aff",
+        ]
+    finally:
+        await connection.close()

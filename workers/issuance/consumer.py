@@ -1,7 +1,8 @@
 """The work-queue consumer: receives jobs, hands them to the handler in small groups.
 
-Messages are buffered as they arrive (at most ``worker_prefetch`` unacked) and taken in
-groups of up to ``group_size`` — waiting at most ``linger`` seconds to fill one — so each
+Messages are decoded and buffered as they arrive (at most ``worker_prefetch`` unacked; a
+message carries one job or several) and their jobs taken in groups of about ``group_size`` —
+waiting at most ``linger`` seconds to fill one, never splitting a message's jobs — so each
 group's database work is a few statements instead of a few per record. Several groups run at
 once. On stop, the consumer is cancelled first (no new deliveries), then every message
 already received is processed and settled within the grace period; whatever is left unacked
@@ -28,6 +29,7 @@ from credbatch.config import Settings
 from credbatch.messaging import declare_topology
 from credbatch.metrics import JOBS_IN_FLIGHT, WORKER_BUFFERED, WORKER_SLOTS, WORKER_SLOTS_BUSY
 from workers.issuance.handler import IssuanceHandler
+from workers.issuance.job import Job, parse
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,8 @@ class IssuanceConsumer:
         self._handler = handler
         self._group_size = group_size or max(1, min(50, settings.worker_prefetch // 4))
         self._linger = linger
-        self._buffer: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        # Each entry: the jobs of one message.
+        self._buffer: asyncio.Queue[list[Job]] = asyncio.Queue()
         groups = max(1, settings.worker_prefetch // self._group_size)
         self._slots = asyncio.Semaphore(groups)
         WORKER_SLOTS.set(groups)
@@ -69,21 +72,22 @@ class IssuanceConsumer:
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         self._handler.deliveries.received(message)
-        self._buffer.put_nowait(message)
-        WORKER_BUFFERED.add(1)
+        jobs = parse(message)
+        self._buffer.put_nowait(jobs)
+        WORKER_BUFFERED.add(len(jobs))
 
-    async def _take_group(self) -> list[AbstractIncomingMessage]:
-        group = [await self._buffer.get()]
+    async def _take_group(self) -> list[Job]:
+        group = list(await self._buffer.get())
         deadline = asyncio.get_running_loop().time() + self._linger
         while len(group) < self._group_size:
             if not self._buffer.empty():
-                group.append(self._buffer.get_nowait())
+                group += self._buffer.get_nowait()
                 continue
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
                 break
             try:
-                group.append(await asyncio.wait_for(self._buffer.get(), remaining))
+                group += await asyncio.wait_for(self._buffer.get(), remaining)
             except TimeoutError:
                 break
         return group
@@ -100,12 +104,12 @@ class IssuanceConsumer:
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
 
-    async def _run(self, group: list[AbstractIncomingMessage]) -> None:
+    async def _run(self, group: list[Job]) -> None:
         WORKER_BUFFERED.add(-len(group))
         JOBS_IN_FLIGHT.add(len(group))
         WORKER_SLOTS_BUSY.add(1)
         try:
-            await self._handler.handle(group)
+            await self._handler.handle_jobs(group)
         except Exception as error:  # handle() settles messages itself; this is a last guard
             log.error("issuance group crashed: %s", type(error).__name__)
         finally:

@@ -136,7 +136,10 @@ class IssuanceHandler:
 
     async def handle(self, messages: Sequence[AbstractIncomingMessage]) -> None:
         """Process a group of messages and settle every one of them."""
-        jobs = [parse(m) for m in messages]
+        await self.handle_jobs([job for message in messages for job in parse(message)])
+
+    async def handle_jobs(self, jobs: list[Job]) -> None:
+        """Process a group of jobs (every job of each of their messages) and settle them."""
         by_tenant: dict[uuid.UUID, list[Job]] = {}
         reminders: dict[uuid.UUID, list[Job]] = {}
         taken: set[Target] = set()

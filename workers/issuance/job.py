@@ -1,9 +1,10 @@
-"""Jobs as the worker receives them, and the message that retries one.
+"""Jobs as the worker receives them, and the messages that retry or dead-letter one.
 
 A job names one record (tenant, batch, record) and the attempt it runs at; a reminder job
-also the step of its batch's reminder schedule it sends. A body that does
-not decode, or names no valid ids, is kept as a malformed job: it is dead-lettered, never
-dropped, so that someone can see what was sent.
+also the step of its batch's reminder schedule it sends. A message carries one job (an
+``IssuanceJob``) or several (an ``IssuanceJobs``, AMQP type ``JOBS_TYPE``). A body that does
+not decode, or a job that names no valid ids, is kept as a malformed job: it is dead-lettered,
+never dropped, so that someone can see what was sent.
 """
 
 from __future__ import annotations
@@ -17,7 +18,15 @@ from opentelemetry.trace import Span
 
 from credbatch.config import Settings
 from credbatch.gen.jobs.v1 import issuance_job_pb2
-from credbatch.messaging import RETRY_EXCHANGE, OutgoingMessage
+from credbatch.messaging import (
+    DEAD_LETTER_EXCHANGE,
+    DEAD_REASON_HEADER,
+    DEAD_ROUTING_KEY,
+    JOBS_TYPE,
+    RETRY_EXCHANGE,
+    OutgoingMessage,
+    trace_headers,
+)
 from credbatch.messaging.topology import RETRY_QUEUE_PREFIX, delay_ms, retry_queue_for
 from workers.issuance.outcomes import Decision, Outcome, Throttle
 from workers.issuance.spans import consumer_span
@@ -40,21 +49,58 @@ class Target:
 
 @dataclass
 class Job:
-    """One received message, what it asks for, and (once known) what to do with it."""
+    """One job of a received message, what it asks for, and (once known) what to do with it."""
 
     message: AbstractIncomingMessage
     span: Span
     target: Target | None  # None: the body is malformed
     attempt: int = 1
     decision: Decision | None = None
+    # The job's own body and place, kept when its message carries several (it is then
+    # dead-lettered alone).
+    body: issuance_job_pb2.IssuanceJob | None = None
+    position: int = 0
+
+    @property
+    def bundled(self) -> bool:
+        """Whether the job's message carries several jobs (settled once all of them are)."""
+        return self.message.type == JOBS_TYPE
 
 
-def parse(message: AbstractIncomingMessage) -> Job:
-    """Open the job's consumer span (child of the message's trace context) and decode it."""
-    span = consumer_span(message)
-    body = issuance_job_pb2.IssuanceJob()
+def parse(message: AbstractIncomingMessage) -> list[Job]:
+    """The message's jobs, each with its consumer span open (a child of the message's trace
+    context); a message whose body does not decode is one malformed job."""
+    if message.type != JOBS_TYPE:
+        return [_parse_job(message, consumer_span(message))]
+    context = trace_headers.extract(message.headers)
+    bundle = issuance_job_pb2.IssuanceJobs()
     try:
-        body.ParseFromString(message.body)
+        bundle.ParseFromString(message.body)
+        if not bundle.jobs:
+            raise ValueError("a message of jobs holds none")
+    except (DecodeError, ValueError):
+        span = consumer_span(message, context)
+        span.set_attribute("credbatch.job.malformed", True)
+        return [Job(message=message, span=span, target=None)]
+    jobs = []
+    for position, body in enumerate(bundle.jobs):
+        job = _parse_job(message, consumer_span(message, context), body)
+        job.position = position
+        jobs.append(job)
+    return jobs
+
+
+def _parse_job(
+    message: AbstractIncomingMessage,
+    span: Span,
+    bundled: issuance_job_pb2.IssuanceJob | None = None,
+) -> Job:
+    """The job of a message of one (``bundled`` None: decoded from the body) or one job of a
+    message of several."""
+    body = bundled if bundled is not None else issuance_job_pb2.IssuanceJob()
+    try:
+        if bundled is None:
+            body.ParseFromString(message.body)
         reminder = body.kind == issuance_job_pb2.JOB_KIND_REMINDER
         if reminder and body.reminder_step < 1:
             raise ValueError("a reminder job names no step")
@@ -66,8 +112,8 @@ def parse(message: AbstractIncomingMessage) -> Job:
         )
     except (DecodeError, ValueError):
         span.set_attribute("credbatch.job.malformed", True)
-        return Job(message=message, span=span, target=None)
-    job = Job(message=message, span=span, target=target, attempt=max(body.attempt, 1))
+        return Job(message=message, span=span, target=None, body=bundled)
+    job = Job(message=message, span=span, target=target, attempt=max(body.attempt, 1), body=bundled)
     span.set_attributes(
         {
             "credbatch.tenant_id": str(target.tenant_id),
@@ -133,4 +179,20 @@ def retry_message(job: Job, settings: Settings) -> OutgoingMessage:
         ),
         headers=headers,
         exchange=RETRY_EXCHANGE,
+    )
+
+
+def dead_letter_message(job: Job) -> OutgoingMessage:
+    """One job of a message of several, decided DEAD_LETTER, as a message of its own for the
+    dead-letter queue (its message is acked once this one is confirmed)."""
+    if job.body is None:
+        raise ValueError("only a job of a message of several is dead-lettered alone")
+    headers = {k: v for k, v in (job.message.headers or {}).items() if isinstance(v, str | bytes)}
+    headers[DEAD_REASON_HEADER] = "rejected"
+    return OutgoingMessage(
+        routing_key=DEAD_ROUTING_KEY,
+        body=job.body.SerializeToString(),
+        message_id=f"{job.message.message_id or ''}#{job.position}",
+        headers=headers,
+        exchange=DEAD_LETTER_EXCHANGE,
     )

@@ -106,10 +106,19 @@ def log_unusable(tenant_id: uuid.UUID, unusable: Sequence[Unusable]) -> None:
         line.emit(logging.WARNING, "records FAILED: the batch cannot be issued")
 
 
-def log_settled(jobs: Sequence[Job], retry_published: bool) -> None:
+def log_settled(jobs: Sequence[Job], republished: bool) -> None:
     """After settling: jobs dead-lettered (WARNING) and retries sent to their delay queues
-    (INFO), per batch; malformed jobs, which name no batch, on a line of their own."""
-    dead = [j for j in jobs if j.decision and j.decision.outcome is Outcome.DEAD_LETTER]
+    (INFO), per batch; malformed jobs, which name no batch, on a line of their own.
+
+    ``republished``: whether the retries, and the jobs of messages of several to dead-letter,
+    were published (when not, their messages were requeued instead)."""
+    dead = [
+        j
+        for j in jobs
+        if j.decision
+        and j.decision.outcome is Outcome.DEAD_LETTER
+        and (republished or j.body is None)
+    ]
     retried = [j for j in jobs if j.decision and j.decision.outcome is Outcome.RETRY]
     malformed = [j for j in dead if j.target is None]
     if malformed:
@@ -124,7 +133,7 @@ def log_settled(jobs: Sequence[Job], retry_published: bool) -> None:
         logging.WARNING,
         "jobs dead-lettered (out of attempts, foreign to the tenant or batch)",
     )
-    if retry_published:
+    if republished:
         _per_batch(retried, logging.INFO, "jobs sent to their delay queues for a retry")
 
 

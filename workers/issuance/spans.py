@@ -14,6 +14,7 @@ from typing import Any
 
 from aio_pika.abc import AbstractIncomingMessage
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from credbatch.messaging import trace_headers
@@ -22,11 +23,12 @@ from credbatch.messaging.topology import WORK_QUEUE
 _tracer = trace.get_tracer(__name__)
 
 
-def consumer_span(message: AbstractIncomingMessage) -> Span:
-    """Start a job's span, a child of the trace context its message carries; caller ends it."""
+def consumer_span(message: AbstractIncomingMessage, context: Context | None = None) -> Span:
+    """Start a job's span, a child of the trace context its message carries (``context``, when
+    already extracted for another job of the message); caller ends it."""
     return _tracer.start_span(
         f"{WORK_QUEUE} process",
-        context=trace_headers.extract(message.headers),
+        context=context if context is not None else trace_headers.extract(message.headers),
         kind=SpanKind.CONSUMER,
         attributes={
             "messaging.system": "rabbitmq",

@@ -13,6 +13,12 @@ is about to be published again (a retry, the sweeper), so the dead job is stale.
 completed whatever changed: a relay that died between the two transactions left the record
 FAILED and its batch open, and the redelivered message is the only thing that will close it.
 
+A message of several jobs (``IssuanceJobs``, dead-lettered whole by the broker) is split:
+each job is published back to the dead-letter queue as a message of its own (headers as they
+came), and the message is acked once all are confirmed; each is then handled as above. A
+relay that dies between the confirms and the ack splits it again: every job is handled twice,
+which changes nothing the first time did not.
+
 A reminder job (``JOB_KIND_REMINDER``) changes no record: its step is given up (the schedule
 moves on to the next step), so a reminder that kept failing is not published again.
 
@@ -53,7 +59,13 @@ from credbatch.batches.lifecycle import Failure, complete_batches, fail_records
 from credbatch.batches.model import RecordState
 from credbatch.config import Settings
 from credbatch.gen.jobs.v1 import issuance_job_pb2
-from credbatch.messaging import PARKED_QUEUE, declare_topology
+from credbatch.messaging import (
+    DEAD_QUEUE,
+    DEAD_REASON_HEADER,
+    JOBS_TYPE,
+    PARKED_QUEUE,
+    declare_topology,
+)
 from credbatch.metrics import DEAD_LETTERS
 from credbatch.tenancy import service_scope, tenant_transaction
 
@@ -130,8 +142,10 @@ async def fail_dead_lettered(
 
 
 def death_reason(headers: Mapping[str, object] | None) -> str:
-    """The broker's reason for the first dead-lettering, one of a fixed set."""
-    raw = (headers or {}).get("x-first-death-reason")
+    """The broker's reason for the first dead-lettering (or the worker's, for a job it
+    dead-lettered alone out of a message of several), one of a fixed set."""
+    headers = headers or {}
+    raw = headers.get("x-first-death-reason", headers.get(DEAD_REASON_HEADER))
     reason = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
     return reason if reason in _BROKER_REASONS else "unknown"
 
@@ -154,6 +168,19 @@ def parked_copy(message: AbstractIncomingMessage, reason: str) -> aio_pika.Messa
         message_id=message.message_id,
         timestamp=message.timestamp,
         type=message.type,
+        app_id=message.app_id,
+    )
+
+
+def single_copy(message: AbstractIncomingMessage, body: bytes, position: int) -> aio_pika.Message:
+    """The job at ``position`` of a message of several, as a message of its own."""
+    return aio_pika.Message(
+        body,
+        headers=dict(message.headers or {}),
+        content_type=message.content_type,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=f"{message.message_id or ''}#{position}",
+        timestamp=message.timestamp,
         app_id=message.app_id,
     )
 
@@ -200,6 +227,9 @@ class DeadLetterConsumer:
                 await self._channel.close()
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        if message.type == JOBS_TYPE:
+            await self._split(message)
+            return
         job = issuance_job_pb2.IssuanceJob()
         try:
             job.ParseFromString(message.body)
@@ -234,6 +264,37 @@ class DeadLetterConsumer:
             )
         await message.ack()
         DEAD_LETTERS.add(1, {_OUTCOME: outcome.value})
+
+    async def _split(self, message: AbstractIncomingMessage) -> None:
+        """A message of several jobs back to this queue as one message per job."""
+        bundle = issuance_job_pb2.IssuanceJobs()
+        try:
+            bundle.ParseFromString(message.body)
+        except DecodeError:
+            await self._park(message, "malformed")
+            return
+        if not bundle.jobs:
+            await self._park(message, "malformed")
+            return
+        assert self._channel is not None
+        exchange = self._channel.default_exchange
+        try:
+            await asyncio.gather(
+                *(
+                    exchange.publish(
+                        single_copy(message, job.SerializeToString(), position),
+                        DEAD_QUEUE,
+                        mandatory=True,
+                        timeout=self._publish_timeout,
+                    )
+                    for position, job in enumerate(bundle.jobs)
+                )
+            )
+        except Exception as error:
+            log.warning("dead letters not split (%s); requeued", type(error).__name__)
+            await self._requeue(message)
+            return
+        await message.ack()
 
     async def _park(self, message: AbstractIncomingMessage, reason: str) -> None:
         assert self._channel is not None

@@ -96,6 +96,7 @@ async def serve(settings: Settings) -> None:
                 publish_timeout=settings.relay_publish_timeout,
                 poll_interval=settings.relay_poll_interval,
                 limits=dispatch_limits(settings),
+                bundle=settings.job_bundle_size,
             )
             sweeper = Sweeper(
                 pool,
@@ -109,7 +110,11 @@ async def serve(settings: Settings) -> None:
             checks = (postgres_check(pool), rabbitmq_check(connection))
             async with serving_health("relay", settings.host, settings.health_port, checks, stop):
                 await dead_letters.start(connection)
-                log.info("relay started (window %d)", settings.relay_batch_size)
+                log.info(
+                    "relay started (window %d, up to %d jobs a message)",
+                    settings.relay_batch_size,
+                    settings.job_bundle_size,
+                )
                 tasks = [relay.run(stop), sweeper.run(stop), fold_until(pool, stop)]
                 if metrics_enabled():
                     # Its own channel: a failed passive declaration closes the channel it ran on.

@@ -9,7 +9,10 @@ One *window* is one database transaction:
    tenants' sending rates, and leaving out a tenant's batches whose channel a provider is
    throttling (``credbatch/db/functions/outbox_claim.sql``);
 2. their jobs are published with ``ConfirmingPublisher`` (confirms awaited over the whole
-   window, a timeout on every publish);
+   window, a timeout on every publish): consecutive jobs of one batch share a message, up to
+   ``bundle`` of them (an ``IssuanceJobs`` body, AMQP type ``JOBS_TYPE``), a job alone in its
+   run is a message of its own (an ``IssuanceJob``), so the broker, the relay and the workers
+   pay one message for several records;
 3. the records the broker confirmed are marked QUEUED (``outbox_mark_queued``);
 4. commit.
 
@@ -52,6 +55,7 @@ from opentelemetry.trace import Link, SpanKind
 from credbatch.gen.jobs.v1 import issuance_job_pb2
 from credbatch.messaging import (
     EXCHANGE,
+    JOBS_TYPE,
     WORK_ROUTING_KEY,
     OutgoingMessage,
     PublishError,
@@ -156,8 +160,7 @@ class _TraceHeaders:
         return links
 
 
-def job_message(claimed: _Claimed, headers: dict[str, Any]) -> OutgoingMessage:
-    """The IssuanceJob for one claimed record or reminder (message id: ``_Claimed.message_id``)."""
+def _job(claimed: _Claimed) -> issuance_job_pb2.IssuanceJob:
     job = issuance_job_pb2.IssuanceJob(
         tenant_id=str(claimed.tenant_id),
         batch_id=str(claimed.batch_id),
@@ -168,13 +171,55 @@ def job_message(claimed: _Claimed, headers: dict[str, Any]) -> OutgoingMessage:
     if claimed.reminder_step:
         job.kind = issuance_job_pb2.JOB_KIND_REMINDER
         job.reminder_step = claimed.reminder_step
+    return job
+
+
+def job_message(claimed: _Claimed, headers: dict[str, Any]) -> OutgoingMessage:
+    """The IssuanceJob for one claimed record or reminder (message id: ``_Claimed.message_id``)."""
     return OutgoingMessage(
         routing_key=WORK_ROUTING_KEY,
-        body=job.SerializeToString(),
+        body=_job(claimed).SerializeToString(),
         message_id=claimed.message_id,
         headers=headers,
         exchange=EXCHANGE,
     )
+
+
+def bundle_message(jobs: Sequence[_Claimed], headers: dict[str, Any]) -> OutgoingMessage:
+    """One message for ``jobs`` (of one batch): an IssuanceJob alone, else an IssuanceJobs.
+
+    A bundle's message id is its first job's with the number of jobs (``<id>+<n>``): unique
+    within a window, as each record is claimed once in it.
+    """
+    if len(jobs) == 1:
+        return job_message(jobs[0], headers)
+    body = issuance_job_pb2.IssuanceJobs(jobs=[_job(c) for c in jobs])
+    return OutgoingMessage(
+        routing_key=WORK_ROUTING_KEY,
+        body=body.SerializeToString(),
+        message_id=f"{jobs[0].message_id}+{len(jobs)}",
+        headers=headers,
+        exchange=EXCHANGE,
+        type=JOBS_TYPE,
+    )
+
+
+def bundles(claimed: Sequence[_Claimed], size: int) -> list[list[_Claimed]]:
+    """The window's jobs cut into messages: runs of one batch's invitations (or its reminders),
+    in the claim's order, each cut after ``size`` jobs.
+
+    Only consecutive jobs share a message, so the queue keeps the claim's fair order; a job
+    alone in its run (one record of a small batch between others) is a message of its own.
+    """
+    runs: list[list[_Claimed]] = []
+    key: tuple[uuid.UUID, bool] | None = None
+    for job in claimed:
+        job_key = (job.batch_id, job.reminder_step > 0)
+        if job_key != key or len(runs[-1]) >= size:
+            runs.append([])
+            key = job_key
+        runs[-1].append(job)
+    return runs
 
 
 class OutboxRelay:
@@ -191,9 +236,13 @@ class OutboxRelay:
         min_poll_interval: float = 0.02,
         limits: DispatchLimits | None = None,
         held_back_poll: float = 0.05,
+        bundle: int = 1,
     ) -> None:
         if window < 1:
             raise ValueError(f"window must be at least 1, got {window}")
+        if bundle < 1:
+            raise ValueError(f"bundle must be at least 1, got {bundle}")
+        self._bundle = bundle
         self._limits = limits or DispatchLimits()
         if self._limits.quantum < 1:
             raise ValueError(f"quantum must be at least 1, got {self._limits.quantum}")
@@ -246,7 +295,8 @@ class OutboxRelay:
             if not claimed:
                 return WindowResult(0, 0)
             traces = _TraceHeaders()
-            messages = [job_message(c, traces.headers(c.traceparent)) for c in claimed]
+            runs = bundles(claimed, self._bundle)
+            messages = [bundle_message(r, traces.headers(r[0].traceparent)) for r in runs]
             with span_without_data(
                 _tracer,
                 f"{EXCHANGE} publish",
@@ -257,6 +307,7 @@ class OutboxRelay:
                     "messaging.destination.name": EXCHANGE,
                     "messaging.operation.type": "publish",
                     "messaging.batch.message_count": len(messages),
+                    "credbatch.relay.jobs": len(claimed),
                 },
             ) as span:
                 unconfirmed: frozenset[str] = frozenset()
@@ -269,13 +320,18 @@ class OutboxRelay:
                     unconfirmed = error.unconfirmed_ids
                     span.set_attribute("credbatch.relay.unconfirmed", len(unconfirmed))
                     log.warning(
-                        "relay: %d of %d jobs not confirmed, left PENDING (%s)",
+                        "relay: %d of %d messages not confirmed, their jobs left PENDING (%s)",
                         len(unconfirmed),
                         len(messages),
                         type(error.cause).__name__ if error.cause else "no confirm",
                     )
                 RELAY_CONFIRM_DURATION.record(time.perf_counter() - started)
-                confirmed = [c for c in claimed if c.message_id not in unconfirmed]
+                confirmed = [
+                    c
+                    for message, run in zip(messages, runs, strict=True)
+                    if message.message_id not in unconfirmed
+                    for c in run
+                ]
                 invitations = [c for c in confirmed if not c.reminder_step]
                 reminders = [c for c in confirmed if c.reminder_step]
                 queued = 0

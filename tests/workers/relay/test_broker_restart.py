@@ -22,8 +22,8 @@ import asyncpg
 import pytest
 
 from credbatch.config import Settings
-from credbatch.gen.jobs.v1 import issuance_job_pb2
 from credbatch.messaging import WORK_QUEUE
+from tests.fixtures.amqp import jobs_in
 from tests.fixtures.batches import record_states
 from tests.fixtures.relay import RELAY_WINDOW, MakePending, start_relay
 
@@ -104,9 +104,9 @@ async def test_connections_closed_by_the_broker_mid_publish_lose_no_job(
         queue = await channel.declare_queue(WORK_QUEUE, passive=True)
         deliveries: Counter[str] = Counter()
         while (message := await queue.get(no_ack=True, fail=False, timeout=5)) is not None:
-            job = issuance_job_pb2.IssuanceJob.FromString(message.body)
-            if job.batch_id == str(batch.batch_id):
-                deliveries[job.record_id] += 1
+            for job in jobs_in(message):
+                if job.batch_id == str(batch.batch_id):
+                    deliveries[job.record_id] += 1
     finally:
         await connection.close()
 

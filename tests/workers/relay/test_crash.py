@@ -18,8 +18,8 @@ import asyncpg
 import pytest
 
 from credbatch.config import Settings
-from credbatch.gen.jobs.v1 import issuance_job_pb2
 from credbatch.messaging import WORK_QUEUE, declare_topology
+from tests.fixtures.amqp import jobs_in
 from tests.fixtures.batches import record_states
 from tests.fixtures.relay import MakePending, start_relay
 
@@ -82,9 +82,9 @@ async def test_sigkill_mid_publish_then_restart_delivers_every_job(
         queue = await channel.declare_queue(WORK_QUEUE, passive=True)
         deliveries: Counter[str] = Counter()
         while (message := await queue.get(no_ack=True, fail=False, timeout=5)) is not None:
-            job = issuance_job_pb2.IssuanceJob.FromString(message.body)
-            if job.batch_id == str(batch.batch_id):
-                deliveries[job.record_id] += 1
+            for job in jobs_in(message):
+                if job.batch_id == str(batch.batch_id):
+                    deliveries[job.record_id] += 1
     finally:
         await connection.close()
 

@@ -17,14 +17,16 @@ from credbatch.gen.jobs.v1 import issuance_job_pb2
 from credbatch.messaging import (
     DEAD_LETTER_EXCHANGE,
     DEAD_QUEUE,
+    DEAD_REASON_HEADER,
     DEAD_ROUTING_KEY,
+    JOBS_TYPE,
     PARKED_QUEUE,
     WORK_QUEUE,
     connect,
     declare_topology,
 )
 from tests.fixtures.batches import insert_batch
-from tests.fixtures.issuance import job_body
+from tests.fixtures.issuance import job_body, jobs_body
 from workers.relay.dead_letters import PARKED_REASON_HEADER, DeadLetterConsumer, death_reason
 
 
@@ -300,3 +302,66 @@ def test_death_reason_is_the_brokers_or_unknown() -> None:
     assert death_reason({"x-first-death-reason": "anything else"}) == "unknown"
     assert death_reason({}) == "unknown"
     assert death_reason(None) == "unknown"
+
+
+async def test_a_message_of_several_jobs_fails_each_of_its_records(
+    owner_pool: asyncpg.Pool, dead_settings: Settings, consumer: DeadLetterConsumer
+) -> None:
+    arranged = await insert_batch(
+        owner_pool, states=["QUEUED", "ISSUED", "INVITED", "QUEUED"], batch_state="IN_PROGRESS"
+    )
+    foreign = uuid.uuid4()  # no record of the batch: parked, alone
+    ids = [*arranged.record_ids, foreign]
+    # As the broker dead-letters a message whose delivery limit was exceeded.
+    sent = aio_pika.Message(
+        jobs_body(arranged.tenant_id, arranged.batch_id, ids),
+        headers={"traceparent": "00-" + "3" * 32 + "-" + "4" * 16 + "-01"},
+        message_id=f"{ids[0]}+{len(ids)}",
+        type=JOBS_TYPE,
+    )
+    await rejected_by_a_worker(dead_settings, sent)
+    state = await wait_for(
+        owner_pool,
+        "SELECT state FROM batches WHERE id = $1",
+        arranged.batch_id,
+        want="COMPLETED_WITH_ERRORS",
+    )
+    assert state == "COMPLETED_WITH_ERRORS"
+    rows = await owner_pool.fetch(
+        "SELECT id, state, error_code FROM records WHERE batch_id = $1", arranged.batch_id
+    )
+    by_id = {r["id"]: (r["state"], r["error_code"]) for r in rows}
+    assert [by_id[i] for i in arranged.record_ids] == [
+        ("FAILED", "DEAD_LETTERED"),
+        ("FAILED", "DEAD_LETTERED"),
+        ("INVITED", None),  # finished: keeps its outcome
+        ("FAILED", "DEAD_LETTERED"),
+    ]
+    parked = await take_parked(dead_settings)
+    assert parked.headers[PARKED_REASON_HEADER] == "unknown_record"
+    assert issuance_job_pb2.IssuanceJob.FromString(parked.body).record_id == str(foreign)
+    assert parked.message_id == f"{ids[0]}+{len(ids)}#4"
+    # The broker's account and the trace context travel with each job.
+    assert parked.headers["x-first-death-reason"] == "rejected"
+    assert parked.headers["traceparent"] == sent.headers["traceparent"]
+    assert await depth(dead_settings, DEAD_QUEUE) == 0
+    assert await depth(dead_settings, PARKED_QUEUE) == 0
+
+
+async def test_a_message_of_several_jobs_that_does_not_decode_is_parked_whole(
+    dead_settings: Settings, consumer: DeadLetterConsumer
+) -> None:
+    for body in (b"\x0a\xff\x01 truncated", b""):
+        sent = aio_pika.Message(body, message_id="bundle-1", type=JOBS_TYPE)
+        await rejected_by_a_worker(dead_settings, sent)
+        parked = await take_parked(dead_settings)
+        assert (parked.body, parked.type) == (body, JOBS_TYPE)
+        assert parked.headers[PARKED_REASON_HEADER] == "malformed"
+    assert await depth(dead_settings, DEAD_QUEUE) == 0
+
+
+def test_death_reason_of_a_job_a_worker_dead_lettered_alone() -> None:
+    assert death_reason({DEAD_REASON_HEADER: "rejected"}) == "rejected"
+    # The broker's own account wins where both are present.
+    reasons = {"x-first-death-reason": "delivery_limit", DEAD_REASON_HEADER: "rejected"}
+    assert death_reason(reasons) == "delivery_limit"

@@ -1,4 +1,5 @@
-"""OutboxRelay against the real PostgreSQL and RabbitMQ: one confirmed job per record."""
+"""OutboxRelay against the real PostgreSQL and RabbitMQ: one confirmed job per record, several
+to a message."""
 
 from __future__ import annotations
 
@@ -9,14 +10,22 @@ from collections import Counter
 from collections.abc import Sequence
 
 import asyncpg
+import pytest
 from aio_pika.abc import AbstractQueue, AbstractRobustChannel
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from credbatch.gen.jobs.v1 import issuance_job_pb2
-from credbatch.messaging import ConfirmingPublisher, OutgoingMessage, PublishError, Topology
+from credbatch.messaging import (
+    JOBS_TYPE,
+    ConfirmingPublisher,
+    OutgoingMessage,
+    PublishError,
+    Topology,
+)
+from tests.fixtures.amqp import jobs_in
 from tests.fixtures.batches import record_states
 from tests.fixtures.relay import TRACEPARENT, MakePending
-from workers.relay.relay import OutboxRelay, WindowResult
+from workers.relay.relay import OutboxRelay, WindowResult, _Claimed, bundles
 
 
 async def drain(
@@ -28,8 +37,7 @@ async def drain(
         message = await queue.get(no_ack=True, fail=False, timeout=5)
         if message is None:
             return jobs
-        job = issuance_job_pb2.IssuanceJob.FromString(message.body)
-        jobs.append((job, dict(message.headers)))
+        jobs += [(job, dict(message.headers)) for job in jobs_in(message)]
 
 
 async def test_each_pending_record_becomes_one_job_and_queued(
@@ -194,3 +202,79 @@ async def test_full_windows_follow_at_once_and_a_short_one_waits_for_slots(
     assert second - first < 0.5 and short - second < 0.5  # no pause after a full window
     # held_back_poll after the short one: neither straight on nor the idle poll_interval.
     assert 1.0 <= after_short - short < 5.0
+
+
+def _claimed(batch: uuid.UUID, step: int = 0) -> _Claimed:
+    return _Claimed(uuid.UUID(int=1), batch, uuid.uuid4(), 0, None, reminder_step=step)
+
+
+def test_only_consecutive_jobs_of_one_batch_share_a_message() -> None:
+    a, b = uuid.uuid4(), uuid.uuid4()
+    window = [_claimed(a), _claimed(a), _claimed(b), _claimed(a), _claimed(a), _claimed(a)]
+    window += [_claimed(a, step=1), _claimed(a, step=1), _claimed(a)]
+    runs = bundles(window, 2)
+    assert [len(r) for r in runs] == [2, 1, 2, 1, 2, 1]
+    assert [c for run in runs for c in run] == window  # the claim's order, every job once
+    assert all(len({(c.batch_id, c.reminder_step) for c in run}) == 1 for run in runs)
+    assert [len(r) for r in bundles(window, 1)] == [1] * len(window)
+
+
+async def test_a_batchs_jobs_go_out_several_to_a_message(
+    relay_pool: asyncpg.Pool,
+    owner_pool: asyncpg.Pool,
+    amqp_channel: AbstractRobustChannel,
+    topology: Topology,
+    make_pending: MakePending,
+) -> None:
+    big = await make_pending(25)
+    small = await make_pending(1)
+    relay = OutboxRelay(relay_pool, ConfirmingPublisher(amqp_channel), window=500, bundle=10)
+    while (await relay.relay_window()).claimed:
+        pass
+
+    assert await record_states(owner_pool, big.batch_id) == {"QUEUED": 25}
+    assert await record_states(owner_pool, small.batch_id) == {"QUEUED": 1}
+    messages = []
+    while message := await topology.work_queue.get(no_ack=True, fail=False, timeout=5):
+        messages.append(message)
+    by_batch: dict[str, list[int]] = {}
+    seen: Counter[str] = Counter()
+    for message in messages:
+        jobs = jobs_in(message)
+        assert len({j.batch_id for j in jobs}) == 1
+        assert message.type == (JOBS_TYPE if len(jobs) > 1 else None)
+        assert message.message_id == (
+            jobs[0].record_id if len(jobs) == 1 else f"{jobs[0].record_id}+{len(jobs)}"
+        )
+        assert message.headers["traceparent"] == TRACEPARENT
+        by_batch.setdefault(jobs[0].batch_id, []).append(len(jobs))
+        seen.update(j.record_id for j in jobs)
+    assert sorted(by_batch[str(big.batch_id)]) == [5, 10, 10]
+    assert by_batch[str(small.batch_id)] == [1]
+    assert seen == Counter({str(r): 1 for r in [*big.record_ids, *small.record_ids]})
+
+
+async def test_a_message_not_confirmed_leaves_every_job_of_it_pending(
+    relay_pool: asyncpg.Pool,
+    owner_pool: asyncpg.Pool,
+    amqp_channel: AbstractRobustChannel,
+    topology: Topology,
+    make_pending: MakePending,
+) -> None:
+    batch = await make_pending(12)
+    half = _HalfConfirming(ConfirmingPublisher(amqp_channel))
+    relay = OutboxRelay(relay_pool, half, window=12, bundle=4)
+    first = await relay.relay_window()
+    # Three messages of four jobs, the second not confirmed.
+    assert (first.claimed, first.queued, half.windows) == (12, 8, [3])
+    assert await record_states(owner_pool, batch.batch_id) == {"QUEUED": 8, "PENDING": 4}
+    while (await relay.relay_window()).claimed:
+        pass
+    assert await record_states(owner_pool, batch.batch_id) == {"QUEUED": 12}
+    jobs = [j for j, _ in await drain(topology.work_queue) if j.batch_id == str(batch.batch_id)]
+    assert sorted(j.record_id for j in jobs) == sorted(str(r) for r in batch.record_ids)
+
+
+def test_a_bundle_is_at_least_one_job() -> None:
+    with pytest.raises(ValueError, match="bundle must be at least 1"):
+        OutboxRelay(None, None, bundle=0)  # type: ignore[arg-type]

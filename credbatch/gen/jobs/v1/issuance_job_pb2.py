@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$credbatch/jobs/v1/issuance_job.proto\x12\x11\x63redbatch.jobs.v1\"\x97\x01\n\x0bIssuanceJob\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x10\n\x08\x62\x61tch_id\x18\x02 \x01(\t\x12\x11\n\trecord_id\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12(\n\x04kind\x18\x05 \x01(\x0e\x32\x1a.credbatch.jobs.v1.JobKind\x12\x15\n\rreminder_step\x18\x06 \x01(\x05*S\n\x07JobKind\x12\x18\n\x14JOB_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13JOB_KIND_INVITATION\x10\x01\x12\x15\n\x11JOB_KIND_REMINDER\x10\x02\x42t\n\x15\x64\x65v.credbatch.jobs.v1B\x10IssuanceJobProtoP\x01ZGgithub.com/credbatch/credbatch/gen/go/internal/credbatch/jobs/v1;jobsv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$credbatch/jobs/v1/issuance_job.proto\x12\x11\x63redbatch.jobs.v1\"\x97\x01\n\x0bIssuanceJob\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x10\n\x08\x62\x61tch_id\x18\x02 \x01(\t\x12\x11\n\trecord_id\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12(\n\x04kind\x18\x05 \x01(\x0e\x32\x1a.credbatch.jobs.v1.JobKind\x12\x15\n\rreminder_step\x18\x06 \x01(\x05\"<\n\x0cIssuanceJobs\x12,\n\x04jobs\x18\x01 \x03(\x0b\x32\x1e.credbatch.jobs.v1.IssuanceJob*S\n\x07JobKind\x12\x18\n\x14JOB_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13JOB_KIND_INVITATION\x10\x01\x12\x15\n\x11JOB_KIND_REMINDER\x10\x02\x42t\n\x15\x64\x65v.credbatch.jobs.v1B\x10IssuanceJobProtoP\x01ZGgithub.com/credbatch/credbatch/gen/go/internal/credbatch/jobs/v1;jobsv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,8 +32,10 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'credbatch.jobs.v1.issuance_
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\025dev.credbatch.jobs.v1B\020IssuanceJobProtoP\001ZGgithub.com/credbatch/credbatch/gen/go/internal/credbatch/jobs/v1;jobsv1'
-  _globals['_JOBKIND']._serialized_start=213
-  _globals['_JOBKIND']._serialized_end=296
+  _globals['_JOBKIND']._serialized_start=275
+  _globals['_JOBKIND']._serialized_end=358
   _globals['_ISSUANCEJOB']._serialized_start=60
   _globals['_ISSUANCEJOB']._serialized_end=211
+  _globals['_ISSUANCEJOBS']._serialized_start=213
+  _globals['_ISSUANCEJOBS']._serialized_end=273
 # @@protoc_insertion_point(module_scope)

@@ -1,6 +1,8 @@
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -29,3 +31,9 @@ class IssuanceJob(_message.Message):
     kind: JobKind
     reminder_step: int
     def __init__(self, tenant_id: _Optional[str] = ..., batch_id: _Optional[str] = ..., record_id: _Optional[str] = ..., attempt: _Optional[int] = ..., kind: _Optional[_Union[JobKind, str]] = ..., reminder_step: _Optional[int] = ...) -> None: ...
+
+class IssuanceJobs(_message.Message):
+    __slots__ = ("jobs",)
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[IssuanceJob]
+    def __init__(self, jobs: _Optional[_Iterable[_Union[IssuanceJob, _Mapping]]] = ...) -> None: ...
