@@ -147,7 +147,7 @@ class Settings:
     retry_delays: tuple[float, ...] = field(default=(5.0, 30.0, 120.0, 600.0))
     relay_batch_size: int = 500
     # Consecutive jobs of one batch the relay puts in one message.
-    job_bundle_size: int = 10
+    job_bundle_size: int = 25
     relay_publish_timeout: float = 10.0
     relay_poll_interval: float = 0.5
     # Seconds without progress after which a QUEUED or ISSUED record is dispatched again (on

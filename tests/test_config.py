@@ -140,7 +140,7 @@ def test_max_rows_stays_within_int32(tmp_path: Path) -> None:
 
 def test_jobs_to_a_message_are_one_to_a_thousand(tmp_path: Path) -> None:
     base = {"CREDBATCH_KEK_FILE": str(tmp_path / "kek")}
-    assert load_settings(base).job_bundle_size == 10
+    assert load_settings(base).job_bundle_size == 25
     assert load_settings({**base, "CREDBATCH_JOB_BUNDLE_SIZE": "1"}).job_bundle_size == 1
     with pytest.raises(ConfigError, match="CREDBATCH_JOB_BUNDLE_SIZE must be at least 1, got 0"):
         load_settings({**base, "CREDBATCH_JOB_BUNDLE_SIZE": "0"})
