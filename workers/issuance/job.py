@@ -162,7 +162,7 @@ def retry_message(job: Job, settings: Settings) -> OutgoingMessage:
     if job.target.is_reminder:
         body.kind = issuance_job_pb2.JOB_KIND_REMINDER
         body.reminder_step = job.target.reminder_step
-    headers = {k: v for k, v in (job.message.headers or {}).items() if isinstance(v, str | bytes)}
+    headers = _passed_on(job)
     throttle = job.decision.throttle
     queue = (
         retry_queue_for(job.attempt, settings)
@@ -187,8 +187,7 @@ def dead_letter_message(job: Job) -> OutgoingMessage:
     dead-letter queue (its message is acked once this one is confirmed)."""
     if job.body is None:
         raise ValueError("only a job of a message of several is dead-lettered alone")
-    headers = {k: v for k, v in (job.message.headers or {}).items() if isinstance(v, str | bytes)}
-    headers[DEAD_REASON_HEADER] = "rejected"
+    headers = {**_passed_on(job), DEAD_REASON_HEADER: "rejected"}
     return OutgoingMessage(
         routing_key=DEAD_ROUTING_KEY,
         body=job.body.SerializeToString(),
@@ -196,3 +195,9 @@ def dead_letter_message(job: Job) -> OutgoingMessage:
         headers=headers,
         exchange=DEAD_LETTER_EXCHANGE,
     )
+
+
+def _passed_on(job: Job) -> dict[str, str | bytes]:
+    """The headers a job's own message takes from the one it came in: its trace context (the
+    broker's ``x-death`` tables and such are left behind)."""
+    return {k: v for k, v in (job.message.headers or {}).items() if isinstance(v, str | bytes)}

@@ -43,6 +43,7 @@ import enum
 import logging
 import uuid
 from collections.abc import Mapping
+from typing import Any
 
 import aio_pika
 import asyncpg
@@ -151,36 +152,52 @@ def death_reason(headers: Mapping[str, object] | None) -> str:
 
 
 def parked_copy(message: AbstractIncomingMessage, reason: str) -> aio_pika.Message:
-    """The message as it came, for the parking queue, with why it was parked.
+    """The message as it came, for the parking queue, with why it was parked."""
+    return _copy(
+        message,
+        body=message.body,
+        headers={**(message.headers or {}), PARKED_REASON_HEADER: reason},
+        message_id=message.message_id,
+        message_type=message.type,
+    )
+
+
+def single_copy(message: AbstractIncomingMessage, body: bytes, position: int) -> aio_pika.Message:
+    """The job at ``position`` of a message of several, as a message of one job (no type)."""
+    return _copy(
+        message,
+        body=body,
+        headers=dict(message.headers or {}),
+        message_id=f"{message.message_id or ''}#{position}",
+        message_type=None,
+    )
+
+
+def _copy(
+    message: AbstractIncomingMessage,
+    *,
+    body: bytes,
+    headers: dict[str, Any],
+    message_id: str | None,
+    message_type: str | None,
+) -> aio_pika.Message:
+    """A persistent copy of ``message`` with the body, headers, id and type given.
 
     ``user_id`` is left out (the broker refuses one that is not the publishing connection's
-    user) and so is ``expiration`` (the parking queue's TTL decides how long it is kept).
+    user) and so is ``expiration`` (the queue it goes to decides how long it is kept).
     """
     return aio_pika.Message(
-        message.body,
-        headers={**(message.headers or {}), PARKED_REASON_HEADER: reason},
+        body,
+        headers=headers,
         content_type=message.content_type,
         content_encoding=message.content_encoding,
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         priority=message.priority,
         correlation_id=message.correlation_id,
         reply_to=message.reply_to,
-        message_id=message.message_id,
+        message_id=message_id,
         timestamp=message.timestamp,
-        type=message.type,
-        app_id=message.app_id,
-    )
-
-
-def single_copy(message: AbstractIncomingMessage, body: bytes, position: int) -> aio_pika.Message:
-    """The job at ``position`` of a message of several, as a message of its own."""
-    return aio_pika.Message(
-        body,
-        headers=dict(message.headers or {}),
-        content_type=message.content_type,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        message_id=f"{message.message_id or ''}#{position}",
-        timestamp=message.timestamp,
+        type=message_type,
         app_id=message.app_id,
     )
 
