@@ -65,7 +65,7 @@ async def test_purged_work_queue_is_swept_back(system: System) -> None:
         purged = await queue.purge()
     finally:
         await connection.close()
-    print(f"purged {purged.message_count} jobs")
+    print(f"purged {purged.message_count} messages")
     await finish(system, "work queue purged", started)
 
 

@@ -26,12 +26,6 @@ from tests.fixtures.relay import MakePending, start_relay
 RECORDS = 6000
 
 
-async def queue_depth(channel: aio_pika.abc.AbstractChannel) -> int:
-    queue = await channel.declare_queue(WORK_QUEUE, passive=True)
-    count = queue.declaration_result.message_count
-    return int(count or 0)
-
-
 @pytest.mark.slow
 async def test_sigkill_mid_publish_then_restart_delivers_every_job(
     settings: Settings,
@@ -50,9 +44,10 @@ async def test_sigkill_mid_publish_then_restart_delivers_every_job(
         with log_path.open("ab") as log:
             relay = start_relay(settings, fresh_amqp_url, log)
         try:
-            # Kill once jobs are flowing but the batch is far from done.
+            # Kill once jobs are flowing but the batch is far from done (counted in records:
+            # a message carries several of a batch's jobs).
             for _ in range(600):
-                if await queue_depth(channel) >= 400:
+                if (await record_states(owner_pool, batch.batch_id)).get("QUEUED", 0) >= 400:
                     break
                 assert relay.poll() is None, log_path.read_text()
                 await asyncio.sleep(0.01)
