@@ -67,6 +67,13 @@ async def wait_for(owner: asyncpg.Pool, sql: str, *args: object, want: object) -
     return value
 
 
+async def batch_state(owner: asyncpg.Pool, batch_id: uuid.UUID) -> object:
+    """The batch's state once it is COMPLETED_WITH_ERRORS, or as it is after 10 s."""
+    return await wait_for(
+        owner, "SELECT state FROM batches WHERE id = $1", batch_id, want="COMPLETED_WITH_ERRORS"
+    )
+
+
 async def take_parked(settings: Settings) -> AbstractIncomingMessage:
     """The next parked message (acked: the queue is this test's own vhost's)."""
     connection = await aio_pika.connect(settings.amqp_url)
@@ -123,13 +130,7 @@ async def test_dead_letter_fails_the_record_and_completes_the_batch(
     # One the consumer cannot read, then the real one: the first is parked, not stuck.
     await dead_letter(dead_settings, b"\xff not a job")
     await dead_letter(dead_settings, job_body(arranged.tenant_id, arranged.batch_id, lost))
-    state = await wait_for(
-        owner_pool,
-        "SELECT state FROM batches WHERE id = $1",
-        arranged.batch_id,
-        want="COMPLETED_WITH_ERRORS",
-    )
-    assert state == "COMPLETED_WITH_ERRORS"
+    assert await batch_state(owner_pool, arranged.batch_id) == "COMPLETED_WITH_ERRORS"
     row = await owner_pool.fetchrow("SELECT state, error_code FROM records WHERE id = $1", lost)
     assert tuple(row) == ("FAILED", "DEAD_LETTERED")
     # A dead letter for a finished record changes nothing, and is not parked: it is known.
@@ -252,13 +253,7 @@ async def test_redelivery_completes_a_batch_an_earlier_relay_left_open(
     await dead_letter(
         dead_settings, job_body(arranged.tenant_id, arranged.batch_id, arranged.record_ids[1])
     )
-    state = await wait_for(
-        owner_pool,
-        "SELECT state FROM batches WHERE id = $1",
-        arranged.batch_id,
-        want="COMPLETED_WITH_ERRORS",
-    )
-    assert state == "COMPLETED_WITH_ERRORS"
+    assert await batch_state(owner_pool, arranged.batch_id) == "COMPLETED_WITH_ERRORS"
 
 
 async def test_two_consumers_share_the_dead_letters_each_settled_once(
@@ -275,13 +270,7 @@ async def test_two_consumers_share_the_dead_letters_each_settled_once(
             await dead_letter(
                 dead_settings, job_body(arranged.tenant_id, arranged.batch_id, record_id)
             )
-        state = await wait_for(
-            owner_pool,
-            "SELECT state FROM batches WHERE id = $1",
-            arranged.batch_id,
-            want="COMPLETED_WITH_ERRORS",
-        )
-        assert state == "COMPLETED_WITH_ERRORS"
+        assert await batch_state(owner_pool, arranged.batch_id) == "COMPLETED_WITH_ERRORS"
     finally:
         for each in consumers:
             await each.stop()
@@ -320,13 +309,7 @@ async def test_a_message_of_several_jobs_fails_each_of_its_records(
         type=JOBS_TYPE,
     )
     await rejected_by_a_worker(dead_settings, sent)
-    state = await wait_for(
-        owner_pool,
-        "SELECT state FROM batches WHERE id = $1",
-        arranged.batch_id,
-        want="COMPLETED_WITH_ERRORS",
-    )
-    assert state == "COMPLETED_WITH_ERRORS"
+    assert await batch_state(owner_pool, arranged.batch_id) == "COMPLETED_WITH_ERRORS"
     rows = await owner_pool.fetch(
         "SELECT id, state, error_code FROM records WHERE batch_id = $1", arranged.batch_id
     )
