@@ -136,6 +136,16 @@ async def insert_batch(
     raise Internal("the request id was neither claimed nor held by an earlier upload")
 
 
+async def set_total(conn: asyncpg.Connection, batch_id: uuid.UUID, total: int) -> None:
+    """The total of a batch whose records were written while its file was still validated
+    (inserted with 0: the total was not known yet), in the same transaction."""
+    await conn.execute(
+        "UPDATE batches SET total_records = $2 WHERE tenant_id = app_tenant() AND id = $1",
+        batch_id,
+        total,
+    )
+
+
 class RecordWriter:
     """Writes spooled rows in groups, overlapping each INSERT with reading the next group.
 

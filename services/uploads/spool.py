@@ -14,8 +14,9 @@ refuses to grow past that.
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, NamedTuple
@@ -27,6 +28,7 @@ from services.uploads.validator import FILE_TOO_LARGE, AcceptedRow
 
 SPOOL_FACTOR = 2
 _IN_MEMORY_BYTES = 1 << 20
+_FOLLOW_BYTES = 1 << 20
 
 
 class SpooledRow(NamedTuple):
@@ -84,6 +86,8 @@ class RowSpool:
         )
         self.bytes = 0
         self.rows = 0
+        self._written = 0  # bytes of whole lines in the file
+        self._added = asyncio.Event()
 
     def __enter__(self) -> RowSpool:
         return self
@@ -118,13 +122,51 @@ class RowSpool:
                 metadata={"max_bytes": str(self._limit // SPOOL_FACTOR)},
             )
         self._file.write(lines)
+        self._written += len(lines)
         self.rows += rows
+        self._added.set()
 
     def __iter__(self) -> Iterator[SpooledRow]:
         """Every spooled row, in the order added, with its attributes as stored JSON."""
         self._file.seek(0)
         for line in self._file:
-            number, email, phone, mask, *values = orjson.loads(line)
-            positions = (i for i in range(len(self._names)) if mask >> i & 1)
-            attributes = dict(zip((self._names[i] for i in positions), values, strict=True))
-            yield SpooledRow(number, email, phone, orjson.dumps(attributes).decode())
+            yield self._decode(line)
+
+    async def follow(self, adding: asyncio.Future[Any]) -> AsyncIterator[SpooledRow]:
+        """Every row, in the order added, as it is added, while ``adding`` (what adds them)
+        runs: rows are read back while more are still being written.
+
+        Raises:
+            What ``adding`` raised, once every row added before was read.
+        """
+        adding.add_done_callback(lambda _: self._added.set())
+        offset = 0
+        while True:
+            if offset < self._written:
+                data = self._read(offset, self._written)
+                offset += len(data)
+                for line in data.split(b"\n")[:-1]:
+                    yield self._decode(line)
+                continue
+            if adding.done():
+                adding.result()
+                return
+            self._added.clear()
+            await self._added.wait()
+
+    def _read(self, offset: int, end: int) -> bytes:
+        """Whole lines from ``offset``, about ``_FOLLOW_BYTES`` of them (more for a longer
+        line), leaving the file positioned for the next write."""
+        self._file.seek(offset)
+        data = self._file.read(min(end - offset, _FOLLOW_BYTES))
+        if offset + len(data) < end and not data.endswith(b"\n"):
+            cut = data.rfind(b"\n") + 1
+            data = data[:cut] if cut else data + self._file.readline()
+        self._file.seek(0, 2)
+        return data
+
+    def _decode(self, line: bytes) -> SpooledRow:
+        number, email, phone, mask, *values = orjson.loads(line)
+        positions = (i for i in range(len(self._names)) if mask >> i & 1)
+        attributes = dict(zip((self._names[i] for i in positions), values, strict=True))
+        return SpooledRow(number, email, phone, orjson.dumps(attributes).decode())

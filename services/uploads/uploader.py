@@ -2,14 +2,17 @@
 
 No database connection is held while the client streams. The header is resolved in one
 short transaction (an earlier upload with the request id, else the schema and templates);
-the file is then validated as it arrives, its accepted rows spooled to a temporary file
-(``services.uploads.spool``); only a file found valid is stored, in ONE short tenant
-transaction: request id and batch row with its total (one statement), records group by
-group from the spool, commit. The first problem stops the spooling (the rest of the file is
-only validated, for the report); an invalid, too large or stalled file creates nothing. A
-slow client therefore costs a stream and a tenant slot (``services.uploads.admission``),
-never a pooled connection. Memory is bounded by a chunk, a group of rows and the kept
-problems.
+the file is then received as fast as the client sends it (``services.uploads.read_ahead``)
+and validated, its accepted rows spooled to a temporary file (``services.uploads.spool``).
+The records are stored in ONE tenant transaction, opened only once the client's stream has
+ended: request id and batch row (one statement), then records group by group from the
+spool, following the validation while it still runs, then the batch's total, commit. A
+problem found in the file, at any point, rolls it all back; the first one stops the spooling
+(the rest of the file is only validated, for the report); an invalid, too large or stalled
+file creates nothing. A slow client therefore costs a stream and a tenant slot
+(``services.uploads.admission``), never a pooled connection; a fast client's file is stored
+while its end is still being validated. Memory is bounded by a chunk, a group of rows and
+the kept problems.
 
 A small file (``WHOLE_FILE_BYTES``) is read whole first, still with no connection held, as
 the stream brings it; then the header's look-up, the validation and the store run in ONE
@@ -20,6 +23,8 @@ outcome is the same either way: the same checks, in the same order after the req
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -45,6 +50,7 @@ from services.uploads.digest import RequestDigest
 from services.uploads.look_up import read_header
 from services.uploads.model import CheckedRequest, ResolvedUpload, UploadRequest
 from services.uploads.parallel import validate_file
+from services.uploads.read_ahead import ReadAhead
 from services.uploads.report_error import MAX_VIOLATIONS, invalid_file_error
 from services.uploads.request_rules import check_request, resolve
 from services.uploads.spool import RowSpool
@@ -70,6 +76,16 @@ class UploadOutcome:
 
     batch: BatchView | None
     report: Report
+
+
+Validated = Report | asyncio.Future[Report]
+"""A file's validation report, or the validation still running (its future)."""
+
+
+def _report_if_known(validated: Validated) -> Report | None:
+    if isinstance(validated, Report):
+        return validated
+    return validated.result() if validated.done() else None
 
 
 class _RequestTaken(Exception):
@@ -173,16 +189,38 @@ class Uploader:
                 return UploadOutcome(found, Report(found.total, 0, ()))
             resolved = found
             names = [attribute.name for attribute in resolved.schema.attributes]
-            with RowSpool(names, self._settings.max_bytes) as spool:
-                report = await self._spool(resolved, digest.through(chunks), spool, span)
+            with (
+                RowSpool(names, self._settings.max_bytes) as spool,
+                ReadAhead(self._settings.max_bytes) as ahead,
+            ):
+                ahead.start(digest.through(chunks))
+                validating = asyncio.ensure_future(
+                    self._spool(resolved, ahead.chunks(), spool, span)
+                )
                 try:
-                    # The file is spooled, so the store (one transaction) can run again on a
-                    # conflict; the request stream itself is consumed and cannot.
+                    await asyncio.wait(
+                        (validating, ahead.receiving), return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if not ahead.complete:
+                        # The file failed before it was all here (too large, invalid early,
+                        # the stream broken): the validation raises why.
+                        await validating
+                        raise Internal("an upload's stream failed but its validation did not")
+                    # The whole file is here (and its digest known), so the store may start
+                    # while the rest is validated. The spool keeps every row, so the store
+                    # (one transaction) can run again on a conflict; the stream cannot.
                     return await retry_on_conflict(
-                        lambda: self._store(caller, resolved, spool, report, span, digest.digest())
+                        lambda: self._store(
+                            caller, resolved, spool, validating, span, digest.digest()
+                        )
                     )
                 except _RequestTaken as taken:
                     return await self._taken(caller, checked, taken, span)
+                finally:
+                    if not validating.done():
+                        validating.cancel()
+                        with contextlib.suppress(BaseException):
+                            await validating
 
     async def _spool(
         self,
@@ -214,12 +252,12 @@ class Uploader:
         caller: TenantScope,
         resolved: ResolvedUpload,
         spool: RowSpool,
-        report: Report,
+        validated: Validated,
         span: trace.Span,
         digest: bytes,
     ) -> UploadOutcome:
         async with tenant_transaction(self._pool, caller) as conn:
-            outcome = await self._write(conn, caller, resolved, spool, report, digest)
+            outcome = await self._write(conn, caller, resolved, spool, validated, digest)
         assert outcome.batch is not None
         span.set_attribute("credbatch.batch_id", str(outcome.batch.id))
         return outcome
@@ -285,16 +323,20 @@ class Uploader:
         caller: TenantScope,
         resolved: ResolvedUpload,
         spool: RowSpool,
-        report: Report,
+        validated: Validated,
         digest: bytes,
     ) -> UploadOutcome:
-        """The store's statements, in the caller's transaction ``conn``.
+        """The store's statements, in the caller's transaction ``conn``; with ``validated``
+        still running, the records are written as it spools them, and the batch's total
+        once it is known.
 
         Raises:
             _RequestTaken: another upload holds the request id (roll back, then read it).
+            What the validation raises (the transaction then rolls back).
         """
         checked = resolved.request
         batch_id = uuid.uuid4()
+        known = _report_if_known(validated)
         holder = await repository.insert_batch(
             conn,
             repository.NewBatch(
@@ -311,7 +353,7 @@ class Uploader:
                 claim_mode=checked.claim_mode,
                 validity_seconds=resolved.validity_seconds,
                 traceparent=trace_headers.inject({}).get("traceparent"),
-                total_records=report.rows_total,
+                total_records=0 if known is None else known.rows_total,
                 reminder_days=checked.reminder_days,
                 reminder_email_template_id=checked.reminder_email_template_id,
                 reminder_sms_template_id=checked.reminder_sms_template_id,
@@ -323,14 +365,23 @@ class Uploader:
             raise _RequestTaken(holder)
         writer = repository.RecordWriter(conn, batch_id)
         try:
-            for row in spool:
-                await writer.add(row)
+            if known is not None:
+                for row in spool:
+                    await writer.add(row)
+            else:
+                assert isinstance(validated, asyncio.Future)
+                async for row in spool.follow(validated):
+                    await writer.add(row)
             await writer.close()
         except BaseException:
             await writer.discard()
             raise
+        report = known or _report_if_known(validated)
+        assert report is not None
         if writer.written != report.rows_total:
             raise Internal("stored rows do not match the rows read")
+        if known is None:
+            await repository.set_total(conn, batch_id, report.rows_total)
         # The quota check, the audit entry and the batch's view in one statement (one
         # round trip); over the quota, the raise rolls the entry back with the batch.
         answer = await audit.record_alongside(
