@@ -130,8 +130,9 @@ def test_uploads_spool_to_a_writable_tmpdir_sized_for_the_largest_upload(
 ) -> None:
     _, volume = _uploads_tmpdir(production)
     max_bytes = int(config_data(production)["CREDBATCH_MAX_BYTES"])
-    # A file within CREDBATCH_MAX_BYTES spools to less than twice its size.
-    assert quantity_bytes(volume["emptyDir"]["sizeLimit"]) >= 2 * max_bytes
+    # A file within CREDBATCH_MAX_BYTES is received whole into TMPDIR and spools to less than
+    # twice its size there: three times its size for each of four uploads at once.
+    assert quantity_bytes(volume["emptyDir"]["sizeLimit"]) >= 4 * 3 * max_bytes
     assert volume["emptyDir"].get("medium") != "Memory"  # on disk, not in the pod's memory
 
 
@@ -141,5 +142,5 @@ def test_compose_uploads_have_a_tmpfs_sized_for_the_largest_upload() -> None:
     tmpdir = uploads["environment"].get("TMPDIR", "/tmp")  # noqa: S108 - Python's default
     (tmpfs,) = [v for v in uploads["volumes"] if v["type"] == "tmpfs" and v["target"] == tmpdir]
     max_bytes = int(uploads["environment"].get("CREDBATCH_MAX_BYTES") or Settings.max_bytes)
-    assert int(tmpfs["tmpfs"]["size"]) >= 2 * max_bytes
+    assert int(tmpfs["tmpfs"]["size"]) >= 2 * 3 * max_bytes  # two uploads at once
     assert uploads["read_only"] is True

@@ -1,6 +1,7 @@
-"""An upload's rows never outlive it on disk: the spool past its in-memory size is a file with no
-name (nothing in the temporary directory, even while it is written), its space freed when the
-upload ends and, if the process dies, by the kernel, so a restart has nothing to clean up."""
+"""An upload's file and rows never outlive it on disk: the file received ahead of its
+validation, and the spool past its in-memory size, are files with no name (nothing in the
+temporary directory, even while they are written), their space freed when the upload ends
+and, if the process dies, by the kernel, so a restart has nothing to clean up."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from services.uploads.read_ahead import ReadAhead
 from services.uploads.spool import RowSpool
 from services.uploads.validator import AcceptedRow
 
@@ -73,3 +76,22 @@ def test_a_killed_upload_process_leaves_no_spool_file(tmp_path: Path) -> None:
             child.send_signal(signal.SIGKILL)
             child.wait(timeout=30)
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_file_received_ahead_has_no_name_and_is_gone_when_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+    async def client() -> AsyncIterator[bytes]:
+        for _ in range(4):
+            yield b"holder@example.org,Ada Lovelace\r\n" * 1000
+
+    with ReadAhead(limit=1 << 26) as ahead:
+        ahead.start(client())
+        await ahead.receiving
+        assert ahead.complete
+        assert list(tmp_path.iterdir()) == []
+        received = [f for f in _open_files(os.getpid()) if f.startswith(str(tmp_path))]
+        assert len(received) == 1 and received[0].endswith("(deleted)")
+    assert [f for f in _open_files(os.getpid()) if f.startswith(str(tmp_path))] == []
