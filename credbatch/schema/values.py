@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import phonenumbers
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
-from credbatch.schema import phone_validity
+from credbatch.schema import phone_parse, phone_validity
 from credbatch.schema.columns import Column, expected_columns, recipient_columns
 from credbatch.schema.examples import example_value
 from credbatch.schema.model import Attribute, AttributeType, Medium, SchemaVersion
@@ -171,7 +171,7 @@ def _parse_email(raw: str) -> Value:
 
 
 def _phone_parser(default_region: str) -> Parser:
-    parse = phonenumbers.parse
+    parse = phone_parse.parse_number
     is_valid = phone_validity.is_valid
     format_number = phonenumbers.format_number
     e164 = phonenumbers.PhoneNumberFormat.E164
