@@ -21,14 +21,22 @@ the types; ``tests/schema/test_phone_validity.py`` compares the answers with
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 from phonenumbers import REGION_CODE_FOR_NON_GEO_ENTITY, PhoneMetadata, PhoneNumber
+from phonenumbers.phonemetadata import PhoneNumberDesc
 from phonenumbers.phonenumberutil import (
     COUNTRY_CODE_TO_REGION_CODE,
-    _is_number_matching_desc,
     country_code_for_valid_region,
     national_significant_number,
 )
 from phonenumbers.re_util import re_compile
+
+_Matcher = Callable[[str], bool]
+# Per pattern description (metadata lives as long as the process; the entry holds it, so its
+# id is not reused): its possible lengths and compiled pattern, read once.
+_matchers: dict[int, tuple[PhoneNumberDesc | None, _Matcher]] = {}
 
 
 def is_valid(number: PhoneNumber) -> bool:
@@ -67,16 +75,14 @@ def _valid_for_region(country_code: int, national: str, region: str) -> bool:
 def _has_type(national: str, metadata: PhoneMetadata) -> bool:
     """Whether ``_number_type_helper`` finds a type (any but UNKNOWN): the same patterns,
     fixed line and mobile first."""
-    if not _is_number_matching_desc(national, metadata.general_desc):
+    if not _matches(national, metadata.general_desc):
         return False
-    if _is_number_matching_desc(national, metadata.fixed_line):
+    if _matches(national, metadata.fixed_line):
         return True
-    if not metadata.same_mobile_and_fixed_line_pattern and _is_number_matching_desc(
-        national, metadata.mobile
-    ):
+    if not metadata.same_mobile_and_fixed_line_pattern and _matches(national, metadata.mobile):
         return True
     return any(
-        _is_number_matching_desc(national, desc)
+        _matches(national, desc)
         for desc in (
             metadata.premium_rate,
             metadata.toll_free,
@@ -88,3 +94,22 @@ def _has_type(national: str, metadata: PhoneMetadata) -> bool:
             metadata.voicemail,
         )
     )
+
+
+def _matches(national: str, desc: PhoneNumberDesc | None) -> bool:
+    """As ``phonenumbers``' ``_is_number_matching_desc``: the length among the possible
+    ones (when the description lists any), and the whole number matching its pattern."""
+    entry = _matchers.get(id(desc))
+    if entry is None or entry[0] is not desc:
+        entry = _matchers[id(desc)] = (desc, _matcher(desc))
+    return entry[1](national)
+
+
+def _matcher(desc: PhoneNumberDesc | None) -> _Matcher:
+    if desc is None or not desc.national_number_pattern:
+        return lambda national: False
+    lengths = frozenset(desc.possible_length)
+    pattern: re.Pattern[str] = re_compile(desc.national_number_pattern)
+    if not lengths:
+        return lambda national: pattern.fullmatch(national) is not None
+    return lambda national: len(national) in lengths and pattern.fullmatch(national) is not None
