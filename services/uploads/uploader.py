@@ -24,7 +24,6 @@ outcome is the same either way: the same checks, in the same order after the req
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -217,10 +216,13 @@ class Uploader:
                 except _RequestTaken as taken:
                     return await self._taken(caller, checked, taken, span)
                 finally:
+                    # A store that failed first (or an earlier batch answered) leaves the
+                    # validation nothing to do; what it raised, if anything, is no news.
                     if not validating.done():
                         validating.cancel()
-                        with contextlib.suppress(BaseException):
-                            await validating
+                        await asyncio.wait((validating,))
+                    if not validating.cancelled():
+                        validating.exception()
 
     async def _spool(
         self,
