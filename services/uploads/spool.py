@@ -2,7 +2,9 @@
 
 No database connection is held while a client sends its file (a slow client would otherwise
 hold a pooled connection and a transaction open for as long as it likes); rows are spooled
-here, and only a file found valid is written, in one short transaction, from this spool.
+here, and written from this spool in one transaction once the client's stream has ended:
+read back all at once after the validation, or as they are spooled while it still runs
+(``follow``). Only a file found valid is committed.
 
 Rows are compact: one JSON array per line, ``[row, email, phone, mask, values...]``, where
 bit ``i`` of ``mask`` says that the schema's ``i``-th attribute is present and ``values``
