@@ -83,10 +83,11 @@ class ReadAhead:
                 self._more.set()
                 if self._received > self._limit:
                     return
-        except BaseException as error:  # handed to the reader, which raises it in order
+        except Exception as error:  # handed to the reader, which raises it in order
             self._error = error
-            if isinstance(error, asyncio.CancelledError):
-                raise
+        except asyncio.CancelledError as cancelled:  # the reader raises it too
+            self._error = cancelled
+            raise
         finally:
             self._more.set()
 

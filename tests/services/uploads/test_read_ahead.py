@@ -75,6 +75,21 @@ async def test_the_streams_error_comes_after_the_bytes_received_before_it() -> N
         assert not ahead.complete
 
 
+async def test_a_stream_cancelled_midway_is_never_read_as_a_whole_file() -> None:
+    async def client() -> AsyncIterator[bytes]:
+        yield b"a,b\r\n"
+        raise asyncio.CancelledError  # what the request iterator raises when the call is gone
+
+    with ReadAhead(limit=1000) as ahead:
+        ahead.start(client())
+        await asyncio.wait((ahead.receiving,))
+        assert not ahead.complete
+        reader = aiter(ahead.chunks())
+        assert await anext(reader) == b"a,b\r\n"
+        with pytest.raises(asyncio.CancelledError):
+            await anext(reader)
+
+
 async def test_nothing_is_received_past_the_limit() -> None:
     received = 0
 
