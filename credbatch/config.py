@@ -153,6 +153,10 @@ class Settings:
     # Seconds without progress after which a QUEUED or ISSUED record is dispatched again (on
     # top of the retry delay of its attempt, so a record waiting to be retried is not stuck).
     stuck_after: float = 300.0
+    # Seconds after a record is issued during which a second job for it leaves the invitation
+    # to the worker that issued it (waits, then finds it invited, or invites it if that worker
+    # died); see workers.issuance.triage.
+    invite_lease: float = 15.0
     # Seconds between the relay's expiry passes (INVITED records whose claim link ran out).
     expiry_interval: float = 30.0
     status_ttl: int = 300
@@ -388,6 +392,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env, "CREDBATCH_RELAY_POLL_INTERVAL", Settings.relay_poll_interval
         ),
         stuck_after=env_positive(env, "CREDBATCH_STUCK_AFTER", Settings.stuck_after),
+        invite_lease=env_float(env, "CREDBATCH_INVITE_LEASE_SECONDS", Settings.invite_lease),
         expiry_interval=env_positive(env, "CREDBATCH_EXPIRY_INTERVAL", Settings.expiry_interval),
         status_ttl=env_int(env, "CREDBATCH_STATUS_TTL", Settings.status_ttl, 1),
         status_refresh_interval=env_positive(

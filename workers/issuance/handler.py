@@ -217,7 +217,9 @@ class IssuanceHandler:
                 self._issue_slots,
                 tenant_transaction(self._pool, service_scope(tenant_id)) as conn,
             ):
-                rows = await repo.lock_records(conn, tenant_id, list(requested))
+                rows = await repo.lock_records(
+                    conn, tenant_id, list(requested), self._settings.invite_lease
+                )
                 found = await triage(tenant_id, requested, rows, self._contexts)
                 if found.nothing_to_write:
                     # Only foreign, skipped or finished jobs: roll back, so that not even the

@@ -138,10 +138,15 @@ def throttle_queue(throttle: Throttle, attempt: int, settings: Settings) -> str:
     """
     if throttle.retry_after is None:
         return retry_queue_for(attempt, settings)
+    return wait_queue(throttle.retry_after, settings)
+
+
+def wait_queue(seconds: float, settings: Settings) -> str:
+    """The shortest delay queue that waits at least ``seconds`` (the longest when none does)."""
     delays = sorted(set(settings.retry_delays))
-    wanted = delay_ms(throttle.retry_after)
-    seconds = next((d for d in delays if delay_ms(d) >= wanted), delays[-1])
-    return f"{RETRY_QUEUE_PREFIX}{delay_ms(seconds)}"
+    wanted = delay_ms(seconds)
+    chosen = next((d for d in delays if delay_ms(d) >= wanted), delays[-1])
+    return f"{RETRY_QUEUE_PREFIX}{delay_ms(chosen)}"
 
 
 def retry_message(job: Job, settings: Settings) -> OutgoingMessage:
@@ -164,11 +169,12 @@ def retry_message(job: Job, settings: Settings) -> OutgoingMessage:
         body.reminder_step = job.target.reminder_step
     headers = _passed_on(job)
     throttle = job.decision.throttle
-    queue = (
-        retry_queue_for(job.attempt, settings)
-        if throttle is None
-        else throttle_queue(throttle, job.attempt, settings)
-    )
+    if throttle is not None:
+        queue = throttle_queue(throttle, job.attempt, settings)
+    elif job.decision.wait is not None:
+        queue = wait_queue(job.decision.wait, settings)
+    else:
+        queue = retry_queue_for(job.attempt, settings)
     return OutgoingMessage(
         routing_key=queue,
         body=body.SerializeToString(),

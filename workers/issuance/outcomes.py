@@ -91,11 +91,14 @@ class Decision:
         next_attempt: the attempt the retried job runs at.
         throttle: set when the retry is a throttle's: it waits at least
             ``throttle.retry_after`` and keeps the attempt.
+        wait: set when the record is in another worker's hands: the retry waits at least
+            this many seconds and keeps the attempt.
     """
 
     outcome: Outcome
     next_attempt: int = 0
     throttle: Throttle | None = None
+    wait: float | None = None
 
 
 def decide(failure: IssuanceFailure | None, attempt: int, max_attempts: int) -> Decision:

@@ -37,7 +37,13 @@ SELECT r.id, r.batch_id, r.state, r.email, r.phone, r.attributes, r.email_send,
        -- A PENDING record may hold a credential (a retried or resent one): it is only
        -- invited again. One probe of the credentials' (tenant_id, record_id) key each.
        EXISTS (SELECT 1 FROM credentials c
-               WHERE c.tenant_id = r.tenant_id AND c.record_id = r.id) AS has_credential
+               WHERE c.tenant_id = r.tenant_id AND c.record_id = r.id) AS has_credential,
+       -- Issued moments ago and no outcome written since (an outcome sets error_code or
+       -- moves the state on): another worker is inviting it now, or died doing so. Seconds
+       -- left of the lease, 0 when none.
+       CASE WHEN r.state = 'ISSUED' AND r.error_code IS NULL
+            THEN greatest(0, extract(epoch FROM r.updated_at - now()) + $3)
+            ELSE 0 END::float8 AS in_hand_for
 FROM records r
 WHERE r.tenant_id = $1 AND r.id = ANY($2::uuid[])
 ORDER BY r.id
@@ -120,13 +126,20 @@ class LockedRecord:
     has_credential: bool = False
     # Which send of the email this is (records.email_send): its VERP token carries it.
     email_send: int = 0
+    # Seconds left before another worker's fresh issue of it is no longer left to that worker.
+    in_hand_for: float = 0.0
 
 
 async def lock_records(
-    conn: asyncpg.Connection, tenant_id: uuid.UUID, record_ids: Sequence[uuid.UUID]
+    conn: asyncpg.Connection,
+    tenant_id: uuid.UUID,
+    record_ids: Sequence[uuid.UUID],
+    lease: float = 0.0,
 ) -> dict[uuid.UUID, LockedRecord]:
-    """Lock the tenant's records among ``record_ids`` (others are absent from the result)."""
-    rows = await conn.fetch(LOCK_RECORDS, tenant_id, list(record_ids))
+    """Lock the tenant's records among ``record_ids`` (others are absent from the result);
+    ``lease``: seconds after its issue that an ISSUED record is left to the worker that
+    issued it (``LockedRecord.in_hand_for``)."""
+    rows = await conn.fetch(LOCK_RECORDS, tenant_id, list(record_ids), lease)
     return {
         row["id"]: LockedRecord(
             id=row["id"],
@@ -140,6 +153,7 @@ async def lock_records(
             sms_sent=row["sms_sent"],
             has_credential=row["has_credential"],
             email_send=row["email_send"],
+            in_hand_for=row["in_hand_for"],
         )
         for row in rows
     }

@@ -1,8 +1,10 @@
 """What each locked record of a group needs, decided before anything is written.
 
 A job whose record is not its tenant's or not in its batch is dead-lettered; a record that
-is finished, cancelled or in a cancelled batch is skipped (its job acked); a record whose
-batch cannot be issued fails; every other record is worked on: issued and invited when
+is finished, cancelled or in a cancelled batch is skipped (its job acked); a record another
+job issued moments ago (``Settings.invite_lease``) and wrote no outcome for yet is left to
+that job, this one retried after the lease at the same attempt; a record whose batch cannot
+be issued fails; every other record is worked on: issued and invited when
 PENDING or QUEUED without a credential, only invited when it holds one (ISSUED: a redelivery
 after a crash; PENDING or QUEUED: a retried record issued before, or a resent invitation).
 """
@@ -114,6 +116,16 @@ async def triage(
             for j in record_jobs:
                 j.span.set_attribute("credbatch.record.skipped", row.state.value)
                 j.decision = Decision(Outcome.SKIPPED)
+            continue
+        if row.state is RecordState.ISSUED and row.in_hand_for > 0:
+            # Issued moments ago by another job (a second copy of this one: a relay window
+            # published again after its commit was lost), whose worker is sending now and
+            # stamps the sends as the server accepts them: inviting here too would invite
+            # twice. Come back at the same attempt once the lease is over: the record is then
+            # INVITED (skipped), or still ISSUED because that worker died (invited then).
+            for j in record_jobs:
+                j.span.set_attribute("credbatch.record.in_hand_elsewhere", True)
+                j.decision = Decision(Outcome.RETRY, j.attempt, wait=row.in_hand_for)
             continue
         try:
             context = await contexts.get(tenant_id, row.batch_id)
