@@ -40,9 +40,10 @@ SELECT r.id, r.batch_id, r.state, r.email, r.phone, r.attributes, r.email_send,
                WHERE c.tenant_id = r.tenant_id AND c.record_id = r.id) AS has_credential,
        -- Issued moments ago and no outcome written since (an outcome sets error_code or
        -- moves the state on): another worker is inviting it now, or died doing so. Seconds
-       -- left of the lease, 0 when none.
-       CASE WHEN r.state = 'ISSUED' AND r.error_code IS NULL
-            THEN greatest(0, extract(epoch FROM r.updated_at - now()) + $3)
+       -- left of the lease, 0 when none. From issued_at: the sweeper touches updated_at
+       -- when it dispatches a stuck record again, which must not renew the lease.
+       CASE WHEN r.state = 'ISSUED' AND r.error_code IS NULL AND r.issued_at IS NOT NULL
+            THEN greatest(0, extract(epoch FROM r.issued_at - now()) + $3)
             ELSE 0 END::float8 AS in_hand_for
 FROM records r
 WHERE r.tenant_id = $1 AND r.id = ANY($2::uuid[])

@@ -29,7 +29,8 @@ async def _issued_moments_ago(owner: asyncpg.Pool, arranged: Arranged) -> None:
         await conn.execute("SET LOCAL session_replication_role = replica")
         await conn.execute(
             "UPDATE records SET state = 'ISSUED', invited_at = NULL, email_sent_at = NULL,"
-            " error_code = NULL, error_message = NULL, attempt = 1, updated_at = now()"
+            " error_code = NULL, error_message = NULL, attempt = 1, issued_at = now(),"
+            " updated_at = now()"
             " WHERE batch_id = $1",
             arranged.batch_id,
         )
