@@ -256,11 +256,10 @@ async def test_database_cut_for_ten_seconds_mid_batch(
     """Relay and two workers as processes; the database cut 10 s once a quarter is done.
 
     Bound on duplicates: the sends mid-conversation (between recipient and end of data) at
-    the cut, as issue 22 asks; the workers stay up, so in fact none is expected. Two jobs for
-    one record in two workers can still race (a relay window whose commit the cut lost is
-    published again, and both read the record before either stamps it); here the first job
-    has either met the outage and waits in the delay queues past the second one, or is ahead
-    of it in the work queue, so one ends before the other starts and finds the record INVITED.
+    the cut; the workers stay up, so in fact none is expected. A relay window whose commit the
+    cut lost is published again, so two jobs for one record can meet in two workers after the
+    cut (the first back from the delay queues): the second finds the record ISSUED within the
+    invite lease and leaves it to the first, then finds it INVITED.
     """
     settings = fault_settings(worker_settings, fair_db).with_overrides(
         retry_delays=OUTAGE_RETRY_DELAYS,
