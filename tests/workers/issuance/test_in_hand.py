@@ -43,6 +43,20 @@ async def _issued_moments_ago(owner: asyncpg.Pool, arranged: Arranged) -> None:
         )
 
 
+async def _invited_then_issued_again(
+    settings: Settings, owner: asyncpg.Pool, sinks: Sinks
+) -> Arranged:
+    """A batch of three records invited by a worker, then put back as just issued
+    (``_issued_moments_ago``), the sink emptied."""
+    arranged = await arrange_batch(owner, 3, mediums=("EMAIL",), certificate=False)
+    await publish_jobs(settings, arranged)
+    async with running_worker(settings):
+        assert await wait_for_batch(owner, arranged.batch_id) == "COMPLETED"
+    await _issued_moments_ago(owner, arranged)
+    sinks.smtp.handler.messages.clear()
+    return arranged
+
+
 async def _states(owner: asyncpg.Pool, arranged: Arranged) -> dict[str, int]:
     return dict(
         await owner.fetch(
@@ -56,12 +70,7 @@ async def test_a_record_issued_moments_ago_is_left_to_its_worker_for_the_lease(
     worker_settings: Settings, owner_pool: asyncpg.Pool, sinks: Sinks
 ) -> None:
     settings = worker_settings.with_overrides(invite_lease=LEASE)
-    arranged = await arrange_batch(owner_pool, 3, mediums=("EMAIL",), certificate=False)
-    await publish_jobs(settings, arranged)
-    async with running_worker(settings):
-        assert await wait_for_batch(owner_pool, arranged.batch_id) == "COMPLETED"
-    await _issued_moments_ago(owner_pool, arranged)
-    sinks.smtp.handler.messages.clear()
+    arranged = await _invited_then_issued_again(settings, owner_pool, sinks)
 
     # Second copies of the three jobs, while the lease of the (notional) first worker runs.
     loop = asyncio.get_running_loop()
@@ -89,12 +98,7 @@ async def test_without_a_lease_a_redelivered_issued_record_is_invited_at_once(
     worker_settings: Settings, owner_pool: asyncpg.Pool, sinks: Sinks
 ) -> None:
     settings = worker_settings.with_overrides(invite_lease=0.0)
-    arranged = await arrange_batch(owner_pool, 3, mediums=("EMAIL",), certificate=False)
-    await publish_jobs(settings, arranged)
-    async with running_worker(settings):
-        assert await wait_for_batch(owner_pool, arranged.batch_id) == "COMPLETED"
-    await _issued_moments_ago(owner_pool, arranged)
-    sinks.smtp.handler.messages.clear()
+    arranged = await _invited_then_issued_again(settings, owner_pool, sinks)
     loop = asyncio.get_running_loop()
     started = loop.time()
     await publish_jobs(settings, arranged)
