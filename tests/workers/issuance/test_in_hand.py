@@ -9,6 +9,7 @@ import asyncio
 import asyncpg
 
 from credbatch.config import Settings
+from tests.fixtures.batches import record_states
 from tests.fixtures.issuance import (
     Arranged,
     Sinks,
@@ -57,15 +58,6 @@ async def _invited_then_issued_again(
     return arranged
 
 
-async def _states(owner: asyncpg.Pool, arranged: Arranged) -> dict[str, int]:
-    return dict(
-        await owner.fetch(
-            "SELECT state, count(*) FROM records WHERE batch_id = $1 GROUP BY state",
-            arranged.batch_id,
-        )
-    )
-
-
 async def test_a_record_issued_moments_ago_is_left_to_its_worker_for_the_lease(
     worker_settings: Settings, owner_pool: asyncpg.Pool, sinks: Sinks
 ) -> None:
@@ -79,11 +71,11 @@ async def test_a_record_issued_moments_ago_is_left_to_its_worker_for_the_lease(
     async with running_worker(settings):
         await asyncio.sleep(LEASE / 2)
         assert sinks.smtp.messages == []  # left to the worker that issued them
-        assert await _states(owner_pool, arranged) == {"ISSUED": 3}
+        assert await record_states(owner_pool, arranged.batch_id) == {"ISSUED": 3}
         # Past the lease the records are still ISSUED: that worker died; these jobs invite.
         assert await wait_for_batch(owner_pool, arranged.batch_id) == "COMPLETED"
     assert loop.time() - started >= LEASE * 0.9
-    assert await _states(owner_pool, arranged) == {"INVITED": 3}
+    assert await record_states(owner_pool, arranged.batch_id) == {"INVITED": 3}
     assert sorted(recipients[0] for recipients, _ in sinks.smtp.messages) == sorted(
         row["email"] for row in arranged.rows
     )
