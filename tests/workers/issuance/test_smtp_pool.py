@@ -19,6 +19,7 @@ from aiosmtpd.smtp import Envelope as ServerEnvelope
 
 from credbatch.devsinks.smtp import SmtpSink, with_pipelining
 from workers.issuance.delivery.email import Envelope, SmtpPool
+from workers.issuance.delivery.smtp_session import dot_stuffed
 from workers.issuance.outcomes import IssuanceFailure
 
 
@@ -114,6 +115,20 @@ DATA = (
 
 def _envelope(recipient: str = "holder@example.org") -> Envelope:
     return Envelope("bounces+abc@example.org", recipient, DATA)
+
+
+@pytest.mark.parametrize(
+    ("data", "stuffed"),
+    [
+        (b".starts\r\nwith a dot\r\n", b"..starts\r\nwith a dot\r\n"),
+        (b"a\r\n.\r\n..\r\nb.c\r\n", b"a\r\n..\r\n...\r\nb.c\r\n"),
+        (b"no dot at a line's start. here\r\n", b"no dot at a line's start. here\r\n"),
+        (b".", b".."),
+        (b"", b""),
+    ],
+)
+def test_every_line_that_starts_with_a_dot_gets_one_more(data: bytes, stuffed: bytes) -> None:
+    assert dot_stuffed(data) == stuffed
 
 
 async def _failure(pool: SmtpPool, envelope: Envelope) -> IssuanceFailure:

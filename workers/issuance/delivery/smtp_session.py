@@ -11,14 +11,12 @@ their classification does not depend on the path.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections import deque
 from typing import cast
 
 import aiosmtplib
 from aiosmtplib.response import SMTPResponse
 
-_LEADING_DOT = re.compile(rb"(?m)^\.")
 _MAX_REPLY = 64 << 10  # a reply longer than this is no SMTP server's
 
 
@@ -110,6 +108,17 @@ def _accepted(replies: list[SMTPResponse]) -> bool:
     return all(r.code in codes for r, codes in zip(replies, wanted, strict=False))
 
 
+def dot_stuffed(data: bytes) -> bytes:
+    """``data`` with a dot added before every line that starts with one (RFC 5321 4.5.2).
+
+    Lines end with CRLF, so a line starts at the beginning or after a LF: a replace, not a
+    multi-line pattern, which tries every position of the message (18 µs for 2 KB).
+    """
+    if data.startswith(b"."):
+        data = b"." + data
+    return data.replace(b"\n.", b"\n..")
+
+
 class SmtpSession:
     """One connection to the relay, taken over from aiosmtplib after its set-up."""
 
@@ -183,7 +192,7 @@ class SmtpSession:
             raise aiosmtplib.SMTPDataError(replies[2].code, replies[2].message)
         if not data.endswith(b"\r\n"):
             data += b"\r\n"
-        done = await self._command(_LEADING_DOT.sub(b"..", data) + b".\r\n")
+        done = await self._command(dot_stuffed(data) + b".\r\n")
         if done.code != 250:
             raise aiosmtplib.SMTPDataError(done.code, done.message)
 
