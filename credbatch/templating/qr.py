@@ -22,6 +22,7 @@ from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from itertools import chain, zip_longest
 from operator import itemgetter
 
 import qrcode
@@ -99,10 +100,11 @@ def codewords(data: bytes, version: int) -> list[int]:
         offset += block.data_count
         data_blocks.append(chunk)
         ec_blocks.append(_remainder(chunk, block.total_count - block.data_count))
+    # Interleaved: the first codeword of every block, then the second, ...; a shorter block
+    # drops out when it ends (zip_longest's None, never a codeword).
     out: list[int] = []
     for group in (data_blocks, ec_blocks):
-        for i in range(max(len(b) for b in group)):
-            out.extend(b[i] for b in group if i < len(b))
+        out += [c for c in chain.from_iterable(zip_longest(*group)) if c is not None]
     return out
 
 
