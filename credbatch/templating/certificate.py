@@ -56,6 +56,8 @@ _BODY_FONT = "Helvetica"
 _BODY_SIZE = 13.0
 _LEADING = 18.0
 _LOGO_HEIGHT = 56.0
+# Titles laid out and kept per template: most batches give every certificate the same title.
+_TITLES_KEPT = 64
 # A tenant's SVG logo: drawn as vectors. A certificate template's own logo is PNG or JPEG.
 SVG_MIME_TYPE = "image/svg+xml"
 
@@ -244,6 +246,8 @@ class CompiledCertificate:
         for font_name in (_TITLE_FONT, _BODY_FONT):
             fonts.add_with_substitutes(font_name)
         self._fonts = fonts
+        self._font_names: Callable[[str], str] = fonts.__getitem__
+        self._titles: dict[str, tuple[list[str], float]] = {}
         self._writer = (
             None
             if self._vector_logo is not None
@@ -258,7 +262,7 @@ class CompiledCertificate:
         if self._writer is None:
             return self._render_with_reportlab(title, paragraphs, cred_url)
         return self._writer.write(
-            self._frame + "\n" + self._page(title, paragraphs, cred_url, self._fonts.__getitem__),
+            self._frame + "\n" + self._page(title, paragraphs, cred_url, self._font_names),
             title,
         )
 
@@ -286,20 +290,35 @@ class CompiledCertificate:
     ) -> str:
         """The operators of everything below the logo: title, body, QR code and link."""
         ops: list[str] = []
-        top = self._title(ops, title, self._top, fonts)
+        top = self._title(ops, title, fonts)
         self._body(ops, paragraphs, top - 12, _MARGIN + _QR_SIZE + 24, fonts)
         self._qr(ops, cred_url, fonts)
         return "\n".join(ops)
 
-    def _title(self, ops: list[str], title: str, top: float, fonts: Callable[[str], str]) -> float:
+    def _title(self, ops: list[str], title: str, fonts: Callable[[str], str]) -> float:
+        """Adds the title's operators to ``ops``; returns the height below it. Kept per title
+        where the fonts' names are this template's own (not a reportlab canvas's)."""
+        own_fonts = fonts is self._font_names
+        laid_out = self._titles.get(title) if own_fonts else None
+        if laid_out is None:
+            laid_out = self._lay_out_title(title, fonts)
+            if own_fonts:
+                if len(self._titles) >= _TITLES_KEPT:
+                    self._titles.clear()
+                self._titles[title] = laid_out
+        ops.extend(laid_out[0])
+        return laid_out[1]
+
+    def _lay_out_title(self, title: str, fonts: Callable[[str], str]) -> tuple[list[str], float]:
         size = 30.0
         while size > 16 and stringWidth(title, _TITLE_FONT, size) > self._text_width:
             size -= 2
-        ops.append(self._primary)
+        ops = [self._primary]
+        top = self._top
         for line in simpleSplit(title, _TITLE_FONT, size, self._text_width):
             top -= size * 1.2
             ops.append(self._centred(line, _TITLE_FONT, size, top, fonts))
-        return top
+        return ops, top
 
     def _body(
         self,

@@ -58,6 +58,19 @@ def test_each_render_encodes_its_own_url() -> None:
     assert decode_qr(certificate.render({}, URL + "b")) == [URL + "b"]
 
 
+def test_a_title_laid_out_once_gives_the_same_pdf_as_a_fresh_template() -> None:
+    title, body = "Certificate of {{ course }}", "Awarded to {{ given_name }}"
+    kept = CompiledCertificate(title, body)
+    # Short and long titles (one line, wrapped), each again after others were kept.
+    courses = ["Welding", "Welding " * 12, "Welding", "Rope access", "Welding " * 12]
+    for course in courses:
+        values = {**VALUES, "course": course}
+        assert kept.render(values, URL) == CompiledCertificate(title, body).render(values, URL)
+        assert " ".join(course.split()) in pypdf.PdfReader(
+            io.BytesIO(kept.render(values, URL))
+        ).pages[0].extract_text().replace("\n", " ")
+
+
 def test_text_that_does_not_fit_is_refused_not_cut() -> None:
     certificate = CompiledCertificate("T", "{% for i in range(60) %}line\n\n{% endfor %}")
     with pytest.raises(TemplateProblem) as caught:
