@@ -38,6 +38,11 @@ def test_a_process_that_outruns_its_allowance_is_ended_by_the_kernel() -> None:
 
 def test_a_process_allowed_more_before_each_job_runs_past_the_first_limit() -> None:
     # The first limit is at most 3 s of CPU; jobs of a millisecond each, each allowed 0.5 s.
-    body = "    cpu.allow(0.5)\n    spun = time.process_time()\n    while time.process_time() - spun < 0.001:\n        pass\n"
+    body = (
+        "    cpu.allow(0.5)\n"
+        "    spun = time.process_time()\n"
+        "    while time.process_time() - spun < 0.001:\n"
+        "        pass\n"
+    )
     result = _run(4.0, body)
     assert result.returncode == 0, result.stderr.decode()
