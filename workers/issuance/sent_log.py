@@ -30,7 +30,7 @@ from workers.issuance import outcome_repository as outcome_repo
 
 log = logging.getLogger(__name__)
 
-# Each window is a transaction of its own: at 10 ms one held about 8 sends and the windows were a
+# Each window is a transaction of its own: at 10 ms one held about 6 sends and the windows were a
 # third of a worker's statements. At 30 ms a worker killed mid-group sends again the accepted
 # invitations of the last 30 ms, about ten at full speed, fewer than a group holds.
 WINDOW_SECONDS = 0.03
